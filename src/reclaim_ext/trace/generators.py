@@ -1,0 +1,716 @@
+"""Synthetic page-access workloads.
+
+Every workload is a deterministic function of its parameters and `seed`: the same parameters give
+the same trace, record for record, on every replay and whatever `chunk` the consumer asks for
+(records are generated internally in fixed blocks of GENERATOR_BLOCK records and re-cut). Records
+are produced block by block with numpy; only small per-workload tables (a Zipf CDF, rank-to-page
+permutations) are precomputed when the trace is made.
+
+Sizes are in 4 KiB pages. The defaults are sized for a machine of 64 MiB (16384 pages) of memory:
+footprints of one to a few times memory and about 1-2 M accesses.
+
+Conventions shared by all workloads:
+  * pid: 0 for single-process workloads; 0..procs-1 for `mixed`.
+  * file kinds (FILE_FD, FILE_MMAP, FILE_EXEC): `file` is the file id, `page` the page index
+    inside that file (pgoff).
+  * ANON: `file` = 0 and `page` is the virtual page number (VPN) in the process's address space;
+    anonymous regions start at VPN 0 (the address-space layout is not modelled).
+  * `kind` parameters: "file" -> FILE_FD read()/write() through the page cache, "anon" -> ANON
+    loads/stores, "mmap" -> FILE_MMAP loads/stores through a shared file mapping.
+  * `write_ratio` is the probability that an access is a write()/store rather than a
+    read()/load. Write flags come from their own random stream, so changing write_ratio never
+    changes which pages are accessed.
+
+Use `make_workload(name, seed=0, **params)`, or `WORKLOADS[name].make(seed, **params)`;
+`parse_workload_params(name, ["k=v", ...])` converts command-line strings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..errors import TraceError
+from ._util import check_chunk, rechunk
+from .base import DEFAULT_CHUNK, Trace
+from .record import RECORD_DTYPE, Kind
+
+GENERATOR_BLOCK = 1 << 16
+"""Records generated per internal block (the random streams are consumed block by block)."""
+
+MAX_PAGES = 1 << 26
+"""Largest page count any workload parameter accepts (256 GiB of 4 KiB pages)."""
+
+MAX_ACCESSES = 1 << 40
+"""Largest number of accesses a workload accepts."""
+
+KIND_CHOICES = {"file": Kind.FILE_FD, "anon": Kind.ANON, "mmap": Kind.FILE_MMAP}
+
+# Tags separating the independent random streams of one seed (numpy SeedSequence entropy words).
+_TAG_WRITE = 0x57524954  # "WRIT": write flags
+_TAG_TABLE = 0x5441424C  # "TABL": permutations drawn when the trace is made
+_TAG_MAIN = 0x4D41494E  # "MAIN": per-access draws (except `zipf`, which follows gen_trace.py)
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters and the registry
+
+
+@dataclass(frozen=True)
+class Param:
+    """One workload parameter.
+
+    `type` is int, float or str. Numeric parameters are checked against `minimum` (inclusive),
+    `positive` (strictly greater than zero) and `maximum` (inclusive); str parameters against
+    `choices`.
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    positive: bool = False
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """A named synthetic workload: its parameters and how to build it."""
+
+    name: str
+    summary: str
+    params: list[Param]
+    builder: Callable[..., Trace] = field(repr=False)
+
+    @property
+    def source(self) -> str:
+        return f"workload {self.name}"
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.params)
+        raise TraceError(self.source, f"unknown parameter {name!r} (known: {known})")
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def check(self, name: str, value: Any) -> Any:
+        """Validate one parameter value (already of a Python type); return it normalized."""
+        p = self.param(name)
+        src = self.source
+        if p.type is int:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
+                raise TraceError(src, f"parameter {name} must be an integer, not {value!r}")
+            if isinstance(value, (float, np.floating)):
+                if not math.isfinite(value) or value != int(value):
+                    raise TraceError(src, f"parameter {name} must be an integer, not {value!r}")
+            value = int(value)
+        elif p.type is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TraceError(src, f"parameter {name} must be a number, not {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise TraceError(src, f"parameter {name} must be finite, not {value!r}")
+        else:
+            if not isinstance(value, str):
+                raise TraceError(src, f"parameter {name} must be a string, not {value!r}")
+            if p.choices is not None and value not in p.choices:
+                raise TraceError(
+                    src, f"parameter {name} must be one of {', '.join(p.choices)}, not {value!r}"
+                )
+            return value
+        if p.positive and value <= 0:
+            raise TraceError(src, f"parameter {name} must be > 0, not {value!r}")
+        if p.minimum is not None and value < p.minimum:
+            raise TraceError(src, f"parameter {name} must be >= {p.minimum:g}, not {value!r}")
+        if p.maximum is not None and value > p.maximum:
+            raise TraceError(src, f"parameter {name} must be <= {p.maximum:g}, not {value!r}")
+        return value
+
+    def resolve(self, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Defaults, overridden and validated; includes `seed`."""
+        values = self.defaults()
+        for k, v in overrides.items():
+            values[k] = self.check(k, v)
+        values["seed"] = self.check("seed", seed)
+        return values
+
+    def make(self, seed: int = 0, **overrides: Any) -> Trace:
+        """Build the workload's trace. Raises TraceError("workload NAME", problem) on a bad
+        parameter name or value."""
+        values = self.resolve(seed, overrides)
+        return self.builder(**values)
+
+
+def _seed_param() -> Param:
+    return Param("seed", int, 0, "random seed (non-negative); same seed, same trace", minimum=0)
+
+
+def _kind_param(default: str = "file") -> Param:
+    return Param(
+        "kind",
+        str,
+        default,
+        "how pages are touched: file (read()/write() via the page cache, FILE_FD), "
+        "anon (anonymous loads/stores, ANON), mmap (shared file mapping loads/stores, FILE_MMAP)",
+        choices=tuple(KIND_CHOICES),
+    )
+
+
+def _write_param(default: float = 0.0) -> Param:
+    return Param(
+        "write_ratio", float, default, "probability an access is a write()/store", minimum=0.0, maximum=1.0
+    )
+
+
+def _pages_param(name: str, default: int, help: str) -> Param:
+    return Param(name, int, default, help, positive=True, maximum=MAX_PAGES)
+
+
+def _accesses_param(default: int) -> Param:
+    return Param("accesses", int, default, "total number of page accesses (records)", positive=True, maximum=MAX_ACCESSES)
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def zipf_cdf(n: int, alpha: float) -> np.ndarray:
+    """The CDF of a Zipf(alpha) law over ranks 1..n, normalized so cdf[-1] == 1.0 exactly.
+
+    Built exactly as peers.md gen_trace.py does (float64 pmf = rank**-alpha, cumsum, divide by the
+    last element), so np.searchsorted(cdf, u) reproduces its ranks bit for bit.
+    """
+    pmf = np.power(np.arange(1, n + 1, dtype=np.float64), -alpha)
+    cdf = np.cumsum(pmf)
+    cdf /= cdf[-1]
+    return cdf
+
+
+def zipf_ids(n_obj: int, n_req: int, alpha: float = 1.0, seed: int = 42) -> np.ndarray:
+    """The object ids of peers.md Appendix A gen_trace.py (int64, 1-based: 1..n_obj).
+
+    With the script's constants (n_obj=1_000_000, n_req=10_000_000, alpha=1.0, seed=42) this is
+    the array the script saves as zipf.npy. The `zipf` workload with pages=n_obj,
+    accesses=n_req, alpha, seed touches page `ids - 1` in the same order.
+    """
+    src = "workload zipf"
+    if n_obj <= 0 or n_obj > MAX_PAGES:
+        raise TraceError(src, f"n_obj must be in 1..{MAX_PAGES}, not {n_obj}")
+    if n_req <= 0:
+        raise TraceError(src, f"n_req must be > 0, not {n_req}")
+    if not alpha > 0:
+        raise TraceError(src, f"alpha must be > 0, not {alpha}")
+    if seed < 0:
+        raise TraceError(src, f"seed must be >= 0, not {seed}")
+    rng = np.random.default_rng(seed)
+    cdf = zipf_cdf(n_obj, alpha)
+    ids = np.searchsorted(cdf, rng.random(n_req)).astype(np.int64)
+    perm = rng.permutation(n_obj).astype(np.int64)
+    return perm[ids] + 1
+
+
+class _RankSampler:
+    """Draws page indices 0..n-1: uniformly, or Zipf(alpha) with ranks scattered over the pages by
+    a fixed random permutation (so the hottest pages are not simply the lowest indices)."""
+
+    def __init__(self, n: int, alpha: float | None, table_rng: np.random.Generator):
+        self.n = n
+        if alpha is None:
+            self.cdf = None
+            self.perm = None
+        else:
+            self.cdf = zipf_cdf(n, alpha)
+            self.perm = table_rng.permutation(n).astype(np.uint64)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        if self.cdf is None:
+            return rng.integers(0, self.n, size=size, dtype=np.uint64)
+        return self.perm[np.searchsorted(self.cdf, rng.random(size))]
+
+
+def _table_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([_TAG_TABLE, seed])
+
+
+def _main_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([_TAG_MAIN, seed])
+
+
+def _write_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([_TAG_WRITE, seed])
+
+
+def _writes(rng: np.random.Generator, n: int, ratio: float) -> np.ndarray:
+    """Write flags for n accesses. Always consumes n draws, so the stream does not depend on the
+    ratio's value (except the degenerate 0 and 1, which draw nothing and are exact)."""
+    if ratio <= 0.0:
+        return np.zeros(n, dtype=np.uint8)
+    if ratio >= 1.0:
+        return np.ones(n, dtype=np.uint8)
+    return (rng.random(n) < ratio).astype(np.uint8)
+
+
+class GeneratedTrace(Trace):
+    """Base of the synthetic traces: generates GENERATOR_BLOCK records at a time.
+
+    Subclasses implement `_start()` (fresh per-replay state, e.g. random generators) and
+    `_block(state, start, stop)` (records start..stop-1 of the trace, as a new RECORD_DTYPE array).
+    """
+
+    def __init__(self, name: str, length: int, params: dict):
+        super().__init__(name=name, length=length, params=dict(params))
+
+    def _start(self) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _block(self, state: Any, start: int, stop: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        state = self._start()
+        assert self.length is not None
+        for start in range(0, self.length, GENERATOR_BLOCK):
+            yield self._block(state, start, min(start + GENERATOR_BLOCK, self.length))
+
+    def chunks(self, chunk: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
+        """Replay the trace from the start in arrays of at most `chunk` records."""
+        return rechunk(self._blocks(), check_chunk(chunk))
+
+
+def _records(n: int, kind: int, pid: int = 0, file: int = 0) -> np.ndarray:
+    rec = np.zeros(n, dtype=RECORD_DTYPE)
+    rec["kind"] = kind
+    if pid:
+        rec["pid"] = pid
+    if file:
+        rec["file"] = file
+    return rec
+
+
+# --------------------------------------------------------------------------------------------
+# zipf
+
+
+class ZipfTrace(GeneratedTrace):
+    """Independent Zipf(alpha) references over `pages` pages of one file (or one anonymous
+    region), with ranks scattered over pages by a random permutation.
+
+    The construction is peers.md Appendix A gen_trace.py: u = default_rng(seed).random(accesses);
+    rank = searchsorted(cdf, u); perm = the same generator's permutation(pages) drawn *after* the
+    accesses draws; object id = perm[rank] + 1. Record `page` = perm[rank] = id - 1 (0-based
+    page index). The accesses draws are streamed block by block; the permutation is drawn once from
+    a copy of the generator advanced past them (PCG64.advance), so nothing of size `accesses` is
+    ever held in memory.
+    """
+
+    def __init__(self, pages: int, accesses: int, alpha: float, kind: str, write_ratio: float, seed: int):
+        super().__init__(
+            "zipf",
+            accesses,
+            dict(pages=pages, accesses=accesses, alpha=alpha, kind=kind, write_ratio=write_ratio, seed=seed),
+        )
+        self.kind = int(KIND_CHOICES[kind])
+        self.write_ratio = write_ratio
+        self.seed = seed
+        self.cdf = zipf_cdf(pages, alpha)
+        bitgen = np.random.PCG64(seed)
+        bitgen.advance(accesses)  # one 64-bit output per float64 drawn by random()
+        self.perm = np.random.Generator(bitgen).permutation(pages).astype(np.uint64)
+
+    def _start(self):
+        return np.random.default_rng(self.seed), _write_rng(self.seed)
+
+    def _block(self, state, start, stop):
+        rng, wrng = state
+        n = stop - start
+        rec = _records(n, self.kind)
+        rec["page"] = self.perm[np.searchsorted(self.cdf, rng.random(n))]
+        rec["write"] = _writes(wrng, n, self.write_ratio)
+        return rec
+
+
+def _make_zipf(pages, accesses, alpha, kind, write_ratio, seed):
+    return ZipfTrace(pages, accesses, alpha, kind, write_ratio, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# loop
+
+
+class LoopTrace(GeneratedTrace):
+    """A cyclic scan: pages 0, 1, ..., pages-1, repeated `passes` times (record i touches page
+    i % pages). Under LRU with memory smaller than `pages` every access misses."""
+
+    def __init__(self, pages: int, passes: int, kind: str, write_ratio: float, seed: int):
+        super().__init__(
+            "loop",
+            pages * passes,
+            dict(pages=pages, passes=passes, kind=kind, write_ratio=write_ratio, seed=seed),
+        )
+        self.pages = pages
+        self.kind = int(KIND_CHOICES[kind])
+        self.write_ratio = write_ratio
+        self.seed = seed
+
+    def _start(self):
+        return _write_rng(self.seed)
+
+    def _block(self, wrng, start, stop):
+        n = stop - start
+        rec = _records(n, self.kind)
+        rec["page"] = np.arange(start, stop, dtype=np.uint64) % np.uint64(self.pages)
+        rec["write"] = _writes(wrng, n, self.write_ratio)
+        return rec
+
+
+def _make_loop(pages, passes, kind, write_ratio, seed):
+    if pages * passes > MAX_ACCESSES:
+        raise TraceError("workload loop", f"pages * passes = {pages * passes} exceeds {MAX_ACCESSES}")
+    return LoopTrace(pages, passes, kind, write_ratio, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# scan-hot
+
+HOT_FILE = 0
+SCAN_FILE = 1
+
+
+class ScanHotTrace(GeneratedTrace):
+    """A hot set read() repeatedly, interrupted by one-time sequential scans of fresh pages.
+
+    The trace is a sequence of periods of `scan_every + scan_pages` records: `scan_every` read()s
+    of the hot file (file 0, pages 0..hot_pages-1, uniform or Zipf), then one sequential read()
+    scan of `scan_pages` pages of the scan file (file 1) that were never touched before: scan k
+    (k = 0, 1, ...) covers scan-file pages k*scan_pages .. (k+1)*scan_pages - 1. The trace stops
+    after `accesses` records (possibly inside a scan).
+
+    With memory between hot_pages and scan_pages, plain LRU loses the whole hot set to each scan,
+    while a two-list (active/inactive) LRU keeps the hot set on the active list and lets the
+    use-once scan pages cycle through the inactive list.
+    """
+
+    def __init__(self, hot_pages, scan_pages, scan_every, accesses, hot_dist, alpha, seed):
+        super().__init__(
+            "scan-hot",
+            accesses,
+            dict(
+                hot_pages=hot_pages, scan_pages=scan_pages, scan_every=scan_every,
+                accesses=accesses, hot_dist=hot_dist, alpha=alpha, seed=seed,
+            ),
+        )
+        self.scan_pages = scan_pages
+        self.scan_every = scan_every
+        self.period = scan_every + scan_pages
+        self.seed = seed
+        self.hot = _RankSampler(hot_pages, alpha if hot_dist == "zipf" else None, _table_rng(seed))
+
+    def _start(self):
+        return _main_rng(self.seed)
+
+    def _block(self, rng, start, stop):
+        n = stop - start
+        pos = np.arange(start, stop, dtype=np.uint64)
+        period = pos // np.uint64(self.period)
+        within = pos % np.uint64(self.period)
+        scan = within >= np.uint64(self.scan_every)
+        hot_pages = self.hot.sample(rng, n)  # drawn for every position: chunking-independent
+        rec = _records(n, Kind.FILE_FD)
+        rec["file"] = np.where(scan, SCAN_FILE, HOT_FILE)
+        scan_page = period * np.uint64(self.scan_pages) + (within - np.uint64(self.scan_every))
+        rec["page"] = np.where(scan, scan_page, hot_pages)
+        return rec
+
+
+def _make_scan_hot(hot_pages, scan_pages, scan_every, accesses, hot_dist, alpha, seed):
+    n_scans = accesses // (scan_every + scan_pages) + 1
+    if n_scans * scan_pages > 2**32:
+        raise TraceError("workload scan-hot", "the scans would need more than 2**32 pages of the scan file")
+    return ScanHotTrace(hot_pages, scan_pages, scan_every, accesses, hot_dist, alpha, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# shift
+
+
+class ShiftTrace(GeneratedTrace):
+    """A working set that moves: the first accesses//2 records touch pages 0..pages-1, the rest
+    pages pages..2*pages-1 (disjoint), each half uniform or Zipf (each half with its own
+    rank-to-page permutation). Tests how fast a policy drops a dead working set."""
+
+    def __init__(self, pages, accesses, dist, alpha, kind, write_ratio, seed):
+        super().__init__(
+            "shift",
+            accesses,
+            dict(pages=pages, accesses=accesses, dist=dist, alpha=alpha, kind=kind, write_ratio=write_ratio, seed=seed),
+        )
+        self.pages = pages
+        self.half = accesses // 2
+        self.kind = int(KIND_CHOICES[kind])
+        self.write_ratio = write_ratio
+        self.seed = seed
+        trng = _table_rng(seed)
+        a = alpha if dist == "zipf" else None
+        self.samplers = (_RankSampler(pages, a, trng), _RankSampler(pages, a, trng))
+
+    def _start(self):
+        return _main_rng(self.seed), _write_rng(self.seed)
+
+    def _block(self, state, start, stop):
+        rng, wrng = state
+        n = stop - start
+        second = np.arange(start, stop) >= self.half
+        p0 = self.samplers[0].sample(rng, n)
+        p1 = self.samplers[1].sample(rng, n) + np.uint64(self.pages)
+        rec = _records(n, self.kind)
+        rec["page"] = np.where(second, p1, p0)
+        rec["write"] = _writes(wrng, n, self.write_ratio)
+        return rec
+
+
+def _make_shift(pages, accesses, dist, alpha, kind, write_ratio, seed):
+    if accesses < 2:
+        raise TraceError("workload shift", f"parameter accesses must be >= 2 (two halves), not {accesses}")
+    return ShiftTrace(pages, accesses, dist, alpha, kind, write_ratio, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# mixed
+
+EXEC_FILE = 0
+"""In `mixed`, file 0 is the shared executable; data files are 1..files."""
+
+MIXED_CATEGORIES = ("anon", "read", "mmap", "exec")
+
+
+class MixedTrace(GeneratedTrace):
+    """Several processes sharing files, the way a small server looks to reclaim.
+
+    Each record picks a process uniformly among 0..procs-1 and an access category with
+    probabilities proportional to (anon_share, fd_share, mmap_share, exec_share):
+      * anon: ANON load/store to the process's private anonymous memory (VPN 0..anon_pages-1;
+        Zipf per process, each process with its own hot pages); store with write_ratio.
+      * read: FILE_FD read()/write() of one of the shared data files 1..files (chosen uniformly),
+        Zipf over its file_pages pages; write() with write_ratio.
+      * mmap: FILE_MMAP load/store of the same data files through a shared mapping (same pages
+        as the read() path: one page cache); store with write_ratio.
+      * exec: FILE_EXEC instruction fetch from the executable (file 0, exec_pages pages, Zipf),
+        mapped by every process; never a write.
+    Footprint: procs*anon_pages + files*file_pages + exec_pages pages.
+    """
+
+    def __init__(self, procs, anon_pages, files, file_pages, exec_pages, accesses, alpha,
+                 write_ratio, anon_share, fd_share, mmap_share, exec_share, seed):
+        super().__init__(
+            "mixed",
+            accesses,
+            dict(
+                procs=procs, anon_pages=anon_pages, files=files, file_pages=file_pages,
+                exec_pages=exec_pages, accesses=accesses, alpha=alpha, write_ratio=write_ratio,
+                anon_share=anon_share, fd_share=fd_share, mmap_share=mmap_share,
+                exec_share=exec_share, seed=seed,
+            ),
+        )
+        self.procs = procs
+        self.files = files
+        self.write_ratio = write_ratio
+        self.seed = seed
+        shares = np.array([anon_share, fd_share, mmap_share, exec_share], dtype=np.float64)
+        self.cum = np.cumsum(shares / shares.sum())
+        self.cum[-1] = 1.0
+        trng = _table_rng(seed)
+        self.anon_cdf = zipf_cdf(anon_pages, alpha)
+        self.anon_perm = np.stack([trng.permutation(anon_pages) for _ in range(procs)]).astype(np.uint64)
+        self.file_cdf = zipf_cdf(file_pages, alpha)
+        self.file_perm = np.stack([trng.permutation(file_pages) for _ in range(files)]).astype(np.uint64)
+        self.exec = _RankSampler(exec_pages, alpha, trng)
+
+    def _start(self):
+        return _main_rng(self.seed), _write_rng(self.seed)
+
+    def _block(self, state, start, stop):
+        rng, wrng = state
+        n = stop - start
+        pid = rng.integers(0, self.procs, size=n)
+        cat = np.searchsorted(self.cum, rng.random(n), side="right")
+        anon_page = self.anon_perm[pid, np.searchsorted(self.anon_cdf, rng.random(n))]
+        fidx = rng.integers(0, self.files, size=n)
+        file_page = self.file_perm[fidx, np.searchsorted(self.file_cdf, rng.random(n))]
+        exec_page = self.exec.sample(rng, n)
+        writes = _writes(wrng, n, self.write_ratio)
+
+        kinds = np.array([Kind.ANON, Kind.FILE_FD, Kind.FILE_MMAP, Kind.FILE_EXEC], dtype=np.uint8)
+        rec = np.zeros(n, dtype=RECORD_DTYPE)
+        rec["pid"] = pid
+        rec["kind"] = kinds[cat]
+        is_anon, is_exec = cat == 0, cat == 3
+        rec["file"] = np.where(is_anon | is_exec, EXEC_FILE, fidx + 1)
+        rec["page"] = np.where(is_anon, anon_page, np.where(is_exec, exec_page, file_page))
+        rec["write"] = np.where(is_exec, 0, writes)
+        return rec
+
+
+def _make_mixed(procs, anon_pages, files, file_pages, exec_pages, accesses, alpha, write_ratio,
+                anon_share, fd_share, mmap_share, exec_share, seed):
+    if anon_share + fd_share + mmap_share + exec_share <= 0:
+        raise TraceError("workload mixed", "the four *_share parameters must not all be 0")
+    footprint = procs * anon_pages + files * file_pages + exec_pages
+    if footprint > MAX_PAGES:
+        raise TraceError("workload mixed", f"footprint of {footprint} pages exceeds {MAX_PAGES}")
+    return MixedTrace(procs, anon_pages, files, file_pages, exec_pages, accesses, alpha, write_ratio,
+                      anon_share, fd_share, mmap_share, exec_share, seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+
+def _alpha(default: float, help: str = "Zipf exponent (> 0); larger is more skewed") -> Param:
+    return Param("alpha", float, default, help, positive=True, maximum=100.0)
+
+
+def _share(name: str, default: float, what: str) -> Param:
+    return Param(name, float, default, f"relative weight of {what}", minimum=0.0)
+
+
+WORKLOADS: dict[str, WorkloadSpec] = {
+    spec.name: spec
+    for spec in [
+        WorkloadSpec(
+            "zipf",
+            "independent Zipf references over one file or anonymous region (peers.md gen_trace.py)",
+            [
+                _pages_param("pages", 65536, "distinct pages (footprint)"),
+                _accesses_param(2_000_000),
+                _alpha(1.0),
+                _kind_param("file"),
+                _write_param(0.0),
+                _seed_param(),
+            ],
+            _make_zipf,
+        ),
+        WorkloadSpec(
+            "loop",
+            "cyclic sequential scan over a file larger than memory, repeated",
+            [
+                _pages_param("pages", 24576, "pages in the loop"),
+                Param("passes", int, 40, "number of passes over the pages", positive=True, maximum=MAX_ACCESSES),
+                _kind_param("file"),
+                _write_param(0.0),
+                _seed_param(),
+            ],
+            _make_loop,
+        ),
+        WorkloadSpec(
+            "scan-hot",
+            "a read() hot set interrupted by use-once sequential scans of fresh pages",
+            [
+                _pages_param("hot_pages", 8192, "pages in the hot set (file 0)"),
+                _pages_param("scan_pages", 32768, "pages per one-time scan (file 1, fresh every scan)"),
+                Param("scan_every", int, 50_000, "hot-set accesses between two scans", positive=True, maximum=MAX_ACCESSES),
+                _accesses_param(1_000_000),
+                Param("hot_dist", str, "uniform", "distribution within the hot set", choices=("uniform", "zipf")),
+                _alpha(0.8, "Zipf exponent within the hot set (hot_dist=zipf only)"),
+                _seed_param(),
+            ],
+            _make_scan_hot,
+        ),
+        WorkloadSpec(
+            "shift",
+            "a working set that moves to a disjoint set of pages halfway through",
+            [
+                _pages_param("pages", 12288, "pages per working set"),
+                _accesses_param(1_000_000),
+                Param("dist", str, "uniform", "distribution within each working set", choices=("uniform", "zipf")),
+                _alpha(1.0, "Zipf exponent (dist=zipf only)"),
+                _kind_param("file"),
+                _write_param(0.0),
+                _seed_param(),
+            ],
+            _make_shift,
+        ),
+        WorkloadSpec(
+            "mixed",
+            "processes with private anon memory sharing data files (read()/mmap) and an executable",
+            [
+                Param("procs", int, 4, "number of processes (pids 0..procs-1)", positive=True, maximum=1 << 16),
+                _pages_param("anon_pages", 4096, "anonymous pages per process"),
+                Param("files", int, 3, "number of shared data files (ids 1..files)", positive=True, maximum=1 << 16),
+                _pages_param("file_pages", 8192, "pages per data file"),
+                _pages_param("exec_pages", 512, "pages of the shared executable (file 0)"),
+                _accesses_param(1_500_000),
+                _alpha(0.9),
+                _write_param(0.3),
+                _share("anon_share", 0.4, "anonymous loads/stores"),
+                _share("fd_share", 0.25, "read()/write() of data files"),
+                _share("mmap_share", 0.2, "mmap loads/stores of data files"),
+                _share("exec_share", 0.15, "instruction fetches from the executable"),
+                _seed_param(),
+            ],
+            _make_mixed,
+        ),
+    ]
+}
+
+
+def _spec(name: str) -> WorkloadSpec:
+    try:
+        return WORKLOADS[name]
+    except (KeyError, TypeError):
+        raise TraceError(
+            f"workload {name}", f"unknown workload (known: {', '.join(WORKLOADS)})"
+        ) from None
+
+
+def make_workload(name: str, seed: int = 0, **params: Any) -> Trace:
+    """Build the synthetic workload `name` with `seed` and parameter overrides.
+
+    Raises TraceError("workload NAME", problem) for an unknown workload (listing the known ones),
+    an unknown parameter or a bad value.
+    """
+    return _spec(name).make(seed, **params)
+
+
+def _parse_value(spec: WorkloadSpec, p: Param, text: str) -> Any:
+    s = text.strip()
+    if p.type is int:
+        try:
+            return int(s.replace("_", ""), 10)
+        except ValueError:
+            pass
+        try:
+            f = float(s.replace("_", ""))
+        except ValueError:
+            f = math.nan
+        if math.isfinite(f) and f == int(f):
+            return int(f)
+        raise TraceError(spec.source, f"parameter {p.name}: {text!r} is not an integer")
+    if p.type is float:
+        try:
+            return float(s.replace("_", ""))
+        except ValueError:
+            raise TraceError(spec.source, f"parameter {p.name}: {text!r} is not a number") from None
+    return s
+
+
+def parse_workload_params(name: str, items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Convert ["key=value", ...] (command-line style) into typed, validated parameters for
+    workload `name`. Integers accept 1_000_000 and 1e6; errors name the parameter."""
+    spec = _spec(name)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise TraceError(spec.source, f"parameter {item!r} is not of the form key=value")
+        p = spec.param(key)
+        out[key] = spec.check(key, _parse_value(spec, p, text))
+    return out
