@@ -312,3 +312,16 @@ def test_spec_make_equals_make_workload():
     a = WORKLOADS["shift"].make(11, pages=100, accesses=5000).to_array()
     b = make_workload("shift", seed=11, pages=100, accesses=5000).to_array()
     assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_zipf_full_size_matches_gen_trace_script():
+    """The benchmark's exact trace: 10 M requests over 1 M objects, alpha 1.0, seed 42."""
+    ids = gen_trace_script(10_000_000, 1_000_000, 1.0, 42)
+    assert np.array_equal(zipf_ids(1_000_000, 10_000_000, 1.0, 42), ids)
+    t = make_workload("zipf", seed=42, pages=1_000_000, accesses=10_000_000, alpha=1.0)
+    pos = 0
+    for c in t.chunks(1 << 20):
+        assert np.array_equal(c["page"], (ids[pos : pos + len(c)] - 1).astype(np.uint64))
+        pos += len(c)
+    assert pos == len(ids)

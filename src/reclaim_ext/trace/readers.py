@@ -753,13 +753,15 @@ class CsvTrace(FileTrace):
                 offset_unit=offset_unit, op_codes=op_codes,
             ),
         )
-        # Validate the first block now, so a bad file fails before a run starts.
+        # Validate the first block now (all of it: a block is parsed before its first record is
+        # yielded), so a bad file fails before a run starts. Blocks without any request (only
+        # comments, or only non-data SCSI commands) do not count as the first block.
         for line_base, block in self._text_blocks():
-            for _ in self._parse_block(line_base, block, DEFAULT_CHUNK):
-                pass
-            break
+            if any(len(r) for r in self._parse_block(line_base, block, DEFAULT_CHUNK)):
+                break
         else:
-            raise TraceError(path, "no data lines" + (" after the header" if self.header else ""))
+            after = " after the header" if self.header else ""
+            raise TraceError(path, f"no data lines{after}: the file holds no request that touches a page")
 
     # ---- open-time helpers
 
