@@ -1,0 +1,175 @@
+"""reclaim_ops: the only interface between the reclaim core and a policy.
+
+A policy is a class with these hooks. Every hook receives `sim`, the core (core.engine.Simulator),
+for the folio table, counters and shared mechanisms. Hot-path hooks come in two forms: scalar
+(`folio_add`, `mark_accessed`), used by the exact driver one access at a time, and batched
+(`access_events`), used by the fast driver once per trace segment. The default batched hook loops
+over the scalar ones, so a policy only has to write the batched form when it wants speed; the
+driver-equality test checks that both give the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..machine.folio import LRU_ANON, LRU_FILE
+
+# folio_check_references verdicts (enum folio_references)
+FOLIOREF_ACTIVATE = 0
+FOLIOREF_KEEP = 1
+FOLIOREF_RECLAIM = 2
+FOLIOREF_RECLAIM_CLEAN = 3
+VERDICT_NAMES = ("ACTIVATE", "KEEP", "RECLAIM", "RECLAIM_CLEAN")
+
+DEF_PRIORITY = 12
+SWAP_CLUSTER_MAX = 32
+MAX_RECLAIM_RETRIES = 16
+
+
+@dataclass
+class ReclaimStat:
+    """Per-round counters of scan_control.nr (reset by shrink_node)."""
+
+    dirty: int = 0
+    unqueued_dirty: int = 0
+    congested: int = 0
+    writeback: int = 0
+    immediate: int = 0
+    file_taken: int = 0
+    taken: int = 0
+
+
+@dataclass
+class ScanControl:
+    """struct scan_control, the fields the simulator uses (reference §1.4)."""
+
+    nr_to_reclaim: int
+    kswapd: bool = False
+    priority: int = DEF_PRIORITY
+    may_writepage: bool = True
+    may_unmap: bool = True
+    may_swap: bool = True
+    target_memcg: object = None
+    proactive: bool = False
+    swappiness: int | None = None  # proactive swappiness override
+    nr_reclaimed: int = 0
+    nr_scanned: int = 0
+    may_deactivate: int = 0        # bit 0 anon, bit 1 file
+    force_deactivate: bool = False
+    skipped_deactivate: bool = False
+    cache_trim_mode: bool = False
+    file_is_tiny: bool = False
+    anon_cost: int = 0
+    file_cost: int = 0
+    nr: ReclaimStat = field(default_factory=ReclaimStat)
+
+
+@dataclass
+class AccessEvents:
+    """The software-visible events of one trace segment, in trace order.
+
+    Each event is either an ADD (a folio was allocated for a fault or a page-cache miss and must be
+    placed on a list; `shadow` >= 0 if a shadow entry was found, i.e. a refault) or an ACCESS (a
+    read()/write() touched the folio: folio_mark_accessed). For one access that misses, the ADD
+    comes before the ACCESS.
+    """
+
+    page: np.ndarray       # folio ids
+    is_add: np.ndarray     # bool
+    shadow: np.ndarray     # eviction token for ADD events with a shadow, else -1
+    shadow_ws: np.ndarray  # workingset bit of that shadow
+    lru_type: np.ndarray   # LRU_ANON / LRU_FILE of the folio
+    swap_free: np.ndarray  # free swap slots when the event happens (mem_cgroup_get_nr_swap_pages)
+
+
+class ReclaimOps:
+    """Base class for policies: defaults for every optional hook."""
+
+    name = "base"
+    nr_classes = 2
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def init_lruvec(self, sim, lruvec) -> None:
+        """Set up per-lruvec policy state (lruvec.priv)."""
+
+    # --- hot path ----------------------------------------------------------------------------
+    def folio_add(self, sim, lruvec, page: int, shadow: int, shadow_ws: bool, swap_free: int) -> None:
+        """Place a newly allocated folio (shadow >= 0: a refault; swap_free: free swap slots at
+        that moment, for the refault decision). Required."""
+        raise NotImplementedError
+
+    def mark_accessed(self, sim, lruvec, page: int) -> None:
+        """A read()/write() touched a resident folio (folio_mark_accessed)."""
+
+    def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
+        """Batched hot path; the default replays the events through the scalar hooks."""
+        page, is_add, shadow, ws = ev.page.tolist(), ev.is_add.tolist(), ev.shadow.tolist(), ev.shadow_ws.tolist()
+        swap_free = ev.swap_free.tolist()
+        for i in range(len(page)):
+            if is_add[i]:
+                self.folio_add(sim, lruvec, page[i], shadow[i], ws[i], swap_free[i])
+            else:
+                self.mark_accessed(sim, lruvec, page[i])
+
+    # --- reclaim -----------------------------------------------------------------------------
+    def prepare(self, sim, lruvec, sc: ScanControl) -> None:
+        """Per node pass, before any lruvec is shrunk (prepare_scan_control)."""
+
+    def shrink_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
+        """Reclaim from one lruvec. Default: the core's list-budget loop."""
+        from .vmscan import shrink_lruvec_lists
+
+        shrink_lruvec_lists(sim, lruvec, sc, self)
+
+    def scan_budget(self, sim, lruvec, sc: ScanControl) -> list[int]:
+        """Pages to scan per list this pass. Default: get_scan_count over the lists."""
+        from .vmscan import get_scan_count
+
+        return get_scan_count(sim, lruvec, sc)
+
+    def age(self, sim, lruvec, lru: int, nr_to_scan: int, sc: ScanControl) -> None:
+        """Age list `lru` (a class > 0): move its cold folios towards class 0."""
+
+    def isolate(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanControl) -> np.ndarray:
+        """Eviction candidates of a type, in order. Default: the tail of class 0."""
+        return lruvec.isolate_tail(sim.folios, lruvec.list_index(lru_type, 0), nr_to_scan)
+
+    def references(self, sim, lruvec, ids: np.ndarray, young: np.ndarray, vm_exec: np.ndarray,
+                   sc: ScanControl) -> np.ndarray:
+        """Verdicts (FOLIOREF_*) for isolated folios, given the young PTE count the rmap walk found
+        per folio and whether a VM_EXEC mapping was among them. Default: reclaim all."""
+        return np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
+
+    def putback(self, sim, lruvec, ids: np.ndarray, active: np.ndarray) -> None:
+        """Return survivors of shrink_folio_list to the lists (move_folios_to_lru)."""
+        raise NotImplementedError
+
+    def eviction_token(self, sim, lruvec, ids: np.ndarray) -> np.ndarray:
+        """Shadow payloads for folios being evicted, in eviction order. Default: no shadows."""
+        return np.full(len(ids), -1, dtype=np.int64)
+
+    def after_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
+        """End of shrink_lruvec for this lruvec."""
+
+    def kswapd_age_node(self, sim, node, sc: ScanControl) -> None:
+        """Background aging before each kswapd pass."""
+
+    def reclaim_done(self, sim, node, sc: ScanControl) -> None:
+        """End of one kswapd run or direct reclaim (where snapshot_refaults runs)."""
+
+    def rotate_reclaimable(self, sim, lruvec, ids: np.ndarray) -> None:
+        """folio_rotate_reclaimable: writeback finished on folios reclaim wanted gone; default:
+        clear PG_active and move them to the tail of class 0 so the next scan frees them."""
+        from ..machine.folio import PG_active
+
+        f = sim.folios
+        f.flags[ids] &= ~np.uint16(PG_active)
+        for t in (LRU_ANON, LRU_FILE):
+            sel = ids[f.type[ids] == t]
+            if len(sel):
+                lruvec.move(f, sel, lruvec.list_index(t, 0), tail=True)
+
+    def reclaimable_types(self, sim) -> tuple[int, ...]:
+        return (LRU_ANON, LRU_FILE)

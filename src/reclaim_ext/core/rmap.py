@@ -1,0 +1,68 @@
+"""Access detection through the reverse map: folio_referenced, vectorized over a batch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def folio_referenced(sim, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each folio: the number of mappings (VMAs) with the young bit set, and whether one of
+    those is VM_EXEC; the young bits found are cleared (test-and-clear, as folio_referenced).
+
+    Every PTE of a process maps a distinct VMA here, so "VMAs with a young mapping" is the number
+    of young present PTEs. Unmapped folios cost nothing (the kernel returns before the walk).
+    """
+    ptes = sim.ptes
+    n = len(ids)
+    young = np.zeros(n, dtype=np.int32)
+    vm_exec = np.zeros(n, dtype=bool)
+    cur = sim.folios.pte_head[ids]
+    idx = np.arange(n)
+    walked = np.zeros(n, dtype=bool)
+    checked = 0
+    live = cur >= 0
+    while live.any():
+        c, i = cur[live], idx[live]
+        pres = ptes.present[c]
+        if pres.any():
+            cp, ip = c[pres], i[pres]
+            walked[ip] = True
+            checked += len(cp)
+            y = ptes.young[cp]
+            if y.any():
+                cy, iy = cp[y], ip[y]
+                np.add.at(young, iy, 1)
+                vm_exec[iy] |= ptes.exec[cy]
+                ptes.young[cy] = False
+        cur, idx = ptes.next[c], i
+        live = cur >= 0
+    sim.cost["rmap_walks"] += int(walked.sum())
+    sim.cost["ptes_checked"] += checked
+    return young, vm_exec
+
+
+def try_to_unmap(sim, ids: np.ndarray) -> None:
+    """Clear every present PTE of the folios (replace anon mappings by swap entries)."""
+    ptes = sim.ptes
+    cur = sim.folios.pte_head[ids]
+    cur = cur[cur >= 0]
+    while len(cur):
+        ptes.present[cur] = False
+        ptes.young[cur] = False
+        cur = ptes.next[cur]
+        cur = cur[cur >= 0]
+
+
+def folio_mapped(sim, ids: np.ndarray) -> np.ndarray:
+    """Whether each folio has a present PTE."""
+    ptes = sim.ptes
+    out = np.zeros(len(ids), dtype=bool)
+    cur = sim.folios.pte_head[ids]
+    idx = np.arange(len(ids))
+    live = cur >= 0
+    while live.any():
+        c, i = cur[live], idx[live]
+        out[i[ptes.present[c]]] = True
+        cur, idx = ptes.next[c], i
+        live = cur >= 0
+    return out

@@ -1,0 +1,421 @@
+"""The one reclaim path: kswapd and direct reclaim, shrink_node, the list-budget loop,
+get_scan_count, shrink_inactive_list and shrink_folio_list. No policy is named here: every
+policy decision is a reclaim_ops hook.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..machine.folio import (
+    LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
+    PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
+)
+from .ops import (
+    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
+    SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
+)
+from .rmap import folio_mapped, folio_referenced, try_to_unmap
+
+# shrink_folio_list outcomes
+_PENDING, _FREE, _KEEP, _ACTIVATE = 0, 1, 2, 3
+
+SCAN_EQUAL, SCAN_FRACT, SCAN_ANON, SCAN_FILE = range(4)
+
+
+# ------------------------------------------------------------------------------------------------
+# cost signal
+
+
+def lru_note_cost(lruvec, file: bool, nr_io: int, nr_rotated: int, pending: int = 0) -> None:
+    """lru_note_cost: charge reclaim cost to a type on the lruvec and every ancestor; halve both
+    costs once they exceed a quarter of the LRU pages. `pending` counts folios a batched caller
+    has added to the lruvec in the kernel's order but not yet put on the lists."""
+    cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated
+    lv = lruvec
+    while lv is not None:
+        if file:
+            lv.file_cost += cost
+        else:
+            lv.anon_cost += cost
+        if lv.anon_cost + lv.file_cost > (lv.total() + pending) // 4:
+            lv.anon_cost //= 2
+            lv.file_cost //= 2
+        parent = lv.memcg.parent
+        lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
+
+
+def inactive_is_low(lruvec, lru_type: int) -> bool:
+    """inactive_is_low: inactive * isqrt(10 * GiB) < active (ratio 1 below 1 GiB)."""
+    import math
+
+    inactive = lruvec.nr[lruvec.list_index(lru_type, 0)]
+    active = lruvec.type_size(lru_type) - inactive
+    gb = (inactive + active) >> 18
+    ratio = math.isqrt(10 * gb) if gb else 1
+    return inactive * ratio < active
+
+
+def can_reclaim_anon(sim, sc: ScanControl | None = None) -> bool:
+    """can_reclaim_anon_pages: swap space left (no demotion in this version)."""
+    return sim.swap.free > 0
+
+
+def swappiness(sim, lruvec, sc: ScanControl) -> int:
+    """mem_cgroup_swappiness, or the proactive override."""
+    if sc.swappiness is not None:
+        return sc.swappiness
+    memcg = lruvec.memcg
+    return memcg.swappiness if memcg.swappiness is not None else sim.config.swappiness
+
+
+# ------------------------------------------------------------------------------------------------
+# scan budget
+
+
+def get_scan_count(sim, lruvec, sc: ScanControl) -> list[int]:
+    """get_scan_count: how many pages to scan on each list (all classes of a type share its
+    fraction). Returns a list indexed by list index."""
+    swp = swappiness(sim, lruvec, sc)
+    cgroup_reclaim = sc.target_memcg is not None and sc.target_memcg.parent is not None
+    if not sc.may_swap or not can_reclaim_anon(sim, sc):
+        balance = SCAN_FILE
+    elif cgroup_reclaim and swp == 0:
+        balance = SCAN_FILE
+    elif sc.priority == 0 and swp > 0:
+        balance = SCAN_EQUAL
+    elif sc.file_is_tiny:
+        balance = SCAN_ANON
+    elif sc.cache_trim_mode:
+        balance = SCAN_FILE
+    else:
+        balance = SCAN_FRACT
+        total = sc.anon_cost + sc.file_cost
+        anon_cost = total + sc.anon_cost
+        file_cost = total + sc.file_cost
+        total = anon_cost + file_cost
+        ap = swp * (total + 1) // (anon_cost + 1)
+        fp = (200 - swp) * (total + 1) // (file_cost + 1)
+        fraction = (ap, fp)
+        denominator = ap + fp
+    nr = [0] * lruvec.nr_lists
+    for lru in range(lruvec.nr_lists):
+        file = lru // lruvec.nr_classes
+        scan = lruvec.nr[lru] >> sc.priority
+        if balance == SCAN_FRACT:
+            scan = scan * fraction[file] // denominator if denominator else 0
+        elif balance == SCAN_FILE and not file:
+            scan = 0
+        elif balance == SCAN_ANON and file:
+            scan = 0
+        nr[lru] = scan
+    return nr
+
+
+# ------------------------------------------------------------------------------------------------
+# the list-budget loop (shrink_lruvec)
+
+
+def shrink_lruvec_lists(sim, lruvec, sc: ScanControl, ops) -> None:
+    """shrink_lruvec: walk the per-list budgets in SWAP_CLUSTER_MAX steps; class 0 lists are
+    reclaimed (shrink_inactive_list), other classes are aged by the policy; once the goal is met
+    (kswapd, cgroup and non-first-priority direct reclaim) scale the remaining budget so the
+    anon:file proportion of the original targets is kept."""
+    N = lruvec.nr_classes
+    targets = list(ops.scan_budget(sim, lruvec, sc))
+    nr = list(targets)
+    nr_to_reclaim = sc.nr_to_reclaim
+    nr_reclaimed = 0
+    proportional = (not sc.kswapd) and sc.target_memcg is None and sc.priority == DEF_PRIORITY
+    ia = lruvec.list_index(LRU_ANON, 0)
+    file_lists = range(N, 2 * N)
+    while nr[ia] or any(nr[lru] for lru in file_lists):
+        for lru in range(2 * N):
+            if nr[lru]:
+                n = min(nr[lru], SWAP_CLUSTER_MAX)
+                nr[lru] -= n
+                if lru % N:
+                    lru_type = lru // N
+                    if sc.may_deactivate & (1 << lru_type):
+                        ops.age(sim, lruvec, lru, n, sc)
+                    else:
+                        sc.skipped_deactivate = True
+                else:
+                    nr_reclaimed += shrink_inactive_list(sim, lruvec, lru // N, n, sc, ops)
+        if nr_reclaimed < nr_to_reclaim or proportional:
+            continue
+        nr_file = sum(nr[N : 2 * N])
+        nr_anon = sum(nr[0:N])
+        if not nr_file or not nr_anon:
+            break
+        if nr_file > nr_anon:
+            small, other = LRU_ANON, LRU_FILE
+            percentage = nr_anon * 100 // (sum(targets[0:N]) + 1)
+        else:
+            small, other = LRU_FILE, LRU_ANON
+            percentage = nr_file * 100 // (sum(targets[N : 2 * N]) + 1)
+        for c in range(N):
+            nr[small * N + c] = 0
+        for c in range(N):
+            lru = other * N + c
+            scanned = targets[lru] - nr[lru]
+            t = targets[lru] * (100 - percentage) // 100
+            nr[lru] = t - min(t, scanned)
+        proportional = True
+    sc.nr_reclaimed += nr_reclaimed
+    ops.after_lruvec(sim, lruvec, sc)
+
+
+def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanControl, ops) -> int:
+    """shrink_inactive_list: isolate from the policy's candidates, run shrink_folio_list, put the
+    survivors back, note the cost."""
+    ids = np.asarray(ops.isolate(sim, lruvec, lru_type, nr_to_scan, sc), dtype=np.int64)
+    sim.check_candidates(lruvec, ids, lru_type)
+    nr_taken = len(ids)
+    sim.cost["lru_lock_ops"] += 1
+    if not nr_taken:
+        return 0
+    vm = sim.vm
+    vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += nr_taken
+    vm["pgscan_" + TYPE_NAMES[lru_type]] += nr_taken
+    sim.cost["pages_scanned"] += nr_taken
+    res = shrink_folio_list(sim, lruvec, ids, sc, ops)
+    # move_folios_to_lru
+    sim.cost["lru_lock_ops"] += 1
+    ops.putback(sim, lruvec, res.keep_ids, res.keep_active)
+    reclaimed = res.nr_reclaimed
+    vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += reclaimed
+    vm["pgsteal_" + TYPE_NAMES[lru_type]] += reclaimed
+    lru_note_cost(lruvec, lru_type == LRU_FILE, res.nr_pageout, nr_taken - reclaimed)
+    if res.nr_unqueued_dirty and res.nr_unqueued_dirty == nr_taken:
+        sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
+    st = sc.nr
+    st.dirty += res.nr_dirty
+    st.congested += res.nr_congested
+    st.unqueued_dirty += res.nr_unqueued_dirty
+    st.writeback += res.nr_writeback
+    st.immediate += res.nr_immediate
+    st.taken += nr_taken
+    if lru_type == LRU_FILE:
+        st.file_taken += nr_taken
+    return reclaimed
+
+
+class FolioListResult:
+    __slots__ = ("nr_reclaimed", "keep_ids", "keep_active", "nr_dirty", "nr_unqueued_dirty",
+                 "nr_congested", "nr_writeback", "nr_immediate", "nr_pageout", "nr_activate")
+
+
+def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> FolioListResult:
+    """shrink_folio_list (reference §1.9), vectorized over the isolated batch in list order.
+
+    Survivors are returned in input order with whether they were activated; freed folios leave
+    a shadow entry (the policy's eviction token) and go back to the free pool.
+    """
+    f = sim.folios
+    node = lruvec.node
+    n = len(ids)
+    fl = f.flags[ids]
+    file = f.type[ids] == LRU_FILE
+    out = np.full(n, _PENDING, dtype=np.int8)
+    res = FolioListResult()
+    sc.nr_scanned += n
+
+    # 3. unevictable -> activate (putback culls it)
+    unev = (fl & (PG_unevictable | PG_mlocked)) != 0
+    out[unev] = _ACTIVATE
+
+    # 5. dirty / writeback census (file only)
+    dirty = (fl & PG_dirty) != 0
+    wb = (fl & PG_writeback) != 0
+    recl = (fl & PG_reclaim) != 0
+    res.nr_dirty = int((file & (dirty | wb)).sum())
+    res.nr_unqueued_dirty = int((file & dirty & ~wb).sum())
+    res.nr_congested = int((file & wb & recl).sum())
+
+    # 6. under writeback
+    wbp = wb & (out == _PENDING)
+    immediate = wbp & sc.kswapd & recl & node.writeback_flag
+    res.nr_immediate = int(immediate.sum())
+    mark = wbp & ~immediate
+    f.flags[ids[mark]] |= PG_reclaim
+    res.nr_writeback = int(mark.sum())
+    out[wbp] = _ACTIVATE
+
+    # 7. references
+    pend = out == _PENDING
+    verdict = np.full(n, -1, dtype=np.int8)
+    if pend.any():
+        pid = ids[pend]
+        young, vm_exec = folio_referenced(sim, pid)
+        v = np.asarray(ops.references(sim, lruvec, pid, young, vm_exec, sc), dtype=np.int8)
+        sim.check_verdicts(v, len(pid))
+        verdict[pend] = v
+        out[pend & (verdict == FOLIOREF_ACTIVATE)] = _ACTIVATE
+        out[pend & (verdict == FOLIOREF_KEEP)] = _KEEP
+
+    # 9. anon not in the swap cache: add_to_swap (first come, first served); no slot -> activate
+    pend = out == _PENDING
+    need_swap = pend & ~file
+    new_swap = np.zeros(n, dtype=bool)
+    if need_swap.any():
+        want = np.flatnonzero(need_swap)
+        got = want[: sim.swap.free]
+        new_swap[got] = True
+        sim.swap.used += len(got)
+        out[want[len(got):]] = _ACTIVATE
+        dirty = dirty | new_swap  # add_to_swap marks the folio dirty
+
+    # 10. mapped -> try_to_unmap (always succeeds here)
+    pend = out == _PENDING
+    if pend.any():
+        try_to_unmap(sim, ids[pend])
+
+    # 12. dirty folios
+    pend = out == _PENDING
+    pageout = np.zeros(n, dtype=bool)
+    fd = pend & file & dirty
+    if fd.any():
+        # only kswapd writes file pages, and only on a second sighting while the node is dirty
+        second = fd & sc.kswapd & recl & node.dirty_flag
+        first = fd & ~second
+        f.flags[ids[first]] |= PG_reclaim
+        sim.vm["nr_vmscan_immediate_reclaim"] += int(first.sum())
+        out[first] = _ACTIVATE
+        keep = second & ((verdict == FOLIOREF_RECLAIM_CLEAN) | (not sc.may_writepage))
+        out[keep] = _KEEP
+        write = second & ~keep
+        if write.any():
+            # pageout(): asynchronous writeback; the folio stays until writeback completes
+            w = ids[write]
+            f.flags[w] = (f.flags[w] & ~PG_dirty) | PG_writeback | PG_reclaim
+            sim.nr_file_dirty -= len(w)
+            sim.nr_writeback += len(w)
+            pageout |= write
+            out[write] = _KEEP
+    ad = pend & ~file & dirty
+    if ad.any():
+        keep = ad & (not sc.may_writepage)
+        out[keep] = _KEEP
+        write = ad & ~keep
+        # pageout() to the synchronous swap device: written and clean before we look again
+        nw = int(write.sum())
+        pageout |= write
+        sim.vm["pswpout"] += nw
+        sim.vm["pgpgout"] += 4 * nw
+        sim.cost["swap_outs"] += nw
+        dirty = dirty & ~write
+    res.nr_pageout = int(pageout.sum())
+    sim.vm["nr_vmscan_write"] += res.nr_pageout
+
+    # 15/16. remove from page cache / swap cache with a shadow entry, free
+    free = out == _PENDING
+    freed = ids[free]
+    if len(freed):
+        tokens = np.asarray(ops.eviction_token(sim, lruvec, freed), dtype=np.int64)
+        ws = (f.flags[freed] & PG_workingset) != 0
+        f.shadow[freed] = tokens
+        f.shadow_ws[freed] = ws
+        f.shadow_memcg[freed] = lruvec.memcg.id
+        f.flags[freed] &= ~np.uint16(
+            PG_resident | PG_active | PG_referenced | PG_workingset | PG_dirty | PG_reclaim
+            | PG_swapcache | PG_writeback
+        )
+        f.ever[freed] = True
+        sim.free_folios(lruvec, freed)
+        out[free] = _FREE
+    res.nr_reclaimed = len(freed)
+
+    # activate: set PG_active (unless mlocked), count PGACTIVATE
+    act = out == _ACTIVATE
+    act_ids = ids[act & ~((fl & PG_mlocked) != 0)]
+    f.flags[act_ids] |= PG_active
+    sim.vm["pgactivate"] += int(act.sum())
+    keep_mask = (out == _KEEP) | act
+    res.keep_ids = ids[keep_mask]
+    res.keep_active = act[keep_mask]
+    res.nr_activate = int(act.sum())
+    return res
+
+
+# ------------------------------------------------------------------------------------------------
+# node level
+
+
+def shrink_node(sim, node, sc: ScanControl, ops) -> None:
+    """shrink_node: one pass over the node's lruvecs (only the root memcg in this version)."""
+    sc.nr = ReclaimStat()
+    lruvec = sim.root_lruvec(node)
+    ops.prepare(sim, lruvec, sc)
+    before = sc.nr_reclaimed
+    for lv in sim.lruvecs_under(sc.target_memcg, node):
+        ops.shrink_lruvec(sim, lv, sc)
+    reclaimed = sc.nr_reclaimed - before
+    st = sc.nr
+    if sc.kswapd:
+        if st.writeback and st.writeback == st.taken:
+            node.writeback_flag = True
+        if st.file_taken and st.unqueued_dirty == st.file_taken:
+            node.dirty_flag = True
+    if reclaimed:
+        node.kswapd_failures = 0
+
+
+def node_balanced(node) -> bool:
+    """pgdat_balanced for order 0: free above the high watermark."""
+    return node.free > node.wmark.high
+
+
+def balance_pgdat(sim, node, ops) -> int:
+    """kswapd's balance_pgdat: priority 12 down to 1 until the node is balanced."""
+    sim.vm["pageoutrun"] += 1
+    sc = ScanControl(nr_to_reclaim=0, kswapd=True, may_writepage=True, may_swap=True)
+    sc.priority = DEF_PRIORITY
+    while True:
+        if node_balanced(node):
+            break
+        ops.kswapd_age_node(sim, node, sc)
+        sc.nr_scanned = 0
+        before = sc.nr_reclaimed
+        # kswapd_shrink_node
+        sc.nr_to_reclaim = max(node.wmark.high, SWAP_CLUSTER_MAX)
+        shrink_node(sim, node, sc, ops)
+        raise_priority = not (sc.nr_scanned >= sc.nr_to_reclaim)
+        if raise_priority or sc.nr_reclaimed == before:
+            sc.priority -= 1
+        if sc.priority < 1:
+            break
+    if not sc.nr_reclaimed and not node_balanced(node):
+        node.kswapd_failures += 1
+    ops.reclaim_done(sim, node, sc)
+    return sc.nr_reclaimed
+
+
+def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
+    """Direct reclaim: do_try_to_free_pages with nr_to_reclaim = SWAP_CLUSTER_MAX."""
+    sim.vm["allocstall_normal"] += 1
+    sc = ScanControl(nr_to_reclaim=SWAP_CLUSTER_MAX, target_memcg=target_memcg)
+    for retry in range(2):
+        for priority in range(DEF_PRIORITY, -1, -1):
+            sc.priority = priority
+            sc.nr_scanned = 0
+            shrink_node(sim, node, sc, ops)
+            if sc.nr_reclaimed >= sc.nr_to_reclaim:
+                break
+            if priority < 10:
+                sc.may_writepage = True
+        if sc.nr_reclaimed or not sc.skipped_deactivate or sc.force_deactivate:
+            break
+        sc.force_deactivate = True
+        sc.skipped_deactivate = False
+    if sc.nr_reclaimed:
+        node.kswapd_failures = 0
+    ops.reclaim_done(sim, node, sc)
+    return sc.nr_reclaimed
+
+
+__all__ = [
+    "balance_pgdat", "try_to_free_pages", "shrink_node", "shrink_lruvec_lists",
+    "shrink_inactive_list", "shrink_folio_list", "get_scan_count", "lru_note_cost",
+    "inactive_is_low", "can_reclaim_anon", "node_balanced", "MAX_RECLAIM_RETRIES",
+]

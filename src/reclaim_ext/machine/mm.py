@@ -1,0 +1,137 @@
+"""Address spaces: turn trace records into folio (page) ids and PTE ids.
+
+Each process has an anonymous area (virtual page = the record's page) and maps file f at virtual
+page FILE_MAP_BASE + f * 2**32 + index. A page is named once for the whole run: anonymous pages by
+(pid, vpn), file pages by (file, index). A PTE is named by (pid, page). PTEs are grouped 512 to a
+PTE table (one PMD entry): pmd = vaddr >> 9.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..trace.record import Kind
+from .folio import LRU_ANON, LRU_FILE, PG_swapbacked, FolioTable, PteTable
+from .index import KeyIndex
+
+FILE_MAP_BASE = 1 << 36
+PTRS_PER_PTE = 512
+
+
+class _Namespace:
+    """A KeyIndex whose local ids are given global ids from a shared counter."""
+
+    def __init__(self) -> None:
+        self.index = KeyIndex()
+        self.to_global = np.zeros(0, dtype=np.int64)
+
+    def ids(self, keys: np.ndarray, counter: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Global ids of keys, plus the global ids created now (in order of creation)."""
+        before = self.index.count
+        local = self.index.get_or_add(keys)
+        after = self.index.count
+        new = np.zeros(0, dtype=np.int64)
+        if after > before:
+            new = counter[0] + np.arange(after - before, dtype=np.int64)
+            counter[0] += after - before
+            self.to_global = np.concatenate([self.to_global, new])
+        return self.to_global[local], new
+
+
+class AddressSpaces:
+    """Names pages and PTEs; creates their table rows on first sight."""
+
+    def __init__(self, folios: FolioTable, ptes: PteTable):
+        self.folios = folios
+        self.ptes = ptes
+        self._anon_pages = _Namespace()
+        self._file_pages = _Namespace()
+        self._anon_ptes = _Namespace()
+        self._file_ptes = _Namespace()
+        self._nr_pages = [0]
+        self._nr_ptes = [0]
+        self.pids: set[int] = set()
+
+    @property
+    def nr_pages(self) -> int:
+        return self._nr_pages[0]
+
+    def translate(self, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(page ids, pte ids) for a chunk of records; pte id is -1 for read()/write() accesses."""
+        n = len(rec)
+        kind = rec["kind"]
+        pid = rec["pid"].astype(np.uint64)
+        page = rec["page"].astype(np.uint64)
+        file = rec["file"].astype(np.uint64)
+        anon = kind == Kind.ANON
+        pages = np.empty(n, dtype=np.int64)
+        ptes = np.full(n, -1, dtype=np.int64)
+        f = self.folios
+        if anon.any():
+            keys = (pid[anon] << np.uint64(36)) | page[anon]
+            ids, new = self._anon_pages.ids(keys, self._nr_pages)
+            pages[anon] = ids
+            self._init_pages(new, LRU_ANON)
+            pids_a, vpn_a = pid[anon], page[anon]
+            pte_ids, new_ptes = self._anon_ptes.ids(keys, self._nr_ptes)
+            ptes[anon] = pte_ids
+            if len(new_ptes):
+                self._init_ptes(pte_ids, new_ptes, ids, pids_a, vpn_a, np.zeros(len(ids), bool))
+        filek = ~anon
+        if filek.any():
+            keys = (file[filek] << np.uint64(32)) | page[filek]
+            ids, new = self._file_pages.ids(keys, self._nr_pages)
+            pages[filek] = ids
+            self._init_pages(new, LRU_FILE)
+            mapped = filek & (kind != Kind.FILE_FD)
+            if mapped.any():
+                pm = pages[mapped]
+                pkeys = (pid[mapped] << np.uint64(40)) | pm.astype(np.uint64)
+                pte_ids, new_ptes = self._file_ptes.ids(pkeys, self._nr_ptes)
+                ptes[mapped] = pte_ids
+                if len(new_ptes):
+                    vaddr = np.uint64(FILE_MAP_BASE) + (file[mapped] << np.uint64(32)) + page[mapped]
+                    self._init_ptes(pte_ids, new_ptes, pm, pid[mapped], vaddr,
+                                    kind[mapped] == Kind.FILE_EXEC)
+        self.pids.update(np.unique(rec["pid"]).tolist())
+        return pages, ptes
+
+    def _init_pages(self, new: np.ndarray, lru_type: int) -> None:
+        if len(new) == 0:
+            return
+        f = self.folios
+        f.ensure(int(new[-1]) + 1)
+        f.type[new] = lru_type
+        if lru_type == LRU_ANON:
+            f.flags[new] |= PG_swapbacked
+
+    def _init_ptes(self, pte_ids, new_ptes, pages, pids, vaddrs, exec_) -> None:
+        """Fill new PTE rows and link them into their page's reverse-map chain."""
+        p = self.ptes
+        p.ensure(int(new_ptes[-1]) + 1)
+        # first occurrence in this chunk of each new pte gives its page/pid/vaddr
+        isnew = pte_ids >= new_ptes[0]
+        sel_ptes = pte_ids[isnew]
+        uniq, first = np.unique(sel_ptes, return_index=True)
+        p.page[uniq] = pages[isnew][first]
+        p.pid[uniq] = pids[isnew][first].astype(np.uint16)
+        p.vaddr[uniq] = vaddrs[isnew][first]
+        p.exec[uniq] = exec_[isnew][first]
+        # an executable mapping of a file page makes every later PTE of that (pid, page) exec too
+        ex_any = np.zeros(len(uniq), bool)
+        np.logical_or.at(ex_any, np.searchsorted(uniq, sel_ptes), exec_[isnew])
+        p.exec[uniq] |= ex_any
+        # rmap chains: new ptes of a page are pushed onto its chain in id order
+        pg = p.page[uniq]
+        order = np.lexsort((uniq, pg))
+        pg_s, pt_s = pg[order], uniq[order]
+        f = self.folios
+        last_of_group = np.ones(len(pg_s), bool)
+        last_of_group[:-1] = pg_s[1:] != pg_s[:-1]
+        first_of_group = np.ones(len(pg_s), bool)
+        first_of_group[1:] = pg_s[1:] != pg_s[:-1]
+        nxt = np.empty(len(pt_s), dtype=np.int64)
+        nxt[:-1] = pt_s[1:]
+        nxt[last_of_group] = f.pte_head[pg_s[last_of_group]]
+        p.next[pt_s] = nxt
+        f.pte_head[pg_s[first_of_group]] = pt_s[first_of_group]

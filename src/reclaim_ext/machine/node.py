@@ -1,0 +1,97 @@
+"""Nodes, zones' watermarks, memcgs and devices: the simulated hardware and accounting state."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+
+def default_min_free_kbytes(lowmem_pages: int) -> int:
+    """calculate_min_free_kbytes: isqrt(lowmem_kbytes * 16) clamped to [128, 262144]."""
+    lowmem_kbytes = lowmem_pages * 4
+    return min(max(math.isqrt(lowmem_kbytes * 16), 128), 262144)
+
+
+@dataclass(frozen=True)
+class Watermarks:
+    min: int
+    low: int
+    high: int
+    promo: int
+
+
+def compute_watermarks(managed: int, min_free_kbytes: int, watermark_scale_factor: int) -> Watermarks:
+    """__setup_per_zone_wmarks for one normal zone holding all of lowmem (reference §1.2)."""
+    pages_min = min_free_kbytes // 4
+    wmark_min = pages_min  # single zone: the whole proportional share
+    delta = max(wmark_min // 4, managed * watermark_scale_factor // 10000)
+    low = wmark_min + delta
+    high = low + delta
+    return Watermarks(min=wmark_min, low=low, high=high, promo=high + delta)
+
+
+@dataclass
+class Node:
+    """A NUMA node with one zone (ZONE_NORMAL). `free` counts free base pages."""
+
+    nid: int
+    managed: int
+    wmark: Watermarks
+    free: int = 0
+    kswapd_failures: int = 0
+    dirty_flag: bool = False      # PGDAT_DIRTY
+    writeback_flag: bool = False  # PGDAT_WRITEBACK
+
+    def __post_init__(self) -> None:
+        self.free = self.managed
+
+
+@dataclass
+class SwapDevice:
+    """A synchronous swap device (zram-like, SWP_SYNCHRONOUS_IO): swap-out completes inside reclaim,
+    swap-in bypasses the swap cache and frees the slot (do_swap_page's skip-swapcache path)."""
+
+    total: int
+    used: int = 0
+    latency_us: float = 20.0
+
+    @property
+    def free(self) -> int:
+        return self.total - self.used
+
+
+@dataclass
+class StorageDevice:
+    """The block device behind file pages."""
+
+    read_latency_us: float = 100.0
+    write_bandwidth_pages_per_s: float = 256 * 1024 * 1024 / 4096  # 256 MiB/s
+
+
+@dataclass
+class Memcg:
+    """A memory cgroup. The root has parent None; the type allows a tree (children) already."""
+
+    id: int
+    name: str = "/"
+    parent: "Memcg | None" = None
+    children: list["Memcg"] = field(default_factory=list)
+    usage: int = 0
+    max: int = 1 << 62
+    swappiness: int | None = None  # cgroup v1 per-memcg swappiness; None = use vm.swappiness
+    lruvecs: dict = field(default_factory=dict)  # nid -> core.lru.Lruvec
+
+    def ancestors(self):
+        """This memcg and every ancestor up to the root (mem_cgroup_iter towards the root)."""
+        m = self
+        while m is not None:
+            yield m
+            m = m.parent
+
+
+def check_swappiness(value: int) -> int:
+    if not 0 <= value <= 200:
+        raise ConfigError(f"swappiness: {value} is out of range 0..200")
+    return value

@@ -1,0 +1,281 @@
+"""The classic active/inactive LRU (reference §2) as a reclaim_ops instance.
+
+Two classes per type: 0 = inactive, 1 = active. Everything else (scan budget, shrink_folio_list,
+shadows, rmap) is the core's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.ops import (
+    FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
+    AccessEvents, ReclaimOps, ScanControl,
+)
+from ..core.rmap import folio_referenced
+from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost
+from ..core.workingset import workingset_age_nonresident, workingset_size, workingset_size_batch
+from ..machine.folio import (
+    LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
+)
+
+INACTIVE, ACTIVE = 0, 1
+DEACTIVATE_ANON, DEACTIVATE_FILE = 1 << LRU_ANON, 1 << LRU_FILE
+_U16 = np.uint16
+
+
+class Classic(ReclaimOps):
+    """Linux's two-list LRU: two-touch promotion, refault-distance activation, deactivation
+    driven by inactive_is_low and refaults."""
+
+    name = "classic"
+    nr_classes = 2
+
+    # ---- workingset ---------------------------------------------------------------------------
+
+    def _test_recent(self, lruvec, lru_type: int, token: int, swap_ok: bool) -> bool:
+        """workingset_test_recent: refault distance <= the workingset size."""
+        distance = lruvec.nonresident_age - token
+        return distance <= workingset_size(lruvec.nr, lru_type == LRU_FILE, swap_ok)
+
+    def eviction_token(self, sim, lruvec, ids):
+        """workingset_eviction: the token is the non-resident age, which each eviction advances."""
+        n = len(ids)
+        tokens = lruvec.nonresident_age + np.arange(n, dtype=np.int64)
+        workingset_age_nonresident(lruvec, n)
+        return tokens
+
+    def _activate_refault(self, sim, lruvec, lru_type: int, ws: bool, pending: int) -> None:
+        """Counters and cost of a refault judged recent (workingset_refault)."""
+        sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[lru_type])
+        if ws:
+            lru_note_cost(lruvec, lru_type == LRU_FILE, 1, 0, pending=pending)  # lru_note_cost_refault
+            sim.count(lruvec, "workingset_restore_" + TYPE_NAMES[lru_type])
+
+    # ---- hot path, one access at a time (exact driver) ----------------------------------------
+
+    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free):
+        f = sim.folios
+        t = int(f.type[page])
+        cls = INACTIVE
+        if shadow >= 0 and self._test_recent(lruvec, t, shadow, swap_free > 0):
+            f.flags[page] |= _U16(PG_active | (PG_workingset if shadow_ws else 0))
+            workingset_age_nonresident(lruvec, 1)
+            self._activate_refault(sim, lruvec, t, shadow_ws, 0)
+            cls = ACTIVE
+        lruvec.add(f, np.array([page]), t * 2 + cls)
+
+    def mark_accessed(self, sim, lruvec, page):
+        """folio_mark_accessed: referenced on first touch, activated on the second."""
+        f = sim.folios
+        fl = int(f.flags[page])
+        if not fl & PG_referenced:
+            f.flags[page] = fl | PG_referenced
+        elif fl & PG_unevictable:
+            pass
+        elif not fl & PG_active:
+            f.flags[page] = (fl | PG_active) & ~PG_referenced
+            lruvec.move(f, np.array([page]), int(f.type[page]) * 2 + ACTIVE)
+            sim.vm["pgactivate"] += 1
+            workingset_age_nonresident(lruvec, 1)
+
+    # ---- hot path, one segment at a time (fast driver) ----------------------------------------
+
+    def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
+        """The same semantics as folio_add / mark_accessed applied to a whole segment.
+
+        mark_accessed is a counter per folio: state s = 2*active + referenced goes 0 -> 1 -> 2 -> 3
+        and stays at 3, activating on the step 1 -> 2. Refault decisions depend on the clock and
+        list sizes, which earlier activations in the segment change; they are found by iterating
+        to the fixed point (each round fixes at least the first wrong decision; usually 1-2
+        rounds), falling back to the scalar hooks if it takes too long.
+        """
+        f = sim.folios
+        n = len(ev.page)
+        page = ev.page
+        is_add = ev.is_add
+        typ = ev.lru_type.astype(np.int64)
+        uniq, inv = np.unique(page, return_inverse=True)
+        fl = f.flags[uniq]
+        s_flags = np.where(fl & PG_active, 2, 0) + np.where(fl & PG_referenced, 1, 0)
+        unev = (fl & PG_unevictable) != 0
+        add_idx = np.flatnonzero(is_add)
+        add_f = inv[add_idx]
+        acc_idx = np.flatnonzero(~is_add)
+        acc_f = inv[acc_idx]
+        # rank of each ACCESS among its folio's ACCESS events
+        order = np.argsort(acc_f, kind="stable")
+        sf = acc_f[order]
+        grp = np.ones(len(sf), dtype=bool)
+        grp[1:] = sf[1:] != sf[:-1]
+        starts = np.flatnonzero(grp)
+        ranks_sorted = np.arange(len(sf)) - np.repeat(starts, np.diff(np.append(starts, len(sf))))
+        rank = np.empty(len(sf), dtype=np.int64)
+        rank[order] = ranks_sorted
+        k_per = np.bincount(acc_f, minlength=len(uniq))
+
+        tokens = ev.shadow[add_idx]
+        refault = tokens >= 0
+        ref_pos = add_idx[refault]
+        ref_file = typ[ref_pos] == LRU_FILE
+        swap_ok = ev.swap_free[ref_pos] > 0
+        add_t = typ[add_idx]
+        acc_t = typ[acc_idx]
+        sizes0 = lruvec.nr  # [ia, aa, if, af]
+        age0 = lruvec.nonresident_age
+
+        act_add = np.zeros(len(add_idx), dtype=bool)
+        for _round in range(16):
+            s_init = s_flags.copy()
+            s_init[add_f] = np.where(act_add, 2, 0)
+            acc_act = (rank == 1 - s_init[acc_f]) & ~unev[acc_f]
+            if not refault.any():
+                break
+            d_age = np.zeros(n, dtype=np.int64)
+            d = np.zeros((4, n), dtype=np.int64)  # deltas of ia, aa, if, af per event
+            d_age[add_idx[act_add]] = 1
+            d_age[acc_idx[acc_act]] = 1
+            np.add.at(d, (add_t * 2 + act_add, add_idx), 1)
+            aa_i, aa_t = acc_idx[acc_act], acc_t[acc_act]
+            np.add.at(d, (aa_t * 2, aa_i), -1)
+            np.add.at(d, (aa_t * 2 + 1, aa_i), 1)
+            age_at = age0 + (np.cumsum(d_age) - d_age)[ref_pos]
+            cs = np.cumsum(d, axis=1) - d
+            ia, aa, if_, af = (sizes0[j] + cs[j][ref_pos] for j in range(4))
+            ws = workingset_size_batch(ia, aa, if_, af, ref_file, swap_ok)
+            new = np.zeros(len(add_idx), dtype=bool)
+            new[refault] = (age_at - tokens[refault]) <= ws
+            if np.array_equal(new, act_add):
+                break
+            act_add = new
+        else:
+            return super().access_events(sim, lruvec, ev)
+
+        # --- apply: flags
+        s_final = np.minimum(s_init + k_per, 3)
+        s_final = np.where(unev & (k_per > 0), s_init | 1, s_final)  # unevictable: never activated
+        newfl = (fl & ~_U16(PG_active | PG_referenced)) | np.where(s_final >= 2, PG_active, 0).astype(_U16) \
+            | np.where(s_final & 1, PG_referenced, 0).astype(_U16)
+        f.flags[uniq] = newfl
+        ws_bit = ev.shadow_ws[add_idx] & act_add
+        if ws_bit.any():
+            f.flags[page[add_idx[ws_bit]]] |= _U16(PG_workingset)
+        # --- counters and the cost signal, in event order
+        for t in (LRU_ANON, LRU_FILE):
+            c = int((act_add & (add_t == t)).sum())
+            if c:
+                sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[t], c)
+        if ws_bit.any():
+            adds_before = np.arange(len(add_idx))  # folios added earlier in the segment
+            for j in np.flatnonzero(ws_bit).tolist():
+                t = int(add_t[j])
+                lru_note_cost(lruvec, t == LRU_FILE, 1, 0, pending=int(adds_before[j]))
+                sim.count(lruvec, "workingset_restore_" + TYPE_NAMES[t])
+        nact = int(acc_act.sum())
+        sim.vm["pgactivate"] += nact
+        workingset_age_nonresident(lruvec, int(act_add.sum()) + nact)
+        # --- list insertions and moves, in event order
+        ev_sel = np.concatenate((add_idx, acc_idx[acc_act]))
+        ev_lru = np.concatenate((add_t * 2 + act_add, acc_t[acc_act] * 2 + ACTIVE))
+        o = np.argsort(ev_sel, kind="stable")
+        lruvec.add_events(f, page[ev_sel[o]], ev_lru[o])
+
+    # ---- reclaim ------------------------------------------------------------------------------
+
+    def prepare(self, sim, lruvec, sc: ScanControl) -> None:
+        """prepare_scan_control: cost snapshot, which types may be deactivated, cache trim mode,
+        and the tiny-file-cache check."""
+        target = lruvec
+        sc.anon_cost = target.anon_cost
+        sc.file_cost = target.file_cost
+        if sc.force_deactivate:
+            sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE
+        else:
+            for t, bit in ((LRU_ANON, DEACTIVATE_ANON), (LRU_FILE, DEACTIVATE_FILE)):
+                refaults = target.stat["workingset_activate_" + TYPE_NAMES[t]]
+                if refaults != target.refaults[t] or inactive_is_low(target, t):
+                    sc.may_deactivate |= bit
+                else:
+                    sc.may_deactivate &= ~bit
+        inactive_file = target.nr[LRU_FILE * 2 + INACTIVE]
+        sc.cache_trim_mode = bool((inactive_file >> sc.priority) and not (sc.may_deactivate & DEACTIVATE_FILE))
+        if sc.target_memcg is None or sc.target_memcg.parent is None:
+            node = lruvec.node
+            file = target.nr[LRU_FILE * 2] + target.nr[LRU_FILE * 2 + 1]
+            anon = target.nr[LRU_ANON * 2 + INACTIVE]
+            sc.file_is_tiny = bool(
+                file + node.free <= node.wmark.high
+                and not (sc.may_deactivate & DEACTIVATE_ANON)
+                and (anon >> sc.priority)
+            )
+
+    def reclaim_done(self, sim, node, sc: ScanControl) -> None:
+        """snapshot_refaults at the end of kswapd's and direct reclaim's runs."""
+        lv = sim.root_lruvec(node)
+        lv.refaults = [lv.stat["workingset_activate_anon"], lv.stat["workingset_activate_file"]]
+
+    def references(self, sim, lruvec, ids, young, vm_exec, sc):
+        """folio_check_references (reference §2.5)."""
+        f = sim.folios
+        fl = f.flags[ids]
+        ref = (fl & PG_referenced) != 0
+        f.flags[ids] = fl & ~_U16(PG_referenced)  # folio_test_clear_referenced
+        file = f.type[ids] == LRU_FILE
+        y = young > 0
+        f.flags[ids[y]] |= _U16(PG_referenced)
+        v = np.where(file & ref, FOLIOREF_RECLAIM_CLEAN, FOLIOREF_RECLAIM)
+        v = np.where(y, np.where(ref | (young > 1) | (vm_exec & file), FOLIOREF_ACTIVATE, FOLIOREF_KEEP), v)
+        return v.astype(np.int8)
+
+    def putback(self, sim, lruvec, ids, active):
+        """move_folios_to_lru: activated folios to the active head (ticking the non-resident
+        clock), the rest to the inactive head, in order."""
+        if len(ids) == 0:
+            return
+        t = sim.folios.type[ids].astype(np.int64)
+        lruvec.add_events(sim.folios, ids, t * 2 + active.astype(np.int64))
+        nact = int(active.sum())
+        if nact:
+            workingset_age_nonresident(lruvec, nact)
+
+    def age(self, sim, lruvec, lru, nr_to_scan, sc):
+        self.shrink_active_list(sim, lruvec, lru // 2, nr_to_scan, sc)
+
+    def shrink_active_list(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc) -> None:
+        """shrink_active_list: deactivate from the active tail; only young executable file folios
+        stay active."""
+        f = sim.folios
+        ids = lruvec.isolate_tail(f, lru_type * 2 + ACTIVE, nr_to_scan)
+        sim.cost["lru_lock_ops"] += 2
+        if len(ids) == 0:
+            return
+        sim.vm["pgrefill"] += len(ids)
+        sim.cost["pages_scanned"] += len(ids)
+        young, vm_exec = folio_referenced(sim, ids)
+        rotate = (young > 0) & vm_exec & (lru_type == LRU_FILE)
+        keep, deact = ids[rotate], ids[~rotate]
+        f.flags[deact] = (f.flags[deact] & ~_U16(PG_active)) | _U16(PG_workingset)
+        lruvec.add(f, keep, lru_type * 2 + ACTIVE)
+        if len(keep):
+            workingset_age_nonresident(lruvec, len(keep))
+        lruvec.add(f, deact, lru_type * 2 + INACTIVE)
+        sim.vm["pgdeactivate"] += len(deact)
+        if len(keep):
+            lru_note_cost(lruvec, lru_type == LRU_FILE, 0, len(keep))
+
+    def after_lruvec(self, sim, lruvec, sc):
+        """End of shrink_lruvec: keep the anon inactive list from running low."""
+        if can_reclaim_anon(sim, sc) and inactive_is_low(lruvec, LRU_ANON):
+            self.shrink_active_list(sim, lruvec, LRU_ANON, SWAP_CLUSTER_MAX, sc)
+
+    def kswapd_age_node(self, sim, node, sc):
+        """kswapd_age_node: background anon deactivation when the root's anon inactive is low."""
+        if not can_reclaim_anon(sim, sc):
+            return
+        if not inactive_is_low(sim.root_lruvec(node), LRU_ANON):
+            return
+        for lv in sim.lruvecs_under(None, node):
+            self.shrink_active_list(sim, lv, LRU_ANON, SWAP_CLUSTER_MAX, sc)
+
+
+__all__ = ["Classic", "FOLIOREF_KEEP", "FOLIOREF_RECLAIM"]
