@@ -325,3 +325,13 @@ def test_zipf_full_size_matches_gen_trace_script():
         assert np.array_equal(c["page"], (ids[pos : pos + len(c)] - 1).astype(np.uint64))
         pos += len(c)
     assert pos == len(ids)
+
+
+def test_docs_cover_every_workload_parameter():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "traces.md").read_text()
+    for name, spec in WORKLOADS.items():
+        assert f"### {name}" in doc
+        for p in spec.params:
+            assert f"| `{p.name}` |" in doc.split(f"### {name}", 1)[1], (name, p.name)
