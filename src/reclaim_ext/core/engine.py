@@ -294,7 +294,6 @@ class Simulator:
         if ptes.present[p]:
             self.cost["hits"] += 1
         else:
-            self.vm["pgfault"] += 1
             if not resident:
                 if self._budget() <= 0:
                     self._make_room()
@@ -307,6 +306,7 @@ class Simulator:
                     self.cost["minor_faults"] += 1
             else:
                 self.cost["minor_faults"] += 1
+            self.vm["pgfault"] += 1
             ptes.present[p] = True
         ptes.young[p] = True
         if write and f.type[g] == LRU_FILE:
@@ -329,8 +329,11 @@ class Simulator:
         f = self.folios
         start = 0
         window = 4096
+        granted = False  # the slow path has run for the allocation at `start`: it may proceed
         while start < n:
             budget = self._budget()
+            if granted:
+                budget = max(budget, 1)
             end = min(n, start + window)
             g = pages[start:end]
             first = _first_occurrence(g, f.count)
@@ -340,6 +343,7 @@ class Simulator:
                 cut = int(np.flatnonzero(alloc)[budget])  # the allocation that needs reclaim
                 if cut == 0:
                     self._make_room()
+                    granted = True
                     continue
                 end = start + cut
                 alloc = alloc[:cut]
@@ -347,6 +351,7 @@ class Simulator:
                 g = g[:cut]
                 nalloc = budget
             self._apply_segment(start, end, g, first, alloc, pages, ptes, kinds, writes, streams)
+            granted = granted and nalloc == 0
             # size the next window so that it usually holds one segment's worth of allocations
             seg = end - start
             if nalloc:

@@ -288,7 +288,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
         if write.any():
             # pageout(): asynchronous writeback; the folio stays until writeback completes
             w = ids[write]
-            f.flags[w] = (f.flags[w] & ~PG_dirty) | PG_writeback | PG_reclaim
+            f.flags[w] = (f.flags[w] & ~np.uint16(PG_dirty)) | PG_writeback | PG_reclaim
             sim.nr_file_dirty -= len(w)
             sim.nr_writeback += len(w)
             pageout |= write
