@@ -6,7 +6,6 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .record import RECORD_DTYPE
 
 
 def check_chunk(chunk: int) -> int:
@@ -58,6 +57,3 @@ def expand_ranges(first: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.
     pages = first.astype(np.uint64, copy=False)[req] + within.astype(np.uint64)
     return req, pages
 
-
-def empty_records() -> np.ndarray:
-    return np.zeros(0, dtype=RECORD_DTYPE)

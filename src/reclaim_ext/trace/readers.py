@@ -24,7 +24,7 @@ remaps ids densely.
 from __future__ import annotations
 
 import csv as _csv
-import io
+import inspect
 import os
 from typing import Any, BinaryIO, Iterator
 
@@ -32,7 +32,7 @@ import numpy as np
 import zstandard
 
 from ..errors import TraceError
-from ._util import check_chunk, empty_records, expand_ranges, rechunk
+from ._util import check_chunk, expand_ranges, rechunk
 from .base import DEFAULT_CHUNK, Trace
 from .record import MAX_ANON_PAGE, RECORD_DTYPE, Kind
 
@@ -712,9 +712,10 @@ class CsvTrace(FileTrace):
                 head += more
         if not head:
             raise TraceError(path, "empty file")
-        lines = head.split(b"\n", 2)
+        lines = head.split(b"\n", 64)
         line1 = lines[0].rstrip(b"\r")
-        line2 = lines[1].rstrip(b"\r") if len(lines) > 1 else None
+        # the first data line after line 1 (skipping blank and comment lines)
+        line2 = next((x.rstrip(b"\r") for x in lines[1:64] if x.strip() and not x.startswith(b"#")), None)
         f1 = self._split_line(line1)
         if header is None:
             header = line1.startswith(b"#") or self._looks_like_header(f1, self._split_line(line2) if line2 else None)
@@ -995,8 +996,6 @@ def open_trace(path: str | os.PathLike, fmt: str, **opts: Any) -> Trace:
     cls = _READERS.get(key)
     if cls is None:
         raise TraceError(path, f"unknown trace format {fmt!r} (known: {', '.join(FORMATS)})")
-    import inspect
-
     allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "path")]
     for k in opts:
         if k not in allowed:
