@@ -653,7 +653,7 @@ class CsvTrace(FileTrace):
                   "scsi": hexadecimal SCSI opcodes (e.g. 28 / 2a), classified as the vscsi reader
                   does, other commands skipped
       header      True / False / None (auto: the first line is a header if it starts with '#' or
-                  has a non-numeric field where the second line has a number)
+                  has a non-numeric field where the next data line has a number)
       delimiter   one character, default ","; whitespace around fields is ignored
       id_is_num   True (default): ids must be non-negative decimal integers < 2**64, used as the
                   page; False: ids are strings hashed to u64 with 64-bit FNV-1a
@@ -780,6 +780,8 @@ class CsvTrace(FileTrace):
             return False
 
     def _looks_like_header(self, f1: list[str], f2: list[str] | None) -> bool:
+        if not any(x.strip() for x in f1):
+            return False  # an empty first line is skipped as a blank line
         if f2 is None:
             return not any(self._is_number(x) for x in f1)
         return any(not self._is_number(a) and self._is_number(b) for a, b in zip(f1, f2))
