@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import TraceError
 from ..trace.record import Kind
 from .folio import LRU_ANON, LRU_FILE, PG_swapbacked, FolioTable, PteTable
 from .index import KeyIndex
@@ -79,7 +80,13 @@ class AddressSpaces:
                 self._init_ptes(pte_ids, new_ptes, ids, pids_a, vpn_a, np.zeros(len(ids), bool))
         filek = ~anon
         if filek.any():
-            keys = (file[filek] << np.uint64(32)) | page[filek]
+            fp, ff = page[filek], file[filek]
+            # file 0 may use the whole 64-bit page space (block traces name arbitrary object ids)
+            wide = (ff != 0) & (fp > np.uint64(0xFFFFFFFF))
+            if wide.any():
+                raise TraceError("trace", f"file {int(ff[wide][0])} page {int(fp[wide][0])}: a page index "
+                                 "above 2**32 is only allowed in file 0")
+            keys = (ff << np.uint64(32)) | fp
             ids, new = self._file_pages.ids(keys, self._nr_pages)
             pages[filek] = ids
             self._init_pages(new, LRU_FILE)
