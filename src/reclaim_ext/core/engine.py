@@ -126,7 +126,7 @@ class Simulator:
 
     def check_candidates(self, lruvec, ids: np.ndarray, lru_type: int) -> None:
         """Eviction candidates must be isolated folios of this type (off every list)."""
-        if len(ids) == 0:
+        if len(ids) == 0 or (self.ops.trusted and not self.config.check):
             return
         f = self.folios
         bad = (f.lru[ids] != NO_LIST) | ((f.flags[ids] & PG_resident) == 0) | (f.type[ids] != lru_type)
@@ -134,6 +134,8 @@ class Simulator:
             raise ConservationError(f"policy {self.ops.name}: isolate returned folios that are not isolated {TYPE_NAMES[lru_type]} folios")
 
     def check_verdicts(self, v: np.ndarray, n: int) -> None:
+        if self.ops.trusted and not self.config.check:
+            return
         if len(v) != n or (v < 0).any() or (v > 3).any():
             raise ConservationError(f"policy {self.ops.name}: references returned a bad verdict array")
 

@@ -145,26 +145,29 @@ class Lruvec:
         n = len(ids)
         if n == 0:
             return
-        old = folios.lru[ids]
-        on = old >= 0
-        # remove each distinct folio from its old list once
-        if on.any():
-            uniq_old, first = np.unique(ids[on], return_index=True)
-            cnt = np.bincount(old[on][first].astype(np.int64), minlength=self.nr_lists)
-            for lru in np.flatnonzero(cnt):
-                self.nr[lru] -= int(cnt[lru])
+        lrus = np.asarray(lrus, dtype=np.int64)
+        old = folios.lru[ids].astype(np.int64)
         st = self._stamps(n)
-        # last event per folio wins: reverse-unique
-        rev_ids = ids[::-1]
-        uniq, last_rev = np.unique(rev_ids, return_index=True)
-        last = n - 1 - last_rev
-        folios.stamp[uniq] = st[last]
-        folios.lru[uniq] = lrus[last]
-        cnt = np.bincount(lrus[last].astype(np.int64), minlength=self.nr_lists)
-        for lru in np.flatnonzero(cnt):
+        # stamps grow with the event index, so a folio's largest stamp is its last event
+        folios.stamp[ids] = -1
+        np.maximum.at(folios.stamp, ids, st)
+        last = folios.stamp[ids] == st
+        folios.lru[ids] = lrus[folios.stamp[ids] - st[0]]
+        on = last & (old >= 0)
+        if on.any():
+            cnt = np.bincount(old[on], minlength=self.nr_lists)
+            for lru in np.flatnonzero(cnt).tolist():
+                self.nr[lru] -= int(cnt[lru])
+        cnt = np.bincount(lrus[last], minlength=self.nr_lists)
+        for lru in np.flatnonzero(cnt).tolist():
             self.nr[lru] += int(cnt[lru])
         # every event gets a slot; the superseded ones are stale from the start
-        for lru in np.unique(lrus):
+        per = np.bincount(lrus, minlength=self.nr_lists)
+        used = np.flatnonzero(per).tolist()
+        if len(used) == 1:
+            self.lists[used[0]].push_head(folios, ids, st)
+            return
+        for lru in used:
             sel = lrus == lru
             self.lists[lru].push_head(folios, ids[sel], st[sel])
 

@@ -89,6 +89,7 @@ class ReclaimOps:
 
     name = "base"
     nr_classes = 2
+    trusted = False  # built-in policies skip the per-call output checks unless --check is on
 
     # --- lifecycle ---------------------------------------------------------------------------
     def init_lruvec(self, sim, lruvec) -> None:

@@ -17,6 +17,8 @@ def folio_referenced(sim, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     young = np.zeros(n, dtype=np.int32)
     vm_exec = np.zeros(n, dtype=bool)
     cur = sim.folios.pte_head[ids]
+    if n == 0 or cur.max() < 0:  # no folio was ever mapped: nothing to walk
+        return young, vm_exec
     idx = np.arange(n)
     walked = np.zeros(n, dtype=bool)
     checked = 0
@@ -45,6 +47,8 @@ def try_to_unmap(sim, ids: np.ndarray) -> None:
     """Clear every present PTE of the folios (replace anon mappings by swap entries)."""
     ptes = sim.ptes
     cur = sim.folios.pte_head[ids]
+    if len(cur) == 0 or cur.max() < 0:
+        return
     cur = cur[cur >= 0]
     while len(cur):
         ptes.present[cur] = False

@@ -210,43 +210,50 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     """shrink_folio_list (reference §1.9), vectorized over the isolated batch in list order.
 
     Survivors are returned in input order with whether they were activated; freed folios leave
-    a shadow entry (the policy's eviction token) and go back to the free pool.
+    a shadow entry (the policy's eviction token) and go back to the free pool. Steps that no folio
+    of the batch needs (no dirty, writeback, anon or unevictable folio) are skipped as a whole.
     """
     f = sim.folios
     node = lruvec.node
     n = len(ids)
     fl = f.flags[ids]
+    flor = int(np.bitwise_or.reduce(fl))
     file = f.type[ids] == LRU_FILE
+    all_file = bool(file.all())
     out = np.full(n, _PENDING, dtype=np.int8)
     res = FolioListResult()
+    res.nr_dirty = res.nr_unqueued_dirty = res.nr_congested = 0
+    res.nr_immediate = res.nr_writeback = 0
     sc.nr_scanned += n
+    dirty = None
 
     # 3. unevictable -> activate (putback culls it)
-    unev = (fl & (PG_unevictable | PG_mlocked)) != 0
-    out[unev] = _ACTIVATE
+    if flor & (PG_unevictable | PG_mlocked):
+        out[(fl & (PG_unevictable | PG_mlocked)) != 0] = _ACTIVATE
 
-    # 5. dirty / writeback census (file only)
-    dirty = (fl & PG_dirty) != 0
-    wb = (fl & PG_writeback) != 0
-    recl = (fl & PG_reclaim) != 0
-    res.nr_dirty = int((file & (dirty | wb)).sum())
-    res.nr_unqueued_dirty = int((file & dirty & ~wb).sum())
-    res.nr_congested = int((file & wb & recl).sum())
-
-    # 6. under writeback
-    wbp = wb & (out == _PENDING)
-    immediate = wbp & sc.kswapd & recl & node.writeback_flag
-    res.nr_immediate = int(immediate.sum())
-    mark = wbp & ~immediate
-    f.flags[ids[mark]] |= PG_reclaim
-    res.nr_writeback = int(mark.sum())
-    out[wbp] = _ACTIVATE
+    recl = (fl & PG_reclaim) != 0 if flor & PG_reclaim else np.zeros(n, dtype=bool)
+    if flor & (PG_dirty | PG_writeback):
+        # 5. dirty / writeback census (file only)
+        dirty = (fl & PG_dirty) != 0
+        wb = (fl & PG_writeback) != 0
+        res.nr_dirty = int((file & (dirty | wb)).sum())
+        res.nr_unqueued_dirty = int((file & dirty & ~wb).sum())
+        res.nr_congested = int((file & wb & recl).sum())
+        # 6. under writeback
+        wbp = wb & (out == _PENDING)
+        immediate = wbp & sc.kswapd & recl & node.writeback_flag
+        res.nr_immediate = int(immediate.sum())
+        mark = wbp & ~immediate
+        f.flags[ids[mark]] |= PG_reclaim
+        res.nr_writeback = int(mark.sum())
+        out[wbp] = _ACTIVATE
 
     # 7. references
     pend = out == _PENDING
     verdict = np.full(n, -1, dtype=np.int8)
-    if pend.any():
-        pid = ids[pend]
+    npend = int(pend.sum())
+    if npend:
+        pid = ids if npend == n else ids[pend]
         young, vm_exec = folio_referenced(sim, pid)
         v = np.asarray(ops.references(sim, lruvec, pid, young, vm_exec, sc), dtype=np.int8)
         sim.check_verdicts(v, len(pid))
@@ -255,16 +262,17 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
         out[pend & (verdict == FOLIOREF_KEEP)] = _KEEP
 
     # 9. anon not in the swap cache: add_to_swap (first come, first served); no slot -> activate
-    pend = out == _PENDING
-    need_swap = pend & ~file
-    new_swap = np.zeros(n, dtype=bool)
-    if need_swap.any():
-        want = np.flatnonzero(need_swap)
-        got = want[: sim.swap.free]
-        new_swap[got] = True
-        sim.swap.used += len(got)
-        out[want[len(got):]] = _ACTIVATE
-        dirty = dirty | new_swap  # add_to_swap marks the folio dirty
+    if not all_file:
+        pend = out == _PENDING
+        need_swap = pend & ~file
+        if need_swap.any():
+            want = np.flatnonzero(need_swap)
+            got = want[: sim.swap.free]
+            new_swap = np.zeros(n, dtype=bool)
+            new_swap[got] = True
+            sim.swap.used += len(got)
+            out[want[len(got):]] = _ACTIVATE
+            dirty = new_swap if dirty is None else (dirty | new_swap)  # add_to_swap dirties it
 
     # 10. mapped -> try_to_unmap (always succeeds here)
     pend = out == _PENDING
@@ -272,50 +280,48 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
         try_to_unmap(sim, ids[pend])
 
     # 12. dirty folios
-    pend = out == _PENDING
-    pageout = np.zeros(n, dtype=bool)
-    fd = pend & file & dirty
-    if fd.any():
-        # only kswapd writes file pages, and only on a second sighting while the node is dirty
-        second = fd & sc.kswapd & recl & node.dirty_flag
-        first = fd & ~second
-        f.flags[ids[first]] |= PG_reclaim
-        sim.vm["nr_vmscan_immediate_reclaim"] += int(first.sum())
-        out[first] = _ACTIVATE
-        keep = second & ((verdict == FOLIOREF_RECLAIM_CLEAN) | (not sc.may_writepage))
-        out[keep] = _KEEP
-        write = second & ~keep
-        if write.any():
-            # pageout(): asynchronous writeback; the folio stays until writeback completes
-            w = ids[write]
-            f.flags[w] = (f.flags[w] & ~np.uint16(PG_dirty)) | PG_writeback | PG_reclaim
-            sim.nr_file_dirty -= len(w)
-            sim.nr_writeback += len(w)
-            pageout |= write
-            out[write] = _KEEP
-    ad = pend & ~file & dirty
-    if ad.any():
-        keep = ad & (not sc.may_writepage)
-        out[keep] = _KEEP
-        write = ad & ~keep
-        # pageout() to the synchronous swap device: written and clean before we look again
-        nw = int(write.sum())
-        pageout |= write
-        sim.vm["pswpout"] += nw
-        sim.vm["pgpgout"] += 4 * nw
-        sim.cost["swap_outs"] += nw
-        dirty = dirty & ~write
-    res.nr_pageout = int(pageout.sum())
-    sim.vm["nr_vmscan_write"] += res.nr_pageout
+    nr_pageout = 0
+    if dirty is not None:
+        pend = out == _PENDING
+        fd = pend & file & dirty
+        if fd.any():
+            # only kswapd writes file pages, and only on a second sighting while the node is dirty
+            second = fd & sc.kswapd & recl & node.dirty_flag
+            first = fd & ~second
+            f.flags[ids[first]] |= PG_reclaim
+            sim.vm["nr_vmscan_immediate_reclaim"] += int(first.sum())
+            out[first] = _ACTIVATE
+            keep = second & ((verdict == FOLIOREF_RECLAIM_CLEAN) | (not sc.may_writepage))
+            out[keep] = _KEEP
+            write = second & ~keep
+            if write.any():
+                # pageout(): asynchronous writeback; the folio stays until writeback completes
+                w = ids[write]
+                f.flags[w] = (f.flags[w] & ~np.uint16(PG_dirty)) | PG_writeback | PG_reclaim
+                sim.nr_file_dirty -= len(w)
+                sim.nr_writeback += len(w)
+                nr_pageout += len(w)
+                out[write] = _KEEP
+        ad = pend & ~file & dirty
+        if ad.any():
+            keep = ad & (not sc.may_writepage)
+            out[keep] = _KEEP
+            # pageout() to the synchronous swap device: written and clean before we look again
+            nw = int((ad & ~keep).sum())
+            nr_pageout += nw
+            sim.vm["pswpout"] += nw
+            sim.vm["pgpgout"] += 4 * nw
+            sim.cost["swap_outs"] += nw
+    res.nr_pageout = nr_pageout
+    sim.vm["nr_vmscan_write"] += nr_pageout
 
     # 15/16. remove from page cache / swap cache with a shadow entry, free
     free = out == _PENDING
     freed = ids[free]
     if len(freed):
         tokens = np.asarray(ops.eviction_token(sim, lruvec, freed), dtype=np.int64)
-        ws = (f.flags[freed] & PG_workingset) != 0
         f.shadow[freed] = tokens
-        f.shadow_ws[freed] = ws
+        f.shadow_ws[freed] = (f.flags[freed] & PG_workingset) != 0
         f.shadow_memcg[freed] = lruvec.memcg.id
         f.flags[freed] &= ~np.uint16(
             PG_resident | PG_active | PG_referenced | PG_workingset | PG_dirty | PG_reclaim
@@ -323,18 +329,19 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
         )
         f.ever[freed] = True
         sim.free_folios(lruvec, freed)
-        out[free] = _FREE
     res.nr_reclaimed = len(freed)
 
     # activate: set PG_active (unless mlocked), count PGACTIVATE
     act = out == _ACTIVATE
-    act_ids = ids[act & ~((fl & PG_mlocked) != 0)]
-    f.flags[act_ids] |= PG_active
-    sim.vm["pgactivate"] += int(act.sum())
-    keep_mask = (out == _KEEP) | act
+    nact = int(act.sum())
+    res.nr_activate = nact
+    if nact:
+        act_ids = ids[act & ~((fl & PG_mlocked) != 0)] if flor & PG_mlocked else ids[act]
+        f.flags[act_ids] |= PG_active
+        sim.vm["pgactivate"] += nact
+    keep_mask = ~free
     res.keep_ids = ids[keep_mask]
     res.keep_active = act[keep_mask]
-    res.nr_activate = int(act.sum())
     return res
 
 

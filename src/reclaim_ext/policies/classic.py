@@ -30,6 +30,7 @@ class Classic(ReclaimOps):
 
     name = "classic"
     nr_classes = 2
+    trusted = True
 
     # ---- workingset ---------------------------------------------------------------------------
 
