@@ -37,6 +37,8 @@ from ..machine.folio import (
 from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
+from .batch import first_occurrence as _first_occurrence
+from .batch import first_occurrence_masked as _first_occurrence_masked
 from .lru import Lruvec
 from .ops import MAX_RECLAIM_RETRIES, AccessEvents, ReclaimOps
 from .stats import CostModel, new_cost, new_vmstat
@@ -552,31 +554,3 @@ class Simulator:
             "free_pages": self.node.free,
             "watermarks": {"min": self.node.wmark.min, "low": self.node.wmark.low, "high": self.node.wmark.high},
         }
-
-
-def _first_occurrence(ids: np.ndarray, size: int) -> np.ndarray:
-    """Mask of the first occurrence of each id in `ids` (ids < size)."""
-    n = len(ids)
-    scratch = _scratch(size)
-    pos = np.arange(n, dtype=np.int64)
-    scratch[ids] = n
-    np.minimum.at(scratch, ids, pos)  # ufunc.at is unbuffered: the smallest position wins
-    return scratch[ids] == pos
-
-
-def _first_occurrence_masked(ids: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros(len(ids), dtype=bool)
-    sel = np.flatnonzero(mask)
-    if len(sel):
-        out[sel] = _first_occurrence(ids[sel], size)
-    return out
-
-
-_SCRATCH = np.zeros(0, dtype=np.int64)
-
-
-def _scratch(size: int) -> np.ndarray:
-    global _SCRATCH
-    if len(_SCRATCH) < size:
-        _SCRATCH = np.zeros(max(size, 2 * len(_SCRATCH)), dtype=np.int64)
-    return _SCRATCH

@@ -12,6 +12,7 @@ from ..core.ops import (
     FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
     AccessEvents, ReclaimOps, ScanControl,
 )
+from ..core.batch import dense_labels, occurrence_rank_lt2
 from ..core.rmap import folio_referenced
 from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost
 from ..core.workingset import workingset_age_nonresident, workingset_size, workingset_size_batch
@@ -92,11 +93,10 @@ class Classic(ReclaimOps):
         rounds), falling back to the scalar hooks if it takes too long.
         """
         f = sim.folios
-        n = len(ev.page)
         page = ev.page
         is_add = ev.is_add
         typ = ev.lru_type.astype(np.int64)
-        uniq, inv = np.unique(page, return_inverse=True)
+        uniq, inv = dense_labels(page, f.count)
         fl = f.flags[uniq]
         s_flags = np.where(fl & PG_active, 2, 0) + np.where(fl & PG_referenced, 1, 0)
         unev = (fl & PG_unevictable) != 0
@@ -104,17 +104,8 @@ class Classic(ReclaimOps):
         add_f = inv[add_idx]
         acc_idx = np.flatnonzero(~is_add)
         acc_f = inv[acc_idx]
-        # rank of each ACCESS among its folio's ACCESS events
-        order = np.argsort(acc_f, kind="stable")
-        sf = acc_f[order]
-        grp = np.ones(len(sf), dtype=bool)
-        grp[1:] = sf[1:] != sf[:-1]
-        starts = np.flatnonzero(grp)
-        ranks_sorted = np.arange(len(sf)) - np.repeat(starts, np.diff(np.append(starts, len(sf))))
-        rank = np.empty(len(sf), dtype=np.int64)
-        rank[order] = ranks_sorted
+        rank = occurrence_rank_lt2(acc_f, len(uniq))  # 0, 1 or 2 (= later) per ACCESS
         k_per = np.bincount(acc_f, minlength=len(uniq))
-
         tokens = ev.shadow[add_idx]
         refault = tokens >= 0
         ref_pos = add_idx[refault]
@@ -125,6 +116,10 @@ class Classic(ReclaimOps):
         sizes0 = lruvec.nr  # [ia, aa, if, af]
         age0 = lruvec.nonresident_age
 
+        def before(pos_sorted: np.ndarray) -> np.ndarray:
+            """How many of these events come before each refault."""
+            return np.searchsorted(pos_sorted, ref_pos)
+
         act_add = np.zeros(len(add_idx), dtype=bool)
         for _round in range(16):
             s_init = s_flags.copy()
@@ -132,20 +127,17 @@ class Classic(ReclaimOps):
             acc_act = (rank == 1 - s_init[acc_f]) & ~unev[acc_f]
             if not refault.any():
                 break
-            d_age = np.zeros(n, dtype=np.int64)
-            d = np.zeros((4, n), dtype=np.int64)  # deltas of ia, aa, if, af per event
-            d_age[add_idx[act_add]] = 1
-            d_age[acc_idx[acc_act]] = 1
-            np.add.at(d, (add_t * 2 + act_add, add_idx), 1)
-            aa_i, aa_t = acc_idx[acc_act], acc_t[acc_act]
-            np.add.at(d, (aa_t * 2, aa_i), -1)
-            np.add.at(d, (aa_t * 2 + 1, aa_i), 1)
-            age_at = age0 + (np.cumsum(d_age) - d_age)[ref_pos]
-            cs = np.cumsum(d, axis=1) - d
-            ia, aa, if_, af = (sizes0[j] + cs[j][ref_pos] for j in range(4))
-            ws = workingset_size_batch(ia, aa, if_, af, ref_file, swap_ok)
+            # list sizes and the clock just before each refault, from the events before it
+            n_act_all = before(np.sort(np.concatenate((add_idx[act_add], acc_idx[acc_act]))))
+            sz = []
+            for t in (LRU_ANON, LRU_FILE):
+                add_in = before(add_idx[~act_add & (add_t == t)])
+                add_act = before(add_idx[act_add & (add_t == t)])
+                promo = before(acc_idx[acc_act & (acc_t == t)])
+                sz += [sizes0[2 * t] + add_in - promo, sizes0[2 * t + 1] + add_act + promo]
+            ws = workingset_size_batch(sz[0], sz[1], sz[2], sz[3], ref_file, swap_ok)
             new = np.zeros(len(add_idx), dtype=bool)
-            new[refault] = (age_at - tokens[refault]) <= ws
+            new[refault] = (age0 + n_act_all - tokens[refault]) <= ws
             if np.array_equal(new, act_add):
                 break
             act_add = new
