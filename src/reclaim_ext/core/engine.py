@@ -195,16 +195,17 @@ class Simulator:
             return
         f = self.folios
         flags = f.flags[: f.count]
-        done = (flags & PG_writeback) != 0
+        done = (flags & PG_writeback) != 0  # writeback reclaim started completes
+        f.flags[: f.count][done] &= ~np.uint16(PG_writeback)
         if flush_dirty:
             wr = ((flags & PG_dirty) != 0) & ((flags & PG_resident) != 0) & (f.type[: f.count] == LRU_FILE)
             nw = int(wr.sum())
             self.vm["pgpgout"] += 4 * nw
             self.cost["file_writes"] += nw
+            f.flags[: f.count][wr] &= ~np.uint16(PG_dirty)
             done |= wr
             self.nr_file_dirty = 0
         ids = np.flatnonzero(done)
-        f.flags[ids] &= ~np.uint16(PG_dirty | PG_writeback)
         self.nr_writeback = 0
         self.writeback_requested = False
         rot = ids[(f.flags[ids] & PG_reclaim) != 0]

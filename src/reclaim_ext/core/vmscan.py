@@ -300,6 +300,8 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
                 f.flags[w] = (f.flags[w] & ~np.uint16(PG_dirty)) | PG_writeback | PG_reclaim
                 sim.nr_file_dirty -= len(w)
                 sim.nr_writeback += len(w)
+                sim.vm["pgpgout"] += 4 * len(w)
+                sim.cost["file_writes"] += len(w)
                 nr_pageout += len(w)
                 out[write] = _KEEP
         ad = pend & ~file & dirty
