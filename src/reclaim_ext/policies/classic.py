@@ -23,6 +23,7 @@ from ..machine.folio import (
 INACTIVE, ACTIVE = 0, 1
 DEACTIVATE_ANON, DEACTIVATE_FILE = 1 << LRU_ANON, 1 << LRU_FILE
 _U16 = np.uint16
+_NOT_REFERENCED = ~np.uint16(PG_referenced)
 
 
 class Classic(ReclaimOps):
@@ -212,13 +213,15 @@ class Classic(ReclaimOps):
         f = sim.folios
         fl = f.flags[ids]
         ref = (fl & PG_referenced) != 0
-        f.flags[ids] = fl & ~_U16(PG_referenced)  # folio_test_clear_referenced
+        f.flags[ids] = fl & _NOT_REFERENCED  # folio_test_clear_referenced
         file = f.type[ids] == LRU_FILE
+        v = np.where(file & ref, FOLIOREF_RECLAIM_CLEAN, FOLIOREF_RECLAIM).astype(np.int8)
         y = young > 0
-        f.flags[ids[y]] |= _U16(PG_referenced)
-        v = np.where(file & ref, FOLIOREF_RECLAIM_CLEAN, FOLIOREF_RECLAIM)
-        v = np.where(y, np.where(ref | (young > 1) | (vm_exec & file), FOLIOREF_ACTIVATE, FOLIOREF_KEEP), v)
-        return v.astype(np.int8)
+        if y.any():
+            f.flags[ids[y]] |= _U16(PG_referenced)
+            hot = ref | (young > 1) | (vm_exec & file)
+            v[y] = np.where(hot[y], FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+        return v
 
     def putback(self, sim, lruvec, ids, active):
         """move_folios_to_lru: activated folios to the active head (ticking the non-resident
