@@ -364,7 +364,7 @@ def shrink_node(sim, node, sc: ScanControl, ops) -> None:
     if sc.kswapd:
         if st.writeback and st.writeback == st.taken:
             node.writeback_flag = True
-        if st.file_taken and st.unqueued_dirty == st.file_taken:
+        if st.unqueued_dirty == st.file_taken:  # (also when no file folio was taken)
             node.dirty_flag = True
     if reclaimed:
         node.kswapd_failures = 0
@@ -394,7 +394,10 @@ def balance_pgdat(sim, node, ops) -> int:
             sc.priority -= 1
         if sc.priority < 1:
             break
-    if not sc.nr_reclaimed and not node_balanced(node):
+    if node_balanced(node):
+        # prepare_kswapd_sleep -> clear_pgdat_congested: kswapd goes back to sleep
+        node.dirty_flag = node.writeback_flag = False
+    elif not sc.nr_reclaimed:
         node.kswapd_failures += 1
     ops.reclaim_done(sim, node, sc)
     return sc.nr_reclaimed
