@@ -4,6 +4,11 @@ spaces, placed on a list by the policy, found by the rmap walk)."""
 
 from __future__ import annotations
 
+import os
+
+# The whole suite runs with the conservation check after every reclaim (RECLAIM_EXT_CHECK=1).
+os.environ.setdefault("RECLAIM_EXT_CHECK", "1")
+
 import numpy as np
 import pytest
 

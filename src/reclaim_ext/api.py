@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .core.engine import SimConfig, Simulator
+from .core.engine import SimConfig, Simulator, default_check
 from .core.stats import CostModel
 from .errors import ConfigError
 from .machine.node import check_swappiness
@@ -32,7 +32,7 @@ class RunConfig:
     swappiness: int = 60
     seed: int = 0
     mode: str = "fast"
-    check: bool = False
+    check: bool = field(default_factory=default_check)
     min_free_kbytes: int | None = None
     watermark_scale_factor: int = 10
 

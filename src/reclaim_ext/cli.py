@@ -78,7 +78,28 @@ def _err_console():
     return Console(stderr=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """Usage errors as one line: `reclaim-ext: error: <what>`, exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `reclaim-ext`: show the help
+                click.echo(e.format_message())
+                sys.exit(0)
+            hint = f" (see `reclaim-ext {e.ctx.info_name} --help`)" if e.ctx and e.ctx.parent else ""
+            click.echo(f"reclaim-ext: error: {e.format_message()}{hint}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.exceptions.Abort:
+            click.echo("reclaim-ext: aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as e:
+            click.echo(f"reclaim-ext: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reclaim-ext")
 def main() -> None:
     """reclaim-ext: Linux page reclaim (one core, pluggable policies) on page-access traces."""
@@ -101,8 +122,9 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the workload generator.")
 @click.option("--mode", default="fast", show_default=True, type=click.Choice(["fast", "exact"]),
               help="Driver: fast (vectorized segments) or exact (one access at a time); same counters.")
-@click.option("--check/--no-check", default=False, show_default=True,
-              help="Check page conservation after every reclaim (slow; for debugging).")
+@click.option("--check/--no-check", default=None,
+              help="Check page conservation after every reclaim (slow; for debugging) "
+                   "[default: off, on with RECLAIM_EXT_CHECK=1].")
 @click.option("--min-free-kbytes", type=click.IntRange(128, None), default=None, help="vm.min_free_kbytes [default: kernel formula].")
 @click.option("--watermark-scale-factor", type=click.IntRange(1, 3000), default=10, show_default=True,
               help="vm.watermark_scale_factor.")
@@ -119,6 +141,7 @@ def run(policy, workload, params, trace_path, trace_format, trace_opts, memory, 
       reclaim-ext run --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
     """
     from .api import RunConfig, build_trace
+    from .core.engine import default_check
     from .api import run as api_run
     from .core.engine import OutOfMemory
     from .trace import parse_workload_params
@@ -138,7 +161,8 @@ def run(policy, workload, params, trace_path, trace_format, trace_opts, memory, 
         cfg = RunConfig(
             policy=policy, workload=workload, workload_params=wparams, trace=trace_path,
             trace_format=trace_format, trace_opts=opts, memory=memory, swap=swap, swappiness=swappiness,
-            seed=seed, mode=mode, check=check, min_free_kbytes=min_free_kbytes,
+            seed=seed, mode=mode, check=default_check() if check is None else check,
+            min_free_kbytes=min_free_kbytes,
             watermark_scale_factor=watermark_scale_factor,
         )
         cfg.validate()
