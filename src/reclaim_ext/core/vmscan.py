@@ -12,10 +12,10 @@ from ..machine.folio import (
     PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 from .ops import (
-    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
+    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
-from .rmap import folio_mapped, folio_referenced, try_to_unmap
+from .rmap import folio_referenced, try_to_unmap
 
 # shrink_folio_list outcomes
 _PENDING, _FREE, _KEEP, _ACTIVATE = 0, 1, 2, 3
@@ -220,6 +220,8 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     flor = int(np.bitwise_or.reduce(fl))
     file = f.type[ids] == LRU_FILE
     all_file = bool(file.all())
+    if all_file and not flor & _SLOW_FLAGS and f.pte_head[ids].max() < 0:
+        return _shrink_clean_unmapped(sim, lruvec, ids, fl, sc, ops)
     out = np.full(n, _PENDING, dtype=np.int8)
     res = FolioListResult()
     res.nr_dirty = res.nr_unqueued_dirty = res.nr_congested = 0
@@ -325,10 +327,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
         f.shadow[freed] = tokens
         f.shadow_ws[freed] = (f.flags[freed] & PG_workingset) != 0
         f.shadow_memcg[freed] = lruvec.memcg.id
-        f.flags[freed] &= ~np.uint16(
-            PG_resident | PG_active | PG_referenced | PG_workingset | PG_dirty | PG_reclaim
-            | PG_swapcache | PG_writeback
-        )
+        f.flags[freed] &= _EVICT_CLEAR
         f.ever[freed] = True
         sim.free_folios(lruvec, freed)
     res.nr_reclaimed = len(freed)
@@ -342,6 +341,53 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
         f.flags[act_ids] |= PG_active
         sim.vm["pgactivate"] += nact
     keep_mask = ~free
+    res.keep_ids = ids[keep_mask]
+    res.keep_active = act[keep_mask]
+    return res
+
+
+_SLOW_FLAGS = PG_unevictable | PG_mlocked | PG_dirty | PG_writeback
+_EVICT_CLEAR = ~np.uint16(
+    PG_resident | PG_active | PG_referenced | PG_workingset | PG_dirty | PG_reclaim | PG_swapcache | PG_writeback
+)
+
+
+def _shrink_clean_unmapped(sim, lruvec, ids, fl, sc: ScanControl, ops) -> FolioListResult:
+    """shrink_folio_list for a batch of clean, never-mapped file folios: only the references
+    verdict decides (RECLAIM and RECLAIM_CLEAN both free a clean folio). Same result as the
+    general path, with a fraction of the array passes."""
+    f = sim.folios
+    n = len(ids)
+    sc.nr_scanned += n
+    zeros = np.zeros(n, dtype=np.int32)
+    v = np.asarray(ops.references(sim, lruvec, ids, zeros, zeros.astype(bool), sc), dtype=np.int8)
+    sim.check_verdicts(v, n)
+    free = v >= FOLIOREF_RECLAIM
+    res = FolioListResult()
+    res.nr_dirty = res.nr_unqueued_dirty = res.nr_congested = 0
+    res.nr_immediate = res.nr_writeback = res.nr_pageout = 0
+    freed = ids[free]
+    if len(freed):
+        f.shadow[freed] = np.asarray(ops.eviction_token(sim, lruvec, freed), dtype=np.int64)
+        ffl = f.flags[freed]
+        f.shadow_ws[freed] = (ffl & PG_workingset) != 0
+        f.shadow_memcg[freed] = lruvec.memcg.id
+        f.flags[freed] = ffl & _EVICT_CLEAR
+        f.ever[freed] = True
+        sim.free_folios(lruvec, freed)
+    res.nr_reclaimed = len(freed)
+    if len(freed) == n:
+        res.nr_activate = 0
+        res.keep_ids = ids[:0]
+        res.keep_active = free[:0]
+        return res
+    keep_mask = ~free
+    act = v == FOLIOREF_ACTIVATE
+    nact = int(act.sum())
+    res.nr_activate = nact
+    if nact:
+        f.flags[ids[act]] |= PG_active
+        sim.vm["pgactivate"] += nact
     res.keep_ids = ids[keep_mask]
     res.keep_active = act[keep_mask]
     return res
