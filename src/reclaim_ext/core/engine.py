@@ -322,6 +322,7 @@ class Simulator:
             self.vm["pgfault"] += 1
             ptes.present[p] = True
         ptes.young[p] = True
+        self.mm.pmds.young[ptes.pmd[p]] = True
         if write and f.type[g] == LRU_FILE:
             self._dirty_one(g)
 
@@ -403,6 +404,7 @@ class Simulator:
             cost["minor_faults"] += nfault - nmajor
             pt.present[mp] = True
             pt.young[mp] = True
+            self.mm.pmds.young[pt.pmd[mp]] = True  # the non-leaf accessed bit
         nfd_alloc = int((alloc & fd).sum())
         cost["hits"] += n - nfault - nfd_alloc
 

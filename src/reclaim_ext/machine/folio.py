@@ -111,6 +111,22 @@ class PteTable(GrowableTable):
                 "young": (np.dtype(np.bool_), False),
                 "exec": (np.dtype(np.bool_), False),
                 "next": (np.dtype(np.int64), -1),
+                "pmd": (np.dtype(np.int64), -1),
+            },
+            capacity,
+        )
+
+
+class PmdTable(GrowableTable):
+    """Per PTE table (the 512 PTEs one PMD entry points to): owner, first virtual page / 512, and
+    the non-leaf accessed bit the hardware sets on any access through it (x86)."""
+
+    def __init__(self, capacity: int = 1024):
+        super().__init__(
+            {
+                "pid": (np.dtype(np.uint16), 0),
+                "index": (np.dtype(np.uint64), 0),  # vaddr >> 9
+                "young": (np.dtype(np.bool_), False),
             },
             capacity,
         )

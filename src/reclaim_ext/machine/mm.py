@@ -3,20 +3,36 @@
 Each process has an anonymous area (virtual page = the record's page) and maps file f at virtual
 page FILE_MAP_BASE + f * 2**32 + index. A page is named once for the whole run: anonymous pages by
 (pid, vpn), file pages by (file, index). A PTE is named by (pid, page). PTEs are grouped 512 to a
-PTE table (one PMD entry): pmd = vaddr >> 9.
+PTE table (one PMD entry, PmdTable): (pid, vaddr >> 9). Each process's VMAs cover the pages it has
+mapped: one anonymous VMA and one per mapped file (VM_EXEC if it was executed from).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import TraceError
 from ..trace.record import Kind
-from .folio import LRU_ANON, LRU_FILE, PG_swapbacked, FolioTable, PteTable
+from .folio import LRU_ANON, LRU_FILE, PG_swapbacked, FolioTable, PmdTable, PteTable
 from .index import KeyIndex
 
 FILE_MAP_BASE = 1 << 36
 PTRS_PER_PTE = 512
+PMD_SHIFT = 9  # in pages
+
+VM_READ, VM_WRITE, VM_EXEC, VM_SHARED = 0x1, 0x2, 0x4, 0x8
+
+
+@dataclass
+class Vma:
+    """A virtual memory area of one process: pages [start, end), flags, file (None = anon)."""
+
+    start: int
+    end: int
+    flags: int
+    file: int | None = None
 
 
 class _Namespace:
@@ -42,9 +58,13 @@ class _Namespace:
 class AddressSpaces:
     """Names pages and PTEs; creates their table rows on first sight."""
 
-    def __init__(self, folios: FolioTable, ptes: PteTable):
+    def __init__(self, folios: FolioTable, ptes: PteTable, pmds: PmdTable | None = None):
         self.folios = folios
         self.ptes = ptes
+        self.pmds = pmds if pmds is not None else PmdTable()
+        self._pmd_index = _Namespace()
+        self._nr_pmds = [0]
+        self.vmas: dict[int, dict] = {}  # pid -> {None (anon) | file id: Vma}
         self._anon_pages = _Namespace()
         self._file_pages = _Namespace()
         self._anon_ptes = _Namespace()
@@ -142,3 +162,43 @@ class AddressSpaces:
         nxt[last_of_group] = f.pte_head[pg_s[last_of_group]]
         p.next[pt_s] = nxt
         f.pte_head[pg_s[first_of_group]] = pt_s[first_of_group]
+        self._init_pmds(uniq)
+        self._grow_vmas(uniq)
+
+    def _init_pmds(self, new_ptes: np.ndarray) -> None:
+        """Give new PTEs their PTE table (PMD entry), creating tables on first use."""
+        p = self.ptes
+        keys = (p.pid[new_ptes].astype(np.uint64) << np.uint64(48)) | (p.vaddr[new_ptes] >> np.uint64(PMD_SHIFT))
+        pmd_ids, new = self._pmd_index.ids(keys, self._nr_pmds)
+        p.pmd[new_ptes] = pmd_ids
+        if len(new):
+            self.pmds.ensure(int(new[-1]) + 1)
+            first = pmd_ids >= new[0]
+            self.pmds.pid[pmd_ids[first]] = p.pid[new_ptes[first]]
+            self.pmds.index[pmd_ids[first]] = p.vaddr[new_ptes[first]] >> np.uint64(PMD_SHIFT)
+
+    def _grow_vmas(self, new_ptes: np.ndarray) -> None:
+        """Create or extend the VMAs that cover new PTEs (one Python step per (pid, area))."""
+        p = self.ptes
+        vaddr = p.vaddr[new_ptes]
+        pid = p.pid[new_ptes].astype(np.uint64)
+        is_file = vaddr >= np.uint64(FILE_MAP_BASE)
+        area = np.where(is_file, ((vaddr - np.uint64(FILE_MAP_BASE)) >> np.uint64(32)) + np.uint64(1), 0)
+        key = (pid << np.uint64(40)) | area.astype(np.uint64)
+        order = np.argsort(key, kind="stable")
+        ks, vs, ex = key[order], vaddr[order], p.exec[new_ptes][order]
+        starts = np.flatnonzero(np.concatenate(([True], ks[1:] != ks[:-1])))
+        lo = np.minimum.reduceat(vs, starts)
+        hi = np.maximum.reduceat(vs, starts)
+        anyx = np.logical_or.reduceat(ex, starts)
+        for k, a, b, x in zip(ks[starts].tolist(), lo.tolist(), hi.tolist(), anyx.tolist()):
+            pid_, area_ = k >> 40, k & ((1 << 40) - 1)
+            file = None if area_ == 0 else area_ - 1
+            vmas = self.vmas.setdefault(pid_, {})
+            vma = vmas.get(file)
+            flags = VM_READ | VM_WRITE | (VM_SHARED if file is not None else 0) | (VM_EXEC if x else 0)
+            if vma is None:
+                vmas[file] = Vma(start=a, end=b + 1, flags=flags, file=file)
+            else:
+                vma.start, vma.end = min(vma.start, a), max(vma.end, b + 1)
+                vma.flags |= flags
