@@ -228,6 +228,20 @@ def _print_summary(r: dict) -> None:
     con.print(nz)
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(args):
+    """Throughput against libCacheSim's LRU on the same Zipf trace (see --help of the benchmark).
+
+    \b
+    reclaim-ext bench                      # 10M reads over 1M pages, memory 10%
+    reclaim-ext bench --accesses 2000000 --json -
+    """
+    from .bench.throughput import main as bench_main
+
+    sys.exit(bench_main(list(args)))
+
+
 @main.command()
 def workloads():
     """List the built-in workloads and their parameters."""

@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy", default="classic")
     ap.add_argument("--json", dest="json_out", help="write the results as JSON to this file ('-' = stdout)")
     args = ap.parse_args(argv)
+    if args.pages <= 0 or args.accesses <= 0 or not 0 < args.memory_fraction <= 1:
+        ap.error("--pages and --accesses must be > 0 and --memory-fraction in (0, 1]")
     ids, trace = build_trace(args.pages, args.accesses, args.alpha, args.seed)
     memory = int(args.pages * args.memory_fraction)
     res = run(RunConfig(policy=args.policy, workload=None, memory=memory, swap=0), trace=trace)

@@ -1,0 +1,47 @@
+"""The benchmark command and the plain-LRU reference used for contrast."""
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from reclaim_ext.bench.reference import lru_misses
+from reclaim_ext.cli import main
+from reclaim_ext.trace import ArrayTrace, Kind
+from reclaim_ext.trace.record import make_records
+
+
+def _reads(pages):
+    r = make_records(len(pages))
+    r["kind"] = Kind.FILE_FD
+    r["page"] = pages
+    return ArrayTrace("t", r)
+
+
+def test_lru_reference_counts_misses_of_a_plain_lru():
+    # capacity 2: 1 2 1 3 2 -> miss miss hit miss(evict 2) miss(evict 1)
+    assert lru_misses(_reads([1, 2, 1, 3, 2]), 2) == 4
+    assert lru_misses(_reads([1, 2, 1, 3, 2]), 3) == 3
+
+
+def test_lru_reference_keeps_anon_and_file_pages_apart():
+    r = make_records(2)
+    r["kind"] = [Kind.ANON, Kind.FILE_FD]
+    r["page"] = [5, 5]
+    assert lru_misses(ArrayTrace("t", r), 10) == 2
+
+
+def test_bench_command_reports_rates_and_miss_ratio():
+    res = CliRunner().invoke(main, ["bench", "--pages", "20000", "--accesses", "50000", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["memory_pages"] == 2000
+    assert out["ours"]["requests_per_second"] > 0
+    assert 0 < out["ours"]["miss_ratio"] < 1
+    if out["peer"] is not None:  # libcachesim present (the bench extra): the ratio is computed
+        assert np.isclose(out["ratio"], out["ours"]["requests_per_second"] / out["peer"]["requests_per_second"])
+
+
+def test_bench_rejects_bad_sizes():
+    res = CliRunner().invoke(main, ["bench", "--pages", "0"])
+    assert res.exit_code == 2
