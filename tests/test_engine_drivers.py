@@ -115,3 +115,14 @@ def test_drivers_agree_on_builtin_workload(name):
     assert out["fast"]["oom"] is None
     assert out["fast"]["vmstat"]["pgscan_kswapd"] > 0  # the run did reclaim
     assert_same(out)
+
+
+def test_drivers_agree_across_trace_chunks():
+    """A trace of several 64K-record chunks: per-stream read() state, address-space naming and
+    the fast driver's windows carry over chunk boundaries."""
+    rec = make_workload("mixed", procs=2, anon_pages=600, files=2, file_pages=1500, exec_pages=100,
+                        accesses=150_000).to_array()
+    out = run_both(rec, memory=1200, swap=1200, check=False)
+    assert out["fast"]["oom"] is None
+    assert out["fast"]["vmstat"]["pswpout"] > 0 and out["fast"]["vmstat"]["workingset_refault_file"] > 0
+    assert_same(out)
