@@ -25,7 +25,6 @@ Access semantics (per record):
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -56,17 +56,3 @@ def try_to_unmap(sim, ids: np.ndarray) -> None:
         cur = ptes.next[cur]
         cur = cur[cur >= 0]
 
-
-def folio_mapped(sim, ids: np.ndarray) -> np.ndarray:
-    """Whether each folio has a present PTE."""
-    ptes = sim.ptes
-    out = np.zeros(len(ids), dtype=bool)
-    cur = sim.folios.pte_head[ids]
-    idx = np.arange(len(ids))
-    live = cur >= 0
-    while live.any():
-        c, i = cur[live], idx[live]
-        out[i[ptes.present[c]]] = True
-        cur, idx = ptes.next[c], i
-        live = cur >= 0
-    return out

@@ -87,7 +87,6 @@ class AddressSpaces:
         anon = kind == Kind.ANON
         pages = np.empty(n, dtype=np.int64)
         ptes = np.full(n, -1, dtype=np.int64)
-        f = self.folios
         if anon.any():
             keys = (pid[anon] << np.uint64(36)) | page[anon]
             ids, new = self._anon_pages.ids(keys, self._nr_pages)
