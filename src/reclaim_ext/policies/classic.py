@@ -117,33 +117,43 @@ class Classic(ReclaimOps):
         sizes0 = lruvec.nr  # [ia, aa, if, af]
         age0 = lruvec.nonresident_age
 
-        def before(pos_sorted: np.ndarray) -> np.ndarray:
-            """How many of these events come before each refault."""
-            return np.searchsorted(pos_sorted, ref_pos)
-
-        act_add = np.zeros(len(add_idx), dtype=bool)
-        for _round in range(16):
+        def promotions(act_add: np.ndarray) -> np.ndarray:
+            """Which ACCESS events activate, given which ADDs came in active."""
             s_init = s_flags.copy()
             s_init[add_f] = np.where(act_add, 2, 0)
-            acc_act = (rank == 1 - s_init[acc_f]) & ~unev[acc_f]
-            if not refault.any():
-                break
-            # list sizes and the clock just before each refault, from the events before it
-            n_act_all = before(np.sort(np.concatenate((add_idx[act_add], acc_idx[acc_act]))))
-            sz = []
-            for t in (LRU_ANON, LRU_FILE):
-                add_in = before(add_idx[~act_add & (add_t == t)])
-                add_act = before(add_idx[act_add & (add_t == t)])
-                promo = before(acc_idx[acc_act & (acc_t == t)])
-                sz += [sizes0[2 * t] + add_in - promo, sizes0[2 * t + 1] + add_act + promo]
-            ws = workingset_size_batch(sz[0], sz[1], sz[2], sz[3], ref_file, swap_ok)
-            new = np.zeros(len(add_idx), dtype=bool)
-            new[refault] = (age0 + n_act_all - tokens[refault]) <= ws
-            if np.array_equal(new, act_add):
-                break
-            act_add = new
-        else:
-            return super().access_events(sim, lruvec, ev)
+            return s_init, (rank == 1 - s_init[acc_f]) & ~unev[acc_f]
+
+        act_add = np.zeros(len(add_idx), dtype=bool)
+        if refault.any() and (typ == LRU_FILE).all():
+            # Only file events: every activation raises the clock and active_file by one and
+            # nothing else changes the file workingset size, so the refault test gives the same
+            # answer at every point of the segment: decide with the start values.
+            anon_part = np.where(swap_ok, sizes0[0] + sizes0[1], 0)
+            act_add[refault] = (age0 - tokens[refault]) <= sizes0[3] + anon_part
+        elif refault.any():
+            def before(pos_sorted: np.ndarray) -> np.ndarray:
+                """How many of these events come before each refault."""
+                return np.searchsorted(pos_sorted, ref_pos)
+
+            for _round in range(16):
+                _, acc_act = promotions(act_add)
+                # list sizes and the clock just before each refault, from the events before it
+                n_act_all = before(np.sort(np.concatenate((add_idx[act_add], acc_idx[acc_act]))))
+                sz = []
+                for t in (LRU_ANON, LRU_FILE):
+                    add_in = before(add_idx[~act_add & (add_t == t)])
+                    add_act = before(add_idx[act_add & (add_t == t)])
+                    promo = before(acc_idx[acc_act & (acc_t == t)])
+                    sz += [sizes0[2 * t] + add_in - promo, sizes0[2 * t + 1] + add_act + promo]
+                ws = workingset_size_batch(sz[0], sz[1], sz[2], sz[3], ref_file, swap_ok)
+                new = np.zeros(len(add_idx), dtype=bool)
+                new[refault] = (age0 + n_act_all - tokens[refault]) <= ws
+                if np.array_equal(new, act_add):
+                    break
+                act_add = new
+            else:
+                return super().access_events(sim, lruvec, ev)
+        s_init, acc_act = promotions(act_add)
 
         # --- apply: flags
         s_final = np.minimum(s_init + k_per, 3)
