@@ -559,7 +559,7 @@ class Simulator:
             "miss_ratio": self.misses / self.accesses if self.accesses else 0.0,
             "vmstat": dict(self.vm),
             "cost": dict(self.cost),
-            "modeled_seconds": self.config.cost_model.seconds(self.cost),
+            "modeled_seconds": self.config.cost_model.seconds(self.cost, self.swap, self.storage),
             "lists": list(lv.nr),
             "free_pages": self.node.free,
             "watermarks": {"min": self.node.wmark.min, "low": self.node.wmark.low, "high": self.node.wmark.high},

@@ -37,34 +37,36 @@ def new_cost() -> dict[str, int]:
 
 @dataclass
 class CostModel:
-    """Nanoseconds charged per unit of work. Defaults are round numbers for a current x86 server
-    with an NVMe disk and zram swap; they only scale `modeled_seconds`, never a decision."""
+    """CPU nanoseconds charged per unit of work. Round numbers for a current x86 server; they only
+    scale `modeled_seconds`, never a decision. Device I/O is priced by the devices themselves
+    (machine.node.SwapDevice, StorageDevice)."""
 
     hit_ns: float = 5.0               # a cached access (TLB/cache effects ignored)
     minor_fault_ns: float = 700.0     # page fault that maps a page already in memory / zero-fills
-    file_read_ns: float = 80_000.0    # read one 4 KiB page from the file device
-    swap_in_ns: float = 15_000.0      # zram decompress + fault
-    swap_out_ns: float = 10_000.0     # zram compress
-    file_write_ns: float = 15_000.0   # write back one page (bandwidth-bound, asynchronous share)
+    major_fault_ns: float = 1500.0    # CPU side of a fault that waits for I/O
     page_scan_ns: float = 60.0        # isolate + inspect one folio in shrink_folio_list
     rmap_walk_ns: float = 250.0       # one folio_referenced rmap walk (locks, VMA tree)
     pte_check_ns: float = 20.0        # test-and-clear one PTE young bit
     lru_lock_ns: float = 40.0         # one LRU-lock acquisition / list operation batch
 
-    def seconds(self, cost: dict[str, int]) -> float:
+    def seconds(self, cost: dict[str, int], swap, storage) -> float:
+        """Modelled runtime: CPU work plus device I/O (synchronous reads and swap I/O; file
+        writeback at the device's bandwidth)."""
         ns = (
             cost["hits"] * self.hit_ns
             + cost["minor_faults"] * self.minor_fault_ns
-            + cost["file_reads"] * self.file_read_ns
-            + cost["swap_ins"] * self.swap_in_ns
-            + cost["swap_outs"] * self.swap_out_ns
-            + cost["file_writes"] * self.file_write_ns
+            + cost["major_faults"] * self.major_fault_ns
             + cost["pages_scanned"] * self.page_scan_ns
             + cost["rmap_walks"] * self.rmap_walk_ns
             + cost["ptes_checked"] * self.pte_check_ns
             + cost["lru_lock_ops"] * self.lru_lock_ns
         )
-        return ns * 1e-9
+        io_us = (
+            cost["file_reads"] * storage.read_latency_us
+            + cost["swap_ins"] * swap.read_latency_us
+            + cost["swap_outs"] * swap.write_latency_us
+        )
+        return ns * 1e-9 + io_us * 1e-6 + cost["file_writes"] / storage.write_bandwidth_pages_per_s
 
     def as_dict(self) -> dict:
         return asdict(self)

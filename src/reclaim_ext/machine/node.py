@@ -51,11 +51,13 @@ class Node:
 @dataclass
 class SwapDevice:
     """A synchronous swap device (zram-like, SWP_SYNCHRONOUS_IO): swap-out completes inside reclaim,
-    swap-in bypasses the swap cache and frees the slot (do_swap_page's skip-swapcache path)."""
+    swap-in bypasses the swap cache and frees the slot (do_swap_page's skip-swapcache path).
+    The latencies price swap I/O in the modelled runtime."""
 
     total: int
     used: int = 0
-    latency_us: float = 20.0
+    read_latency_us: float = 15.0   # swap-in of one page (zram decompress)
+    write_latency_us: float = 10.0  # swap-out of one page (zram compress)
 
     @property
     def free(self) -> int:
@@ -64,10 +66,10 @@ class SwapDevice:
 
 @dataclass
 class StorageDevice:
-    """The block device behind file pages."""
+    """The block device behind file pages: read latency per page and writeback bandwidth."""
 
-    read_latency_us: float = 100.0
-    write_bandwidth_pages_per_s: float = 256 * 1024 * 1024 / 4096  # 256 MiB/s
+    read_latency_us: float = 80.0                                   # NVMe random 4 KiB read
+    write_bandwidth_pages_per_s: float = 1024 * 1024 * 1024 / 4096  # 1 GiB/s sequential writeback
 
 
 @dataclass
