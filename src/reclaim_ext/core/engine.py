@@ -69,6 +69,7 @@ class SimConfig:
     watermark_scale_factor: int = 10
     mode: str = "fast"            # "fast" | "exact"
     check: bool = field(default_factory=default_check)  # conservation check after every reclaim
+    bulk_reclaim: bool = True     # allow bulk passes over clean page cache (same result, faster)
     cost_model: CostModel = field(default_factory=CostModel)
 
 
@@ -103,6 +104,7 @@ class Simulator:
         self.accesses = 0
         self.misses = 0
         self.reclaims = 0
+        self.bulk_passes = 0  # shrink_lruvec passes run by core.vmscan._clean_file_pass
         self._fd_last: dict[int, int] = {}  # (pid, file) stream -> page of the previous read()
         self.samples: list[dict] = []
 

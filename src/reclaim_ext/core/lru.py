@@ -83,6 +83,21 @@ class FolioList:
             return np.zeros(0, dtype=np.int64)
         return out[0].copy() if len(out) == 1 else np.concatenate(out)
 
+    def peek_tail(self, folios: FolioTable, n: int) -> np.ndarray:
+        """The first n valid folio ids from the tail, oldest first, without removing them."""
+        out, got, lo = [], 0, self.lo
+        while got < n and lo < self.hi:
+            w = min(self.hi - lo, max(2 * (n - got), 64))
+            ids = self.ids[lo : lo + w]
+            valid = np.flatnonzero(folios.stamp[ids] == self.stamps[lo : lo + w])
+            take = valid[: n - got]
+            out.append(ids[take])
+            got += len(take)
+            lo += w
+        if not out:
+            return np.zeros(0, dtype=np.int64)
+        return out[0] if len(out) == 1 else np.concatenate(out)
+
     def valid_ids(self, folios: FolioTable) -> np.ndarray:
         """All folios on the list, tail (oldest) first. O(list) - for checks and dumps."""
         ids = self.ids[self.lo : self.hi]

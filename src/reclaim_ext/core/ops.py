@@ -90,6 +90,11 @@ class ReclaimOps:
     name = "base"
     nr_classes = 2
     trusted = False  # built-in policies skip the per-call output checks unless --check is on
+    # The core may run a shrink_lruvec pass that only meets clean, never-mapped file folios in
+    # bulk (core.vmscan._clean_file_pass) when the policy guarantees, for such folios: references()
+    # frees every one isolated from class 0; age() leaves the class-0 tail and the workingset
+    # clock alone; eviction_token() depends only on the eviction order.
+    bulk_clean_file_pass = False
 
     # --- lifecycle ---------------------------------------------------------------------------
     def init_lruvec(self, sim, lruvec) -> None:

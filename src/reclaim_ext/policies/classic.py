@@ -33,6 +33,7 @@ class Classic(ReclaimOps):
     name = "classic"
     nr_classes = 2
     trusted = True
+    bulk_clean_file_pass = True  # ptes == 0 -> RECLAIM / RECLAIM_CLEAN; aging deactivates in order
 
     # ---- workingset ---------------------------------------------------------------------------
 
