@@ -104,7 +104,8 @@ class Simulator:
         self.accesses = 0
         self.misses = 0
         self.reclaims = 0
-        self.bulk_passes = 0  # shrink_lruvec passes run by core.vmscan._clean_file_pass
+        self.bulk_passes = 0  # passes / kswapd runs done in bulk (core.vmscan, same result)
+        self.dry_run = None   # set while core.vmscan runs kswapd on scalars only
         self._fd_last: dict[int, int] = {}  # (pid, file) stream -> page of the previous read()
         self.samples: list[dict] = []
 

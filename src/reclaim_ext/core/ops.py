@@ -90,10 +90,13 @@ class ReclaimOps:
     name = "base"
     nr_classes = 2
     trusted = False  # built-in policies skip the per-call output checks unless --check is on
-    # The core may run a shrink_lruvec pass that only meets clean, never-mapped file folios in
-    # bulk (core.vmscan._clean_file_pass) when the policy guarantees, for such folios: references()
-    # frees every one isolated from class 0; age() leaves the class-0 tail and the workingset
-    # clock alone; eviction_token() depends only on the eviction order.
+    # The core may run reclaim that only meets clean, never-mapped file folios in bulk (a
+    # shrink_lruvec pass, core.vmscan._clean_file_pass, or a whole kswapd run,
+    # core.vmscan._bulk_kswapd_run) when the policy guarantees, for such folios: references() frees
+    # every one isolated from class 0; age(n1) then age(n2) equals age(n1 + n2), leaves the
+    # class-0 tail and the workingset clock alone; eviction_token() depends only on the eviction
+    # order; prepare() and scan_budget() only read scalars; after_lruvec() and kswapd_age_node()
+    # do nothing while the lruvec holds no anon folio.
     bulk_clean_file_pass = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -136,7 +139,8 @@ class ReclaimOps:
         return get_scan_count(sim, lruvec, sc)
 
     def age(self, sim, lruvec, lru: int, nr_to_scan: int, sc: ScanControl) -> None:
-        """Age list `lru` (a class > 0): move its cold folios towards class 0."""
+        """Age list `lru` (a class > 0): move its cold folios towards class 0. The core charges
+        the LRU-lock operations of the call (isolate + putback)."""
 
     def isolate(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanControl) -> np.ndarray:
         """Eviction candidates of a type, in order. Default: the tail of class 0."""

@@ -167,10 +167,13 @@ def shrink_lruvec_lists(sim, lruvec, sc: ScanControl, ops) -> None:
     run in bulk (_clean_file_pass) with the same result."""
     N = lruvec.nr_classes
     targets = list(ops.scan_budget(sim, lruvec, sc))
-    if not _clean_file_pass(sim, lruvec, sc, ops, targets):
+    if sim.dry_run is not None:
+        _dry_pass(sim, lruvec, sc, targets)
+    elif not _clean_file_pass(sim, lruvec, sc, ops, targets):
 
         def on_batch(lru: int, n: int) -> int:
             if lru % N:
+                sim.cost["lru_lock_ops"] += 2  # isolate + putback
                 ops.age(sim, lruvec, lru, n, sc)
                 return 0
             return shrink_inactive_list(sim, lruvec, lru // N, n, sc, ops)
@@ -205,31 +208,56 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
         return 0 if lru % N else n
 
     _budget_loop(lruvec, sc, targets, dry)
-    sc.skipped_deactivate = skipped  # set again below only if the pass qualifies
     if not batches:
+        sc.skipped_deactivate = skipped
         return False
+    inactive = lruvec.list_index(LRU_FILE, 0)
+    t_in = sum(n for lru, n in batches if lru == inactive)
+    if not _bulk_candidates_ok(sim, lruvec, batches):
+        sc.skipped_deactivate = skipped
+        return False
+    sim.bulk_passes += 1
+    _bulk_apply(sim, lruvec, sc, ops, batches)
+    sc.nr_scanned += t_in
+    sc.nr.taken += t_in
+    sc.nr.file_taken += t_in
+    sc.nr_reclaimed += t_in
+    return True
+
+
+def _bulk_candidates_ok(sim, lruvec, batches: list[tuple[int, int]]) -> bool:
+    """Whether the folios `batches` would isolate (tail order, per list) are all clean,
+    never-mapped folios with no special state, and no list would be scanned past what it holds
+    now (so no folio put on a list during the bulk work is reached)."""
+    f = sim.folios
+    totals: dict[int, int] = {}
+    for lru, n in batches:
+        totals[lru] = totals.get(lru, 0) + n
+    for lru, t in totals.items():
+        cand = lruvec.lists[lru].peek_tail(f, t)
+        bad = _NOT_SIMPLE if lru % lruvec.nr_classes == 0 else (PG_unevictable | PG_mlocked)
+        if len(cand) != t or (f.flags[cand] & bad).any() or (f.pte_head[cand] >= 0).any():
+            return False
+    return True
+
+
+def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: list[tuple[int, int]]) -> None:
+    """Do the folio work of `batches` (file lists only) in bulk: every class-0 folio isolated is
+    freed with its shadow, active batches are aged in one call, counters and the cost signal
+    are replayed batch by batch."""
     f = sim.folios
     inactive = lruvec.list_index(LRU_FILE, 0)
     sizes_in = [n for lru, n in batches if lru == inactive]
     t_in = sum(sizes_in)
-    # peek: the folios the pass would isolate (no wrap at priority >= 1: a pass takes at most
-    # half of any list); all must be clean, never mapped and on the lists (not isolated)
-    cand = lruvec.lists[inactive].peek_tail(f, t_in)
-    if len(cand) != t_in or (f.flags[cand] & _NOT_SIMPLE).any() or (f.pte_head[cand] >= 0).any():
-        return False
-    for lru in set(l for l, _ in batches if l != inactive):
-        t = sum(n for l, n in batches if l == lru)
-        act = lruvec.lists[lru].peek_tail(f, t)
-        if len(act) != t or (f.flags[act] & (PG_unevictable | PG_mlocked)).any() or (f.pte_head[act] >= 0).any():
-            return False
-    # apply: the dry run's control flow, with the work done in bulk
-    sim.bulk_passes += 1
-    _budget_loop(lruvec, sc, targets, lambda lru, n: 0 if lru % N else n)  # sets skipped_deactivate
     ids = lruvec.isolate_tail(f, inactive, t_in)
     vm, cost = sim.vm, sim.cost
+    aged: dict[int, int] = {}
     for lru, n in batches:
         if lru != inactive:
-            ops.age(sim, lruvec, lru, n, sc)  # never-mapped folios: nothing young, clock unchanged
+            aged[lru] = aged.get(lru, 0) + n
+            cost["lru_lock_ops"] += 2
+    for lru, n in aged.items():  # never-mapped folios: nothing young, the clock is unchanged
+        ops.age(sim, lruvec, lru, n, sc)
     tokens = np.asarray(ops.eviction_token(sim, lruvec, ids), dtype=np.int64)
     fl = f.flags[ids]
     f.shadow[ids] = tokens
@@ -238,21 +266,92 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
     f.flags[ids] = fl & _EVICT_CLEAR
     f.ever[ids] = True
     sim.free_folios(lruvec, ids)
-    vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += t_in
+    scan, steal = ("pgscan_kswapd", "pgsteal_kswapd") if sc.kswapd else ("pgscan_direct", "pgsteal_direct")
+    vm[scan] += t_in
     vm["pgscan_file"] += t_in
-    vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += t_in
+    vm[steal] += t_in
     vm["pgsteal_file"] += t_in
     cost["pages_scanned"] += t_in
     cost["lru_lock_ops"] += 2 * len(sizes_in)
-    sc.nr_scanned += t_in
-    sc.nr.taken += t_in
-    sc.nr.file_taken += t_in
     done = 0
     for n in sizes_in:  # lru_note_cost after each batch, with the folios still on the list then
         done += n
         lru_note_cost(lruvec, True, 0, 0, pending=t_in - done)
-    sc.nr_reclaimed += t_in
+
+
+class DryRun:
+    """A kswapd run done on scalars only: list sizes, free pages and the cost signal move as the
+    bulk work would move them, and the batches are recorded for _bulk_apply."""
+
+    def __init__(self, lruvec):
+        self.lruvec = lruvec
+        self.batches: list[tuple[int, int]] = []
+        self.failed = False
+
+
+def _dry_pass(sim, lruvec, sc: ScanControl, targets: list[int]) -> None:
+    """One shrink_lruvec pass of a dry run (see DryRun)."""
+    dry = sim.dry_run
+    N = lruvec.nr_classes
+    if any(targets[:N]) or lruvec is not dry.lruvec:
+        dry.failed = True
+        return
+    inactive = lruvec.list_index(LRU_FILE, 0)
+    node = lruvec.node
+
+    def on_batch(lru: int, n: int) -> int:
+        dry.batches.append((lru, n))
+        if lru % N:  # aging: every folio goes to the inactive list
+            lruvec.nr[lru] -= n
+            lruvec.nr[inactive] += n
+            return 0
+        lruvec.nr[inactive] -= n  # every folio isolated is freed
+        node.free += n
+        lruvec.memcg.usage -= n
+        sc.nr_scanned += n
+        sc.nr.taken += n
+        sc.nr.file_taken += n
+        lru_note_cost(lruvec, True, 0, 0)
+        return n
+
+    sc.nr_reclaimed += _budget_loop(lruvec, sc, targets, on_batch)
+
+
+def _bulk_kswapd_run(sim, node, ops) -> bool:
+    """Run balance_pgdat in bulk when the node's only lruvec holds nothing but file folios and
+    every folio the run would scan is clean and never mapped: a dry run on scalars decides the
+    control flow (priorities, passes, batches), then the folio work is done at once. The result
+    is the per-batch result (tests/test_engine_drivers.py checks it). False: nothing was done."""
+    if not (ops.bulk_clean_file_pass and sim.config.bulk_reclaim):
+        return False
+    lvs = list(sim.lruvecs_under(None, node))
+    if len(lvs) != 1:
+        return False
+    lv = lvs[0]
+    N = lv.nr_classes
+    if any(lv.nr[:N]):
+        return False
+    saved = (list(lv.nr), node.free, lv.memcg.usage, lv.anon_cost, lv.file_cost, node.dirty_flag,
+             node.writeback_flag, node.kswapd_failures)
+    sim.dry_run = dry = DryRun(lv)
+    try:
+        sc = _balance_loop(sim, node, ops)
+    finally:
+        sim.dry_run = None
+    after = (list(lv.nr), node.free, lv.memcg.usage)
+    (lv.nr[:], node.free, lv.memcg.usage, lv.anon_cost, lv.file_cost) = saved[:5]
+    if dry.failed or not _bulk_candidates_ok(sim, lv, dry.batches):
+        node.dirty_flag, node.writeback_flag, node.kswapd_failures = saved[5:]
+        return False
+    sim.bulk_passes += 1
+    _bulk_apply(sim, lv, sc, ops, dry.batches)
+    if (list(lv.nr), node.free, lv.memcg.usage) != after:  # the dry run and the work must agree
+        raise AssertionError(f"bulk kswapd run diverged from its dry run: {after} != {(lv.nr, node.free)}")
+    _balance_end(sim, node, ops, sc)
     return True
+
+
+
 
 
 def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanControl, ops) -> int:
@@ -513,6 +612,14 @@ def node_balanced(node) -> bool:
 def balance_pgdat(sim, node, ops) -> int:
     """kswapd's balance_pgdat: priority 12 down to 1 until the node is balanced."""
     sim.vm["pageoutrun"] += 1
+    if _bulk_kswapd_run(sim, node, ops):
+        return 0
+    sc = _balance_loop(sim, node, ops)
+    _balance_end(sim, node, ops, sc)
+    return sc.nr_reclaimed
+
+
+def _balance_loop(sim, node, ops) -> ScanControl:
     sc = ScanControl(nr_to_reclaim=0, kswapd=True, may_writepage=True, may_swap=True)
     sc.priority = DEF_PRIORITY
     while True:
@@ -529,13 +636,16 @@ def balance_pgdat(sim, node, ops) -> int:
             sc.priority -= 1
         if sc.priority < 1:
             break
+    return sc
+
+
+def _balance_end(sim, node, ops, sc: ScanControl) -> None:
     if node_balanced(node):
         # prepare_kswapd_sleep -> clear_pgdat_congested: kswapd goes back to sleep
         node.dirty_flag = node.writeback_flag = False
     elif not sc.nr_reclaimed:
         node.kswapd_failures += 1
     ops.reclaim_done(sim, node, sc)
-    return sc.nr_reclaimed
 
 
 def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:

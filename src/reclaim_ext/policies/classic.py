@@ -246,6 +246,7 @@ class Classic(ReclaimOps):
             workingset_age_nonresident(lruvec, nact)
 
     def age(self, sim, lruvec, lru, nr_to_scan, sc):
+        """shrink_active_list on the active list of that type (the core counts the LRU locking)."""
         self.shrink_active_list(sim, lruvec, lru // 2, nr_to_scan, sc)
 
     def shrink_active_list(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc) -> None:
@@ -253,7 +254,6 @@ class Classic(ReclaimOps):
         stay active."""
         f = sim.folios
         ids = lruvec.isolate_tail(f, lru_type * 2 + ACTIVE, nr_to_scan)
-        sim.cost["lru_lock_ops"] += 2
         if len(ids) == 0:
             return
         sim.vm["pgrefill"] += len(ids)
@@ -273,6 +273,7 @@ class Classic(ReclaimOps):
     def after_lruvec(self, sim, lruvec, sc):
         """End of shrink_lruvec: keep the anon inactive list from running low."""
         if can_reclaim_anon(sim, sc) and inactive_is_low(lruvec, LRU_ANON):
+            sim.cost["lru_lock_ops"] += 2  # isolate + putback
             self.shrink_active_list(sim, lruvec, LRU_ANON, SWAP_CLUSTER_MAX, sc)
 
     def kswapd_age_node(self, sim, node, sc):
@@ -282,6 +283,7 @@ class Classic(ReclaimOps):
         if not inactive_is_low(sim.root_lruvec(node), LRU_ANON):
             return
         for lv in sim.lruvecs_under(None, node):
+            sim.cost["lru_lock_ops"] += 2
             self.shrink_active_list(sim, lv, LRU_ANON, SWAP_CLUSTER_MAX, sc)
 
 
