@@ -483,6 +483,12 @@ class Simulator:
     def _fd_read_marks(self, g: np.ndarray, streams: np.ndarray) -> np.ndarray:
         """For a segment's read() accesses (in order): whether each calls folio_mark_accessed,
         i.e. does not start in the folio the previous read of the same stream ended in."""
+        if streams[0] == streams[-1] and (streams == streams[0]).all():  # one stream: no sort
+            prev = np.empty_like(g)
+            prev[1:] = g[:-1]
+            prev[0] = self._fd_last.get(int(streams[0]), -1)
+            self._fd_last[int(streams[0])] = int(g[-1])
+            return g != prev
         order = np.argsort(streams, kind="stable")
         ss, gs = streams[order], g[order]
         prev = np.empty_like(gs)

@@ -151,9 +151,10 @@ class Lruvec:
             self.lists[lru].push_head(folios, ids, st)
         self.nr[lru] += n
 
-    def add_events(self, folios: FolioTable, ids: np.ndarray, lrus: np.ndarray) -> None:
+    def add_events(self, folios: FolioTable, ids: np.ndarray, lrus: np.ndarray, unique: bool = False) -> None:
         """Apply a sequence of head insertions/moves in order; a folio may appear several times
-        (e.g. faulted in, then activated): only its last event's slot stays valid.
+        (e.g. faulted in, then activated): only its last event's slot stays valid. `unique`
+        promises that no folio appears twice (cheaper).
 
         Folios that are on a list before the call are moved off it first.
         """
@@ -163,11 +164,16 @@ class Lruvec:
         lrus = np.asarray(lrus, dtype=np.int64)
         old = folios.lru[ids].astype(np.int64)
         st = self._stamps(n)
-        # stamps grow with the event index, so a folio's largest stamp is its last event
-        folios.stamp[ids] = -1
-        np.maximum.at(folios.stamp, ids, st)
-        last = folios.stamp[ids] == st
-        folios.lru[ids] = lrus[folios.stamp[ids] - st[0]]
+        if unique:
+            folios.stamp[ids] = st
+            folios.lru[ids] = lrus
+            last = np.ones(n, dtype=bool)
+        else:
+            # stamps grow with the event index, so a folio's largest stamp is its last event
+            folios.stamp[ids] = -1
+            np.maximum.at(folios.stamp, ids, st)
+            last = folios.stamp[ids] == st
+            folios.lru[ids] = lrus[folios.stamp[ids] - st[0]]
         on = last & (old >= 0)
         if on.any():
             cnt = np.bincount(old[on], minlength=self.nr_lists)

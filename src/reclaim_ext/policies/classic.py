@@ -180,10 +180,15 @@ class Classic(ReclaimOps):
         sim.vm["pgactivate"] += nact
         workingset_age_nonresident(lruvec, int(act_add.sum()) + nact)
         # --- list insertions and moves, in event order
-        ev_sel = np.concatenate((add_idx, acc_idx[acc_act]))
-        ev_lru = np.concatenate((add_t * 2 + act_add, acc_t[acc_act] * 2 + ACTIVE))
+        # a folio added and then activated in the same segment ends where its activation puts
+        # it: only each folio's last event needs a slot, so the events are unique
+        moved = np.zeros(len(uniq), dtype=bool)
+        moved[acc_f[acc_act]] = True
+        keep_add = ~moved[add_f]
+        ev_sel = np.concatenate((add_idx[keep_add], acc_idx[acc_act]))
+        ev_lru = np.concatenate(((add_t * 2 + act_add)[keep_add], acc_t[acc_act] * 2 + ACTIVE))
         o = np.argsort(ev_sel, kind="stable")
-        lruvec.add_events(f, page[ev_sel[o]], ev_lru[o])
+        lruvec.add_events(f, page[ev_sel[o]], ev_lru[o], unique=True)
 
     # ---- reclaim ------------------------------------------------------------------------------
 
@@ -240,7 +245,7 @@ class Classic(ReclaimOps):
         if len(ids) == 0:
             return
         t = sim.folios.type[ids].astype(np.int64)
-        lruvec.add_events(sim.folios, ids, t * 2 + active.astype(np.int64))
+        lruvec.add_events(sim.folios, ids, t * 2 + active.astype(np.int64), unique=True)
         nact = int(active.sum())
         if nact:
             workingset_age_nonresident(lruvec, nact)
