@@ -119,7 +119,7 @@ class AddressSpaces:
                     vaddr = np.uint64(FILE_MAP_BASE) + (file[mapped] << np.uint64(32)) + page[mapped]
                     self._init_ptes(pte_ids, new_ptes, pm, pid[mapped], vaddr,
                                     kind[mapped] == Kind.FILE_EXEC)
-        self.pids.update(np.unique(rec["pid"]).tolist())
+        self.pids.update(np.flatnonzero(np.bincount(rec["pid"])).tolist())
         return pages, ptes
 
     def _init_pages(self, new: np.ndarray, lru_type: int) -> None:
