@@ -15,18 +15,23 @@ from reclaim_ext.trace import ArrayTrace, Kind, make_workload
 from reclaim_ext.trace.record import make_records
 
 
+def replay(trace_records: np.ndarray, **config) -> tuple[Simulator, str | None]:
+    """Replay on a classic machine; the OutOfMemory message (or None) instead of the exception."""
+    sim = Simulator(SimConfig(**config), Classic())
+    try:
+        sim.run(ArrayTrace("t", trace_records))
+    except OutOfMemory as e:
+        return sim, str(e)
+    return sim, None
+
+
 def run_both(trace_records: np.ndarray, memory: int, swap: int, swappiness: int = 60,
              check: bool = True) -> dict:
     """Outcome of each driver: the OutOfMemory message (or None) and every counter."""
     out = {}
     for mode in ("fast", "exact"):
-        sim = Simulator(SimConfig(memory_pages=memory, swap_pages=swap, swappiness=swappiness,
-                                  mode=mode, check=check), Classic())
-        oom = None
-        try:
-            sim.run(ArrayTrace("t", trace_records))
-        except OutOfMemory as e:
-            oom = str(e)
+        sim, oom = replay(trace_records, memory_pages=memory, swap_pages=swap, swappiness=swappiness,
+                          mode=mode, check=check)
         res = sim.result()
         out[mode] = {
             "oom": oom,
@@ -129,12 +134,7 @@ def test_drivers_agree_across_trace_chunks():
 
 
 def run_bulk(rec: np.ndarray, memory: int, swap: int, bulk: bool) -> dict:
-    sim = Simulator(SimConfig(memory_pages=memory, swap_pages=swap, mode="fast", bulk_reclaim=bulk), Classic())
-    oom = None
-    try:
-        sim.run(ArrayTrace("t", rec))
-    except OutOfMemory as e:
-        oom = str(e)
+    sim, oom = replay(rec, memory_pages=memory, swap_pages=swap, mode="fast", bulk_reclaim=bulk)
     res = sim.result()
     lv = sim.root_lruvec(sim.node)
     return {"oom": oom, "vmstat": res["vmstat"], "cost": res["cost"], "lists": res["lists"],
