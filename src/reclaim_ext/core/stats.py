@@ -8,13 +8,12 @@ from dataclasses import asdict, dataclass
 VMSTAT_NAMES = (
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pswpin", "pswpout",
     "pgalloc_normal", "pgfree",
-    "pgactivate", "pgdeactivate", "pgrefill", "pgrotated", "pglazyfreed",
+    "pgactivate", "pgdeactivate", "pgrefill", "pgrotated",
     "pgscan_kswapd", "pgscan_direct", "pgscan_anon", "pgscan_file",
     "pgsteal_kswapd", "pgsteal_direct", "pgsteal_anon", "pgsteal_file",
     "workingset_refault_anon", "workingset_refault_file",
     "workingset_activate_anon", "workingset_activate_file",
     "workingset_restore_anon", "workingset_restore_file",
-    "workingset_nodereclaim",
     "allocstall_normal", "pageoutrun", "kswapd_wakeups",
     "nr_vmscan_write", "nr_vmscan_immediate_reclaim",
     "oom_kill",
@@ -23,7 +22,7 @@ VMSTAT_NAMES = (
 # Work counters that the cost model prices (not in /proc/vmstat).
 COST_NAMES = (
     "hits", "minor_faults", "major_faults", "file_reads", "swap_ins", "swap_outs", "file_writes",
-    "pages_scanned", "rmap_walks", "ptes_checked", "lru_lock_ops", "list_moves",
+    "pages_scanned", "rmap_walks", "ptes_checked", "lru_lock_ops",
 )
 
 
