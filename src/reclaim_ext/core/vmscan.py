@@ -45,6 +45,37 @@ def lru_note_cost(lruvec, file: bool, nr_io: int, nr_rotated: int, pending: int 
         lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
 
 
+def lru_note_cost_batch(lruvec, file: np.ndarray, nr_io: int, pending: np.ndarray) -> None:
+    """lru_note_cost for a sequence of events (event j: `nr_io` I/Os of type file[j], with
+    pending[j] folios not yet on the lists), vectorized: the costs are summed up to each halving
+    point, which is found with one comparison over the remaining events."""
+    file = np.asarray(file, dtype=bool)
+    if len(file) == 0:
+        return
+    cost = nr_io * SWAP_CLUSTER_MAX
+    lv = lruvec
+    while lv is not None:
+        limit = (lv.total() + np.asarray(pending, dtype=np.int64)) // 4
+        add_f = np.cumsum(file) * cost
+        add_a = np.cumsum(~file) * cost
+        start, a, f = 0, lv.anon_cost, lv.file_cost
+        base_a = base_f = 0
+        while start < len(file):
+            ca = a + add_a[start:] - base_a
+            cf = f + add_f[start:] - base_f
+            over = np.flatnonzero(ca + cf > limit[start:])
+            if not len(over):
+                a, f = int(ca[-1]), int(cf[-1])
+                break
+            j = int(over[0])
+            a, f = int(ca[j]) // 2, int(cf[j]) // 2
+            base_a, base_f = int(add_a[start + j]), int(add_f[start + j])
+            start += j + 1
+        lv.anon_cost, lv.file_cost = a, f
+        parent = lv.memcg.parent
+        lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
+
+
 def inactive_is_low(lruvec, lru_type: int) -> bool:
     """inactive_is_low: inactive * isqrt(10 * GiB) < active (ratio 1 below 1 GiB)."""
     import math

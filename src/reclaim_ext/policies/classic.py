@@ -14,7 +14,7 @@ from ..core.ops import (
 )
 from ..core.batch import dense_labels, occurrence_rank_lt2
 from ..core.rmap import folio_referenced
-from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost
+from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, lru_note_cost_batch
 from ..core.workingset import workingset_age_nonresident, workingset_size, workingset_size_batch
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
@@ -171,11 +171,16 @@ class Classic(ReclaimOps):
             if c:
                 sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[t], c)
         if ws_bit.any():
-            adds_before = np.arange(len(add_idx))  # folios added earlier in the segment
-            for j in np.flatnonzero(ws_bit).tolist():
-                t = int(add_t[j])
-                lru_note_cost(lruvec, t == LRU_FILE, 1, 0, pending=int(adds_before[j]))
-                sim.count(lruvec, "workingset_restore_" + TYPE_NAMES[t])
+            # lru_note_cost_refault per restore, in order; the folios added earlier in the
+            # segment count as on the lists
+            j = np.flatnonzero(ws_bit)
+            file_j = add_t[j] == LRU_FILE
+            lru_note_cost_batch(lruvec, file_j, 1, j)
+            nf = int(file_j.sum())
+            if nf:
+                sim.count(lruvec, "workingset_restore_file", nf)
+            if len(j) - nf:
+                sim.count(lruvec, "workingset_restore_anon", len(j) - nf)
         nact = int(acc_act.sum())
         sim.vm["pgactivate"] += nact
         workingset_age_nonresident(lruvec, int(act_add.sum()) + nact)
