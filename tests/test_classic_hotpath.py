@@ -101,24 +101,37 @@ def test_other_process_reading_same_page_counts(mode):
     assert sim.vm["pgactivate"] == 1
 
 
-def test_write_always_counts(mode):
+def test_write_does_not_mark_accessed(mode):
+    """A buffered write() finds or creates the folio without FGP_ACCESSED (generic_perform_write):
+    it dirties the folio but neither sets PG_referenced nor activates it."""
     sim = new_sim(mode=mode)
-    replay(sim, cat(writes(P), writes(P)))
+    replay(sim, cat(writes(P), writes(P), writes(P)))
     g = one_id(sim, reads(P))
-    assert state(sim, g) == {"list": ACTIVE_FILE, "active": True, "referenced": False}
+    assert state(sim, g) == {"list": INACTIVE_FILE, "active": False, "referenced": False}
+    assert sim.vm["pgactivate"] == 0
 
 
-def test_write_after_read_of_same_page_counts(mode):
+def test_write_miss_reads_nothing(mode):
+    """A whole-page write() of an uncached page allocates a folio without reading it."""
     sim = new_sim(mode=mode)
-    replay(sim, cat(reads(P), writes(P)))
-    assert state(sim, one_id(sim, reads(P)))["active"]
+    replay(sim, writes(P))
+    assert sim.vm["pgpgin"] == 0 and sim.misses == 1
 
 
-def test_read_after_write_of_same_page_counts(mode):
-    """write() does not update the read position, so the next read() of the page still counts
-    (unless the previous read() ended there)."""
+def test_write_between_reads_of_same_page(mode):
+    """write() does not move the read position: read, write, read of one page by one stream
+    marks the folio once (the second read starts where the first ended)."""
     sim = new_sim(mode=mode)
-    replay(sim, cat(writes(P), reads(P)))
+    replay(sim, cat(reads(P), writes(P), reads(P)))
+    g = one_id(sim, reads(P))
+    assert state(sim, g) == {"list": INACTIVE_FILE, "active": False, "referenced": True}
+
+
+def test_read_after_write_of_same_page_counts_once(mode):
+    """The first read() after a write() marks the folio (referenced), a second read of another
+    stream activates it."""
+    sim = new_sim(mode=mode)
+    replay(sim, cat(writes(P), reads(P), reads(P, pid=1)))
     assert state(sim, one_id(sim, reads(P)))["active"]
 
 

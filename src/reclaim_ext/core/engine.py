@@ -11,10 +11,13 @@ A segment ends right before the allocation that would find free pages at or belo
 that allocation runs reclaim first, exactly as the exact driver does.
 
 Access semantics (per record):
-* read()/write() (FILE_FD): a page-cache miss allocates a folio (read from the file device,
-  refault check against the shadow entry), then folio_mark_accessed is called, except for a read
-  that starts in the folio where the previous read() of the same (process, file) ended
-  (filemap_read); write() dirties the folio.
+* read() (FILE_FD): a page-cache miss allocates a folio (read from the file device, refault
+  check against the shadow entry), then folio_mark_accessed is called, except for a read that
+  starts in the folio where the previous read() of the same (process, file) ended
+  (filemap_read).
+* write() (FILE_FD): a whole-page buffered write (generic_perform_write): a miss allocates a
+  folio without reading it (refault check as above), the folio is dirtied, and it is not marked
+  accessed (write_begin finds or creates the folio without FGP_ACCESSED).
 * load/store through a mapping (ANON, FILE_MMAP, FILE_EXEC): a present PTE is a hit and the
   "hardware" sets its young bit; otherwise a page fault: anon first touch allocates a zeroed
   folio (minor), an anon page that was swapped out is read back (major, pswpin), a file page not
@@ -260,8 +263,9 @@ class Simulator:
         for i in range(len(pages_l)):
             self._access_one(pages_l[i], ptes_l[i], kinds[i], writes[i], streams[i])
 
-    def _alloc_one(self, g: int, lruvec) -> None:
-        """Allocate and place the folio for page g (the caller has made room)."""
+    def _alloc_one(self, g: int, lruvec, read: bool = True) -> None:
+        """Allocate and place the folio for page g (the caller has made room); a file folio is
+        read from the device unless a whole-page write() fills it."""
         f = self.folios
         node = self.node
         node.free -= 1
@@ -282,7 +286,7 @@ class Simulator:
                 self.vm["pswpin"] += 1
                 self.vm["pgpgin"] += 4
                 self.cost["swap_ins"] += 1
-        else:
+        elif read:
             self.vm["pgpgin"] += 4
             self.cost["file_reads"] += 1
 
@@ -294,12 +298,11 @@ class Simulator:
             if not resident:
                 if self._budget() <= 0:
                     self._make_room()
-                self._alloc_one(g, lruvec)
+                self._alloc_one(g, lruvec, read=not write)
             else:
                 self.cost["hits"] += 1
             if write:
                 self._dirty_one(g)
-                self.ops.mark_accessed(self, lruvec, g)
             else:
                 if self._fd_last.get(stream) != g:
                     self.ops.mark_accessed(self, lruvec, g)
@@ -431,7 +434,7 @@ class Simulator:
                     vm["workingset_refault_" + TYPE_NAMES[t]] += c
             swapin = (at == LRU_ANON) & f.ever[ag]
             nswapin = int(swapin.sum())
-            nfile = int((at == LRU_FILE).sum())
+            nfile = int(((at == LRU_FILE) & ~(fd & w)[alloc]).sum())  # a whole-page write() reads nothing
             vm["pswpin"] += nswapin
             vm["pgpgin"] += 4 * (nswapin + nfile)
             cost["swap_ins"] += nswapin
@@ -452,8 +455,9 @@ class Simulator:
             self.nr_file_dirty += len(clean)
 
         # --- software-visible events: ADD for each allocation, ACCESS for each mark_accessed call
-        mark = fd.copy()
+        # (read() only: write_begin does not mark the folio accessed)
         rd = fd & ~w
+        mark = rd.copy()
         if rd.any():
             mark[rd] = self._fd_read_marks(g[rd], streams_all[s:e][rd])
         add_pos = np.flatnonzero(alloc)
