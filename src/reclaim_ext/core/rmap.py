@@ -19,25 +19,25 @@ def folio_referenced(sim, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cur = sim.folios.pte_head[ids]
     if n == 0 or cur.max() < 0:  # no folio was ever mapped: nothing to walk
         return young, vm_exec
-    idx = np.arange(n)
     walked = np.zeros(n, dtype=bool)
     checked = 0
-    live = cur >= 0
-    while live.any():
-        c, i = cur[live], idx[live]
+    sel = np.flatnonzero(cur >= 0)  # batch index of each chain being walked
+    c = cur[sel]
+    while len(c):  # one PTE of every chain per round: a folio appears at most once per round
         pres = ptes.present[c]
-        if pres.any():
-            cp, ip = c[pres], i[pres]
+        cp, ip = c[pres], sel[pres]
+        if len(cp):
             walked[ip] = True
             checked += len(cp)
             y = ptes.young[cp]
             if y.any():
                 cy, iy = cp[y], ip[y]
-                np.add.at(young, iy, 1)
+                young[iy] += 1
                 vm_exec[iy] |= ptes.exec[cy]
                 ptes.young[cy] = False
-        cur, idx = ptes.next[c], i
-        live = cur >= 0
+        nxt = ptes.next[c]
+        more = nxt >= 0
+        c, sel = nxt[more], sel[more]
     sim.cost["rmap_walks"] += int(walked.sum())
     sim.cost["ptes_checked"] += checked
     return young, vm_exec
