@@ -1,0 +1,34 @@
+"""KeyIndex: dense ids for sparse 64-bit keys, in order of first appearance."""
+
+import numpy as np
+
+from reclaim_ext.machine.index import KeyIndex
+
+
+def test_ids_in_order_of_first_appearance():
+    k = KeyIndex()
+    assert k.get_or_add(np.array([5, 3, 5, 9], np.uint64)).tolist() == [0, 1, 0, 2]
+    assert k.get_or_add(np.array([3, 100, 7], np.uint64)).tolist() == [1, 3, 4]
+    assert k.count == 5
+
+
+def test_large_keys_switch_to_the_sorted_index_and_keep_ids():
+    k = KeyIndex()
+    small = np.array([1, 2, 3], np.uint64)
+    assert k.get_or_add(small).tolist() == [0, 1, 2]
+    big = np.array([2**40, 2, 2**63 + 5, 2**40], np.uint64)
+    assert k.get_or_add(big).tolist() == [3, 1, 4, 3]
+    assert k.get_or_add(small).tolist() == [0, 1, 2]  # earlier ids survive the switch
+    assert k.lookup(np.array([2**63 + 5, 77], np.uint64)).tolist() == [4, -1]
+
+
+def test_random_keys_match_a_dict():
+    rng = np.random.default_rng(3)
+    k, ref = KeyIndex(), {}
+    for _ in range(20):
+        keys = rng.choice(np.array([rng.integers(0, 2**20), rng.integers(0, 2**62)], dtype=np.uint64), 1)
+        chunk = np.concatenate([rng.integers(0, 5000, 300).astype(np.uint64), keys])
+        got = k.get_or_add(chunk)
+        for key in chunk.tolist():
+            ref.setdefault(key, len(ref))
+        assert got.tolist() == [ref[key] for key in chunk.tolist()]
