@@ -164,27 +164,28 @@ class Lruvec:
         lrus = np.asarray(lrus, dtype=np.int64)
         old = folios.lru[ids].astype(np.int64)
         st = self._stamps(n)
+        per = np.bincount(lrus, minlength=self.nr_lists)  # slots per list (every event gets one)
         if unique:
             folios.stamp[ids] = st
             folios.lru[ids] = lrus
-            last = np.ones(n, dtype=bool)
+            on = old >= 0
+            final = per
         else:
             # stamps grow with the event index, so a folio's largest stamp is its last event
             folios.stamp[ids] = -1
             np.maximum.at(folios.stamp, ids, st)
             last = folios.stamp[ids] == st
             folios.lru[ids] = lrus[folios.stamp[ids] - st[0]]
-        on = last & (old >= 0)
+            on = last & (old >= 0)
+            final = np.bincount(lrus[last], minlength=self.nr_lists)
+        nr = self.nr
         if on.any():
-            cnt = np.bincount(old[on], minlength=self.nr_lists)
-            for lru in np.flatnonzero(cnt).tolist():
-                self.nr[lru] -= int(cnt[lru])
-        cnt = np.bincount(lrus[last], minlength=self.nr_lists)
-        for lru in np.flatnonzero(cnt).tolist():
-            self.nr[lru] += int(cnt[lru])
-        # every event gets a slot; the superseded ones are stale from the start
-        per = np.bincount(lrus, minlength=self.nr_lists)
-        used = np.flatnonzero(per).tolist()
+            for lru, c in enumerate(np.bincount(old[on], minlength=self.nr_lists).tolist()):
+                nr[lru] -= c
+        for lru, c in enumerate(final.tolist()):
+            nr[lru] += c
+        # superseded slots are stale from the start
+        used = [lru for lru, c in enumerate(per.tolist()) if c]
         if len(used) == 1:
             self.lists[used[0]].push_head(folios, ids, st)
             return
