@@ -289,14 +289,7 @@ def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: list[tuple[int, int]
             cost["lru_lock_ops"] += 2
     for lru, n in aged.items():  # never-mapped folios: nothing young, the clock is unchanged
         ops.age(sim, lruvec, lru, n, sc)
-    tokens = np.asarray(ops.eviction_token(sim, lruvec, ids), dtype=np.int64)
-    fl = f.flags[ids]
-    f.shadow[ids] = tokens
-    f.shadow_ws[ids] = (fl & PG_workingset) != 0
-    f.shadow_memcg[ids] = lruvec.memcg.id
-    f.flags[ids] = fl & _EVICT_CLEAR
-    f.ever[ids] = True
-    sim.free_folios(lruvec, ids)
+    remove_mapping(sim, lruvec, ops, ids)
     scan, steal = ("pgscan_kswapd", "pgsteal_kswapd") if sc.kswapd else ("pgscan_direct", "pgsteal_direct")
     vm[scan] += t_in
     vm["pgscan_file"] += t_in
@@ -542,13 +535,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     free = out == _PENDING
     freed = ids[free]
     if len(freed):
-        tokens = np.asarray(ops.eviction_token(sim, lruvec, freed), dtype=np.int64)
-        f.shadow[freed] = tokens
-        f.shadow_ws[freed] = (f.flags[freed] & PG_workingset) != 0
-        f.shadow_memcg[freed] = lruvec.memcg.id
-        f.flags[freed] &= _EVICT_CLEAR
-        f.ever[freed] = True
-        sim.free_folios(lruvec, freed)
+        remove_mapping(sim, lruvec, ops, freed)
     res.nr_reclaimed = len(freed)
 
     # activate: set PG_active (unless mlocked), count PGACTIVATE
@@ -571,6 +558,20 @@ _EVICT_CLEAR = ~np.uint16(
 )
 
 
+def remove_mapping(sim, lruvec, ops, ids: np.ndarray) -> None:
+    """__remove_mapping + free, for folios leaving memory in this order: each leaves a shadow
+    entry (the policy's eviction token, the workingset bit, the eviction memcg) in its page-cache
+    or swap-cache slot, loses its folio flags, and its page goes back to the free pool."""
+    f = sim.folios
+    f.shadow[ids] = np.asarray(ops.eviction_token(sim, lruvec, ids), dtype=np.int64)
+    fl = f.flags[ids]
+    f.shadow_ws[ids] = (fl & PG_workingset) != 0
+    f.shadow_memcg[ids] = lruvec.memcg.id
+    f.flags[ids] = fl & _EVICT_CLEAR
+    f.ever[ids] = True
+    sim.free_folios(lruvec, ids)
+
+
 def _shrink_clean_unmapped(sim, lruvec, ids, fl, sc: ScanControl, ops) -> FolioListResult:
     """shrink_folio_list for a batch of clean, never-mapped file folios: only the references
     verdict decides (RECLAIM and RECLAIM_CLEAN both free a clean folio). Same result as the
@@ -587,13 +588,7 @@ def _shrink_clean_unmapped(sim, lruvec, ids, fl, sc: ScanControl, ops) -> FolioL
     res.nr_immediate = res.nr_writeback = res.nr_pageout = 0
     freed = ids[free]
     if len(freed):
-        f.shadow[freed] = np.asarray(ops.eviction_token(sim, lruvec, freed), dtype=np.int64)
-        ffl = f.flags[freed]
-        f.shadow_ws[freed] = (ffl & PG_workingset) != 0
-        f.shadow_memcg[freed] = lruvec.memcg.id
-        f.flags[freed] = ffl & _EVICT_CLEAR
-        f.ever[freed] = True
-        sim.free_folios(lruvec, freed)
+        remove_mapping(sim, lruvec, ops, freed)
     res.nr_reclaimed = len(freed)
     if len(freed) == n:
         res.nr_activate = 0
