@@ -43,6 +43,68 @@ def folio_referenced(sim, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return young, vm_exec
 
 
+def folio_referenced_lookaround(sim, ids: np.ndarray, look) -> tuple[np.ndarray, np.ndarray]:
+    """folio_referenced with a lookaround after every young PTE (MGLRU's rmap path: the kernel's
+    folio_referenced_one calls lru_gen_look_around for each mapping).
+
+    Same result and cost counting as folio_referenced, but the batch is processed in order: for
+    each folio, each present young PTE (reverse-map chain order) is cleared and `look(pte_id)` is
+    called right after. A lookaround may clear young bits of folios later in the batch, which are
+    then not counted. Costs (rmap_walks, ptes_checked) do not depend on the young bits and are
+    counted vectorized; only folios with a present young PTE when the call starts take a Python
+    step (plus one per young PTE, for its `look` call).
+    """
+    ptes = sim.ptes
+    n = len(ids)
+    young = np.zeros(n, dtype=np.int32)
+    vm_exec = np.zeros(n, dtype=bool)
+    cur = sim.folios.pte_head[ids]
+    if n == 0 or cur.max() < 0:
+        return young, vm_exec
+    walked = np.zeros(n, dtype=bool)
+    checked = 0
+    sel = np.flatnonzero(cur >= 0)
+    c = cur[sel]
+    got_i, got_p = [], []
+    while len(c):  # collect the present PTEs of every chain, one chain step per round
+        pres = ptes.present[c]
+        cp, ip = c[pres], sel[pres]
+        if len(cp):
+            walked[ip] = True
+            checked += len(cp)
+            got_i.append(ip)
+            got_p.append(cp)
+        nxt = ptes.next[c]
+        more = nxt >= 0
+        c, sel = nxt[more], sel[more]
+    sim.cost["rmap_walks"] += int(walked.sum())
+    sim.cost["ptes_checked"] += checked
+    if not got_p:
+        return young, vm_exec
+    bi = np.concatenate(got_i)
+    bp = np.concatenate(got_p)
+    y0 = ptes.young[bp]
+    if not y0.any():
+        return young, vm_exec
+    # keep the present PTEs young now, grouped by batch position (stable: chain order inside);
+    # PTEs old now stay old: a lookaround only clears young bits
+    bi, bp = bi[y0], bp[y0]
+    order = np.argsort(bi, kind="stable")
+    bi, bp = bi[order], bp[order]
+    starts = np.flatnonzero(np.concatenate(([True], bi[1:] != bi[:-1])))
+    ends = np.append(starts[1:], len(bi))
+    for i, s, e in zip(bi[starts].tolist(), starts.tolist(), ends.tolist()):
+        for p in bp[s:e].tolist():
+            if not ptes.young[p]:  # cleared by an earlier lookaround of this batch
+                continue
+            ptes.young[p] = False
+            young[i] += 1
+            if ptes.exec[p]:
+                vm_exec[i] = True
+            look(p)
+    return young, vm_exec
+
+
 def try_to_unmap(sim, ids: np.ndarray) -> None:
     """Clear every present PTE of the folios (replace anon mappings by swap entries)."""
     ptes = sim.ptes

@@ -1,0 +1,451 @@
+"""Page-table walks for access detection: the aging walk, lookaround, and their Bloom filters.
+
+This models MGLRU's two page-table scanners (reference §3.5-§3.7):
+
+* `walk_mm` — the walk `try_to_inc_max_seq` does over every mm before `max_seq` is incremented:
+  per PTE table (one PMD entry, 512 PTEs) it may skip on the PMD's non-leaf accessed bit or on
+  the Bloom filter of PTE tables found dense in the previous round, scans the others, clears
+  their young PTEs and hands the folios to the policy.
+* `look_around` — what `lru_gen_look_around` does when the rmap walk of eviction finds a young
+  PTE: scan up to 64 neighbouring PTEs of the same table and VMA.
+* `BloomFilters` — the double-buffered filters of PTE tables worth scanning.
+
+The promotion rule itself (`folio_update_gen`, `lru_gen_set_refs`) belongs to the policy: both
+scanners report the folio ids of the young PTEs they cleared through an `on_young` callback.
+
+Everything is vectorized with numpy: the Python work is one step per mm and per VMA (the walk) or
+per young target PTE (lookaround). To find the PTEs of a table without a pass over every PTE,
+`pte_index(sim)` keeps PTE ids sorted by (PTE table, vaddr), refreshed incrementally when new
+PTEs appear (PTEs are only created, never destroyed).
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..machine.folio import LRU_ANON, LRU_FILE, PG_resident
+from ..machine.mm import FILE_MAP_BASE, PMD_SHIFT, PTRS_PER_PTE
+
+NR_BLOOM_FILTERS = 2
+BLOOM_FILTER_SHIFT = 15
+MIN_LRU_BATCH = 64
+MAX_LRU_BATCH = 4096
+GOLDEN_RATIO_64 = 0x61C8864680B583EB
+
+NR_PIDS = 1 << 16
+PTES_PER_CACHELINE = 8  # clamp(64-byte cache line / 8-byte PTE, 2, 8)
+PMD_BASE_ADDRESS = 0xFFFF888000000000  # synthetic direct-map address of the page-table pages
+
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+# ------------------------------------------------------------------------------------------------
+# hashing and Bloom filters
+
+
+def pmd_entry_address(pids, index) -> np.ndarray:
+    """A synthetic kernel address of each PMD entry (uint64): the entries of one process's page
+    tables are 8 bytes apart, processes are 2**32 bytes apart (arithmetic modulo 2**64)."""
+    pids = np.asarray(pids).astype(np.uint64)
+    index = np.asarray(index).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        return np.uint64(PMD_BASE_ADDRESS) + (pids << np.uint64(32)) + index * np.uint64(8)
+
+
+def hash_ptr(addr, bits: int = 30) -> np.ndarray:
+    """Multiplicative (Fibonacci) hash of 64-bit values to `bits` bits, as the kernel's hash_ptr /
+    hash_64: (addr * GOLDEN_RATIO_64 mod 2**64) >> (64 - bits)."""
+    a = np.asarray(addr).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        return (a * np.uint64(GOLDEN_RATIO_64)) >> np.uint64(64 - bits)
+
+
+@dataclass
+class WalkState:
+    """Per-lruvec walk state kept across rounds: the mms (pids) seen by an earlier walk. An mm not
+    seen before is walked with force_scan (kernel: mms added after the previous round ended)."""
+
+    seen: np.ndarray = field(default_factory=lambda: np.zeros(NR_PIDS, dtype=bool))
+
+
+class BloomFilters:
+    """Two Bloom filters of PTE tables (m = 2**15 bits, k = 2), indexed by seq % 2.
+
+    Keys: h = hash_ptr(PMD entry address, 30); key0 = h & 0x7FFF, key1 = h >> 15. A filter that
+    was never allocated (reset) tests as present for everything and ignores additions (kernel:
+    test_bloom_filter / update_bloom_filter on a missing filter). The object also carries the
+    lruvec's `WalkState` (`.walk_state`).
+    """
+
+    BITS = 1 << BLOOM_FILTER_SHIFT
+
+    def __init__(self) -> None:
+        self.filters: list[np.ndarray | None] = [None] * NR_BLOOM_FILTERS
+        self.walk_state = WalkState()
+
+    @staticmethod
+    def keys(addrs) -> tuple[np.ndarray, np.ndarray]:
+        h = hash_ptr(addrs, 2 * BLOOM_FILTER_SHIFT)
+        mask = np.uint64((1 << BLOOM_FILTER_SHIFT) - 1)
+        return (h & mask).astype(np.int64), (h >> np.uint64(BLOOM_FILTER_SHIFT)).astype(np.int64)
+
+    def reset(self, seq: int) -> None:
+        """Allocate or clear the filter of seq (reset_bloom_filter)."""
+        i = seq % NR_BLOOM_FILTERS
+        if self.filters[i] is None:
+            self.filters[i] = np.zeros(self.BITS, dtype=np.bool_)
+        else:
+            self.filters[i][:] = False
+
+    def add(self, seq: int, addrs) -> None:
+        """Set both key bits of each address in the filter of seq (no-op if not allocated)."""
+        f = self.filters[seq % NR_BLOOM_FILTERS]
+        if f is None:
+            return
+        k0, k1 = self.keys(np.atleast_1d(addrs))
+        f[k0] = True
+        f[k1] = True
+
+    def test(self, seq: int, addrs) -> np.ndarray:
+        """Whether each address may be in the filter of seq (both bits set)."""
+        addrs = np.atleast_1d(addrs)
+        f = self.filters[seq % NR_BLOOM_FILTERS]
+        if f is None:
+            return np.ones(len(addrs), dtype=bool)
+        k0, k1 = self.keys(addrs)
+        return f[k0] & f[k1]
+
+
+def suitable_to_scan(total, young):
+    """A PTE table is dense enough to scan when at least one PTE per cache line is young
+    (kernel: suitable_to_scan): young * 8 >= total."""
+    return np.asarray(young) * PTES_PER_CACHELINE >= np.asarray(total)
+
+
+# ------------------------------------------------------------------------------------------------
+# the cached PTE index
+
+
+class PteIndex:
+    """PTE ids in (PTE table, vaddr) order, with the tables in (pid, vaddr >> 9) order.
+
+    * `pmd_keys` (sorted) / `pmd_order`: PMD table ids sorted by key pid << 48 | index (the key
+      machine.mm names tables by); `rank[pmd]` is a table's position in that order.
+    * `pte_keys` (sorted) / `pte_order`: PTE ids sorted by rank[pmd] * 512 + (vaddr & 511), so the
+      PTEs of table position r with in-table offsets [a, b) are one searchsorted range.
+
+    `refresh` merges the rows created since the last refresh (one searchsorted + insert, no
+    full sort) and is a no-op when nothing was created.
+    """
+
+    def __init__(self) -> None:
+        self.nptes = 0
+        self.npmds = 0
+        self.pmd_keys = np.zeros(0, dtype=np.uint64)
+        self.pmd_order = np.zeros(0, dtype=np.int64)
+        self.rank = np.zeros(0, dtype=np.int64)
+        self.pte_keys = np.zeros(0, dtype=np.int64)
+        self.pte_order = np.zeros(0, dtype=np.int64)
+
+    def _pte_keys_of(self, ptes, ids: np.ndarray) -> np.ndarray:
+        off = (ptes.vaddr[ids] & np.uint64(PTRS_PER_PTE - 1)).astype(np.int64)
+        return self.rank[ptes.pmd[ids]] * PTRS_PER_PTE + off
+
+    def refresh(self, mm) -> "PteIndex":
+        ptes, pmds = mm.ptes, mm.pmds
+        n, m = ptes.count, pmds.count
+        if n == self.nptes and m == self.npmds:
+            return self
+        if m > self.npmds:
+            new = np.arange(self.npmds, m, dtype=np.int64)
+            nk = (pmds.pid[new].astype(np.uint64) << np.uint64(48)) | pmds.index[new]
+            o = np.argsort(nk, kind="stable")
+            nk, new = nk[o], new[o]
+            pos = np.searchsorted(self.pmd_keys, nk)
+            self.pmd_keys = np.insert(self.pmd_keys, pos, nk)
+            self.pmd_order = np.insert(self.pmd_order, pos, new)
+            self.rank = np.empty(m, dtype=np.int64)
+            self.rank[self.pmd_order] = np.arange(m, dtype=np.int64)
+            # ranks moved, order did not: old position j moves up by the number of tables
+            # inserted before it; the PTE keys follow (a sequential pass, no re-sort)
+            old = np.arange(self.npmds, dtype=np.int64)
+            moved = old + np.searchsorted(pos, old, side="right")
+            tab, off = self.pte_keys >> PMD_SHIFT, self.pte_keys & (PTRS_PER_PTE - 1)
+            self.pte_keys = (moved[tab] << PMD_SHIFT) | off
+            self.npmds = m
+        if n > self.nptes:
+            new = np.arange(self.nptes, n, dtype=np.int64)
+            nk = self._pte_keys_of(ptes, new)
+            o = np.argsort(nk, kind="stable")
+            nk, new = nk[o], new[o]
+            pos = np.searchsorted(self.pte_keys, nk)
+            self.pte_keys = np.insert(self.pte_keys, pos, nk)
+            self.pte_order = np.insert(self.pte_order, pos, new)
+            self.nptes = n
+        return self
+
+    def table_range(self, ranks, lo_off, hi_off) -> tuple[np.ndarray, np.ndarray]:
+        """[a, b) positions in pte_order of the PTEs of table positions `ranks` whose in-table
+        offset lies in [lo_off, hi_off)."""
+        base = np.asarray(ranks, dtype=np.int64) * PTRS_PER_PTE
+        a = np.searchsorted(self.pte_keys, base + lo_off)
+        b = np.searchsorted(self.pte_keys, base + hi_off)
+        return a, b
+
+
+_INDEXES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def pte_index(sim) -> PteIndex:
+    """The simulator's PTE index, brought up to date (kept per address-space object)."""
+    mm = sim.mm
+    idx = _INDEXES.get(mm)
+    if idx is None:
+        idx = _INDEXES[mm] = PteIndex()
+    return idx.refresh(mm)
+
+
+def _ranges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenation of the integer ranges [a_i, b_i), and the range number of each element."""
+    cnt = np.maximum(b - a, 0)
+    total = int(cnt.sum())
+    which = np.repeat(np.arange(len(a), dtype=np.int64), cnt)
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), which
+    starts = np.cumsum(cnt) - cnt
+    pos = np.arange(total, dtype=np.int64) - starts[which] + a[which]
+    return pos, which
+
+
+def _eligible_young(sim, lruvec, pte_ids: np.ndarray, anon_ok: bool, file_ok: bool) -> np.ndarray:
+    """Mask of PTEs that are present and young and map a resident folio of an allowed type and
+    of the lruvec's memcg (kernel: get_pte_pfn / get_pfn_folio filters before the young test)."""
+    ptes, f = sim.ptes, sim.folios
+    ok = ptes.present[pte_ids] & ptes.young[pte_ids]
+    pg = ptes.page[pte_ids]
+    ok &= pg >= 0
+    pg = np.where(ok, pg, 0)
+    ok &= (f.flags[pg] & PG_resident) != 0
+    if not anon_ok:
+        ok &= f.type[pg] != LRU_ANON
+    if not file_ok:
+        ok &= f.type[pg] != LRU_FILE
+    memcg = getattr(getattr(lruvec, "memcg", None), "id", None)
+    if memcg is not None:
+        ok &= f.memcg[pg] == memcg
+    return ok
+
+
+# ------------------------------------------------------------------------------------------------
+# the aging walk
+
+
+@dataclass
+class WalkStats:
+    ptes_walked: int = 0        # PTEs in the ranges of the tables scanned (present or not)
+    young: int = 0              # young PTEs cleared and reported
+    tables_scanned: int = 0
+    skipped_pmd_young: int = 0  # tables skipped on a clear non-leaf PMD accessed bit
+    skipped_bloom: int = 0      # tables skipped as absent from the Bloom filter of seq
+    tables_added: int = 0       # dense tables added to the Bloom filter of seq + 1
+    mms_walked: int = 0
+
+
+def walk_mm(sim, lruvec, seq: int, on_young: Callable[[np.ndarray], object], *,
+            bloom: BloomFilters | None, use_pmd_young: bool = True, anon_ok: bool = True,
+            file_ok: bool = True, force_scan: bool = False,
+            state: WalkState | None = None) -> WalkStats:
+    """One aging round's page-table walk over every mm (kernel: the walk try_to_inc_max_seq does
+    through iterate_mm_list / walk_mm / walk_pmd_range / walk_pte_range).
+
+    mms in ascending pid order; one is skipped unless force_scan or its `sim.mm_used[pid]` bit is
+    set (no `mm_used` attribute = every mm used); the bit of every mm walked is cleared. An mm
+    not in the walk state's `seen` set is walked with force_scan (the state is `state`, else
+    `bloom.walk_state`, else none: no mm counts as new). Filter seq + 1 is reset first.
+
+    Per PTE table overlapping an allowed VMA, in address order: unless forced, skip it if its
+    PMD accessed bit is clear (else clear that bit; `use_pmd_young`), then skip it if it is not
+    in the Bloom filter of seq. Scanned tables count every PTE of table ∩ VMA as walked; their
+    young PTEs of eligible folios are cleared; a table with >= 1/8 young goes into the filter
+    of seq + 1.
+
+    `on_young` is called exactly once, at the end, with the folio ids of the young PTEs cleared
+    (one per PTE, in walk order: a folio mapped twice appears twice), possibly empty.
+
+    Eligible folios: resident, of an allowed type, and charged to the lruvec's memcg (kernel:
+    get_pfn_folio). Tables are handled all at once per walk; in this model no PTE table is shared
+    by two VMAs (anonymous pages lie below FILE_MAP_BASE, file areas are 2**32-page aligned).
+    """
+    stats = WalkStats()
+    mm = sim.mm
+    if state is None and bloom is not None:
+        state = bloom.walk_state
+    if bloom is not None:
+        bloom.reset(seq + 1)
+    used = getattr(sim, "mm_used", None)
+
+    # one Python step per mm and per VMA: the VMAs to walk, in walk order
+    v_pid, v_start, v_end, v_force = [], [], [], []
+    for pid in sorted(mm.vmas):
+        new = state is not None and not state.seen[pid]
+        force = force_scan or new
+        if not force and used is not None and not used[pid]:  # should_skip_mm
+            continue
+        if used is not None:
+            used[pid] = False
+        if state is not None:
+            state.seen[pid] = True
+        stats.mms_walked += 1
+        for file, vma in sorted(mm.vmas[pid].items(), key=lambda kv: kv[1].start):
+            if (file is None and not anon_ok) or (file is not None and not file_ok):
+                continue
+            v_pid.append(pid)
+            v_start.append(vma.start)
+            v_end.append(vma.end)
+            v_force.append(force)
+
+    young_ptes = np.zeros(0, dtype=np.int64)
+    if v_pid:
+        young_ptes = _walk_vmas(sim, lruvec, seq, bloom, stats, use_pmd_young, anon_ok, file_ok,
+                                np.array(v_pid, dtype=np.uint64), np.array(v_start, dtype=np.uint64),
+                                np.array(v_end, dtype=np.uint64), np.array(v_force, dtype=bool))
+    sim.cost["ptes_walked"] += stats.ptes_walked
+    sim.cost["pmd_tables_skipped"] += stats.skipped_pmd_young + stats.skipped_bloom
+    on_young(sim.ptes.page[young_ptes])
+    return stats
+
+
+def _walk_vmas(sim, lruvec, seq, bloom, stats, use_pmd_young, anon_ok, file_ok,
+               v_pid, v_start, v_end, v_force) -> np.ndarray:
+    """The vectorized part of walk_mm over the selected VMAs; returns the young PTE ids cleared."""
+    idx = pte_index(sim)
+    pmds = sim.mm.pmds
+    shift = np.uint64(48)
+    lo_key = (v_pid << shift) | (v_start >> np.uint64(PMD_SHIFT))
+    last_key = (v_pid << shift) | ((v_end - np.uint64(1)) >> np.uint64(PMD_SHIFT))
+    t0 = np.searchsorted(idx.pmd_keys, lo_key, side="left")
+    t1 = np.searchsorted(idx.pmd_keys, last_key, side="right")
+    tpos, vi = _ranges(t0, t1)  # table positions in walk order, and their VMA
+    if len(tpos) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pm = idx.pmd_order[tpos]
+    tstart = pmds.index[pm] << np.uint64(PMD_SHIFT)
+    lo = np.maximum(tstart, v_start[vi])
+    hi = np.minimum(tstart + np.uint64(PTRS_PER_PTE), v_end[vi])
+    total = (hi - lo).astype(np.int64)
+    force = v_force[vi]
+    scan = np.ones(len(tpos), dtype=bool)
+
+    if use_pmd_young:  # non-leaf PMD accessed bit: skip, or test-and-clear (pmdp_test_and_clear_young)
+        tested = ~force
+        y = pmds.young[pm]
+        skip = tested & ~y
+        pmds.young[pm[tested & y]] = False
+        stats.skipped_pmd_young = int(skip.sum())
+        scan &= ~skip
+    addrs = pmd_entry_address(pmds.pid[pm], pmds.index[pm])
+    if bloom is not None:
+        tested = scan & ~force
+        if tested.any():
+            miss = np.zeros(len(tpos), dtype=bool)
+            miss[tested] = ~bloom.test(seq, addrs[tested])
+            stats.skipped_bloom = int(miss.sum())
+            scan &= ~miss
+
+    s = np.flatnonzero(scan)
+    stats.tables_scanned = len(s)
+    stats.ptes_walked = int(total[s].sum())
+    if len(s) == 0:
+        return np.zeros(0, dtype=np.int64)
+    a, b = idx.table_range(tpos[s], (lo[s] - tstart[s]).astype(np.int64),
+                           (hi[s] - tstart[s]).astype(np.int64))
+    pos, which = _ranges(a, b)
+    cand = idx.pte_order[pos]
+    ok = _eligible_young(sim, lruvec, cand, anon_ok, file_ok)
+    young_ptes = cand[ok]
+    sim.ptes.young[young_ptes] = False
+    stats.young = len(young_ptes)
+    if bloom is not None:
+        ny = np.bincount(which[ok], minlength=len(s))
+        dense = suitable_to_scan(total[s], ny)
+        stats.tables_added = int(dense.sum())
+        if stats.tables_added:
+            bloom.add(seq + 1, addrs[s][dense])
+    return young_ptes
+
+
+# ------------------------------------------------------------------------------------------------
+# lookaround
+
+
+def _vma_of(mm, pid: int, vaddr: int):
+    """The VMA of (pid, vaddr): the anonymous one below FILE_MAP_BASE, else the file's."""
+    vmas = mm.vmas.get(pid, {})
+    key = None if vaddr < FILE_MAP_BASE else (vaddr - FILE_MAP_BASE) >> 32
+    vma = vmas.get(key)
+    if vma is not None and vma.start <= vaddr < vma.end:
+        return vma
+    for vma in vmas.values():  # not where the layout says: search (a handful of VMAs)
+        if vma.start <= vaddr < vma.end:
+            return vma
+    return None
+
+
+def lookaround_window(table_start: int, vma_start: int, vma_end: int, addr: int) -> tuple[int, int]:
+    """[start, end) in pages that lru_gen_look_around scans around addr: the part of the PTE
+    table inside the VMA, cut to MIN_LRU_BATCH pages (near the start, near the end, or centred)."""
+    start = max(table_start, vma_start)
+    end = min(table_start + PTRS_PER_PTE, vma_end)
+    if end - start > MIN_LRU_BATCH:
+        half = MIN_LRU_BATCH // 2
+        if addr - start < half:
+            end = start + MIN_LRU_BATCH
+        elif end - addr < half:
+            start = end - MIN_LRU_BATCH
+        else:
+            start, end = addr - half, addr + half
+    return start, end
+
+
+def look_around(sim, lruvec, pte_id: int, on_young: Callable[[np.ndarray], object], *,
+                bloom: BloomFilters | None, seq: int, anon_ok: bool = True,
+                file_ok: bool = True) -> tuple[int, int]:
+    """Scan the neighbours of one young PTE the rmap walk found (kernel: lru_gen_look_around).
+
+    The caller has already test-and-cleared the target's young bit (young starts at 1). Every
+    other PTE of the window that is present, young and maps an eligible folio is cleared and its
+    folio id passed to `on_young` (one call, window order, only if there is at least one).
+    Returns (young, scanned pages). A window of one page does nothing and returns (1, 1). If the
+    window is dense (suitable_to_scan), the target's PTE table is added to the Bloom filter of
+    `seq` (the current max_seq), which the next walk reads.
+    """
+    ptes = sim.ptes
+    pid = int(ptes.pid[pte_id])
+    addr = int(ptes.vaddr[pte_id])
+    pmd = int(ptes.pmd[pte_id])
+    tstart = (addr >> PMD_SHIFT) << PMD_SHIFT
+    vma = _vma_of(sim.mm, pid, addr)
+    vstart, vend = (vma.start, vma.end) if vma is not None else (tstart, tstart + PTRS_PER_PTE)
+    start, end = lookaround_window(tstart, vstart, vend, addr)
+    scanned = end - start
+    if scanned <= 1:
+        return 1, 1
+    idx = pte_index(sim)
+    r = idx.rank[pmd]
+    a, b = idx.table_range(np.array([r]), start - tstart, end - tstart)
+    cand = idx.pte_order[int(a[0]):int(b[0])]
+    cand = cand[cand != pte_id]
+    ok = _eligible_young(sim, lruvec, cand, anon_ok, file_ok)
+    young_ptes = cand[ok]
+    ptes.young[young_ptes] = False
+    young = 1 + len(young_ptes)
+    sim.cost["ptes_walked"] += scanned
+    if len(young_ptes):
+        on_young(ptes.page[young_ptes])
+    if bloom is not None and suitable_to_scan(scanned, young):
+        bloom.add(seq, pmd_entry_address(sim.mm.pmds.pid[pmd], sim.mm.pmds.index[pmd]))
+    return young, scanned
