@@ -10,14 +10,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
-from reclaim_ext.policies.classic import Classic
+from reclaim_ext.policies import get_policy
 from reclaim_ext.trace import ArrayTrace, Kind, make_workload
 from reclaim_ext.trace.record import make_records
 
 
-def replay(trace_records: np.ndarray, **config) -> tuple[Simulator, str | None]:
-    """Replay on a classic machine; the OutOfMemory message (or None) instead of the exception."""
-    sim = Simulator(SimConfig(**config), Classic())
+POLICIES = ["classic", "mglru"]
+
+
+def replay(trace_records: np.ndarray, policy: str = "classic", mechanisms: str | None = None,
+           **config) -> tuple[Simulator, str | None]:
+    """Replay on a machine running `policy`; the OutOfMemory message (or None) instead of the
+    exception."""
+    sim = Simulator(SimConfig(**config), get_policy(policy, mechanisms))
     try:
         sim.run(ArrayTrace("t", trace_records))
     except OutOfMemory as e:
@@ -26,12 +31,12 @@ def replay(trace_records: np.ndarray, **config) -> tuple[Simulator, str | None]:
 
 
 def run_both(trace_records: np.ndarray, memory: int, swap: int, swappiness: int = 60,
-             check: bool = True) -> dict:
+             check: bool = True, policy: str = "classic", mechanisms: str | None = None) -> dict:
     """Outcome of each driver: the OutOfMemory message (or None) and every counter."""
     out = {}
     for mode in ("fast", "exact"):
-        sim, oom = replay(trace_records, memory_pages=memory, swap_pages=swap, swappiness=swappiness,
-                          mode=mode, check=check)
+        sim, oom = replay(trace_records, policy, mechanisms, memory_pages=memory, swap_pages=swap,
+                          swappiness=swappiness, mode=mode, check=check)
         res = sim.result()
         out[mode] = {
             "oom": oom,
@@ -42,6 +47,7 @@ def run_both(trace_records: np.ndarray, memory: int, swap: int, swappiness: int 
             "free_pages": res["free_pages"],
             "swap_used": sim.swap.used,
             "nonresident_age": sim.root_lruvec(sim.node).nonresident_age,
+            "policy_state": sim.ops.dump(sim),
         }
     return out
 
@@ -95,6 +101,21 @@ def test_drivers_agree_on_random_traces(rec, memory, swap, swappiness):
     assert_same(run_both(rec, memory, swap, swappiness))
 
 
+MGLRU_MECHANISMS = [None, "-lockfree", "-bloom,-pmd_young", "-ptwalk,-lookaround"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rec=small_traces(),
+    memory=st.integers(64, 400),
+    swap=st.integers(0, 400),
+    swappiness=st.sampled_from([0, 1, 30, 60, 100, 199, 200]),
+    mechanisms=st.sampled_from(MGLRU_MECHANISMS),
+)
+def test_drivers_agree_on_random_traces_mglru(rec, memory, swap, swappiness, mechanisms):
+    assert_same(run_both(rec, memory, swap, swappiness, policy="mglru", mechanisms=mechanisms))
+
+
 def test_drivers_agree_when_out_of_memory():
     """An anonymous footprint larger than memory + swap: both drivers stop at the same access
     with the same counters."""
@@ -113,10 +134,11 @@ WORKLOADS = {
 }
 
 
+@pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("name", list(WORKLOADS))
-def test_drivers_agree_on_builtin_workload(name):
+def test_drivers_agree_on_builtin_workload(name, policy):
     rec = make_workload(name, **WORKLOADS[name]).to_array()
-    out = run_both(rec, memory=500, swap=500, check=False)
+    out = run_both(rec, memory=500, swap=500, check=False, policy=policy)
     assert out["fast"]["oom"] is None
     assert out["fast"]["vmstat"]["pgscan_kswapd"] > 0  # the run did reclaim
     assert_same(out)

@@ -105,10 +105,11 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "cost": res["cost"],
         "watermarks": res["watermarks"],
         "free_pages": res["free_pages"],
-        "lru_sizes": lru_sizes(sim.ops, lv),
+        "lru_sizes": sim.ops.lru_sizes(lv) if hasattr(sim.ops, "lru_sizes") else lru_sizes(sim.ops, lv),
         "series": sim.samples,
         "conservation_checked": cfg.check,
     }
+    out.update(sim.ops.dump(sim))
     return out
 
 

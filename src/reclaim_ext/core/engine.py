@@ -110,6 +110,9 @@ class Simulator:
         self.bulk_passes = 0  # passes / kswapd runs done in bulk (core.vmscan, same result)
         self.dry_run = None   # set while core.vmscan runs kswapd on scalars only
         self._fd_last: dict[int, int] = {}  # (pid, file) stream -> page of the previous read()
+        # per mm (pid): ran since the page-table walker last took it (lru_gen_mm_state "used"
+        # bit, set on every context switch into the mm; here: on every access by the pid)
+        self.mm_used = np.zeros(1 << 16, dtype=bool)
         self.samples: list[dict] = []
 
     # --------------------------------------------------------------------------------------------
@@ -128,6 +131,16 @@ class Simulator:
 
     def lruvec_of(self, page: int) -> Lruvec:
         return self.memcgs[int(self.folios.memcg[page])].lruvecs[self.node.nid]
+
+    def now_ms(self) -> float:
+        """The virtual clock (jiffies in ms): the modelled runtime so far. Both drivers reach a
+        reclaim point with the same counters, so they read the same time there."""
+        return self.config.cost_model.seconds(self.cost, self.swap, self.storage) * 1000.0
+
+    def oom_kill(self, reason: str) -> None:
+        """out_of_memory: this simulator has no process to kill, so the run ends."""
+        self.vm["oom_kill"] += 1
+        raise OutOfMemory(f"out of memory: {reason}")
 
     def count(self, lruvec, name: str, n: int = 1) -> None:
         """Bump a vmstat event both globally and on the lruvec (lruvec_page_state events)."""
@@ -258,12 +271,14 @@ class Simulator:
         kinds = chunk["kind"].tolist()
         writes = chunk["write"].tolist()
         streams = self._streams(chunk).tolist()
+        pids = chunk["pid"].tolist()
         pages_l = pages.tolist()
         ptes_l = ptes.tolist()
         for i in range(len(pages_l)):
+            self.mm_used[pids[i]] = True
             self._access_one(pages_l[i], ptes_l[i], kinds[i], writes[i], streams[i])
 
-    def _alloc_one(self, g: int, lruvec, read: bool = True) -> None:
+    def _alloc_one(self, g: int, lruvec, read: bool = True, fault: bool = False) -> None:
         """Allocate and place the folio for page g (the caller has made room); a file folio is
         read from the device unless a whole-page write() fills it."""
         f = self.folios
@@ -279,7 +294,7 @@ class Simulator:
         f.flags[g] |= PG_resident
         if shadow >= 0:
             self.vm["workingset_refault_" + TYPE_NAMES[t]] += 1
-        self.ops.folio_add(self, lruvec, g, shadow, ws, self.swap.free)
+        self.ops.folio_add(self, lruvec, g, shadow, ws, self.swap.free, fault)
         if t == LRU_ANON:
             if f.ever[g]:
                 self.swap.used -= 1
@@ -316,7 +331,7 @@ class Simulator:
                 if self._budget() <= 0:
                     self._make_room()
                 major = f.type[g] == LRU_FILE or bool(f.ever[g])
-                self._alloc_one(g, lruvec)
+                self._alloc_one(g, lruvec, fault=True)
                 if major:
                     self.vm["pgmajfault"] += 1
                     self.cost["major_faults"] += 1
@@ -341,6 +356,7 @@ class Simulator:
 
     def _run_chunk_fast(self, chunk: np.ndarray) -> None:
         pages, ptes = self.mm.translate(chunk)
+        self._pids = chunk["pid"]
         kinds = chunk["kind"]
         writes = chunk["write"].astype(bool)
         streams = self._streams(chunk)
@@ -361,6 +377,7 @@ class Simulator:
             if nalloc > budget:
                 cut = int(np.flatnonzero(alloc)[budget])  # the allocation that needs reclaim
                 if cut == 0:
+                    self.mm_used[self._pids[start]] = True  # the faulting task is running
                     self._make_room()
                     granted = True
                     continue
@@ -369,6 +386,9 @@ class Simulator:
                 first = first[:cut]
                 g = g[:cut]
                 nalloc = budget
+            # the access reclaim ran for marked its mm used before the walk (see _make_room's
+            # caller above); the walk may have cleared it since, and the task keeps running
+            self._used_from = start + 1 if granted else start
             self._apply_segment(start, end, g, first, alloc, pages, ptes, kinds, writes, streams)
             granted = granted and nalloc == 0
             # size the next window so that it usually holds one segment's worth of allocations
@@ -391,6 +411,7 @@ class Simulator:
         n = e - s
         fd = k == Kind.FILE_FD
         mapped = ~fd
+        self.mm_used[self._pids[self._used_from:e]] = True
 
         # --- page faults on mapped accesses
         nfault = 0
@@ -474,13 +495,15 @@ class Simulator:
                 ev_shadow = np.concatenate((shadow, np.full(nacc, -1, np.int64)))[order]
                 ev_ws = np.concatenate((sws, np.zeros(nacc, bool)))[order]
                 ev_swap = np.concatenate((swap_free_at, np.zeros(nacc, np.int64)))[order]
+                ev_fault = np.concatenate((mapped[alloc], np.zeros(nacc, bool)))[order]
             else:
                 ev_shadow = np.full(nacc, -1, np.int64)
                 ev_ws = np.zeros(nacc, bool)
                 ev_swap = np.zeros(nacc, np.int64)
+                ev_fault = np.zeros(nacc, bool)
             ev = AccessEvents(
                 page=ev_page, is_add=is_add, shadow=ev_shadow, shadow_ws=ev_ws,
-                lru_type=f.type[ev_page], swap_free=ev_swap,
+                lru_type=f.type[ev_page], swap_free=ev_swap, fault=ev_fault,
             )
             self.ops.access_events(self, lruvec, ev)
 
@@ -517,7 +540,9 @@ class Simulator:
         lv = self.root_lruvec(self.node)
         if self.samples and self.samples[-1]["accesses"] == self.accesses:
             return
-        self.samples.append({"accesses": self.accesses, "free": self.node.free, "lists": list(lv.nr)})
+        point = {"accesses": self.accesses, "free": self.node.free, "lists": list(lv.nr)}
+        point.update(self.ops.sample(self, lv))
+        self.samples.append(point)
         if len(self.samples) > 4096:  # keep the series bounded: drop every other sample
             self.samples = self.samples[::2]
 
@@ -554,6 +579,7 @@ class Simulator:
             problems.append(f"{int((seen > 1).sum())} pages are on two lists")
         if (seen[resident] != 1).any():
             problems.append(f"{int((seen[resident] != 1).sum())} resident pages are on no list")
+        problems += self.ops.check(self, lv)
         swapped = int(((f.type[:cnt] == LRU_ANON) & f.ever[:cnt] & ~resident).sum())
         if swapped != self.swap.used:
             problems.append(f"swap slots used {self.swap.used} != swapped-out pages {swapped}")

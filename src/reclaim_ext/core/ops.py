@@ -23,6 +23,14 @@ FOLIOREF_RECLAIM = 2
 FOLIOREF_RECLAIM_CLEAN = 3
 VERDICT_NAMES = ("ACTIVATE", "KEEP", "RECLAIM", "RECLAIM_CLEAN")
 
+# Mechanisms a run can switch on or off per policy (reference §4.1):
+#   ptwalk     page-table walk during aging (core.ptwalk.walk_mm)
+#   bloom      skip PTE tables absent from the Bloom filter of dense tables (needs ptwalk)
+#   pmd_young  skip PTE tables whose non-leaf PMD accessed bit is clear (needs ptwalk)
+#   lookaround scan the neighbours of a young PTE found by rmap (core.ptwalk.look_around)
+#   lockfree   age updates as flag updates, list moves deferred to eviction (core.lockfree)
+MECHANISMS = ("ptwalk", "bloom", "pmd_young", "lookaround", "lockfree")
+
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
 MAX_RECLAIM_RETRIES = 16
@@ -47,6 +55,7 @@ class ScanControl:
 
     nr_to_reclaim: int
     kswapd: bool = False
+    order: int = 0
     priority: int = DEF_PRIORITY
     may_writepage: bool = True
     may_unmap: bool = True
@@ -64,6 +73,7 @@ class ScanControl:
     anon_cost: int = 0
     file_cost: int = 0
     nr: ReclaimStat = field(default_factory=ReclaimStat)
+    priv: dict = field(default_factory=dict)  # the policy's per-invocation scratch state
 
 
 @dataclass
@@ -82,6 +92,7 @@ class AccessEvents:
     shadow_ws: np.ndarray  # workingset bit of that shadow
     lru_type: np.ndarray   # LRU_ANON / LRU_FILE of the folio
     swap_free: np.ndarray  # free swap slots when the event happens (mem_cgroup_get_nr_swap_pages)
+    fault: np.ndarray      # ADD events: the folio was allocated by a page fault (lru_gen_in_fault)
 
 
 class ReclaimOps:
@@ -98,15 +109,29 @@ class ReclaimOps:
     # order; prepare() and scan_budget() only read scalars; after_lruvec() and kswapd_age_node()
     # do nothing while the lruvec holds no anon folio.
     bulk_clean_file_pass = False
+    # Shared access-detection mechanisms (core.ptwalk, core.lockfree) the policy can use, and the
+    # ones it uses by default; a run may switch each on or off (--mechanism, `ablate`).
+    supported_mechanisms: tuple[str, ...] = ()
+    default_mechanisms: tuple[str, ...] = ()
+
+    def __init__(self, mechanisms: dict[str, bool] | None = None):
+        self.mech = {m: m in self.default_mechanisms for m in MECHANISMS}
+        if mechanisms:
+            self.mech.update(mechanisms)
+
+    def uses(self, mechanism: str) -> bool:
+        return self.mech.get(mechanism, False)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def init_lruvec(self, sim, lruvec) -> None:
         """Set up per-lruvec policy state (lruvec.priv)."""
 
     # --- hot path ----------------------------------------------------------------------------
-    def folio_add(self, sim, lruvec, page: int, shadow: int, shadow_ws: bool, swap_free: int) -> None:
+    def folio_add(self, sim, lruvec, page: int, shadow: int, shadow_ws: bool, swap_free: int,
+                  fault: bool) -> None:
         """Place a newly allocated folio (shadow >= 0: a refault; swap_free: free swap slots at
-        that moment, for the refault decision). Required."""
+        that moment, for the refault decision; fault: allocated by a page fault rather than by
+        read()/write()). Required."""
         raise NotImplementedError
 
     def mark_accessed(self, sim, lruvec, page: int) -> None:
@@ -115,14 +140,26 @@ class ReclaimOps:
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
         """Batched hot path; the default replays the events through the scalar hooks."""
         page, is_add, shadow, ws = ev.page.tolist(), ev.is_add.tolist(), ev.shadow.tolist(), ev.shadow_ws.tolist()
-        swap_free = ev.swap_free.tolist()
+        swap_free, fault = ev.swap_free.tolist(), ev.fault.tolist()
         for i in range(len(page)):
             if is_add[i]:
-                self.folio_add(sim, lruvec, page[i], shadow[i], ws[i], swap_free[i])
+                self.folio_add(sim, lruvec, page[i], shadow[i], ws[i], swap_free[i], fault[i])
             else:
                 self.mark_accessed(sim, lruvec, page[i])
 
     # --- reclaim -----------------------------------------------------------------------------
+    def shrink_node(self, sim, node, sc: ScanControl) -> None:
+        """One reclaim pass over a node. Default: the core's shrink_node (prepare, then
+        shrink_lruvec on every lruvec, then the node flags)."""
+        from .vmscan import shrink_node_lruvecs
+
+        shrink_node_lruvecs(sim, node, sc, self)
+
+    def rmap_look(self, sim, lruvec, sc: ScanControl):
+        """A callable(pte_id) run on every young PTE the rmap walk of shrink_folio_list finds
+        (lookaround), or None for the plain walk."""
+        return None
+
     def prepare(self, sim, lruvec, sc: ScanControl) -> None:
         """Per node pass, before any lruvec is shrunk (prepare_scan_control)."""
 
@@ -163,8 +200,9 @@ class ReclaimOps:
     def after_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
         """End of shrink_lruvec for this lruvec."""
 
-    def kswapd_age_node(self, sim, node, sc: ScanControl) -> None:
-        """Background aging before each kswapd pass."""
+    def kswapd_age_node(self, sim, node, sc: ScanControl) -> str | None:
+        """Background aging before each kswapd pass. Returning a reason string asks the core to
+        invoke the OOM killer (MGLRU's min_ttl_ms protection)."""
 
     def reclaim_done(self, sim, node, sc: ScanControl) -> None:
         """End of one kswapd run or direct reclaim (where snapshot_refaults runs)."""
@@ -180,6 +218,19 @@ class ReclaimOps:
             sel = ids[f.type[ids] == t]
             if len(sel):
                 lruvec.move(f, sel, lruvec.list_index(t, 0), tail=True)
+
+    # --- introspection -------------------------------------------------------------------------
+    def dump(self, sim) -> dict:
+        """Policy state for the JSON result (MGLRU: {"lru_gen": ...})."""
+        return {}
+
+    def sample(self, sim, lruvec) -> dict:
+        """Extra fields for each point of the time series."""
+        return {}
+
+    def check(self, sim, lruvec) -> list[str]:
+        """Policy invariants for the conservation check: a list of problems."""
+        return []
 
     def reclaimable_types(self, sim) -> tuple[int, ...]:
         return (LRU_ANON, LRU_FILE)

@@ -118,3 +118,19 @@ def try_to_unmap(sim, ids: np.ndarray) -> None:
         cur = ptes.next[cur]
         cur = cur[cur >= 0]
 
+
+
+def folio_mapped(sim, ids: np.ndarray) -> np.ndarray:
+    """folio_mapped: whether each folio has a present PTE (no rmap walk is charged: the kernel
+    reads the folio's mapcount)."""
+    ptes = sim.ptes
+    out = np.zeros(len(ids), dtype=bool)
+    cur = sim.folios.pte_head[ids]
+    sel = np.flatnonzero(cur >= 0)
+    c = cur[sel]
+    while len(c):
+        out[sel[ptes.present[c]]] = True
+        nxt = ptes.next[c]
+        more = nxt >= 0
+        c, sel = nxt[more], sel[more]
+    return out

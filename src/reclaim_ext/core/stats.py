@@ -22,7 +22,7 @@ VMSTAT_NAMES = (
 # Work counters that the cost model prices (not in /proc/vmstat).
 COST_NAMES = (
     "hits", "minor_faults", "major_faults", "file_reads", "swap_ins", "swap_outs", "file_writes",
-    "pages_scanned", "rmap_walks", "ptes_checked", "lru_lock_ops",
+    "pages_scanned", "rmap_walks", "ptes_checked", "lru_lock_ops", "atomic_updates",
     "ptes_walked", "pmd_tables_skipped",  # page-table walks and lookaround (core.ptwalk)
 )
 
@@ -48,6 +48,7 @@ class CostModel:
     rmap_walk_ns: float = 250.0       # one folio_referenced rmap walk (locks, VMA tree)
     pte_check_ns: float = 20.0        # test-and-clear one PTE young bit
     lru_lock_ns: float = 40.0         # one LRU-lock acquisition / list operation batch
+    atomic_update_ns: float = 10.0    # one compare-and-swap on a folio's flags (lock-free aging)
     pte_walk_ns: float = 5.0          # one PTE of a sequential page-table scan (walk, lookaround)
 
     def seconds(self, cost: dict[str, int], swap, storage) -> float:
@@ -61,6 +62,7 @@ class CostModel:
             + cost["rmap_walks"] * self.rmap_walk_ns
             + cost["ptes_checked"] * self.pte_check_ns
             + cost["lru_lock_ops"] * self.lru_lock_ns
+            + cost["atomic_updates"] * self.atomic_update_ns
             + cost.get("ptes_walked", 0) * self.pte_walk_ns
         )
         io_us = (

@@ -15,7 +15,7 @@ from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
-from .rmap import folio_referenced, try_to_unmap
+from .rmap import folio_referenced, folio_referenced_lookaround, try_to_unmap
 
 # shrink_folio_list outcomes
 _PENDING, _FREE, _KEEP, _ACTIVATE = 0, 1, 2, 3
@@ -468,7 +468,11 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     npend = int(pend.sum())
     if npend:
         pid = ids if npend == n else ids[pend]
-        young, vm_exec = folio_referenced(sim, pid)
+        look = ops.rmap_look(sim, lruvec, sc)
+        if look is None:
+            young, vm_exec = folio_referenced(sim, pid)
+        else:
+            young, vm_exec = folio_referenced_lookaround(sim, pid, look)
         v = np.asarray(ops.references(sim, lruvec, pid, young, vm_exec, sc), dtype=np.int8)
         sim.check_verdicts(v, len(pid))
         verdict[pend] = v
@@ -612,8 +616,15 @@ def _shrink_clean_unmapped(sim, lruvec, ids, fl, sc: ScanControl, ops) -> FolioL
 
 
 def shrink_node(sim, node, sc: ScanControl, ops) -> None:
-    """shrink_node: one pass over the node's lruvecs (only the root memcg in this version)."""
+    """shrink_node: one reclaim pass over a node; the policy may replace the pass (MGLRU's
+    lru_gen_shrink_node for root reclaim)."""
     sc.nr = ReclaimStat()
+    ops.shrink_node(sim, node, sc)
+
+
+def shrink_node_lruvecs(sim, node, sc: ScanControl, ops) -> None:
+    """The classic body of shrink_node: prepare_scan_control, shrink_lruvec on every lruvec
+    (only the root memcg in this version), then the node's writeback/dirty flags."""
     lruvec = sim.root_lruvec(node)
     ops.prepare(sim, lruvec, sc)
     before = sc.nr_reclaimed
@@ -651,7 +662,9 @@ def _balance_loop(sim, node, ops) -> ScanControl:
     while True:
         if node_balanced(node):
             break
-        ops.kswapd_age_node(sim, node, sc)
+        oom = ops.kswapd_age_node(sim, node, sc)
+        if oom:
+            sim.oom_kill(oom)
         sc.nr_scanned = 0
         before = sc.nr_reclaimed
         # kswapd_shrink_node
@@ -679,14 +692,15 @@ def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
     sim.vm["allocstall_normal"] += 1
     sc = ScanControl(nr_to_reclaim=SWAP_CLUSTER_MAX, target_memcg=target_memcg)
     for retry in range(2):
-        for priority in range(DEF_PRIORITY, -1, -1):
-            sc.priority = priority
+        sc.priority = DEF_PRIORITY
+        while sc.priority >= 0:  # the policy may change sc.priority (set_initial_priority)
             sc.nr_scanned = 0
             shrink_node(sim, node, sc, ops)
             if sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break
-            if priority < 10:
+            if sc.priority < DEF_PRIORITY - 2:
                 sc.may_writepage = True
+            sc.priority -= 1
         if sc.nr_reclaimed or not sc.skipped_deactivate or sc.force_deactivate:
             break
         sc.force_deactivate = True
@@ -698,7 +712,7 @@ def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
 
 
 __all__ = [
-    "balance_pgdat", "try_to_free_pages", "shrink_node", "shrink_lruvec_lists",
+    "balance_pgdat", "try_to_free_pages", "shrink_node", "shrink_node_lruvecs", "shrink_lruvec_lists",
     "shrink_inactive_list", "shrink_folio_list", "get_scan_count", "lru_note_cost",
     "inactive_is_low", "can_reclaim_anon", "node_balanced", "MAX_RECLAIM_RETRIES",
 ]

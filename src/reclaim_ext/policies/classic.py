@@ -58,7 +58,7 @@ class Classic(ReclaimOps):
 
     # ---- hot path, one access at a time (exact driver) ----------------------------------------
 
-    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free):
+    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
         f = sim.folios
         t = int(f.type[page])
         cls = INACTIVE

@@ -1,0 +1,774 @@
+"""MGLRU, the multi-generational LRU (reference §3), as a reclaim_ops instance.
+
+Four classes per type form a ring of generations addressed by seq % 4 (max_seq shared, min_seq per
+type). Everything that is not "how many age buckets and how folios move between them" comes from
+the core: shrink_folio_list, the rmap walk, shadows, the page-table walk with its Bloom filters
+(core.ptwalk), lookaround, and the lock-free logical-generation bookkeeping (core.lockfree).
+Each of those mechanisms can be switched off for a run (`--mechanism`), which is how ablations
+are measured.
+
+Time (generation birth, min_ttl_ms) is the simulator's modelled clock, sim.now_ms().
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import lockfree
+from ..core.ops import (
+    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, AccessEvents, ReclaimOps,
+    ScanControl,
+)
+from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around, walk_mm
+from ..core.rmap import folio_mapped
+from ..core.vmscan import can_reclaim_anon, shrink_folio_list, swappiness as vm_swappiness
+from ..machine.folio import (
+    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_reclaim, PG_referenced, PG_unevictable,
+    PG_workingset, PG_writeback, TYPE_NAMES,
+)
+
+MIN_NR_GENS = 2
+MAX_NR_GENS = 4
+MAX_NR_TIERS = 4
+LRU_REFS_MAX = 3           # LRU_REFS is 2 bits wide
+MIN_SWAPPINESS, MAX_SWAPPINESS, SWAPPINESS_ANON_ONLY = 0, 200, 201
+_U16 = np.uint16
+_REFS_FLAGS = ~_U16(PG_referenced)  # LRU_REFS_FLAGS = LRU_REFS + PG_referenced (the field is separate)
+
+
+def lru_gen_from_seq(seq: int) -> int:
+    return seq % MAX_NR_GENS
+
+
+def lru_tier_from_refs(refs: np.ndarray, workingset: np.ndarray) -> np.ndarray:
+    """lru_tier_from_refs: 3 if workingset, else order_base_2(refs) (0, 0, 1, 2, 2 for 0..4)."""
+    return np.where(workingset, MAX_NR_TIERS - 1, np.array([0, 0, 1, 2, 2])[np.asarray(refs, dtype=np.int64)])
+
+
+def evictable_types(swappiness: int) -> tuple[int, ...]:
+    """for_each_evictable_type: file only at 0, anon only at 201 (SWAPPINESS_ANON_ONLY)."""
+    if swappiness == MIN_SWAPPINESS:
+        return (LRU_FILE,)
+    if swappiness > MAX_SWAPPINESS:
+        return (LRU_ANON,)
+    return (LRU_ANON, LRU_FILE)
+
+
+class LruGen:
+    """struct lru_gen_folio (reference §3.1) plus the mm_state sequence and the Bloom filters."""
+
+    def __init__(self, now: float):
+        self.max_seq = MAX_NR_GENS - 1
+        self.min_seq = [0, 0]
+        self.timestamps = [now] * MAX_NR_GENS
+        self.mm_seq = MAX_NR_GENS - 2  # lru_gen_mm_state.seq
+        # PID controller: [type][tier] (NR_HIST_GENS = 1)
+        self.avg_refaulted = np.zeros((2, MAX_NR_TIERS), dtype=np.int64)
+        self.avg_total = np.zeros((2, MAX_NR_TIERS), dtype=np.int64)
+        self.refaulted = np.zeros((2, MAX_NR_TIERS), dtype=np.int64)
+        self.evicted = np.zeros((2, MAX_NR_TIERS), dtype=np.int64)
+        self.protected = np.zeros((2, MAX_NR_TIERS), dtype=np.int64)
+        self.bloom = BloomFilters()
+        self.walks = 0
+
+    def nr_gens(self, t: int) -> int:
+        return self.max_seq - self.min_seq[t] + 1
+
+    def evictable_min_seq(self, swappiness: int) -> int:
+        return min(self.min_seq[t] for t in evictable_types(swappiness))
+
+
+class _CtrlPos:
+    __slots__ = ("refaulted", "total", "gain")
+
+    def __init__(self, lg: LruGen, t: int, tier: int, gain: int):
+        """read_ctrl_pos: one tier, or all four for tier == MAX_NR_TIERS."""
+        sl = slice(0, MAX_NR_TIERS) if tier == MAX_NR_TIERS else slice(tier, tier + 1)
+        self.refaulted = int(lg.avg_refaulted[t, sl].sum() + lg.refaulted[t, sl].sum())
+        self.total = int(lg.avg_total[t, sl].sum() + lg.protected[t, sl].sum() + lg.evicted[t, sl].sum())
+        self.gain = gain
+
+
+def positive_ctrl_err(sp: _CtrlPos, pv: _CtrlPos) -> bool:
+    """positive_ctrl_err: the PV has few refaults or a refault rate no worse than the SP's."""
+    return pv.refaulted < MIN_LRU_BATCH or \
+        pv.refaulted * (sp.total + MIN_LRU_BATCH) * sp.gain <= (sp.refaulted + 1) * pv.total * pv.gain
+
+
+class MGLRU(ReclaimOps):
+    """Linux's multi-generational LRU on the shared reclaim core."""
+
+    name = "mglru"
+    nr_classes = MAX_NR_GENS
+    trusted = True
+    supported_mechanisms = MECHANISMS
+    default_mechanisms = MECHANISMS
+
+    def __init__(self, mechanisms=None, min_ttl_ms: float = 0):
+        super().__init__(mechanisms)
+        self.min_ttl_ms = min_ttl_ms
+
+    # ---- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def lrugen(lruvec) -> LruGen:
+        return lruvec.priv["lrugen"]
+
+    def init_lruvec(self, sim, lruvec) -> None:
+        if not hasattr(sim.folios, "lru_refs"):
+            sim.folios.add_field("lru_refs", np.uint8, 0)  # LRU_REFS
+        lockfree.init(sim, lruvec)
+        lruvec.priv["lrugen"] = LruGen(sim.now_ms())
+
+    def get_swappiness(self, sim, lruvec, sc: ScanControl) -> int:
+        """get_swappiness: 0 without may_swap or with fewer than MIN_LRU_BATCH free swap slots."""
+        if not sc.may_swap or sim.swap.free < MIN_LRU_BATCH:
+            return 0
+        return vm_swappiness(sim, lruvec, sc)
+
+    def _refs_of(self, f, ids: np.ndarray, fl: np.ndarray) -> np.ndarray:
+        """folio_lru_refs: 0 without PG_referenced, else LRU_REFS + 1."""
+        return np.where(fl & PG_referenced, f.lru_refs[ids].astype(np.int64) + 1, 0)
+
+    def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
+        """lru_gen_folio_seq (reference §3.4), vectorized."""
+        ws = (fl & PG_workingset) != 0
+        active = (fl & PG_active) != 0
+        anon_like = (t == LRU_ANON) | (((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0))
+        if reclaiming:
+            rest = np.full(len(t), MAX_NR_GENS)
+        else:
+            rest = np.where(anon_like, MIN_NR_GENS, MAX_NR_GENS - ws)
+        g = np.where(active, MIN_NR_GENS - ws, rest)
+        min_seq = np.where(t == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
+        return np.maximum(lg.max_seq - g + 1, min_seq)
+
+    def _add(self, sim, lruvec, ids: np.ndarray, reclaiming: bool = False) -> None:
+        """lru_gen_add_folio for folios in order: placement, clear PG_active, list head (tail when
+        reclaiming)."""
+        if len(ids) == 0:
+            return
+        f = sim.folios
+        lg = self.lrugen(lruvec)
+        t = f.type[ids].astype(np.int64)
+        fl = f.flags[ids]
+        seq = self._folio_seq(lg, t, fl, reclaiming)
+        f.flags[ids] = fl & ~_U16(PG_active)
+        lrus = t * MAX_NR_GENS + seq % MAX_NR_GENS
+        if reclaiming:
+            lockfree.add(sim, lruvec, ids[::-1], lrus[::-1], tail=True)
+        else:
+            lockfree.add(sim, lruvec, ids, lrus)
+
+    # ---- workingset -----------------------------------------------------------------------------
+
+    def eviction_token(self, sim, lruvec, ids):
+        """lru_gen_eviction: token = min_seq of the type << 2 | max(refs - 1, 0); counts evicted."""
+        f = sim.folios
+        lg = self.lrugen(lruvec)
+        fl = f.flags[ids]
+        t = f.type[ids].astype(np.int64)
+        refs = self._refs_of(f, ids, fl)
+        tier = lru_tier_from_refs(refs, (fl & PG_workingset) != 0)
+        np.add.at(lg.evicted, (t, tier), 1)
+        min_seq = np.where(t == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
+        return (min_seq << 2) | np.maximum(refs - 1, 0)
+
+    def _refault(self, sim, lruvec, ids, tokens, shadow_ws, fault) -> None:
+        """lru_gen_refault for refaulting folios (vectorized; the decision only reads max_seq,
+        which no access changes)."""
+        f = sim.folios
+        lg = self.lrugen(lruvec)
+        recent = np.abs(lg.max_seq - (tokens >> 2)) < MAX_NR_GENS
+        if not recent.any():
+            return
+        ids, tokens, ws, fault = ids[recent], tokens[recent], shadow_ws[recent], fault[recent]
+        t = f.type[ids].astype(np.int64)
+        refs = (tokens & 3) + 1
+        np.add.at(lg.refaulted, (t, lru_tier_from_refs(refs, ws)), 1)
+        for typ in (LRU_ANON, LRU_FILE):
+            c = int((fault & (t == typ)).sum())
+            if c:
+                sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[typ], c)
+            c = int((ws & (t == typ)).sum())
+            if c:
+                sim.count(lruvec, "workingset_restore_" + TYPE_NAMES[typ], c)
+        f.flags[ids[ws]] |= _U16(PG_workingset)
+        sim.folios.lru_refs[ids[~ws]] = refs[~ws] - 1  # without PG_referenced this has no effect (§7)
+
+    # ---- hot path -------------------------------------------------------------------------------
+
+    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
+        ids = np.array([page], dtype=np.int64)
+        if shadow >= 0:
+            self._refault(sim, lruvec, ids, np.array([shadow], dtype=np.int64), np.array([bool(shadow_ws)]),
+                          np.array([bool(fault)]))
+        if fault:  # folio_add_lru inside a page fault: lru_gen_in_fault
+            sim.folios.flags[page] |= _U16(PG_active)
+        self._add(sim, lruvec, ids)
+
+    def mark_accessed(self, sim, lruvec, page):
+        """lru_gen_inc_refs: flag updates only, no list movement."""
+        f = sim.folios
+        fl = int(f.flags[page])
+        if fl & PG_unevictable:
+            return
+        if not fl & PG_referenced:
+            f.flags[page] = fl | PG_referenced
+            sim.folios.lru_refs[page] = 0
+        elif sim.folios.lru_refs[page] == LRU_REFS_MAX:
+            f.flags[page] = fl | PG_workingset
+        else:
+            sim.folios.lru_refs[page] += 1
+
+    def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
+        """folio_add and mark_accessed over a segment. Nothing in a segment changes max_seq or
+        min_seq, so refaults and placements are decided for all ADDs at once; mark_accessed is a
+        counter per folio (level 0 = not referenced, 1..4 = LRU_REFS + 1, past 4 sets
+        PG_workingset)."""
+        f = sim.folios
+        add_idx = np.flatnonzero(ev.is_add)
+        if len(add_idx):
+            ids = ev.page[add_idx]
+            tok = ev.shadow[add_idx]
+            fault = ev.fault[add_idx]
+            ref = tok >= 0
+            if ref.any():
+                self._refault(sim, lruvec, ids[ref], tok[ref], ev.shadow_ws[add_idx][ref], fault[ref])
+            f.flags[ids[fault]] |= _U16(PG_active)
+            self._add(sim, lruvec, ids)
+        if len(add_idx) == len(ev.page):
+            return
+        acc = ev.page[~ev.is_add]
+        uniq, k = np.unique(acc, return_counts=True)
+        fl = f.flags[uniq]
+        ok = (fl & PG_unevictable) == 0
+        uniq, k, fl = uniq[ok], k[ok], fl[ok]
+        level = np.where(fl & PG_referenced, sim.folios.lru_refs[uniq].astype(np.int64) + 1, 0)
+        end = level + k
+        newfl = fl | _U16(PG_referenced)
+        newfl = np.where(end > LRU_REFS_MAX + 1, newfl | _U16(PG_workingset), newfl).astype(_U16)
+        f.flags[uniq] = newfl
+        sim.folios.lru_refs[uniq] = np.minimum(end, LRU_REFS_MAX + 1) - 1
+
+    # ---- access detection through page tables ----------------------------------------------------
+
+    def _update_gen(self, sim, lruvec, ids: np.ndarray) -> None:
+        """folio_update_gen for each young PTE the walk (or lookaround with a walk struct) cleared,
+        in order: the first sighting of a folio that is neither referenced nor workingset only sets
+        PG_referenced; otherwise the folio is promoted to gen(max_seq) as a lock-free update."""
+        if len(ids) == 0:
+            return
+        f = sim.folios
+        lg = self.lrugen(lruvec)
+        uniq, k = np.unique(ids, return_counts=True)
+        fl = f.flags[uniq]
+        seen = (fl & (PG_referenced | PG_workingset)) != 0
+        promote = seen | (k >= 2)
+        first = uniq[~seen]
+        f.flags[first] |= _U16(PG_referenced)
+        sim.folios.lru_refs[first] = 0
+        p = uniq[promote & (f.lru_gen[uniq] != NO_LIST)]  # isolated meanwhile: not promoted
+        if len(p) == 0:
+            return
+        f.flags[p] = (f.flags[p] & _REFS_FLAGS) | _U16(PG_workingset)
+        sim.folios.lru_refs[p] = 0
+        gen = lru_gen_from_seq(lg.max_seq)
+        t = f.type[p].astype(np.int64)
+        for typ in (LRU_ANON, LRU_FILE):
+            sel = p[t == typ]
+            sel = sel[f.lru_gen[sel] != typ * MAX_NR_GENS + gen]
+            lockfree.promote(sim, lruvec, sel, typ * MAX_NR_GENS + gen, lazy=self.uses("lockfree"))
+
+    def _set_refs(self, sim, ids: np.ndarray) -> np.ndarray:
+        """lru_gen_set_refs per folio (unique ids): True = promote (PG_workingset set)."""
+        f = sim.folios
+        fl = f.flags[ids]
+        seen = (fl & (PG_referenced | PG_workingset)) != 0
+        f.flags[ids[~seen]] |= _U16(PG_referenced)
+        s = ids[seen]
+        f.flags[s] = (f.flags[s] & _REFS_FLAGS) | _U16(PG_workingset)
+        sim.folios.lru_refs[s] = 0
+        return seen
+
+    def _activate(self, sim, lruvec, ids: np.ndarray) -> None:
+        """lru_gen_set_refs, then folio_activate for the promoted ones on a list (a real list move
+        through the per-CPU batch: lookaround without a walk struct)."""
+        for i in np.unique(ids).tolist() if len(ids) > 1 else ids.tolist():
+            one = np.array([i], dtype=np.int64)
+            if self._set_refs(sim, one)[0] and sim.folios.lru[i] != NO_LIST:
+                lockfree.take(sim, lruvec, one)
+                lruvec.delete(sim.folios, one)
+                sim.folios.flags[i] |= _U16(PG_active)
+                self._add(sim, lruvec, one)
+                sim.vm["pgactivate"] += 1
+                sim.cost["lru_lock_ops"] += 1
+
+    def rmap_look(self, sim, lruvec, sc):
+        """lru_gen_look_around on every young PTE of shrink_folio_list's rmap walk."""
+        if not self.uses("lookaround"):
+            return None
+        lg = self.lrugen(lruvec)
+        swp = self.get_swappiness(sim, lruvec, sc)
+        has_walk = sc.kswapd or sc.proactive  # set_mm_walk(pgdat, sc->proactive)
+        on_young = (lambda ids: self._update_gen(sim, lruvec, ids)) if has_walk else \
+            (lambda ids: self._activate(sim, lruvec, ids))
+        bloom = lg.bloom if self.uses("bloom") and self.uses("ptwalk") else None
+        anon_ok = swp != MIN_SWAPPINESS
+        file_ok = swp <= MAX_SWAPPINESS
+
+        def look(pte: int) -> None:
+            look_around(sim, lruvec, pte, on_young, bloom=bloom, seq=lg.max_seq, anon_ok=anon_ok, file_ok=file_ok)
+
+        return look
+
+    def references(self, sim, lruvec, ids, young, vm_exec, sc):
+        """folio_check_references with MGLRU: no young PTE -> RECLAIM (PG_referenced is not
+        consulted), else ACTIVATE if lru_gen_set_refs promotes, KEEP on a first sighting."""
+        v = np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
+        y = young > 0
+        if y.any():
+            v[y] = np.where(self._set_refs(sim, ids[y]), FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+        return v
+
+    # ---- aging -----------------------------------------------------------------------------------
+
+    def _reset_ctrl_pos(self, lg: LruGen, t: int) -> None:
+        """reset_ctrl_pos with carryover: fold the P term into the I term, halving."""
+        lg.avg_refaulted[t] = (lg.avg_refaulted[t] + lg.refaulted[t]) // 2
+        lg.avg_total[t] = (lg.avg_total[t] + lg.protected[t] + lg.evicted[t]) // 2
+        lg.refaulted[t] = 0
+        lg.evicted[t] = 0
+        lg.protected[t] = 0
+
+    def _inc_gen(self, sim, lruvec, ids: np.ndarray, logical: np.ndarray) -> np.ndarray:
+        """folio_inc_gen for folios just taken off the oldest list (`logical`: their logical
+        lists): the list each goes to (its promoted generation, else min_seq + 1 with
+        PG_referenced and LRU_REFS cleared)."""
+        f = sim.folios
+        lg = self.lrugen(lruvec)
+        t = f.type[ids].astype(np.int64)
+        oldest = t * MAX_NR_GENS + np.where(t == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON]) % MAX_NR_GENS
+        promoted = logical != oldest
+        new = np.where(promoted, logical, t * MAX_NR_GENS + (oldest + 1) % MAX_NR_GENS)
+        bump = ids[~promoted]
+        f.flags[bump] &= _REFS_FLAGS
+        sim.folios.lru_refs[bump] = 0
+        return new
+
+    def _take_oldest(self, sim, lruvec, lru: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Take up to n folios off the tail of the physical list `lru`: (ids, their logical lists)."""
+        f = sim.folios
+        ids = lruvec.isolate_tail(f, lru, n)
+        logical = f.lru_gen[ids].astype(np.int64)
+        lockfree.take(sim, lruvec, ids)
+        return ids, logical
+
+    def _count_protected(self, lg: LruGen, t: int, refs: np.ndarray, ws: np.ndarray) -> None:
+        """protected[tier] += 1 per folio moved up, except those with every ref bit set (the
+        workingset being lazily promoted)."""
+        count = refs + ws != LRU_REFS_MAX + 2
+        if count.any():
+            np.add.at(lg.protected[t], lru_tier_from_refs(refs[count], ws[count]), 1)
+
+    def inc_min_seq(self, sim, lruvec, t: int, swappiness: int) -> None:
+        """inc_min_seq: an evictable type's oldest generation is emptied into the next one (or the
+        folios' promoted generations), appended at the tail; then min_seq advances."""
+        lg = self.lrugen(lruvec)
+        if t in evictable_types(swappiness):
+            lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
+            ids, logical = self._take_oldest(sim, lruvec, lru, lruvec.nr[lru])
+            if len(ids):
+                fl = sim.folios.flags[ids]
+                refs = self._refs_of(sim.folios, ids, fl)
+                ws = ((fl & PG_workingset) != 0).astype(np.int64)
+                new = self._inc_gen(sim, lruvec, ids, logical)
+                self._count_protected(lg, t, refs, ws)
+                for lst in np.unique(new).tolist():  # list_move_tail one by one: the last is oldest
+                    sel = new == lst
+                    lockfree.add(sim, lruvec, ids[sel], lst, tail=True)
+                sim.cost["lru_lock_ops"] += -(-len(ids) // MAX_LRU_BATCH)
+        self._reset_ctrl_pos(lg, t)
+        lg.min_seq[t] += 1
+
+    def inc_max_seq(self, sim, lruvec, seq: int, swappiness: int) -> bool:
+        """inc_max_seq: make room (a type with four generations loses its oldest), then open a new
+        youngest generation stamped now."""
+        lg = self.lrugen(lruvec)
+        if seq != lg.max_seq:
+            return False
+        sim.cost["lru_lock_ops"] += 1
+        for t in (LRU_ANON, LRU_FILE):
+            if lg.nr_gens(t) == MAX_NR_GENS:
+                self.inc_min_seq(sim, lruvec, t, swappiness)
+        lg.timestamps[lru_gen_from_seq(lg.max_seq + 1)] = sim.now_ms()
+        lg.max_seq += 1
+        return True
+
+    def try_to_inc_max_seq(self, sim, lruvec, seq: int, swappiness: int, force_scan: bool = False) -> bool:
+        """try_to_inc_max_seq: one walker here, so each call finishes a round: walk the page tables
+        (ptwalk on) promoting young folios to gen(max_seq), then inc_max_seq."""
+        lg = self.lrugen(lruvec)
+        if seq <= lg.mm_seq:
+            return False
+        if self.uses("ptwalk"):
+            lg.walks += 1
+            walk_mm(sim, lruvec, seq, lambda ids: self._update_gen(sim, lruvec, ids),
+                    bloom=lg.bloom if self.uses("bloom") else None, use_pmd_young=self.uses("pmd_young"),
+                    anon_ok=swappiness != MIN_SWAPPINESS, file_ok=swappiness <= MAX_SWAPPINESS,
+                    force_scan=force_scan, state=lg.bloom.walk_state)
+        lg.mm_seq += 1  # iterate_mm_list(_nowalk): the round is over
+        return self.inc_max_seq(sim, lruvec, seq, swappiness)
+
+    def should_run_aging(self, lruvec, swappiness: int) -> tuple[bool, int]:
+        """should_run_aging: (aging needed or better, pages in the evictable types)."""
+        lg = self.lrugen(lruvec)
+        emin = lg.evictable_min_seq(swappiness)
+        if emin + MIN_NR_GENS > lg.max_seq:
+            return True, 0
+        total = 0
+        nl = lruvec.nr_logical
+        for t in evictable_types(swappiness):
+            for seq in range(lg.min_seq[t], lg.max_seq + 1):
+                total += max(nl[t * MAX_NR_GENS + lru_gen_from_seq(seq)], 0)
+        return emin + MIN_NR_GENS == lg.max_seq, total
+
+    # ---- eviction --------------------------------------------------------------------------------
+
+    def get_type_to_scan(self, lg: LruGen, swappiness: int) -> int:
+        if swappiness <= MIN_SWAPPINESS + 1:
+            return LRU_FILE
+        if swappiness >= MAX_SWAPPINESS:
+            return LRU_ANON
+        sp = _CtrlPos(lg, LRU_ANON, MAX_NR_TIERS, swappiness)
+        pv = _CtrlPos(lg, LRU_FILE, MAX_NR_TIERS, MAX_SWAPPINESS - swappiness)
+        return LRU_FILE if positive_ctrl_err(sp, pv) else LRU_ANON
+
+    def get_tier_idx(self, lg: LruGen, t: int) -> int:
+        """Tiers above the returned index are protected (gain 2:3 leaves a 50 % margin)."""
+        sp = _CtrlPos(lg, t, 0, 2)
+        tier = 1
+        while tier < MAX_NR_TIERS:
+            if not positive_ctrl_err(sp, _CtrlPos(lg, t, tier, 3)):
+                break
+            tier += 1
+        return tier - 1
+
+    def scan_folios(self, sim, lruvec, sc, t: int, tier_idx: int, nr_to_scan: int) -> tuple[int, np.ndarray]:
+        """scan_folios: from the tail of the oldest generation, sort_folio each folio or isolate it,
+        until MIN_LRU_BATCH are isolated or the scan batch is used. Returns (scanned, isolated ids
+        in isolation order)."""
+        lg = self.lrugen(lruvec)
+        empty = np.zeros(0, dtype=np.int64)
+        if lg.nr_gens(t) == MIN_NR_GENS:
+            return 0, empty
+        f = sim.folios
+        scan_batch = min(nr_to_scan, MAX_LRU_BATCH)
+        lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
+        cand = lruvec.lists[lru].peek_tail(f, scan_batch)
+        if len(cand) == 0:
+            return 0, empty
+        fl = f.flags[cand]
+        promoted = f.lru_gen[cand] != lru
+        refs = self._refs_of(f, cand, fl)
+        ws = ((fl & PG_workingset) != 0).astype(np.int64)
+        tier = lru_tier_from_refs(refs, ws)
+        protect = ~promoted & ((tier > tier_idx) | (refs + ws == LRU_REFS_MAX + 2))
+        rest = ~promoted & ~protect
+        file = t == LRU_FILE
+        dirty = file & ((fl & PG_dirty) != 0)
+        wb = (fl & PG_writeback) != 0
+        waiting = rest & (wb | dirty)
+        isolate = rest & ~waiting
+        ciso = np.cumsum(isolate)
+        hit = np.flatnonzero(ciso >= MIN_LRU_BATCH)
+        n = int(hit[0]) + 1 if len(hit) else len(cand)
+        cand, promoted, protect, waiting, isolate = cand[:n], promoted[:n], protect[:n], waiting[:n], isolate[:n]
+        ids, logical = self._take_oldest(sim, lruvec, lru, n)
+        # sort_folio: promoted -> head of its generation; protected -> min_seq + 1 head; waiting for
+        # writeback -> min_seq + 1 head with PG_reclaim
+        nprot = int(protect.sum())
+        if nprot:
+            self._count_protected(lg, t, refs[:n][protect], ws[:n][protect])
+        if file:
+            d = dirty[:n] & rest[:n]
+            sc.nr.file_taken += int(d.sum())
+            sc.nr.unqueued_dirty += int((d & ~wb[:n]).sum())
+        sorted_ = ~isolate
+        new = logical.copy()
+        bump = protect | waiting
+        if bump.any():
+            new[bump] = self._inc_gen(sim, lruvec, ids[bump], logical[bump])
+            f.flags[ids[waiting]] |= _U16(PG_reclaim)  # folio_inc_gen(reclaiming): for folio_end_writeback
+        if sorted_.any():
+            lockfree.add(sim, lruvec, ids[sorted_], new[sorted_])
+        iso = ids[isolate]
+        # isolate_folio: an unreferenced folio's LRU_REFS is zeroed; PG_reclaim is cleared
+        if len(iso):
+            fl_i = f.flags[iso]
+            sim.folios.lru_refs[iso[(fl_i & PG_referenced) == 0]] = 0
+            f.flags[iso] = fl_i & ~_U16(PG_reclaim)
+        nsorted = int(sorted_.sum())
+        niso = len(iso)
+        vm = sim.vm
+        vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += niso
+        vm["pgrefill"] += nsorted
+        vm["pgscan_" + TYPE_NAMES[t]] += niso
+        sim.cost["pages_scanned"] += n
+        if file:
+            sc.nr.file_taken += niso
+        return (n if niso or n == scan_batch else 0), iso
+
+    def isolate_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int):
+        lg = self.lrugen(lruvec)
+        t = self.get_type_to_scan(lg, swappiness)
+        for _ in evictable_types(swappiness):
+            scanned, ids = self.scan_folios(sim, lruvec, sc, t, self.get_tier_idx(lg, t), nr_to_scan)
+            if scanned:
+                return t, ids, scanned
+            t = 1 - t
+        return t, np.zeros(0, dtype=np.int64), 0
+
+    def try_to_inc_min_seq(self, lruvec, swappiness: int) -> bool:
+        """try_to_inc_min_seq: skip empty oldest generations (physically empty lists), keep anon
+        and file within one generation of max_seq - 2 of each other."""
+        lg = self.lrugen(lruvec)
+        min_seq = list(lg.min_seq)
+        for t in evictable_types(swappiness):
+            while min_seq[t] + MIN_NR_GENS <= lg.max_seq:
+                if lruvec.nr[t * MAX_NR_GENS + lru_gen_from_seq(min_seq[t])]:
+                    break
+                min_seq[t] += 1
+        if MIN_SWAPPINESS < swappiness <= MAX_SWAPPINESS:
+            s = lg.max_seq - MIN_NR_GENS
+            if min_seq[LRU_ANON] > s and min_seq[LRU_FILE] < s:
+                min_seq[LRU_ANON] = s
+            elif min_seq[LRU_FILE] > s and min_seq[LRU_ANON] < s:
+                min_seq[LRU_FILE] = s
+        success = False
+        for t in evictable_types(swappiness):
+            if min_seq[t] <= lg.min_seq[t]:
+                continue
+            self._reset_ctrl_pos(lg, t)
+            lg.min_seq[t] = min_seq[t]
+            success = True
+        return success
+
+    def evict_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
+        lg = self.lrugen(lruvec)
+        sim.cost["lru_lock_ops"] += 1
+        t, ids, scanned = self.isolate_folios(sim, lruvec, sc, nr_to_scan, swappiness)
+        scanned += int(self.try_to_inc_min_seq(lruvec, swappiness))
+        if lg.evictable_min_seq(swappiness) + MIN_NR_GENS > lg.max_seq:
+            scanned = 0
+        if len(ids) == 0:
+            return scanned
+        f = sim.folios
+        skip_retry = False
+        while True:
+            res = shrink_folio_list(sim, lruvec, ids, sc, self)
+            reclaimed = res.nr_reclaimed
+            sc.nr_reclaimed += reclaimed
+            sc.nr.unqueued_dirty += res.nr_unqueued_dirty
+            keep = res.keep_ids
+            retry = np.zeros(len(keep), dtype=bool)
+            if len(keep):
+                fl = f.flags[keep]
+                if not skip_retry:
+                    retry = ((fl & (PG_active | PG_dirty | PG_writeback)) == 0) & ~folio_mapped(sim, keep)
+                put = keep[~retry]
+                if len(put):
+                    # never put a rejected folio back into the oldest generation
+                    flp = f.flags[put]
+                    tp = f.type[put].astype(np.int64)
+                    oldest = self._folio_seq(lg, tp, flp, False) == np.where(
+                        tp == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
+                    rej = put[oldest]
+                    f.flags[rej] = (f.flags[rej] & _REFS_FLAGS) | _U16(PG_active)
+                    sim.folios.lru_refs[rej] = 0
+                    sim.cost["lru_lock_ops"] += 1
+                    self._add(sim, lruvec, put)
+            vm = sim.vm
+            vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += reclaimed
+            vm["pgsteal_" + TYPE_NAMES[t]] += reclaimed
+            if not retry.any():
+                break
+            ids = keep[retry]
+            sc.nr_scanned -= len(ids)
+            skip_retry = True
+        return scanned
+
+    def should_abort_scan(self, sim, lruvec, sc) -> bool:
+        if sc.target_memcg is not None and sc.target_memcg.parent is not None:
+            return False
+        if sc.nr_reclaimed >= max(sc.nr_to_reclaim, 2 << sc.order):
+            return True
+        if not sc.kswapd or sc.order:
+            return False
+        node = lruvec.node
+        return node.free > node.wmark.high + MIN_LRU_BATCH
+
+    def get_nr_to_scan(self, sim, lruvec, sc, swappiness: int) -> int:
+        lg = self.lrugen(lruvec)
+        aging, total = self.should_run_aging(lruvec, swappiness)
+        if not aging or sc.priority == DEF_PRIORITY:
+            return total >> sc.priority
+        return -1 if self.try_to_inc_max_seq(sim, lruvec, lg.max_seq, swappiness) else 0
+
+    def shrink_lruvec(self, sim, lruvec, sc):
+        """try_to_shrink_lruvec: evict in rounds of get_nr_to_scan until the budget is used, no
+        progress is made, or the goal is met."""
+        swp = self.get_swappiness(sim, lruvec, sc)
+        scanned = 0
+        while True:
+            n = self.get_nr_to_scan(sim, lruvec, sc, swp)
+            if n <= 0:
+                break
+            delta = self.evict_folios(sim, lruvec, sc, n, swp)
+            if not delta:
+                break
+            scanned += delta
+            if scanned >= n or self.should_abort_scan(sim, lruvec, sc):
+                break
+        if sc.nr.unqueued_dirty and sc.nr.unqueued_dirty == sc.nr.file_taken:
+            sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
+
+    def set_initial_priority(self, sim, node, sc) -> None:
+        """set_initial_priority: start where (reclaimable >> priority) meets the goal, in [6, 12]."""
+        if sc.priority != DEF_PRIORITY or sc.nr_to_reclaim < MIN_LRU_BATCH:
+            return
+        lv = sim.root_lruvec(node)
+        reclaimable = self.inactive_size(lv, LRU_FILE)
+        if can_reclaim_anon(sim, sc):
+            reclaimable += self.inactive_size(lv, LRU_ANON)
+        priority = max(reclaimable, 0).bit_length() - 1 - (sc.nr_to_reclaim - 1).bit_length()
+        sc.priority = min(max(priority, DEF_PRIORITY // 2), DEF_PRIORITY)
+
+    def inactive_size(self, lruvec, t: int) -> int:
+        """The NR_INACTIVE_* compatibility counter: every generation but the two youngest."""
+        lg = self.lrugen(lruvec)
+        nl = lruvec.nr_logical
+        return sum(nl[t * MAX_NR_GENS + lru_gen_from_seq(s)] for s in range(lg.min_seq[t], lg.max_seq - 1))
+
+    def shrink_node(self, sim, node, sc):
+        """lru_gen_shrink_node (root reclaim; one memcg, so shrink_many is one shrink_one)."""
+        if not sc.may_writepage or not sc.may_unmap:
+            return
+        reclaimed = sc.nr_reclaimed
+        self.set_initial_priority(sim, node, sc)
+        if sc.kswapd:
+            sc.nr_reclaimed = 0
+        for lv in sim.lruvecs_under(sc.target_memcg, node):
+            self.shrink_lruvec(sim, lv, sc)
+            if self.should_abort_scan(sim, lv, sc):
+                break
+        if sc.kswapd:
+            sc.nr_reclaimed += reclaimed
+        if sc.nr_reclaimed > reclaimed:
+            node.kswapd_failures = 0
+
+    def putback(self, sim, lruvec, ids, active):
+        """move_folios_to_lru: placement by lru_gen_folio_seq (PG_active was set by the core on
+        activated folios)."""
+        self._add(sim, lruvec, ids)
+
+    def rotate_reclaimable(self, sim, lruvec, ids):
+        """folio_rotate_reclaimable -> lru_gen_add_folio(reclaiming): the oldest generation's tail."""
+        lockfree.take(sim, lruvec, ids)
+        lruvec.delete(sim.folios, ids)
+        sim.folios.flags[ids] &= ~_U16(PG_active)
+        self._add(sim, lruvec, ids, reclaiming=True)
+
+    # ---- kswapd ----------------------------------------------------------------------------------
+
+    def kswapd_age_node(self, sim, node, sc):
+        """lru_gen_age_node: no aging here; with min_ttl_ms, OOM-kill when no lruvec's oldest
+        evictable generation is older than min_ttl (thrashing protection)."""
+        self.set_initial_priority(sim, node, sc)
+        if not self.min_ttl_ms:
+            return None
+        now = sim.now_ms()
+        for lv in sim.lruvecs_under(None, node):
+            lg = self.lrugen(lv)
+            swp = self.get_swappiness(sim, lv, sc)
+            sizable = sum(max(lv.nr_logical[t * MAX_NR_GENS + lru_gen_from_seq(s)], 0)
+                          for t in evictable_types(swp) for s in range(lg.min_seq[t], lg.max_seq + 1))
+            if not sizable >> sc.priority:
+                continue
+            birth = lg.timestamps[lru_gen_from_seq(lg.evictable_min_seq(swp))]
+            if birth + self.min_ttl_ms < now:
+                return None
+        return f"min_ttl_ms={self.min_ttl_ms:g}: every generation is younger than min_ttl (lru_gen_age_node)"
+
+    # ---- introspection ---------------------------------------------------------------------------
+
+    def lru_gen_state(self, sim, lruvec) -> dict:
+        """The content of /sys/kernel/debug/lru_gen for one lruvec, as data."""
+        lg = self.lrugen(lruvec)
+        now = sim.now_ms()
+        nl = lruvec.nr_logical
+        gens = []
+        start = max(0, lg.max_seq - MAX_NR_GENS + 1)
+        for seq in range(start, lg.max_seq + 1):
+            g = lru_gen_from_seq(seq)
+            gens.append({
+                "seq": seq,
+                "age_ms": int(now - lg.timestamps[g]),
+                "anon": max(nl[LRU_ANON * MAX_NR_GENS + g], 0) if seq >= lg.min_seq[LRU_ANON] else 0,
+                "file": max(nl[LRU_FILE * MAX_NR_GENS + g], 0) if seq >= lg.min_seq[LRU_FILE] else 0,
+            })
+        return {
+            "memcg_id": lruvec.memcg.id, "memcg_path": "/", "node": lruvec.node.nid,
+            "max_seq": lg.max_seq, "min_seq": {"anon": lg.min_seq[0], "file": lg.min_seq[1]},
+            "generations": gens,
+            "walks": lg.walks,
+            "pid": {
+                "avg_refaulted": lg.avg_refaulted.tolist(), "avg_total": lg.avg_total.tolist(),
+                "refaulted": lg.refaulted.tolist(), "evicted": lg.evicted.tolist(),
+                "protected": lg.protected.tolist(),
+            },
+        }
+
+    def lru_sizes(self, lruvec) -> dict[str, int]:
+        """The active/inactive compatibility counters: the two youngest generations are active."""
+        out = {}
+        for t, name in ((LRU_ANON, "anon"), (LRU_FILE, "file")):
+            inactive = self.inactive_size(lruvec, t)
+            out[f"inactive_{name}"] = inactive
+            out[f"active_{name}"] = lruvec.type_size(t) - inactive
+        return out
+
+    def dump(self, sim) -> dict:
+        return {"lru_gen": [self.lru_gen_state(sim, lv) for lv in sim.lruvecs_under(None, sim.node)]}
+
+    def debugfs_lru_gen(self, sim) -> str:
+        """The layout of reading /sys/kernel/debug/lru_gen (lru_gen_seq_show, not full)."""
+        lines = []
+        for st in self.dump(sim)["lru_gen"]:
+            lines.append(f"memcg {st['memcg_id']:5d} {st['memcg_path']}")
+            lines.append(f" node {st['node']:5d}")
+            emin = min(st["min_seq"]["anon"], st["min_seq"]["file"])
+            for g in st["generations"]:
+                if g["seq"] < emin:
+                    continue
+                lines.append(f" {g['seq']:10d} {g['age_ms']:10d} {g['anon']:10d}  {g['file']:10d} ")
+        return "\n".join(lines) + "\n"
+
+    def sample(self, sim, lruvec) -> dict:
+        """Per-generation logical sizes for the time series: [seq, anon, file] per generation."""
+        return {"gens": [[g["seq"], g["anon"], g["file"]] for g in self.lru_gen_state(sim, lruvec)["generations"]]}
+
+    def check(self, sim, lruvec) -> list[str]:
+        problems = lockfree.check(sim, lruvec)
+        lg = self.lrugen(lruvec)
+        for t in (LRU_ANON, LRU_FILE):
+            if not MIN_NR_GENS <= lg.nr_gens(t) <= MAX_NR_GENS:
+                problems.append(f"{TYPE_NAMES[t]}: {lg.nr_gens(t)} generations (min_seq {lg.min_seq[t]}, max_seq {lg.max_seq})")
+            for seq in range(lg.max_seq - MAX_NR_GENS + 1, lg.min_seq[t]):
+                lst = t * MAX_NR_GENS + lru_gen_from_seq(seq)
+                if seq >= 0 and (lruvec.nr[lst] or lruvec.nr_logical[lst]):
+                    problems.append(f"{TYPE_NAMES[t]}: folios in retired generation {seq}")
+        return problems
+
+
+__all__ = ["MGLRU", "LruGen", "lru_tier_from_refs", "positive_ctrl_err", "evictable_types"]
