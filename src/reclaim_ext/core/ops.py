@@ -113,6 +113,7 @@ class ReclaimOps:
     # ones it uses by default; a run may switch each on or off (--mechanism, `ablate`).
     supported_mechanisms: tuple[str, ...] = ()
     default_mechanisms: tuple[str, ...] = ()
+    ablation_variants: tuple[str, ...] = ()  # --mechanism specs `reclaim-ext ablate` compares
 
     def __init__(self, mechanisms: dict[str, bool] | None = None):
         self.mech = {m: m in self.default_mechanisms for m in MECHANISMS}

@@ -34,6 +34,10 @@ class Classic(ReclaimOps):
     nr_classes = 2
     trusted = True
     bulk_clean_file_pass = True  # ptes == 0 -> RECLAIM / RECLAIM_CLEAN; aging deactivates in order
+    # MGLRU's access-detection mechanisms on a traditional LRU ("classic with page-table scanning")
+    supported_mechanisms = ("ptwalk", "bloom", "pmd_young", "lookaround")
+    ablation_variants = ("+ptwalk", "+ptwalk,+pmd_young", "+ptwalk,+pmd_young,+bloom", "+lookaround",
+                         "+ptwalk,+pmd_young,+bloom,+lookaround")
 
     # ---- workingset ---------------------------------------------------------------------------
 

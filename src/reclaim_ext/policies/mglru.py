@@ -103,6 +103,8 @@ class MGLRU(ReclaimOps):
     trusted = True
     supported_mechanisms = MECHANISMS
     default_mechanisms = MECHANISMS
+    # `reclaim-ext ablate`: each mechanism removed on its own
+    ablation_variants = tuple("-" + m for m in MECHANISMS)
 
     def __init__(self, mechanisms=None, min_ttl_ms: float = 0):
         super().__init__(mechanisms)
@@ -741,19 +743,6 @@ class MGLRU(ReclaimOps):
     def dump(self, sim) -> dict:
         return {"lru_gen": [self.lru_gen_state(sim, lv) for lv in sim.lruvecs_under(None, sim.node)]}
 
-    def debugfs_lru_gen(self, sim) -> str:
-        """The layout of reading /sys/kernel/debug/lru_gen (lru_gen_seq_show, not full)."""
-        lines = []
-        for st in self.dump(sim)["lru_gen"]:
-            lines.append(f"memcg {st['memcg_id']:5d} {st['memcg_path']}")
-            lines.append(f" node {st['node']:5d}")
-            emin = min(st["min_seq"]["anon"], st["min_seq"]["file"])
-            for g in st["generations"]:
-                if g["seq"] < emin:
-                    continue
-                lines.append(f" {g['seq']:10d} {g['age_ms']:10d} {g['anon']:10d}  {g['file']:10d} ")
-        return "\n".join(lines) + "\n"
-
     def sample(self, sim, lruvec) -> dict:
         """Per-generation logical sizes for the time series: [seq, anon, file] per generation."""
         return {"gens": [[g["seq"], g["anon"], g["file"]] for g in self.lru_gen_state(sim, lruvec)["generations"]]}
@@ -771,4 +760,19 @@ class MGLRU(ReclaimOps):
         return problems
 
 
-__all__ = ["MGLRU", "LruGen", "lru_tier_from_refs", "positive_ctrl_err", "evictable_types"]
+def format_lru_gen(states: list[dict]) -> str:
+    """The layout of reading /sys/kernel/debug/lru_gen (lru_gen_seq_show, not the full form):
+    per memcg and node, one line per generation from the evictable min_seq: seq, age in ms,
+    anon pages, file pages. `states` is the "lru_gen" list of a JSON result."""
+    lines = []
+    for st in states:
+        lines.append(f"memcg {st['memcg_id']:5d} {st['memcg_path']}")
+        lines.append(f" node {st['node']:5d}")
+        emin = min(st["min_seq"]["anon"], st["min_seq"]["file"])
+        for g in st["generations"]:
+            if g["seq"] >= emin:
+                lines.append(f" {g['seq']:10d} {g['age_ms']:10d} {g['anon']:10d}  {g['file']:10d} ")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["format_lru_gen", "MGLRU", "LruGen", "lru_tier_from_refs", "positive_ctrl_err", "evictable_types"]
