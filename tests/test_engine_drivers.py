@@ -101,6 +101,20 @@ def test_drivers_agree_on_random_traces(rec, memory, swap, swappiness):
     assert_same(run_both(rec, memory, swap, swappiness))
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rec=small_traces(),
+    memory=st.integers(64, 400),
+    swap=st.integers(0, 400),
+    swappiness=st.integers(0, 200),
+    mechanisms=st.sampled_from(["+ptwalk", "+ptwalk,+pmd_young,+bloom", "+lookaround",
+                                "+ptwalk,+pmd_young,+bloom,+lookaround"]),
+)
+def test_drivers_agree_on_random_traces_classic_mechanisms(rec, memory, swap, swappiness, mechanisms):
+    """Classic with MGLRU's access-detection mechanisms added."""
+    assert_same(run_both(rec, memory, swap, swappiness, mechanisms=mechanisms))
+
+
 MGLRU_MECHANISMS = [None, "-lockfree", "-bloom,-pmd_young", "-ptwalk,-lookaround"]
 
 

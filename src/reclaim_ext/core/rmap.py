@@ -120,16 +120,18 @@ def try_to_unmap(sim, ids: np.ndarray) -> None:
 
 
 
-def folio_mapped(sim, ids: np.ndarray) -> np.ndarray:
-    """folio_mapped: whether each folio has a present PTE (no rmap walk is charged: the kernel
-    reads the folio's mapcount)."""
+def folio_mapped(sim, ids: np.ndarray, exec_only: bool = False) -> np.ndarray:
+    """folio_mapped: whether each folio has a present PTE (exec_only: a present PTE in a VM_EXEC
+    mapping). No rmap walk is charged: the kernel reads the folio's mapcount, and the VMA flags
+    are known to whoever holds the PTE."""
     ptes = sim.ptes
     out = np.zeros(len(ids), dtype=bool)
     cur = sim.folios.pte_head[ids]
     sel = np.flatnonzero(cur >= 0)
     c = cur[sel]
     while len(c):
-        out[sel[ptes.present[c]]] = True
+        hit = ptes.present[c] & ptes.exec[c] if exec_only else ptes.present[c]
+        out[sel[hit]] = True
         nxt = ptes.next[c]
         more = nxt >= 0
         c, sel = nxt[more], sel[more]

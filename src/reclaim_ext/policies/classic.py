@@ -13,7 +13,8 @@ from ..core.ops import (
     AccessEvents, ReclaimOps, ScanControl,
 )
 from ..core.batch import dense_labels, occurrence_rank_lt2
-from ..core.rmap import folio_referenced
+from ..core.ptwalk import BloomFilters, look_around, walk_mm
+from ..core.rmap import folio_mapped, folio_referenced
 from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, lru_note_cost_batch
 from ..core.workingset import workingset_age_nonresident, workingset_size, workingset_size_batch
 from ..machine.folio import (
@@ -38,6 +39,68 @@ class Classic(ReclaimOps):
     supported_mechanisms = ("ptwalk", "bloom", "pmd_young", "lookaround")
     ablation_variants = ("+ptwalk", "+ptwalk,+pmd_young", "+ptwalk,+pmd_young,+bloom", "+lookaround",
                          "+ptwalk,+pmd_young,+bloom,+lookaround")
+
+    # ---- MGLRU's mechanisms on the two lists ---------------------------------------------------
+    #
+    # ptwalk: once per reclaim invocation (kswapd run or direct reclaim), before its first pass, a
+    # page-table walk harvests the young bits; the active list's aging then reads what the walk
+    # found instead of walking the rmap of every folio it scans. lookaround: the eviction-time rmap
+    # walk also clears the young neighbours of a young PTE. Both apply classic's two-sighting rule
+    # to what they find (the folio_check_references rule for mapped folios): a folio on the
+    # inactive list seen young while PG_referenced (or through two PTEs) is activated, otherwise it
+    # gets PG_referenced.
+
+    def __init__(self, mechanisms=None):
+        super().__init__(mechanisms)
+        if any(self.mech.values()):  # a walk in prepare() changes lists: no bulk passes
+            self.bulk_clean_file_pass = False
+
+    def init_lruvec(self, sim, lruvec) -> None:
+        if self.uses("ptwalk") or self.uses("lookaround"):
+            lruvec.priv["walk_seq"] = 0
+            lruvec.priv["bloom"] = BloomFilters()
+        if self.uses("ptwalk") and not hasattr(sim.folios, "walk_exec"):
+            sim.folios.add_field("walk_exec", np.bool_, False)  # seen young through a VM_EXEC PTE
+
+    def _pte_young(self, sim, lruvec, ids: np.ndarray, walk: bool) -> None:
+        """Folios whose young PTEs a walk or lookaround cleared (one entry per PTE, in order)."""
+        if len(ids) == 0:
+            return
+        f = sim.folios
+        uniq, k = np.unique(ids, return_counts=True)
+        fl = f.flags[uniq]
+        lru = f.lru[uniq].astype(np.int64)
+        inactive = (lru >= 0) & (lru % 2 == INACTIVE) & ((fl & PG_unevictable) == 0)
+        act = uniq[inactive & (((fl & PG_referenced) != 0) | (k >= 2))]
+        f.flags[uniq] = fl | _U16(PG_referenced)
+        if walk:
+            f.walk_exec[uniq] |= folio_mapped(sim, uniq, exec_only=True)
+        if len(act):
+            f.flags[act] |= _U16(PG_active)
+            lruvec.add_events(f, act, f.type[act].astype(np.int64) * 2 + ACTIVE, unique=True)
+            sim.vm["pgactivate"] += len(act)
+            sim.cost["lru_lock_ops"] += 1
+            workingset_age_nonresident(lruvec, len(act))
+
+    def _walk(self, sim, lruvec, sc) -> None:
+        seq = lruvec.priv["walk_seq"]
+        bloom = lruvec.priv["bloom"]
+        walk_mm(sim, lruvec, seq, lambda ids: self._pte_young(sim, lruvec, ids, True),
+                bloom=bloom if self.uses("bloom") else None, use_pmd_young=self.uses("pmd_young"),
+                anon_ok=can_reclaim_anon(sim, sc), file_ok=True, state=bloom.walk_state)
+        lruvec.priv["walk_seq"] = seq + 1
+
+    def rmap_look(self, sim, lruvec, sc):
+        if not self.uses("lookaround"):
+            return None
+        bloom = lruvec.priv["bloom"] if self.uses("bloom") and self.uses("ptwalk") else None
+        anon_ok = can_reclaim_anon(sim, sc)
+
+        def look(pte: int) -> None:
+            look_around(sim, lruvec, pte, lambda ids: self._pte_young(sim, lruvec, ids, False), bloom=bloom,
+                        seq=lruvec.priv["walk_seq"], anon_ok=anon_ok, file_ok=True)
+
+        return look
 
     # ---- workingset ---------------------------------------------------------------------------
 
@@ -218,6 +281,9 @@ class Classic(ReclaimOps):
                     sc.may_deactivate &= ~bit
         inactive_file = target.nr[LRU_FILE * 2 + INACTIVE]
         sc.cache_trim_mode = bool((inactive_file >> sc.priority) and not (sc.may_deactivate & DEACTIVATE_FILE))
+        if self.uses("ptwalk") and not sc.priv.get("walked"):
+            sc.priv["walked"] = True
+            self._walk(sim, lruvec, sc)
         if sc.target_memcg is None or sc.target_memcg.parent is None:
             node = lruvec.node
             file = target.nr[LRU_FILE * 2] + target.nr[LRU_FILE * 2 + 1]
@@ -272,8 +338,12 @@ class Classic(ReclaimOps):
             return
         sim.vm["pgrefill"] += len(ids)
         sim.cost["pages_scanned"] += len(ids)
-        young, vm_exec = folio_referenced(sim, ids)
-        rotate = (young > 0) & vm_exec & (lru_type == LRU_FILE)
+        if self.uses("ptwalk"):  # what the last walk found instead of an rmap walk per folio
+            rotate = f.walk_exec[ids] & (lru_type == LRU_FILE)
+            f.walk_exec[ids] = False
+        else:
+            young, vm_exec = folio_referenced(sim, ids)
+            rotate = (young > 0) & vm_exec & (lru_type == LRU_FILE)
         keep, deact = ids[rotate], ids[~rotate]
         f.flags[deact] = (f.flags[deact] & ~_U16(PG_active)) | _U16(PG_workingset)
         lruvec.add(f, keep, lru_type * 2 + ACTIVE)
