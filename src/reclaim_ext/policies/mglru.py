@@ -71,6 +71,11 @@ class LruGen:
         self.bloom = BloomFilters()
         self.walks = 0
 
+    def ctrl_sums(self, t: int) -> tuple[list[int], list[int]]:
+        """Per tier of type t: refaults and totals of the PID position (I term + P term)."""
+        return ((self.avg_refaulted[t] + self.refaulted[t]).tolist(),
+                (self.avg_total[t] + self.protected[t] + self.evicted[t]).tolist())
+
     def nr_gens(self, t: int) -> int:
         return self.max_seq - self.min_seq[t] + 1
 
@@ -81,11 +86,14 @@ class LruGen:
 class _CtrlPos:
     __slots__ = ("refaulted", "total", "gain")
 
-    def __init__(self, lg: LruGen, t: int, tier: int, gain: int):
-        """read_ctrl_pos: one tier, or all four for tier == MAX_NR_TIERS."""
-        sl = slice(0, MAX_NR_TIERS) if tier == MAX_NR_TIERS else slice(tier, tier + 1)
-        self.refaulted = int(lg.avg_refaulted[t, sl].sum() + lg.refaulted[t, sl].sum())
-        self.total = int(lg.avg_total[t, sl].sum() + lg.protected[t, sl].sum() + lg.evicted[t, sl].sum())
+    def __init__(self, lg: LruGen, t: int, tier: int, gain: int, sums=None):
+        """read_ctrl_pos: one tier, or all four for tier == MAX_NR_TIERS (`sums`: lg.ctrl_sums(t)
+        when the caller reads several tiers)."""
+        refaulted, total = sums if sums is not None else lg.ctrl_sums(t)
+        if tier == MAX_NR_TIERS:
+            self.refaulted, self.total = sum(refaulted), sum(total)
+        else:
+            self.refaulted, self.total = refaulted[tier], total[tier]
         self.gain = gain
 
 
@@ -448,10 +456,11 @@ class MGLRU(ReclaimOps):
 
     def get_tier_idx(self, lg: LruGen, t: int) -> int:
         """Tiers above the returned index are protected (gain 2:3 leaves a 50 % margin)."""
-        sp = _CtrlPos(lg, t, 0, 2)
+        sums = lg.ctrl_sums(t)
+        sp = _CtrlPos(lg, t, 0, 2, sums)
         tier = 1
         while tier < MAX_NR_TIERS:
-            if not positive_ctrl_err(sp, _CtrlPos(lg, t, tier, 3)):
+            if not positive_ctrl_err(sp, _CtrlPos(lg, t, tier, 3, sums)):
                 break
             tier += 1
         return tier - 1
@@ -467,23 +476,28 @@ class MGLRU(ReclaimOps):
         f = sim.folios
         scan_batch = min(nr_to_scan, MAX_LRU_BATCH)
         lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
-        cand = lruvec.lists[lru].peek_tail(f, scan_batch)
-        if len(cand) == 0:
-            return 0, empty
-        fl = f.flags[cand]
-        promoted = f.lru_gen[cand] != lru
-        refs = self._refs_of(f, cand, fl)
-        ws = ((fl & PG_workingset) != 0).astype(np.int64)
-        tier = lru_tier_from_refs(refs, ws)
-        protect = ~promoted & ((tier > tier_idx) | (refs + ws == LRU_REFS_MAX + 2))
-        rest = ~promoted & ~protect
-        file = t == LRU_FILE
-        dirty = file & ((fl & PG_dirty) != 0)
-        wb = (fl & PG_writeback) != 0
-        waiting = rest & (wb | dirty)
-        isolate = rest & ~waiting
-        ciso = np.cumsum(isolate)
-        hit = np.flatnonzero(ciso >= MIN_LRU_BATCH)
+        want = min(scan_batch, 2 * MIN_LRU_BATCH)  # usually enough to find MIN_LRU_BATCH to isolate
+        while True:
+            cand = lruvec.lists[lru].peek_tail(f, want)
+            if len(cand) == 0:
+                return 0, empty
+            fl = f.flags[cand]
+            promoted = f.lru_gen[cand] != lru
+            refs = self._refs_of(f, cand, fl)
+            ws = ((fl & PG_workingset) != 0).astype(np.int64)
+            tier = lru_tier_from_refs(refs, ws)
+            protect = ~promoted & ((tier > tier_idx) | (refs + ws == LRU_REFS_MAX + 2))
+            rest = ~promoted & ~protect
+            file = t == LRU_FILE
+            dirty = file & ((fl & PG_dirty) != 0)
+            wb = (fl & PG_writeback) != 0
+            waiting = rest & (wb | dirty)
+            isolate = rest & ~waiting
+            ciso = np.cumsum(isolate)
+            hit = np.flatnonzero(ciso >= MIN_LRU_BATCH)
+            if len(hit) or len(cand) < want or want == scan_batch:
+                break
+            want = min(scan_batch, 4 * want)
         n = int(hit[0]) + 1 if len(hit) else len(cand)
         cand, promoted, protect, waiting, isolate = cand[:n], promoted[:n], protect[:n], waiting[:n], isolate[:n]
         ids, logical = self._take_oldest(sim, lruvec, lru, n)
