@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -11,7 +13,7 @@ from .core.stats import CostModel
 from .errors import ConfigError
 from .machine.node import check_swappiness
 from .machine.units import parse_size
-from .policies import get_policy
+from .policies import BUILTIN, get_policy
 from .trace import Trace, make_workload, open_trace
 
 DEFAULT_MEMORY = "64MiB"
@@ -35,6 +37,23 @@ class RunConfig:
     check: bool = field(default_factory=default_check)
     min_free_kbytes: int | None = None
     watermark_scale_factor: int = 10
+    mechanisms: str | None = None       # "+ptwalk,-bloom": switch the policy's mechanisms on/off
+    min_ttl_ms: float = 0               # MGLRU's /sys/kernel/mm/lru_gen/min_ttl_ms (0: off)
+
+    def policy_options(self) -> dict[str, Any]:
+        """Keyword options for the policy's constructor (MGLRU: min_ttl_ms)."""
+        if not isinstance(self.min_ttl_ms, (int, float)) or not math.isfinite(self.min_ttl_ms):
+            raise ConfigError(f"min_ttl_ms: {self.min_ttl_ms!r} is not a finite number of milliseconds")
+        if self.min_ttl_ms < 0:
+            raise ConfigError(f"min_ttl_ms: {self.min_ttl_ms:g} must not be negative")
+        cls = BUILTIN.get(self.policy)
+        if cls is not None and policy_has_option(cls, "min_ttl_ms"):
+            return {"min_ttl_ms": self.min_ttl_ms}
+        if self.min_ttl_ms:
+            having = sorted(n for n, c in BUILTIN.items() if policy_has_option(c, "min_ttl_ms"))
+            which = f"the {having[0]} policy has" if len(having) == 1 else f"the {', '.join(having)} policies have"
+            raise ConfigError(f"min_ttl_ms: only {which} min_ttl_ms")
+        return {}
 
     def validate(self) -> None:
         if self.mode not in ("fast", "exact"):
@@ -48,6 +67,16 @@ class RunConfig:
             raise ConfigError("--trace needs --format (oraclegeneral, csv, vscsi or native)")
         if not 1 <= self.watermark_scale_factor <= 3000:
             raise ConfigError(f"watermark_scale_factor: {self.watermark_scale_factor} is out of range 1..3000")
+        self.make_policy()  # unknown policy, bad --mechanism spec, bad min_ttl_ms
+
+    def make_policy(self):
+        """A new policy instance for this run (mechanisms and options applied)."""
+        return get_policy(self.policy, self.mechanisms, **self.policy_options())
+
+
+def policy_has_option(cls, name: str) -> bool:
+    """Whether the policy class takes the constructor option `name` (e.g. min_ttl_ms)."""
+    return name in inspect.signature(cls.__init__).parameters
 
 
 def build_trace(cfg: RunConfig) -> Trace:
@@ -70,7 +99,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         check=cfg.check,
         cost_model=cost_model or CostModel(),
     )
-    return Simulator(sim_cfg, get_policy(cfg.policy))
+    return Simulator(sim_cfg, cfg.make_policy())
 
 
 def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], None] | None = None) -> dict:
@@ -108,7 +137,10 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "lru_sizes": sim.ops.lru_sizes(lv) if hasattr(sim.ops, "lru_sizes") else lru_sizes(sim.ops, lv),
         "series": sim.samples,
         "conservation_checked": cfg.check,
+        "mechanisms": dict(sim.ops.mech),
     }
+    if hasattr(sim.ops, "min_ttl_ms"):
+        out["min_ttl_ms"] = sim.ops.min_ttl_ms
     out.update(sim.ops.dump(sim))
     return out
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
+from contextlib import contextmanager
 
 import click
 
@@ -72,6 +74,28 @@ class _LazyProgress:
             self.bar.stop()
 
 
+class _RunCounter:
+    """Finished runs out of `total`, as a progress bar on a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                transient=True, console=_err_console())
+            self.bar.start()
+            self.task = self.bar.add_task("runs", total=total)
+
+    def __call__(self, label: str) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def _err_console():
     from rich.console import Console
 
@@ -105,86 +129,177 @@ def main() -> None:
     """reclaim-ext: Linux page reclaim (one core, pluggable policies) on page-access traces."""
 
 
-@main.command()
-@click.option("--policy", default="classic", show_default=True, help="Reclaim policy (see `reclaim-ext policies`).")
-@click.option("--workload", default="zipf", show_default=True, help="Built-in workload (see `reclaim-ext workloads`).")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Workload parameter, repeatable (e.g. -p alpha=1.2 -p pages=100000).")
-@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), help="Replay this trace file instead of a workload.")
-@click.option("--format", "trace_format", type=click.Choice(["oraclegeneral", "csv", "vscsi", "native"]),
-              help="Format of --trace.")
-@click.option("--trace-opt", "trace_opts", multiple=True, metavar="KEY=VALUE",
-              help="Reader option, repeatable (e.g. --trace-opt id_col=5 for csv; see docs/traces.md).")
-@click.option("--memory", default="64MiB", show_default=True, callback=_size("memory"),
-              help="Memory size (64MiB, 2GiB, or a page count).")
-@click.option("--swap", default=None, callback=_size("swap"), help="Swap size [default: as large as --memory; 0 = no swap].")
-@click.option("--swappiness", default=60, show_default=True, type=click.IntRange(0, 200), help="vm.swappiness.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the workload generator.")
-@click.option("--mode", default="fast", show_default=True, type=click.Choice(["fast", "exact"]),
-              help="Driver: fast (vectorized segments) or exact (one access at a time); same counters.")
-@click.option("--check/--no-check", default=None,
-              help="Check page conservation after every reclaim (slow; for debugging) "
-                   "[default: off, on with RECLAIM_EXT_CHECK=1].")
-@click.option("--min-free-kbytes", type=click.IntRange(128, None), default=None, help="vm.min_free_kbytes [default: kernel formula].")
-@click.option("--watermark-scale-factor", type=click.IntRange(1, 3000), default=10, show_default=True,
-              help="vm.watermark_scale_factor.")
-@click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
-@click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(policy, workload, params, trace_path, trace_format, trace_opts, memory, swap, swappiness, seed, mode,
-        check, min_free_kbytes, watermark_scale_factor, json_out, progress):
-    """Replay a workload or a trace through the reclaim core and print what happened.
+_MECHANISM_HELP = ("Mechanisms on/off: comma-separated +name/-name from ptwalk, bloom, pmd_young, lookaround, "
+                   "lockfree (e.g. `--policy classic --mechanism +ptwalk,+lookaround`, "
+                   "`--policy mglru --mechanism -bloom,-lookaround`; see `reclaim-ext policies`).")
 
-    \b
-    Examples:
-      reclaim-ext run --policy classic --workload zipf --memory 64MiB
-      reclaim-ext run --workload scan-hot --json result.json
-      reclaim-ext run --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
-    """
-    from .api import RunConfig, build_trace
+# Options shared by `run` and `ablate`: what to replay, on which machine, with which policy.
+_RUN_OPTIONS = (
+    click.option("--policy", default="classic", show_default=True, help="Reclaim policy (see `reclaim-ext policies`)."),
+    click.option("--mechanism", "mechanisms", metavar="SPEC", default=None, help=_MECHANISM_HELP),
+    click.option("--min-ttl-ms", type=float, default=0, show_default=True,
+                 help="MGLRU's /sys/kernel/mm/lru_gen/min_ttl_ms: OOM-kill rather than evict a generation "
+                      "younger than this (0 = off; mglru only)."),
+    click.option("--workload", default="zipf", show_default=True,
+                 help="Built-in workload (see `reclaim-ext workloads`)."),
+    click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
+                 help="Workload parameter, repeatable (e.g. -p alpha=1.2 -p pages=100000)."),
+    click.option("--trace", "trace_path", type=click.Path(dir_okay=False),
+                 help="Replay this trace file instead of a workload."),
+    click.option("--format", "trace_format", type=click.Choice(["oraclegeneral", "csv", "vscsi", "native"]),
+                 help="Format of --trace."),
+    click.option("--trace-opt", "trace_opts", multiple=True, metavar="KEY=VALUE",
+                 help="Reader option, repeatable (e.g. --trace-opt id_col=5 for csv; see docs/traces.md)."),
+    click.option("--memory", default="64MiB", show_default=True, callback=_size("memory"),
+                 help="Memory size (64MiB, 2GiB, or a page count)."),
+    click.option("--swap", default=None, callback=_size("swap"),
+                 help="Swap size [default: as large as --memory; 0 = no swap]."),
+    click.option("--swappiness", default=60, show_default=True, type=click.IntRange(0, 200), help="vm.swappiness."),
+    click.option("--seed", default=0, show_default=True, type=int, help="Seed of the workload generator."),
+    click.option("--mode", default="fast", show_default=True, type=click.Choice(["fast", "exact"]),
+                 help="Driver: fast (vectorized segments) or exact (one access at a time); same counters."),
+    click.option("--check/--no-check", default=None,
+                 help="Check page conservation after every reclaim (slow; for debugging) "
+                      "[default: off, on with RECLAIM_EXT_CHECK=1]."),
+    click.option("--min-free-kbytes", type=click.IntRange(128, None), default=None,
+                 help="vm.min_free_kbytes [default: kernel formula]."),
+    click.option("--watermark-scale-factor", type=click.IntRange(1, 3000), default=10, show_default=True,
+                 help="vm.watermark_scale_factor."),
+)
+
+
+def _run_options(f):
+    """Decorate a command with the shared run options (see _run_config)."""
+    for opt in reversed(_RUN_OPTIONS):
+        f = opt(f)
+    return f
+
+
+def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
+                swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor):
+    """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
+    from .api import RunConfig
     from .core.engine import default_check
-    from .api import run as api_run
-    from .core.engine import OutOfMemory
     from .trace import parse_workload_params
 
+    opts = {}
+    for item in trace_opts:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--trace-opt")
+        opts[k.strip()] = _parse_opt_value(v.strip())
+    if trace_path is None and trace_opts:
+        raise click.BadParameter("needs --trace", param_hint="--trace-opt")
+    if trace_path is not None and params:
+        raise click.BadParameter("workload parameters do not apply to --trace", param_hint="--param")
+    wparams = parse_workload_params(workload, list(params)) if trace_path is None else {}
+    cfg = RunConfig(
+        policy=policy, workload=workload, workload_params=wparams, trace=trace_path,
+        trace_format=trace_format, trace_opts=opts, memory=memory, swap=swap, swappiness=swappiness,
+        seed=seed, mode=mode, check=default_check() if check is None else check,
+        min_free_kbytes=min_free_kbytes,
+        watermark_scale_factor=watermark_scale_factor,
+        mechanisms=mechanisms, min_ttl_ms=min_ttl_ms,
+    )
+    cfg.validate()
+    return cfg
+
+
+@contextmanager
+def _user_errors():
+    """Out of memory: exit 3; any other ReclaimExtError: one error line, exit 2."""
+    from .core.engine import OutOfMemory
+
     try:
-        opts = {}
-        for item in trace_opts:
-            k, sep, v = item.partition("=")
-            if not sep or not k:
-                raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--trace-opt")
-            opts[k.strip()] = _parse_opt_value(v.strip())
-        if trace_path is None and trace_opts:
-            raise click.BadParameter("needs --trace", param_hint="--trace-opt")
-        if trace_path is not None and params:
-            raise click.BadParameter("workload parameters do not apply to --trace", param_hint="--param")
-        wparams = parse_workload_params(workload, list(params)) if trace_path is None else {}
-        cfg = RunConfig(
-            policy=policy, workload=workload, workload_params=wparams, trace=trace_path,
-            trace_format=trace_format, trace_opts=opts, memory=memory, swap=swap, swappiness=swappiness,
-            seed=seed, mode=mode, check=default_check() if check is None else check,
-            min_free_kbytes=min_free_kbytes,
-            watermark_scale_factor=watermark_scale_factor,
-        )
-        cfg.validate()
-        trace = build_trace(cfg)
-        bar = _LazyProgress(trace.length, progress and sys.stderr.isatty() and json_out != "-")
-        try:
-            result = api_run(cfg, trace=trace, progress=bar)
-        finally:
-            bar.close()
+        yield
     except OutOfMemory as e:
         click.echo(f"reclaim-ext: {e}", err=True)
         sys.exit(EXIT_OOM)
     except ReclaimExtError as e:
         click.echo(f"reclaim-ext: error: {e}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _check_json_path(path: str | None) -> None:
+    """Fail before a long run, not after it, when --json FILE cannot be written."""
+    if not path or path == "-":
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise click.BadParameter(f"{path} is a directory", param_hint="--json")
+    if not os.path.isdir(parent):
+        raise click.BadParameter(f"{path}: no such directory {parent}", param_hint="--json")
+    if not os.access(path if os.path.exists(path) else parent, os.W_OK):
+        raise click.BadParameter(f"{path}: not writable", param_hint="--json")
+
+
+def _write_json(path: str, obj) -> None:
+    try:
+        with open(path, "w") as fh:
+            json.dump(obj, fh, indent=2)
+    except OSError as e:
+        click.echo(f"reclaim-ext: error: --json {path}: {e.strerror or e}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _lru_gen_policies() -> list[str]:
+    from .policies import BUILTIN
+
+    return sorted(n for n, c in BUILTIN.items() if hasattr(c, "lru_gen_state"))
+
+
+@main.command()
+@_run_options
+@click.option("--dump-lru-gen", is_flag=True,
+              help="After the run, print the generations as /sys/kernel/debug/lru_gen shows them "
+                   "(mglru only; on stderr with --json -).")
+@click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
+def run(dump_lru_gen, json_out, progress, **run_opts):
+    """Replay a workload or a trace through the reclaim core and print what happened.
+
+    \b
+    Examples:
+      reclaim-ext run --policy classic --workload zipf --memory 64MiB
+      reclaim-ext run --policy classic --mechanism +ptwalk,+lookaround --workload mixed
+      reclaim-ext run --policy mglru --mechanism -bloom --dump-lru-gen
+      reclaim-ext run --workload scan-hot --json result.json
+      reclaim-ext run --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
+    """
+    from .api import build_trace
+    from .api import run as api_run
+
+    _check_json_path(json_out)
+    with _user_errors():
+        cfg = _run_config(**run_opts)
+        if dump_lru_gen and cfg.policy not in _lru_gen_policies():
+            raise click.UsageError(f"--dump-lru-gen needs the {' or '.join(_lru_gen_policies())} policy "
+                                   f"({cfg.policy} has no generations)")
+        trace = build_trace(cfg)
+        bar = _LazyProgress(trace.length, progress and sys.stderr.isatty() and json_out != "-")
+        try:
+            result = api_run(cfg, trace=trace, progress=bar)
+        finally:
+            bar.close()
     if json_out == "-":
         click.echo(json.dumps(result, indent=2))
-        return
-    if json_out:
-        with open(json_out, "w") as fh:
-            json.dump(result, fh, indent=2)
-    _print_summary(result)
+    else:
+        if json_out:
+            _write_json(json_out, result)
+        _print_summary(result)
+    if dump_lru_gen:
+        from .policies.mglru import format_lru_gen
+
+        click.echo(format_lru_gen(result["lru_gen"]), nl=False, err=json_out == "-")
+
+
+def _on_off(mech: dict) -> str:
+    on = [m for m, v in mech.items() if v]
+    return ", ".join(on) or "none"
+
+
+_COST_ROWS = (("ptes_walked", "PTEs walked"), ("rmap_walks", "rmap walks"), ("lru_lock_ops", "LRU-lock ops"),
+              ("atomic_updates", "atomic flag updates"))
 
 
 def _print_summary(r: dict) -> None:
@@ -199,7 +314,12 @@ def _print_summary(r: dict) -> None:
     head.add_column(style="bold")
     head.add_column(justify="right")
     refaults = vm["workingset_refault_anon"] + vm["workingset_refault_file"]
-    rows = [
+    rows = []
+    if "mechanisms" in r:
+        rows.append(("mechanisms", _on_off(r["mechanisms"])))
+    if r.get("min_ttl_ms"):
+        rows.append(("min_ttl_ms", f"{r['min_ttl_ms']:g}"))
+    rows += [
         ("accesses", f"{r['accesses']:,}"),
         ("misses (folios allocated)", f"{r['misses']:,}"),
         ("miss ratio", f"{r['miss_ratio']:.4f}"),
@@ -208,6 +328,10 @@ def _print_summary(r: dict) -> None:
         ("pages reclaimed (kswapd / direct)", f"{vm['pgsteal_kswapd']:,} / {vm['pgsteal_direct']:,}"),
         ("swap in / out", f"{vm['pswpin']:,} / {vm['pswpout']:,}"),
         ("direct reclaim stalls", f"{vm['allocstall_normal']:,}"),
+    ]
+    cost = r["cost"]
+    rows += [(label, f"{cost[k]:,}") for k, label in _COST_ROWS if cost.get(k)]
+    rows += [
         ("modelled runtime", f"{r['modeled_seconds']:.3f} s"),
         ("wall time / rate", f"{r['wall_seconds']:.2f} s / {r['accesses_per_second'] / 1e6:.2f} M accesses/s"),
     ]
@@ -263,13 +387,84 @@ def workloads():
 
 
 @main.command()
+@_run_options
+@click.option("--variant", "variants", multiple=True, metavar="SPEC",
+              help="A --mechanism spec to compare against the baseline, repeatable, applied on top of "
+                   "--mechanism [default: the policy's ablation variants, see `reclaim-ext policies`].")
+@click.option("-j", "--jobs", type=click.IntRange(1, None), default=None,
+              help="Runs in parallel (processes) [default: the number of CPUs; 1 = in this process].")
+@click.option("--json", "json_out", metavar="FILE",
+              help="Write the comparison as JSON to FILE ('-' for stdout, no table).")
+@click.option("--progress/--no-progress", default=True, help="Count finished runs (only on a terminal).")
+def ablate(variants, jobs, json_out, progress, **run_opts):
+    """Switch a policy's mechanisms on or off one variant at a time and compare each run with the
+    unmodified policy on the same trace.
+
+    \b
+    Variants by default: mglru, each mechanism removed on its own (-ptwalk, -bloom, ...);
+    classic, MGLRU's mechanisms added (+ptwalk, +lookaround, ...).
+
+    \b
+    Examples:
+      reclaim-ext ablate --policy mglru --workload zipf
+      reclaim-ext ablate --policy classic --workload mixed --json ablation.json
+      reclaim-ext ablate --policy mglru --variant -ptwalk --variant -ptwalk,-lookaround -j 2
+    """
+    from .bench.ablate import ablate as run_ablation
+
+    _check_json_path(json_out)
+    with _user_errors():
+        cfg = _run_config(**run_opts)
+        from .policies import BUILTIN
+
+        runs = 1 + len(variants or BUILTIN[cfg.policy].ablation_variants)
+        counter = _RunCounter(runs, progress and sys.stderr.isatty() and json_out != "-")
+        try:
+            result = run_ablation(cfg, variants=list(variants) or None, jobs=jobs, on_done=counter)
+        finally:
+            counter.close()
+    for v in result["variants"]:
+        if v["error"]:
+            click.echo(f"reclaim-ext: variant {v['mechanisms']}: {v['error']}", err=True)
+    if json_out == "-":
+        click.echo(json.dumps(result, indent=2))
+        return
+    if json_out:
+        _write_json(json_out, result)
+    _print_ablation(result)
+
+
+def _print_ablation(result: dict) -> None:
+    """A rich table on a terminal wide enough for it, else aligned plain text."""
+    from .bench.ablate import format_plain, rich_table
+
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        con = Console()
+        table = rich_table(result)
+        if con.measure(table, options=con.options.update(width=1 << 20)).maximum <= con.width:
+            con.print(table)
+            return
+    click.echo(format_plain(result), nl=False)
+
+
+@main.command()
 def policies():
-    """List the built-in policies."""
+    """List the built-in policies, the mechanisms each can use, and their defaults."""
+    from .api import policy_has_option
     from .policies import BUILTIN
 
     for name, cls in sorted(BUILTIN.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         click.echo(f"{name:10s} {doc}")
+        pad = " " * 11
+        click.echo(f"{pad}mechanisms: {', '.join(cls.supported_mechanisms) or 'none'}")
+        click.echo(f"{pad}default:    {', '.join(cls.default_mechanisms) or 'none'}")
+        if cls.ablation_variants:
+            click.echo(f"{pad}ablate:     {' | '.join(cls.ablation_variants)}")
+        if policy_has_option(cls, "min_ttl_ms"):
+            click.echo(f"{pad}options:    --min-ttl-ms")
 
 
 if __name__ == "__main__":  # pragma: no cover
