@@ -114,7 +114,7 @@ def test_detects_dirty_counter_drift(sim):
 
 def test_message_names_the_access(sim):
     sim.swap.used += 1
-    with pytest.raises(ConservationError, match=f"after access {sim.accesses}:"):
+    with pytest.raises(ConservationError, match=f"chunk starting at access {sim.accesses}:"):
         sim.check_conservation()
 
 

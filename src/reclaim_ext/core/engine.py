@@ -587,7 +587,7 @@ class Simulator:
         if ndirty != self.nr_file_dirty:
             problems.append(f"dirty file pages {ndirty} != counter {self.nr_file_dirty}")
         if problems:
-            raise ConservationError(f"conservation check failed after access {self.accesses}: " + "; ".join(problems))
+            raise ConservationError(f"conservation check failed in the trace chunk starting at access {self.accesses}: " + "; ".join(problems))
 
     def result(self) -> dict:
         """Counters and derived numbers of the run so far."""

@@ -121,7 +121,8 @@ class ReclaimOps:
             self.mech.update(mechanisms)
 
     def uses(self, mechanism: str) -> bool:
-        return self.mech.get(mechanism, False)
+        mech = self.__dict__.get("mech")  # a subclass may not have called __init__
+        return mech.get(mechanism, False) if mech is not None else mechanism in self.default_mechanisms
 
     # --- lifecycle ---------------------------------------------------------------------------
     def init_lruvec(self, sim, lruvec) -> None:

@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..machine.folio import LRU_ANON, LRU_FILE, PG_resident
+from ..machine.folio import NO_LIST, LRU_ANON, LRU_FILE, PG_resident
 from ..machine.mm import FILE_MAP_BASE, PMD_SHIFT, PTRS_PER_PTE
 
 NR_BLOOM_FILTERS = 2
@@ -222,14 +222,16 @@ def _ranges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _eligible_young(sim, lruvec, pte_ids: np.ndarray, anon_ok: bool, file_ok: bool) -> np.ndarray:
-    """Mask of PTEs that are present and young and map a resident folio of an allowed type and
-    of the lruvec's memcg (kernel: get_pte_pfn / get_pfn_folio filters before the young test)."""
+    """Mask of PTEs that are present and young and map a folio on an LRU list (resident and not
+    isolated) of an allowed type and of the lruvec's memcg (kernel: get_pte_pfn / get_pfn_folio
+    filter before the young test; get_pfn_folio refuses a folio whose LRU_GEN is clear, i.e. one
+    isolated for eviction, so its young bit is left for its own rmap check)."""
     ptes, f = sim.ptes, sim.folios
     ok = ptes.present[pte_ids] & ptes.young[pte_ids]
     pg = ptes.page[pte_ids]
     ok &= pg >= 0
     pg = np.where(ok, pg, 0)
-    ok &= (f.flags[pg] & PG_resident) != 0
+    ok &= ((f.flags[pg] & PG_resident) != 0) & (f.lru[pg] != NO_LIST)
     if not anon_ok:
         ok &= f.type[pg] != LRU_ANON
     if not file_ok:

@@ -49,8 +49,9 @@ def folio_referenced_lookaround(sim, ids: np.ndarray, look) -> tuple[np.ndarray,
 
     Same result and cost counting as folio_referenced, but the batch is processed in order: for
     each folio, each present young PTE (reverse-map chain order) is cleared and `look(pte_id)` is
-    called right after. A lookaround may clear young bits of folios later in the batch, which are
-    then not counted. Costs (rmap_walks, ptes_checked) do not depend on the young bits and are
+    called right after. core.ptwalk's lookaround skips folios that are off their lists, so it
+    does not clear the young bits of the batch's own (isolated) folios; the order still decides
+    which neighbours each lookaround finds young. Costs (rmap_walks, ptes_checked) do not depend on the young bits and are
     counted vectorized; only folios with a present young PTE when the call starts take a Python
     step (plus one per young PTE, for its `look` call).
     """
