@@ -9,7 +9,7 @@ import pytest
 from reclaim_ext.core.engine import SimConfig, Simulator
 from reclaim_ext.core.ptwalk import (
     BLOOM_FILTER_SHIFT, GOLDEN_RATIO_64, MAX_LRU_BATCH, MIN_LRU_BATCH, NR_BLOOM_FILTERS,
-    BloomFilters, WalkState, hash_ptr, look_around, lookaround_window, pmd_entry_address,
+    BloomFilters, WalkState, hash_ptr, look_around, look_around_batch, lookaround_window, pmd_entry_address,
     pte_index, suitable_to_scan, walk_mm,
 )
 from reclaim_ext.core.rmap import folio_referenced, folio_referenced_lookaround
@@ -474,11 +474,15 @@ def test_look_around_bloom_feedback_goes_to_current_seq():
 # rmap with lookaround
 
 
-def test_folio_referenced_lookaround_does_not_count_folios_cleared_by_lookaround():
+def test_folio_referenced_lookaround_looks_after_the_walk_and_spares_the_batch():
+    """The batch's folios are isolated (off their lists), so a lookaround never clears their PTEs:
+    page 2 keeps its young bit for its own check, page 1 (on its list, not in the batch) is the
+    neighbour the lookaround of page 0 clears."""
     sim = new_machine()
     run(sim, records(Kind.ANON, [0, 1, 2]), records(Kind.ANON, [1000], pid=2))
     ids = sim.ptes.page[[pte_of(sim, 1, 0), pte_of(sim, 1, 2), pte_of(sim, 2, 1000)]]
     lv = sim.root_lruvec(sim.node)
+    lv.delete(sim.folios, ids)  # isolated, as shrink_folio_list's batch is
     snapshot = sim.ptes.young.copy()
     cost0 = dict(sim.cost)
     young_ref, exec_ref = folio_referenced(sim, ids)
@@ -488,17 +492,46 @@ def test_folio_referenced_lookaround_does_not_count_folios_cleared_by_lookaround
     looked = []
     seen = Collect()
 
-    def look(p):
-        looked.append(p)
-        look_around(sim, lv, p, seen, bloom=None, seq=3)
+    def look(ptes):
+        looked.extend(ptes.tolist())
+        for p in ptes.tolist():
+            look_around(sim, lv, p, seen, bloom=None, seq=3)
 
     cost1 = dict(sim.cost)
     young, vm_exec = folio_referenced_lookaround(sim, ids, look)
-    assert young.tolist() == [1, 0, 1]  # page 2 was cleared by the lookaround of page 0
+    assert young.tolist() == [1, 1, 1]
     assert {k: sim.cost[k] - cost1[k] for k in ("rmap_walks", "ptes_checked")} == cost_ref
-    assert looked == [pte_of(sim, 1, 0), pte_of(sim, 2, 1000)]
-    assert seen.ids == sim.ptes.page[[pte_of(sim, 1, 1), pte_of(sim, 1, 2)]].tolist()
+    assert looked == [pte_of(sim, 1, 0), pte_of(sim, 1, 2), pte_of(sim, 2, 1000)]
+    assert seen.ids == sim.ptes.page[[pte_of(sim, 1, 1)]].tolist()
     assert not sim.ptes.young[: sim.ptes.count].any()
+
+
+def test_look_around_batch_equals_one_look_around_after_another():
+    """Overlapping windows: a neighbour is cleared (and reported) by the first window holding
+    it, exactly as sequential look_around calls do."""
+    results = []
+    for batched in (False, True):
+        sim = new_machine()
+        run(sim, records(Kind.ANON, list(range(0, 200))))
+        lv = sim.root_lruvec(sim.node)
+        targets = np.array([pte_of(sim, 1, p) for p in (10, 20, 150, 40)], dtype=np.int64)
+        lv.delete(sim.folios, sim.ptes.page[targets])
+        sim.ptes.young[targets] = False
+        seen = Collect()
+        b = BloomFilters()
+        b.reset(3)
+        c0 = sim.cost["ptes_walked"]
+        if batched:
+            y, sc = look_around_batch(sim, lv, targets, seen, bloom=b, seq=3)
+            out = (y.tolist(), sc.tolist())
+        else:
+            out = tuple(map(list, zip(*[look_around(sim, lv, int(t), seen, bloom=b, seq=3) for t in targets])))
+        results.append((out, seen.ids, sim.cost["ptes_walked"] - c0, sim.ptes.young.copy(), b.filters[1].copy()))
+    (o1, s1, w1, y1, f1), (o2, s2, w2, y2, f2) = results
+    assert o1 == o2 and s1 == s2 and w1 == w2
+    assert o1[0][1] < o1[1][1]  # the second window found fewer: the first had cleared the overlap
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(f1, f2)
 
 
 def test_folio_referenced_lookaround_matches_folio_referenced_without_lookaround():
@@ -525,7 +558,7 @@ def test_folio_referenced_lookaround_matches_folio_referenced_without_lookaround
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(x, x_ref)
     np.testing.assert_array_equal(sim.ptes.young, after_ref)
-    assert len(calls) == int(y_ref.sum()) and x_ref.any() and (y_ref > 1).any()
+    assert sum(len(c) for c in calls) == int(y_ref.sum()) and x_ref.any() and (y_ref > 1).any()
 
 
 def test_folio_referenced_lookaround_empty_and_unmapped():

@@ -425,29 +425,64 @@ def look_around(sim, lruvec, pte_id: int, on_young: Callable[[np.ndarray], objec
     window is dense (suitable_to_scan), the target's PTE table is added to the Bloom filter of
     `seq` (the current max_seq), which the next walk reads.
     """
+    young, scanned = look_around_batch(sim, lruvec, np.array([pte_id], dtype=np.int64), on_young,
+                                       bloom=bloom, seq=seq, anon_ok=anon_ok, file_ok=file_ok)
+    return int(young[0]), int(scanned[0])
+
+
+def look_around_batch(sim, lruvec, targets: np.ndarray, on_young: Callable[[np.ndarray], object], *,
+                      bloom: BloomFilters | None, seq: int, anon_ok: bool = True,
+                      file_ok: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """look_around for a sequence of young target PTEs, with the result of calling it on each in
+    order: a neighbour young at the start is cleared by the first window (in target order) that
+    holds it, so later windows do not count it. Eligibility does not change along the sequence
+    (folios stay on their lists; targets' folios are isolated, so never neighbours). `on_young`
+    gets, in one call, the folio ids of every window's cleared neighbours in target then window
+    order. Returns per target (young, scanned)."""
     ptes = sim.ptes
-    pid = int(ptes.pid[pte_id])
-    addr = int(ptes.vaddr[pte_id])
-    pmd = int(ptes.pmd[pte_id])
+    k = len(targets)
+    young = np.ones(k, dtype=np.int64)
+    scanned = np.ones(k, dtype=np.int64)
+    if k == 0:
+        return young, scanned
+    addr = ptes.vaddr[targets].astype(np.int64)
+    pids = ptes.pid[targets].tolist()
     tstart = (addr >> PMD_SHIFT) << PMD_SHIFT
-    vma = _vma_of(sim.mm, pid, addr)
-    vstart, vend = (vma.start, vma.end) if vma is not None else (tstart, tstart + PTRS_PER_PTE)
-    start, end = lookaround_window(tstart, vstart, vend, addr)
-    scanned = end - start
-    if scanned <= 1:
-        return 1, 1
+    lo = np.empty(k, dtype=np.int64)
+    hi = np.empty(k, dtype=np.int64)
+    for i, (pid, a, ts) in enumerate(zip(pids, addr.tolist(), tstart.tolist())):
+        vma = _vma_of(sim.mm, pid, a)
+        vstart, vend = (vma.start, vma.end) if vma is not None else (ts, ts + PTRS_PER_PTE)
+        lo[i], hi[i] = lookaround_window(ts, vstart, vend, a)
+    scanned = hi - lo
+    wide = np.flatnonzero(scanned > 1)  # a one-page window does nothing and costs nothing
+    scanned[scanned <= 1] = 1
+    if len(wide) == 0:
+        return young, scanned
+    sim.cost["ptes_walked"] += int(scanned[wide].sum())
     idx = pte_index(sim)
-    r = idx.rank[pmd]
-    a, b = idx.table_range(np.array([r]), start - tstart, end - tstart)
-    cand = idx.pte_order[int(a[0]):int(b[0])]
-    cand = cand[cand != pte_id]
-    ok = _eligible_young(sim, lruvec, cand, anon_ok, file_ok)
-    young_ptes = cand[ok]
-    ptes.young[young_ptes] = False
-    young = 1 + len(young_ptes)
-    sim.cost["ptes_walked"] += scanned
-    if len(young_ptes):
-        on_young(ptes.page[young_ptes])
-    if bloom is not None and suitable_to_scan(scanned, young):
-        bloom.add(seq, pmd_entry_address(sim.mm.pmds.pid[pmd], sim.mm.pmds.index[pmd]))
+    pmd = ptes.pmd[targets[wide]]
+    a, b = idx.table_range(idx.rank[pmd], lo[wide] - tstart[wide], hi[wide] - tstart[wide])
+    lens = b - a
+    tot = int(lens.sum())
+    if tot:
+        win = np.repeat(np.arange(len(wide)), lens)  # window (position in `wide`) of each candidate
+        pos = np.arange(tot) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(a, lens)
+        cand = idx.pte_order[pos]
+        keep = cand != targets[wide][win]
+        cand, win = cand[keep], win[keep]
+        ok = _eligible_young(sim, lruvec, cand, anon_ok, file_ok)
+        cand, win = cand[ok], win[ok]
+        if len(cand):
+            _, first = np.unique(cand, return_index=True)  # the first window holding each PTE
+            first.sort()
+            cand, win = cand[first], win[first]
+            ptes.young[cand] = False
+            young[wide] += np.bincount(win, minlength=len(wide))
+            on_young(ptes.page[cand])
+    if bloom is not None:
+        dense = wide[suitable_to_scan(scanned[wide], young[wide])]
+        if len(dense):
+            pm = ptes.pmd[targets[dense]]
+            bloom.add(seq, pmd_entry_address(sim.mm.pmds.pid[pm], sim.mm.pmds.index[pm]))
     return young, scanned

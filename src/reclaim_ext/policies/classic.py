@@ -13,7 +13,7 @@ from ..core.ops import (
     AccessEvents, ReclaimOps, ScanControl,
 )
 from ..core.batch import dense_labels, occurrence_rank_lt2
-from ..core.ptwalk import BloomFilters, look_around, walk_mm
+from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, folio_referenced
 from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, lru_note_cost_batch
 from ..core.workingset import workingset_age_nonresident, workingset_size, workingset_size_batch
@@ -96,9 +96,9 @@ class Classic(ReclaimOps):
         bloom = lruvec.priv["bloom"] if self.uses("bloom") and self.uses("ptwalk") else None
         anon_ok = can_reclaim_anon(sim, sc)
 
-        def look(pte: int) -> None:
-            look_around(sim, lruvec, pte, lambda ids: self._pte_young(sim, lruvec, ids, False), bloom=bloom,
-                        seq=lruvec.priv["walk_seq"], anon_ok=anon_ok, file_ok=True)
+        def look(ptes: np.ndarray) -> None:
+            look_around_batch(sim, lruvec, ptes, lambda ids: self._pte_young(sim, lruvec, ids, False), bloom=bloom,
+                              seq=lruvec.priv["walk_seq"], anon_ok=anon_ok, file_ok=True)
 
         return look
 

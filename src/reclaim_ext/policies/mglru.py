@@ -19,7 +19,7 @@ from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, AccessEvents, ReclaimOps,
     ScanControl,
 )
-from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around, walk_mm
+from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import can_reclaim_anon, shrink_folio_list, swappiness as vm_swappiness
 from ..machine.folio import (
@@ -303,8 +303,8 @@ class MGLRU(ReclaimOps):
 
     def _activate(self, sim, lruvec, ids: np.ndarray) -> None:
         """lru_gen_set_refs, then folio_activate for the promoted ones on a list (a real list move
-        through the per-CPU batch: lookaround without a walk struct)."""
-        for i in np.unique(ids).tolist() if len(ids) > 1 else ids.tolist():
+        through the per-CPU batch: lookaround without a walk struct), per young PTE in order."""
+        for i in ids.tolist():
             one = np.array([i], dtype=np.int64)
             if self._set_refs(sim, one)[0] and sim.folios.lru[i] != NO_LIST:
                 lockfree.take(sim, lruvec, one)
@@ -327,8 +327,9 @@ class MGLRU(ReclaimOps):
         anon_ok = swp != MIN_SWAPPINESS
         file_ok = swp <= MAX_SWAPPINESS
 
-        def look(pte: int) -> None:
-            look_around(sim, lruvec, pte, on_young, bloom=bloom, seq=lg.max_seq, anon_ok=anon_ok, file_ok=file_ok)
+        def look(ptes: np.ndarray) -> None:
+            look_around_batch(sim, lruvec, ptes, on_young, bloom=bloom, seq=lg.max_seq, anon_ok=anon_ok,
+                              file_ok=file_ok)
 
         return look
 
