@@ -23,13 +23,20 @@ print(f"memory {format_size(mem)}, swap {format_size(swap)}, seed {args.seed}, d
 print("| workload | policy | misses | miss ratio | refaults | pages scanned | rmap walks | PTEs walked "
       "| LRU-lock ops | modelled s | wall s |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
-for name in WORKLOADS:
-    trace = make_workload(name, seed=args.seed)
+# every built-in workload with its defaults, plus the page-cache workloads touched through a
+# shared mapping (mmap) and anonymous memory, where page tables carry the access information
+CASES = [(name, {}) for name in WORKLOADS] + [
+    ("zipf", {"kind": "mmap"}), ("zipf", {"kind": "anon"}), ("shift", {"kind": "mmap"}), ("shift", {"kind": "anon"}),
+]
+for name, params in CASES:
+    trace = make_workload(name, seed=args.seed, **params)
+    label = name + "".join(f" {k}={v}" for k, v in params.items())
     for policy in policies:
-        r = run(RunConfig(policy=policy, workload=name, seed=args.seed, memory=mem, swap=swap), trace=trace)
+        r = run(RunConfig(policy=policy, workload=name, workload_params=params, seed=args.seed, memory=mem,
+                          swap=swap), trace=trace)
         vm, c = r["vmstat"], r["cost"]
-        print(f"| {name} | {policy} | {r['misses']:,} | {r['miss_ratio']:.4f} | "
+        print(f"| {label} | {policy} | {r['misses']:,} | {r['miss_ratio']:.4f} | "
               f"{vm['workingset_refault_anon'] + vm['workingset_refault_file']:,} | {c['pages_scanned']:,} | "
               f"{c['rmap_walks']:,} | {c['ptes_walked']:,} | {c['lru_lock_ops']:,} | "
               f"{r['modeled_seconds']:.2f} | {r['wall_seconds']:.1f} |")
-    print(f"| {name} | plain LRU | {lru_misses(trace, mem):,} | | | | | | | | |")
+    print(f"| {label} | plain LRU | {lru_misses(trace, mem):,} | | | | | | | | |")

@@ -97,3 +97,22 @@ __all__ = [
     "recs", "reads", "writes", "cat", "new_sim", "replay", "ids_of", "one_id", "lruvec",
     "scan_control", "vm_delta",
 ]
+
+
+def invoke(*args):
+    """Run the reclaim-ext command line in-process."""
+    from click.testing import CliRunner
+
+    from reclaim_ext.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def run_json(*args) -> dict:
+    """`reclaim-ext run ... --json -`, parsed; the command must succeed."""
+    import json
+
+    r = invoke("run", *args, "--json", "-")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+

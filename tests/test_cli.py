@@ -10,25 +10,14 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import invoke, run_json
 
-from reclaim_ext.cli import main
 from reclaim_ext.trace import WORKLOADS
 from reclaim_ext.trace.readers import ORACLE_DTYPE
 
 SMALL = ["--workload", "zipf", "-p", "accesses=20000", "-p", "pages=4000", "--memory", "4MiB"]
 RESULT_KEYS = {"policy", "workload", "memory_pages", "accesses", "wall_seconds", "accesses_per_second",
                "miss_ratio", "modeled_seconds", "vmstat", "cost"}
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, list(args))
-
-
-def run_json(*args) -> dict:
-    r = invoke("run", *args, "--json", "-")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from conftest import invoke, run_json
 from test_cli import assert_bad_input
 
 from reclaim_ext.api import RunConfig
 from reclaim_ext.bench import ablate as ablate_mod
-from reclaim_ext.cli import main
 from reclaim_ext.core.engine import OutOfMemory
 from reclaim_ext.core.ops import MECHANISMS
 from reclaim_ext.policies import BUILTIN
@@ -23,16 +22,6 @@ ZIPF = ["--workload", "zipf", "-p", "accesses=20000", "-p", "pages=2000", "--mem
 MIXED_PARAMS = {"accesses": 10000, "procs": 2, "anon_pages": 400, "file_pages": 400, "files": 2, "exec_pages": 100}
 MIXED = ["--workload", "mixed", *[a for k, v in MIXED_PARAMS.items() for a in ("-p", f"{k}={v}")], "--memory", "2MiB"]
 COST_WORK = ("ptes_walked", "rmap_walks", "lru_lock_ops", "atomic_updates")
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, list(args))
-
-
-def run_json(*args) -> dict:
-    r = invoke("run", *args, "--json", "-")
-    assert r.exit_code == 0, r.output
-    return json.loads(r.stdout)
 
 
 def ablate_json(*args) -> dict:

@@ -7,73 +7,23 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from mglru_helpers import ids_of, lst, new_sim, one, reads_by_many, recs, replay, state
 
 from reclaim_ext.core import vmscan
-from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
+from reclaim_ext.core.engine import OutOfMemory
 from reclaim_ext.core.ops import DEF_PRIORITY, ScanControl
 from reclaim_ext.machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_reclaim, PG_referenced, PG_workingset, PG_writeback,
+    LRU_ANON,
+    LRU_FILE,
+    NO_LIST,
+    PG_reclaim,
+    PG_referenced,
+    PG_workingset,
+    PG_writeback,
 )
-from reclaim_ext.policies import get_policy
 from reclaim_ext.policies.mglru import positive_ctrl_err
-from reclaim_ext.trace import ArrayTrace, Kind
+from reclaim_ext.trace import Kind
 from reclaim_ext.trace.generators import make_workload
-from reclaim_ext.trace.record import make_records
-
-NR_GENS = 4
-
-
-# ------------------------------------------------------------------------------------------------
-# helpers
-
-
-def recs(kind, pages, *, file: int = 1, pid: int = 0, write: int = 0) -> np.ndarray:
-    pages = list(pages)
-    r = make_records(len(pages))
-    r["pid"] = pid
-    r["kind"] = int(kind)
-    r["write"] = write
-    r["file"] = 0 if kind == Kind.ANON else file
-    r["page"] = pages
-    return r
-
-
-def new_sim(memory: int = 1024, swap: int = 1024, *, swappiness: int = 60, mechanisms=None,
-            min_ttl_ms: float = 0, mode: str = "exact") -> Simulator:
-    return Simulator(
-        SimConfig(memory_pages=memory, swap_pages=swap, swappiness=swappiness, mode=mode, check=True),
-        get_policy("mglru", mechanisms=mechanisms, min_ttl_ms=min_ttl_ms),
-    )
-
-
-def state(sim):
-    lv = sim.root_lruvec(sim.node)
-    return sim.ops, lv, sim.ops.lrugen(lv)
-
-
-def replay(sim: Simulator, *parts: np.ndarray) -> None:
-    sim.run(ArrayTrace("t", np.concatenate(parts)))
-
-
-def ids_of(sim: Simulator, records: np.ndarray) -> np.ndarray:
-    return sim.mm.translate(records)[0]
-
-
-def one(sim: Simulator, records: np.ndarray) -> int:
-    return int(ids_of(sim, records)[0])
-
-
-def lst(t: int, seq: int) -> int:
-    return t * NR_GENS + seq % NR_GENS
-
-
-def reads_by_many(page: int, times: int) -> np.ndarray:
-    """read() of one page by `times` processes (each read starts a new stream, so each counts as
-    an access without putting any other folio on the lists)."""
-    r = recs(Kind.FILE_FD, [page] * times)
-    r["pid"] = np.arange(times)
-    return r
-
 
 # ------------------------------------------------------------------------------------------------
 # sort_folio / scan_folios (§3.8)

@@ -6,64 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mglru_helpers import ids_of, lst, new_sim, nr_gens, recs, replay, state
 
-from reclaim_ext.core.engine import SimConfig, Simulator
+from reclaim_ext.core.engine import Simulator
 from reclaim_ext.core.ops import DEF_PRIORITY, ScanControl
 from reclaim_ext.machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_referenced, PG_workingset,
+    LRU_ANON,
+    LRU_FILE,
+    NO_LIST,
+    PG_active,
+    PG_referenced,
+    PG_workingset,
 )
-from reclaim_ext.policies import get_policy
-from reclaim_ext.trace import ArrayTrace, Kind
+from reclaim_ext.trace import Kind
 from reclaim_ext.trace.generators import make_workload
-from reclaim_ext.trace.record import make_records
-
-NR_GENS = 4
-
-
-# ------------------------------------------------------------------------------------------------
-# helpers
-
-
-def recs(kind, pages, *, file: int = 1, pid: int = 0, write: int = 0) -> np.ndarray:
-    pages = list(pages)
-    r = make_records(len(pages))
-    r["pid"] = pid
-    r["kind"] = int(kind)
-    r["write"] = write
-    r["file"] = 0 if kind == Kind.ANON else file
-    r["page"] = pages
-    return r
-
-
-def new_sim(memory: int = 1024, swap: int = 1024, *, swappiness: int = 60, mechanisms=None,
-            min_ttl_ms: float = 0, mode: str = "exact") -> Simulator:
-    return Simulator(
-        SimConfig(memory_pages=memory, swap_pages=swap, swappiness=swappiness, mode=mode, check=True),
-        get_policy("mglru", mechanisms=mechanisms, min_ttl_ms=min_ttl_ms),
-    )
-
-
-def state(sim):
-    lv = sim.root_lruvec(sim.node)
-    return sim.ops, lv, sim.ops.lrugen(lv)
-
-
-def replay(sim: Simulator, *parts: np.ndarray) -> None:
-    sim.run(ArrayTrace("t", np.concatenate(parts)))
-
-
-def ids_of(sim: Simulator, records: np.ndarray) -> np.ndarray:
-    return sim.mm.translate(records)[0]
-
-
-def lst(t: int, seq: int) -> int:
-    """List index of generation `seq` of type t (type * 4 + seq % 4)."""
-    return t * NR_GENS + seq % NR_GENS
-
-
-def nr_gens(lg, t: int) -> int:
-    return lg.max_seq - lg.min_seq[t] + 1
-
 
 # ------------------------------------------------------------------------------------------------
 # the invariant 2 <= nr_gens <= 4 after every reclaim, max_seq / min_seq only grow

@@ -5,72 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mglru_helpers import age, lst, new_sim, one, reads_by_many, recs, replay, state
 
-from reclaim_ext.core.engine import SimConfig, Simulator
 from reclaim_ext.core.ops import ScanControl
 from reclaim_ext.machine.folio import (
-    LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_resident, PG_workingset,
+    LRU_ANON,
+    LRU_FILE,
+    PG_active,
+    PG_referenced,
+    PG_resident,
+    PG_workingset,
 )
-from reclaim_ext.policies import get_policy
 from reclaim_ext.policies.mglru import lru_tier_from_refs
-from reclaim_ext.trace import ArrayTrace, Kind
-from reclaim_ext.trace.record import make_records
-
-NR_GENS = 4
-
+from reclaim_ext.trace import Kind
 
 # ------------------------------------------------------------------------------------------------
 # helpers
-
-
-def recs(kind, pages, *, file: int = 1, pid: int = 0, write: int = 0) -> np.ndarray:
-    pages = list(pages)
-    r = make_records(len(pages))
-    r["pid"] = pid
-    r["kind"] = int(kind)
-    r["write"] = write
-    r["file"] = 0 if kind == Kind.ANON else file
-    r["page"] = pages
-    return r
-
-
-def new_sim(memory: int = 1024, swap: int = 1024, *, swappiness: int = 60, mechanisms=None,
-            mode: str = "exact") -> Simulator:
-    return Simulator(
-        SimConfig(memory_pages=memory, swap_pages=swap, swappiness=swappiness, mode=mode, check=True),
-        get_policy("mglru", mechanisms=mechanisms, min_ttl_ms=0),
-    )
-
-
-def state(sim):
-    lv = sim.root_lruvec(sim.node)
-    return sim.ops, lv, sim.ops.lrugen(lv)
-
-
-def replay(sim: Simulator, *parts: np.ndarray) -> None:
-    sim.run(ArrayTrace("t", np.concatenate(parts)))
-
-
-def one(sim: Simulator, records: np.ndarray) -> int:
-    return int(sim.mm.translate(records)[0][0])
-
-
-def lst(t: int, seq: int) -> int:
-    return t * NR_GENS + seq % NR_GENS
-
-
-def age(sim, times: int = 1) -> None:
-    ops, lv, lg = state(sim)
-    for _ in range(times):
-        assert ops.try_to_inc_max_seq(sim, lv, lg.max_seq, 60)
-
-
-def reads_by_many(page: int, times: int) -> np.ndarray:
-    """read() of one page by `times` processes: each read counts as an access."""
-    r = recs(Kind.FILE_FD, [page] * times)
-    r["pid"] = np.arange(times)
-    return r
-
 
 def evict_file_page0(*, accesses: int = 1, two_gens_first: bool = False, workingset: bool = False,
                      mode: str = "exact"):

@@ -6,69 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mglru_helpers import age, ids_of, lst, new_sim, ptes_of, recs, replay, state
 
-from reclaim_ext.core.engine import SimConfig, Simulator
 from reclaim_ext.core.ops import ScanControl
 from reclaim_ext.core.ptwalk import pmd_entry_address
 from reclaim_ext.machine.folio import (
-    LRU_ANON, LRU_FILE, PG_referenced, PG_resident, PG_workingset,
+    LRU_ANON,
+    LRU_FILE,
+    PG_referenced,
+    PG_resident,
+    PG_workingset,
 )
-from reclaim_ext.policies import get_policy
-from reclaim_ext.trace import ArrayTrace, Kind
-from reclaim_ext.trace.record import make_records
-
-NR_GENS = 4
-
-
-# ------------------------------------------------------------------------------------------------
-# helpers
-
-
-def recs(kind, pages, *, file: int = 1, pid: int = 0, write: int = 0) -> np.ndarray:
-    pages = list(pages)
-    r = make_records(len(pages))
-    r["pid"] = pid
-    r["kind"] = int(kind)
-    r["write"] = write
-    r["file"] = 0 if kind == Kind.ANON else file
-    r["page"] = pages
-    return r
-
-
-def new_sim(memory: int = 1024, swap: int = 1024, *, swappiness: int = 60, mechanisms=None,
-            mode: str = "exact") -> Simulator:
-    return Simulator(
-        SimConfig(memory_pages=memory, swap_pages=swap, swappiness=swappiness, mode=mode, check=True),
-        get_policy("mglru", mechanisms=mechanisms, min_ttl_ms=0),
-    )
-
-
-def state(sim):
-    lv = sim.root_lruvec(sim.node)
-    return sim.ops, lv, sim.ops.lrugen(lv)
-
-
-def replay(sim: Simulator, *parts: np.ndarray) -> None:
-    sim.run(ArrayTrace("t", np.concatenate(parts)))
-
-
-def ids_of(sim: Simulator, records: np.ndarray) -> np.ndarray:
-    return sim.mm.translate(records)[0]
-
-
-def ptes_of(sim: Simulator, records: np.ndarray) -> np.ndarray:
-    return sim.mm.translate(records)[1]
-
-
-def lst(t: int, seq: int) -> int:
-    return t * NR_GENS + seq % NR_GENS
-
-
-def age(sim, times: int = 1, swappiness: int = 60) -> None:
-    ops, lv, lg = state(sim)
-    for _ in range(times):
-        assert ops.try_to_inc_max_seq(sim, lv, lg.max_seq, swappiness)
-
+from reclaim_ext.trace import Kind
 
 # ------------------------------------------------------------------------------------------------
 # the page-table walk: folio_update_gen (§3.5) with lock-free generations (§3.15)
