@@ -169,23 +169,29 @@ def test_drivers_agree_across_trace_chunks():
     assert_same(out)
 
 
-def run_bulk(rec: np.ndarray, memory: int, swap: int, bulk: bool) -> dict:
-    sim, oom = replay(rec, memory_pages=memory, swap_pages=swap, mode="fast", bulk_reclaim=bulk)
+def run_bulk(rec: np.ndarray, memory: int, swap: int, bulk: bool, policy: str = "classic",
+             swappiness: int = 60) -> dict:
+    sim, oom = replay(rec, policy, memory_pages=memory, swap_pages=swap, mode="fast", bulk_reclaim=bulk,
+                      swappiness=swappiness)
     res = sim.result()
     lv = sim.root_lruvec(sim.node)
     return {"oom": oom, "vmstat": res["vmstat"], "cost": res["cost"], "lists": res["lists"],
             "age": lv.nonresident_age, "costs": (lv.anon_cost, lv.file_cost),
             "shadow": sim.folios.shadow[: sim.folios.count].tolist(),
-            "flags": sim.folios.flags[: sim.folios.count].tolist()}, sim.bulk_passes
+            "flags": sim.folios.flags[: sim.folios.count].tolist(),
+            "policy_state": sim.ops.dump(sim)}, sim.bulk_passes
 
 
+@pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("name", list(WORKLOADS))
-def test_bulk_clean_file_pass_equals_per_batch_reclaim(name):
-    """core.vmscan._clean_file_pass (a whole shrink_lruvec pass over clean page cache in bulk)
-    leaves exactly the state the per-batch path leaves: counters, lists, shadows, clock, costs."""
+def test_bulk_clean_file_pass_equals_per_batch_reclaim(name, policy):
+    """Bulk reclaim over clean page cache (classic: core.vmscan._clean_file_pass and the bulk
+    kswapd run; MGLRU: the whole try_to_shrink_lruvec loop, MGLRU._bulk_shrink_lruvec) leaves
+    exactly the state the per-batch path leaves: counters, lists, shadows, flags, clock, costs,
+    policy state."""
     rec = make_workload(name, **WORKLOADS[name]).to_array()
-    bulk, n_bulk = run_bulk(rec, 500, 500, True)
-    batched, n_none = run_bulk(rec, 500, 500, False)
+    bulk, n_bulk = run_bulk(rec, 500, 500, True, policy)
+    batched, n_none = run_bulk(rec, 500, 500, False, policy)
     assert n_none == 0
     if name in ("zipf", "loop", "scan-hot"):  # page-cache workloads: the bulk path really ran
         assert n_bulk > 0
@@ -193,6 +199,8 @@ def test_bulk_clean_file_pass_equals_per_batch_reclaim(name):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rec=small_traces(), memory=st.integers(64, 400), swap=st.integers(0, 400))
-def test_bulk_clean_file_pass_equals_per_batch_on_random_traces(rec, memory, swap):
-    assert run_bulk(rec, memory, swap, True)[0] == run_bulk(rec, memory, swap, False)[0]
+@given(rec=small_traces(), memory=st.integers(64, 400), swap=st.integers(0, 400),
+       policy=st.sampled_from(POLICIES), swappiness=st.sampled_from([0, 60, 200]))
+def test_bulk_clean_file_pass_equals_per_batch_on_random_traces(rec, memory, swap, policy, swappiness):
+    assert run_bulk(rec, memory, swap, True, policy, swappiness)[0] == \
+        run_bulk(rec, memory, swap, False, policy, swappiness)[0]

@@ -21,10 +21,10 @@ from ..core.ops import (
 )
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
-from ..core.vmscan import can_reclaim_anon, shrink_folio_list, swappiness as vm_swappiness
+from ..core.vmscan import can_reclaim_anon, remove_mapping, shrink_folio_list, swappiness as vm_swappiness
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_reclaim, PG_referenced, PG_unevictable,
-    PG_workingset, PG_writeback, TYPE_NAMES,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced,
+    PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 
 MIN_NR_GENS = 2
@@ -550,6 +550,19 @@ class MGLRU(ReclaimOps):
         """try_to_inc_min_seq: skip empty oldest generations (physically empty lists), keep anon
         and file within one generation of max_seq - 2 of each other."""
         lg = self.lrugen(lruvec)
+        min_seq = self._min_seq_candidates(lruvec, swappiness)
+        success = False
+        for t in evictable_types(swappiness):
+            if min_seq[t] <= lg.min_seq[t]:
+                continue
+            self._reset_ctrl_pos(lg, t)
+            lg.min_seq[t] = min_seq[t]
+            success = True
+        return success
+
+    def _min_seq_candidates(self, lruvec, swappiness: int) -> list[int]:
+        """What try_to_inc_min_seq would set min_seq to."""
+        lg = self.lrugen(lruvec)
         min_seq = list(lg.min_seq)
         for t in evictable_types(swappiness):
             while min_seq[t] + MIN_NR_GENS <= lg.max_seq:
@@ -562,14 +575,7 @@ class MGLRU(ReclaimOps):
                 min_seq[LRU_ANON] = s
             elif min_seq[LRU_FILE] > s and min_seq[LRU_ANON] < s:
                 min_seq[LRU_FILE] = s
-        success = False
-        for t in evictable_types(swappiness):
-            if min_seq[t] <= lg.min_seq[t]:
-                continue
-            self._reset_ctrl_pos(lg, t)
-            lg.min_seq[t] = min_seq[t]
-            success = True
-        return success
+        return min_seq
 
     def evict_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
         lg = self.lrugen(lruvec)
@@ -636,6 +642,13 @@ class MGLRU(ReclaimOps):
         """try_to_shrink_lruvec: evict in rounds of get_nr_to_scan until the budget is used, no
         progress is made, or the goal is met."""
         swp = self.get_swappiness(sim, lruvec, sc)
+        if not (sim.config.bulk_reclaim and self._bulk_shrink_lruvec(sim, lruvec, sc, swp)):
+            self._shrink_loop(sim, lruvec, sc, swp)
+        if sc.nr.unqueued_dirty and sc.nr.unqueued_dirty == sc.nr.file_taken:
+            sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
+
+    def _shrink_loop(self, sim, lruvec, sc, swp: int) -> None:
+        """The loop of try_to_shrink_lruvec, one evict_folios batch at a time."""
         scanned = 0
         while True:
             n = self.get_nr_to_scan(sim, lruvec, sc, swp)
@@ -647,8 +660,178 @@ class MGLRU(ReclaimOps):
             scanned += delta
             if scanned >= n or self.should_abort_scan(sim, lruvec, sc):
                 break
-        if sc.nr.unqueued_dirty and sc.nr.unqueued_dirty == sc.nr.file_taken:
-            sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
+
+    def _bulk_shrink_lruvec(self, sim, lruvec, sc, swp: int) -> bool:
+        """The whole loop of try_to_shrink_lruvec in one pass, when every folio it would isolate is
+        a clean, never-mapped file folio from the oldest file generation and that generation
+        outlasts the loop (so min_seq and max_seq stay put and no aging runs).
+
+        Those folios are all freed by shrink_folio_list (no young PTE: RECLAIM), so the loop's
+        control flow follows from the sort/isolate decisions alone: the candidates are classified
+        once for each possible protected tier, the loop is replayed on scalars (the PID
+        controller's tier choice is recomputed before every batch from the counters the earlier
+        batches changed), and the folio work is applied at once. Returns False, having changed
+        nothing, when the pass does not qualify (tests/test_engine_drivers.py checks both paths
+        leave the same state)."""
+        lg = self.lrugen(lruvec)
+        types = evictable_types(swp)
+        if LRU_FILE not in types:
+            return False
+        if LRU_ANON in types:
+            if lruvec.type_size(LRU_ANON) or self._min_seq_candidates(lruvec, swp) != lg.min_seq:
+                return False
+        emin = lg.evictable_min_seq(swp)
+        if emin + MIN_NR_GENS > lg.max_seq or (emin + MIN_NR_GENS == lg.max_seq and sc.priority != DEF_PRIORITY):
+            return False  # aging would run (or eviction is impossible): the per-batch path
+        if lg.nr_gens(LRU_FILE) == MIN_NR_GENS:
+            return False
+        f = sim.folios
+        lru = LRU_FILE * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[LRU_FILE])
+        avail = lruvec.nr[lru]
+        node = lruvec.node
+        root = sc.target_memcg is None or sc.target_memcg.parent is None
+        goal = max(sc.nr_to_reclaim, 2 << sc.order)
+        # a first guess of the folios the loop scans: what it must free, plus some sorted
+        need = goal - sc.nr_reclaimed
+        if sc.kswapd:
+            need = min(need, node.wmark.high + MIN_LRU_BATCH - node.free + 1)
+        want = min(avail, max(4 * MIN_LRU_BATCH, 2 * need + MIN_LRU_BATCH))
+        tiers = np.arange(MAX_NR_TIERS)
+        while True:
+            cand = lruvec.lists[lru].peek_tail(f, want)
+            if len(cand) < want:
+                return False
+            fl = f.flags[cand]
+            promoted = f.lru_gen[cand] != lru
+            refs = self._refs_of(f, cand, fl)
+            ws = ((fl & PG_workingset) != 0).astype(np.int64)
+            tier = lru_tier_from_refs(refs, ws)
+            allbits = refs + ws == LRU_REFS_MAX + 2
+            waiting_any = ((fl & (PG_dirty | PG_writeback)) != 0)
+            simple = (f.pte_head[cand] < 0) & ((fl & (PG_unevictable | PG_mlocked)) == 0)
+            per_k: dict = {}
+
+            def classify(k: int):
+                """For protected tier index k: isolate and protect masks, and running counts
+                (row i = the first i candidates) of isolations, isolations per tier and
+                counted protections per tier."""
+                if k not in per_k:
+                    protect = ~promoted & ((tier > k) | allbits)
+                    iso = ~promoted & ~protect & ~waiting_any
+                    onehot = tier[:, None] == tiers
+                    cnt = np.zeros((len(cand) + 1, 2 * MAX_NR_TIERS + 1), dtype=np.int64)
+                    cnt[1:, 0] = iso
+                    cnt[1:, 1:MAX_NR_TIERS + 1] = onehot & iso[:, None]
+                    cnt[1:, MAX_NR_TIERS + 1:] = onehot & (protect & ~allbits)[:, None]
+                    per_k[k] = (iso, protect, np.cumsum(cnt, axis=0))
+                return per_k[k]
+
+            # replay the loop on scalars
+            evicted, protected = lg.evicted.copy(), lg.protected.copy()
+            total = self.should_run_aging(lruvec, swp)[1]
+            free, reclaimed = node.free, sc.nr_reclaimed
+            batches = []
+            pos = scanned = 0
+            grow = False
+            while True:
+                n = total >> sc.priority
+                if n <= 0:
+                    break
+                # isolate_folios: if anon is tried first it yields nothing (no anon folios), so
+                # the file type is scanned with the tier the PID controller picks now
+                saved = lg.evicted, lg.protected
+                lg.evicted, lg.protected = evicted, protected
+                try:
+                    k = self.get_tier_idx(lg, LRU_FILE)
+                finally:
+                    lg.evicted, lg.protected = saved
+                scan_batch = min(n, MAX_LRU_BATCH)
+                iso_m, _, cum = classify(k)
+                end = min(int(np.searchsorted(cum[:, 0], cum[pos, 0] + MIN_LRU_BATCH)), pos + scan_batch)
+                if end > len(cand):
+                    grow = True
+                    break
+                if end >= avail:
+                    return False  # the oldest generation would empty: min_seq moves
+                if (iso_m[pos:end] & ~simple[pos:end]).any():
+                    return False  # a folio that shrink_folio_list would not simply free
+                d = cum[end] - cum[pos]
+                niso = int(d[0])
+                evicted[LRU_FILE] += d[1:MAX_NR_TIERS + 1]
+                protected[LRU_FILE] += d[MAX_NR_TIERS + 1:]
+                batches.append((pos, end, k))
+                delta = (end - pos) if (niso or end - pos == scan_batch) else 0
+                pos = end
+                total -= niso
+                free += niso
+                reclaimed += niso
+                if not delta:
+                    break
+                scanned += delta
+                if scanned >= n:
+                    break
+                if root and (reclaimed >= goal or (sc.kswapd and not sc.order
+                                                   and free > node.wmark.high + MIN_LRU_BATCH)):
+                    break
+            if not grow:
+                break
+            if want >= avail:
+                return False
+            want = min(avail, 4 * want)
+        if not batches:
+            return False
+        sim.bulk_passes += 1
+        self._bulk_apply(sim, lruvec, sc, lru, batches, per_k, promoted, refs, ws)
+        return True
+
+    def _bulk_apply(self, sim, lruvec, sc, lru, batches, per_k, promoted, refs, ws) -> None:
+        """Do the folio work of the batches _bulk_shrink_lruvec replayed, in one go (the same
+        steps as scan_folios and evict_folios, over all batches)."""
+        f = sim.folios
+        lg = self.lrugen(lruvec)
+        end = batches[-1][1]
+        iso = np.zeros(end, dtype=bool)
+        prot = np.zeros(end, dtype=bool)
+        for a, b, k in batches:
+            iso[a:b] = per_k[k][0][a:b]
+            prot[a:b] = per_k[k][1][a:b]
+        ids, logical = self._take_oldest(sim, lruvec, lru, end)
+        promoted, refs, ws = promoted[:end], refs[:end], ws[:end]
+        sorted_ = ~iso
+        fl = f.flags[ids]
+        dirty = (fl & PG_dirty) != 0
+        wb = (fl & PG_writeback) != 0
+        waiting = ~promoted & ~prot & (dirty | wb)
+        bump = prot | waiting  # folio_inc_gen
+        if prot.any():
+            self._count_protected(lg, LRU_FILE, refs[prot], ws[prot])
+        d = waiting & dirty  # dirty file folios passed over (sort_folio's census)
+        sc.nr.file_taken += int(d.sum())
+        sc.nr.unqueued_dirty += int((d & ~wb).sum())
+        new = logical.copy()
+        if bump.any():
+            new[bump] = self._inc_gen(sim, lruvec, ids[bump], logical[bump])
+            f.flags[ids[waiting]] |= _U16(PG_reclaim)
+        if sorted_.any():
+            lockfree.add(sim, lruvec, ids[sorted_], new[sorted_])
+        victims = ids[iso]
+        niso = len(victims)
+        fl_i = f.flags[victims]
+        f.lru_refs[victims[(fl_i & PG_referenced) == 0]] = 0
+        f.flags[victims] = fl_i & ~_U16(PG_reclaim)
+        vm, cost = sim.vm, sim.cost
+        nb = len(batches)
+        vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += niso
+        vm["pgrefill"] += end - niso
+        vm["pgscan_file"] += niso
+        cost["pages_scanned"] += end
+        cost["lru_lock_ops"] += nb  # one isolation per evict_folios
+        sc.nr.file_taken += niso
+        sc.nr_scanned += niso
+        remove_mapping(sim, lruvec, self, victims)  # shadows with this eviction's tokens, freed
+        sc.nr_reclaimed += niso
+        vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += niso
+        vm["pgsteal_file"] += niso
 
     def set_initial_priority(self, sim, node, sc) -> None:
         """set_initial_priority: start where (reclaimable >> priority) meets the goal, in [6, 12]."""
