@@ -26,7 +26,8 @@ print("|---|---|---|---|---|---|---|---|---|---|---|")
 # every built-in workload with its defaults, plus the page-cache workloads touched through a
 # shared mapping (mmap) and anonymous memory, where page tables carry the access information
 CASES = [(name, {}) for name in WORKLOADS] + [
-    ("zipf", {"kind": "mmap"}), ("zipf", {"kind": "anon"}), ("shift", {"kind": "mmap"}), ("shift", {"kind": "anon"}),
+    ("zipf", {"kind": "mmap"}), ("zipf", {"kind": "anon", "pages": 24576}), ("shift", {"kind": "mmap"}),
+    ("shift", {"kind": "anon"}),
 ]
 for name, params in CASES:
     trace = make_workload(name, seed=args.seed, **params)

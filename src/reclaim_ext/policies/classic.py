@@ -28,8 +28,10 @@ _NOT_REFERENCED = ~np.uint16(PG_referenced)
 
 
 class Classic(ReclaimOps):
-    """Linux's two-list LRU: two-touch promotion, refault-distance activation, deactivation
-    driven by inactive_is_low and refaults."""
+    """Linux's active/inactive LRU (two lists per type).
+
+    Two-touch promotion, refault-distance activation, deactivation driven by inactive_is_low and
+    refaults."""
 
     name = "classic"
     nr_classes = 2
