@@ -1,0 +1,10 @@
+"""reclaim_ext: policies written against the public API, checked by the core, ejected safely.
+
+    from reclaim_ext.ext import Policy, IndexedList, GhostTable
+"""
+
+from .lists import GhostTable, IndexedList
+from .policy import Context, Policy, PolicyExit
+from .safety import EXIT_KINDS, ExitInfo
+
+__all__ = ["Policy", "Context", "PolicyExit", "IndexedList", "GhostTable", "ExitInfo", "EXIT_KINDS"]

@@ -1,0 +1,214 @@
+"""Plain-cache mode: a fixed capacity in pages, no watermarks, one eviction per miss when full,
+every access visible to the policy in order. This is the model of libCacheSim and of cache_ext's
+evaluation, so reclaim_ext policies can be checked against libCacheSim's miss ratios.
+
+An object is one page, named by (file, page) of the trace record (pid and kind are ignored). Per
+access: a hit goes to the policy's `accessed` (consecutive hits in one call); a miss, when the
+cache is full, first asks `evict(ctx, 1)` for a victim, removes it (`removed`), then admits the
+page (`added`). A policy that raises, answers outside the contract or exits is ejected (exit
+record in the result) and the built-in fallback, LRU by last access, serves the rest of the run;
+so does a shortfall (an empty answer) while the policy runs. No page is lost: the core keeps its
+own residency and recency for every page.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..machine.index import KeyIndex
+from .policy import Context, Policy, PolicyExit
+from .safety import (
+    EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_NONE, EXIT_UNREG_POLICY, ContractError, ExitInfo,
+    check_victims, format_exception,
+)
+
+_PAGE_BITS = 40
+
+
+def object_keys(chunk: np.ndarray) -> np.ndarray:
+    """The object key of each record: its page in file 0 (block and key-value traces may use the
+    whole 64-bit id space), else file << 40 | page."""
+    page = chunk["page"].astype(np.uint64)
+    file = chunk["file"].astype(np.uint64)
+    if not file.any():
+        return page
+    if (page[file != 0] >> np.uint64(_PAGE_BITS)).any():
+        raise ConfigError("cache mode: a page index above 2**40 is only allowed in file 0")
+    return np.where(file != 0, (file << np.uint64(_PAGE_BITS)) | page, page)
+
+
+class CacheSim:
+    """One cache of `capacity` pages run by a reclaim_ext policy (see the module docstring)."""
+
+    def __init__(self, capacity: int, policy: Policy, seed: int = 0):
+        if capacity < 1:
+            raise ConfigError(f"capacity: {capacity} pages is too small (need at least 1)")
+        self.capacity = int(capacity)
+        self.policy = policy
+        self.index = KeyIndex()
+        self.resident = np.zeros(1024, dtype=bool)
+        self.last = np.zeros(1024, dtype=np.int64)  # last access position: the fallback's LRU order
+        self.nr_resident = 0
+        self.accesses = self.hits = self.misses = self.evictions = 0
+        self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0}
+        self.ctx = Context(capacity=self.capacity, rng=np.random.default_rng(seed))
+        self.exit = ExitInfo()
+        self.alive = True
+        self._call("init", policy.init, self.ctx)
+
+    # ---- the policy boundary -----------------------------------------------------------------
+
+    def _call(self, hook: str, fn, *args):
+        """Run a hook; any failure ejects the policy (R6). Returns the hook's result, or None."""
+        if not self.alive:
+            return None
+        try:
+            return fn(*args)
+        except PolicyExit as e:
+            self._eject(EXIT_UNREG_POLICY, e.reason, hook, code=e.code)
+        except ContractError as e:
+            self._eject(EXIT_ERROR, str(e), hook, tb=format_exception(e))
+        except Exception as e:  # noqa: BLE001 - everything a policy raises becomes an exit
+            self._eject(EXIT_ERROR_POLICY, f"{type(e).__name__}: {e}", hook, tb=format_exception(e))
+        return None
+
+    def _eject(self, kind: str, reason: str, hook: str | None, code: int = 0, tb: str | None = None) -> None:
+        """Stop calling the policy; the fallback (LRU by last access over every resident page)
+        takes over at once, so nothing the policy held is lost (R9)."""
+        self.alive = False
+        try:
+            dump = str(self.policy.dump(self.ctx))[:32768]
+        except Exception as e:  # noqa: BLE001
+            dump = f"(dump failed: {type(e).__name__}: {e})"
+        self.exit = ExitInfo(kind=kind, reason=reason, code=code, hook=hook, at_access=self.ctx.now,
+                             traceback=tb, dump=dump, counters=dict(self.events))
+        try:
+            self.policy.exit(self.ctx, self.exit)
+        except Exception:  # noqa: BLE001 - the policy is already gone
+            pass
+
+    def _ask_victim(self) -> int | None:
+        """evict(ctx, 1) checked against the contract (R2); None on a shortfall."""
+        answer = self._call("evict", self.policy.evict, self.ctx, 1)
+        if not self.alive:
+            return None
+        try:
+            victims, stale = check_victims(answer, 1, self.resident, self.index.count)
+        except ContractError as e:
+            self._eject(EXIT_ERROR, str(e), "evict", tb=None)
+            return None
+        self.events["stale_handles"] += stale
+        return int(victims[0]) if len(victims) else None
+
+    def _fallback_victim(self) -> int:
+        res = np.flatnonzero(self.resident[: self.index.count])
+        return int(res[np.argmin(self.last[res])])
+
+    def _evict_one(self) -> None:
+        victim = self._ask_victim() if self.alive else None
+        if victim is None:
+            victim = self._fallback_victim()
+            if self.alive:
+                self.events["topped_up"] += 1
+            else:
+                self.events["fallback_evictions"] += 1
+        self.resident[victim] = False
+        self.nr_resident -= 1
+        self.evictions += 1
+        self.ctx.nr_resident = self.nr_resident
+        self._call("removed", self.policy.removed, self.ctx, np.array([victim], dtype=np.int64))
+
+    # ---- the driver ----------------------------------------------------------------------------
+
+    def _grow(self, n: int) -> None:
+        if n > len(self.resident):
+            cap = max(n, 2 * len(self.resident))
+            self.resident = np.concatenate((self.resident, np.zeros(cap - len(self.resident), bool)))
+            self.last = np.concatenate((self.last, np.zeros(cap - len(self.last), np.int64)))
+
+    def run(self, trace, progress=None) -> None:
+        pol, ctx = self.policy, self.ctx
+        for chunk in trace.chunks():
+            if len(chunk) == 0:
+                continue
+            ids = self.index.get_or_add(object_keys(chunk))
+            self._grow(self.index.count)
+            resident, last = self.resident, self.last
+            hits: list[int] = []
+            t = self.accesses
+            for h in ids.tolist():
+                if resident[h]:
+                    hits.append(h)
+                else:
+                    if hits:
+                        last[hits] = np.arange(t - len(hits), t)
+                        if self.alive:
+                            ctx.now = t - 1
+                            self._call("accessed", pol.accessed, ctx, np.array(hits, dtype=np.int64))
+                        self.hits += len(hits)
+                        hits = []
+                    ctx.now = t
+                    self.misses += 1
+                    if self.nr_resident >= self.capacity:
+                        self._evict_one()
+                    resident[h] = True
+                    last[h] = t
+                    self.nr_resident += 1
+                    ctx.nr_resident = self.nr_resident
+                    if self.alive:
+                        self._call("added", pol.added, ctx, np.array([h], dtype=np.int64))
+                t += 1
+            if hits:
+                last[hits] = np.arange(t - len(hits), t)
+                if self.alive:
+                    ctx.now = t - 1
+                    self._call("accessed", pol.accessed, ctx, np.array(hits, dtype=np.int64))
+                self.hits += len(hits)
+            self.accesses = t
+            if progress is not None:
+                progress(len(chunk))
+        if self.alive and self.exit.kind == EXIT_NONE:
+            self.exit = ExitInfo(kind=EXIT_DONE, reason="the run ended", at_access=self.accesses,
+                                 counters=dict(self.events))
+            try:
+                pol.exit(ctx, self.exit)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def check_conservation(self) -> None:
+        """Every page is resident or not, and the count matches (R10)."""
+        n = int(self.resident[: self.index.count].sum())
+        if n != self.nr_resident or n > self.capacity:
+            raise AssertionError(f"cache mode: {n} resident pages, counter {self.nr_resident}, capacity {self.capacity}")
+
+    def result(self) -> dict:
+        return {
+            "mode": "cache",
+            "capacity": self.capacity,
+            "accesses": self.accesses,
+            "hits": self.hits,
+            "misses": self.misses,
+            "miss_ratio": self.misses / self.accesses if self.accesses else 0.0,
+            "evictions": self.evictions,
+            "objects": self.index.count,
+            "events": dict(self.events),
+            "policy_counters": dict(self.ctx.counters),
+            "exit": self.exit.as_dict(),
+        }
+
+
+def run_cache(trace, policy: Policy, capacity: int, seed: int = 0, progress=None, check: bool = False) -> dict:
+    """Replay `trace` through a cache of `capacity` pages run by `policy`; the result dict."""
+    sim = CacheSim(capacity, policy, seed)
+    t0 = time.perf_counter()
+    sim.run(trace, progress)
+    wall = time.perf_counter() - t0
+    if check:
+        sim.check_conservation()
+    out = sim.result()
+    out["wall_seconds"] = wall
+    out["accesses_per_second"] = sim.accesses / wall if wall > 0 else 0.0
+    return out
