@@ -39,6 +39,8 @@ class RunConfig:
     watermark_scale_factor: int = 10
     mechanisms: str | None = None       # "+ptwalk,-bloom": switch the policy's mechanisms on/off
     min_ttl_ms: float = 0               # MGLRU's /sys/kernel/mm/lru_gen/min_ttl_ms (0: off)
+    cache: bool = False                 # plain-cache mode (reclaim_ext.ext.cache): no reclaim core
+    capacity: int | None = None         # pages the plain cache holds
 
     def policy_options(self) -> dict[str, Any]:
         """Keyword options for the policy's constructor (MGLRU: min_ttl_ms)."""
@@ -67,7 +69,22 @@ class RunConfig:
             raise ConfigError("--trace needs --format (oraclegeneral, csv, vscsi or native)")
         if not 1 <= self.watermark_scale_factor <= 3000:
             raise ConfigError(f"watermark_scale_factor: {self.watermark_scale_factor} is out of range 1..3000")
-        self.make_policy()  # unknown policy, bad --mechanism spec, bad min_ttl_ms
+        policy = self.make_policy()  # unknown policy, bad --mechanism spec, bad min_ttl_ms
+        from .ext.policy import Policy
+
+        if self.cache:
+            if self.capacity is None or self.capacity < 1:
+                raise ConfigError("--cache needs --capacity PAGES (at least 1)")
+            if not isinstance(policy, Policy):
+                raise ConfigError(f"--cache: {self.policy} is a reclaim_ops policy of the reclaim core; "
+                                  "plain-cache mode runs reclaim_ext policies (fifo, lru, clock, mru, lfu, 2q, "
+                                  "arc, s3fifo, sieve, or your own)")
+        else:
+            if self.capacity is not None:
+                raise ConfigError("--capacity applies to --cache (plain-cache mode); use --memory otherwise")
+            if isinstance(policy, Policy):
+                raise ConfigError(f"policy {self.policy} is a reclaim_ext policy: run it with --cache "
+                                  "--capacity PAGES (its use inside the reclaim core is not built yet)")
 
     def make_policy(self):
         """A new policy instance for this run (mechanisms and options applied)."""
@@ -107,6 +124,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     cfg.validate()
     if trace is None:
         trace = build_trace(cfg)
+    if cfg.cache:
+        return run_cache_mode(cfg, trace, progress)
     sim = build_simulator(cfg)
     t0 = time.perf_counter()
     sim.run(trace, progress=progress)
@@ -143,6 +162,22 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         out["min_ttl_ms"] = sim.ops.min_ttl_ms
     out.update(sim.ops.dump(sim))
     return out
+
+
+def run_cache_mode(cfg: RunConfig, trace: Trace, progress=None) -> dict:
+    """Plain-cache mode (reclaim_ext.ext.cache): the policy alone on a fixed capacity."""
+    from .ext.cache import run_cache
+
+    res = run_cache(trace, cfg.make_policy(), cfg.capacity, seed=cfg.seed, progress=progress, check=cfg.check)
+    head = {
+        "policy": cfg.policy,
+        "workload": None if cfg.trace else cfg.workload,
+        "workload_params": trace.params if cfg.trace is None else {},
+        "trace": cfg.trace,
+        "trace_format": cfg.trace_format,
+        "seed": cfg.seed,
+    }
+    return {**head, **res}
 
 
 def lru_sizes(ops, lruvec) -> dict[str, int]:

@@ -176,7 +176,8 @@ def _run_options(f):
 
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
-                swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor):
+                swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, cache=False,
+                capacity=None):
     """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
     from .api import RunConfig
     from .core.engine import default_check
@@ -199,7 +200,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
         seed=seed, mode=mode, check=default_check() if check is None else check,
         min_free_kbytes=min_free_kbytes,
         watermark_scale_factor=watermark_scale_factor,
-        mechanisms=mechanisms, min_ttl_ms=min_ttl_ms,
+        mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity,
     )
     cfg.validate()
     return cfg
@@ -250,12 +251,17 @@ def _lru_gen_policies() -> list[str]:
 
 @main.command()
 @_run_options
+@click.option("--cache", is_flag=True,
+              help="Plain-cache mode: a fixed --capacity, one eviction per miss, no reclaim core "
+                   "(libCacheSim's model; for reclaim_ext policies such as lru, s3fifo or your file.py).")
+@click.option("--capacity", default=None, callback=_size("capacity"),
+              help="Pages the plain cache holds (with --cache; 1000, or a size like 4MiB).")
 @click.option("--dump-lru-gen", is_flag=True,
               help="After the run, print the generations as /sys/kernel/debug/lru_gen shows them "
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(dump_lru_gen, json_out, progress, **run_opts):
+def run(cache, capacity, dump_lru_gen, json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -265,13 +271,16 @@ def run(dump_lru_gen, json_out, progress, **run_opts):
       reclaim-ext run --policy mglru --mechanism -bloom --dump-lru-gen
       reclaim-ext run --workload scan-hot --json result.json
       reclaim-ext run --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
+      reclaim-ext run --cache --capacity 1000 --policy s3fifo \\
+          --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
+      reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
     """
     from .api import build_trace
     from .api import run as api_run
 
     _check_json_path(json_out)
     with _user_errors():
-        cfg = _run_config(**run_opts)
+        cfg = _run_config(**run_opts, cache=cache, capacity=capacity)
         if dump_lru_gen and cfg.policy not in _lru_gen_policies():
             raise click.UsageError(f"--dump-lru-gen needs the {' or '.join(_lru_gen_policies())} policy "
                                    f"({cfg.policy} has no generations)")
@@ -286,7 +295,10 @@ def run(dump_lru_gen, json_out, progress, **run_opts):
     else:
         if json_out:
             _write_json(json_out, result)
-        _print_summary(result)
+        if cfg.cache:
+            _print_cache_summary(result)
+        else:
+            _print_summary(result)
     if dump_lru_gen:
         from .policies.mglru import format_lru_gen
 
@@ -300,6 +312,28 @@ def _on_off(mech: dict) -> str:
 
 _COST_ROWS = (("ptes_walked", "PTEs walked"), ("rmap_walks", "rmap walks"), ("lru_lock_ops", "LRU-lock ops"),
               ("atomic_updates", "atomic flag updates"))
+
+
+def _print_cache_summary(r: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    src = r["trace"] or f"workload {r['workload']}"
+    t = Table(title=f"{r['policy']} on {src}, plain cache of {r['capacity']:,} pages", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    ex = r["exit"]
+    rows = [
+        ("accesses", f"{r['accesses']:,}"), ("objects", f"{r['objects']:,}"),
+        ("hits", f"{r['hits']:,}"), ("misses", f"{r['misses']:,}"), ("miss ratio", f"{r['miss_ratio']:.6f}"),
+        ("evictions", f"{r['evictions']:,}"),
+        ("policy exit", ex["kind"] + (f" at access {ex['at_access']:,}: {ex['reason']}" if ex["kind"] != "DONE" else "")),
+    ]
+    rows += [(k.replace("_", " "), f"{v:,}") for k, v in r["events"].items() if v]
+    rows.append(("wall time / rate", f"{r['wall_seconds']:.2f} s / {r['accesses_per_second'] / 1e6:.2f} M accesses/s"))
+    for k, v in rows:
+        t.add_row(k, v)
+    Console().print(t)
 
 
 def _print_summary(r: dict) -> None:
@@ -414,7 +448,7 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
 
     _check_json_path(json_out)
     with _user_errors():
-        cfg = _run_config(**run_opts)
+        cfg = _run_config(**run_opts, cache=cache, capacity=capacity)
         from .policies import BUILTIN
 
         runs = 1 + len(variants or BUILTIN[cfg.policy].ablation_variants)

@@ -95,6 +95,13 @@ class CacheSim:
         answer = self._call("evict", self.policy.evict, self.ctx, 1)
         if not self.alive:
             return None
+        if type(answer) is list and len(answer) == 1:  # the common answer: one int handle
+            h = answer[0]
+            if type(h) is int and 0 <= h < self.index.count:
+                if self.resident[h]:
+                    return h
+                self.events["stale_handles"] += 1
+                return None
         try:
             victims, stale = check_victims(answer, 1, self.resident, self.index.count)
         except ContractError as e:
@@ -153,7 +160,9 @@ class CacheSim:
                     ctx.now = t
                     self.misses += 1
                     if self.nr_resident >= self.capacity:
+                        ctx.incoming = h
                         self._evict_one()
+                        ctx.incoming = None
                     resident[h] = True
                     last[h] = t
                     self.nr_resident += 1

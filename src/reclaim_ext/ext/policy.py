@@ -44,6 +44,7 @@ class Context:
     rng: np.random.Generator         # deterministic per run (seeded)
     now: int = 0                     # index of the access being processed
     nr_resident: int = 0             # pages resident in the scope now
+    incoming: int | None = None      # during evict() in plain-cache mode: the page being brought in
     counters: dict = field(default_factory=dict)  # the policy's own counters (shown in results)
 
     def exit(self, code: int = 0, reason: str = "policy exited") -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..ext import IndexedList, Policy
+from reclaim_ext.ext import IndexedList, Policy
 
 
 class LRU(Policy):

@@ -32,11 +32,28 @@ def parse_mechanisms(spec: str | None, cls) -> dict[str, bool]:
     return out
 
 
+def policy_class(name: str):
+    """The class of a policy spec: a built-in name, a registered plug-in, file.py[:Class] or
+    module:Class (reclaim_ext.ext.loader)."""
+    from ..ext.loader import load_policy_class
+
+    return load_policy_class(name, BUILTIN)
+
+
 def get_policy(name: str, mechanisms: str | None = None, **options):
-    """A new instance of the built-in policy `name`, with mechanisms switched on/off
-    (`+ptwalk,-bloom`) and policy options (MGLRU: min_ttl_ms)."""
+    """A new instance of policy `name` (see policy_class), with mechanisms switched on/off
+    (`+ptwalk,-bloom`) and policy options (MGLRU: min_ttl_ms). reclaim_ext plug-ins take no
+    mechanisms or options."""
+    from ..core.ops import ReclaimOps
+
+    cls = policy_class(name)
+    if issubclass(cls, ReclaimOps):
+        return cls(parse_mechanisms(mechanisms, cls), **options)
+    if mechanisms:
+        raise ConfigError(f"mechanism: {name} is a reclaim_ext policy; --mechanism applies to classic and mglru")
+    if options:
+        raise ConfigError(f"policy: {name} takes no options ({', '.join(options)})")
     try:
-        cls = BUILTIN[name]
-    except KeyError:
-        raise ConfigError(f"policy: unknown policy {name!r} (built-in: {', '.join(sorted(BUILTIN))})") from None
-    return cls(parse_mechanisms(mechanisms, cls), **options)
+        return cls()
+    except Exception as e:  # noqa: BLE001 - a user class that cannot even be built
+        raise ConfigError(f"policy: {name}: creating {cls.__name__}() raised {type(e).__name__}: {e}") from None
