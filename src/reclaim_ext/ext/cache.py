@@ -21,9 +21,12 @@ from ..errors import ConfigError
 from ..machine.index import KeyIndex
 from .policy import Context, Policy, PolicyExit
 from .safety import (
-    EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_NONE, EXIT_UNREG_POLICY, ContractError, ExitInfo,
-    check_victims, format_exception,
+    EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_ERROR_STALL, EXIT_NONE, EXIT_UNREG_POLICY, ContractError,
+    ExitInfo, PolicyStall, Watchdog, check_victims, format_exception,
 )
+
+HOOK_BUDGET_S = 2.0   # wall-clock limit of one hook call (R5)
+STARVE_LIMIT = 64     # consecutive evict() answers with no usable victim before ejection (R4)
 
 _PAGE_BITS = 40
 
@@ -43,7 +46,8 @@ def object_keys(chunk: np.ndarray) -> np.ndarray:
 class CacheSim:
     """One cache of `capacity` pages run by a reclaim_ext policy (see the module docstring)."""
 
-    def __init__(self, capacity: int, policy: Policy, seed: int = 0):
+    def __init__(self, capacity: int, policy: Policy, seed: int = 0, hook_budget: float = HOOK_BUDGET_S,
+                 starve_limit: int = STARVE_LIMIT):
         if capacity < 1:
             raise ConfigError(f"capacity: {capacity} pages is too small (need at least 1)")
         self.capacity = int(capacity)
@@ -54,6 +58,9 @@ class CacheSim:
         self.nr_resident = 0
         self.accesses = self.hits = self.misses = self.evictions = 0
         self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0}
+        self.starve_limit = starve_limit
+        self._short = 0  # consecutive shortfalls
+        self.watchdog = Watchdog(hook_budget)
         self.ctx = Context(capacity=self.capacity, rng=np.random.default_rng(seed))
         self.exit = ExitInfo()
         self.alive = True
@@ -65,8 +72,15 @@ class CacheSim:
         """Run a hook; any failure ejects the policy (R6). Returns the hook's result, or None."""
         if not self.alive:
             return None
+        wd = self.watchdog
         try:
-            return fn(*args)
+            wd.enter()
+            try:
+                return fn(*args)
+            finally:
+                wd.leave()
+        except PolicyStall:
+            self._eject(EXIT_ERROR_STALL, f"{hook}() ran longer than {wd.budget:g} s", hook)
         except PolicyExit as e:
             self._eject(EXIT_UNREG_POLICY, e.reason, hook, code=e.code)
         except ContractError as e:
@@ -118,10 +132,16 @@ class CacheSim:
         victim = self._ask_victim() if self.alive else None
         if victim is None:
             victim = self._fallback_victim()
-            if self.alive:
+            if self.alive:  # a shortfall: the fallback tops it up (R4)
                 self.events["topped_up"] += 1
+                self._short += 1
+                if self._short >= self.starve_limit:
+                    self._eject(EXIT_ERROR_STALL, f"evict() gave no usable victim {self._short} times in a row "
+                                "(starvation)", "evict")
             else:
                 self.events["fallback_evictions"] += 1
+        else:
+            self._short = 0
         self.resident[victim] = False
         self.nr_resident -= 1
         self.evictions += 1
@@ -179,6 +199,7 @@ class CacheSim:
             self.accesses = t
             if progress is not None:
                 progress(len(chunk))
+        self.watchdog.close()
         if self.alive and self.exit.kind == EXIT_NONE:
             self.exit = ExitInfo(kind=EXIT_DONE, reason="the run ended", at_access=self.accesses,
                                  counters=dict(self.events))
@@ -209,9 +230,11 @@ class CacheSim:
         }
 
 
-def run_cache(trace, policy: Policy, capacity: int, seed: int = 0, progress=None, check: bool = False) -> dict:
-    """Replay `trace` through a cache of `capacity` pages run by `policy`; the result dict."""
-    sim = CacheSim(capacity, policy, seed)
+def run_cache(trace, policy: Policy, capacity: int, seed: int = 0, progress=None, check: bool = False,
+              **limits) -> dict:
+    """Replay `trace` through a cache of `capacity` pages run by `policy`; the result dict.
+    `limits`: hook_budget (seconds per hook call), starve_limit (see CacheSim)."""
+    sim = CacheSim(capacity, policy, seed, **limits)
     t0 = time.perf_counter()
     sim.run(trace, progress)
     wall = time.perf_counter() - t0

@@ -7,6 +7,9 @@ and ejects the policy on a contract violation, an exception or a voluntary exit,
 
 from __future__ import annotations
 
+import ctypes
+import threading
+import time
 import traceback
 from dataclasses import asdict, dataclass, field
 
@@ -81,3 +84,43 @@ def check_victims(answer, n: int, resident: np.ndarray, issued: int) -> tuple[np
 
 def format_exception(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+class PolicyStall(BaseException):
+    """Injected into a hook that ran past its time budget (exit kind ERROR_STALL). A
+    BaseException, so a policy's own `except Exception` cannot swallow it."""
+
+
+class Watchdog:
+    """Bounds the wall time of every hook call (rule R5): a daemon thread watches the call in
+    progress and, once it has run longer than `budget` seconds, raises PolicyStall inside it (an
+    asynchronous exception: it lands at the next Python bytecode, so a pure-Python loop is
+    stopped; a hook stuck inside one C call is stopped when that call returns)."""
+
+    def __init__(self, budget: float):
+        self.budget = float(budget)
+        self._target = threading.get_ident()
+        self._started: float | None = None
+        self._fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="reclaim_ext-watchdog", daemon=True)
+        self._thread.start()
+
+    def enter(self) -> None:
+        self._fired = False
+        self._started = time.monotonic()
+
+    def leave(self) -> None:
+        self._started = None
+
+    def _watch(self) -> None:
+        period = max(0.005, min(0.05, self.budget / 4))
+        while not self._stop.wait(period):
+            t0 = self._started
+            if t0 is not None and not self._fired and time.monotonic() - t0 > self.budget:
+                self._fired = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), ctypes.py_object(PolicyStall))
+
+    def close(self) -> None:
+        self._stop.set()
+
