@@ -1,6 +1,7 @@
 """hello: the smallest useful reclaim_ext policy, a FIFO with a second chance (CLOCK-like).
 
-Run it:  reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
+Run it:  reclaim-ext run --policy examples/hello.py --workload zipf --memory 64MiB
+         reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
 """
 
 from reclaim_ext.ext import IndexedList, Policy
@@ -11,7 +12,7 @@ class Hello(Policy):
 
     def init(self, ctx):
         self.queue = IndexedList()   # head = newest, tail = oldest
-        self.referenced = set()      # pages hit since they last reached the tail
+        self.referenced = set()      # pages hit since they were last passed over
 
     def added(self, ctx, handles):
         for h in handles.tolist():
@@ -26,9 +27,13 @@ class Hello(Policy):
             self.referenced.discard(h)
 
     def evict(self, ctx, n):
-        # a referenced page at the tail gets a second chance: back to the head, bit cleared
-        while self.queue.tail() in self.referenced:
-            h = self.queue.pop_tail()
-            self.referenced.discard(h)
-            self.queue.push_head(h)
-        return [self.queue.tail()]
+        victims, h = [], self.queue.tail()
+        while h is not None and len(victims) < n:
+            towards_head = self.queue.prev(h)
+            if h in self.referenced:     # second chance: back to the head, bit cleared
+                self.referenced.discard(h)
+                self.queue.move_head(h)
+            else:
+                victims.append(h)
+            h = towards_head
+        return victims

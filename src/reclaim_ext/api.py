@@ -79,12 +79,8 @@ class RunConfig:
                 raise ConfigError(f"--cache: {self.policy} is a reclaim_ops policy of the reclaim core; "
                                   "plain-cache mode runs reclaim_ext policies (fifo, lru, clock, mru, lfu, 2q, "
                                   "arc, s3fifo, sieve, or your own)")
-        else:
-            if self.capacity is not None:
-                raise ConfigError("--capacity applies to --cache (plain-cache mode); use --memory otherwise")
-            if isinstance(policy, Policy):
-                raise ConfigError(f"policy {self.policy} is a reclaim_ext policy: run it with --cache "
-                                  "--capacity PAGES (its use inside the reclaim core is not built yet)")
+        elif self.capacity is not None:
+            raise ConfigError("--capacity applies to --cache (plain-cache mode); use --memory otherwise")
 
     def make_policy(self):
         """A new policy instance for this run (mechanisms and options applied)."""
@@ -116,7 +112,14 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         check=cfg.check,
         cost_model=cost_model or CostModel(),
     )
-    return Simulator(sim_cfg, cfg.make_policy())
+    policy = cfg.make_policy()
+    from .ext.policy import Policy
+
+    if isinstance(policy, Policy):  # a reclaim_ext policy inside the reclaim core
+        from .ext.adapter import ExtOps
+
+        policy = ExtOps(policy)
+    return Simulator(sim_cfg, policy)
 
 
 def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], None] | None = None) -> dict:
@@ -128,7 +131,11 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         return run_cache_mode(cfg, trace, progress)
     sim = build_simulator(cfg)
     t0 = time.perf_counter()
-    sim.run(trace, progress=progress)
+    try:
+        sim.run(trace, progress=progress)
+    finally:
+        if hasattr(sim.ops, "finish"):
+            sim.ops.finish()
     wall = time.perf_counter() - t0
     res = sim.result()
     lv = sim.root_lruvec(sim.node)

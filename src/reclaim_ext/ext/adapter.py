@@ -1,0 +1,275 @@
+"""Running a reclaim_ext policy inside the reclaim core (kswapd, direct reclaim,
+shrink_folio_list): the adapter between the public policy API and reclaim_ops.
+
+The core keeps every folio of the scope on its own lists (class 0 of each type, the classic
+inactive lists) as the registry of what is resident; the policy keeps its own order. Hooks:
+  * a folio allocated (fault or read() miss) -> `added`; a read()/write() hit -> `accessed`,
+    in trace order (the fast driver passes runs of events, the exact driver one at a time);
+  * reclaim -> `evict(ctx, n)` for batches of up to SWAP_CLUSTER_MAX candidates; the core checks
+    the answer (resident, on a list, issued, distinct, not protected), tops up a shortfall from
+    the tail of its own lists, and runs shrink_folio_list on them: a folio with a young PTE is
+    kept (and reported to `accessed`), a dirty one waits for writeback, the rest are freed and
+    reported to `removed`;
+  * the shadow entries and refault clock are the classic policy's, so a refault after ejection
+    is judged as classic judges it.
+On ejection (an exception, a broken answer, a stall, ctx.exit) every folio is already on the
+classic lists, and the built-in classic policy serves every later hook: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, ReclaimOps
+from ..core.vmscan import shrink_folio_list
+from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_mlocked, PG_resident, PG_unevictable
+from ..policies.classic import Classic
+from .cache import HOOK_BUDGET_S, STARVE_LIMIT
+from .policy import Context, Policy, PolicyExit
+from .safety import (
+    EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_ERROR_STALL, EXIT_NONE, EXIT_UNREG_POLICY, ContractError,
+    ExitInfo, PolicyStall, Watchdog, check_victims, format_exception,
+)
+
+_PROTECTED = PG_unevictable | PG_mlocked
+
+
+class ExtOps(ReclaimOps):
+    """reclaim_ops for a reclaim_ext Policy, with the classic policy as the fallback."""
+
+    nr_classes = 2
+    trusted = False
+
+    def __init__(self, policy: Policy, hook_budget: float = HOOK_BUDGET_S, starve_limit: int = STARVE_LIMIT):
+        super().__init__()
+        self.policy = policy
+        self.name = getattr(policy, "name", type(policy).__name__)
+        self.fallback = Classic()
+        self.alive = True
+        self.exit = ExitInfo()
+        self.events = {"stale_handles": 0, "refused_protected": 0, "topped_up": 0, "fallback_batches": 0}
+        self.ctx: Context | None = None
+        self.sim = None
+        self.hook_budget = hook_budget
+        self.starve_limit = starve_limit
+        self._short = 0
+        self.watchdog: Watchdog | None = None
+
+    # ---- the policy boundary -------------------------------------------------------------------
+
+    def _call(self, hook: str, *args):
+        if not self.alive:
+            return None
+        fn = getattr(self.policy, hook)
+        if self.watchdog is None:
+            self.watchdog = Watchdog(self.hook_budget)
+        wd = self.watchdog
+        try:
+            wd.enter()
+            try:
+                return fn(self.ctx, *args)
+            finally:
+                wd.leave()
+        except PolicyStall:
+            self._eject(EXIT_ERROR_STALL, f"{hook}() ran longer than {wd.budget:g} s", hook)
+        except PolicyExit as e:
+            self._eject(EXIT_UNREG_POLICY, e.reason, hook, code=e.code)
+        except ContractError as e:
+            self._eject(EXIT_ERROR, str(e), hook)
+        except Exception as e:  # noqa: BLE001 - everything a policy raises becomes an exit
+            self._eject(EXIT_ERROR_POLICY, f"{type(e).__name__}: {e}", hook, tb=format_exception(e))
+        return None
+
+    def _eject(self, kind: str, reason: str, hook: str | None, code: int = 0, tb: str | None = None) -> None:
+        """Stop calling the policy; the classic fallback already has every folio on its lists."""
+        self.alive = False
+        try:
+            dump = str(self.policy.dump(self.ctx))[:32768]
+        except Exception as e:  # noqa: BLE001
+            dump = f"(dump failed: {type(e).__name__}: {e})"
+        at = self.sim.accesses if self.sim is not None else None
+        self.exit = ExitInfo(kind=kind, reason=reason, code=code, hook=hook, at_access=at, traceback=tb,
+                             dump=dump, counters=dict(self.events))
+        if self.sim is not None:
+            f = self.sim.folios
+            f.flags[: f.count] &= ~np.uint16(PG_active)  # classic: everything starts inactive
+        try:
+            self.policy.exit(self.ctx, self.exit)
+        except Exception:  # noqa: BLE001
+            pass
+        if self.watchdog is not None:
+            self.watchdog.close()
+
+    def finish(self) -> None:
+        """The run ended: record a normal exit if the policy is still attached."""
+        if self.alive and self.exit.kind == EXIT_NONE:
+            self.exit = ExitInfo(kind=EXIT_DONE, reason="the run ended", at_access=self.sim.accesses,
+                                 counters=dict(self.events))
+            try:
+                self.policy.exit(self.ctx, self.exit)
+            except Exception:  # noqa: BLE001
+                pass
+        if self.watchdog is not None:
+            self.watchdog.close()
+
+    # ---- lifecycle and hot path ----------------------------------------------------------------
+
+    def init_lruvec(self, sim, lruvec) -> None:
+        self.sim = sim
+        self.ctx = Context(capacity=sim.config.memory_pages, rng=np.random.default_rng(0))
+        self.fallback.init_lruvec(sim, lruvec)
+        self._call("init")
+
+    def _sync_ctx(self, sim, lruvec) -> None:
+        self.ctx.now = sim.accesses
+        self.ctx.nr_resident = lruvec.total()
+
+    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
+        if not self.alive:
+            return self.fallback.folio_add(sim, lruvec, page, shadow, shadow_ws, swap_free, fault)
+        lruvec.add(sim.folios, np.array([page]), int(sim.folios.type[page]) * 2)
+        self._sync_ctx(sim, lruvec)
+        self._call("added", np.array([page], dtype=np.int64))
+
+    def mark_accessed(self, sim, lruvec, page):
+        if not self.alive:
+            return self.fallback.mark_accessed(sim, lruvec, page)
+        self._sync_ctx(sim, lruvec)
+        self._call("accessed", np.array([page], dtype=np.int64))
+
+    def access_events(self, sim, lruvec, ev):
+        if not self.alive:
+            return self.fallback.access_events(sim, lruvec, ev)
+        is_add = ev.is_add
+        adds = ev.page[is_add]
+        if len(adds):
+            lruvec.add_events(sim.folios, adds, ev.lru_type[is_add].astype(np.int64) * 2, unique=True)
+        # runs of ADDs and ACCESSes, in order (the exact driver makes one call per event)
+        change = np.flatnonzero(is_add[1:] != is_add[:-1]) + 1
+        bounds = np.concatenate(([0], change, [len(is_add)]))
+        self._sync_ctx(sim, lruvec)
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            if not self.alive:  # ejected mid-segment: the rest goes to classic
+                return self._replay_rest(sim, lruvec, ev.page[a:], is_add[a:])
+            self._call("added" if is_add[a] else "accessed", ev.page[a:b])
+
+    def _replay_rest(self, sim, lruvec, pages: np.ndarray, is_add: np.ndarray) -> None:
+        """After an ejection inside a segment, classic takes the remaining accesses. The folios
+        the remaining ADDs named are already on the inactive lists; their refaults are not
+        re-judged by classic (a simplification of the moment of ejection)."""
+        for page, add in zip(pages.tolist(), is_add.tolist()):
+            if not add:
+                self.fallback.mark_accessed(sim, lruvec, page)
+
+    # ---- reclaim -------------------------------------------------------------------------------
+
+    def shrink_lruvec(self, sim, lruvec, sc):
+        if not self.alive:
+            return self.fallback.shrink_lruvec(sim, lruvec, sc)
+        scan = lruvec.total() >> sc.priority
+        done = 0
+        while done < scan and sc.nr_reclaimed < sc.nr_to_reclaim and self.alive:
+            ids = self._candidates(sim, lruvec, min(SWAP_CLUSTER_MAX, scan - done))
+            if len(ids) == 0:
+                break
+            done += len(ids)
+            self._shrink(sim, lruvec, sc, ids)
+        if not self.alive and done < scan:
+            self.fallback.shrink_lruvec(sim, lruvec, sc)
+
+    def _candidates(self, sim, lruvec, n: int) -> np.ndarray:
+        """Up to n folios to reclaim, isolated: the policy's checked answer, topped up from the
+        tails of the core's lists."""
+        f = sim.folios
+        self._sync_ctx(sim, lruvec)
+        answer = self._call("evict", n)
+        got = np.zeros(0, dtype=np.int64)
+        if self.alive:
+            try:
+                live = (f.flags[: f.count] & PG_resident) != 0
+                got, stale = check_victims(answer, n, live, f.count)
+            except ContractError as e:
+                self._eject(EXIT_ERROR, str(e), "evict")
+                got, stale = np.zeros(0, dtype=np.int64), 0
+            self.events["stale_handles"] += stale
+            if len(got):
+                off = f.lru[got] == NO_LIST  # resident but isolated elsewhere: stale too
+                self.events["stale_handles"] += int(off.sum())
+                got = got[~off]
+                prot = (f.flags[got] & _PROTECTED) != 0  # R3: refused, counted
+                self.events["refused_protected"] += int(prot.sum())
+                got = got[~prot]
+        if len(got):
+            lruvec.delete(f, got)
+        short = n - len(got)
+        if self.alive:
+            self.events["topped_up"] += short
+            self._short = 0 if len(got) else self._short + 1
+            if self._short >= self.starve_limit:
+                self._eject(EXIT_ERROR_STALL, f"evict() gave no usable victim {self._short} times in a row "
+                            "(starvation)", "evict")
+        if short:
+            extra = []
+            for t in (LRU_FILE, LRU_ANON):
+                if short <= 0:
+                    break
+                ids = lruvec.isolate_tail(f, t * 2, short)
+                extra.append(ids)
+                short -= len(ids)
+            if not self.alive:
+                self.events["fallback_batches"] += 1
+            got = np.concatenate([got] + extra) if extra else got
+        return got
+
+    def _shrink(self, sim, lruvec, sc, ids: np.ndarray) -> None:
+        vm = sim.vm
+        vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += len(ids)
+        sim.cost["pages_scanned"] += len(ids)
+        sim.cost["lru_lock_ops"] += 2
+        res = shrink_folio_list(sim, lruvec, ids, sc, self)
+        sc.nr_reclaimed += res.nr_reclaimed
+        vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += res.nr_reclaimed
+        self.putback(sim, lruvec, res.keep_ids, res.keep_active)
+
+    def references(self, sim, lruvec, ids, young, vm_exec, sc):
+        if not self.alive:
+            return self.fallback.references(sim, lruvec, ids, young, vm_exec, sc)
+        return np.where(young > 0, FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM).astype(np.int8)
+
+    def putback(self, sim, lruvec, ids, active):
+        if len(ids) == 0:
+            return
+        if not self.alive:
+            return self.fallback.putback(sim, lruvec, ids, active)
+        f = sim.folios
+        f.flags[ids] &= ~np.uint16(PG_active)
+        lruvec.add_events(f, ids, f.type[ids].astype(np.int64) * 2, unique=True)
+        if active.any():
+            self._call("accessed", ids[active])  # seen young: referenced while the policy held it
+
+    def eviction_token(self, sim, lruvec, ids):
+        tokens = self.fallback.eviction_token(sim, lruvec, ids)  # classic's clock, for refaults later
+        if self.alive:
+            self._sync_ctx(sim, lruvec)
+            self._call("removed", np.asarray(ids, dtype=np.int64))
+        return tokens
+
+    # everything else: the classic policy's behaviour (it only runs once the policy is gone)
+    def prepare(self, sim, lruvec, sc):
+        return self.fallback.prepare(sim, lruvec, sc) if not self.alive else None
+
+    def age(self, sim, lruvec, lru, nr_to_scan, sc):
+        return self.fallback.age(sim, lruvec, lru, nr_to_scan, sc)
+
+    def after_lruvec(self, sim, lruvec, sc):
+        return self.fallback.after_lruvec(sim, lruvec, sc) if not self.alive else None
+
+    def kswapd_age_node(self, sim, node, sc):
+        return self.fallback.kswapd_age_node(sim, node, sc) if not self.alive else None
+
+    def reclaim_done(self, sim, node, sc):
+        return self.fallback.reclaim_done(sim, node, sc)
+
+    def dump(self, sim) -> dict:
+        return {"ext": {"policy": self.name, "attached": self.alive, "events": dict(self.events)},
+                "exit": self.exit.as_dict()}

@@ -1,0 +1,74 @@
+"""reclaim_ext policies inside the reclaim core (reclaim_ext.ext.adapter): the run works on every
+kind of access, both drivers agree, and a broken policy is ejected to the classic fallback with
+its exit record in the result and page conservation checked throughout."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from conftest import invoke
+
+from reclaim_ext.api import RunConfig, run
+
+HELLO = os.path.join(os.path.dirname(__file__), "..", "examples", "hello.py")
+SMALL = {"zipf": dict(pages=3000, accesses=30_000),
+         "mixed": dict(procs=2, anon_pages=400, files=2, file_pages=600, exec_pages=100, accesses=30_000)}
+
+
+@pytest.mark.parametrize("policy", ["lru", HELLO])
+@pytest.mark.parametrize("workload", list(SMALL))
+def test_drivers_agree_for_an_ext_policy(policy, workload):
+    out = {}
+    for mode in ("fast", "exact"):
+        r = run(RunConfig(policy=policy, workload=workload, workload_params=SMALL[workload], memory=512, swap=2048,
+                          mode=mode, check=True))
+        assert r["exit"]["kind"] == "DONE", r["exit"]
+        assert r["vmstat"]["pgscan_kswapd"] + r["vmstat"]["pgscan_direct"] > 0  # reclaim ran
+        out[mode] = (r["misses"], r["vmstat"], r["cost"])
+    assert out["fast"] == out["exact"]
+
+
+def test_policy_raising_on_its_10th_call_is_ejected_and_the_run_completes(tmp_path):
+    src = tmp_path / "bad.py"
+    src.write_text(
+        "from reclaim_ext.plugins.lru import LRU\n\n"
+        "class Bad(LRU):\n"
+        "    name = 'bad'\n"
+        "    calls = 0\n"
+        "    def evict(self, ctx, n):\n"
+        "        self.calls += 1\n"
+        "        if self.calls == 10:\n"
+        "            raise KeyError('tenth')\n"
+        "        return super().evict(ctx, n)\n"
+    )
+    args = ["--workload", "mixed", *[a for k, v in SMALL["mixed"].items() for a in ("-p", f"{k}={v}")],
+            "--memory", "512", "--swap", "2048", "--check", "--json", "-"]
+    r = invoke("run", "--policy", f"{src}:Bad", *args)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    ex = out["exit"]
+    assert ex["kind"] == "ERROR_POLICY" and "KeyError" in ex["reason"] and ex["hook"] == "evict"
+    assert "Traceback" in ex["traceback"]
+    assert out["accesses"] == SMALL["mixed"]["accesses"] and out["conservation_checked"]
+    assert out["ext"]["attached"] is False
+
+
+def test_voluntary_exit_hands_over_to_classic():
+    from reclaim_ext.core.engine import SimConfig, Simulator
+    from reclaim_ext.ext.adapter import ExtOps
+    from reclaim_ext.plugins.lru import LRU
+    from reclaim_ext.trace import make_workload
+
+    class Quits(LRU):
+        def evict(self, ctx, n):
+            ctx.exit(5, "done experimenting")
+
+    ops = ExtOps(Quits())
+    sim = Simulator(SimConfig(memory_pages=512, swap_pages=2048, check=True), ops)
+    sim.run(make_workload("zipf", **SMALL["zipf"]))
+    ops.finish()
+    assert (ops.exit.kind, ops.exit.code) == ("UNREG_POLICY", 5)
+    lv = sim.root_lruvec(sim.node)
+    assert lv.nr[1] + lv.nr[3] > 0  # classic has been running: it has active folios now
