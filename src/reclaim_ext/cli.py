@@ -485,7 +485,7 @@ def _print_ablation(result: dict) -> None:
 
 @main.command()
 def policies():
-    """List the built-in policies, the mechanisms each can use, and their defaults."""
+    """List the built-in policies (their mechanisms and defaults) and the registered plug-ins."""
     from .api import policy_has_option
     from .policies import BUILTIN
 
@@ -499,6 +499,16 @@ def policies():
             click.echo(f"{pad}ablate:     {' | '.join(cls.ablation_variants)}")
         if policy_has_option(cls, "min_ttl_ms"):
             click.echo(f"{pad}options:    --min-ttl-ms")
+    from .ext.loader import registered
+
+    plugins = registered()
+    if plugins:
+        click.echo("\nreclaim_ext plug-ins (entry points `reclaim_ext.policies`; plain-cache mode with --cache, "
+                   "or inside the reclaim core):")
+        for name, target in sorted(plugins.items()):
+            click.echo(f"{name:10s} {target}")
+        click.echo("\nAny file.py[:Class] or module:Class with a reclaim_ext.ext.Policy subclass works too "
+                   "(docs/writing-policies.md).")
 
 
 if __name__ == "__main__":  # pragma: no cover
