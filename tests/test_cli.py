@@ -121,7 +121,7 @@ def test_unknown_workload():
 
 
 def test_unknown_policy():
-    assert_bad_input(invoke("run", *SMALL, "--policy", "fifo"), "policy", "fifo")
+    assert_bad_input(invoke("run", *SMALL, "--policy", "nope"), "policy", "nope")
 
 
 def test_bad_param_value():

@@ -448,9 +448,12 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
 
     _check_json_path(json_out)
     with _user_errors():
-        cfg = _run_config(**run_opts, cache=cache, capacity=capacity)
+        cfg = _run_config(**run_opts)
         from .policies import BUILTIN
 
+        if cfg.policy not in BUILTIN:
+            raise click.UsageError(f"ablate: policy {cfg.policy} has no mechanisms to ablate "
+                                   f"(ablate takes {' or '.join(sorted(BUILTIN))})")
         runs = 1 + len(variants or BUILTIN[cfg.policy].ablation_variants)
         counter = _RunCounter(runs, progress and sys.stderr.isatty() and json_out != "-")
         try:
