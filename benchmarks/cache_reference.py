@@ -41,15 +41,11 @@ def object_ids(path: str, fmt: str) -> np.ndarray:
 def libcachesim_miss_ratio(ids: np.ndarray, algo: str, capacity: int) -> float:
     import libcachesim as lcs
 
-    dt = np.dtype([("t", "<u4"), ("id", "<u8"), ("sz", "<u4"), ("nxt", "<i8")])
-    rec = np.zeros(len(ids), dtype=dt)
-    rec["t"] = np.arange(len(ids), dtype=np.uint64) // 1000
-    rec["id"] = ids
-    rec["sz"] = 1
-    rec["nxt"] = -1
+    from reclaim_ext.bench.reference import write_oracle_general
+
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "t.oracleGeneral.bin")
-        rec.tofile(p)
+        write_oracle_general(ids, p)
         reader = lcs.TraceReader(p, lcs.TraceType.ORACLE_GENERAL_TRACE, lcs.ReaderInitParam(ignore_obj_size=True))
         mr, _ = getattr(lcs, algo)(capacity).process_trace(reader)
     return float(mr)

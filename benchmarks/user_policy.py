@@ -17,6 +17,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from reclaim_ext.bench.reference import write_oracle_general
 from reclaim_ext.bench.throughput import build_trace
 from reclaim_ext.ext.cache import run_cache
 from reclaim_ext.policies import get_policy
@@ -43,12 +44,9 @@ def plugin_cache_lru(ids: np.ndarray, capacity: int) -> dict:
     def free_hook(data):
         data.clear()
 
-    dt = np.dtype([("t", "<u4"), ("id", "<u8"), ("sz", "<u4"), ("nxt", "<i8")])
-    rec = np.zeros(len(ids), dtype=dt)
-    rec["id"], rec["sz"], rec["nxt"] = ids, 1, -1
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "zipf.oracleGeneral.bin")
-        rec.tofile(path)
+        write_oracle_general(ids, path)
         reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE, lcs.ReaderInitParam(ignore_obj_size=True))
         cache = lcs.PluginCache(capacity, init_hook, hit_hook, miss_hook, eviction_hook, remove_hook,
                                 free_hook, cache_name="Plugin_LRU")

@@ -116,3 +116,21 @@ def run_json(*args) -> dict:
     assert r.exit_code == 0, r.output
     return json.loads(r.stdout)
 
+
+def write_raising_lru(tmp_path, call: int = 10):
+    """A policy file: the LRU plug-in that raises KeyError on its `call`-th evict(). Returns the
+    --policy spec (path:Class)."""
+    src = tmp_path / "bad.py"
+    src.write_text(
+        "from reclaim_ext.plugins.lru import LRU\n\n"
+        "class Bad(LRU):\n"
+        "    name = 'bad'\n"
+        "    calls = 0\n"
+        "    def evict(self, ctx, n):\n"
+        "        self.calls += 1\n"
+        f"        if self.calls == {call}:\n"
+        "            raise KeyError('tenth')\n"
+        "        return super().evict(ctx, n)\n"
+    )
+    return f"{src}:Bad"
+

@@ -8,7 +8,7 @@ import json
 import os
 
 import pytest
-from conftest import invoke
+from conftest import invoke, write_raising_lru
 
 from reclaim_ext.api import RunConfig, run
 
@@ -31,21 +31,10 @@ def test_drivers_agree_for_an_ext_policy(policy, workload):
 
 
 def test_policy_raising_on_its_10th_call_is_ejected_and_the_run_completes(tmp_path):
-    src = tmp_path / "bad.py"
-    src.write_text(
-        "from reclaim_ext.plugins.lru import LRU\n\n"
-        "class Bad(LRU):\n"
-        "    name = 'bad'\n"
-        "    calls = 0\n"
-        "    def evict(self, ctx, n):\n"
-        "        self.calls += 1\n"
-        "        if self.calls == 10:\n"
-        "            raise KeyError('tenth')\n"
-        "        return super().evict(ctx, n)\n"
-    )
+    spec = write_raising_lru(tmp_path)
     args = ["--workload", "mixed", *[a for k, v in SMALL["mixed"].items() for a in ("-p", f"{k}={v}")],
             "--memory", "512", "--swap", "2048", "--check", "--json", "-"]
-    r = invoke("run", "--policy", f"{src}:Bad", *args)
+    r = invoke("run", "--policy", spec, *args)
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     ex = out["exit"]

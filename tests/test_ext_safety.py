@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import invoke
+from conftest import invoke, write_raising_lru
 
 from reclaim_ext.ext import IndexedList, Policy
 from reclaim_ext.ext.cache import run_cache
@@ -184,19 +184,8 @@ def test_policy_that_cannot_init_runs_on_the_fallback_from_the_start():
 
 
 def test_cli_run_with_a_policy_that_raises_on_its_10th_call(tmp_path):
-    src = tmp_path / "bad.py"
-    src.write_text(
-        "from reclaim_ext.plugins.lru import LRU\n\n"
-        "class Bad(LRU):\n"
-        "    name = 'bad'\n"
-        "    calls = 0\n"
-        "    def evict(self, ctx, n):\n"
-        "        self.calls += 1\n"
-        "        if self.calls == 10:\n"
-        "            raise KeyError('tenth')\n"
-        "        return super().evict(ctx, n)\n"
-    )
-    r = invoke("run", "--cache", "--capacity", "300", "--policy", f"{src}:Bad", "--check", "-p", "accesses=20000",
+    spec = write_raising_lru(tmp_path)
+    r = invoke("run", "--cache", "--capacity", "300", "--policy", spec, "--check", "-p", "accesses=20000",
                "-p", "pages=3000", "--json", "-")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+from reclaim_ext.bench.reference import write_oracle_general
 from reclaim_ext.ext.cache import run_cache
 from reclaim_ext.policies import get_policy
 from reclaim_ext.trace import ArrayTrace, Kind, open_trace
@@ -50,11 +51,8 @@ def test_plugin_matches_libcachesim_on_a_fresh_trace(plugin, tmp_path):
     rec = make_records(len(ids))
     rec["kind"] = Kind.FILE_FD
     rec["page"] = ids
-    dt = np.dtype([("t", "<u4"), ("id", "<u8"), ("sz", "<u4"), ("nxt", "<i8")])
-    og = np.zeros(len(ids), dtype=dt)
-    og["id"], og["sz"], og["nxt"] = ids, 1, -1
     path = tmp_path / "z.oracleGeneral.bin"
-    og.tofile(path)
+    write_oracle_general(ids, str(path))
     for cap in (50, 700):
         reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE, lcs.ReaderInitParam(ignore_obj_size=True))
         mr, _ = getattr(lcs, REF["algorithms"][plugin])(cap).process_trace(reader)

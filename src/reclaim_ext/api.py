@@ -140,13 +140,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     res = sim.result()
     lv = sim.root_lruvec(sim.node)
     out = {
-        "policy": cfg.policy,
-        "workload": None if cfg.trace else cfg.workload,
-        "workload_params": trace.params if cfg.trace is None else {},
-        "trace": cfg.trace,
-        "trace_format": cfg.trace_format,
+        **result_source(cfg, trace),
         "mode": cfg.mode,
-        "seed": cfg.seed,
         "memory_pages": cfg.memory,
         "swap_pages": sim.swap.total,
         "swappiness": cfg.swappiness,
@@ -176,7 +171,12 @@ def run_cache_mode(cfg: RunConfig, trace: Trace, progress=None) -> dict:
     from .ext.cache import run_cache
 
     res = run_cache(trace, cfg.make_policy(), cfg.capacity, seed=cfg.seed, progress=progress, check=cfg.check)
-    head = {
+    return {**result_source(cfg, trace), **res}
+
+
+def result_source(cfg: RunConfig, trace: Trace) -> dict:
+    """The head of every result: the policy and what was replayed."""
+    return {
         "policy": cfg.policy,
         "workload": None if cfg.trace else cfg.workload,
         "workload_params": trace.params if cfg.trace is None else {},
@@ -184,7 +184,6 @@ def run_cache_mode(cfg: RunConfig, trace: Trace, progress=None) -> dict:
         "trace_format": cfg.trace_format,
         "seed": cfg.seed,
     }
-    return {**head, **res}
 
 
 def lru_sizes(ops, lruvec) -> dict[str, int]:

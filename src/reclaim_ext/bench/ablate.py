@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 
-from ..api import RunConfig, build_trace, run
+from ..api import RunConfig, build_trace, result_source, run
 from ..errors import ConfigError, ReclaimExtError
 from ..policies import BUILTIN, parse_mechanisms
 from ..trace import ArrayTrace
@@ -169,16 +169,11 @@ def ablate(cfg: RunConfig, variants=None, jobs: int | None = None,
         rel = None if r["error"] else {k: relative(r["metrics"][k], base["metrics"][k]) for k, _ in METRICS}
         out_variants.append({"mechanisms": spec, **r, "relative": rel})
     return {
-        "policy": cfg.policy,
-        "workload": None if cfg.trace else cfg.workload,
-        "workload_params": trace.params if cfg.trace is None else {},
-        "trace": cfg.trace,
-        "trace_format": cfg.trace_format,
+        **result_source(cfg, trace),
         "accesses": len(records),
         "memory_pages": cfg.memory,
         "swap_pages": cfg.memory if cfg.swap is None else cfg.swap,
         "swappiness": cfg.swappiness,
-        "seed": cfg.seed,
         "mode": cfg.mode,
         "min_ttl_ms": cfg.min_ttl_ms,
         "jobs": jobs,

@@ -37,3 +37,18 @@ def lru_misses(trace: Trace, capacity: int) -> int:
                 if len(od) > capacity:
                     pop(last=False)
     return miss
+
+
+ORACLE_GENERAL_DTYPE = np.dtype([("t", "<u4"), ("id", "<u8"), ("sz", "<u4"), ("nxt", "<i8")])
+
+
+def write_oracle_general(ids: np.ndarray, path: str) -> None:
+    """Write object ids as a libCacheSim oracleGeneral trace: one unit-size request per id, time
+    = index // 1000, next access unknown (-1)."""
+    rec = np.zeros(len(ids), dtype=ORACLE_GENERAL_DTYPE)
+    rec["t"] = np.arange(len(ids), dtype=np.uint64) // 1000
+    rec["id"] = ids
+    rec["sz"] = 1
+    rec["nxt"] = -1
+    rec.tofile(path)
+

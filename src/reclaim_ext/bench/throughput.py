@@ -21,6 +21,7 @@ import numpy as np
 from ..api import RunConfig, run
 from ..trace import ArrayTrace, Kind, zipf_ids
 from ..trace.record import make_records
+from .reference import write_oracle_general
 
 
 def build_trace(pages: int, accesses: int, alpha: float, seed: int) -> tuple[np.ndarray, ArrayTrace]:
@@ -37,15 +38,9 @@ def libcachesim_lru(ids: np.ndarray, capacity: int) -> dict | None:
         import libcachesim as lcs
     except ImportError:
         return None
-    dt = np.dtype([("t", "<u4"), ("id", "<u8"), ("sz", "<u4"), ("nxt", "<i8")])
-    rec = np.zeros(len(ids), dtype=dt)
-    rec["t"] = np.arange(len(ids), dtype=np.uint64) // 1000
-    rec["id"] = ids
-    rec["sz"] = 1
-    rec["nxt"] = -1
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "zipf.oracleGeneral.bin")
-        rec.tofile(path)
+        write_oracle_general(ids, path)
         reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE, lcs.ReaderInitParam(ignore_obj_size=True))
         cache = lcs.LRU(capacity)
         t0 = time.perf_counter()

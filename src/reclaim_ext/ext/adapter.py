@@ -24,12 +24,9 @@ from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, Re
 from ..core.vmscan import shrink_folio_list
 from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_mlocked, PG_resident, PG_unevictable
 from ..policies.classic import Classic
-from .cache import HOOK_BUDGET_S, STARVE_LIMIT
-from .policy import Context, Policy, PolicyExit
-from .safety import (
-    EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_ERROR_STALL, EXIT_NONE, EXIT_UNREG_POLICY, ContractError,
-    ExitInfo, PolicyStall, Watchdog, check_victims, format_exception,
-)
+from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
+from .policy import Context, Policy
+from .safety import EXIT_ERROR, ContractError, check_victims
 
 _PROTECTED = PG_unevictable | PG_mlocked
 
@@ -45,78 +42,39 @@ class ExtOps(ReclaimOps):
         self.policy = policy
         self.name = getattr(policy, "name", type(policy).__name__)
         self.fallback = Classic()
-        self.alive = True
-        self.exit = ExitInfo()
         self.events = {"stale_handles": 0, "refused_protected": 0, "topped_up": 0, "fallback_batches": 0}
-        self.ctx: Context | None = None
-        self.sim = None
         self.hook_budget = hook_budget
         self.starve_limit = starve_limit
-        self._short = 0
-        self.watchdog: Watchdog | None = None
+        self.host: PolicyHost | None = None
+        self.sim = None
 
-    # ---- the policy boundary -------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self.host is not None and self.host.alive
+
+    @property
+    def exit(self):
+        return self.host.exit
+
+    def _handover(self) -> None:
+        """On ejection: classic takes the folios as they lie on its lists (all inactive)."""
+        f = self.sim.folios
+        f.flags[: f.count] &= ~np.uint16(PG_active)
 
     def _call(self, hook: str, *args):
-        if not self.alive:
-            return None
-        fn = getattr(self.policy, hook)
-        if self.watchdog is None:
-            self.watchdog = Watchdog(self.hook_budget)
-        wd = self.watchdog
-        try:
-            wd.enter()
-            try:
-                return fn(self.ctx, *args)
-            finally:
-                wd.leave()
-        except PolicyStall:
-            self._eject(EXIT_ERROR_STALL, f"{hook}() ran longer than {wd.budget:g} s", hook)
-        except PolicyExit as e:
-            self._eject(EXIT_UNREG_POLICY, e.reason, hook, code=e.code)
-        except ContractError as e:
-            self._eject(EXIT_ERROR, str(e), hook)
-        except Exception as e:  # noqa: BLE001 - everything a policy raises becomes an exit
-            self._eject(EXIT_ERROR_POLICY, f"{type(e).__name__}: {e}", hook, tb=format_exception(e))
-        return None
-
-    def _eject(self, kind: str, reason: str, hook: str | None, code: int = 0, tb: str | None = None) -> None:
-        """Stop calling the policy; the classic fallback already has every folio on its lists."""
-        self.alive = False
-        try:
-            dump = str(self.policy.dump(self.ctx))[:32768]
-        except Exception as e:  # noqa: BLE001
-            dump = f"(dump failed: {type(e).__name__}: {e})"
-        at = self.sim.accesses if self.sim is not None else None
-        self.exit = ExitInfo(kind=kind, reason=reason, code=code, hook=hook, at_access=at, traceback=tb,
-                             dump=dump, counters=dict(self.events))
-        if self.sim is not None:
-            f = self.sim.folios
-            f.flags[: f.count] &= ~np.uint16(PG_active)  # classic: everything starts inactive
-        try:
-            self.policy.exit(self.ctx, self.exit)
-        except Exception:  # noqa: BLE001
-            pass
-        if self.watchdog is not None:
-            self.watchdog.close()
+        return self.host.call(hook, *args)
 
     def finish(self) -> None:
-        """The run ended: record a normal exit if the policy is still attached."""
-        if self.alive and self.exit.kind == EXIT_NONE:
-            self.exit = ExitInfo(kind=EXIT_DONE, reason="the run ended", at_access=self.sim.accesses,
-                                 counters=dict(self.events))
-            try:
-                self.policy.exit(self.ctx, self.exit)
-            except Exception:  # noqa: BLE001
-                pass
-        if self.watchdog is not None:
-            self.watchdog.close()
+        """The run ended: a normal exit if the policy is still attached."""
+        self.host.finish()
 
     # ---- lifecycle and hot path ----------------------------------------------------------------
 
     def init_lruvec(self, sim, lruvec) -> None:
         self.sim = sim
         self.ctx = Context(capacity=sim.config.memory_pages, rng=np.random.default_rng(0))
+        self.host = PolicyHost(self.policy, self.ctx, self.events, self.hook_budget, self.starve_limit,
+                               on_eject=self._handover)
         self.fallback.init_lruvec(sim, lruvec)
         self._call("init")
 
@@ -189,7 +147,7 @@ class ExtOps(ReclaimOps):
                 live = (f.flags[: f.count] & PG_resident) != 0
                 got, stale = check_victims(answer, n, live, f.count)
             except ContractError as e:
-                self._eject(EXIT_ERROR, str(e), "evict")
+                self.host.eject(EXIT_ERROR, str(e), "evict")
                 got, stale = np.zeros(0, dtype=np.int64), 0
             self.events["stale_handles"] += stale
             if len(got):
@@ -204,10 +162,7 @@ class ExtOps(ReclaimOps):
         short = n - len(got)
         if self.alive:
             self.events["topped_up"] += short
-            self._short = 0 if len(got) else self._short + 1
-            if self._short >= self.starve_limit:
-                self._eject(EXIT_ERROR_STALL, f"evict() gave no usable victim {self._short} times in a row "
-                            "(starvation)", "evict")
+            self.host.answered(len(got))
         if short:
             extra = []
             for t in (LRU_FILE, LRU_ANON):

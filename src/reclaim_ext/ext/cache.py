@@ -19,14 +19,9 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..machine.index import KeyIndex
-from .policy import Context, Policy, PolicyExit
-from .safety import (
-    EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_ERROR_STALL, EXIT_NONE, EXIT_UNREG_POLICY, ContractError,
-    ExitInfo, PolicyStall, Watchdog, check_victims, format_exception,
-)
-
-HOOK_BUDGET_S = 2.0   # wall-clock limit of one hook call (R5)
-STARVE_LIMIT = 64     # consecutive evict() answers with no usable victim before ejection (R4)
+from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
+from .policy import Context, Policy
+from .safety import EXIT_ERROR, ContractError, check_victims
 
 _PAGE_BITS = 40
 
@@ -58,70 +53,40 @@ class CacheSim:
         self.nr_resident = 0
         self.accesses = self.hits = self.misses = self.evictions = 0
         self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0}
-        self.starve_limit = starve_limit
-        self._short = 0  # consecutive shortfalls
-        self.watchdog = Watchdog(hook_budget)
         self.ctx = Context(capacity=self.capacity, rng=np.random.default_rng(seed))
-        self.exit = ExitInfo()
-        self.alive = True
-        self._call("init", policy.init, self.ctx)
+        self.host = PolicyHost(policy, self.ctx, self.events, hook_budget, starve_limit)
+        self.host.call("init")
 
-    # ---- the policy boundary -----------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self.host.alive
 
-    def _call(self, hook: str, fn, *args):
-        """Run a hook; any failure ejects the policy (R6). Returns the hook's result, or None."""
-        if not self.alive:
-            return None
-        wd = self.watchdog
-        try:
-            wd.enter()
-            try:
-                return fn(*args)
-            finally:
-                wd.leave()
-        except PolicyStall:
-            self._eject(EXIT_ERROR_STALL, f"{hook}() ran longer than {wd.budget:g} s", hook)
-        except PolicyExit as e:
-            self._eject(EXIT_UNREG_POLICY, e.reason, hook, code=e.code)
-        except ContractError as e:
-            self._eject(EXIT_ERROR, str(e), hook, tb=format_exception(e))
-        except Exception as e:  # noqa: BLE001 - everything a policy raises becomes an exit
-            self._eject(EXIT_ERROR_POLICY, f"{type(e).__name__}: {e}", hook, tb=format_exception(e))
-        return None
-
-    def _eject(self, kind: str, reason: str, hook: str | None, code: int = 0, tb: str | None = None) -> None:
-        """Stop calling the policy; the fallback (LRU by last access over every resident page)
-        takes over at once, so nothing the policy held is lost (R9)."""
-        self.alive = False
-        try:
-            dump = str(self.policy.dump(self.ctx))[:32768]
-        except Exception as e:  # noqa: BLE001
-            dump = f"(dump failed: {type(e).__name__}: {e})"
-        self.exit = ExitInfo(kind=kind, reason=reason, code=code, hook=hook, at_access=self.ctx.now,
-                             traceback=tb, dump=dump, counters=dict(self.events))
-        try:
-            self.policy.exit(self.ctx, self.exit)
-        except Exception:  # noqa: BLE001 - the policy is already gone
-            pass
+    @property
+    def exit(self):
+        return self.host.exit
 
     def _ask_victim(self) -> int | None:
         """evict(ctx, 1) checked against the contract (R2); None on a shortfall."""
-        answer = self._call("evict", self.policy.evict, self.ctx, 1)
-        if not self.alive:
+        host = self.host
+        answer = host.call("evict", 1)
+        if not host.alive:
             return None
-        if type(answer) is list and len(answer) == 1:  # the common answer: one int handle
+        if type(answer) is list and len(answer) == 1 and type(answer[0]) is int \
+                and 0 <= answer[0] < self.index.count:  # the common answer: one int handle
             h = answer[0]
-            if type(h) is int and 0 <= h < self.index.count:
-                if self.resident[h]:
-                    return h
-                self.events["stale_handles"] += 1
-                return None
+            if self.resident[h]:
+                host.answered(1)
+                return h
+            self.events["stale_handles"] += 1
+            host.answered(0)
+            return None
         try:
             victims, stale = check_victims(answer, 1, self.resident, self.index.count)
         except ContractError as e:
-            self._eject(EXIT_ERROR, str(e), "evict", tb=None)
+            host.eject(EXIT_ERROR, str(e), "evict")
             return None
         self.events["stale_handles"] += stale
+        host.answered(len(victims))
         return int(victims[0]) if len(victims) else None
 
     def _fallback_victim(self) -> int:
@@ -129,24 +94,19 @@ class CacheSim:
         return int(res[np.argmin(self.last[res])])
 
     def _evict_one(self) -> None:
-        victim = self._ask_victim() if self.alive else None
+        asked = self.alive
+        victim = self._ask_victim() if asked else None
         if victim is None:
             victim = self._fallback_victim()
-            if self.alive:  # a shortfall: the fallback tops it up (R4)
+            if asked:  # a shortfall (or the answer that ejected the policy): topped up (R4)
                 self.events["topped_up"] += 1
-                self._short += 1
-                if self._short >= self.starve_limit:
-                    self._eject(EXIT_ERROR_STALL, f"evict() gave no usable victim {self._short} times in a row "
-                                "(starvation)", "evict")
             else:
                 self.events["fallback_evictions"] += 1
-        else:
-            self._short = 0
         self.resident[victim] = False
         self.nr_resident -= 1
         self.evictions += 1
         self.ctx.nr_resident = self.nr_resident
-        self._call("removed", self.policy.removed, self.ctx, np.array([victim], dtype=np.int64))
+        self.host.call("removed", np.array([victim], dtype=np.int64))
 
     # ---- the driver ----------------------------------------------------------------------------
 
@@ -156,8 +116,16 @@ class CacheSim:
             self.resident = np.concatenate((self.resident, np.zeros(cap - len(self.resident), bool)))
             self.last = np.concatenate((self.last, np.zeros(cap - len(self.last), np.int64)))
 
+    def _hits(self, hits: list[int], t: int) -> None:
+        """The run of hits that ended just before access t: recency, then one accessed() call."""
+        self.last[hits] = np.arange(t - len(hits), t)
+        self.hits += len(hits)
+        if self.alive:
+            self.ctx.now = t - 1
+            self.host.call("accessed", np.array(hits, dtype=np.int64))
+
     def run(self, trace, progress=None) -> None:
-        pol, ctx = self.policy, self.ctx
+        host, ctx = self.host, self.ctx
         for chunk in trace.chunks():
             if len(chunk) == 0:
                 continue
@@ -171,11 +139,7 @@ class CacheSim:
                     hits.append(h)
                 else:
                     if hits:
-                        last[hits] = np.arange(t - len(hits), t)
-                        if self.alive:
-                            ctx.now = t - 1
-                            self._call("accessed", pol.accessed, ctx, np.array(hits, dtype=np.int64))
-                        self.hits += len(hits)
+                        self._hits(hits, t)
                         hits = []
                     ctx.now = t
                     self.misses += 1
@@ -188,25 +152,14 @@ class CacheSim:
                     self.nr_resident += 1
                     ctx.nr_resident = self.nr_resident
                     if self.alive:
-                        self._call("added", pol.added, ctx, np.array([h], dtype=np.int64))
+                        host.call("added", np.array([h], dtype=np.int64))
                 t += 1
             if hits:
-                last[hits] = np.arange(t - len(hits), t)
-                if self.alive:
-                    ctx.now = t - 1
-                    self._call("accessed", pol.accessed, ctx, np.array(hits, dtype=np.int64))
-                self.hits += len(hits)
+                self._hits(hits, t)
             self.accesses = t
             if progress is not None:
                 progress(len(chunk))
-        self.watchdog.close()
-        if self.alive and self.exit.kind == EXIT_NONE:
-            self.exit = ExitInfo(kind=EXIT_DONE, reason="the run ended", at_access=self.accesses,
-                                 counters=dict(self.events))
-            try:
-                pol.exit(ctx, self.exit)
-            except Exception:  # noqa: BLE001
-                pass
+        host.finish()
 
     def check_conservation(self) -> None:
         """Every page is resident or not, and the count matches (R10)."""
