@@ -1,7 +1,7 @@
 """hello: the smallest useful reclaim_ext policy, a FIFO with a second chance (CLOCK-like).
 
-Run it:  reclaim-ext run --policy examples/hello.py --workload zipf --memory 64MiB
-         reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
+Run it:  reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
+Check:   reclaim-ext check examples/hello.py
 """
 
 from reclaim_ext.ext import IndexedList, Policy
@@ -33,6 +33,7 @@ class Hello(Policy):
             if h in self.referenced:     # second chance: back to the head, bit cleared
                 self.referenced.discard(h)
                 self.queue.move_head(h)
+                towards_head = towards_head if towards_head is not None else h  # it was the head
             else:
                 victims.append(h)
             h = towards_head

@@ -514,5 +514,40 @@ def policies():
                    "(docs/writing-policies.md).")
 
 
+@main.command()
+@click.argument("policy")
+@click.option("--json", "json_out", metavar="FILE", help="Write the findings as JSON to FILE ('-' for stdout).")
+def check(policy, json_out):
+    """Run a reclaim_ext policy through its contract on small workloads; say what breaks.
+
+    \b
+    POLICY is a plug-in name, path/to/file.py[:Class] or module:Class. Every scenario runs with
+    the page-conservation check on, in plain-cache mode (capacities 1 to 1000) and inside the
+    reclaim core (both drivers). Exit code 0: no problem found; 1: a problem, listed.
+
+    \b
+    Example:
+      reclaim-ext check examples/hello.py
+    """
+    from dataclasses import asdict
+
+    from .ext.check import check_policy
+
+    _check_json_path(json_out)
+    with _user_errors():
+        findings = check_policy(policy)
+    if json_out == "-":
+        click.echo(json.dumps([asdict(f) for f in findings], indent=2))
+    else:
+        if json_out:
+            _write_json(json_out, [asdict(f) for f in findings])
+        for f in findings:
+            click.echo(f"{'ok  ' if f.ok else 'FAIL'}  {f.scenario}: {f.detail}")
+        bad = sum(not f.ok for f in findings)
+        click.echo(f"{policy}: {'no problem found' if not bad else f'{bad} problem(s)'} in {len(findings)} checks")
+    if any(not f.ok for f in findings):
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
