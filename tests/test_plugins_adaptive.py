@@ -33,7 +33,7 @@ class Run:
         self.policy = policy
         self.res = run_cache(ArrayTrace("hand-made", rec), policy, capacity, check=True)
         assert self.res["exit"]["kind"] == "DONE", self.res["exit"]
-        assert self.res["events"] == {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0}
+        assert not any(self.res["events"].values()), self.res["events"]
         self.obj = list(dict.fromkeys(ids))           # handle -> object id
         self.handle = {o: h for h, o in enumerate(self.obj)}
 

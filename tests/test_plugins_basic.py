@@ -44,7 +44,7 @@ def replay(cls, ids, capacity):
     rec["page"] = ids
     res = run_cache(ArrayTrace("hand-made", rec), Recording(), capacity, check=True)
     assert res["exit"]["kind"] == "DONE", res["exit"]
-    assert res["events"] == {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0}
+    assert not any(res["events"].values()), res["events"]
     assert len(victims) == res["evictions"]
     return victims, res
 

@@ -4,7 +4,7 @@
 """
 
 from .lists import GhostTable, IndexedList
-from .policy import Context, Policy, PolicyExit
+from .policy import DEFER, Context, Policy, PolicyExit
 from .safety import EXIT_KINDS, ExitInfo
 
-__all__ = ["Policy", "Context", "PolicyExit", "IndexedList", "GhostTable", "ExitInfo", "EXIT_KINDS"]
+__all__ = ["DEFER", "Policy", "Context", "PolicyExit", "IndexedList", "GhostTable", "ExitInfo", "EXIT_KINDS"]

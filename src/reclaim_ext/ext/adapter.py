@@ -1,19 +1,19 @@
 """Running a reclaim_ext policy inside the reclaim core (kswapd, direct reclaim,
 shrink_folio_list): the adapter between the public policy API and reclaim_ops.
 
-The core keeps every folio of the scope on its own lists (class 0 of each type, the classic
-inactive lists) as the registry of what is resident; the policy keeps its own order. Hooks:
-  * a folio allocated (fault or read() miss) -> `added`; a read()/write() hit -> `accessed`,
-    in trace order (the fast driver passes runs of events, the exact driver one at a time);
-  * reclaim -> `evict(ctx, n)` for batches of up to SWAP_CLUSTER_MAX candidates; the core checks
-    the answer (resident, on a list, issued, distinct, not protected), tops up a shortfall from
-    the tail of its own lists, and runs shrink_folio_list on them: a folio with a young PTE is
-    kept (and reported to `accessed`), a dirty one waits for writeback, the rest are freed and
-    reported to `removed`;
-  * the shadow entries and refault clock are the classic policy's, so a refault after ejection
-    is judged as classic judges it.
-On ejection (an exception, a broken answer, a stall, ctx.exit) every folio is already on the
-classic lists, and the built-in classic policy serves every later hook: nothing is lost.
+The classic policy runs underneath at all times: every folio is on classic's lists and every
+access updates them, so classic is always ready to decide (and an ejected policy hands over
+nothing: the fallback is already current). On top of that, the policy sees:
+  * a folio allocated (fault or read() miss) -> `added`; a read()/write() hit -> `accessed`, in
+    trace order (the fast driver passes runs of events, the exact driver one at a time);
+  * each reclaim pass over the lruvec -> `evict(ctx, n)` for batches of up to SWAP_CLUSTER_MAX.
+    Returning `DEFER` hands the whole pass to classic. Otherwise the core checks the answer
+    (resident, on a list, issued, distinct, not protected), tops up a shortfall from the tails
+    of classic's inactive lists, and runs shrink_folio_list on the batch: a folio with a young
+    PTE is kept (put back as classic puts back an activated folio, and reported to `accessed`),
+    a dirty one waits for writeback, the rest are freed and reported to `removed`;
+  * shadow entries and refaults are classic's.
+A policy that always answers DEFER therefore changes no counter of a classic run.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy as np
 
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, ReclaimOps
 from ..core.vmscan import shrink_folio_list
-from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_mlocked, PG_resident, PG_unevictable
+from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable
 from ..policies.classic import Classic
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
-from .policy import Context, Policy
+from .policy import DEFER, Context, Policy
 from .safety import EXIT_ERROR, ContractError, check_victims
 
 _PROTECTED = PG_unevictable | PG_mlocked
@@ -42,7 +42,8 @@ class ExtOps(ReclaimOps):
         self.policy = policy
         self.name = getattr(policy, "name", type(policy).__name__)
         self.fallback = Classic()
-        self.events = {"stale_handles": 0, "refused_protected": 0, "topped_up": 0, "fallback_batches": 0}
+        self.events = {"stale_handles": 0, "refused_protected": 0, "topped_up": 0, "fallback_batches": 0,
+                       "deferred": 0}
         self.hook_budget = hook_budget
         self.starve_limit = starve_limit
         self.host: PolicyHost | None = None
@@ -56,11 +57,6 @@ class ExtOps(ReclaimOps):
     def exit(self):
         return self.host.exit
 
-    def _handover(self) -> None:
-        """On ejection: classic takes the folios as they lie on its lists (all inactive)."""
-        f = self.sim.folios
-        f.flags[: f.count] &= ~np.uint16(PG_active)
-
     def _call(self, hook: str, *args):
         return self.host.call(hook, *args)
 
@@ -73,8 +69,7 @@ class ExtOps(ReclaimOps):
     def init_lruvec(self, sim, lruvec) -> None:
         self.sim = sim
         self.ctx = Context(capacity=sim.config.memory_pages, rng=np.random.default_rng(0))
-        self.host = PolicyHost(self.policy, self.ctx, self.events, self.hook_budget, self.starve_limit,
-                               on_eject=self._handover)
+        self.host = PolicyHost(self.policy, self.ctx, self.events, self.hook_budget, self.starve_limit)
         self.fallback.init_lruvec(sim, lruvec)
         self._call("init")
 
@@ -83,41 +78,30 @@ class ExtOps(ReclaimOps):
         self.ctx.nr_resident = lruvec.total()
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        if not self.alive:
-            return self.fallback.folio_add(sim, lruvec, page, shadow, shadow_ws, swap_free, fault)
-        lruvec.add(sim.folios, np.array([page]), int(sim.folios.type[page]) * 2)
-        self._sync_ctx(sim, lruvec)
-        self._call("added", np.array([page], dtype=np.int64))
+        self.fallback.folio_add(sim, lruvec, page, shadow, shadow_ws, swap_free, fault)
+        if self.alive:
+            self._sync_ctx(sim, lruvec)
+            self._call("added", np.array([page], dtype=np.int64))
 
     def mark_accessed(self, sim, lruvec, page):
-        if not self.alive:
-            return self.fallback.mark_accessed(sim, lruvec, page)
-        self._sync_ctx(sim, lruvec)
-        self._call("accessed", np.array([page], dtype=np.int64))
+        self.fallback.mark_accessed(sim, lruvec, page)
+        if self.alive:
+            self._sync_ctx(sim, lruvec)
+            self._call("accessed", np.array([page], dtype=np.int64))
 
     def access_events(self, sim, lruvec, ev):
+        self.fallback.access_events(sim, lruvec, ev)
         if not self.alive:
-            return self.fallback.access_events(sim, lruvec, ev)
-        is_add = ev.is_add
-        adds = ev.page[is_add]
-        if len(adds):
-            lruvec.add_events(sim.folios, adds, ev.lru_type[is_add].astype(np.int64) * 2, unique=True)
+            return
         # runs of ADDs and ACCESSes, in order (the exact driver makes one call per event)
+        is_add = ev.is_add
         change = np.flatnonzero(is_add[1:] != is_add[:-1]) + 1
         bounds = np.concatenate(([0], change, [len(is_add)]))
         self._sync_ctx(sim, lruvec)
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            if not self.alive:  # ejected mid-segment: the rest goes to classic
-                return self._replay_rest(sim, lruvec, ev.page[a:], is_add[a:])
+            if not self.alive:  # ejected mid-segment: classic has seen every event already
+                return
             self._call("added" if is_add[a] else "accessed", ev.page[a:b])
-
-    def _replay_rest(self, sim, lruvec, pages: np.ndarray, is_add: np.ndarray) -> None:
-        """After an ejection inside a segment, classic takes the remaining accesses. The folios
-        the remaining ADDs named are already on the inactive lists; their refaults are not
-        re-judged by classic (a simplification of the moment of ejection)."""
-        for page, add in zip(pages.tolist(), is_add.tolist()):
-            if not add:
-                self.fallback.mark_accessed(sim, lruvec, page)
 
     # ---- reclaim -------------------------------------------------------------------------------
 
@@ -128,6 +112,9 @@ class ExtOps(ReclaimOps):
         done = 0
         while done < scan and sc.nr_reclaimed < sc.nr_to_reclaim and self.alive:
             ids = self._candidates(sim, lruvec, min(SWAP_CLUSTER_MAX, scan - done))
+            if ids is None:  # DEFER: classic takes this pass
+                self.events["deferred"] += 1
+                return self.fallback.shrink_lruvec(sim, lruvec, sc)
             if len(ids) == 0:
                 break
             done += len(ids)
@@ -135,12 +122,14 @@ class ExtOps(ReclaimOps):
         if not self.alive and done < scan:
             self.fallback.shrink_lruvec(sim, lruvec, sc)
 
-    def _candidates(self, sim, lruvec, n: int) -> np.ndarray:
+    def _candidates(self, sim, lruvec, n: int) -> np.ndarray | None:
         """Up to n folios to reclaim, isolated: the policy's checked answer, topped up from the
-        tails of the core's lists."""
+        tails of classic's inactive lists; None when the policy defers to classic."""
         f = sim.folios
         self._sync_ctx(sim, lruvec)
         answer = self._call("evict", n)
+        if answer is DEFER and self.alive:
+            return None
         got = np.zeros(0, dtype=np.int64)
         if self.alive:
             try:
@@ -192,14 +181,9 @@ class ExtOps(ReclaimOps):
         return np.where(young > 0, FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM).astype(np.int8)
 
     def putback(self, sim, lruvec, ids, active):
-        if len(ids) == 0:
-            return
-        if not self.alive:
-            return self.fallback.putback(sim, lruvec, ids, active)
-        f = sim.folios
-        f.flags[ids] &= ~np.uint16(PG_active)
-        lruvec.add_events(f, ids, f.type[ids].astype(np.int64) * 2, unique=True)
-        if active.any():
+        """Survivors go back as classic puts them back (activated ones to the active list)."""
+        self.fallback.putback(sim, lruvec, ids, active)
+        if self.alive and len(ids) and active.any():
             self._call("accessed", ids[active])  # seen young: referenced while the policy held it
 
     def eviction_token(self, sim, lruvec, ids):
@@ -209,18 +193,18 @@ class ExtOps(ReclaimOps):
             self._call("removed", np.asarray(ids, dtype=np.int64))
         return tokens
 
-    # everything else: the classic policy's behaviour (it only runs once the policy is gone)
+    # everything else is classic's, attached or not (classic's lists stay current underneath)
     def prepare(self, sim, lruvec, sc):
-        return self.fallback.prepare(sim, lruvec, sc) if not self.alive else None
+        return self.fallback.prepare(sim, lruvec, sc)
 
     def age(self, sim, lruvec, lru, nr_to_scan, sc):
         return self.fallback.age(sim, lruvec, lru, nr_to_scan, sc)
 
     def after_lruvec(self, sim, lruvec, sc):
-        return self.fallback.after_lruvec(sim, lruvec, sc) if not self.alive else None
+        return self.fallback.after_lruvec(sim, lruvec, sc)
 
     def kswapd_age_node(self, sim, node, sc):
-        return self.fallback.kswapd_age_node(sim, node, sc) if not self.alive else None
+        return self.fallback.kswapd_age_node(sim, node, sc)
 
     def reclaim_done(self, sim, node, sc):
         return self.fallback.reclaim_done(sim, node, sc)

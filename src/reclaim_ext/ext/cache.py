@@ -7,7 +7,7 @@ access: a hit goes to the policy's `accessed` (consecutive hits in one call); a 
 cache is full, first asks `evict(ctx, 1)` for a victim, removes it (`removed`), then admits the
 page (`added`). A policy that raises, answers outside the contract or exits is ejected (exit
 record in the result) and the built-in fallback, LRU by last access, serves the rest of the run;
-so does a shortfall (an empty answer) while the policy runs. No page is lost: the core keeps its
+so does a shortfall (an empty answer) while the policy runs, and a DEFER answer. No page is lost: the core keeps its
 own residency and recency for every page.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..machine.index import KeyIndex
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
-from .policy import Context, Policy
+from .policy import DEFER, Context, Policy
 from .safety import EXIT_ERROR, ContractError, check_victims
 
 _PAGE_BITS = 40
@@ -52,7 +52,7 @@ class CacheSim:
         self.last = np.zeros(1024, dtype=np.int64)  # last access position: the fallback's LRU order
         self.nr_resident = 0
         self.accesses = self.hits = self.misses = self.evictions = 0
-        self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0}
+        self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0, "deferred": 0}
         self.ctx = Context(capacity=self.capacity, rng=np.random.default_rng(seed))
         self.host = PolicyHost(policy, self.ctx, self.events, hook_budget, starve_limit)
         self.host.call("init")
@@ -71,6 +71,9 @@ class CacheSim:
         answer = host.call("evict", 1)
         if not host.alive:
             return None
+        if answer is DEFER:  # the fallback decides this one
+            self.events["deferred"] += 1
+            return DEFER
         if type(answer) is list and len(answer) == 1 and type(answer[0]) is int \
                 and 0 <= answer[0] < self.index.count:  # the common answer: one int handle
             h = answer[0]
@@ -96,7 +99,9 @@ class CacheSim:
     def _evict_one(self) -> None:
         asked = self.alive
         victim = self._ask_victim() if asked else None
-        if victim is None:
+        if victim is DEFER:
+            victim = self._fallback_victim()
+        elif victim is None:
             victim = self._fallback_victim()
             if asked:  # a shortfall (or the answer that ejected the policy): topped up (R4)
                 self.events["topped_up"] += 1

@@ -27,6 +27,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+class _Defer:
+    """The answer `evict` gives to let the built-in policy decide this request."""
+
+    def __repr__(self) -> str:
+        return "DEFER"
+
+
+DEFER = _Defer()
+
+
 class PolicyExit(Exception):
     """Raised by ctx.exit(): the policy leaves voluntarily (exit kind UNREG_POLICY)."""
 
@@ -69,7 +79,8 @@ class Policy:
         """Accesses that hit resident pages, in access order (a page may appear several times)."""
 
     def evict(self, ctx: Context, n: int):
-        """Propose up to n resident pages to evict, best victim first. Required."""
+        """Propose up to n resident pages to evict, best victim first, or return DEFER to let the
+        built-in policy decide this request. Required."""
         raise NotImplementedError(f"policy {self.name}: evict() is required")
 
     def removed(self, ctx: Context, handles: np.ndarray) -> None:
