@@ -41,6 +41,7 @@ class RunConfig:
     min_ttl_ms: float = 0               # MGLRU's /sys/kernel/mm/lru_gen/min_ttl_ms (0: off)
     cache: bool = False                 # plain-cache mode (reclaim_ext.ext.cache): no reclaim core
     capacity: int | None = None         # pages the plain cache holds
+    switches: list[str] = field(default_factory=list)  # "AT:POLICY" / "AT:none": attach, replace, detach
 
     def policy_options(self) -> dict[str, Any]:
         """Keyword options for the policy's constructor (MGLRU: min_ttl_ms)."""
@@ -81,6 +82,17 @@ class RunConfig:
                                   "arc, s3fifo, sieve, or your own)")
         elif self.capacity is not None:
             raise ConfigError("--capacity applies to --cache (plain-cache mode); use --memory otherwise")
+        for sw in self.switch_plan():
+            if sw.policy is not None and not isinstance(get_policy(sw.policy), Policy):
+                raise ConfigError(f"switch: {sw.policy} is not a reclaim_ext policy (switch to one, or to none)")
+        if self.switches and not self.cache and not (isinstance(policy, Policy) or self.policy == "classic"):
+            raise ConfigError(f"switch: policies switch on top of classic; {self.policy} cannot be switched")
+
+    def switch_plan(self):
+        """The parsed --switch entries, in access order."""
+        from .ext.switch import parse_switch
+
+        return sorted((parse_switch(s) for s in self.switches), key=lambda s: s.at)
 
     def make_policy(self):
         """A new policy instance for this run (mechanisms and options applied)."""
@@ -115,10 +127,10 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
     policy = cfg.make_policy()
     from .ext.policy import Policy
 
-    if isinstance(policy, Policy):  # a reclaim_ext policy inside the reclaim core
+    if isinstance(policy, Policy) or cfg.switches:  # reclaim_ext policies inside the reclaim core
         from .ext.adapter import ExtOps
 
-        policy = ExtOps(policy)
+        policy = ExtOps(policy if isinstance(policy, Policy) else None)
     return Simulator(sim_cfg, policy)
 
 
@@ -131,8 +143,18 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         return run_cache_mode(cfg, trace, progress)
     sim = build_simulator(cfg)
     t0 = time.perf_counter()
+    plan = [(sw.at, get_policy(sw.policy) if sw.policy else None) for sw in cfg.switch_plan()]
+
+    def on_chunk(at: int) -> None:
+        while plan and plan[0][0] == at:
+            sim.ops.switch(plan.pop(0)[1], at)
+
+    if plan:
+        from .ext.switch import CutTrace
+
+        trace = CutTrace(trace, [a for a, _ in plan])
     try:
-        sim.run(trace, progress=progress)
+        sim.run(trace, progress=progress, on_chunk=on_chunk if plan else None)
     finally:
         if hasattr(sim.ops, "finish"):
             sim.ops.finish()
@@ -170,7 +192,9 @@ def run_cache_mode(cfg: RunConfig, trace: Trace, progress=None) -> dict:
     """Plain-cache mode (reclaim_ext.ext.cache): the policy alone on a fixed capacity."""
     from .ext.cache import run_cache
 
-    res = run_cache(trace, cfg.make_policy(), cfg.capacity, seed=cfg.seed, progress=progress, check=cfg.check)
+    plan = [(sw.at, get_policy(sw.policy) if sw.policy else None) for sw in cfg.switch_plan()]
+    res = run_cache(trace, cfg.make_policy(), cfg.capacity, seed=cfg.seed, progress=progress, check=cfg.check,
+                    switches=plan)
     return {**result_source(cfg, trace), **res}
 
 

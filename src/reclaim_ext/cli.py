@@ -177,7 +177,7 @@ def _run_options(f):
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
                 swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, cache=False,
-                capacity=None):
+                capacity=None, switches=()):
     """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
     from .api import RunConfig
     from .core.engine import default_check
@@ -200,7 +200,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
         seed=seed, mode=mode, check=default_check() if check is None else check,
         min_free_kbytes=min_free_kbytes,
         watermark_scale_factor=watermark_scale_factor,
-        mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity,
+        mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity, switches=list(switches),
     )
     cfg.validate()
     return cfg
@@ -256,12 +256,15 @@ def _lru_gen_policies() -> list[str]:
                    "(libCacheSim's model; for reclaim_ext policies such as lru, s3fifo or your file.py).")
 @click.option("--capacity", default=None, callback=_size("capacity"),
               help="Pages the plain cache holds (with --cache; 1000, or a size like 4MiB).")
+@click.option("--switch", "switches", multiple=True, metavar="AT:POLICY",
+              help="Before access AT, replace the attached reclaim_ext policy by POLICY (or detach it with "
+                   "'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo.")
 @click.option("--dump-lru-gen", is_flag=True,
               help="After the run, print the generations as /sys/kernel/debug/lru_gen shows them "
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, dump_lru_gen, json_out, progress, **run_opts):
+def run(cache, capacity, switches, dump_lru_gen, json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -274,13 +277,15 @@ def run(cache, capacity, dump_lru_gen, json_out, progress, **run_opts):
       reclaim-ext run --cache --capacity 1000 --policy s3fifo \\
           --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
       reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
+      reclaim-ext run --cache --capacity 1000 --policy lru --switch 1000000:s3fifo
+      reclaim-ext run --policy classic --switch 500000:examples/hello.py --workload mixed
     """
     from .api import build_trace
     from .api import run as api_run
 
     _check_json_path(json_out)
     with _user_errors():
-        cfg = _run_config(**run_opts, cache=cache, capacity=capacity)
+        cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches))
         if dump_lru_gen and cfg.policy not in _lru_gen_policies():
             raise click.UsageError(f"--dump-lru-gen needs the {' or '.join(_lru_gen_policies())} policy "
                                    f"({cfg.policy} has no generations)")

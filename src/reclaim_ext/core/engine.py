@@ -245,12 +245,15 @@ class Simulator:
     # --------------------------------------------------------------------------------------------
     # drivers
 
-    def run(self, trace, progress=None) -> None:
-        """Replay a whole trace. `progress(n_done)` is called after each chunk."""
+    def run(self, trace, progress=None, on_chunk=None) -> None:
+        """Replay a whole trace. `progress(n_done)` is called after each chunk, `on_chunk(accesses
+        so far)` before each (where a policy switch can happen)."""
         step = self._run_chunk_fast if self.config.mode == "fast" else self._run_chunk_exact
         for chunk in trace.chunks():
             if len(chunk) == 0:
                 continue
+            if on_chunk is not None:
+                on_chunk(self.accesses)
             step(chunk)
             self.accesses += len(chunk)
             if progress is not None:

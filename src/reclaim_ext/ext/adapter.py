@@ -26,7 +26,7 @@ from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident
 from ..policies.classic import Classic
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
 from .policy import DEFER, Context, Policy
-from .safety import EXIT_ERROR, ContractError, check_victims
+from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
 _PROTECTED = PG_unevictable | PG_mlocked
 
@@ -37,10 +37,12 @@ class ExtOps(ReclaimOps):
     nr_classes = 2
     trusted = False
 
-    def __init__(self, policy: Policy, hook_budget: float = HOOK_BUDGET_S, starve_limit: int = STARVE_LIMIT):
+    def __init__(self, policy: Policy | None, hook_budget: float = HOOK_BUDGET_S,
+                 starve_limit: int = STARVE_LIMIT):
         super().__init__()
-        self.policy = policy
-        self.name = getattr(policy, "name", type(policy).__name__)
+        self.policy = policy  # None: nothing attached (yet), classic decides
+        self.name = getattr(policy, "name", type(policy).__name__) if policy is not None else "classic"
+        self.history: list[dict] = []  # exit records of policies detached or replaced earlier
         self.fallback = Classic()
         self.events = {"stale_handles": 0, "refused_protected": 0, "topped_up": 0, "fallback_batches": 0,
                        "deferred": 0}
@@ -55,23 +57,48 @@ class ExtOps(ReclaimOps):
 
     @property
     def exit(self):
-        return self.host.exit
+        return self.host.exit if self.host is not None else None
 
     def _call(self, hook: str, *args):
         return self.host.call(hook, *args)
 
     def finish(self) -> None:
         """The run ended: a normal exit if the policy is still attached."""
-        self.host.finish()
+        if self.host is not None:
+            self.host.finish()
+
+    def switch(self, policy: Policy | None, at: int) -> None:
+        """Detach the attached policy (exit UNREG) and attach `policy` (None: classic alone). The
+        new policy is initialised and adopts every resident folio, in classic's order (inactive
+        before active, oldest first)."""
+        if self.host is not None:
+            if self.host.alive:
+                self.host.eject(EXIT_UNREG, f"{'replaced' if policy else 'detached'} at access {at}", None)
+            self.host.finish()
+            self.history.append(self.host.exit.as_dict())
+            self.host = None
+        self.policy = policy
+        if policy is None:
+            return
+        self.name = getattr(policy, "name", type(policy).__name__)
+        self.events = {k: 0 for k in self.events}
+        self.host = PolicyHost(policy, self.ctx, self.events, self.hook_budget, self.starve_limit)
+        sim = self.sim
+        lv = sim.root_lruvec(sim.node)
+        self._sync_ctx(sim, lv)
+        self._call("init")
+        order = [lv.lists[lv.list_index(t, c)].valid_ids(sim.folios) for t in (LRU_ANON, LRU_FILE) for c in (0, 1)]
+        self._call("added", np.concatenate(order))
 
     # ---- lifecycle and hot path ----------------------------------------------------------------
 
     def init_lruvec(self, sim, lruvec) -> None:
         self.sim = sim
         self.ctx = Context(capacity=sim.config.memory_pages, rng=np.random.default_rng(0))
-        self.host = PolicyHost(self.policy, self.ctx, self.events, self.hook_budget, self.starve_limit)
         self.fallback.init_lruvec(sim, lruvec)
-        self._call("init")
+        if self.policy is not None:
+            self.host = PolicyHost(self.policy, self.ctx, self.events, self.hook_budget, self.starve_limit)
+            self._call("init")
 
     def _sync_ctx(self, sim, lruvec) -> None:
         self.ctx.now = sim.accesses
@@ -210,5 +237,6 @@ class ExtOps(ReclaimOps):
         return self.fallback.reclaim_done(sim, node, sc)
 
     def dump(self, sim) -> dict:
+        exits = self.history + ([self.exit.as_dict()] if self.host is not None else [])
         return {"ext": {"policy": self.name, "attached": self.alive, "events": dict(self.events)},
-                "exit": self.exit.as_dict()}
+                "exit": exits[-1] if exits else None, "exits": exits}

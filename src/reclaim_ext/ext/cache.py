@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..machine.index import KeyIndex
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
 from .policy import DEFER, Context, Policy
-from .safety import EXIT_ERROR, ContractError, check_victims
+from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
 _PAGE_BITS = 40
 
@@ -55,6 +55,7 @@ class CacheSim:
         self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0, "deferred": 0}
         self.ctx = Context(capacity=self.capacity, rng=np.random.default_rng(seed))
         self.host = PolicyHost(policy, self.ctx, self.events, hook_budget, starve_limit)
+        self.history: list[dict] = []  # exit records of policies detached or replaced earlier
         self.host.call("init")
 
     @property
@@ -129,11 +130,31 @@ class CacheSim:
             self.ctx.now = t - 1
             self.host.call("accessed", np.array(hits, dtype=np.int64))
 
-    def run(self, trace, progress=None) -> None:
-        host, ctx = self.host, self.ctx
+    def switch(self, policy: Policy | None, at: int) -> None:
+        """Detach the current policy (exit UNREG) and attach `policy` (None: the fallback LRU
+        alone): it is initialised and adopts every resident page, least recently used first."""
+        old = self.host
+        if old.alive:
+            old.eject(EXIT_UNREG, f"{'replaced' if policy else 'detached'} at access {at}", None)
+        old.finish()
+        self.history.append(old.exit.as_dict())
+        if policy is None:
+            return
+        self.policy = policy
+        self.events = {k: 0 for k in self.events}
+        self.host = PolicyHost(policy, self.ctx, self.events, old.watchdog.budget, old.starve_limit)
+        self.host.call("init")
+        res = np.flatnonzero(self.resident[: self.index.count])
+        self.host.call("added", res[np.argsort(self.last[res], kind="stable")])
+
+    def run(self, trace, progress=None, on_chunk=None) -> None:
+        ctx = self.ctx
         for chunk in trace.chunks():
             if len(chunk) == 0:
                 continue
+            if on_chunk is not None:
+                on_chunk(self.accesses)
+            host = self.host
             ids = self.index.get_or_add(object_keys(chunk))
             self._grow(self.index.count)
             resident, last = self.resident, self.last
@@ -164,7 +185,7 @@ class CacheSim:
             self.accesses = t
             if progress is not None:
                 progress(len(chunk))
-        host.finish()
+        self.host.finish()
 
     def check_conservation(self) -> None:
         """Every page is resident or not, and the count matches (R10)."""
@@ -185,16 +206,28 @@ class CacheSim:
             "events": dict(self.events),
             "policy_counters": dict(self.ctx.counters),
             "exit": self.exit.as_dict(),
+            "exits": self.history + [self.exit.as_dict()],
         }
 
 
 def run_cache(trace, policy: Policy, capacity: int, seed: int = 0, progress=None, check: bool = False,
-              **limits) -> dict:
+              switches=(), **limits) -> dict:
     """Replay `trace` through a cache of `capacity` pages run by `policy`; the result dict.
+    `switches`: (access index, Policy or None) to attach/replace/detach on the way.
     `limits`: hook_budget (seconds per hook call), starve_limit (see CacheSim)."""
     sim = CacheSim(capacity, policy, seed, **limits)
+    todo = sorted(switches, key=lambda s: s[0])
+
+    def on_chunk(at: int) -> None:
+        while todo and todo[0][0] == at:
+            sim.switch(todo.pop(0)[1], at)
+
     t0 = time.perf_counter()
-    sim.run(trace, progress)
+    if todo:
+        from .switch import CutTrace
+
+        trace = CutTrace(trace, [a for a, _ in todo])
+    sim.run(trace, progress, on_chunk if todo else None)
     wall = time.perf_counter() - t0
     if check:
         sim.check_conservation()

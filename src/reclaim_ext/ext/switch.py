@@ -1,0 +1,58 @@
+"""Attaching, detaching and replacing a policy at a given access of a run ("switch policy
+halfway" as a one-line experiment): `--switch 1000000:s3fifo`, `--switch 500000:none`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..trace.base import DEFAULT_CHUNK, Trace
+
+DETACH = ("none", "classic")  # the built-in policy decides from then on
+
+
+@dataclass(frozen=True)
+class Switch:
+    at: int                # the access index before which the switch happens
+    policy: str | None     # a policy spec, or None to detach
+
+
+def parse_switch(text: str) -> Switch:
+    at, sep, policy = str(text).partition(":")
+    if not sep or not policy:
+        raise ConfigError(f"switch: {text!r} is not AT:POLICY (e.g. 1000000:s3fifo or 500000:none)")
+    try:
+        n = int(at.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"switch: {at!r} is not an access index") from None
+    if n < 0:
+        raise ConfigError(f"switch: access index {n} is negative")
+    return Switch(n, None if policy in DETACH else policy)
+
+
+class CutTrace(Trace):
+    """A trace whose chunks end exactly at the given access indexes, so a switch can happen
+    between two chunks."""
+
+    def __init__(self, trace: Trace, cuts: list[int]):
+        super().__init__(name=trace.name, length=trace.length, params=trace.params)
+        self.trace = trace
+        self.cuts = sorted(set(c for c in cuts if c > 0))
+
+    def chunks(self, chunk: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
+        pos = 0
+        cuts = list(self.cuts)
+        for c in self.trace.chunks(chunk):
+            start = 0
+            while cuts and cuts[0] < pos + len(c) - start:
+                k = cuts.pop(0) - pos
+                if k > 0:
+                    yield c[start:start + k]
+                pos += k
+                start += k
+            if start < len(c):
+                yield c[start:]
+                pos += len(c) - start
