@@ -214,3 +214,46 @@ def test_indexed_list_and_ghost_table():
     g.add(8)
     assert 7 not in g and 6 in g
     assert IndexedList.lowest(np.array([10, 11, 12]), np.array([3, 1, 2]), 2).tolist() == [11, 12]
+
+
+def test_t10_attach_detach_loop():
+    """Attach and detach a policy every 500 accesses, in both modes: every page survives, every
+    detached policy ends with UNREG, and the run completes."""
+    from reclaim_ext.api import RunConfig
+    from reclaim_ext.api import run as api_run
+
+    switches = [f"{i * 500}:{'none' if i % 2 else 'lru'}" for i in range(1, 40)]
+    for cache in (True, False):
+        cfg = RunConfig(policy="lru", workload="zipf", workload_params=dict(pages=3000, accesses=20_000),
+                        check=True, switches=switches, **(dict(cache=True, capacity=300) if cache else
+                                                            dict(memory=512, swap=2048)))
+        res = api_run(cfg)
+        assert res["accesses"] == 20_000
+        kinds = [e["kind"] for e in res["exits"]]
+        assert kinds.count("UNREG") >= 19 and set(kinds) <= {"UNREG", "DONE"}
+
+
+class Chaos(LRU):
+    """T11: a good policy with faults injected at random: exceptions, garbage, stale answers and
+    slow calls, decided by a seeded generator."""
+
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def evict(self, ctx, n):
+        fault = self.rng.random()
+        if fault < 0.002:
+            raise RuntimeError("chaos")
+        if fault < 0.004:
+            return [object()]
+        if fault < 0.05:
+            return [10**12]
+        return super().evict(ctx, n)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_t11_chaos_policy_never_breaks_the_run(seed):
+    res = run(Chaos(seed))
+    assert res["accesses"] == len(TRACE.to_array())
+    assert res["exit"]["kind"] in ("ERROR", "ERROR_POLICY", "ERROR_STALL", "DONE")
+    assert res["hits"] + res["misses"] == res["accesses"]
