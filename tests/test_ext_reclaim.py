@@ -63,43 +63,28 @@ def test_voluntary_exit_hands_over_to_classic():
     assert lv.nr[1] + lv.nr[3] > 0  # classic has been running: it has active folios now
 
 
-def _noop_policy():
-    from reclaim_ext.ext import DEFER, Policy
-
-    class NoOp(Policy):
-        name = "noop"
-
-        def added(self, ctx, handles):
-            pass
-
-        def evict(self, ctx, n):
-            return DEFER
-
-    return NoOp
+NOOP = os.path.join(os.path.dirname(__file__), "..", "examples", "noop.py")
 
 
 @pytest.mark.parametrize("workload", list(SMALL))
-def test_a_policy_that_always_defers_changes_no_counter(workload, monkeypatch):
-    """The classic policy runs underneath: deferring every pass reproduces a plain classic run
-    exactly (the no-op overhead check of the issue)."""
-    import reclaim_ext.policies as policies
-
-    monkeypatch.setattr(policies, "policy_class", lambda name: _noop_policy() if name == "noop" else
-                        policies.BUILTIN[name])
+def test_a_policy_that_always_defers_changes_no_counter(workload):
+    """The classic policy runs underneath: deferring every pass (examples/noop.py) reproduces a
+    plain classic run exactly (the no-op overhead check of the issue)."""
     out = {}
-    for policy in ("classic", "noop"):
+    for policy in ("classic", NOOP):
         r = run(RunConfig(policy=policy, workload=workload, workload_params=SMALL[workload], memory=512, swap=2048,
                           check=True))
         out[policy] = (r["misses"], r["vmstat"], r["cost"])
-    assert out["noop"] == out["classic"]
+    assert out[NOOP] == out["classic"]
 
 
 def test_defer_in_plain_cache_mode_is_the_fallback_lru():
     from reclaim_ext.ext.cache import run_cache
     from reclaim_ext.plugins.lru import LRU
+    from reclaim_ext.policies import get_policy
     from reclaim_ext.trace import make_workload
 
     trace = make_workload("zipf", **SMALL["zipf"])
-    noop = run_cache(trace, _noop_policy()(), 300, check=True)
+    noop = run_cache(trace, get_policy(NOOP), 300, check=True)
     assert noop["exit"]["kind"] == "DONE" and noop["events"]["deferred"] == noop["evictions"] > 0
     assert noop["misses"] == run_cache(trace, LRU(), 300)["misses"]
