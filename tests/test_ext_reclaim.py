@@ -88,3 +88,44 @@ def test_defer_in_plain_cache_mode_is_the_fallback_lru():
     noop = run_cache(trace, get_policy(NOOP), 300, check=True)
     assert noop["exit"]["kind"] == "DONE" and noop["events"]["deferred"] == noop["evictions"] > 0
     assert noop["misses"] == run_cache(trace, LRU(), 300)["misses"]
+
+
+def test_t4_protected_pages_are_refused_then_the_policy_is_ejected():
+    """A policy that proposes only mlocked, unevictable or under-writeback folios: none of them
+    is evicted, each refusal is counted, the core tops up the batch, and a policy that keeps
+    doing it starves reclaim and is ejected."""
+    import numpy as np
+
+    from reclaim_ext.core.engine import SimConfig, Simulator
+    from reclaim_ext.core.ops import ScanControl
+    from reclaim_ext.ext import Policy
+    from reclaim_ext.ext.adapter import ExtOps
+    from reclaim_ext.machine.folio import PG_mlocked, PG_unevictable, PG_writeback
+    from reclaim_ext.trace import make_workload
+
+    class ProposesProtected(Policy):
+        def added(self, ctx, handles):
+            pass
+
+        def evict(self, ctx, n):
+            return self.protected[:n].tolist()
+
+    pol = ProposesProtected()
+    ops = ExtOps(pol, starve_limit=3)
+    sim = Simulator(SimConfig(memory_pages=2048, swap_pages=2048, check=True), ops)
+    sim.run(make_workload("zipf", pages=1500, accesses=3000))  # fits: no reclaim yet
+    f = sim.folios
+    resident = np.flatnonzero(f.flags[: f.count] & np.uint16(1 << 11))
+    pol.protected = resident[:30]
+    for i, flag in enumerate((PG_mlocked, PG_unevictable, PG_writeback)):
+        f.flags[pol.protected[i * 10:(i + 1) * 10]] |= np.uint16(flag)
+    lv = sim.root_lruvec(sim.node)
+    for _ in range(3):
+        sc = ScanControl(nr_to_reclaim=32, priority=0)
+        ids = ops._candidates(sim, lv, 30)  # refused; the batch is topped up from classic's lists
+        ops._shrink(sim, lv, sc, ids)
+        assert sc.nr_reclaimed > 0
+        assert (f.flags[pol.protected] & np.uint16(1 << 11)).all()  # every protected folio resident
+    sim.check_conservation()
+    assert ops.events["refused_protected"] == 90
+    assert ops.exit.kind == "ERROR_STALL" and "starvation" in ops.exit.reason

@@ -22,13 +22,13 @@ import numpy as np
 
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, ReclaimOps
 from ..core.vmscan import shrink_folio_list
-from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable
+from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable, PG_writeback
 from ..policies.classic import Classic
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
 from .policy import DEFER, Context, Policy
 from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
-_PROTECTED = PG_unevictable | PG_mlocked
+_PROTECTED = PG_unevictable | PG_mlocked | PG_writeback  # never a policy's to evict (R3)
 
 
 class ExtOps(ReclaimOps):
