@@ -437,12 +437,14 @@ class MGLRU(ReclaimOps):
         emin = lg.evictable_min_seq(swappiness)
         if emin + MIN_NR_GENS > lg.max_seq:
             return True, 0
-        total = 0
+        return emin + MIN_NR_GENS == lg.max_seq, self.evictable_size(lruvec, swappiness)
+
+    def evictable_size(self, lruvec, swappiness: int) -> int:
+        """Pages in every live generation of the evictable types (negative sizes as 0)."""
+        lg = self.lrugen(lruvec)
         nl = lruvec.nr_logical
-        for t in evictable_types(swappiness):
-            for seq in range(lg.min_seq[t], lg.max_seq + 1):
-                total += max(nl[t * MAX_NR_GENS + lru_gen_from_seq(seq)], 0)
-        return emin + MIN_NR_GENS == lg.max_seq, total
+        return sum(max(nl[t * MAX_NR_GENS + lru_gen_from_seq(seq)], 0)
+                   for t in evictable_types(swappiness) for seq in range(lg.min_seq[t], lg.max_seq + 1))
 
     # ---- eviction --------------------------------------------------------------------------------
 
@@ -488,29 +490,39 @@ class MGLRU(ReclaimOps):
             ws = ((fl & PG_workingset) != 0).astype(np.int64)
             tier = lru_tier_from_refs(refs, ws)
             protect = ~promoted & ((tier > tier_idx) | (refs + ws == LRU_REFS_MAX + 2))
-            rest = ~promoted & ~protect
-            file = t == LRU_FILE
-            dirty = file & ((fl & PG_dirty) != 0)
-            wb = (fl & PG_writeback) != 0
-            waiting = rest & (wb | dirty)
-            isolate = rest & ~waiting
+            # waiting for writeback (sorted, not isolated): under writeback, or a dirty file folio
+            waiting = (fl & PG_writeback) != 0
+            if t == LRU_FILE:
+                waiting |= (fl & PG_dirty) != 0
+            isolate = ~promoted & ~protect & ~waiting
             ciso = np.cumsum(isolate)
             hit = np.flatnonzero(ciso >= MIN_LRU_BATCH)
             if len(hit) or len(cand) < want or want == scan_batch:
                 break
             want = min(scan_batch, 4 * want)
         n = int(hit[0]) + 1 if len(hit) else len(cand)
-        cand, promoted, protect, waiting, isolate = cand[:n], promoted[:n], protect[:n], waiting[:n], isolate[:n]
+        iso = self._sort_and_isolate(sim, lruvec, sc, t, lru, isolate[:n], protect[:n], refs[:n], ws[:n])
+        return (n if len(iso) or n == scan_batch else 0), iso
+
+    def _sort_and_isolate(self, sim, lruvec, sc, t: int, lru: int, isolate: np.ndarray, protect: np.ndarray,
+                          refs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+        """Take the len(isolate) folios at the tail of the oldest list `lru` and apply scan_folios'
+        decisions: the isolated ones (mask `isolate`) are returned in order; the rest are sorted
+        (sort_folio): promoted -> its generation's head; protected -> min_seq + 1 head, counted;
+        waiting for writeback -> min_seq + 1 head with PG_reclaim (file dirty census)."""
+        f = sim.folios
+        lg = self.lrugen(lruvec)
+        n = len(isolate)
         ids, logical = self._take_oldest(sim, lruvec, lru, n)
-        # sort_folio: promoted -> head of its generation; protected -> min_seq + 1 head; waiting for
-        # writeback -> min_seq + 1 head with PG_reclaim
-        nprot = int(protect.sum())
-        if nprot:
-            self._count_protected(lg, t, refs[:n][protect], ws[:n][protect])
-        if file:
-            d = dirty[:n] & rest[:n]
+        promoted = logical != lru
+        waiting = ~isolate & ~promoted & ~protect
+        if protect.any():
+            self._count_protected(lg, t, refs[protect], ws[protect])
+        if t == LRU_FILE and waiting.any():
+            fl = f.flags[ids]
+            d = waiting & ((fl & PG_dirty) != 0)
             sc.nr.file_taken += int(d.sum())
-            sc.nr.unqueued_dirty += int((d & ~wb[:n]).sum())
+            sc.nr.unqueued_dirty += int((d & ((fl & PG_writeback) == 0)).sum())
         sorted_ = ~isolate
         new = logical.copy()
         bump = protect | waiting
@@ -523,18 +535,17 @@ class MGLRU(ReclaimOps):
         # isolate_folio: an unreferenced folio's LRU_REFS is zeroed; PG_reclaim is cleared
         if len(iso):
             fl_i = f.flags[iso]
-            sim.folios.lru_refs[iso[(fl_i & PG_referenced) == 0]] = 0
+            f.lru_refs[iso[(fl_i & PG_referenced) == 0]] = 0
             f.flags[iso] = fl_i & ~_U16(PG_reclaim)
-        nsorted = int(sorted_.sum())
         niso = len(iso)
         vm = sim.vm
         vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += niso
-        vm["pgrefill"] += nsorted
+        vm["pgrefill"] += n - niso
         vm["pgscan_" + TYPE_NAMES[t]] += niso
         sim.cost["pages_scanned"] += n
-        if file:
+        if t == LRU_FILE:
             sc.nr.file_taken += niso
-        return (n if niso or n == scan_batch else 0), iso
+        return iso
 
     def isolate_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int):
         lg = self.lrugen(lruvec)
@@ -781,52 +792,22 @@ class MGLRU(ReclaimOps):
         if not batches:
             return False
         sim.bulk_passes += 1
-        self._bulk_apply(sim, lruvec, sc, lru, batches, per_k, promoted, refs, ws)
+        self._bulk_apply(sim, lruvec, sc, lru, batches, per_k, refs, ws)
         return True
 
-    def _bulk_apply(self, sim, lruvec, sc, lru, batches, per_k, promoted, refs, ws) -> None:
+    def _bulk_apply(self, sim, lruvec, sc, lru, batches, per_k, refs, ws) -> None:
         """Do the folio work of the batches _bulk_shrink_lruvec replayed, in one go (the same
         steps as scan_folios and evict_folios, over all batches)."""
-        f = sim.folios
-        lg = self.lrugen(lruvec)
         end = batches[-1][1]
         iso = np.zeros(end, dtype=bool)
         prot = np.zeros(end, dtype=bool)
         for a, b, k in batches:
             iso[a:b] = per_k[k][0][a:b]
             prot[a:b] = per_k[k][1][a:b]
-        ids, logical = self._take_oldest(sim, lruvec, lru, end)
-        promoted, refs, ws = promoted[:end], refs[:end], ws[:end]
-        sorted_ = ~iso
-        fl = f.flags[ids]
-        dirty = (fl & PG_dirty) != 0
-        wb = (fl & PG_writeback) != 0
-        waiting = ~promoted & ~prot & (dirty | wb)
-        bump = prot | waiting  # folio_inc_gen
-        if prot.any():
-            self._count_protected(lg, LRU_FILE, refs[prot], ws[prot])
-        d = waiting & dirty  # dirty file folios passed over (sort_folio's census)
-        sc.nr.file_taken += int(d.sum())
-        sc.nr.unqueued_dirty += int((d & ~wb).sum())
-        new = logical.copy()
-        if bump.any():
-            new[bump] = self._inc_gen(sim, lruvec, ids[bump], logical[bump])
-            f.flags[ids[waiting]] |= _U16(PG_reclaim)
-        if sorted_.any():
-            lockfree.add(sim, lruvec, ids[sorted_], new[sorted_])
-        victims = ids[iso]
+        victims = self._sort_and_isolate(sim, lruvec, sc, LRU_FILE, lru, iso, prot, refs[:end], ws[:end])
         niso = len(victims)
-        fl_i = f.flags[victims]
-        f.lru_refs[victims[(fl_i & PG_referenced) == 0]] = 0
-        f.flags[victims] = fl_i & ~_U16(PG_reclaim)
-        vm, cost = sim.vm, sim.cost
-        nb = len(batches)
-        vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += niso
-        vm["pgrefill"] += end - niso
-        vm["pgscan_file"] += niso
-        cost["pages_scanned"] += end
-        cost["lru_lock_ops"] += nb  # one isolation per evict_folios
-        sc.nr.file_taken += niso
+        vm = sim.vm
+        sim.cost["lru_lock_ops"] += len(batches)  # one isolation per evict_folios
         sc.nr_scanned += niso
         remove_mapping(sim, lruvec, self, victims)  # shadows with this eviction's tokens, freed
         sc.nr_reclaimed += niso
@@ -891,9 +872,7 @@ class MGLRU(ReclaimOps):
         for lv in sim.lruvecs_under(None, node):
             lg = self.lrugen(lv)
             swp = self.get_swappiness(sim, lv, sc)
-            sizable = sum(max(lv.nr_logical[t * MAX_NR_GENS + lru_gen_from_seq(s)], 0)
-                          for t in evictable_types(swp) for s in range(lg.min_seq[t], lg.max_seq + 1))
-            if not sizable >> sc.priority:
+            if not self.evictable_size(lv, swp) >> sc.priority:  # lruvec_is_sizable
                 continue
             birth = lg.timestamps[lru_gen_from_seq(lg.evictable_min_seq(swp))]
             if birth + self.min_ttl_ms < now:
