@@ -5,6 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 
+def _chain_rounds(sim, ids: np.ndarray):
+    """Walk the reverse-map chains of a batch of folios one PTE per chain per round: yields
+    (PTE ids, batch positions of their folios); a folio appears at most once per round."""
+    cur = sim.folios.pte_head[ids]
+    if len(cur) == 0 or cur.max() < 0:  # no folio was ever mapped
+        return
+    nxt_of = sim.ptes.next
+    sel = np.flatnonzero(cur >= 0)
+    c = cur[sel]
+    while len(c):
+        yield c, sel
+        nxt = nxt_of[c]
+        more = nxt >= 0
+        c, sel = nxt[more], sel[more]
+
+
 def folio_referenced(sim, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each folio: the number of mappings (VMAs) with the young bit set, and whether one of
     those is VM_EXEC; the young bits found are cleared (test-and-clear, as folio_referenced).
@@ -24,15 +40,10 @@ def _referenced(sim, ids: np.ndarray, want_ptes: bool):
     young = np.zeros(n, dtype=np.int32)
     vm_exec = np.zeros(n, dtype=bool)
     none = np.zeros(0, dtype=np.int64)
-    cur = sim.folios.pte_head[ids]
-    if n == 0 or cur.max() < 0:  # no folio was ever mapped: nothing to walk
-        return young, vm_exec, none
     walked = np.zeros(n, dtype=bool)
     checked = 0
     got_i, got_p = [], []
-    sel = np.flatnonzero(cur >= 0)  # batch index of each chain being walked
-    c = cur[sel]
-    while len(c):  # one PTE of every chain per round: a folio appears at most once per round
+    for c, sel in _chain_rounds(sim, ids):
         pres = ptes.present[c]
         cp, ip = c[pres], sel[pres]
         if len(cp):
@@ -47,9 +58,6 @@ def _referenced(sim, ids: np.ndarray, want_ptes: bool):
                 if want_ptes:
                     got_i.append(iy)
                     got_p.append(cy)
-        nxt = ptes.next[c]
-        more = nxt >= 0
-        c, sel = nxt[more], sel[more]
     sim.cost["rmap_walks"] += int(walked.sum())
     sim.cost["ptes_checked"] += checked
     if not got_p:
@@ -78,16 +86,9 @@ def folio_referenced_lookaround(sim, ids: np.ndarray, look) -> tuple[np.ndarray,
 def try_to_unmap(sim, ids: np.ndarray) -> None:
     """Clear every present PTE of the folios (replace anon mappings by swap entries)."""
     ptes = sim.ptes
-    cur = sim.folios.pte_head[ids]
-    if len(cur) == 0 or cur.max() < 0:
-        return
-    cur = cur[cur >= 0]
-    while len(cur):
-        ptes.present[cur] = False
-        ptes.young[cur] = False
-        cur = ptes.next[cur]
-        cur = cur[cur >= 0]
-
+    for c, _ in _chain_rounds(sim, ids):
+        ptes.present[c] = False
+        ptes.young[c] = False
 
 
 def folio_mapped(sim, ids: np.ndarray, exec_only: bool = False) -> np.ndarray:
@@ -96,13 +97,7 @@ def folio_mapped(sim, ids: np.ndarray, exec_only: bool = False) -> np.ndarray:
     are known to whoever holds the PTE."""
     ptes = sim.ptes
     out = np.zeros(len(ids), dtype=bool)
-    cur = sim.folios.pte_head[ids]
-    sel = np.flatnonzero(cur >= 0)
-    c = cur[sel]
-    while len(c):
+    for c, sel in _chain_rounds(sim, ids):
         hit = ptes.present[c] & ptes.exec[c] if exec_only else ptes.present[c]
         out[sel[hit]] = True
-        nxt = ptes.next[c]
-        more = nxt >= 0
-        c, sel = nxt[more], sel[more]
     return out
