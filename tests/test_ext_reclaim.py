@@ -46,21 +46,33 @@ def test_policy_raising_on_its_10th_call_is_ejected_and_the_run_completes(tmp_pa
 
 def test_voluntary_exit_hands_over_to_classic():
     from reclaim_ext.core.engine import SimConfig, Simulator
+    from reclaim_ext.core.ops import SWAP_CLUSTER_MAX
     from reclaim_ext.ext.adapter import ExtOps
     from reclaim_ext.plugins.lru import LRU
     from reclaim_ext.trace import make_workload
 
     class Quits(LRU):
+        calls = {"evict": 0, "added": 0}
+
+        def added(self, ctx, handles):
+            self.calls["added"] += 1
+            super().added(ctx, handles)
+
         def evict(self, ctx, n):
+            self.calls["evict"] += 1
+            self.calls["added_at_exit"] = self.calls["added"]
             ctx.exit(5, "done experimenting")
 
-    ops = ExtOps(Quits())
+    pol = Quits()
+    ops = ExtOps(pol)
     sim = Simulator(SimConfig(memory_pages=512, swap_pages=2048, check=True), ops)
-    sim.run(make_workload("zipf", **SMALL["zipf"]))
+    trace = make_workload("zipf", **SMALL["zipf"])
+    sim.run(trace)
     ops.finish()
-    assert (ops.exit.kind, ops.exit.code) == ("UNREG_POLICY", 5)
-    lv = sim.root_lruvec(sim.node)
-    assert lv.nr[1] + lv.nr[3] > 0  # classic has been running: it has active folios now
+    assert (ops.exit.kind, ops.exit.code, ops.exit.hook) == ("UNREG_POLICY", 5, "evict")
+    assert pol.calls["evict"] == 1  # never asked again
+    assert pol.calls["added"] == pol.calls["added_at_exit"]  # no hook after the exit
+    assert sim.vm["pgscan_kswapd"] + sim.vm["pgscan_direct"] > SWAP_CLUSTER_MAX  # classic went on reclaiming
 
 
 NOOP = os.path.join(os.path.dirname(__file__), "..", "examples", "noop.py")

@@ -253,7 +253,9 @@ class Chaos(LRU):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_t11_chaos_policy_never_breaks_the_run(seed):
+    """Whatever fault comes first ejects the policy; the run completes with conservation checked,
+    and since the policy was an LRU until then and the fallback is LRU, the misses are LRU's."""
     res = run(Chaos(seed))
     assert res["accesses"] == len(TRACE.to_array())
-    assert res["exit"]["kind"] in ("ERROR", "ERROR_POLICY", "ERROR_STALL", "DONE")
-    assert res["hits"] + res["misses"] == res["accesses"]
+    assert res["exit"]["kind"] in ("ERROR", "ERROR_POLICY")
+    assert res["misses"] == lru_misses()
