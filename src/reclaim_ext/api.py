@@ -156,8 +156,7 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     try:
         sim.run(trace, progress=progress, on_chunk=on_chunk if plan else None)
     finally:
-        if hasattr(sim.ops, "finish"):
-            sim.ops.finish()
+        sim.ops.finish()
     wall = time.perf_counter() - t0
     res = sim.result()
     lv = sim.root_lruvec(sim.node)
@@ -177,13 +176,11 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "cost": res["cost"],
         "watermarks": res["watermarks"],
         "free_pages": res["free_pages"],
-        "lru_sizes": sim.ops.lru_sizes(lv) if hasattr(sim.ops, "lru_sizes") else lru_sizes(sim.ops, lv),
+        "lru_sizes": sim.ops.lru_sizes(lv),
         "series": sim.samples,
         "conservation_checked": cfg.check,
         "mechanisms": dict(sim.ops.mech),
     }
-    if hasattr(sim.ops, "min_ttl_ms"):
-        out["min_ttl_ms"] = sim.ops.min_ttl_ms
     out.update(sim.ops.dump(sim))
     return out
 
@@ -208,19 +205,3 @@ def result_source(cfg: RunConfig, trace: Trace) -> dict:
         "trace_format": cfg.trace_format,
         "seed": cfg.seed,
     }
-
-
-def lru_sizes(ops, lruvec) -> dict[str, int]:
-    """Final list sizes by name (classic: inactive_anon, active_anon, inactive_file, active_file)."""
-    names = getattr(ops, "list_names", None)
-    out = {}
-    for t, tname in enumerate(("anon", "file")):
-        for c in range(lruvec.nr_classes):
-            if names:
-                key = names[t * lruvec.nr_classes + c]
-            elif lruvec.nr_classes == 2:
-                key = f"{('inactive', 'active')[c]}_{tname}"
-            else:
-                key = f"{tname}_class{c}"
-            out[key] = lruvec.nr[t * lruvec.nr_classes + c]
-    return out

@@ -222,6 +222,18 @@ class ReclaimOps:
                 lruvec.move(f, sel, lruvec.list_index(t, 0), tail=True)
 
     # --- introspection -------------------------------------------------------------------------
+    def lru_sizes(self, lruvec) -> dict[str, int]:
+        """Final list sizes by name for the result (two classes: inactive/active per type)."""
+        out = {}
+        for t, tname in enumerate(("anon", "file")):
+            for c in range(lruvec.nr_classes):
+                key = f"{('inactive', 'active')[c]}_{tname}" if lruvec.nr_classes == 2 else f"{tname}_class{c}"
+                out[key] = lruvec.nr[t * lruvec.nr_classes + c]
+        return out
+
+    def finish(self) -> None:
+        """The run is over (a policy host records its exit here)."""
+
     def dump(self, sim) -> dict:
         """Policy state for the JSON result (MGLRU: {"lru_gen": ...})."""
         return {}

@@ -918,7 +918,8 @@ class MGLRU(ReclaimOps):
         return out
 
     def dump(self, sim) -> dict:
-        return {"lru_gen": [self.lru_gen_state(sim, lv) for lv in sim.lruvecs_under(None, sim.node)]}
+        return {"lru_gen": [self.lru_gen_state(sim, lv) for lv in sim.lruvecs_under(None, sim.node)],
+                "min_ttl_ms": self.min_ttl_ms}
 
     def sample(self, sim, lruvec) -> dict:
         """Per-generation logical sizes for the time series: [seq, anon, file] per generation."""
