@@ -37,6 +37,7 @@ from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_dirty, PG_reclaim, PG_resident, PG_writeback, TYPE_NAMES,
     FolioTable, PteTable,
 )
+from ..machine.memcg import MemcgConfig, resolve_memcgs
 from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
@@ -45,7 +46,7 @@ from .batch import first_occurrence_masked as _first_occurrence_masked
 from .lru import Lruvec
 from .ops import MAX_RECLAIM_RETRIES, AccessEvents, ReclaimOps
 from .stats import CostModel, new_cost, new_vmstat
-from .vmscan import balance_pgdat, try_to_free_pages
+from .vmscan import balance_pgdat, try_to_free_mem_cgroup_pages, try_to_free_pages
 
 DIRTY_BACKGROUND_RATIO = 10  # vm.dirty_background_ratio (percent of memory)
 
@@ -74,10 +75,12 @@ class SimConfig:
     check: bool = field(default_factory=default_check)  # conservation check after every reclaim
     bulk_reclaim: bool = True     # allow bulk passes over clean page cache (same result, faster)
     cost_model: CostModel = field(default_factory=CostModel)
+    # memory cgroups below the root (machine.memcg.MemcgConfig or "name=a,pids=1-3,max=32MiB")
+    memcgs: list = field(default_factory=list)
 
 
 class Simulator:
-    """One simulated machine (one node, a root memcg) running one policy."""
+    """One simulated machine (one node, a memcg tree) running one policy."""
 
     def __init__(self, config: SimConfig, ops: ReclaimOps):
         if config.memory_pages < 64:
@@ -91,16 +94,12 @@ class Simulator:
         wm = compute_watermarks(config.memory_pages, mfk, config.watermark_scale_factor)
         self.node = Node(nid=0, managed=config.memory_pages, wmark=wm)
         self.nodes = [self.node]
-        self.root_memcg = Memcg(id=0)
-        self.memcgs = {0: self.root_memcg}
         self.swap = SwapDevice(total=config.swap_pages)
         self.storage = StorageDevice()
         self.vm = new_vmstat()
         self.cost = new_cost()
         self._stamp_clock = [0]
-        lruvec = Lruvec(self.root_memcg, self.node, ops.nr_classes, self._stamp_clock)
-        self.root_memcg.lruvecs[self.node.nid] = lruvec
-        ops.init_lruvec(self, lruvec)
+        self._build_memcgs(resolve_memcgs(list(config.memcgs)))
         self.nr_file_dirty = 0
         self.nr_writeback = 0
         self.writeback_requested = False
@@ -114,6 +113,45 @@ class Simulator:
         # bit, set on every context switch into the mm; here: on every access by the pid)
         self.mm_used = np.zeros(1 << 16, dtype=bool)
         self.samples: list[dict] = []
+
+    def _build_memcgs(self, declared: list[MemcgConfig]) -> None:
+        """The memcg tree (parents before children), each memcg's lruvec on the node (the
+        policy's init_lruvec, in creation order) and the pid -> memcg map (unassigned pids stay in
+        the root memcg)."""
+        self.root_memcg = Memcg(id=0)
+        self.memcgs = {0: self.root_memcg}
+        by_name = {"": self.root_memcg}
+        self.memcg_of_pid = np.zeros(1 << 16, dtype=np.int16)
+        for i, mc in enumerate(declared, start=1):
+            parent = by_name[mc.name.rpartition("/")[0]]
+            m = Memcg(id=i, name=mc.name, parent=parent)
+            if mc.max is not None:
+                m.max = mc.max
+            parent.children.append(m)
+            by_name[mc.name] = m
+            self.memcgs[i] = m
+            if mc.pids:
+                self.memcg_of_pid[np.asarray(mc.pids, dtype=np.int64)] = i
+        self.multi = len(self.memcgs) > 1
+        # the memcgs with a limit, each with a mask over memcg ids of its subtree (a charge to
+        # any of them counts against that limit)
+        self.limited = []
+        for m in self.memcgs.values():
+            if m.max < (1 << 62):
+                under = np.zeros(len(self.memcgs), dtype=bool)
+                under[[d.id for d in m.subtree()]] = True
+                self.limited.append((m, under))
+        for m in self.root_memcg.subtree():
+            lruvec = Lruvec(m, self.node, self.ops.nr_classes, self._stamp_clock)
+            m.lruvecs[self.node.nid] = lruvec
+        for m in self.memcgs.values():  # mem_cgroup_css_online, in creation order
+            self.ops.init_lruvec(self, m.lruvecs[self.node.nid])
+
+    def memcg_by_path(self, path: str) -> Memcg:
+        for m in self.memcgs.values():
+            if m.path == path or m.name == path:
+                return m
+        raise KeyError(path)
 
     # --------------------------------------------------------------------------------------------
     # topology helpers used by the reclaim path
@@ -131,6 +169,19 @@ class Simulator:
 
     def lruvec_of(self, page: int) -> Lruvec:
         return self.memcgs[int(self.folios.memcg[page])].lruvecs[self.node.nid]
+
+    def target_lruvec(self, sc) -> Lruvec:
+        """mem_cgroup_lruvec(sc->target_mem_cgroup, pgdat): the root's for global reclaim."""
+        return (sc.target_memcg or self.root_memcg).lruvecs[self.node.nid]
+
+    def by_lruvec(self, ids: np.ndarray):
+        """(lruvec, ids of its folios) for the folios' memcgs, each group in input order."""
+        if not self.multi:
+            yield self.root_lruvec(self.node), ids
+            return
+        mc = self.folios.memcg[ids]
+        for m in np.unique(mc).tolist():
+            yield self.memcgs[m].lruvecs[self.node.nid], ids[mc == m]
 
     def now_ms(self) -> float:
         """The virtual clock (jiffies in ms): the modelled runtime so far. Both drivers reach a
@@ -205,8 +256,69 @@ class Simulator:
         """Freed folios go back to the node's free pages and are uncharged."""
         n = len(ids)
         lruvec.node.free += n
-        lruvec.memcg.usage -= n
+        m = lruvec.memcg
+        while m is not None:  # page_counter_uncharge
+            m.usage -= n
+            m = m.parent
         self.vm["pgfree"] += n
+
+    def charge(self, memcg: Memcg, n: int) -> None:
+        """page_counter_charge: the memcg and every ancestor (the caller checked memory.max)."""
+        m = memcg
+        while m is not None:
+            u = m.usage + n
+            m.usage = u
+            if u > m.peak:
+                m.peak = u
+            m = m.parent
+
+    def mem_over_limit(self, memcg: Memcg, n: int = 1) -> Memcg | None:
+        """page_counter_try_charge: the lowest memcg from `memcg` up whose memory.max a charge of
+        n pages would exceed, or None."""
+        m = memcg
+        while m is not None:
+            if m.usage + n > m.max:
+                return m
+            m = m.parent
+        return None
+
+    def _charge_slow(self, memcg: Memcg) -> None:
+        """try_charge_memcg for one page when a memcg (or an ancestor) is at memory.max: count a
+        `max` event on the memcg over its limit and reclaim from it
+        (try_to_free_mem_cgroup_pages), until the charge fits; one extra round for the per-CPU
+        stock drain, then MAX_RECLAIM_RETRIES rounds that reclaim nothing, then
+        mem_cgroup_out_of_memory (the run ends)."""
+        self.reclaims += 1
+        self.flush_writeback()
+        retries = MAX_RECLAIM_RETRIES
+        drained = False
+        while True:
+            over = self.mem_over_limit(memcg)
+            if over is None:
+                break
+            over.events["max"] += 1
+            got = try_to_free_mem_cgroup_pages(self, self.node, over, 1, self.ops)
+            if over.margin() >= 1:
+                continue
+            if not drained:
+                drained = True
+                continue
+            if got:
+                continue
+            if retries:
+                retries -= 1
+                continue
+            over.events["oom"] += 1
+            over.events["oom_kill"] += 1
+            self.vm["oom_kill"] += 1
+            raise OutOfMemory(
+                f"out of memory in memcg {over.path}: usage {over.usage} pages at memory.max {over.max} pages, "
+                f"nothing reclaimable (swap {self.swap.used}/{self.swap.total} pages used); "
+                f"raise its max or give more --swap"
+            )
+        if self.config.check:
+            self.check_conservation()
+        self.sample()
 
     def flush_writeback(self) -> None:
         """The flusher: writeback started by reclaim completes, and dirty file folios are written
@@ -240,7 +352,8 @@ class Simulator:
             on = rot[(f.lru[rot] != NO_LIST) & ((f.flags[rot] & PG_dirty) == 0)]
             if len(on):
                 self.vm["pgrotated"] += len(on)
-                self.ops.rotate_reclaimable(self, self.root_lruvec(self.node), on)
+                for lv, part in self.by_lruvec(on):
+                    self.ops.rotate_reclaimable(self, lv, part)
 
     # --------------------------------------------------------------------------------------------
     # drivers
@@ -279,15 +392,26 @@ class Simulator:
         ptes_l = ptes.tolist()
         for i in range(len(pages_l)):
             self.mm_used[pids[i]] = True
-            self._access_one(pages_l[i], ptes_l[i], kinds[i], writes[i], streams[i])
+            self._access_one(pages_l[i], ptes_l[i], kinds[i], writes[i], streams[i], pids[i])
+
+    def _alloc_slow(self, memcg: Memcg) -> None:
+        """Before one allocation: the allocator's slow path when free pages are at the low
+        watermark, then the memcg charge's when the memcg (or an ancestor) is at memory.max
+        (alloc_pages, then mem_cgroup_charge, as a fault or a page-cache insertion does)."""
+        if self._budget() <= 0:
+            self._make_room()
+        if self.limited and self.mem_over_limit(memcg) is not None:
+            self._charge_slow(memcg)
 
     def _alloc_one(self, g: int, lruvec, read: bool = True, fault: bool = False) -> None:
-        """Allocate and place the folio for page g (the caller has made room); a file folio is
-        read from the device unless a whole-page write() fills it."""
+        """Allocate, charge (to the lruvec's memcg: the task's) and place the folio for page g
+        (the caller has made room); a file folio is read from the device unless a whole-page
+        write() fills it."""
         f = self.folios
         node = self.node
         node.free -= 1
-        lruvec.memcg.usage += 1
+        self.charge(lruvec.memcg, 1)
+        f.memcg[g] = lruvec.memcg.id
         self.vm["pgalloc_normal"] += 1
         self.misses += 1
         t = int(f.type[g])
@@ -296,7 +420,7 @@ class Simulator:
         f.shadow[g] = -1
         f.flags[g] |= PG_resident
         if shadow >= 0:
-            self.vm["workingset_refault_" + TYPE_NAMES[t]] += 1
+            self.count(lruvec, "workingset_refault_" + TYPE_NAMES[t])
         self.ops.folio_add(self, lruvec, g, shadow, ws, self.swap.free, fault)
         if t == LRU_ANON:
             if f.ever[g]:
@@ -308,14 +432,14 @@ class Simulator:
             self.vm["pgpgin"] += 4
             self.cost["file_reads"] += 1
 
-    def _access_one(self, g: int, p: int, kind: int, write: int, stream: int) -> None:
+    def _access_one(self, g: int, p: int, kind: int, write: int, stream: int, pid: int = 0) -> None:
         f = self.folios
-        lruvec = self.root_lruvec(self.node)
+        memcg = self.memcgs[int(self.memcg_of_pid[pid])] if self.multi else self.root_memcg
+        lruvec = memcg.lruvecs[self.node.nid]  # the task's: where a new folio is charged
         resident = bool(f.flags[g] & PG_resident)
         if kind == Kind.FILE_FD:
             if not resident:
-                if self._budget() <= 0:
-                    self._make_room()
+                self._alloc_slow(memcg)
                 self._alloc_one(g, lruvec, read=not write)
             else:
                 self.cost["hits"] += 1
@@ -323,7 +447,7 @@ class Simulator:
                 self._dirty_one(g)
             else:
                 if self._fd_last.get(stream) != g:
-                    self.ops.mark_accessed(self, lruvec, g)
+                    self.ops.mark_accessed(self, self.lruvec_of(g) if self.multi else lruvec, g)
                 self._fd_last[stream] = g
             return
         ptes = self.ptes
@@ -331,18 +455,19 @@ class Simulator:
             self.cost["hits"] += 1
         else:
             if not resident:
-                if self._budget() <= 0:
-                    self._make_room()
+                self._alloc_slow(memcg)
                 major = f.type[g] == LRU_FILE or bool(f.ever[g])
                 self._alloc_one(g, lruvec, fault=True)
                 if major:
                     self.vm["pgmajfault"] += 1
+                    lruvec.stat["pgmajfault"] += 1  # count_memcg_event_mm: the task's memcg
                     self.cost["major_faults"] += 1
                 else:
                     self.cost["minor_faults"] += 1
             else:
                 self.cost["minor_faults"] += 1
             self.vm["pgfault"] += 1
+            lruvec.stat["pgfault"] += 1
             ptes.present[p] = True
         ptes.young[p] = True
         self.mm.pmds.young[ptes.pmd[p]] = True
@@ -368,6 +493,8 @@ class Simulator:
         start = 0
         window = 4096
         granted = False  # the slow path has run for the allocation at `start`: it may proceed
+        stalled = False  # some slow path (global or memcg) ran for the access at `start`
+        pid_memcg = self._pid_memcg = self.memcg_of_pid[self._pids] if self.multi else None
         while start < n:
             budget = self._budget()
             if granted:
@@ -377,23 +504,31 @@ class Simulator:
             first = _first_occurrence(g, f.count)
             alloc = first & ((f.flags[g] & PG_resident) == 0)
             nalloc = int(alloc.sum())
-            if nalloc > budget:
-                cut = int(np.flatnonzero(alloc)[budget])  # the allocation that needs reclaim
+            k = budget if nalloc > budget else nalloc  # the first allocation that needs reclaim
+            if self.limited and nalloc:
+                k = min(k, self._memcg_cut(pid_memcg[start:end][alloc], k))
+            if k < nalloc:
+                cut = int(np.flatnonzero(alloc)[k])
                 if cut == 0:
                     self.mm_used[self._pids[start]] = True  # the faulting task is running
-                    self._make_room()
-                    granted = True
+                    if budget <= 0:
+                        self._make_room()
+                        granted = True
+                    else:
+                        self._charge_slow(self.memcgs[int(pid_memcg[start])])
+                    stalled = True
                     continue
                 end = start + cut
                 alloc = alloc[:cut]
                 first = first[:cut]
                 g = g[:cut]
-                nalloc = budget
+                nalloc = k
             # the access reclaim ran for marked its mm used before the walk (see _make_room's
             # caller above); the walk may have cleared it since, and the task keeps running
-            self._used_from = start + 1 if granted else start
+            self._used_from = start + 1 if stalled else start
             self._apply_segment(start, end, g, first, alloc, pages, ptes, kinds, writes, streams)
             granted = granted and nalloc == 0
+            stalled = stalled and nalloc == 0
             # size the next window so that it usually holds one segment's worth of allocations
             seg = end - start
             if nalloc:
@@ -401,6 +536,15 @@ class Simulator:
             else:
                 window = min(65536, window * 2)
             start = end
+
+    def _memcg_cut(self, alloc_memcg: np.ndarray, limit: int) -> int:
+        """Index of the first of these allocations (memcg id of each, in order) that would take a
+        memcg or an ancestor over memory.max, or `limit` if none comes before it."""
+        k = limit
+        for m, under in self.limited:
+            cs = np.cumsum(under[alloc_memcg[:k]])
+            k = min(k, int(np.searchsorted(cs, max(m.max - m.usage, 0) + 1)))
+        return k
 
     def _apply_segment(self, s, e, g, first, alloc, pages, ptes_all, kinds_all, writes_all, streams_all):
         f = self.folios
@@ -429,6 +573,13 @@ class Simulator:
             nmajor = int(major.sum())
             vm["pgfault"] += nfault
             vm["pgmajfault"] += nmajor
+            if self.multi:  # count_memcg_event_mm: the faulting task's memcg
+                pm = self._pid_memcg[s:e]
+                self._count_memcgs("pgfault", pm[fault])
+                self._count_memcgs("pgmajfault", pm[major])
+            else:
+                lruvec.stat["pgfault"] += nfault
+                lruvec.stat["pgmajfault"] += nmajor
             cost["major_faults"] += nmajor
             cost["minor_faults"] += nfault - nmajor
             pt.present[mp] = True
@@ -440,10 +591,19 @@ class Simulator:
         # --- allocations, in trace order
         ag = g[alloc]
         na = len(ag)
+        am = None
         if na:
             node = self.node
             node.free -= na
-            lruvec.memcg.usage += na
+            if self.multi:
+                am = self._pid_memcg[s:e][alloc]  # charged to the faulting task's memcg
+                f.memcg[ag] = am
+                for m, c in enumerate(np.bincount(am, minlength=len(self.memcgs)).tolist()):
+                    if c:
+                        self.charge(self.memcgs[m], c)
+            else:
+                self.charge(lruvec.memcg, na)
+                f.memcg[ag] = 0
             vm["pgalloc_normal"] += na
             self.misses += na
             at = f.type[ag]
@@ -453,9 +613,14 @@ class Simulator:
             f.flags[ag] |= PG_resident
             refault = shadow >= 0
             for t in (LRU_ANON, LRU_FILE):
-                c = int((refault & (at == t)).sum())
+                sel = refault & (at == t)
+                c = int(sel.sum())
                 if c:
                     vm["workingset_refault_" + TYPE_NAMES[t]] += c
+                    if self.multi:
+                        self._count_memcgs("workingset_refault_" + TYPE_NAMES[t], am[sel])
+                    else:
+                        lruvec.stat["workingset_refault_" + TYPE_NAMES[t]] += c
             swapin = (at == LRU_ANON) & f.ever[ag]
             nswapin = int(swapin.sum())
             nfile = int(((at == LRU_FILE) & ~(fd & w)[alloc]).sum())  # a whole-page write() reads nothing
@@ -508,7 +673,40 @@ class Simulator:
                 page=ev_page, is_add=is_add, shadow=ev_shadow, shadow_ws=ev_ws,
                 lru_type=f.type[ev_page], swap_free=ev_swap, fault=ev_fault,
             )
-            self.ops.access_events(self, lruvec, ev)
+            if self.multi:
+                self._dispatch_events(ev)
+            else:
+                self.ops.access_events(self, lruvec, ev)
+
+    def _count_memcgs(self, name: str, memcg_ids: np.ndarray) -> None:
+        """Add one event per entry to the lruvec counters of the memcg ids given."""
+        if len(memcg_ids) == 0:
+            return
+        nid = self.node.nid
+        for m, c in enumerate(np.bincount(memcg_ids, minlength=len(self.memcgs)).tolist()):
+            if c:
+                self.memcgs[m].lruvecs[nid].stat[name] += c
+
+    def _dispatch_events(self, ev: AccessEvents) -> None:
+        """A segment's events with several memcgs: each event belongs to its folio's lruvec
+        (ev.memcg). A policy that takes such events in one call (`multi_lruvec_events`) gets
+        them all with the root lruvec; otherwise each maximal run of events of one lruvec is
+        handed over in order, on that lruvec."""
+        ev.memcg = mc = self.folios.memcg[ev.page]
+        if getattr(self.ops, "multi_lruvec_events", False) or (mc[0] == mc).all():
+            lv = self.root_lruvec(self.node) if getattr(self.ops, "multi_lruvec_events", False) \
+                else self.memcgs[int(mc[0])].lruvecs[self.node.nid]
+            self.ops.access_events(self, lv, ev)
+            return
+        bounds = np.flatnonzero(mc[1:] != mc[:-1]) + 1
+        starts = np.concatenate(([0], bounds))
+        stops = np.concatenate((bounds, [len(mc)]))
+        for a, b in zip(starts.tolist(), stops.tolist()):
+            sub = AccessEvents(
+                page=ev.page[a:b], is_add=ev.is_add[a:b], shadow=ev.shadow[a:b], shadow_ws=ev.shadow_ws[a:b],
+                lru_type=ev.lru_type[a:b], swap_free=ev.swap_free[a:b], fault=ev.fault[a:b], memcg=mc[a:b],
+            )
+            self.ops.access_events(self, self.memcgs[int(mc[a])].lruvecs[self.node.nid], sub)
 
     def _fd_read_marks(self, g: np.ndarray, streams: np.ndarray) -> np.ndarray:
         """For a segment's read() accesses (in order): whether each calls folio_mark_accessed,
@@ -543,7 +741,9 @@ class Simulator:
         lv = self.root_lruvec(self.node)
         if self.samples and self.samples[-1]["accesses"] == self.accesses:
             return
-        point = {"accesses": self.accesses, "free": self.node.free, "lists": list(lv.nr)}
+        point = {"accesses": self.accesses, "free": self.node.free, "lists": list(lv.hier_nr())}
+        if self.multi:
+            point["memcg_usage"] = {m.path: m.usage for m in self.memcgs.values()}
         point.update(self.ops.sample(self, lv))
         self.samples.append(point)
         if len(self.samples) > 4096:  # keep the series bounded: drop every other sample
@@ -564,25 +764,37 @@ class Simulator:
             problems.append(f"free pages negative ({node.free})")
         if self.root_memcg.usage != nres:
             problems.append(f"memcg usage {self.root_memcg.usage} != resident {nres}")
+        if self.multi:  # hierarchical usage == resident folios charged in the subtree
+            local = np.bincount(f.memcg[:cnt][resident].astype(np.int64), minlength=len(self.memcgs))
+            for m in self.memcgs.values():
+                want = int(sum(local[d.id] for d in m.subtree()))
+                if m.usage != want:
+                    problems.append(f"memcg {m.path}: usage {m.usage} != {want} resident folios charged to it")
+                if m.usage > m.max:
+                    problems.append(f"memcg {m.path}: usage {m.usage} is over memory.max {m.max}")
         lru = f.lru[:cnt]
         if (lru[~resident] != NO_LIST).any():
             problems.append("an evicted page is still on a list")
         if (lru[resident] == NO_LIST).any():
             problems.append(f"{int((lru[resident] == NO_LIST).sum())} resident pages are on no list")
         seen = np.zeros(cnt, dtype=np.int64)
-        lv = self.root_lruvec(node)
-        for i, fl in enumerate(lv.lists):
-            ids = fl.valid_ids(f)
-            if len(ids) != lv.nr[i]:
-                problems.append(f"list {i}: {len(ids)} folios on it but its size says {lv.nr[i]}")
-            if (lru[ids] != i).any():
-                problems.append(f"list {i}: holds folios whose list tag differs")
-            np.add.at(seen, ids, 1)
+        for m in self.memcgs.values():
+            lv = m.lruvecs[node.nid]
+            where = f" of memcg {m.path}" if self.multi else ""
+            for i, fl in enumerate(lv.lists):
+                ids = fl.valid_ids(f)
+                if len(ids) != lv.nr[i]:
+                    problems.append(f"list {i}{where}: {len(ids)} folios on it but its size says {lv.nr[i]}")
+                if (lru[ids] != i).any():
+                    problems.append(f"list {i}{where}: holds folios whose list tag differs")
+                if (f.memcg[ids] != m.id).any():
+                    problems.append(f"list {i}{where}: holds {int((f.memcg[ids] != m.id).sum())} folios charged to another memcg")
+                np.add.at(seen, ids, 1)
+            problems += self.ops.check(self, lv)
         if (seen > 1).any():
             problems.append(f"{int((seen > 1).sum())} pages are on two lists")
         if (seen[resident] != 1).any():
             problems.append(f"{int((seen[resident] != 1).sum())} resident pages are on no list")
-        problems += self.ops.check(self, lv)
         swapped = int(((f.type[:cnt] == LRU_ANON) & f.ever[:cnt] & ~resident).sum())
         if swapped != self.swap.used:
             problems.append(f"swap slots used {self.swap.used} != swapped-out pages {swapped}")
@@ -602,7 +814,43 @@ class Simulator:
             "vmstat": dict(self.vm),
             "cost": dict(self.cost),
             "modeled_seconds": self.config.cost_model.seconds(self.cost, self.swap, self.storage),
-            "lists": list(lv.nr),
+            "lists": list(lv.hier_nr()),
             "free_pages": self.node.free,
             "watermarks": {"min": self.node.wmark.min, "low": self.node.wmark.low, "high": self.node.wmark.high},
+            "memcgs": self.memcg_results(),
         }
+
+    # memory.stat names this simulator keeps per memcg (the lruvec event counters), and the
+    # memory.events names
+    MEMCG_STAT = ("pgfault", "pgmajfault", "pgscan", "pgsteal", "pgscan_kswapd", "pgscan_direct",
+                  "pgsteal_kswapd", "pgsteal_direct", "workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
+                  "workingset_activate_file", "workingset_restore_anon", "workingset_restore_file")
+
+    def memcg_results(self) -> list[dict]:
+        """Per memcg (pre-order): name, memory.max, usage, peak, memory.stat and memory.events
+        counters (both hierarchical, as cgroup v2 shows them) and the sizes of its own lists."""
+        nid = self.node.nid
+        out = []
+        for m in self.root_memcg.subtree():
+            lv = m.lruvecs[nid]
+            stat = {}
+            for name in self.MEMCG_STAT:
+                if name == "pgscan":
+                    stat[name] = lv.hier_stat("pgscan_kswapd") + lv.hier_stat("pgscan_direct")
+                elif name == "pgsteal":
+                    stat[name] = lv.hier_stat("pgsteal_kswapd") + lv.hier_stat("pgsteal_direct")
+                else:
+                    stat[name] = lv.hier_stat(name)
+            events = {k: sum(d.events[k] for d in m.subtree()) for k in ("max", "oom", "oom_kill")}
+            out.append({
+                "name": m.path,
+                "max": None if m.max >= (1 << 62) else m.max,
+                "usage": m.usage,
+                "peak": m.peak,
+                "pids": sorted(np.flatnonzero(self.memcg_of_pid == m.id).tolist()) if m.parent is not None else None,
+                "memory_stat": stat,
+                "memory_events": events,
+                "memory_events_local": dict(m.events),
+                "lru_sizes": self.ops.lru_sizes(lv),
+            })
+        return out

@@ -132,6 +132,41 @@ class Lruvec:
     def total(self) -> int:
         return sum(self.nr)
 
+    # hierarchical views (lruvec_page_state: a memcg's lruvec counts its whole subtree); for a
+    # memcg without children they are the lruvec's own numbers
+
+    def subtree(self):
+        """This lruvec and the lruvecs of every descendant memcg on the same node, pre-order."""
+        nid = self.node.nid
+        for m in self.memcg.subtree():
+            yield m.lruvecs[nid]
+
+    def hier_nr(self) -> list[int]:
+        """Pages per list over the memcg's subtree."""
+        if not self.memcg.children:
+            return self.nr
+        out = [0] * self.nr_lists
+        for lv in self.subtree():
+            for i, c in enumerate(lv.nr):
+                out[i] += c
+        return out
+
+    def hier_total(self) -> int:
+        if not self.memcg.children:
+            return sum(self.nr)
+        return sum(sum(lv.nr) for lv in self.subtree())
+
+    def hier_stat(self, name: str) -> int:
+        """An event counter summed over the memcg's subtree."""
+        if not self.memcg.children:
+            return self.stat[name]
+        return sum(lv.stat[name] for lv in self.subtree())
+
+    def parent_lruvec(self):
+        """parent_lruvec: the parent memcg's lruvec on this node (None at the root)."""
+        p = self.memcg.parent
+        return None if p is None else p.lruvecs[self.node.nid]
+
     def _stamps(self, n: int) -> np.ndarray:
         s = self._clock[0]
         self._clock[0] = s + n

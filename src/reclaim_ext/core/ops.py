@@ -68,6 +68,7 @@ class ScanControl:
     may_deactivate: int = 0        # bit 0 anon, bit 1 file
     force_deactivate: bool = False
     skipped_deactivate: bool = False
+    memcg_full_walk: bool = False  # visit every memcg under the target (no shared-cursor partial walk)
     cache_trim_mode: bool = False
     file_is_tiny: bool = False
     anon_cost: int = 0
@@ -93,6 +94,9 @@ class AccessEvents:
     lru_type: np.ndarray   # LRU_ANON / LRU_FILE of the folio
     swap_free: np.ndarray  # free swap slots when the event happens (mem_cgroup_get_nr_swap_pages)
     fault: np.ndarray      # ADD events: the folio was allocated by a page fault (lru_gen_in_fault)
+    # memcg id of each event's folio (its lruvec) when the run has several memcgs; None: every
+    # event is on the lruvec the hook was called with
+    memcg: np.ndarray | None = None
 
 
 class ReclaimOps:
@@ -114,6 +118,9 @@ class ReclaimOps:
     supported_mechanisms: tuple[str, ...] = ()
     default_mechanisms: tuple[str, ...] = ()
     ablation_variants: tuple[str, ...] = ()  # --mechanism specs `reclaim-ext ablate` compares
+    # access_events takes a segment whose events span several lruvecs (AccessEvents.memcg) in one
+    # call; otherwise the core hands over each run of events of one lruvec separately
+    multi_lruvec_events = False
 
     def __init__(self, mechanisms: dict[str, bool] | None = None):
         self.mech = {m: m in self.default_mechanisms for m in MECHANISMS}
@@ -194,6 +201,12 @@ class ReclaimOps:
     def putback(self, sim, lruvec, ids: np.ndarray, active: np.ndarray) -> None:
         """Return survivors of shrink_folio_list to the lists (move_folios_to_lru)."""
         raise NotImplementedError
+
+    def eviction_lruvec(self, sim, lruvec, sc: ScanControl):
+        """The lruvec whose clock an eviction from `lruvec` is stamped with (the shadow's memcg).
+        Default: the folio's own lruvec (lru_gen_eviction); classic: the reclaim target's
+        (workingset_eviction)."""
+        return lruvec
 
     def eviction_token(self, sim, lruvec, ids: np.ndarray) -> np.ndarray:
         """Shadow payloads for folios being evicted, in eviction order. Default: no shadows."""

@@ -38,7 +38,7 @@ def lru_note_cost(lruvec, file: bool, nr_io: int, nr_rotated: int, pending: int 
             lv.file_cost += cost
         else:
             lv.anon_cost += cost
-        if lv.anon_cost + lv.file_cost > (lv.total() + pending) // 4:
+        if lv.anon_cost + lv.file_cost > (lv.hier_total() + pending) // 4:
             lv.anon_cost //= 2
             lv.file_cost //= 2
         parent = lv.memcg.parent
@@ -47,41 +47,53 @@ def lru_note_cost(lruvec, file: bool, nr_io: int, nr_rotated: int, pending: int 
 
 def lru_note_cost_batch(lruvec, file: np.ndarray, nr_io: int, pending: np.ndarray) -> None:
     """lru_note_cost for a sequence of events (event j: `nr_io` I/Os of type file[j], with
-    pending[j] folios not yet on the lists), vectorized: the costs are summed up to each halving
+    pending[j] folios not yet on the lists), on the lruvec and every ancestor."""
+    file = np.asarray(file, dtype=bool)
+    if len(file) == 0:
+        return
+    lv = lruvec
+    while lv is not None:
+        lru_note_cost_seq(lv, file, nr_io, pending)
+        parent = lv.memcg.parent
+        lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
+
+
+def lru_note_cost_seq(lv, file: np.ndarray, nr_io: int, pending: np.ndarray) -> None:
+    """One level of lru_note_cost_batch, vectorized: the costs are summed up to each halving
     point, which is found with one comparison over the remaining events."""
     file = np.asarray(file, dtype=bool)
     if len(file) == 0:
         return
     cost = nr_io * SWAP_CLUSTER_MAX
-    lv = lruvec
-    while lv is not None:
-        limit = (lv.total() + np.asarray(pending, dtype=np.int64)) // 4
-        add_f = np.cumsum(file) * cost
-        add_a = np.cumsum(~file) * cost
-        start, a, f = 0, lv.anon_cost, lv.file_cost
-        base_a = base_f = 0
-        while start < len(file):
-            ca = a + add_a[start:] - base_a
-            cf = f + add_f[start:] - base_f
-            over = np.flatnonzero(ca + cf > limit[start:])
-            if not len(over):
-                a, f = int(ca[-1]), int(cf[-1])
-                break
-            j = int(over[0])
-            a, f = int(ca[j]) // 2, int(cf[j]) // 2
-            base_a, base_f = int(add_a[start + j]), int(add_f[start + j])
-            start += j + 1
-        lv.anon_cost, lv.file_cost = a, f
-        parent = lv.memcg.parent
-        lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
+    limit = (lv.hier_total() + np.asarray(pending, dtype=np.int64)) // 4
+    add_f = np.cumsum(file) * cost
+    add_a = np.cumsum(~file) * cost
+    start, a, f = 0, lv.anon_cost, lv.file_cost
+    base_a = base_f = 0
+    while start < len(file):
+        ca = a + add_a[start:] - base_a
+        cf = f + add_f[start:] - base_f
+        over = np.flatnonzero(ca + cf > limit[start:])
+        if not len(over):
+            a, f = int(ca[-1]), int(cf[-1])
+            break
+        j = int(over[0])
+        a, f = int(ca[j]) // 2, int(cf[j]) // 2
+        base_a, base_f = int(add_a[start + j]), int(add_f[start + j])
+        start += j + 1
+    lv.anon_cost, lv.file_cost = a, f
 
 
-def inactive_is_low(lruvec, lru_type: int) -> bool:
-    """inactive_is_low: inactive * isqrt(10 * GiB) < active (ratio 1 below 1 GiB)."""
+def inactive_is_low(lruvec, lru_type: int, hierarchical: bool = False) -> bool:
+    """inactive_is_low: inactive * isqrt(10 * GiB) < active (ratio 1 below 1 GiB). The sizes are
+    the lruvec's own lists (lruvec_lru_size, in shrink_lruvec) or, `hierarchical`, its memcg
+    subtree's (lruvec_page_state: the target lruvec of prepare_scan_control, kswapd_age_node)."""
     import math
 
-    inactive = lruvec.nr[lruvec.list_index(lru_type, 0)]
-    active = lruvec.type_size(lru_type) - inactive
+    nr = lruvec.hier_nr() if hierarchical else lruvec.nr
+    b = lru_type * lruvec.nr_classes
+    inactive = nr[b]
+    active = sum(nr[b : b + lruvec.nr_classes]) - inactive
     gb = (inactive + active) >> 18
     ratio = math.isqrt(10 * gb) if gb else 1
     return inactive * ratio < active
@@ -289,11 +301,11 @@ def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: list[tuple[int, int]
             cost["lru_lock_ops"] += 2
     for lru, n in aged.items():  # never-mapped folios: nothing young, the clock is unchanged
         ops.age(sim, lruvec, lru, n, sc)
-    remove_mapping(sim, lruvec, ops, ids)
+    remove_mapping(sim, lruvec, ops, ids, sc)
     scan, steal = ("pgscan_kswapd", "pgsteal_kswapd") if sc.kswapd else ("pgscan_direct", "pgsteal_direct")
-    vm[scan] += t_in
+    sim.count(lruvec, scan, t_in)
     vm["pgscan_file"] += t_in
-    vm[steal] += t_in
+    sim.count(lruvec, steal, t_in)
     vm["pgsteal_file"] += t_in
     cost["pages_scanned"] += t_in
     cost["lru_lock_ops"] += 2 * len(sizes_in)
@@ -331,7 +343,7 @@ def _dry_pass(sim, lruvec, sc: ScanControl, targets: list[int]) -> None:
             return 0
         lruvec.nr[inactive] -= n  # every folio isolated is freed
         node.free += n
-        lruvec.memcg.usage -= n
+        lruvec.memcg.usage -= n  # the root memcg: dry runs only run with one lruvec
         sc.nr_scanned += n
         sc.nr.taken += n
         sc.nr.file_taken += n
@@ -388,7 +400,7 @@ def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanCo
     if not nr_taken:
         return 0
     vm = sim.vm
-    vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += nr_taken
+    sim.count(lruvec, "pgscan_kswapd" if sc.kswapd else "pgscan_direct", nr_taken)
     vm["pgscan_" + TYPE_NAMES[lru_type]] += nr_taken
     sim.cost["pages_scanned"] += nr_taken
     res = shrink_folio_list(sim, lruvec, ids, sc, ops)
@@ -396,7 +408,7 @@ def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanCo
     sim.cost["lru_lock_ops"] += 1
     ops.putback(sim, lruvec, res.keep_ids, res.keep_active)
     reclaimed = res.nr_reclaimed
-    vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += reclaimed
+    sim.count(lruvec, "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct", reclaimed)
     vm["pgsteal_" + TYPE_NAMES[lru_type]] += reclaimed
     lru_note_cost(lruvec, lru_type == LRU_FILE, res.nr_pageout, nr_taken - reclaimed)
     if res.nr_unqueued_dirty and res.nr_unqueued_dirty == nr_taken:
@@ -539,7 +551,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     free = out == _PENDING
     freed = ids[free]
     if len(freed):
-        remove_mapping(sim, lruvec, ops, freed)
+        remove_mapping(sim, lruvec, ops, freed, sc)
     res.nr_reclaimed = len(freed)
 
     # activate: set PG_active (unless mlocked), count PGACTIVATE
@@ -562,15 +574,18 @@ _EVICT_CLEAR = ~np.uint16(
 )
 
 
-def remove_mapping(sim, lruvec, ops, ids: np.ndarray) -> None:
-    """__remove_mapping + free, for folios leaving memory in this order: each leaves a shadow
-    entry (the policy's eviction token, the workingset bit, the eviction memcg) in its page-cache
-    or swap-cache slot, loses its folio flags, and its page goes back to the free pool."""
+def remove_mapping(sim, lruvec, ops, ids: np.ndarray, sc: ScanControl | None = None) -> None:
+    """__remove_mapping + free, for folios of `lruvec` leaving memory in this order: each leaves
+    a shadow entry (the policy's eviction token, the workingset bit, the eviction memcg) in its
+    page-cache or swap-cache slot, loses its folio flags, and its page goes back to the free
+    pool. The token is taken on the policy's eviction lruvec (workingset_eviction: the reclaim
+    target's; lru_gen_eviction: the folio's own)."""
     f = sim.folios
-    f.shadow[ids] = np.asarray(ops.eviction_token(sim, lruvec, ids), dtype=np.int64)
+    elv = ops.eviction_lruvec(sim, lruvec, sc) if sc is not None else lruvec
+    f.shadow[ids] = np.asarray(ops.eviction_token(sim, elv, ids), dtype=np.int64)
     fl = f.flags[ids]
     f.shadow_ws[ids] = (fl & PG_workingset) != 0
-    f.shadow_memcg[ids] = lruvec.memcg.id
+    f.shadow_memcg[ids] = elv.memcg.id
     f.flags[ids] = fl & _EVICT_CLEAR
     f.ever[ids] = True
     sim.free_folios(lruvec, ids)
@@ -592,7 +607,7 @@ def _shrink_clean_unmapped(sim, lruvec, ids, fl, sc: ScanControl, ops) -> FolioL
     res.nr_immediate = res.nr_writeback = res.nr_pageout = 0
     freed = ids[free]
     if len(freed):
-        remove_mapping(sim, lruvec, ops, freed)
+        remove_mapping(sim, lruvec, ops, freed, sc)
     res.nr_reclaimed = len(freed)
     if len(freed) == n:
         res.nr_activate = 0
@@ -622,14 +637,39 @@ def shrink_node(sim, node, sc: ScanControl, ops) -> None:
     ops.shrink_node(sim, node, sc)
 
 
+def mem_cgroup_iter(sim, node, sc: ScanControl):
+    """The memcgs shrink_node_memcgs visits, pre-order under the target (mem_cgroup_iter).
+    kswapd and sc.memcg_full_walk walk the whole subtree; other reclaimers share a cursor per
+    (target, node) - the memcg visited last - continue after it to the end of the subtree (from
+    the start when the cursor is at the end) and stop once nr_reclaimed >= nr_to_reclaim (the
+    caller's partial-walk bail-out), leaving the cursor on the last memcg visited."""
+    target = sc.target_memcg or sim.root_memcg
+    order = list(target.subtree())
+    if sc.kswapd or sc.memcg_full_walk:
+        yield from order
+        return
+    cursors = target.reclaim_iter
+    pos = cursors.get(node.nid)
+    i = order.index(pos) + 1 if pos in order else 0
+    if i >= len(order):  # a new walk that would see nothing restarts from the beginning
+        i = 0
+    for m in order[i:]:
+        cursors[node.nid] = m
+        yield m
+    cursors[node.nid] = None  # the walk passed the end: the next one starts over
+
+
 def shrink_node_lruvecs(sim, node, sc: ScanControl, ops) -> None:
-    """The classic body of shrink_node: prepare_scan_control, shrink_lruvec on every lruvec
-    (only the root memcg in this version), then the node's writeback/dirty flags."""
-    lruvec = sim.root_lruvec(node)
-    ops.prepare(sim, lruvec, sc)
+    """The classic body of shrink_node: prepare_scan_control on the target's lruvec,
+    shrink_node_memcgs (shrink_lruvec on each memcg's lruvec, mem_cgroup_iter order; a partial
+    walk stops at the reclaim goal), then the node's writeback/dirty flags."""
+    ops.prepare(sim, sim.target_lruvec(sc), sc)
     before = sc.nr_reclaimed
-    for lv in sim.lruvecs_under(sc.target_memcg, node):
-        ops.shrink_lruvec(sim, lv, sc)
+    partial = not (sc.kswapd or sc.memcg_full_walk)
+    for m in mem_cgroup_iter(sim, node, sc):
+        ops.shrink_lruvec(sim, m.lruvecs[node.nid], sc)
+        if partial and sc.nr_reclaimed >= sc.nr_to_reclaim:
+            break  # mem_cgroup_iter_break: the cursor stays here
     reclaimed = sc.nr_reclaimed - before
     st = sc.nr
     if sc.kswapd:
@@ -691,7 +731,24 @@ def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
     """Direct reclaim: do_try_to_free_pages with nr_to_reclaim = SWAP_CLUSTER_MAX."""
     sim.vm["allocstall_normal"] += 1
     sc = ScanControl(nr_to_reclaim=SWAP_CLUSTER_MAX, target_memcg=target_memcg)
-    for retry in range(2):
+    return do_try_to_free_pages(sim, node, ops, sc)
+
+
+def try_to_free_mem_cgroup_pages(sim, node, memcg, nr_pages: int, ops) -> int:
+    """memory.max reclaim (reference §1.3): nr_to_reclaim = max(nr_pages, SWAP_CLUSTER_MAX),
+    target_mem_cgroup = memcg, may_writepage, may_unmap, may_swap; no kswapd wakeup and no
+    allocstall (do_try_to_free_pages counts it only for global reclaim)."""
+    sc = ScanControl(nr_to_reclaim=max(nr_pages, SWAP_CLUSTER_MAX), target_memcg=memcg,
+                     may_writepage=True, may_unmap=True, may_swap=True)
+    return do_try_to_free_pages(sim, node, ops, sc)
+
+
+def do_try_to_free_pages(sim, node, ops, sc: ScanControl) -> int:
+    """do_try_to_free_pages: priority 12 down to 0 until nr_to_reclaim; if nothing was
+    reclaimed, retry with a full memcg walk (when the walk could be partial: more than one
+    memcg under the target), then with force_deactivate when active lists were skipped."""
+    several = bool((sc.target_memcg or sim.root_memcg).children)
+    while True:
         sc.priority = DEF_PRIORITY
         while sc.priority >= 0:  # the policy may change sc.priority (set_initial_priority)
             sc.nr_scanned = 0
@@ -701,10 +758,16 @@ def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
             if sc.priority < DEF_PRIORITY - 2:
                 sc.may_writepage = True
             sc.priority -= 1
-        if sc.nr_reclaimed or not sc.skipped_deactivate or sc.force_deactivate:
+        if sc.nr_reclaimed:
             break
-        sc.force_deactivate = True
-        sc.skipped_deactivate = False
+        if several and not sc.memcg_full_walk:
+            sc.memcg_full_walk = True
+            continue
+        if sc.skipped_deactivate and not sc.force_deactivate:
+            sc.force_deactivate = True
+            sc.skipped_deactivate = False
+            continue
+        break
     if sc.nr_reclaimed:
         node.kswapd_failures = 0
     ops.reclaim_done(sim, node, sc)
@@ -712,7 +775,7 @@ def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
 
 
 __all__ = [
-    "balance_pgdat", "try_to_free_pages", "shrink_node", "shrink_node_lruvecs", "shrink_lruvec_lists",
+    "balance_pgdat", "try_to_free_pages", "try_to_free_mem_cgroup_pages", "do_try_to_free_pages", "mem_cgroup_iter", "shrink_node", "shrink_node_lruvecs", "shrink_lruvec_lists",
     "shrink_inactive_list", "shrink_folio_list", "get_scan_count", "lru_note_cost",
     "inactive_is_low", "can_reclaim_anon", "node_balanced", "MAX_RECLAIM_RETRIES",
 ]

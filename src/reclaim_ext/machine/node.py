@@ -72,18 +72,32 @@ class StorageDevice:
     write_bandwidth_pages_per_s: float = 1024 * 1024 * 1024 / 4096  # 1 GiB/s sequential writeback
 
 
-@dataclass
+PAGE_COUNTER_MAX = 1 << 62  # memory.max "max"
+
+
+@dataclass(eq=False)
 class Memcg:
-    """A memory cgroup. The root has parent None; the type allows a tree (children) already."""
+    """A memory cgroup: a node of the memcg tree (the root has parent None). `usage` is the
+    hierarchical page_counter (a charge counts on the memcg and every ancestor), `max` is
+    memory.max in pages, `events` the memory.events counters (max, oom, oom_kill) of this memcg
+    alone (memory.events.local; the result sums them over the subtree as memory.events does)."""
 
     id: int
     name: str = "/"
     parent: "Memcg | None" = None
     children: list["Memcg"] = field(default_factory=list)
     usage: int = 0
-    max: int = 1 << 62
+    max: int = PAGE_COUNTER_MAX
+    peak: int = 0                  # memory.peak: the highest usage seen
     swappiness: int | None = None  # cgroup v1 per-memcg swappiness; None = use vm.swappiness
     lruvecs: dict = field(default_factory=dict)  # nid -> core.lru.Lruvec
+    events: dict = field(default_factory=lambda: {"max": 0, "oom": 0, "oom_kill": 0})
+    reclaim_iter: dict = field(default_factory=dict)  # nid -> memcg visited last (mem_cgroup_reclaim_iter)
+
+    @property
+    def path(self) -> str:
+        """The cgroup path ("/" for the root, "/a/b" below it)."""
+        return "/" if self.parent is None else "/" + self.name
 
     def ancestors(self):
         """This memcg and every ancestor up to the root (mem_cgroup_iter towards the root)."""
@@ -91,6 +105,18 @@ class Memcg:
         while m is not None:
             yield m
             m = m.parent
+
+    def subtree(self):
+        """This memcg and every descendant, pre-order (css_next_descendant_pre)."""
+        stack = [self]
+        while stack:
+            m = stack.pop()
+            yield m
+            stack.extend(reversed(m.children))
+
+    def margin(self) -> int:
+        """mem_cgroup_margin: pages this memcg can still be charged (its own counter only)."""
+        return max(self.max - self.usage, 0)
 
 
 def check_swappiness(value: int) -> int:

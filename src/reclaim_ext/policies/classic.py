@@ -15,7 +15,7 @@ from ..core.ops import (
 from ..core.batch import dense_labels, occurrence_rank_lt2
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, folio_referenced
-from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, lru_note_cost_batch
+from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, lru_note_cost_batch, lru_note_cost_seq
 from ..core.workingset import workingset_age_nonresident, workingset_size, workingset_size_batch
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
@@ -36,6 +36,7 @@ class Classic(ReclaimOps):
     name = "classic"
     nr_classes = 2
     trusted = True
+    multi_lruvec_events = True  # access_events handles segments spanning several memcgs
     bulk_clean_file_pass = True  # ptes == 0 -> RECLAIM / RECLAIM_CLEAN; aging deactivates in order
     # MGLRU's access-detection mechanisms on a traditional LRU ("classic with page-table scanning")
     supported_mechanisms = ("ptwalk", "bloom", "pmd_young", "lookaround")
@@ -85,6 +86,7 @@ class Classic(ReclaimOps):
             workingset_age_nonresident(lruvec, len(act))
 
     def _walk(self, sim, lruvec, sc) -> None:
+        sc.priv.setdefault("walked", set()).add(id(lruvec))
         seq = lruvec.priv["walk_seq"]
         bloom = lruvec.priv["bloom"]
         walk_mm(sim, lruvec, seq, lambda ids: self._pte_young(sim, lruvec, ids, True),
@@ -107,9 +109,14 @@ class Classic(ReclaimOps):
     # ---- workingset ---------------------------------------------------------------------------
 
     def _test_recent(self, lruvec, lru_type: int, token: int, swap_ok: bool) -> bool:
-        """workingset_test_recent: refault distance <= the workingset size."""
+        """workingset_test_recent: refault distance on the eviction lruvec's clock <= the
+        workingset size (that lruvec's memcg subtree: lruvec_page_state)."""
         distance = lruvec.nonresident_age - token
-        return distance <= workingset_size(lruvec.nr, lru_type == LRU_FILE, swap_ok)
+        return distance <= workingset_size(lruvec.hier_nr(), lru_type == LRU_FILE, swap_ok)
+
+    def eviction_lruvec(self, sim, lruvec, sc):
+        """workingset_eviction stamps the reclaim target's lruvec (the root's for global reclaim)."""
+        return sim.target_lruvec(sc)
 
     def eviction_token(self, sim, lruvec, ids):
         """workingset_eviction: the token is the non-resident age, which each eviction advances."""
@@ -131,7 +138,8 @@ class Classic(ReclaimOps):
         f = sim.folios
         t = int(f.type[page])
         cls = INACTIVE
-        if shadow >= 0 and self._test_recent(lruvec, t, shadow, swap_free > 0):
+        evl = sim.memcgs[int(f.shadow_memcg[page])].lruvecs[lruvec.node.nid] if sim.multi else lruvec
+        if shadow >= 0 and self._test_recent(evl, t, shadow, swap_free > 0):
             f.flags[page] |= _U16(PG_active | (PG_workingset if shadow_ws else 0))
             workingset_age_nonresident(lruvec, 1)
             self._activate_refault(sim, lruvec, t, shadow_ws, 0)
@@ -158,15 +166,19 @@ class Classic(ReclaimOps):
         """The same semantics as folio_add / mark_accessed applied to a whole segment.
 
         mark_accessed is a counter per folio: state s = 2*active + referenced goes 0 -> 1 -> 2 -> 3
-        and stays at 3, activating on the step 1 -> 2. Refault decisions depend on the clock and
-        list sizes, which earlier activations in the segment change; they are found by iterating
-        to the fixed point (each round fixes at least the first wrong decision; usually 1-2
-        rounds), falling back to the scalar hooks if it takes too long.
+        and stays at 3, activating on the step 1 -> 2. Refault decisions depend on the eviction
+        lruvec's clock and (hierarchical) list sizes, which earlier activations and additions in
+        the segment under that lruvec's memcg change; they are found by iterating to the fixed
+        point (each round fixes at least the first wrong decision; usually 1-2 rounds), falling
+        back to the scalar hooks if it takes too long. With several memcgs (ev.memcg) each event
+        belongs to its folio's lruvec and each refault is judged on its shadow's lruvec.
         """
         f = sim.folios
         page = ev.page
         is_add = ev.is_add
         typ = ev.lru_type.astype(np.int64)
+        nid = lruvec.node.nid
+        multi = ev.memcg is not None
         uniq, inv = dense_labels(page, f.count)
         fl = f.flags[uniq]
         s_flags = np.where(fl & PG_active, 2, 0) + np.where(fl & PG_referenced, 1, 0)
@@ -184,8 +196,19 @@ class Classic(ReclaimOps):
         swap_ok = ev.swap_free[ref_pos] > 0
         add_t = typ[add_idx]
         acc_t = typ[acc_idx]
-        sizes0 = lruvec.nr  # [ia, aa, if, af]
-        age0 = lruvec.nonresident_age
+        ev_m = ev.memcg.astype(np.int64) if multi else None  # lruvec (memcg id) of each event
+        # the eviction lruvecs of the refaults (the shadow's memcg), each with the mask of the
+        # refaults it judges and, per event, whether the event is under its memcg
+        if multi and len(ref_pos):
+            ref_em = f.shadow_memcg[page[ref_pos]].astype(np.int64)
+            groups = []
+            for e in np.unique(ref_em).tolist():
+                elv = sim.memcgs[e].lruvecs[nid]
+                under = np.zeros(len(sim.memcgs), dtype=bool)
+                under[[d.id for d in elv.memcg.subtree()]] = True
+                groups.append((elv, ref_em == e, under[ev_m]))
+        else:
+            groups = [(lruvec, np.ones(len(ref_pos), dtype=bool), None)]
 
         def promotions(act_add: np.ndarray) -> np.ndarray:
             """Which ACCESS events activate, given which ADDs came in active."""
@@ -195,34 +218,48 @@ class Classic(ReclaimOps):
 
         act_add = np.zeros(len(add_idx), dtype=bool)
         if refault.any() and (typ == LRU_FILE).all():
-            # Only file events: every activation raises the clock and active_file by one and
-            # nothing else changes the file workingset size, so the refault test gives the same
-            # answer at every point of the segment: decide with the start values.
-            anon_part = np.where(swap_ok, sizes0[0] + sizes0[1], 0)
-            act_add[refault] = (age0 - tokens[refault]) <= sizes0[3] + anon_part
+            # Only file events: every activation under the eviction lruvec's memcg raises its
+            # clock and active_file by one and nothing else changes the file workingset size, so
+            # the refault test gives the same answer at every point of the segment: decide with
+            # the start values.
+            dec = np.zeros(len(ref_pos), dtype=bool)
+            for elv, sel, _ in groups:
+                sizes0 = elv.hier_nr()
+                anon_part = np.where(swap_ok[sel], sizes0[0] + sizes0[1], 0)
+                dec[sel] = (elv.nonresident_age - tokens[refault][sel]) <= sizes0[3] + anon_part
+            act_add[refault] = dec
         elif refault.any():
-            def before(pos_sorted: np.ndarray) -> np.ndarray:
-                """How many of these events come before each refault."""
-                return np.searchsorted(pos_sorted, ref_pos)
-
             for _round in range(16):
                 _, acc_act = promotions(act_add)
-                # list sizes and the clock just before each refault, from the events before it
-                n_act_all = before(np.sort(np.concatenate((add_idx[act_add], acc_idx[acc_act]))))
-                sz = []
-                for t in (LRU_ANON, LRU_FILE):
-                    add_in = before(add_idx[~act_add & (add_t == t)])
-                    add_act = before(add_idx[act_add & (add_t == t)])
-                    promo = before(acc_idx[acc_act & (acc_t == t)])
-                    sz += [sizes0[2 * t] + add_in - promo, sizes0[2 * t + 1] + add_act + promo]
-                ws = workingset_size_batch(sz[0], sz[1], sz[2], sz[3], ref_file, swap_ok)
+                dec = np.zeros(len(ref_pos), dtype=bool)
+                for elv, sel, in_e in groups:
+                    rp = ref_pos[sel]
+                    sizes0 = elv.hier_nr()
+
+                    def before(mask_pos: np.ndarray, in_e=in_e, rp=rp) -> np.ndarray:
+                        """How many of these events (positions, sorted) under the eviction
+                        lruvec's memcg come before each refault."""
+                        if in_e is not None:
+                            mask_pos = mask_pos[in_e[mask_pos]]
+                        return np.searchsorted(mask_pos, rp)
+
+                    # list sizes and the clock just before each refault, from the events before it
+                    n_act_all = before(np.sort(np.concatenate((add_idx[act_add], acc_idx[acc_act]))))
+                    sz = []
+                    for t in (LRU_ANON, LRU_FILE):
+                        add_in = before(add_idx[~act_add & (add_t == t)])
+                        add_act = before(add_idx[act_add & (add_t == t)])
+                        promo = before(acc_idx[acc_act & (acc_t == t)])
+                        sz += [sizes0[2 * t] + add_in - promo, sizes0[2 * t + 1] + add_act + promo]
+                    ws = workingset_size_batch(sz[0], sz[1], sz[2], sz[3], ref_file[sel], swap_ok[sel])
+                    dec[sel] = (elv.nonresident_age + n_act_all - tokens[refault][sel]) <= ws
                 new = np.zeros(len(add_idx), dtype=bool)
-                new[refault] = (age0 + n_act_all - tokens[refault]) <= ws
+                new[refault] = dec
                 if np.array_equal(new, act_add):
                     break
                 act_add = new
             else:
-                return super().access_events(sim, lruvec, ev)
+                return self._access_events_scalar(sim, lruvec, ev)
         s_init, acc_act = promotions(act_add)
 
         # --- apply: flags
@@ -234,25 +271,8 @@ class Classic(ReclaimOps):
         ws_bit = ev.shadow_ws[add_idx] & act_add
         if ws_bit.any():
             f.flags[page[add_idx[ws_bit]]] |= _U16(PG_workingset)
-        # --- counters and the cost signal, in event order
-        for t in (LRU_ANON, LRU_FILE):
-            c = int((act_add & (add_t == t)).sum())
-            if c:
-                sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[t], c)
-        if ws_bit.any():
-            # lru_note_cost_refault per restore, in order; the folios added earlier in the
-            # segment count as on the lists
-            j = np.flatnonzero(ws_bit)
-            file_j = add_t[j] == LRU_FILE
-            lru_note_cost_batch(lruvec, file_j, 1, j)
-            nf = int(file_j.sum())
-            if nf:
-                sim.count(lruvec, "workingset_restore_file", nf)
-            if len(j) - nf:
-                sim.count(lruvec, "workingset_restore_anon", len(j) - nf)
         nact = int(acc_act.sum())
         sim.vm["pgactivate"] += nact
-        workingset_age_nonresident(lruvec, int(act_add.sum()) + nact)
         # --- list insertions and moves, in event order
         # a folio added and then activated in the same segment ends where its activation puts
         # it: only each folio's last event needs a slot, so the events are unique
@@ -262,34 +282,105 @@ class Classic(ReclaimOps):
         ev_sel = np.concatenate((add_idx[keep_add], acc_idx[acc_act]))
         ev_lru = np.concatenate(((add_t * 2 + act_add)[keep_add], acc_t[acc_act] * 2 + ACTIVE))
         o = np.argsort(ev_sel, kind="stable")
-        lruvec.add_events(f, page[ev_sel[o]], ev_lru[o], unique=True)
+        if not multi:
+            self._apply_counts(sim, lruvec, act_add, add_t, ws_bit, True)
+            workingset_age_nonresident(lruvec, int(act_add.sum()) + nact)
+            lruvec.add_events(f, page[ev_sel[o]], ev_lru[o], unique=True)
+            return
+        add_m = ev_m[add_idx]
+        acc_m = ev_m[acc_idx]
+        j_all = np.flatnonzero(ws_bit)
+        if len(j_all):
+            self._note_cost_restores(sim, nid, add_m, add_t, j_all)
+        ev_sel, ev_lru = ev_sel[o], ev_lru[o]
+        sel_m = ev_m[ev_sel]
+        for m in np.unique(ev_m).tolist():
+            lv = sim.memcgs[m].lruvecs[nid]
+            am = add_m == m
+            self._apply_counts(sim, lv, act_add & am, add_t, ws_bit & am, False)
+            workingset_age_nonresident(lv, int((act_add & am).sum()) + int((acc_act & (acc_m == m)).sum()))
+            sm = sel_m == m
+            if sm.any():
+                lv.add_events(f, page[ev_sel[sm]], ev_lru[sm], unique=True)
+
+    def _apply_counts(self, sim, lruvec, act_add, add_t, ws_bit, note_cost: bool) -> None:
+        """workingset_activate / workingset_restore counters of a segment's refaults on the
+        folios' lruvec; with `note_cost` (one lruvec) also the cost signal of each restore."""
+        for t in (LRU_ANON, LRU_FILE):
+            c = int((act_add & (add_t == t)).sum())
+            if c:
+                sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[t], c)
+        if ws_bit.any():
+            j = np.flatnonzero(ws_bit)
+            file_j = add_t[j] == LRU_FILE
+            if note_cost:
+                # lru_note_cost_refault per restore, in order; the folios added earlier in the
+                # segment count as on the lists
+                lru_note_cost_batch(lruvec, file_j, 1, j)
+            nf = int(file_j.sum())
+            if nf:
+                sim.count(lruvec, "workingset_restore_file", nf)
+            if len(j) - nf:
+                sim.count(lruvec, "workingset_restore_anon", len(j) - nf)
+
+    def _note_cost_restores(self, sim, nid, add_m, add_t, j) -> None:
+        """lru_note_cost_refault for the restores at add positions j (in order), each on its
+        folio's lruvec and every ancestor: each lruvec on those chains sees the restores under
+        its memcg in order, with the folios added earlier in the segment under its memcg
+        counting as on its lists."""
+        file_j = add_t[j] == LRU_FILE
+        chain = {}
+        for m in np.unique(add_m[j]).tolist():
+            for a in sim.memcgs[m].ancestors():
+                chain[a.id] = a
+        for a in chain.values():
+            under = np.zeros(len(sim.memcgs), dtype=bool)
+            under[[d.id for d in a.subtree()]] = True
+            u = under[add_m]
+            pending = np.cumsum(u) - u
+            sel = u[j]
+            lru_note_cost_seq(a.lruvecs[nid], file_j[sel], 1, pending[j[sel]])
+
+    def _access_events_scalar(self, sim, lruvec, ev: AccessEvents) -> None:
+        """The scalar hooks over the events, each on its folio's lruvec."""
+        if ev.memcg is None:
+            return super().access_events(sim, lruvec, ev)
+        page, is_add, shadow, ws = ev.page.tolist(), ev.is_add.tolist(), ev.shadow.tolist(), ev.shadow_ws.tolist()
+        swap_free, fault, mc = ev.swap_free.tolist(), ev.fault.tolist(), ev.memcg.tolist()
+        nid = lruvec.node.nid
+        for i in range(len(page)):
+            lv = sim.memcgs[mc[i]].lruvecs[nid]
+            if is_add[i]:
+                self.folio_add(sim, lv, page[i], shadow[i], ws[i], swap_free[i], fault[i])
+            else:
+                self.mark_accessed(sim, lv, page[i])
 
     # ---- reclaim ------------------------------------------------------------------------------
 
     def prepare(self, sim, lruvec, sc: ScanControl) -> None:
         """prepare_scan_control: cost snapshot, which types may be deactivated, cache trim mode,
         and the tiny-file-cache check."""
-        target = lruvec
+        target = lruvec  # the target memcg's lruvec: sizes and events over its subtree
         sc.anon_cost = target.anon_cost
         sc.file_cost = target.file_cost
         if sc.force_deactivate:
             sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE
         else:
             for t, bit in ((LRU_ANON, DEACTIVATE_ANON), (LRU_FILE, DEACTIVATE_FILE)):
-                refaults = target.stat["workingset_activate_" + TYPE_NAMES[t]]
-                if refaults != target.refaults[t] or inactive_is_low(target, t):
+                refaults = target.hier_stat("workingset_activate_" + TYPE_NAMES[t])
+                if refaults != target.refaults[t] or inactive_is_low(target, t, hierarchical=True):
                     sc.may_deactivate |= bit
                 else:
                     sc.may_deactivate &= ~bit
-        inactive_file = target.nr[LRU_FILE * 2 + INACTIVE]
+        inactive_file = target.hier_nr()[LRU_FILE * 2 + INACTIVE]
         sc.cache_trim_mode = bool((inactive_file >> sc.priority) and not (sc.may_deactivate & DEACTIVATE_FILE))
-        if self.uses("ptwalk") and not sc.priv.get("walked"):
-            sc.priv["walked"] = True
+        if self.uses("ptwalk") and id(lruvec) not in sc.priv.get("walked", ()):
             self._walk(sim, lruvec, sc)
         if sc.target_memcg is None or sc.target_memcg.parent is None:
             node = lruvec.node
-            file = target.nr[LRU_FILE * 2] + target.nr[LRU_FILE * 2 + 1]
-            anon = target.nr[LRU_ANON * 2 + INACTIVE]
+            nr = target.hier_nr()  # the root's: node_page_state
+            file = nr[LRU_FILE * 2] + nr[LRU_FILE * 2 + 1]
+            anon = nr[LRU_ANON * 2 + INACTIVE]
             sc.file_is_tiny = bool(
                 file + node.free <= node.wmark.high
                 and not (sc.may_deactivate & DEACTIVATE_ANON)
@@ -297,9 +388,16 @@ class Classic(ReclaimOps):
             )
 
     def reclaim_done(self, sim, node, sc: ScanControl) -> None:
-        """snapshot_refaults at the end of kswapd's and direct reclaim's runs."""
-        lv = sim.root_lruvec(node)
-        lv.refaults = [lv.stat["workingset_activate_anon"], lv.stat["workingset_activate_file"]]
+        """snapshot_refaults(target memcg) at the end of kswapd's and direct/memcg reclaim's runs."""
+        lv = sim.target_lruvec(sc)
+        lv.refaults = [lv.hier_stat("workingset_activate_anon"), lv.hier_stat("workingset_activate_file")]
+
+    def shrink_lruvec(self, sim, lruvec, sc):
+        """shrink_lruvec; with ptwalk, a memcg's lruvec other than the target's is walked before
+        its first pass of this reclaim run (the target's was walked in prepare)."""
+        if self.uses("ptwalk") and id(lruvec) not in sc.priv.get("walked", ()):
+            self._walk(sim, lruvec, sc)
+        super().shrink_lruvec(sim, lruvec, sc)
 
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
         """folio_check_references (reference §2.5)."""
@@ -366,7 +464,7 @@ class Classic(ReclaimOps):
         """kswapd_age_node: background anon deactivation when the root's anon inactive is low."""
         if not can_reclaim_anon(sim, sc):
             return
-        if not inactive_is_low(sim.root_lruvec(node), LRU_ANON):
+        if not inactive_is_low(sim.root_lruvec(node), LRU_ANON, hierarchical=True):
             return
         for lv in sim.lruvecs_under(None, node):
             sim.cost["lru_lock_ops"] += 2

@@ -1,0 +1,121 @@
+"""Memory cgroups of a run: what the user declares (name, pids, memory.max) and its checks.
+
+A memcg is named by its path below the root, components separated by '/': `a`, `a/b`. A parent
+that is not declared is created implicitly (no pids, no limit), so `--memcg name=a/b,...` alone
+makes both `a` and `a/b`; declaring the parent too (in any order) gives it pids or a limit.
+Processes (trace pids) not assigned to a memcg are charged to the root memcg.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+from .units import parse_size
+
+MAX_PID = (1 << 16) - 1       # trace records carry a 16-bit pid
+MIN_MEMCG_MAX = 32            # SWAP_CLUSTER_MAX: one reclaim batch; smaller limits cannot make progress
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+@dataclass
+class MemcgConfig:
+    """One declared memcg: path below the root, the pids charged to it, memory.max in pages
+    (None: no limit)."""
+
+    name: str
+    pids: list[int] = field(default_factory=list)
+    max: int | None = None
+
+
+def _err(what: str, msg: str) -> ConfigError:
+    return ConfigError(f"--memcg {what}: {msg}")
+
+
+def parse_pids(text: str, spec: str) -> list[int]:
+    """'1-3+7+9' or '1-3;7' -> [1, 2, 3, 7, 9]; ranges inclusive."""
+    out: list[int] = []
+    for part in re.split(r"[+;:]", text):
+        part = part.strip()
+        if not part:
+            raise _err(spec, f"empty pid in pids={text!r} (use e.g. pids=1-3+7)")
+        lo, sep, hi = part.partition("-")
+        try:
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            raise _err(spec, f"cannot read {part!r} as a pid or a pid range (e.g. 4 or 1-3)") from None
+        if a < 0 or b > MAX_PID or a > b:
+            raise _err(spec, f"pid range {part!r} is not within 0..{MAX_PID} (low-high)")
+        out.extend(range(a, b + 1))
+    return out
+
+
+def parse_memcg_spec(spec: str) -> MemcgConfig:
+    """`name=a/b,pids=1-3+7,max=32MiB` -> MemcgConfig. Keys: name (required), pids, max (a size as
+    for --memory, or 'max' for no limit)."""
+    seen: dict[str, str] = {}
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        k, sep, v = item.partition("=")
+        k = k.strip().lower()
+        if not sep:
+            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max)")
+        if k not in ("name", "pids", "max"):
+            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max)")
+        if k in seen:
+            raise _err(repr(spec), f"key {k!r} given twice")
+        seen[k] = v.strip()
+    if "name" not in seen:
+        raise _err(repr(spec), "no name= (e.g. name=a or name=a/b)")
+    name = seen["name"].strip("/") if seen["name"] not in ("", "/") else ""
+    if not name:
+        raise _err(repr(spec), "the root memcg cannot be declared; give a child name such as name=a")
+    for comp in name.split("/"):
+        if not comp or not _NAME_RE.match(comp):
+            raise _err(repr(spec), f"bad memcg name {seen['name']!r} (path components of letters, digits, _ . : -)")
+    pids = parse_pids(seen["pids"], repr(spec)) if seen.get("pids") else []
+    mx = None
+    if "max" in seen and seen["max"].lower() != "max":
+        try:
+            mx = parse_size(seen["max"], "max")
+        except ConfigError as e:
+            raise _err(repr(spec), str(e)) from None
+        if mx < MIN_MEMCG_MAX:
+            raise _err(repr(spec), f"max {mx} pages is too small (at least {MIN_MEMCG_MAX} pages = 128KiB, one reclaim batch)")
+    return MemcgConfig(name=name, pids=pids, max=mx)
+
+
+def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
+    """Check a run's memcgs and add the implicit parents; parents come before children.
+    Errors: a memcg declared twice, a pid in two memcgs."""
+    out: dict[str, MemcgConfig] = {}
+    owner: dict[int, str] = {}
+    for m in memcgs:
+        if isinstance(m, str):
+            m = parse_memcg_spec(m)
+        if not isinstance(m, MemcgConfig):
+            raise ConfigError(f"--memcg: {m!r} is not a memcg spec")
+        if m.name in out:
+            raise ConfigError(f"--memcg {m.name}: declared twice")
+        if m.max is not None and m.max < MIN_MEMCG_MAX:
+            raise ConfigError(f"--memcg {m.name}: max {m.max} pages is too small (at least {MIN_MEMCG_MAX} pages)")
+        for p in m.pids:
+            if not 0 <= p <= MAX_PID:
+                raise ConfigError(f"--memcg {m.name}: pid {p} is not within 0..{MAX_PID}")
+            if p in owner:
+                where = "listed twice" if owner[p] == m.name else f"already in memcg {owner[p]}"
+                raise ConfigError(f"--memcg {m.name}: pid {p} is {where} (a process is in one memcg)")
+            owner[p] = m.name
+        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max)
+    order = list(out)
+    for name in order:  # implicit parents
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parent not in out:
+                out[parent] = MemcgConfig(parent)
+    return sorted(out.values(), key=lambda m: m.name.count("/"))
