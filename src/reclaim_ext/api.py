@@ -42,6 +42,8 @@ class RunConfig:
     cache: bool = False                 # plain-cache mode (reclaim_ext.ext.cache): no reclaim core
     capacity: int | None = None         # pages the plain cache holds
     switches: list[str] = field(default_factory=list)  # "AT:POLICY" / "AT:none": attach, replace, detach
+    # memory cgroups: "name=a,pids=1-3,max=32MiB" specs or machine.memcg.MemcgConfig (--memcg)
+    memcgs: list = field(default_factory=list)
 
     def policy_options(self) -> dict[str, Any]:
         """Keyword options for the policy's constructor (MGLRU: min_ttl_ms)."""
@@ -71,6 +73,7 @@ class RunConfig:
         if not 1 <= self.watermark_scale_factor <= 3000:
             raise ConfigError(f"watermark_scale_factor: {self.watermark_scale_factor} is out of range 1..3000")
         policy = self.make_policy()  # unknown policy, bad --mechanism spec, bad min_ttl_ms
+        self.memcg_plan()  # bad --memcg specs
         from .ext.policy import Policy
 
         if self.cache:
@@ -87,6 +90,15 @@ class RunConfig:
                 raise ConfigError(f"switch: {sw.policy} is not a reclaim_ext policy (switch to one, or to none)")
         if self.switches and not self.cache and not (isinstance(policy, Policy) or self.policy == "classic"):
             raise ConfigError(f"switch: policies switch on top of classic; {self.policy} cannot be switched")
+
+    def memcg_plan(self):
+        """The memcgs of the run, checked, parents first (machine.memcg.resolve_memcgs)."""
+        from .machine.memcg import resolve_memcgs
+
+        plan = resolve_memcgs(list(self.memcgs))
+        if plan and self.cache:
+            raise ConfigError("--memcg: plain-cache mode (--cache) has no memcgs")
+        return plan
 
     def switch_plan(self):
         """The parsed --switch entries, in access order."""
@@ -123,6 +135,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         mode=cfg.mode,
         check=cfg.check,
         cost_model=cost_model or CostModel(),
+        memcgs=cfg.memcg_plan(),
     )
     policy = cfg.make_policy()
     from .ext.policy import Policy
@@ -159,7 +172,6 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         sim.ops.finish()
     wall = time.perf_counter() - t0
     res = sim.result()
-    lv = sim.root_lruvec(sim.node)
     out = {
         **result_source(cfg, trace),
         "mode": cfg.mode,
@@ -176,12 +188,22 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "cost": res["cost"],
         "watermarks": res["watermarks"],
         "free_pages": res["free_pages"],
-        "lru_sizes": sim.ops.lru_sizes(lv),
+        "lru_sizes": _node_lru_sizes(sim),
         "series": sim.samples,
         "conservation_checked": cfg.check,
         "mechanisms": dict(sim.ops.mech),
     }
     out.update(sim.ops.dump(sim))
+    out["memcgs"] = res["memcgs"]
+    return out
+
+
+def _node_lru_sizes(sim) -> dict:
+    """The node's list sizes: the sum over every memcg's lruvec (the root's alone with one)."""
+    out: dict = {}
+    for lv in sim.lruvecs_under(None, sim.node):
+        for k, v in sim.ops.lru_sizes(lv).items():
+            out[k] = out.get(k, 0) + v
     return out
 
 

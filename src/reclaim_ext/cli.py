@@ -177,7 +177,7 @@ def _run_options(f):
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
                 swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, cache=False,
-                capacity=None, switches=()):
+                capacity=None, switches=(), memcgs=()):
     """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
     from .api import RunConfig
     from .core.engine import default_check
@@ -201,6 +201,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
         min_free_kbytes=min_free_kbytes,
         watermark_scale_factor=watermark_scale_factor,
         mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity, switches=list(switches),
+        memcgs=list(memcgs),
     )
     cfg.validate()
     return cfg
@@ -259,12 +260,19 @@ def _lru_gen_policies() -> list[str]:
 @click.option("--switch", "switches", multiple=True, metavar="AT:POLICY",
               help="Before access AT, replace the attached reclaim_ext policy by POLICY (or detach it with "
                    "'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo.")
+@click.option("--memcg", "memcgs", multiple=True, metavar="SPEC",
+              help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE], e.g. "
+                   "--memcg name=a,pids=1-3,max=32MiB --memcg name=a/b,pids=4+7. PATH a or a/b (undeclared "
+                   "parents are created without a limit); pids: trace pids charged to it (ranges lo-hi joined "
+                   "by +; others stay in the root memcg); max: memory.max (sizes as for --memory, at least "
+                   "32 pages). A charge over max reclaims from that memcg; when nothing can be reclaimed the "
+                   "run ends out of memory (exit 3).")
 @click.option("--dump-lru-gen", is_flag=True,
               help="After the run, print the generations as /sys/kernel/debug/lru_gen shows them "
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, switches, dump_lru_gen, json_out, progress, **run_opts):
+def run(cache, capacity, switches, memcgs, dump_lru_gen, json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -273,6 +281,7 @@ def run(cache, capacity, switches, dump_lru_gen, json_out, progress, **run_opts)
       reclaim-ext run --policy classic --mechanism +ptwalk,+lookaround --workload mixed
       reclaim-ext run --policy mglru --mechanism -bloom --dump-lru-gen
       reclaim-ext run --workload scan-hot --json result.json
+      reclaim-ext run --workload mixed -p procs=2 --memcg name=a,pids=0,max=16MiB --memcg name=b,pids=1
       reclaim-ext run --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
       reclaim-ext run --cache --capacity 1000 --policy s3fifo \\
           --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
@@ -285,7 +294,7 @@ def run(cache, capacity, switches, dump_lru_gen, json_out, progress, **run_opts)
 
     _check_json_path(json_out)
     with _user_errors():
-        cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches))
+        cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs)
         if dump_lru_gen and cfg.policy not in _lru_gen_policies():
             raise click.UsageError(f"--dump-lru-gen needs the {' or '.join(_lru_gen_policies())} policy "
                                    f"({cfg.policy} has no generations)")
@@ -389,6 +398,18 @@ def _print_summary(r: dict) -> None:
         if v:
             nz.add_row(k, f"{v:,}")
     con.print(nz)
+    if len(r.get("memcgs") or ()) > 1:
+        mt = Table(title="memcgs (memory.stat / memory.events, hierarchical; pages)")
+        cols = ("usage", "peak", "max", "faults", "major", "scan", "steal", "refault", "max ev", "oom")
+        mt.add_column("memcg")
+        for c in cols:
+            mt.add_column(c, justify="right")
+        for m in r["memcgs"]:
+            st, ev = m["memory_stat"], m["memory_events"]
+            vals = (m["usage"], m["peak"], m["max"], st["pgfault"], st["pgmajfault"], st["pgscan"], st["pgsteal"],
+                    st["workingset_refault_anon"] + st["workingset_refault_file"], ev["max"], ev["oom"])
+            mt.add_row(m["name"], *("max" if v is None else f"{v:,}" for v in vals))
+        con.print(mt)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})

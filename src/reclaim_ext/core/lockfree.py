@@ -115,7 +115,10 @@ def check(sim, lruvec) -> list[str]:
     problems = []
     if ((lg != NO_LIST) != on).any():
         problems.append(f"{int(((lg != NO_LIST) != on).sum())} folios are logically and physically on different sides of a list")
-    counts = np.bincount(lg[lg >= 0], minlength=lruvec.nr_lists).tolist()
+    mine = lg >= 0
+    if getattr(sim, "multi", False):  # several memcgs: this lruvec's folios only
+        mine &= f.memcg[:cnt] == lruvec.memcg.id
+    counts = np.bincount(lg[mine], minlength=lruvec.nr_lists).tolist()
     if counts != list(lruvec.nr_logical):
         problems.append(f"logical list sizes {lruvec.nr_logical} != folios tagged {counts}")
     return problems

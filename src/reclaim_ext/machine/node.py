@@ -43,6 +43,7 @@ class Node:
     kswapd_failures: int = 0
     dirty_flag: bool = False      # PGDAT_DIRTY
     writeback_flag: bool = False  # PGDAT_WRITEBACK
+    priv: dict = field(default_factory=dict)  # a policy's per-node state (MGLRU: the memcg LRU)
 
     def __post_init__(self) -> None:
         self.free = self.managed

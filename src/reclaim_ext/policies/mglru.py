@@ -32,8 +32,65 @@ MAX_NR_GENS = 4
 MAX_NR_TIERS = 4
 LRU_REFS_MAX = 3           # LRU_REFS is 2 bits wide
 MIN_SWAPPINESS, MAX_SWAPPINESS, SWAPPINESS_ANON_ONLY = 0, 200, 201
+MEMCG_NR_GENS = 3         # memcg LRU generations (old = seq % 3, young = (seq + 1) % 3)
+MEMCG_NR_BINS = 8         # random bins per generation
+MEMCG_LRU_HEAD, MEMCG_LRU_TAIL, MEMCG_LRU_OLD, MEMCG_LRU_YOUNG = 1, 2, 3, 4
 _U16 = np.uint16
 _REFS_FLAGS = ~_U16(PG_referenced)  # LRU_REFS_FLAGS = LRU_REFS + PG_referenced (the field is separate)
+
+
+class MemcgLru:
+    """The per-node memcg LRU of root reclaim (reference §3.12, `struct lru_gen_memcg`):
+    MEMCG_NR_GENS generations x MEMCG_NR_BINS bins, each a FIFO of lruvecs; `seq` names the old
+    generation. Bins are chosen at random (get_random_u32_below) from a generator seeded per
+    node, so both drivers, which reach the same reclaim points, draw the same bins."""
+
+    def __init__(self, seed: int = 0):
+        self.seq = 0
+        self.fifo = [[[] for _ in range(MEMCG_NR_BINS)] for _ in range(MEMCG_NR_GENS)]
+        self.nr_memcgs = [0] * MEMCG_NR_GENS
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+
+    def random_bin(self) -> int:
+        return int(self.rng.integers(MEMCG_NR_BINS))
+
+    def online(self, lruvec) -> None:
+        """lru_gen_online_memcg: the tail of a random bin of the old generation."""
+        gen = self.seq % MEMCG_NR_GENS
+        lruvec.priv["memcg_gen"] = gen
+        lruvec.priv["memcg_seg"] = 0
+        self.fifo[gen][self.random_bin()].append(lruvec)
+        self.nr_memcgs[gen] += 1
+
+    def rotate(self, lruvec, op: int) -> None:
+        """lru_gen_rotate_memcg: HEAD/TAIL stay in the generation (segment flag set), OLD/YOUNG
+        move to the old/young generation; HEAD and OLD go to the head of a random bin, the others
+        to its tail. An emptied old generation advances seq."""
+        b = self.random_bin()
+        old = new = lruvec.priv["memcg_gen"]
+        seg = 0
+        if op == MEMCG_LRU_HEAD:
+            seg = MEMCG_LRU_HEAD
+        elif op == MEMCG_LRU_TAIL:
+            seg = MEMCG_LRU_TAIL
+        elif op == MEMCG_LRU_OLD:
+            new = self.seq % MEMCG_NR_GENS
+        elif op == MEMCG_LRU_YOUNG:
+            new = (self.seq + 1) % MEMCG_NR_GENS
+        lruvec.priv["memcg_seg"] = seg
+        lruvec.priv["memcg_gen"] = new
+        for bin_ in self.fifo[old]:
+            if any(x is lruvec for x in bin_):
+                bin_.remove(lruvec)
+                break
+        if op in (MEMCG_LRU_HEAD, MEMCG_LRU_OLD):
+            self.fifo[new][b].insert(0, lruvec)
+        else:
+            self.fifo[new][b].append(lruvec)
+        self.nr_memcgs[old] -= 1
+        self.nr_memcgs[new] += 1
+        if not self.nr_memcgs[old] and old == self.seq % MEMCG_NR_GENS:
+            self.seq += 1
 
 
 def lru_gen_from_seq(seq: int) -> int:
@@ -109,6 +166,7 @@ class MGLRU(ReclaimOps):
     name = "mglru"
     nr_classes = MAX_NR_GENS
     trusted = True
+    multi_lruvec_events = True  # access_events splits a segment's events by lruvec itself
     supported_mechanisms = MECHANISMS
     default_mechanisms = MECHANISMS
     # `reclaim-ext ablate`: each mechanism removed on its own
@@ -129,6 +187,15 @@ class MGLRU(ReclaimOps):
             sim.folios.add_field("lru_refs", np.uint8, 0)  # LRU_REFS
         lockfree.init(sim, lruvec)
         lruvec.priv["lrugen"] = LruGen(sim.now_ms())
+        self.memcg_lru(lruvec.node).online(lruvec)
+
+    @staticmethod
+    def memcg_lru(node) -> MemcgLru:
+        """The node's memcg LRU (pgdat->memcg_lru)."""
+        lru = node.priv.get("memcg_lru")
+        if lru is None:
+            lru = node.priv["memcg_lru"] = MemcgLru(seed=node.nid)
+        return lru
 
     def get_swappiness(self, sim, lruvec, sc: ScanControl) -> int:
         """get_swappiness: 0 without may_swap or with fewer than MIN_LRU_BATCH free swap slots."""
@@ -206,11 +273,17 @@ class MGLRU(ReclaimOps):
         f.flags[ids[ws]] |= _U16(PG_workingset)
         sim.folios.lru_refs[ids[~ws]] = refs[~ws] - 1  # without PG_referenced this has no effect (§7)
 
+    def _same_lruvec(self, sim, lruvec, ids: np.ndarray) -> np.ndarray:
+        """lru_gen_refault ignores a shadow left by another memcg's lruvec."""
+        if not sim.multi:
+            return np.ones(len(ids), dtype=bool)
+        return sim.folios.shadow_memcg[ids] == lruvec.memcg.id
+
     # ---- hot path -------------------------------------------------------------------------------
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
         ids = np.array([page], dtype=np.int64)
-        if shadow >= 0:
+        if shadow >= 0 and self._same_lruvec(sim, lruvec, ids)[0]:
             self._refault(sim, lruvec, ids, np.array([shadow], dtype=np.int64), np.array([bool(shadow_ws)]),
                           np.array([bool(fault)]))
         if fault:  # folio_add_lru inside a page fault: lru_gen_in_fault
@@ -236,13 +309,23 @@ class MGLRU(ReclaimOps):
         min_seq, so refaults and placements are decided for all ADDs at once; mark_accessed is a
         counter per folio (level 0 = not referenced, 1..4 = LRU_REFS + 1, past 4 sets
         PG_workingset)."""
+        if ev.memcg is not None:
+            # events on different lruvecs touch disjoint state (per-lruvec generations and PID
+            # counters; no reclaim inside a segment): each lruvec's events in one go
+            for m in np.unique(ev.memcg).tolist():
+                sel = ev.memcg == m
+                sub = AccessEvents(page=ev.page[sel], is_add=ev.is_add[sel], shadow=ev.shadow[sel],
+                                   shadow_ws=ev.shadow_ws[sel], lru_type=ev.lru_type[sel],
+                                   swap_free=ev.swap_free[sel], fault=ev.fault[sel])
+                self.access_events(sim, sim.memcgs[m].lruvecs[lruvec.node.nid], sub)
+            return
         f = sim.folios
         add_idx = np.flatnonzero(ev.is_add)
         if len(add_idx):
             ids = ev.page[add_idx]
             tok = ev.shadow[add_idx]
             fault = ev.fault[add_idx]
-            ref = tok >= 0
+            ref = (tok >= 0) & self._same_lruvec(sim, lruvec, ids)
             if ref.any():
                 self._refault(sim, lruvec, ids[ref], tok[ref], ev.shadow_ws[add_idx][ref], fault[ref])
             f.flags[ids[fault]] |= _U16(PG_active)
@@ -539,7 +622,7 @@ class MGLRU(ReclaimOps):
             f.flags[iso] = fl_i & ~_U16(PG_reclaim)
         niso = len(iso)
         vm = sim.vm
-        vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += niso
+        sim.count(lruvec, "pgscan_kswapd" if sc.kswapd else "pgscan_direct", niso)
         vm["pgrefill"] += n - niso
         vm["pgscan_" + TYPE_NAMES[t]] += niso
         sim.cost["pages_scanned"] += n
@@ -623,7 +706,7 @@ class MGLRU(ReclaimOps):
                     sim.cost["lru_lock_ops"] += 1
                     self._add(sim, lruvec, put)
             vm = sim.vm
-            vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += reclaimed
+            sim.count(lruvec, "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct", reclaimed)
             vm["pgsteal_" + TYPE_NAMES[t]] += reclaimed
             if not retry.any():
                 break
@@ -649,17 +732,27 @@ class MGLRU(ReclaimOps):
             return total >> sc.priority
         return -1 if self.try_to_inc_max_seq(sim, lruvec, lg.max_seq, swappiness) else 0
 
-    def shrink_lruvec(self, sim, lruvec, sc):
+    def try_to_shrink_lruvec(self, sim, lruvec, sc) -> bool:
         """try_to_shrink_lruvec: evict in rounds of get_nr_to_scan until the budget is used, no
-        progress is made, or the goal is met."""
+        progress is made, or the goal is met. Returns whether the lruvec was aged (it is then
+        rotated to the young generation of the memcg LRU)."""
         swp = self.get_swappiness(sim, lruvec, sc)
+        aged = False
         if not (sim.config.bulk_reclaim and self._bulk_shrink_lruvec(sim, lruvec, sc, swp)):
-            self._shrink_loop(sim, lruvec, sc, swp)
+            aged = self._shrink_loop(sim, lruvec, sc, swp)  # the bulk path never ages
         if sc.nr.unqueued_dirty and sc.nr.unqueued_dirty == sc.nr.file_taken:
             sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
+        return aged
 
-    def _shrink_loop(self, sim, lruvec, sc, swp: int) -> None:
-        """The loop of try_to_shrink_lruvec, one evict_folios batch at a time."""
+    def shrink_lruvec(self, sim, lruvec, sc):
+        """lru_gen_shrink_lruvec: cgroup reclaim, called by the core's memcg tree walk
+        (shrink_node_memcgs); an aged lruvec moves to the young generation of the memcg LRU."""
+        if self.try_to_shrink_lruvec(sim, lruvec, sc):
+            self.memcg_lru(lruvec.node).rotate(lruvec, MEMCG_LRU_YOUNG)
+
+    def _shrink_loop(self, sim, lruvec, sc, swp: int) -> bool:
+        """The loop of try_to_shrink_lruvec, one evict_folios batch at a time; True when the last
+        get_nr_to_scan aged the lruvec (nr_to_scan < 0)."""
         scanned = 0
         while True:
             n = self.get_nr_to_scan(sim, lruvec, sc, swp)
@@ -671,6 +764,7 @@ class MGLRU(ReclaimOps):
             scanned += delta
             if scanned >= n or self.should_abort_scan(sim, lruvec, sc):
                 break
+        return n < 0
 
     def _bulk_shrink_lruvec(self, sim, lruvec, sc, swp: int) -> bool:
         """The whole loop of try_to_shrink_lruvec in one pass, when every folio it would isolate is
@@ -809,19 +903,19 @@ class MGLRU(ReclaimOps):
         vm = sim.vm
         sim.cost["lru_lock_ops"] += len(batches)  # one isolation per evict_folios
         sc.nr_scanned += niso
-        remove_mapping(sim, lruvec, self, victims)  # shadows with this eviction's tokens, freed
+        remove_mapping(sim, lruvec, self, victims, sc)  # shadows with this eviction's tokens, freed
         sc.nr_reclaimed += niso
-        vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += niso
+        sim.count(lruvec, "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct", niso)
         vm["pgsteal_file"] += niso
 
     def set_initial_priority(self, sim, node, sc) -> None:
         """set_initial_priority: start where (reclaimable >> priority) meets the goal, in [6, 12]."""
         if sc.priority != DEF_PRIORITY or sc.nr_to_reclaim < MIN_LRU_BATCH:
             return
-        lv = sim.root_lruvec(node)
-        reclaimable = self.inactive_size(lv, LRU_FILE)
+        lvs = list(sim.lruvecs_under(None, node))  # node_page_state: every memcg's lruvec
+        reclaimable = sum(self.inactive_size(lv, LRU_FILE) for lv in lvs)
         if can_reclaim_anon(sim, sc):
-            reclaimable += self.inactive_size(lv, LRU_ANON)
+            reclaimable += sum(self.inactive_size(lv, LRU_ANON) for lv in lvs)
         priority = max(reclaimable, 0).bit_length() - 1 - (sc.nr_to_reclaim - 1).bit_length()
         sc.priority = min(max(priority, DEF_PRIORITY // 2), DEF_PRIORITY)
 
@@ -832,21 +926,75 @@ class MGLRU(ReclaimOps):
         return sum(nl[t * MAX_NR_GENS + lru_gen_from_seq(s)] for s in range(lg.min_seq[t], lg.max_seq - 1))
 
     def shrink_node(self, sim, node, sc):
-        """lru_gen_shrink_node (root reclaim; one memcg, so shrink_many is one shrink_one)."""
-        if not sc.may_writepage or not sc.may_unmap:
+        """shrink_node under MGLRU: root reclaim is lru_gen_shrink_node (the memcg LRU); cgroup
+        reclaim takes the classic driver (the core's memcg tree walk calling shrink_lruvec)."""
+        if sc.target_memcg is not None and sc.target_memcg.parent is not None:
+            from ..core.vmscan import shrink_node_lruvecs
+
+            shrink_node_lruvecs(sim, node, sc, self)
             return
+        self.lru_gen_shrink_node(sim, node, sc)
+
+    def lru_gen_shrink_node(self, sim, node, sc) -> None:
+        """lru_gen_shrink_node: skipped without may_writepage/may_unmap; set_initial_priority;
+        kswapd counts progress from zero during the call; shrink_many."""
         reclaimed = sc.nr_reclaimed
-        self.set_initial_priority(sim, node, sc)
-        if sc.kswapd:
-            sc.nr_reclaimed = 0
-        for lv in sim.lruvecs_under(sc.target_memcg, node):
-            self.shrink_lruvec(sim, lv, sc)
-            if self.should_abort_scan(sim, lv, sc):
-                break
-        if sc.kswapd:
-            sc.nr_reclaimed += reclaimed
+        if sc.may_writepage and sc.may_unmap:
+            self.set_initial_priority(sim, node, sc)
+            if sc.kswapd:
+                sc.nr_reclaimed = 0
+            self.shrink_many(sim, node, sc)
+            if sc.kswapd:
+                sc.nr_reclaimed += reclaimed
         if sc.nr_reclaimed > reclaimed:
             node.kswapd_failures = 0
+
+    def shrink_many(self, sim, node, sc) -> None:
+        """shrink_many: from a random bin of the old generation, each bin's lruvecs from the head
+        (shrink_one, then the rotation it asks for, applied once the walk has moved past the
+        lruvec), until should_abort_scan; then the other bins of that generation. A lruvec
+        rotated to the tail of a bin not yet walked is met again, as in the kernel."""
+        lru = self.memcg_lru(node)
+        gen = lru.seq % MEMCG_NR_GENS
+        first_bin = b = lru.random_bin()
+        while True:
+            bin_ = lru.fifo[gen][b]
+            i = 0
+            op, prev = 0, None
+            abort = False
+            while i < len(bin_):
+                lv = bin_[i]
+                if op:
+                    lru.rotate(prev, op)
+                    op = 0
+                    # the rotated lruvec left this bin (or went to its tail): re-find our place
+                    i = next((k for k, x in enumerate(bin_) if x is lv), None)
+                    if i is None:
+                        break
+                i += 1
+                if lv.priv["memcg_gen"] != gen:
+                    continue
+                op, prev = self.shrink_one(sim, lv, sc), lv
+                if self.should_abort_scan(sim, lv, sc):
+                    abort = True
+                    break
+            if op:
+                lru.rotate(prev, op)
+            if abort:
+                return
+            b = (b + 1) % MEMCG_NR_BINS
+            if b == first_bin:
+                return
+
+    def shrink_one(self, sim, lruvec, sc) -> int:
+        """shrink_one: try_to_shrink_lruvec and the memcg-LRU rotation it earns: YOUNG when aged,
+        none while still sizable, else TAIL once and then YOUNG (no memory.min/low here)."""
+        success = self.try_to_shrink_lruvec(sim, lruvec, sc)
+        if success:
+            return MEMCG_LRU_YOUNG
+        if self.evictable_size(lruvec, self.get_swappiness(sim, lruvec, sc)) >> sc.priority:  # lruvec_is_sizable
+            return 0
+        return MEMCG_LRU_TAIL if lruvec.priv["memcg_seg"] != MEMCG_LRU_TAIL else MEMCG_LRU_YOUNG
 
     def putback(self, sim, lruvec, ids, active):
         """move_folios_to_lru: placement by lru_gen_folio_seq (PG_active was set by the core on
@@ -897,7 +1045,7 @@ class MGLRU(ReclaimOps):
                 "file": max(nl[LRU_FILE * MAX_NR_GENS + g], 0) if seq >= lg.min_seq[LRU_FILE] else 0,
             })
         return {
-            "memcg_id": lruvec.memcg.id, "memcg_path": "/", "node": lruvec.node.nid,
+            "memcg_id": lruvec.memcg.id, "memcg_path": lruvec.memcg.path, "node": lruvec.node.nid,
             "max_seq": lg.max_seq, "min_seq": {"anon": lg.min_seq[0], "file": lg.min_seq[1]},
             "generations": gens,
             "walks": lg.walks,
