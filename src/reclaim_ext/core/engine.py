@@ -510,7 +510,8 @@ class Simulator:
             if k < nalloc:
                 cut = int(np.flatnonzero(alloc)[k])
                 if cut == 0:
-                    self.mm_used[self._pids[start]] = True  # the faulting task is running
+                    if not stalled:  # the faulting task is running (once: a reclaim since may clear it)
+                        self.mm_used[self._pids[start]] = True
                     if budget <= 0:
                         self._make_room()
                         granted = True

@@ -264,7 +264,7 @@ def walk_mm(sim, lruvec, seq: int, on_young: Callable[[np.ndarray], object], *,
     """One aging round's page-table walk over every mm (kernel: the walk try_to_inc_max_seq does
     through iterate_mm_list / walk_mm / walk_pmd_range / walk_pte_range).
 
-    mms in ascending pid order; one is skipped unless force_scan or its `sim.mm_used[pid]` bit is
+    mms in ascending pid order (with several memcgs: those of the lruvec's memcg); one is skipped unless force_scan or its `sim.mm_used[pid]` bit is
     set (no `mm_used` attribute = every mm used); the bit of every mm walked is cleared. An mm
     not in the walk state's `seen` set is walked with force_scan (the state is `state`, else
     `bloom.walk_state`, else none: no mm counts as new). Filter seq + 1 is reset first.
@@ -292,7 +292,12 @@ def walk_mm(sim, lruvec, seq: int, on_young: Callable[[np.ndarray], object], *,
 
     # one Python step per mm and per VMA: the VMAs to walk, in walk order
     v_pid, v_start, v_end, v_force = [], [], [], []
+    # with several memcgs each memcg's lruvec walks the mms of its own tasks (the per-memcg
+    # lru_gen_mm_list; an mm is on its owner's list)
+    owner = sim.memcg_of_pid if getattr(sim, "multi", False) else None
     for pid in sorted(mm.vmas):
+        if owner is not None and owner[pid] != lruvec.memcg.id:
+            continue
         new = state is not None and not state.seen[pid]
         force = force_scan or new
         if not force and used is not None and not used[pid]:  # should_skip_mm
