@@ -56,11 +56,12 @@ def test_one_memcg_run_has_only_the_root():
     (("name=/",), "the root memcg cannot be declared"),
     (("name=a//b",), "bad memcg name"),
     (("name=a,oops",), "is not KEY=VALUE"),
+    (("name=a,pids=0", "--policy", "lru"), "reclaim_ext policy"),
 ])
 def test_bad_specs_are_one_line_errors(spec, message):
     args = []
     for s in spec:
-        args += ["--memcg", s]
+        args += [s] if s.startswith("--") or args[-1:] == ["--policy"] else ["--memcg", s]
     r = invoke("run", *SMALL, *args)
     assert r.exit_code == 2, r.output
     lines = r.output.strip().splitlines()

@@ -15,10 +15,10 @@ from reclaim_ext.trace import ArrayTrace, make_workload
 from test_engine_drivers import small_traces
 
 
-def run_both(records: np.ndarray, policy: str, memcgs: list[str], **config) -> dict:
+def run_both(records: np.ndarray, policy: str, memcgs: list[str], mechanisms: str | None = None, **config) -> dict:
     out = {}
     for mode in ("fast", "exact"):
-        sim = Simulator(SimConfig(mode=mode, check=True, memcgs=memcgs, **config), get_policy(policy))
+        sim = Simulator(SimConfig(mode=mode, check=True, memcgs=memcgs, **config), get_policy(policy, mechanisms))
         oom = None
         try:
             sim.run(ArrayTrace("t", records))
@@ -75,6 +75,14 @@ def test_drivers_agree_with_memcg_limits_classic(rec, memcgs, memory, swap, swap
        swappiness=st.sampled_from([0, 60, 200]))
 def test_drivers_agree_with_memcg_limits_mglru(rec, memcgs, memory, swap, swappiness):
     assert_same(run_both(rec, "mglru", memcgs, memory_pages=memory, swap_pages=swap, swappiness=swappiness))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rec=small_traces(), memcgs=memcg_specs(), memory=st.integers(64, 400), swap=st.integers(0, 400),
+       mechanisms=st.sampled_from(["+ptwalk,+pmd_young,+bloom", "+lookaround", "+ptwalk,+lookaround"]))
+def test_drivers_agree_with_memcg_limits_classic_mechanisms(rec, memcgs, memory, swap, mechanisms):
+    """Classic with MGLRU's access-detection mechanisms: per-memcg walks and lookaround."""
+    assert_same(run_both(rec, "classic", memcgs, mechanisms, memory_pages=memory, swap_pages=swap))
 
 
 @pytest.mark.parametrize("policy", ["classic", "mglru"])

@@ -90,6 +90,9 @@ class RunConfig:
                 raise ConfigError(f"switch: {sw.policy} is not a reclaim_ext policy (switch to one, or to none)")
         if self.switches and not self.cache and not (isinstance(policy, Policy) or self.policy == "classic"):
             raise ConfigError(f"switch: policies switch on top of classic; {self.policy} cannot be switched")
+        if self.memcgs and not self.cache and (isinstance(policy, Policy) or self.switches):
+            raise ConfigError(f"--memcg: {self.policy} is a reclaim_ext policy; the reclaim_ext adapter does not "
+                              "handle several memcgs yet (use --policy classic or mglru)")
 
     def memcg_plan(self):
         """The memcgs of the run, checked, parents first (machine.memcg.resolve_memcgs)."""
