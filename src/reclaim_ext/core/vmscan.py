@@ -400,7 +400,9 @@ def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanCo
     if not nr_taken:
         return 0
     vm = sim.vm
-    sim.count(lruvec, "pgscan_kswapd" if sc.kswapd else "pgscan_direct", nr_taken)
+    key = "pgscan_kswapd" if sc.kswapd else "pgscan_direct"
+    vm[key] += nr_taken
+    lruvec.stat[key] += nr_taken  # memory.stat of the scanned lruvec's memcg
     vm["pgscan_" + TYPE_NAMES[lru_type]] += nr_taken
     sim.cost["pages_scanned"] += nr_taken
     res = shrink_folio_list(sim, lruvec, ids, sc, ops)
@@ -408,7 +410,9 @@ def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanCo
     sim.cost["lru_lock_ops"] += 1
     ops.putback(sim, lruvec, res.keep_ids, res.keep_active)
     reclaimed = res.nr_reclaimed
-    sim.count(lruvec, "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct", reclaimed)
+    key = "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"
+    vm[key] += reclaimed
+    lruvec.stat[key] += reclaimed
     vm["pgsteal_" + TYPE_NAMES[lru_type]] += reclaimed
     lru_note_cost(lruvec, lru_type == LRU_FILE, res.nr_pageout, nr_taken - reclaimed)
     if res.nr_unqueued_dirty and res.nr_unqueued_dirty == nr_taken:
@@ -663,13 +667,18 @@ def shrink_node_lruvecs(sim, node, sc: ScanControl, ops) -> None:
     """The classic body of shrink_node: prepare_scan_control on the target's lruvec,
     shrink_node_memcgs (shrink_lruvec on each memcg's lruvec, mem_cgroup_iter order; a partial
     walk stops at the reclaim goal), then the node's writeback/dirty flags."""
-    ops.prepare(sim, sim.target_lruvec(sc), sc)
+    target = sc.target_memcg or sim.root_memcg
+    lruvec = target.lruvecs[node.nid]
+    ops.prepare(sim, lruvec, sc)
     before = sc.nr_reclaimed
-    partial = not (sc.kswapd or sc.memcg_full_walk)
-    for m in mem_cgroup_iter(sim, node, sc):
-        ops.shrink_lruvec(sim, m.lruvecs[node.nid], sc)
-        if partial and sc.nr_reclaimed >= sc.nr_to_reclaim:
-            break  # mem_cgroup_iter_break: the cursor stays here
+    if not target.children:  # one memcg under the target: every walk is that memcg
+        ops.shrink_lruvec(sim, lruvec, sc)
+    else:
+        partial = not (sc.kswapd or sc.memcg_full_walk)
+        for m in mem_cgroup_iter(sim, node, sc):
+            ops.shrink_lruvec(sim, m.lruvecs[node.nid], sc)
+            if partial and sc.nr_reclaimed >= sc.nr_to_reclaim:
+                break  # mem_cgroup_iter_break: the cursor stays here
     reclaimed = sc.nr_reclaimed - before
     st = sc.nr
     if sc.kswapd:
