@@ -50,9 +50,13 @@ class MemcgLru:
         self.fifo = [[[] for _ in range(MEMCG_NR_BINS)] for _ in range(MEMCG_NR_GENS)]
         self.nr_memcgs = [0] * MEMCG_NR_GENS
         self.rng = np.random.Generator(np.random.PCG64(seed))
+        self._bins: list[int] = []
 
     def random_bin(self) -> int:
-        return int(self.rng.integers(MEMCG_NR_BINS))
+        """get_random_u32_below(MEMCG_NR_BINS), drawn 1024 at a time."""
+        if not self._bins:
+            self._bins = self.rng.integers(MEMCG_NR_BINS, size=1024).tolist()[::-1]
+        return self._bins.pop()
 
     def online(self, lruvec) -> None:
         """lru_gen_online_memcg: the tail of a random bin of the old generation."""
@@ -1079,14 +1083,10 @@ class MGLRU(ReclaimOps):
         for t in (LRU_ANON, LRU_FILE):
             if not MIN_NR_GENS <= lg.nr_gens(t) <= MAX_NR_GENS:
                 problems.append(f"{TYPE_NAMES[t]}: {lg.nr_gens(t)} generations (min_seq {lg.min_seq[t]}, max_seq {lg.max_seq})")
-            # a retired slot's list is empty (try_to_inc_min_seq only passes empty lists; a
-            # relabelled slot becomes the youngest). Logical counts are not checked here: after
-            # a type was not evictable for a while (swappiness 0 when swap runs low) a folio's
-            # LRU_GEN may name a retired slot, as in the kernel, until sort_folio meets it.
-            for seq in range(lg.max_seq - MAX_NR_GENS + 1, lg.min_seq[t]):
-                lst = t * MAX_NR_GENS + lru_gen_from_seq(seq)
-                if seq >= 0 and lruvec.nr[lst]:
-                    problems.append(f"{TYPE_NAMES[t]}: folios on the list of retired generation {seq}")
+            # Neither a retired slot's list nor its logical count is checked: after a type was not
+            # evictable for a while (swappiness 0 when swap runs low) inc_min_seq only relabels, so
+            # a folio's LRU_GEN may name a retired slot, and sort_folio then moves the folio to
+            # that slot's list, as in the kernel; the slot is the youngest once max_seq reaches it.
         return problems
 
 
