@@ -14,16 +14,19 @@ own residency and recency for every page.
 from __future__ import annotations
 
 import time
+from bisect import bisect_right, insort
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..machine.index import KeyIndex
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
-from .policy import DEFER, Context, Policy
+from ..core.batch import first_occurrence_masked
+from .policy import DEFER, Context, Policy, defines
 from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
 _PAGE_BITS = 40
+LOOKAHEAD_MAX = 1 << 15  # victims asked of a lookahead policy at once (at most)
 
 
 def object_keys(chunk: np.ndarray) -> np.ndarray:
@@ -42,7 +45,7 @@ class CacheSim:
     """One cache of `capacity` pages run by a reclaim_ext policy (see the module docstring)."""
 
     def __init__(self, capacity: int, policy: Policy, seed: int = 0, hook_budget: float = HOOK_BUDGET_S,
-                 starve_limit: int = STARVE_LIMIT):
+                 starve_limit: int = STARVE_LIMIT, entry_cap: int | None = None):
         if capacity < 1:
             raise ConfigError(f"capacity: {capacity} pages is too small (need at least 1)")
         self.capacity = int(capacity)
@@ -54,8 +57,10 @@ class CacheSim:
         self.accesses = self.hits = self.misses = self.evictions = 0
         self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0, "deferred": 0}
         self.ctx = Context(capacity=self.capacity, rng=np.random.default_rng(seed))
-        self.host = PolicyHost(policy, self.ctx, self.events, hook_budget, starve_limit)
+        self.host = PolicyHost(policy, self.ctx, self.events, hook_budget, starve_limit, entry_cap=entry_cap)
         self.history: list[dict] = []  # exit records of policies detached or replaced earlier
+        self._flag = np.zeros(0, dtype=bool)  # outstanding victims of the current stretch
+        self._rank = np.zeros(0, dtype=np.int64)
         self.host.call("init")
 
     @property
@@ -112,7 +117,9 @@ class CacheSim:
         self.nr_resident -= 1
         self.evictions += 1
         self.ctx.nr_resident = self.nr_resident
-        self.host.call("removed", np.array([victim], dtype=np.int64))
+        if self.alive and defines(self.policy, "removed"):
+            self.ctx.when = np.array([self.ctx.now], dtype=np.int64)
+            self.host.call("removed", np.array([victim], dtype=np.int64))
 
     # ---- the driver ----------------------------------------------------------------------------
 
@@ -126,8 +133,9 @@ class CacheSim:
         """The run of hits that ended just before access t: recency, then one accessed() call."""
         self.last[hits] = np.arange(t - len(hits), t)
         self.hits += len(hits)
-        if self.alive:
+        if self.alive and defines(self.policy, "accessed"):
             self.ctx.now = t - 1
+            self.ctx.when = np.arange(t - len(hits), t, dtype=np.int64)
             self.host.call("accessed", np.array(hits, dtype=np.int64))
 
     def switch(self, policy: Policy | None, at: int) -> None:
@@ -142,50 +150,238 @@ class CacheSim:
             return
         self.policy = policy
         self.events = {k: 0 for k in self.events}
-        self.host = PolicyHost(policy, self.ctx, self.events, old.watchdog.budget, old.starve_limit)
+        self.host = PolicyHost(policy, self.ctx, self.events, old.watchdog.budget, old.starve_limit,
+                               entry_cap=old.entry_cap)
         self.host.call("init")
         res = np.flatnonzero(self.resident[: self.index.count])
-        self.host.call("added", res[np.argsort(self.last[res], kind="stable")])
+        order = np.argsort(self.last[res], kind="stable")
+        self.ctx.when = self.last[res][order]  # their last accesses: LRU first
+        self.host.call("added", res[order])
 
     def run(self, trace, progress=None, on_chunk=None) -> None:
-        ctx = self.ctx
         for chunk in trace.chunks():
             if len(chunk) == 0:
                 continue
             if on_chunk is not None:
                 on_chunk(self.accesses)
-            host = self.host
             ids = self.index.get_or_add(object_keys(chunk))
             self._grow(self.index.count)
-            resident, last = self.resident, self.last
-            hits: list[int] = []
             t = self.accesses
-            for h in ids.tolist():
-                if resident[h]:
-                    hits.append(h)
-                else:
-                    if hits:
-                        self._hits(hits, t)
-                        hits = []
-                    ctx.now = t
-                    self.misses += 1
-                    if self.nr_resident >= self.capacity:
-                        ctx.incoming = h
-                        self._evict_one()
-                        ctx.incoming = None
-                    resident[h] = True
-                    last[h] = t
-                    self.nr_resident += 1
-                    ctx.nr_resident = self.nr_resident
-                    if self.alive:
-                        host.call("added", np.array([h], dtype=np.int64))
-                t += 1
-            if hits:
-                self._hits(hits, t)
-            self.accesses = t
+            done = 0
+            if self.alive and not self.policy.lookahead:
+                done = self._run_each(ids, t)
+            if done < len(ids):  # a lookahead policy, the fallback alone, or ejected mid-chunk
+                self._run_stretches(ids[done:], t + done)
+            self.accesses = t + len(ids)
             if progress is not None:
                 progress(len(chunk))
         self.host.finish()
+
+    def _run_each(self, ids: np.ndarray, t: int) -> int:
+        """One access at a time (any policy): returns how many accesses were done (all of them,
+        unless the policy was ejected; the rest then goes to _run_stretches)."""
+        ctx, host = self.ctx, self.host
+        resident, last = self.resident, self.last
+        call_added = defines(self.policy, "added")
+        hits: list[int] = []
+        t0 = t
+        for h in ids.tolist():
+            if resident[h]:
+                hits.append(h)
+            else:
+                if hits:
+                    self._hits(hits, t)
+                    hits = []
+                    if not self.alive:
+                        return t - t0
+                ctx.now = t
+                self.misses += 1
+                if self.nr_resident >= self.capacity:
+                    ctx.incoming = h
+                    self._evict_one()
+                    ctx.incoming = None
+                resident[h] = True
+                last[h] = t
+                self.nr_resident += 1
+                ctx.nr_resident = self.nr_resident
+                if self.alive and call_added:
+                    ctx.when = np.array([t], dtype=np.int64)
+                    host.call("added", np.array([h], dtype=np.int64))
+                if not self.alive:
+                    return t + 1 - t0
+            t += 1
+        if hits:
+            self._hits(hits, t)
+        return t - t0
+
+    # ---- stretches: lookahead policies and the fallback alone -----------------------------------
+
+    def _ask_victims(self, k: int) -> np.ndarray:
+        """Victims for the next misses of a stretch, in order: the lookahead policy's checked
+        answer to evict(ctx, k); the fallback LRU's k oldest pages when the policy defers, is
+        gone, or gives no usable victim (one page then, counted as a top-up, R4)."""
+        host = self.host
+        if self.alive:
+            self.ctx.incoming = None
+            answer = host.call("evict", k)
+            if host.alive:
+                if answer is DEFER:
+                    self.events["deferred"] += 1
+                    return self._fallback_victims(k)
+                try:
+                    victims, stale = check_victims(answer, k, self.resident, self.index.count)
+                except ContractError as e:
+                    host.eject(EXIT_ERROR, str(e), "evict")
+                else:
+                    self.events["stale_handles"] += stale
+                    host.answered(len(victims))
+                    if len(victims):
+                        return victims
+                    if host.alive:
+                        self.events["topped_up"] += 1
+                        return self._fallback_victims(1)
+            self.events["topped_up"] += 1  # the answer that ejected the policy: its request
+            return self._fallback_victims(1)
+        out = self._fallback_victims(k)
+        self.events["fallback_evictions"] += len(out)
+        return out
+
+    def _fallback_victims(self, k: int) -> np.ndarray:
+        """The k least recently used resident pages, oldest first (lookahead-valid: LRU)."""
+        res = np.flatnonzero(self.resident[: self.index.count])
+        lst = self.last[res]
+        if k < len(res):
+            part = np.argpartition(lst, k - 1)[:k]
+            return res[part[np.argsort(lst[part], kind="stable")]]
+        return res[np.argsort(lst, kind="stable")]
+
+    def _run_stretches(self, ids: np.ndarray, t0: int) -> None:
+        """Replay `ids` (accesses t0, t0+1, ...) in stretches with numpy.
+
+        A stretch starts with a list of victims in order (asked when the cache is full and the
+        list is used up). A page resident at the start and not on the list stays resident for the
+        whole stretch, and no page brought in is evicted in it; so an access is a miss iff it is
+        the first access in the stretch to a page not resident at the start, or an access to a
+        listed page after that page's eviction. The misses give the evictions: once the free
+        slots are used, each miss evicts the next listed page. Listed pages accessed before their
+        turn leave the list (for a lookahead policy: its promise; a policy that does not see hits
+        keeps them listed). The only sequential part is a walk over the accesses to listed pages;
+        a stretch ends right before an access to an evicted listed page, or before the miss that
+        would need a victim beyond the list. The result is the one-by-one replay's, exactly."""
+        n = len(ids)
+        resident, last, flag = self.resident, self.last, self._victim_flag(len(self.resident))
+        rank = self._rank
+        size = len(resident)
+        keeps = False   # whether listed pages stay listed when accessed (hits invisible)
+        cand = np.zeros(0, dtype=np.int64)  # the list; cand[cp:] not evicted yet
+        cp = 0
+        pos = 0
+        mr = max(self.misses / self.accesses, 0.01) if self.accesses else 0.5
+        while pos < n:
+            free = self.capacity - self.nr_resident
+            avail = free + len(cand) - cp
+            if avail <= 0:
+                flag[cand] = False
+                self.ctx.now = t0 + pos
+                cand = self._ask_victims(self._lookahead_k())
+                cp = 0
+                flag[cand] = True
+                rank[cand] = np.arange(len(cand))
+                keeps = self.alive and not defines(self.policy, "accessed")
+                continue
+            w = min(n - pos, max(256, min(1 << 16, int(avail / mr * 1.25) + 64)))
+            win = ids[pos : pos + w]
+            miss = first_occurrence_masked(win, ~resident[win], size)
+            miss_pos = np.flatnonzero(miss)
+            if len(miss_pos) > avail:
+                c = int(miss_pos[avail])
+                win, miss, miss_pos = win[:c], miss[:c], miss_pos[:avail]
+            left: list[int] = []  # places (in cand[cp:]) of listed pages accessed before their turn
+            if cp < len(cand):
+                fpos = np.flatnonzero(flag[win])
+                if len(fpos):
+                    before = (np.cumsum(miss) - miss)[fpos]  # misses before each such access
+                    gone: set[int] = set()
+                    listed = len(cand) - cp
+                    extra = 0  # misses found in this walk (accesses to evicted listed pages)
+                    for i, b, h in zip(fpos.tolist(), before.tolist(), win[fpos].tolist()):
+                        b += extra
+                        if b > free + listed:  # the list ran out before this access
+                            break
+                        if h in gone:
+                            continue  # left the list or came back earlier in this stretch: a hit
+                        r = int(rank[h]) - cp
+                        place = r - bisect_right(left, r)  # its place in the list now
+                        gone.add(h)
+                        if place < b - free:  # evicted before this access: a miss (brought back)
+                            miss[i] = True
+                            extra += 1
+                        elif not keeps:
+                            insort(left, r)
+                            listed -= 1
+                        else:
+                            gone.discard(h)  # hits do not count for this policy: still listed
+                    if extra:
+                        miss_pos = np.flatnonzero(miss)
+                    if len(miss_pos) > free + listed:  # fewer victims than the misses need
+                        c = int(miss_pos[free + listed])
+                        win, miss, miss_pos = win[:c], miss[:c], miss_pos[: free + listed]
+            if left:
+                idx = cp + np.array(left, dtype=np.int64)
+                flag[cand[idx]] = False
+                cand = np.delete(cand, idx)
+                rank[cand[cp:]] = np.arange(cp, len(cand))
+            m = len(miss_pos)
+            ev = max(0, m - free)
+            L = len(win)
+            times = np.arange(t0 + pos, t0 + pos + L, dtype=np.int64)
+            victims = cand[cp : cp + ev]
+            cp += ev
+            resident[victims] = False
+            flag[victims] = False
+            got = win[miss_pos]
+            resident[got] = True
+            last[win] = times  # a repeated page: its last access wins
+            self.nr_resident += m - ev
+            self.misses += m
+            self.hits += L - m
+            self.evictions += ev
+            if L:
+                mr = 0.8 * mr + 0.2 * max(m / L, 0.001)
+            pos += L
+            if self.alive and L:
+                self._stretch_hooks(win, times, miss, miss_pos, free, victims)
+                if not self.alive:  # ejected: the fallback's victims are its own
+                    flag[cand[cp:]] = False
+                    cand, cp = cand[:0], 0
+        flag[cand[cp:]] = False
+
+    def _stretch_hooks(self, win, times, miss, miss_pos, free, victims) -> None:
+        """One stretch's events for the policy: removed, added, accessed (ctx.when orders them)."""
+        ctx, host, p = self.ctx, self.host, self.policy
+        ctx.now = int(times[-1])
+        ctx.nr_resident = self.nr_resident
+        if len(victims) and defines(p, "removed"):
+            ctx.when = times[miss_pos[free:]]
+            host.call("removed", victims)
+        if len(miss_pos) and defines(p, "added"):
+            ctx.when = times[miss_pos]
+            host.call("added", win[miss_pos])
+        if len(miss_pos) < len(win) and defines(p, "accessed"):
+            hp = np.flatnonzero(~miss)
+            ctx.when = times[hp]
+            host.call("accessed", win[hp])
+        ctx.when = None
+
+    def _victim_flag(self, size: int) -> np.ndarray:
+        if len(self._flag) < size:
+            self._flag = np.zeros(size, dtype=bool)
+            self._rank = np.zeros(size, dtype=np.int64)  # a victim's place in the current list
+        return self._flag
+
+    def _lookahead_k(self) -> int:
+        """How many victims to ask a lookahead policy for at once (the fallback too)."""
+        return max(1, min(LOOKAHEAD_MAX, self.capacity // 4, self.nr_resident))
 
     def check_conservation(self) -> None:
         """Every page is resident or not, and the count matches (R10)."""
@@ -214,7 +410,7 @@ def run_cache(trace, policy: Policy, capacity: int, seed: int = 0, progress=None
               switches=(), **limits) -> dict:
     """Replay `trace` through a cache of `capacity` pages run by `policy`; the result dict.
     `switches`: (access index, Policy or None) to attach/replace/detach on the way.
-    `limits`: hook_budget (seconds per hook call), starve_limit (see CacheSim)."""
+    `limits`: hook_budget (seconds per hook call), starve_limit, entry_cap (see ext.host)."""
     sim = CacheSim(capacity, policy, seed, **limits)
     todo = sorted(switches, key=lambda s: s[0])
 

@@ -11,6 +11,36 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..core.batch import first_occurrence
+from .safety import ContractError
+
+# The core's view of the policy code running now (set by ext.host.PolicyHost around every hook):
+# the hook's name, and the registry of helper structures of the policy being called.
+_HOOK: list = [None]
+_REGISTRY: list = [None]
+_VIOLATION: list = [None]  # the first R7 violation in the running hook (even if the policy catches it)
+READ_ONLY_HOOKS = ("init", "dump")  # hooks that may create helpers but not change them (R7)
+
+
+class HelperNotAllowed(ContractError):
+    """A helper changed from a hook that may not change lists (R7, like scx_kf_allowed)."""
+
+
+def _may_change(what: str) -> None:
+    hook = _HOOK[0]
+    if hook in READ_ONLY_HOOKS:
+        msg = (f"{what} called from {hook}(): lists and tables may change only in "
+               "added/accessed/evict/removed (rule R7)")
+        if _VIOLATION[0] is None:
+            _VIOLATION[0] = msg
+        raise HelperNotAllowed(msg)
+
+
+def _register(obj) -> None:
+    reg = _REGISTRY[0]
+    if reg is not None:
+        reg.add(obj)
+
 
 class IndexedList:
     """A doubly linked list of distinct handles with O(1) insert, delete and move at either end.
@@ -19,13 +49,14 @@ class IndexedList:
     from either end with `from_tail()` / `from_head()`.
     """
 
-    __slots__ = ("_prev", "_next", "_head", "_tail")
+    __slots__ = ("_prev", "_next", "_head", "_tail", "__weakref__")
 
     def __init__(self, handles: Iterable[int] = ()):
         self._prev: dict[int, int | None] = {}
         self._next: dict[int, int | None] = {}
         self._head: int | None = None
         self._tail: int | None = None
+        _register(self)
         for h in handles:
             self.push_head(h)
 
@@ -46,6 +77,8 @@ class IndexedList:
 
     def push_head(self, h: int) -> None:
         """Insert h (not in the list) at the head."""
+        if _HOOK[0] is not None:
+            _may_change("IndexedList.push_head")
         h = int(h)
         if h in self._prev:
             raise KeyError(f"handle {h} is already in the list")
@@ -60,6 +93,8 @@ class IndexedList:
 
     def push_tail(self, h: int) -> None:
         """Insert h (not in the list) at the tail."""
+        if _HOOK[0] is not None:
+            _may_change("IndexedList.push_tail")
         h = int(h)
         if h in self._prev:
             raise KeyError(f"handle {h} is already in the list")
@@ -74,6 +109,8 @@ class IndexedList:
 
     def remove(self, h: int) -> None:
         """Delete h (KeyError if absent)."""
+        if _HOOK[0] is not None:
+            _may_change("IndexedList.remove")
         h = int(h)
         p = self._prev.pop(h)
         n = self._next.pop(h)
@@ -157,13 +194,14 @@ class GhostTable:
     """A bounded FIFO set of handles of pages no longer resident (a shadow / ghost queue): the
     oldest entry is dropped when a new one would exceed the capacity."""
 
-    __slots__ = ("capacity", "_d")
+    __slots__ = ("capacity", "_d", "__weakref__")
 
     def __init__(self, capacity: int):
         if capacity < 0:
             raise ValueError("ghost table capacity must be >= 0")
         self.capacity = int(capacity)
         self._d: OrderedDict[int, None] = OrderedDict()
+        _register(self)
 
     def __len__(self) -> int:
         return len(self._d)
@@ -173,6 +211,8 @@ class GhostTable:
 
     def add(self, h: int) -> None:
         """Remember h (moved to the young end if already present)."""
+        if _HOOK[0] is not None:
+            _may_change("GhostTable.add")
         h = int(h)
         if h in self._d:
             self._d.move_to_end(h)
@@ -183,12 +223,152 @@ class GhostTable:
 
     def remove(self, h: int) -> bool:
         """Forget h; whether it was there."""
+        if _HOOK[0] is not None:
+            _may_change("GhostTable.remove")
         return self._d.pop(int(h), 0) is None
 
     def pop_oldest(self) -> int:
+        if _HOOK[0] is not None:
+            _may_change("GhostTable.pop_oldest")
         return self._d.popitem(last=False)[0]
 
     def resize(self, capacity: int) -> None:
+        if _HOOK[0] is not None:
+            _may_change("GhostTable.resize")
         self.capacity = int(capacity)
         while len(self._d) > self.capacity:
             self._d.popitem(last=False)
+
+
+def _distinct(ids: np.ndarray, size: int) -> bool:
+    """Whether the ids (all < size) are pairwise distinct, in O(len) with a scratch array."""
+    return bool(first_occurrence(ids, size).all())
+
+
+class ScoreTable:
+    """A set of handles with a numeric score each, held in numpy arrays: set or update the scores
+    of a whole batch, remove a batch, and find the members with the lowest scores, all without
+    Python work per handle. A policy that ranks pages by a number (last access time for LRU,
+    insertion time for FIFO, a frequency, a cost) keeps it here.
+
+    Members live in compact slots, so `lowest(n)` costs O(members), not O(handles issued).
+    """
+
+    __slots__ = ("_slot", "_handle", "_score", "_free", "_nfree", "_n", "__weakref__")
+
+    def __init__(self) -> None:
+        self._slot = np.full(1024, -1, dtype=np.int64)   # handle -> slot (-1: not a member)
+        self._handle = np.zeros(0, dtype=np.int64)       # slot -> handle
+        self._score = np.zeros(0, dtype=np.float64)      # slot -> score (+inf: free slot)
+        self._free = np.zeros(0, dtype=np.int64)         # stack of free slots
+        self._nfree = 0
+        self._n = 0
+        _register(self)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, h: int) -> bool:
+        h = int(h)
+        return 0 <= h < len(self._slot) and self._slot[h] >= 0
+
+    def _grow_handles(self, top: int) -> None:
+        if top >= len(self._slot):
+            n = max(top + 1, 2 * len(self._slot))
+            self._slot = np.concatenate((self._slot, np.full(n - len(self._slot), -1, np.int64)))
+
+    def _take_slots(self, k: int) -> np.ndarray:
+        if self._nfree < k:
+            old = len(self._handle)
+            add = max(k - self._nfree, old, 1024)
+            self._handle = np.concatenate((self._handle, np.zeros(add, np.int64)))
+            self._score = np.concatenate((self._score, np.full(add, np.inf)))
+            fresh = np.arange(old + add - 1, old - 1, -1, dtype=np.int64)  # lowest slot on top
+            self._free = np.concatenate((self._free[: self._nfree], fresh))
+            self._nfree += add
+        top = self._nfree
+        slots = self._free[top - k : top][::-1]
+        self._nfree = top - k
+        return slots
+
+    def set(self, handles, scores) -> None:
+        """Give each handle its score, adding the handles not yet members (for a handle listed
+        more than once, its last score counts)."""
+        if _HOOK[0] is not None:
+            _may_change("ScoreTable.set")
+        h = np.asarray(handles, dtype=np.int64)
+        if len(h) == 0:
+            return
+        s = np.broadcast_to(np.asarray(scores, dtype=np.float64), h.shape)
+        if h.min() < 0:
+            raise ValueError("ScoreTable: negative handle")
+        if not np.isfinite(s).all():
+            raise ValueError("ScoreTable: scores must be finite numbers")
+        self._grow_handles(int(h.max()))
+        slot = self._slot[h]
+        new = slot < 0
+        if new.any():
+            nh = h[new]
+            # distinct new handles (several entries of one new handle share a slot)
+            uniq = nh if len(nh) == len(h) and _distinct(nh, len(self._slot)) else np.unique(nh)
+            slots = self._take_slots(len(uniq))
+            self._slot[uniq] = slots
+            self._handle[slots] = uniq
+            self._n += len(uniq)
+            slot = self._slot[h]
+        self._score[slot] = s  # a repeated handle: the last assignment wins
+
+    def add(self, handles, scores) -> None:
+        """Alias of set() for readability when the handles are new."""
+        self.set(handles, scores)
+
+    def score(self, handles) -> np.ndarray:
+        """The scores of member handles."""
+        h = np.asarray(handles, dtype=np.int64)
+        slot = self._slot[h]
+        if (slot < 0).any():
+            raise KeyError(f"handle {int(h[slot < 0][0])} is not in the table")
+        return self._score[slot]
+
+    def remove(self, handles) -> None:
+        """Drop the handles that are members (others are ignored)."""
+        if _HOOK[0] is not None:
+            _may_change("ScoreTable.remove")
+        h = np.asarray(handles, dtype=np.int64)
+        if len(h) == 0:
+            return
+        h = h[(h >= 0) & (h < len(self._slot))]
+        slot = self._slot[h]
+        keep = slot >= 0
+        h, slot = h[keep], slot[keep]
+        if len(h) == 0:
+            return
+        if not _distinct(slot, len(self._handle)):
+            slot, first = np.unique(slot, return_index=True)
+            h = h[first]
+        self._slot[h] = -1
+        self._score[slot] = np.inf
+        k = len(slot)
+        if self._nfree + k > len(self._free):
+            self._free = np.concatenate((self._free, np.zeros(self._nfree + k - len(self._free), np.int64)))
+        self._free[self._nfree : self._nfree + k] = slot
+        self._nfree += k
+        self._n -= k
+
+    def lowest(self, n: int) -> np.ndarray:
+        """The (at most n) members with the lowest scores, lowest first; equal scores in slot
+        order (deterministic)."""
+        n = min(int(n), self._n)
+        if n <= 0:
+            return np.zeros(0, dtype=np.int64)
+        sc = self._score
+        if n < len(sc) // 2:
+            part = np.sort(np.argpartition(sc, n - 1)[:n])
+            order = part[np.argsort(sc[part], kind="stable")]
+        else:
+            order = np.argsort(sc, kind="stable")[:n]
+        return self._handle[order]
+
+    def members(self) -> np.ndarray:
+        """Every member handle (in slot order)."""
+        return self._handle[np.flatnonzero(np.isfinite(self._score))]

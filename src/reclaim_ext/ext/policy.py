@@ -1,15 +1,16 @@
 """The public policy API of reclaim_ext: what a policy author writes against.
 
 A policy is a class with a few hooks that take and return numpy arrays of page *handles* (ints
-that name a page for the whole run; a handle is valid while its page is resident). Only `added`
-and `evict` are required; the core provides defaults for the rest:
+that name a page for the whole run; a handle is valid while its page is resident). Every hook is
+optional: a policy without `evict` only observes (the built-in policy decides every eviction),
+and the core never calls a hook the policy does not define. A typical policy:
 
     class MyLRU(Policy):
         name = "my-lru"
         def init(self, ctx):               self.lru = IndexedList()
-        def added(self, ctx, handles):     [self.lru.push_head(h) for h in handles]
-        def accessed(self, ctx, handles):  [self.lru.move_head(h) for h in handles]
-        def removed(self, ctx, handles):   [self.lru.discard(h) for h in handles]
+        def added(self, ctx, handles):     [self.lru.push_head(h) for h in handles.tolist()]
+        def accessed(self, ctx, handles):  [self.lru.move_head(h) for h in handles.tolist()]
+        def removed(self, ctx, handles):   [self.lru.discard(h) for h in handles.tolist()]
         def evict(self, ctx, n):           return [self.lru.tail()]
 
 The core owns every page. A policy only proposes: `evict(ctx, n)` returns at most n handles of
@@ -55,6 +56,12 @@ class Context:
     now: int = 0                     # index of the access being processed
     nr_resident: int = 0             # pages resident in the scope now
     incoming: int | None = None      # during evict() in plain-cache mode: the page being brought in
+    # per handle of the current added/accessed/removed call: when its event happened (the access
+    # index in plain-cache mode, an event sequence number in the reclaim core); increasing in
+    # trace order, so `when` orders events across calls (batched calls may come out of order)
+    when: np.ndarray | None = None
+    scope: str = "cache"             # where the policy is attached: system, node:N, memcg:/PATH
+    memcg: str | None = None         # during evict() in the reclaim core: the memcg being reclaimed
     counters: dict = field(default_factory=dict)  # the policy's own counters (shown in results)
 
     def exit(self, code: int = 0, reason: str = "policy exited") -> None:
@@ -63,25 +70,35 @@ class Context:
 
 
 class Policy:
-    """Base class for reclaim_ext policies. Subclasses set `name` and implement `added` and
-    `evict`; every other hook is optional."""
+    """Base class for reclaim_ext policies. Subclasses set `name` and implement the hooks they
+    need; the core calls only the hooks a subclass defines."""
 
     name = "policy"
+
+    # lookahead = True promises, for plain-cache mode: the handles evict(ctx, n) returns stay, in
+    # order, the policy's next victims, except that a victim accessed meanwhile leaves the list
+    # (the others keep their order); accesses to other pages and pages added meanwhile never
+    # become victims before them. True of LRU and FIFO; not of CLOCK, LFU or ARC. The core may
+    # then ask for many victims at once and replay the accesses up to the next ask with numpy,
+    # calling each hook once per stretch (removed, added, accessed; `ctx.when` orders the
+    # events). It cuts a stretch right before any access to an outstanding victim, so the
+    # promise is all it relies on.
+    lookahead = False
 
     def init(self, ctx: Context) -> None:
         """Called once before the first access (set up lists, ghost tables)."""
 
     def added(self, ctx: Context, handles: np.ndarray) -> None:
-        """Pages that became resident (a miss brought them in), in access order. Required."""
-        raise NotImplementedError(f"policy {self.name}: added() is required")
+        """Pages that became resident (a miss brought them in), in access order."""
 
     def accessed(self, ctx: Context, handles: np.ndarray) -> None:
         """Accesses that hit resident pages, in access order (a page may appear several times)."""
 
     def evict(self, ctx: Context, n: int):
         """Propose up to n resident pages to evict, best victim first, or return DEFER to let the
-        built-in policy decide this request. Required."""
-        raise NotImplementedError(f"policy {self.name}: evict() is required")
+        built-in policy decide this request. Not defining evict() defers every request (an
+        observer policy: the core then keeps the built-in policy's fast paths)."""
+        return DEFER
 
     def removed(self, ctx: Context, handles: np.ndarray) -> None:
         """Pages that left (evicted on the policy's proposal or by the core), in order."""
@@ -92,3 +109,8 @@ class Policy:
     def dump(self, ctx: Context) -> str:
         """Policy state for the exit record (keep it short)."""
         return ""
+
+
+def defines(policy: Policy, hook: str) -> bool:
+    """Whether the policy's class overrides `hook` (the core skips hooks left at the default)."""
+    return getattr(type(policy), hook, None) is not getattr(Policy, hook)

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..core.batch import first_occurrence
+
 # exit kinds (enum scx_exit_kind analogue)
 EXIT_NONE = "NONE"                  # still running
 EXIT_DONE = "DONE"                  # the run ended normally
@@ -76,7 +78,7 @@ def check_victims(answer, n: int, resident: np.ndarray, issued: int) -> tuple[np
     if (arr < 0).any() or (arr >= issued).any():
         bad = int(arr[(arr < 0) | (arr >= issued)][0])
         raise ContractError(f"evict() returned handle {bad}, which the core never issued (forged)")
-    if len(np.unique(arr)) != len(arr):
+    if not first_occurrence(arr, issued).all():
         raise ContractError("evict() returned the same handle twice")
     live = resident[arr]
     return arr[live], int((~live).sum())

@@ -9,7 +9,7 @@ the hand past an object" and "moving the object to the head" are the same thing.
 
 from __future__ import annotations
 
-from ..ext import IndexedList, Policy
+from reclaim_ext.ext import IndexedList, Policy
 
 
 class Clock(Policy):

@@ -1,34 +1,27 @@
 """FIFO: evict the object that was admitted first; hits change nothing.
 
-Matches libCacheSim's `FIFO` (no parameters): new objects enter at the head of one queue, the
-victim is always the tail, and a hit does not move anything.
+Matches libCacheSim's `FIFO` (no parameters): the victim is always the oldest admission and a hit
+does not change anything. Each page's score is its admission time (`ctx.when`), so the n oldest
+admissions stay the next n victims whatever is accessed: the policy declares `lookahead`.
 """
 
 from __future__ import annotations
 
-from ..ext import IndexedList, Policy
+from reclaim_ext.ext import Policy, ScoreTable
 
 
 class FIFO(Policy):
     name = "fifo"
+    lookahead = True
 
     def init(self, ctx):
-        self.q = IndexedList()  # head = newest admission, tail = oldest
+        self.admitted = ScoreTable()
 
     def added(self, ctx, handles):
-        for h in handles.tolist():
-            self.q.push_head(h)
+        self.admitted.set(handles, ctx.when)
 
     def removed(self, ctx, handles):
-        for h in handles.tolist():
-            self.q.discard(h)
+        self.admitted.remove(handles)
 
     def evict(self, ctx, n):
-        if n == 1:
-            return [self.q.tail()] if self.q else []
-        out = []
-        for h in self.q.from_tail():
-            if len(out) == n:
-                break
-            out.append(h)
-        return out
+        return self.admitted.lowest(n)

@@ -12,7 +12,7 @@ of the lowest bucket).
 
 from __future__ import annotations
 
-from ..ext import IndexedList, Policy
+from reclaim_ext.ext import IndexedList, Policy
 
 
 class LFU(Policy):
@@ -21,7 +21,7 @@ class LFU(Policy):
     def init(self, ctx):
         self.freq = {}        # handle -> frequency
         self.one = IndexedList()
-        self.buckets = {1: self.one}  # frequency -> IndexedList (head = entered last); kept when empty
+        self.buckets = {1: self.one}  # frequency -> IndexedList (head = entered last); empty ones dropped
         self.min_freq = None  # lowest non-empty frequency; None = recompute when needed
 
     def added(self, ctx, handles):
@@ -37,8 +37,11 @@ class LFU(Policy):
             f = freq[h]
             old = buckets[f]
             old.remove(h)
-            if self.min_freq == f and not old:
-                self.min_freq = f + 1
+            if not old:
+                if self.min_freq == f:
+                    self.min_freq = f + 1
+                if f > 1:
+                    del buckets[f]
             freq[h] = f + 1
             new = buckets.get(f + 1)
             if new is None:
@@ -53,8 +56,11 @@ class LFU(Policy):
                 continue
             b = buckets[f]
             b.remove(h)
-            if self.min_freq == f and not b:
-                self.min_freq = None
+            if not b:
+                if self.min_freq == f:
+                    self.min_freq = None
+                if f > 1:
+                    del buckets[f]
 
     def evict(self, ctx, n):
         buckets = self.buckets

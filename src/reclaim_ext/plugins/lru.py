@@ -1,32 +1,31 @@
-"""LRU: evict the page whose last access is the oldest (libCacheSim's LRU)."""
+"""LRU: evict the page whose last access is the oldest (libCacheSim's LRU).
+
+Each page's score is the time of its last access (`ctx.when`), kept in a ScoreTable; the victims
+are the lowest scores. Because a later access only ever raises a score, the n oldest pages stay
+the next n victims until one of them is touched: the policy declares `lookahead`, and the core
+replays whole stretches of accesses between two evict() calls with numpy.
+"""
 
 from __future__ import annotations
 
-from reclaim_ext.ext import IndexedList, Policy
+from reclaim_ext.ext import Policy, ScoreTable
 
 
 class LRU(Policy):
     name = "lru"
+    lookahead = True
 
     def init(self, ctx):
-        self.q = IndexedList()
+        self.last = ScoreTable()
 
     def added(self, ctx, handles):
-        for h in handles.tolist():
-            self.q.push_head(h)
+        self.last.set(handles, ctx.when)
 
     def accessed(self, ctx, handles):
-        for h in handles.tolist():
-            self.q.move_head(h)
+        self.last.set(handles, ctx.when)
 
     def removed(self, ctx, handles):
-        for h in handles.tolist():
-            self.q.discard(h)
+        self.last.remove(handles)
 
     def evict(self, ctx, n):
-        out = []
-        for h in self.q.from_tail():
-            if len(out) == n:
-                break
-            out.append(h)
-        return out
+        return self.last.lowest(n)

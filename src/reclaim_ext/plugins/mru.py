@@ -7,7 +7,7 @@ incoming one). Useful for cyclic scans larger than the cache, where LRU misses e
 
 from __future__ import annotations
 
-from ..ext import IndexedList, Policy
+from reclaim_ext.ext import IndexedList, Policy
 
 
 class MRU(Policy):

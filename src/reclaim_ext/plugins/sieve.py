@@ -9,7 +9,7 @@ on that victim's neighbour towards the head. Survivors are never moved.
 
 from __future__ import annotations
 
-from ..ext import IndexedList, Policy
+from reclaim_ext.ext import IndexedList, Policy
 
 
 class Sieve(Policy):
