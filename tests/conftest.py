@@ -124,6 +124,7 @@ def write_raising_lru(tmp_path, call: int = 10):
     src.write_text(
         "from reclaim_ext.plugins.lru import LRU\n\n"
         "class Bad(LRU):\n"
+        "    lookahead = False  # one evict() call per miss in plain-cache mode\n"
         "    name = 'bad'\n"
         "    calls = 0\n"
         "    def evict(self, ctx, n):\n"
@@ -134,3 +135,37 @@ def write_raising_lru(tmp_path, call: int = 10):
     )
     return f"{src}:Bad"
 
+
+
+def list_lru():
+    """An LRU on an IndexedList without lookahead: the core asks it one victim per miss, the
+    protocol the broken-policy tests exercise call by call."""
+    from reclaim_ext.ext import IndexedList, Policy
+
+    class LRU(Policy):
+        name = "lru-list"
+
+        def init(self, ctx):
+            self.q = IndexedList()
+
+        def added(self, ctx, handles):
+            for h in handles.tolist():
+                self.q.push_head(h)
+
+        def accessed(self, ctx, handles):
+            for h in handles.tolist():
+                self.q.move_head(h)
+
+        def removed(self, ctx, handles):
+            for h in handles.tolist():
+                self.q.discard(h)
+
+        def evict(self, ctx, n):
+            out = []
+            for h in self.q.from_tail():
+                if len(out) == n:
+                    break
+                out.append(h)
+            return out
+
+    return LRU

@@ -61,7 +61,7 @@ def test_check_reports_a_nondeterministic_policy(tmp_path):
         "from reclaim_ext.plugins.lru import LRU\n\n"
         "class R(LRU):\n"
         "    def evict(self, ctx, n):\n"
-        "        return random.sample(list(self.q.from_tail()), 1)\n"
+        "        return random.sample(self.last.members().tolist(), 1)\n"
     )
     r = invoke("check", str(src))
     assert r.exit_code == 1

@@ -134,7 +134,7 @@ def test_t4_protected_pages_are_refused_then_the_policy_is_ejected():
     lv = sim.root_lruvec(sim.node)
     for _ in range(3):
         sc = ScanControl(nr_to_reclaim=32, priority=0)
-        ids = ops._candidates(sim, lv, 30)  # refused; the batch is topped up from classic's lists
+        ids = ops._candidates(sim, lv, ops.attached["system"], 30)  # refused; the batch is topped up from classic's lists
         ops._shrink(sim, lv, sc, ids)
         assert sc.nr_reclaimed > 0
         assert (f.flags[pol.protected] & np.uint16(1 << 11)).all()  # every protected folio resident

@@ -9,11 +9,10 @@ import json
 
 import numpy as np
 import pytest
-from conftest import invoke, write_raising_lru
+from conftest import invoke, list_lru, write_raising_lru
 
 from reclaim_ext.ext import IndexedList, Policy
 from reclaim_ext.ext.cache import run_cache
-from reclaim_ext.plugins.lru import LRU
 from reclaim_ext.trace import ArrayTrace, Kind
 from reclaim_ext.trace.record import make_records
 
@@ -29,6 +28,7 @@ def zipf_trace(n: int = 20_000, objects: int = 2_000, seed: int = 1) -> ArrayTra
 
 
 TRACE = zipf_trace()
+LRU = list_lru()  # one evict() call per miss: the tests count calls
 
 
 def lru_misses() -> int:

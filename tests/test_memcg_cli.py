@@ -56,7 +56,6 @@ def test_one_memcg_run_has_only_the_root():
     (("name=/",), "the root memcg cannot be declared"),
     (("name=a//b",), "bad memcg name"),
     (("name=a,oops",), "is not KEY=VALUE"),
-    (("name=a,pids=0", "--policy", "lru"), "reclaim_ext policy"),
 ])
 def test_bad_specs_are_one_line_errors(spec, message):
     args = []

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
 from reclaim_ext.policies import get_policy
 from reclaim_ext.trace import ArrayTrace, make_workload
-from test_engine_drivers import small_traces
+from test_engine_drivers import assert_same, small_traces
 
 
 def run_both(records: np.ndarray, policy: str, memcgs: list[str], mechanisms: str | None = None, **config) -> dict:
@@ -32,16 +32,6 @@ def run_both(records: np.ndarray, policy: str, memcgs: list[str], mechanisms: st
             "memcg_of_folio": sim.folios.memcg[: sim.folios.count].tolist(),
         }
     return out
-
-
-def assert_same(out: dict) -> None:
-    fast, exact = out["fast"], out["exact"]
-    for key in fast:
-        if isinstance(fast[key], dict):
-            diff = {k: (fast[key][k], exact[key][k]) for k in fast[key] if fast[key][k] != exact[key][k]}
-            assert not diff, f"{key} differs (fast, exact): {diff}"
-        else:
-            assert fast[key] == exact[key], f"{key} differs"
 
 
 @st.composite

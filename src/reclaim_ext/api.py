@@ -41,7 +41,8 @@ class RunConfig:
     min_ttl_ms: float = 0               # MGLRU's /sys/kernel/mm/lru_gen/min_ttl_ms (0: off)
     cache: bool = False                 # plain-cache mode (reclaim_ext.ext.cache): no reclaim core
     capacity: int | None = None         # pages the plain cache holds
-    switches: list[str] = field(default_factory=list)  # "AT:POLICY" / "AT:none": attach, replace, detach
+    switches: list[str] = field(default_factory=list)  # "AT:POLICY[@SCOPE]" / "AT:none[@SCOPE]"
+    scope: str = "system"               # where --policy (a reclaim_ext policy) attaches: system, node:N, memcg:/a
     # memory cgroups: "name=a,pids=1-3,max=32MiB" specs or machine.memcg.MemcgConfig (--memcg)
     memcgs: list = field(default_factory=list)
 
@@ -90,9 +91,24 @@ class RunConfig:
                 raise ConfigError(f"switch: {sw.policy} is not a reclaim_ext policy (switch to one, or to none)")
         if self.switches and not self.cache and not (isinstance(policy, Policy) or self.policy == "classic"):
             raise ConfigError(f"switch: policies switch on top of classic; {self.policy} cannot be switched")
-        if self.memcgs and not self.cache and (isinstance(policy, Policy) or self.switches):
-            raise ConfigError(f"--memcg: {self.policy} is a reclaim_ext policy; the reclaim_ext adapter does not "
-                              "handle several memcgs yet (use --policy classic or mglru)")
+        self._check_scopes(policy)
+
+    def _check_scopes(self, policy) -> None:
+        """--scope and the @SCOPE of switches name the system, node 0 or a declared memcg."""
+        from .ext.adapter import SYSTEM, parse_scope
+        from .ext.policy import Policy
+
+        scopes = [parse_scope(self.scope)] + [parse_scope(sw.scope) for sw in self.switch_plan()]
+        if parse_scope(self.scope) != SYSTEM and not isinstance(policy, Policy):
+            raise ConfigError(f"--scope: {self.policy} is a built-in policy; scopes are for reclaim_ext policies")
+        if self.cache and any(sc != SYSTEM for sc in scopes):
+            raise ConfigError("--scope: plain-cache mode (--cache) has one scope, the cache")
+        known = {"memcg:/"} | {"memcg:/" + m.name.strip("/") for m in self.memcg_plan()}
+        for sc in scopes:
+            if sc.startswith("node:") and sc != "node:0":
+                raise ConfigError(f"--scope: {sc}: no such node (the simulated machine has node 0 only)")
+            if sc.startswith("memcg:") and sc not in known:
+                raise ConfigError(f"--scope: {sc}: no such memcg (declare it with --memcg name=...)")
 
     def memcg_plan(self):
         """The memcgs of the run, checked, parents first (machine.memcg.resolve_memcgs)."""
@@ -146,7 +162,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
     if isinstance(policy, Policy) or cfg.switches:  # reclaim_ext policies inside the reclaim core
         from .ext.adapter import ExtOps
 
-        policy = ExtOps(policy if isinstance(policy, Policy) else None)
+        policy = ExtOps(policy if isinstance(policy, Policy) else None, scope=cfg.scope)
     return Simulator(sim_cfg, policy)
 
 
@@ -159,16 +175,17 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         return run_cache_mode(cfg, trace, progress)
     sim = build_simulator(cfg)
     t0 = time.perf_counter()
-    plan = [(sw.at, get_policy(sw.policy) if sw.policy else None) for sw in cfg.switch_plan()]
+    plan = [(sw.at, get_policy(sw.policy) if sw.policy else None, sw.scope) for sw in cfg.switch_plan()]
 
     def on_chunk(at: int) -> None:
         while plan and plan[0][0] == at:
-            sim.ops.switch(plan.pop(0)[1], at)
+            _, pol, scope = plan.pop(0)
+            sim.ops.switch(pol, at, scope)
 
     if plan:
         from .ext.switch import CutTrace
 
-        trace = CutTrace(trace, [a for a, _ in plan])
+        trace = CutTrace(trace, [p[0] for p in plan])
     try:
         sim.run(trace, progress=progress, on_chunk=on_chunk if plan else None)
     finally:

@@ -177,7 +177,7 @@ def _run_options(f):
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
                 swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, cache=False,
-                capacity=None, switches=(), memcgs=()):
+                capacity=None, switches=(), memcgs=(), scope="system"):
     """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
     from .api import RunConfig
     from .core.engine import default_check
@@ -201,7 +201,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
         min_free_kbytes=min_free_kbytes,
         watermark_scale_factor=watermark_scale_factor,
         mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity, switches=list(switches),
-        memcgs=list(memcgs),
+        memcgs=list(memcgs), scope=scope,
     )
     cfg.validate()
     return cfg
@@ -257,9 +257,14 @@ def _lru_gen_policies() -> list[str]:
                    "(libCacheSim's model; for reclaim_ext policies such as lru, s3fifo or your file.py).")
 @click.option("--capacity", default=None, callback=_size("capacity"),
               help="Pages the plain cache holds (with --cache; 1000, or a size like 4MiB).")
-@click.option("--switch", "switches", multiple=True, metavar="AT:POLICY",
-              help="Before access AT, replace the attached reclaim_ext policy by POLICY (or detach it with "
-                   "'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo.")
+@click.option("--scope", default="system", show_default=True, metavar="SCOPE",
+              help="Where --policy (a reclaim_ext policy) attaches: system, node:0 or memcg:/PATH (a --memcg). "
+                   "Each memcg is governed by the policy of the nearest attached scope (itself, an ancestor, "
+                   "its node, the system), else by classic.")
+@click.option("--switch", "switches", multiple=True, metavar="AT:POLICY[@SCOPE]",
+              help="Before access AT, replace the reclaim_ext policy attached to SCOPE (default system) by "
+                   "POLICY (or detach it with 'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo, "
+                   "--switch 0:lru@memcg:/a.")
 @click.option("--memcg", "memcgs", multiple=True, metavar="SPEC",
               help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE], e.g. "
                    "--memcg name=a,pids=1-3,max=32MiB --memcg name=a/b,pids=4+7. PATH a or a/b (undeclared "
@@ -272,7 +277,7 @@ def _lru_gen_policies() -> list[str]:
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, switches, memcgs, dump_lru_gen, json_out, progress, **run_opts):
+def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -288,13 +293,16 @@ def run(cache, capacity, switches, memcgs, dump_lru_gen, json_out, progress, **r
       reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
       reclaim-ext run --cache --capacity 1000 --policy lru --switch 1000000:s3fifo
       reclaim-ext run --policy classic --switch 500000:examples/hello.py --workload mixed
+      reclaim-ext run --workload mixed -p procs=2 --memcg name=a,pids=0,max=16MiB --memcg name=b,pids=1 \\
+          --policy lru --scope memcg:/a
     """
     from .api import build_trace
     from .api import run as api_run
 
     _check_json_path(json_out)
     with _user_errors():
-        cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs)
+        cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
+                          scope=scope)
         if dump_lru_gen and cfg.policy not in _lru_gen_policies():
             raise click.UsageError(f"--dump-lru-gen needs the {' or '.join(_lru_gen_policies())} policy "
                                    f"({cfg.policy} has no generations)")

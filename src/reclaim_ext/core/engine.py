@@ -104,6 +104,7 @@ class Simulator:
         self.nr_writeback = 0
         self.writeback_requested = False
         self.accesses = 0
+        self.pos = 0  # index of the access being processed, kept current at reclaim points
         self.misses = 0
         self.reclaims = 0
         self.bulk_passes = 0  # passes / kswapd runs done in bulk (core.vmscan, same result)
@@ -390,7 +391,9 @@ class Simulator:
         pids = chunk["pid"].tolist()
         pages_l = pages.tolist()
         ptes_l = ptes.tolist()
+        base = self.accesses
         for i in range(len(pages_l)):
+            self.pos = base + i
             self.mm_used[pids[i]] = True
             self._access_one(pages_l[i], ptes_l[i], kinds[i], writes[i], streams[i], pids[i])
 
@@ -510,6 +513,7 @@ class Simulator:
             if k < nalloc:
                 cut = int(np.flatnonzero(alloc)[k])
                 if cut == 0:
+                    self.pos = self.accesses + start
                     if not stalled:  # the faulting task is running (once: a reclaim since may clear it)
                         self.mm_used[self._pids[start]] = True
                     if budget <= 0:

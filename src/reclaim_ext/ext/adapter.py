@@ -1,184 +1,426 @@
-"""Running a reclaim_ext policy inside the reclaim core (kswapd, direct reclaim,
+"""Running reclaim_ext policies inside the reclaim core (kswapd, direct and memcg reclaim,
 shrink_folio_list): the adapter between the public policy API and reclaim_ops.
 
-The classic policy runs underneath at all times: every folio is on classic's lists and every
-access updates them, so classic is always ready to decide (and an ejected policy hands over
-nothing: the fallback is already current). On top of that, the policy sees:
+ExtOps *is* the classic policy (a subclass), so classic's lists stay current underneath every
+attached policy: every folio is on classic's lists and every access updates them. Ejecting a
+policy therefore hands over nothing that could be lost: the fallback is already up to date.
+
+Policies attach to a scope: the whole system, a node (`node:N`) or a memcg (`memcg:/a/b`, its
+subtree). Each lruvec (memcg, node) is governed by the nearest attached scope: its memcg or the
+nearest ancestor memcg with a policy, else its node's, else the system's, else classic alone.
+When a policy leaves (detached, replaced or ejected), its lruvecs go to the next scope up, whose
+policy adopts their pages (`added`, in classic's order); a policy that loses lruvecs to a nearer
+attachment sees their pages in `removed`.
+
+What an attached policy sees, for the lruvecs it governs:
   * a folio allocated (fault or read() miss) -> `added`; a read()/write() hit -> `accessed`, in
-    trace order (the fast driver passes runs of events, the exact driver one at a time);
-  * each reclaim pass over the lruvec -> `evict(ctx, n)` for batches of up to SWAP_CLUSTER_MAX.
-    Returning `DEFER` hands the whole pass to classic. Otherwise the core checks the answer
-    (resident, on a list, issued, distinct, not protected), tops up a shortfall from the tails
-    of classic's inactive lists, and runs shrink_folio_list on the batch: a folio with a young
-    PTE is kept (put back as classic puts back an activated folio, and reported to `accessed`),
-    a dirty one waits for writeback, the rest are freed and reported to `removed`;
+    trace order (the fast driver passes runs of events); `ctx.when` numbers the events;
+  * each reclaim pass over one of its lruvecs -> `evict(ctx, n)` for batches of up to
+    SWAP_CLUSTER_MAX (`ctx.memcg` names the lruvec's memcg). Returning DEFER hands the pass to
+    classic. Otherwise the core checks the answer (rules R1-R4, R8: resident, on a list, issued,
+    distinct, in scope, not protected), tops up a shortfall from the tails of classic's inactive
+    lists, and runs shrink_folio_list on the batch: a folio with a young PTE is kept (put back as
+    classic puts back an activated folio, and reported to `accessed`), a dirty one waits for
+    writeback, the rest are freed;
+  * every folio that leaves one of its lruvecs -> `removed` (whoever chose it);
   * shadow entries and refaults are classic's.
-A policy that always answers DEFER therefore changes no counter of a classic run.
+A policy without `evict` only observes: classic decides, with all its fast paths. A policy that
+always answers DEFER changes no counter of a classic run either.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, ReclaimOps
+from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX
 from ..core.vmscan import shrink_folio_list
+from ..errors import ConfigError
 from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable, PG_writeback
 from ..policies.classic import Classic
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
-from .policy import DEFER, Context, Policy
+from .policy import DEFER, Context, Policy, defines
 from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
 _PROTECTED = PG_unevictable | PG_mlocked | PG_writeback  # never a policy's to evict (R3)
+SYSTEM = "system"
+_EVENTS = ("stale_handles", "refused_protected", "other_lruvec", "topped_up", "fallback_batches", "deferred")
 
 
-class ExtOps(ReclaimOps):
-    """reclaim_ops for a reclaim_ext Policy, with the classic policy as the fallback."""
+def parse_scope(text: str | None) -> str:
+    """The canonical scope: 'system', 'node:N' or 'memcg:/PATH' ('/PATH' and 'memcg:PATH' work too;
+    'memcg:/' is the root memcg, which governs what the system scope would)."""
+    t = (text or SYSTEM).strip()
+    if t == SYSTEM:
+        return SYSTEM
+    if t.startswith("node:"):
+        try:
+            nid = int(t[5:])
+        except ValueError:
+            raise ConfigError(f"scope: {text!r}: node:N needs a node number") from None
+        if nid < 0:
+            raise ConfigError(f"scope: {text!r}: a node number is >= 0")
+        return f"node:{nid}"
+    if t.startswith("memcg:") or t.startswith("/"):
+        path = t[6:] if t.startswith("memcg:") else t
+        parts = [p for p in path.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            raise ConfigError(f"scope: {text!r}: a memcg path has no . or .. parts")
+        return "memcg:/" + "/".join(parts)
+    raise ConfigError(f"scope: {text!r} is not system, node:N or memcg:PATH")
 
-    nr_classes = 2
-    trusted = False
 
-    def __init__(self, policy: Policy | None, hook_budget: float = HOOK_BUDGET_S,
-                 starve_limit: int = STARVE_LIMIT):
-        super().__init__()
-        self.policy = policy  # None: nothing attached (yet), classic decides
-        self.name = getattr(policy, "name", type(policy).__name__) if policy is not None else "classic"
-        self.history: list[dict] = []  # exit records of policies detached or replaced earlier
-        self.fallback = Classic()
-        self.events = {"stale_handles": 0, "refused_protected": 0, "topped_up": 0, "fallback_batches": 0,
-                       "deferred": 0}
-        self.hook_budget = hook_budget
-        self.starve_limit = starve_limit
-        self.host: PolicyHost | None = None
-        self.sim = None
+class Attachment:
+    """One policy attached to one scope: its host (watchdog, exits), context and counters."""
+
+    def __init__(self, ops: "ExtOps", policy: Policy, scope: str):
+        self.policy = policy
+        self.scope = scope
+        self.name = getattr(policy, "name", type(policy).__name__)
+        self.events = {k: 0 for k in _EVENTS}
+        self.ctx = Context(capacity=0, rng=np.random.default_rng(0), scope=scope)
+        self.host = PolicyHost(policy, self.ctx, self.events, ops.hook_budget, ops.starve_limit,
+                               on_eject=lambda: ops._reassign(), entry_cap=ops.entry_cap)
+        self.memcg_ids = np.zeros(0, dtype=np.int64)  # memcgs whose lruvecs it governs now
+        self.evicts = defines(policy, "evict")
+        self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
 
     @property
     def alive(self) -> bool:
-        return self.host is not None and self.host.alive
+        return self.host.alive
+
+    def as_dict(self) -> dict:
+        return {"scope": self.scope, "policy": self.name, "attached": self.alive,
+                "events": dict(self.events), "exit": self.host.exit.as_dict()}
+
+
+class ExtOps(Classic):
+    """reclaim_ops for reclaim_ext policies attached to scopes, with classic underneath."""
+
+    trusted = False
+
+    def __init__(self, policy: Policy | None = None, hook_budget: float = HOOK_BUDGET_S,
+                 starve_limit: int = STARVE_LIMIT, scope: str = SYSTEM, mechanisms=None,
+                 entry_cap: int | None = None):
+        self._bulk = Classic.bulk_clean_file_pass
+        super().__init__(mechanisms)
+        self.hook_budget = hook_budget
+        self.starve_limit = starve_limit
+        self.entry_cap = entry_cap
+        self.attached: dict[str, Attachment] = {}
+        self.history: list[dict] = []  # exit records of policies detached or replaced earlier
+        self._pending = [(parse_scope(scope), policy)] if policy is not None else []
+        self._owner: dict[int, Attachment] = {}   # memcg id -> governing attachment (alive)
+        self._owner_of = np.zeros(0, dtype=np.int64)  # memcg id -> index into _owners, -1: none
+        self._owners: list[Attachment] = []
+        self._seq = 0         # event numbers for ctx.when
+        self._batch = False   # inside a policy's own reclaim batch (references by young bits)
+        self.sim = None
+        self.enable_seq = 0   # attachments made so far (sched_ext's enable_seq)
+
+    # ---- naming and the core's switches --------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        live = [a for a in self.attached.values() if a.alive]
+        return "+".join(a.name for a in live) if live else "classic"
+
+    @name.setter
+    def name(self, value) -> None:  # Classic's class attribute; the name is derived
+        pass
+
+    @property
+    def bulk_clean_file_pass(self) -> bool:
+        """Classic's bulk passes skip shrink_lruvec: allowed while no attached policy evicts."""
+        return self._bulk and not any(a.alive and a.evicts for a in self.attached.values())
+
+    @bulk_clean_file_pass.setter
+    def bulk_clean_file_pass(self, value: bool) -> None:
+        self._bulk = value
+
+    @property
+    def alive(self) -> bool:
+        return any(a.alive for a in self.attached.values())
 
     @property
     def exit(self):
-        return self.host.exit if self.host is not None else None
+        """The exit record of the system-scope (or only) attachment."""
+        a = self.attached.get(SYSTEM) or next(iter(self.attached.values()), None)
+        return a.host.exit if a is not None else None
 
-    def _call(self, hook: str, *args):
-        return self.host.call(hook, *args)
+    @property
+    def events(self) -> dict:
+        """Counters summed over the attachments."""
+        out = {k: 0 for k in _EVENTS}
+        for a in self.attached.values():
+            for k, v in a.events.items():
+                out[k] += v
+        return out
 
-    def finish(self) -> None:
-        """The run ended: a normal exit if the policy is still attached."""
-        if self.host is not None:
-            self.host.finish()
-
-    def switch(self, policy: Policy | None, at: int) -> None:
-        """Detach the attached policy (exit UNREG) and attach `policy` (None: classic alone). The
-        new policy is initialised and adopts every resident folio, in classic's order (inactive
-        before active, oldest first)."""
-        if self.host is not None:
-            if self.host.alive:
-                self.host.eject(EXIT_UNREG, f"{'replaced' if policy else 'detached'} at access {at}", None)
-            self.host.finish()
-            self.history.append(self.host.exit.as_dict())
-            self.host = None
-        self.policy = policy
-        if policy is None:
-            return
-        self.name = getattr(policy, "name", type(policy).__name__)
-        self.events = {k: 0 for k in self.events}
-        self.host = PolicyHost(policy, self.ctx, self.events, self.hook_budget, self.starve_limit)
-        sim = self.sim
-        lv = sim.root_lruvec(sim.node)
-        self._sync_ctx(sim, lv)
-        self._call("init")
-        order = [lv.lists[lv.list_index(t, c)].valid_ids(sim.folios) for t in (LRU_ANON, LRU_FILE) for c in (0, 1)]
-        self._call("added", np.concatenate(order))
-
-    # ---- lifecycle and hot path ----------------------------------------------------------------
+    # ---- attaching -----------------------------------------------------------------------------
 
     def init_lruvec(self, sim, lruvec) -> None:
         self.sim = sim
-        self.ctx = Context(capacity=sim.config.memory_pages, rng=np.random.default_rng(0))
-        self.fallback.init_lruvec(sim, lruvec)
-        if self.policy is not None:
-            self.host = PolicyHost(self.policy, self.ctx, self.events, self.hook_budget, self.starve_limit)
-            self._call("init")
+        super().init_lruvec(sim, lruvec)
 
-    def _sync_ctx(self, sim, lruvec) -> None:
-        self.ctx.now = sim.accesses
-        self.ctx.nr_resident = lruvec.total()
+    def _start(self) -> None:
+        pending, self._pending = self._pending, []
+        for scope, policy in pending:
+            self.attach(policy, scope, 0)
+
+    def _check_scope(self, scope: str) -> None:
+        sim = self.sim
+        if scope.startswith("node:") and int(scope[5:]) not in [n.nid for n in sim.nodes]:
+            raise ConfigError(f"scope: {scope}: no such node (the machine has {len(sim.nodes)})")
+        if scope.startswith("memcg:") and scope != "memcg:/":
+            try:
+                sim.memcg_by_path(scope[6:])
+            except KeyError:
+                raise ConfigError(f"scope: {scope}: no such memcg (declare it with --memcg)") from None
+
+    def attach(self, policy: Policy, scope: str = SYSTEM, at: int = 0) -> None:
+        """Attach `policy` to `scope` (replacing the policy attached there, exit UNREG): it is
+        initialised and adopts the pages of the lruvecs it now governs."""
+        scope = parse_scope(scope)
+        self._check_scope(scope)
+        self.detach(scope, at, replaced=True)
+        att = Attachment(self, policy, scope)
+        att.ctx.capacity = self._capacity(scope)
+        self.attached[scope] = att
+        self.enable_seq += 1
+        att.ctx.now = self.sim.pos
+        att.host.call("init")
+        self._reassign()
+
+    def detach(self, scope: str = SYSTEM, at: int = 0, replaced: bool = False) -> None:
+        """Detach the policy of `scope` (exit UNREG); its lruvecs go to the next scope up."""
+        scope = parse_scope(scope)
+        att = self.attached.pop(scope, None)
+        if att is None:
+            return
+        if att.alive:
+            att.host.on_eject = None
+            att.host.eject(EXIT_UNREG, f"{'replaced' if replaced else 'detached'} at access {at}", None)
+        att.host.finish()
+        self.history.append(att.as_dict()["exit"] | {"scope": scope, "policy": att.name})
+        self._reassign(gone=att)
+
+    def disable(self, scope: str = SYSTEM, reason: str = "disabled by the operator") -> None:
+        """Force-disable (SysRq-S analogue, R12): the policy of `scope` is ejected at once."""
+        att = self.attached.get(parse_scope(scope))
+        if att is not None and att.alive:
+            att.host.eject(EXIT_UNREG, reason, None)
+
+    def switch(self, policy: Policy | None, at: int, scope: str = SYSTEM) -> None:
+        """Replace the policy of `scope` at access `at` (None: detach it)."""
+        if self._pending:
+            self._start()
+        if policy is None:
+            self.detach(scope, at)
+        else:
+            self.attach(policy, scope, at)
+
+    def _capacity(self, scope: str) -> int:
+        sim = self.sim
+        if scope.startswith("memcg:") and scope != "memcg:/":
+            m = sim.memcg_by_path(scope[6:])
+            return int(min(m.max, sim.node.managed))
+        return int(sim.node.managed)
+
+    def _resolve(self, memcg) -> Attachment | None:
+        """The nearest scope with a live policy: the memcg or an ancestor, its node, the system."""
+        att = self.attached
+        for m in memcg.ancestors():
+            a = att.get(f"memcg:{m.path}")
+            if a is not None and a.alive:
+                return a
+        for key in (f"node:{self.sim.node.nid}", SYSTEM):
+            a = att.get(key)
+            if a is not None and a.alive:
+                return a
+        return None
+
+    def _reassign(self, gone: Attachment | None = None) -> None:
+        """Recompute which attachment governs each lruvec; pages of an lruvec that changes hands
+        leave the old policy (`removed`) and are adopted by the new one (`added`, classic order:
+        inactive before active, oldest first)."""
+        sim = self.sim
+        old = dict(self._owner)
+        new: dict[int, Attachment] = {}
+        for mid, m in sim.memcgs.items():
+            a = self._resolve(m)
+            if a is not None:
+                new[mid] = a
+        self._owner = new
+        owners = list({id(a): a for a in new.values()}.values())
+        self._owners = owners
+        size = max(sim.memcgs) + 1
+        self._owner_of = np.full(size, -1, dtype=np.int64)
+        for mid, a in new.items():
+            self._owner_of[mid] = owners.index(a)
+        for a in self.attached.values():
+            a.memcg_ids = np.array(sorted(mid for mid, o in new.items() if o is a), dtype=np.int64)
+        for mid, m in sim.memcgs.items():
+            before, after = old.get(mid), new.get(mid)
+            if before is after:
+                continue
+            lv = m.lruvecs[sim.node.nid]
+            pages = self._pages(lv)
+            if before is not None and before.alive and len(pages):
+                self._deliver(before, "removed", pages)
+            if after is not None and len(pages):
+                self._deliver(after, "added", pages)
+
+    def _pages(self, lv) -> np.ndarray:
+        f = self.sim.folios
+        return np.concatenate([lv.lists[lv.list_index(t, c)].valid_ids(f) for t in (LRU_ANON, LRU_FILE)
+                               for c in (0, 1)])
+
+    # ---- events --------------------------------------------------------------------------------
+
+    def _deliver(self, att: Attachment, hook: str, handles: np.ndarray, when: np.ndarray | None = None) -> None:
+        """One added/accessed/removed call (skipped if the policy has no such hook). `when`: the
+        events' numbers if not the next len(handles) ones."""
+        if not att.alive or not att.hooks[hook]:
+            if when is None:
+                self._seq += len(handles)
+            return
+        ctx = att.ctx
+        n = len(handles)
+        if when is None:
+            when = np.arange(self._seq, self._seq + n, dtype=np.int64)
+            self._seq += n
+        ctx.when = when
+        ctx.now = self.sim.pos
+        ctx.nr_resident = self._resident(att)
+        att.host.call(hook, handles)
+        ctx.when = None
+
+    def _resident(self, att: Attachment) -> int:
+        sim = self.sim
+        if len(att.memcg_ids) == len(sim.memcgs):
+            return sum(lv.total() for lv in sim.lruvecs_under(None, sim.node))
+        return sum(sim.memcgs[int(m)].lruvecs[sim.node.nid].total() for m in att.memcg_ids)
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        self.fallback.folio_add(sim, lruvec, page, shadow, shadow_ws, swap_free, fault)
-        if self.alive:
-            self._sync_ctx(sim, lruvec)
-            self._call("added", np.array([page], dtype=np.int64))
+        if self._pending:
+            self._start()
+        super().folio_add(sim, lruvec, page, shadow, shadow_ws, swap_free, fault)
+        att = self._owner.get(lruvec.memcg.id)
+        if att is not None:
+            self._deliver(att, "added", np.array([page], dtype=np.int64))
 
     def mark_accessed(self, sim, lruvec, page):
-        self.fallback.mark_accessed(sim, lruvec, page)
-        if self.alive:
-            self._sync_ctx(sim, lruvec)
-            self._call("accessed", np.array([page], dtype=np.int64))
+        if self._pending:
+            self._start()
+        super().mark_accessed(sim, lruvec, page)
+        att = self._owner.get(lruvec.memcg.id)
+        if att is not None:
+            self._deliver(att, "accessed", np.array([page], dtype=np.int64))
 
     def access_events(self, sim, lruvec, ev):
-        self.fallback.access_events(sim, lruvec, ev)
-        if not self.alive:
+        if self._pending:
+            self._start()
+        super().access_events(sim, lruvec, ev)
+        if not self._owners:
             return
-        # runs of ADDs and ACCESSes, in order (the exact driver makes one call per event)
-        is_add = ev.is_add
-        change = np.flatnonzero(is_add[1:] != is_add[:-1]) + 1
-        bounds = np.concatenate(([0], change, [len(is_add)]))
-        self._sync_ctx(sim, lruvec)
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            if not self.alive:  # ejected mid-segment: classic has seen every event already
+        # runs of ADDs and ACCESSes of one attachment, in order
+        owners = self._owners  # (an ejection mid-way reassigns; the dead one is skipped)
+        multi = len(owners) > 1 or len(self._owner) < len(sim.memcgs)
+        if not multi:
+            att = owners[0]
+            wants = att.hooks["added"], att.hooks["accessed"]
+            if not all(wants) or not att.alive:  # one kind of event (or none): one call, in order
+                base = self._seq
+                self._seq += len(ev.page)
+                if att.alive and any(wants):
+                    sel = np.flatnonzero(ev.is_add if wants[0] else ~ev.is_add)
+                    if len(sel):
+                        self._deliver(att, "added" if wants[0] else "accessed", ev.page[sel], base + sel)
                 return
-            self._call("added" if is_add[a] else "accessed", ev.page[a:b])
+        key = ev.is_add.astype(np.int64)
+        if multi:
+            key += 2 * (self._owner_of[ev.memcg] + 1)  # 0/1: a memcg no policy governs
+        change = np.flatnonzero(key[1:] != key[:-1]) + 1
+        bounds = np.concatenate(([0], change, [len(key)])).tolist()
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            k = int(key[a])
+            if multi and k < 2:
+                self._seq += b - a
+                continue
+            att = owners[k // 2 - 1] if multi else owners[0]
+            self._deliver(att, "added" if k % 2 else "accessed", ev.page[a:b])
+
+    def eviction_token(self, sim, lruvec, ids):
+        tokens = super().eviction_token(sim, lruvec, ids)  # classic's clock, for refaults later
+        owners = self._owners
+        if owners:
+            ids = np.asarray(ids, dtype=np.int64)
+            if len(owners) == 1 and len(self._owner) == len(sim.memcgs):
+                self._deliver(owners[0], "removed", ids)
+            else:
+                own = self._owner_of[sim.folios.memcg[ids]]
+                for k in np.unique(own).tolist():
+                    if k >= 0:
+                        self._deliver(owners[k], "removed", ids[own == k])
+        return tokens
 
     # ---- reclaim -------------------------------------------------------------------------------
 
     def shrink_lruvec(self, sim, lruvec, sc):
-        if not self.alive:
-            return self.fallback.shrink_lruvec(sim, lruvec, sc)
+        if self._pending:
+            self._start()
+        att = self._owner.get(lruvec.memcg.id)
+        if att is None or not att.alive or not att.evicts:
+            return super().shrink_lruvec(sim, lruvec, sc)
         scan = lruvec.total() >> sc.priority
         done = 0
-        while done < scan and sc.nr_reclaimed < sc.nr_to_reclaim and self.alive:
-            ids = self._candidates(sim, lruvec, min(SWAP_CLUSTER_MAX, scan - done))
+        while done < scan and sc.nr_reclaimed < sc.nr_to_reclaim and att.alive:
+            ids = self._candidates(sim, lruvec, att, min(SWAP_CLUSTER_MAX, scan - done))
             if ids is None:  # DEFER: classic takes this pass
-                self.events["deferred"] += 1
-                return self.fallback.shrink_lruvec(sim, lruvec, sc)
-            if len(ids) == 0:
-                break
+                att.events["deferred"] += 1
+                return super().shrink_lruvec(sim, lruvec, sc)
+            if len(ids) == 0:  # nothing from the policy nor from the inactive tails: classic's
+                return super().shrink_lruvec(sim, lruvec, sc)  # whole pass (it also ages)
             done += len(ids)
             self._shrink(sim, lruvec, sc, ids)
-        if not self.alive and done < scan:
-            self.fallback.shrink_lruvec(sim, lruvec, sc)
+        if not att.alive and done < scan:
+            super().shrink_lruvec(sim, lruvec, sc)
 
-    def _candidates(self, sim, lruvec, n: int) -> np.ndarray | None:
-        """Up to n folios to reclaim, isolated: the policy's checked answer, topped up from the
-        tails of classic's inactive lists; None when the policy defers to classic."""
+    def _candidates(self, sim, lruvec, att: Attachment, n: int) -> np.ndarray | None:
+        """Up to n folios of `lruvec` to reclaim, isolated: the policy's checked answer, topped up
+        from the tails of classic's inactive lists; None when the policy defers to classic."""
         f = sim.folios
-        self._sync_ctx(sim, lruvec)
-        answer = self._call("evict", n)
-        if answer is DEFER and self.alive:
+        ctx = att.ctx
+        ctx.now = sim.pos
+        ctx.nr_resident = self._resident(att)
+        ctx.memcg = lruvec.memcg.path
+        answer = att.host.call("evict", n)
+        ctx.memcg = None
+        if answer is DEFER and att.alive:
             return None
         got = np.zeros(0, dtype=np.int64)
-        if self.alive:
+        if att.alive:
             try:
                 live = (f.flags[: f.count] & PG_resident) != 0
                 got, stale = check_victims(answer, n, live, f.count)
+                got = self._in_scope(sim, lruvec, att, got)
             except ContractError as e:
-                self.host.eject(EXIT_ERROR, str(e), "evict")
+                att.host.eject(EXIT_ERROR, str(e), "evict")
                 got, stale = np.zeros(0, dtype=np.int64), 0
-            self.events["stale_handles"] += stale
+            att.events["stale_handles"] += stale
             if len(got):
                 off = f.lru[got] == NO_LIST  # resident but isolated elsewhere: stale too
-                self.events["stale_handles"] += int(off.sum())
+                att.events["stale_handles"] += int(off.sum())
                 got = got[~off]
                 prot = (f.flags[got] & _PROTECTED) != 0  # R3: refused, counted
-                self.events["refused_protected"] += int(prot.sum())
+                att.events["refused_protected"] += int(prot.sum())
                 got = got[~prot]
         if len(got):
             lruvec.delete(f, got)
         short = n - len(got)
-        if self.alive:
-            self.events["topped_up"] += short
-            self.host.answered(len(got))
+        if att.alive:
+            att.events["topped_up"] += short
+            att.host.answered(len(got))
         if short:
             extra = []
             for t in (LRU_FILE, LRU_ANON):
@@ -187,56 +429,73 @@ class ExtOps(ReclaimOps):
                 ids = lruvec.isolate_tail(f, t * 2, short)
                 extra.append(ids)
                 short -= len(ids)
-            if not self.alive:
-                self.events["fallback_batches"] += 1
+            if not att.alive:
+                att.events["fallback_batches"] += 1
             got = np.concatenate([got] + extra) if extra else got
         return got
 
+    def _in_scope(self, sim, lruvec, att: Attachment, got: np.ndarray) -> np.ndarray:
+        """R8: a handle outside the policy's scope ends it (ERROR); one of another lruvec the
+        policy also governs is ignored and counted (the request is for this lruvec)."""
+        if not sim.multi or len(got) == 0:
+            return got
+        mc = sim.folios.memcg[got]
+        other = mc != lruvec.memcg.id
+        if not other.any():
+            return got
+        outside = ~np.isin(mc, att.memcg_ids)
+        if outside.any():
+            h = int(got[outside][0])
+            raise ContractError(f"evict() returned handle {h} of memcg {sim.memcgs[int(mc[outside][0])].path}, "
+                                f"outside the policy's scope ({att.scope})")
+        att.events["other_lruvec"] += int(other.sum())
+        return got[~other]
+
     def _shrink(self, sim, lruvec, sc, ids: np.ndarray) -> None:
         vm = sim.vm
-        vm["pgscan_kswapd" if sc.kswapd else "pgscan_direct"] += len(ids)
+        key = "pgscan_kswapd" if sc.kswapd else "pgscan_direct"
+        vm[key] += len(ids)
+        lruvec.stat[key] += len(ids)
         sim.cost["pages_scanned"] += len(ids)
         sim.cost["lru_lock_ops"] += 2
-        res = shrink_folio_list(sim, lruvec, ids, sc, self)
+        self._batch = True
+        try:
+            res = shrink_folio_list(sim, lruvec, ids, sc, self)
+        finally:
+            self._batch = False
         sc.nr_reclaimed += res.nr_reclaimed
-        vm["pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"] += res.nr_reclaimed
-        self.putback(sim, lruvec, res.keep_ids, res.keep_active)
+        key = "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"
+        vm[key] += res.nr_reclaimed
+        lruvec.stat[key] += res.nr_reclaimed
+        self._putback_batch(sim, lruvec, res.keep_ids, res.keep_active)
 
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
-        if not self.alive:
-            return self.fallback.references(sim, lruvec, ids, young, vm_exec, sc)
+        if not self._batch:
+            return super().references(sim, lruvec, ids, young, vm_exec, sc)
         return np.where(young > 0, FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM).astype(np.int8)
 
-    def putback(self, sim, lruvec, ids, active):
-        """Survivors go back as classic puts them back (activated ones to the active list)."""
-        self.fallback.putback(sim, lruvec, ids, active)
-        if self.alive and len(ids) and active.any():
-            self._call("accessed", ids[active])  # seen young: referenced while the policy held it
+    def _putback_batch(self, sim, lruvec, ids, active):
+        """Survivors of a policy's batch go back as classic puts them back (activated ones to the
+        active list) and the activated ones are reported as accessed (seen young)."""
+        self.putback(sim, lruvec, ids, active)
+        att = self._owner.get(lruvec.memcg.id)
+        if att is not None and len(ids) and active.any():
+            self._deliver(att, "accessed", ids[active])
 
-    def eviction_token(self, sim, lruvec, ids):
-        tokens = self.fallback.eviction_token(sim, lruvec, ids)  # classic's clock, for refaults later
-        if self.alive:
-            self._sync_ctx(sim, lruvec)
-            self._call("removed", np.asarray(ids, dtype=np.int64))
-        return tokens
+    # ---- the end -------------------------------------------------------------------------------
 
-    # everything else is classic's, attached or not (classic's lists stay current underneath)
-    def prepare(self, sim, lruvec, sc):
-        return self.fallback.prepare(sim, lruvec, sc)
-
-    def age(self, sim, lruvec, lru, nr_to_scan, sc):
-        return self.fallback.age(sim, lruvec, lru, nr_to_scan, sc)
-
-    def after_lruvec(self, sim, lruvec, sc):
-        return self.fallback.after_lruvec(sim, lruvec, sc)
-
-    def kswapd_age_node(self, sim, node, sc):
-        return self.fallback.kswapd_age_node(sim, node, sc)
-
-    def reclaim_done(self, sim, node, sc):
-        return self.fallback.reclaim_done(sim, node, sc)
+    def finish(self) -> None:
+        """The run ended: a normal exit for every policy still attached."""
+        if self._pending and self.sim is not None:
+            self._start()
+        for a in self.attached.values():
+            a.host.finish()
 
     def dump(self, sim) -> dict:
-        exits = self.history + ([self.exit.as_dict()] if self.host is not None else [])
-        return {"ext": {"policy": self.name, "attached": self.alive, "events": dict(self.events)},
-                "exit": exits[-1] if exits else None, "exits": exits}
+        atts = list(self.attached.values())
+        exits = self.history + [a.host.exit.as_dict() | {"scope": a.scope, "policy": a.name} for a in atts]
+        main = self.attached.get(SYSTEM) or (atts[0] if atts else None)
+        ext = {"policy": main.name if main else "classic", "attached": bool(main and main.alive),
+               "events": self.events, "enable_seq": self.enable_seq,
+               "scopes": [a.as_dict() for a in atts]}
+        return {"ext": ext, "exit": exits[-1] if exits else None, "exits": exits}

@@ -18,19 +18,25 @@ DETACH = ("none", "classic")  # the built-in policy decides from then on
 class Switch:
     at: int                # the access index before which the switch happens
     policy: str | None     # a policy spec, or None to detach
+    scope: str = "system"  # where (system, node:N, memcg:/PATH)
 
 
 def parse_switch(text: str) -> Switch:
+    """AT:POLICY[@SCOPE]: before access AT, attach POLICY to SCOPE (default the system), replacing
+    what is attached there; POLICY 'none' detaches."""
     at, sep, policy = str(text).partition(":")
     if not sep or not policy:
         raise ConfigError(f"switch: {text!r} is not AT:POLICY (e.g. 1000000:s3fifo or 500000:none)")
+    policy, at_sep, scope = policy.rpartition("@") if "@" in policy else (policy, "", "system")
+    if at_sep and not (policy and scope):
+        raise ConfigError(f"switch: {text!r} is not AT:POLICY@SCOPE (e.g. 1000:lru@memcg:/a)")
     try:
         n = int(at.replace("_", ""))
     except ValueError:
         raise ConfigError(f"switch: {at!r} is not an access index") from None
     if n < 0:
         raise ConfigError(f"switch: access index {n} is negative")
-    return Switch(n, None if policy in DETACH else policy)
+    return Switch(n, None if policy in DETACH else policy, scope)
 
 
 class CutTrace(Trace):
