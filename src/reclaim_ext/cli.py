@@ -583,5 +583,10 @@ def check(policy, json_out):
         sys.exit(1)
 
 
+from .validate.cli import validate  # noqa: E402  (reclaim-ext validate kernel; docs/fidelity.md)
+
+main.add_command(validate)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,438 @@
+"""`reclaim-ext validate kernel`: replay a file-page trace on the host's page cache under a memcg
+limit, count the kernel's misses, and run the classic model on the same trace at the calibrated
+capacity. docs/fidelity.md describes what is measured and why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ReclaimExtError
+from ..trace import Kind, Trace
+from .calibrate import calibrate_run, combine, relative_error
+from .cgroup import ProbeCgroup, check_host, parse_stat, stale_cgroups, _rmdir
+from .errors import Unavailable
+from .worker import compile_worker, find_compiler, parse_worker_output
+
+PAGE = 4096
+SAMPLE_EVERY = 1000     # calibration samples (whole-file mincore + memcg usage)
+FLUSH_EVERY = 64        # the worker reads memory.stat every 64 accesses (fresh-stats regime)
+ACCESS_MODES = ("pread", "mmap")
+VMSTAT_KEYS = ("workingset_refault_file", "workingset_activate_file", "workingset_restore_file",
+               "workingset_nodereclaim", "pgscan_file", "pgsteal_file", "pgscan_direct", "pgsteal_direct",
+               "pgscan_kswapd", "pgsteal_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pgmajfault")
+NO_PAGE_CACHE_FS = ("tmpfs", "ramfs", "hugetlbfs", "devtmpfs")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+_libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+_libc.mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p)
+_libc.mlock.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
+MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+# ---------------------------------------------------------------- the trace
+
+def dense_pages(trace: Trace, max_accesses: int | None = None) -> tuple[np.ndarray, int]:
+    """The trace's accesses as dense page indices of one data file (uint32) and the number of
+    distinct pages. Every record is a read of one page: file pages are keyed by (file, page),
+    anonymous pages by (pid, page), and the keys are numbered in sorted order, so sequential runs
+    of a file stay sequential. Writes are replayed as reads."""
+    parts, n = [], 0
+    for chunk in trace.chunks():
+        if max_accesses is not None and n + len(chunk) > max_accesses:
+            chunk = chunk[: max_accesses - n]
+        parts.append(chunk)
+        n += len(chunk)
+        if max_accesses is not None and n >= max_accesses:
+            break
+    if not parts or n == 0:
+        raise ReclaimExtError(f"{trace.name}: the trace has no accesses")
+    rec = np.concatenate(parts)
+    anon = rec["kind"] == Kind.ANON
+    keys = np.empty((len(rec), 3), dtype=np.uint64)
+    keys[:, 0] = anon
+    keys[:, 1] = np.where(anon, rec["pid"].astype(np.uint64), rec["file"].astype(np.uint64))
+    keys[:, 2] = rec["page"]
+    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    npages = int(inverse.max()) + 1
+    if npages >= 2**32:
+        raise ReclaimExtError(f"{trace.name}: {npages} distinct pages do not fit one data file")
+    return inverse.astype(np.uint32), npages
+
+
+# ---------------------------------------------------------------- host helpers
+
+def fs_type(path: str, mounts: str = "/proc/self/mounts") -> str:
+    """The file-system type of the mount holding `path`."""
+    path = os.path.realpath(path)
+    best, typ = "", "?"
+    with open(mounts) as fh:
+        for line in fh:
+            p = line.split()
+            if len(p) >= 3:
+                mp = p[1].replace("\\040", " ")
+                if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+                    best, typ = mp, p[2]
+    return typ
+
+
+def read_ahead_file(path: str) -> str | None:
+    """/sys/.../queue/read_ahead_kb of the block device holding `path`, or None (no block device)."""
+    st = os.stat(path)
+    dev = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    for cand in (os.path.join(dev, "queue", "read_ahead_kb"), os.path.join(dev, "..", "queue", "read_ahead_kb")):
+        if os.path.exists(cand):
+            return os.path.realpath(cand)
+    return None
+
+
+@contextmanager
+def read_ahead_zero(ra_file: str):
+    """read_ahead_kb = 0 for the duration of the block (a file opened inside keeps ra_pages = 0);
+    the old value is always written back."""
+    with open(ra_file) as fh:
+        old = fh.read().strip()
+    try:
+        with open(ra_file, "w") as fh:
+            fh.write("0")
+        yield
+    finally:
+        with open(ra_file, "w") as fh:
+            fh.write(old)
+
+
+def open_no_readaround(path: str) -> tuple[int, dict]:
+    """The data file opened with the block device's read-ahead at 0, so the struct file has
+    ra_pages = 0 and mmap faults read one page (do_sync_mmap_readahead ignores FADV_RANDOM)."""
+    ra = read_ahead_file(path)
+    if ra is None:
+        raise Unavailable(f"{path}: not on a block device, so mmap read-around cannot be switched off; "
+                          "use --access pread or --dir on a disk file system")
+    with read_ahead_zero(ra):
+        fd = os.open(path, os.O_RDONLY)
+    with open(ra) as fh:
+        now = fh.read().strip()
+    return fd, {"read_ahead_file": ra, "read_ahead_kb_restored": now}
+
+
+def resident_pages(fd: int, size: int) -> int:
+    """Resident pages of an open file (mincore on a fresh mapping; does not touch LRU state)."""
+    if size == 0:
+        return 0
+    addr = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if addr in (None, MAP_FAILED):
+        raise OSError(ctypes.get_errno(), "mmap failed")
+    try:
+        buf = ctypes.create_string_buffer((size + PAGE - 1) // PAGE)
+        if _libc.mincore(addr, size, buf) != 0:
+            raise OSError(ctypes.get_errno(), "mincore failed")
+        return int((np.frombuffer(buf.raw, dtype=np.uint8) & 1).sum())
+    finally:
+        _libc.munmap(addr, size)
+
+
+def evict(fd: int, size: int) -> None:
+    """Drop the file's pages from the page cache (POSIX_FADV_DONTNEED, checked with mincore)."""
+    for _ in range(5):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if resident_pages(fd, size) == 0:
+            return
+        time.sleep(0.05)
+    raise ReclaimExtError(f"cannot evict the data file: {resident_pages(fd, size)} pages stay resident")
+
+
+def write_data_file(path: str, npages: int) -> None:
+    """Page i holds the 8-byte value i repeated (the worker checks every read); written, synced and
+    dropped from the page cache."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        step = 1024
+        for lo in range(0, npages, step):
+            hi = min(npages, lo + step)
+            os.write(fd, np.repeat(np.arange(lo, hi, dtype=np.uint64), PAGE // 8).tobytes())
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+class PinnedFile:
+    """A file mapped and mlocked by this (parent) process: its page cache is charged to the parent's
+    memcg and stays resident, so the worker's reads of it charge nothing to the probe memcg."""
+
+    def __init__(self, path: str):
+        self.size = os.path.getsize(path)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            self.addr = _libc.mmap(None, self.size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        finally:
+            os.close(fd)
+        if self.addr in (None, MAP_FAILED):
+            raise OSError(ctypes.get_errno(), f"mmap {path} failed")
+        self.locked = _libc.mlock(self.addr, self.size) == 0
+        if not self.locked:  # no CAP_IPC_LOCK: at least read it in
+            ctypes.string_at(self.addr, self.size)
+
+    def close(self) -> None:
+        if self.addr:
+            _libc.munmap(self.addr, self.size)
+            self.addr = None
+
+
+def vmstat() -> dict[str, int]:
+    with open("/proc/vmstat") as fh:
+        return parse_stat(fh.read())
+
+
+@contextmanager
+def signals_raise():
+    """SIGTERM and SIGHUP raise KeyboardInterrupt inside the block (like Ctrl-C), so every finally
+    clause runs: the cgroup is removed and settings are restored."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = {}
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            old[s] = signal.signal(s, handler)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# ---------------------------------------------------------------- one kernel run
+
+def run_worker(cg: ProbeCgroup, exe: str, data_arg: str, trace_path: str, access: str, cpu: int,
+               pass_fds: tuple[int, ...]) -> dict:
+    """Start the worker inside the cgroup, pinned to `cpu`; wait for it. Ctrl-C kills it (by pid)."""
+    def preexec():
+        cg.join_self()
+        os.sched_setaffinity(0, {cpu})
+
+    cmd = [exe, data_arg, trace_path, access, str(SAMPLE_EVERY), str(FLUSH_EVERY),
+           cg.file("memory.stat"), cg.file(cg.ctrl.usage_file)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, pass_fds=pass_fds,
+                         preexec_fn=preexec)
+    try:
+        out, err = p.communicate()
+    except BaseException:
+        p.kill()
+        p.wait()
+        raise
+    if p.returncode != 0:
+        raise ReclaimExtError(f"replay worker failed (exit {p.returncode}): "
+                              f"{(err.strip().splitlines() or ['no output'])[-1]}")
+    return parse_worker_output(out)
+
+
+def kernel_run(ctrl, exe: str, data_path: str, data_fd: int, data_size: int, trace_path: str, access: str,
+               limit_pages: int, cpu: int, parent: str | None = None) -> dict:
+    """One replay in a fresh memcg; the memcg is removed before this returns or raises."""
+    evict(data_fd, data_size)
+    v0 = vmstat()
+    cg = ProbeCgroup(ctrl, limit_pages, parent=parent)
+    with cg:
+        stat0 = cg.stat()
+        if access == "mmap":
+            w = run_worker(cg, exe, f"fd:{data_fd}", trace_path, access, cpu, (data_fd,))
+        else:
+            w = run_worker(cg, exe, data_path, trace_path, access, cpu, ())
+        stat1 = cg.stat()
+        extra = cg.extra_counters()
+        peak = cg.peak_pages()
+        v1 = vmstat()
+        evict(data_fd, data_size)
+    dv = {k: v1.get(k, 0) - v0.get(k, 0) for k in VMSTAT_KEYS if k in v0}
+    evictions = w["misses"] - w["resident_end"]
+    cal = calibrate_run(w["samples"], limit_pages)
+    mstat_keys = ("cache", "rss", "mapped_file", "active_file", "inactive_file", "workingset_refault_file",
+                  "workingset_activate_file", "workingset_restore_file", "pgmajfault", "pgscan", "pgsteal",
+                  "file", "anon", "kernel")
+    return {
+        "misses": w["misses"],
+        "accesses": w["accesses"],
+        "bad_reads": w["bad"],
+        "majflt": w.get("majflt"),
+        "read_pages": w.get("read_bytes", 0) // PAGE,
+        "seconds": w.get("seconds"),
+        "resident_end": w["resident_end"],
+        "evictions": evictions,
+        # evictions the memcg's own reclaim did not do (the host's DAMON pageout; noise otherwise)
+        "foreign_evictions": evictions - dv.get("pgsteal_file", 0) if "pgsteal_file" in dv else None,
+        "peak_pages": peak,
+        "counters": extra,
+        "memory_stat_delta": {k: stat1[k] - stat0.get(k, 0) for k in mstat_keys if k in stat1
+                              and k.startswith(("workingset_", "pg"))},
+        "memory_stat_end": {k: stat1[k] for k in mstat_keys if k in stat1 and not k.startswith(("workingset_", "pg"))},
+        "vmstat_delta": dv,
+        "calibration": cal.to_dict(),
+        "_cal": cal,
+        "_bitmap": w.get("bitmap"),
+    }
+
+
+# ---------------------------------------------------------------- the model
+
+def model_run(pages: np.ndarray, npages: int, model_max: int, access: str) -> dict:
+    """The classic model on the same accesses: pid 0 in memcg `probe` with memory.max = model_max,
+    on a node large enough that only the memcg limit reclaims; no swap."""
+    from ..api import RunConfig
+    from ..api import run as api_run
+    from ..trace import ArrayTrace
+    from ..trace.record import make_records
+
+    rec = make_records(len(pages))
+    rec["kind"] = int(Kind.FILE_FD if access == "pread" else Kind.FILE_MMAP)
+    rec["file"] = 1
+    rec["page"] = pages
+    memory = npages + model_max + 8192 + npages // 8
+    cfg = RunConfig(policy="classic", workload=None, memory=memory, swap=0,
+                    memcgs=[f"name=probe,pids=0,max={model_max}"])
+    res = api_run(cfg, trace=ArrayTrace("validate", rec))
+    vm = res["vmstat"]
+    mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
+    return {
+        "misses": res["misses"],
+        "memcg_max_pages": model_max,
+        "node_pages": memory,
+        "global_reclaim_scans": vm.get("pgscan_kswapd", 0) + vm.get("pgscan_direct", 0)
+        - mc.get("memory_stat", {}).get("pgscan", 0),
+        "memory_stat": mc.get("memory_stat"),
+        "memory_events": mc.get("memory_events"),
+        "peak_pages": mc.get("peak"),
+    }
+
+
+def lru_misses(pages: np.ndarray, capacity: int) -> int:
+    """Plain LRU (the lru plug-in in plain-cache mode) at `capacity` pages, for contrast."""
+    from ..api import RunConfig
+    from ..api import run as api_run
+    from ..trace import ArrayTrace
+    from ..trace.record import make_records
+
+    rec = make_records(len(pages))
+    rec["kind"] = int(Kind.FILE_FD)
+    rec["file"] = 1
+    rec["page"] = pages
+    cfg = RunConfig(policy="lru", workload=None, cache=True, capacity=max(1, int(capacity)))
+    return int(api_run(cfg, trace=ArrayTrace("validate", rec))["misses"])
+
+
+# ---------------------------------------------------------------- the whole validation
+
+def validate_kernel(trace: Trace, *, limit_pages: int, access: str = "pread", reps: int = 3,
+                    workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
+                    cgroup_parent: str | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Replay `trace` `reps` times on the host kernel under a memcg of `limit_pages`, then run the
+    classic model at the calibrated capacity. Returns the JSON-ready result."""
+    if access not in ACCESS_MODES:
+        raise ReclaimExtError(f"access: {access!r} is not one of {', '.join(ACCESS_MODES)}")
+    if reps < 1:
+        raise ReclaimExtError("reps: need at least 1")
+    ctrl = check_host()
+    find_compiler()
+    for path in stale_cgroups(ctrl):
+        try:
+            _rmdir(path)
+            log(f"removed a probe cgroup left by a killed run: {path}")
+        except OSError:
+            log(f"warning: a probe cgroup of a killed run is still there: {path}")
+    workdir = workdir or "/var/tmp"
+    if not os.path.isdir(workdir):
+        raise ReclaimExtError(f"--dir {workdir}: no such directory")
+    fst = fs_type(workdir)
+    if fst in NO_PAGE_CACHE_FS:
+        raise Unavailable(f"--dir {workdir} is on {fst}, whose pages are not reclaimable page cache; "
+                          "use a directory on a disk file system")
+    pages, npages = dense_pages(trace, max_accesses)
+    if limit_pages < 64:
+        raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
+    cpu = max(os.sched_getaffinity(0))
+    runs: list[dict] = []
+    host: dict = {"kernel": platform.release(), "cgroup_version": ctrl.version, "cgroup_root": ctrl.root,
+                  "fs_type": fst, "cpu": cpu}
+    tmp = tempfile.mkdtemp(prefix="reclaim-ext-validate-", dir=workdir)
+    data_fd = -1
+    pinned = None
+    try:
+        with signals_raise():
+            exe = compile_worker(tmp)
+            data_path = os.path.join(tmp, "data")
+            trace_path = os.path.join(tmp, "trace.u32")
+            log(f"writing the data file: {npages} pages ({npages * PAGE >> 20} MiB) in {tmp}")
+            write_data_file(data_path, npages)
+            pages.tofile(trace_path)
+            pinned = PinnedFile(trace_path)
+            host["trace_mlocked"] = pinned.locked
+            if access == "mmap":
+                data_fd, ra = open_no_readaround(data_path)
+                host.update(ra)
+            else:
+                data_fd = os.open(data_path, os.O_RDONLY)
+            size = npages * PAGE
+            for i in range(reps):
+                t0 = time.monotonic()
+                r = kernel_run(ctrl, exe, data_path, data_fd, size, trace_path, access, limit_pages, cpu,
+                               parent=cgroup_parent)
+                log(f"kernel run {i + 1}/{reps}: {r['misses']:,} misses in {time.monotonic() - t0:.1f} s")
+                if r["bad_reads"]:
+                    raise ReclaimExtError(f"kernel run {i + 1}: {r['bad_reads']} reads returned wrong data")
+                runs.append(r)
+    finally:
+        if data_fd >= 0:
+            os.close(data_fd)
+        if pinned is not None:
+            pinned.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    cal = combine([r.pop("_cal") for r in runs], limit_pages, overhead)
+    for r in runs:
+        r.pop("_bitmap", None)
+    log(f"model: classic, memcg max {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
+    model = model_run(pages, npages, cal.model_max, access)
+    km = [r["misses"] for r in runs]
+    kmean = statistics.fmean(km)
+    c_eff = statistics.fmean(r["calibration"]["c_eff"] for r in runs)
+    return {
+        "workload": trace.name,
+        "trace_params": trace.params,
+        "access": access,
+        "accesses": int(len(pages)),
+        "distinct_pages": npages,
+        "limit_pages": limit_pages,
+        "reps": reps,
+        "kernel_misses": kmean,
+        "kernel_misses_min": min(km),
+        "kernel_misses_max": max(km),
+        "kernel_misses_cv": statistics.pstdev(km) / kmean if kmean else 0.0,
+        "model_misses": model["misses"],
+        "error": relative_error(model["misses"], kmean),
+        "lru_misses_at_c_eff": lru_misses(pages, round(c_eff)),
+        "c_eff": c_eff,
+        "calibration": cal.to_dict(),
+        "model": model,
+        "kernel_runs": runs,
+        "regime": {"flush_every": FLUSH_EVERY, "sample_every": SAMPLE_EVERY,
+                   "readahead": "POSIX_FADV_RANDOM" if access == "pread" else "read_ahead_kb 0 at open"},
+        "host": host,
+    }

@@ -1,0 +1,163 @@
+"""The C replayer that runs inside the probe memcg, and its compilation with the system compiler.
+
+The worker is C (not Python) because everything it touches is charged to the probe memcg: a C
+worker costs ~55 pages of anon memory, a Python one thousands (docs/fidelity.md). It is compiled at
+run time into a temporary directory with `$CC` (default `cc`, then `gcc`, `clang`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from .errors import Unavailable
+
+# usage: worker DATA|fd:N TRACE pread|mmap SAMPLE_EVERY FLUSH_EVERY STAT_FILE USAGE_FILE
+#  TRACE: uint32 page indices (already in the parent's page cache, mlocked, so reading it charges
+#  nothing here). Per access: mincore() on the page (the hit/miss ground truth; mincore does not
+#  touch LRU state), then the access (pread of 4 KiB, or an 8-byte load through a MAP_SHARED
+#  mapping). Every FLUSH_EVERY accesses it reads STAT_FILE (memory.stat: a memcg rstat flush, so
+#  the kernel's reclaim heuristics see fresh counters). Every SAMPLE_EVERY accesses: whole-file
+#  mincore (resident data pages) and USAGE_FILE (the memcg's charge) -> calibration samples.
+WORKER_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#define PG 4096
+#define CHUNK 16384
+static uint32_t tbuf[CHUNK];
+static unsigned char pbuf[PG] __attribute__((aligned(PG)));
+static char fbuf[16384];
+
+static long long io_read_bytes(void) {
+    FILE *f = fopen("/proc/self/io", "r"); char line[256]; long long v = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) if (sscanf(line, "read_bytes: %lld", &v) == 1) break;
+    fclose(f); return v;
+}
+
+static long long read_ll(int fd) {
+    char b[64]; ssize_t n = pread(fd, b, sizeof b - 1, 0);
+    if (n <= 0) return -1;
+    b[n] = 0; return atoll(b);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 8) { fprintf(stderr, "usage: worker DATA TRACE MODE SAMPLE FLUSH STAT USAGE\n"); return 2; }
+    int mmap_mode = strcmp(argv[3], "mmap") == 0;
+    long sample_every = atol(argv[4]), flush_every = atol(argv[5]);
+    int dfd = strncmp(argv[1], "fd:", 3) == 0 ? atoi(argv[1] + 3) : open(argv[1], O_RDONLY);
+    int tfd = open(argv[2], O_RDONLY);
+    int flush_fd = flush_every > 0 ? open(argv[6], O_RDONLY) : -1;
+    int usage_fd = open(argv[7], O_RDONLY);
+    if (dfd < 0 || tfd < 0 || usage_fd < 0 || (flush_every > 0 && flush_fd < 0)) { perror("open"); return 1; }
+    struct stat st;
+    fstat(dfd, &st); long npages = st.st_size / PG;
+    fstat(tfd, &st); long nacc = st.st_size / 4;
+    if (!mmap_mode) posix_fadvise(dfd, 0, 0, POSIX_FADV_RANDOM);  /* 1-page reads, order-0 folios */
+    unsigned char *map = mmap(NULL, npages * PG, PROT_READ, MAP_SHARED, dfd, 0);
+    if (map == MAP_FAILED) { perror("mmap"); return 1; }
+    unsigned char *vec = calloc(npages, 1);
+    uint8_t *miss = calloc((nacc + 7) / 8, 1);
+    long nsmax = sample_every > 0 ? nacc / sample_every + 2 : 1, ns = 0;
+    long *spos = calloc(nsmax, sizeof(long)), *sres = calloc(nsmax, sizeof(long));
+    long long *susage = calloc(nsmax, sizeof(long long));
+    if (!vec || !miss || !spos || !sres || !susage) { perror("calloc"); return 1; }
+    /* fault in the anon memory up front, so it is charged before the first access */
+    memset(vec, 0, npages); memset(miss, 0, (nacc + 7) / 8);
+    memset(spos, 0, nsmax * sizeof(long)); memset(sres, 0, nsmax * sizeof(long));
+    memset(susage, 0, nsmax * sizeof(long long));
+    struct rusage ru0, ru1; struct timespec t0, t1;
+    long long rb0 = io_read_bytes();
+    getrusage(RUSAGE_SELF, &ru0); clock_gettime(CLOCK_MONOTONIC, &t0);
+    long nmiss = 0, bad = 0; unsigned char v1;
+    for (long base = 0; base < nacc; base += CHUNK) {
+        long n = nacc - base < CHUNK ? nacc - base : CHUNK;
+        if (pread(tfd, tbuf, n * 4, base * 4) != n * 4) { perror("trace"); return 1; }
+        for (long j = 0; j < n; j++) {
+            long i = base + j;
+            if (flush_fd >= 0 && i % flush_every == 0)
+                while (pread(flush_fd, fbuf, sizeof fbuf, 0) == sizeof fbuf) ;
+            if (sample_every > 0 && i % sample_every == 0 && ns < nsmax) {
+                mincore(map, npages * PG, vec); long r = 0;
+                for (long p = 0; p < npages; p++) r += vec[p] & 1;
+                spos[ns] = i; sres[ns] = r; susage[ns++] = read_ll(usage_fd);
+            }
+            uint32_t p = tbuf[j]; off_t off = (off_t)p * PG;
+            if (p >= npages) { fprintf(stderr, "page %u out of range\n", p); return 1; }
+            mincore(map + off, PG, &v1);
+            if (!(v1 & 1)) { miss[i >> 3] |= 1 << (i & 7); nmiss++; }
+            if (mmap_mode) { if (*(volatile uint64_t *)(map + off) != p) bad++; }
+            else { if (pread(dfd, pbuf, PG, off) != PG) { perror("pread"); return 1; }
+                   if (*(uint64_t *)pbuf != p) bad++; }
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1); getrusage(RUSAGE_SELF, &ru1);
+    long long rb1 = io_read_bytes();
+    mincore(map, npages * PG, vec); long rend = 0;
+    for (long p = 0; p < npages; p++) rend += vec[p] & 1;
+    printf("accesses %ld\nmisses %ld\nbad %ld\nmajflt %ld\nminflt %ld\nread_bytes %lld\n",
+           nacc, nmiss, bad, ru1.ru_majflt - ru0.ru_majflt, ru1.ru_minflt - ru0.ru_minflt, rb1 - rb0);
+    printf("seconds %.6f\nresident_end %ld\nsamples",
+           (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, rend);
+    for (long s = 0; s < ns; s++) printf(" %ld:%ld:%lld", spos[s], sres[s], susage[s]);
+    printf("\nbitmap ");
+    for (long b = 0; b < (nacc + 7) / 8; b++) printf("%02x", miss[b]);
+    printf("\n");
+    return 0;
+}
+"""
+
+
+def find_compiler() -> str:
+    """The C compiler: $CC, else cc, gcc or clang on PATH (Unavailable if there is none)."""
+    cands = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
+    for c in cands:
+        path = shutil.which(c)
+        if path:
+            return path
+    raise Unavailable(f"no C compiler found ({', '.join(cands)} not on PATH); the kernel replay compiles "
+                      "a small C worker: install one (e.g. apt-get install gcc) or set CC")
+
+
+def compile_worker(tmpdir: str) -> str:
+    """Compile the worker into tmpdir; return the executable's path."""
+    cc = find_compiler()
+    src = os.path.join(tmpdir, "worker.c")
+    exe = os.path.join(tmpdir, "worker")
+    with open(src, "w") as fh:
+        fh.write(WORKER_C)
+    p = subprocess.run([cc, "-O2", "-Wall", "-o", exe, src], capture_output=True, text=True)
+    if p.returncode != 0:
+        first = (p.stderr.strip().splitlines() or ["(no output)"])[0]
+        raise Unavailable(f"compiling the replay worker with {cc} failed: {first}")
+    return exe
+
+
+def parse_worker_output(text: str) -> dict:
+    """The worker's stdout as a dict: ints for counters, seconds as float, samples as
+    [(position, resident data pages, memcg usage bytes)], bitmap as bytes (bit i: access i missed)."""
+    out: dict = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ")
+        if key == "samples":
+            out["samples"] = [tuple(int(x) for x in s.split(":")) for s in rest.split()]
+        elif key == "bitmap":
+            out["bitmap"] = bytes.fromhex(rest.strip())
+        elif key == "seconds":
+            out[key] = float(rest)
+        elif key:
+            out[key] = int(rest)
+    for need in ("accesses", "misses", "bad", "samples"):
+        if need not in out:
+            raise RuntimeError(f"replay worker: no {need!r} in its output")
+    return out
