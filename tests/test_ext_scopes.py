@@ -251,10 +251,16 @@ def test_a_dump_may_not_change_lists():
 
 
 class Leaks(LRU):
-    """The LRU plug-in that never forgets a page (its removed() does nothing)."""
+    """The LRU plug-in plus an unbounded history of every page it ever saw (a ghost list
+    without a bound)."""
 
-    def removed(self, ctx, handles):
-        pass
+    def init(self, ctx):
+        super().init(ctx)
+        self.seen = ScoreTable()
+
+    def added(self, ctx, handles):
+        super().added(ctx, handles)
+        self.seen.set(handles, ctx.when)
 
 
 class ManyLists(Policy):

@@ -85,6 +85,16 @@ class Attachment:
         self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
 
     @property
+    def trusted(self) -> bool:
+        """Classic's own answers are trusted (checked only with --check) while no attached policy
+        proposes victims; a policy's candidates are always checked (in _candidates)."""
+        return not any(a.alive and a.evicts for a in self.attached.values())
+
+    @trusted.setter
+    def trusted(self, value: bool) -> None:  # Classic's class attribute; derived here
+        pass
+
+    @property
     def alive(self) -> bool:
         return self.host.alive
 
@@ -96,7 +106,6 @@ class Attachment:
 class ExtOps(Classic):
     """reclaim_ops for reclaim_ext policies attached to scopes, with classic underneath."""
 
-    trusted = False
 
     def __init__(self, policy: Policy | None = None, hook_budget: float = HOOK_BUDGET_S,
                  starve_limit: int = STARVE_LIMIT, scope: str = SYSTEM, mechanisms=None,
