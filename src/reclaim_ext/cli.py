@@ -266,11 +266,12 @@ def _lru_gen_policies() -> list[str]:
                    "POLICY (or detach it with 'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo, "
                    "--switch 0:lru@memcg:/a.")
 @click.option("--memcg", "memcgs", multiple=True, metavar="SPEC",
-              help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE], e.g. "
+              help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE][,min=SIZE], e.g. "
                    "--memcg name=a,pids=1-3,max=32MiB --memcg name=a/b,pids=4+7. PATH a or a/b (undeclared "
                    "parents are created without a limit); pids: trace pids charged to it (ranges lo-hi joined "
                    "by +; others stay in the root memcg); max: memory.max (sizes as for --memory, at least "
-                   "32 pages). A charge over max reclaims from that memcg; when nothing can be reclaimed the "
+                   "32 pages); min: memory.min (reclaim skips the memcg while its usage is at or below it). A charge "
+                   "over max reclaims from that memcg; when nothing can be reclaimed the "
                    "run ends out of memory (exit 3).")
 @click.option("--dump-lru-gen", is_flag=True,
               help="After the run, print the generations as /sys/kernel/debug/lru_gen shows them "

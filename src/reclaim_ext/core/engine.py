@@ -128,6 +128,7 @@ class Simulator:
             m = Memcg(id=i, name=mc.name, parent=parent)
             if mc.max is not None:
                 m.max = mc.max
+            m.min = mc.min
             parent.children.append(m)
             by_name[mc.name] = m
             self.memcgs[i] = m
@@ -850,6 +851,7 @@ class Simulator:
             out.append({
                 "name": m.path,
                 "max": None if m.max >= (1 << 62) else m.max,
+                "min": m.min,
                 "usage": m.usage,
                 "peak": m.peak,
                 "pids": sorted(np.flatnonzero(self.memcg_of_pid == m.id).tolist()) if m.parent is not None else None,

@@ -641,6 +641,33 @@ def shrink_node(sim, node, sc: ScanControl, ops) -> None:
     ops.shrink_node(sim, node, sc)
 
 
+def effective_min(target, memcg) -> int:
+    """memory.emin of `memcg` for a reclaim of `target` (page_counter_calculate_protection, min
+    only, without memory_recursiveprot): a child of the target keeps its own min; deeper down,
+    min(usage, min), scaled down when the siblings' protected usage overcommits the parent's
+    effective protection. The target itself and the root are never protected."""
+    if memcg is target or memcg.parent is None:
+        return 0
+    parent = memcg.parent
+    if parent is target:
+        return memcg.min
+    parent_eff = effective_min(target, parent)
+    protected = min(memcg.usage, memcg.min)
+    siblings = sum(min(c.usage, c.min) for c in parent.children)  # children_min_usage
+    if siblings > parent_eff:
+        return protected * parent_eff // siblings
+    return protected
+
+
+def mem_cgroup_below_min(target, memcg) -> bool:
+    """mem_cgroup_below_min: hard protection; shrink_node_memcgs skips such a memcg. (A memcg
+    without memory.min has emin 0: the kernel also skips it when it is empty, which changes
+    nothing, so it is never treated as protected here.)"""
+    if not memcg.min or memcg is target or memcg.parent is None:
+        return False
+    return effective_min(target, memcg) >= memcg.usage
+
+
 def mem_cgroup_iter(sim, node, sc: ScanControl):
     """The memcgs shrink_node_memcgs visits, pre-order under the target (mem_cgroup_iter).
     kswapd and sc.memcg_full_walk walk the whole subtree; other reclaimers share a cursor per
@@ -676,6 +703,8 @@ def shrink_node_lruvecs(sim, node, sc: ScanControl, ops) -> None:
     else:
         partial = not (sc.kswapd or sc.memcg_full_walk)
         for m in mem_cgroup_iter(sim, node, sc):
+            if mem_cgroup_below_min(target, m):  # hard protection: skipped
+                continue
             ops.shrink_lruvec(sim, m.lruvecs[node.nid], sc)
             if partial and sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break  # mem_cgroup_iter_break: the cursor stays here

@@ -22,11 +22,12 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 @dataclass
 class MemcgConfig:
     """One declared memcg: path below the root, the pids charged to it, memory.max in pages
-    (None: no limit)."""
+    (None: no limit), memory.min in pages (0: none)."""
 
     name: str
     pids: list[int] = field(default_factory=list)
     max: int | None = None
+    min: int = 0
 
 
 def _err(what: str, msg: str) -> ConfigError:
@@ -53,8 +54,8 @@ def parse_pids(text: str, spec: str) -> list[int]:
 
 
 def parse_memcg_spec(spec: str) -> MemcgConfig:
-    """`name=a/b,pids=1-3+7,max=32MiB` -> MemcgConfig. Keys: name (required), pids, max (a size as
-    for --memory, or 'max' for no limit)."""
+    """`name=a/b,pids=1-3+7,max=32MiB,min=8MiB` -> MemcgConfig. Keys: name (required), pids, max
+    (a size as for --memory, or 'max' for no limit), min (memory.min, a size)."""
     seen: dict[str, str] = {}
     for item in spec.split(","):
         item = item.strip()
@@ -63,9 +64,9 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
         k, sep, v = item.partition("=")
         k = k.strip().lower()
         if not sep:
-            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max)")
-        if k not in ("name", "pids", "max"):
-            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max)")
+            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max, min)")
+        if k not in ("name", "pids", "max", "min"):
+            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max, min)")
         if k in seen:
             raise _err(repr(spec), f"key {k!r} given twice")
         seen[k] = v.strip()
@@ -86,7 +87,13 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
             raise _err(repr(spec), str(e)) from None
         if mx < MIN_MEMCG_MAX:
             raise _err(repr(spec), f"max {mx} pages is too small (at least {MIN_MEMCG_MAX} pages = 128KiB, one reclaim batch)")
-    return MemcgConfig(name=name, pids=pids, max=mx)
+    mn = 0
+    if seen.get("min"):
+        try:
+            mn = parse_size(seen["min"], "min")
+        except ConfigError as e:
+            raise _err(repr(spec), str(e)) from None
+    return MemcgConfig(name=name, pids=pids, max=mx, min=mn)
 
 
 def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
@@ -110,7 +117,9 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
                 where = "listed twice" if owner[p] == m.name else f"already in memcg {owner[p]}"
                 raise ConfigError(f"--memcg {m.name}: pid {p} is {where} (a process is in one memcg)")
             owner[p] = m.name
-        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max)
+        if m.min < 0:
+            raise ConfigError(f"--memcg {m.name}: min must not be negative")
+        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min)
     order = list(out)
     for name in order:  # implicit parents
         parts = name.split("/")

@@ -89,6 +89,7 @@ class Memcg:
     children: list["Memcg"] = field(default_factory=list)
     usage: int = 0
     max: int = PAGE_COUNTER_MAX
+    min: int = 0  # memory.min: hard protection from reclaim (mem_cgroup_below_min)
     peak: int = 0                  # memory.peak: the highest usage seen
     swappiness: int | None = None  # cgroup v1 per-memcg swappiness; None = use vm.swappiness
     lruvecs: dict = field(default_factory=dict)  # nid -> core.lru.Lruvec

@@ -21,7 +21,9 @@ from ..core.ops import (
 )
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
-from ..core.vmscan import can_reclaim_anon, remove_mapping, shrink_folio_list, swappiness as vm_swappiness
+from ..core.vmscan import (
+    can_reclaim_anon, mem_cgroup_below_min, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
+)
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced,
     PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
@@ -992,7 +994,10 @@ class MGLRU(ReclaimOps):
 
     def shrink_one(self, sim, lruvec, sc) -> int:
         """shrink_one: try_to_shrink_lruvec and the memcg-LRU rotation it earns: YOUNG when aged,
-        none while still sizable, else TAIL once and then YOUNG (no memory.min/low here)."""
+        none while still sizable, else TAIL once and then YOUNG; a memcg below memory.min is not
+        reclaimed and goes YOUNG (memory.low is not modelled)."""
+        if mem_cgroup_below_min(sim.root_memcg, lruvec.memcg):
+            return MEMCG_LRU_YOUNG
         success = self.try_to_shrink_lruvec(sim, lruvec, sc)
         if success:
             return MEMCG_LRU_YOUNG
