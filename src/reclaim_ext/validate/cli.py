@@ -53,18 +53,27 @@ def validate() -> None:
               help="Replay only the first N accesses of the trace.")
 @click.option("--memory", default="32MiB", show_default=True, callback=_size("memory"),
               help="The memory cgroup's limit (32MiB, or a page count).")
-@click.option("--access", type=click.Choice(["pread", "mmap"]), default="pread", show_default=True,
+@click.option("--access", type=click.Choice(["pread", "mmap"]), default=None,
               help="How the worker touches a page: pread(2) of 4 KiB (FADV_RANDOM) or a load through a "
-                   "MAP_SHARED mapping (opened with read-ahead 0).")
-@click.option("--reps", type=click.IntRange(1, 100), default=3, show_default=True,
-              help="Kernel runs (the spread is reported).")
+                   "MAP_SHARED mapping (opened with read-ahead 0) [default: pread; with --suite both].")
+@click.option("--reps", type=click.IntRange(1, 100), default=None,
+              help="Kernel runs per configuration (the spread is reported) [default: 3].")
+@click.option("--suite", is_flag=True,
+              help="Run the standard validation set (zipf0.9, zipf1.2, loop, hotscan50, shift × pread, mmap × "
+                   "limits of 10/25/50% of a 32768-page file), print the table and write --out.")
+@click.option("--only", "only", multiple=True, metavar="TRACE",
+              help="With --suite: run only this suite trace (repeatable).")
+@click.option("--out", "out", metavar="FILE", default=None,
+              help="With --suite: the JSON result file [default: docs/data/fidelity.json].")
+@click.option("--table", "table_from", metavar="FILE", type=click.Path(dir_okay=False, exists=True),
+              help="Print the Markdown table of a suite JSON file (no kernel run) and exit.")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False), default="/var/tmp", show_default=True,
               help="Where the data file is made (a disk file system, not tmpfs).")
 @click.option("--overhead", type=click.IntRange(0, None), default=None,
               help="Pages of the limit that are not data cache [default: measured in the runs].")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, reps,
-           workdir, overhead, json_out):
+           suite, only, out, table_from, workdir, overhead, json_out):
     """Replay a trace on the host kernel under a memory-cgroup limit and compare its misses with the
     classic model's at the calibrated capacity (docs/fidelity.md).
 
@@ -76,10 +85,22 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
       reclaim-ext validate kernel --workload zipf --memory 32MiB
       reclaim-ext validate kernel --workload zipf -p alpha=1.2 --memory 12MiB --access mmap --json -
       reclaim-ext validate kernel --trace t.bin --format oraclegeneral --max-accesses 200000
+      reclaim-ext validate kernel --suite --out docs/data/fidelity.json
+      reclaim-ext validate kernel --table docs/data/fidelity.json
     """
     from ..trace import make_workload, open_trace
     from .kernel import validate_kernel
 
+    if table_from is not None:
+        _table(table_from)
+        return
+    if suite:
+        _suite(only, access, reps, out, workdir, trace_path, params, overhead)
+        return
+    if only or out:
+        raise click.BadParameter("only with --suite", param_hint="--only/--out")
+    access = access or "pread"
+    reps = reps or 3
     _check_json_path(json_out)
     log = (lambda s: click.echo(s, err=True))
     try:
@@ -125,3 +146,46 @@ def _print(r: dict) -> None:
                f"{cal['overhead']} pages {cal['source']} overhead)")
     click.echo(f"  error           {100 * r['error']:>+11.2f}%  (model − kernel) / kernel")
     click.echo(f"  plain LRU       {r['lru_misses_at_c_eff']:>12,}  at the kernel's C_eff {r['c_eff']:,.0f} pages")
+
+
+def _table(path: str) -> None:
+    from .suite import table_markdown
+
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+        click.echo(table_markdown(data), nl=False)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        click.echo(f"reclaim-ext: error: --table {path}: not a suite result ({e})", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _suite(only, access, reps, out, workdir, trace_path, params, overhead) -> None:
+    from .suite import ACCESS, DEFAULT_OUT, DEFAULT_REPS, TRACES, plan, run_suite, table_markdown
+
+    if trace_path is not None or params or overhead is not None:
+        raise click.BadParameter("--suite has its own traces and calibration", param_hint="--trace/--param/--overhead")
+    out = out or DEFAULT_OUT
+    _check_json_path(out)
+    traces = tuple(only) or TRACES
+    modes = (access,) if access else ACCESS
+    try:
+        cfgs = plan(traces, modes)
+    except ReclaimExtError as e:
+        raise click.BadParameter(str(e), param_hint="--only") from None
+    reps = reps or DEFAULT_REPS
+    log = (lambda s: click.echo(s, err=True))
+    log(f"suite: {len(cfgs)} configurations x {reps} kernel run(s)")
+    try:
+        data = run_suite(traces=traces, access=modes, reps=reps, workdir=workdir, log=log)
+    except Unavailable as e:
+        click.echo(f"reclaim-ext: error: {e}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    except ReclaimExtError as e:
+        click.echo(f"reclaim-ext: error: {e}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    data["command"] = "reclaim-ext validate kernel --suite" + "".join(f" --only {t}" for t in only) + \
+        (f" --access {access}" if access else "") + f" --reps {reps}"
+    _write_json(out, data)
+    click.echo(table_markdown(data), nl=False)
+    click.echo(f"written: {out}")

@@ -1,0 +1,139 @@
+"""The validation suite's plan, traces, summary and table (no kernel: fast)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from reclaim_ext.cli import main
+from reclaim_ext.errors import ReclaimExtError
+from reclaim_ext.validate import suite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_plan_is_the_standard_set():
+    cfgs = suite.plan()
+    assert len(cfgs) == 5 * 2 * 3
+    assert {c.trace for c in cfgs} == {"zipf0.9", "zipf1.2", "loop", "hotscan50", "shift"}
+    assert {c.access for c in cfgs} == {"pread", "mmap"}
+    assert sorted({c.limit_pages for c in cfgs}) == [3277, 8192, 16384]    # 10, 25, 50% of 32768
+    assert len(set(cfgs)) == len(cfgs)
+    # run order: trace, then access mode, then limit (one read_ahead_kb flip per suite for mmap)
+    assert [(c.access, c.limit_pages) for c in cfgs[:6]] == [("pread", 3277), ("pread", 8192), ("pread", 16384),
+                                                            ("mmap", 3277), ("mmap", 8192), ("mmap", 16384)]
+
+
+def test_plan_subsets_and_errors():
+    assert len(suite.plan(("loop",), ("mmap",))) == 3
+    with pytest.raises(ReclaimExtError, match="not one of"):
+        suite.plan(("nope",))
+    with pytest.raises(ReclaimExtError, match="not one of"):
+        suite.plan(access=("mmaprand",))
+
+
+@pytest.mark.parametrize("name", suite.TRACES)
+def test_traces_are_deterministic_and_in_range(name):
+    a, b = suite.make_trace(name, n=1000, scale=0.05), suite.make_trace(name, n=1000, scale=0.05)
+    assert a.dtype == np.uint32 and np.array_equal(a, b) and len(a) > 0
+    assert a.max() < 1000
+
+
+def test_trace_shapes_follow_the_reference():
+    loop = suite.make_trace("loop")
+    assert len(loop) == 4 * 32768 and np.array_equal(loop[:32768], np.arange(32768))
+    hs = suite.make_trace("hotscan50")
+    hot = int(32768 * 0.05)
+    assert len(hs) == 200_000 and hs[:20_000].max() < hot            # hot only at first
+    scan = hs[20_000:][hs[20_000:] >= hot]
+    assert np.all(np.diff(scan.astype(np.int64)) % (32768 - hot) == 1)   # one sequential scan, wrapping
+    assert 0.45 < len(scan) / 180_000 < 0.55
+    sh = suite.make_trace("shift")
+    assert sh[:100_000].max() < 0.4 * 32768 and sh[100_000:].min() >= 0.5 * 32768
+    for name, distinct in (("zipf0.9", 26946), ("zipf1.2", 13341), ("shift", 20637)):
+        assert abs(len(np.unique(suite.make_trace(name))) - distinct) < 0.01 * distinct   # reference §2.1
+
+
+def _result(trace, access, limit, kernel, model, lru, reps=3, spread=(0, 0)):
+    return {"trace": trace, "access": access, "fraction": limit / 32768, "limit_pages": limit, "reps": reps,
+            "kernel_misses": kernel, "kernel_misses_min": kernel - spread[0], "kernel_misses_max": kernel + spread[1],
+            "kernel_misses_cv": 0.001, "model_misses": model, "error": (model - kernel) / kernel,
+            "lru_misses": lru, "lru_error": (lru - kernel) / kernel, "binding": True}
+
+
+def _data(results, reps=3):
+    return {"results": results, "summary": suite.summarize(results), "reps": reps,
+            "calibration": {"pread": {"overhead": 150}, "mmap": {"overhead": 210}}, "wall_seconds": 600}
+
+
+def test_summary_median_worst_and_misses():
+    rs = [_result("zipf0.9", "pread", 3277, 1000, 1010, 1040),     # +1%
+          _result("shift", "mmap", 8192, 1000, 880, 950),          # -12%
+          _result("loop", "pread", 16384, 1000, 1200, 1000),       # +20%
+          _result("zipf1.2", "mmap", 3277, 1000, 1030, 990)]       # +3%
+    s = suite.summarize(rs)
+    assert s["configs"] == 4
+    assert s["median_abs_error"] == pytest.approx(0.075)
+    assert s["worst_abs_error"] == pytest.approx(0.20) and s["worst"] == "loop pread 16384"
+    assert s["over_15pct"] == ["loop pread 16384"]
+    assert s["over_5pct"] == ["shift mmap 8192", "loop pread 16384"]
+    assert s["median_abs_error_lru"] == pytest.approx(0.025)
+    assert s["outside_spread"] == ["zipf0.9 pread 3277", "shift mmap 8192", "loop pread 16384", "zipf1.2 mmap 3277"]
+    assert s["meets_target"] is False
+    assert suite.summarize(rs[:1] + rs[3:])["meets_target"] is True
+
+
+def test_table_markdown():
+    rs = [_result("zipf0.9", "pread", 3277, 82000, 82820, 85000, spread=(100, 200)),
+          _result("loop", "mmap", 8192, 131072, 131072, 131072, reps=1)]
+    rs[1]["binding"] = False
+    text = suite.table_markdown(_data(rs))
+    lines = text.splitlines()
+    assert lines[0].startswith("| trace | access | limit (pages) | kernel misses")
+    assert lines[1].count("|") == lines[0].count("|")
+    assert "| zipf0.9 | pread | 3,277 (10%) | 82,000 [81,900 .. 82,200] | 0.10% | 82,820 | **+1.00%** | 85,000 | +3.66% |" \
+        in lines
+    assert "1 run: spread not measured" in lines[3] and "loop ¹" in lines[3]
+    assert "not binding" in text
+    assert "Median absolute error **0.50%**" in text and "worst **1.00%** (zipf0.9 pread 3277" in text
+    assert "outside the kernel runs' [min .. max]: zipf0.9 pread 3277" in text   # 82,820 > 82,200
+    assert "overhead mmap 210 pages, pread 150 pages" in text and "10.0 min" in text
+    assert "Over 15%" not in text
+
+
+def test_table_from_json_cli_and_script(tmp_path):
+    data = _data([_result("shift", "pread", 8192, 23800, 24000, 22700)])
+    p = tmp_path / "f.json"
+    p.write_text(json.dumps(data))
+    r = CliRunner().invoke(main, ["validate", "kernel", "--table", str(p)])
+    assert r.exit_code == 0, r.output
+    assert r.output == suite.table_markdown(data)
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fidelity_table.py"), str(p)],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == r.output
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    r = CliRunner().invoke(main, ["validate", "kernel", "--table", str(bad)])
+    assert r.exit_code == 2 and "not a suite result" in r.output
+
+
+def test_committed_suite_result_renders():
+    path = ROOT / "docs" / "data" / "fidelity.json"
+    if not path.exists():
+        pytest.skip("no committed suite result")
+    data = json.loads(path.read_text())
+    assert len(data["results"]) == 30
+    assert "Median absolute error" in suite.table_markdown(data)
+
+
+def test_suite_option_errors():
+    r = CliRunner().invoke(main, ["validate", "kernel", "--suite", "--only", "nope", "--out", "/tmp/x.json"])
+    assert r.exit_code == 2 and "not one of" in r.output
+    r = CliRunner().invoke(main, ["validate", "kernel", "--suite", "--trace", __file__, "--format", "csv"])
+    assert r.exit_code == 2 and "own traces" in r.output
+    r = CliRunner().invoke(main, ["validate", "kernel", "--only", "loop"])
+    assert r.exit_code == 2 and "only with --suite" in r.output
