@@ -183,12 +183,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
     from .core.engine import default_check
     from .trace import parse_workload_params
 
-    opts = {}
-    for item in trace_opts:
-        k, sep, v = item.partition("=")
-        if not sep or not k:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--trace-opt")
-        opts[k.strip()] = _parse_opt_value(v.strip())
+    opts = _trace_opts(trace_opts)
     if trace_path is None and trace_opts:
         raise click.BadParameter("needs --trace", param_hint="--trace-opt")
     if trace_path is not None and params:
@@ -242,6 +237,27 @@ def _write_json(path: str, obj) -> None:
     except OSError as e:
         click.echo(f"reclaim-ext: error: --json {path}: {e.strerror or e}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _trace_opts(items) -> dict:
+    """--trace-opt KEY=VALUE items as a dict (values parsed as numbers/booleans where they are)."""
+    opts = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--trace-opt")
+        opts[k.strip()] = _parse_opt_value(v.strip())
+    return opts
+
+
+def _emit_json(json_out: str | None, obj) -> bool:
+    """--json: '-' prints the JSON on stdout (True: print nothing else), a path writes the file."""
+    if json_out == "-":
+        click.echo(json.dumps(obj, indent=2))
+        return True
+    if json_out:
+        _write_json(json_out, obj)
+    return False
 
 
 def _lru_gen_policies() -> list[str]:
@@ -313,11 +329,7 @@ def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progre
             result = api_run(cfg, trace=trace, progress=bar)
         finally:
             bar.close()
-    if json_out == "-":
-        click.echo(json.dumps(result, indent=2))
-    else:
-        if json_out:
-            _write_json(json_out, result)
+    if not _emit_json(json_out, result):
         if cfg.cache:
             _print_cache_summary(result)
         else:
@@ -498,12 +510,8 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
     for v in result["variants"]:
         if v["error"]:
             click.echo(f"reclaim-ext: variant {v['mechanisms']}: {v['error']}", err=True)
-    if json_out == "-":
-        click.echo(json.dumps(result, indent=2))
-        return
-    if json_out:
-        _write_json(json_out, result)
-    _print_ablation(result)
+    if not _emit_json(json_out, result):
+        _print_ablation(result)
 
 
 def _print_ablation(result: dict) -> None:
@@ -571,11 +579,7 @@ def check(policy, json_out):
     _check_json_path(json_out)
     with _user_errors():
         findings = check_policy(policy)
-    if json_out == "-":
-        click.echo(json.dumps([asdict(f) for f in findings], indent=2))
-    else:
-        if json_out:
-            _write_json(json_out, [asdict(f) for f in findings])
+    if not _emit_json(json_out, [asdict(f) for f in findings]):
         for f in findings:
             click.echo(f"{'ok  ' if f.ok else 'FAIL'}  {f.scenario}: {f.detail}")
         bad = sum(not f.ok for f in findings)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..cli import EXIT_BAD_INPUT, _check_json_path, _parse_opt_value, _size, _write_json
+from ..cli import EXIT_BAD_INPUT, _check_json_path, _emit_json, _size, _trace_opts, _write_json
 from ..errors import ReclaimExtError
 from .errors import Unavailable
 
@@ -31,6 +31,12 @@ def workload_params(workload: str, params: tuple[str, ...]) -> dict:
         out.setdefault("accesses", DEFAULT_ACCESSES)
     out.update(given)
     return out
+
+
+def _fail(e: Exception) -> None:
+    """One error line; exit 4 when the host cannot run the replay, 2 for bad input."""
+    click.echo(f"reclaim-ext: error: {e}", err=True)
+    sys.exit(EXIT_UNAVAILABLE if isinstance(e, Unavailable) else EXIT_BAD_INPUT)
 
 
 @click.group()
@@ -109,31 +115,17 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
                 raise click.BadParameter("needs --format", param_hint="--trace")
             if params:
                 raise click.BadParameter("workload parameters do not apply to --trace", param_hint="--param")
-            opts = {}
-            for item in trace_opts:
-                k, sep, v = item.partition("=")
-                if not sep or not k:
-                    raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--trace-opt")
-                opts[k.strip()] = _parse_opt_value(v.strip())
-            trace = open_trace(trace_path, trace_format, **opts)
+            trace = open_trace(trace_path, trace_format, **_trace_opts(trace_opts))
         else:
             trace = make_workload(workload, seed=seed, **workload_params(workload, params))
         res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
                               overhead=overhead, max_accesses=max_accesses, log=log)
-    except Unavailable as e:
-        click.echo(f"reclaim-ext: error: {e}", err=True)
-        sys.exit(EXIT_UNAVAILABLE)
-    except ReclaimExtError as e:
-        click.echo(f"reclaim-ext: error: {e}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    except (Unavailable, ReclaimExtError) as e:
+        _fail(e)
     if trace_path is not None:
         res["trace"] = trace_path
-    if json_out == "-":
-        click.echo(json.dumps(res, indent=2))
-        return
-    if json_out:
-        _write_json(json_out, res)
-    _print(res)
+    if not _emit_json(json_out, res):
+        _print(res)
 
 
 def _print(r: dict) -> None:
@@ -178,12 +170,8 @@ def _suite(only, access, reps, out, workdir, trace_path, params, overhead) -> No
     log(f"suite: {len(cfgs)} configurations x {reps} kernel run(s)")
     try:
         data = run_suite(traces=traces, access=modes, reps=reps, workdir=workdir, log=log)
-    except Unavailable as e:
-        click.echo(f"reclaim-ext: error: {e}", err=True)
-        sys.exit(EXIT_UNAVAILABLE)
-    except ReclaimExtError as e:
-        click.echo(f"reclaim-ext: error: {e}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+    except (Unavailable, ReclaimExtError) as e:
+        _fail(e)
     data["command"] = "reclaim-ext validate kernel --suite" + "".join(f" --only {t}" for t in only) + \
         (f" --access {access}" if access else "") + f" --reps {reps}"
     _write_json(out, data)
