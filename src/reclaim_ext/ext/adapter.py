@@ -314,17 +314,19 @@ class ExtOps(Classic):
         if self._pending:
             self._start()
         super().folio_add(sim, lruvec, page, shadow, shadow_ws, swap_free, fault)
-        att = self._owner.get(lruvec.memcg.id)
-        if att is not None:
-            self._deliver(att, "added", np.array([page], dtype=np.int64))
+        self._one_event(lruvec, "added", page)
 
     def mark_accessed(self, sim, lruvec, page):
         if self._pending:
             self._start()
         super().mark_accessed(sim, lruvec, page)
+        self._one_event(lruvec, "accessed", page)
+
+    def _one_event(self, lruvec, hook: str, page: int) -> None:
+        """The exact driver's single event, for the policy governing the lruvec."""
         att = self._owner.get(lruvec.memcg.id)
         if att is not None:
-            self._deliver(att, "accessed", np.array([page], dtype=np.int64))
+            self._deliver(att, hook, np.array([page], dtype=np.int64))
 
     def access_events(self, sim, lruvec, ev):
         if self._pending:

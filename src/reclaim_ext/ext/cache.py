@@ -71,48 +71,9 @@ class CacheSim:
     def exit(self):
         return self.host.exit
 
-    def _ask_victim(self) -> int | None:
-        """evict(ctx, 1) checked against the contract (R2); None on a shortfall."""
-        host = self.host
-        answer = host.call("evict", 1)
-        if not host.alive:
-            return None
-        if answer is DEFER:  # the fallback decides this one
-            self.events["deferred"] += 1
-            return DEFER
-        if type(answer) is list and len(answer) == 1 and type(answer[0]) is int \
-                and 0 <= answer[0] < self.index.count:  # the common answer: one int handle
-            h = answer[0]
-            if self.resident[h]:
-                host.answered(1)
-                return h
-            self.events["stale_handles"] += 1
-            host.answered(0)
-            return None
-        try:
-            victims, stale = check_victims(answer, 1, self.resident, self.index.count)
-        except ContractError as e:
-            host.eject(EXIT_ERROR, str(e), "evict")
-            return None
-        self.events["stale_handles"] += stale
-        host.answered(len(victims))
-        return int(victims[0]) if len(victims) else None
-
-    def _fallback_victim(self) -> int:
-        res = np.flatnonzero(self.resident[: self.index.count])
-        return int(res[np.argmin(self.last[res])])
-
     def _evict_one(self) -> None:
-        asked = self.alive
-        victim = self._ask_victim() if asked else None
-        if victim is DEFER:
-            victim = self._fallback_victim()
-        elif victim is None:
-            victim = self._fallback_victim()
-            if asked:  # a shortfall (or the answer that ejected the policy): topped up (R4)
-                self.events["topped_up"] += 1
-            else:
-                self.events["fallback_evictions"] += 1
+        """One eviction for the miss being served (ctx.incoming is the page coming in)."""
+        victim = int(self._ask_victims(1)[0])
         self.resident[victim] = False
         self.nr_resident -= 1
         self.evictions += 1
@@ -217,34 +178,38 @@ class CacheSim:
     # ---- stretches: lookahead policies and the fallback alone -----------------------------------
 
     def _ask_victims(self, k: int) -> np.ndarray:
-        """Victims for the next misses of a stretch, in order: the lookahead policy's checked
-        answer to evict(ctx, k); the fallback LRU's k oldest pages when the policy defers, is
-        gone, or gives no usable victim (one page then, counted as a top-up, R4)."""
+        """The next k victims or fewer, in order: the policy's answer to evict(ctx, k), checked
+        against the contract (R1, R2); the fallback LRU's k oldest pages when the policy defers
+        or is gone; when the answer has no usable victim (a shortfall, or the answer that ejected
+        the policy), the fallback's oldest page, counted as a top-up (R4)."""
         host = self.host
-        if self.alive:
-            self.ctx.incoming = None
-            answer = host.call("evict", k)
-            if host.alive:
-                if answer is DEFER:
-                    self.events["deferred"] += 1
-                    return self._fallback_victims(k)
+        if not self.alive:
+            out = self._fallback_victims(k)
+            self.events["fallback_evictions"] += len(out)
+            return out
+        answer = host.call("evict", k)
+        if host.alive:
+            if answer is DEFER:
+                self.events["deferred"] += 1
+                return self._fallback_victims(k)
+            if type(answer) is list and len(answer) == 1 and type(answer[0]) is int \
+                    and 0 <= answer[0] < self.index.count:  # the common one-by-one answer
+                victims = np.array(answer, dtype=np.int64)
+                stale = 0 if self.resident[answer[0]] else 1
+                victims = victims[: 1 - stale]
+            else:
                 try:
                     victims, stale = check_victims(answer, k, self.resident, self.index.count)
                 except ContractError as e:
                     host.eject(EXIT_ERROR, str(e), "evict")
-                else:
-                    self.events["stale_handles"] += stale
-                    host.answered(len(victims))
-                    if len(victims):
-                        return victims
-                    if host.alive:
-                        self.events["topped_up"] += 1
-                        return self._fallback_victims(1)
-            self.events["topped_up"] += 1  # the answer that ejected the policy: its request
-            return self._fallback_victims(1)
-        out = self._fallback_victims(k)
-        self.events["fallback_evictions"] += len(out)
-        return out
+                    victims, stale = None, 0
+            if victims is not None:
+                self.events["stale_handles"] += stale
+                host.answered(len(victims))
+                if len(victims):
+                    return victims
+        self.events["topped_up"] += 1
+        return self._fallback_victims(1)
 
     def _fallback_victims(self, k: int) -> np.ndarray:
         """The k least recently used resident pages, oldest first (lookahead-valid: LRU)."""
@@ -283,6 +248,7 @@ class CacheSim:
             if avail <= 0:
                 flag[cand] = False
                 self.ctx.now = t0 + pos
+                self.ctx.incoming = None  # victims for several misses to come
                 cand = self._ask_victims(self._lookahead_k())
                 cp = 0
                 flag[cand] = True
