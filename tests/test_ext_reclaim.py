@@ -141,3 +141,4 @@ def test_t4_protected_pages_are_refused_then_the_policy_is_ejected():
     sim.check_conservation()
     assert ops.events["refused_protected"] == 90
     assert ops.exit.kind == "ERROR_STALL" and "starvation" in ops.exit.reason
+    ops.finish()  # the run is over: stops the policy's watchdog thread

@@ -12,7 +12,7 @@ from reclaim_ext.trace.record import make_records
 
 
 @pytest.mark.parametrize("text,pages", [("64MiB", 16384), ("2GiB", 524288), ("4096B", 1), ("1000", 1000),
-                                        ("1.5KiB", 0), ("8k", 2), ("3 pages", 3), (" 12 MiB ", 3072)])
+                                        ("6KiB", 1), ("8k", 2), ("3 pages", 3), (" 12 MiB ", 3072)])
 def test_parse_size_units(text, pages):
     assert parse_size(text) == pages
 

@@ -213,11 +213,15 @@ def test_native_of_reader_output(tmp_path, oracle):
     assert np.array_equal(open_trace(p, "native").to_array(), oracle.to_array())
 
 
-def test_native_empty_trace(tmp_path):
+def test_native_empty_trace_is_refused(tmp_path):
     p = tmp_path / "none.rxt"
-    write_native(p, ArrayTrace("none", np.zeros(0, RECORD_DTYPE)))
-    t = open_trace(p, "native")
-    assert t.length == 0 and len(t.to_array()) == 0
+    assert write_native(p, ArrayTrace("none", np.zeros(0, RECORD_DTYPE))) == 0
+    with raises(p, "holds no records"):  # a header only: nothing to replay (issue 16)
+        open_trace(p, "native")
+    z = tmp_path / "none.rxt.zst"
+    z.write_bytes(zstandard.ZstdCompressor().compress(p.read_bytes()))
+    with raises(z, "holds no records"):
+        open_trace(z, "native")
 
 
 def test_write_native_rejects_bad_records(tmp_path):
@@ -563,7 +567,7 @@ def test_native_bad(tmp_path):
 
 def test_csv_bad(tmp_path):
     p = write_text(tmp_path, "nonnum.csv", "id\n1\n2\nthree\n4\n")
-    with raises(p, "line 4", "'three' is not a non-negative integer", "id_is_num=False"):
+    with raises(p, "line 4", "'three' is not a non-negative integer", "--trace-opt id_is_num=false"):
         open_trace(p, "csv")
     p = write_text(tmp_path, "neg.csv", "id\n1\n-2\n")
     with raises(p, "line 3", "'-2'"):
@@ -574,12 +578,12 @@ def test_csv_bad(tmp_path):
     p = write_text(tmp_path, "miss.csv", "a,b\n1,2\n3\n")
     with raises(p, "line 3", "missing column 2 (b)", "1 field"):
         open_trace(p, "csv", id_col="b")
-    with raises(p, "option id_col=5", "missing column"):
+    with raises(p, "--trace-opt id_col=5", "missing column"):
         open_trace(p, "csv", id_col=5)
-    with raises(p, "option id_col='zz'", "missing column"):
+    with raises(p, "--trace-opt id_col=zz", "missing column"):
         open_trace(p, "csv", id_col="zz")
     p = write_text(tmp_path, "noid.csv", "1,2\n3,4\n")
-    with raises(p, "id_col is required"):
+    with raises(p, "--trace-opt id_col is required"):
         open_trace(p, "csv")
     with raises(p, "names a column but the file has no header"):
         open_trace(p, "csv", id_col="id")
@@ -589,9 +593,9 @@ def test_csv_bad(tmp_path):
     p = write_text(tmp_path, "size.csv", "off,len\n0,4096\n0,2147483648\n")
     with raises(p, "line 3", "exceeds 1 GiB"):
         open_trace(p, "csv", offset_col=1, size_col=2)
-    with raises(p, "offset_col and size_col go together"):
+    with raises(p, "--trace-opt offset_col=N and --trace-opt size_col=N go together"):
         open_trace(p, "csv", offset_col=1)
-    with raises(p, "either id_col or offset_col"):
+    with raises(p, "either --trace-opt id_col=N or --trace-opt offset_col=N"):
         open_trace(p, "csv", id_col=1, offset_col=1, size_col=2)
     p = write_text(tmp_path, "negoff.csv", "off,len\n-4096,10\n")
     with raises(p, "line 2", "offset '-4096'"):

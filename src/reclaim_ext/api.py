@@ -8,20 +8,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .core.engine import SimConfig, Simulator, default_check
+import numpy as np
+
+from .core.engine import OutOfMemory, SimConfig, Simulator, default_check
 from .core.stats import CostModel
-from .errors import ConfigError
+from .errors import ConfigError, TraceError
 from .machine.node import check_swappiness
 from .machine.units import parse_size
 from .policies import BUILTIN, get_policy
 from .trace import Trace, make_workload, open_trace
+from .trace.base import DEFAULT_CHUNK
 
 DEFAULT_MEMORY = "64MiB"
 
 
 @dataclass
 class RunConfig:
-    """Everything that defines one run. Sizes are in 4 KiB pages (see machine.units.parse_size)."""
+    """Everything that defines one run. Sizes (memory, swap, capacity) are 4 KiB pages or size
+    strings as on the command line ("64MiB", "2GiB", "1000"), turned into pages on construction and
+    by validate(); a bad one is a ConfigError, which is a ValueError (machine.units.parse_size)."""
 
     policy: str = "classic"
     workload: str | None = "zipf"
@@ -46,6 +51,17 @@ class RunConfig:
     # memory cgroups: "name=a,pids=1-3,max=32MiB" specs or machine.memcg.MemcgConfig (--memcg)
     memcgs: list = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.parse_sizes()
+
+    def parse_sizes(self) -> None:
+        """memory, swap and capacity as page counts (size strings parsed as the CLI parses them)."""
+        self.memory = parse_size(self.memory, "memory")
+        if self.swap is not None:
+            self.swap = parse_size(self.swap, "swap")
+        if self.capacity is not None:
+            self.capacity = parse_size(self.capacity, "capacity")
+
     def policy_options(self) -> dict[str, Any]:
         """Keyword options for the policy's constructor (MGLRU: min_ttl_ms)."""
         if not isinstance(self.min_ttl_ms, (int, float)) or not math.isfinite(self.min_ttl_ms):
@@ -62,6 +78,7 @@ class RunConfig:
         return {}
 
     def validate(self) -> None:
+        self.parse_sizes()
         if self.mode not in ("fast", "exact"):
             raise ConfigError(f"mode: {self.mode!r} is not fast or exact")
         check_swappiness(self.swappiness)
@@ -71,6 +88,11 @@ class RunConfig:
             raise ConfigError("swap: must not be negative")
         if self.trace is not None and not self.trace_format:
             raise ConfigError("--trace needs --format (oraclegeneral, csv, vscsi or native)")
+        if self.min_free_kbytes is not None and self.min_free_kbytes // 4 >= self.memory:
+            raise ConfigError(f"--min-free-kbytes {self.min_free_kbytes}: "
+                              f"{'exceeds' if self.min_free_kbytes > self.memory * 4 else 'equals'} the machine's "
+                              f"memory ({self.memory * 4} kB, --memory): the min watermark would leave no page "
+                              "to allocate")
         if not 1 <= self.watermark_scale_factor <= 3000:
             raise ConfigError(f"watermark_scale_factor: {self.watermark_scale_factor} is out of range 1..3000")
         policy = self.make_policy()  # unknown policy, bad --mechanism spec, bad min_ttl_ms
@@ -87,6 +109,10 @@ class RunConfig:
         elif self.capacity is not None:
             raise ConfigError("--capacity applies to --cache (plain-cache mode); use --memory otherwise")
         for sw in self.switch_plan():
+            if self.cache and sw.policy is None and sw.written != "none":
+                raise ConfigError(f"switch: {sw.at}:{sw.written}: {sw.written} is the reclaim core's built-in policy; "
+                                  "plain-cache mode (--cache) has no reclaim core: switch to a reclaim_ext policy, "
+                                  "or to 'none' (the cache's fallback LRU)")
             if sw.policy is not None and not isinstance(get_policy(sw.policy), Policy):
                 raise ConfigError(f"switch: {sw.policy} is not a reclaim_ext policy (switch to one, or to none)")
         if self.switches and not self.cache and not (isinstance(policy, Policy) or self.policy == "classic"):
@@ -167,7 +193,11 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
 
 
 def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], None] | None = None) -> dict:
-    """Run `cfg` (on `trace` if given) and return the result as a JSON-ready dict."""
+    """Run `cfg` (on `trace` if given) and return the result as a JSON-ready dict.
+
+    A run that ends out of memory raises OutOfMemory; its `result` is the result up to the access
+    that could not be served, with `out_of_memory` = {at_access, memcg, message} (None otherwise).
+    """
     cfg.validate()
     if trace is None:
         trace = build_trace(cfg)
@@ -182,15 +212,23 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
             _, pol, scope = plan.pop(0)
             sim.ops.switch(pol, at, scope)
 
+    pids = _SeenPids(trace) if any(m.pids for m in cfg.memcg_plan()) else None
+    trace = pids or trace
     if plan:
         from .ext.switch import CutTrace
 
         trace = CutTrace(trace, [p[0] for p in plan])
+    oom = None
     try:
         sim.run(trace, progress=progress, on_chunk=on_chunk if plan else None)
+    except OutOfMemory as e:
+        oom = e
+        sim.accesses = sim.pos  # the accesses served: all before the one that found no memory
     finally:
         sim.ops.finish()
     wall = time.perf_counter() - t0
+    if oom is None:
+        _check_not_empty(trace, sim.accesses)
     res = sim.result()
     out = {
         **result_source(cfg, trace),
@@ -215,6 +253,11 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     }
     out.update(sim.ops.dump(sim))
     out["memcgs"] = res["memcgs"]
+    _add_switches_and_warnings(cfg, out, pids)
+    out["out_of_memory"] = None if oom is None else {"at_access": sim.pos, "memcg": oom.memcg, "message": str(oom)}
+    if oom is not None:
+        oom.result = out
+        raise oom
     return out
 
 
@@ -234,12 +277,84 @@ def run_cache_mode(cfg: RunConfig, trace: Trace, progress=None) -> dict:
     plan = [(sw.at, get_policy(sw.policy) if sw.policy else None) for sw in cfg.switch_plan()]
     res = run_cache(trace, cfg.make_policy(), cfg.capacity, seed=cfg.seed, progress=progress, check=cfg.check,
                     switches=plan)
-    return {**result_source(cfg, trace), **res}
+    _check_not_empty(trace, res["accesses"])
+    out = {**result_source(cfg, trace), **res}
+    for e in out["exits"]:
+        if e["kind"] not in _NORMAL_EXITS:
+            e["successor"] = "fallback LRU"
+    _add_switches_and_warnings(cfg, out, None)
+    return out
+
+
+_NORMAL_EXITS = ("NONE", "DONE", "UNREG")  # any other exit kind: the policy was ejected (or quit)
+
+
+class _SeenPids(Trace):
+    """The trace, noting which pids occur in it (to warn about --memcg pids that never do)."""
+
+    def __init__(self, trace: Trace):
+        super().__init__(name=trace.name, length=trace.length, params=trace.params)
+        self.trace = trace
+        self.seen = np.zeros(1 << 16, dtype=bool)
+
+    def chunks(self, chunk: int = DEFAULT_CHUNK):
+        for c in self.trace.chunks(chunk):
+            self.seen[c["pid"]] = True
+            yield c
+
+
+def _add_switches_and_warnings(cfg: RunConfig, out: dict, pids: _SeenPids | None) -> None:
+    """The result's `switches` (each --switch: at, scope, from, to, happened) and `warnings` (one
+    line each: a policy ejected and who took over, a --switch that never happened, --memcg pids
+    that never appear in the trace)."""
+    from .ext.adapter import parse_scope
+
+    done = out.get("switches") or []
+    plan = cfg.switch_plan()
+    out["switches"] = done + [{"at": sw.at, "scope": parse_scope(sw.scope), "from": None, "to": sw.policy or "none",
+                               "happened": False} for sw in plan[len(done):]]
+    warnings = []
+    for i, e in enumerate(out.get("exits") or []):
+        if e and e["kind"] not in _NORMAL_EXITS:
+            if i == 0 and parse_scope(e.get("scope") or "system") == parse_scope(cfg.scope):
+                e["policy"] = cfg.policy  # the run's own policy, as the user named it (a file, ...)
+            where = f" ({e['scope']})" if e.get("scope") else ""
+            hook = f" in {e['hook']}()" if e.get("hook") else ""
+            reason = (e["reason"].splitlines() or [""])[0]
+            warnings.append(f"policy {e['policy']}{where} was ejected at access "
+                            f"{e['at_access'] or 0:,}: {e['kind']}{hook}: {reason}; "
+                            f"{e.get('successor') or 'classic'} took over")
+    for sw in out["switches"]:
+        if not sw["happened"]:
+            at_scope = "" if sw["scope"] == "system" else f"@{sw['scope']}"
+            warnings.append(f"--switch {sw['at']}:{sw['to']}{at_scope} never happened: the run ended after "
+                            f"{out['accesses']:,} accesses")
+    if pids is not None:
+        for m in cfg.memcg_plan():
+            unseen = [p for p in m.pids if not pids.seen[p]]
+            if unseen:
+                shown = "+".join(map(str, unseen[:8])) + ("+..." if len(unseen) > 8 else "")
+                many = len(unseen) > 1
+                warnings.append(f"--memcg {m.name}: pid{'s' if many else ''} {shown} never "
+                                f"appear{'' if many else 's'} in the trace (nothing was charged to {m.name} for "
+                                f"{'them' if many else 'it'})")
+    out["warnings"] = warnings
+
+
+def _check_not_empty(trace: Trace, accesses: int) -> None:
+    """A run of no access has no miss ratio: the trace is bad input (readers refuse an empty file at
+    open; this catches any other trace, e.g. an empty ArrayTrace)."""
+    if accesses == 0:
+        raise TraceError(f"trace {trace.name}", "holds no records: nothing was replayed")
 
 
 def result_source(cfg: RunConfig, trace: Trace) -> dict:
-    """The head of every result: the policy and what was replayed."""
+    """The head of every result: the policy and what was replayed, and which reclaim-ext ran it
+    (version, git commit when run from a checkout)."""
+    from .provenance import provenance
+
     return {
+        **provenance(),
         "policy": cfg.policy,
         "workload": None if cfg.trace else cfg.workload,
         "workload_params": trace.params if cfg.trace is None else {},

@@ -30,18 +30,6 @@ def _size(what: str):
     return convert
 
 
-def _parse_opt_value(text: str):
-    low = text.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
 class _LazyProgress:
     """A progress bar that appears only once a run has taken a couple of seconds, and only on a
     terminal."""
@@ -112,7 +100,7 @@ class _Cli(click.Group):
             if type(e).__name__ == "NoArgsIsHelpError":  # bare `reclaim-ext`: show the help
                 click.echo(e.format_message())
                 sys.exit(0)
-            hint = f" (see `reclaim-ext {e.ctx.info_name} --help`)" if e.ctx and e.ctx.parent else ""
+            hint = f" (see `{_command_path(e.ctx)} --help`)" if e.ctx and e.ctx.parent else ""
             click.echo(f"reclaim-ext: error: {e.format_message()}{hint}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except click.exceptions.Abort:
@@ -121,6 +109,15 @@ class _Cli(click.Group):
         except click.ClickException as e:
             click.echo(f"reclaim-ext: error: {e.format_message()}", err=True)
             sys.exit(e.exit_code)
+
+
+def _command_path(ctx: click.Context) -> str:
+    """The command as typed, e.g. `reclaim-ext validate kernel` (whatever the program was named)."""
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["reclaim-ext", *reversed(names)])
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -175,6 +172,51 @@ def _run_options(f):
     return f
 
 
+def _given(*names: str) -> list[str]:
+    """Which of the current command's parameters `names` the user gave (on the command line or in
+    the environment, not by default), as their option strings (e.g. '--memory')."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    out = []
+    for p in ctx.command.params:
+        if p.name in names and ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE,
+                                                                      ParameterSource.ENVIRONMENT):
+            out.append(max(p.opts, key=len))
+    return out
+
+
+def _not_with(what: str, given: list[str], why: str) -> None:
+    """Refuse options that would be silently ignored: `given` (from _given) do not apply with `what`."""
+    if given:
+        verb = "does" if len(given) == 1 else "do"
+        raise click.UsageError(f"{', '.join(given)} {verb} not apply with {what}: {why}")
+
+
+def _ignored_warning(text: str) -> None:
+    """One stderr line for an option that is accepted but has no effect on the result."""
+    click.echo(f"reclaim-ext: warning: {text}", err=True)
+
+
+def _check_run_options(cache: bool, trace_path) -> list[str]:
+    """Options that the run would ignore: refused when the result would not be what they ask for;
+    a warning (returned, for after the other checks) when the result is the same either way."""
+    if trace_path is not None:
+        _not_with("--trace", _given("workload"), "the trace is what is replayed (give --workload or --trace)")
+    elif _given("trace_format"):
+        raise click.UsageError("--format needs --trace (it is the format of the trace file)")
+    if cache:
+        _not_with("--cache", _given("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor"),
+                  "plain-cache mode has no machine, only --capacity pages")
+        if _given("mode"):
+            return ["--mode is ignored with --cache: plain-cache mode has one driver"]
+    elif trace_path is not None and _given("seed"):
+        return ["--seed is ignored with --trace: it seeds the workload generators, and the trace replays as recorded"]
+    return []
+
+
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
                 swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, cache=False,
                 capacity=None, switches=(), memcgs=(), scope="system"):
@@ -188,6 +230,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
         raise click.BadParameter("needs --trace", param_hint="--trace-opt")
     if trace_path is not None and params:
         raise click.BadParameter("workload parameters do not apply to --trace", param_hint="--param")
+    ignored = _check_run_options(cache, trace_path)
     wparams = parse_workload_params(workload, list(params)) if trace_path is None else {}
     cfg = RunConfig(
         policy=policy, workload=workload, workload_params=wparams, trace=trace_path,
@@ -199,6 +242,8 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
         memcgs=list(memcgs), scope=scope,
     )
     cfg.validate()
+    for text in ignored:
+        _ignored_warning(text)
     return cfg
 
 
@@ -240,13 +285,15 @@ def _write_json(path: str, obj) -> None:
 
 
 def _trace_opts(items) -> dict:
-    """--trace-opt KEY=VALUE items as a dict (values parsed as numbers/booleans where they are)."""
+    """--trace-opt KEY=VALUE items as a dict of strings: each reader parses its own options by type
+    (a column number or header name, a boolean, a byte count), so `offset_col=off` names column
+    'off' and `header=off` is false."""
     opts = {}
     for item in items:
         k, sep, v = item.partition("=")
         if not sep or not k:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--trace-opt")
-        opts[k.strip()] = _parse_opt_value(v.strip())
+        opts[k.strip()] = v.strip()
     return opts
 
 
@@ -304,9 +351,9 @@ def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progre
       reclaim-ext run --policy mglru --mechanism -bloom --dump-lru-gen
       reclaim-ext run --workload scan-hot --json result.json
       reclaim-ext run --workload mixed -p procs=2 --memcg name=a,pids=0,max=16MiB --memcg name=b,pids=1
-      reclaim-ext run --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
+      reclaim-ext run --trace traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
       reclaim-ext run --cache --capacity 1000 --policy s3fifo \\
-          --trace ../shared/traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
+          --trace traces/cloudPhysicsIO.oracleGeneral.bin --format oraclegeneral
       reclaim-ext run --cache --capacity 1000 --policy examples/hello.py
       reclaim-ext run --cache --capacity 1000 --policy lru --switch 1000000:s3fifo
       reclaim-ext run --policy classic --switch 500000:examples/hello.py --workload mixed
@@ -315,6 +362,7 @@ def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progre
     """
     from .api import build_trace
     from .api import run as api_run
+    from .core.engine import OutOfMemory
 
     _check_json_path(json_out)
     with _user_errors():
@@ -325,10 +373,17 @@ def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progre
                                    f"({cfg.policy} has no generations)")
         trace = build_trace(cfg)
         bar = _LazyProgress(trace.length, progress and sys.stderr.isatty() and json_out != "-")
+        oom = None
         try:
             result = api_run(cfg, trace=trace, progress=bar)
+        except OutOfMemory as e:  # the result up to there is still written (and exit 3 below)
+            if e.result is None:
+                raise
+            oom, result = e, e.result
         finally:
             bar.close()
+    for w in result.get("warnings") or ():  # a policy ejected, a --switch or --memcg pid that never applied
+        click.echo(f"reclaim-ext: warning: {w}", err=True)
     if not _emit_json(json_out, result):
         if cfg.cache:
             _print_cache_summary(result)
@@ -338,6 +393,11 @@ def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progre
         from .policies.mglru import format_lru_gen
 
         click.echo(format_lru_gen(result["lru_gen"]), nl=False, err=json_out == "-")
+    if oom is not None:
+        at = result["out_of_memory"]["at_access"]
+        click.echo(f"reclaim-ext: {oom} (at access {at:,}: the result covers the {at:,} accesses before it)",
+                   err=True)
+        sys.exit(EXIT_OOM)
 
 
 def _on_off(mech: dict) -> str:
@@ -347,42 +407,88 @@ def _on_off(mech: dict) -> str:
 
 _COST_ROWS = (("ptes_walked", "PTEs walked"), ("rmap_walks", "rmap walks"), ("lru_lock_ops", "LRU-lock ops"),
               ("atomic_updates", "atomic flag updates"))
+_NORMAL_EXITS = ("NONE", "DONE", "UNREG")  # api._NORMAL_EXITS: any other kind is an ejection
+
+
+def _print_tables(*tables) -> None:
+    """Rich tables on stdout, each at its natural width or wider: piped (not a terminal: 80 columns
+    by default) or on a narrow terminal, a number is never cut with '…' nor wrapped."""
+    from rich.console import Console
+
+    con = Console()
+    for t in tables:
+        need = con.measure(t, options=con.options.update(width=1 << 16)).maximum
+        (con if need <= con.width else Console(width=need)).print(t)
+
+
+def _ejections(r: dict) -> list[dict]:
+    return [e for e in r.get("exits") or () if e and e["kind"] not in _NORMAL_EXITS]
+
+
+def _policy_label(r: dict) -> str:
+    """The run's policy and what replaced it on the way (switches, ejections), in access order."""
+    steps = [(sw["at"], f"→ {sw['to']} at access {sw['at']:,}" if sw["scope"] == "system"
+              else f"+ {sw['to']} in {sw['scope']} from access {sw['at']:,}")
+             for sw in r.get("switches") or () if sw["happened"]]
+    steps += [(e["at_access"] or 0, f"ejected at access {e['at_access'] or 0:,} → {e.get('successor') or 'classic'}")
+              for e in _ejections(r)]
+    return " ".join([r["policy"]] + [s for _, s in sorted(steps, key=lambda x: x[0])])
+
+
+def _policy_rows(r: dict) -> list[tuple[str, str]]:
+    """A row per --switch (at which access, from what to what, where; or that it never happened)
+    and per policy exit: an ejection (kind, hook, reason, access, who took over), else how the last
+    policy ended."""
+    rows = []
+    for sw in r.get("switches") or ():
+        if sw["happened"]:
+            rows.append(("switch", f"at access {sw['at']:,}: {sw['from']} → {sw['to']} ({sw['scope']})"))
+        else:
+            rows.append(("switch", f"at access {sw['at']:,} to {sw['to']} ({sw['scope']}): never happened, "
+                                   f"the run ended after {r['accesses']:,} accesses"))
+    for e in _ejections(r):
+        where = f"{e['policy']} ({e['scope']}): " if e.get("scope") else ""
+        hook = f" in {e['hook']}()" if e.get("hook") else ""
+        reason = (e["reason"].splitlines() or [""])[0]
+        rows.append(("policy exit", f"{where}{e['kind']}{hook} at access {e['at_access'] or 0:,}: {reason}; "
+                                    f"{e.get('successor') or 'classic'} took over"))
+    if not _ejections(r) and r.get("exit"):
+        rows.append(("policy exit", r["exit"]["kind"] + (": attached to the end" if r["exit"]["kind"] == "DONE" else "")))
+    from rich.text import Text
+
+    return [(k, Text(v, justify="left") if len(v) > 40 else v) for k, v in rows]  # long text wraps flush left
 
 
 def _print_cache_summary(r: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     src = r["trace"] or f"workload {r['workload']}"
-    t = Table(title=f"{r['policy']} on {src}, plain cache of {r['capacity']:,} pages", show_header=False)
+    t = Table(title=f"{_policy_label(r)} on {src}, plain cache of {r['capacity']:,} pages", show_header=False)
     t.add_column(style="bold")
-    t.add_column(justify="right")
-    ex = r["exit"]
+    t.add_column(justify="right", max_width=80)  # a long exit reason wraps (at spaces), no number does
     rows = [
         ("accesses", f"{r['accesses']:,}"), ("objects", f"{r['objects']:,}"),
         ("hits", f"{r['hits']:,}"), ("misses", f"{r['misses']:,}"), ("miss ratio", f"{r['miss_ratio']:.6f}"),
         ("evictions", f"{r['evictions']:,}"),
-        ("policy exit", ex["kind"] + (f" at access {ex['at_access']:,}: {ex['reason']}" if ex["kind"] != "DONE" else "")),
-    ]
+    ] + _policy_rows(r)
     rows += [(k.replace("_", " "), f"{v:,}") for k, v in r["events"].items() if v]
     rows.append(("wall time / rate", f"{r['wall_seconds']:.2f} s / {r['accesses_per_second'] / 1e6:.2f} M accesses/s"))
     for k, v in rows:
         t.add_row(k, v)
-    Console().print(t)
+    _print_tables(t)
 
 
 def _print_summary(r: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    con = Console()
     vm = r["vmstat"]
     src = r["trace"] or f"workload {r['workload']}"
-    head = Table(title=f"{r['policy']} on {src}, memory {format_size(r['memory_pages'])}, "
+    head = Table(title=f"{_policy_label(r)} on {src}, memory {format_size(r['memory_pages'])}, "
                        f"swap {format_size(r['swap_pages'])}, {r['mode']} mode", show_header=False)
     head.add_column(style="bold")
-    head.add_column(justify="right")
+    head.add_column(justify="right", max_width=80)  # a long exit reason wraps (at spaces), no number does
     refaults = vm["workingset_refault_anon"] + vm["workingset_refault_file"]
+    cost = r["cost"]
     rows = []
     if "mechanisms" in r:
         rows.append(("mechanisms", _on_off(r["mechanisms"])))
@@ -393,32 +499,38 @@ def _print_summary(r: dict) -> None:
         ("misses (folios allocated)", f"{r['misses']:,}"),
         ("miss ratio", f"{r['miss_ratio']:.4f}"),
         ("refaults (anon + file)", f"{refaults:,}"),
-        ("pages scanned (kswapd / direct)", f"{vm['pgscan_kswapd']:,} / {vm['pgscan_direct']:,}"),
+        ("pages scanned for eviction (pgscan kswapd / direct)", f"{vm['pgscan_kswapd']:,} / {vm['pgscan_direct']:,}"),
+        ("pages scanned (pgscan + pgrefill)", f"{cost['pages_scanned']:,}"),
         ("pages reclaimed (kswapd / direct)", f"{vm['pgsteal_kswapd']:,} / {vm['pgsteal_direct']:,}"),
         ("swap in / out", f"{vm['pswpin']:,} / {vm['pswpout']:,}"),
         ("direct reclaim stalls", f"{vm['allocstall_normal']:,}"),
     ]
     cost = r["cost"]
     rows += [(label, f"{cost[k]:,}") for k, label in _COST_ROWS if cost.get(k)]
+    rows += _policy_rows(r)
+    if r.get("out_of_memory"):
+        oom = r["out_of_memory"]
+        rows.append(("ended out of memory", f"at access {oom['at_access']:,}"
+                     + (f" (memcg {oom['memcg']})" if oom["memcg"] else "")))
     rows += [
         ("modelled runtime", f"{r['modeled_seconds']:.3f} s"),
         ("wall time / rate", f"{r['wall_seconds']:.2f} s / {r['accesses_per_second'] / 1e6:.2f} M accesses/s"),
     ]
     for k, v in rows:
         head.add_row(k, v)
-    con.print(head)
+    _print_tables(head)
     lists = Table(title="LRU lists at the end (pages)")
     for k in r["lru_sizes"]:
         lists.add_column(k, justify="right")
     lists.add_row(*(f"{v:,}" for v in r["lru_sizes"].values()))
-    con.print(lists)
+    _print_tables(lists)
     nz = Table(title="vmstat (non-zero)", show_header=False)
     nz.add_column()
     nz.add_column(justify="right")
     for k, v in vm.items():
         if v:
             nz.add_row(k, f"{v:,}")
-    con.print(nz)
+    _print_tables(nz)
     if len(r.get("memcgs") or ()) > 1:
         mt = Table(title="memcgs (memory.stat / memory.events, hierarchical; pages)")
         cols = ("usage", "peak", "max", "faults", "major", "scan", "steal", "refault", "max ev", "oom")
@@ -430,7 +542,7 @@ def _print_summary(r: dict) -> None:
             vals = (m["usage"], m["peak"], m["max"], st["pgfault"], st["pgmajfault"], st["pgscan"], st["pgsteal"],
                     st["workingset_refault_anon"] + st["workingset_refault_file"], ev["max"], ev["oom"])
             mt.add_row(m["name"], *("max" if v is None else f"{v:,}" for v in vals))
-        con.print(mt)
+        _print_tables(mt)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
@@ -487,13 +599,23 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
 
     \b
     Examples:
+      reclaim-ext ablate --policy mglru      # default workload: mixed -p accesses=500000
       reclaim-ext ablate --policy mglru --workload zipf
       reclaim-ext ablate --policy classic --workload mixed --json ablation.json
       reclaim-ext ablate --policy mglru --variant -ptwalk --variant -ptwalk,-lookaround -j 2
     """
+    from click.core import ParameterSource
+
+    from .bench.ablate import DEFAULT_WORKLOAD
     from .bench.ablate import ablate as run_ablation
 
     _check_json_path(json_out)
+    # no workload or trace given: one where the mechanisms have work (mapped pages), not run's zipf
+    default = (run_opts["trace_path"] is None and not run_opts["params"]
+               and click.get_current_context().get_parameter_source("workload") == ParameterSource.DEFAULT)
+    if default:
+        run_opts["workload"], params = DEFAULT_WORKLOAD
+        run_opts["params"] = tuple(f"{k}={v}" for k, v in params.items())
     with _user_errors():
         cfg = _run_config(**run_opts)
         from .policies import BUILTIN
@@ -507,6 +629,7 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
             result = run_ablation(cfg, variants=list(variants) or None, jobs=jobs, on_done=counter)
         finally:
             counter.close()
+    result["default_workload"] = default
     for v in result["variants"]:
         if v["error"]:
             click.echo(f"reclaim-ext: variant {v['mechanisms']}: {v['error']}", err=True)

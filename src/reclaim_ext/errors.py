@@ -17,5 +17,5 @@ class TraceError(ReclaimExtError):
         super().__init__(f"{source}: {problem}")
 
 
-class ConfigError(ReclaimExtError):
-    """A bad option value (size, swappiness, ...)."""
+class ConfigError(ReclaimExtError, ValueError):
+    """A bad option value (size, swappiness, ...); also a ValueError, for callers of the Python API."""

@@ -26,12 +26,16 @@ METRICS = (
     ("misses", "misses"),
     ("refaults", "refaults"),
     ("modeled_seconds", "modelled s"),
-    ("pages_scanned", "pages scanned"),
+    ("pages_scanned", "pages scanned (pgscan + pgrefill)"),  # `run`'s row of that name: every list
     ("ptes_walked", "PTEs walked"),
     ("rmap_walks", "rmap walks"),
     ("lru_lock_ops", "LRU-lock ops"),
     ("atomic_updates", "atomic updates"),  # what lockfree trades LRU-lock operations for
 )
+# The workload `reclaim-ext ablate` replays when given none: processes with mapped anonymous and file
+# pages (run's default zipf reads through the page cache, maps nothing, so every page-table
+# mechanism is idle and every row reads ±0%), shortened to keep the default ablation under a minute.
+DEFAULT_WORKLOAD = ("mixed", {"accesses": 500_000})
 _COST_METRICS = ("pages_scanned", "ptes_walked", "rmap_walks", "lru_lock_ops", "atomic_updates")
 
 
@@ -228,6 +232,9 @@ def title(result: dict) -> str:
 
     src = result["trace"] or f"workload {result['workload']}"
     on = [m for m, v in result["baseline"]["effective"].items() if v]
+    if result.get("default_workload"):
+        params = " ".join(f"-p {k}={v}" for k, v in DEFAULT_WORKLOAD[1].items())
+        src += f" {params} (ablate's default; choose with --workload or --trace)"
     return (f"ablation of {result['policy']} on {src}, memory {format_size(result['memory_pages'])}, "
             f"{result['accesses']:,} accesses; baseline mechanisms: {', '.join(on) or 'none'}")
 

@@ -30,7 +30,7 @@ def first_occurrence(ids: np.ndarray, size: int) -> np.ndarray:
 def first_occurrence_masked(ids: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
     """first_occurrence over the entries selected by mask (False elsewhere)."""
     out = np.zeros(len(ids), dtype=bool)
-    sel = np.flatnonzero(mask)
+    sel = mask.nonzero()[0]
     if len(sel):
         out[sel] = first_occurrence(ids[sel], size)
     return out
@@ -49,9 +49,10 @@ def dense_labels(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 def occurrence_rank_lt2(ids: np.ndarray, size: int) -> np.ndarray:
     """Per entry: 0 for the first occurrence of its id, 1 for the second, 2 for any later one."""
     r0 = first_occurrence(ids, size)
-    rank = np.full(len(ids), 2, dtype=np.int64)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank.fill(2)
     rank[r0] = 0
-    rest = np.flatnonzero(~r0)
+    rest = (~r0).nonzero()[0]
     if len(rest):
         r1 = first_occurrence(ids[rest], size)
         rank[rest[r1]] = 1

@@ -45,10 +45,11 @@ from .batch import first_occurrence as _first_occurrence
 from .batch import first_occurrence_masked as _first_occurrence_masked
 from .lru import Lruvec
 from .ops import MAX_RECLAIM_RETRIES, AccessEvents, ReclaimOps
-from .stats import CostModel, new_cost, new_vmstat
+from .stats import CostModel, new_cost, new_vmstat, vmstat_problems
 from .vmscan import balance_pgdat, try_to_free_mem_cgroup_pages, try_to_free_pages
 
 DIRTY_BACKGROUND_RATIO = 10  # vm.dirty_background_ratio (percent of memory)
+_FILE_FD = int(Kind.FILE_FD)  # a plain int: comparing an array with the enum member is slow
 
 
 def default_check() -> bool:
@@ -57,7 +58,16 @@ def default_check() -> bool:
 
 
 class OutOfMemory(ReclaimExtError):
-    """Reclaim could not free a page after MAX_RECLAIM_RETRIES direct reclaims."""
+    """Reclaim could not free a page after MAX_RECLAIM_RETRIES direct reclaims.
+
+    `memcg`: the path of the memcg at memory.max (None: the node ran out). api.run sets `result`:
+    the result of the run up to the access that could not be served (its `out_of_memory` says where).
+    """
+
+    def __init__(self, message: str, memcg: str | None = None):
+        super().__init__(message)
+        self.memcg = memcg
+        self.result: dict | None = None
 
 
 class ConservationError(AssertionError):
@@ -109,6 +119,7 @@ class Simulator:
         self.reclaims = 0
         self.bulk_passes = 0  # passes / kswapd runs done in bulk (core.vmscan, same result)
         self.dry_run = None   # set while core.vmscan runs kswapd on scalars only
+        self.dry_run_memo: dict = {}  # outcomes of those runs by starting state (core.vmscan)
         self._fd_last: dict[int, int] = {}  # (pid, file) stream -> page of the previous read()
         # per mm (pid): ran since the page-table walker last took it (lru_gen_mm_state "used"
         # bit, set on every context switch into the mm; here: on every access by the pid)
@@ -316,7 +327,7 @@ class Simulator:
             raise OutOfMemory(
                 f"out of memory in memcg {over.path}: usage {over.usage} pages at memory.max {over.max} pages, "
                 f"nothing reclaimable (swap {self.swap.used}/{self.swap.total} pages used); "
-                f"raise its max or give more --swap"
+                f"raise its max or give more --swap", memcg=over.path
             )
         if self.config.check:
             self.check_conservation()
@@ -332,18 +343,22 @@ class Simulator:
         if not (self.nr_writeback or flush_dirty):
             return
         f = self.folios
-        flags = f.flags[: f.count]
-        done = (flags & PG_writeback) != 0  # writeback reclaim started completes
-        f.flags[: f.count][done] &= ~np.uint16(PG_writeback)
+        # one pass over the table finds the folios concerned; the rest works on those alone
+        want = PG_writeback | PG_dirty if flush_dirty else PG_writeback
+        cand = np.flatnonzero((f.flags[: f.count] & want) != 0)
+        cf = f.flags[cand]
+        done = (cf & PG_writeback) != 0  # writeback reclaim started completes
+        cf[done] &= ~np.uint16(PG_writeback)
         if flush_dirty:
-            wr = ((flags & PG_dirty) != 0) & ((flags & PG_resident) != 0) & (f.type[: f.count] == LRU_FILE)
+            wr = ((cf & PG_dirty) != 0) & ((cf & PG_resident) != 0) & (f.type[cand] == LRU_FILE)
             nw = int(wr.sum())
             self.vm["pgpgout"] += 4 * nw
             self.cost["file_writes"] += nw
-            f.flags[: f.count][wr] &= ~np.uint16(PG_dirty)
+            cf[wr] &= ~np.uint16(PG_dirty)
             done |= wr
             self.nr_file_dirty = 0
-        ids = np.flatnonzero(done)
+        f.flags[cand] = cf
+        ids = cand[done]
         self.nr_writeback = 0
         self.writeback_requested = False
         rot = ids[(f.flags[ids] & PG_reclaim) != 0]
@@ -492,6 +507,13 @@ class Simulator:
         kinds = chunk["kind"]
         writes = chunk["write"].astype(bool)
         streams = self._streams(chunk)
+        fd_all = kinds == _FILE_FD
+        # which read()s call folio_mark_accessed depends on the trace alone (each stream's
+        # previous read), so it is found for the whole chunk at once
+        rd = fd_all & ~writes
+        mark_all = rd.copy()
+        if np.count_nonzero(rd):
+            mark_all[rd] = self._fd_read_marks(pages[rd], streams[rd])
         n = len(pages)
         f = self.folios
         start = 0
@@ -507,12 +529,12 @@ class Simulator:
             g = pages[start:end]
             first = _first_occurrence(g, f.count)
             alloc = first & ((f.flags[g] & PG_resident) == 0)
-            nalloc = int(alloc.sum())
+            nalloc = int(np.count_nonzero(alloc))
             k = budget if nalloc > budget else nalloc  # the first allocation that needs reclaim
             if self.limited and nalloc:
                 k = min(k, self._memcg_cut(pid_memcg[start:end][alloc], k))
             if k < nalloc:
-                cut = int(np.flatnonzero(alloc)[k])
+                cut = int(alloc.nonzero()[0][k])
                 if cut == 0:
                     self.pos = self.accesses + start
                     if not stalled:  # the faulting task is running (once: a reclaim since may clear it)
@@ -532,13 +554,24 @@ class Simulator:
             # the access reclaim ran for marked its mm used before the walk (see _make_room's
             # caller above); the walk may have cleared it since, and the task keeps running
             self._used_from = start + 1 if stalled else start
-            self._apply_segment(start, end, g, first, alloc, pages, ptes, kinds, writes, streams)
+            self._apply_segment(start, end, g, first, alloc, pages, ptes, fd_all, writes, mark_all)
             granted = granted and nalloc == 0
             stalled = stalled and nalloc == 0
             # size the next window so that it usually holds one segment's worth of allocations
             seg = end - start
             if nalloc:
-                window = int(min(65536, max(256, 1.5 * seg * max(budget, 1) / nalloc)))
+                # allocations until the next stop: the watermark budget, or fewer when a memcg
+                # takes allocations at this segment's rate towards its memory.max (sized by the
+                # node's budget alone, a window would span many memcg-limited segments; memcg
+                # stops vary more, so that estimate gets a wider margin)
+                est = max(budget, 1)
+                if self.limited:
+                    am = pid_memcg[start:end][alloc]
+                    for m, under in self.limited:
+                        c = int(np.count_nonzero(under[am]))
+                        if c:
+                            est = min(est, 4.0 * max(m.max - m.usage + c, 1) * nalloc / c)
+                window = int(min(65536, max(256, 1.5 * seg * est / nalloc)))
             else:
                 window = min(65536, window * 2)
             start = end
@@ -552,31 +585,30 @@ class Simulator:
             k = min(k, int(np.searchsorted(cs, max(m.max - m.usage, 0) + 1)))
         return k
 
-    def _apply_segment(self, s, e, g, first, alloc, pages, ptes_all, kinds_all, writes_all, streams_all):
+    def _apply_segment(self, s, e, g, first, alloc, pages, ptes_all, fd_all, writes_all, mark_all):
         f = self.folios
         pt = self.ptes
         vm = self.vm
         cost = self.cost
         lruvec = self.root_lruvec(self.node)
         p = ptes_all[s:e]
-        k = kinds_all[s:e]
         w = writes_all[s:e]
         n = e - s
-        fd = k == Kind.FILE_FD
+        fd = fd_all[s:e]
         mapped = ~fd
         self.mm_used[self._pids[self._used_from:e]] = True
 
         # --- page faults on mapped accesses
         nfault = 0
         major = np.zeros(n, dtype=bool)
-        if mapped.any():
+        if np.count_nonzero(mapped):
             mp = p[mapped]
             firstpte = _first_occurrence_masked(p, mapped, pt.count)
             fault = firstpte & ~pt.present[np.where(mapped, p, 0)]
-            nfault = int(fault.sum())
+            nfault = int(np.count_nonzero(fault))
             ever = f.ever[g]
             major = fault & alloc & ((f.type[g] == LRU_FILE) | ever)
-            nmajor = int(major.sum())
+            nmajor = int(np.count_nonzero(major))
             vm["pgfault"] += nfault
             vm["pgmajfault"] += nmajor
             if self.multi:  # count_memcg_event_mm: the faulting task's memcg
@@ -591,7 +623,7 @@ class Simulator:
             pt.present[mp] = True
             pt.young[mp] = True
             self.mm.pmds.young[pt.pmd[mp]] = True  # the non-leaf accessed bit
-        nfd_alloc = int((alloc & fd).sum())
+        nfd_alloc = int(np.count_nonzero(alloc & fd))
         cost["hits"] += n - nfault - nfd_alloc
 
         # --- allocations, in trace order
@@ -620,7 +652,7 @@ class Simulator:
             refault = shadow >= 0
             for t in (LRU_ANON, LRU_FILE):
                 sel = refault & (at == t)
-                c = int(sel.sum())
+                c = int(np.count_nonzero(sel))
                 if c:
                     vm["workingset_refault_" + TYPE_NAMES[t]] += c
                     if self.multi:
@@ -628,38 +660,38 @@ class Simulator:
                     else:
                         lruvec.stat["workingset_refault_" + TYPE_NAMES[t]] += c
             swapin = (at == LRU_ANON) & f.ever[ag]
-            nswapin = int(swapin.sum())
-            nfile = int(((at == LRU_FILE) & ~(fd & w)[alloc]).sum())  # a whole-page write() reads nothing
+            nswapin = int(np.count_nonzero(swapin))
+            nfile = int(np.count_nonzero((at == LRU_FILE) & ~(fd & w)[alloc]))  # a whole-page write() reads nothing
             vm["pswpin"] += nswapin
             vm["pgpgin"] += 4 * (nswapin + nfile)
             cost["swap_ins"] += nswapin
             cost["file_reads"] += nfile
             # free swap slots seen by each allocation's refault check: a swap-in releases its slot
             # after the check
-            swap_free_at = self.swap.free + np.concatenate(([0], np.cumsum(swapin)[:-1]))
+            swap_free_at = self.swap.free + (swapin.cumsum() - swapin)
             self.swap.used -= nswapin
         else:
             at = shadow = sws = swap_free_at = None
 
         # --- dirty file folios
         wfile = w & (f.type[g] == LRU_FILE)
-        if wfile.any():
-            wg = np.unique(g[wfile])
+        if np.count_nonzero(wfile):
+            wg = g[wfile]
             clean = wg[(f.flags[wg] & PG_dirty) == 0]
-            f.flags[clean] |= PG_dirty
-            self.nr_file_dirty += len(clean)
+            if len(clean):
+                if len(clean) > 1:
+                    clean = clean[_first_occurrence(clean, f.count)]
+                f.flags[clean] |= PG_dirty
+                self.nr_file_dirty += len(clean)
 
         # --- software-visible events: ADD for each allocation, ACCESS for each mark_accessed call
         # (read() only: write_begin does not mark the folio accessed)
-        rd = fd & ~w
-        mark = rd.copy()
-        if rd.any():
-            mark[rd] = self._fd_read_marks(g[rd], streams_all[s:e][rd])
-        add_pos = np.flatnonzero(alloc)
-        acc_pos = np.flatnonzero(mark)
+        mark = mark_all[s:e]
+        add_pos = alloc.nonzero()[0]
+        acc_pos = mark.nonzero()[0]
         if len(add_pos) or len(acc_pos):
             key = np.concatenate((add_pos * 2, acc_pos * 2 + 1))
-            order = np.argsort(key, kind="stable")
+            order = key.argsort(kind="stable")
             ev_page = np.concatenate((ag, g[acc_pos]))[order]
             is_add = np.zeros(len(key), dtype=bool)
             is_add[: len(add_pos)] = True
@@ -807,8 +839,36 @@ class Simulator:
         ndirty = int((((flags & PG_dirty) != 0) & resident & (f.type[:cnt] == LRU_FILE)).sum())
         if ndirty != self.nr_file_dirty:
             problems.append(f"dirty file pages {ndirty} != counter {self.nr_file_dirty}")
+        problems += ["counter identity: " + p for p in self.counter_problems(nres, resident)]
         if problems:
             raise ConservationError(f"conservation check failed in the trace chunk starting at access {self.accesses}: " + "; ".join(problems))
+
+    def counter_problems(self, nres: int, resident: np.ndarray) -> list[str]:
+        """The vmstat identities this model keeps (part of check_conservation), each broken one
+        named: pages enter memory only by allocation and leave it only by reclaim, a reclaimed
+        anon folio always goes to the (synchronous) swap device, every shadow entry comes from one
+        eviction and is consumed by one refault, and every per-lruvec event is also a vmstat one."""
+        v = self.vm
+        out = vmstat_problems(v, self.misses, self.cost)
+        if v["pgalloc_normal"] - v["pgfree"] != nres:
+            out.append(f"pgalloc_normal {v['pgalloc_normal']} - pgfree {v['pgfree']} != resident {nres}")
+        if v["pswpout"] - v["pswpin"] != self.swap.used:
+            out.append(f"pswpout {v['pswpout']} - pswpin {v['pswpin']} != swap slots used {self.swap.used}")
+        f = self.folios
+        cnt = f.count
+        shadows = np.bincount(f.type[:cnt][~resident & (f.shadow[:cnt] >= 0)], minlength=2)
+        for t, name in enumerate(TYPE_NAMES):
+            left = v["pgsteal_" + name] - v["workingset_refault_" + name]
+            if int(shadows[t]) != left:
+                out.append(f"{name}: {int(shadows[t])} shadow entries != pgsteal_{name} - "
+                           f"workingset_refault_{name} = {left}")
+        lvs = [m.lruvecs[self.node.nid] for m in self.memcgs.values()]
+        for name in self.MEMCG_STAT:  # memory.stat events: the root's sum is vmstat
+            if name in v:
+                local = sum(lv.stat[name] for lv in lvs)
+                if local != v[name]:
+                    out.append(f"{name}: vmstat {v[name]} != {local} summed over the memcgs' memory.stat")
+        return out
 
     def result(self) -> dict:
         """Counters and derived numbers of the run so far."""

@@ -1,4 +1,4 @@
-"""Lock-free age updates (reference §3.15): a folio's logical class apart from its physical list.
+"""Lock-free age updates (folio_update_gen, include/linux/mm_inline.h): a folio's logical class apart from its physical list.
 
 MGLRU promotes folios found young by a page-table walk or lookaround by rewriting the generation
 field in the folio flags with a compare-and-swap; the folio stays on the list of its old

@@ -69,7 +69,7 @@ class FolioList:
         while got < n and self.lo < self.hi:
             w = min(self.hi - self.lo, max(2 * (n - got), 64))
             ids = self.ids[self.lo : self.lo + w]
-            valid = np.flatnonzero(folios.stamp[ids] == self.stamps[self.lo : self.lo + w])
+            valid = (folios.stamp[ids] == self.stamps[self.lo : self.lo + w]).nonzero()[0]
             need = n - got
             if len(valid) >= need:
                 out.append(ids[valid[:need]])
@@ -89,7 +89,7 @@ class FolioList:
         while got < n and lo < self.hi:
             w = min(self.hi - lo, max(2 * (n - got), 64))
             ids = self.ids[lo : lo + w]
-            valid = np.flatnonzero(folios.stamp[ids] == self.stamps[lo : lo + w])
+            valid = (folios.stamp[ids] == self.stamps[lo : lo + w]).nonzero()[0]
             take = valid[: n - got]
             out.append(ids[take])
             got += len(take)
@@ -141,12 +141,24 @@ class Lruvec:
         for m in self.memcg.subtree():
             yield m.lruvecs[nid]
 
+    def _subtree_list(self) -> list:
+        """subtree() as a list, without generators (the hierarchical sums below run several
+        times per reclaim batch)."""
+        nid = self.node.nid
+        out = []
+        stack = [self.memcg]
+        while stack:
+            m = stack.pop()
+            out.append(m.lruvecs[nid])
+            stack.extend(reversed(m.children))
+        return out
+
     def hier_nr(self) -> list[int]:
         """Pages per list over the memcg's subtree."""
         if not self.memcg.children:
             return self.nr
         out = [0] * self.nr_lists
-        for lv in self.subtree():
+        for lv in self._subtree_list():
             for i, c in enumerate(lv.nr):
                 out[i] += c
         return out
@@ -154,13 +166,19 @@ class Lruvec:
     def hier_total(self) -> int:
         if not self.memcg.children:
             return sum(self.nr)
-        return sum(sum(lv.nr) for lv in self.subtree())
+        t = 0
+        for lv in self._subtree_list():
+            t += sum(lv.nr)
+        return t
 
     def hier_stat(self, name: str) -> int:
         """An event counter summed over the memcg's subtree."""
         if not self.memcg.children:
             return self.stat[name]
-        return sum(lv.stat[name] for lv in self.subtree())
+        t = 0
+        for lv in self._subtree_list():
+            t += lv.stat[name]
+        return t
 
     def parent_lruvec(self):
         """parent_lruvec: the parent memcg's lruvec on this node (None at the root)."""
@@ -214,7 +232,7 @@ class Lruvec:
             on = last & (old >= 0)
             final = np.bincount(lrus[last], minlength=self.nr_lists)
         nr = self.nr
-        if on.any():
+        if np.count_nonzero(on):
             for lru, c in enumerate(np.bincount(old[on], minlength=self.nr_lists).tolist()):
                 nr[lru] -= c
         for lru, c in enumerate(final.tolist()):

@@ -23,7 +23,7 @@ FOLIOREF_RECLAIM = 2
 FOLIOREF_RECLAIM_CLEAN = 3
 VERDICT_NAMES = ("ACTIVATE", "KEEP", "RECLAIM", "RECLAIM_CLEAN")
 
-# Mechanisms a run can switch on or off per policy (reference §4.1):
+# Mechanisms a run can switch on or off per policy (MGLRU's, in mm/vmscan.c):
 #   ptwalk     page-table walk during aging (core.ptwalk.walk_mm)
 #   bloom      skip PTE tables absent from the Bloom filter of dense tables (needs ptwalk)
 #   pmd_young  skip PTE tables whose non-leaf PMD accessed bit is clear (needs ptwalk)
@@ -51,7 +51,7 @@ class ReclaimStat:
 
 @dataclass
 class ScanControl:
-    """struct scan_control, the fields the simulator uses (reference §1.4)."""
+    """struct scan_control (mm/vmscan.c), the fields the simulator uses."""
 
     nr_to_reclaim: int
     kswapd: bool = False
@@ -97,6 +97,19 @@ class AccessEvents:
     # memcg id of each event's folio (its lruvec) when the run has several memcgs; None: every
     # event is on the lruvec the hook was called with
     memcg: np.ndarray | None = None
+
+
+_VMSCAN = []
+
+
+def _vmscan():
+    """core.vmscan (which imports this module), imported once: a relative import inside a hook
+    costs microseconds, and these hooks run several times per reclaim pass."""
+    if not _VMSCAN:
+        from . import vmscan
+
+        _VMSCAN.append(vmscan)
+    return _VMSCAN[0]
 
 
 class ReclaimOps:
@@ -160,9 +173,7 @@ class ReclaimOps:
     def shrink_node(self, sim, node, sc: ScanControl) -> None:
         """One reclaim pass over a node. Default: the core's shrink_node (prepare, then
         shrink_lruvec on every lruvec, then the node flags)."""
-        from .vmscan import shrink_node_lruvecs
-
-        shrink_node_lruvecs(sim, node, sc, self)
+        _vmscan().shrink_node_lruvecs(sim, node, sc, self)
 
     def rmap_look(self, sim, lruvec, sc: ScanControl):
         """A callable(pte_id) run on every young PTE the rmap walk of shrink_folio_list finds
@@ -174,15 +185,11 @@ class ReclaimOps:
 
     def shrink_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
         """Reclaim from one lruvec. Default: the core's list-budget loop."""
-        from .vmscan import shrink_lruvec_lists
-
-        shrink_lruvec_lists(sim, lruvec, sc, self)
+        _vmscan().shrink_lruvec_lists(sim, lruvec, sc, self)
 
     def scan_budget(self, sim, lruvec, sc: ScanControl) -> list[int]:
         """Pages to scan per list this pass. Default: get_scan_count over the lists."""
-        from .vmscan import get_scan_count
-
-        return get_scan_count(sim, lruvec, sc)
+        return _vmscan().get_scan_count(sim, lruvec, sc)
 
     def age(self, sim, lruvec, lru: int, nr_to_scan: int, sc: ScanControl) -> None:
         """Age list `lru` (a class > 0): move its cold folios towards class 0. The core charges
@@ -214,6 +221,14 @@ class ReclaimOps:
 
     def after_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
         """End of shrink_lruvec for this lruvec."""
+
+    def dry_run_key(self, sim, lruvec):
+        """For a policy with `bulk_clean_file_pass`: a hashable value that, together with the
+        lruvec's list sizes and costs, the node's free pages and flags and whether swap is left,
+        determines everything prepare(), scan_budget(), after_lruvec() and kswapd_age_node() read
+        during a dry kswapd run (core.vmscan._bulk_kswapd_run); the core then reuses the outcome
+        of an earlier dry run from the same state. None (the default): every run is done."""
+        return None
 
     def kswapd_age_node(self, sim, node, sc: ScanControl) -> str | None:
         """Background aging before each kswapd pass. Returning a reason string asks the core to

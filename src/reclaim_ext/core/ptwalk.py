@@ -1,6 +1,6 @@
 """Page-table walks for access detection: the aging walk, lookaround, and their Bloom filters.
 
-This models MGLRU's two page-table scanners (reference §3.5-§3.7):
+This models MGLRU's two page-table scanners (mm/vmscan.c: walk_mm, lru_gen_look_around):
 
 * `walk_mm` — the walk `try_to_inc_max_seq` does over every mm before `max_seq` is incremented:
   per PTE table (one PMD entry, 512 PTEs) it may skip on the PMD's non-leaf accessed bit or on

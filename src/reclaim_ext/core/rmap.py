@@ -34,37 +34,50 @@ def folio_referenced(sim, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _referenced(sim, ids: np.ndarray, want_ptes: bool):
     """folio_referenced, plus (want_ptes) the young PTE ids cleared, in batch order and chain
-    order within a folio."""
+    order within a folio. (The rounds of _chain_rounds, inlined: this runs for every reclaim
+    batch, most of them a few folios.)"""
     ptes = sim.ptes
     n = len(ids)
     young = np.zeros(n, dtype=np.int32)
     vm_exec = np.zeros(n, dtype=bool)
-    none = np.zeros(0, dtype=np.int64)
+    cur = sim.folios.pte_head[ids]
+    sel = (cur >= 0).nonzero()[0]
+    if len(sel) == 0:  # no folio was ever mapped
+        return young, vm_exec, _NONE
+    present, pyoung, pexec, nxt_of = ptes.present, ptes.young, ptes.exec, ptes.next
     walked = np.zeros(n, dtype=bool)
     checked = 0
     got_i, got_p = [], []
-    for c, sel in _chain_rounds(sim, ids):
-        pres = ptes.present[c]
-        cp, ip = c[pres], sel[pres]
-        if len(cp):
-            walked[ip] = True
-            checked += len(cp)
-            y = ptes.young[cp]
-            if y.any():
-                cy, iy = cp[y], ip[y]
+    c = cur[sel]
+    while len(c):  # one PTE per chain per round: a folio appears at most once per round
+        pres = present[c]
+        npres = np.count_nonzero(pres)
+        if npres:
+            walked[sel[pres]] = True
+            checked += int(npres)
+            y = pyoung[c] & pres
+            if np.count_nonzero(y):
+                cy, iy = c[y], sel[y]
                 young[iy] += 1
-                vm_exec[iy] |= ptes.exec[cy]
-                ptes.young[cy] = False
+                vm_exec[iy] |= pexec[cy]
+                pyoung[cy] = False
                 if want_ptes:
                     got_i.append(iy)
                     got_p.append(cy)
-    sim.cost["rmap_walks"] += int(walked.sum())
+        nxt = nxt_of[c]
+        more = nxt >= 0
+        c, sel = nxt[more], sel[more]
+    sim.cost["rmap_walks"] += int(np.count_nonzero(walked))
     sim.cost["ptes_checked"] += checked
     if not got_p:
-        return young, vm_exec, none
+        return young, vm_exec, _NONE
     bi = np.concatenate(got_i)
     bp = np.concatenate(got_p)
     return young, vm_exec, bp[np.argsort(bi, kind="stable")]
+
+
+_NONE = np.zeros(0, dtype=np.int64)
+_NONE.flags.writeable = False
 
 
 def folio_referenced_lookaround(sim, ids: np.ndarray, look) -> tuple[np.ndarray, np.ndarray]:
@@ -85,10 +98,17 @@ def folio_referenced_lookaround(sim, ids: np.ndarray, look) -> tuple[np.ndarray,
 
 def try_to_unmap(sim, ids: np.ndarray) -> None:
     """Clear every present PTE of the folios (replace anon mappings by swap entries)."""
+    cur = sim.folios.pte_head[ids]
+    if len(cur) == 0 or cur.max() < 0:
+        return
     ptes = sim.ptes
-    for c, _ in _chain_rounds(sim, ids):
-        ptes.present[c] = False
-        ptes.young[c] = False
+    present, young, nxt_of = ptes.present, ptes.young, ptes.next
+    c = cur[cur >= 0]
+    while len(c):
+        present[c] = False
+        young[c] = False
+        c = nxt_of[c]
+        c = c[c >= 0]
 
 
 def folio_mapped(sim, ids: np.ndarray, exec_only: bool = False) -> np.ndarray:

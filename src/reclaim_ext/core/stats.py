@@ -74,3 +74,45 @@ class CostModel:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def vmstat_problems(v: dict, misses: int, cost: dict) -> list[str]:
+    """The identities between vmstat counters (and the cost counters of device I/O) that this
+    model keeps, each broken one named: reclaim is counted by source and by type together
+    (core.vmscan.count_reclaim), pages enter memory only by allocation and leave it only by
+    reclaim, a reclaimed anon folio always goes to the (synchronous) swap device and comes back
+    by a fault, and activations and restores are refaults."""
+    out = []
+    for ev in ("pgscan", "pgsteal"):
+        by_src, by_type = v[ev + "_kswapd"] + v[ev + "_direct"], v[ev + "_anon"] + v[ev + "_file"]
+        if by_src != by_type:
+            out.append(f"{ev}_kswapd + {ev}_direct = {by_src} != {ev}_anon + {ev}_file = {by_type}")
+    for part in ("kswapd", "direct", "anon", "file"):
+        if v["pgsteal_" + part] > v["pgscan_" + part]:
+            out.append(f"pgsteal_{part} {v['pgsteal_' + part]} > pgscan_{part} {v['pgscan_' + part]}")
+    steal = v["pgsteal_kswapd"] + v["pgsteal_direct"]
+    if v["pgfree"] != steal:
+        out.append(f"pgfree {v['pgfree']} != pgsteal {steal} (pages are freed only by reclaim)")
+    if v["pgalloc_normal"] != misses:
+        out.append(f"pgalloc_normal {v['pgalloc_normal']} != misses {misses}")
+    if v["pswpout"] != v["pgsteal_anon"]:
+        out.append(f"pswpout {v['pswpout']} != pgsteal_anon {v['pgsteal_anon']}")
+    if v["pswpin"] != v["workingset_refault_anon"]:
+        out.append(f"pswpin {v['pswpin']} != workingset_refault_anon {v['workingset_refault_anon']}")
+    for name in ("anon", "file"):
+        if v["workingset_refault_" + name] > v["pgsteal_" + name]:
+            out.append(f"workingset_refault_{name} {v['workingset_refault_' + name]} > "
+                       f"pgsteal_{name} {v['pgsteal_' + name]}")
+        for w in ("activate", "restore"):  # MGLRU may restore without activating (lru_gen_refault)
+            if v[f"workingset_{w}_{name}"] > v["workingset_refault_" + name]:
+                out.append(f"workingset_{w}_{name} {v[f'workingset_{w}_{name}']} > "
+                           f"workingset_refault_{name} {v['workingset_refault_' + name]}")
+    if v["pgmajfault"] > v["pgfault"]:
+        out.append(f"pgmajfault {v['pgmajfault']} > pgfault {v['pgfault']}")
+    if v["pswpin"] > v["pgmajfault"]:
+        out.append(f"pswpin {v['pswpin']} > pgmajfault {v['pgmajfault']} (anon pages come back by faults)")
+    if v["pgpgin"] != 4 * (v["pswpin"] + cost["file_reads"]):
+        out.append(f"pgpgin {v['pgpgin']} != 4 * (pswpin {v['pswpin']} + file reads {cost['file_reads']})")
+    if v["pgpgout"] != 4 * (v["pswpout"] + cost["file_writes"]):
+        out.append(f"pgpgout {v['pgpgout']} != 4 * (pswpout {v['pswpout']} + file writes {cost['file_writes']})")
+    return out

@@ -5,6 +5,8 @@ policy decision is a reclaim_ops hook.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..machine.folio import (
@@ -88,8 +90,6 @@ def inactive_is_low(lruvec, lru_type: int, hierarchical: bool = False) -> bool:
     """inactive_is_low: inactive * isqrt(10 * GiB) < active (ratio 1 below 1 GiB). The sizes are
     the lruvec's own lists (lruvec_lru_size, in shrink_lruvec) or, `hierarchical`, its memcg
     subtree's (lruvec_page_state: the target lruvec of prepare_scan_control, kswapd_age_node)."""
-    import math
-
     nr = lruvec.hier_nr() if hierarchical else lruvec.nr
     b = lru_type * lruvec.nr_classes
     inactive = nr[b]
@@ -293,7 +293,7 @@ def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: list[tuple[int, int]
     sizes_in = [n for lru, n in batches if lru == inactive]
     t_in = sum(sizes_in)
     ids = lruvec.isolate_tail(f, inactive, t_in)
-    vm, cost = sim.vm, sim.cost
+    cost = sim.cost
     aged: dict[int, int] = {}
     for lru, n in batches:
         if lru != inactive:
@@ -302,11 +302,8 @@ def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: list[tuple[int, int]
     for lru, n in aged.items():  # never-mapped folios: nothing young, the clock is unchanged
         ops.age(sim, lruvec, lru, n, sc)
     remove_mapping(sim, lruvec, ops, ids, sc)
-    scan, steal = ("pgscan_kswapd", "pgsteal_kswapd") if sc.kswapd else ("pgscan_direct", "pgsteal_direct")
-    sim.count(lruvec, scan, t_in)
-    vm["pgscan_file"] += t_in
-    sim.count(lruvec, steal, t_in)
-    vm["pgsteal_file"] += t_in
+    count_reclaim(sim, lruvec, sc, "pgscan", LRU_FILE, t_in)
+    count_reclaim(sim, lruvec, sc, "pgsteal", LRU_FILE, t_in)
     cost["pages_scanned"] += t_in
     cost["lru_lock_ops"] += 2 * len(sizes_in)
     done = 0
@@ -353,6 +350,32 @@ def _dry_pass(sim, lruvec, sc: ScanControl, targets: list[int]) -> None:
     sc.nr_reclaimed += _budget_loop(lruvec, sc, targets, on_batch)
 
 
+_DRY_MEMO_MAX = 1 << 14
+
+
+def _dry_run_key(sim, node, lv, ops, saved) -> tuple | None:
+    """Everything a dry run of balance_pgdat reads, or None when the policy cannot say
+    (ReclaimOps.dry_run_key). The dry run works on scalars only, so two runs from the same key
+    record the same batches and leave the same scan control, node flags and sizes: the outcome
+    of the first is reused (on a steady trace most kswapd wakeups start from a state seen before).
+    The folio work is not reused: the candidates are checked and the batches applied every time."""
+    pk = ops.dry_run_key(sim, lv)
+    if pk is None:
+        return None
+    return (ops, tuple(saved[0]), *saved[1:], sim.swap.free > 0, lv.memcg.swappiness, pk)
+
+
+def _copy_sc(sc: ScanControl) -> ScanControl:
+    """A copy of a scan control with its own round counters and scratch dict (copy.copy of a
+    dataclass is slow: this runs on every kswapd wakeup)."""
+    out = object.__new__(ScanControl)
+    out.__dict__.update(sc.__dict__)
+    out.nr = nr = object.__new__(ReclaimStat)
+    nr.__dict__.update(sc.nr.__dict__)
+    out.priv = dict(sc.priv)
+    return out
+
+
 def _bulk_kswapd_run(sim, node, ops) -> bool:
     """Run balance_pgdat in bulk when the node's only lruvec holds nothing but file folios and
     every folio the run would scan is clean and never mapped: a dry run on scalars decides the
@@ -369,18 +392,36 @@ def _bulk_kswapd_run(sim, node, ops) -> bool:
         return False
     saved = (list(lv.nr), node.free, lv.memcg.usage, lv.anon_cost, lv.file_cost, node.dirty_flag,
              node.writeback_flag, node.kswapd_failures)
-    sim.dry_run = dry = DryRun(lv)
-    try:
-        sc = _balance_loop(sim, node, ops)
-    finally:
-        sim.dry_run = None
-    after = (list(lv.nr), node.free, lv.memcg.usage)
-    (lv.nr[:], node.free, lv.memcg.usage, lv.anon_cost, lv.file_cost) = saved[:5]
-    if dry.failed or not _bulk_candidates_ok(sim, lv, dry.batches):
+    key = _dry_run_key(sim, node, lv, ops, saved)
+    memo = sim.dry_run_memo.get(key) if key is not None else None
+    if memo is not None:  # a dry run from this very state was done before: same outcome
+        batches, sc0, flags, after = memo
+        if batches is None:
+            return False
+        sc = _copy_sc(sc0)
+        node.dirty_flag, node.writeback_flag, node.kswapd_failures = flags
+    else:
+        sim.dry_run = dry = DryRun(lv)
+        try:
+            sc = _balance_loop(sim, node, ops)
+        finally:
+            sim.dry_run = None
+        after = (list(lv.nr), node.free, lv.memcg.usage)
+        (lv.nr[:], node.free, lv.memcg.usage, lv.anon_cost, lv.file_cost) = saved[:5]
+        batches = None if dry.failed else dry.batches
+        if key is not None:
+            if len(sim.dry_run_memo) >= _DRY_MEMO_MAX:
+                sim.dry_run_memo.clear()
+            sim.dry_run_memo[key] = (batches, _copy_sc(sc), (node.dirty_flag, node.writeback_flag,
+                                     node.kswapd_failures), after)
+        if batches is None:
+            node.dirty_flag, node.writeback_flag, node.kswapd_failures = saved[5:]
+            return False
+    if not _bulk_candidates_ok(sim, lv, batches):
         node.dirty_flag, node.writeback_flag, node.kswapd_failures = saved[5:]
         return False
     sim.bulk_passes += 1
-    _bulk_apply(sim, lv, sc, ops, dry.batches)
+    _bulk_apply(sim, lv, sc, ops, batches)
     if (list(lv.nr), node.free, lv.memcg.usage) != after:  # the dry run and the work must agree
         raise AssertionError(f"bulk kswapd run diverged from its dry run: {after} != {(lv.nr, node.free)}")
     _balance_end(sim, node, ops, sc)
@@ -388,6 +429,29 @@ def _bulk_kswapd_run(sim, node, ops) -> bool:
 
 
 
+
+
+def count_reclaim(sim, lruvec, sc: ScanControl, event: str, lru_type: int, n: int) -> None:
+    """Count `n` folios of type `lru_type` scanned (`event` "pgscan": isolated) or reclaimed
+    ("pgsteal") by one reclaimer, as shrink_inactive_list counts nr_taken / nr_reclaimed and
+    MGLRU's scan_folios / evict_folios count isolated / reclaimed: PGSCAN_KSWAPD or PGSCAN_DIRECT
+    in vmstat and in the scanned lruvec's memcg (count_memcg_events), and PGSCAN_ANON + file in
+    vmstat (__count_vm_events(PGSCAN_ANON + file, nr_scanned)). Every reclaim path counts through
+    here, so pgscan_kswapd + pgscan_direct == pgscan_anon + pgscan_file (and for pgsteal) by
+    construction; a batch that mixes types (a reclaim_ext policy's) is counted per type
+    (count_reclaim_batch). Unlike the kernel, cgroup reclaim is counted in the global
+    pgscan_direct / pgsteal_direct too (docs/model.md, memcg reclaim)."""
+    if n:
+        sim.count(lruvec, f"{event}_{'kswapd' if sc.kswapd else 'direct'}", n)
+        sim.vm[f"{event}_{TYPE_NAMES[lru_type]}"] += n
+
+
+def count_reclaim_batch(sim, lruvec, sc: ScanControl, event: str, ids: np.ndarray) -> None:
+    """count_reclaim for a batch of folios of either type, each counted under its own type."""
+    if len(ids):
+        nr = np.bincount(sim.folios.type[ids], minlength=2)
+        count_reclaim(sim, lruvec, sc, event, LRU_ANON, int(nr[LRU_ANON]))
+        count_reclaim(sim, lruvec, sc, event, LRU_FILE, int(nr[LRU_FILE]))
 
 
 def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanControl, ops) -> int:
@@ -399,21 +463,14 @@ def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanCo
     sim.cost["lru_lock_ops"] += 1
     if not nr_taken:
         return 0
-    vm = sim.vm
-    key = "pgscan_kswapd" if sc.kswapd else "pgscan_direct"
-    vm[key] += nr_taken
-    lruvec.stat[key] += nr_taken  # memory.stat of the scanned lruvec's memcg
-    vm["pgscan_" + TYPE_NAMES[lru_type]] += nr_taken
+    count_reclaim(sim, lruvec, sc, "pgscan", lru_type, nr_taken)
     sim.cost["pages_scanned"] += nr_taken
     res = shrink_folio_list(sim, lruvec, ids, sc, ops)
     # move_folios_to_lru
     sim.cost["lru_lock_ops"] += 1
     ops.putback(sim, lruvec, res.keep_ids, res.keep_active)
     reclaimed = res.nr_reclaimed
-    key = "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"
-    vm[key] += reclaimed
-    lruvec.stat[key] += reclaimed
-    vm["pgsteal_" + TYPE_NAMES[lru_type]] += reclaimed
+    count_reclaim(sim, lruvec, sc, "pgsteal", lru_type, reclaimed)
     lru_note_cost(lruvec, lru_type == LRU_FILE, res.nr_pageout, nr_taken - reclaimed)
     if res.nr_unqueued_dirty and res.nr_unqueued_dirty == nr_taken:
         sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
@@ -435,7 +492,7 @@ class FolioListResult:
 
 
 def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> FolioListResult:
-    """shrink_folio_list (reference §1.9), vectorized over the isolated batch in list order.
+    """shrink_folio_list (mm/vmscan.c), vectorized over the isolated batch in list order.
 
     Survivors are returned in input order with whether they were activated; freed folios leave
     a shadow entry (the policy's eviction token) and go back to the free pool. Steps that no folio
@@ -447,10 +504,10 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     fl = f.flags[ids]
     flor = int(np.bitwise_or.reduce(fl))
     file = f.type[ids] == LRU_FILE
-    all_file = bool(file.all())
+    all_file = np.count_nonzero(file) == n
     if all_file and not flor & _SLOW_FLAGS and f.pte_head[ids].max() < 0:
         return _shrink_clean_unmapped(sim, lruvec, ids, fl, sc, ops)
-    out = np.full(n, _PENDING, dtype=np.int8)
+    out = np.zeros(n, dtype=np.int8)  # _PENDING
     res = FolioListResult()
     res.nr_dirty = res.nr_unqueued_dirty = res.nr_congested = 0
     res.nr_immediate = res.nr_writeback = 0
@@ -480,8 +537,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
 
     # 7. references
     pend = out == _PENDING
-    verdict = np.full(n, -1, dtype=np.int8)
-    npend = int(pend.sum())
+    npend = np.count_nonzero(pend)
     if npend:
         pid = ids if npend == n else ids[pend]
         look = ops.rmap_look(sim, lruvec, sc)
@@ -491,16 +547,24 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
             young, vm_exec = folio_referenced_lookaround(sim, pid, look)
         v = np.asarray(ops.references(sim, lruvec, pid, young, vm_exec, sc), dtype=np.int8)
         sim.check_verdicts(v, len(pid))
-        verdict[pend] = v
-        out[pend & (verdict == FOLIOREF_ACTIVATE)] = _ACTIVATE
-        out[pend & (verdict == FOLIOREF_KEEP)] = _KEEP
+        if npend == n:  # the usual batch: every folio got a verdict
+            verdict = v
+            out[v == FOLIOREF_ACTIVATE] = _ACTIVATE
+            out[v == FOLIOREF_KEEP] = _KEEP
+        else:
+            verdict = np.full(n, -1, dtype=np.int8)
+            verdict[pend] = v
+            out[pend & (verdict == FOLIOREF_ACTIVATE)] = _ACTIVATE
+            out[pend & (verdict == FOLIOREF_KEEP)] = _KEEP
+    else:
+        verdict = np.full(n, -1, dtype=np.int8)
 
     # 9. anon not in the swap cache: add_to_swap (first come, first served); no slot -> activate
     if not all_file:
         pend = out == _PENDING
         need_swap = pend & ~file
-        if need_swap.any():
-            want = np.flatnonzero(need_swap)
+        if np.count_nonzero(need_swap):
+            want = need_swap.nonzero()[0]
             got = want[: sim.swap.free]
             new_swap = np.zeros(n, dtype=bool)
             new_swap[got] = True
@@ -510,7 +574,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
 
     # 10. mapped -> try_to_unmap (always succeeds here)
     pend = out == _PENDING
-    if pend.any():
+    if np.count_nonzero(pend):
         try_to_unmap(sim, ids[pend])
 
     # 12. dirty folios
@@ -518,7 +582,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     if dirty is not None:
         pend = out == _PENDING
         fd = pend & file & dirty
-        if fd.any():
+        if np.count_nonzero(fd):
             # only kswapd writes file pages, and only on a second sighting while the node is dirty
             second = fd & sc.kswapd & recl & node.dirty_flag
             first = fd & ~second
@@ -539,11 +603,11 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
                 nr_pageout += len(w)
                 out[write] = _KEEP
         ad = pend & ~file & dirty
-        if ad.any():
+        if np.count_nonzero(ad):
             keep = ad & (not sc.may_writepage)
             out[keep] = _KEEP
             # pageout() to the synchronous swap device: written and clean before we look again
-            nw = int((ad & ~keep).sum())
+            nw = int(np.count_nonzero(ad & ~keep))
             nr_pageout += nw
             sim.vm["pswpout"] += nw
             sim.vm["pgpgout"] += 4 * nw
@@ -560,7 +624,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
 
     # activate: set PG_active (unless mlocked), count PGACTIVATE
     act = out == _ACTIVATE
-    nact = int(act.sum())
+    nact = int(np.count_nonzero(act))
     res.nr_activate = nact
     if nact:
         act_ids = ids[act & ~((fl & PG_mlocked) != 0)] if flor & PG_mlocked else ids[act]
@@ -773,7 +837,7 @@ def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
 
 
 def try_to_free_mem_cgroup_pages(sim, node, memcg, nr_pages: int, ops) -> int:
-    """memory.max reclaim (reference §1.3): nr_to_reclaim = max(nr_pages, SWAP_CLUSTER_MAX),
+    """memory.max reclaim (try_charge_memcg, try_to_free_mem_cgroup_pages): nr_to_reclaim = max(nr_pages, SWAP_CLUSTER_MAX),
     target_mem_cgroup = memcg, may_writepage, may_unmap, may_swap; no kswapd wakeup and no
     allocstall (do_try_to_free_pages counts it only for global reclaim)."""
     sc = ScanControl(nr_to_reclaim=max(nr_pages, SWAP_CLUSTER_MAX), target_memcg=memcg,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX
-from ..core.vmscan import shrink_folio_list
+from ..core.vmscan import count_reclaim_batch, shrink_folio_list
 from ..errors import ConfigError
 from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable, PG_writeback
 from ..policies.classic import Classic
@@ -79,7 +79,8 @@ class Attachment:
         self.events = {k: 0 for k in _EVENTS}
         self.ctx = Context(capacity=0, rng=np.random.default_rng(0), scope=scope)
         self.host = PolicyHost(policy, self.ctx, self.events, ops.hook_budget, ops.starve_limit,
-                               on_eject=lambda: ops._reassign(), entry_cap=ops.entry_cap)
+                               on_eject=lambda: ops._ejected(self), entry_cap=ops.entry_cap)
+        self.successor: str | None = None  # once ejected: the policy that took its lruvecs over
         self.memcg_ids = np.zeros(0, dtype=np.int64)  # memcgs whose lruvecs it governs now
         self.evicts = defines(policy, "evict")
         self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
@@ -117,6 +118,7 @@ class ExtOps(Classic):
         self.entry_cap = entry_cap
         self.attached: dict[str, Attachment] = {}
         self.history: list[dict] = []  # exit records of policies detached or replaced earlier
+        self.switches: list[dict] = []  # the switches made: at, scope, from, to
         self._pending = [(parse_scope(scope), policy)] if policy is not None else []
         self._owner: dict[int, Attachment] = {}   # memcg id -> governing attachment (alive)
         self._owner_of = np.zeros(0, dtype=np.int64)  # memcg id -> index into _owners, -1: none
@@ -210,7 +212,7 @@ class ExtOps(Classic):
             att.host.on_eject = None
             att.host.eject(EXIT_UNREG, f"{'replaced' if replaced else 'detached'} at access {at}", None)
         att.host.finish()
-        self.history.append(att.as_dict()["exit"] | {"scope": scope, "policy": att.name})
+        self.history.append(att.as_dict()["exit"] | {"scope": scope, "policy": att.name, "successor": att.successor})
         self._reassign(gone=att)
 
     def disable(self, scope: str = SYSTEM, reason: str = "disabled by the operator") -> None:
@@ -223,10 +225,28 @@ class ExtOps(Classic):
         """Replace the policy of `scope` at access `at` (None: detach it)."""
         if self._pending:
             self._start()
+        scope = parse_scope(scope)
+        before = self.governor(scope)
         if policy is None:
             self.detach(scope, at)
         else:
             self.attach(policy, scope, at)
+        to = self.governor(scope) if policy is None else getattr(policy, "name", type(policy).__name__)
+        self.switches.append({"at": at, "scope": scope, "from": before, "to": to, "happened": True})
+
+    def governor(self, scope: str) -> str:
+        """The name of the policy that governs `scope` now (for the system or a node: the root
+        memcg's), 'classic' when no attached policy does."""
+        m = self.sim.root_memcg
+        if scope.startswith("memcg:") and scope != "memcg:/":
+            m = self.sim.memcg_by_path(scope[6:])
+        a = self._resolve(m)
+        return a.name if a is not None else "classic"
+
+    def _ejected(self, att: Attachment) -> None:
+        """A policy was ejected: its lruvecs go to the next scope up (recorded as its successor)."""
+        self._reassign()
+        att.successor = self.governor(att.scope)
 
     def _capacity(self, scope: str) -> int:
         sim = self.sim
@@ -463,10 +483,9 @@ class ExtOps(Classic):
         return got[~other]
 
     def _shrink(self, sim, lruvec, sc, ids: np.ndarray) -> None:
-        vm = sim.vm
-        key = "pgscan_kswapd" if sc.kswapd else "pgscan_direct"
-        vm[key] += len(ids)
-        lruvec.stat[key] += len(ids)
+        # pgscan/pgsteal as shrink_inactive_list counts them (core.vmscan.count_reclaim), by
+        # reclaimer and by type; the batch may mix anon and file: each folio counts as its type
+        count_reclaim_batch(sim, lruvec, sc, "pgscan", ids)
         sim.cost["pages_scanned"] += len(ids)
         sim.cost["lru_lock_ops"] += 2
         self._batch = True
@@ -475,9 +494,9 @@ class ExtOps(Classic):
         finally:
             self._batch = False
         sc.nr_reclaimed += res.nr_reclaimed
-        key = "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct"
-        vm[key] += res.nr_reclaimed
-        lruvec.stat[key] += res.nr_reclaimed
+        if res.nr_reclaimed:  # the folios not kept were freed
+            freed = ids[~np.isin(ids, res.keep_ids)] if len(res.keep_ids) else ids
+            count_reclaim_batch(sim, lruvec, sc, "pgsteal", freed)
         self._putback_batch(sim, lruvec, res.keep_ids, res.keep_active)
 
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
@@ -504,9 +523,10 @@ class ExtOps(Classic):
 
     def dump(self, sim) -> dict:
         atts = list(self.attached.values())
-        exits = self.history + [a.host.exit.as_dict() | {"scope": a.scope, "policy": a.name} for a in atts]
+        exits = self.history + [a.host.exit.as_dict() | {"scope": a.scope, "policy": a.name, "successor": a.successor}
+                                for a in atts]
         main = self.attached.get(SYSTEM) or (atts[0] if atts else None)
         ext = {"policy": main.name if main else "classic", "attached": bool(main and main.alive),
                "events": self.events, "enable_seq": self.enable_seq,
                "scopes": [a.as_dict() for a in atts]}
-        return {"ext": ext, "exit": exits[-1] if exits else None, "exits": exits}
+        return {"ext": ext, "exit": exits[-1] if exits else None, "exits": exits, "switches": list(self.switches)}

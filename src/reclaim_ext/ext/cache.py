@@ -26,6 +26,7 @@ from .policy import DEFER, Context, Policy, defines
 from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
 _PAGE_BITS = 40
+FALLBACK = "fallback LRU"  # the core's own LRU, which serves the run once the policy has left
 LOOKAHEAD_MAX = 1 << 15  # victims asked of a lookahead policy at once (at most)
 
 
@@ -55,10 +56,15 @@ class CacheSim:
         self.last = np.zeros(1024, dtype=np.int64)  # last access position: the fallback's LRU order
         self.nr_resident = 0
         self.accesses = self.hits = self.misses = self.evictions = 0
-        self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0, "deferred": 0}
+        # fallback_evictions: evictions whose victim the fallback LRU chose (the policy gone, a DEFER
+        # answer, a top-up); fallback_requests: victim requests it served after the policy left
+        self.events = {"stale_handles": 0, "topped_up": 0, "fallback_evictions": 0, "fallback_requests": 0,
+                       "deferred": 0}
+        self._by_fallback = False  # whether the last _ask_victims answer came from the fallback
         self.ctx = Context(capacity=self.capacity, rng=np.random.default_rng(seed))
         self.host = PolicyHost(policy, self.ctx, self.events, hook_budget, starve_limit, entry_cap=entry_cap)
         self.history: list[dict] = []  # exit records of policies detached or replaced earlier
+        self.switches: list[dict] = []  # the switches made: at, scope, from, to
         self._flag = np.zeros(0, dtype=bool)  # outstanding victims of the current stretch
         self._rank = np.zeros(0, dtype=np.int64)
         self.host.call("init")
@@ -67,6 +73,10 @@ class CacheSim:
     def alive(self) -> bool:
         return self.host.alive
 
+    def policy_name(self) -> str:
+        """The name of what chooses victims now: the policy, or the fallback LRU once it left."""
+        return getattr(self.policy, "name", type(self.policy).__name__) if self.alive else FALLBACK
+
     @property
     def exit(self):
         return self.host.exit
@@ -74,6 +84,8 @@ class CacheSim:
     def _evict_one(self) -> None:
         """One eviction for the miss being served (ctx.incoming is the page coming in)."""
         victim = int(self._ask_victims(1)[0])
+        if self._by_fallback:
+            self.events["fallback_evictions"] += 1
         self.resident[victim] = False
         self.nr_resident -= 1
         self.evictions += 1
@@ -103,6 +115,9 @@ class CacheSim:
         """Detach the current policy (exit UNREG) and attach `policy` (None: the fallback LRU
         alone): it is initialised and adopts every resident page, least recently used first."""
         old = self.host
+        self.switches.append({"at": at, "scope": "system", "from": self.policy_name(),
+                              "to": getattr(policy, "name", type(policy).__name__) if policy else FALLBACK,
+                              "happened": True})
         if old.alive:
             old.eject(EXIT_UNREG, f"{'replaced' if policy else 'detached'} at access {at}", None)
         old.finish()
@@ -183,10 +198,10 @@ class CacheSim:
         or is gone; when the answer has no usable victim (a shortfall, or the answer that ejected
         the policy), the fallback's oldest page, counted as a top-up (R4)."""
         host = self.host
+        self._by_fallback = True
         if not self.alive:
-            out = self._fallback_victims(k)
-            self.events["fallback_evictions"] += len(out)
-            return out
+            self.events["fallback_requests"] += 1
+            return self._fallback_victims(k)
         answer = host.call("evict", k)
         if host.alive:
             if answer is DEFER:
@@ -207,6 +222,7 @@ class CacheSim:
                 self.events["stale_handles"] += stale
                 host.answered(len(victims))
                 if len(victims):
+                    self._by_fallback = False
                     return victims
         self.events["topped_up"] += 1
         return self._fallback_victims(1)
@@ -238,6 +254,7 @@ class CacheSim:
         rank = self._rank
         size = len(resident)
         keeps = False   # whether listed pages stay listed when accessed (hits invisible)
+        by_fallback = False  # whether the list came from the fallback
         cand = np.zeros(0, dtype=np.int64)  # the list; cand[cp:] not evicted yet
         cp = 0
         pos = 0
@@ -250,6 +267,7 @@ class CacheSim:
                 self.ctx.now = t0 + pos
                 self.ctx.incoming = None  # victims for several misses to come
                 cand = self._ask_victims(self._lookahead_k())
+                by_fallback = self._by_fallback
                 cp = 0
                 flag[cand] = True
                 rank[cand] = np.arange(len(cand))
@@ -312,6 +330,8 @@ class CacheSim:
             self.misses += m
             self.hits += L - m
             self.evictions += ev
+            if ev and by_fallback:
+                self.events["fallback_evictions"] += ev
             if L:
                 mr = 0.8 * mr + 0.2 * max(m / L, 0.001)
             pos += L
@@ -369,6 +389,7 @@ class CacheSim:
             "policy_counters": dict(self.ctx.counters),
             "exit": self.exit.as_dict(),
             "exits": self.history + [self.exit.as_dict()],
+            "switches": list(self.switches),
         }
 
 
@@ -389,7 +410,10 @@ def run_cache(trace, policy: Policy, capacity: int, seed: int = 0, progress=None
         from .switch import CutTrace
 
         trace = CutTrace(trace, [a for a, _ in todo])
-    sim.run(trace, progress, on_chunk if todo else None)
+    try:
+        sim.run(trace, progress, on_chunk if todo else None)
+    finally:  # also when the run is aborted (Ctrl-C): no watchdog or signal handler left behind
+        sim.host.watchdog.close()
     wall = time.perf_counter() - t0
     if check:
         sim.check_conservation()

@@ -1,19 +1,20 @@
 """The core's side of one attached policy, shared by plain-cache mode (ext.cache) and the
-reclaim core (ext.adapter): hooks run under the watchdog, every failure becomes an exit record,
-and the policy is either attached or gone for good."""
+reclaim core (ext.adapter): hooks run under the watchdog, every failure becomes an exit record
+(also a stall, SystemExit or anything else a hook raises: a policy cannot end the run; only a
+Ctrl-C goes through), and the policy is either attached or gone for good."""
 
 from __future__ import annotations
 
 import weakref
+from time import monotonic as _monotonic
 
 from . import lists
 from .policy import Context, Policy, PolicyExit
 from .safety import (
-    EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_ERROR_STALL, EXIT_NONE, EXIT_UNREG_POLICY, ContractError,
-    ExitInfo, PolicyStall, Watchdog, format_exception,
+    _INTERRUPTED, EXIT_DONE, EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_ERROR_STALL, EXIT_NONE, EXIT_UNREG_POLICY,
+    HOOK_BUDGET_S, ContractError, ExitInfo, PolicyStall, Watchdog, format_exception, is_interrupt,
 )
 
-HOOK_BUDGET_S = 2.0   # wall-clock limit of one hook call (R5)
 STARVE_LIMIT = 64     # consecutive evict() answers with no usable victim before ejection (R4)
 MAX_HELPERS = 4096    # helper structures (lists, tables) one policy may create (R11)
 MIN_ENTRY_CAP = 65536  # entries all of a policy's helpers may hold: max(this, 8 x its capacity) (R11)
@@ -34,7 +35,7 @@ class PolicyHost:
         self.on_eject = on_eject
         self.alive = True
         self.exit = ExitInfo()
-        self.watchdog = Watchdog(hook_budget)
+        self.watchdog = Watchdog(hook_budget, policy_name(policy))
         self._starved = 0  # consecutive answers with no usable victim
         # the policy's live lists and tables (registered as they are created, gone when dropped)
         self.helpers: weakref.WeakSet = weakref.WeakSet()
@@ -50,15 +51,23 @@ class PolicyHost:
         cur = lists._HOOK
         reg = lists._REGISTRY
         saved = cur[0], reg[0]
+        c = None
         try:
-            wd.enter()
+            c = wd._call = (_monotonic(), hook)  # wd.enter(hook), inlined: the hot path
             cur[0], reg[0] = hook, self.helpers
             lists._VIOLATION[0] = None
             try:
                 out = getattr(self.policy, hook)(self.ctx, *args)
             finally:
                 cur[0], reg[0] = saved
-                wd.leave()
+                if wd._signals:  # wd.leave(), inlined
+                    wd._call = None
+                else:
+                    wd.leave()
+                if _INTERRUPTED[0]:  # a Ctrl-C, even one the hook caught, aborts the run
+                    raise KeyboardInterrupt
+            if wd._fired is c:  # stopped, but the policy caught PolicyStall and went on
+                raise PolicyStall
             bad, lists._VIOLATION[0] = lists._VIOLATION[0], None
             if bad is not None:  # caught by the policy itself: still a violation
                 raise lists.HelperNotAllowed(bad)
@@ -67,6 +76,8 @@ class PolicyHost:
                 self._check_resources()
             return out
         except PolicyStall:
+            cur[0], reg[0] = saved  # (again: the stall may have landed in the cleanup above)
+            wd.leave()
             self.eject(EXIT_ERROR_STALL, f"{hook}() ran longer than {wd.budget:g} s", hook)
         except PolicyExit as e:
             self.eject(EXIT_UNREG_POLICY, e.reason, hook, code=e.code)
@@ -74,8 +85,42 @@ class PolicyHost:
             lists._VIOLATION[0] = None
             self.eject(EXIT_ERROR, str(e), hook, tb=format_exception(e))
         except Exception as e:  # noqa: BLE001 - everything a policy raises becomes an exit
-            self.eject(EXIT_ERROR_POLICY, f"{type(e).__name__}: {e}", hook, tb=format_exception(e))
+            if wd.stalled(c):  # it caught PolicyStall, then failed otherwise
+                self.eject(EXIT_ERROR_STALL, f"{hook}() ran longer than {wd.budget:g} s", hook)
+            else:
+                self.eject(EXIT_ERROR_POLICY, f"{type(e).__name__}: {e}", hook, tb=format_exception(e))
+        except BaseException as e:  # noqa: BLE001 - SystemExit & co.: a policy cannot end the run
+            cur[0], reg[0] = saved  # (again: the Ctrl-C may have landed in the cleanup above)
+            wd.leave()
+            if is_interrupt(e):  # the user's Ctrl-C: abort the run
+                raise
+            self.eject(EXIT_ERROR_POLICY, f"{e!r} in hook {hook}: a policy cannot end the run (ctx.exit() "
+                       "leaves it)", hook, tb=format_exception(e))
         return None
+
+    def _quietly(self, hook: str, fn) -> str | None:
+        """Run policy code whose failure has no consequence (dump, exit) under the watchdog: None
+        if it returned, else what went wrong; only a Ctrl-C goes through."""
+        wd = self.watchdog
+        c = None
+        was = _INTERRUPTED[0]  # (set already: the run is being aborted, which is under way)
+        try:
+            c = wd.enter(hook)
+            try:
+                fn()
+            finally:
+                wd.leave()
+            if _INTERRUPTED[0] and not was:  # a Ctrl-C the hook caught
+                raise KeyboardInterrupt
+            return f"ran longer than {wd.budget:g} s" if wd.stalled(c) else None
+        except PolicyStall:
+            wd.leave()
+            return f"ran longer than {wd.budget:g} s"
+        except BaseException as e:  # noqa: BLE001
+            wd.leave()
+            if is_interrupt(e):
+                raise
+            return f"{type(e).__name__}: {e}"
 
     def _check_resources(self) -> None:
         """R11: caps on the number of helper structures and on the entries they hold together
@@ -111,12 +156,12 @@ class PolicyHost:
         cur = lists._HOOK
         saved = cur[0]
         cur[0] = "dump"
+        out = [""]
         try:
-            dump = str(self.policy.dump(self.ctx))[:32768]
-        except Exception as e:  # noqa: BLE001
-            dump = f"(dump failed: {type(e).__name__}: {e})"
+            failed = self._quietly("dump", lambda: out.__setitem__(0, str(self.policy.dump(self.ctx))[:32768]))
         finally:
             cur[0] = saved
+        dump = out[0] if failed is None else f"(dump failed: {failed})"
         self.exit = ExitInfo(kind=kind, reason=reason, code=code, hook=hook, at_access=self.ctx.now, traceback=tb,
                              dump=dump, counters=dict(self.events))
         if self.on_eject is not None:
@@ -124,16 +169,22 @@ class PolicyHost:
         self._goodbye()
 
     def finish(self) -> None:
-        """The run ended: a normal exit if the policy is still attached."""
-        if self.alive and self.exit.kind == EXIT_NONE:
-            self.exit = ExitInfo(kind=EXIT_DONE, reason="the run ended", at_access=self.ctx.now,
-                                 counters=dict(self.events))
-            self._goodbye()
-        self.watchdog.close()
+        """The run ended (or is aborted): a normal exit if the policy is still attached; the
+        watchdog stops in any case."""
+        try:
+            if self.alive and self.exit.kind == EXIT_NONE:
+                self.exit = ExitInfo(kind=EXIT_DONE, reason="the run ended", at_access=self.ctx.now,
+                                     counters=dict(self.events))
+                self._goodbye()
+        finally:
+            self.watchdog.close()
 
     def _goodbye(self) -> None:
-        try:
-            self.policy.exit(self.ctx, self.exit)
-        except Exception:  # noqa: BLE001 - the policy is already gone
-            pass
+        self._quietly("exit", lambda: self.policy.exit(self.ctx, self.exit))  # the policy is already gone
         self.helpers = weakref.WeakSet()  # R9: the policy's private state is dropped
+
+
+def policy_name(policy) -> str:
+    """The name a policy goes by in messages: its `name`, else its class name."""
+    name = getattr(type(policy), "name", None)
+    return name if isinstance(name, str) and name != Policy.name else type(policy).__name__

@@ -19,6 +19,7 @@ import sys
 from importlib.metadata import entry_points
 
 from ..errors import ConfigError
+from .safety import run_guarded
 
 ENTRY_POINT_GROUP = "reclaim_ext.policies"
 
@@ -61,10 +62,12 @@ def _from_file(path: str, cls_name: str | None):
         raise ConfigError(f"policy: {path}: cannot be loaded as a Python file")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
-    try:
-        spec.loader.exec_module(module)
+    try:  # under the watchdog: a stall or a SystemExit is the file's problem too (ConfigError)
+        run_guarded(lambda: spec.loader.exec_module(module), path, "importing it")
     except SyntaxError as e:
         raise ConfigError(f"policy: {path}:{e.lineno}: syntax error: {e.msg}") from None
+    except ConfigError:
+        raise
     except Exception as e:  # noqa: BLE001 - any import-time failure is the file's problem
         raise ConfigError(f"policy: {path}: importing it raised {type(e).__name__}: {e}") from None
     return _pick(vars(module), cls_name, path)
@@ -72,9 +75,11 @@ def _from_file(path: str, cls_name: str | None):
 
 def _from_module(mod: str, cls_name: str | None, spec: str):
     try:
-        module = importlib.import_module(mod)
+        module = run_guarded(lambda: importlib.import_module(mod), spec, f"importing {mod}")
     except ModuleNotFoundError as e:
         raise ConfigError(f"policy: {spec}: no module {e.name!r}") from None
+    except ConfigError:
+        raise
     except Exception as e:  # noqa: BLE001
         raise ConfigError(f"policy: {spec}: importing {mod} raised {type(e).__name__}: {e}") from None
     return _pick(vars(module), cls_name, mod)

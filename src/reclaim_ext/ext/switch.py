@@ -3,7 +3,7 @@ halfway" as a one-line experiment): `--switch 1000000:s3fifo`, `--switch 500000:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -19,6 +19,7 @@ class Switch:
     at: int                # the access index before which the switch happens
     policy: str | None     # a policy spec, or None to detach
     scope: str = "system"  # where (system, node:N, memcg:/PATH)
+    written: str = field(default="", compare=False)  # POLICY as given ('none', 'classic', 'lru', ...)
 
 
 def parse_switch(text: str) -> Switch:
@@ -36,7 +37,7 @@ def parse_switch(text: str) -> Switch:
         raise ConfigError(f"switch: {at!r} is not an access index") from None
     if n < 0:
         raise ConfigError(f"switch: access index {n} is negative")
-    return Switch(n, None if policy in DETACH else policy, scope)
+    return Switch(n, None if policy in DETACH else policy, scope, policy)
 
 
 class CutTrace(Trace):

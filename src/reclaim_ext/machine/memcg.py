@@ -53,6 +53,24 @@ def parse_pids(text: str, spec: str) -> list[int]:
     return out
 
 
+def check_memcg_name(text: str, what: str) -> str:
+    """A memcg path as declared (`a`, `a/b`, or `/a/b` from the root) -> its canonical form `a/b`.
+    Refused: the root itself, empty components (`a//b`, `a/`), `.` and `..` (a memcg is named by
+    its path, not reached by one) and characters other than letters, digits, _ . : -."""
+    name = text[1:] if text.startswith("/") else text
+    if not name:
+        raise _err(what, "the root memcg cannot be declared; give a child name such as name=a")
+    for comp in name.split("/"):
+        if not comp:
+            raise _err(what, f"bad memcg name {text!r}: empty path component (write a/b, not a//b, /a/ or a/)")
+        if comp in (".", ".."):
+            raise _err(what, f"bad memcg name {text!r}: {comp!r} is not a memcg name (give the path itself, "
+                             "e.g. b rather than a/../b)")
+        if not _NAME_RE.match(comp):
+            raise _err(what, f"bad memcg name {text!r} (path components of letters, digits, _ . : -)")
+    return name
+
+
 def parse_memcg_spec(spec: str) -> MemcgConfig:
     """`name=a/b,pids=1-3+7,max=32MiB,min=8MiB` -> MemcgConfig. Keys: name (required), pids, max
     (a size as for --memory, or 'max' for no limit), min (memory.min, a size)."""
@@ -72,12 +90,7 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
         seen[k] = v.strip()
     if "name" not in seen:
         raise _err(repr(spec), "no name= (e.g. name=a or name=a/b)")
-    name = seen["name"].strip("/") if seen["name"] not in ("", "/") else ""
-    if not name:
-        raise _err(repr(spec), "the root memcg cannot be declared; give a child name such as name=a")
-    for comp in name.split("/"):
-        if not comp or not _NAME_RE.match(comp):
-            raise _err(repr(spec), f"bad memcg name {seen['name']!r} (path components of letters, digits, _ . : -)")
+    name = check_memcg_name(seen["name"], repr(spec))
     pids = parse_pids(seen["pids"], repr(spec)) if seen.get("pids") else []
     mx = None
     if "max" in seen and seen["max"].lower() != "max":
@@ -106,6 +119,9 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
             m = parse_memcg_spec(m)
         if not isinstance(m, MemcgConfig):
             raise ConfigError(f"--memcg: {m!r} is not a memcg spec")
+        if not isinstance(m.name, str):
+            raise ConfigError(f"--memcg: name {m.name!r} is not a path such as 'a' or 'a/b'")
+        m = MemcgConfig(check_memcg_name(m.name, m.name), m.pids, m.max, m.min)
         if m.name in out:
             raise ConfigError(f"--memcg {m.name}: declared twice")
         if m.max is not None and m.max < MIN_MEMCG_MAX:
@@ -119,6 +135,11 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
             owner[p] = m.name
         if m.min < 0:
             raise ConfigError(f"--memcg {m.name}: min must not be negative")
+        if m.max is not None and m.min > m.max:
+            from .units import format_size
+
+            raise ConfigError(f"--memcg {m.name}: min {format_size(m.min)} is above max {format_size(m.max)} "
+                              "(memory.min protects usage up to it; it cannot exceed memory.max)")
         out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min)
     order = list(out)
     for name in order:  # implicit parents

@@ -23,7 +23,7 @@ class Watermarks:
 
 
 def compute_watermarks(managed: int, min_free_kbytes: int, watermark_scale_factor: int) -> Watermarks:
-    """__setup_per_zone_wmarks for one normal zone holding all of lowmem (reference §1.2)."""
+    """__setup_per_zone_wmarks for one normal zone holding all of lowmem (mm/page_alloc.c)."""
     pages_min = min_free_kbytes // 4
     wmark_min = pages_min  # single zone: the whole proportional share
     delta = max(wmark_min // 4, managed * watermark_scale_factor // 10000)

@@ -53,7 +53,11 @@ def get_policy(name: str, mechanisms: str | None = None, **options):
         raise ConfigError(f"mechanism: {name} is a reclaim_ext policy; --mechanism applies to classic and mglru")
     if options:
         raise ConfigError(f"policy: {name} takes no options ({', '.join(options)})")
-    try:
-        return cls()
+    from ..ext.safety import run_guarded
+
+    try:  # under the watchdog: a stall or a SystemExit in the constructor is a ConfigError too
+        return run_guarded(cls, name, f"creating {cls.__name__}()")
+    except ConfigError:
+        raise
     except Exception as e:  # noqa: BLE001 - a user class that cannot even be built
         raise ConfigError(f"policy: {name}: creating {cls.__name__}() raised {type(e).__name__}: {e}") from None

@@ -1,4 +1,4 @@
-"""The classic active/inactive LRU (reference §2) as a reclaim_ops instance.
+"""The classic active/inactive LRU (mm/vmscan.c, mm/swap.c) as a reclaim_ops instance.
 
 Two classes per type: 0 = inactive, 1 = active. Everything else (scan budget, shrink_folio_list,
 shadows, rmap) is the core's.
@@ -24,6 +24,8 @@ from ..machine.folio import (
 INACTIVE, ACTIVE = 0, 1
 DEACTIVATE_ANON, DEACTIVATE_FILE = 1 << LRU_ANON, 1 << LRU_FILE
 _U16 = np.uint16
+# references() computes verdicts arithmetically from these values
+assert (FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN) == (0, 1, 2, 3)
 _NOT_REFERENCED = ~np.uint16(PG_referenced)
 
 
@@ -181,11 +183,11 @@ class Classic(ReclaimOps):
         multi = ev.memcg is not None
         uniq, inv = dense_labels(page, f.count)
         fl = f.flags[uniq]
-        s_flags = np.where(fl & PG_active, 2, 0) + np.where(fl & PG_referenced, 1, 0)
+        s_flags = ((fl & PG_active) != 0) * 2 + ((fl & PG_referenced) != 0)  # int64
         unev = (fl & PG_unevictable) != 0
-        add_idx = np.flatnonzero(is_add)
+        add_idx = is_add.nonzero()[0]
         add_f = inv[add_idx]
-        acc_idx = np.flatnonzero(~is_add)
+        acc_idx = (~is_add).nonzero()[0]
         acc_f = inv[acc_idx]
         rank = occurrence_rank_lt2(acc_f, len(uniq))  # 0, 1 or 2 (= later) per ACCESS
         k_per = np.bincount(acc_f, minlength=len(uniq))
@@ -208,16 +210,17 @@ class Classic(ReclaimOps):
                 under[[d.id for d in elv.memcg.subtree()]] = True
                 groups.append((elv, ref_em == e, under[ev_m]))
         else:
-            groups = [(lruvec, np.ones(len(ref_pos), dtype=bool), None)]
+            groups = [(lruvec, slice(None), None)]  # every refault
 
         def promotions(act_add: np.ndarray) -> np.ndarray:
             """Which ACCESS events activate, given which ADDs came in active."""
             s_init = s_flags.copy()
-            s_init[add_f] = np.where(act_add, 2, 0)
+            s_init[add_f] = act_add * 2
             return s_init, (rank == 1 - s_init[acc_f]) & ~unev[acc_f]
 
         act_add = np.zeros(len(add_idx), dtype=bool)
-        if refault.any() and (typ == LRU_FILE).all():
+        any_refault = np.count_nonzero(refault) > 0
+        if any_refault and np.count_nonzero(typ == LRU_FILE) == len(typ):
             # Only file events: every activation under the eviction lruvec's memcg raises its
             # clock and active_file by one and nothing else changes the file workingset size, so
             # the refault test gives the same answer at every point of the segment: decide with
@@ -225,10 +228,10 @@ class Classic(ReclaimOps):
             dec = np.zeros(len(ref_pos), dtype=bool)
             for elv, sel, _ in groups:
                 sizes0 = elv.hier_nr()
-                anon_part = np.where(swap_ok[sel], sizes0[0] + sizes0[1], 0)
+                anon_part = swap_ok[sel] * (sizes0[0] + sizes0[1])
                 dec[sel] = (elv.nonresident_age - tokens[refault][sel]) <= sizes0[3] + anon_part
             act_add[refault] = dec
-        elif refault.any():
+        elif any_refault:
             for _round in range(16):
                 _, acc_act = promotions(act_add)
                 dec = np.zeros(len(ref_pos), dtype=bool)
@@ -264,14 +267,15 @@ class Classic(ReclaimOps):
 
         # --- apply: flags
         s_final = np.minimum(s_init + k_per, 3)
-        s_final = np.where(unev & (k_per > 0), s_init | 1, s_final)  # unevictable: never activated
-        newfl = (fl & ~_U16(PG_active | PG_referenced)) | np.where(s_final >= 2, PG_active, 0).astype(_U16) \
-            | np.where(s_final & 1, PG_referenced, 0).astype(_U16)
+        if np.count_nonzero(unev):
+            s_final = np.where(unev & (k_per > 0), s_init | 1, s_final)  # unevictable: never activated
+        newfl = (fl & ~_U16(PG_active | PG_referenced)) | ((s_final >= 2) * _U16(PG_active)) \
+            | (((s_final & 1) != 0) * _U16(PG_referenced))
         f.flags[uniq] = newfl
         ws_bit = ev.shadow_ws[add_idx] & act_add
-        if ws_bit.any():
+        if np.count_nonzero(ws_bit):
             f.flags[page[add_idx[ws_bit]]] |= _U16(PG_workingset)
-        nact = int(acc_act.sum())
+        nact = int(np.count_nonzero(acc_act))
         sim.vm["pgactivate"] += nact
         # --- list insertions and moves, in event order
         # a folio added and then activated in the same segment ends where its activation puts
@@ -281,10 +285,10 @@ class Classic(ReclaimOps):
         keep_add = ~moved[add_f]
         ev_sel = np.concatenate((add_idx[keep_add], acc_idx[acc_act]))
         ev_lru = np.concatenate(((add_t * 2 + act_add)[keep_add], acc_t[acc_act] * 2 + ACTIVE))
-        o = np.argsort(ev_sel, kind="stable")
+        o = ev_sel.argsort(kind="stable")
         if not multi:
             self._apply_counts(sim, lruvec, act_add, add_t, ws_bit, True)
-            workingset_age_nonresident(lruvec, int(act_add.sum()) + nact)
+            workingset_age_nonresident(lruvec, int(np.count_nonzero(act_add)) + nact)
             lruvec.add_events(f, page[ev_sel[o]], ev_lru[o], unique=True)
             return
         add_m = ev_m[add_idx]
@@ -307,11 +311,11 @@ class Classic(ReclaimOps):
         """workingset_activate / workingset_restore counters of a segment's refaults on the
         folios' lruvec; with `note_cost` (one lruvec) also the cost signal of each restore."""
         for t in (LRU_ANON, LRU_FILE):
-            c = int((act_add & (add_t == t)).sum())
+            c = int(np.count_nonzero(act_add & (add_t == t)))
             if c:
                 sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[t], c)
-        if ws_bit.any():
-            j = np.flatnonzero(ws_bit)
+        if np.count_nonzero(ws_bit):
+            j = ws_bit.nonzero()[0]
             file_j = add_t[j] == LRU_FILE
             if note_cost:
                 # lru_note_cost_refault per restore, in order; the folios added earlier in the
@@ -387,6 +391,16 @@ class Classic(ReclaimOps):
                 and (anon >> sc.priority)
             )
 
+    def dry_run_key(self, sim, lruvec):
+        """What prepare() reads besides list sizes, costs and free pages: whether each type saw
+        refault activations since the last snapshot. (get_scan_count reads the swappiness and
+        whether swap is left; after_lruvec and kswapd_age_node do nothing without anon folios,
+        as in any dry run.) A subclass may read more in its hooks, and mechanisms walk: no key."""
+        if type(self) is not Classic or any(self.mech.values()):
+            return None
+        return (lruvec.hier_stat("workingset_activate_anon") != lruvec.refaults[0],
+                lruvec.hier_stat("workingset_activate_file") != lruvec.refaults[1])
+
     def reclaim_done(self, sim, node, sc: ScanControl) -> None:
         """snapshot_refaults(target memcg) at the end of kswapd's and direct/memcg reclaim's runs."""
         lv = sim.target_lruvec(sc)
@@ -400,18 +414,18 @@ class Classic(ReclaimOps):
         super().shrink_lruvec(sim, lruvec, sc)
 
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
-        """folio_check_references (reference §2.5)."""
+        """folio_check_references (mm/vmscan.c)."""
         f = sim.folios
         fl = f.flags[ids]
         ref = (fl & PG_referenced) != 0
         f.flags[ids] = fl & _NOT_REFERENCED  # folio_test_clear_referenced
         file = f.type[ids] == LRU_FILE
-        v = np.where(file & ref, FOLIOREF_RECLAIM_CLEAN, FOLIOREF_RECLAIM).astype(np.int8)
+        v = (file & ref).view(np.int8) + np.int8(FOLIOREF_RECLAIM)  # RECLAIM_CLEAN if file & ref
         y = young > 0
-        if y.any():
+        if np.count_nonzero(y):
             f.flags[ids[y]] |= _U16(PG_referenced)
             hot = ref | (young > 1) | (vm_exec & file)
-            v[y] = np.where(hot[y], FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+            v[y] = (~hot[y]).view(np.int8)  # FOLIOREF_ACTIVATE if hot, else FOLIOREF_KEEP
         return v
 
     def putback(self, sim, lruvec, ids, active):
@@ -420,8 +434,8 @@ class Classic(ReclaimOps):
         if len(ids) == 0:
             return
         t = sim.folios.type[ids].astype(np.int64)
-        lruvec.add_events(sim.folios, ids, t * 2 + active.astype(np.int64), unique=True)
-        nact = int(active.sum())
+        lruvec.add_events(sim.folios, ids, t * 2 + active, unique=True)
+        nact = int(np.count_nonzero(active))
         if nact:
             workingset_age_nonresident(lruvec, nact)
 

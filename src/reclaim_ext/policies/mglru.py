@@ -1,4 +1,4 @@
-"""MGLRU, the multi-generational LRU (reference §3), as a reclaim_ops instance.
+"""MGLRU, the multi-generational LRU (mm/vmscan.c, Documentation/mm/multigen_lru.rst), as a reclaim_ops instance.
 
 Four classes per type form a ring of generations addressed by seq % 4 (max_seq shared, min_seq per
 type). Everything that is not "how many age buckets and how folios move between them" comes from
@@ -22,7 +22,7 @@ from ..core.ops import (
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
-    can_reclaim_anon, mem_cgroup_below_min, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
+    can_reclaim_anon, count_reclaim, mem_cgroup_below_min, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced,
@@ -42,7 +42,7 @@ _REFS_FLAGS = ~_U16(PG_referenced)  # LRU_REFS_FLAGS = LRU_REFS + PG_referenced 
 
 
 class MemcgLru:
-    """The per-node memcg LRU of root reclaim (reference §3.12, `struct lru_gen_memcg`):
+    """The per-node memcg LRU of root reclaim (`struct lru_gen_memcg`, mm/vmscan.c):
     MEMCG_NR_GENS generations x MEMCG_NR_BINS bins, each a FIFO of lruvecs; `seq` names the old
     generation. Bins are chosen at random (get_random_u32_below) from a generator seeded per
     node, so both drivers, which reach the same reclaim points, draw the same bins."""
@@ -118,7 +118,7 @@ def evictable_types(swappiness: int) -> tuple[int, ...]:
 
 
 class LruGen:
-    """struct lru_gen_folio (reference §3.1) plus the mm_state sequence and the Bloom filters."""
+    """struct lru_gen_folio (include/linux/mmzone.h) plus the mm_state sequence and the Bloom filters."""
 
     def __init__(self, now: float):
         self.max_seq = MAX_NR_GENS - 1
@@ -214,7 +214,7 @@ class MGLRU(ReclaimOps):
         return np.where(fl & PG_referenced, f.lru_refs[ids].astype(np.int64) + 1, 0)
 
     def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
-        """lru_gen_folio_seq (reference §3.4), vectorized."""
+        """lru_gen_folio_seq (mm_inline.h), vectorized."""
         ws = (fl & PG_workingset) != 0
         active = (fl & PG_active) != 0
         anon_like = (t == LRU_ANON) | (((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0))
@@ -277,7 +277,7 @@ class MGLRU(ReclaimOps):
             if c:
                 sim.count(lruvec, "workingset_restore_" + TYPE_NAMES[typ], c)
         f.flags[ids[ws]] |= _U16(PG_workingset)
-        sim.folios.lru_refs[ids[~ws]] = refs[~ws] - 1  # without PG_referenced this has no effect (§7)
+        sim.folios.lru_refs[ids[~ws]] = refs[~ws] - 1  # without PG_referenced this has no effect
 
     def _same_lruvec(self, sim, lruvec, ids: np.ndarray) -> np.ndarray:
         """lru_gen_refault ignores a shadow left by another memcg's lruvec."""
@@ -627,10 +627,8 @@ class MGLRU(ReclaimOps):
             f.lru_refs[iso[(fl_i & PG_referenced) == 0]] = 0
             f.flags[iso] = fl_i & ~_U16(PG_reclaim)
         niso = len(iso)
-        vm = sim.vm
-        sim.count(lruvec, "pgscan_kswapd" if sc.kswapd else "pgscan_direct", niso)
-        vm["pgrefill"] += n - niso
-        vm["pgscan_" + TYPE_NAMES[t]] += niso
+        count_reclaim(sim, lruvec, sc, "pgscan", t, niso)  # scan_folios: PGSCAN_* of the isolated
+        sim.vm["pgrefill"] += n - niso
         sim.cost["pages_scanned"] += n
         if t == LRU_FILE:
             sc.nr.file_taken += niso
@@ -711,9 +709,7 @@ class MGLRU(ReclaimOps):
                     sim.folios.lru_refs[rej] = 0
                     sim.cost["lru_lock_ops"] += 1
                     self._add(sim, lruvec, put)
-            vm = sim.vm
-            sim.count(lruvec, "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct", reclaimed)
-            vm["pgsteal_" + TYPE_NAMES[t]] += reclaimed
+            count_reclaim(sim, lruvec, sc, "pgsteal", t, reclaimed)  # evict_folios, each round
             if not retry.any():
                 break
             ids = keep[retry]
@@ -906,13 +902,11 @@ class MGLRU(ReclaimOps):
             prot[a:b] = per_k[k][1][a:b]
         victims = self._sort_and_isolate(sim, lruvec, sc, LRU_FILE, lru, iso, prot, refs[:end], ws[:end])
         niso = len(victims)
-        vm = sim.vm
         sim.cost["lru_lock_ops"] += len(batches)  # one isolation per evict_folios
         sc.nr_scanned += niso
         remove_mapping(sim, lruvec, self, victims, sc)  # shadows with this eviction's tokens, freed
         sc.nr_reclaimed += niso
-        sim.count(lruvec, "pgsteal_kswapd" if sc.kswapd else "pgsteal_direct", niso)
-        vm["pgsteal_file"] += niso
+        count_reclaim(sim, lruvec, sc, "pgsteal", LRU_FILE, niso)
 
     def set_initial_priority(self, sim, node, sc) -> None:
         """set_initial_priority: start where (reclaimable >> priority) meets the goal, in [6, 12]."""

@@ -185,8 +185,8 @@ def _accesses_param(default: int) -> Param:
 def zipf_cdf(n: int, alpha: float) -> np.ndarray:
     """The CDF of a Zipf(alpha) law over ranks 1..n, normalized so cdf[-1] == 1.0 exactly.
 
-    Built exactly as peers.md gen_trace.py does (float64 pmf = rank**-alpha, cumsum, divide by the
-    last element), so np.searchsorted(cdf, u) reproduces its ranks bit for bit.
+    Built the plain numpy way (float64 pmf = rank**-alpha, cumsum, divide by the last element),
+    so np.searchsorted(cdf, u) reproduces the ranks of that construction bit for bit.
     """
     pmf = np.power(np.arange(1, n + 1, dtype=np.float64), -alpha)
     cdf = np.cumsum(pmf)
@@ -195,10 +195,11 @@ def zipf_cdf(n: int, alpha: float) -> np.ndarray:
 
 
 def zipf_ids(n_obj: int, n_req: int, alpha: float = 1.0, seed: int = 42) -> np.ndarray:
-    """The object ids of peers.md Appendix A gen_trace.py (int64, 1-based: 1..n_obj).
+    """Zipf object ids, int64, 1-based (1..n_obj): rank = searchsorted(cdf, rng.random(n_req)),
+    then ids = rng.permutation(n_obj)[rank] + 1, with rng = default_rng(seed).
 
-    With the script's constants (n_obj=1_000_000, n_req=10_000_000, alpha=1.0, seed=42) this is
-    the array the script saves as zipf.npy. The `zipf` workload with pages=n_obj,
+    With n_obj=1_000_000, n_req=10_000_000, alpha=1.0, seed=42 this is the trace of
+    `reclaim-ext bench` (bench/throughput.py). The `zipf` workload with pages=n_obj,
     accesses=n_req, alpha, seed touches page `ids - 1` in the same order.
     """
     src = "workload zipf"
@@ -303,7 +304,7 @@ class ZipfTrace(GeneratedTrace):
     """Independent Zipf(alpha) references over `pages` pages of one file (or one anonymous
     region), with ranks scattered over pages by a random permutation.
 
-    The construction is peers.md Appendix A gen_trace.py: u = default_rng(seed).random(accesses);
+    The construction (that of zipf_ids): u = default_rng(seed).random(accesses);
     rank = searchsorted(cdf, u); perm = the same generator's permutation(pages) drawn *after* the
     accesses draws; object id = perm[rank] + 1. Record `page` = perm[rank] = id - 1 (0-based
     page index). The accesses draws are streamed block by block; the permutation is drawn once from

@@ -243,12 +243,17 @@ class _RecordFileTrace(FileTrace):
                 )
             self.length = sum(self._check(raw, first) for first, raw in self._raw_blocks(SCAN_RECORDS))
         else:
+            # up to the first block that yields a record (all of the file if none does)
+            seen = 0
             for first, raw in self._raw_blocks(DEFAULT_CHUNK):
-                self._check(raw, first)
-                break
+                seen += len(raw)
+                if self._check(raw, first):
+                    break
             else:
-                if self.header_size == 0:
-                    raise TraceError(self.path, "empty: the zstd data decompresses to no records")
+                if seen:
+                    raise TraceError(self.path, f"no requests: none of its {seen:,} records touches a page")
+                after = " after the header" if self.header_size else ""
+                raise TraceError(self.path, f"holds no records: the zstd data decompresses to no records{after}")
             self.length = None
 
 
@@ -277,7 +282,7 @@ class OracleGeneralTrace(_RecordFileTrace):
 
     def __init__(self, path: str, zero_size: str = "skip"):
         if zero_size not in ("skip", "keep", "error"):
-            raise TraceError(path, f"option zero_size must be skip, keep or error, not {zero_size!r}")
+            raise TraceError(path, f"--trace-opt zero_size must be skip, keep or error, not {zero_size!r}")
         self.zero_size = zero_size
         super().__init__(path, None, dict(zero_size=zero_size))
         self._validate_at_open()
@@ -640,7 +645,7 @@ def _bool_option(path: str, name: str, value: Any, allow_auto: bool = False) -> 
         if allow_auto and v == "auto":
             return None
     what = "true, false or auto" if allow_auto else "true or false"
-    raise TraceError(path, f"option {name} must be {what}, not {value!r}")
+    raise TraceError(path, f"--trace-opt {name} must be {what}, not {value!r}")
 
 
 class CsvTrace(FileTrace):
@@ -688,15 +693,15 @@ class CsvTrace(FileTrace):
         if delimiter in ("tab", "\\t"):
             delimiter = "\t"
         if not isinstance(delimiter, str) or len(delimiter) != 1 or not delimiter.isascii() or delimiter in "\r\n\"#":
-            raise TraceError(path, f"option delimiter must be one ASCII character other than quote, # or newline, not {delimiter!r}")
+            raise TraceError(path, f"--trace-opt delimiter must be one ASCII character other than quote, # or newline, not {delimiter!r}")
         if op_codes not in ("rw", "scsi"):
-            raise TraceError(path, f"option op_codes must be rw or scsi, not {op_codes!r}")
+            raise TraceError(path, f"--trace-opt op_codes must be rw or scsi, not {op_codes!r}")
         if isinstance(offset_unit, bool) or not isinstance(offset_unit, int) or not 1 <= offset_unit <= MAX_REQUEST_BYTES:
-            raise TraceError(path, f"option offset_unit must be a positive integer number of bytes, not {offset_unit!r}")
+            raise TraceError(path, f"--trace-opt offset_unit must be a positive integer number of bytes, not {offset_unit!r}")
         if (offset_col is None) != (size_col is None):
-            raise TraceError(path, "options offset_col and size_col go together (give both or neither)")
+            raise TraceError(path, "--trace-opt offset_col=N and --trace-opt size_col=N go together (give both or neither)")
         if offset_col is not None and id_col is not None:
-            raise TraceError(path, "give either id_col or offset_col + size_col, not both")
+            raise TraceError(path, "give either --trace-opt id_col=N or --trace-opt offset_col=N with size_col=N, not both")
         self.delim = ord(delimiter)
         self.delimiter = delimiter
         self.id_is_num = bool(id_is_num)
@@ -735,8 +740,9 @@ class CsvTrace(FileTrace):
             if found is None:
                 what = f"header columns: {', '.join(self.names)}" if self.header else "no header line"
                 raise TraceError(
-                    path, f"option id_col is required: no column is named as an object id ({what}); "
-                    "give id_col (1-based number or header name) or offset_col + size_col"
+                    path, f"--trace-opt id_col is required: no column is named as an object id ({what}); "
+                    "give --trace-opt id_col=N (a 1-based number or a header name), or --trace-opt offset_col=N "
+                    "with --trace-opt size_col=N"
                 )
             self.id_col = self.names.index(found)
         if op_col is not None:
@@ -791,20 +797,20 @@ class CsvTrace(FileTrace):
         if isinstance(spec, str) and spec.strip().isdigit():
             spec = int(spec)
         if isinstance(spec, bool) or not isinstance(spec, (int, str)):
-            raise TraceError(self.path, f"option {option} must be a column number or name, not {spec!r}")
+            raise TraceError(self.path, f"--trace-opt {option} must be a column number or name, not {spec!r}")
         if isinstance(spec, int):
             if spec < 1:
-                raise TraceError(self.path, f"option {option} is 1-based, not {spec}")
+                raise TraceError(self.path, f"--trace-opt {option} is 1-based, not {spec}")
             if self.header and spec > len(self.names):
                 raise TraceError(
-                    self.path, f"option {option}={spec}: missing column, the header has {len(self.names)} columns ({', '.join(self.names)})"
+                    self.path, f"--trace-opt {option}={spec}: missing column, the header has {len(self.names)} columns ({', '.join(self.names)})"
                 )
             return spec - 1
         name = spec.strip().lower()
         if not self.header:
-            raise TraceError(self.path, f"option {option}={spec!r} names a column but the file has no header line")
+            raise TraceError(self.path, f"--trace-opt {option}={spec} names a column but the file has no header line")
         if name not in self.names:
-            raise TraceError(self.path, f"option {option}={spec!r}: missing column, no such name in the header ({', '.join(self.names)})")
+            raise TraceError(self.path, f"--trace-opt {option}={spec}: missing column, no such name in the header ({', '.join(self.names)})")
         return self.names.index(name)
 
     # ---- streaming
@@ -914,7 +920,7 @@ class CsvTrace(FileTrace):
         val, bad = _parse_uint(*cols[c])
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            hint = " (use id_is_num=False to hash string ids)" if c == self.id_col else ""
+            hint = " (use --trace-opt id_is_num=false to hash string ids)" if c == self.id_col else ""
             raise TraceError(
                 self.path, f"line {lineno[i]}: {what} {self._field_text(cols[c], i)!r} is not a non-negative integer{hint}"
             )
@@ -1002,7 +1008,7 @@ def open_trace(path: str | os.PathLike, fmt: str, **opts: Any) -> Trace:
     for k in opts:
         if k not in allowed:
             known = ", ".join(allowed) if allowed else "none"
-            raise TraceError(path, f"unknown option {k!r} for format {key} (options: {known})")
+            raise TraceError(path, f"unknown option {k!r} for format {key} (--trace-opt keys: {known})")
     if not os.path.exists(path):
         raise TraceError(path, "no such file")
     if os.path.isdir(path):
@@ -1010,6 +1016,7 @@ def open_trace(path: str | os.PathLike, fmt: str, **opts: Any) -> Trace:
     if os.path.getsize(path) == 0:
         raise TraceError(path, "empty file")
     trace = cls(path, **opts)
-    if trace.length == 0 and cls is not NativeTrace:
-        raise TraceError(path, "no requests: the file holds no record that touches a page")
+    if trace.length == 0:
+        raise TraceError(path, "holds no records (a header only)" if cls is NativeTrace else
+                         "no requests: the file holds no record that touches a page")
     return trace

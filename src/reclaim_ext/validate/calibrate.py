@@ -6,7 +6,7 @@ model simulates) plus the worker's own anon memory (rss, ~55 pages for the C wor
 charge stock. The worker samples, every SAMPLE_EVERY accesses, the resident data-file pages
 (whole-file mincore) and the memcg's usage (memory.usage_in_bytes / memory.current); their
 difference is that overhead. In steady state (from the first sample whose residency reaches 97% of
-the run's maximum, as in the reference) its median is the run's overhead, and
+the run's maximum) its median is the run's overhead, and
 
     model memory.max = limit − overhead      (median of the runs' overheads)
 
@@ -21,6 +21,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass
+
+from ..errors import ReclaimExtError
+
+
+class CalibrationError(ReclaimExtError, ValueError):
+    """The runs cannot be calibrated (input too small for the measurement); one error line in the CLI."""
 
 PAGE = 4096
 STEADY_FRACTION = 0.97
@@ -56,7 +62,9 @@ def calibrate_run(samples: list[tuple[int, int, int]], limit_pages: int) -> RunC
     """One run's overhead, C_eff band and gap from its samples."""
     st = steady_samples(samples)
     if not st:
-        raise ValueError("no calibration samples with a usage reading (is the trace shorter than one sample?)")
+        raise CalibrationError("no calibration samples with a usage reading: the replay is shorter than one "
+                               "sample (1000 accesses); replay more accesses (-p accesses=N, a longer --trace or "
+                               "a larger --max-accesses)")
     res = [s[1] for s in st]
     usage = [s[2] // PAGE for s in st]
     over = [u - r for u, r in zip(usage, res)]
@@ -90,15 +98,16 @@ def combine(runs: list[RunCalibration], limit_pages: int, overhead: int | None =
     """The model max from the runs' overheads (their median), or from a given overhead."""
     if overhead is None:
         if not runs:
-            raise ValueError("no runs to calibrate from")
+            raise CalibrationError("no runs to calibrate from")
         over = int(round(statistics.median(r.overhead for r in runs)))
         source = "measured"
     else:
         over, source = int(overhead), "given"
     model_max = limit_pages - over
     if model_max < 32:
-        raise ValueError(f"limit {limit_pages} pages minus overhead {over} pages leaves {model_max} pages for "
-                         "the data (need at least 32): raise --memory")
+        raise CalibrationError(f"limit {limit_pages} pages minus overhead {over} pages leaves {model_max} pages "
+                               "for the data (need at least 32): raise --memory"
+                               + (" or lower --overhead" if overhead is not None else ""))
     return Calibration(limit_pages=limit_pages, overhead=over, model_max=model_max, source=source, runs=list(runs))
 
 

@@ -7,14 +7,15 @@ import sys
 
 import click
 
-from ..cli import EXIT_BAD_INPUT, _check_json_path, _emit_json, _size, _trace_opts, _write_json
+from ..cli import (EXIT_BAD_INPUT, _check_json_path, _emit_json, _given, _ignored_warning, _not_with, _size,
+                   _trace_opts, _write_json)
 from ..errors import ReclaimExtError
 from .errors import Unavailable
 
 EXIT_UNAVAILABLE = 4
 
 # Smaller defaults than `run`'s: the kernel takes ~110 µs per miss. A 128 MiB data file and 200K
-# accesses are the reference's sizes (../shared/reference/real-kernel.md §2.1).
+# accesses keep one kernel run to seconds (docs/fidelity.md).
 VALIDATE_DEFAULTS = {"zipf": {"pages": 32768}, "loop": {"pages": 32768, "passes": 4}}
 DEFAULT_ACCESSES = 200_000
 
@@ -98,13 +99,22 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
     from .kernel import validate_kernel
 
     if table_from is not None:
+        _not_with("--table", [o for o in _given(*_KERNEL_PARAMS) if o != "--table"],
+                  "it prints the table of a saved suite result and runs nothing")
         _table(table_from)
         return
     if suite:
+        _not_with("--suite", _given("workload", "seed", "memory", "max_accesses", "trace_format", "trace_opts",
+                                    "json_out"),
+                  "the suite has its own traces and limits, and writes its JSON to --out")
         _suite(only, access, reps, out, workdir, trace_path, params, overhead)
         return
     if only or out:
         raise click.BadParameter("only with --suite", param_hint="--only/--out")
+    if trace_path is not None:
+        _not_with("--trace", _given("workload"), "the trace is what is replayed (give --workload or --trace)")
+    elif _given("trace_format", "trace_opts"):
+        raise click.UsageError(f"{', '.join(_given('trace_format', 'trace_opts'))} needs --trace")
     access = access or "pread"
     reps = reps or 3
     _check_json_path(json_out)
@@ -116,6 +126,9 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
             if params:
                 raise click.BadParameter("workload parameters do not apply to --trace", param_hint="--param")
             trace = open_trace(trace_path, trace_format, **_trace_opts(trace_opts))
+            if _given("seed"):
+                _ignored_warning("--seed is ignored with --trace: it seeds the workload generators, and the "
+                                 "trace replays as recorded")
         else:
             trace = make_workload(workload, seed=seed, **workload_params(workload, params))
         res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
@@ -126,6 +139,10 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         res["trace"] = trace_path
     if not _emit_json(json_out, res):
         _print(res)
+
+
+_KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
+                  "access", "reps", "suite", "only", "out", "table_from", "workdir", "overhead", "json_out")
 
 
 def _print(r: dict) -> None:

@@ -239,9 +239,12 @@ def run_worker(cg: ProbeCgroup, exe: str, data_arg: str, trace_path: str, access
         p.kill()
         p.wait()
         raise
+    if p.returncode == -signal.SIGKILL:
+        raise ReclaimExtError(f"replay worker killed (SIGKILL), most likely by the OOM killer of its memory cgroup "
+                              f"({cg.path}): the limit is too small for the worker's own memory; raise --memory")
     if p.returncode != 0:
-        raise ReclaimExtError(f"replay worker failed (exit {p.returncode}): "
-                              f"{(err.strip().splitlines() or ['no output'])[-1]}")
+        how = f"killed by signal {-p.returncode}" if p.returncode < 0 else f"exit {p.returncode}"
+        raise ReclaimExtError(f"replay worker failed ({how}): {(err.strip().splitlines() or ['no output'])[-1]}")
     return parse_worker_output(out)
 
 

@@ -1,7 +1,7 @@
-"""`reclaim-ext validate kernel --suite`: the standard validation set (issue 5 item 4).
+"""`reclaim-ext validate kernel --suite`: the standard validation set (docs/fidelity.md).
 
-The traces are the reference's (../shared/reference/real-kernel.md §2.1), built here with a fixed
-seed so that the kernel numbers can be compared with the reference's tables: one data file of
+The traces are built here with a fixed seed, so that kernel numbers can be compared across runs
+and hosts: one data file of
 N = 32768 pages (128 MiB), limits of 10, 25 and 50% of N, both access modes.
 
 | trace     | definition                                                                       |
