@@ -12,7 +12,7 @@ def test_ids_in_order_of_first_appearance():
     assert k.count == 5
 
 
-def test_large_keys_switch_to_the_sorted_index_and_keep_ids():
+def test_large_keys_switch_to_the_hash_index_and_keep_ids():
     k = KeyIndex()
     small = np.array([1, 2, 3], np.uint64)
     assert k.get_or_add(small).tolist() == [0, 1, 2]
@@ -32,3 +32,23 @@ def test_random_keys_match_a_dict():
         for key in chunk.tolist():
             ref.setdefault(key, len(ref))
         assert got.tolist() == [ref[key] for key in chunk.tolist()]
+
+
+def test_hash_index_grows_and_keeps_ids_for_colliding_and_extreme_keys():
+    """Keys far above the direct table's range, many of them alike in their low or high bits
+    (multiples of 2**40, the extremes 0 and 2**64-1): the table grows several times and every key
+    keeps the id of its first appearance, as a dict gives."""
+    rng = np.random.default_rng(7)
+    k, ref = KeyIndex(), {}
+    pool = np.concatenate([np.arange(1, 3000, dtype=np.uint64) << np.uint64(40),
+                           rng.integers(2**24, 2**63, 3000, dtype=np.uint64),
+                           np.array([0, 2**64 - 1, 2**63], dtype=np.uint64)])
+    for _ in range(12):
+        chunk = rng.choice(pool, 1500)
+        got = k.get_or_add(chunk)
+        for key in chunk.tolist():
+            ref.setdefault(key, len(ref))
+        assert got.tolist() == [ref[key] for key in chunk.tolist()]
+    assert k.count == len(ref) and len(ref) > 1024  # grown past the first table
+    probe = np.concatenate([pool, np.array([12345 << 40, 2**62 + 1], dtype=np.uint64)])
+    assert k.lookup(probe).tolist() == [ref.get(key, -1) for key in probe.tolist()]

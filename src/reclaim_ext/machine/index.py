@@ -3,24 +3,81 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
+
+_EMPTY = -1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: multiply, keep the top bits
+
+
+@njit(cache=True)
+def _slot(key, shift, mask):
+    return np.int64((key * _GOLDEN) >> shift) & mask
+
+
+@njit(cache=True)
+def _hash_get_or_add(hkeys, hids, keys, count):
+    """Open addressing with linear probing: look up each key in order, giving an unseen key the
+    next id (so ids follow first appearance). The caller guarantees room for every key."""
+    mask = len(hkeys) - 1
+    shift = np.uint64(64 - int(np.log2(len(hkeys))))
+    out = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        key = keys[i]
+        j = _slot(key, shift, mask)
+        while hids[j] != _EMPTY and hkeys[j] != key:
+            j = (j + 1) & mask
+        if hids[j] == _EMPTY:
+            hkeys[j] = key
+            hids[j] = count
+            count += 1
+        out[i] = hids[j]
+    return out, count
+
+
+@njit(cache=True)
+def _hash_lookup(hkeys, hids, keys):
+    mask = len(hkeys) - 1
+    shift = np.uint64(64 - int(np.log2(len(hkeys))))
+    out = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        key = keys[i]
+        j = _slot(key, shift, mask)
+        while hids[j] != _EMPTY and hkeys[j] != key:
+            j = (j + 1) & mask
+        out[i] = hids[j]  # _EMPTY (-1) when absent
+    return out
+
+
+@njit(cache=True)
+def _hash_insert_all(hkeys, hids, keys, ids):
+    """Rebuild: put known (key, id) pairs into an empty table."""
+    mask = len(hkeys) - 1
+    shift = np.uint64(64 - int(np.log2(len(hkeys))))
+    for i in range(len(keys)):
+        j = _slot(keys[i], shift, mask)
+        while hids[j] != _EMPTY:
+            j = (j + 1) & mask
+        hkeys[j] = keys[i]
+        hids[j] = ids[i]
 
 
 class KeyIndex:
     """Maps uint64 keys to dense ids 0, 1, 2, ... in order of first appearance.
 
-    Keys are kept in one sorted array; a chunk is looked up with one searchsorted and new keys are
-    merged in with one sort, so the cost per chunk is O(chunk log n) with no Python per key.
-    A direct table is used instead while the keys stay small (the common case for generated and
-    block traces), which makes a lookup a single gather.
+    While the keys stay small (the common case for generated and block traces) a direct table
+    makes a lookup a single gather. Beyond that, a compiled open-addressing hash table (numba)
+    takes over: O(1) per key, so a footprint of tens of millions of pages costs what a small one
+    does, with no Python per key.
     """
 
     DIRECT_LIMIT = 1 << 24
+    MAX_LOAD = 0.7  # hash table: grown (doubled) before it is fuller than this
 
     def __init__(self) -> None:
         self.count = 0
         self._direct = np.full(1024, -1, dtype=np.int64)  # key -> id while all keys < DIRECT_LIMIT
-        self._keys = np.zeros(0, dtype=np.uint64)
-        self._ids = np.zeros(0, dtype=np.int64)
+        self._hkeys = np.zeros(0, dtype=np.uint64)
+        self._hids = np.zeros(0, dtype=np.int64)
 
     def get_or_add(self, keys: np.ndarray) -> np.ndarray:
         """Dense ids for `keys` (uint64), adding unseen keys in order of first appearance."""
@@ -32,7 +89,9 @@ class KeyIndex:
             if kmax < self.DIRECT_LIMIT:
                 return self._direct_get_or_add(keys, kmax)
             self._leave_direct()
-        return self._sorted_get_or_add(keys)
+        self._reserve(self.count + len(keys))
+        ids, self.count = _hash_get_or_add(self._hkeys, self._hids, keys, self.count)
+        return ids
 
     def _direct_get_or_add(self, keys: np.ndarray, kmax: int) -> np.ndarray:
         if kmax >= len(self._direct):
@@ -54,28 +113,24 @@ class KeyIndex:
 
     def _leave_direct(self) -> None:
         known = np.flatnonzero(self._direct >= 0)
-        self._keys = known.astype(np.uint64)
-        self._ids = self._direct[known]
+        ids = self._direct[known]
         self._direct = None
+        self._rebuild(known.astype(np.uint64), ids, self.count)
 
-    def _sorted_get_or_add(self, keys: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self._keys, keys)
-        pos_c = np.minimum(pos, max(len(self._keys) - 1, 0))
-        found = (len(self._keys) > 0) & (self._keys[pos_c] == keys) if len(self._keys) else np.zeros(len(keys), bool)
-        if not found.all():
-            new = keys[~found]
-            uniq, first = np.unique(new, return_index=True)
-            order = np.argsort(first, kind="stable")
-            new_ids = np.empty(len(uniq), dtype=np.int64)
-            new_ids[order] = self.count + np.arange(len(uniq), dtype=np.int64)
-            self.count += len(uniq)
-            allk = np.concatenate([self._keys, uniq])
-            alli = np.concatenate([self._ids, new_ids])
-            srt = np.argsort(allk, kind="stable")
-            self._keys, self._ids = allk[srt], alli[srt]
-            pos = np.searchsorted(self._keys, keys)
-            pos_c = pos
-        return self._ids[pos_c]
+    def _reserve(self, n: int) -> None:
+        """Room for n keys within MAX_LOAD."""
+        if n <= self.MAX_LOAD * len(self._hkeys):
+            return
+        used = self._hids >= 0
+        self._rebuild(self._hkeys[used], self._hids[used], n)
+
+    def _rebuild(self, keys: np.ndarray, ids: np.ndarray, n: int) -> None:
+        cap = 1024
+        while n > self.MAX_LOAD * cap:
+            cap *= 2
+        self._hkeys = np.zeros(cap, dtype=np.uint64)
+        self._hids = np.full(cap, _EMPTY, dtype=np.int64)
+        _hash_insert_all(self._hkeys, self._hids, keys, ids)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Dense ids for keys, -1 where unknown (never adds)."""
@@ -85,7 +140,6 @@ class KeyIndex:
             ok = keys < len(self._direct)
             out[ok] = self._direct[keys[ok].astype(np.int64)]
             return out
-        if len(self._keys) == 0:
+        if len(self._hkeys) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
-        return np.where(self._keys[pos] == keys, self._ids[pos], -1)
+        return _hash_lookup(self._hkeys, self._hids, keys)
