@@ -280,13 +280,27 @@ def run_cache_mode(cfg: RunConfig, trace: Trace, progress=None) -> dict:
     _check_not_empty(trace, res["accesses"])
     out = {**result_source(cfg, trace), **res}
     for e in out["exits"]:
-        if e["kind"] not in _NORMAL_EXITS:
+        if is_ejection(e):
             e["successor"] = "fallback LRU"
     _add_switches_and_warnings(cfg, out, None)
     return out
 
 
-_NORMAL_EXITS = ("NONE", "DONE", "UNREG")  # any other exit kind: the policy was ejected (or quit)
+def is_ejection(e: dict | None) -> bool:
+    """An exit record that is not a normal end (the policy was ejected, or quit)."""
+    from .ext.safety import NORMAL_EXITS
+
+    return bool(e) and e["kind"] not in NORMAL_EXITS
+
+
+def describe_ejection(e: dict) -> str:
+    """One line for an ejection: 'POLICY (SCOPE): KIND in HOOK() at access N: REASON; SUCCESSOR
+    took over' (the table's policy-exit row and the warning on stderr)."""
+    where = f"{e['policy']} ({e['scope']}): " if e.get("scope") else f"{e['policy']}: "
+    hook = f" in {e['hook']}()" if e.get("hook") else ""
+    reason = (e["reason"].splitlines() or [""])[0]
+    return (f"{where}{e['kind']}{hook} at access {e['at_access'] or 0:,}: {reason}; "
+            f"{e.get('successor') or 'classic'} took over")
 
 
 class _SeenPids(Trace):
@@ -315,15 +329,10 @@ def _add_switches_and_warnings(cfg: RunConfig, out: dict, pids: _SeenPids | None
                                "happened": False} for sw in plan[len(done):]]
     warnings = []
     for i, e in enumerate(out.get("exits") or []):
-        if e and e["kind"] not in _NORMAL_EXITS:
+        if is_ejection(e):
             if i == 0 and parse_scope(e.get("scope") or "system") == parse_scope(cfg.scope):
                 e["policy"] = cfg.policy  # the run's own policy, as the user named it (a file, ...)
-            where = f" ({e['scope']})" if e.get("scope") else ""
-            hook = f" in {e['hook']}()" if e.get("hook") else ""
-            reason = (e["reason"].splitlines() or [""])[0]
-            warnings.append(f"policy {e['policy']}{where} was ejected at access "
-                            f"{e['at_access'] or 0:,}: {e['kind']}{hook}: {reason}; "
-                            f"{e.get('successor') or 'classic'} took over")
+            warnings.append("policy ejected: " + describe_ejection(e))
     for sw in out["switches"]:
         if not sw["happened"]:
             at_scope = "" if sw["scope"] == "system" else f"@{sw['scope']}"

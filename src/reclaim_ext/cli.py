@@ -407,7 +407,6 @@ def _on_off(mech: dict) -> str:
 
 _COST_ROWS = (("ptes_walked", "PTEs walked"), ("rmap_walks", "rmap walks"), ("lru_lock_ops", "LRU-lock ops"),
               ("atomic_updates", "atomic flag updates"))
-_NORMAL_EXITS = ("NONE", "DONE", "UNREG")  # api._NORMAL_EXITS: any other kind is an ejection
 
 
 def _print_tables(*tables) -> None:
@@ -422,7 +421,9 @@ def _print_tables(*tables) -> None:
 
 
 def _ejections(r: dict) -> list[dict]:
-    return [e for e in r.get("exits") or () if e and e["kind"] not in _NORMAL_EXITS]
+    from .api import is_ejection
+
+    return [e for e in r.get("exits") or () if is_ejection(e)]
 
 
 def _policy_label(r: dict) -> str:
@@ -446,12 +447,10 @@ def _policy_rows(r: dict) -> list[tuple[str, str]]:
         else:
             rows.append(("switch", f"at access {sw['at']:,} to {sw['to']} ({sw['scope']}): never happened, "
                                    f"the run ended after {r['accesses']:,} accesses"))
+    from .api import describe_ejection
+
     for e in _ejections(r):
-        where = f"{e['policy']} ({e['scope']}): " if e.get("scope") else ""
-        hook = f" in {e['hook']}()" if e.get("hook") else ""
-        reason = (e["reason"].splitlines() or [""])[0]
-        rows.append(("policy exit", f"{where}{e['kind']}{hook} at access {e['at_access'] or 0:,}: {reason}; "
-                                    f"{e.get('successor') or 'classic'} took over"))
+        rows.append(("policy exit", describe_ejection(e)))
     if not _ejections(r) and r.get("exit"):
         rows.append(("policy exit", r["exit"]["kind"] + (": attached to the end" if r["exit"]["kind"] == "DONE" else "")))
     from rich.text import Text
@@ -604,15 +603,12 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
       reclaim-ext ablate --policy classic --workload mixed --json ablation.json
       reclaim-ext ablate --policy mglru --variant -ptwalk --variant -ptwalk,-lookaround -j 2
     """
-    from click.core import ParameterSource
-
     from .bench.ablate import DEFAULT_WORKLOAD
     from .bench.ablate import ablate as run_ablation
 
     _check_json_path(json_out)
     # no workload or trace given: one where the mechanisms have work (mapped pages), not run's zipf
-    default = (run_opts["trace_path"] is None and not run_opts["params"]
-               and click.get_current_context().get_parameter_source("workload") == ParameterSource.DEFAULT)
+    default = run_opts["trace_path"] is None and not run_opts["params"] and not _given("workload")
     if default:
         run_opts["workload"], params = DEFAULT_WORKLOAD
         run_opts["params"] = tuple(f"{k}={v}" for k, v in params.items())

@@ -29,6 +29,7 @@ EXIT_ERROR_POLICY = "ERROR_POLICY"  # the policy raised an exception
 EXIT_ERROR_STALL = "ERROR_STALL"    # budget exceeded / no progress
 EXIT_KINDS = (EXIT_NONE, EXIT_DONE, EXIT_UNREG, EXIT_UNREG_POLICY, EXIT_ERROR, EXIT_ERROR_POLICY,
               EXIT_ERROR_STALL)
+NORMAL_EXITS = (EXIT_NONE, EXIT_DONE, EXIT_UNREG)  # any other kind: the policy was ejected (or quit)
 
 
 @dataclass

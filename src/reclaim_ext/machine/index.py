@@ -6,28 +6,33 @@ import numpy as np
 from numba import njit
 
 _EMPTY = -1
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: multiply, keep the top bits
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio (Fibonacci hashing)
+
+
+def _table_shift(hkeys) -> np.uint64:
+    return np.uint64(64 - int(np.log2(len(hkeys))))
 
 
 @njit(cache=True)
-def _slot(key, shift, mask):
-    return np.int64((key * _GOLDEN) >> shift) & mask
+def _probe(hkeys, hids, key, shift, mask):
+    """The slot holding `key`, or the empty slot where it would go (open addressing, linear
+    probing from its Fibonacci hash: multiply, keep the top bits)."""
+    j = np.int64((key * _GOLDEN) >> shift) & mask
+    while hids[j] != _EMPTY and hkeys[j] != key:
+        j = (j + 1) & mask
+    return j
 
 
 @njit(cache=True)
-def _hash_get_or_add(hkeys, hids, keys, count):
-    """Open addressing with linear probing: look up each key in order, giving an unseen key the
-    next id (so ids follow first appearance). The caller guarantees room for every key."""
+def _hash_get_or_add(hkeys, hids, keys, count, shift):
+    """Look up each key in order, giving an unseen key the next id (so ids follow first
+    appearance). The caller guarantees room for every key."""
     mask = len(hkeys) - 1
-    shift = np.uint64(64 - int(np.log2(len(hkeys))))
     out = np.empty(len(keys), dtype=np.int64)
     for i in range(len(keys)):
-        key = keys[i]
-        j = _slot(key, shift, mask)
-        while hids[j] != _EMPTY and hkeys[j] != key:
-            j = (j + 1) & mask
+        j = _probe(hkeys, hids, keys[i], shift, mask)
         if hids[j] == _EMPTY:
-            hkeys[j] = key
+            hkeys[j] = keys[i]
             hids[j] = count
             count += 1
         out[i] = hids[j]
@@ -35,28 +40,21 @@ def _hash_get_or_add(hkeys, hids, keys, count):
 
 
 @njit(cache=True)
-def _hash_lookup(hkeys, hids, keys):
+def _hash_lookup(hkeys, hids, keys, shift):
+    """Ids of keys, _EMPTY (-1) where absent."""
     mask = len(hkeys) - 1
-    shift = np.uint64(64 - int(np.log2(len(hkeys))))
     out = np.empty(len(keys), dtype=np.int64)
     for i in range(len(keys)):
-        key = keys[i]
-        j = _slot(key, shift, mask)
-        while hids[j] != _EMPTY and hkeys[j] != key:
-            j = (j + 1) & mask
-        out[i] = hids[j]  # _EMPTY (-1) when absent
+        out[i] = hids[_probe(hkeys, hids, keys[i], shift, mask)]
     return out
 
 
 @njit(cache=True)
-def _hash_insert_all(hkeys, hids, keys, ids):
-    """Rebuild: put known (key, id) pairs into an empty table."""
+def _hash_insert_all(hkeys, hids, keys, ids, shift):
+    """Rebuild: put known (key, id) pairs (distinct keys) into an empty table."""
     mask = len(hkeys) - 1
-    shift = np.uint64(64 - int(np.log2(len(hkeys))))
     for i in range(len(keys)):
-        j = _slot(keys[i], shift, mask)
-        while hids[j] != _EMPTY:
-            j = (j + 1) & mask
+        j = _probe(hkeys, hids, keys[i], shift, mask)
         hkeys[j] = keys[i]
         hids[j] = ids[i]
 
@@ -90,7 +88,7 @@ class KeyIndex:
                 return self._direct_get_or_add(keys, kmax)
             self._leave_direct()
         self._reserve(self.count + len(keys))
-        ids, self.count = _hash_get_or_add(self._hkeys, self._hids, keys, self.count)
+        ids, self.count = _hash_get_or_add(self._hkeys, self._hids, keys, self.count, _table_shift(self._hkeys))
         return ids
 
     def _direct_get_or_add(self, keys: np.ndarray, kmax: int) -> np.ndarray:
@@ -130,7 +128,7 @@ class KeyIndex:
             cap *= 2
         self._hkeys = np.zeros(cap, dtype=np.uint64)
         self._hids = np.full(cap, _EMPTY, dtype=np.int64)
-        _hash_insert_all(self._hkeys, self._hids, keys, ids)
+        _hash_insert_all(self._hkeys, self._hids, keys, ids, _table_shift(self._hkeys))
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Dense ids for keys, -1 where unknown (never adds)."""
@@ -142,4 +140,4 @@ class KeyIndex:
             return out
         if len(self._hkeys) == 0:
             return np.full(len(keys), -1, dtype=np.int64)
-        return _hash_lookup(self._hkeys, self._hids, keys)
+        return _hash_lookup(self._hkeys, self._hids, keys, _table_shift(self._hkeys))
