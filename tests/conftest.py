@@ -12,10 +12,15 @@ os.environ.setdefault("RECLAIM_EXT_CHECK", "1")
 import numpy as np
 import pytest
 
+import reclaim_ext.jit
 from reclaim_ext.core.engine import SimConfig, Simulator
 from reclaim_ext.core.ops import ScanControl
 from reclaim_ext.machine.folio import LRU_ANON, LRU_FILE
 from reclaim_ext.policies.classic import Classic
+
+# The one-line "compiling" notice would show up in the output of whichever test runs first on a
+# cold numba cache (a fresh clone); tests/test_jit.py checks it on its own.
+reclaim_ext.jit._announced = True
 from reclaim_ext.trace import ArrayTrace, Kind
 from reclaim_ext.trace.record import make_records
 

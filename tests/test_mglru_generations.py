@@ -149,7 +149,7 @@ def test_placement_of_new_folios(mode):
     for g in (r, w, a, m, x):
         assert f.lru_gen[g] == f.lru[g]  # logical = physical on insertion
         assert not f.flags[g] & PG_active
-    assert lv.nr == lv.nr_logical
+    assert list(lv.nr) == list(lv.nr_logical)
     assert lv.nr[lst(LRU_FILE, 0)] == 2 and lv.nr[lst(LRU_ANON, 2)] == 1 and lv.nr[lst(LRU_FILE, 2)] == 2
 
 
@@ -251,7 +251,7 @@ def test_fd_accesses_never_move_folios():
     stamps = sim.folios.stamp[: sim.folios.count].copy()
     rng = np.random.default_rng(0)
     replay(sim, recs(Kind.FILE_FD, rng.integers(0, 50, 500)))
-    assert lv.nr == nr and lv.nr_logical == nl
+    assert list(lv.nr) == list(nr) and list(lv.nr_logical) == list(nl)
     assert (sim.folios.lru[: sim.folios.count] == lru).all()
     assert (sim.folios.stamp[: sim.folios.count] == stamps).all()  # not even re-queued
 
@@ -396,7 +396,7 @@ def test_inc_min_seq_puts_promoted_folios_in_their_generation():
     assert f.lru[p] == f.lru_gen[p] == lst(LRU_FILE, 3)  # gen(max_seq) at walk time
     assert f.flags[p] & PG_workingset and not f.flags[p] & PG_referenced
     assert f.lru[q] == lst(LRU_FILE, 1)
-    assert lv.nr == lv.nr_logical
+    assert list(lv.nr) == list(lv.nr_logical)
 
 
 def test_cold_hot_inversion_for_unevictable_type():

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ReclaimExtError
+from ..jit import announce_compile
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_dirty, PG_reclaim, PG_resident, PG_writeback, TYPE_NAMES,
     FolioTable, PteTable,
@@ -41,9 +42,11 @@ from ..machine.memcg import MemcgConfig, resolve_memcgs
 from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
-from .batch import first_occurrence as _first_occurrence
-from .batch import first_occurrence_masked as _first_occurrence_masked
-from .lru import Lruvec
+from .access import COST_NAMES as ACCESS_COST
+from .access import DONE, STOP_WMARK, new_event_arrays, run_accesses
+from .access import MEMCG_NAMES as ACCESS_MEMCG
+from .access import VM_NAMES as ACCESS_VM
+from .lru import Lruvec, LruvecTable
 from .ops import MAX_RECLAIM_RETRIES, AccessEvents, ReclaimOps
 from .stats import CostModel, new_cost, new_vmstat, vmstat_problems
 from .vmscan import balance_pgdat, try_to_free_mem_cgroup_pages, try_to_free_pages
@@ -95,6 +98,7 @@ class Simulator:
     def __init__(self, config: SimConfig, ops: ReclaimOps):
         if config.memory_pages < 64:
             raise ReclaimExtError(f"memory: {config.memory_pages} pages is too small (need at least 64)")
+        announce_compile()
         self.config = config
         self.ops = ops
         self.folios = FolioTable()
@@ -108,7 +112,7 @@ class Simulator:
         self.storage = StorageDevice()
         self.vm = new_vmstat()
         self.cost = new_cost()
-        self._stamp_clock = [0]
+        self._stamp_clock = np.zeros(1, dtype=np.int64)  # the next list stamp (core.lru)
         self._build_memcgs(resolve_memcgs(list(config.memcgs)))
         self.nr_file_dirty = 0
         self.nr_writeback = 0
@@ -146,6 +150,10 @@ class Simulator:
             if mc.pids:
                 self.memcg_of_pid[np.asarray(mc.pids, dtype=np.int64)] = i
         self.multi = len(self.memcgs) > 1
+        # memcgs by id, and each one's parent id (-1 at the root), for the compiled access path
+        self._memcg_list = [self.memcgs[i] for i in range(len(self.memcgs))]
+        self._mparent = np.array([m.parent.id if m.parent is not None else -1 for m in self._memcg_list],
+                                 dtype=np.int64)
         # the memcgs with a limit, each with a mask over memcg ids of its subtree (a charge to
         # any of them counts against that limit)
         self.limited = []
@@ -154,8 +162,10 @@ class Simulator:
                 under = np.zeros(len(self.memcgs), dtype=bool)
                 under[[d.id for d in m.subtree()]] = True
                 self.limited.append((m, under))
+        self.lruvec_table = LruvecTable(len(self.memcgs), 2 * self.ops.nr_classes)
+        self.lruvec_table.set_tree(self._mparent.tolist())
         for m in self.root_memcg.subtree():
-            lruvec = Lruvec(m, self.node, self.ops.nr_classes, self._stamp_clock)
+            lruvec = Lruvec(m, self.node, self.ops.nr_classes, self._stamp_clock, self.lruvec_table, m.id)
             m.lruvecs[self.node.nid] = lruvec
         for m in self.memcgs.values():  # mem_cgroup_css_online, in creation order
             self.ops.init_lruvec(self, m.lruvecs[self.node.nid])
@@ -378,13 +388,13 @@ class Simulator:
     def run(self, trace, progress=None, on_chunk=None) -> None:
         """Replay a whole trace. `progress(n_done)` is called after each chunk, `on_chunk(accesses
         so far)` before each (where a policy switch can happen)."""
-        step = self._run_chunk_fast if self.config.mode == "fast" else self._run_chunk_exact
+        exact = self.config.mode != "fast"
         for chunk in trace.chunks():
             if len(chunk) == 0:
                 continue
             if on_chunk is not None:
                 on_chunk(self.accesses)
-            step(chunk)
+            self._run_chunk(chunk, exact)
             self.accesses += len(chunk)
             if progress is not None:
                 progress(len(chunk))
@@ -397,324 +407,120 @@ class Simulator:
         prev_pos live in)."""
         return (chunk["pid"].astype(np.int64) << 32) | chunk["file"].astype(np.int64)
 
-    # ---- exact driver ----------------------------------------------------------------------------
+    # ---- the drivers -----------------------------------------------------------------------------
 
-    def _run_chunk_exact(self, chunk: np.ndarray) -> None:
+    def _run_chunk(self, chunk: np.ndarray, exact: bool) -> None:
+        """One chunk of the trace through the compiled access path (core.access.run_accesses).
+
+        Both drivers stop at the same records: before an allocation that needs the slow path,
+        which runs here exactly as the kernel runs it inside that allocation. They differ in how
+        the policy hears of the software-visible events: the exact driver stops after every
+        access that has one and calls the scalar hooks (folio_add, mark_accessed) for it; the
+        fast driver goes on to the next slow path and hands over the whole stretch's events in
+        order through the batched hook (access_events)."""
         pages, ptes = self.mm.translate(chunk)
-        kinds = chunk["kind"].tolist()
-        writes = chunk["write"].tolist()
-        streams = self._streams(chunk).tolist()
-        pids = chunk["pid"].tolist()
-        pages_l = pages.tolist()
-        ptes_l = ptes.tolist()
-        base = self.accesses
-        for i in range(len(pages_l)):
-            self.pos = base + i
-            self.mm_used[pids[i]] = True
-            self._access_one(pages_l[i], ptes_l[i], kinds[i], writes[i], streams[i], pids[i])
-
-    def _alloc_slow(self, memcg: Memcg) -> None:
-        """Before one allocation: the allocator's slow path when free pages are at the low
-        watermark, then the memcg charge's when the memcg (or an ancestor) is at memory.max
-        (alloc_pages, then mem_cgroup_charge, as a fault or a page-cache insertion does)."""
-        if self._budget() <= 0:
-            self._make_room()
-        if self.limited and self.mem_over_limit(memcg) is not None:
-            self._charge_slow(memcg)
-
-    def _alloc_one(self, g: int, lruvec, read: bool = True, fault: bool = False) -> None:
-        """Allocate, charge (to the lruvec's memcg: the task's) and place the folio for page g
-        (the caller has made room); a file folio is read from the device unless a whole-page
-        write() fills it."""
-        f = self.folios
-        node = self.node
-        node.free -= 1
-        self.charge(lruvec.memcg, 1)
-        f.memcg[g] = lruvec.memcg.id
-        self.vm["pgalloc_normal"] += 1
-        self.misses += 1
-        t = int(f.type[g])
-        shadow = int(f.shadow[g])
-        ws = bool(f.shadow_ws[g])
-        f.shadow[g] = -1
-        f.flags[g] |= PG_resident
-        if shadow >= 0:
-            self.count(lruvec, "workingset_refault_" + TYPE_NAMES[t])
-        self.ops.folio_add(self, lruvec, g, shadow, ws, self.swap.free, fault)
-        if t == LRU_ANON:
-            if f.ever[g]:
-                self.swap.used -= 1
-                self.vm["pswpin"] += 1
-                self.vm["pgpgin"] += 4
-                self.cost["swap_ins"] += 1
-        elif read:
-            self.vm["pgpgin"] += 4
-            self.cost["file_reads"] += 1
-
-    def _access_one(self, g: int, p: int, kind: int, write: int, stream: int, pid: int = 0) -> None:
-        f = self.folios
-        memcg = self.memcgs[int(self.memcg_of_pid[pid])] if self.multi else self.root_memcg
-        lruvec = memcg.lruvecs[self.node.nid]  # the task's: where a new folio is charged
-        resident = bool(f.flags[g] & PG_resident)
-        if kind == Kind.FILE_FD:
-            if not resident:
-                self._alloc_slow(memcg)
-                self._alloc_one(g, lruvec, read=not write)
-            else:
-                self.cost["hits"] += 1
-            if write:
-                self._dirty_one(g)
-            else:
-                if self._fd_last.get(stream) != g:
-                    self.ops.mark_accessed(self, self.lruvec_of(g) if self.multi else lruvec, g)
-                self._fd_last[stream] = g
-            return
-        ptes = self.ptes
-        if ptes.present[p]:
-            self.cost["hits"] += 1
-        else:
-            if not resident:
-                self._alloc_slow(memcg)
-                major = f.type[g] == LRU_FILE or bool(f.ever[g])
-                self._alloc_one(g, lruvec, fault=True)
-                if major:
-                    self.vm["pgmajfault"] += 1
-                    lruvec.stat["pgmajfault"] += 1  # count_memcg_event_mm: the task's memcg
-                    self.cost["major_faults"] += 1
-                else:
-                    self.cost["minor_faults"] += 1
-            else:
-                self.cost["minor_faults"] += 1
-            self.vm["pgfault"] += 1
-            lruvec.stat["pgfault"] += 1
-            ptes.present[p] = True
-        ptes.young[p] = True
-        self.mm.pmds.young[ptes.pmd[p]] = True
-        if write and f.type[g] == LRU_FILE:
-            self._dirty_one(g)
-
-    def _dirty_one(self, g: int) -> None:
-        f = self.folios
-        if not f.flags[g] & PG_dirty:
-            f.flags[g] |= PG_dirty
-            self.nr_file_dirty += 1
-
-    # ---- fast driver -----------------------------------------------------------------------------
-
-    def _run_chunk_fast(self, chunk: np.ndarray) -> None:
-        pages, ptes = self.mm.translate(chunk)
-        self._pids = chunk["pid"]
+        pids = chunk["pid"]
         kinds = chunk["kind"]
         writes = chunk["write"].astype(bool)
-        streams = self._streams(chunk)
-        fd_all = kinds == _FILE_FD
         # which read()s call folio_mark_accessed depends on the trace alone (each stream's
         # previous read), so it is found for the whole chunk at once
-        rd = fd_all & ~writes
-        mark_all = rd.copy()
-        if np.count_nonzero(rd):
-            mark_all[rd] = self._fd_read_marks(pages[rd], streams[rd])
+        marks = (kinds == _FILE_FD) & ~writes
+        if np.count_nonzero(marks):
+            marks[marks] = self._fd_read_marks(pages[marks], self._streams(chunk)[marks])
         n = len(pages)
-        f = self.folios
-        start = 0
-        window = 4096
-        granted = False  # the slow path has run for the allocation at `start`: it may proceed
-        stalled = False  # some slow path (global or memcg) ran for the access at `start`
-        pid_memcg = self._pid_memcg = self.memcg_of_pid[self._pids] if self.multi else None
-        while start < n:
+        ev = new_event_arrays(n)
+        f, pt, node, swap = self.folios, self.ptes, self.node, self.swap
+        mcs = self._memcg_list
+        M = len(mcs)
+        s = np.zeros(5, dtype=np.int64)
+        vmc = np.zeros(len(ACCESS_VM), dtype=np.int64)
+        cost = np.zeros(len(ACCESS_COST), dtype=np.int64)
+        mstat = np.zeros((M, len(ACCESS_MEMCG)), dtype=np.int64)
+        usage = np.zeros(M, dtype=np.int64)
+        peak = np.zeros(M, dtype=np.int64)
+        mmax = np.zeros(M, dtype=np.int64)
+        limited = bool(self.limited)
+        i = 0
+        granted = False  # the watermark slow path ran for the allocation at record i: it may proceed
+        skip_used = False  # the record at i stopped for a slow path: its mm is marked used already
+        while i < n:
             budget = self._budget()
             if granted:
                 budget = max(budget, 1)
-            end = min(n, start + window)
-            g = pages[start:end]
-            first = _first_occurrence(g, f.count)
-            alloc = first & ((f.flags[g] & PG_resident) == 0)
-            nalloc = int(np.count_nonzero(alloc))
-            k = budget if nalloc > budget else nalloc  # the first allocation that needs reclaim
-            if self.limited and nalloc:
-                k = min(k, self._memcg_cut(pid_memcg[start:end][alloc], k))
-            if k < nalloc:
-                cut = int(alloc.nonzero()[0][k])
-                if cut == 0:
-                    self.pos = self.accesses + start
-                    if not stalled:  # the faulting task is running (once: a reclaim since may clear it)
-                        self.mm_used[self._pids[start]] = True
-                    if budget <= 0:
-                        self._make_room()
-                        granted = True
-                    else:
-                        self._charge_slow(self.memcgs[int(pid_memcg[start])])
-                    stalled = True
-                    continue
-                end = start + cut
-                alloc = alloc[:cut]
-                first = first[:cut]
-                g = g[:cut]
-                nalloc = k
-            # the access reclaim ran for marked its mm used before the walk (see _make_room's
-            # caller above); the walk may have cleared it since, and the task keeps running
-            self._used_from = start + 1 if stalled else start
-            self._apply_segment(start, end, g, first, alloc, pages, ptes, fd_all, writes, mark_all)
-            granted = granted and nalloc == 0
-            stalled = stalled and nalloc == 0
-            # size the next window so that it usually holds one segment's worth of allocations
-            seg = end - start
-            if nalloc:
-                # allocations until the next stop: the watermark budget, or fewer when a memcg
-                # takes allocations at this segment's rate towards its memory.max (sized by the
-                # node's budget alone, a window would span many memcg-limited segments; memcg
-                # stops vary more, so that estimate gets a wider margin)
-                est = max(budget, 1)
-                if self.limited:
-                    am = pid_memcg[start:end][alloc]
-                    for m, under in self.limited:
-                        c = int(np.count_nonzero(under[am]))
-                        if c:
-                            est = min(est, 4.0 * max(m.max - m.usage + c, 1) * nalloc / c)
-                window = int(min(65536, max(256, 1.5 * seg * est / nalloc)))
-            else:
-                window = min(65536, window * 2)
-            start = end
-
-    def _memcg_cut(self, alloc_memcg: np.ndarray, limit: int) -> int:
-        """Index of the first of these allocations (memcg id of each, in order) that would take a
-        memcg or an ancestor over memory.max, or `limit` if none comes before it."""
-        k = limit
-        for m, under in self.limited:
-            cs = np.cumsum(under[alloc_memcg[:k]])
-            k = min(k, int(np.searchsorted(cs, max(m.max - m.usage, 0) + 1)))
-        return k
-
-    def _apply_segment(self, s, e, g, first, alloc, pages, ptes_all, fd_all, writes_all, mark_all):
-        f = self.folios
-        pt = self.ptes
-        vm = self.vm
-        cost = self.cost
-        lruvec = self.root_lruvec(self.node)
-        p = ptes_all[s:e]
-        w = writes_all[s:e]
-        n = e - s
-        fd = fd_all[s:e]
-        mapped = ~fd
-        self.mm_used[self._pids[self._used_from:e]] = True
-
-        # --- page faults on mapped accesses
-        nfault = 0
-        major = np.zeros(n, dtype=bool)
-        if np.count_nonzero(mapped):
-            mp = p[mapped]
-            firstpte = _first_occurrence_masked(p, mapped, pt.count)
-            fault = firstpte & ~pt.present[np.where(mapped, p, 0)]
-            nfault = int(np.count_nonzero(fault))
-            ever = f.ever[g]
-            major = fault & alloc & ((f.type[g] == LRU_FILE) | ever)
-            nmajor = int(np.count_nonzero(major))
-            vm["pgfault"] += nfault
-            vm["pgmajfault"] += nmajor
-            if self.multi:  # count_memcg_event_mm: the faulting task's memcg
-                pm = self._pid_memcg[s:e]
-                self._count_memcgs("pgfault", pm[fault])
-                self._count_memcgs("pgmajfault", pm[major])
-            else:
-                lruvec.stat["pgfault"] += nfault
-                lruvec.stat["pgmajfault"] += nmajor
-            cost["major_faults"] += nmajor
-            cost["minor_faults"] += nfault - nmajor
-            pt.present[mp] = True
-            pt.young[mp] = True
-            self.mm.pmds.young[pt.pmd[mp]] = True  # the non-leaf accessed bit
-        nfd_alloc = int(np.count_nonzero(alloc & fd))
-        cost["hits"] += n - nfault - nfd_alloc
-
-        # --- allocations, in trace order
-        ag = g[alloc]
-        na = len(ag)
-        am = None
-        if na:
-            node = self.node
-            node.free -= na
+            s[:] = (node.free, swap.used, swap.total, self.nr_file_dirty, self.misses)
             if self.multi:
-                am = self._pid_memcg[s:e][alloc]  # charged to the faulting task's memcg
-                f.memcg[ag] = am
-                for m, c in enumerate(np.bincount(am, minlength=len(self.memcgs)).tolist()):
-                    if c:
-                        self.charge(self.memcgs[m], c)
+                for j, m in enumerate(mcs):
+                    usage[j], peak[j], mmax[j] = m.usage, m.peak, min(m.max, 1 << 62)
             else:
-                self.charge(lruvec.memcg, na)
-                f.memcg[ag] = 0
-            vm["pgalloc_normal"] += na
-            self.misses += na
-            at = f.type[ag]
-            shadow = f.shadow[ag].copy()
-            sws = f.shadow_ws[ag].copy()
-            f.shadow[ag] = -1
-            f.flags[ag] |= PG_resident
-            refault = shadow >= 0
-            for t in (LRU_ANON, LRU_FILE):
-                sel = refault & (at == t)
-                c = int(np.count_nonzero(sel))
-                if c:
-                    vm["workingset_refault_" + TYPE_NAMES[t]] += c
-                    if self.multi:
-                        self._count_memcgs("workingset_refault_" + TYPE_NAMES[t], am[sel])
-                    else:
-                        lruvec.stat["workingset_refault_" + TYPE_NAMES[t]] += c
-            swapin = (at == LRU_ANON) & f.ever[ag]
-            nswapin = int(np.count_nonzero(swapin))
-            nfile = int(np.count_nonzero((at == LRU_FILE) & ~(fd & w)[alloc]))  # a whole-page write() reads nothing
-            vm["pswpin"] += nswapin
-            vm["pgpgin"] += 4 * (nswapin + nfile)
-            cost["swap_ins"] += nswapin
-            cost["file_reads"] += nfile
-            # free swap slots seen by each allocation's refault check: a swap-in releases its slot
-            # after the check
-            swap_free_at = self.swap.free + (swapin.cumsum() - swapin)
-            self.swap.used -= nswapin
-        else:
-            at = shadow = sws = swap_free_at = None
-
-        # --- dirty file folios
-        wfile = w & (f.type[g] == LRU_FILE)
-        if np.count_nonzero(wfile):
-            wg = g[wfile]
-            clean = wg[(f.flags[wg] & PG_dirty) == 0]
-            if len(clean):
-                if len(clean) > 1:
-                    clean = clean[_first_occurrence(clean, f.count)]
-                f.flags[clean] |= PG_dirty
-                self.nr_file_dirty += len(clean)
-
-        # --- software-visible events: ADD for each allocation, ACCESS for each mark_accessed call
-        # (read() only: write_begin does not mark the folio accessed)
-        mark = mark_all[s:e]
-        add_pos = alloc.nonzero()[0]
-        acc_pos = mark.nonzero()[0]
-        if len(add_pos) or len(acc_pos):
-            key = np.concatenate((add_pos * 2, acc_pos * 2 + 1))
-            order = key.argsort(kind="stable")
-            ev_page = np.concatenate((ag, g[acc_pos]))[order]
-            is_add = np.zeros(len(key), dtype=bool)
-            is_add[: len(add_pos)] = True
-            is_add = is_add[order]
-            nacc = len(acc_pos)
+                m = mcs[0]
+                usage[0], peak[0], mmax[0] = m.usage, m.peak, min(m.max, 1 << 62)
+            nxt, why, ne, na = run_accesses(
+                pages, ptes, kinds, writes, marks, pids, i, budget, skip_used, exact, self.multi, limited,
+                f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young, pt.pmd,
+                self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent,
+                s, vmc, cost, mstat, ev)
+            node.free, swap.used, self.nr_file_dirty, self.misses = int(s[0]), int(s[1]), int(s[3]), int(s[4])
+            for j, m in enumerate(mcs):
+                m.usage, m.peak = int(usage[j]), int(peak[j])
+            if why != DONE or not exact or nxt == n:  # the counters are read by reclaim and results
+                self._add_counts(vmc, cost, mstat)
+            if ne:
+                self._deliver(ev, ne, exact)
             if na:
-                ev_shadow = np.concatenate((shadow, np.full(nacc, -1, np.int64)))[order]
-                ev_ws = np.concatenate((sws, np.zeros(nacc, bool)))[order]
-                ev_swap = np.concatenate((swap_free_at, np.zeros(nacc, np.int64)))[order]
-                ev_fault = np.concatenate((mapped[alloc], np.zeros(nacc, bool)))[order]
+                granted = False
+            i = nxt
+            skip_used = why != DONE
+            if why == DONE:
+                continue
+            self.pos = self.accesses + i
+            if why == STOP_WMARK:
+                self._make_room()
+                granted = True
             else:
-                ev_shadow = np.full(nacc, -1, np.int64)
-                ev_ws = np.zeros(nacc, bool)
-                ev_swap = np.zeros(nacc, np.int64)
-                ev_fault = np.zeros(nacc, bool)
-            ev = AccessEvents(
-                page=ev_page, is_add=is_add, shadow=ev_shadow, shadow_ws=ev_ws,
-                lru_type=f.type[ev_page], swap_free=ev_swap, fault=ev_fault,
-            )
-            if self.multi:
-                self._dispatch_events(ev)
-            else:
-                self.ops.access_events(self, lruvec, ev)
+                self._charge_slow(self.memcgs[int(self.memcg_of_pid[pids[i]])])
+
+    def _add_counts(self, vmc: np.ndarray, cost: np.ndarray, mstat: np.ndarray) -> None:
+        """Add (and reset) the counters one run_accesses call kept in arrays."""
+        for name, c in zip(ACCESS_VM, vmc.tolist()):
+            if c:
+                self.vm[name] += c
+        for name, c in zip(ACCESS_COST, cost.tolist()):
+            if c:
+                self.cost[name] += c
+        vmc[:] = 0
+        cost[:] = 0
+        if not mstat.any():
+            return
+        nid = self.node.nid
+        for j, row in enumerate(mstat.tolist()):
+            st = self._memcg_list[j].lruvecs[nid].stat
+            for name, c in zip(ACCESS_MEMCG, row):
+                if c:
+                    st[name] += c
+        mstat[:] = 0
+
+    def _deliver(self, ev, ne: int, exact: bool) -> None:
+        """The events of a stretch to the policy: one scalar hook call each (exact driver), or
+        one batched call (fast driver). An event belongs to its folio's lruvec (an ADD's folio is
+        charged to the faulting task's memcg)."""
+        f = self.folios
+        if exact:
+            nid = self.node.nid
+            for k in range(ne):
+                g = int(ev[0][k])
+                lv = self.memcgs[int(f.memcg[g])].lruvecs[nid] if self.multi else self.root_memcg.lruvecs[nid]
+                if ev[1][k]:
+                    self.ops.folio_add(self, lv, g, int(ev[2][k]), bool(ev[3][k]), int(ev[4][k]), bool(ev[5][k]))
+                else:
+                    self.ops.mark_accessed(self, lv, g)
+            return
+        page, is_add, shadow, ws, swap_free, fault = (a[:ne].copy() for a in ev)
+        events = AccessEvents(page=page, is_add=is_add, shadow=shadow, shadow_ws=ws, lru_type=f.type[page],
+                              swap_free=swap_free, fault=fault)
+        if self.multi:
+            self._dispatch_events(events)
+        else:
+            self.ops.access_events(self, self.root_lruvec(self.node), events)
 
     def _count_memcgs(self, name: str, memcg_ids: np.ndarray) -> None:
         """Add one event per entry to the lruvec counters of the memcg ids given."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+from numba import njit
 
 from ..machine.folio import NO_LIST, FolioTable
 
@@ -104,33 +105,161 @@ class FolioList:
         return ids[folios.stamp[ids] == self.stamps[self.lo : self.hi]]
 
 
-class Lruvec:
-    """The LRU state of one (memcg, node) pair: lists, sizes, cost signal, workingset clock."""
+@njit(cache=True)
+def subtree_total(nr, sub_ptr, sub_idx, row):
+    """Pages on every list of the lruvec in `row` and its memcg subtree (lruvec_page_state)."""
+    t = 0
+    for k in range(sub_ptr[row], sub_ptr[row + 1]):
+        r = sub_idx[k]
+        for i in range(nr.shape[1]):
+            t += nr[r, i]
+    return t
 
-    def __init__(self, memcg, node, nr_classes: int, stamp_clock: list[int]):
+
+@njit(cache=True)
+def subtree_nr(nr, sub_ptr, sub_idx, row, lru):
+    """Pages on list `lru` of the lruvec in `row` and its memcg subtree."""
+    t = 0
+    for k in range(sub_ptr[row], sub_ptr[row + 1]):
+        t += nr[sub_idx[k], lru]
+    return t
+
+
+class LruvecTable:
+    """The counters of every lruvec on a node as arrays, one row per lruvec (= memcg id): list
+    sizes, the workingset clock and the cost signal, plus the memcg tree (each row's parent row,
+    and each row's subtree as a slice of `sub_idx`). Python code reads them through the Lruvec
+    objects; compiled code (core.workingset, core.vmscan's cost signal, a policy's compiled hooks)
+    takes the arrays."""
+
+    def __init__(self, n: int, nr_lists: int):
+        self.nr = np.zeros((n, nr_lists), dtype=np.int64)
+        self.nonresident_age = np.zeros(n, dtype=np.int64)
+        self.anon_cost = np.zeros(n, dtype=np.int64)
+        self.file_cost = np.zeros(n, dtype=np.int64)
+        self.parent = np.full(n, -1, dtype=np.int64)
+        self.sub_ptr = np.arange(n + 1, dtype=np.int64)
+        self.sub_idx = np.arange(n, dtype=np.int64)
+
+    def set_tree(self, parents: list[int]) -> None:
+        """The memcg tree: parents[row] (-1 for the root); subtrees in pre-order."""
+        n = len(parents)
+        self.parent[:] = parents
+        children: list[list[int]] = [[] for _ in range(n)]
+        for r, p in enumerate(parents):
+            if p >= 0:
+                children[p].append(r)
+        ptr, idx = [0], []
+        for r in range(n):
+            stack = [r]
+            while stack:
+                m = stack.pop()
+                idx.append(m)
+                stack.extend(reversed(children[m]))
+            ptr.append(len(idx))
+        self.sub_ptr = np.array(ptr, dtype=np.int64)
+        self.sub_idx = np.array(idx, dtype=np.int64)
+
+    def arrays(self):
+        """The arrays compiled code takes, in this order."""
+        return (self.nr, self.nonresident_age, self.anon_cost, self.file_cost, self.parent, self.sub_ptr,
+                self.sub_idx)
+
+
+class ListSizes:
+    """A lruvec's list sizes as Python ints over its row of LruvecTable.nr (which compiled code
+    updates in place): indexing and slicing give ints and lists, assignment writes the row."""
+
+    __slots__ = ("a",)
+
+    def __init__(self, row: np.ndarray):
+        self.a = row
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.a[i].tolist()
+        return int(self.a[i])
+
+    def __setitem__(self, i, v) -> None:
+        self.a[i] = v
+
+    def __len__(self) -> int:
+        return len(self.a)
+
+    def __iter__(self):
+        return iter(self.a.tolist())
+
+    def __eq__(self, other) -> bool:
+        return self.a.tolist() == list(other)
+
+    def __repr__(self) -> str:
+        return repr(self.a.tolist())
+
+
+class Lruvec:
+    """The LRU state of one (memcg, node) pair: lists, sizes, cost signal, workingset clock. The
+    sizes, clock and costs live in row `row` of a LruvecTable (its own one-row table if none is
+    given)."""
+
+    def __init__(self, memcg, node, nr_classes: int, stamp_clock, table: LruvecTable | None = None,
+                 row: int = 0):
         self.memcg = memcg
         self.node = node
         self.nr_classes = nr_classes
         self.nr_lists = 2 * nr_classes
         self.lists = [FolioList() for _ in range(self.nr_lists)]
-        self.nr = [0] * self.nr_lists  # pages per list
+        self.table = table if table is not None else LruvecTable(1, self.nr_lists)
+        self.row = row if table is not None else 0
+        self._nr = self.table.nr[self.row]  # pages per list (a view of the table's row)
+        self._sizes = ListSizes(self._nr)
         self._clock = stamp_clock      # shared monotonic stamp counter [next]
-        self.anon_cost = 0
-        self.file_cost = 0
-        self.nonresident_age = 0       # workingset clock (mm/workingset.c)
         self.refaults = [0, 0]         # snapshot of workingset_activate_{anon,file} (snapshot_refaults)
         self.priv: dict = {}           # the policy's per-lruvec state
         self.stat: Counter = Counter()  # per-lruvec event counters (lruvec_page_state events)
+
+    @property
+    def nr(self) -> ListSizes:
+        """Pages per list."""
+        return self._sizes
+
+    @nr.setter
+    def nr(self, values) -> None:
+        self._nr[:] = values
+
+    @property
+    def nonresident_age(self) -> int:
+        """The workingset clock (mm/workingset.c)."""
+        return int(self.table.nonresident_age[self.row])
+
+    @nonresident_age.setter
+    def nonresident_age(self, v: int) -> None:
+        self.table.nonresident_age[self.row] = v
+
+    @property
+    def anon_cost(self) -> int:
+        return int(self.table.anon_cost[self.row])
+
+    @anon_cost.setter
+    def anon_cost(self, v: int) -> None:
+        self.table.anon_cost[self.row] = v
+
+    @property
+    def file_cost(self) -> int:
+        return int(self.table.file_cost[self.row])
+
+    @file_cost.setter
+    def file_cost(self, v: int) -> None:
+        self.table.file_cost[self.row] = v
 
     def list_index(self, lru_type: int, cls: int) -> int:
         return lru_type * self.nr_classes + cls
 
     def type_size(self, lru_type: int) -> int:
         b = lru_type * self.nr_classes
-        return sum(self.nr[b : b + self.nr_classes])
+        return int(self._nr[b : b + self.nr_classes].sum())
 
     def total(self) -> int:
-        return sum(self.nr)
+        return int(self._nr.sum())
 
     # hierarchical views (lruvec_page_state: a memcg's lruvec counts its whole subtree); for a
     # memcg without children they are the lruvec's own numbers
@@ -156,19 +285,18 @@ class Lruvec:
     def hier_nr(self) -> list[int]:
         """Pages per list over the memcg's subtree."""
         if not self.memcg.children:
-            return self.nr
-        out = [0] * self.nr_lists
+            return self._nr.tolist()
+        out = np.zeros(self.nr_lists, dtype=np.int64)
         for lv in self._subtree_list():
-            for i, c in enumerate(lv.nr):
-                out[i] += c
-        return out
+            out += lv._nr
+        return out.tolist()
 
     def hier_total(self) -> int:
         if not self.memcg.children:
-            return sum(self.nr)
+            return int(self._nr.sum())
         t = 0
         for lv in self._subtree_list():
-            t += sum(lv.nr)
+            t += int(lv._nr.sum())
         return t
 
     def hier_stat(self, name: str) -> int:
@@ -231,7 +359,7 @@ class Lruvec:
             folios.lru[ids] = lrus[folios.stamp[ids] - st[0]]
             on = last & (old >= 0)
             final = np.bincount(lrus[last], minlength=self.nr_lists)
-        nr = self.nr
+        nr = self._nr
         if np.count_nonzero(on):
             for lru, c in enumerate(np.bincount(old[on], minlength=self.nr_lists).tolist()):
                 nr[lru] -= c
@@ -270,3 +398,94 @@ class Lruvec:
             folios.lru[ids] = NO_LIST
             folios.stamp[ids] = -1
         return ids
+
+
+# ---- compiled hooks' list insertions and counters ------------------------------------------------
+
+
+@njit(cache=True)
+def list_add(g, row, lru, flru, fstamp, nr, clock, push, npush):
+    """Lruvec.add for one folio from compiled code: a new stamp, the list tag and size now; the
+    slot itself is left in `push` (folio, row * nr_lists + list, stamp) for HookOut.apply, which
+    pushes the slots onto the lists' heads in order. Returns the new number of slots."""
+    st = clock[0]
+    clock[0] = st + 1
+    fstamp[g] = st
+    flru[g] = lru
+    nr[row, lru] += 1
+    push[0][npush] = g
+    push[1][npush] = row * nr.shape[1] + lru
+    push[2][npush] = st
+    return npush + 1
+
+
+@njit(cache=True)
+def group_slots(lists, nlists):
+    """A stable counting sort of slot positions by list: slots of list g are
+    order[starts[g]:starts[g + 1]], in their original order."""
+    starts = np.zeros(nlists + 1, dtype=np.int64)
+    for k in range(len(lists)):
+        starts[lists[k] + 1] += 1
+    for g in range(nlists):
+        starts[g + 1] += starts[g]
+    pos = starts[:-1].copy()
+    order = np.empty(len(lists), dtype=np.int64)
+    for k in range(len(lists)):
+        order[pos[lists[k]]] = k
+        pos[lists[k]] += 1
+    return order, starts
+
+
+class HookOut:
+    """What a compiled hook call leaves for Python: list slots to push (list_add) and per-lruvec
+    counters (`stat`, one column per name; names that are memory.stat events count on the lruvec
+    and in vmstat, the others in vmstat only). apply() hands both over. One per simulator and
+    set of names (HookOut.get), its buffers grown as needed."""
+
+    def __init__(self, sim, names: tuple[str, ...]):
+        self.sim = sim
+        self.names = names
+        self.stat = np.zeros((len(sim.memcgs), len(names)), dtype=np.int64)
+        self.push = ()
+        self.npush = 0
+
+    @classmethod
+    def get(cls, sim, names: tuple[str, ...], slots: int) -> "HookOut":
+        """The simulator's HookOut for these counter names, with room for `slots` list slots."""
+        cache = sim.__dict__.setdefault("_hook_out", {})
+        out = cache.get(names)
+        if out is None:
+            out = cache[names] = cls(sim, names)
+        if len(out.push) == 0 or len(out.push[0]) < slots:
+            m = max(slots, 64)
+            out.push = (np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64))
+        out.npush = 0
+        return out
+
+    def apply(self) -> None:
+        sim = self.sim
+        f = sim.folios
+        nid = sim.node.nid
+        n = self.npush
+        if n:
+            ids, lists, stamps = (a[:n] for a in self.push)
+            nl = sim.lruvec_table.nr.shape[1]
+            if n == 1 or lists[0] == lists[n - 1] and (lists[0] == lists).all():
+                row, lru = divmod(int(lists[0]), nl)
+                sim.memcgs[row].lruvecs[nid].lists[lru].push_head(f, ids, stamps)
+            else:
+                order, starts = group_slots(lists, sim.lruvec_table.nr.size)
+                for g in np.flatnonzero(starts[1:] > starts[:-1]).tolist():
+                    row, lru = divmod(g, nl)
+                    sel = order[starts[g] : starts[g + 1]]
+                    sim.memcgs[row].lruvecs[nid].lists[lru].push_head(f, ids[sel], stamps[sel])
+        if not self.stat.any():
+            return
+        memcg_stat = sim.MEMCG_STAT
+        for row, counts in enumerate(self.stat.tolist()):
+            for name, c in zip(self.names, counts):
+                if c:
+                    sim.vm[name] += c
+                    if name in memcg_stat:
+                        sim.memcgs[row].lruvecs[nid].stat[name] += c
+        self.stat[:] = 0

@@ -256,7 +256,7 @@ class ReclaimOps:
         for t, tname in enumerate(("anon", "file")):
             for c in range(lruvec.nr_classes):
                 key = f"{('inactive', 'active')[c]}_{tname}" if lruvec.nr_classes == 2 else f"{tname}_class{c}"
-                out[key] = lruvec.nr[t * lruvec.nr_classes + c]
+                out[key] = int(lruvec.nr[t * lruvec.nr_classes + c])
         return out
 
     def finish(self) -> None:

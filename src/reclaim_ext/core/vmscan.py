@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
@@ -17,6 +18,7 @@ from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
+from .lru import subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, try_to_unmap
 
 # shrink_folio_list outcomes
@@ -29,61 +31,29 @@ SCAN_EQUAL, SCAN_FRACT, SCAN_ANON, SCAN_FILE = range(4)
 # cost signal
 
 
-def lru_note_cost(lruvec, file: bool, nr_io: int, nr_rotated: int, pending: int = 0) -> None:
-    """lru_note_cost: charge reclaim cost to a type on the lruvec and every ancestor; halve both
-    costs once they exceed a quarter of the LRU pages. `pending` counts folios a batched caller
-    has added to the lruvec in the kernel's order but not yet put on the lists."""
+@njit(cache=True)
+def note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, nr_io, nr_rotated, pending):
+    """lru_note_cost on the arrays of core.lru.LruvecTable: charge reclaim cost to a type on the
+    lruvec in `row` and every ancestor; halve both costs once they exceed a quarter of the LRU
+    pages (the memcg subtree's). `pending` counts folios a batched caller has added to the
+    lruvec in the kernel's order but not yet put on the lists."""
     cost = nr_io * SWAP_CLUSTER_MAX + nr_rotated
-    lv = lruvec
-    while lv is not None:
+    while row >= 0:
         if file:
-            lv.file_cost += cost
+            file_cost[row] += cost
         else:
-            lv.anon_cost += cost
-        if lv.anon_cost + lv.file_cost > (lv.hier_total() + pending) // 4:
-            lv.anon_cost //= 2
-            lv.file_cost //= 2
-        parent = lv.memcg.parent
-        lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
+            anon_cost[row] += cost
+        if anon_cost[row] + file_cost[row] > (subtree_total(nr, sub_ptr, sub_idx, row) + pending) // 4:
+            anon_cost[row] //= 2
+            file_cost[row] //= 2
+        row = parent[row]
 
 
-def lru_note_cost_batch(lruvec, file: np.ndarray, nr_io: int, pending: np.ndarray) -> None:
-    """lru_note_cost for a sequence of events (event j: `nr_io` I/Os of type file[j], with
-    pending[j] folios not yet on the lists), on the lruvec and every ancestor."""
-    file = np.asarray(file, dtype=bool)
-    if len(file) == 0:
-        return
-    lv = lruvec
-    while lv is not None:
-        lru_note_cost_seq(lv, file, nr_io, pending)
-        parent = lv.memcg.parent
-        lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
-
-
-def lru_note_cost_seq(lv, file: np.ndarray, nr_io: int, pending: np.ndarray) -> None:
-    """One level of lru_note_cost_batch, vectorized: the costs are summed up to each halving
-    point, which is found with one comparison over the remaining events."""
-    file = np.asarray(file, dtype=bool)
-    if len(file) == 0:
-        return
-    cost = nr_io * SWAP_CLUSTER_MAX
-    limit = (lv.hier_total() + np.asarray(pending, dtype=np.int64)) // 4
-    add_f = np.cumsum(file) * cost
-    add_a = np.cumsum(~file) * cost
-    start, a, f = 0, lv.anon_cost, lv.file_cost
-    base_a = base_f = 0
-    while start < len(file):
-        ca = a + add_a[start:] - base_a
-        cf = f + add_f[start:] - base_f
-        over = np.flatnonzero(ca + cf > limit[start:])
-        if not len(over):
-            a, f = int(ca[-1]), int(cf[-1])
-            break
-        j = int(over[0])
-        a, f = int(ca[j]) // 2, int(cf[j]) // 2
-        base_a, base_f = int(add_a[start + j]), int(add_f[start + j])
-        start += j + 1
-    lv.anon_cost, lv.file_cost = a, f
+def lru_note_cost(lruvec, file: bool, nr_io: int, nr_rotated: int, pending: int = 0) -> None:
+    """note_cost for a Lruvec."""
+    t = lruvec.table
+    note_cost(t.nr, t.anon_cost, t.file_cost, t.parent, t.sub_ptr, t.sub_idx, lruvec.row, bool(file), int(nr_io),
+              int(nr_rotated), int(pending))
 
 
 def inactive_is_low(lruvec, lru_type: int, hierarchical: bool = False) -> bool:

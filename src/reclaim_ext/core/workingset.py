@@ -1,29 +1,30 @@
 """Workingset detection helpers (mm/workingset.c): the non-resident age clock and the refault
-distance test. Shadow storage itself is the folio table's shadow fields."""
+distance test. Shadow storage itself is the folio table's shadow fields.
+
+Each rule is stated once, compiled (numba), over the arrays of core.lru.LruvecTable; the Python
+functions taking a Lruvec call the same compiled code."""
 
 from __future__ import annotations
 
-import numpy as np
+from numba import njit
 
 from ..machine.folio import LRU_ANON, LRU_FILE
 
 
-def workingset_age_nonresident(lruvec, nr_pages: int) -> None:
-    """Advance the non-resident age of the lruvec and of every ancestor memcg's lruvec."""
-    lv = lruvec
-    while lv is not None:
-        lv.nonresident_age += nr_pages
-        parent = lv.memcg.parent
-        lv = parent.lruvecs.get(lv.node.nid) if parent is not None else None
+@njit(cache=True)
+def age_nonresident(nonresident_age, parent, row, nr_pages):
+    """workingset_age_nonresident: advance the clock of the lruvec in `row` and of every
+    ancestor memcg's lruvec."""
+    while row >= 0:
+        nonresident_age[row] += nr_pages
+        row = parent[row]
 
 
-def workingset_size(sizes, file: bool, swap_ok: bool) -> int:
-    """The refault distance threshold of workingset_test_recent (classic).
-
-    sizes = (inactive_anon, active_anon, inactive_file, active_file) of the eviction lruvec;
-    swap_ok = the eviction memcg still has swap space.
-    """
-    ia, aa, if_, af = sizes
+@njit(cache=True)
+def workingset_size_of(ia, aa, if_, af, file, swap_ok):
+    """The refault distance threshold of workingset_test_recent (classic), from the eviction
+    lruvec's list sizes (inactive_anon, active_anon, inactive_file, active_file) and whether its
+    memcg still has swap space."""
     ws = af
     if not file:
         ws += if_
@@ -34,11 +35,17 @@ def workingset_size(sizes, file: bool, swap_ok: bool) -> int:
     return ws
 
 
-def workingset_size_batch(ia, aa, if_, af, file: np.ndarray, swap_ok: np.ndarray) -> np.ndarray:
-    """workingset_size over arrays (one entry per refault)."""
-    ws = af + np.where(file, 0, if_)
-    ws = ws + np.where(swap_ok, aa + np.where(file, ia, 0), 0)
-    return ws
+def workingset_age_nonresident(lruvec, nr_pages: int) -> None:
+    """Advance the non-resident age of the lruvec and of every ancestor memcg's lruvec."""
+    t = lruvec.table
+    age_nonresident(t.nonresident_age, t.parent, lruvec.row, nr_pages)
 
 
-__all__ = ["workingset_age_nonresident", "workingset_size", "workingset_size_batch", "LRU_ANON", "LRU_FILE"]
+def workingset_size(sizes, file: bool, swap_ok: bool) -> int:
+    """workingset_size_of over a sequence of the four list sizes."""
+    ia, aa, if_, af = (int(x) for x in sizes[:4])
+    return int(workingset_size_of(ia, aa, if_, af, bool(file), bool(swap_ok)))
+
+
+__all__ = ["age_nonresident", "workingset_age_nonresident", "workingset_size", "workingset_size_of", "LRU_ANON",
+           "LRU_FILE"]

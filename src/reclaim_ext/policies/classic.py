@@ -7,16 +7,17 @@ shadows, rmap) is the core's.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..core.ops import (
     FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
     AccessEvents, ReclaimOps, ScanControl,
 )
-from ..core.batch import dense_labels, occurrence_rank_lt2
+from ..core.lru import HookOut, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, folio_referenced
-from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, lru_note_cost_batch, lru_note_cost_seq
-from ..core.workingset import workingset_age_nonresident, workingset_size, workingset_size_batch
+from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, note_cost
+from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
 )
@@ -27,6 +28,62 @@ _U16 = np.uint16
 # references() computes verdicts arithmetically from these values
 assert (FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN) == (0, 1, 2, 3)
 _NOT_REFERENCED = ~np.uint16(PG_referenced)
+
+
+# per-lruvec counters classic_events keeps (HookOut.stat columns); pgactivate is the last column
+_EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "workingset_restore_anon",
+                   "workingset_restore_file", "pgactivate")
+
+
+_ADD, _ACCESS = np.ones(1, np.bool_), np.zeros(1, np.bool_)
+_NO_SHADOW, _NO_WS, _NO_SWAP = np.full(1, -1, np.int64), np.zeros(1, np.bool_), np.zeros(1, np.int64)
+# the one event of a scalar hook call: page, is_add, shadow, shadow_ws, swap_free
+_ONE = (np.zeros(1, np.int64), None, np.zeros(1, np.int64), np.zeros(1, np.bool_), np.zeros(1, np.int64))
+
+
+@njit(cache=True)
+def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flru, fstamp, fmemcg, fshadow_memcg,
+                   lvt, clock, stat, push):
+    """Classic's hot path, one event after the other, each on its folio's lruvec (the memcg it is
+    charged to): an ADD is folio_add_lru after the refault check (workingset_refault), an ACCESS
+    is folio_mark_accessed. Returns the number of list insertions left in `push` for the caller
+    (HookOut.apply)."""
+    nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
+    npush = 0
+    for j in range(len(page)):
+        g = page[j]
+        row = np.int64(fmemcg[g])
+        t = np.int64(ftype[g])
+        if is_add[j]:
+            cls = INACTIVE
+            if shadow[j] >= 0:
+                # workingset_test_recent: the refault distance on the eviction lruvec's clock
+                # against its workingset size (its memcg subtree's lists)
+                e = np.int64(fshadow_memcg[g])
+                size = workingset_size_of(subtree_nr(nr, sub_ptr, sub_idx, e, 0), subtree_nr(nr, sub_ptr, sub_idx, e, 1),
+                                          subtree_nr(nr, sub_ptr, sub_idx, e, 2), subtree_nr(nr, sub_ptr, sub_idx, e, 3),
+                                          t == LRU_FILE, swap_free[j] > 0)
+                if nonres[e] - shadow[j] <= size:
+                    flags[g] |= PG_active | (PG_workingset if shadow_ws[j] else 0)
+                    age_nonresident(nonres, parent, row, 1)
+                    stat[row, t] += 1  # workingset_activate
+                    if shadow_ws[j]:  # lru_note_cost_refault, workingset_restore
+                        note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, t == LRU_FILE, 1, 0, 0)
+                        stat[row, 2 + t] += 1
+                    cls = ACTIVE
+            npush = list_add(g, row, t * 2 + cls, flru, fstamp, nr, clock, push, npush)
+        else:
+            # folio_mark_accessed: referenced on the first touch, activated on the second
+            fl = flags[g]
+            if (fl & PG_referenced) == 0:
+                flags[g] = fl | PG_referenced
+            elif (fl & PG_unevictable) == 0 and (fl & PG_active) == 0 and flru[g] >= 0:
+                flags[g] = (fl | PG_active) & ~PG_referenced
+                nr[row, flru[g]] -= 1
+                npush = list_add(g, row, t * 2 + ACTIVE, flru, fstamp, nr, clock, push, npush)
+                stat[row, 4] += 1  # pgactivate
+                age_nonresident(nonres, parent, row, 1)
+    return npush
 
 
 class Classic(ReclaimOps):
@@ -110,12 +167,6 @@ class Classic(ReclaimOps):
 
     # ---- workingset ---------------------------------------------------------------------------
 
-    def _test_recent(self, lruvec, lru_type: int, token: int, swap_ok: bool) -> bool:
-        """workingset_test_recent: refault distance on the eviction lruvec's clock <= the
-        workingset size (that lruvec's memcg subtree: lruvec_page_state)."""
-        distance = lruvec.nonresident_age - token
-        return distance <= workingset_size(lruvec.hier_nr(), lru_type == LRU_FILE, swap_ok)
-
     def eviction_lruvec(self, sim, lruvec, sc):
         """workingset_eviction stamps the reclaim target's lruvec (the root's for global reclaim)."""
         return sim.target_lruvec(sc)
@@ -127,237 +178,29 @@ class Classic(ReclaimOps):
         workingset_age_nonresident(lruvec, n)
         return tokens
 
-    def _activate_refault(self, sim, lruvec, lru_type: int, ws: bool, pending: int) -> None:
-        """Counters and cost of a refault judged recent (workingset_refault)."""
-        sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[lru_type])
-        if ws:
-            lru_note_cost(lruvec, lru_type == LRU_FILE, 1, 0, pending=pending)  # lru_note_cost_refault
-            sim.count(lruvec, "workingset_restore_" + TYPE_NAMES[lru_type])
-
-    # ---- hot path, one access at a time (exact driver) ----------------------------------------
+    # ---- hot path: classic_events (compiled, below) for one event or a whole stretch ------------
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        f = sim.folios
-        t = int(f.type[page])
-        cls = INACTIVE
-        evl = sim.memcgs[int(f.shadow_memcg[page])].lruvecs[lruvec.node.nid] if sim.multi else lruvec
-        if shadow >= 0 and self._test_recent(evl, t, shadow, swap_free > 0):
-            f.flags[page] |= _U16(PG_active | (PG_workingset if shadow_ws else 0))
-            workingset_age_nonresident(lruvec, 1)
-            self._activate_refault(sim, lruvec, t, shadow_ws, 0)
-            cls = ACTIVE
-        lruvec.add(f, np.array([page]), t * 2 + cls)
+        one = _ONE
+        one[0][0], one[2][0], one[3][0], one[4][0] = page, shadow, shadow_ws, swap_free
+        self._events(sim, one[0], _ADD, one[2], one[3], one[4])
 
     def mark_accessed(self, sim, lruvec, page):
-        """folio_mark_accessed: referenced on first touch, activated on the second."""
-        f = sim.folios
-        fl = int(f.flags[page])
-        if not fl & PG_referenced:
-            f.flags[page] = fl | PG_referenced
-        elif fl & PG_unevictable:
-            pass
-        elif not fl & PG_active:
-            f.flags[page] = (fl | PG_active) & ~PG_referenced
-            lruvec.move(f, np.array([page]), int(f.type[page]) * 2 + ACTIVE)
-            sim.vm["pgactivate"] += 1
-            workingset_age_nonresident(lruvec, 1)
-
-    # ---- hot path, one segment at a time (fast driver) ----------------------------------------
+        one = _ONE
+        one[0][0] = page
+        self._events(sim, one[0], _ACCESS, _NO_SHADOW, _NO_WS, _NO_SWAP)
 
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        """The same semantics as folio_add / mark_accessed applied to a whole segment.
+        """A stretch's events in order, each on its folio's lruvec (multi_lruvec_events)."""
+        self._events(sim, ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.swap_free)
 
-        mark_accessed is a counter per folio: state s = 2*active + referenced goes 0 -> 1 -> 2 -> 3
-        and stays at 3, activating on the step 1 -> 2. Refault decisions depend on the eviction
-        lruvec's clock and (hierarchical) list sizes, which earlier activations and additions in
-        the segment under that lruvec's memcg change; they are found by iterating to the fixed
-        point (each round fixes at least the first wrong decision; usually 1-2 rounds), falling
-        back to the scalar hooks if it takes too long. With several memcgs (ev.memcg) each event
-        belongs to its folio's lruvec and each refault is judged on its shadow's lruvec.
-        """
+    def _events(self, sim, page, is_add, shadow, shadow_ws, swap_free) -> None:
         f = sim.folios
-        page = ev.page
-        is_add = ev.is_add
-        typ = ev.lru_type.astype(np.int64)
-        nid = lruvec.node.nid
-        multi = ev.memcg is not None
-        uniq, inv = dense_labels(page, f.count)
-        fl = f.flags[uniq]
-        s_flags = ((fl & PG_active) != 0) * 2 + ((fl & PG_referenced) != 0)  # int64
-        unev = (fl & PG_unevictable) != 0
-        add_idx = is_add.nonzero()[0]
-        add_f = inv[add_idx]
-        acc_idx = (~is_add).nonzero()[0]
-        acc_f = inv[acc_idx]
-        rank = occurrence_rank_lt2(acc_f, len(uniq))  # 0, 1 or 2 (= later) per ACCESS
-        k_per = np.bincount(acc_f, minlength=len(uniq))
-        tokens = ev.shadow[add_idx]
-        refault = tokens >= 0
-        ref_pos = add_idx[refault]
-        ref_file = typ[ref_pos] == LRU_FILE
-        swap_ok = ev.swap_free[ref_pos] > 0
-        add_t = typ[add_idx]
-        acc_t = typ[acc_idx]
-        ev_m = ev.memcg.astype(np.int64) if multi else None  # lruvec (memcg id) of each event
-        # the eviction lruvecs of the refaults (the shadow's memcg), each with the mask of the
-        # refaults it judges and, per event, whether the event is under its memcg
-        if multi and len(ref_pos):
-            ref_em = f.shadow_memcg[page[ref_pos]].astype(np.int64)
-            groups = []
-            for e in np.unique(ref_em).tolist():
-                elv = sim.memcgs[e].lruvecs[nid]
-                under = np.zeros(len(sim.memcgs), dtype=bool)
-                under[[d.id for d in elv.memcg.subtree()]] = True
-                groups.append((elv, ref_em == e, under[ev_m]))
-        else:
-            groups = [(lruvec, slice(None), None)]  # every refault
-
-        def promotions(act_add: np.ndarray) -> np.ndarray:
-            """Which ACCESS events activate, given which ADDs came in active."""
-            s_init = s_flags.copy()
-            s_init[add_f] = act_add * 2
-            return s_init, (rank == 1 - s_init[acc_f]) & ~unev[acc_f]
-
-        act_add = np.zeros(len(add_idx), dtype=bool)
-        any_refault = np.count_nonzero(refault) > 0
-        if any_refault and np.count_nonzero(typ == LRU_FILE) == len(typ):
-            # Only file events: every activation under the eviction lruvec's memcg raises its
-            # clock and active_file by one and nothing else changes the file workingset size, so
-            # the refault test gives the same answer at every point of the segment: decide with
-            # the start values.
-            dec = np.zeros(len(ref_pos), dtype=bool)
-            for elv, sel, _ in groups:
-                sizes0 = elv.hier_nr()
-                anon_part = swap_ok[sel] * (sizes0[0] + sizes0[1])
-                dec[sel] = (elv.nonresident_age - tokens[refault][sel]) <= sizes0[3] + anon_part
-            act_add[refault] = dec
-        elif any_refault:
-            for _round in range(16):
-                _, acc_act = promotions(act_add)
-                dec = np.zeros(len(ref_pos), dtype=bool)
-                for elv, sel, in_e in groups:
-                    rp = ref_pos[sel]
-                    sizes0 = elv.hier_nr()
-
-                    def before(mask_pos: np.ndarray, in_e=in_e, rp=rp) -> np.ndarray:
-                        """How many of these events (positions, sorted) under the eviction
-                        lruvec's memcg come before each refault."""
-                        if in_e is not None:
-                            mask_pos = mask_pos[in_e[mask_pos]]
-                        return np.searchsorted(mask_pos, rp)
-
-                    # list sizes and the clock just before each refault, from the events before it
-                    n_act_all = before(np.sort(np.concatenate((add_idx[act_add], acc_idx[acc_act]))))
-                    sz = []
-                    for t in (LRU_ANON, LRU_FILE):
-                        add_in = before(add_idx[~act_add & (add_t == t)])
-                        add_act = before(add_idx[act_add & (add_t == t)])
-                        promo = before(acc_idx[acc_act & (acc_t == t)])
-                        sz += [sizes0[2 * t] + add_in - promo, sizes0[2 * t + 1] + add_act + promo]
-                    ws = workingset_size_batch(sz[0], sz[1], sz[2], sz[3], ref_file[sel], swap_ok[sel])
-                    dec[sel] = (elv.nonresident_age + n_act_all - tokens[refault][sel]) <= ws
-                new = np.zeros(len(add_idx), dtype=bool)
-                new[refault] = dec
-                if np.array_equal(new, act_add):
-                    break
-                act_add = new
-            else:
-                return self._access_events_scalar(sim, lruvec, ev)
-        s_init, acc_act = promotions(act_add)
-
-        # --- apply: flags
-        s_final = np.minimum(s_init + k_per, 3)
-        if np.count_nonzero(unev):
-            s_final = np.where(unev & (k_per > 0), s_init | 1, s_final)  # unevictable: never activated
-        newfl = (fl & ~_U16(PG_active | PG_referenced)) | ((s_final >= 2) * _U16(PG_active)) \
-            | (((s_final & 1) != 0) * _U16(PG_referenced))
-        f.flags[uniq] = newfl
-        ws_bit = ev.shadow_ws[add_idx] & act_add
-        if np.count_nonzero(ws_bit):
-            f.flags[page[add_idx[ws_bit]]] |= _U16(PG_workingset)
-        nact = int(np.count_nonzero(acc_act))
-        sim.vm["pgactivate"] += nact
-        # --- list insertions and moves, in event order
-        # a folio added and then activated in the same segment ends where its activation puts
-        # it: only each folio's last event needs a slot, so the events are unique
-        moved = np.zeros(len(uniq), dtype=bool)
-        moved[acc_f[acc_act]] = True
-        keep_add = ~moved[add_f]
-        ev_sel = np.concatenate((add_idx[keep_add], acc_idx[acc_act]))
-        ev_lru = np.concatenate(((add_t * 2 + act_add)[keep_add], acc_t[acc_act] * 2 + ACTIVE))
-        o = ev_sel.argsort(kind="stable")
-        if not multi:
-            self._apply_counts(sim, lruvec, act_add, add_t, ws_bit, True)
-            workingset_age_nonresident(lruvec, int(np.count_nonzero(act_add)) + nact)
-            lruvec.add_events(f, page[ev_sel[o]], ev_lru[o], unique=True)
-            return
-        add_m = ev_m[add_idx]
-        acc_m = ev_m[acc_idx]
-        j_all = np.flatnonzero(ws_bit)
-        if len(j_all):
-            self._note_cost_restores(sim, nid, add_m, add_t, j_all)
-        ev_sel, ev_lru = ev_sel[o], ev_lru[o]
-        sel_m = ev_m[ev_sel]
-        for m in np.unique(ev_m).tolist():
-            lv = sim.memcgs[m].lruvecs[nid]
-            am = add_m == m
-            self._apply_counts(sim, lv, act_add & am, add_t, ws_bit & am, False)
-            workingset_age_nonresident(lv, int((act_add & am).sum()) + int((acc_act & (acc_m == m)).sum()))
-            sm = sel_m == m
-            if sm.any():
-                lv.add_events(f, page[ev_sel[sm]], ev_lru[sm], unique=True)
-
-    def _apply_counts(self, sim, lruvec, act_add, add_t, ws_bit, note_cost: bool) -> None:
-        """workingset_activate / workingset_restore counters of a segment's refaults on the
-        folios' lruvec; with `note_cost` (one lruvec) also the cost signal of each restore."""
-        for t in (LRU_ANON, LRU_FILE):
-            c = int(np.count_nonzero(act_add & (add_t == t)))
-            if c:
-                sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[t], c)
-        if np.count_nonzero(ws_bit):
-            j = ws_bit.nonzero()[0]
-            file_j = add_t[j] == LRU_FILE
-            if note_cost:
-                # lru_note_cost_refault per restore, in order; the folios added earlier in the
-                # segment count as on the lists
-                lru_note_cost_batch(lruvec, file_j, 1, j)
-            nf = int(file_j.sum())
-            if nf:
-                sim.count(lruvec, "workingset_restore_file", nf)
-            if len(j) - nf:
-                sim.count(lruvec, "workingset_restore_anon", len(j) - nf)
-
-    def _note_cost_restores(self, sim, nid, add_m, add_t, j) -> None:
-        """lru_note_cost_refault for the restores at add positions j (in order), each on its
-        folio's lruvec and every ancestor: each lruvec on those chains sees the restores under
-        its memcg in order, with the folios added earlier in the segment under its memcg
-        counting as on its lists."""
-        file_j = add_t[j] == LRU_FILE
-        chain = {}
-        for m in np.unique(add_m[j]).tolist():
-            for a in sim.memcgs[m].ancestors():
-                chain[a.id] = a
-        for a in chain.values():
-            under = np.zeros(len(sim.memcgs), dtype=bool)
-            under[[d.id for d in a.subtree()]] = True
-            u = under[add_m]
-            pending = np.cumsum(u) - u
-            sel = u[j]
-            lru_note_cost_seq(a.lruvecs[nid], file_j[sel], 1, pending[j[sel]])
-
-    def _access_events_scalar(self, sim, lruvec, ev: AccessEvents) -> None:
-        """The scalar hooks over the events, each on its folio's lruvec."""
-        if ev.memcg is None:
-            return super().access_events(sim, lruvec, ev)
-        page, is_add, shadow, ws = ev.page.tolist(), ev.is_add.tolist(), ev.shadow.tolist(), ev.shadow_ws.tolist()
-        swap_free, fault, mc = ev.swap_free.tolist(), ev.fault.tolist(), ev.memcg.tolist()
-        nid = lruvec.node.nid
-        for i in range(len(page)):
-            lv = sim.memcgs[mc[i]].lruvecs[nid]
-            if is_add[i]:
-                self.folio_add(sim, lv, page[i], shadow[i], ws[i], swap_free[i], fault[i])
-            else:
-                self.mark_accessed(sim, lv, page[i])
+        out = HookOut.get(sim, _EVENT_COUNTERS, len(page))
+        out.npush = classic_events(page, is_add, shadow, shadow_ws, swap_free, f.flags, f.type, f.lru, f.stamp,
+                                   f.memcg, f.shadow_memcg, sim.lruvec_table.arrays(), sim._stamp_clock,
+                                   out.stat, out.push)
+        out.apply()
 
     # ---- reclaim ------------------------------------------------------------------------------
 

@@ -1,0 +1,182 @@
+"""The access path, compiled: what one trace record does to the machine (module docstring of
+core.engine has the semantics, per kind). Both drivers run it: the fast one over long stretches,
+the exact one stopping after every access that the policy must hear about.
+
+`run_accesses` replays records from `start` in order until one needs the allocator's or the
+memcg charge's slow path (it stops *before* that access, having set nothing for it but the
+mm's used bit) or, with `single`, right after the first access that produced a software-visible
+event. It fills the event arrays the engine hands to the policy (AccessEvents): an ADD for each
+allocation (with the shadow entry it found and the free swap slots at that moment) and an ACCESS
+for each read() that calls folio_mark_accessed. Counters go to small arrays the engine adds to
+its vmstat and cost dicts (indices below); memcg usage and peak are updated in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident
+from ..trace.record import Kind
+
+_FILE_FD = int(Kind.FILE_FD)
+
+# vmstat counters (index into `vmc`)
+VM_NAMES = ("pgfault", "pgmajfault", "pgalloc_normal", "pswpin", "pgpgin", "workingset_refault_anon",
+            "workingset_refault_file")
+PGFAULT, PGMAJFAULT, PGALLOC, PSWPIN, PGPGIN, REFAULT_ANON, REFAULT_FILE = range(len(VM_NAMES))
+# per-memcg memory.stat events (index into the columns of `mstat`): the task's memcg
+MEMCG_NAMES = ("pgfault", "pgmajfault", "workingset_refault_anon", "workingset_refault_file")
+M_PGFAULT, M_PGMAJFAULT, M_REFAULT_ANON, M_REFAULT_FILE = range(len(MEMCG_NAMES))
+# cost model counters (index into `cost`)
+COST_NAMES = ("hits", "major_faults", "minor_faults", "swap_ins", "file_reads")
+HITS, MAJOR, MINOR, SWAP_INS, FILE_READS = range(len(COST_NAMES))
+# machine scalars (index into `s`), read and written back by the engine around a call
+FREE, SWAP_USED, SWAP_TOTAL, NR_FILE_DIRTY, MISSES = range(5)
+# why run_accesses stopped
+DONE, STOP_WMARK, STOP_MEMCG = 0, 1, 2
+
+
+@njit(cache=True)
+def _over_limit(mc, usage, mmax, mparent):
+    """page_counter_try_charge for one page: whether the memcg or an ancestor is at memory.max."""
+    m = mc
+    while m >= 0:
+        if usage[m] + 1 > mmax[m]:
+            return True
+        m = mparent[m]
+    return False
+
+
+@njit(cache=True)
+def _alloc(g, mc, read, fault, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak, mparent,
+           s, vmc, cost, mstat, ev, ne):
+    """Allocate, charge (the task's memcg and every ancestor) and fill the folio for page g: the
+    refault check against its shadow entry, the ADD event, the swap-in or the file read (none for
+    a whole-page write()). Returns the new event count."""
+    s[FREE] -= 1
+    m = mc
+    while m >= 0:  # page_counter_charge
+        usage[m] += 1
+        if usage[m] > peak[m]:
+            peak[m] = usage[m]
+        m = mparent[m]
+    fmemcg[g] = mc
+    vmc[PGALLOC] += 1
+    s[MISSES] += 1
+    t = ftype[g]
+    shadow = fshadow[g]
+    fshadow[g] = -1
+    flags[g] |= PG_resident
+    if shadow >= 0:  # workingset_refault: counted on the task's memcg
+        if t == LRU_ANON:
+            vmc[REFAULT_ANON] += 1
+            mstat[mc, M_REFAULT_ANON] += 1
+        else:
+            vmc[REFAULT_FILE] += 1
+            mstat[mc, M_REFAULT_FILE] += 1
+    ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault = ev
+    ev_page[ne] = g
+    ev_add[ne] = True
+    ev_shadow[ne] = shadow
+    ev_ws[ne] = fws[g]
+    ev_swap[ne] = s[SWAP_TOTAL] - s[SWAP_USED]  # the refault check sees the slot still in use
+    ev_fault[ne] = fault
+    if t == LRU_ANON:
+        if fever[g]:  # swapped out before: swap-in releases the slot (skip-swapcache path)
+            s[SWAP_USED] -= 1
+            vmc[PSWPIN] += 1
+            vmc[PGPGIN] += 4
+            cost[SWAP_INS] += 1
+    elif read:
+        vmc[PGPGIN] += 4
+        cost[FILE_READS] += 1
+    return ne + 1
+
+
+@njit(cache=True)
+def _dirty(g, flags, s):
+    if (flags[g] & PG_dirty) == 0:
+        flags[g] |= PG_dirty
+        s[NR_FILE_DIRTY] += 1
+
+
+@njit(cache=True)
+def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, single, multi, limited,
+                 flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
+                 memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev):
+    """Replay records start.. (see the module docstring). `budget`: allocations allowed before
+    the watermark slow path; `skip_used`: the record at `start` already marked its mm used
+    (it stopped there for the slow path). Returns (next record, why stopped, events, allocations)."""
+    n = len(pages)
+    ne = 0
+    nalloc = 0
+    i = start
+    while i < n:
+        g = pages[i]
+        pid = pids[i]
+        if not (skip_used and i == start):
+            mm_used[pid] = True  # the task runs: its mm is used (lru_gen_mm_state)
+        mc = memcg_of_pid[pid] if multi else 0
+        resident = (flags[g] & PG_resident) != 0
+        if kinds[i] == _FILE_FD:
+            if not resident:
+                if nalloc >= budget:
+                    return i, STOP_WMARK, ne, nalloc
+                if limited and _over_limit(mc, usage, mmax, mparent):
+                    return i, STOP_MEMCG, ne, nalloc
+                ne = _alloc(g, mc, not writes[i], False, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
+                            mparent, s, vmc, cost, mstat, ev, ne)
+                nalloc += 1
+            else:
+                cost[HITS] += 1
+            if writes[i]:  # generic_perform_write: dirtied, not marked accessed
+                _dirty(g, flags, s)
+            elif marks[i]:  # filemap_read: folio_mark_accessed unless the read continues a folio
+                ev[0][ne] = g
+                ev[1][ne] = False
+                ev[2][ne] = -1
+                ev[3][ne] = False
+                ev[4][ne] = 0
+                ev[5][ne] = False
+                ne += 1
+        else:
+            p = ptes[i]
+            if present[p]:
+                cost[HITS] += 1
+            else:  # a page fault
+                if not resident:
+                    if nalloc >= budget:
+                        return i, STOP_WMARK, ne, nalloc
+                    if limited and _over_limit(mc, usage, mmax, mparent):
+                        return i, STOP_MEMCG, ne, nalloc
+                    major = ftype[g] == LRU_FILE or fever[g]
+                    ne = _alloc(g, mc, True, True, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
+                                mparent, s, vmc, cost, mstat, ev, ne)
+                    nalloc += 1
+                    if major:
+                        vmc[PGMAJFAULT] += 1
+                        mstat[mc, M_PGMAJFAULT] += 1  # count_memcg_event_mm: the task's memcg
+                        cost[MAJOR] += 1
+                    else:
+                        cost[MINOR] += 1
+                else:
+                    cost[MINOR] += 1
+                vmc[PGFAULT] += 1
+                mstat[mc, M_PGFAULT] += 1
+                present[p] = True
+            young[p] = True  # the "hardware" accessed bit, and the non-leaf PMD one (x86)
+            pmd_young[pte_pmd[p]] = True
+            if writes[i] and ftype[g] == LRU_FILE:
+                _dirty(g, flags, s)
+        i += 1
+        if single and ne:
+            break
+    return i, DONE, ne, nalloc
+
+
+def new_event_arrays(n: int):
+    """Room for the events of n records (at most two each: an ADD and an ACCESS)."""
+    m = 2 * n
+    return (np.empty(m, np.int64), np.empty(m, np.bool_), np.empty(m, np.int64), np.empty(m, np.bool_),
+            np.empty(m, np.int64), np.empty(m, np.bool_))
