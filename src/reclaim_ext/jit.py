@@ -15,15 +15,11 @@ _announced = False
 
 
 def _hot_path():
-    """The compiled functions every simulation calls (their cache tells whether a run compiles)."""
+    """The compiled functions every simulation calls first (their cache tells whether a run
+    compiles; others compile, in a fraction of a second each, the first time a run needs them)."""
     from .core.access import run_accesses
-    from .core.lru import group_slots, list_add, subtree_nr, subtree_total
-    from .core.vmscan import note_cost
-    from .core.workingset import age_nonresident
-    from .policies.classic import classic_events
 
-    return (run_accesses, classic_events, note_cost, age_nonresident, subtree_total, subtree_nr, list_add,
-            group_slots)
+    return (run_accesses,)
 
 
 def cache_is_warm() -> bool:
