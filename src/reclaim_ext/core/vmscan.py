@@ -461,53 +461,126 @@ class FolioListResult:
                  "nr_congested", "nr_writeback", "nr_immediate", "nr_pageout", "nr_activate")
 
 
+# shrink_folio_list's counts kept by the compiled steps (index into `census`)
+_NR_CENSUS = 8  # nr_dirty, nr_unqueued_dirty, nr_congested, nr_immediate, nr_writeback,
+#                 immediate reclaims (dirty file folios marked), file pageouts, swap pageouts
+
+
+@njit(cache=True)
+def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
+    """shrink_folio_list steps 3-6 for each isolated folio, in list order: an unevictable or
+    mlocked folio is activated (putback culls it); dirty / writeback file folios are counted; a
+    folio under writeback is activated after being marked PG_reclaim, unless kswapd meets it
+    again (PG_reclaim already set) while the node is flagged for writeback (nr_immediate)."""
+    for i in range(len(ids)):
+        g = ids[i]
+        fl = flags[g]
+        file = ftype[g] == LRU_FILE
+        if fl & (PG_unevictable | PG_mlocked):
+            out[i] = _ACTIVATE
+        recl = (fl & PG_reclaim) != 0
+        dirty = (fl & PG_dirty) != 0
+        wb = (fl & PG_writeback) != 0
+        if file and (dirty or wb):
+            census[0] += 1
+        if file and dirty and not wb:
+            census[1] += 1
+        if file and wb and recl:
+            census[2] += 1
+        if wb and out[i] == _PENDING:
+            if kswapd and recl and writeback_flag:
+                census[3] += 1
+            else:
+                flags[g] = fl | PG_reclaim
+                census[4] += 1
+            out[i] = _ACTIVATE
+
+
+@njit(cache=True)
+def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, swap_free, kswapd, may_writepage,
+                    dirty_flag, out, census):
+    """shrink_folio_list steps 8-12 for each folio, in list order, after the references verdicts:
+    ACTIVATE / KEEP verdicts decide first; an anon folio gets a swap slot (first come, first
+    served; none left: activate), which dirties it; every folio still going is unmapped
+    (try_to_unmap, which always succeeds here); a dirty file folio is written only by kswapd on
+    a second sighting (PG_reclaim) while the node is flagged dirty, unless the verdict was
+    RECLAIM_CLEAN, and is kept under writeback; otherwise it is marked PG_reclaim and activated;
+    a dirty anon folio is written to the synchronous swap device and freed. Returns the swap
+    slots taken."""
+    got = 0
+    for i in range(len(ids)):
+        v = verdict[i]
+        if out[i] == _PENDING and v == FOLIOREF_ACTIVATE:
+            out[i] = _ACTIVATE
+        elif out[i] == _PENDING and v == FOLIOREF_KEEP:
+            out[i] = _KEEP
+    for i in range(len(ids)):
+        if out[i] != _PENDING:
+            continue
+        g = ids[i]
+        fl = flags[g]
+        dirty = (fl & PG_dirty) != 0
+        if ftype[g] != LRU_FILE:  # 9. add_to_swap
+            if got < swap_free:
+                got += 1
+                dirty = True
+            else:
+                out[i] = _ACTIVATE
+                continue
+        c = pte_head[g]  # 10. try_to_unmap
+        while c >= 0:
+            present[c] = False
+            pyoung[c] = False
+            c = nxt_of[c]
+        if not dirty:  # 12. dirty folios
+            continue
+        if ftype[g] == LRU_FILE:
+            if not (kswapd and (fl & PG_reclaim) != 0 and dirty_flag):
+                flags[g] = fl | PG_reclaim
+                census[5] += 1
+                out[i] = _ACTIVATE
+            elif verdict[i] == FOLIOREF_RECLAIM_CLEAN or not may_writepage:
+                out[i] = _KEEP
+            else:
+                flags[g] = (fl & ~PG_dirty) | PG_writeback | PG_reclaim
+                census[6] += 1
+                out[i] = _KEEP
+        elif not may_writepage:
+            out[i] = _KEEP
+        else:
+            census[7] += 1
+    return got
+
+
 def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> FolioListResult:
-    """shrink_folio_list (mm/vmscan.c), vectorized over the isolated batch in list order.
+    """shrink_folio_list (mm/vmscan.c) over the isolated batch in list order: the per-folio steps
+    are compiled (_shrink_census, _shrink_pageout); the policy's verdicts and eviction tokens come
+    from its hooks in between.
 
     Survivors are returned in input order with whether they were activated; freed folios leave
-    a shadow entry (the policy's eviction token) and go back to the free pool. Steps that no folio
-    of the batch needs (no dirty, writeback, anon or unevictable folio) are skipped as a whole.
+    a shadow entry (the policy's eviction token) and go back to the free pool. A batch of clean,
+    never-mapped file folios takes a shorter path (_shrink_clean_unmapped).
     """
     f = sim.folios
     node = lruvec.node
     n = len(ids)
     fl = f.flags[ids]
     flor = int(np.bitwise_or.reduce(fl))
-    file = f.type[ids] == LRU_FILE
-    all_file = np.count_nonzero(file) == n
-    if all_file and not flor & _SLOW_FLAGS and f.pte_head[ids].max() < 0:
+    if not flor & _SLOW_FLAGS and np.count_nonzero(f.type[ids] == LRU_FILE) == n and f.pte_head[ids].max() < 0:
         return _shrink_clean_unmapped(sim, lruvec, ids, fl, sc, ops)
-    out = np.zeros(n, dtype=np.int8)  # _PENDING
     res = FolioListResult()
-    res.nr_dirty = res.nr_unqueued_dirty = res.nr_congested = 0
-    res.nr_immediate = res.nr_writeback = 0
     sc.nr_scanned += n
-    dirty = None
+    # steps 3-6 (compiled): unevictable, the dirty / writeback census, folios under writeback
+    out = np.zeros(n, dtype=np.int8)  # _PENDING
+    census = np.zeros(_NR_CENSUS, dtype=np.int64)
+    _shrink_census(ids, f.flags, f.type, sc.kswapd, node.writeback_flag, out, census)
+    res.nr_dirty, res.nr_unqueued_dirty, res.nr_congested, res.nr_immediate, res.nr_writeback = \
+        census[:5].tolist()
 
-    # 3. unevictable -> activate (putback culls it)
-    if flor & (PG_unevictable | PG_mlocked):
-        out[(fl & (PG_unevictable | PG_mlocked)) != 0] = _ACTIVATE
-
-    recl = (fl & PG_reclaim) != 0 if flor & PG_reclaim else np.zeros(n, dtype=bool)
-    if flor & (PG_dirty | PG_writeback):
-        # 5. dirty / writeback census (file only)
-        dirty = (fl & PG_dirty) != 0
-        wb = (fl & PG_writeback) != 0
-        res.nr_dirty = int((file & (dirty | wb)).sum())
-        res.nr_unqueued_dirty = int((file & dirty & ~wb).sum())
-        res.nr_congested = int((file & wb & recl).sum())
-        # 6. under writeback
-        wbp = wb & (out == _PENDING)
-        immediate = wbp & sc.kswapd & recl & node.writeback_flag
-        res.nr_immediate = int(immediate.sum())
-        mark = wbp & ~immediate
-        f.flags[ids[mark]] |= PG_reclaim
-        res.nr_writeback = int(mark.sum())
-        out[wbp] = _ACTIVATE
-
-    # 7. references
+    # 7. references (the policy's verdicts on what the rmap walk found)
     pend = out == _PENDING
     npend = np.count_nonzero(pend)
+    verdict = np.full(n, -1, dtype=np.int8)
     if npend:
         pid = ids if npend == n else ids[pend]
         look = ops.rmap_look(sim, lruvec, sc)
@@ -517,71 +590,24 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
             young, vm_exec = folio_referenced_lookaround(sim, pid, look)
         v = np.asarray(ops.references(sim, lruvec, pid, young, vm_exec, sc), dtype=np.int8)
         sim.check_verdicts(v, len(pid))
-        if npend == n:  # the usual batch: every folio got a verdict
-            verdict = v
-            out[v == FOLIOREF_ACTIVATE] = _ACTIVATE
-            out[v == FOLIOREF_KEEP] = _KEEP
-        else:
-            verdict = np.full(n, -1, dtype=np.int8)
-            verdict[pend] = v
-            out[pend & (verdict == FOLIOREF_ACTIVATE)] = _ACTIVATE
-            out[pend & (verdict == FOLIOREF_KEEP)] = _KEEP
-    else:
-        verdict = np.full(n, -1, dtype=np.int8)
+        verdict[pend] = v
 
-    # 9. anon not in the swap cache: add_to_swap (first come, first served); no slot -> activate
-    if not all_file:
-        pend = out == _PENDING
-        need_swap = pend & ~file
-        if np.count_nonzero(need_swap):
-            want = need_swap.nonzero()[0]
-            got = want[: sim.swap.free]
-            new_swap = np.zeros(n, dtype=bool)
-            new_swap[got] = True
-            sim.swap.used += len(got)
-            out[want[len(got):]] = _ACTIVATE
-            dirty = new_swap if dirty is None else (dirty | new_swap)  # add_to_swap dirties it
-
-    # 10. mapped -> try_to_unmap (always succeeds here)
-    pend = out == _PENDING
-    if np.count_nonzero(pend):
-        try_to_unmap(sim, ids[pend])
-
-    # 12. dirty folios
-    nr_pageout = 0
-    if dirty is not None:
-        pend = out == _PENDING
-        fd = pend & file & dirty
-        if np.count_nonzero(fd):
-            # only kswapd writes file pages, and only on a second sighting while the node is dirty
-            second = fd & sc.kswapd & recl & node.dirty_flag
-            first = fd & ~second
-            f.flags[ids[first]] |= PG_reclaim
-            sim.vm["nr_vmscan_immediate_reclaim"] += int(first.sum())
-            out[first] = _ACTIVATE
-            keep = second & ((verdict == FOLIOREF_RECLAIM_CLEAN) | (not sc.may_writepage))
-            out[keep] = _KEEP
-            write = second & ~keep
-            if write.any():
-                # pageout(): asynchronous writeback; the folio stays until writeback completes
-                w = ids[write]
-                f.flags[w] = (f.flags[w] & ~np.uint16(PG_dirty)) | PG_writeback | PG_reclaim
-                sim.nr_file_dirty -= len(w)
-                sim.nr_writeback += len(w)
-                sim.vm["pgpgout"] += 4 * len(w)
-                sim.cost["file_writes"] += len(w)
-                nr_pageout += len(w)
-                out[write] = _KEEP
-        ad = pend & ~file & dirty
-        if np.count_nonzero(ad):
-            keep = ad & (not sc.may_writepage)
-            out[keep] = _KEEP
-            # pageout() to the synchronous swap device: written and clean before we look again
-            nw = int(np.count_nonzero(ad & ~keep))
-            nr_pageout += nw
-            sim.vm["pswpout"] += nw
-            sim.vm["pgpgout"] += 4 * nw
-            sim.cost["swap_outs"] += nw
+    # steps 9-12 (compiled): swap slots, unmap, dirty folios; counted into `census`
+    swap_got = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
+                               verdict, sim.swap.free, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census)
+    sim.swap.used += int(swap_got)
+    (immediate_reclaim, file_writes, swap_writes) = census[5:8].tolist()
+    nr_pageout = file_writes + swap_writes
+    if immediate_reclaim:
+        sim.vm["nr_vmscan_immediate_reclaim"] += immediate_reclaim
+    if file_writes:  # pageout(): asynchronous writeback; the folio stays until writeback completes
+        sim.nr_file_dirty -= file_writes
+        sim.nr_writeback += file_writes
+        sim.cost["file_writes"] += file_writes
+    if swap_writes:  # pageout() to the synchronous swap device: written and clean at once
+        sim.vm["pswpout"] += swap_writes
+        sim.cost["swap_outs"] += swap_writes
+    sim.vm["pgpgout"] += 4 * nr_pageout
     res.nr_pageout = nr_pageout
     sim.vm["nr_vmscan_write"] += nr_pageout
 
