@@ -25,9 +25,6 @@ from ..machine.folio import (
 INACTIVE, ACTIVE = 0, 1
 DEACTIVATE_ANON, DEACTIVATE_FILE = 1 << LRU_ANON, 1 << LRU_FILE
 _U16 = np.uint16
-# references() computes verdicts arithmetically from these values
-assert (FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN) == (0, 1, 2, 3)
-_NOT_REFERENCED = ~np.uint16(PG_referenced)
 
 
 # per-lruvec counters classic_events keeps (HookOut.stat columns); pgactivate is the last column
@@ -84,6 +81,28 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
                 stat[row, 4] += 1  # pgactivate
                 age_nonresident(nonres, parent, row, 1)
     return npush
+
+
+@njit(cache=True)
+def classic_references(ids, young, vm_exec, flags, ftype):
+    """folio_check_references for each isolated folio: PG_referenced is tested and cleared; a
+    folio mapped young (young = mappings found young by the rmap walk) is hot when it was
+    referenced before, is young through two mappings, or is an executable file folio: ACTIVATE;
+    otherwise it gets PG_referenced and stays (KEEP). An unmapped-young folio is reclaimed
+    (RECLAIM_CLEAN for a referenced file folio: do not write it back just for this)."""
+    v = np.empty(len(ids), dtype=np.int8)
+    for i in range(len(ids)):
+        g = ids[i]
+        fl = flags[g]
+        ref = (fl & PG_referenced) != 0
+        file = ftype[g] == LRU_FILE
+        if young[i] > 0:
+            flags[g] = fl | PG_referenced
+            v[i] = FOLIOREF_ACTIVATE if ref or young[i] > 1 or (vm_exec[i] and file) else FOLIOREF_KEEP
+        else:
+            flags[g] = fl & ~PG_referenced
+            v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
+    return v
 
 
 class Classic(ReclaimOps):
@@ -257,19 +276,8 @@ class Classic(ReclaimOps):
         super().shrink_lruvec(sim, lruvec, sc)
 
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
-        """folio_check_references (mm/vmscan.c)."""
-        f = sim.folios
-        fl = f.flags[ids]
-        ref = (fl & PG_referenced) != 0
-        f.flags[ids] = fl & _NOT_REFERENCED  # folio_test_clear_referenced
-        file = f.type[ids] == LRU_FILE
-        v = (file & ref).view(np.int8) + np.int8(FOLIOREF_RECLAIM)  # RECLAIM_CLEAN if file & ref
-        y = young > 0
-        if np.count_nonzero(y):
-            f.flags[ids[y]] |= _U16(PG_referenced)
-            hot = ref | (young > 1) | (vm_exec & file)
-            v[y] = (~hot[y]).view(np.int8)  # FOLIOREF_ACTIVATE if hot, else FOLIOREF_KEEP
-        return v
+        """folio_check_references (mm/vmscan.c): classic_references, compiled."""
+        return classic_references(np.asarray(ids, dtype=np.int64), young, vm_exec, sim.folios.flags, sim.folios.type)
 
     def putback(self, sim, lruvec, ids, active):
         """move_folios_to_lru: activated folios to the active head (ticking the non-resident
