@@ -134,6 +134,7 @@ class LruvecTable:
 
     def __init__(self, n: int, nr_lists: int):
         self.nr = np.zeros((n, nr_lists), dtype=np.int64)
+        self.nr_logical = np.zeros((n, nr_lists), dtype=np.int64)  # core.lockfree: sizes by logical class
         self.nonresident_age = np.zeros(n, dtype=np.int64)
         self.anon_cost = np.zeros(n, dtype=np.int64)
         self.file_cost = np.zeros(n, dtype=np.int64)
@@ -212,6 +213,7 @@ class Lruvec:
         self.row = row if table is not None else 0
         self._nr = self.table.nr[self.row]  # pages per list (a view of the table's row)
         self._sizes = ListSizes(self._nr)
+        self._logical = ListSizes(self.table.nr_logical[self.row])
         self._clock = stamp_clock      # shared monotonic stamp counter [next]
         self.refaults = [0, 0]         # snapshot of workingset_activate_{anon,file} (snapshot_refaults)
         self.priv: dict = {}           # the policy's per-lruvec state
@@ -225,6 +227,15 @@ class Lruvec:
     @nr.setter
     def nr(self, values) -> None:
         self._nr[:] = values
+
+    @property
+    def nr_logical(self) -> ListSizes:
+        """Pages per list by logical class (core.lockfree)."""
+        return self._logical
+
+    @nr_logical.setter
+    def nr_logical(self, values) -> None:
+        self._logical.a[:] = values
 
     @property
     def nonresident_age(self) -> int:

@@ -13,12 +13,14 @@ Time (generation birth, min_ttl_ms) is the simulator's modelled clock, sim.now_m
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..core import lockfree
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, AccessEvents, ReclaimOps,
     ScanControl,
 )
+from ..core.lru import HookOut, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
@@ -103,9 +105,107 @@ def lru_gen_from_seq(seq: int) -> int:
     return seq % MAX_NR_GENS
 
 
-def lru_tier_from_refs(refs: np.ndarray, workingset: np.ndarray) -> np.ndarray:
+@njit(cache=True)
+def tier_from_refs(refs, workingset):
     """lru_tier_from_refs: 3 if workingset, else order_base_2(refs) (0, 0, 1, 2, 2 for 0..4)."""
-    return np.where(workingset, MAX_NR_TIERS - 1, np.array([0, 0, 1, 2, 2])[np.asarray(refs, dtype=np.int64)])
+    if workingset:
+        return MAX_NR_TIERS - 1
+    return 0 if refs <= 1 else (1 if refs == 2 else 2)
+
+
+@njit(cache=True)
+def _tiers(refs, workingset):
+    out = np.empty(len(refs), dtype=np.int64)
+    for i in range(len(refs)):
+        out[i] = tier_from_refs(refs[i], workingset[i])
+    return out
+
+
+def lru_tier_from_refs(refs: np.ndarray, workingset: np.ndarray) -> np.ndarray:
+    """tier_from_refs over arrays."""
+    refs = np.asarray(refs, dtype=np.int64)
+    return _tiers(refs, np.broadcast_to(np.asarray(workingset, dtype=np.bool_), refs.shape))
+
+
+@njit(cache=True)
+def folio_seq(max_seq, min_seq, t, fl, reclaiming):
+    """lru_gen_folio_seq (mm_inline.h): an active folio (a fault, or activated by reclaim) goes
+    to the youngest generation (the second youngest with PG_workingset); otherwise a folio
+    being reclaimed goes to the oldest, anon (or dirty/writeback under reclaim) to the second
+    oldest of MIN_NR_GENS, and file to the oldest (the second oldest with PG_workingset); never
+    below min_seq of its type."""
+    ws = 1 if fl & PG_workingset else 0
+    if fl & PG_active:
+        g = MIN_NR_GENS - ws
+    elif reclaiming:
+        g = MAX_NR_GENS
+    elif t == LRU_ANON or ((fl & PG_reclaim) != 0 and (fl & (PG_dirty | PG_writeback)) != 0):
+        g = MIN_NR_GENS
+    else:
+        g = MAX_NR_GENS - ws
+    return max(max_seq - g + 1, min_seq)
+
+
+@njit(cache=True)
+def _folio_seqs(max_seq, min_anon, min_file, t, fl, reclaiming):
+    out = np.empty(len(t), dtype=np.int64)
+    for i in range(len(t)):
+        out[i] = folio_seq(max_seq, min_file if t[i] == LRU_FILE else min_anon, t[i], fl[i], reclaiming)
+    return out
+
+
+# per-lruvec counters mglru_events keeps (HookOut.stat columns)
+_EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "workingset_restore_anon",
+                   "workingset_restore_file")
+
+
+@njit(cache=True)
+def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fstamp, flru_gen, flru_refs, fmemcg,
+                 fshadow_memcg, multi, nr, nr_logical, seqs, refaulted, clock, stat, push):
+    """MGLRU's hot path, one event after the other, each on its folio's lruvec (row: the memcg it
+    is charged to; seqs[row] = max_seq, min_seq[anon], min_seq[file]): an ADD is lru_gen_refault
+    (a shadow of this lruvec within MAX_NR_GENS generations of max_seq), lru_gen_in_fault's
+    PG_active, then lru_gen_add_folio at the list head; an ACCESS is lru_gen_inc_refs. Returns
+    the number of list insertions left in `push` (HookOut.apply)."""
+    npush = 0
+    for j in range(len(page)):
+        g = page[j]
+        row = np.int64(fmemcg[g])
+        t = np.int64(ftype[g])
+        max_seq = seqs[row, 0]
+        if is_add[j]:
+            token = shadow[j]
+            if token >= 0 and (not multi or fshadow_memcg[g] == fmemcg[g]) and abs(max_seq - (token >> 2)) < MAX_NR_GENS:
+                refs = (token & 3) + 1
+                refaulted[row, t, tier_from_refs(refs, shadow_ws[j])] += 1
+                if fault[j]:
+                    stat[row, t] += 1  # workingset_activate
+                if shadow_ws[j]:
+                    stat[row, 2 + t] += 1  # workingset_restore
+                    flags[g] |= PG_workingset
+                else:
+                    flru_refs[g] = refs - 1  # without PG_referenced this has no effect
+            if fault[j]:  # folio_add_lru inside a page fault: lru_gen_in_fault
+                flags[g] |= PG_active
+            fl = flags[g]
+            seq = folio_seq(max_seq, seqs[row, 1 + t], t, fl, False)
+            flags[g] = fl & ~PG_active
+            lru = t * MAX_NR_GENS + seq % MAX_NR_GENS
+            npush = list_add(g, row, lru, flru, fstamp, nr, clock, push, npush)
+            flru_gen[g] = lru
+            nr_logical[row, lru] += 1
+        else:  # lru_gen_inc_refs: flag updates only, no list movement
+            fl = flags[g]
+            if fl & PG_unevictable:
+                continue
+            if (fl & PG_referenced) == 0:
+                flags[g] = fl | PG_referenced
+                flru_refs[g] = 0
+            elif flru_refs[g] == LRU_REFS_MAX:
+                flags[g] = fl | PG_workingset
+            else:
+                flru_refs[g] += 1
+    return npush
 
 
 def evictable_types(swappiness: int) -> tuple[int, ...]:
@@ -172,7 +272,7 @@ class MGLRU(ReclaimOps):
     name = "mglru"
     nr_classes = MAX_NR_GENS
     trusted = True
-    multi_lruvec_events = True  # access_events splits a segment's events by lruvec itself
+    multi_lruvec_events = True  # access_events applies each event on its folio's lruvec
     supported_mechanisms = MECHANISMS
     default_mechanisms = MECHANISMS
     # `reclaim-ext ablate`: each mechanism removed on its own
@@ -214,17 +314,9 @@ class MGLRU(ReclaimOps):
         return np.where(fl & PG_referenced, f.lru_refs[ids].astype(np.int64) + 1, 0)
 
     def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
-        """lru_gen_folio_seq (mm_inline.h), vectorized."""
-        ws = (fl & PG_workingset) != 0
-        active = (fl & PG_active) != 0
-        anon_like = (t == LRU_ANON) | (((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0))
-        if reclaiming:
-            rest = np.full(len(t), MAX_NR_GENS)
-        else:
-            rest = np.where(anon_like, MIN_NR_GENS, MAX_NR_GENS - ws)
-        g = np.where(active, MIN_NR_GENS - ws, rest)
-        min_seq = np.where(t == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
-        return np.maximum(lg.max_seq - g + 1, min_seq)
+        """folio_seq over arrays."""
+        return _folio_seqs(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE], np.asarray(t, dtype=np.int64), fl,
+                           reclaiming)
 
     def _add(self, sim, lruvec, ids: np.ndarray, reclaiming: bool = False) -> None:
         """lru_gen_add_folio for folios in order: placement, clear PG_active, list head (tail when
@@ -257,98 +349,35 @@ class MGLRU(ReclaimOps):
         min_seq = np.where(t == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
         return (min_seq << 2) | np.maximum(refs - 1, 0)
 
-    def _refault(self, sim, lruvec, ids, tokens, shadow_ws, fault) -> None:
-        """lru_gen_refault for refaulting folios (vectorized; the decision only reads max_seq,
-        which no access changes)."""
-        f = sim.folios
-        lg = self.lrugen(lruvec)
-        recent = np.abs(lg.max_seq - (tokens >> 2)) < MAX_NR_GENS
-        if not recent.any():
-            return
-        ids, tokens, ws, fault = ids[recent], tokens[recent], shadow_ws[recent], fault[recent]
-        t = f.type[ids].astype(np.int64)
-        refs = (tokens & 3) + 1
-        np.add.at(lg.refaulted, (t, lru_tier_from_refs(refs, ws)), 1)
-        for typ in (LRU_ANON, LRU_FILE):
-            c = int((fault & (t == typ)).sum())
-            if c:
-                sim.count(lruvec, "workingset_activate_" + TYPE_NAMES[typ], c)
-            c = int((ws & (t == typ)).sum())
-            if c:
-                sim.count(lruvec, "workingset_restore_" + TYPE_NAMES[typ], c)
-        f.flags[ids[ws]] |= _U16(PG_workingset)
-        sim.folios.lru_refs[ids[~ws]] = refs[~ws] - 1  # without PG_referenced this has no effect
-
-    def _same_lruvec(self, sim, lruvec, ids: np.ndarray) -> np.ndarray:
-        """lru_gen_refault ignores a shadow left by another memcg's lruvec."""
-        if not sim.multi:
-            return np.ones(len(ids), dtype=bool)
-        return sim.folios.shadow_memcg[ids] == lruvec.memcg.id
-
-    # ---- hot path -------------------------------------------------------------------------------
+    # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -------------
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        ids = np.array([page], dtype=np.int64)
-        if shadow >= 0 and self._same_lruvec(sim, lruvec, ids)[0]:
-            self._refault(sim, lruvec, ids, np.array([shadow], dtype=np.int64), np.array([bool(shadow_ws)]),
-                          np.array([bool(fault)]))
-        if fault:  # folio_add_lru inside a page fault: lru_gen_in_fault
-            sim.folios.flags[page] |= _U16(PG_active)
-        self._add(sim, lruvec, ids)
+        self._events(sim, np.array([page], np.int64), np.ones(1, np.bool_), np.array([shadow], np.int64),
+                     np.array([bool(shadow_ws)]), np.array([bool(fault)]))
 
     def mark_accessed(self, sim, lruvec, page):
-        """lru_gen_inc_refs: flag updates only, no list movement."""
-        f = sim.folios
-        fl = int(f.flags[page])
-        if fl & PG_unevictable:
-            return
-        if not fl & PG_referenced:
-            f.flags[page] = fl | PG_referenced
-            sim.folios.lru_refs[page] = 0
-        elif sim.folios.lru_refs[page] == LRU_REFS_MAX:
-            f.flags[page] = fl | PG_workingset
-        else:
-            sim.folios.lru_refs[page] += 1
+        self._events(sim, np.array([page], np.int64), np.zeros(1, np.bool_), np.full(1, -1, np.int64),
+                     np.zeros(1, np.bool_), np.zeros(1, np.bool_))
 
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        """folio_add and mark_accessed over a segment. Nothing in a segment changes max_seq or
-        min_seq, so refaults and placements are decided for all ADDs at once; mark_accessed is a
-        counter per folio (level 0 = not referenced, 1..4 = LRU_REFS + 1, past 4 sets
-        PG_workingset)."""
-        if ev.memcg is not None:
-            # events on different lruvecs touch disjoint state (per-lruvec generations and PID
-            # counters; no reclaim inside a segment): each lruvec's events in one go
-            for m in np.unique(ev.memcg).tolist():
-                sel = ev.memcg == m
-                sub = AccessEvents(page=ev.page[sel], is_add=ev.is_add[sel], shadow=ev.shadow[sel],
-                                   shadow_ws=ev.shadow_ws[sel], lru_type=ev.lru_type[sel],
-                                   swap_free=ev.swap_free[sel], fault=ev.fault[sel])
-                self.access_events(sim, sim.memcgs[m].lruvecs[lruvec.node.nid], sub)
-            return
+        """A stretch's events in order, each on its folio's lruvec (multi_lruvec_events)."""
+        self._events(sim, ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.fault)
+
+    def _events(self, sim, page, is_add, shadow, shadow_ws, fault) -> None:
         f = sim.folios
-        add_idx = np.flatnonzero(ev.is_add)
-        if len(add_idx):
-            ids = ev.page[add_idx]
-            tok = ev.shadow[add_idx]
-            fault = ev.fault[add_idx]
-            ref = (tok >= 0) & self._same_lruvec(sim, lruvec, ids)
-            if ref.any():
-                self._refault(sim, lruvec, ids[ref], tok[ref], ev.shadow_ws[add_idx][ref], fault[ref])
-            f.flags[ids[fault]] |= _U16(PG_active)
-            self._add(sim, lruvec, ids)
-        if len(add_idx) == len(ev.page):
-            return
-        acc = ev.page[~ev.is_add]
-        uniq, k = np.unique(acc, return_counts=True)
-        fl = f.flags[uniq]
-        ok = (fl & PG_unevictable) == 0
-        uniq, k, fl = uniq[ok], k[ok], fl[ok]
-        level = np.where(fl & PG_referenced, sim.folios.lru_refs[uniq].astype(np.int64) + 1, 0)
-        end = level + k
-        newfl = fl | _U16(PG_referenced)
-        newfl = np.where(end > LRU_REFS_MAX + 1, newfl | _U16(PG_workingset), newfl).astype(_U16)
-        f.flags[uniq] = newfl
-        sim.folios.lru_refs[uniq] = np.minimum(end, LRU_REFS_MAX + 1) - 1
+        nid = sim.node.nid
+        lgs = [m.lruvecs[nid].priv["lrugen"] for m in sim._memcg_list]
+        seqs = np.array([(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]) for lg in lgs], dtype=np.int64)
+        refaulted = np.zeros((len(lgs), 2, MAX_NR_TIERS), dtype=np.int64)
+        t = sim.lruvec_table
+        out = HookOut.get(sim, _EVENT_COUNTERS, len(page))
+        out.npush = mglru_events(page, is_add, shadow, shadow_ws, fault, f.flags, f.type, f.lru, f.stamp, f.lru_gen,
+                                 f.lru_refs, f.memcg, f.shadow_memcg, sim.multi, t.nr, t.nr_logical, seqs, refaulted,
+                                 sim._stamp_clock, out.stat, out.push)
+        if refaulted.any():
+            for lg, r in zip(lgs, refaulted):
+                lg.refaulted += r
+        out.apply()
 
     # ---- access detection through page tables ----------------------------------------------------
 
