@@ -3,8 +3,9 @@
 Every workload is a deterministic function of its parameters and `seed`: the same parameters give
 the same trace, record for record, on every replay and whatever `chunk` the consumer asks for
 (records are generated internally in fixed blocks of GENERATOR_BLOCK records and re-cut). Records
-are produced block by block with numpy; only small per-workload tables (a Zipf CDF, rank-to-page
-permutations) are precomputed when the trace is made.
+are produced block by block with numpy (Zipf ranks with a compiled guide-table sampler, CdfSampler,
+that returns exactly np.searchsorted's ranks); only per-workload tables (a Zipf CDF and its guide,
+rank-to-page permutations) are precomputed when the trace is made.
 
 Sizes are in 4 KiB pages. The defaults are sized for a machine of 64 MiB (16384 pages) of memory:
 footprints of one to a few times memory and about 1-2 M accesses.
@@ -32,6 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from llvmlite import ir as llvm_ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ..errors import TraceError
 from ._util import check_chunk, rechunk
@@ -186,12 +191,190 @@ def zipf_cdf(n: int, alpha: float) -> np.ndarray:
     """The CDF of a Zipf(alpha) law over ranks 1..n, normalized so cdf[-1] == 1.0 exactly.
 
     Built the plain numpy way (float64 pmf = rank**-alpha, cumsum, divide by the last element),
-    so np.searchsorted(cdf, u) reproduces the ranks of that construction bit for bit.
+    so np.searchsorted(cdf, u) reproduces the ranks of that construction bit for bit (the
+    generators draw those ranks with CdfSampler, which returns exactly np.searchsorted's answer).
     """
     pmf = np.power(np.arange(1, n + 1, dtype=np.float64), -alpha)
     cdf = np.cumsum(pmf)
     cdf /= cdf[-1]
     return cdf
+
+
+# Inverse-CDF sampling with a guide table (no binary search over the whole CDF).
+#
+# guide[j] = np.searchsorted(cdf, j / K, side="left") for j = 0..K, K a power of two. For u in
+# [0, 1), j = floor(u * K) is exact (u * K only shifts the exponent), so j / K <= u < (j + 1) / K
+# and, cdf being sorted, searchsorted(cdf, u) lies in [guide[j], guide[j + 1]]: every cdf entry
+# before guide[j] is < j / K <= u, and cdf[guide[j + 1]] >= (j + 1) / K > u. A binary search of
+# that (usually empty or one-entry) range with numpy's comparison (cdf[i] < u) gives numpy's
+# answer exactly. With K >= len(cdf) the range holds len(cdf) / K <= 1 entries on average over u,
+# whatever the law. u outside [0, 1) (never drawn by Generator.random) searches the whole CDF;
+# NaN gives len(cdf), as numpy does (NaN sorts last).
+#
+# For a large CDF each draw touches up to three random cache lines (guide, cdf, table: 128 + 160
+# + 160 MB at 20 M pages), and a search branch that waits on a cache miss stalls the CPU for the
+# whole memory latency. So draws are done _SAMPLE_BLOCK at a time in passes, each pass prefetching
+# the lines the next one reads: bucket -> prefetch guide; read guide -> prefetch cdf; search ->
+# prefetch table; gather. The misses of a block then overlap instead of adding up.
+
+_SAMPLE_BLOCK = 1024
+_MIN_GUIDE = 1 << 10
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the CPU to bring the cache line of arr[idx] in (llvm.prefetch: no result, never
+    faults). Only a hint: if the intrinsic cannot be emitted, nothing is."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        try:
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+            i8p = llvm_ir.IntType(8).as_pointer()
+            i32 = llvm_ir.IntType(32)
+            fnty = llvm_ir.FunctionType(llvm_ir.VoidType(), [i8p, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, keep
+        except Exception:  # pragma: no cover - an LLVM without the intrinsic: no hint
+            pass
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def _fill_guide(cdf, guide):
+    """guide[j] = first index i with cdf[i] >= j / K (len(cdf) if none), K = len(guide) - 1;
+    one merge pass over the sorted cdf."""
+    n = len(cdf)
+    k = len(guide) - 1
+    i = 0
+    for j in range(k + 1):
+        t = j / k
+        while i < n and cdf[i] < t:
+            i += 1
+        guide[j] = i
+
+
+@njit(cache=True)
+def _cdf_ranks_block(cdf, guide, u, start, stop, lo, hi, table):
+    """lo[:stop-start] = np.searchsorted(cdf, u[start:stop], side="left"); hi is scratch.
+    Prefetches table[rank] for the caller's gather."""
+    n = len(cdf)
+    last = max(n - 1, 0)
+    tlast = max(len(table) - 1, 0)
+    fk = float(len(guide) - 1)
+    m = stop - start
+    for i in range(m):  # bucket of each draw (hi holds it for now)
+        x = u[start + i]
+        j = int(x * fk) if (x >= 0.0 and x < 1.0) else -1
+        hi[i] = j
+        if j >= 0:
+            _prefetch(guide, j)
+    for i in range(m):  # its cdf range
+        j = hi[i]
+        if j >= 0:
+            a = guide[j]
+            lo[i] = a
+            hi[i] = guide[j + 1]
+            _prefetch(cdf, min(a, last))
+        elif u[start + i] != u[start + i]:  # NaN: numpy puts it after every number
+            lo[i] = n
+            hi[i] = n
+        else:  # outside [0, 1): the whole cdf
+            lo[i] = 0
+            hi[i] = n
+    for i in range(m):  # the search
+        a = lo[i]
+        b = hi[i]
+        x = u[start + i]
+        while a < b:
+            mid = (a + b) >> 1
+            if cdf[mid] < x:
+                a = mid + 1
+            else:
+                b = mid
+        lo[i] = a
+        _prefetch(table, min(a, tlast))
+
+
+@njit(cache=True)
+def _cdf_ranks(cdf, guide, u, out):
+    """out[k] = np.searchsorted(cdf, u[k], side="left")."""
+    m = len(u)
+    lo = np.empty(min(m, _SAMPLE_BLOCK), dtype=np.int64)
+    hi = np.empty_like(lo)
+    for start in range(0, m, _SAMPLE_BLOCK):
+        stop = min(start + _SAMPLE_BLOCK, m)
+        _cdf_ranks_block(cdf, guide, u, start, stop, lo, hi, cdf)
+        for i in range(stop - start):
+            out[start + i] = lo[i]
+
+
+@njit(cache=True)
+def _cdf_take(cdf, guide, u, table, out):
+    """out[k] = table[np.searchsorted(cdf, u[k], side="left")] (out may be a strided view)."""
+    m = len(u)
+    nt = len(table)
+    lo = np.empty(min(m, _SAMPLE_BLOCK), dtype=np.int64)
+    hi = np.empty_like(lo)
+    for start in range(0, m, _SAMPLE_BLOCK):
+        stop = min(start + _SAMPLE_BLOCK, m)
+        _cdf_ranks_block(cdf, guide, u, start, stop, lo, hi, table)
+        for i in range(stop - start):
+            r = lo[i]
+            if r >= nt:
+                raise IndexError("rank past the end of the table")
+            out[start + i] = table[r]
+
+
+def cdf_guide(cdf: np.ndarray) -> np.ndarray:
+    """The guide table of a sorted (non-decreasing, NaN-free) float64 CDF for zipf_ranks: K + 1
+    entries, K the smallest power of two >= len(cdf) (at least 1024)."""
+    n = len(cdf)
+    k = max(_MIN_GUIDE, 1 << max(n - 1, 0).bit_length())
+    guide = np.empty(k + 1, dtype=np.int32 if n < 2**31 else np.int64)
+    _fill_guide(cdf, guide)
+    return guide
+
+
+def zipf_ranks(cdf: np.ndarray, guide: np.ndarray, u: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
+    """np.searchsorted(cdf, u, side="left") (int64), value for value, using guide = cdf_guide(cdf);
+    with `table`, table[that] instead (a new array of table's dtype)."""
+    cdf = np.ascontiguousarray(cdf, dtype=np.float64)
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    if table is None:
+        out = np.empty(len(u), dtype=np.int64)
+        _cdf_ranks(cdf, guide, u, out)
+    else:
+        out = np.empty(len(u), dtype=table.dtype)
+        _cdf_take(cdf, guide, u, table, out)
+    return out
+
+
+class CdfSampler:
+    """Inverse-CDF sampling from one sorted float64 CDF: rank(u) = np.searchsorted(cdf, u),
+    computed exactly but with a guide table built once (see zipf_ranks)."""
+
+    def __init__(self, cdf: np.ndarray):
+        self.cdf = np.ascontiguousarray(cdf, dtype=np.float64)
+        self.guide = cdf_guide(self.cdf)
+
+    def ranks(self, u: np.ndarray) -> np.ndarray:
+        """np.searchsorted(self.cdf, u), int64."""
+        return zipf_ranks(self.cdf, self.guide, u)
+
+    def take(self, u: np.ndarray, table: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """table[np.searchsorted(self.cdf, u)], written into `out` (any 1-D view, e.g. a record
+        field) if given, else into a new array of table's dtype."""
+        if out is None:
+            return zipf_ranks(self.cdf, self.guide, u, table)
+        if len(out) != len(u):
+            raise ValueError("out and u differ in length")
+        _cdf_take(self.cdf, self.guide, np.ascontiguousarray(u, dtype=np.float64), table, out)
+        return out
 
 
 def zipf_ids(n_obj: int, n_req: int, alpha: float = 1.0, seed: int = 42) -> np.ndarray:
@@ -212,10 +395,12 @@ def zipf_ids(n_obj: int, n_req: int, alpha: float = 1.0, seed: int = 42) -> np.n
     if seed < 0:
         raise TraceError(src, f"seed must be >= 0, not {seed}")
     rng = np.random.default_rng(seed)
-    cdf = zipf_cdf(n_obj, alpha)
-    ids = np.searchsorted(cdf, rng.random(n_req)).astype(np.int64)
-    perm = rng.permutation(n_obj).astype(np.int64)
-    return perm[ids] + 1
+    sampler = CdfSampler(zipf_cdf(n_obj, alpha))
+    u = rng.random(n_req)
+    perm = rng.permutation(n_obj).astype(np.int64)  # drawn after the n_req uniforms
+    ids = sampler.take(u, perm)
+    ids += 1
+    return ids
 
 
 class _RankSampler:
@@ -225,16 +410,16 @@ class _RankSampler:
     def __init__(self, n: int, alpha: float | None, table_rng: np.random.Generator):
         self.n = n
         if alpha is None:
-            self.cdf = None
+            self.zipf = None
             self.perm = None
         else:
-            self.cdf = zipf_cdf(n, alpha)
+            self.zipf = CdfSampler(zipf_cdf(n, alpha))
             self.perm = table_rng.permutation(n).astype(np.uint64)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        if self.cdf is None:
+        if self.zipf is None:
             return rng.integers(0, self.n, size=size, dtype=np.uint64)
-        return self.perm[np.searchsorted(self.cdf, rng.random(size))]
+        return self.zipf.take(rng.random(size), self.perm)
 
 
 def _table_rng(seed: int) -> np.random.Generator:
@@ -321,7 +506,7 @@ class ZipfTrace(GeneratedTrace):
         self.kind = int(KIND_CHOICES[kind])
         self.write_ratio = write_ratio
         self.seed = seed
-        self.cdf = zipf_cdf(pages, alpha)
+        self.zipf = CdfSampler(zipf_cdf(pages, alpha))
         bitgen = np.random.PCG64(seed)
         bitgen.advance(accesses)  # one 64-bit output per float64 drawn by random()
         self.perm = np.random.Generator(bitgen).permutation(pages).astype(np.uint64)
@@ -333,7 +518,7 @@ class ZipfTrace(GeneratedTrace):
         rng, wrng = state
         n = stop - start
         rec = _records(n, self.kind)
-        rec["page"] = self.perm[np.searchsorted(self.cdf, rng.random(n))]
+        self.zipf.take(rng.random(n), self.perm, out=rec["page"])
         rec["write"] = _writes(wrng, n, self.write_ratio)
         return rec
 
@@ -528,9 +713,9 @@ class MixedTrace(GeneratedTrace):
         self.cum = np.cumsum(shares / shares.sum())
         self.cum[-1] = 1.0
         trng = _table_rng(seed)
-        self.anon_cdf = zipf_cdf(anon_pages, alpha)
+        self.anon_zipf = CdfSampler(zipf_cdf(anon_pages, alpha))
         self.anon_perm = np.stack([trng.permutation(anon_pages) for _ in range(procs)]).astype(np.uint64)
-        self.file_cdf = zipf_cdf(file_pages, alpha)
+        self.file_zipf = CdfSampler(zipf_cdf(file_pages, alpha))
         self.file_perm = np.stack([trng.permutation(file_pages) for _ in range(files)]).astype(np.uint64)
         self.exec = _RankSampler(exec_pages, alpha, trng)
 
@@ -542,9 +727,9 @@ class MixedTrace(GeneratedTrace):
         n = stop - start
         pid = rng.integers(0, self.procs, size=n)
         cat = np.searchsorted(self.cum, rng.random(n), side="right")
-        anon_page = self.anon_perm[pid, np.searchsorted(self.anon_cdf, rng.random(n))]
+        anon_page = self.anon_perm[pid, self.anon_zipf.ranks(rng.random(n))]
         fidx = rng.integers(0, self.files, size=n)
-        file_page = self.file_perm[fidx, np.searchsorted(self.file_cdf, rng.random(n))]
+        file_page = self.file_perm[fidx, self.file_zipf.ranks(rng.random(n))]
         exec_page = self.exec.sample(rng, n)
         writes = _writes(wrng, n, self.write_ratio)
 
