@@ -22,6 +22,21 @@ from ..machine.folio import NO_LIST, FolioTable
 _MIN_CAP = 256
 
 
+@njit(cache=True)
+def _tail_valid(ids, stamps, lo, hi, fstamp, n):
+    """Up to n valid slots from the tail (lo) of a list, oldest first, and the position just
+    past the last one taken (stale slots on the way are skipped)."""
+    out = np.empty(min(n, hi - lo), dtype=np.int64)
+    k = 0
+    while k < n and lo < hi:
+        g = ids[lo]
+        if fstamp[g] == stamps[lo]:
+            out[k] = g
+            k += 1
+        lo += 1
+    return out[:k], lo
+
+
 class FolioList:
     """One LRU list: slot arrays plus the [lo, hi) window in use (lo = tail, hi - 1 = head)."""
 
@@ -65,39 +80,12 @@ class FolioList:
 
     def pop_tail(self, folios: FolioTable, n: int) -> np.ndarray:
         """Remove and return up to n valid folio ids from the tail, oldest first."""
-        out = []
-        got = 0
-        while got < n and self.lo < self.hi:
-            w = min(self.hi - self.lo, max(2 * (n - got), 64))
-            ids = self.ids[self.lo : self.lo + w]
-            valid = (folios.stamp[ids] == self.stamps[self.lo : self.lo + w]).nonzero()[0]
-            need = n - got
-            if len(valid) >= need:
-                out.append(ids[valid[:need]])
-                self.lo += int(valid[need - 1]) + 1
-                got += need
-            else:
-                out.append(ids[valid])
-                self.lo += w
-                got += len(valid)
-        if not out:
-            return np.zeros(0, dtype=np.int64)
-        return out[0].copy() if len(out) == 1 else np.concatenate(out)
+        ids, self.lo = _tail_valid(self.ids, self.stamps, self.lo, self.hi, folios.stamp, n)
+        return ids
 
     def peek_tail(self, folios: FolioTable, n: int) -> np.ndarray:
         """The first n valid folio ids from the tail, oldest first, without removing them."""
-        out, got, lo = [], 0, self.lo
-        while got < n and lo < self.hi:
-            w = min(self.hi - lo, max(2 * (n - got), 64))
-            ids = self.ids[lo : lo + w]
-            valid = (folios.stamp[ids] == self.stamps[lo : lo + w]).nonzero()[0]
-            take = valid[: n - got]
-            out.append(ids[take])
-            got += len(take)
-            lo += w
-        if not out:
-            return np.zeros(0, dtype=np.int64)
-        return out[0] if len(out) == 1 else np.concatenate(out)
+        return _tail_valid(self.ids, self.stamps, self.lo, self.hi, folios.stamp, n)[0]
 
     def valid_ids(self, folios: FolioTable) -> np.ndarray:
         """All folios on the list, tail (oldest) first. O(list) - for checks and dumps."""
