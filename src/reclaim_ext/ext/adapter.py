@@ -199,7 +199,7 @@ class ExtOps(Classic):
         self.attached[scope] = att
         self.enable_seq += 1
         att.ctx.now = self.sim.pos
-        att.host.call("init")
+        att.host.start()  # init (and compiled hooks compiled)
         self._reassign()
 
     def detach(self, scope: str = SYSTEM, at: int = 0, replaced: bool = False) -> None:

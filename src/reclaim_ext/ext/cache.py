@@ -9,6 +9,10 @@ page (`added`). A policy that raises, answers outside the contract or exits is e
 record in the result) and the built-in fallback, LRU by last access, serves the rest of the run;
 so does a shortfall (an empty answer) while the policy runs, and a DEFER answer. No page is lost: the core keeps its
 own residency and recency for every page.
+
+A policy with compiled hooks (ext.compiled.CompiledPolicy) runs each chunk in one compiled loop
+(`_run_compiled`): the same events in the same order, the victim checked by the loop, and a hook
+that raises or a bad victim ends the loop at that access, which Python finishes as above.
 """
 
 from __future__ import annotations
@@ -22,12 +26,18 @@ from ..errors import ConfigError
 from ..machine.index import KeyIndex
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
 from ..core.batch import first_occurrence_masked
+from . import compiled as cmp
 from .policy import DEFER, Context, Policy, defines
-from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
+from .safety import (
+    EXIT_ERROR, EXIT_ERROR_POLICY, EXIT_ERROR_STALL, EXIT_UNREG, ContractError, PolicyStall, check_victims,
+    format_exception,
+)
 
 _PAGE_BITS = 40
 FALLBACK = "fallback LRU"  # the core's own LRU, which serves the run once the policy has left
 LOOKAHEAD_MAX = 1 << 15  # victims asked of a lookahead policy at once (at most)
+COMPILED_BLOCK = 1 << 16  # accesses per call of a compiled loop: each call has the hook budget (R5)
+COMPILED = "compiled hooks"  # what the watchdog names while a compiled loop runs
 
 
 def object_keys(chunk: np.ndarray) -> np.ndarray:
@@ -67,7 +77,8 @@ class CacheSim:
         self.switches: list[dict] = []  # the switches made: at, scope, from, to
         self._flag = np.zeros(0, dtype=bool)  # outstanding victims of the current stretch
         self._rank = np.zeros(0, dtype=np.int64)
-        self.host.call("init")
+        self._cnt = np.zeros(cmp.N_CNT, dtype=np.int64)  # a compiled loop's counters and progress
+        self._replay = self.host.start(replay=True, apply=False)  # a compiled policy's loop, else None
 
     @property
     def alive(self) -> bool:
@@ -122,13 +133,14 @@ class CacheSim:
             old.eject(EXIT_UNREG, f"{'replaced' if policy else 'detached'} at access {at}", None)
         old.finish()
         self.history.append(old.exit.as_dict())
+        self._replay = None
         if policy is None:
             return
         self.policy = policy
         self.events = {k: 0 for k in self.events}
         self.host = PolicyHost(policy, self.ctx, self.events, old.watchdog.budget, old.starve_limit,
                                entry_cap=old.entry_cap)
-        self.host.call("init")
+        self._replay = self.host.start(replay=True)
         res = np.flatnonzero(self.resident[: self.index.count])
         order = np.argsort(self.last[res], kind="stable")
         self.ctx.when = self.last[res][order]  # their last accesses: LRU first
@@ -144,7 +156,9 @@ class CacheSim:
             self._grow(self.index.count)
             t = self.accesses
             done = 0
-            if self.alive and not self.policy.lookahead:
+            if self.alive and self._replay is not None:
+                done = self._run_compiled(ids, t)
+            elif self.alive and not self.policy.lookahead:
                 done = self._run_each(ids, t)
             if done < len(ids):  # a lookahead policy, the fallback alone, or ejected mid-chunk
                 self._run_stretches(ids[done:], t + done)
@@ -189,6 +203,90 @@ class CacheSim:
         if hits:
             self._hits(hits, t)
         return t - t0
+
+    # ---- compiled hooks ---------------------------------------------------------------------------
+
+    def _run_compiled(self, ids: np.ndarray, t: int) -> int:
+        """A compiled policy's accesses, in blocks of COMPILED_BLOCK, one compiled call each:
+        returns how many were done (all, unless the policy was ejected; as _run_each)."""
+        self.policy.grow(self.index.count)
+        done = 0
+        while done < len(ids) and self.alive:
+            done += self._compiled_block(ids[done : done + COMPILED_BLOCK], t + done)
+        return done
+
+    def _compiled_block(self, ids: np.ndarray, t: int) -> int:
+        """One call of the compiled loop, timed as one hook call (R5: a block still running past
+        the budget is ejected once it returns; one that never returns meets the watchdog's last
+        resort, compiled code cannot be interrupted). A hook that raised or a bad victim stops
+        the loop at access `pos` with the core's state exact up to the hook in progress; this
+        ejects the policy and finishes that access as the Python path does. Returns how many
+        accesses were done."""
+        cnt = self._cnt
+        cnt[:] = 0
+        cnt[cmp.C_NR] = self.nr_resident
+        cnt[cmp.C_STATUS] = cmp.ST_RUNNING
+        wd = self.host.watchdog
+        exc = None
+        c = None
+        try:
+            try:
+                c = wd.enter(COMPILED)
+                self._replay(ids, t, self.resident, self.last, self.capacity, self.index.count, self.policy.arrays,
+                             cnt)
+            finally:
+                wd.leave()
+        except PolicyStall as e:  # the stall lands after the loop returned (or raised: its context)
+            wd.leave()
+            exc = e.__context__ if isinstance(e.__context__, Exception) else None
+        except Exception as e:  # noqa: BLE001 - whatever a compiled hook raises ends the policy
+            exc = e
+        finally:  # also on a Ctrl-C: the counters of the accesses done
+            self.hits += int(cnt[cmp.C_HITS])
+            self.misses += int(cnt[cmp.C_MISSES])
+            self.evictions += int(cnt[cmp.C_EVICTIONS])
+            self.nr_resident = self.ctx.nr_resident = int(cnt[cmp.C_NR])
+        stalled = wd.stalled(c)
+        n = len(ids)
+        if cnt[cmp.C_STATUS] == cmp.ST_DONE:
+            self.ctx.now = t + n - 1
+            if stalled:
+                self.host.eject(EXIT_ERROR_STALL, f"{COMPILED} ran longer than {wd.budget:g} s on accesses {t:,} to "
+                                f"{t + n - 1:,}", None)
+            return n
+        pos = int(cnt[cmp.C_POS])
+        stage = int(cnt[cmp.C_STAGE])  # the hook in progress at access pos
+        hook = cmp.STAGE_HOOK[stage]
+        self.ctx.now = now = t + pos
+        if cnt[cmp.C_STATUS] == cmp.ST_BAD_VICTIM:
+            self.host.eject(EXIT_ERROR, self._bad_victim(int(cnt[cmp.C_BAD])), hook)
+        elif exc is not None:
+            self.host.eject(EXIT_ERROR_POLICY, f"{type(exc).__name__}: {exc}", hook, tb=format_exception(exc))
+        else:  # a stall that hid the hook's exception: the loop did not finish
+            self.host.eject(EXIT_ERROR_STALL, f"{COMPILED} ran longer than {wd.budget:g} s", hook)
+        if stage == cmp.S_NONE:  # no hook had run yet: access pos is untouched
+            return pos
+        h = int(ids[pos])
+        if stage == cmp.S_EVICT:  # no victim from the policy: the fallback's, as a top-up (R4)
+            self.events["topped_up"] += 1
+            self.events["fallback_evictions"] += 1
+            victim = int(self._fallback_victims(1)[0])
+            self.resident[victim] = False
+            self.nr_resident -= 1
+            self.evictions += 1
+        if stage in (cmp.S_EVICT, cmp.S_REMOVED):  # then the page comes in
+            self.resident[h] = True
+            self.last[h] = now
+            self.nr_resident += 1
+        self.ctx.nr_resident = self.nr_resident
+        return pos + 1
+
+    def _bad_victim(self, v: int) -> str:
+        """Why a compiled on_evict's answer broke the contract (R1, R2)."""
+        if v < 0 or v >= self.index.count:
+            return f"on_evict() returned handle {v}, which the core never issued (forged)"
+        return (f"on_evict() returned handle {v}, which is not resident (a compiled evict must name a "
+                "resident page)")
 
     # ---- stretches: lookahead policies and the fallback alone -----------------------------------
 

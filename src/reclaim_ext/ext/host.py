@@ -42,6 +42,22 @@ class PolicyHost:
         self.entry_cap = entry_cap  # None: max(MIN_ENTRY_CAP, 8 x ctx.capacity)
         self._calls = 0
 
+    def start(self, replay: bool = False, apply: bool = True):
+        """call("init"); for a policy with compiled hooks (ext.compiled), then compile them (or
+        load them from numba's cache) outside the hooks' time budget: a policy whose hooks cannot
+        run is ejected (ERROR) now. `replay`: the plain-cache loop (returned), `apply`: the
+        Python-API calls (see CompiledPolicy.compile_hooks)."""
+        self.call("init")
+        from .compiled import CompiledHookError, CompiledPolicy
+
+        if not self.alive or not isinstance(self.policy, CompiledPolicy):
+            return None
+        try:
+            return self.policy.compile_hooks(replay=replay, apply=apply)
+        except CompiledHookError as e:
+            self.eject(EXIT_ERROR, str(e), None, tb=format_exception(e))
+        return None
+
     def call(self, hook: str, *args):
         """Run policy.<hook>(ctx, *args); a failure ejects the policy (R6). The hook's result,
         or None once ejected."""

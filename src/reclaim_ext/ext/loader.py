@@ -3,7 +3,8 @@
 Accepted forms, tried in this order:
   * a registered name: a built-in reclaim policy (classic, mglru) or a plug-in registered under
     the entry-point group `reclaim_ext.policies` (this package registers fifo, lru, clock, mru,
-    lfu, 2q, arc, s3fifo, sieve; any installed package can add more);
+    lfu, 2q, arc, s3fifo, sieve, and lru-compiled, s3fifo-compiled with compiled hooks; any
+    installed package can add more);
   * `path/to/file.py` or `path/to/file.py:Class` (without :Class the file must define exactly one
     policy class);
   * `package.module:Class` (or `package.module` holding exactly one policy class).

@@ -264,9 +264,11 @@ class Watchdog:
             msg, code = (f"reclaim-ext: aborted (policy {self.name}: {self.label(c[1])} did not return after "
                          f"Ctrl-C)", EXIT_INTERRUPTED)
         else:
+            why = ("compiled code cannot be interrupted" if c[1].startswith("compiled") else
+                   "blocked in code that ignores signals, or it catches PolicyStall")
             msg, code = (f"reclaim-ext: error: policy {self.name}: {self.label(c[1])} ran past its "
-                         f"{self.budget:g} s budget and could not be stopped (blocked in code that ignores "
-                         f"signals, or it catches PolicyStall); gave up {STUCK_GRACE_S:g} s later", EXIT_STUCK)
+                         f"{self.budget:g} s budget and could not be stopped ({why}); gave up "
+                         f"{STUCK_GRACE_S:g} s later", EXIT_STUCK)
         try:
             os.write(2, (msg + "\n").encode())
         finally:
