@@ -103,9 +103,11 @@ class RunConfig:
             if self.capacity is None or self.capacity < 1:
                 raise ConfigError("--cache needs --capacity PAGES (at least 1)")
             if not isinstance(policy, Policy):
+                from .ext.loader import registered
+
                 raise ConfigError(f"--cache: {self.policy} is a reclaim_ops policy of the reclaim core; "
-                                  "plain-cache mode runs reclaim_ext policies (fifo, lru, clock, mru, lfu, 2q, "
-                                  "arc, s3fifo, sieve, or your own)")
+                                  "plain-cache mode runs reclaim_ext policies "
+                                  f"({', '.join(sorted(registered()))}, or your own)")
         elif self.capacity is not None:
             raise ConfigError("--capacity applies to --cache (plain-cache mode); use --memory otherwise")
         for sw in self.switch_plan():

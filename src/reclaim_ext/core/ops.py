@@ -98,6 +98,15 @@ class AccessEvents:
     # event is on the lruvec the hook was called with
     memcg: np.ndarray | None = None
 
+    @classmethod
+    def one(cls, sim, page: int, is_add: bool, shadow: int = -1, shadow_ws: bool = False, swap_free: int = 0,
+            fault: bool = False) -> "AccessEvents":
+        """A single event: what the scalar hooks (folio_add, mark_accessed) are, for a policy whose
+        rule is stated once in its batched hook."""
+        return cls(page=np.array([page], np.int64), is_add=np.array([is_add]), shadow=np.array([shadow], np.int64),
+                   shadow_ws=np.array([bool(shadow_ws)]), lru_type=sim.folios.type[[page]],
+                   swap_free=np.array([swap_free], np.int64), fault=np.array([bool(fault)]))
+
 
 _VMSCAN = []
 

@@ -59,6 +59,19 @@ def _hash_insert_all(hkeys, hids, keys, ids, shift):
         hids[j] = ids[i]
 
 
+@njit(cache=True)
+def _direct_get_or_add(direct, keys, count):
+    """_hash_get_or_add with a direct table (key -> id, -1 = unseen): one gather per key."""
+    out = np.empty(len(keys), dtype=np.int64)
+    for i in range(len(keys)):
+        k = np.int64(keys[i])
+        if direct[k] < 0:
+            direct[k] = count
+            count += 1
+        out[i] = direct[k]
+    return out, count
+
+
 class KeyIndex:
     """Maps uint64 keys to dense ids 0, 1, 2, ... in order of first appearance.
 
@@ -97,16 +110,7 @@ class KeyIndex:
             grown = np.full(min(size, self.DIRECT_LIMIT), -1, dtype=np.int64)
             grown[: len(self._direct)] = self._direct
             self._direct = grown
-        k = keys.astype(np.int64)
-        ids = self._direct[k]
-        miss = ids < 0
-        if miss.any():
-            mk = k[miss]
-            uniq, first = np.unique(mk, return_index=True)
-            order = np.argsort(first, kind="stable")  # ids in order of first appearance
-            self._direct[uniq[order]] = self.count + np.arange(len(uniq), dtype=np.int64)
-            self.count += len(uniq)
-            ids = self._direct[k]
+        ids, self.count = _direct_get_or_add(self._direct, keys, self.count)
         return ids
 
     def _leave_direct(self) -> None:

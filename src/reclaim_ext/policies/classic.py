@@ -32,12 +32,6 @@ _EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "work
                    "workingset_restore_file", "pgactivate")
 
 
-_ADD, _ACCESS = np.ones(1, np.bool_), np.zeros(1, np.bool_)
-_NO_SHADOW, _NO_WS, _NO_SWAP = np.full(1, -1, np.int64), np.zeros(1, np.bool_), np.zeros(1, np.int64)
-# the one event of a scalar hook call: page, is_add, shadow, shadow_ws, swap_free
-_ONE = (np.zeros(1, np.int64), None, np.zeros(1, np.int64), np.zeros(1, np.bool_), np.zeros(1, np.int64))
-
-
 @njit(cache=True)
 def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flru, fstamp, fmemcg, fshadow_memcg,
                    lvt, clock, stat, push):
@@ -197,27 +191,23 @@ class Classic(ReclaimOps):
         workingset_age_nonresident(lruvec, n)
         return tokens
 
-    # ---- hot path: classic_events (compiled, below) for one event or a whole stretch ------------
+    # ---- hot path: classic_events (compiled, above) for one event or a whole stretch ------------
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        one = _ONE
-        one[0][0], one[2][0], one[3][0], one[4][0] = page, shadow, shadow_ws, swap_free
-        self._events(sim, one[0], _ADD, one[2], one[3], one[4])
+        self._apply(sim, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
 
     def mark_accessed(self, sim, lruvec, page):
-        one = _ONE
-        one[0][0] = page
-        self._events(sim, one[0], _ACCESS, _NO_SHADOW, _NO_WS, _NO_SWAP)
+        self._apply(sim, AccessEvents.one(sim, page, False))
 
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        """A stretch's events in order, each on its folio's lruvec (multi_lruvec_events)."""
-        self._events(sim, ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.swap_free)
+        self._apply(sim, ev)
 
-    def _events(self, sim, page, is_add, shadow, shadow_ws, swap_free) -> None:
+    def _apply(self, sim, ev: AccessEvents) -> None:
+        """classic_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
         f = sim.folios
-        out = HookOut.get(sim, _EVENT_COUNTERS, len(page))
-        out.npush = classic_events(page, is_add, shadow, shadow_ws, swap_free, f.flags, f.type, f.lru, f.stamp,
-                                   f.memcg, f.shadow_memcg, sim.lruvec_table.arrays(), sim._stamp_clock,
+        out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page))
+        out.npush = classic_events(ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.swap_free, f.flags, f.type, f.lru,
+                                   f.stamp, f.memcg, f.shadow_memcg, sim.lruvec_table.arrays(), sim._stamp_clock,
                                    out.stat, out.push)
         out.apply()
 

@@ -352,28 +352,26 @@ class MGLRU(ReclaimOps):
     # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -------------
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        self._events(sim, np.array([page], np.int64), np.ones(1, np.bool_), np.array([shadow], np.int64),
-                     np.array([bool(shadow_ws)]), np.array([bool(fault)]))
+        self._apply(sim, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
 
     def mark_accessed(self, sim, lruvec, page):
-        self._events(sim, np.array([page], np.int64), np.zeros(1, np.bool_), np.full(1, -1, np.int64),
-                     np.zeros(1, np.bool_), np.zeros(1, np.bool_))
+        self._apply(sim, AccessEvents.one(sim, page, False))
 
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        """A stretch's events in order, each on its folio's lruvec (multi_lruvec_events)."""
-        self._events(sim, ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.fault)
+        self._apply(sim, ev)
 
-    def _events(self, sim, page, is_add, shadow, shadow_ws, fault) -> None:
+    def _apply(self, sim, ev: AccessEvents) -> None:
+        """mglru_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
         f = sim.folios
         nid = sim.node.nid
         lgs = [m.lruvecs[nid].priv["lrugen"] for m in sim._memcg_list]
         seqs = np.array([(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]) for lg in lgs], dtype=np.int64)
         refaulted = np.zeros((len(lgs), 2, MAX_NR_TIERS), dtype=np.int64)
         t = sim.lruvec_table
-        out = HookOut.get(sim, _EVENT_COUNTERS, len(page))
-        out.npush = mglru_events(page, is_add, shadow, shadow_ws, fault, f.flags, f.type, f.lru, f.stamp, f.lru_gen,
-                                 f.lru_refs, f.memcg, f.shadow_memcg, sim.multi, t.nr, t.nr_logical, seqs, refaulted,
-                                 sim._stamp_clock, out.stat, out.push)
+        out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page))
+        out.npush = mglru_events(ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.fault, f.flags, f.type, f.lru, f.stamp,
+                                 f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, sim.multi, t.nr, t.nr_logical, seqs,
+                                 refaulted, sim._stamp_clock, out.stat, out.push)
         if refaulted.any():
             for lg, r in zip(lgs, refaulted):
                 lg.refaulted += r
