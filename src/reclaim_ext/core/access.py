@@ -1,12 +1,11 @@
 """The access path, compiled: what one trace record does to the machine (module docstring of
-core.engine has the semantics, per kind). Both drivers run it: the fast one over long stretches,
-the exact one stopping after every access that the policy must hear about.
+core.engine has the semantics, per kind). Both drivers run it; they differ only in how the
+policy hears of the events (one scalar hook call each, or one batched call per stretch).
 
 `run_accesses` replays records from `start` in order until one needs the allocator's or the
 memcg charge's slow path (it stops *before* that access, having set nothing for it but the
-mm's used bit) or, with `single`, right after the first access that produced a software-visible
-event. It fills the event arrays the engine hands to the policy (AccessEvents): an ADD for each
-allocation (with the shadow entry it found and the free swap slots at that moment) and an ACCESS
+mm's used bit). It fills the event arrays the engine hands to the policy (AccessEvents): an ADD
+for each allocation (with the shadow entry it found and the free swap slots at that moment) and an ACCESS
 for each read() that calls folio_mark_accessed. Counters go to small arrays the engine adds to
 its vmstat and cost dicts (indices below); memcg usage and peak are updated in place.
 """
@@ -102,7 +101,7 @@ def _dirty(g, flags, s):
 
 
 @njit(cache=True)
-def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, single, multi, limited,
+def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev):
     """Replay records start.. (see the module docstring). `budget`: allocations allowed before
@@ -170,8 +169,6 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
             if writes[i] and ftype[g] == LRU_FILE:
                 _dirty(g, flags, s)
         i += 1
-        if single and ne:
-            break
     return i, DONE, ne, nalloc
 
 

@@ -413,11 +413,11 @@ class Simulator:
         """One chunk of the trace through the compiled access path (core.access.run_accesses).
 
         Both drivers stop at the same records: before an allocation that needs the slow path,
-        which runs here exactly as the kernel runs it inside that allocation. They differ in how
-        the policy hears of the software-visible events: the exact driver stops after every
-        access that has one and calls the scalar hooks (folio_add, mark_accessed) for it; the
-        fast driver goes on to the next slow path and hands over the whole stretch's events in
-        order through the batched hook (access_events)."""
+        which runs here exactly as the kernel runs it inside that allocation. Between two such
+        stops nothing the policy does changes what the accesses do (no reclaim runs), so the
+        stretch is replayed first and its software-visible events go to the policy after it, in
+        order: one scalar hook call per event (folio_add, mark_accessed) in the exact driver, one
+        batched call (access_events) in the fast driver."""
         pages, ptes = self.mm.translate(chunk)
         pids = chunk["pid"]
         kinds = chunk["kind"]
@@ -455,15 +455,14 @@ class Simulator:
                 m = mcs[0]
                 usage[0], peak[0], mmax[0] = m.usage, m.peak, min(m.max, 1 << 62)
             nxt, why, ne, na = run_accesses(
-                pages, ptes, kinds, writes, marks, pids, i, budget, skip_used, exact, self.multi, limited,
+                pages, ptes, kinds, writes, marks, pids, i, budget, skip_used, self.multi, limited,
                 f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young, pt.pmd,
                 self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent,
                 s, vmc, cost, mstat, ev)
             node.free, swap.used, self.nr_file_dirty, self.misses = int(s[0]), int(s[1]), int(s[3]), int(s[4])
             for j, m in enumerate(mcs):
                 m.usage, m.peak = int(usage[j]), int(peak[j])
-            if why != DONE or not exact or nxt == n:  # the counters are read by reclaim and results
-                self._add_counts(vmc, cost, mstat)
+            self._add_counts(vmc, cost, mstat)
             if ne:
                 self._deliver(ev, ne, exact)
             if na:

@@ -478,7 +478,7 @@ class HookOut:
                     row, lru = divmod(g, nl)
                     sel = order[starts[g] : starts[g + 1]]
                     sim.memcgs[row].lruvecs[nid].lists[lru].push_head(f, ids[sel], stamps[sel])
-        if not self.stat.any():
+        if not np.count_nonzero(self.stat):
             return
         memcg_stat = sim.MEMCG_STAT
         for row, counts in enumerate(self.stat.tolist()):

@@ -103,9 +103,15 @@ class AccessEvents:
             fault: bool = False) -> "AccessEvents":
         """A single event: what the scalar hooks (folio_add, mark_accessed) are, for a policy whose
         rule is stated once in its batched hook."""
-        return cls(page=np.array([page], np.int64), is_add=np.array([is_add]), shadow=np.array([shadow], np.int64),
-                   shadow_ws=np.array([bool(shadow_ws)]), lru_type=sim.folios.type[[page]],
-                   swap_free=np.array([swap_free], np.int64), fault=np.array([bool(fault)]))
+        return cls(page=np.array([page], np.int64), is_add=_BOOL[bool(is_add)], shadow=np.array([shadow], np.int64),
+                   shadow_ws=_BOOL[bool(shadow_ws)], lru_type=sim.folios.type[page : page + 1],
+                   swap_free=np.array([swap_free], np.int64), fault=_BOOL[bool(fault)])
+
+
+# one-element read-only boolean arrays (AccessEvents.one)
+_BOOL = {False: np.zeros(1, np.bool_), True: np.ones(1, np.bool_)}
+for _a in _BOOL.values():
+    _a.flags.writeable = False
 
 
 _VMSCAN = []
