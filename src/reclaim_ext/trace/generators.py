@@ -301,21 +301,9 @@ def _cdf_ranks_block(cdf, guide, u, start, stop, lo, hi, table):
 
 
 @njit(cache=True)
-def _cdf_ranks(cdf, guide, u, out):
-    """out[k] = np.searchsorted(cdf, u[k], side="left")."""
-    m = len(u)
-    lo = np.empty(min(m, _SAMPLE_BLOCK), dtype=np.int64)
-    hi = np.empty_like(lo)
-    for start in range(0, m, _SAMPLE_BLOCK):
-        stop = min(start + _SAMPLE_BLOCK, m)
-        _cdf_ranks_block(cdf, guide, u, start, stop, lo, hi, cdf)
-        for i in range(stop - start):
-            out[start + i] = lo[i]
-
-
-@njit(cache=True)
-def _cdf_take(cdf, guide, u, table, out):
-    """out[k] = table[np.searchsorted(cdf, u[k], side="left")] (out may be a strided view)."""
+def _cdf_take(cdf, guide, u, table, out, ranks_only):
+    """out[k] = table[np.searchsorted(cdf, u[k], side="left")] (out may be a strided view), or
+    with `ranks_only` the rank itself (table is then only a prefetch target)."""
     m = len(u)
     nt = len(table)
     lo = np.empty(min(m, _SAMPLE_BLOCK), dtype=np.int64)
@@ -325,9 +313,12 @@ def _cdf_take(cdf, guide, u, table, out):
         _cdf_ranks_block(cdf, guide, u, start, stop, lo, hi, table)
         for i in range(stop - start):
             r = lo[i]
-            if r >= nt:
-                raise IndexError("rank past the end of the table")
-            out[start + i] = table[r]
+            if ranks_only:
+                out[start + i] = r
+            else:
+                if r >= nt:
+                    raise IndexError("rank past the end of the table")
+                out[start + i] = table[r]
 
 
 def cdf_guide(cdf: np.ndarray) -> np.ndarray:
@@ -347,10 +338,10 @@ def zipf_ranks(cdf: np.ndarray, guide: np.ndarray, u: np.ndarray, table: np.ndar
     u = np.ascontiguousarray(u, dtype=np.float64)
     if table is None:
         out = np.empty(len(u), dtype=np.int64)
-        _cdf_ranks(cdf, guide, u, out)
+        _cdf_take(cdf, guide, u, cdf, out, True)
     else:
         out = np.empty(len(u), dtype=table.dtype)
-        _cdf_take(cdf, guide, u, table, out)
+        _cdf_take(cdf, guide, u, table, out, False)
     return out
 
 
@@ -373,7 +364,7 @@ class CdfSampler:
             return zipf_ranks(self.cdf, self.guide, u, table)
         if len(out) != len(u):
             raise ValueError("out and u differ in length")
-        _cdf_take(self.cdf, self.guide, np.ascontiguousarray(u, dtype=np.float64), table, out)
+        _cdf_take(self.cdf, self.guide, np.ascontiguousarray(u, dtype=np.float64), table, out, False)
         return out
 
 
