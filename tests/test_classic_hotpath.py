@@ -9,7 +9,7 @@ from conftest import (
     vm_delta, writes,
 )
 
-from reclaim_ext.core.workingset import workingset_size
+from reclaim_ext.core.workingset import workingset_size_of
 from reclaim_ext.machine.folio import PG_active, PG_referenced, PG_resident, PG_workingset
 
 P = [5]  # the page under test (file 1, index 5)
@@ -158,7 +158,7 @@ def evict_by_streaming(sim, g, start=0):
 def distance_and_size(sim, g):
     """Refault distance and workingset size as the reference defines them (§1.13), swap off."""
     lv = lruvec(sim)
-    return lv.nonresident_age - int(sim.folios.shadow[g]), workingset_size(lv.nr, True, False)
+    return lv.nonresident_age - int(sim.folios.shadow[g]), workingset_size_of(*lv.nr[:4], True, False)
 
 
 def inactive_then_evicted(mode):
@@ -256,7 +256,7 @@ def test_swapped_out_anon_refault_within_distance_comes_back_active(mode):
         n += 1
         assert n < 2000, "the anon folio was never swapped out"
     lv = lruvec(sim)
-    assert lv.nonresident_age - int(sim.folios.shadow[g]) <= workingset_size(lv.nr, False, sim.swap.free > 0)
+    assert lv.nonresident_age - int(sim.folios.shadow[g]) <= workingset_size_of(*lv.nr[:4], False, sim.swap.free > 0)
     before = dict(sim.vm)
     replay(sim, a)
     d = vm_delta(before, sim)

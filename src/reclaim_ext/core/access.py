@@ -37,14 +37,15 @@ DONE, STOP_WMARK, STOP_MEMCG = 0, 1, 2
 
 
 @njit(cache=True)
-def _over_limit(mc, usage, mmax, mparent):
-    """page_counter_try_charge for one page: whether the memcg or an ancestor is at memory.max."""
+def over_limit(mc, n, usage, mmax, mparent):
+    """page_counter_try_charge: the lowest memcg from `mc` up whose memory.max a charge of n
+    pages would exceed, or -1."""
     m = mc
     while m >= 0:
-        if usage[m] + 1 > mmax[m]:
-            return True
+        if usage[m] + n > mmax[m]:
+            return m
         m = mparent[m]
-    return False
+    return -1
 
 
 @njit(cache=True)
@@ -122,7 +123,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
             if not resident:
                 if nalloc >= budget:
                     return i, STOP_WMARK, ne, nalloc
-                if limited and _over_limit(mc, usage, mmax, mparent):
+                if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                     return i, STOP_MEMCG, ne, nalloc
                 ne = _alloc(g, mc, not writes[i], False, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
                             mparent, s, vmc, cost, mstat, ev, ne)
@@ -147,7 +148,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 if not resident:
                     if nalloc >= budget:
                         return i, STOP_WMARK, ne, nalloc
-                    if limited and _over_limit(mc, usage, mmax, mparent):
+                    if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                         return i, STOP_MEMCG, ne, nalloc
                     major = ftype[g] == LRU_FILE or fever[g]
                     ne = _alloc(g, mc, True, True, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,

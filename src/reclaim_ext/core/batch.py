@@ -1,4 +1,4 @@
-"""Vectorized helpers for batched hooks: first occurrences and dense relabelling without sorting.
+"""Vectorized helpers for batched hooks: first occurrences without sorting.
 
 They use a scratch array indexed by folio id, so each call is O(batch), not O(batch log batch).
 """
@@ -34,26 +34,3 @@ def first_occurrence_masked(ids: np.ndarray, mask: np.ndarray, size: int) -> np.
     if len(sel):
         out[sel] = first_occurrence(ids[sel], size)
     return out
-
-
-def dense_labels(ids: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(uniq, inv): the distinct ids in order of first appearance and, per entry, its index into
-    uniq (like np.unique(return_inverse=True) but in appearance order and without a sort)."""
-    first = first_occurrence(ids, size)
-    uniq = ids[first]
-    scratch = _scratch(size)
-    scratch[uniq] = np.arange(len(uniq), dtype=np.int64)
-    return uniq, scratch[ids].copy()
-
-
-def occurrence_rank_lt2(ids: np.ndarray, size: int) -> np.ndarray:
-    """Per entry: 0 for the first occurrence of its id, 1 for the second, 2 for any later one."""
-    r0 = first_occurrence(ids, size)
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank.fill(2)
-    rank[r0] = 0
-    rest = (~r0).nonzero()[0]
-    if len(rest):
-        r1 = first_occurrence(ids[rest], size)
-        rank[rest[r1]] = 1
-    return rank

@@ -43,7 +43,7 @@ from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
-from .access import DONE, STOP_WMARK, new_event_arrays, run_accesses
+from .access import DONE, STOP_WMARK, new_event_arrays, over_limit, run_accesses
 from .access import MEMCG_NAMES as ACCESS_MEMCG
 from .access import VM_NAMES as ACCESS_VM
 from .lru import Lruvec, LruvecTable
@@ -285,25 +285,14 @@ class Simulator:
             m = m.parent
         self.vm["pgfree"] += n
 
-    def charge(self, memcg: Memcg, n: int) -> None:
-        """page_counter_charge: the memcg and every ancestor (the caller checked memory.max)."""
-        m = memcg
-        while m is not None:
-            u = m.usage + n
-            m.usage = u
-            if u > m.peak:
-                m.peak = u
-            m = m.parent
-
     def mem_over_limit(self, memcg: Memcg, n: int = 1) -> Memcg | None:
-        """page_counter_try_charge: the lowest memcg from `memcg` up whose memory.max a charge of
-        n pages would exceed, or None."""
-        m = memcg
-        while m is not None:
-            if m.usage + n > m.max:
-                return m
-            m = m.parent
-        return None
+        """core.access.over_limit on the memcg tree now: the lowest memcg from `memcg` up whose
+        memory.max a charge of n pages would exceed, or None."""
+        mcs = self._memcg_list
+        usage = np.array([m.usage for m in mcs], dtype=np.int64)
+        mmax = np.array([min(m.max, 1 << 62) for m in mcs], dtype=np.int64)
+        over = over_limit(memcg.id, n, usage, mmax, self._mparent)
+        return mcs[over] if over >= 0 else None
 
     def _charge_slow(self, memcg: Memcg) -> None:
         """try_charge_memcg for one page when a memcg (or an ancestor) is at memory.max: count a
@@ -520,15 +509,6 @@ class Simulator:
             self._dispatch_events(events)
         else:
             self.ops.access_events(self, self.root_lruvec(self.node), events)
-
-    def _count_memcgs(self, name: str, memcg_ids: np.ndarray) -> None:
-        """Add one event per entry to the lruvec counters of the memcg ids given."""
-        if len(memcg_ids) == 0:
-            return
-        nid = self.node.nid
-        for m, c in enumerate(np.bincount(memcg_ids, minlength=len(self.memcgs)).tolist()):
-            if c:
-                self.memcgs[m].lruvecs[nid].stat[name] += c
 
     def _dispatch_events(self, ev: AccessEvents) -> None:
         """A segment's events with several memcgs: each event belongs to its folio's lruvec

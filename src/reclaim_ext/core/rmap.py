@@ -45,13 +45,19 @@ def _walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of):
 
 
 @njit(cache=True)
+def unmap_folio(g, pte_head, present, pyoung, nxt_of):
+    """try_to_unmap for one folio: clear every PTE of its reverse-map chain."""
+    c = pte_head[g]
+    while c >= 0:
+        present[c] = False
+        pyoung[c] = False
+        c = nxt_of[c]
+
+
+@njit(cache=True)
 def _unmap(ids, pte_head, present, pyoung, nxt_of):
     for i in range(len(ids)):
-        c = pte_head[ids[i]]
-        while c >= 0:
-            present[c] = False
-            pyoung[c] = False
-            c = nxt_of[c]
+        unmap_folio(ids[i], pte_head, present, pyoung, nxt_of)
 
 
 @njit(cache=True)

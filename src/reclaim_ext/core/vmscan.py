@@ -19,7 +19,7 @@ from .ops import (
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
 from .lru import subtree_total
-from .rmap import folio_referenced, folio_referenced_lookaround, try_to_unmap
+from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
 # shrink_folio_list outcomes
 _PENDING, _FREE, _KEEP, _ACTIVATE = 0, 1, 2, 3
@@ -327,7 +327,8 @@ def _dry_run_key(sim, node, lv, ops, saved) -> tuple | None:
     """Everything a dry run of balance_pgdat reads, or None when the policy cannot say
     (ReclaimOps.dry_run_key). The dry run works on scalars only, so two runs from the same key
     record the same batches and leave the same scan control, node flags and sizes: the outcome
-    of the first is reused (on a steady trace most kswapd wakeups start from a state seen before).
+    of the first is reused (it pays off where kswapd often wakes in a state seen before, as on
+    the vscsi trace; on the throughput benchmark's Zipf trace 22 of 2,232 wakeups hit).
     The folio work is not reused: the candidates are checked and the batches applied every time."""
     pk = ops.dry_run_key(sim, lv)
     if pk is None:
@@ -527,11 +528,7 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
             else:
                 out[i] = _ACTIVATE
                 continue
-        c = pte_head[g]  # 10. try_to_unmap
-        while c >= 0:
-            present[c] = False
-            pyoung[c] = False
-            c = nxt_of[c]
+        unmap_folio(g, pte_head, present, pyoung, nxt_of)  # 10. try_to_unmap
         if not dirty:  # 12. dirty folios
             continue
         if ftype[g] == LRU_FILE:

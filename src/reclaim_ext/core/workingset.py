@@ -41,11 +41,5 @@ def workingset_age_nonresident(lruvec, nr_pages: int) -> None:
     age_nonresident(t.nonresident_age, t.parent, lruvec.row, nr_pages)
 
 
-def workingset_size(sizes, file: bool, swap_ok: bool) -> int:
-    """workingset_size_of over a sequence of the four list sizes."""
-    ia, aa, if_, af = (int(x) for x in sizes[:4])
-    return int(workingset_size_of(ia, aa, if_, af, bool(file), bool(swap_ok)))
-
-
-__all__ = ["age_nonresident", "workingset_age_nonresident", "workingset_size", "workingset_size_of", "LRU_ANON",
+__all__ = ["age_nonresident", "workingset_age_nonresident", "workingset_size_of", "LRU_ANON",
            "LRU_FILE"]
