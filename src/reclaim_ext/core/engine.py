@@ -122,8 +122,7 @@ class Simulator:
         self.misses = 0
         self.reclaims = 0
         self.bulk_passes = 0  # passes / kswapd runs done in bulk (core.vmscan, same result)
-        self.dry_run = None   # set while core.vmscan runs kswapd on scalars only
-        self.dry_run_memo: dict = {}  # outcomes of those runs by starting state (core.vmscan)
+        self.dry_batches = None  # core.vmscan._bulk_kswapd_run's batch buffer
         self._fd_last: dict[int, int] = {}  # (pid, file) stream -> page of the previous read()
         # per mm (pid): ran since the page-table walker last took it (lru_gen_mm_state "used"
         # bit, set on every context switch into the mm; here: on every access by the pid)

@@ -237,12 +237,12 @@ class ReclaimOps:
     def after_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
         """End of shrink_lruvec for this lruvec."""
 
-    def dry_run_key(self, sim, lruvec):
-        """For a policy with `bulk_clean_file_pass`: a hashable value that, together with the
-        lruvec's list sizes and costs, the node's free pages and flags and whether swap is left,
-        determines everything prepare(), scan_budget(), after_lruvec() and kswapd_age_node() read
-        during a dry kswapd run (core.vmscan._bulk_kswapd_run); the core then reuses the outcome
-        of an earlier dry run from the same state. None (the default): every run is done."""
+    def dry_run_refaults(self, sim, lruvec):
+        """For a policy with `bulk_clean_file_pass`: whether each type (anon, file) saw refault
+        activations since the last snapshot_refaults, when the policy's prepare(), scan_budget(),
+        age(), after_lruvec() and kswapd_age_node() are the core's classic rules
+        (prepare_scan_control, get_scan_count, deactivation): a kswapd run over clean page cache
+        is then decided on scalars by core.vmscan.kswapd_dry_run. None (the default): it is not."""
         return None
 
     def kswapd_age_node(self, sim, node, sc: ScanControl) -> str | None:

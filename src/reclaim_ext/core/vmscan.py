@@ -56,17 +56,70 @@ def lru_note_cost(lruvec, file: bool, nr_io: int, nr_rotated: int, pending: int 
               int(nr_rotated), int(pending))
 
 
-def inactive_is_low(lruvec, lru_type: int, hierarchical: bool = False) -> bool:
-    """inactive_is_low: inactive * isqrt(10 * GiB) < active (ratio 1 below 1 GiB). The sizes are
-    the lruvec's own lists (lruvec_lru_size, in shrink_lruvec) or, `hierarchical`, its memcg
-    subtree's (lruvec_page_state: the target lruvec of prepare_scan_control, kswapd_age_node)."""
-    nr = lruvec.hier_nr() if hierarchical else lruvec.nr
-    b = lru_type * lruvec.nr_classes
+@njit(cache=True)
+def inactive_low(nr, b, nr_classes):
+    """inactive_is_low on list sizes `nr` for the type whose lists start at `b`: inactive *
+    isqrt(10 * GiB) < active (ratio 1 below 1 GiB)."""
     inactive = nr[b]
-    active = sum(nr[b : b + lruvec.nr_classes]) - inactive
+    active = 0
+    for c in range(1, nr_classes):
+        active += nr[b + c]
     gb = (inactive + active) >> 18
-    ratio = math.isqrt(10 * gb) if gb else 1
+    ratio = _isqrt(10 * gb) if gb else 1
     return inactive * ratio < active
+
+
+@njit(cache=True)
+def _isqrt(n):
+    """int_sqrt: the largest r with r * r <= n."""
+    r = np.int64(math.sqrt(n))
+    while r * r > n:
+        r -= 1
+    while (r + 1) * (r + 1) <= n:
+        r += 1
+    return r
+
+
+def inactive_is_low(lruvec, lru_type: int, hierarchical: bool = False) -> bool:
+    """inactive_low on the lruvec's own lists (lruvec_lru_size, in shrink_lruvec) or,
+    `hierarchical`, its memcg subtree's (lruvec_page_state: the target lruvec of
+    prepare_scan_control, kswapd_age_node)."""
+    nr = np.asarray(lruvec.hier_nr(), dtype=np.int64) if hierarchical else lruvec.nr.a
+    return bool(inactive_low(nr, lru_type * lruvec.nr_classes, lruvec.nr_classes))
+
+
+@njit(cache=True)
+def deactivate_flags(nr, nr_classes, refaulted_anon, refaulted_file, force_deactivate, may_deactivate, priority):
+    """prepare_scan_control, from the target lruvec's subtree list sizes `nr`: which types may be
+    deactivated (refault activations since the last snapshot_refaults, or a low inactive list;
+    both with force_deactivate; bit `1 << type`), and cache_trim_mode (inactive file left at this
+    priority and file not to be deactivated). Returns (may_deactivate, cache_trim_mode)."""
+    N = nr_classes
+    anon_bit, file_bit = 1 << LRU_ANON, 1 << LRU_FILE
+    if force_deactivate:
+        may = anon_bit | file_bit
+    else:
+        may = may_deactivate
+        if refaulted_anon or inactive_low(nr, LRU_ANON * N, N):
+            may |= anon_bit
+        else:
+            may &= ~anon_bit
+        if refaulted_file or inactive_low(nr, LRU_FILE * N, N):
+            may |= file_bit
+        else:
+            may &= ~file_bit
+    return may, (nr[LRU_FILE * N] >> priority) != 0 and not may & file_bit
+
+
+@njit(cache=True)
+def file_is_tiny(nr, nr_classes, may_deactivate, priority, free, high):
+    """prepare_scan_control for root reclaim: file pages plus free pages at or below the high
+    watermark while anon may not be deactivated and has inactive pages at this priority."""
+    N = nr_classes
+    file = 0
+    for c in range(N):
+        file += nr[LRU_FILE * N + c]
+    return file + free <= high and not may_deactivate & (1 << LRU_ANON) and (nr[LRU_ANON * N] >> priority) != 0
 
 
 def can_reclaim_anon(sim, sc: ScanControl | None = None) -> bool:
@@ -86,83 +139,111 @@ def swappiness(sim, lruvec, sc: ScanControl) -> int:
 # scan budget
 
 
-def get_scan_count(sim, lruvec, sc: ScanControl) -> list[int]:
-    """get_scan_count: how many pages to scan on each list (all classes of a type share its
-    fraction). Returns a list indexed by list index."""
-    swp = swappiness(sim, lruvec, sc)
-    cgroup_reclaim = sc.target_memcg is not None and sc.target_memcg.parent is not None
-    if not sc.may_swap or not can_reclaim_anon(sim, sc):
-        balance = SCAN_FILE
-    elif cgroup_reclaim and swp == 0:
-        balance = SCAN_FILE
-    elif sc.priority == 0 and swp > 0:
-        balance = SCAN_EQUAL
-    elif sc.file_is_tiny:
-        balance = SCAN_ANON
-    elif sc.cache_trim_mode:
-        balance = SCAN_FILE
-    else:
-        balance = SCAN_FRACT
-        total = sc.anon_cost + sc.file_cost
-        anon_cost = total + sc.anon_cost
-        file_cost = total + sc.file_cost
+@njit(cache=True)
+def scan_balance(may_swap, can_anon, cgroup_reclaim, swp, priority, file_is_tiny, cache_trim_mode):
+    """get_scan_count's choice of scan_balance."""
+    if not may_swap or not can_anon:
+        return SCAN_FILE
+    if cgroup_reclaim and swp == 0:
+        return SCAN_FILE
+    if priority == 0 and swp > 0:
+        return SCAN_EQUAL
+    if file_is_tiny:
+        return SCAN_ANON
+    if cache_trim_mode:
+        return SCAN_FILE
+    return SCAN_FRACT
+
+
+@njit(cache=True)
+def scan_targets(nr, nr_classes, priority, balance, swp, anon_cost, file_cost, out):
+    """get_scan_count's per-list arithmetic: each list's size >> priority, scaled by its type's
+    fraction of the swappiness-weighted cost (SCAN_FRACT) or kept/zeroed by type. All classes
+    of a type share its fraction."""
+    ap = fp = denominator = 0
+    if balance == SCAN_FRACT:
         total = anon_cost + file_cost
-        ap = swp * (total + 1) // (anon_cost + 1)
-        fp = (200 - swp) * (total + 1) // (file_cost + 1)
-        fraction = (ap, fp)
+        a = total + anon_cost
+        f = total + file_cost
+        total = a + f
+        ap = swp * (total + 1) // (a + 1)
+        fp = (200 - swp) * (total + 1) // (f + 1)
         denominator = ap + fp
-    nr = [0] * lruvec.nr_lists
-    for lru in range(lruvec.nr_lists):
-        file = lru // lruvec.nr_classes
-        scan = lruvec.nr[lru] >> sc.priority
+    for lru in range(len(nr)):
+        file = lru // nr_classes
+        scan = nr[lru] >> priority
         if balance == SCAN_FRACT:
-            scan = scan * fraction[file] // denominator if denominator else 0
+            scan = scan * (fp if file else ap) // denominator if denominator else 0
         elif balance == SCAN_FILE and not file:
             scan = 0
         elif balance == SCAN_ANON and file:
             scan = 0
-        nr[lru] = scan
-    return nr
+        out[lru] = scan
+
+
+def get_scan_count(sim, lruvec, sc: ScanControl) -> list[int]:
+    """get_scan_count: how many pages to scan on each list (scan_balance, scan_targets).
+    Returns a list indexed by list index."""
+    swp = swappiness(sim, lruvec, sc)
+    cgroup_reclaim = sc.target_memcg is not None and sc.target_memcg.parent is not None
+    balance = scan_balance(bool(sc.may_swap), can_reclaim_anon(sim, sc), cgroup_reclaim, int(swp), int(sc.priority),
+                           bool(sc.file_is_tiny), bool(sc.cache_trim_mode))
+    out = np.zeros(lruvec.nr_lists, dtype=np.int64)
+    scan_targets(lruvec.nr.a, lruvec.nr_classes, int(sc.priority), balance, int(swp), int(sc.anon_cost),
+                 int(sc.file_cost), out)
+    return out.tolist()
 
 
 # ------------------------------------------------------------------------------------------------
 # the list-budget loop (shrink_lruvec)
 
 
-def _budget_loop(lruvec, sc: ScanControl, targets: list[int], on_batch) -> int:
-    """The control flow of shrink_lruvec: walk the per-list budgets in SWAP_CLUSTER_MAX steps
-    (`on_batch(lru, n)` does the work and returns the pages reclaimed); active-class batches run
-    only when `may_deactivate` allows the type; once the goal is met (kswapd, cgroup and
-    non-first-priority direct reclaim) trim the remaining budget so the anon:file proportion of
-    the original targets is kept. Returns the pages reclaimed."""
-    N = lruvec.nr_classes
-    nr = list(targets)
-    nr_to_reclaim = sc.nr_to_reclaim
-    nr_reclaimed = 0
-    proportional = (not sc.kswapd) and sc.target_memcg is None and sc.priority == DEF_PRIORITY
-    ia = lruvec.list_index(LRU_ANON, 0)
-    file_lists = range(N, 2 * N)
-    while nr[ia] or any(nr[lru] for lru in file_lists):
-        for lru in range(2 * N):
+@njit(cache=True)
+def budget_next(nr, targets, st, nr_classes, may_deactivate, nr_to_reclaim):
+    """One step of shrink_lruvec's list-budget loop: the next batch to run, as (list, pages), or
+    (-1, 0) when the loop is over. The loop walks the per-list budgets `nr` (from get_scan_count's
+    `targets`) in SWAP_CLUSTER_MAX steps; active-class batches run only when `may_deactivate`
+    allows the type (else st[3] is set: skipped_deactivate); once the goal is met (kswapd, cgroup
+    and non-first-priority direct reclaim) the remaining budget is trimmed so the anon:file
+    proportion of the original targets is kept. State `st`: [next list of the round (-1: the top
+    of the loop), pages reclaimed (the caller adds each batch's), proportional, skipped]."""
+    N = nr_classes
+    while True:
+        if st[0] < 0:  # the loop condition: inactive anon, or any file list, has budget left
+            left = nr[0] > 0
+            for lru in range(N, 2 * N):
+                left = left or nr[lru] > 0
+            if not left:
+                return -1, 0
+            st[0] = 0
+        lru = st[0]
+        while lru < 2 * N:
             if nr[lru]:
                 n = min(nr[lru], SWAP_CLUSTER_MAX)
                 nr[lru] -= n
-                if lru % N and not sc.may_deactivate & (1 << (lru // N)):
-                    sc.skipped_deactivate = True
+                if lru % N and not may_deactivate & (1 << (lru // N)):
+                    st[3] = 1
                 else:
-                    nr_reclaimed += on_batch(lru, n)
-        if nr_reclaimed < nr_to_reclaim or proportional:
+                    st[0] = lru + 1
+                    return lru, n
+            lru += 1
+        st[0] = -1
+        if st[1] < nr_to_reclaim or st[2]:
             continue
-        nr_file = sum(nr[N : 2 * N])
-        nr_anon = sum(nr[0:N])
+        nr_anon = nr_file = t_anon = t_file = 0
+        for c in range(N):
+            nr_anon += nr[c]
+            nr_file += nr[N + c]
+            t_anon += targets[c]
+            t_file += targets[N + c]
         if not nr_file or not nr_anon:
-            break
+            return -1, 0
         if nr_file > nr_anon:
             small, other = LRU_ANON, LRU_FILE
-            percentage = nr_anon * 100 // (sum(targets[0:N]) + 1)
+            percentage = nr_anon * 100 // (t_anon + 1)
         else:
             small, other = LRU_FILE, LRU_ANON
-            percentage = nr_file * 100 // (sum(targets[N : 2 * N]) + 1)
+            percentage = nr_file * 100 // (t_file + 1)
         for c in range(N):
             nr[small * N + c] = 0
         for c in range(N):
@@ -170,8 +251,26 @@ def _budget_loop(lruvec, sc: ScanControl, targets: list[int], on_batch) -> int:
             scanned = targets[lru] - nr[lru]
             t = targets[lru] * (100 - percentage) // 100
             nr[lru] = t - min(t, scanned)
-        proportional = True
-    return nr_reclaimed
+        st[2] = 1
+
+
+def _budget_loop(lruvec, sc: ScanControl, targets: list[int], on_batch) -> int:
+    """The control flow of shrink_lruvec (budget_next): `on_batch(lru, n)` does the work of each
+    batch and returns the pages reclaimed. Returns the pages reclaimed."""
+    t = np.asarray(targets, dtype=np.int64)
+    nr = t.copy()
+    proportional = (not sc.kswapd) and sc.target_memcg is None and sc.priority == DEF_PRIORITY
+    st = np.array([-1, 0, proportional, 0], dtype=np.int64)
+    while True:
+        lru, n = budget_next(nr, t, st, lruvec.nr_classes, int(sc.may_deactivate), int(sc.nr_to_reclaim))
+        if lru < 0:
+            break
+        if st[3]:
+            sc.skipped_deactivate = True
+        st[1] += on_batch(lru, n)
+    if st[3]:
+        sc.skipped_deactivate = True
+    return int(st[1])
 
 
 def shrink_lruvec_lists(sim, lruvec, sc: ScanControl, ops) -> None:
@@ -180,9 +279,7 @@ def shrink_lruvec_lists(sim, lruvec, sc: ScanControl, ops) -> None:
     run in bulk (_clean_file_pass) with the same result."""
     N = lruvec.nr_classes
     targets = list(ops.scan_budget(sim, lruvec, sc))
-    if sim.dry_run is not None:
-        _dry_pass(sim, lruvec, sc, targets)
-    elif not _clean_file_pass(sim, lruvec, sc, ops, targets):
+    if not _clean_file_pass(sim, lruvec, sc, ops, targets):
 
         def on_batch(lru: int, n: int) -> int:
             if lru % N:
@@ -226,6 +323,7 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
         return False
     inactive = lruvec.list_index(LRU_FILE, 0)
     t_in = sum(n for lru, n in batches if lru == inactive)
+    batches = np.array(batches, dtype=np.int64)
     if not _bulk_candidates_ok(sim, lruvec, batches):
         sc.skipped_deactivate = skipped
         return False
@@ -238,168 +336,199 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
     return True
 
 
-def _bulk_candidates_ok(sim, lruvec, batches: list[tuple[int, int]]) -> bool:
-    """Whether the folios `batches` would isolate (tail order, per list) are all clean,
-    never-mapped folios with no special state, and no list would be scanned past what it holds
-    now (so no folio put on a list during the bulk work is reached)."""
+@njit(cache=True)
+def _tail_simple(ids, stamps, lo, hi, fstamp, flags, pte_head, n, bad):
+    """Whether the first n valid folios from a list's tail exist and are never mapped with none
+    of the `bad` flags."""
+    k = 0
+    while k < n and lo < hi:
+        g = ids[lo]
+        if fstamp[g] == stamps[lo]:
+            if flags[g] & bad or pte_head[g] >= 0:
+                return False
+            k += 1
+        lo += 1
+    return k == n
+
+
+def _bulk_candidates_ok(sim, lruvec, batches: np.ndarray) -> bool:
+    """Whether the folios `batches` (rows: list, pages) would isolate (tail order, per list) are
+    all clean, never-mapped folios with no special state, and no list would be scanned past what
+    it holds now (so no folio put on a list during the bulk work is reached)."""
     f = sim.folios
     totals: dict[int, int] = {}
-    for lru, n in batches:
+    for lru, n in batches.tolist():
         totals[lru] = totals.get(lru, 0) + n
     for lru, t in totals.items():
-        cand = lruvec.lists[lru].peek_tail(f, t)
         bad = _NOT_SIMPLE if lru % lruvec.nr_classes == 0 else (PG_unevictable | PG_mlocked)
-        if len(cand) != t or (f.flags[cand] & bad).any() or (f.pte_head[cand] >= 0).any():
+        fl = lruvec.lists[lru]
+        if not _tail_simple(fl.ids, fl.stamps, fl.lo, fl.hi, f.stamp, f.flags, f.pte_head, t, bad):
             return False
     return True
 
 
-def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: list[tuple[int, int]]) -> None:
-    """Do the folio work of `batches` (file lists only) in bulk: every class-0 folio isolated is
-    freed with its shadow, active batches are aged in one call, counters and the cost signal
-    are replayed batch by batch."""
+@njit(cache=True)
+def note_cost_batches(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, batches, inactive):
+    """lru_note_cost after each inactive-list batch of `batches` (rows: list, pages) that freed
+    all it isolated, replayed after the whole bulk isolation: the folios of later batches count
+    as still on the list (pending)."""
+    t_in = 0
+    for i in range(len(batches)):
+        if batches[i, 0] == inactive:
+            t_in += batches[i, 1]
+    done = 0
+    for i in range(len(batches)):
+        if batches[i, 0] == inactive:
+            done += batches[i, 1]
+            note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, True, 0, 0, t_in - done)
+
+
+def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: np.ndarray) -> None:
+    """Do the folio work of `batches` (rows: list, pages; file lists only) in bulk: every class-0
+    folio isolated is freed with its shadow, each active list is aged in one call (in the order
+    the batches first reach it), counters and the cost signal are replayed batch by batch."""
     f = sim.folios
     inactive = lruvec.list_index(LRU_FILE, 0)
-    sizes_in = [n for lru, n in batches if lru == inactive]
-    t_in = sum(sizes_in)
+    is_in = batches[:, 0] == inactive
+    t_in = int(batches[is_in, 1].sum())
+    n_in = int(np.count_nonzero(is_in))
     ids = lruvec.isolate_tail(f, inactive, t_in)
     cost = sim.cost
+    cost["lru_lock_ops"] += 2 * (len(batches) - n_in)
     aged: dict[int, int] = {}
-    for lru, n in batches:
-        if lru != inactive:
-            aged[lru] = aged.get(lru, 0) + n
-            cost["lru_lock_ops"] += 2
+    for lru, n in batches[~is_in].tolist():
+        aged[lru] = aged.get(lru, 0) + n
     for lru, n in aged.items():  # never-mapped folios: nothing young, the clock is unchanged
         ops.age(sim, lruvec, lru, n, sc)
     remove_mapping(sim, lruvec, ops, ids, sc)
     count_reclaim(sim, lruvec, sc, "pgscan", LRU_FILE, t_in)
     count_reclaim(sim, lruvec, sc, "pgsteal", LRU_FILE, t_in)
     cost["pages_scanned"] += t_in
-    cost["lru_lock_ops"] += 2 * len(sizes_in)
-    done = 0
-    for n in sizes_in:  # lru_note_cost after each batch, with the folios still on the list then
-        done += n
-        lru_note_cost(lruvec, True, 0, 0, pending=t_in - done)
+    cost["lru_lock_ops"] += 2 * n_in
+    t = lruvec.table
+    note_cost_batches(t.nr, t.anon_cost, t.file_cost, t.parent, t.sub_ptr, t.sub_idx, lruvec.row, batches, inactive)
 
 
-class DryRun:
-    """A kswapd run done on scalars only: list sizes, free pages and the cost signal move as the
-    bulk work would move them, and the batches are recorded for _bulk_apply."""
+@njit(cache=True)
+def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_classes, free, high,
+                   refaulted_anon, refaulted_file, swp, can_anon, batches):
+    """balance_pgdat (kswapd_shrink_node, shrink_node, shrink_lruvec) on scalars for a node whose
+    only lruvec (`row` of the LruvecTable arrays, which are changed: pass copies) holds file folios
+    only, all clean and never mapped, under the classic rules: every folio isolated from the
+    inactive list is freed, aging moves folios to the inactive list, each batch notes its (zero)
+    cost. prepare_scan_control (deactivate_flags, file_is_tiny), get_scan_count (scan_balance,
+    scan_targets) and the budget loop (budget_next) are the very rules the per-batch path runs;
+    kswapd_age_node and the anon aging after each lruvec do nothing without anon folios.
+    Records the batches (list, pages) in `batches`; returns (batches recorded, pages reclaimed,
+    pages freed, whether a pass set the node's dirty flag, whether one reset kswapd_failures),
+    or batches recorded -1 when the run would meet anon work (the per-batch path then runs)."""
+    N = nr_classes
+    L = 2 * N
+    inactive = LRU_FILE * N
+    nb = 0
+    reclaimed = 0
+    freed = 0
+    may = 0
+    dirty = False
+    reset = False
+    priority = DEF_PRIORITY
+    targets = np.zeros(L, dtype=np.int64)
+    budget = np.zeros(L, dtype=np.int64)
+    st = np.zeros(4, dtype=np.int64)
+    while free + freed <= high:  # pgdat_balanced
+        nr_scanned = 0
+        before = reclaimed
+        nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
+        taken = 0
+        lv = nr[row]
+        sc_anon_cost, sc_file_cost = anon_cost[row], file_cost[row]
+        may, trim = deactivate_flags(lv, N, refaulted_anon, refaulted_file, False, may, priority)
+        tiny = file_is_tiny(lv, N, may, priority, free + freed, high)
+        balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
+        scan_targets(lv, N, priority, balance, swp, sc_anon_cost, sc_file_cost, targets)
+        for c in range(N):
+            if targets[c]:
+                return -1, 0, 0, False, False
+        budget[:] = targets
+        st[0], st[1], st[2], st[3] = -1, 0, 0, 0  # kswapd: never proportional from the start
+        while True:
+            lru, n = budget_next(budget, targets, st, N, may, nr_to_reclaim)
+            if lru < 0:
+                break
+            if nb == len(batches):
+                return -1, 0, 0, False, False
+            batches[nb, 0], batches[nb, 1] = lru, n
+            nb += 1
+            if lru % N:  # shrink_active_list: nothing young, every folio deactivated
+                lv[lru] -= n
+                lv[inactive] += n
+                continue
+            lv[inactive] -= n  # shrink_inactive_list: every folio isolated is freed
+            freed += n
+            nr_scanned += n
+            taken += n
+            note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, True, 0, 0, 0)
+            st[1] += n
+        reclaimed += st[1]
+        dirty |= node_flags(0, taken, 0, taken)[1]  # no folio under writeback or dirty was met
+        if reclaimed != before:
+            reset = True
+        if kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed - before):
+            priority -= 1
+        if priority < 1:
+            break
+    return nb, reclaimed, freed, dirty, reset
 
-    def __init__(self, lruvec):
-        self.lruvec = lruvec
-        self.batches: list[tuple[int, int]] = []
-        self.failed = False
 
-
-def _dry_pass(sim, lruvec, sc: ScanControl, targets: list[int]) -> None:
-    """One shrink_lruvec pass of a dry run (see DryRun)."""
-    dry = sim.dry_run
-    N = lruvec.nr_classes
-    if any(targets[:N]) or lruvec is not dry.lruvec:
-        dry.failed = True
-        return
-    inactive = lruvec.list_index(LRU_FILE, 0)
-    node = lruvec.node
-
-    def on_batch(lru: int, n: int) -> int:
-        dry.batches.append((lru, n))
-        if lru % N:  # aging: every folio goes to the inactive list
-            lruvec.nr[lru] -= n
-            lruvec.nr[inactive] += n
-            return 0
-        lruvec.nr[inactive] -= n  # every folio isolated is freed
-        node.free += n
-        lruvec.memcg.usage -= n  # the root memcg: dry runs only run with one lruvec
-        sc.nr_scanned += n
-        sc.nr.taken += n
-        sc.nr.file_taken += n
-        lru_note_cost(lruvec, True, 0, 0)
-        return n
-
-    sc.nr_reclaimed += _budget_loop(lruvec, sc, targets, on_batch)
-
-
-_DRY_MEMO_MAX = 1 << 14
-
-
-def _dry_run_key(sim, node, lv, ops, saved) -> tuple | None:
-    """Everything a dry run of balance_pgdat reads, or None when the policy cannot say
-    (ReclaimOps.dry_run_key). The dry run works on scalars only, so two runs from the same key
-    record the same batches and leave the same scan control, node flags and sizes: the outcome
-    of the first is reused (it pays off where kswapd often wakes in a state seen before, as on
-    the vscsi trace; on the throughput benchmark's Zipf trace 22 of 2,232 wakeups hit).
-    The folio work is not reused: the candidates are checked and the batches applied every time."""
-    pk = ops.dry_run_key(sim, lv)
-    if pk is None:
-        return None
-    return (ops, tuple(saved[0]), *saved[1:], sim.swap.free > 0, lv.memcg.swappiness, pk)
-
-
-def _copy_sc(sc: ScanControl) -> ScanControl:
-    """A copy of a scan control with its own round counters and scratch dict (copy.copy of a
-    dataclass is slow: this runs on every kswapd wakeup)."""
-    out = object.__new__(ScanControl)
-    out.__dict__.update(sc.__dict__)
-    out.nr = nr = object.__new__(ReclaimStat)
-    nr.__dict__.update(sc.nr.__dict__)
-    out.priv = dict(sc.priv)
-    return out
+_DRY_BATCHES = 1 << 16
 
 
 def _bulk_kswapd_run(sim, node, ops) -> bool:
     """Run balance_pgdat in bulk when the node's only lruvec holds nothing but file folios and
-    every folio the run would scan is clean and never mapped: a dry run on scalars decides the
-    control flow (priorities, passes, batches), then the folio work is done at once. The result
-    is the per-batch result (tests/test_engine_drivers.py checks it). False: nothing was done."""
+    every folio the run would scan is clean and never mapped: a dry run on scalars
+    (kswapd_dry_run, compiled) decides the control flow (priorities, passes, batches), then the
+    folio work is done at once. The result is the per-batch result (tests/test_engine_drivers.py
+    checks it). False: nothing was done."""
     if not (ops.bulk_clean_file_pass and sim.config.bulk_reclaim):
         return False
     lvs = list(sim.lruvecs_under(None, node))
     if len(lvs) != 1:
         return False
     lv = lvs[0]
-    N = lv.nr_classes
-    if any(lv.nr[:N]):
+    if lv.type_size(LRU_ANON):
         return False
-    saved = (list(lv.nr), node.free, lv.memcg.usage, lv.anon_cost, lv.file_cost, node.dirty_flag,
-             node.writeback_flag, node.kswapd_failures)
-    key = _dry_run_key(sim, node, lv, ops, saved)
-    memo = sim.dry_run_memo.get(key) if key is not None else None
-    if memo is not None:  # a dry run from this very state was done before: same outcome
-        batches, sc0, flags, after = memo
-        if batches is None:
-            return False
-        sc = _copy_sc(sc0)
-        node.dirty_flag, node.writeback_flag, node.kswapd_failures = flags
-    else:
-        sim.dry_run = dry = DryRun(lv)
-        try:
-            sc = _balance_loop(sim, node, ops)
-        finally:
-            sim.dry_run = None
-        after = (list(lv.nr), node.free, lv.memcg.usage)
-        (lv.nr[:], node.free, lv.memcg.usage, lv.anon_cost, lv.file_cost) = saved[:5]
-        batches = None if dry.failed else dry.batches
-        if key is not None:
-            if len(sim.dry_run_memo) >= _DRY_MEMO_MAX:
-                sim.dry_run_memo.clear()
-            sim.dry_run_memo[key] = (batches, _copy_sc(sc), (node.dirty_flag, node.writeback_flag,
-                                     node.kswapd_failures), after)
-        if batches is None:
-            node.dirty_flag, node.writeback_flag, node.kswapd_failures = saved[5:]
-            return False
-    if not _bulk_candidates_ok(sim, lv, batches):
-        node.dirty_flag, node.writeback_flag, node.kswapd_failures = saved[5:]
+    refaulted = ops.dry_run_refaults(sim, lv)
+    if refaulted is None:
         return False
+    t = lv.table
+    swp = lv.memcg.swappiness if lv.memcg.swappiness is not None else sim.config.swappiness
+    nr_after = t.nr.copy()
+    if sim.dry_batches is None:
+        sim.dry_batches = np.zeros((_DRY_BATCHES, 2), dtype=np.int64)
+    batches = sim.dry_batches
+    nb, reclaimed, freed, dirty, reset = kswapd_dry_run(
+        nr_after, t.anon_cost.copy(), t.file_cost.copy(), t.parent, t.sub_ptr, t.sub_idx, lv.row, lv.nr_classes,
+        int(node.free), int(node.wmark.high), bool(refaulted[0]), bool(refaulted[1]), int(swp), sim.swap.free > 0,
+        batches)
+    if nb < 0:
+        return False
+    blist = batches[:nb]
+    if not nb or not _bulk_candidates_ok(sim, lv, blist):
+        return False
+    sc = ScanControl(nr_to_reclaim=max(node.wmark.high, SWAP_CLUSTER_MAX), kswapd=True)
+    sc.nr_reclaimed = int(reclaimed)
+    free_after, usage_after = node.free + int(freed), lv.memcg.usage - int(freed)
     sim.bulk_passes += 1
-    _bulk_apply(sim, lv, sc, ops, batches)
-    if (list(lv.nr), node.free, lv.memcg.usage) != after:  # the dry run and the work must agree
-        raise AssertionError(f"bulk kswapd run diverged from its dry run: {after} != {(lv.nr, node.free)}")
+    _bulk_apply(sim, lv, sc, ops, blist)
+    if not (np.array_equal(t.nr[lv.row], nr_after[lv.row]) and node.free == free_after
+            and lv.memcg.usage == usage_after):
+        raise AssertionError(f"bulk kswapd run diverged from its dry run: {nr_after[lv.row]} != {t.nr[lv.row]}")
+    if dirty:
+        node.dirty_flag = True
+    if reset:
+        node.kswapd_failures = 0
     _balance_end(sim, node, ops, sc)
     return True
-
-
-
 
 
 def count_reclaim(sim, lruvec, sc: ScanControl, event: str, lru_type: int, n: int) -> None:
@@ -768,12 +897,26 @@ def shrink_node_lruvecs(sim, node, sc: ScanControl, ops) -> None:
     reclaimed = sc.nr_reclaimed - before
     st = sc.nr
     if sc.kswapd:
-        if st.writeback and st.writeback == st.taken:
-            node.writeback_flag = True
-        if st.unqueued_dirty == st.file_taken:  # (also when no file folio was taken)
-            node.dirty_flag = True
+        writeback, dirty = node_flags(st.writeback, st.taken, st.unqueued_dirty, st.file_taken)
+        node.writeback_flag |= writeback
+        node.dirty_flag |= dirty
     if reclaimed:
         node.kswapd_failures = 0
+
+
+@njit(cache=True)
+def node_flags(writeback, taken, unqueued_dirty, file_taken):
+    """shrink_node's node flags after a kswapd pass: PGDAT_WRITEBACK when every folio taken was
+    under writeback, PGDAT_DIRTY when every file folio taken was dirty and unqueued (also when no
+    file folio was taken). Returns (set writeback, set dirty)."""
+    return writeback != 0 and writeback == taken, unqueued_dirty == file_taken
+
+
+@njit(cache=True)
+def kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed):
+    """balance_pgdat: the next pass scans harder (priority - 1) when kswapd_shrink_node scanned
+    less than its goal or reclaimed nothing."""
+    return nr_scanned < nr_to_reclaim or reclaimed == 0
 
 
 def node_balanced(node) -> bool:
@@ -805,8 +948,7 @@ def _balance_loop(sim, node, ops) -> ScanControl:
         # kswapd_shrink_node
         sc.nr_to_reclaim = max(node.wmark.high, SWAP_CLUSTER_MAX)
         shrink_node(sim, node, sc, ops)
-        raise_priority = not (sc.nr_scanned >= sc.nr_to_reclaim)
-        if raise_priority or sc.nr_reclaimed == before:
+        if kswapd_lower_priority(sc.nr_scanned, sc.nr_to_reclaim, sc.nr_reclaimed - before):
             sc.priority -= 1
         if sc.priority < 1:
             break

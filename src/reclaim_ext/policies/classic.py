@@ -16,7 +16,7 @@ from ..core.ops import (
 from ..core.lru import HookOut, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, folio_referenced
-from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, note_cost
+from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, note_cost, deactivate_flags, file_is_tiny
 from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
@@ -219,39 +219,29 @@ class Classic(ReclaimOps):
         target = lruvec  # the target memcg's lruvec: sizes and events over its subtree
         sc.anon_cost = target.anon_cost
         sc.file_cost = target.file_cost
-        if sc.force_deactivate:
-            sc.may_deactivate = DEACTIVATE_ANON | DEACTIVATE_FILE
-        else:
-            for t, bit in ((LRU_ANON, DEACTIVATE_ANON), (LRU_FILE, DEACTIVATE_FILE)):
-                refaults = target.hier_stat("workingset_activate_" + TYPE_NAMES[t])
-                if refaults != target.refaults[t] or inactive_is_low(target, t, hierarchical=True):
-                    sc.may_deactivate |= bit
-                else:
-                    sc.may_deactivate &= ~bit
-        inactive_file = target.hier_nr()[LRU_FILE * 2 + INACTIVE]
-        sc.cache_trim_mode = bool((inactive_file >> sc.priority) and not (sc.may_deactivate & DEACTIVATE_FILE))
+        refaulted = self.refaulted(sim, target)
+        may, trim = deactivate_flags(np.asarray(target.hier_nr(), dtype=np.int64), 2, refaulted[0], refaulted[1],
+                                     bool(sc.force_deactivate), int(sc.may_deactivate), int(sc.priority))
+        sc.may_deactivate, sc.cache_trim_mode = int(may), bool(trim)
         if self.uses("ptwalk") and id(lruvec) not in sc.priv.get("walked", ()):
             self._walk(sim, lruvec, sc)
         if sc.target_memcg is None or sc.target_memcg.parent is None:
-            node = lruvec.node
-            nr = target.hier_nr()  # the root's: node_page_state
-            file = nr[LRU_FILE * 2] + nr[LRU_FILE * 2 + 1]
-            anon = nr[LRU_ANON * 2 + INACTIVE]
-            sc.file_is_tiny = bool(
-                file + node.free <= node.wmark.high
-                and not (sc.may_deactivate & DEACTIVATE_ANON)
-                and (anon >> sc.priority)
-            )
+            node = lruvec.node  # the root's sizes: node_page_state
+            sc.file_is_tiny = bool(file_is_tiny(np.asarray(target.hier_nr(), dtype=np.int64), 2, sc.may_deactivate,
+                                                int(sc.priority), int(node.free), int(node.wmark.high)))
 
-    def dry_run_key(self, sim, lruvec):
-        """What prepare() reads besides list sizes, costs and free pages: whether each type saw
-        refault activations since the last snapshot. (get_scan_count reads the swappiness and
-        whether swap is left; after_lruvec and kswapd_age_node do nothing without anon folios,
-        as in any dry run.) A subclass may read more in its hooks, and mechanisms walk: no key."""
-        if type(self) is not Classic or any(self.mech.values()):
-            return None
+    @staticmethod
+    def refaulted(sim, lruvec) -> tuple[bool, bool]:
+        """Whether each type saw refault activations since the last snapshot_refaults."""
         return (lruvec.hier_stat("workingset_activate_anon") != lruvec.refaults[0],
                 lruvec.hier_stat("workingset_activate_file") != lruvec.refaults[1])
+
+    def dry_run_refaults(self, sim, lruvec):
+        """The refault flags prepare() reads (ReclaimOps.dry_run_refaults); a subclass may read
+        more in its hooks, and mechanisms walk: None."""
+        if type(self) is not Classic or any(self.mech.values()):
+            return None
+        return self.refaulted(sim, lruvec)
 
     def reclaim_done(self, sim, node, sc: ScanControl) -> None:
         """snapshot_refaults(target memcg) at the end of kswapd's and direct/memcg reclaim's runs."""
