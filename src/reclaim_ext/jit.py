@@ -11,7 +11,13 @@ from __future__ import annotations
 import os
 import sys
 
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
 _announced = False
+PREFETCH_AHEAD = 8  # loop iterations between a prefetch and the access it is for
 
 
 def _hot_path():
@@ -44,3 +50,23 @@ def announce_compile() -> None:
     if not cache_is_warm():
         print("reclaim-ext: compiling the simulator's hot path with numba (once after an install or "
               "upgrade; later runs start at once)", file=sys.stderr, flush=True)
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):
+    """In compiled code: start loading the cache line of arr[idx] (llvm.prefetch, for reading,
+    kept close). A hint with no effect on results: for a random gather whose index is known a few
+    iterations ahead, so that a miss does not stall the loop when it gets there."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident
 from ..trace.record import Kind
 
@@ -113,6 +114,20 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
     nalloc = 0
     i = start
     while i < n:
+        # the folio fields of records ahead: a page not in the cache is waited for at its
+        # residency test, and an allocation then reads its folio's other fields
+        if i + 2 * PREFETCH_AHEAD < n:
+            prefetch(flags, pages[i + 2 * PREFETCH_AHEAD])
+        if i + PREFETCH_AHEAD < n:
+            h = pages[i + PREFETCH_AHEAD]
+            if (flags[h] & PG_resident) == 0:
+                prefetch(fshadow, h)
+                prefetch(ftype, h)
+                prefetch(fmemcg, h)
+                prefetch(fws, h)
+            if ptes[i + PREFETCH_AHEAD] >= 0:
+                prefetch(present, ptes[i + PREFETCH_AHEAD])
+                prefetch(pte_pmd, ptes[i + PREFETCH_AHEAD])
         g = pages[i]
         pid = pids[i]
         if not (skip_used and i == start):

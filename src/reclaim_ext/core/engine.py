@@ -421,9 +421,13 @@ class Simulator:
         mcs = self._memcg_list
         M = len(mcs)
         s = np.zeros(5, dtype=np.int64)
-        vmc = np.zeros(len(ACCESS_VM), dtype=np.int64)
-        cost = np.zeros(len(ACCESS_COST), dtype=np.int64)
-        mstat = np.zeros((M, len(ACCESS_MEMCG)), dtype=np.int64)
+        # the counters of a run_accesses call in one array (vmstat, cost, each memcg's
+        # memory.stat), and the dict entry each one is added to (_add_counts)
+        nv, nc = len(ACCESS_VM), len(ACCESS_COST)
+        counts = np.zeros(nv + nc + M * len(ACCESS_MEMCG), dtype=np.int64)
+        vmc, cost, mstat = counts[:nv], counts[nv : nv + nc], counts[nv + nc :].reshape(M, len(ACCESS_MEMCG))
+        sinks = ([(self.vm, name) for name in ACCESS_VM] + [(self.cost, name) for name in ACCESS_COST]
+                 + [(m.lruvecs[node.nid].stat, name) for m in mcs for name in ACCESS_MEMCG])
         usage = np.zeros(M, dtype=np.int64)
         peak = np.zeros(M, dtype=np.int64)
         mmax = np.zeros(M, dtype=np.int64)
@@ -447,10 +451,10 @@ class Simulator:
                 f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young, pt.pmd,
                 self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent,
                 s, vmc, cost, mstat, ev)
-            node.free, swap.used, self.nr_file_dirty, self.misses = int(s[0]), int(s[1]), int(s[3]), int(s[4])
-            for j, m in enumerate(mcs):
-                m.usage, m.peak = int(usage[j]), int(peak[j])
-            self._add_counts(vmc, cost, mstat)
+            node.free, swap.used, _, self.nr_file_dirty, self.misses = s.tolist()
+            for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
+                m.usage, m.peak = u, pk
+            self._add_counts(counts, sinks)
             if ne:
                 self._deliver(ev, ne, exact)
             if na:
@@ -466,25 +470,13 @@ class Simulator:
             else:
                 self._charge_slow(self.memcgs[int(self.memcg_of_pid[pids[i]])])
 
-    def _add_counts(self, vmc: np.ndarray, cost: np.ndarray, mstat: np.ndarray) -> None:
-        """Add (and reset) the counters one run_accesses call kept in arrays."""
-        for name, c in zip(ACCESS_VM, vmc.tolist()):
+    def _add_counts(self, counts: np.ndarray, sinks: list) -> None:
+        """Add (and reset) the counters one run_accesses call kept in an array: counts[k] goes to
+        the dict entry sinks[k] (dict, name)."""
+        for (d, name), c in zip(sinks, counts.tolist()):
             if c:
-                self.vm[name] += c
-        for name, c in zip(ACCESS_COST, cost.tolist()):
-            if c:
-                self.cost[name] += c
-        vmc[:] = 0
-        cost[:] = 0
-        if not mstat.any():
-            return
-        nid = self.node.nid
-        for j, row in enumerate(mstat.tolist()):
-            st = self._memcg_list[j].lruvecs[nid].stat
-            for name, c in zip(ACCESS_MEMCG, row):
-                if c:
-                    st[name] += c
-        mstat[:] = 0
+                d[name] += c
+        counts[:] = 0
 
     def _deliver(self, ev, ne: int, exact: bool) -> None:
         """The events of a stretch to the policy: one scalar hook call each (exact driver), or

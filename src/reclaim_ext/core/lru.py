@@ -419,20 +419,34 @@ def list_add(g, row, lru, flru, fstamp, nr, clock, push, npush):
 
 
 @njit(cache=True)
-def group_slots(lists, nlists):
-    """A stable counting sort of slot positions by list: slots of list g are
-    order[starts[g]:starts[g + 1]], in their original order."""
+def group_slots(ids, lists, stamps, n, nlists):
+    """The first n slots (folio, list, stamp) grouped by list, a stable counting sort: returns
+    the folios and stamps in list order and, per list that got slots, (list, start, stop) into
+    them (slots of one list keep their original order)."""
     starts = np.zeros(nlists + 1, dtype=np.int64)
-    for k in range(len(lists)):
+    for k in range(n):
         starts[lists[k] + 1] += 1
+    nused = 0
     for g in range(nlists):
+        if starts[g + 1]:
+            nused += 1
         starts[g + 1] += starts[g]
-    pos = starts[:-1].copy()
-    order = np.empty(len(lists), dtype=np.int64)
-    for k in range(len(lists)):
-        order[pos[lists[k]]] = k
-        pos[lists[k]] += 1
-    return order, starts
+    spans = np.empty((nused, 3), dtype=np.int64)
+    u = 0
+    for g in range(nlists):
+        if starts[g + 1] > starts[g]:
+            spans[u, 0] = g
+            spans[u, 1] = starts[g]
+            spans[u, 2] = starts[g + 1]
+            u += 1
+    gids = np.empty(n, dtype=np.int64)
+    gstamps = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        p = starts[lists[k]]
+        gids[p] = ids[k]
+        gstamps[p] = stamps[k]
+        starts[lists[k]] = p + 1
+    return gids, gstamps, spans
 
 
 class HookOut:
@@ -463,28 +477,25 @@ class HookOut:
 
     def apply(self) -> None:
         sim = self.sim
-        f = sim.folios
         nid = sim.node.nid
         n = self.npush
         if n:
-            ids, lists, stamps = (a[:n] for a in self.push)
+            f = sim.folios
             nl = sim.lruvec_table.nr.shape[1]
-            if n == 1 or lists[0] == lists[n - 1] and (lists[0] == lists).all():
-                row, lru = divmod(int(lists[0]), nl)
-                sim.memcgs[row].lruvecs[nid].lists[lru].push_head(f, ids, stamps)
-            else:
-                order, starts = group_slots(lists, sim.lruvec_table.nr.size)
-                for g in np.flatnonzero(starts[1:] > starts[:-1]).tolist():
-                    row, lru = divmod(g, nl)
-                    sel = order[starts[g] : starts[g + 1]]
-                    sim.memcgs[row].lruvecs[nid].lists[lru].push_head(f, ids[sel], stamps[sel])
-        if not np.count_nonzero(self.stat):
+            gids, gstamps, spans = group_slots(*self.push, n, sim.lruvec_table.nr.size)
+            for g, a, b in spans.tolist():
+                row, lru = divmod(g, nl)
+                sim.memcgs[row].lruvecs[nid].lists[lru].push_head(f, gids[a:b], gstamps[a:b])
+        stat = self.stat
+        nz = np.flatnonzero(stat)
+        if len(nz) == 0:
             return
+        ncol = len(self.names)
         memcg_stat = sim.MEMCG_STAT
-        for row, counts in enumerate(self.stat.tolist()):
-            for name, c in zip(self.names, counts):
-                if c:
-                    sim.vm[name] += c
-                    if name in memcg_stat:
-                        sim.memcgs[row].lruvecs[nid].stat[name] += c
-        self.stat[:] = 0
+        for k, c in zip(nz.tolist(), stat.ravel()[nz].tolist()):
+            row, col = divmod(k, ncol)
+            name = self.names[col]
+            sim.vm[name] += c
+            if name in memcg_stat:
+                sim.memcgs[row].lruvecs[nid].stat[name] += c
+        stat[:] = 0

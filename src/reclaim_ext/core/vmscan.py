@@ -738,24 +738,44 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     sim.vm["nr_vmscan_write"] += nr_pageout
 
     # 15/16. remove from page cache / swap cache with a shadow entry, free
-    free = out == _PENDING
-    freed = ids[free]
+    freed, res.keep_ids, res.keep_active, nact = _shrink_finish(ids, out, fl, f.flags)
     if len(freed):
         remove_mapping(sim, lruvec, ops, freed, sc)
     res.nr_reclaimed = len(freed)
-
-    # activate: set PG_active (unless mlocked), count PGACTIVATE
-    act = out == _ACTIVATE
-    nact = int(np.count_nonzero(act))
     res.nr_activate = nact
     if nact:
-        act_ids = ids[act & ~((fl & PG_mlocked) != 0)] if flor & PG_mlocked else ids[act]
-        f.flags[act_ids] |= PG_active
         sim.vm["pgactivate"] += nact
-    keep_mask = ~free
-    res.keep_ids = ids[keep_mask]
-    res.keep_active = act[keep_mask]
     return res
+
+
+@njit(cache=True)
+def _shrink_finish(ids, out, fl, flags):
+    """The end of shrink_folio_list over the outcomes `out`: the folios to free (in order), the
+    survivors with whether each is activated; activated folios get PG_active unless mlocked
+    (`fl`: their flags at the start). Returns (freed, keep, keep_active, activated)."""
+    n = len(ids)
+    nfree = nact = 0
+    for i in range(n):
+        if out[i] == _PENDING:
+            nfree += 1
+    freed = np.empty(nfree, dtype=np.int64)
+    keep = np.empty(n - nfree, dtype=np.int64)
+    keep_active = np.empty(n - nfree, dtype=np.bool_)
+    a = b = 0
+    for i in range(n):
+        if out[i] == _PENDING:
+            freed[a] = ids[i]
+            a += 1
+            continue
+        act = out[i] == _ACTIVATE
+        keep[b] = ids[i]
+        keep_active[b] = act
+        b += 1
+        if act:
+            nact += 1
+            if not fl[i] & PG_mlocked:
+                flags[ids[i]] |= PG_active
+    return freed, keep, keep_active, nact
 
 
 _SLOW_FLAGS = PG_unevictable | PG_mlocked | PG_dirty | PG_writeback
@@ -772,13 +792,23 @@ def remove_mapping(sim, lruvec, ops, ids: np.ndarray, sc: ScanControl | None = N
     target's; lru_gen_eviction: the folio's own)."""
     f = sim.folios
     elv = ops.eviction_lruvec(sim, lruvec, sc) if sc is not None else lruvec
-    f.shadow[ids] = np.asarray(ops.eviction_token(sim, elv, ids), dtype=np.int64)
-    fl = f.flags[ids]
-    f.shadow_ws[ids] = (fl & PG_workingset) != 0
-    f.shadow_memcg[ids] = elv.memcg.id
-    f.flags[ids] = fl & _EVICT_CLEAR
-    f.ever[ids] = True
+    tokens = np.asarray(ops.eviction_token(sim, elv, ids), dtype=np.int64)
+    _leave_shadows(ids, tokens, elv.memcg.id, f.flags, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever)
     sim.free_folios(lruvec, ids)
+
+
+@njit(cache=True)
+def _leave_shadows(ids, tokens, memcg_id, flags, shadow, shadow_ws, shadow_memcg, ever):
+    """The shadow entry each evicted folio leaves (token, workingset bit, eviction memcg) and
+    the folio flags it loses."""
+    for i in range(len(ids)):
+        g = ids[i]
+        fl = flags[g]
+        shadow[g] = tokens[i]
+        shadow_ws[g] = (fl & PG_workingset) != 0
+        shadow_memcg[g] = memcg_id
+        flags[g] = fl & _EVICT_CLEAR
+        ever[g] = True
 
 
 def _shrink_clean_unmapped(sim, lruvec, ids, fl, sc: ScanControl, ops) -> FolioListResult:

@@ -23,6 +23,8 @@ PTRS_PER_PTE = 512
 PMD_SHIFT = 9  # in pages
 
 VM_READ, VM_WRITE, VM_EXEC, VM_SHARED = 0x1, 0x2, 0x4, 0x8
+# record kinds as plain ints: comparing an array with an enum member is slow
+_ANON, _FILE_FD, _FILE_EXEC = int(Kind.ANON), int(Kind.FILE_FD), int(Kind.FILE_EXEC)
 
 
 @dataclass
@@ -36,23 +38,19 @@ class Vma:
 
 
 class _Namespace:
-    """A KeyIndex whose local ids are given global ids from a shared counter."""
+    """A KeyIndex whose new keys take their ids from a counter shared with other namespaces."""
 
     def __init__(self) -> None:
         self.index = KeyIndex()
-        self.to_global = np.zeros(0, dtype=np.int64)
 
     def ids(self, keys: np.ndarray, counter: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Global ids of keys, plus the global ids created now (in order of creation)."""
         before = self.index.count
-        local = self.index.get_or_add(keys)
-        after = self.index.count
-        new = np.zeros(0, dtype=np.int64)
-        if after > before:
-            new = counter[0] + np.arange(after - before, dtype=np.int64)
-            counter[0] += after - before
-            self.to_global = np.concatenate([self.to_global, new])
-        return self.to_global[local], new
+        ids = self.index.get_or_add(keys, counter[0])
+        added = self.index.count - before
+        new = counter[0] + np.arange(added, dtype=np.int64)
+        counter[0] += added
+        return ids, new
 
 
 class AddressSpaces:
@@ -84,10 +82,11 @@ class AddressSpaces:
         pid = rec["pid"].astype(np.uint64)
         page = rec["page"].astype(np.uint64)
         file = rec["file"].astype(np.uint64)
-        anon = kind == Kind.ANON
+        anon = kind == _ANON
+        nanon = int(np.count_nonzero(anon))
         pages = np.empty(n, dtype=np.int64)
         ptes = np.full(n, -1, dtype=np.int64)
-        if anon.any():
+        if nanon:
             keys = (pid[anon] << np.uint64(36)) | page[anon]
             ids, new = self._anon_pages.ids(keys, self._nr_pages)
             pages[anon] = ids
@@ -97,8 +96,8 @@ class AddressSpaces:
             ptes[anon] = pte_ids
             if len(new_ptes):
                 self._init_ptes(pte_ids, new_ptes, ids, pids_a, vpn_a, np.zeros(len(ids), bool))
-        filek = ~anon
-        if filek.any():
+        if nanon < n:
+            filek = ~anon if nanon else slice(None)  # a chunk without anon records: no gathers
             fp, ff = page[filek], file[filek]
             # file 0 may use the whole 64-bit page space (block traces name arbitrary object ids)
             wide = (ff != 0) & (fp > np.uint64(0xFFFFFFFF))
@@ -109,7 +108,7 @@ class AddressSpaces:
             ids, new = self._file_pages.ids(keys, self._nr_pages)
             pages[filek] = ids
             self._init_pages(new, LRU_FILE)
-            mapped = filek & (kind != Kind.FILE_FD)
+            mapped = (kind != _FILE_FD) & ~anon
             if mapped.any():
                 pm = pages[mapped]
                 pkeys = (pid[mapped] << np.uint64(40)) | pm.astype(np.uint64)
@@ -118,7 +117,7 @@ class AddressSpaces:
                 if len(new_ptes):
                     vaddr = np.uint64(FILE_MAP_BASE) + (file[mapped] << np.uint64(32)) + page[mapped]
                     self._init_ptes(pte_ids, new_ptes, pm, pid[mapped], vaddr,
-                                    kind[mapped] == Kind.FILE_EXEC)
+                                    kind[mapped] == _FILE_EXEC)
         self.pids.update(np.flatnonzero(np.bincount(rec["pid"])).tolist())
         return pages, ptes
 

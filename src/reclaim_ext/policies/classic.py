@@ -18,6 +18,7 @@ from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, folio_referenced
 from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, note_cost, deactivate_flags, file_is_tiny
 from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
+from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
 )
@@ -42,6 +43,12 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     npush = 0
     for j in range(len(page)):
+        if j + PREFETCH_AHEAD < len(page):  # the list fields an event ahead touches (an ADD's folio is new)
+            h = page[j + PREFETCH_AHEAD]
+            prefetch(flru, h)
+            prefetch(fstamp, h)
+            if shadow[j + PREFETCH_AHEAD] >= 0:
+                prefetch(fshadow_memcg, h)
         g = page[j]
         row = np.int64(fmemcg[g])
         t = np.int64(ftype[g])
@@ -97,6 +104,28 @@ def classic_references(ids, young, vm_exec, flags, ftype):
             flags[g] = fl & ~PG_referenced
             v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
     return v
+
+
+@njit(cache=True)
+def _deactivate(ids, rotate, flags):
+    """shrink_active_list's split, in order: the folios that stay active (`rotate`) and the ones
+    deactivated (PG_active cleared, PG_workingset set)."""
+    nkeep = 0
+    for i in range(len(ids)):
+        nkeep += rotate[i]
+    keep = np.empty(nkeep, dtype=np.int64)
+    deact = np.empty(len(ids) - nkeep, dtype=np.int64)
+    a = b = 0
+    for i in range(len(ids)):
+        g = ids[i]
+        if rotate[i]:
+            keep[a] = g
+            a += 1
+        else:
+            flags[g] = (flags[g] & ~PG_active) | PG_workingset
+            deact[b] = g
+            b += 1
+    return keep, deact
 
 
 class Classic(ReclaimOps):
@@ -289,8 +318,7 @@ class Classic(ReclaimOps):
         else:
             young, vm_exec = folio_referenced(sim, ids)
             rotate = (young > 0) & vm_exec & (lru_type == LRU_FILE)
-        keep, deact = ids[rotate], ids[~rotate]
-        f.flags[deact] = (f.flags[deact] & ~_U16(PG_active)) | _U16(PG_workingset)
+        keep, deact = _deactivate(ids, rotate, f.flags)
         lruvec.add(f, keep, lru_type * 2 + ACTIVE)
         if len(keep):
             workingset_age_nonresident(lruvec, len(keep))
