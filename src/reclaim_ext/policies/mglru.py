@@ -13,28 +13,28 @@ Time (generation birth, min_ttl_ms) is the simulator's modelled clock, sim.now_m
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..core import lockfree
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, AccessEvents, ReclaimOps,
     ScanControl,
 )
-from ..core.lru import HookOut, list_add
+from ..core.lru import HookOut
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
     can_reclaim_anon, count_reclaim, mem_cgroup_below_min, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced,
-    PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_referenced, PG_workingset, PG_writeback,
+    TYPE_NAMES,
+)
+from ._mglru_compiled import (
+    MAX_NR_GENS, MAX_NR_TIERS, MIN_NR_GENS, bulk_dry_run, ctrl_err_ok, eviction_tokens,
+    folio_seqs, get_tier_idx, get_type_to_scan, inc_min_seq_folios, lru_tier_from_refs, mglru_events, scan_step,
+    sort_and_isolate,
 )
 
-MIN_NR_GENS = 2
-MAX_NR_GENS = 4
-MAX_NR_TIERS = 4
-LRU_REFS_MAX = 3           # LRU_REFS is 2 bits wide
 MIN_SWAPPINESS, MAX_SWAPPINESS, SWAPPINESS_ANON_ONLY = 0, 200, 201
 MEMCG_NR_GENS = 3         # memcg LRU generations (old = seq % 3, young = (seq + 1) % 3)
 MEMCG_NR_BINS = 8         # random bins per generation
@@ -105,107 +105,9 @@ def lru_gen_from_seq(seq: int) -> int:
     return seq % MAX_NR_GENS
 
 
-@njit(cache=True)
-def tier_from_refs(refs, workingset):
-    """lru_tier_from_refs: 3 if workingset, else order_base_2(refs) (0, 0, 1, 2, 2 for 0..4)."""
-    if workingset:
-        return MAX_NR_TIERS - 1
-    return 0 if refs <= 1 else (1 if refs == 2 else 2)
-
-
-@njit(cache=True)
-def _tiers(refs, workingset):
-    out = np.empty(len(refs), dtype=np.int64)
-    for i in range(len(refs)):
-        out[i] = tier_from_refs(refs[i], workingset[i])
-    return out
-
-
-def lru_tier_from_refs(refs: np.ndarray, workingset: np.ndarray) -> np.ndarray:
-    """tier_from_refs over arrays."""
-    refs = np.asarray(refs, dtype=np.int64)
-    return _tiers(refs, np.broadcast_to(np.asarray(workingset, dtype=np.bool_), refs.shape))
-
-
-@njit(cache=True)
-def folio_seq(max_seq, min_seq, t, fl, reclaiming):
-    """lru_gen_folio_seq (mm_inline.h): an active folio (a fault, or activated by reclaim) goes
-    to the youngest generation (the second youngest with PG_workingset); otherwise a folio
-    being reclaimed goes to the oldest, anon (or dirty/writeback under reclaim) to the second
-    oldest of MIN_NR_GENS, and file to the oldest (the second oldest with PG_workingset); never
-    below min_seq of its type."""
-    ws = 1 if fl & PG_workingset else 0
-    if fl & PG_active:
-        g = MIN_NR_GENS - ws
-    elif reclaiming:
-        g = MAX_NR_GENS
-    elif t == LRU_ANON or ((fl & PG_reclaim) != 0 and (fl & (PG_dirty | PG_writeback)) != 0):
-        g = MIN_NR_GENS
-    else:
-        g = MAX_NR_GENS - ws
-    return max(max_seq - g + 1, min_seq)
-
-
-@njit(cache=True)
-def _folio_seqs(max_seq, min_anon, min_file, t, fl, reclaiming):
-    out = np.empty(len(t), dtype=np.int64)
-    for i in range(len(t)):
-        out[i] = folio_seq(max_seq, min_file if t[i] == LRU_FILE else min_anon, t[i], fl[i], reclaiming)
-    return out
-
-
 # per-lruvec counters mglru_events keeps (HookOut.stat columns)
 _EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "workingset_restore_anon",
                    "workingset_restore_file")
-
-
-@njit(cache=True)
-def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fstamp, flru_gen, flru_refs, fmemcg,
-                 fshadow_memcg, multi, nr, nr_logical, seqs, refaulted, clock, stat, push):
-    """MGLRU's hot path, one event after the other, each on its folio's lruvec (row: the memcg it
-    is charged to; seqs[row] = max_seq, min_seq[anon], min_seq[file]): an ADD is lru_gen_refault
-    (a shadow of this lruvec within MAX_NR_GENS generations of max_seq), lru_gen_in_fault's
-    PG_active, then lru_gen_add_folio at the list head; an ACCESS is lru_gen_inc_refs. Returns
-    the number of list insertions left in `push` (HookOut.apply)."""
-    npush = 0
-    for j in range(len(page)):
-        g = page[j]
-        row = np.int64(fmemcg[g])
-        t = np.int64(ftype[g])
-        max_seq = seqs[row, 0]
-        if is_add[j]:
-            token = shadow[j]
-            if token >= 0 and (not multi or fshadow_memcg[g] == fmemcg[g]) and abs(max_seq - (token >> 2)) < MAX_NR_GENS:
-                refs = (token & 3) + 1
-                refaulted[row, t, tier_from_refs(refs, shadow_ws[j])] += 1
-                if fault[j]:
-                    stat[row, t] += 1  # workingset_activate
-                if shadow_ws[j]:
-                    stat[row, 2 + t] += 1  # workingset_restore
-                    flags[g] |= PG_workingset
-                else:
-                    flru_refs[g] = refs - 1  # without PG_referenced this has no effect
-            if fault[j]:  # folio_add_lru inside a page fault: lru_gen_in_fault
-                flags[g] |= PG_active
-            fl = flags[g]
-            seq = folio_seq(max_seq, seqs[row, 1 + t], t, fl, False)
-            flags[g] = fl & ~PG_active
-            lru = t * MAX_NR_GENS + seq % MAX_NR_GENS
-            npush = list_add(g, row, lru, flru, fstamp, nr, clock, push, npush)
-            flru_gen[g] = lru
-            nr_logical[row, lru] += 1
-        else:  # lru_gen_inc_refs: flag updates only, no list movement
-            fl = flags[g]
-            if fl & PG_unevictable:
-                continue
-            if (fl & PG_referenced) == 0:
-                flags[g] = fl | PG_referenced
-                flru_refs[g] = 0
-            elif flru_refs[g] == LRU_REFS_MAX:
-                flags[g] = fl | PG_workingset
-            else:
-                flru_refs[g] += 1
-    return npush
 
 
 def evictable_types(swappiness: int) -> tuple[int, ...]:
@@ -234,10 +136,10 @@ class LruGen:
         self.bloom = BloomFilters()
         self.walks = 0
 
-    def ctrl_sums(self, t: int) -> tuple[list[int], list[int]]:
-        """Per tier of type t: refaults and totals of the PID position (I term + P term)."""
-        return ((self.avg_refaulted[t] + self.refaulted[t]).tolist(),
-                (self.avg_total[t] + self.protected[t] + self.evicted[t]).tolist())
+    @property
+    def ctrl(self) -> tuple:
+        """The PID controller's counters as the compiled rules take them."""
+        return self.avg_refaulted, self.avg_total, self.refaulted, self.evicted, self.protected
 
     def nr_gens(self, t: int) -> int:
         return self.max_seq - self.min_seq[t] + 1
@@ -246,24 +148,9 @@ class LruGen:
         return min(self.min_seq[t] for t in evictable_types(swappiness))
 
 
-class _CtrlPos:
-    __slots__ = ("refaulted", "total", "gain")
-
-    def __init__(self, lg: LruGen, t: int, tier: int, gain: int, sums=None):
-        """read_ctrl_pos: one tier, or all four for tier == MAX_NR_TIERS (`sums`: lg.ctrl_sums(t)
-        when the caller reads several tiers)."""
-        refaulted, total = sums if sums is not None else lg.ctrl_sums(t)
-        if tier == MAX_NR_TIERS:
-            self.refaulted, self.total = sum(refaulted), sum(total)
-        else:
-            self.refaulted, self.total = refaulted[tier], total[tier]
-        self.gain = gain
-
-
-def positive_ctrl_err(sp: _CtrlPos, pv: _CtrlPos) -> bool:
-    """positive_ctrl_err: the PV has few refaults or a refault rate no worse than the SP's."""
-    return pv.refaulted < MIN_LRU_BATCH or \
-        pv.refaulted * (sp.total + MIN_LRU_BATCH) * sp.gain <= (sp.refaulted + 1) * pv.total * pv.gain
+def positive_ctrl_err(sp, pv) -> bool:
+    """positive_ctrl_err on two control positions (refaulted, total, gain)."""
+    return ctrl_err_ok(sp.refaulted, sp.total, sp.gain, pv.refaulted, pv.total, pv.gain)
 
 
 class MGLRU(ReclaimOps):
@@ -315,7 +202,7 @@ class MGLRU(ReclaimOps):
 
     def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
         """folio_seq over arrays."""
-        return _folio_seqs(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE], np.asarray(t, dtype=np.int64), fl,
+        return folio_seqs(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE], np.asarray(t, dtype=np.int64), fl,
                            reclaiming)
 
     def _add(self, sim, lruvec, ids: np.ndarray, reclaiming: bool = False) -> None:
@@ -338,16 +225,10 @@ class MGLRU(ReclaimOps):
     # ---- workingset -----------------------------------------------------------------------------
 
     def eviction_token(self, sim, lruvec, ids):
-        """lru_gen_eviction: token = min_seq of the type << 2 | max(refs - 1, 0); counts evicted."""
+        """lru_gen_eviction (eviction_tokens): counts evicted."""
         f = sim.folios
         lg = self.lrugen(lruvec)
-        fl = f.flags[ids]
-        t = f.type[ids].astype(np.int64)
-        refs = self._refs_of(f, ids, fl)
-        tier = lru_tier_from_refs(refs, (fl & PG_workingset) != 0)
-        np.add.at(lg.evicted, (t, tier), 1)
-        min_seq = np.where(t == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
-        return (min_seq << 2) | np.maximum(refs - 1, 0)
+        return eviction_tokens(ids, f.flags, f.type, f.lru_refs, np.array(lg.min_seq, dtype=np.int64), lg.evicted)
 
     # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -------------
 
@@ -468,52 +349,20 @@ class MGLRU(ReclaimOps):
         lg.evicted[t] = 0
         lg.protected[t] = 0
 
-    def _inc_gen(self, sim, lruvec, ids: np.ndarray, logical: np.ndarray) -> np.ndarray:
-        """folio_inc_gen for folios just taken off the oldest list (`logical`: their logical
-        lists): the list each goes to (its promoted generation, else min_seq + 1 with
-        PG_referenced and LRU_REFS cleared)."""
-        f = sim.folios
-        lg = self.lrugen(lruvec)
-        t = f.type[ids].astype(np.int64)
-        oldest = t * MAX_NR_GENS + np.where(t == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON]) % MAX_NR_GENS
-        promoted = logical != oldest
-        new = np.where(promoted, logical, t * MAX_NR_GENS + (oldest + 1) % MAX_NR_GENS)
-        bump = ids[~promoted]
-        f.flags[bump] &= _REFS_FLAGS
-        sim.folios.lru_refs[bump] = 0
-        return new
-
-    def _take_oldest(self, sim, lruvec, lru: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Take up to n folios off the tail of the physical list `lru`: (ids, their logical lists)."""
-        f = sim.folios
-        ids = lruvec.isolate_tail(f, lru, n)
-        logical = f.lru_gen[ids].astype(np.int64)
-        lockfree.take(sim, lruvec, ids)
-        return ids, logical
-
-    def _count_protected(self, lg: LruGen, t: int, refs: np.ndarray, ws: np.ndarray) -> None:
-        """protected[tier] += 1 per folio moved up, except those with every ref bit set (the
-        workingset being lazily promoted)."""
-        count = refs + ws != LRU_REFS_MAX + 2
-        if count.any():
-            np.add.at(lg.protected[t], lru_tier_from_refs(refs[count], ws[count]), 1)
-
     def inc_min_seq(self, sim, lruvec, t: int, swappiness: int) -> None:
         """inc_min_seq: an evictable type's oldest generation is emptied into the next one (or the
         folios' promoted generations), appended at the tail; then min_seq advances."""
         lg = self.lrugen(lruvec)
         if t in evictable_types(swappiness):
+            f = sim.folios
             lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
-            ids, logical = self._take_oldest(sim, lruvec, lru, lruvec.nr[lru])
+            ids = lruvec.isolate_tail(f, lru, lruvec.nr[lru])
             if len(ids):
-                fl = sim.folios.flags[ids]
-                refs = self._refs_of(sim.folios, ids, fl)
-                ws = ((fl & PG_workingset) != 0).astype(np.int64)
-                new = self._inc_gen(sim, lruvec, ids, logical)
-                self._count_protected(lg, t, refs, ws)
+                logical = f.lru_gen[ids].astype(np.int64)
+                lockfree.take(sim, lruvec, ids)
+                new = inc_min_seq_folios(ids, logical, t, lg.min_seq[t], f.flags, f.lru_refs, lg.protected[t])
                 for lst in np.unique(new).tolist():  # list_move_tail one by one: the last is oldest
-                    sel = new == lst
-                    lockfree.add(sim, lruvec, ids[sel], lst, tail=True)
+                    lockfree.add(sim, lruvec, ids[new == lst], lst, tail=True)
                 sim.cost["lru_lock_ops"] += -(-len(ids) // MAX_LRU_BATCH)
         self._reset_ctrl_pos(lg, t)
         lg.min_seq[t] += 1
@@ -558,36 +407,26 @@ class MGLRU(ReclaimOps):
     def evictable_size(self, lruvec, swappiness: int) -> int:
         """Pages in every live generation of the evictable types (negative sizes as 0)."""
         lg = self.lrugen(lruvec)
-        nl = lruvec.nr_logical
-        return sum(max(nl[t * MAX_NR_GENS + lru_gen_from_seq(seq)], 0)
-                   for t in evictable_types(swappiness) for seq in range(lg.min_seq[t], lg.max_seq + 1))
+        nl = lruvec.nr_logical[:]  # a list of ints: cheaper to index than the row
+        total = 0
+        for t in evictable_types(swappiness):
+            for seq in range(lg.min_seq[t], lg.max_seq + 1):
+                total += max(nl[t * MAX_NR_GENS + seq % MAX_NR_GENS], 0)
+        return total
 
     # ---- eviction --------------------------------------------------------------------------------
 
     def get_type_to_scan(self, lg: LruGen, swappiness: int) -> int:
-        if swappiness <= MIN_SWAPPINESS + 1:
-            return LRU_FILE
-        if swappiness >= MAX_SWAPPINESS:
-            return LRU_ANON
-        sp = _CtrlPos(lg, LRU_ANON, MAX_NR_TIERS, swappiness)
-        pv = _CtrlPos(lg, LRU_FILE, MAX_NR_TIERS, MAX_SWAPPINESS - swappiness)
-        return LRU_FILE if positive_ctrl_err(sp, pv) else LRU_ANON
+        return get_type_to_scan(lg.ctrl, swappiness)
 
     def get_tier_idx(self, lg: LruGen, t: int) -> int:
         """Tiers above the returned index are protected (gain 2:3 leaves a 50 % margin)."""
-        sums = lg.ctrl_sums(t)
-        sp = _CtrlPos(lg, t, 0, 2, sums)
-        tier = 1
-        while tier < MAX_NR_TIERS:
-            if not positive_ctrl_err(sp, _CtrlPos(lg, t, tier, 3, sums)):
-                break
-            tier += 1
-        return tier - 1
+        return get_tier_idx(lg.ctrl, t)
 
     def scan_folios(self, sim, lruvec, sc, t: int, tier_idx: int, nr_to_scan: int) -> tuple[int, np.ndarray]:
         """scan_folios: from the tail of the oldest generation, sort_folio each folio or isolate it,
-        until MIN_LRU_BATCH are isolated or the scan batch is used. Returns (scanned, isolated ids
-        in isolation order)."""
+        until MIN_LRU_BATCH are isolated or the scan batch is used (scan_step). Returns (scanned,
+        isolated ids in isolation order)."""
         lg = self.lrugen(lruvec)
         empty = np.zeros(0, dtype=np.int64)
         if lg.nr_gens(t) == MIN_NR_GENS:
@@ -600,65 +439,35 @@ class MGLRU(ReclaimOps):
             cand = lruvec.lists[lru].peek_tail(f, want)
             if len(cand) == 0:
                 return 0, empty
-            fl = f.flags[cand]
-            promoted = f.lru_gen[cand] != lru
-            refs = self._refs_of(f, cand, fl)
-            ws = ((fl & PG_workingset) != 0).astype(np.int64)
-            tier = lru_tier_from_refs(refs, ws)
-            protect = ~promoted & ((tier > tier_idx) | (refs + ws == LRU_REFS_MAX + 2))
-            # waiting for writeback (sorted, not isolated): under writeback, or a dirty file folio
-            waiting = (fl & PG_writeback) != 0
-            if t == LRU_FILE:
-                waiting |= (fl & PG_dirty) != 0
-            isolate = ~promoted & ~protect & ~waiting
-            ciso = np.cumsum(isolate)
-            hit = np.flatnonzero(ciso >= MIN_LRU_BATCH)
-            if len(hit) or len(cand) < want or want == scan_batch:
+            verdict = np.empty(len(cand), dtype=np.int8)
+            n, niso = scan_step(cand, 0, scan_batch, lru, t, tier_idx, f.flags, f.lru_gen, f.lru_refs, verdict)
+            if niso == MIN_LRU_BATCH or len(cand) < want or want == scan_batch:
                 break
             want = min(scan_batch, 4 * want)
-        n = int(hit[0]) + 1 if len(hit) else len(cand)
-        iso = self._sort_and_isolate(sim, lruvec, sc, t, lru, isolate[:n], protect[:n], refs[:n], ws[:n])
+        iso = self._sort_and_isolate(sim, lruvec, sc, t, lru, verdict[:n])
         return (n if len(iso) or n == scan_batch else 0), iso
 
-    def _sort_and_isolate(self, sim, lruvec, sc, t: int, lru: int, isolate: np.ndarray, protect: np.ndarray,
-                          refs: np.ndarray, ws: np.ndarray) -> np.ndarray:
-        """Take the len(isolate) folios at the tail of the oldest list `lru` and apply scan_folios'
-        decisions: the isolated ones (mask `isolate`) are returned in order; the rest are sorted
-        (sort_folio): promoted -> its generation's head; protected -> min_seq + 1 head, counted;
-        waiting for writeback -> min_seq + 1 head with PG_reclaim (file dirty census)."""
+    def _sort_and_isolate(self, sim, lruvec, sc, t: int, lru: int, verdict: np.ndarray) -> np.ndarray:
+        """Take the len(verdict) folios at the tail of the oldest list `lru` and apply scan_folios'
+        verdicts (sort_and_isolate). Returns the isolated folios in order."""
         f = sim.folios
         lg = self.lrugen(lruvec)
-        n = len(isolate)
-        ids, logical = self._take_oldest(sim, lruvec, lru, n)
-        promoted = logical != lru
-        waiting = ~isolate & ~promoted & ~protect
-        if protect.any():
-            self._count_protected(lg, t, refs[protect], ws[protect])
-        if t == LRU_FILE and waiting.any():
-            fl = f.flags[ids]
-            d = waiting & ((fl & PG_dirty) != 0)
-            sc.nr.file_taken += int(d.sum())
-            sc.nr.unqueued_dirty += int((d & ((fl & PG_writeback) == 0)).sum())
-        sorted_ = ~isolate
-        new = logical.copy()
-        bump = protect | waiting
-        if bump.any():
-            new[bump] = self._inc_gen(sim, lruvec, ids[bump], logical[bump])
-            f.flags[ids[waiting]] |= _U16(PG_reclaim)  # folio_inc_gen(reclaiming): for folio_end_writeback
-        if sorted_.any():
-            lockfree.add(sim, lruvec, ids[sorted_], new[sorted_])
-        iso = ids[isolate]
-        # isolate_folio: an unreferenced folio's LRU_REFS is zeroed; PG_reclaim is cleared
-        if len(iso):
-            fl_i = f.flags[iso]
-            f.lru_refs[iso[(fl_i & PG_referenced) == 0]] = 0
-            f.flags[iso] = fl_i & ~_U16(PG_reclaim)
+        n = len(verdict)
+        ids = lruvec.isolate_tail(f, lru, n)
+        out = HookOut.get(sim, (), n)
+        census = np.zeros(2, dtype=np.int64)
+        table = sim.lruvec_table
+        iso, out.npush = sort_and_isolate(ids, verdict, t, lg.min_seq[t], f.flags, f.lru_gen, f.lru_refs, f.lru, f.stamp,
+                                          table.nr, table.nr_logical, lruvec.row, sim._stamp_clock, out.push,
+                                          lg.protected[t], census)
+        out.apply()
         niso = len(iso)
         count_reclaim(sim, lruvec, sc, "pgscan", t, niso)  # scan_folios: PGSCAN_* of the isolated
         sim.vm["pgrefill"] += n - niso
         sim.cost["pages_scanned"] += n
         if t == LRU_FILE:
-            sc.nr.file_taken += niso
+            sc.nr.file_taken += niso + int(census[0])
+            sc.nr.unqueued_dirty += int(census[1])
         return iso
 
     def isolate_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int):
@@ -801,12 +610,11 @@ class MGLRU(ReclaimOps):
         outlasts the loop (so min_seq and max_seq stay put and no aging runs).
 
         Those folios are all freed by shrink_folio_list (no young PTE: RECLAIM), so the loop's
-        control flow follows from the sort/isolate decisions alone: the candidates are classified
-        once for each possible protected tier, the loop is replayed on scalars (the PID
-        controller's tier choice is recomputed before every batch from the counters the earlier
-        batches changed), and the folio work is applied at once. Returns False, having changed
-        nothing, when the pass does not qualify (tests/test_engine_drivers.py checks both paths
-        leave the same state)."""
+        control flow follows from scan_folios' verdicts alone: bulk_dry_run replays the loop
+        (the PID controller's tier choice before every batch from the counters the earlier
+        batches changed), and the folio work of all its batches is done at once by the steps
+        the per-batch path runs. Returns False, having changed nothing, when the pass does not
+        qualify (tests/test_engine_drivers.py checks both paths leave the same state)."""
         lg = self.lrugen(lruvec)
         types = evictable_types(swp)
         if LRU_FILE not in types:
@@ -825,115 +633,34 @@ class MGLRU(ReclaimOps):
         node = lruvec.node
         root = sc.target_memcg is None or sc.target_memcg.parent is None
         goal = max(sc.nr_to_reclaim, 2 << sc.order)
+        high = node.wmark.high + MIN_LRU_BATCH if sc.kswapd and not sc.order else -1
         # a first guess of the folios the loop scans: what it must free, plus some sorted
         need = goal - sc.nr_reclaimed
         if sc.kswapd:
             need = min(need, node.wmark.high + MIN_LRU_BATCH - node.free + 1)
         want = min(avail, max(4 * MIN_LRU_BATCH, 2 * need + MIN_LRU_BATCH))
-        tiers = np.arange(MAX_NR_TIERS)
+        total = self.should_run_aging(lruvec, swp)[1]
         while True:
             cand = lruvec.lists[lru].peek_tail(f, want)
             if len(cand) < want:
                 return False
-            fl = f.flags[cand]
-            promoted = f.lru_gen[cand] != lru
-            refs = self._refs_of(f, cand, fl)
-            ws = ((fl & PG_workingset) != 0).astype(np.int64)
-            tier = lru_tier_from_refs(refs, ws)
-            allbits = refs + ws == LRU_REFS_MAX + 2
-            waiting_any = ((fl & (PG_dirty | PG_writeback)) != 0)
-            simple = (f.pte_head[cand] < 0) & ((fl & (PG_unevictable | PG_mlocked)) == 0)
-            per_k: dict = {}
-
-            def classify(k: int):
-                """For protected tier index k: isolate and protect masks, and running counts
-                (row i = the first i candidates) of isolations, isolations per tier and
-                counted protections per tier."""
-                if k not in per_k:
-                    protect = ~promoted & ((tier > k) | allbits)
-                    iso = ~promoted & ~protect & ~waiting_any
-                    onehot = tier[:, None] == tiers
-                    cnt = np.zeros((len(cand) + 1, 2 * MAX_NR_TIERS + 1), dtype=np.int64)
-                    cnt[1:, 0] = iso
-                    cnt[1:, 1:MAX_NR_TIERS + 1] = onehot & iso[:, None]
-                    cnt[1:, MAX_NR_TIERS + 1:] = onehot & (protect & ~allbits)[:, None]
-                    per_k[k] = (iso, protect, np.cumsum(cnt, axis=0))
-                return per_k[k]
-
-            # replay the loop on scalars
-            evicted, protected = lg.evicted.copy(), lg.protected.copy()
-            total = self.should_run_aging(lruvec, swp)[1]
-            free, reclaimed = node.free, sc.nr_reclaimed
-            batches = []
-            pos = scanned = 0
-            grow = False
-            while True:
-                n = total >> sc.priority
-                if n <= 0:
-                    break
-                # isolate_folios: if anon is tried first it yields nothing (no anon folios), so
-                # the file type is scanned with the tier the PID controller picks now
-                saved = lg.evicted, lg.protected
-                lg.evicted, lg.protected = evicted, protected
-                try:
-                    k = self.get_tier_idx(lg, LRU_FILE)
-                finally:
-                    lg.evicted, lg.protected = saved
-                scan_batch = min(n, MAX_LRU_BATCH)
-                iso_m, _, cum = classify(k)
-                end = min(int(np.searchsorted(cum[:, 0], cum[pos, 0] + MIN_LRU_BATCH)), pos + scan_batch)
-                if end > len(cand):
-                    grow = True
-                    break
-                if end >= avail:
-                    return False  # the oldest generation would empty: min_seq moves
-                if (iso_m[pos:end] & ~simple[pos:end]).any():
-                    return False  # a folio that shrink_folio_list would not simply free
-                d = cum[end] - cum[pos]
-                niso = int(d[0])
-                evicted[LRU_FILE] += d[1:MAX_NR_TIERS + 1]
-                protected[LRU_FILE] += d[MAX_NR_TIERS + 1:]
-                batches.append((pos, end, k))
-                delta = (end - pos) if (niso or end - pos == scan_batch) else 0
-                pos = end
-                total -= niso
-                free += niso
-                reclaimed += niso
-                if not delta:
-                    break
-                scanned += delta
-                if scanned >= n:
-                    break
-                if root and (reclaimed >= goal or (sc.kswapd and not sc.order
-                                                   and free > node.wmark.high + MIN_LRU_BATCH)):
-                    break
-            if not grow:
+            verdict = np.empty(len(cand), dtype=np.int8)
+            end, rounds = bulk_dry_run(cand, avail, lru, f.flags, f.lru_gen, f.lru_refs, f.pte_head, lg.ctrl, total,
+                                       sc.priority, node.free, sc.nr_reclaimed, goal, root, high, verdict)
+            if end != -1:
                 break
-            if want >= avail:
-                return False
             want = min(avail, 4 * want)
-        if not batches:
+        if end < 0 or not rounds:
             return False
         sim.bulk_passes += 1
-        self._bulk_apply(sim, lruvec, sc, lru, batches, per_k, refs, ws)
-        return True
-
-    def _bulk_apply(self, sim, lruvec, sc, lru, batches, per_k, refs, ws) -> None:
-        """Do the folio work of the batches _bulk_shrink_lruvec replayed, in one go (the same
-        steps as scan_folios and evict_folios, over all batches)."""
-        end = batches[-1][1]
-        iso = np.zeros(end, dtype=bool)
-        prot = np.zeros(end, dtype=bool)
-        for a, b, k in batches:
-            iso[a:b] = per_k[k][0][a:b]
-            prot[a:b] = per_k[k][1][a:b]
-        victims = self._sort_and_isolate(sim, lruvec, sc, LRU_FILE, lru, iso, prot, refs[:end], ws[:end])
+        victims = self._sort_and_isolate(sim, lruvec, sc, LRU_FILE, lru, verdict[:end])
         niso = len(victims)
-        sim.cost["lru_lock_ops"] += len(batches)  # one isolation per evict_folios
+        sim.cost["lru_lock_ops"] += rounds  # one isolation per evict_folios
         sc.nr_scanned += niso
         remove_mapping(sim, lruvec, self, victims, sc)  # shadows with this eviction's tokens, freed
         sc.nr_reclaimed += niso
         count_reclaim(sim, lruvec, sc, "pgsteal", LRU_FILE, niso)
+        return True
 
     def set_initial_priority(self, sim, node, sc) -> None:
         """set_initial_priority: start where (reclaimable >> priority) meets the goal, in [6, 12]."""
@@ -949,7 +676,7 @@ class MGLRU(ReclaimOps):
     def inactive_size(self, lruvec, t: int) -> int:
         """The NR_INACTIVE_* compatibility counter: every generation but the two youngest."""
         lg = self.lrugen(lruvec)
-        nl = lruvec.nr_logical
+        nl = lruvec.nr_logical[:]  # a list of ints: cheaper to index than the row
         return sum(nl[t * MAX_NR_GENS + lru_gen_from_seq(s)] for s in range(lg.min_seq[t], lg.max_seq - 1))
 
     def shrink_node(self, sim, node, sc):
@@ -1063,7 +790,7 @@ class MGLRU(ReclaimOps):
         """The content of /sys/kernel/debug/lru_gen for one lruvec, as data."""
         lg = self.lrugen(lruvec)
         now = sim.now_ms()
-        nl = lruvec.nr_logical
+        nl = lruvec.nr_logical[:]  # a list of ints: cheaper to index than the row
         gens = []
         start = max(0, lg.max_seq - MAX_NR_GENS + 1)
         for seq in range(start, lg.max_seq + 1):
