@@ -265,12 +265,22 @@ def kernel_run(ctrl, exe: str, data_path: str, data_fd: int, data_size: int, tra
         peak = cg.peak_pages()
         v1 = vmstat()
         evict(data_fd, data_size)
+    return run_record(w, stat0, stat1, v0, v1, extra, peak, limit_pages)
+
+
+MSTAT_KEYS = ("cache", "rss", "mapped_file", "active_file", "inactive_file", "workingset_refault_file",
+              "workingset_activate_file", "workingset_restore_file", "pgmajfault", "pgscan", "pgsteal",
+              "file", "anon", "kernel")
+
+
+def run_record(w: dict, stat0: dict, stat1: dict, v0: dict, v1: dict, extra: dict, peak: int | None,
+               limit_pages: int) -> dict:
+    """One kernel run's record from the worker's output (parse_worker_output), the memcg's
+    memory.stat before and after, /proc/vmstat before and after, the extra counters and the peak
+    (the host path and the VM path, validate/vm.py, both build it here)."""
     dv = {k: v1.get(k, 0) - v0.get(k, 0) for k in VMSTAT_KEYS if k in v0}
     evictions = w["misses"] - w["resident_end"]
     cal = calibrate_run(w["samples"], limit_pages)
-    mstat_keys = ("cache", "rss", "mapped_file", "active_file", "inactive_file", "workingset_refault_file",
-                  "workingset_activate_file", "workingset_restore_file", "pgmajfault", "pgscan", "pgsteal",
-                  "file", "anon", "kernel")
     return {
         "misses": w["misses"],
         "accesses": w["accesses"],
@@ -284,9 +294,9 @@ def kernel_run(ctrl, exe: str, data_path: str, data_fd: int, data_size: int, tra
         "foreign_evictions": evictions - dv.get("pgsteal_file", 0) if "pgsteal_file" in dv else None,
         "peak_pages": peak,
         "counters": extra,
-        "memory_stat_delta": {k: stat1[k] - stat0.get(k, 0) for k in mstat_keys if k in stat1
+        "memory_stat_delta": {k: stat1[k] - stat0.get(k, 0) for k in MSTAT_KEYS if k in stat1
                               and k.startswith(("workingset_", "pg"))},
-        "memory_stat_end": {k: stat1[k] for k in mstat_keys if k in stat1 and not k.startswith(("workingset_", "pg"))},
+        "memory_stat_end": {k: stat1[k] for k in MSTAT_KEYS if k in stat1 and not k.startswith(("workingset_", "pg"))},
         "vmstat_delta": dv,
         "calibration": cal.to_dict(),
         "_cal": cal,
@@ -296,9 +306,11 @@ def kernel_run(ctrl, exe: str, data_path: str, data_fd: int, data_size: int, tra
 
 # ---------------------------------------------------------------- the model
 
-def model_run(pages: np.ndarray, npages: int, model_max: int, access: str) -> dict:
-    """The classic model on the same accesses: pid 0 in memcg `probe` with memory.max = model_max,
-    on a node large enough that only the memcg limit reclaims; no swap."""
+def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
+              min_ttl_ms: float = 0) -> dict:
+    """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
+    pid 0 in memcg `probe` with memory.max = model_max, on a node large enough that only the memcg
+    limit reclaims; no swap."""
     from ..api import RunConfig
     from ..api import run as api_run
     from ..trace import ArrayTrace
@@ -309,12 +321,13 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str) -> di
     rec["file"] = 1
     rec["page"] = pages
     memory = npages + model_max + 8192 + npages // 8
-    cfg = RunConfig(policy="classic", workload=None, memory=memory, swap=0,
+    cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=0, min_ttl_ms=min_ttl_ms,
                     memcgs=[f"name=probe,pids=0,max={model_max}"])
     res = api_run(cfg, trace=ArrayTrace("validate", rec))
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
     return {
+        "policy": policy,
         "misses": res["misses"],
         "memcg_max_pages": model_max,
         "node_pages": memory,
@@ -408,11 +421,23 @@ def validate_kernel(trace: Trace, *, limit_pages: int, access: str = "pread", re
             pinned.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
+                   host=host, regime={"flush_every": FLUSH_EVERY, "sample_every": SAMPLE_EVERY,
+                                      "readahead": "POSIX_FADV_RANDOM" if access == "pread"
+                                      else "read_ahead_kb 0 at open"}, log=log)
+
+
+def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, limit_pages: int, access: str,
+            overhead: int | None, host: dict, regime: dict, policy: str = "classic", min_ttl_ms: float = 0,
+            log: Callable[[str], None] = lambda s: None) -> dict:
+    """Calibrate from the kernel runs (run_record), run the model (`policy`) at the calibrated
+    capacity and plain LRU at C_eff; the JSON-ready result of one validation."""
+    reps = len(runs)
     cal = combine([r.pop("_cal") for r in runs], limit_pages, overhead)
     for r in runs:
         r.pop("_bitmap", None)
-    log(f"model: classic, memcg max {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
-    model = model_run(pages, npages, cal.model_max, access)
+    log(f"model: {policy}, memcg max {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
+    model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms)
     km = [r["misses"] for r in runs]
     kmean = statistics.fmean(km)
     c_eff = statistics.fmean(r["calibration"]["c_eff"] for r in runs)
@@ -435,7 +460,6 @@ def validate_kernel(trace: Trace, *, limit_pages: int, access: str = "pread", re
         "calibration": cal.to_dict(),
         "model": model,
         "kernel_runs": runs,
-        "regime": {"flush_every": FLUSH_EVERY, "sample_every": SAMPLE_EVERY,
-                   "readahead": "POSIX_FADV_RANDOM" if access == "pread" else "read_ahead_kb 0 at open"},
+        "regime": regime,
         "host": host,
     }
