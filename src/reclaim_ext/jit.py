@@ -20,17 +20,10 @@ _announced = False
 PREFETCH_AHEAD = 8  # loop iterations between a prefetch and the access it is for
 
 
-def _hot_path():
-    """The compiled functions every simulation calls first (their cache tells whether a run
-    compiles; others compile, in a fraction of a second each, the first time a run needs them)."""
-    from .core.access import run_accesses
-
-    return (run_accesses,)
-
-
-def cache_is_warm() -> bool:
-    """Whether numba's cache holds every hot-path function for the current sources."""
-    for fn in _hot_path():
+def cache_is_warm(hot_path) -> bool:
+    """Whether numba's cache holds every function of `hot_path` (the compiled functions every
+    simulation calls first, named by the caller) for the current sources."""
+    for fn in hot_path:
         try:
             index = fn._cache._cache_file._index_path
             source = fn.py_func.__code__.co_filename
@@ -41,13 +34,15 @@ def cache_is_warm() -> bool:
     return True
 
 
-def announce_compile() -> None:
-    """One line on stderr before the first run after an install or upgrade compiles the hot path."""
+def announce_compile(hot_path) -> None:
+    """One line on stderr before the first run after an install or upgrade compiles the hot path
+    (`hot_path`: the compiled functions whose cache tells whether a run compiles; others compile,
+    in a fraction of a second each, the first time a run needs them)."""
     global _announced
     if _announced:
         return
     _announced = True
-    if not cache_is_warm():
+    if not cache_is_warm(hot_path):
         print("reclaim-ext: compiling the simulator's hot path with numba (once after an install or "
               "upgrade; later runs start at once)", file=sys.stderr, flush=True)
 

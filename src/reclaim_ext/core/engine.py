@@ -49,7 +49,10 @@ from .access import VM_NAMES as ACCESS_VM
 from .lru import Lruvec, LruvecTable
 from .ops import MAX_RECLAIM_RETRIES, AccessEvents, ReclaimOps
 from .stats import CostModel, new_cost, new_vmstat, vmstat_problems
+from . import vmscan
 from .vmscan import balance_pgdat, try_to_free_mem_cgroup_pages, try_to_free_pages
+
+HOT_PATH = (run_accesses,)  # what every run compiles first (jit.announce_compile)
 
 DIRTY_BACKGROUND_RATIO = 10  # vm.dirty_background_ratio (percent of memory)
 _FILE_FD = int(Kind.FILE_FD)  # a plain int: comparing an array with the enum member is slow
@@ -98,9 +101,12 @@ class Simulator:
     def __init__(self, config: SimConfig, ops: ReclaimOps):
         if config.memory_pages < 64:
             raise ReclaimExtError(f"memory: {config.memory_pages} pages is too small (need at least 64)")
-        announce_compile()
+        announce_compile(HOT_PATH)
         self.config = config
         self.ops = ops
+        # the core's reclaim functions, which reclaim_ops' default hooks call (the interface,
+        # core.ops, does not import its implementation)
+        self.vmscan = vmscan
         self.folios = FolioTable()
         self.ptes = PteTable()
         self.mm = AddressSpaces(self.folios, self.ptes)

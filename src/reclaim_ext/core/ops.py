@@ -114,19 +114,6 @@ for _a in _BOOL.values():
     _a.flags.writeable = False
 
 
-_VMSCAN = []
-
-
-def _vmscan():
-    """core.vmscan (which imports this module), imported once: a relative import inside a hook
-    costs microseconds, and these hooks run several times per reclaim pass."""
-    if not _VMSCAN:
-        from . import vmscan
-
-        _VMSCAN.append(vmscan)
-    return _VMSCAN[0]
-
-
 class ReclaimOps:
     """Base class for policies: defaults for every optional hook."""
 
@@ -188,7 +175,7 @@ class ReclaimOps:
     def shrink_node(self, sim, node, sc: ScanControl) -> None:
         """One reclaim pass over a node. Default: the core's shrink_node (prepare, then
         shrink_lruvec on every lruvec, then the node flags)."""
-        _vmscan().shrink_node_lruvecs(sim, node, sc, self)
+        sim.vmscan.shrink_node_lruvecs(sim, node, sc, self)
 
     def rmap_look(self, sim, lruvec, sc: ScanControl):
         """A callable(pte_id) run on every young PTE the rmap walk of shrink_folio_list finds
@@ -200,11 +187,11 @@ class ReclaimOps:
 
     def shrink_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
         """Reclaim from one lruvec. Default: the core's list-budget loop."""
-        _vmscan().shrink_lruvec_lists(sim, lruvec, sc, self)
+        sim.vmscan.shrink_lruvec_lists(sim, lruvec, sc, self)
 
     def scan_budget(self, sim, lruvec, sc: ScanControl) -> list[int]:
         """Pages to scan per list this pass. Default: get_scan_count over the lists."""
-        return _vmscan().get_scan_count(sim, lruvec, sc)
+        return sim.vmscan.get_scan_count(sim, lruvec, sc)
 
     def age(self, sim, lruvec, lru: int, nr_to_scan: int, sc: ScanControl) -> None:
         """Age list `lru` (a class > 0): move its cold folios towards class 0. The core charges
