@@ -1,4 +1,4 @@
-"""The `reclaim-ext validate` command group (registered at the end of reclaim_ext/cli.py)."""
+"""The `reclaim-ext validate` command group (registered in reclaim_ext/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from ..cli import (EXIT_BAD_INPUT, _check_json_path, _emit_json, _given, _ignored_warning, _not_with, _size,
-                   _trace_opts, _write_json)
+from ..cli_common import (EXIT_BAD_INPUT, _check_json_path, _emit_json, _given, _ignored_warning, _not_with,
+                          _size, _trace_opts, _write_json)
 from ..errors import ReclaimExtError
 from .errors import Unavailable
 
