@@ -42,7 +42,7 @@ def _fail(e: Exception) -> None:
 
 @click.group()
 def validate() -> None:
-    """Check the model against a reference (the host kernel)."""
+    """Check the model against a reference (the host kernel, or another kernel in a VM)."""
 
 
 @validate.command()
@@ -75,17 +75,47 @@ def validate() -> None:
 @click.option("--table", "table_from", metavar="FILE", type=click.Path(dir_okay=False, exists=True),
               help="Print the Markdown table of a suite JSON file (no kernel run) and exit.")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False), default="/var/tmp", show_default=True,
-              help="Where the data file is made (a disk file system, not tmpfs).")
+              help="Where the data file is made (a disk file system, not tmpfs); with --vm, where the disk image "
+                   "and the initramfs are built.")
 @click.option("--overhead", type=click.IntRange(0, None), default=None,
               help="Pages of the limit that are not data cache [default: measured in the runs].")
+@click.option("--vm", "vm", metavar="KERNEL", default=None,
+              help="Replay in a qemu VM booting KERNEL instead of on the host: a Debian version (6.12, 6.1; the "
+                   "newest linux-image-<version>*-cloud-amd64-unsigned, fetched with apt-get download and cached "
+                   "in ~/.cache/reclaim-ext), a package name, an unpacked kernel tree, or a vmlinuz path. Needs "
+                   "qemu-system-x86 and busybox-static; not root.")
+@click.option("--vm-modules", "vm_modules", metavar="DIR", type=click.Path(file_okay=False, exists=True),
+              help="With --vm PATH: the kernel's lib/modules/<release> directory [default: found next to the vmlinuz].")
+@click.option("--lru-gen", "lru_gen", type=click.Choice(["on", "off"]), default=None,
+              help="With --vm: write y or n to the guest's /sys/kernel/mm/lru_gen/enabled; the model runs MGLRU "
+                   "when it is on, classic when off [default: the kernel's own setting].")
+@click.option("--min-ttl-ms", "min_ttl_ms", type=click.IntRange(0, None), default=None,
+              help="With --vm --lru-gen on: MGLRU's /sys/kernel/mm/lru_gen/min_ttl_ms in the guest (and the model).")
+@click.option("--vm-accel", "vm_accel", type=click.Choice(["auto", "kvm", "tcg"]), default="auto", show_default=True,
+              help="With --vm: qemu's accelerator; auto tries KVM and falls back to TCG if the guest fails.")
+@click.option("--vm-timeout", "vm_timeout", type=click.FloatRange(1, None), default=None,
+              help="With --vm: seconds before the VM is stopped [default: 180 + 1 ms per access and run].")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, reps,
-           suite, only, out, table_from, workdir, overhead, json_out):
+           suite, only, out, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms, vm_accel,
+           vm_timeout, json_out):
     """Replay a trace on the host kernel under a memory-cgroup limit and compare its misses with the
     classic model's at the calibrated capacity (docs/fidelity.md).
 
     Needs root, a memory cgroup controller and a C compiler; otherwise one error line and exit 4.
     The cgroup is removed and read_ahead_kb restored even on Ctrl-C.
+
+    On a shared machine: in mmap mode, read_ahead_kb of the whole block device holding --dir is
+    0 for a moment (while the data file is opened), so other readers of that device get no
+    read-ahead then. Some counters compared come from the host-wide /proc/vmstat: when other
+    processes changed them during a run, a warning says so (other_activity in the JSON). One
+    validation runs at a time per block device (a lock file in /run/lock); a second gets exit 4.
+
+    With --vm KERNEL the replay runs in a qemu VM booting that kernel (cgroup v2, one vCPU), with
+    MGLRU on or off (--lru-gen), and the model runs the matching policy. Needs qemu-system-x86_64,
+    a static busybox and a C compiler with a static libc (apt-get install qemu-system-x86
+    busybox-static gcc libc6-dev), and apt for a kernel given by version; not root. The VM and its
+    temporary files are removed even on Ctrl-C.
 
     \b
     Examples:
@@ -94,6 +124,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
       reclaim-ext validate kernel --trace t.bin --format oraclegeneral --max-accesses 200000
       reclaim-ext validate kernel --suite --out docs/data/fidelity.json
       reclaim-ext validate kernel --table docs/data/fidelity.json
+      reclaim-ext validate kernel --vm 6.12 --lru-gen on --workload zipf --memory 32MiB --json -
+      reclaim-ext validate kernel --vm ./boot/vmlinuz-6.1.0-57-cloud-amd64 --lru-gen off -p accesses=50000
     """
     from ..trace import make_workload, open_trace
     from .kernel import validate_kernel
@@ -103,6 +135,13 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
                   "it prints the table of a saved suite result and runs nothing")
         _table(table_from)
         return
+    if vm is None:
+        _not_with("the host kernel (no --vm)", _given("vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout"),
+                  "they configure the VM of --vm KERNEL")
+    elif suite:
+        raise click.UsageError("--suite does not run in a VM yet (--vm): run single configurations")
+    if min_ttl_ms is not None and lru_gen != "on":
+        raise click.BadParameter("is MGLRU's knob: it needs --lru-gen on", param_hint="--min-ttl-ms")
     if suite:
         _not_with("--suite", _given("workload", "seed", "memory", "max_accesses", "trace_format", "trace_opts",
                                     "json_out"),
@@ -131,8 +170,15 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
                                  "trace replays as recorded")
         else:
             trace = make_workload(workload, seed=seed, **workload_params(workload, params))
-        res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
-                              overhead=overhead, max_accesses=max_accesses, log=log)
+        if vm is not None:
+            from .vm import validate_vm
+
+            res = validate_vm(trace, vm, limit_pages=memory, access=access, reps=reps, lru_gen=lru_gen,
+                              min_ttl_ms=min_ttl_ms, modules=vm_modules, workdir=workdir, overhead=overhead,
+                              max_accesses=max_accesses, timeout=vm_timeout, accel=vm_accel, log=log)
+        else:
+            res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
+                                  overhead=overhead, max_accesses=max_accesses, log=log)
     except (Unavailable, ReclaimExtError) as e:
         _fail(e)
     if trace_path is not None:
@@ -142,16 +188,22 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
 
 _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
-                  "access", "reps", "suite", "only", "out", "table_from", "workdir", "overhead", "json_out")
+                  "access", "reps", "suite", "only", "out", "table_from", "workdir", "overhead", "vm", "vm_modules",
+                  "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
 
 def _print(r: dict) -> None:
     cal = r["calibration"]
     click.echo(f"{r['workload']}: {r['accesses']:,} accesses over {r['distinct_pages']:,} pages, "
                f"memcg limit {r['limit_pages']:,} pages, {r['access']}, {r['reps']} kernel run(s)")
+    h = r.get("host", {})
+    if h.get("vm"):
+        click.echo(f"  VM: kernel {h.get('kernel')} ({h.get('accel')}), lru_gen {h.get('lru_gen')}, "
+                   f"{h.get('vm_seconds', 0):.0f} s")
     click.echo(f"  kernel misses   {r['kernel_misses']:>12,.1f}  [{r['kernel_misses_min']:,} .. "
                f"{r['kernel_misses_max']:,}], CV {100 * r['kernel_misses_cv']:.2f}%")
-    click.echo(f"  model misses    {r['model_misses']:>12,}  (classic, memcg max {cal['model_max']:,} = limit − "
+    policy = r["model"].get("policy", "classic")
+    click.echo(f"  model misses    {r['model_misses']:>12,}  ({policy}, memcg max {cal['model_max']:,} = limit − "
                f"{cal['overhead']} pages {cal['source']} overhead)")
     click.echo(f"  error           {100 * r['error']:>+11.2f}%  (model − kernel) / kernel")
     click.echo(f"  plain LRU       {r['lru_misses_at_c_eff']:>12,}  at the kernel's C_eff {r['c_eff']:,.0f} pages")

@@ -1,0 +1,301 @@
+"""`reclaim-ext validate kernel --vm KERNEL`: the same replay as on the host, on a real Debian
+kernel (or any vmlinuz) booted with qemu, with MGLRU on or off (`--lru-gen`).
+
+One boot per invocation: the guest's /init (vmimage.py) makes a cgroup v2 memcg with memory.max
+= the limit, drops the caches, runs the statically linked worker in it `reps` times, prints every
+run's worker output, memory.stat and /proc/vmstat before and after between markers on the serial
+console, and powers off. The host reads the console (parse_console), turns each run into the host
+path's run record (kernel.run_record) and compares it with the model (kernel.compare): the model
+runs MGLRU when the guest's lru_gen is on, classic otherwise.
+
+qemu tries KVM first and falls back to TCG (`-accel tcg -cpu max`) when KVM is missing or the
+guest stops early (on some hosts KVM reports "emulation failure" during boot); which one ran is
+in the result (`host.accel`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from typing import Callable
+
+from ..errors import ReclaimExtError
+from ..trace import Trace
+from .errors import Unavailable
+from .kernel import FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, run_record, signals_raise
+from .cgroup import parse_stat
+from .vmimage import (INSTALL_HINT, MARK, GuestPlan, build_disk, build_initramfs, compile_static_worker,
+                      find_busybox, init_script, module_load_order, resolve_kernel)
+from .worker import parse_worker_output
+
+QEMU = "qemu-system-x86_64"
+KVM_FAILURE = ("KVM internal error", "emulation failure", "failed to initialize kvm", "Could not access KVM")
+KVM_DEV = "/dev/kvm"
+KVM_BOOT_WAIT = 60.0       # seconds KVM gets to reach the guest's /init before falling back to TCG
+TAIL_LINES = 12
+
+
+class GuestError(ReclaimExtError):
+    """The guest did not produce results (it did not boot, failed, or timed out)."""
+
+
+def find_qemu() -> str:
+    q = shutil.which(QEMU)
+    if not q:
+        raise Unavailable(f"{QEMU} not found: booting a kernel needs qemu ({INSTALL_HINT})")
+    return q
+
+
+def guest_memory_mib(limit_pages: int, trace_bytes: int) -> int:
+    """The guest's RAM: the memcg limit, the trace (copied into the initramfs' tmpfs) and room for
+    the kernel and busybox, so only the memcg limit reclaims."""
+    return max(512, (limit_pages * PAGE + 2 * trace_bytes) // (1 << 20) + 384)
+
+
+def qemu_command(qemu: str, accel: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int) -> list[str]:
+    cmd = [qemu, "-accel", accel]
+    if accel == "tcg":
+        cmd += ["-cpu", "max"]
+    else:
+        cmd += ["-cpu", "host"]
+    return cmd + ["-m", str(memory_mib), "-smp", "1", "-nographic", "-no-reboot", "-nic", "none",
+                  "-kernel", vmlinuz, "-initrd", initrd,
+                  "-append", "console=ttyS0 panic=-1 loglevel=1 quiet",
+                  "-drive", f"file={disk},if=virtio,format=raw,cache=none"]
+
+
+def _tail(text: str, n: int = TAIL_LINES) -> str:
+    lines = [x.strip() for x in text.replace("\r", "").splitlines() if x.strip()]
+    return " | ".join(lines[-n:]) if lines else "(no console output)"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def boot(cmd: list[str], workdir: str, timeout: float, *, accel: str, boot_wait: float | None = None,
+         log: Callable[[str], None] = lambda s: None) -> str:
+    """Run qemu until the guest prints the done marker and powers off; returns the console text.
+    Raises GuestError (with the console tail) on a timeout, a qemu failure, or (KVM only) a guest
+    that stops before /init or within `boot_wait` seconds. qemu is killed on every way out."""
+    console = os.path.join(workdir, f"console-{accel}.log")
+    errlog = os.path.join(workdir, f"qemu-{accel}.err")
+    with open(console, "wb") as out, open(errlog, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=workdir)
+    t0 = time.monotonic()
+    try:
+        while True:
+            rc = proc.poll()
+            text = _read(console)
+            done = f"{MARK} done" in text
+            if rc is not None:
+                if done:
+                    return text
+                raise GuestError(f"qemu ({accel}) exited with {rc} before the guest finished: "
+                                 f"{_tail(_read(errlog), 3)}; console: {_tail(text)}")
+            if done:
+                # the guest powers off right after the marker; give it a moment, then stop it
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+                return _read(console)
+            if accel == "kvm":
+                e = _read(errlog)
+                if any(s in e for s in KVM_FAILURE):
+                    raise GuestError(f"KVM failed: {_tail(e, 2)}")
+                if boot_wait is not None and time.monotonic() - t0 > boot_wait and f"{MARK} init" not in text:
+                    raise GuestError(f"KVM guest did not reach /init within {boot_wait:.0f} s")
+            if time.monotonic() - t0 > timeout:
+                raise GuestError(f"the guest did not finish within {timeout:.0f} s ({accel}); console tail: "
+                                 f"{_tail(text)}")
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def run_guest(qemu: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int, workdir: str, timeout: float,
+              accel: str = "auto", log: Callable[[str], None] = lambda s: None) -> tuple[str, str, str | None]:
+    """Boot with KVM, falling back to TCG if KVM is unusable. Returns (console, accel used, why KVM was not used)."""
+    why = None
+    if accel in ("auto", "kvm"):
+        if os.access(KVM_DEV, os.R_OK | os.W_OK):
+            try:
+                log("booting the guest with KVM")
+                cmd = qemu_command(qemu, "kvm", vmlinuz, initrd, disk, memory_mib)
+                return boot(cmd, workdir, timeout, accel="kvm", boot_wait=KVM_BOOT_WAIT, log=log), "kvm", None
+            except GuestError as e:
+                if accel == "kvm":
+                    raise
+                why = str(e)
+        else:
+            why = f"{KVM_DEV} is not accessible"
+            if accel == "kvm":
+                raise Unavailable(f"--vm-accel kvm: {why}")
+        log(f"KVM not usable ({why[:200]}); falling back to TCG (emulation, slower)")
+    cmd = qemu_command(qemu, "tcg", vmlinuz, initrd, disk, memory_mib)
+    return boot(cmd, workdir, timeout, accel="tcg", log=log), "tcg", why
+
+
+# ---------------------------------------------------------------- the console
+
+def parse_console(text: str) -> dict:
+    """The guest's console output as {"release", "lru_gen", "min_ttl_ms", "guest", "warnings",
+    "runs": [{"rc", "out", "err", "stat0", ...}]}. An `error` line raises GuestError with it."""
+    res: dict = {"release": None, "lru_gen": None, "min_ttl_ms": None, "guest": {}, "warnings": [], "runs": []}
+    run = None
+    section = None
+    for raw in text.replace("\r", "").splitlines():
+        at = raw.find(MARK + " ")
+        if at >= 0:     # a marker; the first may follow the firmware's escape sequences on its line
+            raw = raw[at:]
+            word, _, rest = raw[len(MARK) + 1:].partition(" ")
+            section = None
+            if word == "init":
+                res["release"] = rest.strip()
+            elif word == "error":
+                raise GuestError(f"in the guest: {rest.strip()}")
+            elif word == "warning":
+                res["warnings"].append(rest.strip())
+            elif word == "lru_gen":
+                p = rest.split()
+                res["lru_gen"] = p[0] if p else None
+                res["min_ttl_ms"] = int(p[1]) if len(p) > 1 and p[1].isdigit() else None
+            elif word == "guest":
+                for kv in rest.split():
+                    k, _, v = kv.partition("=")
+                    res["guest"][k] = int(v) if v.isdigit() else v
+            elif word == "run":
+                p = rest.split()
+                run = {"n": int(p[0]), "rc": int(p[1].split("=")[1]) if len(p) > 1 else None}
+                res["runs"].append(run)
+            elif word == "section" and run is not None:
+                section = rest.strip()
+                run[section] = []
+            elif word == "end":
+                run = None
+            continue
+        if run is not None and section is not None:
+            run[section].append(raw)
+    for r in res["runs"]:
+        for k, v in list(r.items()):
+            if isinstance(v, list):
+                r[k] = "\n".join(v)
+    return res
+
+
+def lru_gen_on(value: str | None) -> bool:
+    """/sys/kernel/mm/lru_gen/enabled reads a hex mask (0x0007 on, 0x0000 off) or `none` (no MGLRU)."""
+    if not value or value == "none":
+        return False
+    try:
+        return int(value, 16) != 0
+    except ValueError:
+        return value.lower() in ("y", "on")
+
+
+def guest_run_record(r: dict, limit_pages: int) -> dict:
+    """One guest run as the host path's run record (kernel.run_record)."""
+    if r.get("rc") != 0:
+        err = [x for x in r.get("err", "").splitlines() if x.strip()]
+        why = "killed by the OOM killer? raise --memory" if r.get("rc") == 137 else (err[-1] if err else "no output")
+        raise GuestError(f"guest run {r.get('n')}: the replay worker failed (exit {r.get('rc')}): {why}")
+    try:
+        w = parse_worker_output(r.get("out", ""))
+    except (RuntimeError, ValueError) as e:
+        raise GuestError(f"guest run {r.get('n')}: {e}") from None
+    extra = {f"events_{k}": v for k, v in parse_stat(r.get("events", "")).items()}
+    peak = r.get("peak", "").strip()
+    return run_record(w, parse_stat(r.get("stat0", "")), parse_stat(r.get("stat1", "")),
+                      parse_stat(r.get("vmstat0", "")), parse_stat(r.get("vmstat1", "")), extra,
+                      int(peak) // PAGE if peak.isdigit() else None, limit_pages)
+
+
+# ---------------------------------------------------------------- the whole validation
+
+def default_timeout(accesses: int, reps: int) -> float:
+    """Boot (~5-30 s under TCG) plus ~1 ms per access and run under TCG (200K accesses took 17-47 s)."""
+    return 180.0 + reps * accesses * 1e-3
+
+
+def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "pread", reps: int = 3,
+                lru_gen: str | None = None, min_ttl_ms: int | None = None, modules: str | None = None,
+                workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
+                timeout: float | None = None, accel: str = "auto", cache: str | None = None,
+                log: Callable[[str], None] = lambda s: None) -> dict:
+    """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
+    guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
+    kernel's default; the model runs MGLRU when the guest's lru_gen reads on."""
+    if access not in ("pread", "mmap"):
+        raise ReclaimExtError(f"access: {access!r} is not one of pread, mmap")
+    if reps < 1:
+        raise ReclaimExtError("reps: need at least 1")
+    if lru_gen not in ("on", "off", None):
+        raise ReclaimExtError(f"lru_gen: {lru_gen!r} is not on or off")
+    if min_ttl_ms is not None and lru_gen != "on":
+        raise ReclaimExtError("min_ttl_ms is MGLRU's: it needs --lru-gen on")
+    if limit_pages < 64:
+        raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
+    qemu = find_qemu()
+    busybox = find_busybox()
+    pages, npages = dense_pages(trace, max_accesses)
+    workdir = workdir or "/var/tmp"
+    if not os.path.isdir(workdir):
+        raise ReclaimExtError(f"--dir {workdir}: no such directory")
+    k = resolve_kernel(kernel, modules, cache, log)
+    mods = module_load_order(k.modules_dir)
+    plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
+                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY)
+    timeout = timeout or default_timeout(len(pages), reps)
+    tmp = tempfile.mkdtemp(prefix="reclaim-ext-vm-", dir=workdir)
+    t_start = time.monotonic()
+    try:
+        with signals_raise():
+            worker = compile_static_worker(tmp)
+            initrd = os.path.join(tmp, "initrd.gz")
+            info = build_initramfs(initrd, busybox, worker, mods, init_script(plan))
+            disk = os.path.join(tmp, "disk.img")
+            log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
+            build_disk(disk, pages, npages, os.path.join(tmp, "disk"))
+            mem = guest_memory_mib(limit_pages, len(pages) * 4)
+            log(f"booting {k.package or k.vmlinuz} ({mem} MiB, modules: {', '.join(info['modules']) or 'none'}); "
+                f"{reps} run(s) inside, timeout {timeout:.0f} s")
+            console, used, why = run_guest(qemu, k.vmlinuz, initrd, disk, mem, tmp, timeout, accel, log)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    vm_seconds = time.monotonic() - t_start
+    parsed = parse_console(console)
+    for w in parsed["warnings"]:
+        log(f"warning: in the guest: {w}")
+    if len(parsed["runs"]) != reps:
+        raise GuestError(f"the guest reported {len(parsed['runs'])} of {reps} runs; console tail: {_tail(console)}")
+    runs = []
+    for r in parsed["runs"]:
+        rec = guest_run_record(r, limit_pages)
+        if rec["bad_reads"]:
+            raise GuestError(f"guest run {r['n']}: {rec['bad_reads']} reads returned wrong data")
+        log(f"guest run {r['n']}/{reps}: {rec['misses']:,} misses in {rec['seconds']:.1f} s ({used})")
+        runs.append(rec)
+    mglru = lru_gen_on(parsed["lru_gen"])
+    if lru_gen == "on" and not mglru:
+        raise GuestError(f"the guest's lru_gen reads {parsed['lru_gen']} after writing y")
+    host = {"vm": True, "kernel": parsed["release"], "kernel_package": k.package, "vmlinuz": k.vmlinuz,
+            "kernel_config": k.config, "accel": used, "kvm_fallback_reason": why, "lru_gen": parsed["lru_gen"],
+            "min_ttl_ms": parsed["min_ttl_ms"], "cgroup_version": 2, "fs_type": "ext4", "guest": parsed["guest"],
+            "guest_memory_mib": mem, "modules": info["modules"], "vm_seconds": vm_seconds,
+            "warnings": parsed["warnings"]}
+    regime = {"flush_every": FLUSH_EVERY, "sample_every": SAMPLE_EVERY,
+              "readahead": ("POSIX_FADV_RANDOM, " if access == "pread" else "") + "read_ahead_kb 0 on the guest's vda",
+              "cpus": 1}
+    return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
+                   host=host, regime=regime, policy="mglru" if mglru else "classic",
+                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, log=log)
