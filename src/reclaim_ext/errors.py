@@ -2,7 +2,21 @@
 
 
 class ReclaimExtError(Exception):
-    """A problem with the user's input or configuration (never a bug in reclaim-ext)."""
+    """A problem with the user's input or configuration (never a bug in reclaim-ext).
+
+    The message is one printable line: control characters quoted from the input (a header of
+    binary bytes, a carriage return in a spec) are escaped, so the CLI's error stays one line."""
+
+    def __init__(self, *args):
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (_printable(args[0]),)
+        super().__init__(*args)
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class TraceError(ReclaimExtError):

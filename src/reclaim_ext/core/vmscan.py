@@ -572,6 +572,16 @@ def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanCo
     reclaimed = res.nr_reclaimed
     count_reclaim(sim, lruvec, sc, "pgsteal", lru_type, reclaimed)
     lru_note_cost(lruvec, lru_type == LRU_FILE, res.nr_pageout, nr_taken - reclaimed)
+    note_folio_list_result(sim, sc, res, nr_taken)
+    if lru_type == LRU_FILE:
+        sc.nr.file_taken += nr_taken
+    return reclaimed
+
+
+def note_folio_list_result(sim, sc: ScanControl, res: "FolioListResult", nr_taken: int) -> None:
+    """The end of shrink_inactive_list after shrink_folio_list of `nr_taken` folios: wake the
+    flushers when every folio taken was dirty and not queued for writeback, and add the batch's
+    dirty / writeback census to the pass's (sc.nr, read by shrink_node's throttling flags)."""
     if res.nr_unqueued_dirty and res.nr_unqueued_dirty == nr_taken:
         sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
     st = sc.nr
@@ -581,9 +591,6 @@ def shrink_inactive_list(sim, lruvec, lru_type: int, nr_to_scan: int, sc: ScanCo
     st.writeback += res.nr_writeback
     st.immediate += res.nr_immediate
     st.taken += nr_taken
-    if lru_type == LRU_FILE:
-        st.file_taken += nr_taken
-    return reclaimed
 
 
 class FolioListResult:

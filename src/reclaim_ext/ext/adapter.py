@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX
-from ..core.vmscan import count_reclaim_batch, shrink_folio_list
+from ..core.vmscan import can_reclaim_anon, count_reclaim_batch, note_folio_list_result, shrink_folio_list
 from ..errors import ConfigError
 from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable, PG_writeback
 from ..policies.classic import Classic
@@ -43,7 +43,8 @@ from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
 _PROTECTED = PG_unevictable | PG_mlocked | PG_writeback  # never a policy's to evict (R3)
 SYSTEM = "system"
-_EVENTS = ("stale_handles", "refused_protected", "other_lruvec", "topped_up", "fallback_batches", "deferred")
+_EVENTS = ("stale_handles", "refused_protected", "anon_without_swap", "other_lruvec", "topped_up", "fallback_batches",
+           "deferred")
 
 
 def parse_scope(text: str | None) -> str:
@@ -446,15 +447,22 @@ class ExtOps(Classic):
                 prot = (f.flags[got] & _PROTECTED) != 0  # R3: refused, counted
                 att.events["refused_protected"] += int(prot.sum())
                 got = got[~prot]
+        answered = len(got)
+        if len(got) and not can_reclaim_anon(sim):  # get_scan_count scans no anon without swap
+            anon = f.type[got] == LRU_ANON
+            att.events["anon_without_swap"] += int(anon.sum())
+            got = got[~anon]
         if len(got):
             lruvec.delete(f, got)
         short = n - len(got)
         if att.alive:
             att.events["topped_up"] += short
-            att.host.answered(len(got))
+            att.host.answered(answered)
         if short:
             extra = []
-            for t in (LRU_FILE, LRU_ANON):
+            # anon only while there is swap to put it in (can_reclaim_anon): an unreclaimable
+            # batch would keep the pass from reaching classic's, which ages the active lists
+            for t in (LRU_FILE, LRU_ANON) if can_reclaim_anon(sim) else (LRU_FILE,):
                 if short <= 0:
                     break
                 ids = lruvec.isolate_tail(f, t * 2, short)
@@ -494,6 +502,7 @@ class ExtOps(Classic):
         finally:
             self._batch = False
         sc.nr_reclaimed += res.nr_reclaimed
+        note_folio_list_result(sim, sc, res, len(ids))
         if res.nr_reclaimed:  # the folios not kept were freed
             freed = ids[~np.isin(ids, res.keep_ids)] if len(res.keep_ids) else ids
             count_reclaim_batch(sim, lruvec, sc, "pgsteal", freed)

@@ -228,10 +228,23 @@ class _RecordFileTrace(FileTrace):
             self._check(raw, first)
             yield from self._convert(raw, first, chunk)
 
+    def _refuse_text(self) -> None:
+        """A file whose first KiB is (nearly) all printable text is a text trace given the wrong
+        format: binary records hold zero bytes and small integers (at most about a quarter of the
+        bytes of the shared oracleGeneral and vscsi traces are printable), text decodes to
+        plausible garbage."""
+        with _Source(self.path) as src:
+            head = np.frombuffer(src.read(1024)[self.header_size:], dtype=np.uint8)
+        printable = ((head >= 32) & (head < 127)) | (head == 9) | (head == 10) | (head == 13)
+        if len(head) >= self.raw_dtype.itemsize and np.count_nonzero(printable) >= 0.9 * len(head):
+            raise TraceError(self.path, f"looks like a text file, not {self.fmt} binary records "
+                                        "(a csv trace? give --format csv)")
+
     def _validate_at_open(self) -> None:
         """Check the size (plain files) and validate: the whole file if uncompressed (setting
         `length`), the first block if compressed."""
         size = self.raw_dtype.itemsize
+        self._refuse_text()
         if not _is_compressed(self.path):
             fsize = _file_size(self.path)
             whole, rem = divmod(fsize - self.header_size, size)
@@ -648,6 +661,17 @@ def _bool_option(path: str, name: str, value: Any, allow_auto: bool = False) -> 
     raise TraceError(path, f"--trace-opt {name} must be {what}, not {value!r}")
 
 
+def _csv_problem(e: Exception) -> str:
+    """What Python's csv module found wrong with a line, in the user's terms."""
+    if "new-line character" in str(e):
+        return "a carriage return (\\r) inside a field that is not quoted"
+    if "unexpected end of data" in str(e):
+        return "a quoted field is not closed on its line"
+    if "expected after" in str(e):
+        return "text after the closing quote of a field"
+    return f"not readable as delimited text ({e})"
+
+
 class CsvTrace(FileTrace):
     """A delimited text trace, one request per line.
 
@@ -717,13 +741,19 @@ class CsvTrace(FileTrace):
                 head += more
         if not head:
             raise TraceError(path, "empty file")
+        first = np.frombuffer(head[:1024], dtype=np.uint8)
+        control = ((first < 32) & ~np.isin(first, (9, 10, 13))) | (first == 127)
+        if np.count_nonzero(control) >= 0.1 * len(first):  # text (UTF-8 too) has next to none
+            raise TraceError(path, "looks like a binary file, not delimited text (an oracleGeneral, vscsi or "
+                                   "native trace? give --format oraclegeneral, vscsi or native)")
         lines = head.split(b"\n", 64)
         line1 = lines[0].rstrip(b"\r")
         # the first data line after line 1 (skipping blank and comment lines)
-        line2 = next((x.rstrip(b"\r") for x in lines[1:64] if x.strip() and not x.startswith(b"#")), None)
-        f1 = self._split_line(line1)
+        n2, line2 = next(((i, x.rstrip(b"\r")) for i, x in enumerate(lines[1:64], 2) if x.strip() and not x.startswith(b"#")),
+                         (0, None))
+        f1 = self._split_line(line1, 1)
         if header is None:
-            header = line1.startswith(b"#") or self._looks_like_header(f1, self._split_line(line2) if line2 else None)
+            header = line1.startswith(b"#") or self._looks_like_header(f1, self._split_line(line2, n2) if line2 else None)
         self.header = bool(header)
         self.names: list[str] = []
         if self.header:
@@ -772,10 +802,12 @@ class CsvTrace(FileTrace):
 
     # ---- open-time helpers
 
-    def _split_line(self, line: bytes) -> list[str]:
+    def _split_line(self, line: bytes, lineno: int) -> list[str]:
         text = line.decode("utf-8", errors="replace")
-        row = next(_csv.reader([text], delimiter=self.delimiter), [])
-        return row
+        try:
+            return next(_csv.reader([text], delimiter=self.delimiter), [])
+        except _csv.Error as e:
+            raise TraceError(self.path, f"line {lineno}: {_csv_problem(e)}") from None
 
     @staticmethod
     def _is_number(text: str) -> bool:
@@ -861,10 +893,15 @@ class CsvTrace(FileTrace):
         cols = sorted({c for c in (self.id_col, self.op_col, self.offset_col, self.size_col) if c is not None})
         out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         if b'"' in block:
-            rows = list(_csv.reader(
-                (block[s:e].decode("utf-8", errors="surrogateescape") for s, e in zip(starts.tolist(), ends.tolist())),
-                delimiter=self.delimiter,
-            ))
+            # each line on its own (one reader over all lines would join a line with an unclosed
+            # quote to the next); strict: an unclosed quote or text after a closing one is an error
+            rows: list[list[str]] = []
+            try:
+                for s, e in zip(starts.tolist(), ends.tolist()):
+                    text = block[s:e].decode("utf-8", errors="surrogateescape")
+                    rows.append(next(_csv.reader((text,), delimiter=self.delimiter, strict=True), []))
+            except _csv.Error as e:
+                raise TraceError(self.path, f"line {lineno[len(rows)]}: {_csv_problem(e)}") from None
             for c in cols:
                 try:
                     fields = [r[c].encode("utf-8", errors="surrogateescape") for r in rows]

@@ -33,7 +33,7 @@ FLUSH_EVERY = 64        # the worker reads memory.stat every 64 accesses (fresh-
 ACCESS_MODES = ("pread", "mmap")
 VMSTAT_KEYS = ("workingset_refault_file", "workingset_activate_file", "workingset_restore_file",
                "workingset_nodereclaim", "pgscan_file", "pgsteal_file", "pgscan_direct", "pgsteal_direct",
-               "pgscan_kswapd", "pgsteal_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pgmajfault")
+               "pgscan_kswapd", "pgsteal_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pgmajfault", "pgpgin")
 NO_PAGE_CACHE_FS = ("tmpfs", "ramfs", "hugetlbfs", "devtmpfs")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -292,6 +292,7 @@ def run_record(w: dict, stat0: dict, stat1: dict, v0: dict, v1: dict, extra: dic
         "evictions": evictions,
         # evictions the memcg's own reclaim did not do (the host's DAMON pageout; noise otherwise)
         "foreign_evictions": evictions - dv.get("pgsteal_file", 0) if "pgsteal_file" in dv else None,
+        "other_activity": other_activity(dv, evictions, w.get("read_bytes", 0) // PAGE, stat0, stat1),
         "peak_pages": peak,
         "counters": extra,
         "memory_stat_delta": {k: stat1[k] - stat0.get(k, 0) for k in MSTAT_KEYS if k in stat1
@@ -302,6 +303,25 @@ def run_record(w: dict, stat0: dict, stat1: dict, v0: dict, v1: dict, extra: dic
         "_cal": cal,
         "_bitmap": w.get("bitmap"),
     }
+
+
+OTHER_MARGIN = 64  # pages: host-wide counters may run ahead of the probe's by this much (per-CPU batching)
+
+
+def other_activity(dv: dict, evictions: int, read_pages: int, stat0: dict, stat1: dict) -> dict:
+    """What other processes did to the host-wide /proc/vmstat counters during a run: the excess of
+    each host-wide delta over what the probe itself accounts for (its evictions, its reads, its own
+    memory.stat where the kernel keeps the counter per memcg), where above OTHER_MARGIN pages."""
+    own = {"pgsteal_file": evictions, "pgpgin": 4 * read_pages}  # pgpgin counts KiB
+    if "workingset_refault_file" in stat1:
+        own["workingset_refault_file"] = stat1["workingset_refault_file"] - stat0.get("workingset_refault_file", 0)
+    if "pgscan" in stat1:  # cgroup v2 (the probe reads only file pages)
+        own["pgscan_file"] = stat1["pgscan"] - stat0.get("pgscan", 0)
+    out = {}
+    for k, mine in own.items():
+        if k in dv and dv[k] - mine > OTHER_MARGIN * (4 if k == "pgpgin" else 1):
+            out[k] = int(dv[k] - mine)
+    return out
 
 
 # ---------------------------------------------------------------- the model
@@ -383,6 +403,42 @@ def validate_kernel(trace: Trace, *, limit_pages: int, access: str = "pread", re
     pages, npages = dense_pages(trace, max_accesses)
     if limit_pages < 64:
         raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
+    with device_lock(workdir):
+        return _validate_locked(trace, pages, npages, ctrl, fst, limit_pages=limit_pages, access=access, reps=reps,
+                                workdir=workdir, overhead=overhead, cgroup_parent=cgroup_parent, log=log)
+
+
+def lock_dir() -> str:
+    return "/run/lock" if os.path.isdir("/run/lock") else tempfile.gettempdir()
+
+
+@contextmanager
+def device_lock(workdir: str):
+    """One validation at a time per block device: the runs evict and read the device's page cache,
+    mmap mode sets its read_ahead_kb, and each reads host-wide counters. A second one on the same
+    device is refused (Unavailable) while the first holds the lock."""
+    import fcntl
+
+    st = os.stat(workdir)
+    path = os.path.join(lock_dir(), f"reclaim-ext-validate-{os.major(st.st_dev)}-{os.minor(st.st_dev)}.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise Unavailable(f"another reclaim-ext validation (pid {holder}) is running on the device of {workdir} "
+                              f"(lock {path}); wait for it to finish") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)
+
+
+def _validate_locked(trace: Trace, pages: np.ndarray, npages: int, ctrl, fst: str, *, limit_pages: int, access: str,
+                     reps: int, workdir: str, overhead: int | None, cgroup_parent: str | None,
+                     log: Callable[[str], None]) -> dict:
     cpu = max(os.sched_getaffinity(0))
     runs: list[dict] = []
     host: dict = {"kernel": platform.release(), "cgroup_version": ctrl.version, "cgroup_root": ctrl.root,
@@ -436,6 +492,10 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     cal = combine([r.pop("_cal") for r in runs], limit_pages, overhead)
     for r in runs:
         r.pop("_bitmap", None)
+    for i, r in enumerate(runs, 1):
+        if r.get("other_activity"):
+            log(f"warning: kernel run {i}: other processes changed the host-wide counters it reads: " +
+                ", ".join(f"{k} +{v:,}" for k, v in r["other_activity"].items()))
     log(f"model: {policy}, memcg max {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
     model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms)
     km = [r["misses"] for r in runs]
