@@ -9,13 +9,17 @@ import pytest
 
 from conftest import invoke
 from reclaim_ext.core.engine import SimConfig, Simulator
-from reclaim_ext.core.vmscan import effective_min, mem_cgroup_below_min
+from reclaim_ext.core.vmscan import effective_prot, mem_cgroup_below_min
 from reclaim_ext.ext.adapter import ExtOps
 from reclaim_ext.machine.node import Memcg
 from reclaim_ext.plugins.lru import LRU
 from reclaim_ext.policies import get_policy
 from reclaim_ext.trace import ArrayTrace, Kind
 from reclaim_ext.trace.record import make_records
+
+
+def effective_min(target, memcg):
+    return effective_prot(target, memcg, "min")
 
 
 def trace(n=30_000, seed=5) -> np.ndarray:

@@ -50,6 +50,7 @@ class RunConfig:
     scope: str = "system"               # where --policy (a reclaim_ext policy) attaches: system, node:N, memcg:/a
     # memory cgroups: "name=a,pids=1-3,max=32MiB" specs or machine.memcg.MemcgConfig (--memcg)
     memcgs: list = field(default_factory=list)
+    memory_recursiveprot: bool = False  # cgroup2 mount option: a parent's unclaimed min/low shared by its children
 
     def __post_init__(self) -> None:
         self.parse_sizes()
@@ -183,6 +184,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         check=cfg.check,
         cost_model=cost_model or CostModel(),
         memcgs=cfg.memcg_plan(),
+        memory_recursiveprot=cfg.memory_recursiveprot,
     )
     policy = cfg.make_policy()
     from .ext.policy import Policy

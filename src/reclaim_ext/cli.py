@@ -242,19 +242,24 @@ def _lru_gen_policies() -> list[str]:
                    "POLICY (or detach it with 'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo, "
                    "--switch 0:lru@memcg:/a.")
 @click.option("--memcg", "memcgs", multiple=True, metavar="SPEC",
-              help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE][,min=SIZE], e.g. "
+              help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE][,min=SIZE][,low=SIZE], e.g. "
                    "--memcg name=a,pids=1-3,max=32MiB --memcg name=a/b,pids=4+7. PATH a or a/b (undeclared "
                    "parents are created without a limit); pids: trace pids charged to it (ranges lo-hi joined "
                    "by +; others stay in the root memcg); max: memory.max (sizes as for --memory, at least "
-                   "32 pages); min: memory.min (reclaim skips the memcg while its usage is at or below it). A charge "
+                   "32 pages); min: memory.min (reclaim skips the memcg while its usage is at or below it); "
+                   "low: memory.low (skipped likewise while other memcgs have reclaimable memory). Both also "
+                   "scale the memcg's scan down in proportion. A charge "
                    "over max reclaims from that memcg; when nothing can be reclaimed the "
                    "run ends out of memory (exit 3).")
+@click.option("--memory-recursiveprot", is_flag=True,
+              help="cgroup2's memory_recursiveprot mount option: a parent's memory.min/low that its children do "
+                   "not claim is shared among them in proportion to their unprotected usage.")
 @click.option("--dump-lru-gen", is_flag=True,
               help="After the run, print the generations as /sys/kernel/debug/lru_gen shows them "
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progress, **run_opts):
+def run(cache, capacity, scope, switches, memcgs, memory_recursiveprot, dump_lru_gen, json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -281,6 +286,10 @@ def run(cache, capacity, scope, switches, memcgs, dump_lru_gen, json_out, progre
     with _user_errors():
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
                           scope=scope)
+        if memory_recursiveprot:
+            if not memcgs:
+                raise click.UsageError("--memory-recursiveprot needs memcgs (--memcg): it shapes their protection")
+            cfg.memory_recursiveprot = True
         if dump_lru_gen and cfg.policy not in _lru_gen_policies():
             raise click.UsageError(f"--dump-lru-gen needs the {' or '.join(_lru_gen_policies())} policy "
                                    f"({cfg.policy} has no generations)")

@@ -93,6 +93,9 @@ class SimConfig:
     cost_model: CostModel = field(default_factory=CostModel)
     # memory cgroups below the root (machine.memcg.MemcgConfig or "name=a,pids=1-3,max=32MiB")
     memcgs: list = field(default_factory=list)
+    # cgroup2's memory_recursiveprot mount option: unclaimed memory.min/low of a parent is shared
+    # among its children in proportion to their unprotected usage (effective_protection)
+    memory_recursiveprot: bool = False
 
 
 class Simulator:
@@ -149,6 +152,7 @@ class Simulator:
             if mc.max is not None:
                 m.max = mc.max
             m.min = mc.min
+            m.low = mc.low
             parent.children.append(m)
             by_name[mc.name] = m
             self.memcgs[i] = m
@@ -689,11 +693,12 @@ class Simulator:
                     stat[name] = lv.hier_stat("pgsteal_kswapd") + lv.hier_stat("pgsteal_direct")
                 else:
                     stat[name] = lv.hier_stat(name)
-            events = {k: sum(d.events[k] for d in m.subtree()) for k in ("max", "oom", "oom_kill")}
+            events = {k: sum(d.events[k] for d in m.subtree()) for k in ("low", "max", "oom", "oom_kill")}
             out.append({
                 "name": m.path,
                 "max": None if m.max >= (1 << 62) else m.max,
                 "min": m.min,
+                "low": m.low,
                 "usage": m.usage,
                 "peak": m.peak,
                 "pids": sorted(np.flatnonzero(self.memcg_of_pid == m.id).tolist()) if m.parent is not None else None,

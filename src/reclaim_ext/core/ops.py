@@ -69,6 +69,8 @@ class ScanControl:
     force_deactivate: bool = False
     skipped_deactivate: bool = False
     memcg_full_walk: bool = False  # visit every memcg under the target (no shared-cursor partial walk)
+    memcg_low_reclaim: bool = False  # reclaim memcgs below memory.low too (do_try_to_free_pages' last retry)
+    memcg_low_skipped: bool = False  # memory.low made this reclaim skip or spare a memcg
     cache_trim_mode: bool = False
     file_is_tiny: bool = False
     anon_cost: int = 0

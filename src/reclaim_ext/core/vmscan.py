@@ -156,10 +156,11 @@ def scan_balance(may_swap, can_anon, cgroup_reclaim, swp, priority, file_is_tiny
 
 
 @njit(cache=True)
-def scan_targets(nr, nr_classes, priority, balance, swp, anon_cost, file_cost, out):
-    """get_scan_count's per-list arithmetic: each list's size >> priority, scaled by its type's
-    fraction of the swappiness-weighted cost (SCAN_FRACT) or kept/zeroed by type. All classes
-    of a type share its fraction."""
+def scan_targets(nr, nr_classes, priority, balance, swp, anon_cost, file_cost, protection, cgroup_size, out):
+    """get_scan_count's per-list arithmetic: each list's size, scaled down for a protected memcg
+    (`protection` > 0: apply_proportional_protection over the memcg's `cgroup_size`, at least
+    SWAP_CLUSTER_MAX), >> priority, scaled by its type's fraction of the swappiness-weighted cost
+    (SCAN_FRACT) or kept/zeroed by type. All classes of a type share its fraction."""
     ap = fp = denominator = 0
     if balance == SCAN_FRACT:
         total = anon_cost + file_cost
@@ -171,7 +172,11 @@ def scan_targets(nr, nr_classes, priority, balance, swp, anon_cost, file_cost, o
         denominator = ap + fp
     for lru in range(len(nr)):
         file = lru // nr_classes
-        scan = nr[lru] >> priority
+        scan = nr[lru]
+        if protection:
+            size = max(cgroup_size, protection)
+            scan = max(scan - scan * protection // (size + 1), SWAP_CLUSTER_MAX)
+        scan >>= priority
         if balance == SCAN_FRACT:
             scan = scan * (fp if file else ap) // denominator if denominator else 0
         elif balance == SCAN_FILE and not file:
@@ -190,8 +195,25 @@ def get_scan_count(sim, lruvec, sc: ScanControl) -> list[int]:
                            bool(sc.file_is_tiny), bool(sc.cache_trim_mode))
     out = np.zeros(lruvec.nr_lists, dtype=np.int64)
     scan_targets(lruvec.nr.a, lruvec.nr_classes, int(sc.priority), balance, int(swp), int(sc.anon_cost),
-                 int(sc.file_cost), out)
+                 int(sc.file_cost), proportional_protection(sim, lruvec, sc), lruvec.memcg.usage, out)
     return out.tolist()
+
+
+def proportional_protection(sim, lruvec, sc: ScanControl) -> int:
+    """The protection get_scan_count scales a memcg's scan by (mem_cgroup_protection, then
+    apply_proportional_protection's choice): elow when above emin and reclaim does not yet go
+    into memory.low (which sets memcg_low_skipped, so a failed reclaim retries), else emin;
+    0 for the target and the root."""
+    memcg = lruvec.memcg
+    target = sc.target_memcg or sim.root_memcg
+    if memcg is target or memcg.parent is None or not (memcg.min or memcg.low or _recursive(sim)):
+        return 0
+    rec = _recursive(sim)
+    emin, elow = effective_prot(target, memcg, "min", rec), effective_prot(target, memcg, "low", rec)
+    if not sc.memcg_low_reclaim and elow > emin:
+        sc.memcg_low_skipped = True
+        return elow
+    return emin
 
 
 # ------------------------------------------------------------------------------------------------
@@ -445,7 +467,7 @@ def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_c
         may, trim = deactivate_flags(lv, N, refaulted_anon, refaulted_file, False, may, priority)
         tiny = file_is_tiny(lv, N, may, priority, free + freed, high)
         balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
-        scan_targets(lv, N, priority, balance, swp, sc_anon_cost, sc_file_cost, targets)
+        scan_targets(lv, N, priority, balance, swp, sc_anon_cost, sc_file_cost, 0, 0, targets)
         for c in range(N):
             if targets[c]:
                 return -1, 0, 0, False, False
@@ -864,31 +886,58 @@ def shrink_node(sim, node, sc: ScanControl, ops) -> None:
     ops.shrink_node(sim, node, sc)
 
 
-def effective_min(target, memcg) -> int:
-    """memory.emin of `memcg` for a reclaim of `target` (page_counter_calculate_protection, min
-    only, without memory_recursiveprot): a child of the target keeps its own min; deeper down,
-    min(usage, min), scaled down when the siblings' protected usage overcommits the parent's
-    effective protection. The target itself and the root are never protected."""
+def effective_protection(usage: int, parent_usage: int, setting: int, parent_eff: int, siblings: int,
+                         recursive: bool) -> int:
+    """effective_protection (mm/page_counter.c): a memcg's share of its parent's effective
+    protection. Its claim is min(usage, setting); when the siblings' claims (`siblings`, the
+    parent's children_min_usage / children_low_usage) overcommit the parent's effective
+    protection, each gets a proportional share; with memory_recursiveprot, the protection the
+    children leave unclaimed is shared in proportion to their unprotected usage."""
+    protected = min(usage, setting)
+    if siblings > parent_eff:
+        return protected * parent_eff // siblings
+    ep = protected
+    if recursive and parent_eff > siblings and parent_usage > siblings and usage > protected:
+        ep += (parent_eff - siblings) * (usage - protected) // (parent_usage - siblings)
+    return ep
+
+
+def effective_prot(target, memcg, which: str, recursive: bool = False) -> int:
+    """memory.emin (`which` "min") or memory.elow ("low") of `memcg` for a reclaim of `target`
+    (page_counter_calculate_protection, top-down): a child of the target keeps its own setting;
+    deeper down, effective_protection of its parent's. The target and the root are unprotected
+    (mem_cgroup_protection)."""
     if memcg is target or memcg.parent is None:
         return 0
     parent = memcg.parent
     if parent is target:
-        return memcg.min
-    parent_eff = effective_min(target, parent)
-    protected = min(memcg.usage, memcg.min)
-    siblings = sum(min(c.usage, c.min) for c in parent.children)  # children_min_usage
-    if siblings > parent_eff:
-        return protected * parent_eff // siblings
-    return protected
+        return getattr(memcg, which)
+    parent_eff = effective_prot(target, parent, which, recursive)
+    siblings = sum(min(c.usage, getattr(c, which)) for c in parent.children)
+    return effective_protection(memcg.usage, parent.usage, getattr(memcg, which), parent_eff, siblings, recursive)
 
 
-def mem_cgroup_below_min(target, memcg) -> bool:
+def _recursive(sim) -> bool:
+    return sim.config.memory_recursiveprot
+
+
+def mem_cgroup_below_min(target, memcg, recursive: bool = False) -> bool:
     """mem_cgroup_below_min: hard protection; shrink_node_memcgs skips such a memcg. (A memcg
-    without memory.min has emin 0: the kernel also skips it when it is empty, which changes
-    nothing, so it is never treated as protected here.)"""
-    if not memcg.min or memcg is target or memcg.parent is None:
+    with emin 0 is never treated as protected: the kernel also skips it when it is empty, which
+    changes nothing.)"""
+    if memcg is target or memcg.parent is None or not (memcg.min or recursive):
         return False
-    return effective_min(target, memcg) >= memcg.usage
+    emin = effective_prot(target, memcg, "min", recursive)
+    return emin > 0 and emin >= memcg.usage
+
+
+def mem_cgroup_below_low(target, memcg, recursive: bool = False) -> bool:
+    """mem_cgroup_below_low: elow >= usage, for any memcg but the target and the root: an empty
+    memcg is below low too, and skipping it sets memcg_low_skipped (which only matters when a
+    reclaim ends with nothing: do_try_to_free_pages then retries with memcg_low_reclaim)."""
+    if memcg is target or memcg.parent is None:
+        return False
+    return effective_prot(target, memcg, "low", recursive) >= memcg.usage
 
 
 def mem_cgroup_iter(sim, node, sc: ScanControl):
@@ -925,9 +974,15 @@ def shrink_node_lruvecs(sim, node, sc: ScanControl, ops) -> None:
         ops.shrink_lruvec(sim, lruvec, sc)
     else:
         partial = not (sc.kswapd or sc.memcg_full_walk)
+        rec = _recursive(sim)
         for m in mem_cgroup_iter(sim, node, sc):
-            if mem_cgroup_below_min(target, m):  # hard protection: skipped
+            if mem_cgroup_below_min(target, m, rec):  # hard protection: skipped
                 continue
+            if mem_cgroup_below_low(target, m, rec):  # soft protection while others have memory
+                if not sc.memcg_low_reclaim:
+                    sc.memcg_low_skipped = True
+                    continue
+                m.events["low"] += 1  # memcg_memory_event(MEMCG_LOW)
             ops.shrink_lruvec(sim, m.lruvecs[node.nid], sc)
             if partial and sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break  # mem_cgroup_iter_break: the cursor stays here
@@ -1020,7 +1075,8 @@ def try_to_free_mem_cgroup_pages(sim, node, memcg, nr_pages: int, ops) -> int:
 def do_try_to_free_pages(sim, node, ops, sc: ScanControl) -> int:
     """do_try_to_free_pages: priority 12 down to 0 until nr_to_reclaim; if nothing was
     reclaimed, retry with a full memcg walk (when the walk could be partial: more than one
-    memcg under the target), then with force_deactivate when active lists were skipped."""
+    memcg under the target), then with force_deactivate when active lists were skipped, then
+    into memory.low (memcg_low_reclaim) when protection made the walk skip memcgs."""
     several = bool((sc.target_memcg or sim.root_memcg).children)
     while True:
         sc.priority = DEF_PRIORITY
@@ -1040,6 +1096,11 @@ def do_try_to_free_pages(sim, node, ops, sc: ScanControl) -> int:
         if sc.skipped_deactivate and not sc.force_deactivate:
             sc.force_deactivate = True
             sc.skipped_deactivate = False
+            continue
+        if sc.memcg_low_skipped:  # untapped cgroup reserves: retry into memory.low
+            sc.force_deactivate = False
+            sc.memcg_low_reclaim = True
+            sc.memcg_low_skipped = False
             continue
         break
     if sc.nr_reclaimed:

@@ -22,12 +22,13 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 @dataclass
 class MemcgConfig:
     """One declared memcg: path below the root, the pids charged to it, memory.max in pages
-    (None: no limit), memory.min in pages (0: none)."""
+    (None: no limit), memory.min and memory.low in pages (0: none)."""
 
     name: str
     pids: list[int] = field(default_factory=list)
     max: int | None = None
     min: int = 0
+    low: int = 0
 
 
 def _err(what: str, msg: str) -> ConfigError:
@@ -72,8 +73,9 @@ def check_memcg_name(text: str, what: str) -> str:
 
 
 def parse_memcg_spec(spec: str) -> MemcgConfig:
-    """`name=a/b,pids=1-3+7,max=32MiB,min=8MiB` -> MemcgConfig. Keys: name (required), pids, max
-    (a size as for --memory, or 'max' for no limit), min (memory.min, a size)."""
+    """`name=a/b,pids=1-3+7,max=32MiB,min=8MiB,low=16MiB` -> MemcgConfig. Keys: name (required),
+    pids, max (a size as for --memory, or 'max' for no limit), min (memory.min, a size), low
+    (memory.low, a size)."""
     seen: dict[str, str] = {}
     for item in spec.split(","):
         item = item.strip()
@@ -82,9 +84,9 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
         k, sep, v = item.partition("=")
         k = k.strip().lower()
         if not sep:
-            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max, min)")
-        if k not in ("name", "pids", "max", "min"):
-            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max, min)")
+            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max, min, low)")
+        if k not in ("name", "pids", "max", "min", "low"):
+            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max, min, low)")
         if k in seen:
             raise _err(repr(spec), f"key {k!r} given twice")
         seen[k] = v.strip()
@@ -100,13 +102,14 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
             raise _err(repr(spec), str(e)) from None
         if mx < MIN_MEMCG_MAX:
             raise _err(repr(spec), f"max {mx} pages is too small (at least {MIN_MEMCG_MAX} pages = 128KiB, one reclaim batch)")
-    mn = 0
-    if seen.get("min"):
-        try:
-            mn = parse_size(seen["min"], "min")
-        except ConfigError as e:
-            raise _err(repr(spec), str(e)) from None
-    return MemcgConfig(name=name, pids=pids, max=mx, min=mn)
+    prot = {"min": 0, "low": 0}
+    for k in prot:
+        if seen.get(k):
+            try:
+                prot[k] = parse_size(seen[k], k)
+            except ConfigError as e:
+                raise _err(repr(spec), str(e)) from None
+    return MemcgConfig(name=name, pids=pids, max=mx, min=prot["min"], low=prot["low"])
 
 
 def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
@@ -121,7 +124,7 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
             raise ConfigError(f"--memcg: {m!r} is not a memcg spec")
         if not isinstance(m.name, str):
             raise ConfigError(f"--memcg: name {m.name!r} is not a path such as 'a' or 'a/b'")
-        m = MemcgConfig(check_memcg_name(m.name, m.name), m.pids, m.max, m.min)
+        m = MemcgConfig(check_memcg_name(m.name, m.name), m.pids, m.max, m.min, getattr(m, "low", 0))
         if m.name in out:
             raise ConfigError(f"--memcg {m.name}: declared twice")
         if m.max is not None and m.max < MIN_MEMCG_MAX:
@@ -133,14 +136,16 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
                 where = "listed twice" if owner[p] == m.name else f"already in memcg {owner[p]}"
                 raise ConfigError(f"--memcg {m.name}: pid {p} is {where} (a process is in one memcg)")
             owner[p] = m.name
-        if m.min < 0:
-            raise ConfigError(f"--memcg {m.name}: min must not be negative")
-        if m.max is not None and m.min > m.max:
-            from .units import format_size
+        for k in ("min", "low"):
+            v = getattr(m, k)
+            if v < 0:
+                raise ConfigError(f"--memcg {m.name}: {k} must not be negative")
+            if m.max is not None and v > m.max:
+                from .units import format_size
 
-            raise ConfigError(f"--memcg {m.name}: min {format_size(m.min)} is above max {format_size(m.max)} "
-                              "(memory.min protects usage up to it; it cannot exceed memory.max)")
-        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min)
+                raise ConfigError(f"--memcg {m.name}: {k} {format_size(v)} is above max {format_size(m.max)} "
+                                  f"(memory.{k} protects usage up to it; it cannot exceed memory.max)")
+        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min, m.low)
     order = list(out)
     for name in order:  # implicit parents
         parts = name.split("/")

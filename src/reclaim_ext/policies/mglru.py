@@ -24,7 +24,7 @@ from ..core.lru import HookOut, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
-    can_reclaim_anon, count_reclaim, mem_cgroup_below_min, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
+    can_reclaim_anon, count_reclaim, mem_cgroup_below_low, mem_cgroup_below_min, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_unevictable,
@@ -1103,9 +1103,15 @@ class MGLRU(ReclaimOps):
     def shrink_one(self, sim, lruvec, sc) -> int:
         """shrink_one: try_to_shrink_lruvec and the memcg-LRU rotation it earns: YOUNG when aged,
         none while still sizable, else TAIL once and then YOUNG; a memcg below memory.min is not
-        reclaimed and goes YOUNG (memory.low is not modelled)."""
-        if mem_cgroup_below_min(sim.root_memcg, lruvec.memcg):
+        reclaimed and goes YOUNG; one below memory.low goes to the TAIL first, and is reclaimed
+        (a MEMCG_LOW event) when it is met there again."""
+        rec = sim.config.memory_recursiveprot
+        if mem_cgroup_below_min(sim.root_memcg, lruvec.memcg, rec):
             return MEMCG_LRU_YOUNG
+        if mem_cgroup_below_low(sim.root_memcg, lruvec.memcg, rec):
+            if lruvec.priv["memcg_seg"] != MEMCG_LRU_TAIL:
+                return MEMCG_LRU_TAIL
+            lruvec.memcg.events["low"] += 1
         success = self.try_to_shrink_lruvec(sim, lruvec, sc)
         if success:
             return MEMCG_LRU_YOUNG
