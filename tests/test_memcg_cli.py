@@ -28,7 +28,7 @@ def test_json_has_memcgs(policy):
     for key in ("pgfault", "pgmajfault", "pgscan", "pgsteal", "workingset_refault_anon",
                 "workingset_refault_file", "workingset_activate_anon", "workingset_activate_file"):
         assert key in a["memory_stat"]
-    assert set(a["memory_events"]) == {"low", "max", "oom", "oom_kill"}
+    assert set(a["memory_events"]) == {"low", "high", "max", "oom", "oom_kill"}
     assert set(a["lru_sizes"]) == {"inactive_anon", "active_anon", "inactive_file", "active_file"}
     # hierarchical: the root's counters are the machine's
     assert by["/"]["memory_stat"]["pgfault"] == r["vmstat"]["pgfault"]

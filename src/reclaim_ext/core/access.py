@@ -18,6 +18,7 @@ from numba import njit
 from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident
 from ..trace.record import Kind
+from .memcontrol import MEMCG_CHARGE_BATCH
 
 _FILE_FD = int(Kind.FILE_FD)
 
@@ -34,7 +35,22 @@ HITS, MAJOR, MINOR, SWAP_INS, FILE_READS = range(len(COST_NAMES))
 # machine scalars (index into `s`), read and written back by the engine around a call
 FREE, SWAP_USED, SWAP_TOTAL, NR_FILE_DIRTY, MISSES = range(5)
 # why run_accesses stopped
-DONE, STOP_WMARK, STOP_MEMCG = 0, 1, 2
+DONE, STOP_WMARK, STOP_MEMCG, STOP_HIGH = 0, 1, 2, 3
+# A task handles its memory.high overage after charging MEMCG_CHARGE_BATCH pages above it: the
+# kernel sees the overage once per per-CPU charge-stock refill of that many pages (the model has
+# no stock).
+
+
+@njit(cache=True)
+def charged_over_high(mc, usage, mhigh, mparent):
+    """try_charge_memcg after a successful charge: whether the memcg or an ancestor is now above
+    its memory.high (the task then owes reclaim on its return to user space)."""
+    m = mc
+    while m >= 0:
+        if usage[m] > mhigh[m]:
+            return True
+        m = mparent[m]
+    return False
 
 
 @njit(cache=True)
@@ -105,10 +121,14 @@ def _dirty(g, flags, s):
 @njit(cache=True)
 def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
-                 memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev):
+                 memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high):
     """Replay records start.. (see the module docstring). `budget`: allocations allowed before
     the watermark slow path; `skip_used`: the record at `start` already marked its mm used
-    (it stopped there for the slow path). Returns (next record, why stopped, events, allocations)."""
+    (it stopped there for the slow path). With `highs` (a memcg has memory.high), a charge that
+    leaves the task's memcg or an ancestor above its high adds a page to the task's
+    `over_high`; once that reaches MEMCG_CHARGE_BATCH, the run stops after the record
+    (STOP_HIGH): the task handles the overage on its return to user space. Returns (next
+    record, why stopped, events, allocations)."""
     n = len(pages)
     ne = 0
     nalloc = 0
@@ -143,6 +163,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 ne = _alloc(g, mc, not writes[i], False, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
                             mparent, s, vmc, cost, mstat, ev, ne)
                 nalloc += 1
+                if highs and charged_over_high(mc, usage, mhigh, mparent):
+                    over_high[pid] += 1
             else:
                 cost[HITS] += 1
             if writes[i]:  # generic_perform_write: dirtied, not marked accessed
@@ -169,6 +191,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     ne = _alloc(g, mc, True, True, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
                                 mparent, s, vmc, cost, mstat, ev, ne)
                     nalloc += 1
+                    if highs and charged_over_high(mc, usage, mhigh, mparent):
+                        over_high[pid] += 1
                     if major:
                         vmc[PGMAJFAULT] += 1
                         mstat[mc, M_PGMAJFAULT] += 1  # count_memcg_event_mm: the task's memcg
@@ -185,6 +209,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
             if writes[i] and ftype[g] == LRU_FILE:
                 _dirty(g, flags, s)
         i += 1
+        if highs and over_high[pid] >= MEMCG_CHARGE_BATCH:
+            return i, STOP_HIGH, ne, nalloc
     return i, DONE, ne, nalloc
 
 

@@ -43,11 +43,12 @@ from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
-from .access import DONE, STOP_WMARK, new_event_arrays, over_limit, run_accesses
+from .access import DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, new_event_arrays, over_limit, run_accesses
 from .access import MEMCG_NAMES as ACCESS_MEMCG
 from .access import VM_NAMES as ACCESS_VM
 from .lru import Lruvec, LruvecTable
-from .ops import MAX_RECLAIM_RETRIES, AccessEvents, ReclaimOps
+from .memcontrol import HZ, MEMCG_MAX_HIGH_DELAY_JIFFIES, calculate_high_delay, mem_find_max_overage
+from .ops import MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, AccessEvents, ReclaimOps
 from .stats import CostModel, new_cost, new_vmstat, vmstat_problems
 from . import vmscan
 from .vmscan import balance_pgdat, try_to_free_mem_cgroup_pages, try_to_free_pages
@@ -151,6 +152,8 @@ class Simulator:
             m = Memcg(id=i, name=mc.name, parent=parent)
             if mc.max is not None:
                 m.max = mc.max
+            if mc.high is not None:
+                m.high = mc.high
             m.min = mc.min
             m.low = mc.low
             parent.children.append(m)
@@ -165,6 +168,9 @@ class Simulator:
                                  dtype=np.int64)
         # the memcgs with a limit, each with a mask over memcg ids of its subtree (a charge to
         # any of them counts against that limit)
+        self.highs = any(m.high < (1 << 62) for m in self.memcgs.values())
+        self._mhigh = np.array([min(m.high, 1 << 62) for m in self._memcg_list], dtype=np.int64)
+        self.over_high = np.zeros(len(self.memcg_of_pid), dtype=np.int64)  # per task: memcg_nr_pages_over_high
         self.limited = []
         for m in self.memcgs.values():
             if m.max < (1 << 62):
@@ -302,6 +308,45 @@ class Simulator:
         mmax = np.array([min(m.max, 1 << 62) for m in mcs], dtype=np.int64)
         over = over_limit(memcg.id, n, usage, mmax, self._mparent)
         return mcs[over] if over >= 0 else None
+
+    def _handle_over_high(self, pid: int) -> None:
+        """mem_cgroup_handle_over_high on the task's return to user space: reclaim_high for the
+        pages it charged above memory.high (then SWAP_CLUSTER_MAX a retry) while the overage
+        would cost it a penalty worth sleeping for and reclaim makes progress (or retries are
+        left); when it does not, the task is throttled for the penalty (calculate_high_delay,
+        at most MEMCG_MAX_HIGH_DELAY_JIFFIES), counted as `high_delay_jiffies`."""
+        nr_pages = int(self.over_high[pid])
+        self.over_high[pid] = 0
+        memcg = self.memcgs[int(self.memcg_of_pid[pid])] if self.multi else self.root_memcg
+        self.flush_writeback()
+        retries, in_retry = MAX_RECLAIM_RETRIES, False
+        while True:
+            reclaimed = self._reclaim_high(memcg, SWAP_CLUSTER_MAX if in_retry else nr_pages)
+            penalty = min(calculate_high_delay(nr_pages, mem_find_max_overage(memcg)), MEMCG_MAX_HIGH_DELAY_JIFFIES)
+            if penalty <= HZ // 100:  # too little to be worth a sleep
+                return
+            if reclaimed or retries:  # progress (or retries left): reclaim rather than throttle
+                if not reclaimed:
+                    retries -= 1
+                in_retry = True
+                continue
+            self.cost["high_delay_jiffies"] += penalty
+            return
+
+    def _reclaim_high(self, memcg: Memcg, nr_pages: int) -> int:
+        """reclaim_high: try_to_free_mem_cgroup_pages on the memcg and each ancestor below the root
+        that is above its memory.high, each counting a `high` event."""
+        got = 0
+        m = memcg
+        while m is not None:
+            if m.usage > m.high:
+                m.events["high"] += 1
+                self.reclaims += 1
+                got += try_to_free_mem_cgroup_pages(self, self.node, m, nr_pages, self.ops)
+            m = m.parent
+            if m is not None and m.parent is None:  # not the root
+                break
+        return got
 
     def _charge_slow(self, memcg: Memcg) -> None:
         """try_charge_memcg for one page when a memcg (or an ancestor) is at memory.max: count a
@@ -460,7 +505,7 @@ class Simulator:
                 pages, ptes, kinds, writes, marks, pids, i, budget, skip_used, self.multi, limited,
                 f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young, pt.pmd,
                 self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent,
-                s, vmc, cost, mstat, ev)
+                s, vmc, cost, mstat, ev, self.highs, self._mhigh, self.over_high)
             node.free, swap.used, _, self.nr_file_dirty, self.misses = s.tolist()
             for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
                 m.usage, m.peak = u, pk
@@ -470,11 +515,13 @@ class Simulator:
             if na:
                 granted = False
             i = nxt
-            skip_used = why != DONE
+            skip_used = why in (STOP_WMARK, STOP_MEMCG)  # stopped before record i, which marked its mm
             if why == DONE:
                 continue
             self.pos = self.accesses + i
-            if why == STOP_WMARK:
+            if why == STOP_HIGH:  # after record i - 1: its task returns to user space
+                self._handle_over_high(int(pids[i - 1]))
+            elif why == STOP_WMARK:
                 self._make_room()
                 granted = True
             else:
@@ -693,12 +740,13 @@ class Simulator:
                     stat[name] = lv.hier_stat("pgsteal_kswapd") + lv.hier_stat("pgsteal_direct")
                 else:
                     stat[name] = lv.hier_stat(name)
-            events = {k: sum(d.events[k] for d in m.subtree()) for k in ("low", "max", "oom", "oom_kill")}
+            events = {k: sum(d.events[k] for d in m.subtree()) for k in ("low", "high", "max", "oom", "oom_kill")}
             out.append({
                 "name": m.path,
                 "max": None if m.max >= (1 << 62) else m.max,
                 "min": m.min,
                 "low": m.low,
+                "high": m.high if m.high < (1 << 62) else None,
                 "usage": m.usage,
                 "peak": m.peak,
                 "pids": sorted(np.flatnonzero(self.memcg_of_pid == m.id).tolist()) if m.parent is not None else None,

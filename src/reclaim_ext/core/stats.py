@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .memcontrol import HZ
+
 # /proc/vmstat names this simulator maintains (all start at 0 so every key is always present).
 VMSTAT_NAMES = (
     "pgfault", "pgmajfault", "pgpgin", "pgpgout", "pswpin", "pswpout",
@@ -24,6 +26,7 @@ COST_NAMES = (
     "hits", "minor_faults", "major_faults", "file_reads", "swap_ins", "swap_outs", "file_writes",
     "pages_scanned", "rmap_walks", "ptes_checked", "lru_lock_ops", "atomic_updates",
     "ptes_walked", "pmd_tables_skipped",  # page-table walks and lookaround (core.ptwalk)
+    "high_delay_jiffies",  # tasks throttled above memory.high (mem_cgroup_handle_over_high)
 )
 
 
@@ -70,7 +73,8 @@ class CostModel:
             + cost["swap_ins"] * swap.read_latency_us
             + cost["swap_outs"] * swap.write_latency_us
         )
-        return ns * 1e-9 + io_us * 1e-6 + cost["file_writes"] / storage.write_bandwidth_pages_per_s
+        return (ns * 1e-9 + io_us * 1e-6 + cost["file_writes"] / storage.write_bandwidth_pages_per_s
+                + cost.get("high_delay_jiffies", 0) / HZ)
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -22,13 +22,15 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 @dataclass
 class MemcgConfig:
     """One declared memcg: path below the root, the pids charged to it, memory.max in pages
-    (None: no limit), memory.min and memory.low in pages (0: none)."""
+    (None: no limit), memory.min and memory.low in pages (0: none), memory.high in pages (None:
+    no limit)."""
 
     name: str
     pids: list[int] = field(default_factory=list)
     max: int | None = None
     min: int = 0
     low: int = 0
+    high: int | None = None
 
 
 def _err(what: str, msg: str) -> ConfigError:
@@ -73,9 +75,9 @@ def check_memcg_name(text: str, what: str) -> str:
 
 
 def parse_memcg_spec(spec: str) -> MemcgConfig:
-    """`name=a/b,pids=1-3+7,max=32MiB,min=8MiB,low=16MiB` -> MemcgConfig. Keys: name (required),
-    pids, max (a size as for --memory, or 'max' for no limit), min (memory.min, a size), low
-    (memory.low, a size)."""
+    """`name=a/b,pids=1-3+7,max=32MiB,high=24MiB,min=8MiB,low=16MiB` -> MemcgConfig. Keys: name
+    (required), pids, max and high (sizes as for --memory, or 'max' for no limit), min
+    (memory.min, a size), low (memory.low, a size)."""
     seen: dict[str, str] = {}
     for item in spec.split(","):
         item = item.strip()
@@ -84,9 +86,9 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
         k, sep, v = item.partition("=")
         k = k.strip().lower()
         if not sep:
-            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max, min, low)")
-        if k not in ("name", "pids", "max", "min", "low"):
-            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max, min, low)")
+            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max, high, min, low)")
+        if k not in ("name", "pids", "max", "high", "min", "low"):
+            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max, high, min, low)")
         if k in seen:
             raise _err(repr(spec), f"key {k!r} given twice")
         seen[k] = v.strip()
@@ -94,14 +96,17 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
         raise _err(repr(spec), "no name= (e.g. name=a or name=a/b)")
     name = check_memcg_name(seen["name"], repr(spec))
     pids = parse_pids(seen["pids"], repr(spec)) if seen.get("pids") else []
-    mx = None
-    if "max" in seen and seen["max"].lower() != "max":
-        try:
-            mx = parse_size(seen["max"], "max")
-        except ConfigError as e:
-            raise _err(repr(spec), str(e)) from None
-        if mx < MIN_MEMCG_MAX:
-            raise _err(repr(spec), f"max {mx} pages is too small (at least {MIN_MEMCG_MAX} pages = 128KiB, one reclaim batch)")
+    lim = {"max": None, "high": None}
+    for k in lim:
+        if k in seen and seen[k].lower() != "max":
+            try:
+                lim[k] = parse_size(seen[k], k)
+            except ConfigError as e:
+                raise _err(repr(spec), str(e)) from None
+            if lim[k] < MIN_MEMCG_MAX:
+                raise _err(repr(spec), f"{k} {lim[k]} pages is too small (at least {MIN_MEMCG_MAX} pages = 128KiB, "
+                                       "one reclaim batch)")
+    mx = lim["max"]
     prot = {"min": 0, "low": 0}
     for k in prot:
         if seen.get(k):
@@ -109,7 +114,7 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
                 prot[k] = parse_size(seen[k], k)
             except ConfigError as e:
                 raise _err(repr(spec), str(e)) from None
-    return MemcgConfig(name=name, pids=pids, max=mx, min=prot["min"], low=prot["low"])
+    return MemcgConfig(name=name, pids=pids, max=mx, min=prot["min"], low=prot["low"], high=lim["high"])
 
 
 def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
@@ -124,11 +129,14 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
             raise ConfigError(f"--memcg: {m!r} is not a memcg spec")
         if not isinstance(m.name, str):
             raise ConfigError(f"--memcg: name {m.name!r} is not a path such as 'a' or 'a/b'")
-        m = MemcgConfig(check_memcg_name(m.name, m.name), m.pids, m.max, m.min, getattr(m, "low", 0))
+        m = MemcgConfig(check_memcg_name(m.name, m.name), m.pids, m.max, m.min, getattr(m, "low", 0),
+                        getattr(m, "high", None))
         if m.name in out:
             raise ConfigError(f"--memcg {m.name}: declared twice")
-        if m.max is not None and m.max < MIN_MEMCG_MAX:
-            raise ConfigError(f"--memcg {m.name}: max {m.max} pages is too small (at least {MIN_MEMCG_MAX} pages)")
+        for k in ("max", "high"):
+            v = getattr(m, k)
+            if v is not None and v < MIN_MEMCG_MAX:
+                raise ConfigError(f"--memcg {m.name}: {k} {v} pages is too small (at least {MIN_MEMCG_MAX} pages)")
         for p in m.pids:
             if not 0 <= p <= MAX_PID:
                 raise ConfigError(f"--memcg {m.name}: pid {p} is not within 0..{MAX_PID}")
@@ -145,7 +153,7 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
 
                 raise ConfigError(f"--memcg {m.name}: {k} {format_size(v)} is above max {format_size(m.max)} "
                                   f"(memory.{k} protects usage up to it; it cannot exceed memory.max)")
-        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min, m.low)
+        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min, m.low, m.high)
     order = list(out)
     for name in order:  # implicit parents
         parts = name.split("/")

@@ -80,7 +80,7 @@ PAGE_COUNTER_MAX = 1 << 62  # memory.max "max"
 class Memcg:
     """A memory cgroup: a node of the memcg tree (the root has parent None). `usage` is the
     hierarchical page_counter (a charge counts on the memcg and every ancestor), `max` is
-    memory.max in pages, `events` the memory.events counters (low, max, oom, oom_kill) of this memcg
+    memory.max in pages, `events` the memory.events counters (low, high, max, oom, oom_kill) of this memcg
     alone (memory.events.local; the result sums them over the subtree as memory.events does)."""
 
     id: int
@@ -89,12 +89,13 @@ class Memcg:
     children: list["Memcg"] = field(default_factory=list)
     usage: int = 0
     max: int = PAGE_COUNTER_MAX
+    high: int = PAGE_COUNTER_MAX  # memory.high: reclaim and throttling above it (mem_cgroup_handle_over_high)
     min: int = 0  # memory.min: hard protection from reclaim (mem_cgroup_below_min)
     low: int = 0  # memory.low: protection while others have reclaimable memory (mem_cgroup_below_low)
     peak: int = 0                  # memory.peak: the highest usage seen
     swappiness: int | None = None  # cgroup v1 per-memcg swappiness; None = use vm.swappiness
     lruvecs: dict = field(default_factory=dict)  # nid -> core.lru.Lruvec
-    events: dict = field(default_factory=lambda: {"low": 0, "max": 0, "oom": 0, "oom_kill": 0})
+    events: dict = field(default_factory=lambda: {"low": 0, "high": 0, "max": 0, "oom": 0, "oom_kill": 0})
     reclaim_iter: dict = field(default_factory=dict)  # nid -> memcg visited last (mem_cgroup_reclaim_iter)
 
     @property
