@@ -51,6 +51,8 @@ class RunConfig:
     # memory cgroups: "name=a,pids=1-3,max=32MiB" specs or machine.memcg.MemcgConfig (--memcg)
     memcgs: list = field(default_factory=list)
     memory_recursiveprot: bool = False  # cgroup2 mount option: a parent's unclaimed min/low shared by its children
+    # writes to memory.reclaim during the run: "AT:PATH:SIZE[:swappiness=N]" (--proactive)
+    proactive: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.parse_sizes()
@@ -121,6 +123,13 @@ class RunConfig:
         if self.switches and not self.cache and not (isinstance(policy, Policy) or self.policy == "classic"):
             raise ConfigError(f"switch: policies switch on top of classic; {self.policy} cannot be switched")
         self._check_scopes(policy)
+        if self.proactive:
+            if self.cache:
+                raise ConfigError("--proactive: plain-cache mode (--cache) has no memcgs to reclaim from")
+            known = {m.name for m in self.memcg_plan()}
+            for p in self.proactive_plan():
+                if p.path and p.path not in known:
+                    raise ConfigError(f"--proactive: {p.path}: no such memcg (declare it with --memcg name=...)")
 
     def _check_scopes(self, policy) -> None:
         """--scope and the @SCOPE of switches name the system, node 0 or a declared memcg."""
@@ -147,6 +156,12 @@ class RunConfig:
         if plan and self.cache:
             raise ConfigError("--memcg: plain-cache mode (--cache) has no memcgs")
         return plan
+
+    def proactive_plan(self):
+        """The parsed --proactive entries, in access order."""
+        from .machine.memcg import parse_proactive
+
+        return sorted((parse_proactive(p) for p in self.proactive), key=lambda p: p.at)
 
     def switch_plan(self):
         """The parsed --switch entries, in access order."""
@@ -210,21 +225,26 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     sim = build_simulator(cfg)
     t0 = time.perf_counter()
     plan = [(sw.at, get_policy(sw.policy) if sw.policy else None, sw.scope) for sw in cfg.switch_plan()]
+    reclaims = cfg.proactive_plan()
+    cuts = [p[0] for p in plan] + [p.at for p in reclaims]
+    done: list[dict] = []
 
     def on_chunk(at: int) -> None:
         while plan and plan[0][0] == at:
             _, pol, scope = plan.pop(0)
             sim.ops.switch(pol, at, scope)
+        while reclaims and reclaims[0].at == at:
+            done.append(sim.proactive_reclaim(reclaims.pop(0), at))
 
     pids = _SeenPids(trace) if any(m.pids for m in cfg.memcg_plan()) else None
     trace = pids or trace
-    if plan:
+    if cuts:
         from .ext.switch import CutTrace
 
-        trace = CutTrace(trace, [p[0] for p in plan])
+        trace = CutTrace(trace, cuts)
     oom = None
     try:
-        sim.run(trace, progress=progress, on_chunk=on_chunk if plan else None)
+        sim.run(trace, progress=progress, on_chunk=on_chunk if cuts else None)
     except OutOfMemory as e:
         oom = e
         sim.accesses = sim.pos  # the accesses served: all before the one that found no memory
@@ -257,6 +277,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     }
     out.update(sim.ops.dump(sim))
     out["memcgs"] = res["memcgs"]
+    if cfg.proactive:
+        out["proactive"] = done
     _add_switches_and_warnings(cfg, out, pids)
     out["out_of_memory"] = None if oom is None else {"at_access": sim.pos, "memcg": oom.memcg, "message": str(oom)}
     if oom is not None:

@@ -252,6 +252,10 @@ def _lru_gen_policies() -> list[str]:
                    "scale the memcg's scan down in proportion. A charge "
                    "over max reclaims from that memcg; when nothing can be reclaimed the "
                    "run ends out of memory (exit 3).")
+@click.option("--proactive", "proactive", multiple=True, metavar="AT:PATH:SIZE[:swappiness=N]",
+              help="Proactive reclaim, repeatable: before access AT, write SIZE (and swappiness=N) to memory.reclaim "
+                   "of the memcg at PATH (/ for the root), e.g. --proactive 500000:/a:64MiB. The result lists "
+                   "each write: pages reclaimed, and EAGAIN when reclaim gave up short of SIZE.")
 @click.option("--memory-recursiveprot", is_flag=True,
               help="cgroup2's memory_recursiveprot mount option: a parent's memory.min/low that its children do "
                    "not claim is shared among them in proportion to their unprotected usage.")
@@ -260,7 +264,8 @@ def _lru_gen_policies() -> list[str]:
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, scope, switches, memcgs, memory_recursiveprot, dump_lru_gen, json_out, progress, **run_opts):
+def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursiveprot, dump_lru_gen, json_out, progress,
+        **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -287,6 +292,9 @@ def run(cache, capacity, scope, switches, memcgs, memory_recursiveprot, dump_lru
     with _user_errors():
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
                           scope=scope)
+        if proactive:
+            cfg.proactive = list(proactive)
+            cfg.validate()
         if memory_recursiveprot:
             if not memcgs:
                 raise click.UsageError("--memory-recursiveprot needs memcgs (--memcg): it shapes their protection")
@@ -465,6 +473,14 @@ def _print_summary(r: dict) -> None:
                     st["workingset_refault_anon"] + st["workingset_refault_file"], ev["max"], ev["oom"])
             mt.add_row(m["name"], *("max" if v is None else f"{v:,}" for v in vals))
         _print_tables(mt)
+    if r.get("proactive"):
+        pt = Table(title="memory.reclaim writes (--proactive; pages)")
+        for c in ("at access", "memcg", "requested", "swappiness", "reclaimed", "result"):
+            pt.add_column(c, justify="left" if c in ("memcg", "result") else "right")
+        for p in r["proactive"]:
+            swp = "-" if p["swappiness"] is None else str(p["swappiness"])
+            pt.add_row(f"{p['at']:,}", p["memcg"], f"{p['requested']:,}", swp, f"{p['reclaimed']:,}", p["result"])
+        _print_tables(pt)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})

@@ -309,6 +309,15 @@ class Simulator:
         over = over_limit(memcg.id, n, usage, mmax, self._mparent)
         return mcs[over] if over >= 0 else None
 
+    def proactive_reclaim(self, p, at: int) -> dict:
+        """A write to memory.reclaim (`p`: machine.memcg.Proactive) before access `at`
+        (vmscan.memory_reclaim); its record for the result."""
+        memcg = next(m for m in self.memcgs.values() if m.name.strip("/") == p.path) if p.path else self.root_memcg
+        self.pos = at
+        got, ok = vmscan.memory_reclaim(self, self.node, memcg, p.pages, self.ops, p.swappiness)
+        return {"at": at, "memcg": memcg.path, "requested": p.pages, "swappiness": p.swappiness,
+                "reclaimed": got, "result": "ok" if ok else "EAGAIN"}
+
     def _handle_over_high(self, pid: int) -> None:
         """mem_cgroup_handle_over_high on the task's return to user space: reclaim_high for the
         pages it charged above memory.high (then SWAP_CLUSTER_MAX a retry) while the overage

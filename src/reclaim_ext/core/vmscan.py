@@ -1063,13 +1063,33 @@ def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
     return do_try_to_free_pages(sim, node, ops, sc)
 
 
-def try_to_free_mem_cgroup_pages(sim, node, memcg, nr_pages: int, ops) -> int:
-    """memory.max reclaim (try_charge_memcg, try_to_free_mem_cgroup_pages): nr_to_reclaim = max(nr_pages, SWAP_CLUSTER_MAX),
-    target_mem_cgroup = memcg, may_writepage, may_unmap, may_swap; no kswapd wakeup and no
-    allocstall (do_try_to_free_pages counts it only for global reclaim)."""
+def try_to_free_mem_cgroup_pages(sim, node, memcg, nr_pages: int, ops, proactive: bool = False,
+                                 swappiness: int | None = None) -> int:
+    """memcg reclaim (try_charge_memcg, reclaim_high, memory.reclaim: try_to_free_mem_cgroup_pages):
+    nr_to_reclaim = max(nr_pages, SWAP_CLUSTER_MAX), target_mem_cgroup = memcg, may_writepage,
+    may_unmap, may_swap; `proactive` and a `swappiness` override for memory.reclaim; no kswapd
+    wakeup and no allocstall (do_try_to_free_pages counts it only for global reclaim)."""
     sc = ScanControl(nr_to_reclaim=max(nr_pages, SWAP_CLUSTER_MAX), target_memcg=memcg,
-                     may_writepage=True, may_unmap=True, may_swap=True)
+                     may_writepage=True, may_unmap=True, may_swap=True, proactive=proactive, swappiness=swappiness)
     return do_try_to_free_pages(sim, node, ops, sc)
+
+
+def memory_reclaim(sim, node, memcg, nr_to_reclaim: int, ops, swappiness: int | None = None) -> tuple[int, bool]:
+    """A write to memory.reclaim (user_proactive_reclaim): proactive memcg reclaim in batches of
+    a quarter of what is left (reclaim enforces SWAP_CLUSTER_MAX), until nr_to_reclaim pages are
+    reclaimed; a batch that reclaims nothing uses up one of MAX_RECLAIM_RETRIES, and when none
+    are left the write fails (-EAGAIN). Returns (pages reclaimed, whether the write succeeded)."""
+    retries = MAX_RECLAIM_RETRIES
+    reclaimed = 0
+    while reclaimed < nr_to_reclaim:
+        got = try_to_free_mem_cgroup_pages(sim, node, memcg, (nr_to_reclaim - reclaimed) // 4, ops,
+                                           proactive=True, swappiness=swappiness)
+        if not got:
+            if not retries:
+                return reclaimed, False
+            retries -= 1
+        reclaimed += got
+    return reclaimed, True
 
 
 def do_try_to_free_pages(sim, node, ops, sc: ScanControl) -> int:

@@ -162,3 +162,50 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
             if parent not in out:
                 out[parent] = MemcgConfig(parent)
     return sorted(out.values(), key=lambda m: m.name.count("/"))
+
+
+@dataclass
+class Proactive:
+    """One write to a memcg's memory.reclaim at a point of the trace (--proactive)."""
+
+    at: int                 # before this access
+    path: str               # the memcg: "" for the root, else a declared memcg's name (a or a/b)
+    pages: int
+    swappiness: int | None = None
+
+
+def parse_proactive(text: str) -> Proactive:
+    """`AT:PATH:SIZE[:swappiness=N]`, e.g. `500000:/a:64MiB` or `1_000_000:a/b:8MiB:swappiness=0`:
+    before access AT, write SIZE (and the swappiness= key) to memory.reclaim of the memcg at PATH
+    (`/` for the root)."""
+    parts = str(text).split(":")
+    what = f"--proactive {text!r}"
+    if len(parts) not in (3, 4):
+        raise ConfigError(f"{what}: not AT:PATH:SIZE[:swappiness=N] (e.g. 500000:/a:64MiB)")
+    try:
+        at = int(parts[0].replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{what}: {parts[0]!r} is not an access index") from None
+    if at < 0:
+        raise ConfigError(f"{what}: access index {at} is negative")
+    path = parts[1].strip()
+    path = "" if path in ("", "/") else check_memcg_name(path, what)
+    try:
+        pages = parse_size(parts[2], "size")
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+    if pages == 0:
+        raise ConfigError(f"{what}: a size of 0 reclaims nothing")
+    swp = None
+    if len(parts) == 4:
+        k, sep, v = parts[3].partition("=")
+        if k.strip() != "swappiness" or not sep:
+            raise ConfigError(f"{what}: {parts[3]!r} is not swappiness=N (the one key memory.reclaim takes here)")
+        try:
+            swp = int(v)
+        except ValueError:
+            raise ConfigError(f"{what}: swappiness {v!r} is not a number from 0 to 200") from None
+        if not 0 <= swp <= 200:
+            raise ConfigError(f"{what}: swappiness {swp} is not within 0..200")
+    return Proactive(at, path, pages, swp)
+
