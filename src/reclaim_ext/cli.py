@@ -13,6 +13,7 @@ from .cli_common import (EXIT_BAD_INPUT, EXIT_OOM, _check_json_path, _emit_json,
                          _not_with, _size, _trace_opts)
 from .errors import ReclaimExtError
 from .machine.units import format_size
+from .sweep_cli import mrc, sweep  # reclaim-ext sweep / mrc: grids on Dask, miss-ratio curves (docs/benchmarks.md)
 from .validate.cli import validate  # reclaim-ext validate kernel (docs/fidelity.md)
 
 
@@ -648,6 +649,9 @@ def check(policy, json_out):
 
 
 main.add_command(validate)
+
+main.add_command(sweep)
+main.add_command(mrc)
 
 
 if __name__ == "__main__":  # pragma: no cover

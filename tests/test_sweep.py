@@ -1,0 +1,293 @@
+"""Sweeps on Dask, miss-ratio curves, and the Parquet results (issue 13, items 2 and 3).
+
+Grids expand the same from flags and from TOML, cell ids are stable, a 2x2x3 grid runs on a
+LocalCluster of 2 workers, a sweep killed with SIGINT half-way is finished by --resume with
+exactly the missing cells, failing cells are rows, and LRU's one-pass stack-distance curve equals
+the sweep's points.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import invoke
+
+from reclaim_ext import results
+from reclaim_ext.errors import ConfigError
+from reclaim_ext.mrc import lru_misses, stack_curve, stack_distances, sweep_curve
+from reclaim_ext.sweep import (Grid, SweepError, cell_id, grid_from_options, grid_from_toml, parse_sizes, run_cell,
+                               run_sweep)
+
+
+SMALL = ["pages=2000", "accesses=20000"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One LocalCluster of 2 single-threaded worker processes for the in-process tests."""
+    import logging
+
+    from distributed import LocalCluster
+
+    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                     silence_logs=logging.ERROR)
+    yield c
+    c.close()
+
+
+# ---- grids ---------------------------------------------------------------------------------------------
+
+
+def test_grid_from_flags_expands_every_axis():
+    g = grid_from_options(policies=["classic,mglru"], mechanisms=["default", "-lookaround"],
+                          memories=["4MiB..12MiB:4MiB"], workloads=["zipf", "loop"], params=["pages=2000"],
+                          seeds=["0..1"])
+    cells = g.cells()
+    assert len(cells) == 2 * 2 * 3 * 2 * 2
+    assert {c["policy"] for c in cells} == {"classic", "mglru"}
+    assert {c["mechanisms"] for c in cells} == {None, "-lookaround"}
+    assert sorted({c["memory"] for c in cells}) == [1024, 2048, 3072]
+    assert {(c["workload"], c["workload_params"]["pages"]) for c in cells} == {("zipf", 2000), ("loop", 2000)}
+    assert {c["seed"] for c in cells} == {0, 1}
+    assert len({cell_id(c) for c in cells}) == len(cells)
+    # a list of parameter values is one scenario per value; repeated values count once
+    g = grid_from_options(workloads=["zipf"], params=["alpha=0.8,1.2", "pages=100"], memories=["1MiB,256,1MiB"])
+    assert [c["workload_params"]["alpha"] for c in g.cells()] == [0.8, 1.2]
+    assert len(g.cells()) == 2  # 1MiB is 256 pages: one size
+    assert parse_sizes(["1MiB..2MiB/3"]) == [256, 384, 512]
+
+
+def test_grid_from_toml_equals_flags(tmp_path):
+    f = tmp_path / "grid.toml"
+    f.write_text("""
+policy = ["classic", "mglru"]
+mechanism = ["default", "-lookaround"]
+memory = "4MiB..12MiB:4MiB"
+seed = "0..1"
+workload = ["zipf", "loop"]
+params = { pages = 2000 }
+""")
+    flags = grid_from_options(policies=["classic,mglru"], mechanisms=["default", "-lookaround"],
+                              memories=["4MiB,8MiB,12MiB"], workloads=["zipf,loop"], params=["pages=2000"],
+                              seeds=["0", "1"])
+    assert [cell_id(c) for c in grid_from_toml(f).cells()] == [cell_id(c) for c in flags.cells()]
+    # [[scenario]] tables, a trace path relative to the file, and plain-cache mode
+    (tmp_path / "t.csv").write_text("1\n2\n1\n")
+    f.write_text("""
+cache = true
+capacity = [1, 2]
+policy = "lru"
+[[scenario]]
+workload = "zipf"
+params = { pages = 100, alpha = [0.8, 1.0] }
+[[scenario]]
+trace = "t.csv"
+format = "csv"
+trace_opts = { header = "off" }
+""")
+    cells = grid_from_toml(f).cells()
+    assert len(cells) == 3 * 2
+    assert {c["trace"] for c in cells} == {None, str((tmp_path / "t.csv").resolve())}
+    assert all(c["cache"] and c["memory"] is None for c in cells)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("policy = 'classic'\nbogus = 1\n", ["unknown key", "bogus"]),
+    ("memory = '8MiB..4MiB:1MiB'\n", ["ends below its start"]),
+    ("workload = 'nosuch'\n", ["nosuch"]),
+    ("workload = 'zipf'\nparams = { nope = 1 }\n", ["nope"]),
+    ("cache = true\nmemory = '8MiB'\n", ["memory does not apply"]),
+    ("policy = [\n", ["not valid TOML"]),
+    ("[[scenario]]\ntrace = 'missing.bin'\nformat = 'csv'\n", ["no such file"]),
+])
+def test_bad_toml_is_one_error(tmp_path, text, words):
+    f = tmp_path / "g.toml"
+    f.write_text(text)
+    with pytest.raises(SweepError) as e:
+        grid_from_toml(f)
+    for w in words:
+        assert w in str(e.value)
+    r = invoke("sweep", "--grid", str(f), "--dry-run")
+    assert r.exit_code == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reclaim-ext: error: "), r.stderr
+
+
+def test_cell_ids_are_stable():
+    cell = grid_from_options(policies=["classic"], memories=["64MiB"], workloads=["zipf"],
+                             params=["pages=1000"]).cells()[0]
+    # the same run has the same id in every process, version and spelling of its sizes
+    assert cell_id(cell) == "eed675d60dd5bd0c"
+    again = grid_from_options(policies=["classic"], memories=["16384"], workloads=["zipf"],
+                              params=["pages=1_000"]).cells()[0]
+    assert cell_id(again) == cell_id(cell)
+    assert cell_id(dict(reversed(list(cell.items())))) == cell_id(cell)
+    assert cell_id({**cell, "seed": 1}) != cell_id(cell)
+
+
+# ---- running cells -----------------------------------------------------------------------------------------
+
+
+def test_failing_cells_are_rows(monkeypatch):
+    g = grid_from_options(policies=["nosuch"], memories=["1MiB"], workloads=["zipf"], params=SMALL)
+    row = run_cell(g.cells()[0])
+    assert row["status"] == "error" and "unknown policy 'nosuch'" in row["error"] and row.get("misses") is None
+    oom = grid_from_options(memories=["1MiB"], workloads=["zipf"], params=SMALL + ["kind=anon"], swap="0").cells()[0]
+    row = run_cell(oom)
+    assert row["status"] == "oom" and row["error"].startswith("out of memory")
+    import reclaim_ext.api
+
+    def broken(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(reclaim_ext.api, "run", broken)
+    row = run_cell(g.cells()[0] | {"policy": "classic"})
+    assert row["status"] == "error" and row["error"].startswith("RuntimeError: boom")
+
+
+def test_2x2x3_grid_on_a_local_cluster(tmp_path, cluster):
+    g = grid_from_options(policies=["classic,mglru"], mechanisms=["default", "-lookaround"],
+                          memories=["1MiB,2MiB,3MiB"], workloads=["zipf"], params=SMALL + ["kind=mmap"])
+    cells = g.cells()
+    assert len(cells) == 12
+    seen = []
+    bad_cell = grid_from_options(policies=["nosuch"], memories=["1MiB"], workloads=["zipf"], params=SMALL).cells()
+    res = run_sweep(cells + bad_cell, tmp_path / "s", scheduler=cluster.scheduler_address, on_row=seen.append)
+    assert res.total == 13 and res.skipped == 0 and len(res.rows) == 13 and res.failed == 1
+    df = results.load(tmp_path / "s")
+    assert len(df) == 13
+    assert set(df.cell_id) == {r["cell_id"] for r in seen} == {cell_id(c) for c in cells + bad_cell}
+    ok = df[df.status == "ok"]
+    assert len(ok) == 12 and ok.worker.nunique() == 2
+    bad = df[df.status != "ok"].iloc[0]
+    assert bad.policy == "nosuch" and "unknown policy" in bad.error and pd.isna(bad.misses)
+    for col in ("misses", "miss_ratio", "modeled_seconds", "wall_seconds", "vmstat_pgscan_kswapd",
+                "vmstat_workingset_refault_file", "cost_rmap_walks", "cost_ptes_walked", "reclaim_ext_version",
+                "git_commit", "memory_pages", "mechanisms", "seed"):
+        assert col in df.columns, col
+    # a row is the run's result: the same counters as running the cell here
+    from reclaim_ext.api import run
+    from reclaim_ext.sweep import run_config
+
+    one = ok.iloc[0]
+    here = run(run_config(next(c for c in cells if cell_id(c) == one.cell_id)))
+    assert one.misses == here["misses"] and one.vmstat_pgscan_direct == here["vmstat"]["pgscan_direct"]
+    # a second run without --resume refuses the directory; with it, nothing is left to run
+    with pytest.raises(SweepError, match="--resume"):
+        run_sweep(cells, tmp_path / "s", scheduler=cluster.scheduler_address)
+    again = run_sweep(cells, tmp_path / "s", resume=True, scheduler=cluster.scheduler_address)
+    assert again.skipped == 12 and again.rows == []
+
+
+def test_killed_sweep_resumes_with_exactly_the_missing_cells(tmp_path):
+    out = tmp_path / "s"
+    # 2 policies x 2 mechanism sets x 3 sizes, each cell about half a second
+    args = [sys.executable, "-m", "reclaim_ext", "sweep", "--policy", "classic,mglru", "--mechanism", "default",
+            "--mechanism", "-lookaround", "--memory", "4MiB,6MiB,8MiB", "--workload", "zipf",
+            "-p", "pages=4000", "-p", "accesses=100000", "-p", "kind=mmap", "--workers", "2", "--out", str(out)]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not results.parts(out) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert p.poll() is None, p.communicate()
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == 130, (stdout, stderr)
+    assert "sweep interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr, stderr
+    before = results.load(out)
+    assert 0 < len(before) < 12 and before.cell_id.is_unique
+    parts_before = set(results.parts(out))
+    r = subprocess.run([sys.executable, "-m", "reclaim_ext", "sweep", "--resume", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    missing = 12 - len(before)
+    assert f"{missing} run now ({missing} ok, 0 failed), {len(before)} already there" in r.stdout
+    new_rows = [row for part in set(results.parts(out)) - parts_before
+                for row in pq.read_table(part, columns=["cell_id"]).to_pylist()]
+    grid = results.read_grid(out)
+    assert {x["cell_id"] for x in new_rows} == {cell_id(c) for c in grid} - set(before.cell_id)
+    after = results.load(out)
+    assert len(after) == 12 and after.cell_id.is_unique and set(after.status) == {"ok"}
+
+
+# ---- miss-ratio curves ---------------------------------------------------------------------------------------
+
+
+def test_stack_distances_by_hand():
+    from reclaim_ext.trace import ArrayTrace
+    from reclaim_ext.trace.record import make_records
+
+    r = make_records(7)
+    r["page"] = [1, 2, 3, 1, 1, 3, 2]
+    d, n = stack_distances(ArrayTrace("t", r))
+    assert n == 3 and d.tolist() == [-1, -1, -1, 2, 0, 1, 2]
+    assert lru_misses(d, [1, 2, 3]).tolist() == [6, 5, 3]
+
+
+def test_mrc_lru_stack_distance_equals_the_sweep(cluster):
+    g = grid_from_options(policies=["lru"], cache=True, capacities=["1,10..2000/12"], workloads=["zipf"],
+                          params=SMALL)
+    cells = g.cells()
+    curve, _ = stack_curve(cells)
+    res = run_sweep(cells, None, scheduler=cluster.scheduler_address)
+    swept = sweep_curve(cells, res.rows, res.wall_seconds, res.workers)
+    assert [p["misses"] for p in curve.points] == [p["misses"] for p in swept.points]
+    assert [p["miss_ratio"] for p in curve.points] == [p["miss_ratio"] for p in swept.points]
+    assert curve.non_monotone() == [] and len(curve.points) == 13
+
+
+def test_mrc_command_stack_json_and_out(tmp_path):
+    r = invoke("mrc", "--cache", "--policy", "lru", "--capacity", "100,500..1500:500", "--workload", "zipf",
+               *[x for kv in SMALL for x in ("-p", kv)], "--json", "-", "--out", str(tmp_path / "m"))
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["method"] == "stack" and [p["size"] for p in d["points"]] == [100, 500, 1000, 1500]
+    misses = [p["misses"] for p in d["points"]]
+    assert misses == sorted(misses, reverse=True)
+    df = results.load(tmp_path / "m")
+    assert df.misses.tolist() == misses and set(df.method) == {"stack"}
+
+
+# ---- bad input: one line, exit 2 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,words", [
+    (["sweep", "--policy", "classic"], ["--out"]),
+    (["sweep", "--memory", "8MiB..4MiB:1MiB", "--dry-run"], ["ends below"]),
+    (["sweep", "--memory", "4MiB..8MiB", "--dry-run"], ["step"]),
+    (["sweep", "--seed", "x", "--dry-run"], ["seed"]),
+    (["sweep", "--workload", "nosuch", "--dry-run"], ["nosuch"]),
+    (["sweep", "-p", "bogus=1", "--dry-run"], ["bogus"]),
+    (["sweep", "--cache", "--memory", "8MiB", "--dry-run"], ["--memory", "--cache"]),
+    (["sweep", "--capacity", "8", "--dry-run"], ["--capacity"]),
+    (["sweep", "--grid", "g.toml", "--policy", "mglru", "--dry-run"], ["--policy", "--grid"]),
+    (["sweep", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2", "--out", "x"], ["--workers"]),
+    (["sweep", "--resume", "--out", "/nonexistent-dir-of-reclaim-ext"], ["no sweep here"]),
+    (["mrc", "--policy", "classic"], ["--memory"]),
+    (["mrc", "--cache", "--policy", "lru"], ["--capacity"]),
+    (["mrc", "--policy", "classic", "--memory", "1MiB", "--method", "stack"], ["stack"]),
+    (["mrc", "--cache", "--policy", "lru", "--capacity", "0", "--method", "stack"], ["capacity"]),
+    (["mrc", "--policy", "classic", "--memory", "4MiB", "--trace", "t.bin", "--workload", "zipf"], ["--workload"]),
+])
+def test_bad_input_is_one_error_line(args, words):
+    r = invoke(*args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reclaim-ext: error: "), r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_grid_rejects_nonsense():
+    with pytest.raises(ConfigError, match="no policy"):
+        Grid(policies=[]).cells()
+    with pytest.raises(ConfigError, match="seed axis"):
+        grid_from_options(params=["seed=3"])
