@@ -464,15 +464,22 @@ def _print_summary(r: dict) -> None:
     _print_tables(nz)
     if len(r.get("memcgs") or ()) > 1:
         mt = Table(title="memcgs (memory.stat / memory.events, hierarchical; pages)")
-        cols = ("usage", "peak", "max", "faults", "major", "scan", "steal", "refault", "max ev", "oom")
+        # memory.high / memory.low columns only when a memcg has them (or their events)
+        high = any(m.get("high") is not None or m["memory_events"].get("high") for m in r["memcgs"])
+        low = any(m.get("low") or m.get("min") or m["memory_events"].get("low") for m in r["memcgs"])
+        cols = ["usage", "peak", "max"] + (["high"] if high else []) + (["min", "low"] if low else []) + [
+            "faults", "major", "scan", "steal", "refault"] + (["low ev"] if low else []) + (
+            ["high ev"] if high else []) + ["max ev", "oom"]
         mt.add_column("memcg")
         for c in cols:
             mt.add_column(c, justify="right")
         for m in r["memcgs"]:
             st, ev = m["memory_stat"], m["memory_events"]
-            vals = (m["usage"], m["peak"], m["max"], st["pgfault"], st["pgmajfault"], st["pgscan"], st["pgsteal"],
-                    st["workingset_refault_anon"] + st["workingset_refault_file"], ev["max"], ev["oom"])
-            mt.add_row(m["name"], *("max" if v is None else f"{v:,}" for v in vals))
+            v = {"usage": m["usage"], "peak": m["peak"], "max": m["max"], "high": m.get("high"), "min": m.get("min"),
+                 "low": m.get("low"), "faults": st["pgfault"], "major": st["pgmajfault"], "scan": st["pgscan"],
+                 "steal": st["pgsteal"], "refault": st["workingset_refault_anon"] + st["workingset_refault_file"],
+                 "low ev": ev.get("low"), "high ev": ev.get("high"), "max ev": ev["max"], "oom": ev["oom"]}
+            mt.add_row(m["name"], *("max" if v[c] is None else f"{v[c]:,}" for c in cols))
         _print_tables(mt)
     if r.get("proactive"):
         pt = Table(title="memory.reclaim writes (--proactive; pages)")
