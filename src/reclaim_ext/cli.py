@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import contextmanager
 
 import click
 
 from . import __version__
 from .cli_common import (EXIT_BAD_INPUT, EXIT_OOM, _check_json_path, _emit_json, _given, _ignored_warning,
-                         _not_with, _size, _trace_opts)
-from .errors import ReclaimExtError
+                         _not_with, _size, _trace_opts, _user_errors)
 from .machine.units import format_size
 from .sweep_cli import mrc, sweep  # reclaim-ext sweep / mrc: grids on Dask, miss-ratio curves (docs/benchmarks.md)
 from .validate.cli import validate  # reclaim-ext validate kernel (docs/fidelity.md)
@@ -204,21 +202,6 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
     for text in ignored:
         _ignored_warning(text)
     return cfg
-
-
-@contextmanager
-def _user_errors():
-    """Out of memory: exit 3; any other ReclaimExtError: one error line, exit 2."""
-    from .core.engine import OutOfMemory
-
-    try:
-        yield
-    except OutOfMemory as e:
-        click.echo(f"reclaim-ext: {e}", err=True)
-        sys.exit(EXIT_OOM)
-    except ReclaimExtError as e:
-        click.echo(f"reclaim-ext: error: {e}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 def _lru_gen_policies() -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -100,3 +101,18 @@ def _emit_json(json_out: str | None, obj) -> bool:
     if json_out:
         _write_json(json_out, obj)
     return False
+
+
+@contextmanager
+def _user_errors():
+    """Out of memory: exit 3; any other ReclaimExtError: one error line, exit 2."""
+    from .core.engine import OutOfMemory
+
+    try:
+        yield
+    except OutOfMemory as e:
+        click.echo(f"reclaim-ext: {e}", err=True)
+        sys.exit(EXIT_OOM)
+    except ReclaimExtError as e:
+        click.echo(f"reclaim-ext: error: {e}", err=True)
+        sys.exit(EXIT_BAD_INPUT)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from contextlib import contextmanager
 
 import click
 
-from .cli_common import EXIT_BAD_INPUT, _check_json_path, _emit_json, _given, _not_with, _trace_opts
-from .errors import ReclaimExtError
+from .cli_common import _check_json_path, _emit_json, _given, _not_with, _trace_opts, _user_errors
 
 EXIT_INTERRUPTED = 130
 _FORMATS = ["oraclegeneral", "csv", "vscsi", "native"]
@@ -52,16 +50,6 @@ def _options(opts):
         return f
 
     return deco
-
-
-@contextmanager
-def _user_errors():
-    """A ReclaimExtError (a bad grid, an unusable --out): one error line, exit 2."""
-    try:
-        yield
-    except ReclaimExtError as e:
-        click.echo(f"reclaim-ext: error: {e}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 def _fixed(swap, swappiness, mode, min_free_kbytes, watermark_scale_factor, min_ttl_ms) -> dict:
