@@ -226,14 +226,16 @@ def _lru_gen_policies() -> list[str]:
                    "POLICY (or detach it with 'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo, "
                    "--switch 0:lru@memcg:/a.")
 @click.option("--memcg", "memcgs", multiple=True, metavar="SPEC",
-              help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE][,high=SIZE][,min=SIZE][,low=SIZE], e.g. "
+              help="A memory cgroup, repeatable: name=PATH[,pids=LIST][,max=SIZE][,high=SIZE][,min=SIZE][,low=SIZE]"
+                   "[,swap_max=SIZE], e.g. "
                    "--memcg name=a,pids=1-3,max=32MiB --memcg name=a/b,pids=4+7. PATH a or a/b (undeclared "
                    "parents are created without a limit); pids: trace pids charged to it (ranges lo-hi joined "
                    "by +; others stay in the root memcg); max: memory.max (sizes as for --memory, at least "
                    "32 pages); high: memory.high (above it, the charging task reclaims, and is throttled when "
                    "that does not keep up); min: memory.min (reclaim skips the memcg while its usage is at or below it); "
                    "low: memory.low (skipped likewise while other memcgs have reclaimable memory). Both also "
-                   "scale the memcg's scan down in proportion. A charge "
+                   "scale the memcg's scan down in proportion. swap_max: memory.swap.max (swap slots its pages may "
+                   "hold). A charge "
                    "over max reclaims from that memcg; when nothing can be reclaimed the "
                    "run ends out of memory (exit 3).")
 @click.option("--proactive", "proactive", multiple=True, metavar="AT:PATH:SIZE[:swappiness=N]",

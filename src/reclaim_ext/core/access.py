@@ -67,7 +67,7 @@ def over_limit(mc, n, usage, mmax, mparent):
 
 @njit(cache=True)
 def _alloc(g, mc, read, fault, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak, mparent,
-           s, vmc, cost, mstat, ev, ne):
+           s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage):
     """Allocate, charge (the task's memcg and every ancestor) and fill the folio for page g: the
     refault check against its shadow entry, the ADD event, the swap-in or the file read (none for
     a whole-page write()). Returns the new event count."""
@@ -102,6 +102,11 @@ def _alloc(g, mc, read, fault, flags, ftype, fmemcg, fshadow, fws, fever, usage,
     if t == LRU_ANON:
         if fever[g]:  # swapped out before: swap-in releases the slot (skip-swapcache path)
             s[SWAP_USED] -= 1
+            m = swap_memcg[g]  # mem_cgroup_uncharge_swap: the memcg charged at swap-out
+            while m > 0:
+                swap_usage[m] -= 1
+                m = mparent[m]
+            swap_memcg[g] = -1
             vmc[PSWPIN] += 1
             vmc[PGPGIN] += 4
             cost[SWAP_INS] += 1
@@ -121,7 +126,8 @@ def _dirty(g, flags, s):
 @njit(cache=True)
 def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
-                 memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high):
+                 memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
+                 swap_memcg, swap_usage):
     """Replay records start.. (see the module docstring). `budget`: allocations allowed before
     the watermark slow path; `skip_used`: the record at `start` already marked its mm used
     (it stopped there for the slow path). With `highs` (a memcg has memory.high), a charge that
@@ -161,7 +167,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                     return i, STOP_MEMCG, ne, nalloc
                 ne = _alloc(g, mc, not writes[i], False, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
-                            mparent, s, vmc, cost, mstat, ev, ne)
+                            mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage)
                 nalloc += 1
                 if highs and charged_over_high(mc, usage, mhigh, mparent):
                     over_high[pid] += 1
@@ -189,7 +195,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                         return i, STOP_MEMCG, ne, nalloc
                     major = ftype[g] == LRU_FILE or fever[g]
                     ne = _alloc(g, mc, True, True, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
-                                mparent, s, vmc, cost, mstat, ev, ne)
+                                mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage)
                     nalloc += 1
                     if highs and charged_over_high(mc, usage, mhigh, mparent):
                         over_high[pid] += 1

@@ -154,6 +154,8 @@ class Simulator:
                 m.max = mc.max
             if mc.high is not None:
                 m.high = mc.high
+            if mc.swap_max is not None:
+                m.swap_max = mc.swap_max
             m.min = mc.min
             m.low = mc.low
             parent.children.append(m)
@@ -168,6 +170,11 @@ class Simulator:
                                  dtype=np.int64)
         # the memcgs with a limit, each with a mask over memcg ids of its subtree (a charge to
         # any of them counts against that limit)
+        # memory.swap.max: each memcg's swap slots (hierarchical, the root's not counted) and
+        # memory.swap.events (max, fail) of the memcg itself
+        self.swap_usage = np.zeros(len(self.memcgs), dtype=np.int64)
+        self._swap_max = np.array([min(m.swap_max, 1 << 62) for m in self._memcg_list], dtype=np.int64)
+        self.swap_events = np.zeros((len(self.memcgs), 2), dtype=np.int64)
         self.highs = any(m.high < (1 << 62) for m in self.memcgs.values())
         self._mhigh = np.array([min(m.high, 1 << 62) for m in self._memcg_list], dtype=np.int64)
         self.over_high = np.zeros(len(self.memcg_of_pid), dtype=np.int64)  # per task: memcg_nr_pages_over_high
@@ -514,7 +521,7 @@ class Simulator:
                 pages, ptes, kinds, writes, marks, pids, i, budget, skip_used, self.multi, limited,
                 f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young, pt.pmd,
                 self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent,
-                s, vmc, cost, mstat, ev, self.highs, self._mhigh, self.over_high)
+                s, vmc, cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage)
             node.free, swap.used, _, self.nr_file_dirty, self.misses = s.tolist()
             for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
                 m.usage, m.peak = u, pk
@@ -678,6 +685,15 @@ class Simulator:
         swapped = int(((f.type[:cnt] == LRU_ANON) & f.ever[:cnt] & ~resident).sum())
         if swapped != self.swap.used:
             problems.append(f"swap slots used {self.swap.used} != swapped-out pages {swapped}")
+        if self.multi:  # memory.swap.max accounting: each memcg's slots are its subtree's swapped-out pages
+            owner = f.swap_memcg[:cnt].astype(np.int64)
+            held = np.bincount(owner[owner > 0], minlength=len(self.memcgs))
+            for m in self.memcgs.values():
+                if m.parent is not None:
+                    n = int(sum(held[d.id] for d in m.subtree()))
+                    if n != self.swap_usage[m.id] or self.swap_usage[m.id] > self._swap_max[m.id]:
+                        problems.append(f"memcg {m.path}: swap usage {self.swap_usage[m.id]} != its swapped-out "
+                                        f"pages {n} (or above its swap.max {m.swap_max})")
         ndirty = int((((flags & PG_dirty) != 0) & resident & (f.type[:cnt] == LRU_FILE)).sum())
         if ndirty != self.nr_file_dirty:
             problems.append(f"dirty file pages {ndirty} != counter {self.nr_file_dirty}")
@@ -756,6 +772,10 @@ class Simulator:
                 "min": m.min,
                 "low": m.low,
                 "high": m.high if m.high < (1 << 62) else None,
+                "swap_max": m.swap_max if m.swap_max < (1 << 62) else None,
+                "swap_usage": int(self.swap_usage[m.id]) if m.parent is not None else self.swap.used,
+                "memory_swap_events": {k: int(sum(self.swap_events[d.id, j] for d in m.subtree()))
+                                       for j, k in enumerate(("max", "fail"))},
                 "usage": m.usage,
                 "peak": m.peak,
                 "pids": sorted(np.flatnonzero(self.memcg_of_pid == m.id).tolist()) if m.parent is not None else None,

@@ -122,9 +122,40 @@ def file_is_tiny(nr, nr_classes, may_deactivate, priority, free, high):
     return file + free <= high and not may_deactivate & (1 << LRU_ANON) and (nr[LRU_ANON * N] >> priority) != 0
 
 
-def can_reclaim_anon(sim, sc: ScanControl | None = None) -> bool:
-    """can_reclaim_anon_pages: swap space left (no demotion in this version)."""
-    return sim.swap.free > 0
+def nr_swap_pages(sim, memcg=None) -> int:
+    """mem_cgroup_get_nr_swap_pages: the free swap slots, and for a memcg the least room left
+    under memory.swap.max on its way to the root (the root has no limit)."""
+    free = sim.swap.free
+    m = memcg
+    while m is not None and m.parent is not None:
+        free = min(free, int(sim._swap_max[m.id] - sim.swap_usage[m.id]))
+        m = m.parent
+    return free
+
+
+def can_reclaim_anon(sim, sc: ScanControl | None = None, memcg=None) -> bool:
+    """can_reclaim_anon_pages: swap space left, for `memcg` under its memory.swap.max (no demotion
+    in this version)."""
+    return nr_swap_pages(sim, memcg) > 0
+
+
+@njit(cache=True)
+def swap_try_charge(mc, swap_usage, swap_max, mparent, swap_events):
+    """mem_cgroup_try_charge_swap: charge a swap slot to the memcg and its ancestors (not the
+    root) unless one is at its memory.swap.max; a refusal counts max and fail in the memcg's
+    memory.swap.events."""
+    m = mc
+    while m > 0:
+        if swap_usage[m] + 1 > swap_max[m]:
+            swap_events[mc, 0] += 1
+            swap_events[mc, 1] += 1
+            return False
+        m = mparent[m]
+    m = mc
+    while m > 0:
+        swap_usage[m] += 1
+        m = mparent[m]
+    return True
 
 
 def swappiness(sim, lruvec, sc: ScanControl) -> int:
@@ -191,7 +222,8 @@ def get_scan_count(sim, lruvec, sc: ScanControl) -> list[int]:
     Returns a list indexed by list index."""
     swp = swappiness(sim, lruvec, sc)
     cgroup_reclaim = sc.target_memcg is not None and sc.target_memcg.parent is not None
-    balance = scan_balance(bool(sc.may_swap), can_reclaim_anon(sim, sc), cgroup_reclaim, int(swp), int(sc.priority),
+    balance = scan_balance(bool(sc.may_swap), can_reclaim_anon(sim, sc, lruvec.memcg), cgroup_reclaim, int(swp),
+                           int(sc.priority),
                            bool(sc.file_is_tiny), bool(sc.cache_trim_mode))
     out = np.zeros(lruvec.nr_lists, dtype=np.int64)
     scan_targets(lruvec.nr.a, lruvec.nr_classes, int(sc.priority), balance, int(swp), int(sc.anon_cost),
@@ -657,7 +689,7 @@ def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
 
 @njit(cache=True)
 def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, swap_free, kswapd, may_writepage,
-                    dirty_flag, out, census):
+                    dirty_flag, out, census, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_events):
     """shrink_folio_list steps 8-12 for each folio, in list order, after the references verdicts:
     ACTIVATE / KEEP verdicts decide first; an anon folio gets a swap slot (first come, first
     served; none left: activate), which dirties it; every folio still going is unmapped
@@ -679,9 +711,10 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
         g = ids[i]
         fl = flags[g]
         dirty = (fl & PG_dirty) != 0
-        if ftype[g] != LRU_FILE:  # 9. add_to_swap
-            if got < swap_free:
+        if ftype[g] != LRU_FILE:  # 9. add_to_swap: a free slot, charged to the memcg (memory.swap.max)
+            if got < swap_free and swap_try_charge(fmemcg[g], swap_usage, swap_max, mparent, swap_events):
                 got += 1
+                swap_memcg[g] = fmemcg[g]
                 dirty = True
             else:
                 out[i] = _ACTIVATE
@@ -749,7 +782,8 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
 
     # steps 9-12 (compiled): swap slots, unmap, dirty folios; counted into `census`
     swap_got = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
-                               verdict, sim.swap.free, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census)
+                               verdict, sim.swap.free, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census,
+                               f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events)
     sim.swap.used += int(swap_got)
     (immediate_reclaim, file_writes, swap_writes) = census[5:8].tolist()
     nr_pageout = file_writes + swap_writes

@@ -89,6 +89,7 @@ class FolioTable(GrowableTable):
                 "shadow_ws": (np.dtype(np.bool_), False),  # workingset bit of the shadow
                 "shadow_memcg": (np.dtype(np.int16), 0),
                 "ever": (np.dtype(np.bool_), False),     # has been resident once (anon: swapped out)
+                "swap_memcg": (np.dtype(np.int16), -1),  # memcg charged for its swap slot (swap_cgroup), -1: none
             },
             capacity,
         )

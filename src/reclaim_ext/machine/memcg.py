@@ -31,6 +31,7 @@ class MemcgConfig:
     min: int = 0
     low: int = 0
     high: int | None = None
+    swap_max: int | None = None  # memory.swap.max (None: no limit)
 
 
 def _err(what: str, msg: str) -> ConfigError:
@@ -86,9 +87,9 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
         k, sep, v = item.partition("=")
         k = k.strip().lower()
         if not sep:
-            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max, high, min, low)")
-        if k not in ("name", "pids", "max", "high", "min", "low"):
-            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max, high, min, low)")
+            raise _err(repr(spec), f"{item!r} is not KEY=VALUE (keys: name, pids, max, high, min, low, swap_max)")
+        if k not in ("name", "pids", "max", "high", "min", "low", "swap_max"):
+            raise _err(repr(spec), f"unknown key {k!r} (keys: name, pids, max, high, min, low, swap_max)")
         if k in seen:
             raise _err(repr(spec), f"key {k!r} given twice")
         seen[k] = v.strip()
@@ -107,6 +108,12 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
                 raise _err(repr(spec), f"{k} {lim[k]} pages is too small (at least {MIN_MEMCG_MAX} pages = 128KiB, "
                                        "one reclaim batch)")
     mx = lim["max"]
+    swap_max = None
+    if "swap_max" in seen and seen["swap_max"].lower() != "max":
+        try:
+            swap_max = parse_size(seen["swap_max"], "swap_max")
+        except ConfigError as e:
+            raise _err(repr(spec), str(e)) from None
     prot = {"min": 0, "low": 0}
     for k in prot:
         if seen.get(k):
@@ -114,7 +121,8 @@ def parse_memcg_spec(spec: str) -> MemcgConfig:
                 prot[k] = parse_size(seen[k], k)
             except ConfigError as e:
                 raise _err(repr(spec), str(e)) from None
-    return MemcgConfig(name=name, pids=pids, max=mx, min=prot["min"], low=prot["low"], high=lim["high"])
+    return MemcgConfig(name=name, pids=pids, max=mx, min=prot["min"], low=prot["low"], high=lim["high"],
+                       swap_max=swap_max)
 
 
 def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
@@ -130,7 +138,7 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
         if not isinstance(m.name, str):
             raise ConfigError(f"--memcg: name {m.name!r} is not a path such as 'a' or 'a/b'")
         m = MemcgConfig(check_memcg_name(m.name, m.name), m.pids, m.max, m.min, getattr(m, "low", 0),
-                        getattr(m, "high", None))
+                        getattr(m, "high", None), getattr(m, "swap_max", None))
         if m.name in out:
             raise ConfigError(f"--memcg {m.name}: declared twice")
         for k in ("max", "high"):
@@ -153,7 +161,7 @@ def resolve_memcgs(memcgs: list[MemcgConfig | str]) -> list[MemcgConfig]:
 
                 raise ConfigError(f"--memcg {m.name}: {k} {format_size(v)} is above max {format_size(m.max)} "
                                   f"(memory.{k} protects usage up to it; it cannot exceed memory.max)")
-        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min, m.low, m.high)
+        out[m.name] = MemcgConfig(m.name, list(m.pids), m.max, m.min, m.low, m.high, m.swap_max)
     order = list(out)
     for name in order:  # implicit parents
         parts = name.split("/")

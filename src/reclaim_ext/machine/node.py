@@ -90,6 +90,7 @@ class Memcg:
     usage: int = 0
     max: int = PAGE_COUNTER_MAX
     high: int = PAGE_COUNTER_MAX  # memory.high: reclaim and throttling above it (mem_cgroup_handle_over_high)
+    swap_max: int = PAGE_COUNTER_MAX  # memory.swap.max: swap slots its subtree may hold (usage: Simulator.swap_usage)
     min: int = 0  # memory.min: hard protection from reclaim (mem_cgroup_below_min)
     low: int = 0  # memory.low: protection while others have reclaimable memory (mem_cgroup_below_low)
     peak: int = 0                  # memory.peak: the highest usage seen

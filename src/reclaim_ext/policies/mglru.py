@@ -24,7 +24,7 @@ from ..core.lru import HookOut, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
-    can_reclaim_anon, count_reclaim, mem_cgroup_below_low, mem_cgroup_below_min, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
+    can_reclaim_anon, count_reclaim, mem_cgroup_below_low, mem_cgroup_below_min, nr_swap_pages, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_unevictable,
@@ -551,8 +551,9 @@ class MGLRU(ReclaimOps):
         return lru
 
     def get_swappiness(self, sim, lruvec, sc: ScanControl) -> int:
-        """get_swappiness: 0 without may_swap or with fewer than MIN_LRU_BATCH free swap slots."""
-        if not sc.may_swap or sim.swap.free < MIN_LRU_BATCH:
+        """get_swappiness: 0 without may_swap or with fewer than MIN_LRU_BATCH free swap slots (for the
+        lruvec's memcg, under its memory.swap.max: mem_cgroup_get_nr_swap_pages)."""
+        if not sc.may_swap or nr_swap_pages(sim, lruvec.memcg) < MIN_LRU_BATCH:
             return 0
         return vm_swappiness(sim, lruvec, sc)
 
