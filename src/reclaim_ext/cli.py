@@ -242,6 +242,10 @@ def _lru_gen_policies() -> list[str]:
               help="Proactive reclaim, repeatable: before access AT, write SIZE (and swappiness=N) to memory.reclaim "
                    "of the memcg at PATH (/ for the root), e.g. --proactive 500000:/a:64MiB. The result lists "
                    "each write: pages reclaimed, and EAGAIN when reclaim gave up short of SIZE.")
+@click.option("--machine", "machine", metavar="FILE.toml", default=None,
+              help="The machine from a file: memory, swap, watermark knobs, the memcg tree with every knob, "
+                   "proactive reclaim (format: `reclaim-ext machine show --help`). Flags given on the command "
+                   "line win; --memcg and --proactive add to the file's.")
 @click.option("--memory-recursiveprot", is_flag=True,
               help="cgroup2's memory_recursiveprot mount option: a parent's memory.min/low that its children do "
                    "not claim is shared among them in proportion to their unprotected usage.")
@@ -250,8 +254,8 @@ def _lru_gen_policies() -> list[str]:
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursiveprot, dump_lru_gen, json_out, progress,
-        **run_opts):
+def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursiveprot, machine, dump_lru_gen, json_out,
+        progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -269,6 +273,7 @@ def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursivepro
       reclaim-ext run --policy classic --switch 500000:examples/hello.py --workload mixed
       reclaim-ext run --workload mixed -p procs=2 --memcg name=a,pids=0,max=16MiB --memcg name=b,pids=1 \\
           --policy lru --scope memcg:/a
+      reclaim-ext run --workload mixed -p procs=3 --machine examples/machine.toml
     """
     from .api import build_trace
     from .api import run as api_run
@@ -276,6 +281,17 @@ def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursivepro
 
     _check_json_path(json_out)
     with _user_errors():
+        file = {}
+        if machine is not None:  # the file's machine; a flag given on the command line wins
+            from .machine.file import load_machine
+
+            file = load_machine(machine)
+            for k in ("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor"):
+                if k in file and not _given(k):
+                    run_opts[k] = file[k]
+            memcgs = list(file["memcgs"]) + list(memcgs)
+            proactive = list(file["proactive"]) + list(proactive)
+            memory_recursiveprot = memory_recursiveprot or file.get("memory_recursiveprot", False)
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
                           scope=scope)
         if proactive:
@@ -641,6 +657,38 @@ def check(policy, json_out):
 
 
 main.add_command(validate)
+
+
+@main.group()
+def machine() -> None:
+    """The simulated machine described by a file (run --machine FILE)."""
+
+
+@machine.command("show")
+@click.argument("file", metavar="FILE.toml")
+def machine_show(file):
+    """Print the machine of FILE.toml as a tree: node, memcgs with their knobs, proactive reclaim.
+
+    \b
+    The file (TOML; sizes like "64MiB", numbers are pages):
+      memory = "64MiB"
+      swap = "64MiB"
+      swappiness = 60
+      memory_recursiveprot = false
+      [[memcg]]
+      name = "a"            # a/b for a child of a
+      pids = "0-2"          # or [0, 1, 2]
+      max = "16MiB"         # also high, min, low, swap_max
+      [[proactive]]
+      at = 500000           # before this access
+      memcg = "/a"          # "/" for the root
+      size = "16MiB"
+      swappiness = 0        # optional
+    """
+    from .machine.file import describe, load_machine
+
+    with _user_errors():
+        click.echo(describe(load_machine(file)), nl=False)
 
 main.add_command(sweep)
 main.add_command(mrc)

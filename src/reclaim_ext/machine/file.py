@@ -1,0 +1,188 @@
+"""One machine file (`--machine FILE.toml`): the simulated machine that the run flags otherwise
+describe, in one place. Today's model has one node, so the file describes that node (memory,
+swap, watermark knobs), the memcg tree with every memcg knob the model has, and proactive
+reclaim; nodes and tiers come with the topology work and are refused with a clear error until then.
+
+    memory = "64MiB"                 # sizes as for --memory; numbers are pages
+    swap = "64MiB"
+    swappiness = 60
+    min_free_kbytes = 4096           # optional
+    watermark_scale_factor = 10
+    memory_recursiveprot = false     # cgroup2 mount option
+
+    [[memcg]]
+    name = "a"                       # a, or a/b below a
+    pids = "0-2"                     # or [0, 1, 2]
+    max = "16MiB"                    # memory.max; "max" or absent: no limit
+    high = "12MiB"                   # memory.high
+    min = "2MiB"                     # memory.min
+    low = "4MiB"                     # memory.low
+    swap_max = "8MiB"                # memory.swap.max
+
+    [[proactive]]                    # writes to memory.reclaim during the run
+    at = 500000
+    memcg = "/a"                     # "/" for the root
+    size = "16MiB"
+    swappiness = 0                   # optional
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from typing import Any
+
+from ..errors import ConfigError
+from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
+from .units import format_size, parse_size
+
+TOP = ("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
+       "memcg", "proactive")
+MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
+PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
+NOT_YET = ("node", "nodes", "tier", "tiers", "process", "processes", "swap_device", "swap_devices")
+
+
+def _size(path: str, where: str, value: Any, allow_max: bool = False) -> int | None:
+    if allow_max and isinstance(value, str) and value.strip().lower() == "max":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigError(f"{path}: {where}: {value!r} is not a size (e.g. \"64MiB\" or a page count)")
+    try:
+        return parse_size(value, where)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _int(path: str, where: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{path}: {where} must be an integer from {lo} to {hi}, not {value!r}")
+    return value
+
+
+def _table_list(path: str, data: dict, key: str) -> list[dict]:
+    v = data.get(key, [])
+    if not isinstance(v, list) or not all(isinstance(t, dict) for t in v):
+        raise ConfigError(f"{path}: {key} must be a list of tables ([[{key}]] sections)")
+    return v
+
+
+def _unknown(path: str, where: str, table: dict, known: tuple[str, ...]) -> None:
+    for k in table:
+        if k not in known:
+            raise ConfigError(f"{path}: {where}: unknown key {k!r} (keys: {', '.join(known)})")
+
+
+def load_machine(path: str | os.PathLike) -> dict[str, Any]:
+    """The RunConfig fields a machine file sets (memory, swap, swappiness, min_free_kbytes,
+    watermark_scale_factor, memory_recursiveprot, memcgs as MemcgConfig, proactive specs), checked.
+    Every problem is a ConfigError naming the file and the key."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--machine {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--machine {path}: is a directory, not a machine file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--machine {path}: not a text (TOML) file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"--machine {path}: not valid TOML: {e}") from None
+    for k in data:
+        if k in NOT_YET:
+            raise ConfigError(f"{path}: [{k}]: the model has one node so far; nodes, tiers, processes and swap "
+                              "devices in a machine file come with the topology work (issue 12)")
+    _unknown(path, "top level", data, TOP)
+    out: dict[str, Any] = {}
+    if "memory" in data:
+        out["memory"] = _size(path, "memory", data["memory"])
+    if "swap" in data:
+        out["swap"] = _size(path, "swap", data["swap"])
+    if "swappiness" in data:
+        out["swappiness"] = _int(path, "swappiness", data["swappiness"], 0, 200)
+    if "min_free_kbytes" in data:
+        out["min_free_kbytes"] = _int(path, "min_free_kbytes", data["min_free_kbytes"], 128, 1 << 40)
+    if "watermark_scale_factor" in data:
+        out["watermark_scale_factor"] = _int(path, "watermark_scale_factor", data["watermark_scale_factor"], 1, 3000)
+    if "memory_recursiveprot" in data:
+        if not isinstance(data["memory_recursiveprot"], bool):
+            raise ConfigError(f"{path}: memory_recursiveprot must be true or false")
+        out["memory_recursiveprot"] = data["memory_recursiveprot"]
+    memcgs = []
+    for i, t in enumerate(_table_list(path, data, "memcg"), 1):
+        where = f"[[memcg]] {i}"
+        _unknown(path, where, t, MEMCG_KEYS)
+        name = t.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{path}: {where}: needs a name (e.g. name = \"a\" or \"a/b\")")
+        where = f"memcg {name}"
+        pids = t.get("pids", [])
+        if isinstance(pids, str):
+            pids = parse_pids(pids, f"{path}: {where}") if pids.strip() else []
+        elif not (isinstance(pids, list) and all(isinstance(p, int) and not isinstance(p, bool) for p in pids)):
+            raise ConfigError(f"{path}: {where}: pids must be a list of integers or a string like \"0-2+5\"")
+        memcgs.append(MemcgConfig(name=name, pids=list(pids), max=_size(path, f"{where}: max", t.get("max", "max"), True),
+                                  min=_size(path, f"{where}: min", t.get("min", 0)) or 0,
+                                  low=_size(path, f"{where}: low", t.get("low", 0)) or 0,
+                                  high=_size(path, f"{where}: high", t.get("high", "max"), True),
+                                  swap_max=_size(path, f"{where}: swap_max", t.get("swap_max", "max"), True)))
+    try:
+        out["memcgs"] = resolve_memcgs(memcgs) if memcgs else []
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    proactive = []
+    for i, t in enumerate(_table_list(path, data, "proactive"), 1):
+        where = f"[[proactive]] {i}"
+        _unknown(path, where, t, PROACTIVE_KEYS)
+        if not all(k in t for k in ("at", "memcg", "size")):
+            raise ConfigError(f"{path}: {where}: needs at, memcg and size")
+        spec = f"{t['at']}:{t['memcg']}:{t['size']}" + (f":swappiness={t['swappiness']}" if "swappiness" in t else "")
+        try:
+            parse_proactive(spec)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {where}: {e}") from None
+        proactive.append(spec)
+    out["proactive"] = proactive
+    return out
+
+
+def describe(fields: dict[str, Any]) -> str:
+    """The machine of a machine file as a tree (reclaim-ext machine show)."""
+    mem = fields.get("memory")
+    lines = [f"machine: node 0, memory {format_size(mem) if mem is not None else 'the --memory default'}, "
+             f"swap {format_size(fields['swap']) if fields.get('swap') is not None else 'as large as memory'}, "
+             f"swappiness {fields.get('swappiness', 60)}"
+             + (", memory_recursiveprot" if fields.get("memory_recursiveprot") else "")]
+    memcgs = fields.get("memcgs") or []
+    children: dict[str, list[MemcgConfig]] = {}
+    for m in memcgs:
+        children.setdefault(m.name.rpartition("/")[0], []).append(m)
+
+    def knobs(m: MemcgConfig) -> str:
+        out = []
+        if m.pids:
+            out.append(f"pids {','.join(map(str, m.pids))}")
+        for k in ("max", "high", "swap_max"):
+            v = getattr(m, k)
+            if v is not None:
+                out.append(f"{k} {format_size(v)}")
+        for k in ("min", "low"):
+            if getattr(m, k):
+                out.append(f"{k} {format_size(getattr(m, k))}")
+        return "  ".join(out)
+
+    def walk(parent: str, prefix: str) -> None:
+        kids = children.get(parent, [])
+        for i, m in enumerate(kids):
+            last = i == len(kids) - 1
+            lines.append(f"{prefix}{'└── ' if last else '├── '}{m.name.rpartition('/')[2]}  {knobs(m)}".rstrip())
+            walk(m.name, prefix + ("    " if last else "│   "))
+
+    lines.append("└── / (root memcg)")
+    walk("", "    ")
+    for spec in fields.get("proactive") or []:
+        p = parse_proactive(spec)
+        lines.append(f"proactive: at access {p.at:,}, memory.reclaim of /{p.path} {format_size(p.pages)}"
+                     + (f", swappiness {p.swappiness}" if p.swappiness is not None else ""))
+    return "\n".join(lines) + "\n"

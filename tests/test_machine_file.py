@@ -1,0 +1,72 @@
+"""One machine file (--machine FILE.toml, reclaim-ext machine show): the same model as the flags,
+flags on the command line win, and every bad file gets one error line naming the file and key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import invoke
+from reclaim_ext.errors import ConfigError
+from reclaim_ext.machine.file import load_machine
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "machine.toml"
+SMALL = ("run", "--workload", "mixed", "-p", "procs=3", "-p", "accesses=40000", "--json", "-")
+
+
+def test_the_example_loads():
+    m = load_machine(EXAMPLE)
+    assert m["memory"] == 16384 and m["swap"] == 8192 and m["swappiness"] == 60
+    web, batch = m["memcgs"]
+    assert (web.name, web.pids, web.high, web.low) == ("web", [0], 6144, 2048)
+    assert (batch.pids, batch.max, batch.swap_max) == ([1, 2], 8192, 2048)
+    assert m["proactive"] == ["500000:/batch:8MiB:swappiness=0"]
+
+
+def test_a_machine_file_runs_as_its_flags():
+    f = invoke(*SMALL, "--machine", str(EXAMPLE))
+    flags = invoke(*SMALL, "--memory", "64MiB", "--swap", "32MiB", "--memcg", "name=web,pids=0,high=24MiB,low=8MiB",
+                   "--memcg", "name=batch,pids=1-2,max=32MiB,swap_max=8MiB", "--proactive", "500000:/batch:8MiB:swappiness=0")
+    assert f.exit_code == 0 and flags.exit_code == 0, (f.stderr, flags.stderr)
+    a, b = json.loads(f.stdout), json.loads(flags.stdout)
+    assert a["vmstat"] == b["vmstat"] and a["memcgs"] == b["memcgs"] and a["memory_pages"] == 16384
+
+
+def test_flags_win_over_the_file():
+    r = invoke(*SMALL, "--machine", str(EXAMPLE), "--memory", "48MiB")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["memory_pages"] == 12288
+
+
+def test_machine_show_prints_the_tree():
+    r = invoke("machine", "show", str(EXAMPLE))
+    assert r.exit_code == 0
+    assert "memory 64 MiB" in r.stdout and "├── web" in r.stdout and "└── batch" in r.stdout
+    assert "high 24 MiB" in r.stdout and "swap_max 8 MiB" in r.stdout and "proactive: at access 500,000" in r.stdout
+
+
+@pytest.mark.parametrize("text,message", [
+    ('memory = "64MiB"\nbogus = 1\n', "unknown key 'bogus'"),
+    ('memory = "lots"\n', "memory"),
+    ('[[node]]\nmemory = "1GiB"\n', "one node so far"),
+    ('[[memcg]]\npids = "0"\n', "needs a name"),
+    ('[[memcg]]\nname = "a"\nmax = "4KiB"\n', "too small"),
+    ('[[memcg]]\nname = "a"\ncolour = "red"\n', "unknown key 'colour'"),
+    ('[[proactive]]\nat = 5\nmemcg = "/"\n', "needs at, memcg and size"),
+    ('swappiness = 300\n', "swappiness must be an integer from 0 to 200"),
+    ('memory = \n', "not valid TOML"),
+])
+def test_bad_files_get_one_error(tmp_path, text, message):
+    p = tmp_path / "m.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_machine(p)
+    r = invoke("machine", "show", str(p))
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and str(p) in r.stderr
+
+
+def test_a_missing_file():
+    r = invoke("run", "--machine", "/nonexistent/m.toml")
+    assert r.exit_code == 2 and "no such file" in r.stderr
