@@ -121,6 +121,15 @@ SPEC_SEEDS = {
     "mechanism": ["+ptwalk,-bloom", "-lookaround", "+lockfree", "", "+ptwalk"],
     "workload-param": ["pages=1000", "accesses=2000", "alpha=0.9", "procs=2", "kind=anon", "write_ratio=0.5",
                        "dist=zipf", "passes=2", "hot_pages=100", "seed=3"],
+    "proactive": ["500000:/a:64MiB", "1_000:a/b:8MiB:swappiness=0", "0:/:4KiB", "10:/x:1MiB:swappiness=200"],
+    "memcg-knobs": ["name=a,high=24MiB,low=8MiB", "name=b,swap_max=0,min=1MiB", "name=c,max=max,high=max,swap_max=max"],
+    "machine-file": [
+        'memory = "64MiB"\nswap = "32MiB"\nswappiness = 60\n[[memcg]]\nname = "web"\npids = "0"\nhigh = "24MiB"\n'
+        'low = "8MiB"\n[[memcg]]\nname = "batch"\npids = [1, 2]\nmax = "32MiB"\nswap_max = "8MiB"\n'
+        '[[proactive]]\nat = 500000\nmemcg = "/batch"\nsize = "8MiB"\nswappiness = 0\n',
+        'memory = 4096\nmemory_recursiveprot = true\nwatermark_scale_factor = 10\nmin_free_kbytes = 4096\n'
+        '[[memcg]]\nname = "a/b"\nmin = "1MiB"\n',
+    ],
 }
 INTERESTING_TEXT = ["0", "-1", "18446744073709551616", "9" * 30, "1e308", "nan", "inf", "-0", "0x1f", " ",
                     ",", "=", ":", "@", "/", "..", "+", "-", ";", "\x00", "é", "\n", "KiB", "pages", "max",
@@ -257,6 +266,29 @@ def _spec_runner(name: str) -> Callable[[str], object]:
         def run(text):
             for cls in BUILTIN.values():
                 parse_mechanisms(text, cls)
+        return run
+    if name == "proactive":
+        from ..machine.memcg import parse_proactive
+        return parse_proactive
+    if name == "memcg-knobs":
+        from ..machine.memcg import parse_memcg_spec, resolve_memcgs
+
+        def run(text):
+            resolve_memcgs([parse_memcg_spec(text)])
+        return run
+    if name == "machine-file":
+        from ..machine.file import describe, load_machine
+
+        def run(text):
+            import tempfile
+
+            with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False, dir="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                                             encoding="utf-8", errors="surrogateescape") as fh:
+                fh.write(text)
+            try:
+                describe(load_machine(fh.name))
+            finally:
+                os.unlink(fh.name)
         return run
     if name == "workload-param":
         from ..trace import WORKLOADS, make_workload, parse_workload_params
