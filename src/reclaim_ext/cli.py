@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 
@@ -657,6 +659,40 @@ def check(policy, json_out):
 
 
 main.add_command(validate)
+
+
+@main.command()
+@click.argument("result", metavar="RESULT.json", type=click.Path(dir_okay=False))
+@click.option("--out", metavar="FILE.png", default=None, help="The picture [default: RESULT.png].")
+def plot(result, out):
+    """Plot one run's JSON result (reclaim-ext run --json): list sizes, free pages and memcg usage
+    over the trace (sampled once per chunk of 65,536 accesses)."""
+    from .report import plot_result
+
+    with _user_errors():
+        try:
+            with open(result) as fh:
+                data = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f"{result}: not a readable JSON result ({e})", param_hint="RESULT.json") from None
+        if not isinstance(data, dict):
+            raise click.BadParameter(f"{result}: not a run result", param_hint="RESULT.json")
+        path = plot_result(data, out or os.path.splitext(result)[0] + ".png")
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", metavar="DIR", default=None, help="Where report.html, report.md and the PNGs go [default: DIR/report].")
+def report(directory, out):
+    """A report of a sweep's results (reclaim-ext sweep --out DIR): a miss-ratio curve per scenario
+    and variant, and the scenario x variant table with the lowest miss ratio marked, as one
+    self-contained HTML file and as Markdown with PNGs."""
+    from .report import report as make_report
+
+    with _user_errors():
+        r = make_report(directory, out)
+    click.echo(f"wrote {r['html']} and {r['markdown']} ({len(r['plots'])} plots)")
 
 
 @main.group()
