@@ -460,7 +460,7 @@ def run_config(cell: dict):
     """The RunConfig of a cell."""
     from .api import RunConfig
 
-    kw = {k: v for k, v in cell.items() if v is not None and k != "cache"}
+    kw = {k: v for k, v in cell.items() if v is not None and k not in ("cache", "suite_scenario")}
     kw["cache"] = bool(cell.get("cache"))
     kw["workload_params"] = dict(cell.get("workload_params") or {})
     kw["trace_opts"] = dict(cell.get("trace_opts") or {})
@@ -490,6 +490,7 @@ def config_columns(cell: dict) -> dict:
         "min_free_kbytes": cell.get("min_free_kbytes"),
         "watermark_scale_factor": cell.get("watermark_scale_factor"),
         "min_ttl_ms": float(cell.get("min_ttl_ms") or 0),
+        "suite_scenario": cell.get("suite_scenario"),  # the benchmark scenario (reclaim_ext.suite), if any
     }
 
 

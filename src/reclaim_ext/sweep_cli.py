@@ -336,3 +336,57 @@ def _print_curve(d: dict) -> None:
     con = Console()  # at its natural width, also piped: a number is never cut nor wrapped
     need = con.measure(t, options=con.options.update(width=1 << 16)).maximum
     (con if need <= con.width else Console(width=need)).print(t)
+
+
+@click.group()
+def suite() -> None:
+    """The benchmark suite: named scenarios after the agreed-upon reclaim benchmarks (B1-B12,
+    reduced to simulator sizes with fixed seeds) and the MGLRU rough edges, run as one sweep."""
+
+
+@suite.command("list")
+def suite_list():
+    """The scenarios: name, what it runs, its metric and what the literature published."""
+    from .suite import SCENARIOS
+
+    for s in SCENARIOS:
+        exp = f" (expected: {s.expect[0]} <= {s.expect[1]})" if s.expect else ""
+        click.echo(f"{s.name}: {s.title}\n    metric {s.metric}; published: {s.published}{exp}")
+
+
+@suite.command("run")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR", required=True,
+              help="The results directory (Parquet rows, as reclaim-ext sweep writes them).")
+@click.option("--resume", is_flag=True, help="Run only the cells missing from DIR.")
+@_options(_CLUSTER_OPTIONS)
+def suite_run(names, out_dir, resume, scheduler, workers, progress):
+    """Run the scenarios NAME... (default: all) into DIR; then `reclaim-ext suite report DIR`."""
+    from .suite import cells, select, write_meta
+
+    with _user_errors():
+        chosen = select(names)
+        grid = cells(chosen)
+        res = _run(grid, out_dir, resume, scheduler, workers, progress)
+        write_meta(out_dir, chosen)
+    _report_failures(res.rows)
+    click.echo(f"suite: {len(chosen)} scenarios, {res.total} cells in {out_dir}: {len(res.rows)} run now "
+               f"({res.failed} failed), {res.skipped} already there; {res.wall_seconds:.1f} s")
+
+
+@suite.command("report")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False, exists=True))
+def suite_report(directory):
+    """Each scenario's results, the winner, the published direction and whether ours agrees
+    (Markdown; also written to DIR/suite.md)."""
+    from pathlib import Path
+
+    from .suite import SUITE_FILE, summary, summary_markdown
+
+    with _user_errors():
+        if not (Path(directory) / SUITE_FILE).exists():
+            raise click.BadParameter(f"{directory}: not a suite results directory (no {SUITE_FILE})",
+                                     param_hint="DIR")
+        text = summary_markdown(summary(directory))
+    (Path(directory) / "suite.md").write_text(text)
+    click.echo(text, nl=False)
