@@ -10,7 +10,7 @@ import pytest
 from conftest import invoke
 from reclaim_ext import results
 from reclaim_ext.errors import ConfigError
-from reclaim_ext.suite import BY_NAME, SCENARIOS, cells, select, summary, summary_markdown, write_meta
+from reclaim_ext.suite import BY_NAME, SCENARIOS, cells, compare, select, summary, summary_markdown, write_meta
 
 
 def test_every_scenario_expands_into_tagged_cells():
@@ -48,3 +48,27 @@ def test_a_scenario_runs_end_to_end(tmp_path):
     assert json.loads((out / "_suite.json").read_text())[0]["name"] == "B2-repeated-scan"
     bad = invoke("suite", "report", str(tmp_path))
     assert bad.exit_code == 2 and "not a suite results directory" in bad.stderr
+
+
+def test_compare_flags_changes_beyond_the_noise_of_seeds(tmp_path):
+    sc = BY_NAME["B1-kv-zipf"]
+
+    def suite_dir(name, classic, lfu):
+        d = tmp_path / name
+        write_meta(d, [sc])
+        rows = []
+        for seed, (c, f) in enumerate(zip(classic, lfu)):
+            rows += [{"cell_id": f"c{seed}", "status": "ok", "suite_scenario": sc.name, "policy": "classic",
+                      "seed": seed, "miss_ratio": c},
+                     {"cell_id": f"l{seed}", "status": "ok", "suite_scenario": sc.name, "policy": "lfu",
+                      "seed": seed, "miss_ratio": f}]
+        results.write_rows(d, rows)
+        return d
+
+    old = suite_dir("old", [0.30, 0.31], [0.25, 0.26])
+    new = suite_dir("new", [0.30, 0.312], [0.28, 0.29])  # lfu worse by 0.03, seeds spread 0.005
+    rows = {r["policy"]: r for r in compare(old, new)}
+    assert rows["classic"]["verdict"] == "same" and rows["lfu"]["verdict"] == "worse"
+    r = invoke("suite", "compare", str(old), str(new))
+    assert r.exit_code == 1 and "| B1-kv-zipf | lfu | miss_ratio |" in r.stdout and "worse" in r.stdout
+    assert invoke("suite", "compare", str(new), str(old)).exit_code == 0  # the reverse: better

@@ -140,3 +140,40 @@ def summary_markdown(rows: list[dict]) -> str:
         agree = "-" if r["agrees"] is None else ("yes" if r["agrees"] else "no")
         lines.append(f"| {r['scenario']} | {r['metric']} | {res} | {r['winner']} | {r['published']} ({exp}) | {agree} |")
     return "\n".join(lines) + "\n"
+
+
+def compare(old: str | os.PathLike, new: str | os.PathLike, min_change: float = 0.01) -> list[dict]:
+    """Each scenario and policy of two suite runs: the primary metric's mean in each, the
+    change, and whether it is beyond the noise: larger than twice the larger spread over seeds
+    (the standard deviation of the per-seed means) and than `min_change` (relative) at least."""
+    from . import results
+
+    meta = {s["name"]: s for s in json.loads((Path(new) / SUITE_FILE).read_text())}
+    frames = []
+    for d in (old, new):
+        df = results.load(d)
+        frames.append(df[df["status"] == "ok"])
+    out = []
+    for name, s in meta.items():
+        m = s["metric"]
+        a, b = (f[f["suite_scenario"] == name] for f in frames)
+        for pol in sorted(set(a["policy"]) & set(b["policy"])):
+            pa, pb = (x[x["policy"] == pol].groupby("seed")[m].mean() for x in (a, b))
+            ma, mb = float(pa.mean()), float(pb.mean())
+            noise = 2 * max(float(pa.std(ddof=0)), float(pb.std(ddof=0)))
+            change = mb - ma
+            beyond = abs(change) > max(noise, min_change * abs(ma))
+            verdict = "same" if not beyond else ("better" if change < 0 else "worse")  # lower is better
+            out.append({"scenario": name, "policy": pol, "metric": m, "old": ma, "new": mb, "change": change,
+                        "noise": noise, "verdict": verdict})
+    return out
+
+
+def compare_markdown(rows: list[dict]) -> str:
+    lines = ["| scenario | policy | metric | old | new | change | noise (2 sd over seeds) | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        rel = f" ({100 * r['change'] / r['old']:+.1f} %)" if r["old"] else ""
+        lines.append(f"| {r['scenario']} | {r['policy']} | {r['metric']} | {r['old']:.4g} | {r['new']:.4g} | "
+                     f"{r['change']:+.4g}{rel} | {r['noise']:.3g} | {r['verdict']} |")
+    return "\n".join(lines) + "\n"

@@ -390,3 +390,26 @@ def suite_report(directory):
         text = summary_markdown(summary(directory))
     (Path(directory) / "suite.md").write_text(text)
     click.echo(text, nl=False)
+
+
+@suite.command("compare")
+@click.argument("old", metavar="OLD", type=click.Path(file_okay=False, exists=True))
+@click.argument("new", metavar="NEW", type=click.Path(file_okay=False, exists=True))
+@click.option("--min-change", type=click.FloatRange(0, None), default=0.01, show_default=True,
+              help="A change smaller than this fraction of the old value is the same, whatever the seeds say.")
+def suite_compare(old, new, min_change):
+    """Which scenarios got better or worse from suite run OLD to suite run NEW, beyond the noise of
+    seeds (twice the larger standard deviation of the per-seed means). Exit 1 when something got
+    worse, so a CI job can guard a change."""
+    from pathlib import Path
+
+    from .suite import SUITE_FILE, compare, compare_markdown
+
+    with _user_errors():
+        for d in (old, new):
+            if not (Path(d) / SUITE_FILE).exists():
+                raise click.BadParameter(f"{d}: not a suite results directory (no {SUITE_FILE})", param_hint="OLD/NEW")
+        rows = compare(old, new, min_change)
+    click.echo(compare_markdown(rows), nl=False)
+    if any(r["verdict"] == "worse" for r in rows):
+        sys.exit(1)
