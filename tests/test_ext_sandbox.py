@@ -160,7 +160,7 @@ def test_a_hook_blocked_in_c_is_ejected_and_the_run_finishes(cli, case):
     ex = res["exit"]
     assert ex["kind"] == "ERROR_STALL" and ex["hook"] == "evict" and "2 s" in ex["reason"], ex
     assert res["accesses"] == 20000  # the fallback finished the run
-    assert took < 20
+    assert took < 30  # 2 s budget + 2 s grace + the subprocess's start (slow on a loaded machine)
 
 
 def test_a_constructor_or_import_sleeping_in_c_is_a_load_error(cli):
@@ -196,7 +196,7 @@ def test_a_hook_that_cannot_be_stopped_ends_the_run_with_one_error_line(cli):
     assert err.splitlines() == ["reclaim-ext: error: policy Stuck: hook evict() ran past its 2 s budget and could "
                                 "not be stopped (blocked in code that ignores signals, or it catches PolicyStall); "
                                 "gave up 2 s later"], err
-    assert took < 20
+    assert took < 30  # 2 s budget + 2 s grace + the subprocess's start (slow on a loaded machine)
 
 
 # ---- SystemExit: an error of the policy, never the end of the run -----------------------------------

@@ -157,3 +157,71 @@ def test_the_recorded_suite_model_misses_are_reproduced():
     want = [(r["trace"], r["access"], r["fraction"], r["model_misses"]) for r in data["results"]]
     assert len(want) == 30
     assert got == want
+
+
+# ---------------------------------------------------------------- the sharper comparison (issue 11, item 5)
+
+def test_noncompulsory_error():
+    from reclaim_ext.validate.calibrate import noncompulsory_error
+
+    # 1000 distinct pages: the kernel's 1100 misses are 100 non-compulsory; the model's 1010 are 10 fewer
+    assert noncompulsory_error(1090, 1100, 1000) == pytest.approx(-0.10)
+    assert noncompulsory_error(1100, 1100, 1000) == 0.0
+    assert noncompulsory_error(1000, 1000, 1000) is None        # all compulsory: nothing to compare
+    assert noncompulsory_error(1005, 1000, 1000) is None
+
+
+def test_per_run_comparison():
+    from reclaim_ext.validate.calibrate import per_run_comparison
+
+    pr = per_run_comparison([1100, 1200, 1000], [1110, 1170, 1000], [120, 184, 121], 8192, 1000)
+    assert [x["model_max"] for x in pr["runs"]] == [8072, 8008, 8071]
+    assert [x["error"] for x in pr["runs"]] == pytest.approx([10 / 1100, -30 / 1200, 0.0])
+    assert [x["error_noncompulsory"] for x in pr["runs"][:2]] == pytest.approx([0.10, -0.15])
+    assert pr["runs"][2]["error_noncompulsory"] is None
+    assert pr["median_abs_error"] == pytest.approx(10 / 1100) and pr["worst_abs_error"] == pytest.approx(0.025)
+    assert pr["worst_run"] == 2
+    assert pr["median_abs_error_noncompulsory"] == pytest.approx(0.125)     # of 0.10 and 0.15; run 3 left out
+    assert pr["worst_abs_error_noncompulsory"] == pytest.approx(0.15) and pr["worst_run_noncompulsory"] == 2
+    with pytest.raises(ValueError):
+        per_run_comparison([1], [1, 2], [1], 100, 1)
+
+
+def _sharp(trace, access, limit, kernel_runs, model_runs, model, distinct):
+    from reclaim_ext.validate.calibrate import noncompulsory_error, per_run_comparison
+
+    k = sum(kernel_runs) / len(kernel_runs)
+    r = _result(trace, access, limit, k, model, model, reps=len(kernel_runs))
+    r.update(distinct_pages=distinct, error_noncompulsory=noncompulsory_error(model, k, distinct),
+             per_run=per_run_comparison(kernel_runs, model_runs, [100] * len(kernel_runs), limit, distinct))
+    return r
+
+
+def test_summary_and_table_of_the_sharper_comparison():
+    rs = [_sharp("zipf0.9", "pread", 3277, [1100, 1120], [1110, 1110], 1110, 1000),   # runs +0.91%, -0.89%
+          _sharp("shift", "mmap", 8192, [2000, 2100], [2100, 2100], 2100, 1500),     # runs +5.0%, 0
+          _sharp("zipf1.2", "pread", 16384, [900, 900], [900, 900], 900, 900)]       # all compulsory
+    s = suite.summarize(rs)
+    assert s["runs_compared"] == 6
+    assert s["median_abs_run_error"] == pytest.approx(np.median([10 / 1100, 10 / 1120, 0.05, 0, 0, 0]))
+    assert s["worst_abs_run_error"] == pytest.approx(0.05) and s["worst_run"] == "shift mmap 8192 run 1"
+    assert s["worst_abs_run_error_noncompulsory"] == pytest.approx(0.20)      # 100 of 500 non-compulsory
+    assert s["worst_run_noncompulsory"] == "shift mmap 8192 run 1"
+    assert s["noncompulsory_undefined"] == ["zipf1.2 pread 16384"]
+    assert s["median_abs_error_noncompulsory"] == pytest.approx(np.median([0.0, 50 / 550]))
+    assert s["worst_noncompulsory"] == "shift mmap 8192"
+    text = suite.table_markdown(_data(rs))
+    lines = text.splitlines()
+    assert lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == 12
+    assert "| **+0.00%** | 0.90% [0.91%] | +0.00% | 1,110 |" in lines[2]
+    assert "| 2.50% [5.00%] | +9.09% |" in lines[3] and "| 0.00% [0.00%] | – |" in lines[4]
+    assert "Run by run (6 kernel runs, each against the model at its own calibrated capacity): median absolute " \
+           "error **0.45%**, worst **5.00%** (shift mmap 8192 run 1); on non-compulsory misses median" in text
+    assert "not defined (the kernel had none): zipf1.2 pread 16384." in text
+
+
+def test_old_results_keep_the_old_table():
+    """A suite JSON without the new fields (docs/data/fidelity.json) prints the table as before."""
+    text = suite.table_markdown(_data([_result("shift", "pread", 8192, 23800, 24000, 22700)]))
+    assert "per-run" not in text and "Run by run" not in text and "non-compulsory" not in text.lower()
+    assert text.splitlines()[0].count("|") == 10

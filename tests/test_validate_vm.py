@@ -216,9 +216,12 @@ def test_initramfs_contents(fake_tree, tmp_path):
     mode, init = files["init"]
     assert mode == 0o100755 and init.startswith(b"#!/bin/busybox sh\n")
     text = init.decode()
-    assert "echo 33554432 > $CG/memory.max" in text                     # 8192 pages
-    assert "LRU_GEN=y" in text and "MIN_TTL=1000" in text and "-le 3 ]" in text
-    assert "exec /worker /mnt/data /trace.u32 mmap 1000 64 \\\n    $CG/memory.stat $CG/memory.current" in text
+    assert "echo $4 > $CG/memory.max" in text
+    assert [x for x in text.splitlines() if x.startswith("run_one ")] == \
+        [f"run_one {i} trace.u32 mmap 33554432" for i in (1, 2, 3)]         # 3 runs, 8192 pages
+    assert "LRU_GEN=y" in text and "MIN_TTL=1000" in text
+    assert "for t in trace.u32; do cp /mnt/$t /$t" in text
+    assert "exec /worker /mnt/data /$2 $3 1000 64 \\\n    $CG/memory.stat $CG/memory.current" in text
     assert "echo 0 > /sys/block/vda/queue/read_ahead_kb" in text and "poweroff -f" in text
     assert files["worker"] == (0o100755, b"\x7fELF-worker")
     assert files["bin/busybox"] == (0o100755, b"\x7fELF-busybox")
@@ -370,6 +373,18 @@ def test_fake_vm_end_to_end(fake_guest):
     args = (fake_guest["state"] / "args").read_text()
     assert "-accel tcg -cpu max" in args and "-no-reboot" in args and "if=virtio,format=raw,cache=none" in args
     assert os.listdir(fake_guest["dir"]) == []           # the temporary directory is gone
+    # run by run: each run against the model at its own overhead; and on non-compulsory misses
+    pr = res["per_run"]
+    assert [x["kernel_misses"] for x in pr["runs"]] == [941, 938]
+    assert [x["overhead"] for x in pr["runs"]] == [x["overhead"] for x in res["calibration"]["runs"]]
+    assert all(x["model_max"] == 256 - x["overhead"] for x in pr["runs"])
+    assert pr["worst_abs_error"] == max(abs(x["error"]) for x in pr["runs"])
+    nc = res["kernel_misses"] - res["distinct_pages"]
+    assert nc > 0 and res["error_noncompulsory"] == pytest.approx((res["model_misses"] - res["kernel_misses"]) / nc)
+    r = _cli(fake_guest, "--lru-gen", "off")
+    assert r.exit_code == 0, r.output
+    assert "  non-compulsory  " in r.stdout and "distinct pages)" in r.stdout
+    assert "  run by run      median |error| " in r.stdout and "each run at its own capacity (model max): " in r.stdout
 
 
 def test_kvm_failure_falls_back_to_tcg(fake_guest, tmp_path, monkeypatch):
@@ -483,7 +498,8 @@ def test_no_apt(only_fakebin, tmp_path, monkeypatch):
     (["--vm-timeout", "10"], "--vm-timeout does not apply with the host kernel"),
     (["--vm", "6.12", "--min-ttl-ms", "100"], "needs --lru-gen on"),
     (["--vm", "6.12", "--lru-gen", "off", "--min-ttl-ms", "100"], "needs --lru-gen on"),
-    (["--vm", "6.12", "--suite"], "--suite does not run in a VM yet"),
+    (["--scale", "0.5"], "only with --suite"),
+    (["--vm", "6.12", "--suite", "--json", "-"], "--json does not apply with --suite"),
 ])
 def test_option_errors(args, msg):
     r = CliRunner().invoke(main, ["validate", "kernel", *args])
@@ -506,5 +522,252 @@ def test_real_vm_replay(request, tmp_path):
     res = json.loads(r.stdout)
     assert res["host"]["lru_gen"] == "0x0007" and res["model"]["policy"] == "mglru"
     assert res["distinct_pages"] <= res["kernel_misses"] < 6000 and res["kernel_runs"][0]["bad_reads"] == 0
+    assert abs(res["error"]) < 0.15
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- several configurations per boot (the suite)
+
+def test_guest_plan_with_several_runs():
+    plan = vi.GuestPlan(limit_pages=16384, lru_gen="off",
+                        runs=[("loop.u32", "pread", 3277), ("loop.u32", "mmap", 16384), ("zipf1.2.u32", "pread", 8192)])
+    assert plan.trace_files() == ["loop.u32", "zipf1.2.u32"]
+    text = vi.init_script(plan)
+    assert [x for x in text.splitlines() if x.startswith("run_one ")] == [
+        "run_one 1 loop.u32 pread 13422592", "run_one 2 loop.u32 mmap 67108864", "run_one 3 zipf1.2.u32 pread 33554432"]
+    assert "for t in loop.u32 zipf1.2.u32; do cp /mnt/$t /$t" in text and "LRU_GEN=n" in text
+    assert text.index("run_one 3") < text.rindex('echo "$M done"')
+    for bad in ([("../x", "pread", 100)], [("t.u32", "mmaprand", 100)], [("t.u32", "pread", 0)], []):
+        with pytest.raises(ReclaimExtError):
+            vi.init_script(vi.GuestPlan(limit_pages=100, runs=bad))
+
+
+def test_suite_batches_one_boot_per_trace():
+    from reclaim_ext.validate import suite
+
+    cfgs = suite.plan(("zipf0.9", "loop"), ("pread", "mmap"))
+    batches = vmmod.suite_batches(cfgs, 2)
+    assert [[c.trace for c in b] for b in batches] == [["zipf0.9"] * 6, ["loop"] * 6]
+    plan = vmmod.batch_plan(batches[1], 2, "on", None)
+    assert plan.limit_pages == 16384 and plan.lru_gen == "on" and plan.trace_files() == ["loop.u32"]
+    runs = plan.guest_runs()
+    assert len(runs) == 12 and runs[0] == runs[1] == ("loop.u32", "pread", 3277) and runs[-1] == ("loop.u32", "mmap", 16384)
+
+
+def test_parse_run_marker_fields():
+    p = vmmod.parse_console("@@reclaim-ext init 6.12\n@@reclaim-ext run 1 rc=0 trace=loop.u32 access=mmap limit=13422592\n"
+                            "@@reclaim-ext section out\naccesses 1\n@@reclaim-ext end 1\n@@reclaim-ext run 2 rc=137\n"
+                            "@@reclaim-ext end 2\n@@reclaim-ext done\n")
+    r1, r2 = p["runs"]
+    assert (r1["n"], r1["rc"], r1["trace"], r1["access"], r1["limit"], r1["out"]) == (1, 0, "loop.u32", "mmap", 13422592,
+                                                                                       "accesses 1")
+    assert r2["rc"] == 137 and "trace" not in r2         # an older guest's marker: rc only
+
+
+@pytest.mark.skipif(not (shutil.which("mkfs.ext4") or os.path.exists("/sbin/mkfs.ext4")) or not shutil.which("debugfs")
+                    and not os.path.exists("/sbin/debugfs"), reason="needs e2fsprogs (mkfs.ext4, debugfs)")
+def test_disk_image_with_several_traces(tmp_path):
+    img = tmp_path / "disk.img"
+    vi.build_disk(str(img), {"a.u32": np.array([1, 2], dtype=np.uint32), "b.u32": np.array([7], dtype=np.uint32)},
+                  8, str(tmp_path / "staging"))
+    debugfs = shutil.which("debugfs") or "/sbin/debugfs"
+    ls = subprocess.run([debugfs, "-R", "ls -l /", str(img)], capture_output=True, text=True).stdout
+    assert "a.u32" in ls and "b.u32" in ls and "data" in ls and "trace.u32" not in ls
+    with pytest.raises(ReclaimExtError, match="not usable"):
+        vi.build_disk(str(img), {"data": np.array([1], dtype=np.uint32)}, 8, str(tmp_path / "staging2"))
+
+
+def _fake_suite_boot(monkeypatch, tmp_path, calls):
+    """boot_plan replaced: every planned run reports the recorded console's first run (3000
+    accesses, 941 misses), with the marker fields of the plan."""
+    sample = vmmod.parse_console(open(SAMPLE, encoding="utf-8").read())
+
+    def boot(k, plan, traces, npages, **kw):
+        calls.append({"plan": plan, "traces": sorted(traces), "npages": npages, "accel": kw["accel"],
+                      "timeout": kw["timeout"]})
+        runs = []
+        for i, (t, a, lim) in enumerate(plan.guest_runs(), 1):
+            r = dict(sample["runs"][0], n=i, trace=t, access=a, limit=lim * 4096)
+            runs.append(r)
+        parsed = dict(sample, runs=runs)
+        return {"parsed": parsed, "console": "", "accel": "tcg", "kvm_fallback_reason": "no kvm", "memory_mib": 512,
+                "modules": [], "seconds": 1.5}
+
+    monkeypatch.setattr(vmmod, "boot_plan", boot)
+    monkeypatch.setattr(vmmod, "find_qemu", lambda: "qemu")
+    monkeypatch.setattr(vmmod, "find_busybox", lambda: "busybox")
+    monkeypatch.setattr(vmmod, "compile_static_worker", lambda d: "worker")
+    tree = tmp_path / "k" / "boot"
+    tree.mkdir(parents=True)
+    (tree / "vmlinuz-6.12.0-test").write_text("kernel")
+    return str(tree / "vmlinuz-6.12.0-test")
+
+
+def test_vm_suite_with_a_fake_boot(monkeypatch, tmp_path):
+    calls = []
+    kernel = _fake_suite_boot(monkeypatch, tmp_path, calls)
+    data = vmmod.run_suite_vm(kernel, traces=("zipf1.2", "loop"), access=("pread",), reps=2, lru_gen="off", n=1024,
+                              scale=0.01, workdir=str(tmp_path))
+    assert [c["traces"] for c in calls] == [["zipf1.2.u32"], ["loop.u32"]] and all(c["npages"] == 1024 for c in calls)
+    assert len(calls[0]["plan"].guest_runs()) == 6 and calls[0]["plan"].lru_gen == "off"
+    assert data["policy"] == "classic" and data["host"]["vm"] and len(data["host"]["boots"]) == 2
+    assert data["reps"] == 2 and len(data["results"]) == 6 and data["suite"]["scale"] == 0.01
+    r = data["results"][0]
+    assert r["kernel_runs_misses"] == [941, 941] and r["model_policy"] == "classic"
+    assert len(r["per_run"]["runs"]) == 2 and r["per_run"]["runs"][0]["kernel_misses"] == 941
+    assert r["error_noncompulsory"] == pytest.approx((r["model_misses"] - 941) / (941 - r["distinct_pages"]))
+    s = data["summary"]
+    assert s["configs"] == 6 and s["runs_compared"] == 12 and "median_abs_run_error" in s
+    assert os.listdir(tmp_path) == ["k"]                  # the worker's directory is gone
+
+
+def test_vm_suite_refuses_a_run_that_is_not_the_planned_one(monkeypatch, tmp_path):
+    calls = []
+    kernel = _fake_suite_boot(monkeypatch, tmp_path, calls)
+    real = vmmod.boot_plan
+
+    def swapped(*a, **kw):
+        b = real(*a, **kw)
+        b["parsed"]["runs"][1]["access"] = "mmap"
+        return b
+
+    monkeypatch.setattr(vmmod, "boot_plan", swapped)
+    with pytest.raises(vmmod.GuestError, match="guest run 2: ran .*mmap.*planned .*pread"):
+        vmmod.run_suite_vm(kernel, traces=("zipf1.2",), access=("pread",), reps=2, n=1024, scale=0.01,
+                           workdir=str(tmp_path))
+
+
+def test_vm_suite_cli_writes_the_json_and_the_table(monkeypatch, tmp_path):
+    from reclaim_ext.validate import suite
+
+    calls = []
+    kernel = _fake_suite_boot(monkeypatch, tmp_path, calls)
+    out = tmp_path / "vm.json"
+    r = CliRunner().invoke(main, ["validate", "kernel", "--suite", "--vm", kernel, "--lru-gen", "off", "--only", "zipf1.2",
+                                  "--access", "pread", "--reps", "1", "--scale", "0.01", "--dir", str(tmp_path),
+                                  "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert data["command"] == (f"reclaim-ext validate kernel --suite --vm {kernel} --lru-gen off --only zipf1.2 "
+                               "--access pread --reps 1 --scale 0.01")
+    assert calls[0]["plan"].lru_gen == "off" and len(calls[0]["plan"].guest_runs()) == 3
+    table = suite.table_markdown(data)
+    assert table in r.stdout and table.startswith("VM, kernel 6.12.118+deb12-cloud-amd64 (tcg), lru_gen 0x0000; "
+                                                  "model classic\n")
+    assert "| per-run error median [worst] | non-compulsory error |" in table
+    assert "Run by run (3 kernel runs" in table
+    t = CliRunner().invoke(main, ["validate", "kernel", "--table", str(out)])
+    assert t.exit_code == 0 and t.output == table
+
+
+def test_default_vm_out_and_command():
+    from reclaim_ext.validate.cli import default_vm_out, suite_command
+
+    assert default_vm_out("6.12", "on") == "docs/data/fidelity-vm-6.12-lru-gen-on.json"
+    assert default_vm_out("/x/boot/vmlinuz-6.1.0-57-cloud-amd64", None) == \
+        "docs/data/fidelity-vm-vmlinuz-6.1.0-57-cloud-amd64-lru-gen-default.json"
+    assert suite_command((), None, 3, None, None) == "reclaim-ext validate kernel --suite --reps 3"
+    assert suite_command(("loop",), "mmap", 1, 0.5, {"kernel": "6.12", "lru_gen": "on", "min_ttl_ms": None}) == \
+        "reclaim-ext validate kernel --suite --vm 6.12 --lru-gen on --only loop --access mmap --reps 1 --scale 0.5"
+
+
+# ---------------------------------------------------------------- anon memory with swap (issue 11, item 3)
+
+def test_init_with_swap_and_anon_runs():
+    plan = vi.GuestPlan(limit_pages=2048, reps=2, access="anon", lru_gen="on", swap=True, swappiness=100)
+    text = vi.init_script(plan)
+    assert "SWAP=y" in text and "SWAPPINESS=100" in text and "mkswap /dev/vdb" in text and "swapon /dev/vdb" in text
+    assert "echo 0 > /proc/sys/vm/page-cluster" in text and "echo never > /sys/kernel/mm/transparent_hugepage" in text
+    assert 'if [ "$3" = anon ]; then echo max > $CG/memory.swap.max' in text
+    assert [x for x in text.splitlines() if x.startswith("run_one ")] == ["run_one 1 trace.u32 anon 8388608",
+                                                                          "run_one 2 trace.u32 anon 8388608"]
+    file_plan = vi.init_script(vi.GuestPlan(limit_pages=2048))
+    assert "SWAP=\n" in file_plan and "SWAPPINESS=\n" in file_plan      # file runs: no swap device, as before
+    with pytest.raises(ReclaimExtError, match="swap device"):
+        vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon"))
+
+
+def test_qemu_command_with_a_swap_disk():
+    cmd = vmmod.qemu_command("qemu", "tcg", "vmlinuz", "initrd", "disk.img", 512, "swap.img")
+    assert cmd[-4:] == ["-drive", "file=disk.img,if=virtio,format=raw,cache=none",
+                        "-drive", "file=swap.img,if=virtio,format=raw,cache=none"]
+    assert "swap.img" not in " ".join(vmmod.qemu_command("qemu", "tcg", "vmlinuz", "initrd", "disk.img", 512))
+
+
+def test_parse_swap_marker():
+    p = vmmod.parse_console("@@reclaim-ext init 6.12\n@@reclaim-ext swap 2 60 always,madvise,[never]\n"
+                            "@@reclaim-ext done\n")
+    assert p["swap"] == {"devices": 1, "swappiness": 60, "thp": "always,madvise,[never]"}
+    assert vmmod.parse_console("@@reclaim-ext init 6.12\n@@reclaim-ext done\n")["swap"] is None
+
+
+def test_anon_model_run_swaps():
+    from reclaim_ext.validate.kernel import model_run
+
+    pages = np.tile(np.arange(600, dtype=np.uint32), 3)            # a 600-page loop, 3 passes
+    big = model_run(pages, 600, 1000, "anon")
+    assert big["misses"] == 600 and big["vmstat"]["pswpin"] == 0     # fits: first touches only
+    small = model_run(pages, 600, 300, "anon")
+    assert small["misses"] > 600 and small["vmstat"]["pswpin"] == small["misses"] - 600
+    assert small["vmstat"]["pswpout"] >= small["vmstat"]["pswpin"]
+
+
+def test_swap_comparison():
+    from reclaim_ext.validate.kernel import swap_comparison
+
+    runs = [{"vmstat_delta": {"pswpin": 100, "pswpout": 150}, "majflt": 110,
+             "memory_stat_delta": {"workingset_refault_anon": 90}},
+            {"vmstat_delta": {"pswpin": 120, "pswpout": 170}, "majflt": 130,
+             "memory_stat_delta": {"workingset_refault_anon": 100}}]
+    sw = swap_comparison(runs, {"vmstat": {"pswpin": 99, "pswpout": 160, "pgmajfault": 99,
+                                           "workingset_refault_anon": 95}})
+    assert (sw["kernel_pswpin"], sw["kernel_pswpout"], sw["kernel_majflt"], sw["kernel_refault_anon"]) == (110, 160, 120, 95)
+    assert sw["error_pswpin"] == pytest.approx(-0.10) and sw["error_majflt"] == pytest.approx(-21 / 120)
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--access", "anon"], "anon needs --vm"),
+    (["--vm", "6.12", "--swappiness", "10"], "needs --access anon"),
+    (["--swappiness", "10"], "--swappiness does not apply with the host kernel"),
+    (["--vm", "6.12", "--suite", "--access", "anon"], "the suite has no anon set yet"),
+])
+def test_anon_option_errors(args, msg):
+    r = CliRunner().invoke(main, ["validate", "kernel", *args])
+    assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.skipif(not shutil.which("gcc") or not os.path.exists("/usr/lib/x86_64-linux-gnu/libc.a"),
+                    reason="needs gcc and a static libc (libc6-dev)")
+def test_worker_anon_mode_on_the_host(tmp_path):
+    """The worker's anon mode without a VM: first touches miss, rereads of resident pages hit, data checked."""
+    from reclaim_ext.validate.worker import parse_worker_output
+
+    exe = vi.compile_static_worker(str(tmp_path))
+    data = tmp_path / "data"
+    data.write_bytes(b"\0" * 16 * 4096)
+    trace = tmp_path / "t.u32"
+    np.array([3, 1, 3, 4, 1, 15, 3], dtype=np.uint32).tofile(trace)
+    usage = tmp_path / "usage"
+    usage.write_text("123\n")
+    p = subprocess.run([exe, str(data), str(trace), "anon", "1000", "0", "/dev/null", str(usage)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    w = parse_worker_output(p.stdout)
+    assert (w["accesses"], w["misses"], w["bad"]) == (7, 4, 0)
+    assert w["bitmap"][0] == 0b0101011                               # accesses 0, 1, 3, 5 missed
+
+
+@pytest.mark.vm
+def test_real_vm_anon_replay(tmp_path):
+    """Anon memory with swap in a real 6.12 guest (classic LRU), 6000 accesses; behind the `vm`
+    marker for the reasons of test_real_vm_replay."""
+    r = CliRunner().invoke(main, ["validate", "kernel", "--vm", "6.12", "--lru-gen", "off", "--access", "anon",
+                                  "--workload", "zipf", "-p", "pages=2048", "-p", "accesses=6000", "--memory", "2MiB",
+                                  "--reps", "1", "--dir", str(tmp_path), "--json", "-"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["access"] == "anon" and res["model"]["policy"] == "classic" and res["host"]["swap"]["devices"] == 1
+    assert res["kernel_runs"][0]["bad_reads"] == 0 and res["distinct_pages"] <= res["kernel_misses"]
+    assert res["swap"]["kernel_pswpin"] > 0 and res["swap"]["model_pswpin"] > 0
     assert abs(res["error"]) < 0.15
     assert os.listdir(tmp_path) == []

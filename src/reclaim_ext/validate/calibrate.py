@@ -116,3 +116,42 @@ def relative_error(model: float, kernel: float) -> float:
     if kernel == 0:
         return 0.0 if model == 0 else float("inf")
     return (model - kernel) / kernel
+
+
+def noncompulsory_error(model: float, kernel: float, distinct: int) -> float | None:
+    """The error on non-compulsory misses, (model − kernel) / (kernel − distinct): every first touch
+    misses on both sides, so only the misses reclaim caused are compared. None when the kernel had
+    no non-compulsory miss (nothing to compare: a configuration the limit does not bind)."""
+    k_nc = kernel - distinct
+    if k_nc <= 0:
+        return None
+    return (model - kernel) / k_nc
+
+
+def _median_worst(errs: list[float | None]) -> tuple[float | None, float | None, int | None]:
+    """Median and worst |e| of the defined errors, and the index of the worst (None, None, None if none)."""
+    got = [(abs(e), i) for i, e in enumerate(errs) if e is not None]
+    if not got:
+        return None, None, None
+    worst, at = max(got)
+    return statistics.median(a for a, _ in got), worst, at
+
+
+def per_run_comparison(kernel_misses: list[int], model_misses: list[int], overheads: list[int],
+                       limit_pages: int, distinct: int) -> dict:
+    """Run by run: kernel run i against the model at that run's own calibrated capacity (limit −
+    the run's overhead), which gave model_misses[i]. The errors of every run, on all misses and on
+    non-compulsory ones, and the median and worst |error| of them."""
+    if not (len(kernel_misses) == len(model_misses) == len(overheads)) or not kernel_misses:
+        raise ValueError("per_run_comparison: one model run per kernel run")
+    runs = []
+    for k, m, o in zip(kernel_misses, model_misses, overheads):
+        runs.append({"kernel_misses": int(k), "overhead": int(o), "model_max": int(limit_pages - o),
+                     "model_misses": int(m), "error": relative_error(m, k),
+                     "error_noncompulsory": noncompulsory_error(m, k, distinct)})
+    med, worst, at = _median_worst([r["error"] for r in runs])
+    med_nc, worst_nc, at_nc = _median_worst([r["error_noncompulsory"] for r in runs])
+    return {"runs": runs, "median_abs_error": med, "worst_abs_error": worst,
+            "worst_run": None if at is None else at + 1,
+            "median_abs_error_noncompulsory": med_nc, "worst_abs_error_noncompulsory": worst_nc,
+            "worst_run_noncompulsory": None if at_nc is None else at_nc + 1}

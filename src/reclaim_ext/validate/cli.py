@@ -60,9 +60,12 @@ def validate() -> None:
               help="Replay only the first N accesses of the trace.")
 @click.option("--memory", default="32MiB", show_default=True, callback=_size("memory"),
               help="The memory cgroup's limit (32MiB, or a page count).")
-@click.option("--access", type=click.Choice(["pread", "mmap"]), default=None,
+@click.option("--access", type=click.Choice(["pread", "mmap", "anon"]), default=None,
               help="How the worker touches a page: pread(2) of 4 KiB (FADV_RANDOM) or a load through a "
-                   "MAP_SHARED mapping (opened with read-ahead 0) [default: pread; with --suite both].")
+                   "MAP_SHARED mapping (opened with read-ahead 0); with --vm also anon: anonymous memory "
+                   "with a swap device in the guest [default: pread; with --suite pread and mmap].")
+@click.option("--swappiness", "swappiness", type=click.IntRange(0, 200), default=None,
+              help="With --vm --access anon: the guest's /proc/sys/vm/swappiness and the model's [default: 60].")
 @click.option("--reps", type=click.IntRange(1, 100), default=None,
               help="Kernel runs per configuration (the spread is reported) [default: 3].")
 @click.option("--suite", is_flag=True,
@@ -71,7 +74,11 @@ def validate() -> None:
 @click.option("--only", "only", multiple=True, metavar="TRACE",
               help="With --suite: run only this suite trace (repeatable).")
 @click.option("--out", "out", metavar="FILE", default=None,
-              help="With --suite: the JSON result file [default: docs/data/fidelity.json].")
+              help="With --suite: the JSON result file [default: docs/data/fidelity.json; with --vm "
+                   "docs/data/fidelity-vm-KERNEL-lru-gen-on|off.json].")
+@click.option("--scale", "scale", type=click.FloatRange(0.001, 1.0), default=None,
+              help="With --suite: replay this fraction of each trace's accesses (a quicker, smaller suite; "
+                   "with --vm under TCG emulation the full suite took ~21 min per --reps) [default: 1].")
 @click.option("--table", "table_from", metavar="FILE", type=click.Path(dir_okay=False, exists=True),
               help="Print the Markdown table of a suite JSON file (no kernel run) and exit.")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False), default="/var/tmp", show_default=True,
@@ -97,8 +104,8 @@ def validate() -> None:
               help="With --vm: seconds before the VM is stopped [default: 180 + 1 ms per access and run].")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, reps,
-           suite, only, out, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms, vm_accel,
-           vm_timeout, json_out):
+           swappiness, suite, only, out, scale, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms,
+           vm_accel, vm_timeout, json_out):
     """Replay a trace on the host kernel under a memory-cgroup limit and compare its misses with the
     classic model's at the calibrated capacity (docs/fidelity.md).
 
@@ -115,7 +122,10 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
     MGLRU on or off (--lru-gen), and the model runs the matching policy. Needs qemu-system-x86_64,
     a static busybox and a C compiler with a static libc (apt-get install qemu-system-x86
     busybox-static gcc libc6-dev), and apt for a kernel given by version; not root. The VM and its
-    temporary files are removed even on Ctrl-C.
+    temporary files are removed even on Ctrl-C. --suite with --vm runs the standard set in the VM,
+    one boot per trace (under TCG ~21 min per --reps on 6.12: --reps 1, --only, --access and --scale
+    make it smaller). --access anon (VM only) replays anonymous memory with a swap device in the
+    guest (--swappiness).
 
     \b
     Examples:
@@ -126,6 +136,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
       reclaim-ext validate kernel --table docs/data/fidelity.json
       reclaim-ext validate kernel --vm 6.12 --lru-gen on --workload zipf --memory 32MiB --json -
       reclaim-ext validate kernel --vm ./boot/vmlinuz-6.1.0-57-cloud-amd64 --lru-gen off -p accesses=50000
+      reclaim-ext validate kernel --suite --vm 6.12 --lru-gen on --reps 1
     """
     from ..trace import make_workload, open_trace
     from .kernel import validate_kernel
@@ -136,20 +147,28 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         _table(table_from)
         return
     if vm is None:
-        _not_with("the host kernel (no --vm)", _given("vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout"),
+        _not_with("the host kernel (no --vm)", _given("vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout",
+                                                      "swappiness"),
                   "they configure the VM of --vm KERNEL")
-    elif suite:
-        raise click.UsageError("--suite does not run in a VM yet (--vm): run single configurations")
+        if access == "anon":
+            raise click.BadParameter("anon needs --vm (the host has no swap to compare with)", param_hint="--access")
+    if swappiness is not None and access != "anon":
+        raise click.BadParameter("needs --access anon (only anon runs have swap)", param_hint="--swappiness")
+    if suite and access == "anon":
+        raise click.BadParameter("the suite has no anon set yet: run anon configurations one by one",
+                                 param_hint="--access")
     if min_ttl_ms is not None and lru_gen != "on":
         raise click.BadParameter("is MGLRU's knob: it needs --lru-gen on", param_hint="--min-ttl-ms")
     if suite:
         _not_with("--suite", _given("workload", "seed", "memory", "max_accesses", "trace_format", "trace_opts",
                                     "json_out"),
                   "the suite has its own traces and limits, and writes its JSON to --out")
-        _suite(only, access, reps, out, workdir, trace_path, params, overhead)
+        _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale,
+               vm=vm and {"kernel": vm, "lru_gen": lru_gen, "min_ttl_ms": min_ttl_ms, "modules": vm_modules,
+                          "accel": vm_accel, "timeout": vm_timeout})
         return
-    if only or out:
-        raise click.BadParameter("only with --suite", param_hint="--only/--out")
+    if only or out or scale is not None:
+        raise click.BadParameter("only with --suite", param_hint="--only/--out/--scale")
     if trace_path is not None:
         _not_with("--trace", _given("workload"), "the trace is what is replayed (give --workload or --trace)")
     elif _given("trace_format", "trace_opts"):
@@ -175,7 +194,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
             res = validate_vm(trace, vm, limit_pages=memory, access=access, reps=reps, lru_gen=lru_gen,
                               min_ttl_ms=min_ttl_ms, modules=vm_modules, workdir=workdir, overhead=overhead,
-                              max_accesses=max_accesses, timeout=vm_timeout, accel=vm_accel, log=log)
+                              max_accesses=max_accesses, timeout=vm_timeout, accel=vm_accel, swappiness=swappiness,
+                              log=log)
         else:
             res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
                                   overhead=overhead, max_accesses=max_accesses, log=log)
@@ -188,8 +208,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
 
 _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
-                  "access", "reps", "suite", "only", "out", "table_from", "workdir", "overhead", "vm", "vm_modules",
-                  "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
+                  "access", "reps", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir", "overhead",
+                  "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
 
 def _print(r: dict) -> None:
@@ -206,7 +226,29 @@ def _print(r: dict) -> None:
     click.echo(f"  model misses    {r['model_misses']:>12,}  ({policy}, memcg max {cal['model_max']:,} = limit − "
                f"{cal['overhead']} pages {cal['source']} overhead)")
     click.echo(f"  error           {100 * r['error']:>+11.2f}%  (model − kernel) / kernel")
+    if "error_noncompulsory" in r:
+        nc = r["error_noncompulsory"]
+        click.echo("  non-compulsory  " + (f"{100 * nc:>+11.2f}%" if nc is not None else f"{'–':>12}") +
+                   f"  (model − kernel) / (kernel − {r['distinct_pages']:,} distinct pages)"
+                   + ("" if nc is not None else ": the kernel had none"))
+    pr = r.get("per_run")
+    if pr and pr.get("median_abs_error") is not None:
+        each = ", ".join(f"{100 * x['error']:+.2f}% at {x['model_max']:,}" for x in pr["runs"])
+        line = (f"  run by run      median |error| {100 * pr['median_abs_error']:.2f}%, worst "
+                f"{100 * pr['worst_abs_error']:.2f}% (run {pr['worst_run']})")
+        if pr.get("median_abs_error_noncompulsory") is not None:
+            line += (f"; non-compulsory median {100 * pr['median_abs_error_noncompulsory']:.2f}%, worst "
+                     f"{100 * pr['worst_abs_error_noncompulsory']:.2f}%")
+        click.echo(line)
+        click.echo(f"                  each run at its own capacity (model max): {each}")
     click.echo(f"  plain LRU       {r['lru_misses_at_c_eff']:>12,}  at the kernel's C_eff {r['c_eff']:,.0f} pages")
+    sw = r.get("swap")
+    if sw:
+        def n(x):
+            return "–" if x is None else f"{x:,.0f}"
+        click.echo(f"  swap-ins        kernel {n(sw['kernel_pswpin'])} (pswpin), model {n(sw['model_pswpin'])}; major "
+                   f"faults kernel {n(sw['kernel_majflt'])}, model {n(sw['model_pgmajfault'])}; swap-outs kernel "
+                   f"{n(sw['kernel_pswpout'])}, model {n(sw['model_pswpout'])}")
 
 
 def _table(path: str) -> None:
@@ -221,12 +263,31 @@ def _table(path: str) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-def _suite(only, access, reps, out, workdir, trace_path, params, overhead) -> None:
+def default_vm_out(kernel: str, lru_gen: str | None) -> str:
+    """docs/data/fidelity-vm-<kernel>-lru-gen-<on|off|default>.json (the kernel's name made file-safe)."""
+    import os
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9.+-]+", "_", os.path.basename(kernel.rstrip("/")))
+    return f"docs/data/fidelity-vm-{name}-lru-gen-{lru_gen or 'default'}.json"
+
+
+def suite_command(only, access, reps, scale, vm: dict | None) -> str:
+    """The command line that reproduces a suite run (stored in the JSON)."""
+    cmd = "reclaim-ext validate kernel --suite"
+    if vm:
+        cmd += f" --vm {vm['kernel']}" + (f" --lru-gen {vm['lru_gen']}" if vm.get("lru_gen") else "") + \
+            (f" --min-ttl-ms {vm['min_ttl_ms']}" if vm.get("min_ttl_ms") is not None else "")
+    return cmd + "".join(f" --only {t}" for t in only) + (f" --access {access}" if access else "") + \
+        f" --reps {reps}" + (f" --scale {scale:g}" if scale is not None else "")
+
+
+def _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale=None, vm=None) -> None:
     from .suite import ACCESS, DEFAULT_OUT, DEFAULT_REPS, TRACES, plan, run_suite, table_markdown
 
     if trace_path is not None or params or overhead is not None:
         raise click.BadParameter("--suite has its own traces and calibration", param_hint="--trace/--param/--overhead")
-    out = out or DEFAULT_OUT
+    out = out or (default_vm_out(vm["kernel"], vm.get("lru_gen")) if vm else DEFAULT_OUT)
     _check_json_path(out)
     traces = tuple(only) or TRACES
     modes = (access,) if access else ACCESS
@@ -236,13 +297,20 @@ def _suite(only, access, reps, out, workdir, trace_path, params, overhead) -> No
         raise click.BadParameter(str(e), param_hint="--only") from None
     reps = reps or DEFAULT_REPS
     log = (lambda s: click.echo(s, err=True))
-    log(f"suite: {len(cfgs)} configurations x {reps} kernel run(s)")
+    log(f"suite: {len(cfgs)} configurations x {reps} kernel run(s)" + (f" in a VM booting {vm['kernel']}" if vm else ""))
     try:
-        data = run_suite(traces=traces, access=modes, reps=reps, workdir=workdir, log=log)
+        if vm:
+            from .vm import run_suite_vm
+
+            data = run_suite_vm(vm["kernel"], traces=traces, access=modes, reps=reps, lru_gen=vm.get("lru_gen"),
+                                min_ttl_ms=vm.get("min_ttl_ms"), modules=vm.get("modules"), workdir=workdir,
+                                scale=scale or 1.0, timeout=vm.get("timeout"), accel=vm.get("accel") or "auto",
+                                log=log)
+        else:
+            data = run_suite(traces=traces, access=modes, reps=reps, workdir=workdir, scale=scale or 1.0, log=log)
     except (Unavailable, ReclaimExtError) as e:
         _fail(e)
-    data["command"] = "reclaim-ext validate kernel --suite" + "".join(f" --only {t}" for t in only) + \
-        (f" --access {access}" if access else "") + f" --reps {reps}"
+    data["command"] = suite_command(only, access, reps, scale, vm)
     _write_json(out, data)
     click.echo(table_markdown(data), nl=False)
     click.echo(f"written: {out}")

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ReclaimExtError
 from ..trace import Kind, Trace
-from .calibrate import calibrate_run, combine, relative_error
+from .calibrate import calibrate_run, combine, noncompulsory_error, per_run_comparison, relative_error
 from .cgroup import ProbeCgroup, check_host, parse_stat, stale_cgroups, _rmdir
 from .errors import Unavailable
 from .worker import compile_worker, find_compiler, parse_worker_output
@@ -33,7 +33,8 @@ FLUSH_EVERY = 64        # the worker reads memory.stat every 64 accesses (fresh-
 ACCESS_MODES = ("pread", "mmap")
 VMSTAT_KEYS = ("workingset_refault_file", "workingset_activate_file", "workingset_restore_file",
                "workingset_nodereclaim", "pgscan_file", "pgsteal_file", "pgscan_direct", "pgsteal_direct",
-               "pgscan_kswapd", "pgsteal_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pgmajfault", "pgpgin")
+               "pgscan_kswapd", "pgsteal_kswapd", "pgactivate", "pgdeactivate", "pgrefill", "pgmajfault", "pgpgin",
+               "pswpin", "pswpout", "workingset_refault_anon", "pgscan_anon", "pgsteal_anon")
 NO_PAGE_CACHE_FS = ("tmpfs", "ramfs", "hugetlbfs", "devtmpfs")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -269,7 +270,8 @@ def kernel_run(ctrl, exe: str, data_path: str, data_fd: int, data_size: int, tra
 
 
 MSTAT_KEYS = ("cache", "rss", "mapped_file", "active_file", "inactive_file", "workingset_refault_file",
-              "workingset_activate_file", "workingset_restore_file", "pgmajfault", "pgscan", "pgsteal",
+              "workingset_activate_file", "workingset_restore_file", "workingset_refault_anon", "pgmajfault",
+              "pgscan", "pgsteal",
               "file", "anon", "kernel")
 
 
@@ -327,22 +329,31 @@ def other_activity(dv: dict, evictions: int, read_pages: int, stat0: dict, stat1
 # ---------------------------------------------------------------- the model
 
 def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
-              min_ttl_ms: float = 0) -> dict:
+              min_ttl_ms: float = 0, swappiness: int = 60) -> dict:
     """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
     pid 0 in memcg `probe` with memory.max = model_max, on a node large enough that only the memcg
-    limit reclaims; no swap."""
+    limit reclaims; no swap. `access` "anon": anonymous pages of pid 0 (the first access to a page
+    a write, later ones reads, as the VM's worker does), with swap for every page and
+    `swappiness`."""
     from ..api import RunConfig
     from ..api import run as api_run
     from ..trace import ArrayTrace
     from ..trace.record import make_records
 
     rec = make_records(len(pages))
-    rec["kind"] = int(Kind.FILE_FD if access == "pread" else Kind.FILE_MMAP)
-    rec["file"] = 1
+    anon = access == "anon"
+    if anon:
+        rec["kind"] = int(Kind.ANON)
+        first = np.zeros(len(pages), dtype=bool)
+        first[np.unique(pages, return_index=True)[1]] = True
+        rec["write"] = first
+    else:
+        rec["kind"] = int(Kind.FILE_FD if access == "pread" else Kind.FILE_MMAP)
+        rec["file"] = 1
     rec["page"] = pages
     memory = npages + model_max + 8192 + npages // 8
-    cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=0, min_ttl_ms=min_ttl_ms,
-                    memcgs=[f"name=probe,pids=0,max={model_max}"])
+    cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=npages + 8192 if anon else 0,
+                    swappiness=swappiness, min_ttl_ms=min_ttl_ms, memcgs=[f"name=probe,pids=0,max={model_max}"])
     res = api_run(cfg, trace=ArrayTrace("validate", rec))
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
@@ -354,9 +365,19 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         "global_reclaim_scans": vm.get("pgscan_kswapd", 0) + vm.get("pgscan_direct", 0)
         - mc.get("memory_stat", {}).get("pgscan", 0),
         "memory_stat": mc.get("memory_stat"),
+        "vmstat": {k: vm.get(k, 0) for k in ("pswpin", "pswpout", "pgmajfault", "workingset_refault_anon",
+                                               "workingset_refault_file", "pgsteal_anon", "pgsteal_file")},
         "memory_events": mc.get("memory_events"),
         "peak_pages": mc.get("peak"),
     }
+
+
+MIN_MODEL_MAX = 32
+
+
+def run_model_max(limit_pages: int, overhead: int) -> int:
+    """The model memcg's max at one run's own calibration (at least MIN_MODEL_MAX pages)."""
+    return max(MIN_MODEL_MAX, int(limit_pages) - int(overhead))
 
 
 def lru_misses(pages: np.ndarray, capacity: int) -> int:
@@ -485,7 +506,7 @@ def _validate_locked(trace: Trace, pages: np.ndarray, npages: int, ctrl, fst: st
 
 def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, limit_pages: int, access: str,
             overhead: int | None, host: dict, regime: dict, policy: str = "classic", min_ttl_ms: float = 0,
-            log: Callable[[str], None] = lambda s: None) -> dict:
+            swappiness: int = 60, log: Callable[[str], None] = lambda s: None) -> dict:
     """Calibrate from the kernel runs (run_record), run the model (`policy`) at the calibrated
     capacity and plain LRU at C_eff; the JSON-ready result of one validation."""
     reps = len(runs)
@@ -497,11 +518,20 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
             log(f"warning: kernel run {i}: other processes changed the host-wide counters it reads: " +
                 ", ".join(f"{k} +{v:,}" for k, v in r["other_activity"].items()))
     log(f"model: {policy}, memcg max {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
-    model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms)
+    model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms, swappiness)
     km = [r["misses"] for r in runs]
     kmean = statistics.fmean(km)
     c_eff = statistics.fmean(r["calibration"]["c_eff"] for r in runs)
-    return {
+    # run by run: each kernel run against the model at its own calibrated capacity
+    overheads = [cal.overhead if cal.source == "given" else r["calibration"]["overhead"] for r in runs]
+    by_max = {cal.model_max: model["misses"]}
+    for o in overheads:
+        mm = run_model_max(limit_pages, o)
+        if mm not in by_max:
+            by_max[mm] = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness)["misses"]
+    per_run = per_run_comparison(km, [by_max[run_model_max(limit_pages, o)] for o in overheads], overheads,
+                                 limit_pages, npages)
+    out = {
         "workload": trace.name,
         "trace_params": trace.params,
         "access": access,
@@ -515,6 +545,9 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
         "kernel_misses_cv": statistics.pstdev(km) / kmean if kmean else 0.0,
         "model_misses": model["misses"],
         "error": relative_error(model["misses"], kmean),
+        # on non-compulsory misses (misses − distinct pages); None when the kernel had none
+        "error_noncompulsory": noncompulsory_error(model["misses"], kmean, npages),
+        "per_run": per_run,
         "lru_misses_at_c_eff": lru_misses(pages, round(c_eff)),
         "c_eff": c_eff,
         "calibration": cal.to_dict(),
@@ -523,3 +556,26 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
         "regime": regime,
         "host": host,
     }
+    if access == "anon":
+        out["swap"] = swap_comparison(runs, model)
+    return out
+
+
+def swap_comparison(runs: list[dict], model: dict) -> dict:
+    """Anon runs: the kernel's swap-ins (Δpswpin of the guest's /proc/vmstat; the probe is the only
+    process that swaps), its major faults (the worker's ru_majflt) and anon refaults, against the
+    model's pswpin, pgmajfault and workingset_refault_anon."""
+    def mean(xs):
+        xs = [x for x in xs if x is not None]
+        return statistics.fmean(xs) if xs else None
+
+    k_in = mean([r["vmstat_delta"].get("pswpin") for r in runs])
+    k_out = mean([r["vmstat_delta"].get("pswpout") for r in runs])
+    k_maj = mean([r.get("majflt") for r in runs])
+    k_ref = mean([r["memory_stat_delta"].get("workingset_refault_anon") for r in runs])
+    mv = model.get("vmstat", {})
+    return {"kernel_pswpin": k_in, "kernel_pswpout": k_out, "kernel_majflt": k_maj, "kernel_refault_anon": k_ref,
+            "model_pswpin": mv.get("pswpin"), "model_pswpout": mv.get("pswpout"),
+            "model_pgmajfault": mv.get("pgmajfault"), "model_refault_anon": mv.get("workingset_refault_anon"),
+            "error_pswpin": None if not k_in else relative_error(mv.get("pswpin", 0), k_in),
+            "error_majflt": None if not k_maj else relative_error(mv.get("pgmajfault", 0), k_maj)}

@@ -123,7 +123,7 @@ def summarize(results: list[dict]) -> dict:
         return {"configs": 0}
     worst_e, worst = max(errs, key=lambda x: x[0])
     med = statistics.median(e for e, _ in errs)
-    return {
+    out = {
         "configs": len(errs),
         "median_abs_error": med,
         "worst_abs_error": worst_e,
@@ -136,17 +136,57 @@ def summarize(results: list[dict]) -> dict:
         "median_abs_error_lru": statistics.median(abs(r["lru_error"]) for r in results),
         "meets_target": med <= TARGET_MEDIAN and worst_e <= TARGET_WORST,
     }
+    out.update(summarize_sharper(results))
+    return out
+
+
+def _name(r: dict) -> str:
+    return f"{r['trace']} {r['access']} {r['limit_pages']}"
+
+
+def summarize_sharper(results: list[dict]) -> dict:
+    """The sharper comparison (issue 11, item 5), where the results have it: run by run (every
+    kernel run against the model at its own calibrated capacity: median and worst |error| over all
+    runs of all configurations), and on non-compulsory misses (misses − distinct pages; the
+    configurations where the kernel had none are left out and listed)."""
+    out: dict = {}
+    runs = [(abs(x["error"]), r, i) for r in results if r.get("per_run") for i, x in enumerate(r["per_run"]["runs"], 1)]
+    if runs:
+        worst, r, i = max(runs, key=lambda x: x[0])
+        out.update({"runs_compared": len(runs), "median_abs_run_error": statistics.median(e for e, _, _ in runs),
+                    "worst_abs_run_error": worst, "worst_run": f"{_name(r)} run {i}"})
+        nc = [(abs(x["error_noncompulsory"]), r, i) for r in results if r.get("per_run")
+              for i, x in enumerate(r["per_run"]["runs"], 1) if x["error_noncompulsory"] is not None]
+        if nc:
+            worst, r, i = max(nc, key=lambda x: x[0])
+            out.update({"median_abs_run_error_noncompulsory": statistics.median(e for e, _, _ in nc),
+                        "worst_abs_run_error_noncompulsory": worst,
+                        "worst_run_noncompulsory": f"{_name(r)} run {i}"})
+    if any("error_noncompulsory" in r for r in results):
+        nc = [(abs(r["error_noncompulsory"]), r) for r in results if r.get("error_noncompulsory") is not None]
+        out["noncompulsory_undefined"] = [_name(r) for r in results if r.get("error_noncompulsory") is None]
+        if nc:
+            worst, r = max(nc, key=lambda x: x[0])
+            out.update({"median_abs_error_noncompulsory": statistics.median(e for e, _ in nc),
+                        "worst_abs_error_noncompulsory": worst, "worst_noncompulsory": _name(r)})
+    return out
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:+.2f}%"
 
 
+def _abs_pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.2f}%"
+
+
 def table_markdown(data: dict) -> str:
     """The Markdown table (and summary lines) of a suite's JSON result, for docs/fidelity.md."""
+    sharp = any("per_run" in r for r in data["results"])   # results with the run-by-run comparison
     rows = ["| trace | access | limit (pages) | kernel misses mean [min .. max] | CV | model misses | error "
-            "| plain LRU at C_eff | LRU error |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            + ("| per-run error median [worst] | non-compulsory error " if sharp else "")
+            + "| plain LRU at C_eff | LRU error |",
+            "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if sharp else "")]
     for r in data["results"]:
         if r["reps"] > 1:
             spread = f"[{r['kernel_misses_min']:,} .. {r['kernel_misses_max']:,}]"
@@ -156,9 +196,12 @@ def table_markdown(data: dict) -> str:
         note = "" if r.get("binding", True) else " ¹"
         rows.append(f"| {r['trace']}{note} | {r['access']} | {r['limit_pages']:,} ({100 * r['fraction']:.0f}%) "
                     f"| {r['kernel_misses']:,.0f} {spread} | {cv} | {r['model_misses']:,} | **{_pct(r['error'])}** "
-                    f"| {r['lru_misses']:,} | {_pct(r['lru_error'])} |")
+                    + (_sharp_cells(r) if sharp else "")
+                    + f"| {r['lru_misses']:,} | {_pct(r['lru_error'])} |")
     s = data["summary"]
     out = "\n".join(rows) + "\n"
+    if data.get("host", {}).get("vm"):
+        out = f"{table_title(data)}\n\n" + out
     if any(not r.get("binding", True) for r in data["results"]):
         out += "\n¹ not binding: the trace touches fewer distinct pages than the limit holds; every miss is compulsory.\n"
     cal = data.get("calibration", {})
@@ -175,7 +218,42 @@ def table_markdown(data: dict) -> str:
         out += f"Over 5%: {', '.join(s['over_5pct'])}.\n"
     if s.get("outside_spread"):
         out += f"Model outside the kernel runs' [min .. max]: {', '.join(s['outside_spread'])}.\n"
+    if "runs_compared" in s:
+        out += (f"Run by run ({s['runs_compared']} kernel runs, each against the model at its own calibrated "
+                f"capacity): median absolute error **{_abs_pct(s['median_abs_run_error'])}**, worst "
+                f"**{_abs_pct(s['worst_abs_run_error'])}** ({s['worst_run']})")
+        if "median_abs_run_error_noncompulsory" in s:
+            out += (f"; on non-compulsory misses median {_abs_pct(s['median_abs_run_error_noncompulsory'])}, worst "
+                    f"{_abs_pct(s['worst_abs_run_error_noncompulsory'])} ({s['worst_run_noncompulsory']})")
+        out += ".\n"
+    if "median_abs_error_noncompulsory" in s:
+        out += (f"Non-compulsory misses (misses − distinct pages), mean of runs against the suite calibration: median "
+                f"absolute error {_abs_pct(s['median_abs_error_noncompulsory'])}, worst "
+                f"{_abs_pct(s['worst_abs_error_noncompulsory'])} ({s['worst_noncompulsory']})")
+        out += (f"; not defined (the kernel had none): {', '.join(s['noncompulsory_undefined'])}.\n"
+                if s.get("noncompulsory_undefined") else ".\n")
+    elif s.get("noncompulsory_undefined"):
+        out += "Non-compulsory misses: the kernel had none in any configuration (every miss a first touch).\n"
     return out
+
+
+def _sharp_cells(r: dict) -> str:
+    """The per-run and non-compulsory cells of a row ('–' where the result has none)."""
+    pr = r.get("per_run")
+    if pr and pr.get("median_abs_error") is not None:
+        cell = f"{_abs_pct(pr['median_abs_error'])} [{_abs_pct(pr['worst_abs_error'])}]"
+    else:
+        cell = "–"
+    nc = r.get("error_noncompulsory")
+    return f"| {cell} | {'–' if nc is None else _pct(nc)} "
+
+
+def table_title(data: dict) -> str:
+    """One line naming the kernel and the model's policy of a suite result."""
+    h = data.get("host", {})
+    where = f"VM, kernel {h.get('kernel')} ({h.get('accel')}), lru_gen {h.get('lru_gen')}" if h.get("vm") \
+        else f"host kernel {h.get('kernel', '?')}"
+    return f"{where}; model {data.get('policy', 'classic')}"
 
 
 # ---------------------------------------------------------------- the run
@@ -186,8 +264,8 @@ def run_suite(*, traces=TRACES, access=ACCESS, fractions=FRACTIONS, reps: int = 
     """Run the suite: every kernel run first, then one calibration per access mode, then the model
     and plain LRU for every configuration. Returns the JSON-ready result."""
     from .cgroup import check_host
-    from .kernel import (NO_PAGE_CACHE_FS, PAGE, PinnedFile, fs_type, kernel_run, lru_misses, model_run,
-                         open_no_readaround, signals_raise, write_data_file)
+    from .kernel import (NO_PAGE_CACHE_FS, PAGE, PinnedFile, fs_type, kernel_run, open_no_readaround,
+                         signals_raise, write_data_file)
     from .worker import compile_worker, find_compiler
 
     t_start = time.monotonic()
@@ -246,14 +324,36 @@ def run_suite(*, traces=TRACES, access=ACCESS, fractions=FRACTIONS, reps: int = 
             p.close()
         shutil.rmtree(tmp, ignore_errors=True)
     kernel_seconds = time.monotonic() - t_start
+    data = compare_suite(configs, runs, pages, n, reps, log=log)
+    data["suite"]["scale"] = scale
+    data["suite"]["fractions"] = list(fractions)
+    data["host"] = host
+    data["kernel_seconds"] = kernel_seconds
+    data["wall_seconds"] = time.monotonic() - t_start
+    return data
 
-    # one calibration per access mode: the median of every run's measured overhead
+
+def suite_calibration(configs: list[SuiteConfig], runs: dict) -> dict:
+    """One calibration per access mode: the median of every run's measured overhead."""
     calibration = {}
     for a in dict.fromkeys(c.access for c in configs):
         allcal = [r["_cal"] for c, rs in runs.items() if c.access == a for r in rs]
         over = int(round(statistics.median(x.overhead for x in allcal)))
         calibration[a] = {"overhead": over, "runs": len(allcal),
                           "run_overheads": sorted(x.overhead for x in allcal)}
+    return calibration
+
+
+def compare_suite(configs: list[SuiteConfig], runs: dict, pages: dict, n: int, reps: int, *, policy: str = "classic",
+                  min_ttl_ms: float = 0, log: Callable[[str], None] = lambda s: None) -> dict:
+    """The suite's comparison from its kernel runs ({config: [run_record]}, host or VM): one
+    calibration per access mode, the model (`policy`) and plain LRU per configuration, and run by
+    run the model at each run's own calibrated capacity. Returns the JSON-ready result (without
+    host and timings)."""
+    from .calibrate import noncompulsory_error, per_run_comparison
+    from .kernel import lru_misses, model_run, run_model_max
+
+    calibration = suite_calibration(configs, runs)
     results = []
     for c in configs:
         rs = runs[c]
@@ -262,8 +362,16 @@ def run_suite(*, traces=TRACES, access=ACCESS, fractions=FRACTIONS, reps: int = 
         over = calibration[c.access]["overhead"]
         model_max = c.limit_pages - over
         t0 = time.monotonic()
-        model = model_run(p, n, model_max, c.access)
+        models = {model_max: model_run(p, n, model_max, c.access, policy, min_ttl_ms)}
+        model = models[model_max]
+        run_over = [r["_cal"].overhead for r in rs]
+        for o in run_over:
+            mm = run_model_max(c.limit_pages, o)
+            if mm not in models:
+                models[mm] = model_run(p, n, mm, c.access, policy, min_ttl_ms)
         km = [r["misses"] for r in rs]
+        per_run = per_run_comparison(km, [models[run_model_max(c.limit_pages, o)]["misses"] for o in run_over],
+                                     run_over, c.limit_pages, distinct)
         kmean = statistics.fmean(km)
         c_eff = statistics.fmean(r["_cal"].c_eff for r in rs)
         lru = lru_misses(p, round(c_eff))
@@ -276,26 +384,29 @@ def run_suite(*, traces=TRACES, access=ACCESS, fractions=FRACTIONS, reps: int = 
             "kernel_runs_misses": km,
             "model_misses": model["misses"], "model_max": model_max,
             "error": relative_error(model["misses"], kmean),
+            "error_noncompulsory": noncompulsory_error(model["misses"], kmean, distinct),
+            "per_run": per_run,
             "lru_misses": lru, "lru_error": relative_error(lru, kmean),
             "c_eff": c_eff, "c_min": min(r["_cal"].c_min for r in rs), "c_max": max(r["_cal"].c_max for r in rs),
-            "run_overheads": [r["_cal"].overhead for r in rs],
+            "run_overheads": run_over,
             "foreign_evictions": [r["foreign_evictions"] for r in rs],
             "kernel_seconds": [r["seconds"] for r in rs],
+            "model_policy": policy,
             "model_global_reclaim_scans": model["global_reclaim_scans"],
             "counters": [{"memory_stat_delta": r["memory_stat_delta"], "vmstat_delta": r["vmstat_delta"]}
                          for r in rs],
         })
         log(f"model {c.trace} {c.access} {c.limit_pages}: {model['misses']:,} "
-            f"({_pct(results[-1]['error'])} vs kernel {kmean:,.0f}) in {time.monotonic() - t0:.1f} s")
+            f"({_pct(results[-1]['error'])} vs kernel {kmean:,.0f}; per run median "
+            f"{_abs_pct(per_run['median_abs_error'])}) in {time.monotonic() - t0:.1f} s")
     data = {
-        "suite": {"n_pages": n, "seed": SEED, "scale": scale, "traces": list(dict.fromkeys(c.trace for c in configs)),
-                  "access": list(dict.fromkeys(c.access for c in configs)), "fractions": list(fractions)},
+        "suite": {"n_pages": n, "seed": SEED, "scale": 1.0, "traces": list(dict.fromkeys(c.trace for c in configs)),
+                  "access": list(dict.fromkeys(c.access for c in configs)),
+                  "fractions": list(dict.fromkeys(c.fraction for c in configs))},
         "reps": reps,
+        "policy": policy,
         "calibration": calibration,
         "results": results,
-        "host": host,
-        "kernel_seconds": kernel_seconds,
-        "wall_seconds": time.monotonic() - t_start,
     }
     data["summary"] = summarize(results)
     return data

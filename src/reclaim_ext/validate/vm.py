@@ -22,12 +22,14 @@ import tempfile
 import time
 from typing import Callable
 
+import numpy as np
+
 from ..errors import ReclaimExtError
 from ..trace import Trace
 from .errors import Unavailable
 from .kernel import FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, run_record, signals_raise
 from .cgroup import parse_stat
-from .vmimage import (INSTALL_HINT, MARK, GuestPlan, build_disk, build_initramfs, compile_static_worker,
+from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
                       find_busybox, init_script, module_load_order, resolve_kernel)
 from .worker import parse_worker_output
 
@@ -36,6 +38,7 @@ KVM_FAILURE = ("KVM internal error", "emulation failure", "failed to initialize 
 KVM_DEV = "/dev/kvm"
 KVM_BOOT_WAIT = 60.0       # seconds KVM gets to reach the guest's /init before falling back to TCG
 TAIL_LINES = 12
+DEFAULT_SWAPPINESS = 60
 
 
 class GuestError(ReclaimExtError):
@@ -55,7 +58,8 @@ def guest_memory_mib(limit_pages: int, trace_bytes: int) -> int:
     return max(512, (limit_pages * PAGE + 2 * trace_bytes) // (1 << 20) + 384)
 
 
-def qemu_command(qemu: str, accel: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int) -> list[str]:
+def qemu_command(qemu: str, accel: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int,
+                 swap: str | None = None) -> list[str]:
     cmd = [qemu, "-accel", accel]
     if accel == "tcg":
         cmd += ["-cpu", "max"]
@@ -64,7 +68,8 @@ def qemu_command(qemu: str, accel: str, vmlinuz: str, initrd: str, disk: str, me
     return cmd + ["-m", str(memory_mib), "-smp", "1", "-nographic", "-no-reboot", "-nic", "none",
                   "-kernel", vmlinuz, "-initrd", initrd,
                   "-append", "console=ttyS0 panic=-1 loglevel=1 quiet",
-                  "-drive", f"file={disk},if=virtio,format=raw,cache=none"]
+                  "-drive", f"file={disk},if=virtio,format=raw,cache=none"] + \
+        (["-drive", f"file={swap},if=virtio,format=raw,cache=none"] if swap else [])
 
 
 def _tail(text: str, n: int = TAIL_LINES) -> str:
@@ -124,14 +129,15 @@ def boot(cmd: list[str], workdir: str, timeout: float, *, accel: str, boot_wait:
 
 
 def run_guest(qemu: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int, workdir: str, timeout: float,
-              accel: str = "auto", log: Callable[[str], None] = lambda s: None) -> tuple[str, str, str | None]:
+              accel: str = "auto", log: Callable[[str], None] = lambda s: None,
+              swap: str | None = None) -> tuple[str, str, str | None]:
     """Boot with KVM, falling back to TCG if KVM is unusable. Returns (console, accel used, why KVM was not used)."""
     why = None
     if accel in ("auto", "kvm"):
         if os.access(KVM_DEV, os.R_OK | os.W_OK):
             try:
                 log("booting the guest with KVM")
-                cmd = qemu_command(qemu, "kvm", vmlinuz, initrd, disk, memory_mib)
+                cmd = qemu_command(qemu, "kvm", vmlinuz, initrd, disk, memory_mib, swap)
                 return boot(cmd, workdir, timeout, accel="kvm", boot_wait=KVM_BOOT_WAIT, log=log), "kvm", None
             except GuestError as e:
                 if accel == "kvm":
@@ -142,7 +148,7 @@ def run_guest(qemu: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int, 
             if accel == "kvm":
                 raise Unavailable(f"--vm-accel kvm: {why}")
         log(f"KVM not usable ({why[:200]}); falling back to TCG (emulation, slower)")
-    cmd = qemu_command(qemu, "tcg", vmlinuz, initrd, disk, memory_mib)
+    cmd = qemu_command(qemu, "tcg", vmlinuz, initrd, disk, memory_mib, swap)
     return boot(cmd, workdir, timeout, accel="tcg", log=log), "tcg", why
 
 
@@ -151,7 +157,8 @@ def run_guest(qemu: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int, 
 def parse_console(text: str) -> dict:
     """The guest's console output as {"release", "lru_gen", "min_ttl_ms", "guest", "warnings",
     "runs": [{"rc", "out", "err", "stat0", ...}]}. An `error` line raises GuestError with it."""
-    res: dict = {"release": None, "lru_gen": None, "min_ttl_ms": None, "guest": {}, "warnings": [], "runs": []}
+    res: dict = {"release": None, "lru_gen": None, "min_ttl_ms": None, "guest": {}, "warnings": [], "runs": [],
+                 "swap": None}
     run = None
     section = None
     for raw in text.replace("\r", "").splitlines():
@@ -170,13 +177,21 @@ def parse_console(text: str) -> dict:
                 p = rest.split()
                 res["lru_gen"] = p[0] if p else None
                 res["min_ttl_ms"] = int(p[1]) if len(p) > 1 and p[1].isdigit() else None
+            elif word == "swap":       # swap devices (lines of /proc/swaps), swappiness, THP setting
+                p = rest.split()
+                res["swap"] = {"devices": int(p[0]) - 1 if p and p[0].isdigit() else None,
+                               "swappiness": int(p[1]) if len(p) > 1 and p[1].isdigit() else None,
+                               "thp": p[2] if len(p) > 2 else None}
             elif word == "guest":
                 for kv in rest.split():
                     k, _, v = kv.partition("=")
                     res["guest"][k] = int(v) if v.isdigit() else v
             elif word == "run":
                 p = rest.split()
-                run = {"n": int(p[0]), "rc": int(p[1].split("=")[1]) if len(p) > 1 else None}
+                run = {"n": int(p[0]), "rc": None}
+                for kv in p[1:]:        # rc=0, and in newer guests trace=, access=, limit= (bytes)
+                    k, _, v = kv.partition("=")
+                    run[k] = int(v) if v.lstrip("-").isdigit() else v
                 res["runs"].append(run)
             elif word == "section" and run is not None:
                 section = rest.strip()
@@ -227,22 +242,85 @@ def default_timeout(accesses: int, reps: int) -> float:
     return 180.0 + reps * accesses * 1e-3
 
 
-def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "pread", reps: int = 3,
-                lru_gen: str | None = None, min_ttl_ms: int | None = None, modules: str | None = None,
-                workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
-                timeout: float | None = None, accel: str = "auto", cache: str | None = None,
-                log: Callable[[str], None] = lambda s: None) -> dict:
-    """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
-    guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
-    kernel's default; the model runs MGLRU when the guest's lru_gen reads on."""
-    if access not in ("pread", "mmap"):
-        raise ReclaimExtError(f"access: {access!r} is not one of pread, mmap")
+def guest_timeout(total_accesses: int) -> float:
+    """The default timeout of a boot that replays `total_accesses` in all."""
+    return default_timeout(total_accesses, 1)
+
+
+def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *, qemu: str, busybox: str,
+              workdir: str, timeout: float, accel: str = "auto", worker: str | None = None,
+              log: Callable[[str], None] = lambda s: None) -> dict:
+    """One boot of kernel `k` (a KernelImage) running `plan` over `traces` ({file name on the disk:
+    pages}) and an `npages` data file. Returns {"parsed" (parse_console), "console", "accel",
+    "kvm_fallback_reason", "memory_mib", "modules", "seconds"}; GuestError when the guest did not
+    report every run of the plan."""
+    mods = module_load_order(k.modules_dir)
+    runs = plan.guest_runs()
+    tmp = tempfile.mkdtemp(prefix="reclaim-ext-vm-", dir=workdir)
+    t0 = time.monotonic()
+    try:
+        with signals_raise():
+            exe = worker or compile_static_worker(tmp)
+            initrd = os.path.join(tmp, "initrd.gz")
+            info = build_initramfs(initrd, busybox, exe, mods, init_script(plan))
+            disk = os.path.join(tmp, "disk.img")
+            build_disk(disk, traces, npages, os.path.join(tmp, "disk"))
+            trace_bytes = sum(len(traces[t]) for t in plan.trace_files()) * 4
+            mem = guest_memory_mib(max(lim for _, _, lim in runs), trace_bytes)
+            log(f"booting {k.package or k.vmlinuz} ({mem} MiB, modules: {', '.join(info['modules']) or 'none'}); "
+                f"{len(runs)} run(s) inside, timeout {timeout:.0f} s")
+            swap = None
+            if plan.swap:
+                swap = os.path.join(tmp, "swap.img")
+                with open(swap, "wb") as fh:     # sparse: room to swap out every data page and more
+                    fh.truncate(swap_bytes(npages))
+            console, used, why = run_guest(qemu, k.vmlinuz, initrd, disk, mem, tmp, timeout, accel, log, swap=swap)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    parsed = parse_console(console)
+    for w in parsed["warnings"]:
+        log(f"warning: in the guest: {w}")
+    if len(parsed["runs"]) != len(runs):
+        raise GuestError(f"the guest reported {len(parsed['runs'])} of {len(runs)} runs; console tail: {_tail(console)}")
+    return {"parsed": parsed, "console": console, "accel": used, "kvm_fallback_reason": why, "memory_mib": mem,
+            "modules": info["modules"], "seconds": time.monotonic() - t0}
+
+
+def swap_bytes(npages: int) -> int:
+    """The guest's swap device: every data page, plus 64 MiB."""
+    return npages * PAGE + (64 << 20)
+
+
+def check_lru_gen(parsed: dict, lru_gen: str | None) -> bool:
+    """Whether the guest ran MGLRU; GuestError when --lru-gen on did not take."""
+    mglru = lru_gen_on(parsed["lru_gen"])
+    if lru_gen == "on" and not mglru:
+        raise GuestError(f"the guest's lru_gen reads {parsed['lru_gen']} after writing y")
+    return mglru
+
+
+def check_args(access: str, reps: int, lru_gen: str | None, min_ttl_ms: int | None) -> None:
+    if access not in GUEST_ACCESS:
+        raise ReclaimExtError(f"access: {access!r} is not one of {', '.join(GUEST_ACCESS)}")
     if reps < 1:
         raise ReclaimExtError("reps: need at least 1")
     if lru_gen not in ("on", "off", None):
         raise ReclaimExtError(f"lru_gen: {lru_gen!r} is not on or off")
     if min_ttl_ms is not None and lru_gen != "on":
         raise ReclaimExtError("min_ttl_ms is MGLRU's: it needs --lru-gen on")
+
+
+def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "pread", reps: int = 3,
+                lru_gen: str | None = None, min_ttl_ms: int | None = None, modules: str | None = None,
+                workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
+                timeout: float | None = None, accel: str = "auto", cache: str | None = None,
+                swappiness: int | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
+    """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
+    guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
+    kernel's default; the model runs MGLRU when the guest's lru_gen reads on. `access` "anon":
+    the pages are anonymous memory, with a swap device in the guest (swappiness `swappiness`,
+    default 60) and the model run with anon records and swap."""
+    check_args(access, reps, lru_gen, min_ttl_ms)
     if limit_pages < 64:
         raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
     qemu = find_qemu()
@@ -252,32 +330,17 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     if not os.path.isdir(workdir):
         raise ReclaimExtError(f"--dir {workdir}: no such directory")
     k = resolve_kernel(kernel, modules, cache, log)
-    mods = module_load_order(k.modules_dir)
+    if swappiness is not None and access != "anon":
+        raise ReclaimExtError("swappiness: only with anon access (the file runs have no swap)")
+    anon = access == "anon"
+    swappiness = (DEFAULT_SWAPPINESS if swappiness is None else swappiness) if anon else None
     plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
-                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY)
+                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness)
     timeout = timeout or default_timeout(len(pages), reps)
-    tmp = tempfile.mkdtemp(prefix="reclaim-ext-vm-", dir=workdir)
-    t_start = time.monotonic()
-    try:
-        with signals_raise():
-            worker = compile_static_worker(tmp)
-            initrd = os.path.join(tmp, "initrd.gz")
-            info = build_initramfs(initrd, busybox, worker, mods, init_script(plan))
-            disk = os.path.join(tmp, "disk.img")
-            log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
-            build_disk(disk, pages, npages, os.path.join(tmp, "disk"))
-            mem = guest_memory_mib(limit_pages, len(pages) * 4)
-            log(f"booting {k.package or k.vmlinuz} ({mem} MiB, modules: {', '.join(info['modules']) or 'none'}); "
-                f"{reps} run(s) inside, timeout {timeout:.0f} s")
-            console, used, why = run_guest(qemu, k.vmlinuz, initrd, disk, mem, tmp, timeout, accel, log)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    vm_seconds = time.monotonic() - t_start
-    parsed = parse_console(console)
-    for w in parsed["warnings"]:
-        log(f"warning: in the guest: {w}")
-    if len(parsed["runs"]) != reps:
-        raise GuestError(f"the guest reported {len(parsed['runs'])} of {reps} runs; console tail: {_tail(console)}")
+    log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
+    b = boot_plan(k, plan, {TRACE_FILE: pages}, npages, qemu=qemu, busybox=busybox, workdir=workdir,
+                  timeout=timeout, accel=accel, log=log)
+    parsed, used = b["parsed"], b["accel"]
     runs = []
     for r in parsed["runs"]:
         rec = guest_run_record(r, limit_pages)
@@ -285,17 +348,137 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
             raise GuestError(f"guest run {r['n']}: {rec['bad_reads']} reads returned wrong data")
         log(f"guest run {r['n']}/{reps}: {rec['misses']:,} misses in {rec['seconds']:.1f} s ({used})")
         runs.append(rec)
-    mglru = lru_gen_on(parsed["lru_gen"])
-    if lru_gen == "on" and not mglru:
-        raise GuestError(f"the guest's lru_gen reads {parsed['lru_gen']} after writing y")
-    host = {"vm": True, "kernel": parsed["release"], "kernel_package": k.package, "vmlinuz": k.vmlinuz,
-            "kernel_config": k.config, "accel": used, "kvm_fallback_reason": why, "lru_gen": parsed["lru_gen"],
-            "min_ttl_ms": parsed["min_ttl_ms"], "cgroup_version": 2, "fs_type": "ext4", "guest": parsed["guest"],
-            "guest_memory_mib": mem, "modules": info["modules"], "vm_seconds": vm_seconds,
-            "warnings": parsed["warnings"]}
-    regime = {"flush_every": FLUSH_EVERY, "sample_every": SAMPLE_EVERY,
-              "readahead": ("POSIX_FADV_RANDOM, " if access == "pread" else "") + "read_ahead_kb 0 on the guest's vda",
-              "cpus": 1}
+    mglru = check_lru_gen(parsed, lru_gen)
+    host = vm_host(k, b)
+    regime = vm_regime(access)
+    if anon:
+        if not parsed.get("swap") or not parsed["swap"].get("devices"):
+            raise GuestError(f"the guest has no swap device active ({parsed.get('swap')})")
+        host["swap"] = dict(parsed["swap"], bytes=swap_bytes(npages))
+        regime.update(swappiness=swappiness, page_cluster=0, thp="never", zswap="off or absent")
     return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
                    host=host, regime=regime, policy="mglru" if mglru else "classic",
-                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, log=log)
+                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60, log=log)
+
+
+def vm_host(k, b: dict) -> dict:
+    """The `host` part of a VM result: the guest's kernel and how it was booted."""
+    parsed = b["parsed"]
+    return {"vm": True, "kernel": parsed["release"], "kernel_package": k.package, "vmlinuz": k.vmlinuz,
+            "kernel_config": k.config, "accel": b["accel"], "kvm_fallback_reason": b["kvm_fallback_reason"],
+            "lru_gen": parsed["lru_gen"], "min_ttl_ms": parsed["min_ttl_ms"], "cgroup_version": 2, "fs_type": "ext4",
+            "guest": parsed["guest"], "guest_memory_mib": b["memory_mib"], "modules": b["modules"],
+            "vm_seconds": b["seconds"], "warnings": parsed["warnings"]}
+
+
+def vm_regime(access: str) -> dict:
+    if access == "anon":
+        return {"flush_every": FLUSH_EVERY, "sample_every": SAMPLE_EVERY, "cpus": 1,
+                "anon": "MAP_PRIVATE|MAP_ANONYMOUS; first access writes the page, later ones read it",
+                "swap": "a virtio disk (/dev/vdb), memory.swap.max max"}
+    return {"flush_every": FLUSH_EVERY, "sample_every": SAMPLE_EVERY,
+            "readahead": ("POSIX_FADV_RANDOM, " if access == "pread" else "") + "read_ahead_kb 0 on the guest's vda",
+            "cpus": 1}
+
+
+# ---------------------------------------------------------------- the suite in a VM
+
+def suite_batches(configs: list, reps: int) -> list[list]:
+    """The suite's configurations grouped into boots: one boot per trace (both access modes, every
+    limit, `reps` runs of each), so a boot copies one trace and a failure loses one trace's runs."""
+    out: dict[str, list] = {}
+    for c in configs:
+        out.setdefault(c.trace, []).append(c)
+    return list(out.values())
+
+
+def batch_plan(batch: list, reps: int, lru_gen: str | None, min_ttl_ms: int | None) -> GuestPlan:
+    """The guest plan of one boot: every configuration of `batch`, `reps` runs each, in order."""
+    runs = [(f"{c.trace}.u32", c.access, c.limit_pages) for c in batch for _ in range(reps)]
+    return GuestPlan(limit_pages=max(c.limit_pages for c in batch), lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
+                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, runs=runs)
+
+
+def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps: int = 1, lru_gen: str | None = None,
+                 min_ttl_ms: int | None = None, modules: str | None = None, workdir: str = "/var/tmp",
+                 n: int | None = None, scale: float = 1.0, timeout: float | None = None, accel: str = "auto",
+                 cache: str | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
+    """The validation suite (suite.py's traces and limits) in VMs booting `kernel`, one boot per
+    trace; then suite.compare_suite with the model's policy matching the guest's lru_gen. Returns
+    the suite's JSON-ready result, `host` describing the VM."""
+    from . import suite as S
+
+    traces = tuple(traces or S.TRACES)
+    access = tuple(access or S.ACCESS)
+    fractions = tuple(fractions or S.FRACTIONS)
+    n = n or S.N_PAGES
+    check_args(access[0], reps, lru_gen, min_ttl_ms)
+    configs = S.plan(traces, access, fractions, n)
+    if min(c.limit_pages for c in configs) < 64:
+        raise ReclaimExtError(f"suite: a limit of {min(c.limit_pages for c in configs)} pages is too small for "
+                              "the probe memcg (at least 64)")
+    t_start = time.monotonic()
+    qemu = find_qemu()
+    busybox = find_busybox()
+    if not os.path.isdir(workdir):
+        raise ReclaimExtError(f"--dir {workdir}: no such directory")
+    k = resolve_kernel(kernel, modules, cache, log)
+    pages = {t: S.make_trace(t, n, S.SEED, scale) for t in traces}
+    batches = suite_batches(configs, reps)
+    runs: dict = {}
+    boots = []
+    mglru = None
+    worker_dir = tempfile.mkdtemp(prefix="reclaim-ext-vm-worker-", dir=workdir)
+    try:
+        worker = compile_static_worker(worker_dir)
+        for bi, batch in enumerate(batches, 1):
+            plan = batch_plan(batch, reps, lru_gen, min_ttl_ms)
+            trace = batch[0].trace
+            total = sum(len(pages[c.trace]) for c in batch) * reps
+            log(f"[boot {bi}/{len(batches)}] {trace}: {len(batch)} configurations x {reps} run(s), "
+                f"{total:,} accesses (elapsed {(time.monotonic() - t_start) / 60:.1f} min)")
+            b = boot_plan(k, plan, {f"{trace}.u32": pages[trace]}, n, qemu=qemu, busybox=busybox,
+                          workdir=workdir, timeout=timeout or guest_timeout(total), accel=accel, worker=worker,
+                          log=log)
+            accel = b["accel"]      # KVM failed once: the remaining boots go straight to TCG
+            on = check_lru_gen(b["parsed"], lru_gen)
+            if mglru is not None and on != mglru:
+                raise GuestError(f"the guest's lru_gen changed between boots ({b['parsed']['lru_gen']})")
+            mglru = on
+            grs = iter(b["parsed"]["runs"])
+            for c in batch:
+                rs = []
+                for rep in range(reps):
+                    r = next(grs)
+                    want = (f"{c.trace}.u32", c.access, c.limit_pages * PAGE)
+                    got = (r.get("trace", want[0]), r.get("access", want[1]), r.get("limit", want[2]))
+                    if got != want:
+                        raise GuestError(f"guest run {r['n']}: ran {got}, planned {want}")
+                    rec = guest_run_record(r, c.limit_pages)
+                    if rec["bad_reads"]:
+                        raise GuestError(f"{c.trace} {c.access}: {rec['bad_reads']} reads returned wrong data")
+                    rec.pop("_bitmap", None)
+                    rs.append(rec)
+                    log(f"  {c.trace} {c.access} {c.limit_pages} run {rep + 1}/{reps}: {rec['misses']:,} misses "
+                        f"in {rec['seconds']:.1f} s")
+                runs[c] = rs
+            boots.append({"trace": trace, "runs": len(plan.guest_runs()), "seconds": b["seconds"],
+                          "accel": b["accel"], "memory_mib": b["memory_mib"]})
+            last = b
+    finally:
+        shutil.rmtree(worker_dir, ignore_errors=True)
+    kernel_seconds = time.monotonic() - t_start
+    policy = "mglru" if mglru else "classic"
+    ttl = (last["parsed"]["min_ttl_ms"] or 0) if mglru else 0
+    log(f"model: {policy} for {len(configs)} configurations")
+    data = S.compare_suite(configs, runs, pages, n, reps, policy=policy, min_ttl_ms=ttl, log=log)
+    data["suite"]["scale"] = scale
+    data["suite"]["fractions"] = list(fractions)
+    host = vm_host(k, last)
+    host.pop("vm_seconds", None)
+    host["boots"] = boots
+    data["host"] = host
+    data["regime"] = {a: vm_regime(a) for a in access}
+    data["kernel_seconds"] = kernel_seconds
+    data["wall_seconds"] = time.monotonic() - t_start
+    return data

@@ -13,7 +13,6 @@ import gzip
 import lzma
 import os
 import re
-import shlex
 import shutil
 import struct
 import subprocess
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..errors import ReclaimExtError
 from .errors import Unavailable
-from .worker import WORKER_C
+from .worker import compile_worker
 
 PAGE = 4096
 PKG_PREFIX = "linux-image-"
@@ -403,23 +402,14 @@ def _is_static(path: str) -> bool:
 
 def compile_static_worker(tmpdir: str) -> str:
     """The replay worker (validate/worker.py's C source) linked statically for the guest."""
-    from .worker import find_compiler
-
-    cc = find_compiler()
-    src = os.path.join(tmpdir, "worker.c")
-    exe = os.path.join(tmpdir, "worker-static")
-    with open(src, "w") as fh:
-        fh.write(WORKER_C)
-    p = subprocess.run([cc, "-static", "-O2", "-Wall", "-o", exe, src], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise Unavailable(f"linking the guest's replay worker statically with {cc} failed: {_last(p.stderr)} "
-                          "(the static C library is in libc6-dev: apt-get install libc6-dev)")
-    return exe
+    return compile_worker(tmpdir, static=True)
 
 
 @dataclass
 class GuestPlan:
-    """What /init does: `reps` replays of the trace under a memcg of `limit_pages`."""
+    """What /init does: `reps` replays of the trace under a memcg of `limit_pages`, or, when `runs`
+    is given (the VM suite), each of `runs` in order: (trace file on the disk, access mode, limit
+    pages), one fresh memcg per run, all in one boot."""
 
     limit_pages: int
     reps: int = 1
@@ -428,6 +418,23 @@ class GuestPlan:
     min_ttl_ms: int | None = None
     sample_every: int = 1000
     flush_every: int = 64
+    runs: list[tuple[str, str, int]] | None = None
+    swap: bool = False                 # a swap device on /dev/vdb (anon runs), swap readahead off
+    swappiness: int | None = None      # /proc/sys/vm/swappiness (cgroup v2 has no per-memcg one)
+
+    def guest_runs(self) -> list[tuple[str, str, int]]:
+        """Every run of the boot, in order: (trace file, access, limit pages)."""
+        if self.runs is not None:
+            return list(self.runs)
+        return [(TRACE_FILE, self.access, self.limit_pages)] * self.reps
+
+    def trace_files(self) -> list[str]:
+        return list(dict.fromkeys(t for t, _, _ in self.guest_runs()))
+
+
+TRACE_FILE = "trace.u32"
+GUEST_ACCESS = ("pread", "mmap", "anon")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 INIT_TEMPLATE = r"""#!/bin/busybox sh
@@ -448,7 +455,7 @@ i=0; while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 echo 0 > /sys/block/vda/queue/read_ahead_kb || fail "cannot set read_ahead_kb"
 mkdir -p /mnt /sys/fs/cgroup
 mount -t ext4 -o ro /dev/vda /mnt || fail "cannot mount /dev/vda (ext4)"
-cp /mnt/trace.u32 /trace.u32 || fail "cannot copy the trace"
+for t in @TRACES@; do cp /mnt/$t /$t || fail "cannot copy the trace $t"; done
 mount -t cgroup2 none /sys/fs/cgroup || fail "cannot mount cgroup2"
 grep -qw memory /sys/fs/cgroup/cgroup.controllers || fail "no memory controller in cgroup2 (CONFIG_MEMCG)"
 echo +memory > /sys/fs/cgroup/cgroup.subtree_control || fail "cannot enable +memory"
@@ -461,27 +468,38 @@ if [ -n "$LRU_GEN" ]; then
 fi
 if [ -n "$MIN_TTL" ]; then echo $MIN_TTL > $LG/min_ttl_ms || fail "cannot write $LG/min_ttl_ms"; fi
 echo "$M lru_gen $(cat $LG/enabled 2>/dev/null || echo none) $(cat $LG/min_ttl_ms 2>/dev/null || echo none)"
+SWAP=@SWAP@
+SWAPPINESS=@SWAPPINESS@
+if [ -n "$SWAP" ]; then
+  [ -b /dev/vdb ] || fail "no /dev/vdb for swap"
+  mkswap /dev/vdb >/dev/null && swapon /dev/vdb || fail "cannot mkswap/swapon /dev/vdb (CONFIG_SWAP?)"
+  echo 0 > /proc/sys/vm/page-cluster || fail "cannot set page-cluster"
+  echo never > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
+  [ -e /sys/module/zswap/parameters/enabled ] && echo N > /sys/module/zswap/parameters/enabled
+  echo "$M swap $(grep -c . /proc/swaps) $(cat /proc/sys/vm/swappiness) $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null | tr ' ' ,)"
+fi
+if [ -n "$SWAPPINESS" ]; then echo $SWAPPINESS > /proc/sys/vm/swappiness || fail "cannot set swappiness"; fi
 echo "$M guest nproc=$(nproc) memtotal_kb=$(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
-r=1
-while [ $r -le @REPS@ ]; do
-  CG=/sys/fs/cgroup/probe$r
+run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg probeN
+  r=$1; CG=/sys/fs/cgroup/probe$r
   sync; echo 3 > /proc/sys/vm/drop_caches
   mkdir $CG || fail "cannot create $CG"
-  echo @LIMIT_BYTES@ > $CG/memory.max || fail "cannot set memory.max"
-  [ -e $CG/memory.swap.max ] && echo 0 > $CG/memory.swap.max
+  echo $4 > $CG/memory.max || fail "cannot set memory.max"
+  if [ "$3" = anon ]; then echo max > $CG/memory.swap.max || fail "cannot set memory.swap.max"
+  elif [ -e $CG/memory.swap.max ]; then echo 0 > $CG/memory.swap.max; fi
   cat $CG/memory.stat > /tmp/stat0; cat /proc/vmstat > /tmp/vmstat0
-  sh -c "echo \$\$ > $CG/cgroup.procs && exec /worker /mnt/data /trace.u32 @ACCESS@ @SAMPLE@ @FLUSH@ \
+  sh -c "echo \$\$ > $CG/cgroup.procs && exec /worker /mnt/data /$2 $3 @SAMPLE@ @FLUSH@ \
     $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
-  echo "$M run $r rc=$rc"
+  echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
   for f in out err stat0 stat1 vmstat0 vmstat1; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
   echo "$M end $r"
   rmdir $CG 2>/dev/null
-  r=$((r+1))
-done
+}
+@RUNS@
 echo "$M done"
 sync
 poweroff -f
@@ -490,10 +508,19 @@ poweroff -f
 
 def init_script(plan: GuestPlan) -> str:
     lru = {"on": "y", "off": "n", None: ""}[plan.lru_gen]
+    runs = plan.guest_runs()
+    if not runs:
+        raise ReclaimExtError("the guest plan has no runs")
+    for t, a, lim in runs:
+        if not _SAFE_NAME.fullmatch(t) or a not in GUEST_ACCESS or int(lim) < 1:
+            raise ReclaimExtError(f"guest run ({t!r}, {a!r}, {lim!r}): not a trace file name, access mode and limit")
+        if a == "anon" and not plan.swap:
+            raise ReclaimExtError("anon runs need the guest's swap device (GuestPlan.swap)")
+    lines = "".join(f"run_one {i} {t} {a} {int(lim) * PAGE}\n" for i, (t, a, lim) in enumerate(runs, 1))
     subst = {"@LRU_GEN@": lru, "@MIN_TTL@": "" if plan.min_ttl_ms is None else str(int(plan.min_ttl_ms)),
-             "@REPS@": str(plan.reps), "@LIMIT_BYTES@": str(plan.limit_pages * PAGE),
-             "@ACCESS@": shlex.quote(plan.access), "@SAMPLE@": str(plan.sample_every),
-             "@FLUSH@": str(plan.flush_every)}
+             "@TRACES@": " ".join(plan.trace_files()), "@SAMPLE@": str(plan.sample_every),
+             "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines, "@SWAP@": "y" if plan.swap else "",
+             "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}
     text = INIT_TEMPLATE
     for k, v in subst.items():
         text = text.replace(k, v)
@@ -523,19 +550,24 @@ def build_initramfs(out: str, busybox: str, worker: str, modules: list[tuple[str
 
 # ---------------------------------------------------------------- the disk
 
-def build_disk(out: str, pages: np.ndarray, npages: int, staging: str) -> int:
+def build_disk(out: str, pages, npages: int, staging: str) -> int:
     """An ext4 image (mkfs.ext4 -d, no root needed) holding `data` (npages pages, page i filled
-    with the 8-byte value i, as on the host) and `trace.u32`. Returns its size in bytes."""
+    with the 8-byte value i, as on the host) and the trace: `pages` as `trace.u32`, or a dict
+    {file name: pages} of several traces (the VM suite). Returns its size in bytes."""
     from .kernel import write_data_file
 
     mkfs = shutil.which("mkfs.ext4") or next((p for p in ("/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4")
                                               if os.path.exists(p)), None)
     if mkfs is None:
         raise Unavailable("mkfs.ext4 not found: the guest's disk image is made with it (apt-get install e2fsprogs)")
+    traces = pages if isinstance(pages, dict) else {TRACE_FILE: pages}
     os.makedirs(staging, exist_ok=True)
     write_data_file(os.path.join(staging, "data"), npages)
-    pages.astype(np.uint32).tofile(os.path.join(staging, "trace.u32"))
-    size = npages * PAGE + len(pages) * 4
+    for name, p in traces.items():
+        if not _SAFE_NAME.fullmatch(name) or name == "data":
+            raise ReclaimExtError(f"trace file name {name!r}: not usable on the guest's disk")
+        np.asarray(p).astype(np.uint32).tofile(os.path.join(staging, name))
+    size = npages * PAGE + sum(len(p) for p in traces.values()) * 4
     size = (size + size // 8 + (32 << 20) + (1 << 20) - 1) // (1 << 20) << 20
     with open(out, "wb") as fh:
         fh.truncate(size)

@@ -13,7 +13,11 @@ import subprocess
 
 from .errors import Unavailable
 
-# usage: worker DATA|fd:N TRACE pread|mmap SAMPLE_EVERY FLUSH_EVERY STAT_FILE USAGE_FILE
+# usage: worker DATA|fd:N TRACE pread|mmap|anon SAMPLE_EVERY FLUSH_EVERY STAT_FILE USAGE_FILE
+#  anon (the VM's swap runs): the pages are those of a private anonymous mapping as large as DATA
+#  (DATA only gives the size); the first access to a page writes its index into it, later ones
+#  read and check it; mincore() is the ground truth as for the file (a page swapped out and not in
+#  the swap cache is not resident).
 #  TRACE: uint32 page indices (already in the parent's page cache, mlocked, so reading it charges
 #  nothing here). Per access: mincore() on the page (the hit/miss ground truth; mincore does not
 #  touch LRU state), then the access (pread of 4 KiB, or an 8-byte load through a MAP_SHARED
@@ -53,7 +57,7 @@ static long long read_ll(int fd) {
 
 int main(int argc, char **argv) {
     if (argc < 8) { fprintf(stderr, "usage: worker DATA TRACE MODE SAMPLE FLUSH STAT USAGE\n"); return 2; }
-    int mmap_mode = strcmp(argv[3], "mmap") == 0;
+    int mmap_mode = strcmp(argv[3], "mmap") == 0, anon_mode = strcmp(argv[3], "anon") == 0;
     long sample_every = atol(argv[4]), flush_every = atol(argv[5]);
     int dfd = strncmp(argv[1], "fd:", 3) == 0 ? atoi(argv[1] + 3) : open(argv[1], O_RDONLY);
     int tfd = open(argv[2], O_RDONLY);
@@ -64,8 +68,12 @@ int main(int argc, char **argv) {
     fstat(dfd, &st); long npages = st.st_size / PG;
     fstat(tfd, &st); long nacc = st.st_size / 4;
     if (!mmap_mode) posix_fadvise(dfd, 0, 0, POSIX_FADV_RANDOM);  /* 1-page reads, order-0 folios */
-    unsigned char *map = mmap(NULL, npages * PG, PROT_READ, MAP_SHARED, dfd, 0);
+    unsigned char *map = anon_mode ? mmap(NULL, npages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                                   : mmap(NULL, npages * PG, PROT_READ, MAP_SHARED, dfd, 0);
     if (map == MAP_FAILED) { perror("mmap"); return 1; }
+    uint8_t *touched = calloc((npages + 7) / 8, 1);
+    if (!touched) { perror("calloc"); return 1; }
+    memset(touched, 0, (npages + 7) / 8);
     unsigned char *vec = calloc(npages, 1);
     uint8_t *miss = calloc((nacc + 7) / 8, 1);
     long nsmax = sample_every > 0 ? nacc / sample_every + 2 : 1, ns = 0;
@@ -96,7 +104,12 @@ int main(int argc, char **argv) {
             if (p >= npages) { fprintf(stderr, "page %u out of range\n", p); return 1; }
             mincore(map + off, PG, &v1);
             if (!(v1 & 1)) { miss[i >> 3] |= 1 << (i & 7); nmiss++; }
-            if (mmap_mode) { if (*(volatile uint64_t *)(map + off) != p) bad++; }
+            if (anon_mode) {
+                volatile uint64_t *q = (volatile uint64_t *)(map + off);
+                if (!(touched[p >> 3] & (1 << (p & 7)))) { touched[p >> 3] |= 1 << (p & 7); *q = p; }
+                else if (*q != p) bad++;
+            }
+            else if (mmap_mode) { if (*(volatile uint64_t *)(map + off) != p) bad++; }
             else { if (pread(dfd, pbuf, PG, off) != PG) { perror("pread"); return 1; }
                    if (*(uint64_t *)pbuf != p) bad++; }
         }
@@ -129,15 +142,21 @@ def find_compiler() -> str:
                       "a small C worker: install one (e.g. apt-get install gcc) or set CC")
 
 
-def compile_worker(tmpdir: str) -> str:
-    """Compile the worker into tmpdir; return the executable's path."""
+def compile_worker(tmpdir: str, static: bool = False) -> str:
+    """Compile the worker into tmpdir (linked statically for a VM guest with `static`); return the
+    executable's path."""
     cc = find_compiler()
     src = os.path.join(tmpdir, "worker.c")
-    exe = os.path.join(tmpdir, "worker")
+    exe = os.path.join(tmpdir, "worker-static" if static else "worker")
     with open(src, "w") as fh:
         fh.write(WORKER_C)
-    p = subprocess.run([cc, "-O2", "-Wall", "-o", exe, src], capture_output=True, text=True)
+    p = subprocess.run([cc, *(["-static"] if static else []), "-O2", "-Wall", "-o", exe, src],
+                       capture_output=True, text=True)
     if p.returncode != 0:
+        if static:
+            last = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise Unavailable(f"linking the guest's replay worker statically with {cc} failed: {last} "
+                              "(the static C library is in libc6-dev: apt-get install libc6-dev)")
         first = (p.stderr.strip().splitlines() or ["(no output)"])[0]
         raise Unavailable(f"compiling the replay worker with {cc} failed: {first}")
     return exe
