@@ -13,6 +13,7 @@ from . import __version__
 from .cli_common import (EXIT_BAD_INPUT, EXIT_OOM, _check_json_path, _emit_json, _given, _ignored_warning,
                          _not_with, _size, _trace_opts, _user_errors)
 from .machine.units import format_size
+from .record.cli import record  # reclaim-ext record -- CMD: trace a real program (docs/traces.md)
 from .sweep_cli import mrc, suite, sweep  # reclaim-ext sweep / mrc: grids on Dask, miss-ratio curves (docs/benchmarks.md)
 from .validate.cli import validate  # reclaim-ext validate kernel (docs/fidelity.md)
 
@@ -729,6 +730,7 @@ def machine_show(file):
 main.add_command(sweep)
 main.add_command(mrc)
 main.add_command(suite)
+main.add_command(record)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,49 @@
+"""`reclaim-ext record [--out FILE] [--mode mem|syscalls] -- CMD ARGS...`"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from ..cli_common import _user_errors
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@click.option("--out", default="record.rxt", show_default=True, type=click.Path(dir_okay=False),
+              help="Native trace to write (zstd if it ends in .zst); FILE.json gets the pid and file tables.")
+@click.option("--mode", type=click.Choice(["mem", "syscalls"]), default="mem", show_default=True,
+              help="mem: every load/store/instruction fetch (valgrind lackey, ~100x slower); "
+                   "syscalls: read()/write() of files (strace).")
+@click.option("--fold-window", type=click.IntRange(0, 64), default=8, show_default=True,
+              help="Drop a touch repeating one of the process's previous N touches (0 = keep all; mem mode).")
+@click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
+def record(out, mode, fold_window, cmd):
+    """Run CMD and record its page accesses as a native trace (docs/traces.md, "Recording real programs")."""
+    from .runner import Progress, Recorder
+
+    with _user_errors():
+        rec = Recorder(mode, fold_window, Progress())
+        t0 = time.monotonic()
+        n = rec.record(out, list(cmd))
+        wall = time.monotonic() - t0
+        meta = rec.meta()
+        meta["wall_seconds"] = round(wall, 3)
+        meta["command"] = list(cmd)
+        try:
+            with open(out + ".json", "w") as fh:
+                json.dump(meta, fh, indent=2)
+        except OSError as e:
+            click.echo(f"reclaim-ext: warning: {out}.json: {e.strerror or e}", err=True)
+        st = meta["stats"]
+        click.echo(f"reclaim-ext: record: wrote {n:,} records to {out} in {wall:.1f} s "
+                   f"({st['accesses']:,} accesses, {st['folded']:,} folded, {st['processes']} processes, "
+                   f"{len(meta['files'])} files; program exit status {rec.exit_status}"
+                   f"{', interrupted' if rec.interrupted else ''})", err=True)
+        kinds = ", ".join(f"{k} {st['records_by_kind'][k]:,} records / {st['pages_by_kind'][k]:,} pages"
+                          for k in st["records_by_kind"])
+        click.echo(f"reclaim-ext: record: {kinds}", err=True)
+    if rec.interrupted:
+        sys.exit(130)
