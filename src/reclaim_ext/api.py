@@ -261,6 +261,7 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "swap_pages": sim.swap.total,
         "swappiness": cfg.swappiness,
         "accesses": res["accesses"],
+        "accesses_by_kind": res["accesses_by_kind"],
         "misses": res["misses"],
         "miss_ratio": res["miss_ratio"],
         "wall_seconds": wall,

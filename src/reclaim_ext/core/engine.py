@@ -175,6 +175,7 @@ class Simulator:
         self.swap_usage = np.zeros(len(self.memcgs), dtype=np.int64)
         self._swap_max = np.array([min(m.swap_max, 1 << 62) for m in self._memcg_list], dtype=np.int64)
         self.swap_events = np.zeros((len(self.memcgs), 2), dtype=np.int64)
+        self.kind_counts = np.zeros(len(Kind), dtype=np.int64)  # accesses by record kind (result: accesses_by_kind)
         self.highs = any(m.high < (1 << 62) for m in self.memcgs.values())
         self._mhigh = np.array([min(m.high, 1 << 62) for m in self._memcg_list], dtype=np.int64)
         self.over_high = np.zeros(len(self.memcg_of_pid), dtype=np.int64)  # per task: memcg_nr_pages_over_high
@@ -453,7 +454,12 @@ class Simulator:
                 continue
             if on_chunk is not None:
                 on_chunk(self.accesses)
-            self._run_chunk(chunk, exact)
+            try:
+                self._run_chunk(chunk, exact)
+            except OutOfMemory:  # served: the accesses before the one that found no memory
+                self.kind_counts += np.bincount(chunk["kind"][: self.pos - self.accesses], minlength=len(Kind))
+                raise
+            self.kind_counts += np.bincount(chunk["kind"], minlength=len(Kind))  # accesses by kind
             self.accesses += len(chunk)
             if progress is not None:
                 progress(len(chunk))
@@ -733,6 +739,7 @@ class Simulator:
         lv = self.root_lruvec(self.node)
         return {
             "accesses": self.accesses,
+            "accesses_by_kind": {k.name.lower(): int(self.kind_counts[k]) for k in Kind},
             "misses": self.misses,
             "miss_ratio": self.misses / self.accesses if self.accesses else 0.0,
             "vmstat": dict(self.vm),
