@@ -30,3 +30,21 @@ def test_other_processes_activity_is_reported():
     # refaults beyond the probe's own memory.stat
     assert K.other_activity({"workingset_refault_file": 2_000}, 0, 0, {}, {"workingset_refault_file": 500}) == \
         {"workingset_refault_file": 1_500}
+
+
+def test_damon_on_the_host_is_detected(tmp_path):
+    proc, admin = tmp_path / "proc", tmp_path / "kdamonds"
+    for pid, comm in ((1, "init"), (81, "kdamond.0"), (90, "bash")):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "comm").write_text(comm + "\n")
+    scheme = admin / "0" / "contexts" / "0" / "schemes" / "0"
+    scheme.mkdir(parents=True)
+    (admin / "0" / "state").write_text("on\n")
+    (scheme / "action").write_text("pageout\n")
+    d = K.damon_state(str(proc), str(admin))
+    assert d == {"kdamond_threads": 1, "kdamonds": [{"id": 0, "state": "on", "actions": ["pageout"]}],
+                 "reclaiming": True}
+    (admin / "0" / "state").write_text("off\n")
+    assert not K.damon_state(str(proc), str(admin))["reclaiming"]
+    assert K.damon_state(str(tmp_path / "none"), str(tmp_path / "none")) == \
+        {"kdamond_threads": 0, "kdamonds": [], "reclaiming": False}

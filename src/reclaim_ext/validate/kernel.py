@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -194,6 +195,30 @@ class PinnedFile:
         if self.addr:
             _libc.munmap(self.addr, self.size)
             self.addr = None
+
+
+def damon_state(proc: str = "/proc", admin: str = "/sys/kernel/mm/damon/admin/kdamonds") -> dict:
+    """DAMON on the host: the kdamond threads and each kdamond's state and scheme actions (sysfs
+    admin interface). A running `pageout` (or `lru_deprio`, `lru_prio`) scheme reclaims or moves
+    pages the probe memcg's own reclaim does not, which shows as foreign evictions."""
+    threads = 0
+    for d in Path(proc).glob("[0-9]*"):
+        try:
+            if (d / "comm").read_text().startswith("kdamond"):
+                threads += 1
+        except OSError:
+            continue
+    kdamonds = []
+    for k in sorted(Path(admin).glob("[0-9]*"), key=lambda p: int(p.name)):
+        try:
+            state = (k / "state").read_text().strip()
+            actions = sorted({a.read_text().strip() for a in k.glob("contexts/*/schemes/*/action")})
+        except OSError:
+            continue
+        kdamonds.append({"id": int(k.name), "state": state, "actions": actions})
+    return {"kdamond_threads": threads, "kdamonds": kdamonds,
+            "reclaiming": any(kd["state"] == "on" and set(kd["actions"]) & {"pageout", "lru_deprio", "lru_prio"}
+                              for kd in kdamonds)}
 
 
 def vmstat() -> dict[str, int]:
@@ -463,7 +488,11 @@ def _validate_locked(trace: Trace, pages: np.ndarray, npages: int, ctrl, fst: st
     cpu = max(os.sched_getaffinity(0))
     runs: list[dict] = []
     host: dict = {"kernel": platform.release(), "cgroup_version": ctrl.version, "cgroup_root": ctrl.root,
-                  "fs_type": fst, "cpu": cpu}
+                  "fs_type": fst, "cpu": cpu, "damon": damon_state()}
+    if host["damon"]["reclaiming"]:
+        log("warning: a DAMON scheme that reclaims or reorders pages is running on this host (kdamond "
+            f"{', '.join(str(k['id']) for k in host['damon']['kdamonds'] if k['state'] == 'on')}): it may evict "
+            "the probe's pages besides its own reclaim (foreign_evictions in the JSON)")
     tmp = tempfile.mkdtemp(prefix="reclaim-ext-validate-", dir=workdir)
     data_fd = -1
     pinned = None
