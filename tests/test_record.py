@@ -254,3 +254,26 @@ def test_missing_tool_is_one_error_line(monkeypatch, tmp_path):
         assert lines == [f"reclaim-ext: error: record: {package} is not installed "
                          f"(Debian: apt-get install -y {package})"], r.output
         assert not (tmp_path / "x.rxt").exists()
+
+
+def test_recipes_prepare_their_input_and_command(tmp_path):
+    from reclaim_ext.record.recipes import RECIPES, recipe_command
+    from reclaim_ext.record.runner import RecordError
+
+    for name in RECIPES:
+        d = tmp_path / name
+        d.mkdir()
+        cmd = recipe_command(name, str(d))
+        assert cmd and any(str(d) in a for a in cmd), name  # works on its own input
+        assert list(d.iterdir()), name
+    with pytest.raises(RecordError, match="unknown recipe"):
+        recipe_command("nope", str(tmp_path))
+
+
+def test_recipe_and_command_exclude_each_other():
+    from conftest import invoke
+
+    r = invoke("record", "--recipe", "xz", "--", "ls")
+    assert r.exit_code == 2 and "not both" in r.stderr
+    r = invoke("record")
+    assert r.exit_code == 2 and "--recipe" in r.stderr

@@ -19,12 +19,25 @@ from ..cli_common import _user_errors
                    "syscalls: read()/write() of files (strace).")
 @click.option("--fold-window", type=click.IntRange(0, 64), default=8, show_default=True,
               help="Drop a touch repeating one of the process's previous N touches (0 = keep all; mem mode).")
-@click.argument("cmd", nargs=-1, required=True, type=click.UNPROCESSED)
-def record(out, mode, fold_window, cmd):
+@click.option("--recipe", default=None, metavar="NAME",
+              help="Record a built-in workload instead of CMD (its input made in a temporary directory): "
+                   "xz, sqlite, build, python (docs/traces.md).")
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
+def record(out, mode, fold_window, recipe, cmd):
     """Run CMD and record its page accesses as a native trace (docs/traces.md, "Recording real programs")."""
+    import tempfile
+
     from .runner import Progress, Recorder
 
-    with _user_errors():
+    with _user_errors(), tempfile.TemporaryDirectory(prefix="reclaim-ext-recipe-") as tmp:
+        if recipe is not None:
+            if cmd:
+                raise click.UsageError("give --recipe NAME or a command to record, not both")
+            from .recipes import recipe_command
+
+            cmd = recipe_command(recipe, tmp)
+        elif not cmd:
+            raise click.UsageError("give the command to record after --, or --recipe NAME")
         rec = Recorder(mode, fold_window, Progress())
         t0 = time.monotonic()
         n = rec.record(out, list(cmd))
