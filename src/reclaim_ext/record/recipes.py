@@ -56,12 +56,12 @@ def _build(d: str) -> list[str]:
     src = os.path.join(d, "prog.c")
     with open(src, "w") as fh:
         fh.write("#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n")
-        for i in range(40):
+        for i in range(8):
             fh.write(f"static int f{i}(int x) {{ int a[64]; for (int j = 0; j < 64; j++) a[j] = x * j + {i};"
                      f" return a[x & 63]; }}\n")
         fh.write("int main(int argc, char **argv) { long s = 0; for (int i = 0; i < argc * 1000; i++) { "
-                 + " ".join(f"s += f{i}(i);" for i in range(40)) + " } printf(\"%ld\\n\", s); return 0; }\n")
-    return ["gcc", "-O2", "-o", os.path.join(d, "prog"), src]
+                 + " ".join(f"s += f{i}(i);" for i in range(8)) + " } printf(\"%ld\\n\", s); return 0; }\n")
+    return ["gcc", "-O1", "-o", os.path.join(d, "prog"), src]
 
 
 def _python(d: str) -> list[str]:
@@ -77,7 +77,7 @@ RECIPES = {r.name: r for r in (
            "read() sequentially once", "xz", "xz-utils", _xz),
     Recipe("sqlite", "building and querying a 20,000-row SQLite table with a 256 KiB page cache: "
            "file pages through read()/write(), anon heap, an index build", "sqlite3", "sqlite3", _sqlite),
-    Recipe("build", "compiling a small C file with gcc -O2: several processes (gcc, cc1, as, ld) "
+    Recipe("build", "compiling a small C file with gcc -O1: several processes (gcc, cc1, as, ld) "
            "exec'd in turn, shared libraries mapped by each", "gcc", "gcc", _build),
     Recipe("python", "a Python program filling a dict of 20,000 lists: the interpreter's exec pages, "
            "its anon heap", sys.executable, "python3", _python),
