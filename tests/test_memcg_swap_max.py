@@ -55,3 +55,11 @@ def test_specs():
     assert parse_memcg_spec("name=a,swap_max=0").swap_max == 0
     r = invoke("run", "-p", "accesses=1000", "--memcg", "name=a,pids=0,swap_max=-1")
     assert r.exit_code == 2 and "swap_max" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_plug_in_gets_no_anon_reclaimed_beyond_the_memcgs_swap_max():
+    """The extension layer sets aside anon victims of a memcg at its memory.swap.max (as with no
+    swap at all), so a plug-in cannot push the memcg past it."""
+    r = run(RunConfig(memcgs=["name=a,pids=0,swap_max=0", "name=b,pids=1"], policy="lru", **WORKLOAD))
+    assert memcg(r, "/a")["swap_usage"] == 0 and memcg(r, "/b")["swap_usage"] > 0
+    assert r["ext"]["events"]["anon_without_swap"] > 0

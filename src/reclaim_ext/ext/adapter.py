@@ -448,7 +448,9 @@ class ExtOps(Classic):
                 att.events["refused_protected"] += int(prot.sum())
                 got = got[~prot]
         answered = len(got)
-        if len(got) and not can_reclaim_anon(sim):  # get_scan_count scans no anon without swap
+        # get_scan_count scans no anon without swap room for this lruvec's memcg (memory.swap.max too)
+        anon_ok = can_reclaim_anon(sim, None, lruvec.memcg)
+        if len(got) and not anon_ok:
             anon = f.type[got] == LRU_ANON
             att.events["anon_without_swap"] += int(anon.sum())
             got = got[~anon]
@@ -462,7 +464,7 @@ class ExtOps(Classic):
             extra = []
             # anon only while there is swap to put it in (can_reclaim_anon): an unreclaimable
             # batch would keep the pass from reaching classic's, which ages the active lists
-            for t in (LRU_FILE, LRU_ANON) if can_reclaim_anon(sim) else (LRU_FILE,):
+            for t in (LRU_FILE, LRU_ANON) if anon_ok else (LRU_FILE,):
                 if short <= 0:
                     break
                 ids = lruvec.isolate_tail(f, t * 2, short)
