@@ -17,7 +17,7 @@ from collections import Counter
 import numpy as np
 from numba import njit
 
-from ..machine.folio import NO_LIST, FolioTable
+from ..machine.folio import NO_LIST, PG_active, PG_workingset, FolioTable
 
 _MIN_CAP = 256
 
@@ -400,6 +400,14 @@ class Lruvec:
 
 
 # ---- compiled hooks' list insertions and counters ------------------------------------------------
+
+
+@njit(cache=True)
+def folio_deactivate(flags, g):
+    """shrink_active_list's deactivation of one folio: PG_active cleared, PG_workingset set (it
+    was active once: a refault of it is a workingset refault)."""
+    flags[g] = (flags[g] & ~PG_active) | PG_workingset
+
 
 
 @njit(cache=True)

@@ -11,14 +11,14 @@ import numpy as np
 from numba import njit
 
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
+    NO_LIST, LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
     PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
-from .lru import subtree_total
+from .lru import folio_deactivate, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
 # shrink_folio_list outcomes
@@ -377,12 +377,10 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
         return False
     inactive = lruvec.list_index(LRU_FILE, 0)
     t_in = sum(n for lru, n in batches if lru == inactive)
-    batches = np.array(batches, dtype=np.int64)
-    if not _bulk_candidates_ok(sim, lruvec, batches):
+    if not _bulk_apply(sim, lruvec, sc, ops, np.array(batches, dtype=np.int64)):
         sc.skipped_deactivate = skipped
         return False
     sim.bulk_passes += 1
-    _bulk_apply(sim, lruvec, sc, ops, batches)
     sc.nr_scanned += t_in
     sc.nr.taken += t_in
     sc.nr.file_taken += t_in
@@ -405,20 +403,46 @@ def _tail_simple(ids, stamps, lo, hi, fstamp, flags, pte_head, n, bad):
     return k == n
 
 
-def _bulk_candidates_ok(sim, lruvec, batches: np.ndarray) -> bool:
-    """Whether the folios `batches` (rows: list, pages) would isolate (tail order, per list) are
-    all clean, never-mapped folios with no special state, and no list would be scanned past what
-    it holds now (so no folio put on a list during the bulk work is reached)."""
-    f = sim.folios
-    totals: dict[int, int] = {}
-    for lru, n in batches.tolist():
-        totals[lru] = totals.get(lru, 0) + n
-    for lru, t in totals.items():
-        bad = _NOT_SIMPLE if lru % lruvec.nr_classes == 0 else (PG_unevictable | PG_mlocked)
-        fl = lruvec.lists[lru]
-        if not _tail_simple(fl.ids, fl.stamps, fl.lo, fl.hi, f.stamp, f.flags, f.pte_head, t, bad):
-            return False
-    return True
+@njit(cache=True)
+def bulk_isolate_deactivate(in_ids, in_stamps, in_lo, in_hi, act_ids, act_stamps, act_lo, act_hi, fstamp, flru,
+                            flags, pte_head, nr, row, inactive, active, t_in, n_act, clock, out):
+    """The folio work of a bulk pass over one lruvec's file lists (inactive, active), or none
+    when a folio it would reach is not a clean, never-mapped folio with no special state or a
+    list holds fewer than asked (ok False, nothing changed): t_in folios isolated from the
+    inactive tail into `out`, oldest first (isolate_lru_folios), then n_act folios from the active
+    tail deactivated onto the inactive head in order (shrink_active_list for never-mapped
+    folios: none is young, so none stays active). The inactive list's arrays need room for n_act
+    slots past in_hi. Returns (ok, inactive lo, inactive hi, active lo)."""
+    if not (_tail_simple(in_ids, in_stamps, in_lo, in_hi, fstamp, flags, pte_head, t_in, _NOT_SIMPLE)
+            and _tail_simple(act_ids, act_stamps, act_lo, act_hi, fstamp, flags, pte_head, n_act,
+                             PG_unevictable | PG_mlocked)):
+        return False, in_lo, in_hi, act_lo
+    k = 0
+    while k < t_in:
+        g = in_ids[in_lo]
+        if fstamp[g] == in_stamps[in_lo]:
+            out[k] = g
+            flru[g] = NO_LIST
+            fstamp[g] = -1
+            k += 1
+        in_lo += 1
+    k = 0
+    while k < n_act:
+        g = act_ids[act_lo]
+        if fstamp[g] == act_stamps[act_lo]:
+            folio_deactivate(flags, g)
+            st = clock[0]
+            clock[0] = st + 1
+            fstamp[g] = st
+            flru[g] = inactive
+            in_ids[in_hi] = g
+            in_stamps[in_hi] = st
+            in_hi += 1
+            k += 1
+        act_lo += 1
+    nr[row, inactive] += n_act - t_in
+    nr[row, active] -= n_act
+    return True, in_lo, in_hi, act_lo
 
 
 @njit(cache=True)
@@ -437,30 +461,45 @@ def note_cost_batches(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, b
             note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, True, 0, 0, t_in - done)
 
 
-def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: np.ndarray) -> None:
-    """Do the folio work of `batches` (rows: list, pages; file lists only) in bulk: every class-0
-    folio isolated is freed with its shadow, each active list is aged in one call (in the order
-    the batches first reach it), counters and the cost signal are replayed batch by batch."""
+def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: np.ndarray) -> bool:
+    """Do the folio work of `batches` (rows: list, pages; the file lists only) in bulk, or
+    nothing (False) when a folio they reach does not qualify: every inactive folio isolated is
+    freed with its shadow, the active list is aged in one step (bulk_isolate_deactivate), and
+    the counters and the cost signal are replayed batch by batch. Needs a policy whose age() is
+    shrink_active_list's deactivation of unrotated folios in tail order (`deactivates_in_order`)
+    and two classes."""
+    if lruvec.nr_classes != 2 or not getattr(type(ops).age, "deactivates_in_order", False):
+        return False
     f = sim.folios
     inactive = lruvec.list_index(LRU_FILE, 0)
+    active = inactive + 1
     is_in = batches[:, 0] == inactive
+    if not (is_in | (batches[:, 0] == active)).all():
+        return False
     t_in = int(batches[is_in, 1].sum())
-    n_in = int(np.count_nonzero(is_in))
-    ids = lruvec.isolate_tail(f, inactive, t_in)
-    cost = sim.cost
-    cost["lru_lock_ops"] += 2 * (len(batches) - n_in)
-    aged: dict[int, int] = {}
-    for lru, n in batches[~is_in].tolist():
-        aged[lru] = aged.get(lru, 0) + n
-    for lru, n in aged.items():  # never-mapped folios: nothing young, the clock is unchanged
-        ops.age(sim, lruvec, lru, n, sc)
+    n_act = int(batches[:, 1].sum()) - t_in
+    li, la = lruvec.lists[inactive], lruvec.lists[active]
+    if li.hi + n_act > len(li.ids):
+        li._compact(f, n_act, 0)
+    ids = np.empty(t_in, dtype=np.int64)
+    t = lruvec.table
+    ok, lo, hi, alo = bulk_isolate_deactivate(li.ids, li.stamps, li.lo, li.hi, la.ids, la.stamps, la.lo, la.hi, f.stamp,
+                                              f.lru, f.flags, f.pte_head, t.nr, lruvec.row, inactive, active, t_in,
+                                              n_act, sim._stamp_clock, ids)
+    if not ok:
+        return False
+    li.lo, li.hi, la.lo = lo, hi, alo
+    cost, vm = sim.cost, sim.vm
+    cost["lru_lock_ops"] += 2 * len(batches)
+    cost["pages_scanned"] += t_in + n_act
+    if n_act:
+        vm["pgrefill"] += n_act
+        vm["pgdeactivate"] += n_act
     remove_mapping(sim, lruvec, ops, ids, sc)
     count_reclaim(sim, lruvec, sc, "pgscan", LRU_FILE, t_in)
     count_reclaim(sim, lruvec, sc, "pgsteal", LRU_FILE, t_in)
-    cost["pages_scanned"] += t_in
-    cost["lru_lock_ops"] += 2 * n_in
-    t = lruvec.table
     note_cost_batches(t.nr, t.anon_cost, t.file_cost, t.parent, t.sub_ptr, t.sub_idx, lruvec.row, batches, inactive)
+    return True
 
 
 @njit(cache=True)
@@ -545,16 +584,15 @@ def _bulk_kswapd_run(sim, node, ops) -> bool:
     checks it). False: nothing was done."""
     if not (ops.bulk_clean_file_pass and sim.config.bulk_reclaim):
         return False
-    lvs = list(sim.lruvecs_under(None, node))
-    if len(lvs) != 1:
+    if sim.root_memcg.children:
         return False
-    lv = lvs[0]
-    if lv.type_size(LRU_ANON):
+    lv = sim.root_memcg.lruvecs[node.nid]
+    t = lv.table
+    if t.nr[lv.row, LRU_ANON * lv.nr_classes : (LRU_ANON + 1) * lv.nr_classes].any():
         return False
     refaulted = ops.dry_run_refaults(sim, lv)
     if refaulted is None:
         return False
-    t = lv.table
     swp = lv.memcg.swappiness if lv.memcg.swappiness is not None else sim.config.swappiness
     nr_after = t.nr.copy()
     if sim.dry_batches is None:
@@ -566,14 +604,14 @@ def _bulk_kswapd_run(sim, node, ops) -> bool:
         batches)
     if nb < 0:
         return False
-    blist = batches[:nb]
-    if not nb or not _bulk_candidates_ok(sim, lv, blist):
+    if not nb:
         return False
     sc = ScanControl(nr_to_reclaim=max(node.wmark.high, SWAP_CLUSTER_MAX), kswapd=True)
     sc.nr_reclaimed = int(reclaimed)
     free_after, usage_after = node.free + int(freed), lv.memcg.usage - int(freed)
+    if not _bulk_apply(sim, lv, sc, ops, batches[:nb]):
+        return False
     sim.bulk_passes += 1
-    _bulk_apply(sim, lv, sc, ops, blist)
     if not (np.array_equal(t.nr[lv.row], nr_after[lv.row]) and node.free == free_after
             and lv.memcg.usage == usage_after):
         raise AssertionError(f"bulk kswapd run diverged from its dry run: {nr_after[lv.row]} != {t.nr[lv.row]}")

@@ -13,7 +13,7 @@ from ..core.ops import (
     FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
     AccessEvents, ReclaimOps, ScanControl,
 )
-from ..core.lru import HookOut, list_add, subtree_nr
+from ..core.lru import HookOut, folio_deactivate, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, folio_referenced
 from ..core.vmscan import can_reclaim_anon, inactive_is_low, lru_note_cost, note_cost, deactivate_flags, file_is_tiny
@@ -122,7 +122,7 @@ def _deactivate(ids, rotate, flags):
             keep[a] = g
             a += 1
         else:
-            flags[g] = (flags[g] & ~PG_active) | PG_workingset
+            folio_deactivate(flags, g)
             deact[b] = g
             b += 1
     return keep, deact
@@ -302,6 +302,8 @@ class Classic(ReclaimOps):
     def age(self, sim, lruvec, lru, nr_to_scan, sc):
         """shrink_active_list on the active list of that type (the core counts the LRU locking)."""
         self.shrink_active_list(sim, lruvec, lru // 2, nr_to_scan, sc)
+
+    age.deactivates_in_order = True  # never-mapped folios: none rotates (core.vmscan bulk passes)
 
     def shrink_active_list(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc) -> None:
         """shrink_active_list: deactivate from the active tail; only young executable file folios
