@@ -552,10 +552,11 @@ class Simulator:
     def _add_counts(self, counts: np.ndarray, sinks: list) -> None:
         """Add (and reset) the counters one run_accesses call kept in an array: counts[k] goes to
         the dict entry sinks[k] (dict, name)."""
-        for (d, name), c in zip(sinks, counts.tolist()):
-            if c:
-                d[name] += c
-        counts[:] = 0
+        nz = np.flatnonzero(counts)
+        for k, c in zip(nz.tolist(), counts[nz].tolist()):
+            d, name = sinks[k]
+            d[name] += c
+        counts[nz] = 0
 
     def _deliver(self, ev, ne: int, exact: bool) -> None:
         """The events of a stretch to the policy: one scalar hook call each (exact driver), or

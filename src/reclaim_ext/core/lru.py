@@ -469,6 +469,7 @@ class HookOut:
         self.stat = np.zeros((len(sim.memcgs), len(names)), dtype=np.int64)
         self.push = ()
         self.npush = 0
+        self.lists = None  # the node's FolioLists by row * nr_lists + list (made on first use)
 
     @classmethod
     def get(cls, sim, names: tuple[str, ...], slots: int) -> "HookOut":
@@ -485,19 +486,19 @@ class HookOut:
 
     def apply(self) -> None:
         sim = self.sim
-        nid = sim.node.nid
         n = self.npush
         if n:
-            f = sim.folios
-            nl = sim.lruvec_table.nr.shape[1]
-            gids, gstamps, spans = group_slots(*self.push, n, sim.lruvec_table.nr.size)
+            if self.lists is None:  # every list of the node, by row * nr_lists + list
+                nid = sim.node.nid
+                self.lists = [fl for row in range(len(sim.memcgs)) for fl in sim.memcgs[row].lruvecs[nid].lists]
+            gids, gstamps, spans = group_slots(*self.push, n, len(self.lists))
+            f, lists = sim.folios, self.lists
             for g, a, b in spans.tolist():
-                row, lru = divmod(g, nl)
-                sim.memcgs[row].lruvecs[nid].lists[lru].push_head(f, gids[a:b], gstamps[a:b])
+                lists[g].push_head(f, gids[a:b], gstamps[a:b])
         stat = self.stat
-        nz = np.flatnonzero(stat)
-        if len(nz) == 0:
+        if not stat.any():
             return
+        nz = np.flatnonzero(stat)
         ncol = len(self.names)
         memcg_stat = sim.MEMCG_STAT
         for k, c in zip(nz.tolist(), stat.ravel()[nz].tolist()):
@@ -505,5 +506,5 @@ class HookOut:
             name = self.names[col]
             sim.vm[name] += c
             if name in memcg_stat:
-                sim.memcgs[row].lruvecs[nid].stat[name] += c
+                sim.memcgs[row].lruvecs[sim.node.nid].stat[name] += c
         stat[:] = 0
