@@ -172,9 +172,10 @@ def test_drivers_agree_across_trace_chunks():
 
 
 def run_bulk(rec: np.ndarray, memory: int, swap: int, bulk: bool, policy: str = "classic",
-             swappiness: int = 60) -> dict:
+             swappiness: int = 60, check: bool | None = None) -> dict:
+    extra = {} if check is None else {"check": check}
     sim, oom = replay(rec, policy, memory_pages=memory, swap_pages=swap, mode="fast", bulk_reclaim=bulk,
-                      swappiness=swappiness)
+                      swappiness=swappiness, **extra)
     res = sim.result()
     lv = sim.root_lruvec(sim.node)
     return {"oom": oom, "vmstat": res["vmstat"], "cost": res["cost"], "lists": res["lists"],
@@ -198,6 +199,30 @@ def test_bulk_clean_file_pass_equals_per_batch_reclaim(name, policy):
     if name in ("zipf", "loop", "scan-hot"):  # page-cache workloads: the bulk path really ran
         assert n_bulk > 0
     assert bulk == batched
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_compiled_driver_equals_per_batch_reclaim(name, monkeypatch):
+    """Without the conservation check (which the compiled driver leaves to the engine), classic's
+    compiled driver (classic_segments: stretches, events and bulk kswapd runs in one call) leaves
+    the per-batch path's state, and really runs on the page-cache workloads: fewer calls than
+    kswapd runs."""
+    rec = make_workload(name, **WORKLOADS[name]).to_array()
+    calls = []
+    orig = Simulator.drive_compiled
+    monkeypatch.setattr(Simulator, "drive_compiled", lambda self, *a: calls.append(1) or orig(self, *a))
+    fused, _ = run_bulk(rec, 500, 500, True, check=False)
+    assert fused == run_bulk(rec, 500, 500, False, check=False)[0]
+    if name in ("zipf", "loop", "scan-hot"):
+        assert 0 < len(calls) < fused["vmstat"]["pageoutrun"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rec=small_traces(), memory=st.integers(64, 400), swap=st.integers(0, 400),
+       swappiness=st.sampled_from([0, 60, 200]))
+def test_compiled_driver_equals_per_batch_on_random_traces(rec, memory, swap, swappiness):
+    assert run_bulk(rec, memory, swap, True, "classic", swappiness, check=False)[0] == \
+        run_bulk(rec, memory, swap, False, "classic", swappiness, check=False)[0]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -42,6 +42,17 @@ DONE, STOP_WMARK, STOP_MEMCG, STOP_HIGH = 0, 1, 2, 3
 
 
 @njit(cache=True)
+def alloc_budget(free, low, min_wmark, kswapd_failures, max_retries):
+    """Order-0 allocations that can happen before the next one enters the slow path: down to the
+    low watermark, or to min once kswapd has failed max_retries times (it is not woken then)."""
+    if free > low:
+        return free - low
+    if kswapd_failures >= max_retries and free > min_wmark:
+        return free - min_wmark
+    return 0
+
+
+@njit(cache=True)
 def charged_over_high(mc, usage, mhigh, mparent):
     """try_charge_memcg after a successful charge: whether the memcg or an ancestor is now above
     its memory.high (the task then owes reclaim on its return to user space)."""

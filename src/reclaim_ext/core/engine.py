@@ -43,7 +43,7 @@ from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
-from .access import DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, new_event_arrays, over_limit, run_accesses
+from .access import DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, run_accesses
 from .access import MEMCG_NAMES as ACCESS_MEMCG
 from .access import VM_NAMES as ACCESS_VM
 from .lru import Lruvec, LruvecTable
@@ -268,11 +268,7 @@ class Simulator:
     def _budget(self) -> int:
         """Allocations that can happen before the next one must enter the slow path."""
         node = self.node
-        if node.free > node.wmark.low:
-            return node.free - node.wmark.low
-        if node.kswapd_failures >= MAX_RECLAIM_RETRIES and node.free > node.wmark.min:
-            return node.free - node.wmark.min
-        return 0
+        return alloc_budget(node.free, node.wmark.low, node.wmark.min, node.kswapd_failures, MAX_RECLAIM_RETRIES)
 
     def _make_room(self) -> None:
         """The allocator slow path for one order-0 page: wake kswapd (run synchronously to the
@@ -403,12 +399,16 @@ class Simulator:
             self.check_conservation()
         self.sample()
 
+    def dirty_background(self) -> int:
+        """Dirty file pages above which the flusher writes them back (dirty_background_ratio)."""
+        return self.node.managed * DIRTY_BACKGROUND_RATIO // 100
+
     def flush_writeback(self) -> None:
         """The flusher: writeback started by reclaim completes, and dirty file folios are written
         when reclaim asked for it or they exceed dirty_background_ratio. Folios reclaim marked
         PG_reclaim are rotated to the tail of their list (folio_end_writeback ->
         folio_rotate_reclaimable)."""
-        bg = self.node.managed * DIRTY_BACKGROUND_RATIO // 100
+        bg = self.dirty_background()
         flush_dirty = self.nr_file_dirty > 0 and (self.writeback_requested or self.nr_file_dirty > bg)
         if not (self.nr_writeback or flush_dirty):
             return
@@ -509,13 +509,18 @@ class Simulator:
         peak = np.zeros(M, dtype=np.int64)
         mmax = np.zeros(M, dtype=np.int64)
         limited = bool(self.limited)
+        head = (pages, ptes, kinds, writes, marks, pids)
+        tail = (self.multi, limited, f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young,
+                pt.pmd, self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent, s, vmc,
+                cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage)
+        # the policy's compiled driver runs stretches and kswapd wakes without coming back here
+        # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
+        fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim) \
+            else self.ops.segment_driver(self, len(ev[0]))
         i = 0
         granted = False  # the watermark slow path ran for the allocation at record i: it may proceed
         skip_used = False  # the record at i stopped for a slow path: its mm is marked used already
         while i < n:
-            budget = self._budget()
-            if granted:
-                budget = max(budget, 1)
             s[:] = (node.free, swap.used, swap.total, self.nr_file_dirty, self.misses)
             if self.multi:
                 for j, m in enumerate(mcs):
@@ -523,19 +528,22 @@ class Simulator:
             else:
                 m = mcs[0]
                 usage[0], peak[0], mmax[0] = m.usage, m.peak, min(m.max, 1 << 62)
-            nxt, why, ne, na = run_accesses(
-                pages, ptes, kinds, writes, marks, pids, i, budget, skip_used, self.multi, limited,
-                f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young, pt.pmd,
-                self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent,
-                s, vmc, cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage)
+            if fused is not None and not (self.nr_writeback or self.writeback_requested):
+                nxt, why, granted = self.drive_compiled(fused, head, tail, ev, s, usage, i, granted, skip_used)
+                ne = 0
+            else:
+                budget = self._budget()
+                if granted:
+                    budget = max(budget, 1)
+                nxt, why, ne, na = run_accesses(*head, i, budget, skip_used, *tail)
+                if na:
+                    granted = False
             node.free, swap.used, _, self.nr_file_dirty, self.misses = s.tolist()
             for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
                 m.usage, m.peak = u, pk
             self._add_counts(counts, sinks)
             if ne:
                 self._deliver(ev, ne, exact)
-            if na:
-                granted = False
             i = nxt
             skip_used = why in (STOP_WMARK, STOP_MEMCG)  # stopped before record i, which marked its mm
             if why == DONE:
@@ -548,6 +556,47 @@ class Simulator:
                 granted = True
             else:
                 self._charge_slow(self.memcgs[int(self.memcg_of_pid[pids[i]])])
+
+    def drive_compiled(self, fused, head, tail, ev, s, usage, i: int, granted: bool, skip_used: bool):
+        """Hand the chunk from record i to the policy's compiled driver (`fused`: the loop, its
+        own arguments, its HookOut; ReclaimOps.segment_driver). The loop is called as
+        loop(head, tail, ev, s, usage, i, granted, skip_used, sampled, dirty_background, own
+        arguments, list ids, list stamps, lists' lo and hi, bulk_kswapd_wake's arrays, node
+        scalars, workingset_activate counts, refault snapshot, swappiness, batch buffer, wake
+        counters) with run_accesses' arguments before and after (start, budget, skip_used) in
+        head and tail. It replays stretches, hands their events to the policy and runs the
+        kswapd wakes it can in bulk (the counters in the wake counters), and returns (next
+        record, why it stopped, granted, list slots left in the HookOut, bulk_kswapd_wake's last
+        answer) at the first stop it leaves to the engine, the events before it delivered. The
+        lists, node, counters and snapshot are written back here."""
+        loop, own, out = fused
+        node = self.node
+        lv = self.root_lruvec(node)
+        lists = lv.lists
+        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        nodev = vmscan.node_scalars(node)
+        wc = np.zeros(len(vmscan.WAKE_COUNTS), dtype=np.int64)
+        wa_base = np.array([lv.stat["workingset_activate_anon"], lv.stat["workingset_activate_file"]], dtype=np.int64)
+        refaults = np.array(lv.refaults, dtype=np.int64)
+        swp = lv.memcg.swappiness if lv.memcg.swappiness is not None else self.config.swappiness
+        sampled = bool(self.samples) and self.samples[-1]["accesses"] == self.accesses
+        if self.dry_batches is None:
+            self.dry_batches = np.zeros((vmscan.DRY_BATCHES, 2), dtype=np.int64)
+        i, why, granted, npush, done = loop(
+            head, tail, ev, s, usage, i, granted, skip_used, sampled, self.dirty_background(), own,
+            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, vmscan.wake_args(self, lv)[5:],
+            nodev, wa_base, refaults, int(swp), self.dry_batches, wc)
+        for fl, lo, hi in zip(lists, lohi[0::2].tolist(), lohi[1::2].tolist()):
+            fl.lo, fl.hi = lo, hi
+        vmscan.set_node_scalars(node, nodev)
+        node.free = int(s[0])  # the access path's count (FREE) is the current one
+        vmscan.flush_wake_counts(self, lv, wc)
+        lv.refaults = refaults.tolist()
+        out.npush = npush  # list slots the lists had no room for: pushed (room made) here
+        out.apply()
+        if done == vmscan.WAKE_DIVERGED:
+            raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
+        return i, why, bool(granted)
 
     def _add_counts(self, counts: np.ndarray, sinks: list) -> None:
         """Add (and reset) the counters one run_accesses call kept in an array: counts[k] goes to

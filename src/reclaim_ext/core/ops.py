@@ -226,6 +226,14 @@ class ReclaimOps:
     def after_lruvec(self, sim, lruvec, sc: ScanControl) -> None:
         """End of shrink_lruvec for this lruvec."""
 
+    def segment_driver(self, sim, slots: int):
+        """A compiled driver the engine may hand whole stretches of a chunk to, for a run with one
+        memcg, no limit and no check (engine.Simulator.drive_compiled has the arguments every
+        such driver takes and what it returns): (loop, the policy's own arguments, the HookOut
+        its events count into, with room for `slots` list slots). None (the default): the
+        engine drives, one stretch at a time."""
+        return None
+
     def dry_run_refaults(self, sim, lruvec):
         """For a policy with `bulk_clean_file_pass`: whether each type (anon, file) saw refault
         activations since the last snapshot_refaults, when the policy's prepare(), scan_budget(),

@@ -19,6 +19,7 @@ from .ops import (
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
 from .lru import folio_deactivate, subtree_total
+from .workingset import age_nonresident
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
 # shrink_folio_list outcomes
@@ -573,53 +574,192 @@ def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_c
     return nb, reclaimed, freed, dirty, reset
 
 
-_DRY_BATCHES = 1 << 16
+DRY_BATCHES = 1 << 16
+
+# what a compiled bulk kswapd run counts (`wc`), and where each goes: vmstat, the cost model, or
+# vmstat and the scanned lruvec's memory.stat (flush_wake_counts)
+WAKE_COUNTS = (("vm", "kswapd_wakeups"), ("vm", "pageoutrun"), ("vm", "pgrefill"), ("vm", "pgdeactivate"),
+               ("vm", "pgfree"), ("lruvec", "pgscan_kswapd"), ("lruvec", "pgsteal_kswapd"), ("vm", "pgscan_file"),
+               ("vm", "pgsteal_file"), ("cost", "lru_lock_ops"), ("cost", "pages_scanned"), ("sim", "bulk_passes"),
+               ("sim", "reclaims"))
+(W_WAKEUPS, W_PAGEOUTRUN, W_PGREFILL, W_PGDEACTIVATE, W_PGFREE, W_PGSCAN, W_PGSTEAL, W_PGSCAN_FILE, W_PGSTEAL_FILE,
+ W_LOCK_OPS, W_SCANNED, W_BULK, W_RECLAIMS) = range(len(WAKE_COUNTS))
+# node scalars a compiled kswapd run reads and writes (`nodev`)
+N_FREE, N_MIN, N_LOW, N_HIGH, N_FAILURES, N_DIRTY, N_WRITEBACK = range(7)
+# what bulk_kswapd_wake did
+WAKE_DONE, WAKE_NO, WAKE_ROOM, WAKE_DIVERGED = range(4)
+
+
+@njit(cache=True)
+def kswapd_sleep_flags(nodev, reclaimed):
+    """The end of balance_pgdat: a balanced node lets kswapd sleep (prepare_kswapd_sleep ->
+    clear_pgdat_congested: the dirty and writeback flags are cleared); a run that reclaimed
+    nothing counts a kswapd failure."""
+    if nodev[N_FREE] > nodev[N_HIGH]:  # pgdat_balanced
+        nodev[N_DIRTY] = 0
+        nodev[N_WRITEBACK] = 0
+    elif reclaimed == 0:
+        nodev[N_FAILURES] += 1
+
+
+@njit(cache=True)
+def bulk_kswapd_wake(in_ids, in_stamps, act_ids, act_stamps, lohi, clock, fstamp, flru, flags, pte_head, fshadow,
+                     fshadow_ws, fshadow_memcg, fever, nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx, row,
+                     usage, nodev, refaulted_anon, refaulted_file, swp, can_anon, min_free_after, batches, wc):
+    """balance_pgdat in bulk for a node whose only lruvec (`row`, also the reclaim target, whose
+    workingset clock stamps the shadows) holds file folios only, all of them that the run
+    reaches clean and never mapped, under the classic rules: kswapd_dry_run decides the batches,
+    bulk_isolate_deactivate does the folio work, then the evicted folios leave their shadows
+    (workingset_eviction: the target's non-resident age, advanced per eviction), go back to the
+    free pages and are uncharged (`usage`, up the memcg tree), the cost signal is replayed, the
+    counters go to `wc` (WAKE_COUNTS) and the node's scalars to `nodev`. `lohi`: the inactive
+    list's lo and hi, the active list's lo and hi. Returns WAKE_DONE; with nothing changed,
+    WAKE_NO (the run does not qualify, or would leave no more than `min_free_after` pages free)
+    or WAKE_ROOM (the inactive list's arrays need room at its head); WAKE_DIVERGED: the result
+    differs from the dry run (a bug)."""
+    inactive = LRU_FILE * 2
+    if nr[row, LRU_ANON * 2] or nr[row, LRU_ANON * 2 + 1]:  # anon aging would run (kswapd_age_node)
+        return WAKE_NO
+    nr_after = nr.copy()
+    nb, reclaimed, freed, dirty, reset = kswapd_dry_run(
+        nr_after, anon_cost.copy(), file_cost.copy(), parent, sub_ptr, sub_idx, row, 2, nodev[N_FREE], nodev[N_HIGH],
+        refaulted_anon, refaulted_file, swp, can_anon, batches)
+    if nb <= 0 or nodev[N_FREE] + freed <= min_free_after:
+        return WAKE_NO
+    t_in = 0
+    for b in range(nb):
+        if batches[b, 0] == inactive:
+            t_in += batches[b, 1]
+    n_act = nr[row, inactive + 1] - nr_after[row, inactive + 1]
+    if lohi[1] + n_act > len(in_ids):
+        return WAKE_ROOM
+    ids = np.empty(t_in, dtype=np.int64)
+    ok, lo, hi, alo = bulk_isolate_deactivate(in_ids, in_stamps, lohi[0], lohi[1], act_ids, act_stamps, lohi[2], lohi[3],
+                                              fstamp, flru, flags, pte_head, nr, row, inactive, inactive + 1, t_in, n_act,
+                                              clock, ids)
+    if not ok:
+        return WAKE_NO
+    lohi[0], lohi[1], lohi[2] = lo, hi, alo
+    tokens = np.arange(nonres[row], nonres[row] + t_in)  # workingset_eviction, one folio after the other
+    age_nonresident(nonres, parent, row, t_in)
+    _leave_shadows(ids, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
+    nodev[N_FREE] += t_in  # free_folios: back to the free pages, uncharged up the tree
+    m = row
+    while m >= 0:
+        usage[m] -= t_in
+        m = parent[m]
+    note_cost_batches(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, batches[:nb], inactive)
+    wc[W_PGFREE] += t_in
+    wc[W_PGSCAN] += t_in
+    wc[W_PGSTEAL] += t_in
+    wc[W_PGSCAN_FILE] += t_in
+    wc[W_PGSTEAL_FILE] += t_in
+    wc[W_PGREFILL] += n_act
+    wc[W_PGDEACTIVATE] += n_act
+    wc[W_LOCK_OPS] += 2 * nb
+    wc[W_SCANNED] += t_in + n_act
+    wc[W_BULK] += 1
+    for k in range(nr.shape[1]):
+        if nr[row, k] != nr_after[row, k]:
+            return WAKE_DIVERGED
+    if freed != t_in:
+        return WAKE_DIVERGED
+    if dirty:
+        nodev[N_DIRTY] = 1
+    if reset:
+        nodev[N_FAILURES] = 0
+    kswapd_sleep_flags(nodev, reclaimed)
+    return WAKE_DONE
+
+
+def node_scalars(node) -> np.ndarray:
+    """The node's scalars bulk_kswapd_wake reads and writes (N_FREE ...)."""
+    return np.array([node.free, node.wmark.min, node.wmark.low, node.wmark.high, node.kswapd_failures, node.dirty_flag,
+                     node.writeback_flag], dtype=np.int64)
+
+
+def set_node_scalars(node, nodev: np.ndarray) -> None:
+    node.free, _, _, _, node.kswapd_failures, dirty, writeback = nodev.tolist()
+    node.dirty_flag, node.writeback_flag = bool(dirty), bool(writeback)
+
+
+def flush_wake_counts(sim, lruvec, wc: np.ndarray) -> None:
+    """Add (and reset) the counters of compiled kswapd runs (WAKE_COUNTS) to the simulator's."""
+    for k in np.flatnonzero(wc).tolist():
+        where, name = WAKE_COUNTS[k]
+        c = int(wc[k])
+        if where == "sim":
+            setattr(sim, name, getattr(sim, name) + c)
+        elif where == "cost":
+            sim.cost[name] += c
+        elif where == "lruvec":
+            sim.count(lruvec, name, c)
+        else:
+            sim.vm[name] += c
+    wc[:] = 0
+
+
+def bulk_kswapd_lruvec(sim, node, ops):
+    """The lruvec a bulk kswapd run would work on (the node's only one) and the refault flags the policy's dry run reads, or None when the run cannot be bulk."""
+    if not (ops.bulk_clean_file_pass and sim.config.bulk_reclaim) or sim.root_memcg.children:
+        return None
+    if not getattr(type(ops).age, "deactivates_in_order", False):
+        return None
+    lv = sim.root_memcg.lruvecs[node.nid]
+    if lv.nr_classes != 2:
+        return None
+    refaulted = ops.dry_run_refaults(sim, lv)
+    return None if refaulted is None else (lv, refaulted)
+
+
+def wake_args(sim, lv) -> tuple:
+    """bulk_kswapd_wake's arguments from the lists' arrays to `row` (the caller adds `usage`,
+    the node scalars, the refault flags and what follows)."""
+    f, t = sim.folios, lv.table
+    li, la = lv.lists[LRU_FILE * 2], lv.lists[LRU_FILE * 2 + 1]
+    return (li.ids, li.stamps, la.ids, la.stamps, np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64),
+            sim._stamp_clock, f.stamp, f.lru, f.flags, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever,
+            t.nr, t.nonresident_age, t.anon_cost, t.file_cost, t.parent, t.sub_ptr, t.sub_idx, lv.row)
+
+
+def set_wake_lists(lv, lohi: np.ndarray) -> None:
+    li, la = lv.lists[LRU_FILE * 2], lv.lists[LRU_FILE * 2 + 1]
+    li.lo, li.hi, la.lo, la.hi = lohi.tolist()
 
 
 def _bulk_kswapd_run(sim, node, ops) -> bool:
     """Run balance_pgdat in bulk when the node's only lruvec holds nothing but file folios and
-    every folio the run would scan is clean and never mapped: a dry run on scalars
-    (kswapd_dry_run, compiled) decides the control flow (priorities, passes, batches), then the
-    folio work is done at once. The result is the per-batch result (tests/test_engine_drivers.py
-    checks it). False: nothing was done."""
-    if not (ops.bulk_clean_file_pass and sim.config.bulk_reclaim):
+    every folio the run would scan is clean and never mapped (bulk_kswapd_wake, compiled: a dry
+    run on scalars decides the control flow, then the folio work is done at once). The result
+    is the per-batch result (tests/test_engine_drivers.py checks it). False: nothing was done."""
+    got = bulk_kswapd_lruvec(sim, node, ops)
+    if got is None:
         return False
-    if sim.root_memcg.children:
-        return False
-    lv = sim.root_memcg.lruvecs[node.nid]
-    t = lv.table
-    if t.nr[lv.row, LRU_ANON * lv.nr_classes : (LRU_ANON + 1) * lv.nr_classes].any():
-        return False
-    refaulted = ops.dry_run_refaults(sim, lv)
-    if refaulted is None:
-        return False
+    lv, refaulted = got
     swp = lv.memcg.swappiness if lv.memcg.swappiness is not None else sim.config.swappiness
-    nr_after = t.nr.copy()
     if sim.dry_batches is None:
-        sim.dry_batches = np.zeros((_DRY_BATCHES, 2), dtype=np.int64)
-    batches = sim.dry_batches
-    nb, reclaimed, freed, dirty, reset = kswapd_dry_run(
-        nr_after, t.anon_cost.copy(), t.file_cost.copy(), t.parent, t.sub_ptr, t.sub_idx, lv.row, lv.nr_classes,
-        int(node.free), int(node.wmark.high), bool(refaulted[0]), bool(refaulted[1]), int(swp), sim.swap.free > 0,
-        batches)
-    if nb < 0:
+        sim.dry_batches = np.zeros((DRY_BATCHES, 2), dtype=np.int64)
+    nodev = node_scalars(node)
+    usage = np.array([m.usage for m in sim._memcg_list], dtype=np.int64)
+    wc = np.zeros(len(WAKE_COUNTS), dtype=np.int64)
+    while True:
+        args = wake_args(sim, lv)
+        done = bulk_kswapd_wake(*args, usage, nodev, bool(refaulted[0]), bool(refaulted[1]), int(swp),
+                                sim.swap.free > 0, -1, sim.dry_batches, wc)
+        if done != WAKE_ROOM:
+            break
+        li = lv.lists[LRU_FILE * 2]
+        li._compact(sim.folios, len(li.ids), 0)
+    if done == WAKE_NO:
         return False
-    if not nb:
-        return False
-    sc = ScanControl(nr_to_reclaim=max(node.wmark.high, SWAP_CLUSTER_MAX), kswapd=True)
-    sc.nr_reclaimed = int(reclaimed)
-    free_after, usage_after = node.free + int(freed), lv.memcg.usage - int(freed)
-    if not _bulk_apply(sim, lv, sc, ops, batches[:nb]):
-        return False
-    sim.bulk_passes += 1
-    if not (np.array_equal(t.nr[lv.row], nr_after[lv.row]) and node.free == free_after
-            and lv.memcg.usage == usage_after):
-        raise AssertionError(f"bulk kswapd run diverged from its dry run: {nr_after[lv.row]} != {t.nr[lv.row]}")
-    if dirty:
-        node.dirty_flag = True
-    if reset:
-        node.kswapd_failures = 0
-    _balance_end(sim, node, ops, sc)
+    if done == WAKE_DIVERGED:
+        raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
+    set_wake_lists(lv, args[4])
+    for m, u in zip(sim._memcg_list, usage.tolist()):
+        m.usage = u
+    set_node_scalars(node, nodev)
+    flush_wake_counts(sim, lv, wc)
+    ops.reclaim_done(sim, node, ScanControl(nr_to_reclaim=max(node.wmark.high, SWAP_CLUSTER_MAX), kswapd=True))
     return True
 
 
@@ -1120,11 +1260,9 @@ def _balance_loop(sim, node, ops) -> ScanControl:
 
 
 def _balance_end(sim, node, ops, sc: ScanControl) -> None:
-    if node_balanced(node):
-        # prepare_kswapd_sleep -> clear_pgdat_congested: kswapd goes back to sleep
-        node.dirty_flag = node.writeback_flag = False
-    elif not sc.nr_reclaimed:
-        node.kswapd_failures += 1
+    nodev = node_scalars(node)
+    kswapd_sleep_flags(nodev, sc.nr_reclaimed)
+    set_node_scalars(node, nodev)
     ops.reclaim_done(sim, node, sc)
 
 
