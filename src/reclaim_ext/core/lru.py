@@ -37,6 +37,23 @@ def _tail_valid(ids, stamps, lo, hi, fstamp, n):
     return out[:k], lo
 
 
+@njit(cache=True)
+def _add_unique(ids, lrus, flru, fstamp, nr, clock):
+    """Lruvec.add_events' list tags, sizes and stamps for folios that appear once each, in
+    order: each leaves its list (if on one) and gets the next stamp. Returns the stamps."""
+    st = np.empty(len(ids), dtype=np.int64)
+    for k in range(len(ids)):
+        g = ids[k]
+        if flru[g] >= 0:
+            nr[flru[g]] -= 1
+        st[k] = clock[0]
+        clock[0] += 1
+        fstamp[g] = st[k]
+        flru[g] = lrus[k]
+        nr[lrus[k]] += 1
+    return st
+
+
 class FolioList:
     """One LRU list: slot arrays plus the [lo, hi) window in use (lo = tail, hi - 1 = head)."""
 
@@ -342,22 +359,22 @@ class Lruvec:
         if n == 0:
             return
         lrus = np.asarray(lrus, dtype=np.int64)
+        if unique:
+            st = _add_unique(ids, lrus, folios.lru, folios.stamp, self._nr, self._clock)
+            gids, gstamps, spans = group_slots(ids, lrus, st, n, self.nr_lists)
+            for lru, a, b in spans.tolist():
+                self.lists[lru].push_head(folios, gids[a:b], gstamps[a:b])
+            return
         old = folios.lru[ids].astype(np.int64)
         st = self._stamps(n)
         per = np.bincount(lrus, minlength=self.nr_lists)  # slots per list (every event gets one)
-        if unique:
-            folios.stamp[ids] = st
-            folios.lru[ids] = lrus
-            on = old >= 0
-            final = per
-        else:
-            # stamps grow with the event index, so a folio's largest stamp is its last event
-            folios.stamp[ids] = -1
-            np.maximum.at(folios.stamp, ids, st)
-            last = folios.stamp[ids] == st
-            folios.lru[ids] = lrus[folios.stamp[ids] - st[0]]
-            on = last & (old >= 0)
-            final = np.bincount(lrus[last], minlength=self.nr_lists)
+        # stamps grow with the event index, so a folio's largest stamp is its last event
+        folios.stamp[ids] = -1
+        np.maximum.at(folios.stamp, ids, st)
+        last = folios.stamp[ids] == st
+        folios.lru[ids] = lrus[folios.stamp[ids] - st[0]]
+        on = last & (old >= 0)
+        final = np.bincount(lrus[last], minlength=self.nr_lists)
         nr = self._nr
         if np.count_nonzero(on):
             for lru, c in enumerate(np.bincount(old[on], minlength=self.nr_lists).tolist()):

@@ -830,9 +830,33 @@ class FolioListResult:
                  "nr_congested", "nr_writeback", "nr_immediate", "nr_pageout", "nr_activate")
 
 
+_SLOW_FLAGS = PG_unevictable | PG_mlocked | PG_dirty | PG_writeback
+
 # shrink_folio_list's counts kept by the compiled steps (index into `census`)
 _NR_CENSUS = 8  # nr_dirty, nr_unqueued_dirty, nr_congested, nr_immediate, nr_writeback,
 #                 immediate reclaims (dirty file folios marked), file pageouts, swap pageouts
+
+
+@njit(cache=True)
+def _clean_unmapped_file(ids, fl, ftype, pte_head):
+    """Whether a batch holds only clean, never-mapped file folios with no special state (`fl`:
+    their flags)."""
+    for i in range(len(ids)):
+        g = ids[i]
+        if fl[i] & _SLOW_FLAGS or ftype[g] != LRU_FILE or pte_head[g] >= 0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _scatter_pending(out, v, verdict):
+    """The references verdicts `v` of the pending folios, in order, into `verdict` (one per
+    folio of the batch)."""
+    k = 0
+    for i in range(len(out)):
+        if out[i] == _PENDING:
+            verdict[i] = v[k]
+            k += 1
 
 
 @njit(cache=True)
@@ -840,7 +864,8 @@ def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
     """shrink_folio_list steps 3-6 for each isolated folio, in list order: an unevictable or
     mlocked folio is activated (putback culls it); dirty / writeback file folios are counted; a
     folio under writeback is activated after being marked PG_reclaim, unless kswapd meets it
-    again (PG_reclaim already set) while the node is flagged for writeback (nr_immediate)."""
+    again (PG_reclaim already set) while the node is flagged for writeback (nr_immediate).
+    Returns the folios still pending (for the references step), in order."""
     for i in range(len(ids)):
         g = ids[i]
         fl = flags[g]
@@ -863,6 +888,17 @@ def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
                 flags[g] = fl | PG_reclaim
                 census[4] += 1
             out[i] = _ACTIVATE
+    npend = 0
+    for i in range(len(ids)):
+        if out[i] == _PENDING:
+            npend += 1
+    pend = np.empty(npend, dtype=np.int64)
+    k = 0
+    for i in range(len(ids)):
+        if out[i] == _PENDING:
+            pend[k] = ids[i]
+            k += 1
+    return pend
 
 
 @njit(cache=True)
@@ -931,24 +967,20 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     node = lruvec.node
     n = len(ids)
     fl = f.flags[ids]
-    flor = int(np.bitwise_or.reduce(fl))
-    if not flor & _SLOW_FLAGS and np.count_nonzero(f.type[ids] == LRU_FILE) == n and f.pte_head[ids].max() < 0:
+    if _clean_unmapped_file(ids, fl, f.type, f.pte_head):
         return _shrink_clean_unmapped(sim, lruvec, ids, fl, sc, ops)
     res = FolioListResult()
     sc.nr_scanned += n
     # steps 3-6 (compiled): unevictable, the dirty / writeback census, folios under writeback
     out = np.zeros(n, dtype=np.int8)  # _PENDING
     census = np.zeros(_NR_CENSUS, dtype=np.int64)
-    _shrink_census(ids, f.flags, f.type, sc.kswapd, node.writeback_flag, out, census)
+    pid = _shrink_census(ids, f.flags, f.type, sc.kswapd, node.writeback_flag, out, census)
     res.nr_dirty, res.nr_unqueued_dirty, res.nr_congested, res.nr_immediate, res.nr_writeback = \
         census[:5].tolist()
 
-    # 7. references (the policy's verdicts on what the rmap walk found)
-    pend = out == _PENDING
-    npend = np.count_nonzero(pend)
+    # 7. references (the policy's verdicts on what the rmap walk found) for the folios still pending
     verdict = np.full(n, -1, dtype=np.int8)
-    if npend:
-        pid = ids if npend == n else ids[pend]
+    if len(pid):
         look = ops.rmap_look(sim, lruvec, sc)
         if look is None:
             young, vm_exec = folio_referenced(sim, pid)
@@ -956,7 +988,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
             young, vm_exec = folio_referenced_lookaround(sim, pid, look)
         v = np.asarray(ops.references(sim, lruvec, pid, young, vm_exec, sc), dtype=np.int8)
         sim.check_verdicts(v, len(pid))
-        verdict[pend] = v
+        _scatter_pending(out, v, verdict)
 
     # steps 9-12 (compiled): swap slots, unmap, dirty folios; counted into `census`
     swap_got = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
@@ -1019,7 +1051,6 @@ def _shrink_finish(ids, out, fl, flags):
     return freed, keep, keep_active, nact
 
 
-_SLOW_FLAGS = PG_unevictable | PG_mlocked | PG_dirty | PG_writeback
 _EVICT_CLEAR = ~np.uint16(
     PG_resident | PG_active | PG_referenced | PG_workingset | PG_dirty | PG_reclaim | PG_swapcache | PG_writeback
 )
