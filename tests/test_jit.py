@@ -31,3 +31,46 @@ def test_what_a_run_compiles_is_in_the_cache():
     assert compiled, "a run compiles the hot path"
     for fn in compiled:
         assert os.path.exists(fn._cache._cache_file._index_path), fn.py_func.__name__
+
+
+def _cache_dir_of(tree, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(PYTHONPATH=str(tree), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", "import reclaim_ext, os; print(os.environ['NUMBA_CACHE_DIR'])"],
+                         env=env, capture_output=True, text=True, check=True, cwd=tmp_path)
+    return out.stdout.strip()
+
+
+def test_the_cache_is_named_by_the_compiled_sources(tmp_path):
+    """numba checks only a function's own file: an edit to a compiled helper another module
+    inlines must give a new cache directory; an edit to a module with no compiled code must not."""
+    import shutil
+    from pathlib import Path
+
+    import reclaim_ext
+
+    tree = tmp_path / "src"
+    shutil.copytree(Path(reclaim_ext.__file__).parent, tree / "reclaim_ext",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    first = _cache_dir_of(tree, tmp_path)
+    assert first.startswith(str(tmp_path / "cache" / "reclaim-ext" / "numba"))
+    with open(tree / "reclaim_ext" / "cli.py", "a") as fh:
+        fh.write("\n# no compiled code here\n")
+    assert _cache_dir_of(tree, tmp_path) == first
+    with open(tree / "reclaim_ext" / "core" / "lru.py", "a") as fh:
+        fh.write("\n# an edit next to compiled helpers\n")
+    assert _cache_dir_of(tree, tmp_path) != first
+
+
+def test_the_hot_path_is_cached_in_that_directory():
+    import os
+
+    from reclaim_ext.core.engine import HOT_PATH
+
+    run(RunConfig(workload_params={"accesses": 2000}, memory=256))
+    for fn in HOT_PATH:
+        assert fn._cache._cache_file._index_path.startswith(os.environ["NUMBA_CACHE_DIR"])

@@ -1,8 +1,10 @@
 """The compiled hot path and its cache.
 
 The hot path is compiled with numba (`@njit(cache=True)`): the first run after an install or an
-upgrade compiles it once and numba keeps the machine code next to the sources (`__pycache__`);
-later runs load it. `announce_compile` says so on stderr, once per process, when the cache does
+upgrade compiles it once and numba keeps the machine code in ~/.cache/reclaim-ext/numba/<hash>,
+named by the content of every source file with compiled code (reclaim_ext/__init__.py: numba
+alone would miss an edit to a compiled helper that another module's function inlines); later
+runs load it. `announce_compile` says so on stderr, once per process, when the cache does
 not hold the current code yet.
 """
 
