@@ -52,3 +52,21 @@ def test_hash_index_grows_and_keeps_ids_for_colliding_and_extreme_keys():
     assert k.count == len(ref) and len(ref) > 1024  # grown past the first table
     probe = np.concatenate([pool, np.array([12345 << 40, 2**62 + 1], dtype=np.uint64)])
     assert k.lookup(probe).tolist() == [ref.get(key, -1) for key in probe.tolist()]
+
+
+def test_sparse_small_keys_leave_the_direct_table_and_keep_ids():
+    """Block offsets: few keys spread over millions (a direct table sized by the largest key
+    would be mostly empty): the hash index takes over, ids as a dict gives; dense keys stay
+    direct."""
+    k, ref = KeyIndex(), {}
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        chunk = rng.integers(0, 1 << 23, 1000).astype(np.uint64)
+        got = k.get_or_add(chunk)
+        for key in chunk.tolist():
+            ref.setdefault(key, len(ref))
+        assert got.tolist() == [ref[key] for key in chunk.tolist()]
+    assert k._direct is None
+    dense = KeyIndex()
+    dense.get_or_add(np.arange(1 << 21, dtype=np.uint64))
+    assert dense._direct is not None

@@ -685,6 +685,8 @@ def set_node_scalars(node, nodev: np.ndarray) -> None:
 
 def flush_wake_counts(sim, lruvec, wc: np.ndarray) -> None:
     """Add (and reset) the counters of compiled kswapd runs (WAKE_COUNTS) to the simulator's."""
+    if not wc.any():
+        return
     for k in np.flatnonzero(wc).tolist():
         where, name = WAKE_COUNTS[k]
         c = int(wc[k])

@@ -99,6 +99,7 @@ class KeyIndex:
     """
 
     DIRECT_LIMIT = 1 << 24
+    DIRECT_SPARSE = 16  # leave the direct table once the largest key is this many times the keys seen
     MAX_LOAD = 0.7  # hash table: grown (doubled) before it is fuller than this
 
     def __init__(self) -> None:
@@ -115,7 +116,9 @@ class KeyIndex:
         nxt = self.count if first_id is None else first_id
         if self._direct is not None:
             kmax = int(keys.max())
-            if kmax < self.DIRECT_LIMIT:
+            # a direct table while the keys stay small and dense enough (block traces' offsets
+            # are sparse: a table sized by the largest key would be mostly empty)
+            if kmax < self.DIRECT_LIMIT and (kmax < self.DIRECT_SPARSE * (self.count + len(keys)) or kmax < 1 << 20):
                 return self._direct_get_or_add(keys, kmax, nxt)
             self._leave_direct()
         self._reserve(self.count + len(keys))
