@@ -18,6 +18,7 @@ from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
+from .access import FREE, NR_FILE_DIRTY, STOP_MEMCG, STOP_WMARK, SWAP_TOTAL, SWAP_USED, alloc_budget, run_accesses
 from .lru import folio_deactivate, subtree_total
 from .workingset import age_nonresident
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
@@ -670,6 +671,64 @@ def bulk_kswapd_wake(in_ids, in_stamps, act_ids, act_stamps, lohi, clock, fstamp
         nodev[N_FAILURES] = 0
     kswapd_sleep_flags(nodev, reclaimed)
     return WAKE_DONE
+
+
+# ---- the steps of a policy's compiled driver (ReclaimOps.segment_driver, engine.drive_compiled)
+
+
+@njit(cache=True)
+def driver_stretch(head, tail, s, nodev, i, granted, skip_used):
+    """engine._run_chunk's stretch from record i: the allocation budget (the watermarks), then
+    run_accesses (`head` and `tail` its arguments around start, budget, skip_used). Returns
+    (next record, why stopped, events, granted, skip_used) for the next stretch."""
+    budget = alloc_budget(s[FREE], nodev[N_LOW], nodev[N_MIN], nodev[N_FAILURES], MAX_RECLAIM_RETRIES)
+    if granted:
+        budget = max(budget, 1)
+    nxt, why, ne, na = run_accesses(head[0], head[1], head[2], head[3], head[4], head[5], i, budget, skip_used, *tail)
+    return nxt, why, ne, granted and na == 0, why == STOP_WMARK or why == STOP_MEMCG
+
+
+@njit(cache=True)
+def push_slots(push, npush, ids, stamps, lohi):
+    """HookOut.apply for one lruvec's lists: the first npush slots of `push` (folio, list,
+    stamp) onto the lists' heads in order, or nothing (False) when a list lacks the room."""
+    cnt = np.zeros(len(ids), dtype=np.int64)
+    for k in range(npush):
+        cnt[push[1][k]] += 1
+    for lru in range(len(ids)):
+        if lohi[2 * lru + 1] + cnt[lru] > len(ids[lru]):
+            return False
+    for k in range(npush):
+        lru = push[1][k]
+        h = lohi[2 * lru + 1]
+        ids[lru][h] = push[0][k]
+        stamps[lru][h] = push[2][k]
+        lohi[2 * lru + 1] = h + 1
+    return True
+
+
+@njit(cache=True)
+def driver_kswapd(why, sampled, bg, s, nodev, ids, stamps, lohi, wake, usage, refaulted_anon, refaulted_file, swp,
+                  batches, wc):
+    """_make_room at a stop of run_accesses, when all it does is one kswapd run that
+    bulk_kswapd_wake can do: the stop is the watermark's, the chunk was sampled, the flusher has
+    nothing to do, kswapd is woken (free at or below low, not failed out) and leaves free pages
+    above min. Returns bulk_kswapd_wake's answer (WAKE_NO when not due)."""
+    flush = s[NR_FILE_DIRTY] > 0 and s[NR_FILE_DIRTY] > bg
+    if (why != STOP_WMARK or not sampled or flush or s[FREE] > nodev[N_LOW]
+            or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES):
+        return WAKE_NO
+    nodev[N_FREE] = s[FREE]
+    inactive = LRU_FILE * 2
+    done = bulk_kswapd_wake(ids[inactive], stamps[inactive], ids[inactive + 1], stamps[inactive + 1],
+                            lohi[2 * inactive : 2 * inactive + 4], *wake, usage, nodev, refaulted_anon, refaulted_file,
+                            swp, s[SWAP_TOTAL] > s[SWAP_USED], nodev[N_MIN], batches, wc)
+    if done == WAKE_DONE:
+        s[FREE] = nodev[N_FREE]
+        wc[W_RECLAIMS] += 1
+        wc[W_WAKEUPS] += 1
+        wc[W_PAGEOUTRUN] += 1
+    return done
 
 
 def node_scalars(node) -> np.ndarray:

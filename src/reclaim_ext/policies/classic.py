@@ -10,16 +10,16 @@ import numpy as np
 from numba import njit
 
 from ..core.ops import (
-    MAX_RECLAIM_RETRIES, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
+    FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
     AccessEvents, ReclaimOps, ScanControl,
 )
 from ..core.lru import HookOut, folio_deactivate, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, folio_referenced
-from ..core.access import DONE, FREE, NR_FILE_DIRTY, STOP_MEMCG, STOP_WMARK, SWAP_TOTAL, SWAP_USED, alloc_budget, run_accesses
+from ..core.access import DONE
 from ..core.vmscan import (
-    N_FAILURES, N_FREE, N_LOW, N_MIN, W_PAGEOUTRUN, W_RECLAIMS, W_WAKEUPS, WAKE_DONE, WAKE_NO, WAKE_ROOM,
-    bulk_kswapd_wake, can_reclaim_anon, deactivate_flags, file_is_tiny, inactive_is_low, lru_note_cost, note_cost,
+    WAKE_DONE, WAKE_NO, WAKE_ROOM, can_reclaim_anon, deactivate_flags, driver_kswapd, driver_stretch, file_is_tiny,
+    inactive_is_low, lru_note_cost, note_cost, push_slots,
 )
 from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
 from ..jit import PREFETCH_AHEAD, prefetch
@@ -135,62 +135,26 @@ def _deactivate(ids, rotate, flags):
 @njit(cache=True)
 def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, evt, ids, stamps, lohi, wake, nodev,
                      wa_base, refaults, swp, batches, wc):
-    """Classic's compiled driver (ReclaimOps.segment_driver) for a run with one lruvec: what
-    engine._run_chunk does, one stretch after the other (run_accesses, classic_events, the list
-    insertions), with each kswapd wake that bulk_kswapd_wake can do as _make_room would do it,
-    until a stop it leaves to the engine: the end of the chunk, a wake it cannot do in bulk
-    (or the chunk's first, which the engine samples), or lists that need room. `ids`, `stamps`,
-    `lohi`: the lruvec's lists (lo, hi of each); `evt`: classic_events' folio and lruvec arrays;
-    `wake`: bulk_kswapd_wake's from the workingset clock to the row; `wa_base`: the lruvec's
-    workingset_activate counts before the call (the stretch counters in evt add to them);
-    `refaults`: its snapshot_refaults. Returns (next record, why stopped, granted, list slots
-    left in evt's push buffer, bulk_kswapd_wake's last answer)."""
-    n = len(head[0])
+    """Classic's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
+    arguments and the answer): stretches of the chunk (driver_stretch), their events
+    (classic_events) and list insertions (push_slots), and each kswapd run bulk_kswapd_wake can
+    do (driver_kswapd), until a stop it leaves to the engine. `wa_base`: the lruvec's
+    workingset_activate counts before the call, to which the events' counters add (prepare's
+    refault test against the `refaults` snapshot, which reclaim_done takes)."""
     stat, push = evt[8], evt[9]
-    nl = len(ids)
-    cnt = np.zeros(nl, dtype=np.int64)
     why = DONE
-    while i < n:
-        budget = alloc_budget(s[FREE], nodev[N_LOW], nodev[N_MIN], nodev[N_FAILURES], MAX_RECLAIM_RETRIES)
-        if granted:
-            budget = max(budget, 1)
-        nxt, why, ne, na = run_accesses(head[0], head[1], head[2], head[3], head[4], head[5], i, budget, skip_used,
-                                        *tail)
+    while i < len(head[0]):
+        i, why, ne, granted, skip_used = driver_stretch(head, tail, s, nodev, i, granted, skip_used)
         npush = classic_events(ev[0][:ne], ev[1][:ne], ev[2][:ne], ev[3][:ne], ev[4][:ne], *evt)
-        if na:
-            granted = False
-        i = nxt
-        skip_used = why == STOP_WMARK or why == STOP_MEMCG
-        cnt[:] = 0
-        for k in range(npush):
-            cnt[push[1][k]] += 1
-        for lru in range(nl):
-            if lohi[2 * lru + 1] + cnt[lru] > len(ids[lru]):
-                return i, why, granted, npush, WAKE_ROOM
-        for k in range(npush):  # HookOut.apply: the slots onto the lists' heads, in order
-            lru = push[1][k]
-            h = lohi[2 * lru + 1]
-            ids[lru][h] = push[0][k]
-            stamps[lru][h] = push[2][k]
-            lohi[2 * lru + 1] = h + 1
+        if not push_slots(push, npush, ids, stamps, lohi):
+            return i, why, granted, npush, WAKE_ROOM
         if why == DONE:
             continue
-        # _make_room, when kswapd runs and can run in bulk and nothing else is due
-        flush = s[NR_FILE_DIRTY] > 0 and s[NR_FILE_DIRTY] > bg
-        if (why != STOP_WMARK or not sampled or flush or s[FREE] > nodev[N_LOW]
-                or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES):
-            return i, why, granted, 0, WAKE_NO
-        nodev[N_FREE] = s[FREE]
-        done = bulk_kswapd_wake(ids[LRU_FILE * 2], stamps[LRU_FILE * 2], ids[LRU_FILE * 2 + 1],
-                                stamps[LRU_FILE * 2 + 1], lohi[4 * LRU_FILE : 4 * LRU_FILE + 4], *wake, usage, nodev,
-                                wa_base[0] + stat[0, 0] != refaults[0], wa_base[1] + stat[0, 1] != refaults[1], swp,
-                                s[SWAP_TOTAL] > s[SWAP_USED], nodev[N_MIN], batches, wc)
+        done = driver_kswapd(why, sampled, bg, s, nodev, ids, stamps, lohi, wake, usage,
+                             wa_base[0] + stat[0, 0] != refaults[0], wa_base[1] + stat[0, 1] != refaults[1], swp,
+                             batches, wc)
         if done != WAKE_DONE:
             return i, why, granted, 0, done
-        s[FREE] = nodev[N_FREE]
-        wc[W_RECLAIMS] += 1
-        wc[W_WAKEUPS] += 1
-        wc[W_PAGEOUTRUN] += 1
         refaults[0] = wa_base[0] + stat[0, 0]  # reclaim_done: snapshot_refaults
         refaults[1] = wa_base[1] + stat[0, 1]
         granted = True
