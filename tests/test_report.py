@@ -57,3 +57,29 @@ def test_cli_errors(tmp_path):
     (tmp_path / "x.json").write_text("[1]")
     r = invoke("plot", str(tmp_path / "x.json"))
     assert r.exit_code == 2 and "not a run result" in r.stderr
+
+
+def test_ablation_bars(tmp_path):
+    """A policy run with its own mechanisms and with others: per mechanism set, the change of
+    misses, rmap walks, PTEs walked and modelled time against its own, over the cells both ran."""
+    rows = []
+    for mech, misses, walks, ptes, secs in (("", 100, 50, 1000, 2.0), ("-bloom", 100, 40, 1500, 2.0),
+                                            ("-lookaround", 110, 0, 0, 2.2)):
+        for mem in (1024, 2048):
+            rows.append({"cell_id": f"{mech}-{mem}", "status": "ok", "policy": "mglru", "mechanisms": mech,
+                         "cache": False, "memory_pages": mem, "workload": "mixed", "workload_params": "{}",
+                         "trace": None, "seed": 0, "miss_ratio": misses / 1000, "misses": misses,
+                         "cost_rmap_walks": walks, "cost_ptes_walked": ptes, "modeled_seconds": secs})
+    rows.append(dict(rows[0], cell_id="classic", policy="classic"))  # one mechanism set only: no bars
+    d = tmp_path / "sweep"
+    d.mkdir()
+    results.write_rows(d, rows)
+    r = report(d)
+    assert list(r["ablations"]) == [("mixed", "mglru")]
+    res = r["ablations"][("mixed", "mglru")]
+    assert res["-bloom"] == {"misses": 0.0, "rmap walks": -20.0, "PTEs walked": 50.0, "modelled time": 0.0}
+    assert res["-lookaround"]["misses"] == 10.0 and res["-lookaround"]["rmap walks"] == -100.0
+    assert len(r["ablation_plots"]) == 1 and r["ablation_plots"][0].read_bytes().startswith(PNG)
+    md = r["markdown"].read_text()
+    assert "## Ablations" in md and "| -bloom | +0.0% | -20.0% | +50.0% | +0.0% |" in md
+    assert "ablation" in r["html"].read_text()

@@ -1,7 +1,9 @@
 """Pictures of results (matplotlib, Agg): `reclaim-ext plot RESULT.json` draws one run's list sizes,
 free pages and memcg usage over the trace; `reclaim-ext report DIR` turns a sweep's rows (reclaim_ext
-.results) into miss-ratio curves per scenario and a scenario x variant table with the winner marked,
-as Markdown with PNG files and as one self-contained HTML file."""
+.results) into miss-ratio curves per scenario, a scenario x variant table with the winner marked and,
+where a policy ran with several mechanism sets, ablation bars per mechanism set (misses, rmap walks,
+PTEs walked, modelled time against the policy's own mechanisms), as Markdown with PNG files and as
+one self-contained HTML file."""
 
 from __future__ import annotations
 
@@ -78,6 +80,69 @@ def _variant(row) -> str:
     return f"{row['policy']}{' ' + mech if mech else ''}{cache}"
 
 
+# the ablation bars' metrics: (result column, label); the cost counters are the cost_* columns
+ABLATION_METRICS = (("misses", "misses"), ("cost_rmap_walks", "rmap walks"), ("cost_ptes_walked", "PTEs walked"),
+                    ("modeled_seconds", "modelled time"))
+
+
+def ablations(rows: list[dict]) -> dict:
+    """Per scenario and policy that ran with its own mechanisms (no --mechanism, or 'default')
+    and with other mechanism sets: each set's change in percent against the policy's own, per
+    metric (ABLATION_METRICS), from the sums over the sizes and seeds both ran. None where the
+    baseline is 0 and the variant is not."""
+    out: dict = {}
+    by: dict = {}
+    for r in rows:
+        if r.get("cache") is True:
+            continue
+        mech = r.get("mechanisms")
+        mech = mech if isinstance(mech, str) and mech and mech != "default" else ""
+        by.setdefault((r["_scenario"], r["policy"]), {}).setdefault(mech, {})[(r["_size"], r.get("seed"))] = r
+    for (sc, policy), sets in sorted(by.items()):
+        base = sets.get("")
+        if base is None or len(sets) < 2:
+            continue
+        res = {}
+        for mech, cells in sorted(sets.items()):
+            if not mech:
+                continue
+            common = sorted(set(base) & set(cells), key=str)
+            if not common:
+                continue
+            changes = {}
+            for col, label in ABLATION_METRICS:
+                b = sum(float(base[k].get(col) or 0) for k in common)
+                v = sum(float(cells[k].get(col) or 0) for k in common)
+                changes[label] = (0.0 if v == 0 else None) if b == 0 else (v - b) / b * 100.0
+            res[mech] = changes
+        if res:
+            out[(sc, policy)] = res
+    return out
+
+
+def _ablation_png(plt, sc: str, policy: str, res: dict, png: Path) -> None:
+    labels = [label for _, label in ABLATION_METRICS]
+    mechs = list(res)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(mechs) + 2), 4))
+    width = 0.8 / len(labels)
+    for j, label in enumerate(labels):
+        xs = [i + (j - (len(labels) - 1) / 2) * width for i in range(len(mechs))]
+        ax.bar(xs, [res[m][label] or 0.0 for m in mechs], width, label=label)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(mechs)))
+    ax.set_xticklabels(mechs)
+    ax.set_ylabel(f"change against {policy}'s own mechanisms (%)")
+    ax.set_title(f"{sc}: {policy} ablation")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{x:+.1f}%"
+
+
 def report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -> dict:
     """Miss-ratio curves (mean over seeds) per scenario and variant (policy, mechanisms), and the
     table of each variant's mean miss ratio per scenario (over the sizes every variant ran), the
@@ -138,6 +203,20 @@ def report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -
     md.append("")
     for sc, png in plots:
         md += [f"## {sc}", "", f"![miss-ratio curve]({png.name})", ""]
+    abl = ablations(rows)
+    abl_plots = []
+    if abl:
+        md += ["## Ablations", "", "Each mechanism set against the policy's own mechanisms, summed over the sizes and "
+               "seeds both ran (change in %):", ""]
+    for k, ((sc, policy), res) in enumerate(abl.items()):
+        png = out / f"ablation-{k + 1}.png"
+        _ablation_png(plt, sc, policy, res, png)
+        abl_plots.append(((sc, policy), png))
+        labels = [label for _, label in ABLATION_METRICS]
+        md += [f"### {sc}: {policy}", "", "| mechanisms | " + " | ".join(labels) + " |",
+               "|---|" + "---|" * len(labels)]
+        md += [f"| {m} | " + " | ".join(_pct(ch[label]) for label in labels) + " |" for m, ch in res.items()]
+        md += ["", f"![ablation]({png.name})", ""]
     md_path = out / "report.md"
     md_path.write_text("\n".join(md))
     body = [f"<h1>reclaim-ext report</h1><p>From <code>{html.escape(str(directory))}</code>: {len(rows)} cells, "
@@ -155,9 +234,22 @@ def report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -
     for sc, png in plots:
         data = base64.b64encode(png.read_bytes()).decode()
         body.append(f"<h2>{html.escape(sc)}</h2><img alt='miss-ratio curve' src='data:image/png;base64,{data}'>")
+    if abl:
+        body.append("<h2>Ablations</h2><p>Each mechanism set against the policy's own mechanisms, summed over the "
+                    "sizes and seeds both ran (change in %):</p>")
+    for (sc, policy), png in abl_plots:
+        res = abl[(sc, policy)]
+        labels = [label for _, label in ABLATION_METRICS]
+        body.append(f"<h3>{html.escape(sc)}: {html.escape(policy)}</h3><table><tr><th>mechanisms</th>"
+                    + "".join(f"<th>{html.escape(x)}</th>" for x in labels) + "</tr>")
+        body += [f"<tr><td>{html.escape(m)}</td>" + "".join(f"<td>{_pct(ch[x])}</td>" for x in labels) + "</tr>"
+                 for m, ch in res.items()]
+        data = base64.b64encode(png.read_bytes()).decode()
+        body.append(f"</table><img alt='ablation' src='data:image/png;base64,{data}'>")
     html_path = out / "report.html"
     html_path.write_text("<!doctype html><html><head><meta charset='utf-8'><title>reclaim-ext report</title>"
                          "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
                          "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
                          + "\n".join(body) + "</body></html>\n")
-    return {"markdown": md_path, "html": html_path, "plots": [p for _, p in plots], "table": table}
+    return {"markdown": md_path, "html": html_path, "plots": [p for _, p in plots], "table": table,
+            "ablations": abl, "ablation_plots": [p for _, p in abl_plots]}
