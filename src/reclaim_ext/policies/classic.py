@@ -15,7 +15,7 @@ from ..core.ops import (
 )
 from ..core.lru import HookOut, folio_deactivate, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
-from ..core.rmap import folio_mapped, folio_referenced
+from ..core.rmap import _walk_referenced, folio_mapped
 from ..core.access import DONE
 from ..core.vmscan import (
     WAKE_DONE, WAKE_NO, WAKE_ROOM, can_reclaim_anon, deactivate_flags, driver_kswapd, driver_stretch, file_is_tiny,
@@ -24,12 +24,13 @@ from ..core.vmscan import (
 from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
 from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
+    NO_LIST, LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
 )
 
 INACTIVE, ACTIVE = 0, 1
 DEACTIVATE_ANON, DEACTIVATE_FILE = 1 << LRU_ANON, 1 << LRU_FILE
 _U16 = np.uint16
+_NO_WALK = np.zeros(0, dtype=np.bool_)  # classic_shrink_active without ptwalk
 
 
 # per-lruvec counters classic_events keeps (HookOut.stat columns); pgactivate is the last column
@@ -111,25 +112,63 @@ def classic_references(ids, young, vm_exec, flags, ftype):
 
 
 @njit(cache=True)
-def _deactivate(ids, rotate, flags):
-    """shrink_active_list's split, in order: the folios that stay active (`rotate`) and the ones
-    deactivated (PG_active cleared, PG_workingset set)."""
+def classic_shrink_active(lohi, aids, astamps, iids, istamps, n, file, use_walk, walk_exec, fstamp, flru, flags,
+                          pte_head, present, pyoung, pexec, nxt_of, nr, row, active, clock, cnt):
+    """shrink_active_list over one type's lists (`lohi`: the active list's lo and hi, the
+    inactive list's lo and hi; both arrays have room for n slots past their hi): up to n folios
+    isolated from the active tail, each one's references taken (folio_referenced, or with
+    `use_walk` what the last page-table walk found, walk_exec), only the young executable file
+    folios kept on the active list, in order, the others deactivated onto the inactive head in
+    order. Counts into `cnt`: isolated, kept, rmap folios walked, PTEs checked."""
+    ids = np.empty(n, dtype=np.int64)
+    k = 0
+    lo = lohi[0]
+    while k < n and lo < lohi[1]:  # isolate_lru_folios
+        g = aids[lo]
+        if fstamp[g] == astamps[lo]:
+            ids[k] = g
+            flru[g] = NO_LIST
+            fstamp[g] = -1
+            k += 1
+        lo += 1
+    lohi[0] = lo
+    nr[row, active] -= k
+    ids = ids[:k]
+    if use_walk:
+        rotate = walk_exec[ids] & file
+        walk_exec[ids] = False
+    else:
+        young, vm_exec, walked, checked, _ = _walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of)
+        rotate = (young > 0) & vm_exec & file
+        cnt[2] += walked
+        cnt[3] += checked
     nkeep = 0
-    for i in range(len(ids)):
-        nkeep += rotate[i]
-    keep = np.empty(nkeep, dtype=np.int64)
-    deact = np.empty(len(ids) - nkeep, dtype=np.int64)
-    a = b = 0
-    for i in range(len(ids)):
-        g = ids[i]
-        if rotate[i]:
-            keep[a] = g
-            a += 1
+    for keep_pass in (True, False):  # the kept folios get their stamps first (lruvec.add order)
+        lru = active if keep_pass else active - 1
+        h = lohi[1] if keep_pass else lohi[3]
+        for i in range(k):
+            if rotate[i] != keep_pass:
+                continue
+            g = ids[i]
+            if not keep_pass:
+                folio_deactivate(flags, g)
+            st = clock[0]
+            clock[0] = st + 1
+            fstamp[g] = st
+            flru[g] = lru
+            if keep_pass:
+                aids[h], astamps[h] = g, st
+                nkeep += 1
+            else:
+                iids[h], istamps[h] = g, st
+            nr[row, lru] += 1
+            h += 1
+        if keep_pass:
+            lohi[1] = h
         else:
-            folio_deactivate(flags, g)
-            deact[b] = g
-            b += 1
-    return keep, deact
+            lohi[3] = h
+    cnt[0] += k
+    cnt[1] += nkeep
 
 
 @njit(cache=True)
@@ -350,27 +389,34 @@ class Classic(ReclaimOps):
 
     def shrink_active_list(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc) -> None:
         """shrink_active_list: deactivate from the active tail; only young executable file folios
-        stay active."""
-        f = sim.folios
-        ids = lruvec.isolate_tail(f, lru_type * 2 + ACTIVE, nr_to_scan)
-        if len(ids) == 0:
+        stay active (classic_shrink_active, compiled)."""
+        f, p, t = sim.folios, sim.ptes, lruvec.table
+        la, li = lruvec.lists[lru_type * 2 + ACTIVE], lruvec.lists[lru_type * 2 + INACTIVE]
+        n = min(nr_to_scan, lruvec.nr[lru_type * 2 + ACTIVE])
+        if n <= 0:
             return
-        sim.vm["pgrefill"] += len(ids)
-        sim.cost["pages_scanned"] += len(ids)
-        if self.uses("ptwalk"):  # what the last walk found instead of an rmap walk per folio
-            rotate = f.walk_exec[ids] & (lru_type == LRU_FILE)
-            f.walk_exec[ids] = False
-        else:
-            young, vm_exec = folio_referenced(sim, ids)
-            rotate = (young > 0) & vm_exec & (lru_type == LRU_FILE)
-        keep, deact = _deactivate(ids, rotate, f.flags)
-        lruvec.add(f, keep, lru_type * 2 + ACTIVE)
-        if len(keep):
-            workingset_age_nonresident(lruvec, len(keep))
-        lruvec.add(f, deact, lru_type * 2 + INACTIVE)
-        sim.vm["pgdeactivate"] += len(deact)
-        if len(keep):
-            lru_note_cost(lruvec, lru_type == LRU_FILE, 0, len(keep))
+        for fl in (la, li):
+            if fl.hi + n > len(fl.ids):
+                fl._compact(f, n, 0)
+        lohi = np.array([la.lo, la.hi, li.lo, li.hi], dtype=np.int64)
+        cnt = np.zeros(4, dtype=np.int64)
+        use_walk = self.uses("ptwalk")  # what the last walk found instead of an rmap walk per folio
+        classic_shrink_active(lohi, la.ids, la.stamps, li.ids, li.stamps, n, lru_type == LRU_FILE, use_walk,
+                              f.walk_exec if use_walk else _NO_WALK, f.stamp, f.lru, f.flags,
+                              f.pte_head, p.present, p.young, p.exec, p.next, t.nr, lruvec.row,
+                              lru_type * 2 + ACTIVE, sim._stamp_clock, cnt)
+        la.lo, la.hi, _, li.hi = lohi.tolist()
+        k, nkeep, walked, checked = cnt.tolist()
+        if walked:
+            sim.cost["rmap_walks"] += walked
+            sim.cost["ptes_checked"] += checked
+        sim.vm["pgrefill"] += k
+        sim.cost["pages_scanned"] += k
+        if nkeep:
+            workingset_age_nonresident(lruvec, nkeep)
+        sim.vm["pgdeactivate"] += k - nkeep
+        if nkeep:
+            lru_note_cost(lruvec, lru_type == LRU_FILE, 0, nkeep)
 
     def after_lruvec(self, sim, lruvec, sc):
         """End of shrink_lruvec: keep the anon inactive list from running low."""
