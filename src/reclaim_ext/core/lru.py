@@ -420,6 +420,35 @@ class Lruvec:
 
 
 @njit(cache=True)
+def isolate_tail_into(ids, stamps, lo, hi, fstamp, flru, n, out):
+    """Lruvec.isolate_tail from compiled code, on a list's arrays and window [lo, hi): up to n
+    folios from the tail into `out`, oldest first, each taken off its list (tag and stamp
+    cleared). Returns (folios taken, the new lo)."""
+    k = 0
+    while k < n and lo < hi:
+        g = ids[lo]
+        if fstamp[g] == stamps[lo]:
+            out[k] = g
+            flru[g] = NO_LIST
+            fstamp[g] = -1
+            k += 1
+        lo += 1
+    return k, lo
+
+
+@njit(cache=True)
+def add_at(g, lru, ids, stamps, h, fstamp, flru, clock):
+    """Lruvec.add of one folio from compiled code: the next stamp and the list tag, its slot at
+    position h of the list's arrays (the caller advances the list's hi)."""
+    st = clock[0]
+    clock[0] = st + 1
+    fstamp[g] = st
+    flru[g] = lru
+    ids[h] = g
+    stamps[h] = st
+
+
+@njit(cache=True)
 def folio_deactivate(flags, g):
     """shrink_active_list's deactivation of one folio: PG_active cleared, PG_workingset set (it
     was active once: a refault of it is a workingset refault)."""

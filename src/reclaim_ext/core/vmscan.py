@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 from ..machine.folio import (
-    NO_LIST, LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
+    LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
     PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 from .ops import (
@@ -19,7 +19,7 @@ from .ops import (
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
 from .access import FREE, NR_FILE_DIRTY, STOP_MEMCG, STOP_WMARK, SWAP_TOTAL, SWAP_USED, alloc_budget, run_accesses
-from .lru import folio_deactivate, subtree_total
+from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
 from .workingset import age_nonresident
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
@@ -419,29 +419,13 @@ def bulk_isolate_deactivate(in_ids, in_stamps, in_lo, in_hi, act_ids, act_stamps
             and _tail_simple(act_ids, act_stamps, act_lo, act_hi, fstamp, flags, pte_head, n_act,
                              PG_unevictable | PG_mlocked)):
         return False, in_lo, in_hi, act_lo
-    k = 0
-    while k < t_in:
-        g = in_ids[in_lo]
-        if fstamp[g] == in_stamps[in_lo]:
-            out[k] = g
-            flru[g] = NO_LIST
-            fstamp[g] = -1
-            k += 1
-        in_lo += 1
-    k = 0
-    while k < n_act:
-        g = act_ids[act_lo]
-        if fstamp[g] == act_stamps[act_lo]:
-            folio_deactivate(flags, g)
-            st = clock[0]
-            clock[0] = st + 1
-            fstamp[g] = st
-            flru[g] = inactive
-            in_ids[in_hi] = g
-            in_stamps[in_hi] = st
-            in_hi += 1
-            k += 1
-        act_lo += 1
+    _, in_lo = isolate_tail_into(in_ids, in_stamps, in_lo, in_hi, fstamp, flru, t_in, out)
+    aged = np.empty(n_act, dtype=np.int64)
+    _, act_lo = isolate_tail_into(act_ids, act_stamps, act_lo, act_hi, fstamp, flru, n_act, aged)
+    for k in range(n_act):
+        folio_deactivate(flags, aged[k])
+        add_at(aged[k], inactive, in_ids, in_stamps, in_hi, fstamp, flru, clock)
+        in_hi += 1
     nr[row, inactive] += n_act - t_in
     nr[row, active] -= n_act
     return True, in_lo, in_hi, act_lo

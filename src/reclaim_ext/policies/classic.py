@@ -13,7 +13,7 @@ from ..core.ops import (
     FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
     AccessEvents, ReclaimOps, ScanControl,
 )
-from ..core.lru import HookOut, folio_deactivate, list_add, subtree_nr
+from ..core.lru import HookOut, add_at, folio_deactivate, isolate_tail_into, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import _walk_referenced, folio_mapped
 from ..core.access import DONE
@@ -24,7 +24,7 @@ from ..core.vmscan import (
 from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
 from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import (
-    NO_LIST, LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
+    LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
 )
 
 INACTIVE, ACTIVE = 0, 1
@@ -121,17 +121,7 @@ def classic_shrink_active(lohi, aids, astamps, iids, istamps, n, file, use_walk,
     folios kept on the active list, in order, the others deactivated onto the inactive head in
     order. Counts into `cnt`: isolated, kept, rmap folios walked, PTEs checked."""
     ids = np.empty(n, dtype=np.int64)
-    k = 0
-    lo = lohi[0]
-    while k < n and lo < lohi[1]:  # isolate_lru_folios
-        g = aids[lo]
-        if fstamp[g] == astamps[lo]:
-            ids[k] = g
-            flru[g] = NO_LIST
-            fstamp[g] = -1
-            k += 1
-        lo += 1
-    lohi[0] = lo
+    k, lohi[0] = isolate_tail_into(aids, astamps, lohi[0], lohi[1], fstamp, flru, n, ids)
     nr[row, active] -= k
     ids = ids[:k]
     if use_walk:
@@ -143,30 +133,18 @@ def classic_shrink_active(lohi, aids, astamps, iids, istamps, n, file, use_walk,
         cnt[2] += walked
         cnt[3] += checked
     nkeep = 0
-    for keep_pass in (True, False):  # the kept folios get their stamps first (lruvec.add order)
-        lru = active if keep_pass else active - 1
-        h = lohi[1] if keep_pass else lohi[3]
-        for i in range(k):
-            if rotate[i] != keep_pass:
-                continue
-            g = ids[i]
-            if not keep_pass:
-                folio_deactivate(flags, g)
-            st = clock[0]
-            clock[0] = st + 1
-            fstamp[g] = st
-            flru[g] = lru
-            if keep_pass:
-                aids[h], astamps[h] = g, st
-                nkeep += 1
-            else:
-                iids[h], istamps[h] = g, st
-            nr[row, lru] += 1
-            h += 1
-        if keep_pass:
-            lohi[1] = h
-        else:
-            lohi[3] = h
+    for i in range(k):  # the kept folios first (shrink_active_list puts them back first)
+        if rotate[i]:
+            add_at(ids[i], active, aids, astamps, lohi[1], fstamp, flru, clock)
+            lohi[1] += 1
+            nkeep += 1
+    for i in range(k):
+        if not rotate[i]:
+            folio_deactivate(flags, ids[i])
+            add_at(ids[i], active - 1, iids, istamps, lohi[3], fstamp, flru, clock)
+            lohi[3] += 1
+    nr[row, active] += nkeep
+    nr[row, active - 1] += k - nkeep
     cnt[0] += k
     cnt[1] += nkeep
 
