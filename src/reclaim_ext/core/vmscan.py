@@ -793,8 +793,8 @@ def _bulk_kswapd_run(sim, node, ops) -> bool:
                                 sim.swap.free > 0, -1, sim.dry_batches, wc)
         if done != WAKE_ROOM:
             break
-        li = lv.lists[LRU_FILE * 2]
-        li._compact(sim.folios, len(li.ids), 0)
+        # room at the inactive head for what aging may move there (at most the active list)
+        lv.lists[LRU_FILE * 2]._compact(sim.folios, int(lv.table.nr[lv.row, LRU_FILE * 2 + 1]), 0)
     if done == WAKE_NO:
         return False
     if done == WAKE_DIVERGED:

@@ -5,10 +5,10 @@
 """
 
 from .lists import GhostTable, IndexedList, ScoreTable
-from .policy import DEFER, Context, Policy, PolicyExit
+from .policy import ANON, DEFER, FILE, Context, Policy, PolicyExit
 from .safety import EXIT_KINDS, ExitInfo
 
-__all__ = ["DEFER", "Policy", "Context", "PolicyExit", "IndexedList", "GhostTable", "ScoreTable", "ExitInfo", "EXIT_KINDS",
+__all__ = ["ANON", "FILE", "DEFER", "Policy", "Context", "PolicyExit", "IndexedList", "GhostTable", "ScoreTable", "ExitInfo", "EXIT_KINDS",
            "CompiledPolicy"]
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.rmap import folio_referenced
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX
 from ..core.vmscan import can_reclaim_anon, count_reclaim_batch, note_folio_list_result, shrink_folio_list
 from ..errors import ConfigError
@@ -79,6 +80,7 @@ class Attachment:
         self.name = getattr(policy, "name", type(policy).__name__)
         self.events = {k: 0 for k in _EVENTS}
         self.ctx = Context(capacity=0, rng=np.random.default_rng(0), scope=scope)
+        self.ctx._types = ops._page_types
         self.host = PolicyHost(policy, self.ctx, self.events, ops.hook_budget, ops.starve_limit,
                                on_eject=lambda: ops._ejected(self), entry_cap=ops.entry_cap)
         self.successor: str | None = None  # once ejected: the policy that took its lruvecs over
@@ -305,6 +307,26 @@ class ExtOps(Classic):
         return np.concatenate([lv.lists[lv.list_index(t, c)].valid_ids(f) for t in (LRU_ANON, LRU_FILE)
                                for c in (0, 1)])
 
+    def _page_types(self, handles: np.ndarray) -> np.ndarray:
+        """Context.types: the type of each issued handle (0 anon, 1 file)."""
+        f = self.sim.folios
+        if len(handles) and (handles.min() < 0 or handles.max() >= f.count):
+            raise ValueError("types(): a handle the core never issued")
+        return f.type[handles].astype(np.int8)
+
+    def _page_referenced(self, handles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Context.referenced during evict(): folio_referenced on the resident, listed pages."""
+        f = self.sim.folios
+        if len(handles) and (handles.min() < 0 or handles.max() >= f.count):
+            raise ValueError("referenced(): a handle the core never issued")
+        young = np.zeros(len(handles), dtype=np.int64)
+        vm_exec = np.zeros(len(handles), dtype=bool)
+        ok = np.flatnonzero(((f.flags[handles] & PG_resident) != 0) & (f.lru[handles] != NO_LIST))
+        if len(ok):
+            y, x = folio_referenced(self.sim, handles[ok])
+            young[ok], vm_exec[ok] = y, x
+        return young, vm_exec
+
     # ---- events --------------------------------------------------------------------------------
 
     def _deliver(self, att: Attachment, hook: str, handles: np.ndarray, when: np.ndarray | None = None) -> None:
@@ -418,6 +440,14 @@ class ExtOps(Classic):
         if not att.alive and done < scan:
             super().shrink_lruvec(sim, lruvec, sc)
 
+    def ages_in_background(self, lruvec) -> bool:
+        """Classic's background anon aging (kswapd_age_node) skips the lruvecs whose policy
+        proposes the victims. Their young bits are that policy's to test (ctx.referenced, or the
+        check of its candidates): classic's aging of its own lists underneath would clear them,
+        so the policy would see fewer young pages than the kernel's policy it may implement."""
+        att = self._owner.get(lruvec.memcg.id)
+        return not (att is not None and att.alive and att.evicts)
+
     def _candidates(self, sim, lruvec, att: Attachment, n: int) -> np.ndarray | None:
         """Up to n folios of `lruvec` to reclaim, isolated: the policy's checked answer, topped up
         from the tails of classic's inactive lists; None when the policy defers to classic."""
@@ -426,8 +456,15 @@ class ExtOps(Classic):
         ctx.now = sim.pos
         ctx.nr_resident = self._resident(att)
         ctx.memcg = lruvec.memcg.path
-        answer = att.host.call("evict", n)
+        # get_scan_count scans no anon without swap room for this lruvec's memcg (memory.swap.max too)
+        anon_ok = ctx.anon_ok = can_reclaim_anon(sim, None, lruvec.memcg)
+        ctx._referenced = self._page_referenced
+        try:
+            answer = att.host.call("evict", n)
+        finally:
+            ctx._referenced = None
         ctx.memcg = None
+        ctx.anon_ok = True
         if answer is DEFER and att.alive:
             return None
         got = np.zeros(0, dtype=np.int64)
@@ -448,8 +485,6 @@ class ExtOps(Classic):
                 att.events["refused_protected"] += int(prot.sum())
                 got = got[~prot]
         answered = len(got)
-        # get_scan_count scans no anon without swap room for this lruvec's memcg (memory.swap.max too)
-        anon_ok = can_reclaim_anon(sim, None, lruvec.memcg)
         if len(got) and not anon_ok:
             anon = f.type[got] == LRU_ANON
             att.events["anon_without_swap"] += int(anon.sum())

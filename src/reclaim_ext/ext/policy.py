@@ -24,6 +24,7 @@ is lost.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ class _Defer:
 
 
 DEFER = _Defer()
+ANON, FILE = 0, 1  # page types (Context.types), the kernel's LRU_ANON and LRU_FILE
 
 
 class PolicyExit(Exception):
@@ -63,6 +65,33 @@ class Context:
     scope: str = "cache"             # where the policy is attached: system, node:N, memcg:/PATH
     memcg: str | None = None         # during evict() in the reclaim core: the memcg being reclaimed
     counters: dict = field(default_factory=dict)  # the policy's own counters (shown in results)
+    # during evict() in the reclaim core: whether anon pages of the memcg being reclaimed can be
+    # reclaimed now (swap room, memory.swap.max); get_scan_count scans no anon list otherwise and
+    # the core sets proposed anon pages aside. Always True in plain-cache mode.
+    anon_ok: bool = True
+    _types: Any = field(default=None, repr=False)  # set by the reclaim core: handles -> types
+    _referenced: Any = field(default=None, repr=False)  # set by the reclaim core (evict only)
+
+    def types(self, handles) -> np.ndarray:
+        """Per handle, its page type: ANON (0, anonymous memory) or FILE (1, page cache), like the
+        kernel's folio_is_file_lru. Plain-cache mode has file pages only. The handles must have
+        been issued (a handle the core never issued raises ValueError)."""
+        h = np.asarray(handles, dtype=np.int64).reshape(-1)
+        if self._types is None:
+            return np.ones(len(h), dtype=np.int8)
+        return self._types(h)
+
+    def referenced(self, handles) -> tuple[np.ndarray, np.ndarray]:
+        """folio_referenced, from evict() in the reclaim core: per handle, the number of its
+        mappings whose accessed (young) bit is set, and whether one of them is executable; the
+        bits found are cleared, and the rmap walk is charged as the kernel's. This is how the
+        kernel's aging sees mapped accesses (shrink_active_list, MGLRU's aging). Handles of pages
+        that are not resident count 0; elsewhere (other hooks, plain-cache mode, which has no
+        page tables) every count is 0."""
+        h = np.asarray(handles, dtype=np.int64).reshape(-1)
+        if self._referenced is None:
+            return np.zeros(len(h), dtype=np.int64), np.zeros(len(h), dtype=bool)
+        return self._referenced(h)
 
     def exit(self, code: int = 0, reason: str = "policy exited") -> None:
         """Leave voluntarily (like scx_bpf_exit): the fallback takes over."""

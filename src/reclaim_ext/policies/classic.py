@@ -409,8 +409,14 @@ class Classic(ReclaimOps):
         if not inactive_is_low(sim.root_lruvec(node), LRU_ANON, hierarchical=True):
             return
         for lv in sim.lruvecs_under(None, node):
-            sim.cost["lru_lock_ops"] += 2
-            self.shrink_active_list(sim, lv, LRU_ANON, SWAP_CLUSTER_MAX, sc)
+            if self.ages_in_background(lv):
+                sim.cost["lru_lock_ops"] += 2
+                self.shrink_active_list(sim, lv, LRU_ANON, SWAP_CLUSTER_MAX, sc)
+
+    def ages_in_background(self, lruvec) -> bool:
+        """Whether kswapd_age_node ages this lruvec's anon lists (reclaim_ext: not where a
+        policy chooses the victims)."""
+        return True
 
 
 __all__ = ["Classic", "FOLIOREF_KEEP", "FOLIOREF_RECLAIM"]
