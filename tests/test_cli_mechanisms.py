@@ -60,7 +60,7 @@ def test_mechanism_unsupported_by_classic():
 
 def test_min_ttl_ms_only_for_mglru():
     assert_bad_input(invoke("run", *ZIPF, "--policy", "classic", "--min-ttl-ms", "1000"),
-                     "min_ttl_ms", "only the mglru policy")
+                     "min_ttl_ms", "only the mglru, mglru-6.12 policies")
 
 
 def test_min_ttl_ms_negative():

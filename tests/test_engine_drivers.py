@@ -17,7 +17,7 @@ from reclaim_ext.trace import ArrayTrace, Kind, make_workload, open_trace
 from reclaim_ext.trace.record import make_records
 
 
-POLICIES = ["classic", "mglru"]
+POLICIES = ["classic", "mglru", "mglru-6.12"]
 
 
 def replay(trace_records: np.ndarray, policy: str = "classic", mechanisms: str | None = None,
@@ -127,9 +127,11 @@ MGLRU_MECHANISMS = [None, "-lockfree", "-bloom,-pmd_young", "-ptwalk,-lookaround
     swap=st.integers(0, 400),
     swappiness=st.sampled_from([0, 1, 30, 60, 100, 199, 200]),
     mechanisms=st.sampled_from(MGLRU_MECHANISMS),
+    policy=st.sampled_from(["mglru", "mglru-6.12"]),
 )
-def test_drivers_agree_on_random_traces_mglru(rec, memory, swap, swappiness, mechanisms):
-    assert_same(run_both(rec, memory, swap, swappiness, policy="mglru", mechanisms=mechanisms))
+def test_drivers_agree_on_random_traces_mglru(rec, memory, swap, swappiness, mechanisms, policy):
+    """MGLRU with the reworked rules (mglru) and with those of Linux 6.1-6.13 (mglru-6.12)."""
+    assert_same(run_both(rec, memory, swap, swappiness, policy=policy, mechanisms=mechanisms))
 
 
 def test_drivers_agree_when_out_of_memory():
@@ -196,7 +198,10 @@ def test_bulk_clean_file_pass_equals_per_batch_reclaim(name, policy):
     bulk, n_bulk = run_bulk(rec, 500, 500, True, policy)
     batched, n_none = run_bulk(rec, 500, 500, False, policy)
     assert n_none == 0
-    if name in ("zipf", "loop", "scan-hot"):  # page-cache workloads: the bulk path really ran
+    # page-cache workloads: the bulk path really ran (not asserted for mglru-6.12: with three
+    # generations its should_run_aging depends on the generations' sizes, which the loop changes,
+    # so the bulk pass declines and only runs with four)
+    if name in ("zipf", "loop", "scan-hot") and policy != "mglru-6.12":
         assert n_bulk > 0
     assert bulk == batched
 

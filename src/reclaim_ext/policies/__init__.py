@@ -5,9 +5,9 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..core.ops import MECHANISMS
 from .classic import Classic
-from .mglru import MGLRU
+from .mglru import MGLRU, MGLRU612
 
-BUILTIN = {"classic": Classic, "mglru": MGLRU}
+BUILTIN = {"classic": Classic, "mglru": MGLRU, "mglru-6.12": MGLRU612}
 
 
 def parse_mechanisms(spec: str | None, cls) -> dict[str, bool]:

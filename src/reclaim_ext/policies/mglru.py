@@ -81,6 +81,26 @@ def all_ref_bits(fl, lru_refs):
 
 
 @njit(cache=True)
+def folio_tier_v(fl, lru_refs, pre):
+    """folio_tier under the rules of `pre` (True: Linux 6.1-6.13, before the December 2024 rework):
+    there folio_lru_refs is LRU_REFS + PG_workingset (PG_referenced not counted) and the tier is
+    order_base_2(refs + 1): 0, 1, 2, 2, 3 for refs 0..4."""
+    if pre:
+        refs = np.int64(lru_refs) + (1 if fl & PG_workingset else 0)
+        return 0 if refs == 0 else (1 if refs == 1 else (2 if refs <= 3 else 3))
+    return folio_tier(fl, lru_refs)
+
+
+@njit(cache=True)
+def all_ref_bits_v(fl, lru_refs, pre):
+    """all_ref_bits; before the rework: refs == BIT(LRU_REFS_WIDTH), i.e. LRU_REFS full and
+    PG_workingset (sort_folio protects it; it is counted in `protected` like any other)."""
+    if pre:
+        return lru_refs == LRU_REFS_MAX and (fl & PG_workingset) != 0
+    return all_ref_bits(fl, lru_refs)
+
+
+@njit(cache=True)
 def _tiers(refs, workingset):
     out = np.empty(len(refs), dtype=np.int64)
     for i in range(len(refs)):
@@ -95,12 +115,24 @@ def lru_tier_from_refs(refs: np.ndarray, workingset: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def folio_seq(max_seq, min_seq, t, fl, reclaiming):
+def folio_seq(max_seq, min_seq, t, fl, reclaiming, pre=False):
     """lru_gen_folio_seq (mm_inline.h): an active folio (a fault, or activated by reclaim) goes
     to the youngest generation (the second youngest with PG_workingset); otherwise a folio
     being reclaimed goes to the oldest, anon (or dirty/writeback under reclaim) to the second
     oldest of MIN_NR_GENS, and file to the oldest (the second oldest with PG_workingset); never
-    below min_seq of its type."""
+    below min_seq of its type.
+
+    `pre` (lru_gen_add_folio before the rework, Linux 6.1-6.13): an active folio goes to max_seq
+    itself; anon (or dirty/writeback under reclaim) to max_seq - 1; the rest to min_seq + 1 when
+    four generations exist, else (or when reclaiming) to min_seq."""
+    if pre:
+        if fl & PG_active:
+            return max_seq
+        if t == LRU_ANON or ((fl & PG_reclaim) != 0 and (fl & (PG_dirty | PG_writeback)) != 0):
+            return max_seq - 1
+        if reclaiming or min_seq + MIN_NR_GENS >= max_seq:
+            return min_seq
+        return min_seq + 1
     ws = 1 if fl & PG_workingset else 0
     if fl & PG_active:
         g = MIN_NR_GENS - ws
@@ -114,22 +146,22 @@ def folio_seq(max_seq, min_seq, t, fl, reclaiming):
 
 
 @njit(cache=True)
-def folio_seqs(max_seq, min_anon, min_file, t, fl, reclaiming):
+def folio_seqs(max_seq, min_anon, min_file, t, fl, reclaiming, pre):
     out = np.empty(len(t), dtype=np.int64)
     for i in range(len(t)):
-        out[i] = folio_seq(max_seq, min_file if t[i] == LRU_FILE else min_anon, t[i], fl[i], reclaiming)
+        out[i] = folio_seq(max_seq, min_file if t[i] == LRU_FILE else min_anon, t[i], fl[i], reclaiming, pre)
     return out
 
 
 @njit(cache=True)
-def scan_verdict(fl, gen, lru_refs, lru, t, tier_idx):
+def scan_verdict(fl, gen, lru_refs, lru, t, tier_idx, pre):
     """scan_folios on one folio of the oldest list `lru`: sort_folio keeps a folio promoted
     meanwhile (its generation is not the list's), one in a protected tier (above tier_idx, or
     with every ref bit set) and one waiting for writeback (under writeback, or a dirty file
     folio); isolate_folio takes the rest."""
     if gen != lru:
         return SORT_PROMOTED
-    if folio_tier(fl, lru_refs) > tier_idx or all_ref_bits(fl, lru_refs):
+    if folio_tier_v(fl, lru_refs, pre) > tier_idx or all_ref_bits_v(fl, lru_refs, pre):
         return SORT_PROTECTED
     if fl & PG_writeback or (t == LRU_FILE and fl & PG_dirty):
         return SORT_WAITING
@@ -137,7 +169,7 @@ def scan_verdict(fl, gen, lru_refs, lru, t, tier_idx):
 
 
 @njit(cache=True)
-def scan_step(cand, pos, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs, verdict):
+def scan_step(cand, pos, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs, verdict, pre):
     """One scan_folios from cand[pos] (the oldest list's folios, tail first): verdicts until
     MIN_LRU_BATCH folios are isolated or scan_batch are scanned. Returns (end, isolated); end ==
     len(cand) short of both means the candidates ran out."""
@@ -146,7 +178,7 @@ def scan_step(cand, pos, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs,
     stop = min(pos + scan_batch, len(cand))
     while i < stop and niso < MIN_LRU_BATCH:
         g = cand[i]
-        v = scan_verdict(flags[g], lru_gen[g], lru_refs[g], lru, t, tier_idx)
+        v = scan_verdict(flags[g], lru_gen[g], lru_refs[g], lru, t, tier_idx, pre)
         verdict[i] = v
         niso += v == ISOLATE
         i += 1
@@ -154,10 +186,13 @@ def scan_step(cand, pos, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs,
 
 
 @njit(cache=True)
-def folio_inc_gen(g, t, min_seq_t, flags, lru_refs, reclaiming):
+def folio_inc_gen(g, t, min_seq_t, flags, lru_refs, reclaiming, pre):
     """folio_inc_gen for a folio of the oldest generation: to min_seq + 1 with PG_referenced and
-    LRU_REFS cleared (PG_reclaim set when reclaiming: for folio_end_writeback). Returns the list."""
+    LRU_REFS cleared (PG_reclaim set when reclaiming: for folio_end_writeback); before the rework
+    (`pre`) LRU_REFS_FLAGS held PG_workingset too, which is cleared as well. Returns the list."""
     fl = flags[g] & ~PG_referenced
+    if pre:
+        fl &= ~PG_workingset
     if reclaiming:
         fl |= PG_reclaim
     flags[g] = fl
@@ -167,16 +202,21 @@ def folio_inc_gen(g, t, min_seq_t, flags, lru_refs, reclaiming):
 
 @njit(cache=True)
 def sort_and_isolate(ids, verdict, t, min_seq_t, flags, lru_gen, lru_refs, flru, fstamp, nr, nr_logical, row,
-                     clock, push, protected_t, census):
+                     clock, push, protected_t, census, pre, tailq):
     """The folio work of scan_folios for `ids`, just taken off the tail of the oldest list, in
     order, given their verdicts: each leaves its logical list (core.lockfree.take); sort_folio
     puts a promoted folio at the head of its generation and a protected or waiting one
     (folio_inc_gen; waiting: reclaiming, dirty file census) at the head of min_seq + 1 (slots in
     `push`, core.lru.list_add); isolate_folio zeroes an unreferenced folio's LRU_REFS and clears
     PG_reclaim. census: [dirty file folios waiting, of them not under writeback]. Returns (the
-    isolated folios in order, the number of list slots)."""
+    isolated folios in order, the number of list slots, the number in `tailq`).
+
+    `pre` (Linux 6.1-6.13): isolate_folio also clears PG_referenced (and, on a folio without it,
+    PG_workingset), and sort_folio moves a protected folio to the *tail* of min_seq + 1
+    (list_move_tail) and counts it in `protected` even with every ref bit set: such folios are
+    left off the lists, in order, in `tailq` (folio, list) for the caller."""
     iso = np.empty(len(ids), dtype=np.int64)
-    niso = npush = 0
+    niso = npush = ntail = 0
     for i in range(len(ids)):
         g = ids[i]
         logical = np.int64(lru_gen[g])
@@ -187,52 +227,68 @@ def sort_and_isolate(ids, verdict, t, min_seq_t, flags, lru_gen, lru_refs, flru,
         if v == ISOLATE:
             if not fl & PG_referenced:
                 lru_refs[g] = 0
-            flags[g] = fl & ~PG_reclaim
+                if pre:
+                    fl &= ~PG_workingset
+            fl &= ~PG_reclaim
+            if pre:
+                fl &= ~PG_referenced
+            flags[g] = fl
             iso[niso] = g
             niso += 1
             continue
         new = logical
         if v == SORT_PROTECTED:
+            if pre:
+                protected_t[folio_tier_v(fl, lru_refs[g], True)] += 1
+                new = folio_inc_gen(g, t, min_seq_t, flags, lru_refs, False, True)
+                tailq[0, ntail] = g
+                tailq[1, ntail] = new
+                ntail += 1
+                continue
             if not all_ref_bits(fl, lru_refs[g]):
                 protected_t[folio_tier(fl, lru_refs[g])] += 1
-            new = folio_inc_gen(g, t, min_seq_t, flags, lru_refs, False)
+            new = folio_inc_gen(g, t, min_seq_t, flags, lru_refs, False, False)
         elif v == SORT_WAITING:
             if t == LRU_FILE and fl & PG_dirty:
                 census[0] += 1
                 census[1] += (fl & PG_writeback) == 0
-            new = folio_inc_gen(g, t, min_seq_t, flags, lru_refs, True)
+            new = folio_inc_gen(g, t, min_seq_t, flags, lru_refs, True, pre)
         npush = list_add(g, row, new, flru, fstamp, nr, clock, push, npush)
         lru_gen[g] = new
         nr_logical[row, new] += 1
-    return iso[:niso], npush
+    return iso[:niso], npush, ntail
 
 
 @njit(cache=True)
-def inc_min_seq_folios(ids, logical, t, min_seq_t, flags, lru_refs, protected_t):
+def inc_min_seq_folios(ids, logical, t, min_seq_t, flags, lru_refs, protected_t, pre):
     """inc_min_seq's folio work for the oldest generation's folios (`logical`: their logical
     lists): each counts in `protected` (but the lazily promoted workingset) and goes to its
-    promoted generation, else through folio_inc_gen. Returns the lists."""
+    promoted generation, else through folio_inc_gen. Returns the lists. Before the rework (`pre`)
+    inc_min_seq counted nothing in `protected`."""
     new = np.empty(len(ids), dtype=np.int64)
     oldest = t * MAX_NR_GENS + min_seq_t % MAX_NR_GENS
     for i in range(len(ids)):
         g = ids[i]
-        if not all_ref_bits(flags[g], lru_refs[g]):
+        if not pre and not all_ref_bits(flags[g], lru_refs[g]):
             protected_t[folio_tier(flags[g], lru_refs[g])] += 1
-        new[i] = logical[i] if logical[i] != oldest else folio_inc_gen(g, t, min_seq_t, flags, lru_refs, False)
+        new[i] = logical[i] if logical[i] != oldest else folio_inc_gen(g, t, min_seq_t, flags, lru_refs, False, pre)
     return new
 
 
 @njit(cache=True)
-def eviction_tokens(ids, flags, ftype, lru_refs, min_seq, evicted):
+def eviction_tokens(ids, flags, ftype, lru_refs, min_seq, evicted, pre):
     """lru_gen_eviction: token = min_seq of the type << 2 | max(refs - 1, 0); counts `evicted`
-    per type and tier."""
+    per type and tier (`pre`: refs = LRU_REFS + PG_workingset, the tier of the old rules)."""
     out = np.empty(len(ids), dtype=np.int64)
     for i in range(len(ids)):
         g = ids[i]
         fl = flags[g]
         t = np.int64(ftype[g])
-        refs = folio_refs(fl, lru_refs[g])
-        evicted[t, folio_tier(fl, lru_refs[g])] += 1
+        if pre:
+            refs = np.int64(lru_refs[g]) + (1 if fl & PG_workingset else 0)
+        else:
+            refs = folio_refs(fl, lru_refs[g])
+        evicted[t, folio_tier_v(fl, lru_refs[g], pre)] += 1
         out[i] = (min_seq[t] << 2) | max(refs - 1, 0)
     return out
 
@@ -273,13 +329,15 @@ def read_ctrl_pos(ctrl, t, tier):
 
 
 @njit(cache=True)
-def get_tier_idx(ctrl, t):
-    """get_tier_idx: tiers above the returned index are protected (gain 2:3 leaves a 50 % margin)."""
+def get_tier_idx(ctrl, t, pre=False):
+    """get_tier_idx: tiers above the returned index are protected (gain 2:3 leaves a 50 % margin;
+    before the rework, `pre`, the gains were 1:2)."""
+    g0, g1 = (1, 2) if pre else (2, 3)
     sp_r, sp_t = read_ctrl_pos(ctrl, t, 0)
     tier = 1
     while tier < MAX_NR_TIERS:
         pv_r, pv_t = read_ctrl_pos(ctrl, t, tier)
-        if not ctrl_err_ok(sp_r, sp_t, 2, pv_r, pv_t, 3):
+        if not ctrl_err_ok(sp_r, sp_t, g0, pv_r, pv_t, g1):
             break
         tier += 1
     return tier - 1
@@ -298,12 +356,31 @@ def get_type_to_scan(ctrl, swappiness):
     return LRU_FILE if ctrl_err_ok(sp_r, sp_t, swappiness, pv_r, pv_t, 200 - swappiness) else LRU_ANON
 
 
+@njit(cache=True)
+def get_type_to_scan_pre(ctrl, swappiness):
+    """get_type_to_scan before the rework (Linux 6.1-6.13): compare the first tier of anon with
+    that of file (gains swappiness : 200 - swappiness), then the other tiers of the chosen type
+    with the first tier of the other type for the last tier to evict. Returns (type, tier_idx)."""
+    gain = (swappiness, 200 - swappiness)
+    sp_r, sp_t = read_ctrl_pos(ctrl, LRU_ANON, 0)
+    pv_r, pv_t = read_ctrl_pos(ctrl, LRU_FILE, 0)
+    t = LRU_FILE if ctrl_err_ok(sp_r, sp_t, gain[LRU_ANON], pv_r, pv_t, gain[LRU_FILE]) else LRU_ANON
+    sp_r, sp_t = read_ctrl_pos(ctrl, 1 - t, 0)
+    tier = 1
+    while tier < MAX_NR_TIERS:
+        pv_r, pv_t = read_ctrl_pos(ctrl, t, tier)
+        if not ctrl_err_ok(sp_r, sp_t, gain[1 - t], pv_r, pv_t, gain[t]):
+            break
+        tier += 1
+    return t, tier - 1
+
+
 # ---- the bulk try_to_shrink_lruvec pass -------------------------------------------------------
 
 
 @njit(cache=True)
 def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, total, priority, free, reclaimed, goal,
-                 root, kswapd_high, verdict):
+                 root, kswapd_high, verdict, pre):
     """try_to_shrink_lruvec's loop over the oldest file generation, replayed without touching
     anything: before each evict_folios the PID controller picks the tier (get_tier_idx, on a
     copy of its counters that the earlier batches' evictions and protections update), scan_step
@@ -319,9 +396,9 @@ def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, tot
         n = total >> priority
         if n <= 0:
             break
-        k = get_tier_idx(ctrl, LRU_FILE)
+        k = get_tier_idx(ctrl, LRU_FILE, pre)
         scan_batch = min(n, MAX_LRU_BATCH)
-        end, niso = scan_step(cand, pos, scan_batch, lru, LRU_FILE, k, flags, lru_gen, lru_refs, verdict)
+        end, niso = scan_step(cand, pos, scan_batch, lru, LRU_FILE, k, flags, lru_gen, lru_refs, verdict, pre)
         if end == len(cand) and niso < MIN_LRU_BATCH and end - pos < scan_batch:
             return (-1 if len(cand) < avail else -2), 0
         if end >= avail:
@@ -332,9 +409,12 @@ def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, tot
             if verdict[i] == ISOLATE:
                 if pte_head[g] >= 0 or fl & (PG_unevictable | PG_mlocked):
                     return -2, 0  # a folio that shrink_folio_list would not simply free
-                evicted[LRU_FILE, folio_tier(fl, lru_refs[g])] += 1
-            elif verdict[i] == SORT_PROTECTED and not all_ref_bits(fl, lru_refs[g]):
-                protected[LRU_FILE, folio_tier(fl, lru_refs[g])] += 1
+                if pre:  # isolate_folio: an unreferenced folio loses LRU_REFS and PG_workingset
+                    evicted[LRU_FILE, 0 if not fl & PG_referenced else folio_tier_v(fl, lru_refs[g], True)] += 1
+                else:
+                    evicted[LRU_FILE, folio_tier(fl, lru_refs[g])] += 1
+            elif verdict[i] == SORT_PROTECTED and (pre or not all_ref_bits(fl, lru_refs[g])):
+                protected[LRU_FILE, folio_tier_v(fl, lru_refs[g], pre)] += 1
         rounds += 1
         delta = (end - pos) if (niso or end - pos == scan_batch) else 0
         pos = end
@@ -356,12 +436,19 @@ def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, tot
 
 @njit(cache=True)
 def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fstamp, flru_gen, flru_refs, fmemcg,
-                 fshadow_memcg, multi, nr, nr_logical, seqs, refaulted, clock, stat, push):
+                 fshadow_memcg, multi, nr, nr_logical, seqs, refaulted, clock, stat, push, pre):
     """MGLRU's hot path, one event after the other, each on its folio's lruvec (row: the memcg it
     is charged to; seqs[row] = max_seq, min_seq[anon], min_seq[file]): an ADD is lru_gen_refault
     (a shadow of this lruvec within MAX_NR_GENS generations of max_seq), lru_gen_in_fault's
     PG_active, then lru_gen_add_folio at the list head; an ACCESS is lru_gen_inc_refs. Returns
-    the number of list insertions left in `push` (HookOut.apply)."""
+    the number of list insertions left in `push` (HookOut.apply).
+
+    `pre` (Linux 6.1-6.13, before the December 2024 rework): a shadow is recent when its token's
+    min_seq is the type's min_seq now (lru_gen_test_recent); every recent refault counts
+    workingset_activate, and one in a page fault (or with refs >= 3) gets LRU_REFS full and
+    PG_workingset (workingset_restore); an active add (a fault) goes to max_seq with LRU_REFS and
+    PG_referenced cleared; lru_gen_inc_refs sets PG_referenced, then PG_workingset, then counts
+    LRU_REFS."""
     npush = 0
     for j in range(len(page)):
         g = page[j]
@@ -370,7 +457,16 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
         max_seq = seqs[row, 0]
         if is_add[j]:
             token = shadow[j]
-            if token >= 0 and (not multi or fshadow_memcg[g] == fmemcg[g]) and abs(max_seq - (token >> 2)) < MAX_NR_GENS:
+            if pre:
+                if token >= 0 and (not multi or fshadow_memcg[g] == fmemcg[g]) and (token >> 2) == seqs[row, 1 + t]:
+                    refs = (token & 3) + (1 if shadow_ws[j] else 0)
+                    refaulted[row, t, 0 if refs == 0 else (1 if refs == 1 else (2 if refs <= 3 else 3))] += 1
+                    stat[row, t] += 1  # workingset_activate
+                    if fault[j] or refs >= LRU_REFS_MAX:
+                        flru_refs[g] = LRU_REFS_MAX
+                        flags[g] |= PG_workingset
+                        stat[row, 2 + t] += 1  # workingset_restore
+            elif token >= 0 and (not multi or fshadow_memcg[g] == fmemcg[g]) and abs(max_seq - (token >> 2)) < MAX_NR_GENS:
                 refs = (token & 3) + 1
                 refaulted[row, t, tier_from_refs(refs, shadow_ws[j])] += 1
                 if fault[j]:
@@ -383,7 +479,10 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
             if fault[j]:  # folio_add_lru inside a page fault: lru_gen_in_fault
                 flags[g] |= PG_active
             fl = flags[g]
-            seq = folio_seq(max_seq, seqs[row, 1 + t], t, fl, False)
+            seq = folio_seq(max_seq, seqs[row, 1 + t], t, fl, False, pre)
+            if pre and fl & PG_active:
+                fl &= ~PG_referenced
+                flru_refs[g] = 0
             flags[g] = fl & ~PG_active
             lru = t * MAX_NR_GENS + seq % MAX_NR_GENS
             npush = list_add(g, row, lru, flru, fstamp, nr, clock, push, npush)
@@ -393,7 +492,14 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
             fl = flags[g]
             if fl & PG_unevictable:
                 continue
-            if (fl & PG_referenced) == 0:
+            if pre:
+                if (fl & PG_referenced) == 0:
+                    flags[g] = fl | PG_referenced
+                elif (fl & PG_workingset) == 0:
+                    flags[g] = fl | PG_workingset
+                elif flru_refs[g] < LRU_REFS_MAX:
+                    flru_refs[g] += 1
+            elif (fl & PG_referenced) == 0:
                 flags[g] = fl | PG_referenced
                 flru_refs[g] = 0
             elif flru_refs[g] == LRU_REFS_MAX:
@@ -524,6 +630,10 @@ class MGLRU(ReclaimOps):
     default_mechanisms = MECHANISMS
     # `reclaim-ext ablate`: each mechanism removed on its own
     ablation_variants = tuple("-" + m for m in MECHANISMS)
+    # The rules of Linux 6.1-6.13 (MGLRU612), before Yu Zhao's December 2024 rework
+    # ("mm/mglru: rework aging feedback / type selection / refault detection / workingset
+    # protection", merged for 6.14); False: the reworked rules (docs/kernel-reclaim reference).
+    pre_rework = False
 
     def __init__(self, mechanisms=None, min_ttl_ms: float = 0):
         super().__init__(mechanisms)
@@ -564,7 +674,7 @@ class MGLRU(ReclaimOps):
     def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
         """folio_seq over arrays."""
         return folio_seqs(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE], np.asarray(t, dtype=np.int64), fl,
-                           reclaiming)
+                          reclaiming, self.pre_rework)
 
     def _add(self, sim, lruvec, ids: np.ndarray, reclaiming: bool = False) -> None:
         """lru_gen_add_folio for folios in order: placement, clear PG_active, list head (tail when
@@ -576,6 +686,10 @@ class MGLRU(ReclaimOps):
         t = f.type[ids].astype(np.int64)
         fl = f.flags[ids]
         seq = self._folio_seq(lg, t, fl, reclaiming)
+        if self.pre_rework:  # an active folio also loses LRU_REFS and PG_referenced
+            act = (fl & PG_active) != 0
+            fl = np.where(act, fl & _REFS_FLAGS, fl)
+            f.lru_refs[ids[act]] = 0
         f.flags[ids] = fl & ~_U16(PG_active)
         lrus = t * MAX_NR_GENS + seq % MAX_NR_GENS
         if reclaiming:
@@ -589,7 +703,8 @@ class MGLRU(ReclaimOps):
         """lru_gen_eviction (eviction_tokens): counts evicted."""
         f = sim.folios
         lg = self.lrugen(lruvec)
-        return eviction_tokens(ids, f.flags, f.type, f.lru_refs, np.array(lg.min_seq, dtype=np.int64), lg.evicted)
+        return eviction_tokens(ids, f.flags, f.type, f.lru_refs, np.array(lg.min_seq, dtype=np.int64), lg.evicted,
+                               self.pre_rework)
 
     # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -------------
 
@@ -613,7 +728,7 @@ class MGLRU(ReclaimOps):
         out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page))
         out.npush = mglru_events(ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.fault, f.flags, f.type, f.lru, f.stamp,
                                  f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, sim.multi, t.nr, t.nr_logical, seqs,
-                                 refaulted, sim._stamp_clock, out.stat, out.push)
+                                 refaulted, sim._stamp_clock, out.stat, out.push, self.pre_rework)
         if refaulted.any():
             for lg, r in zip(lgs, refaulted):
                 lg.refaulted += r
@@ -630,17 +745,28 @@ class MGLRU(ReclaimOps):
         f = sim.folios
         lg = self.lrugen(lruvec)
         uniq, k = np.unique(ids, return_counts=True)
-        fl = f.flags[uniq]
-        seen = (fl & (PG_referenced | PG_workingset)) != 0
-        promote = seen | (k >= 2)
-        first = uniq[~seen]
-        f.flags[first] |= _U16(PG_referenced)
-        sim.folios.lru_refs[first] = 0
-        p = uniq[promote & (f.lru_gen[uniq] != NO_LIST)]  # isolated meanwhile: not promoted
-        if len(p) == 0:
-            return
-        f.flags[p] = (f.flags[p] & _REFS_FLAGS) | _U16(PG_workingset)
-        sim.folios.lru_refs[p] = 0
+        if self.pre_rework:
+            # folio_update_gen before the rework: every young PTE promotes; LRU_REFS, PG_referenced
+            # and PG_workingset are cleared; an isolated folio gets PG_referenced (shrink_folio_list)
+            on = f.lru_gen[uniq] != NO_LIST
+            f.flags[uniq[~on]] |= _U16(PG_referenced)
+            p = uniq[on]
+            if len(p) == 0:
+                return
+            f.flags[p] &= _REFS_FLAGS & ~_U16(PG_workingset)
+            f.lru_refs[p] = 0
+        else:
+            fl = f.flags[uniq]
+            seen = (fl & (PG_referenced | PG_workingset)) != 0
+            promote = seen | (k >= 2)
+            first = uniq[~seen]
+            f.flags[first] |= _U16(PG_referenced)
+            sim.folios.lru_refs[first] = 0
+            p = uniq[promote & (f.lru_gen[uniq] != NO_LIST)]  # isolated meanwhile: not promoted
+            if len(p) == 0:
+                return
+            f.flags[p] = (f.flags[p] & _REFS_FLAGS) | _U16(PG_workingset)
+            sim.folios.lru_refs[p] = 0
         gen = lru_gen_from_seq(lg.max_seq)
         t = f.type[p].astype(np.int64)
         for typ in (LRU_ANON, LRU_FILE):
@@ -662,6 +788,9 @@ class MGLRU(ReclaimOps):
     def _activate(self, sim, lruvec, ids: np.ndarray) -> None:
         """lru_gen_set_refs, then folio_activate for the promoted ones on a list (a real list move
         through the per-CPU batch: lookaround without a walk struct), per young PTE in order."""
+        if self.pre_rework:
+            self._activate_pre(sim, lruvec, ids)
+            return
         for i in ids.tolist():
             one = np.array([i], dtype=np.int64)
             if self._set_refs(sim, one)[0] and sim.folios.lru[i] != NO_LIST:
@@ -671,6 +800,29 @@ class MGLRU(ReclaimOps):
                 self._add(sim, lruvec, one)
                 sim.vm["pgactivate"] += 1
                 sim.cost["lru_lock_ops"] += 1
+
+    def _activate_pre(self, sim, lruvec, ids: np.ndarray) -> None:
+        """lru_gen_look_around without a walk struct before the rework, per young PTE in order: an
+        isolated folio gets PG_referenced; one on a list outside gen(max_seq) loses LRU_REFS,
+        PG_referenced and PG_workingset (folio_clear_lru_refs) and is activated (folio_activate:
+        to max_seq)."""
+        f = sim.folios
+        new = lru_gen_from_seq(self.lrugen(lruvec).max_seq)
+        for i in ids.tolist():
+            if f.lru_gen[i] == NO_LIST:
+                f.flags[i] |= _U16(PG_referenced)
+                continue
+            if f.lru_gen[i] % MAX_NR_GENS == new or f.lru[i] == NO_LIST:
+                continue
+            one = np.array([i], dtype=np.int64)
+            f.flags[i] &= _REFS_FLAGS & ~_U16(PG_workingset)
+            f.lru_refs[i] = 0
+            lockfree.take(sim, lruvec, one)
+            lruvec.delete(f, one)
+            f.flags[i] |= _U16(PG_active)
+            self._add(sim, lruvec, one)
+            sim.vm["pgactivate"] += 1
+            sim.cost["lru_lock_ops"] += 1
 
     def rmap_look(self, sim, lruvec, sc):
         """lru_gen_look_around on every young PTE of shrink_folio_list's rmap walk."""
@@ -696,6 +848,20 @@ class MGLRU(ReclaimOps):
         consulted), else ACTIVATE if lru_gen_set_refs promotes, KEEP on a first sighting."""
         v = np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
         y = young > 0
+        if self.pre_rework:
+            # before the rework: "folio_update_gen() tried to promote this page?" (a mapped folio
+            # given PG_referenced since its isolation is kept), then the classic verdict:
+            # folio_test_clear_referenced; a young PTE sets PG_referenced and activates with a
+            # second reference (PG_referenced, more than one young PTE, or an executable file)
+            f = sim.folios
+            fl = f.flags[ids]
+            ref = (fl & PG_referenced) != 0
+            tried = ref & folio_mapped(sim, ids)
+            f.flags[ids] = np.where(y | tried, fl | _U16(PG_referenced), fl & ~_U16(PG_referenced))
+            act = ref | (young > 1) | (np.asarray(vm_exec, dtype=bool) & (f.type[ids] == LRU_FILE))
+            v[y] = np.where(act[y], FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+            v[tried] = FOLIOREF_KEEP
+            return v
         if y.any():
             v[y] = np.where(self._set_refs(sim, ids[y]), FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
         return v
@@ -721,7 +887,8 @@ class MGLRU(ReclaimOps):
             if len(ids):
                 logical = f.lru_gen[ids].astype(np.int64)
                 lockfree.take(sim, lruvec, ids)
-                new = inc_min_seq_folios(ids, logical, t, lg.min_seq[t], f.flags, f.lru_refs, lg.protected[t])
+                new = inc_min_seq_folios(ids, logical, t, lg.min_seq[t], f.flags, f.lru_refs, lg.protected[t],
+                                         self.pre_rework)
                 for lst in np.unique(new).tolist():  # list_move_tail one by one: the last is oldest
                     lockfree.add(sim, lruvec, ids[new == lst], lst, tail=True)
                 sim.cost["lru_lock_ops"] += -(-len(ids) // MAX_LRU_BATCH)
@@ -763,6 +930,22 @@ class MGLRU(ReclaimOps):
         emin = lg.evictable_min_seq(swappiness)
         if emin + MIN_NR_GENS > lg.max_seq:
             return True, 0
+        if self.pre_rework:
+            # before the rework: no aging with four generations; with three, age when the youngest
+            # holds more than half the pages or the oldest fewer than a quarter
+            nl = lruvec.nr_logical[:]
+            total = young = old = 0
+            for t in evictable_types(swappiness):
+                for seq in range(lg.min_seq[t], lg.max_seq + 1):
+                    size = max(nl[t * MAX_NR_GENS + seq % MAX_NR_GENS], 0)
+                    total += size
+                    if seq == lg.max_seq:
+                        young += size
+                    elif seq + MIN_NR_GENS == lg.max_seq:
+                        old += size
+            if emin + MIN_NR_GENS < lg.max_seq:
+                return False, total
+            return young * MIN_NR_GENS > total or old * (MIN_NR_GENS + 2) < total, total
         return emin + MIN_NR_GENS == lg.max_seq, self.evictable_size(lruvec, swappiness)
 
     def evictable_size(self, lruvec, swappiness: int) -> int:
@@ -782,7 +965,7 @@ class MGLRU(ReclaimOps):
 
     def get_tier_idx(self, lg: LruGen, t: int) -> int:
         """Tiers above the returned index are protected (gain 2:3 leaves a 50 % margin)."""
-        return get_tier_idx(lg.ctrl, t)
+        return get_tier_idx(lg.ctrl, t, self.pre_rework)
 
     def scan_folios(self, sim, lruvec, sc, t: int, tier_idx: int, nr_to_scan: int) -> tuple[int, np.ndarray]:
         """scan_folios: from the tail of the oldest generation, sort_folio each folio or isolate it,
@@ -801,7 +984,8 @@ class MGLRU(ReclaimOps):
             if len(cand) == 0:
                 return 0, empty
             verdict = np.empty(len(cand), dtype=np.int8)
-            n, niso = scan_step(cand, 0, scan_batch, lru, t, tier_idx, f.flags, f.lru_gen, f.lru_refs, verdict)
+            n, niso = scan_step(cand, 0, scan_batch, lru, t, tier_idx, f.flags, f.lru_gen, f.lru_refs, verdict,
+                                self.pre_rework)
             if niso == MIN_LRU_BATCH or len(cand) < want or want == scan_batch:
                 break
             want = min(scan_batch, 4 * want)
@@ -818,10 +1002,13 @@ class MGLRU(ReclaimOps):
         out = HookOut.get(sim, (), n)
         census = np.zeros(2, dtype=np.int64)
         table = sim.lruvec_table
-        iso, out.npush = sort_and_isolate(ids, verdict, t, lg.min_seq[t], f.flags, f.lru_gen, f.lru_refs, f.lru, f.stamp,
-                                          table.nr, table.nr_logical, lruvec.row, sim._stamp_clock, out.push,
-                                          lg.protected[t], census)
+        tailq = np.empty((2, n if self.pre_rework else 0), dtype=np.int64)
+        iso, out.npush, ntail = sort_and_isolate(ids, verdict, t, lg.min_seq[t], f.flags, f.lru_gen, f.lru_refs, f.lru,
+                                                 f.stamp, table.nr, table.nr_logical, lruvec.row, sim._stamp_clock,
+                                                 out.push, lg.protected[t], census, self.pre_rework, tailq)
         out.apply()
+        if ntail:  # list_move_tail, one after the other: the last is the oldest
+            lockfree.add(sim, lruvec, tailq[0, :ntail], tailq[1, :ntail], tail=True)
         niso = len(iso)
         count_reclaim(sim, lruvec, sc, "pgscan", t, niso)  # scan_folios: PGSCAN_* of the isolated
         sim.vm["pgrefill"] += n - niso
@@ -833,12 +1020,27 @@ class MGLRU(ReclaimOps):
 
     def isolate_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int):
         lg = self.lrugen(lruvec)
-        t = self.get_type_to_scan(lg, swappiness)
+        tier = -1
+        if not self.pre_rework:
+            t = self.get_type_to_scan(lg, swappiness)
+        elif swappiness == MIN_SWAPPINESS:  # isolate_folios before the rework
+            t = LRU_FILE
+        elif lg.min_seq[LRU_ANON] < lg.min_seq[LRU_FILE]:
+            t = LRU_ANON
+        elif swappiness == 1:
+            t = LRU_FILE
+        elif swappiness == MAX_SWAPPINESS:
+            t = LRU_ANON
+        else:
+            t, tier = get_type_to_scan_pre(lg.ctrl, swappiness)
         for _ in evictable_types(swappiness):
-            scanned, ids = self.scan_folios(sim, lruvec, sc, t, self.get_tier_idx(lg, t), nr_to_scan)
+            if tier < 0:
+                tier = self.get_tier_idx(lg, t)
+            scanned, ids = self.scan_folios(sim, lruvec, sc, t, tier, nr_to_scan)
             if scanned:
                 return t, ids, scanned
             t = 1 - t
+            tier = -1
         return t, np.zeros(0, dtype=np.int64), 0
 
     def try_to_inc_min_seq(self, lruvec, swappiness: int) -> bool:
@@ -864,6 +1066,13 @@ class MGLRU(ReclaimOps):
                 if lruvec.nr[t * MAX_NR_GENS + lru_gen_from_seq(min_seq[t])]:
                     break
                 min_seq[t] += 1
+        if self.pre_rework:
+            # before the rework anon's min_seq never passed file's (the file type is always
+            # evictable): with swap, anon stops at file's candidate, and file at anon's or its own
+            if swappiness != MIN_SWAPPINESS:
+                min_seq[LRU_ANON] = min(min_seq[LRU_ANON], min_seq[LRU_FILE])
+                min_seq[LRU_FILE] = max(min_seq[LRU_ANON], lg.min_seq[LRU_FILE])
+            return min_seq
         if MIN_SWAPPINESS < swappiness <= MAX_SWAPPINESS:
             s = lg.max_seq - MIN_NR_GENS
             if min_seq[LRU_ANON] > s and min_seq[LRU_FILE] < s:
@@ -894,7 +1103,11 @@ class MGLRU(ReclaimOps):
                 fl = f.flags[keep]
                 if not skip_retry:
                     retry = ((fl & (PG_active | PG_dirty | PG_writeback)) == 0) & ~folio_mapped(sim, keep)
-                put = keep[~retry]
+                if self.pre_rework:
+                    self._putback_pre(sim, lruvec, keep, retry, skip_retry)
+                    put = keep[:0]
+                else:
+                    put = keep[~retry]
                 if len(put):
                     # never put a rejected folio back into the oldest generation
                     flp = f.flags[put]
@@ -913,6 +1126,28 @@ class MGLRU(ReclaimOps):
             sc.nr_scanned -= len(ids)
             skip_retry = True
         return scanned
+
+    def _putback_pre(self, sim, lruvec, keep: np.ndarray, retry: np.ndarray, skip_retry: bool) -> None:
+        """evict_folios' survivors before the rework: a dirty or writeback folio with PG_reclaim
+        goes back as it is (PG_referenced restored on a workingset one); any other that is active,
+        referenced, mapped, dirty or under writeback (or every one on the retry pass) is rejected:
+        LRU_REFS, PG_referenced and PG_workingset cleared, PG_active set (to max_seq); the rest
+        (`retry`, chosen here) are retried once."""
+        f = sim.folios
+        fl = f.flags[keep]
+        waiting = ((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0)
+        rej = ~waiting & (skip_retry | ((fl & (PG_active | PG_referenced | PG_dirty | PG_writeback)) != 0)
+                          | folio_mapped(sim, keep))
+        retry[:] = ~waiting & ~rej
+        w = keep[waiting]
+        f.flags[w] |= np.where((f.flags[w] & PG_workingset) != 0, _U16(PG_referenced), _U16(0))
+        r = keep[rej]
+        f.flags[r] = (f.flags[r] & _REFS_FLAGS & ~_U16(PG_workingset)) | _U16(PG_active)
+        f.lru_refs[r] = 0
+        put = keep[~retry]
+        if len(put):
+            sim.cost["lru_lock_ops"] += 1
+            self._add(sim, lruvec, put)
 
     def should_abort_scan(self, sim, lruvec, sc) -> bool:
         if sc.target_memcg is not None and sc.target_memcg.parent is not None:
@@ -1007,7 +1242,8 @@ class MGLRU(ReclaimOps):
                 return False
             verdict = np.empty(len(cand), dtype=np.int8)
             end, rounds = bulk_dry_run(cand, avail, lru, f.flags, f.lru_gen, f.lru_refs, f.pte_head, lg.ctrl, total,
-                                       sc.priority, node.free, sc.nr_reclaimed, goal, root, high, verdict)
+                                       sc.priority, node.free, sc.nr_reclaimed, goal, root, high, verdict,
+                                       self.pre_rework)
             if end != -1:
                 break
             want = min(avail, 4 * want)
@@ -1210,6 +1446,23 @@ class MGLRU(ReclaimOps):
         return problems
 
 
+class MGLRU612(MGLRU):
+    """MGLRU with the rules of Linux 6.1-6.13 (Debian's 6.12), before Yu Zhao's December 2024
+    rework (merged for 6.14). For folios mapped by page tables: a faulted-in folio goes to the
+    youngest generation (max_seq, not max_seq - 1); every young PTE the page-table walk or the
+    lookaround finds promotes its folio to max_seq at once (no PG_referenced first sighting); and a
+    mapped folio that shrink_folio_list keeps (any young PTE) is put back active, in max_seq. For
+    file-descriptor accesses: PG_referenced, then PG_workingset, then LRU_REFS; tier =
+    order_base_2(LRU_REFS + workingset + 1). Aging waits for three generations and then runs only
+    when the youngest holds more than half the pages or the oldest less than a quarter; clean page
+    cache is added to min_seq + 1 when four generations exist; a refault is recent only if its
+    token's min_seq is still the type's min_seq. docs/fidelity.md ("Why MGLRU with mmap took fewer
+    misses than 6.12")."""
+
+    name = "mglru-6.12"
+    pre_rework = True
+
+
 def format_lru_gen(states: list[dict]) -> str:
     """The layout of reading /sys/kernel/debug/lru_gen (lru_gen_seq_show, not the full form):
     per memcg and node, one line per generation from the evictable min_seq: seq, age in ms,
@@ -1225,4 +1478,4 @@ def format_lru_gen(states: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["format_lru_gen", "MGLRU", "LruGen", "lru_tier_from_refs", "positive_ctrl_err", "evictable_types"]
+__all__ = ["format_lru_gen", "MGLRU", "MGLRU612", "LruGen", "lru_tier_from_refs", "positive_ctrl_err", "evictable_types"]

@@ -299,6 +299,17 @@ def check_lru_gen(parsed: dict, lru_gen: str | None) -> bool:
     return mglru
 
 
+def mglru_model(release: str | None) -> str:
+    """The model policy for a guest running MGLRU: `mglru-6.12` (the rules before the December
+    2024 rework) for a kernel older than 6.14, else `mglru`."""
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", release or "")
+    if m and (int(m.group(1)), int(m.group(2))) < (6, 14):
+        return "mglru-6.12"
+    return "mglru"
+
+
 def check_args(access: str, reps: int, lru_gen: str | None, min_ttl_ms: int | None) -> None:
     if access not in GUEST_ACCESS:
         raise ReclaimExtError(f"access: {access!r} is not one of {', '.join(GUEST_ACCESS)}")
@@ -357,7 +368,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         host["swap"] = dict(parsed["swap"], bytes=swap_bytes(npages))
         regime.update(swappiness=swappiness, page_cluster=0, thp="never", zswap="off or absent")
     return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
-                   host=host, regime=regime, policy="mglru" if mglru else "classic",
+                   host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
                    min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60, log=log)
 
 
@@ -468,7 +479,7 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
     finally:
         shutil.rmtree(worker_dir, ignore_errors=True)
     kernel_seconds = time.monotonic() - t_start
-    policy = "mglru" if mglru else "classic"
+    policy = mglru_model(last["parsed"]["release"]) if mglru else "classic"
     ttl = (last["parsed"]["min_ttl_ms"] or 0) if mglru else 0
     log(f"model: {policy} for {len(configs)} configurations")
     data = S.compare_suite(configs, runs, pages, n, reps, policy=policy, min_ttl_ms=ttl, log=log)
