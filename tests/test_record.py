@@ -1,8 +1,10 @@
-"""reclaim-ext record: the lackey, maps and strace parsers, classification, folding, and one real
-recording of /bin/true per mode when valgrind / strace are installed."""
+"""reclaim-ext record: the lackey, maps and strace parsers, classification, folding, one real
+recording of /bin/true per mode when valgrind / strace are installed, and the sanity check against
+the kernel (peak RSS, mincore)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -216,22 +218,31 @@ def test_record_syscalls_under_strace(tmp_path):
     assert (mine["kind"] == Kind.FILE_FD).all() and sorted(set(mine["page"].tolist())) == [0, 1, 2]
 
 
+def _recording(tmp_path, script: str):
+    """`reclaim-ext record` of `sh -c SCRIPT` in the background, once its trace has grown past
+    100 KB (or after 60 s): (the process, the trace path)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    out = str(tmp_path / "loop.rxt")
+    p = subprocess.Popen([sys.executable, "-m", "reclaim_ext", "record", "--out", out, "--", "sh", "-c", script],
+                         stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not os.path.exists(out) or os.path.getsize(out) < 100_000):
+        time.sleep(0.2)
+    return p, out
+
+
 @pytest.mark.skipif(shutil.which("valgrind") is None,
                     reason="needs valgrind (Debian package valgrind), which .ci/run's clean machine may lack")
 def test_ctrl_c_keeps_a_valid_trace(tmp_path):
     """SIGINT to the recorder stops the program and leaves a native file of whole records."""
     import os
     import signal
-    import subprocess
-    import sys
-    import time
 
-    out = str(tmp_path / "loop.rxt")
-    p = subprocess.Popen([sys.executable, "-m", "reclaim_ext", "record", "--out", out, "--",
-                          "sh", "-c", "while :; do :; done"], stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not os.path.exists(out) or os.path.getsize(out) < 100_000):
-        time.sleep(0.2)
+    p, out = _recording(tmp_path, "while :; do :; done")
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
@@ -277,3 +288,177 @@ def test_recipe_and_command_exclude_each_other():
     assert r.exit_code == 2 and "not both" in r.stderr
     r = invoke("record")
     assert r.exit_code == 2 and "--recipe" in r.stderr
+
+
+# -- the kernel sanity check (reclaim_ext.record.check)
+
+def test_read_around_model():
+    from reclaim_ext.record.check import read_around
+
+    # a fault on page 10 reads pages 0..31 (16 before it, clipped at 0); 20 is then cached; 50 reads 34..65
+    assert read_around(np.array([10, 20]), np.zeros(0, np.int64), 100, 32) == 32
+    assert read_around(np.array([10, 20, 50]), np.zeros(0, np.int64), 100, 32) == 32 + 32
+    # pages cached before are not counted, and the file's end clips the window
+    assert read_around(np.array([91]), np.arange(0, 100, 2), 100, 32) == 13  # 75..99, the odd ones
+    assert read_around(np.array([90]), np.arange(0, 100, 2), 100, 32) == 0   # a cached page: no read
+    assert read_around(np.array([5]), np.arange(100), 100, 32) == 0
+
+
+def test_fault_around_model():
+    from reclaim_ext.record.check import fault_around
+
+    key = (os.makedev(0xfe, 0), 7)
+    # a 32-page mapping of the file from offset 0 at virtual page 16 (64 KiB aligned)
+    snap = parse_maps("00010000-00030000 r-xp 00000000 fe:00 7 /usr/lib/x.so\n")
+    assert fault_around(np.array([3]), key, snap, np.arange(64), 65536) == 16   # pages 0..15
+    assert fault_around(np.array([3]), key, snap, np.arange(8), 65536) == 8     # only cached pages are mapped
+    assert fault_around(np.array([3, 20]), key, snap, np.arange(64), 65536) == 32
+    # the same mapping at virtual page 20: the aligned window 16..31 is clipped to the mapping's start
+    snap = parse_maps("00014000-00034000 r-xp 00000000 fe:00 7 /usr/lib/x.so\n")
+    assert fault_around(np.array([0]), key, snap, np.arange(64), 65536) == 12   # pages 0..11
+    # a page outside every mapping of the file counts as itself; another file's mapping is ignored
+    assert fault_around(np.array([40]), key, snap, np.arange(64), 65536) == 1
+    assert fault_around(np.array([3]), (1, 2), snap, np.arange(64), 65536) == 1
+
+
+def test_mincore_and_dontneed(tmp_path):
+    from reclaim_ext.record.check import drop_cache, resident_pages
+
+    f = tmp_path / "data"
+    f.write_bytes(b"x" * (10 * 4096 + 1))
+    with open(f, "rb+") as fh:
+        os.fsync(fh.fileno())
+    assert resident_pages(str(f)).tolist() == list(range(11))  # just written: all cached
+    drop_cache(str(f))
+    after = resident_pages(str(f))
+    assert len(after) < 11 or _tmpfs(str(f))  # clean pages dropped (tmpfs keeps them: they are its storage)
+    assert resident_pages(str(tmp_path / "nope")) is None
+    (tmp_path / "empty").write_bytes(b"")
+    assert len(resident_pages(str(tmp_path / "empty"))) == 0
+
+
+def _tmpfs(path: str) -> bool:
+    best, fs = "", ""
+    with open("/proc/mounts") as fh:
+        for line in fh:
+            dev, mnt, typ = line.split()[:3]
+            if path.startswith(mnt) and len(mnt) > len(best):
+                best, fs = mnt, typ
+    return fs == "tmpfs"
+
+
+def test_run_native_measures_peak_rss_and_exit_status():
+    import sys
+
+    from reclaim_ext.record.check import run_native
+
+    # 3000 pages of anonymous memory written, then freed before exit: the peak sees them, the exit does not
+    # (held for 0.3 s: RssAnon is sampled every millisecond, a shorter peak could fall between samples)
+    prog = ("import sys, time\nb = bytearray(3000 * 4096)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+            "time.sleep(0.3)\ndel b\nsys.exit(3)")
+    r = run_native([sys.executable, "-S", "-c", prog])
+    assert r["exit_status"] == 3
+    assert r["peak_pages"]["RssAnon"] >= 3000 and r["peak_pages"]["VmHWM"] >= 3000
+    assert r["exit_pages"]["RssAnon"] < 3000 <= r["exit_pages"]["VmHWM"]
+    assert r["exec_rss_pages"] > 0 and "python" in r["maps"]
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None,
+                    reason="needs valgrind (Debian package valgrind), which .ci/run's clean machine may lack")
+def test_record_check_against_the_kernel(tmp_path):
+    """`record --check` on `ls -l /` (about 5 s): the trace's anon pages match the kernel's peak
+    RssAnon, and its file pages plus fault-around match RssFile, within the stated tolerance."""
+    import json
+
+    from conftest import invoke
+
+    out = tmp_path / "ls.rxt"
+    r = invoke("record", "--check", "--out", str(out), "--", "ls", "-l", "/")
+    assert r.exit_code == 0, r.stderr
+    assert "result: within the tolerance" in r.stderr
+    res = json.loads((tmp_path / "ls.rxt.json").read_text())["check"]
+    rows = {row["what"]: row for row in res["rows"]}
+    assert res["ok"] and all(rows[k]["compared"] for k in ("anon", "file", "exec", "total"))
+    assert 0.8 <= rows["anon"]["ratio"] <= 1.25
+    # the kernel maps more file pages than the program touched (fault-around), and the model sees it
+    assert rows["file"]["kernel"] > rows["file"]["trace"] and rows["file"]["model"] > rows["file"]["trace"]
+    assert res["native"]["exit_status"] == 0 and res["page_cache_coverage"] > 0.8
+
+
+def test_record_check_needs_mode_mem():
+    from conftest import invoke
+
+    r = invoke("record", "--check", "--mode", "syscalls", "--", "true")
+    assert r.exit_code == 2
+    assert [ln for ln in r.stderr.splitlines() if ln.startswith("reclaim-ext: error:")] == \
+        ["reclaim-ext: error: --check applies to --mode mem: it compares mapped and anonymous pages with the "
+         "process's RSS (see `reclaim-ext record --help`)"], r.stderr
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None,
+                    reason="needs valgrind (Debian package valgrind), which .ci/run's clean machine may lack")
+def test_fork_without_exec_is_recorded_as_the_parent_and_counted(tmp_path):
+    """sh runs a subshell (fork, no exec) and then /bin/true (fork + exec). Valgrind gives the exec'd
+    child a connection of its own, but keeps writing the forked child's accesses into its parent's:
+    they are recorded under the parent's pid, and the recorder counts the child as forked without exec."""
+    import json
+
+    from conftest import invoke
+
+    from reclaim_ext.record.runner import Recorder
+
+    out = tmp_path / "fork.rxt"
+    r = invoke("record", "--out", str(out), "--", "sh", "-c",
+               "( i=0; while [ $i -lt 30 ]; do i=$((i+1)); done ); /bin/true")
+    assert r.exit_code == 0, r.stderr
+    assert "reclaim-ext: warning: record: 1 process(es) forked without exec" in r.stderr
+    meta = json.loads((tmp_path / "fork.rxt.json").read_text())
+    a = open_trace(str(out), "native").to_array()
+    assert meta["exit_status"] == 0 and len(meta["pids"]) == 2  # sh and /bin/true; the subshell has no pid
+    assert set(a["pid"].tolist()) == {0, 1} and meta["stats"]["processes"] == 2
+    assert meta["stats"]["forked_without_exec"] == 1
+    # without the subshell nothing is counted: every child exec'd and has a pid of its own
+    rec = Recorder("mem")
+    rec.record(str(tmp_path / "nofork.rxt"), ["sh", "-c", "/bin/true; /bin/true"])
+    assert rec.stats["forked_without_exec"] == 0 and rec.stats["processes"] == 3 and len(rec.forked) == 2
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None,
+                    reason="needs valgrind (Debian package valgrind), which .ci/run's clean machine may lack")
+def test_second_ctrl_c_kills_a_program_that_ignores_it(tmp_path):
+    """A program that ignores SIGINT keeps running after the first Ctrl-C; the second stops the
+    reading at once. The recorder kills the program before it closes the connection: valgrind would
+    otherwise go on writing its lackey lines to stderr."""
+    import re
+    import signal
+    import time
+
+    p, out = _recording(tmp_path, "trap '' INT; while :; do :; done")
+    p.send_signal(signal.SIGINT)
+    time.sleep(1)
+    assert p.poll() is None  # the program ignores it: still recording
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    assert not re.search(rb"^(I | [LSM]) [0-9a-f]+,\d+$", err, re.M), err[-2000:]
+    assert open_trace(out, "native").length > 1000
+
+
+def test_check_flags_a_trace_that_does_not_match(tmp_path):
+    """A made-up trace of 50 anon pages against a program that writes 3000: outside the tolerance."""
+    import sys
+
+    from reclaim_ext.record.check import check, check_text
+    from reclaim_ext.trace import write_native
+
+    r = np.zeros(100, dtype=RECORD_DTYPE)
+    r["kind"] = Kind.ANON
+    r["page"] = np.tile(np.arange(50), 2)
+    path = str(tmp_path / "made-up.rxt")
+    write_native(path, r)
+    prog = "import time\nb = bytearray(3000 * 4096)\nfor i in range(0, len(b), 4096): b[i] = 1\ntime.sleep(0.3)"
+    res = check(path, {"files": {}, "pids": {"0": 1}, "exit_status": 0}, [sys.executable, "-S", "-c", prog])
+    rows = {row["what"]: row for row in res["rows"]}
+    assert rows["anon"]["trace"] == 50 and rows["anon"]["kernel"] >= 3000 and not rows["anon"]["ok"]
+    assert not res["ok"] and "result: OUTSIDE the tolerance" in check_text(res)
+    assert not rows["page cache"]["compared"]  # no file pages on either side

@@ -4,6 +4,7 @@ summary with the published direction, and one real scenario run end to end."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,15 +12,6 @@ from conftest import invoke
 from reclaim_ext import results
 from reclaim_ext.errors import ConfigError
 from reclaim_ext.suite import BY_NAME, SCENARIOS, cells, compare, select, summary, summary_markdown, write_meta
-
-
-def test_every_scenario_expands_into_tagged_cells():
-    for sc in SCENARIOS:
-        cs = cells([sc])
-        assert cs and all(c["suite_scenario"] == sc.name for c in cs), sc.name
-        assert {c["policy"] for c in cs} >= set(sc.expect or ()), sc.name  # the compared policies run
-    b12 = cells([BY_NAME["B12-cloudphysics"]])
-    assert len({c["memory"] for c in b12}) == 2  # 1 % and 10 % of the trace's distinct pages
 
 
 def test_unknown_scenario():
@@ -72,3 +64,140 @@ def test_compare_flags_changes_beyond_the_noise_of_seeds(tmp_path):
     r = invoke("suite", "compare", str(old), str(new))
     assert r.exit_code == 1 and "| B1-kv-zipf | lfu | miss_ratio |" in r.stdout and "worse" in r.stdout
     assert invoke("suite", "compare", str(new), str(old)).exit_code == 0  # the reverse: better
+
+
+def _fake_recording(calls):
+    """A stand-in for recording a recipe under valgrind: 300 anon pages of one process and 100
+    pages of one file, twice over."""
+    import numpy as np
+
+    from reclaim_ext.trace import Kind, write_native
+    from reclaim_ext.trace.record import make_records
+
+    def record_recipe(name, out, fold_window=8):
+        calls.append(name)
+        r = make_records(800)
+        r["kind"][:600] = Kind.ANON
+        r["page"][:600] = np.tile(np.arange(1000, 1300), 2)
+        r["kind"][600:] = Kind.FILE_EXEC
+        r["file"][600:] = 1
+        r["page"][600:] = np.tile(np.arange(100), 2)
+        write_native(out, r)
+        (Path(out + ".json")).write_text("{}")
+        return {}
+
+    return record_recipe
+
+
+@pytest.fixture
+def fake_recipes(tmp_path, monkeypatch):
+    from reclaim_ext.record import recipes
+
+    calls = []
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(recipes, "record_recipe", _fake_recording(calls))
+    return calls
+
+
+def test_every_scenario_expands_into_tagged_cells(fake_recipes):
+    for sc in SCENARIOS:
+        cs = cells([sc])
+        assert cs and all(c["suite_scenario"] == sc.name for c in cs), sc.name
+        assert {c["policy"] for c in cs} >= set(sc.expect or ()), sc.name  # the compared policies run
+    b12 = cells([BY_NAME["B12-cloudphysics"]])
+    assert len({c["memory"] for c in b12}) == 2  # 1 % and 10 % of the trace's distinct pages
+
+
+def test_recipe_scenarios_replay_a_cached_recording(fake_recipes, tmp_path, monkeypatch):
+    from reclaim_ext.record import recipes
+
+    told = []
+    cs = cells([BY_NAME["REC-xz"]], echo=told.append)
+    assert fake_recipes == ["xz"] and len(told) == 1 and "recording recipe xz" in told[0]
+    path = cs[0]["trace"]
+    assert path.startswith(str(tmp_path / "cache" / "reclaim-ext" / "recipes")) and Path(path).exists()
+    assert {c["trace_format"] for c in cs} == {"native"} and {c["policy"] for c in cs} == {"classic", "mglru"}
+    # memory: a quarter and half of the distinct pages (300 anon + 100 file pages; the repeats are not new)
+    assert sorted({c["memory"] for c in cs}) == [100, 200]
+    assert {c["swap"] for c in cs} == {16384}  # 64 MiB: the anon pages of ended processes stay in a trace
+    # the second time the cache answers
+    assert cells([BY_NAME["REC-xz"]])[0]["trace"] == path and fake_recipes == ["xz"]
+    # a changed recipe (its key) is recorded again, under another name
+    monkeypatch.setattr(recipes, "recipe_key", lambda name, fold_window=8: "changed")
+    assert cells([BY_NAME["REC-xz"]])[0]["trace"] != path and fake_recipes == ["xz", "xz"]
+
+
+def test_an_interrupted_recipe_recording_leaves_no_cache_entry(tmp_path, monkeypatch):
+    from reclaim_ext.record import recipes
+    from reclaim_ext.record.runner import RecordError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def broken(name, out, fold_window=8):
+        Path(out).write_bytes(b"partial")
+        raise RecordError(f"record: recipe {name}: the recording did not complete (exit status -2, interrupted)")
+
+    monkeypatch.setattr(recipes, "record_recipe", broken)
+    with pytest.raises(RecordError, match="did not complete"):
+        cells([BY_NAME["REC-python"]])
+    assert list((tmp_path / "cache" / "reclaim-ext" / "recipes").iterdir()) == []
+    r = invoke("suite", "run", "REC-python", "--out", str(tmp_path / "s"), "--workers", "1", "--no-progress")
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.exit_code == 2 and last.startswith("reclaim-ext: error: record: recipe python")
+
+
+def test_recipe_key_follows_the_recipe():
+    from reclaim_ext.record import recipes
+
+    keys = {n: recipes.recipe_key(n) for n in recipes.RECIPES}
+    assert len(set(keys.values())) == len(keys)  # one key per recipe
+    assert recipes.recipe_key("xz", fold_window=0) != keys["xz"]
+    assert recipes.cached_path("xz").endswith(f"xz-{keys['xz']}.rxt")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("valgrind") is None, reason="needs valgrind")
+def test_a_recipe_scenario_runs_end_to_end(tmp_path, monkeypatch):
+    """Records the python recipe under valgrind (minutes) into a fresh cache and replays it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "s"
+    r = invoke("suite", "run", "REC-python", "--out", str(out), "--workers", "1", "--no-progress")
+    assert r.exit_code == 0, r.stderr
+    rep = invoke("suite", "report", str(out))
+    assert "| REC-python | miss_ratio |" in rep.stdout
+
+
+def test_recorded_programs_run_when_named():
+    default = [s.name for s in select(None)]
+    assert default and not any(n.startswith("REC-") for n in default) and "B1-kv-zipf" in default
+    assert [s.name for s in select(["REC-*"])] == ["REC-xz", "REC-sqlite", "REC-build", "REC-python"]
+    assert [s.name for s in select(["REC-python", "REC-*"])][0] == "REC-python"  # each once, in order given
+    assert len(select(["REC-python", "REC-*"])) == 4
+    with pytest.raises(ConfigError, match="unknown scenario 'NOPE-\\*'"):
+        select(["NOPE-*"])
+    r = invoke("suite", "run", "NOPE-*", "--out", "/tmp/never-made")
+    assert r.exit_code == 2 and r.stderr.count("reclaim-ext: error:") == 1
+
+
+def test_distinct_pages_counts_folios(tmp_path):
+    """Anon pages are per process, file pages per file whatever the access kind; page numbers too
+    large to pack are compared as rows (the same count)."""
+    import numpy as np
+
+    from reclaim_ext.suite import _distinct_pages
+    from reclaim_ext.trace import Kind, write_native
+    from reclaim_ext.trace.record import make_records
+
+    def trace(big):
+        r = make_records(8)
+        rows = [(Kind.ANON, 0, 0, 5), (Kind.ANON, 1, 0, 5), (Kind.ANON, 0, 0, 5),     # 2 anon folios
+                (Kind.FILE_MMAP, 0, 1, 5), (Kind.FILE_EXEC, 1, 1, 5), (Kind.FILE_FD, 0, 1, 5),  # 1 file folio
+                (Kind.FILE_FD, 0, 2, 5), (Kind.FILE_FD, 0, 2, big)]                      # 2 more
+        for i, (k, pid, f, pg) in enumerate(rows):
+            r[i]["kind"], r[i]["pid"], r[i]["file"], r[i]["page"] = k, pid, f, pg
+        p = tmp_path / f"t{big}.rxt"
+        write_native(p, r)
+        return str(p)
+
+    assert _distinct_pages(trace(6), "native") == 5
+    assert _distinct_pages(trace(np.uint64(1) << np.uint64(50)), "native") == 5

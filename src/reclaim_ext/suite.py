@@ -32,6 +32,8 @@ class Scenario:
     expect: tuple[str, str] | None   # (a, b): the published direction, metric(a) <= metric(b)
     grid: dict = field(default_factory=dict)  # grid_from_options arguments
     wss_fractions: tuple[float, ...] = ()     # memory as fractions of the trace's distinct pages
+    recipe: str | None = None                 # replay this recorded recipe (reclaim_ext.record.recipes), cached
+    default: bool = True                      # run by `suite run` without names
 
 
 SCENARIOS = [
@@ -65,33 +67,79 @@ SCENARIOS = [
              "miss_ratio", "mailing list: MGLRU under-protects file cache that is only read(); not measured",
              ("classic", "mglru"),
              dict(policies="classic,mglru", memories="16MiB", workloads="shift", seeds="0")),
+    # recorded real programs (docs/traces.md, "Recipes"): recorded once under valgrind into the cache
+    # (~/.cache/reclaim-ext/recipes) on the first run that needs them (minutes each), replayed at a
+    # quarter and at half of their distinct pages; run when named (`suite run 'REC-*'`), not by default.
+    # Swap 64 MiB: a trace has no exits, so the anon pages of processes that ended stay (build: 3,395
+    # anon pages of 5 processes ran out of memory at 4 MiB with 4 MiB of swap)
+    *(Scenario(f"REC-{name}", f"recorded real program: {what}", "miss_ratio",
+               "none: a recorded program, compared between policies only", None,
+               dict(policies="classic,mglru", trace_format="native", seeds="0", swap="64MiB"),
+               wss_fractions=(0.25, 0.5), recipe=name, default=False)
+      for name, what in (("xz", "xz -1 compressing 512 KiB of text"),
+                         ("sqlite", "sqlite3 building, indexing and querying a 20,000-row table"),
+                         ("build", "gcc -O1 compiling a small C file (gcc, cc1, as, collect2, ld)"),
+                         ("python", "a Python program filling a dict of 20,000 lists"))),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 
 def select(names) -> list[Scenario]:
+    """The scenarios named (shell patterns allowed: 'REC-*'), each once; without names, the default
+    ones (all but the recorded programs)."""
+    import fnmatch
+
+    if not names:
+        return [s for s in SCENARIOS if s.default]
     out = []
-    for n in names or [s.name for s in SCENARIOS]:
-        if n not in BY_NAME:
+    for n in names:
+        hits = fnmatch.filter(BY_NAME, n) if any(ch in n for ch in "*?[") else [n] if n in BY_NAME else []
+        if not hits:
             raise ConfigError(f"suite: unknown scenario {n!r} (known: {', '.join(BY_NAME)})")
-        out.append(BY_NAME[n])
+        out.extend(BY_NAME[h] for h in hits if BY_NAME[h] not in out)
     return out
 
 
 def _distinct_pages(path: str, fmt: str) -> int:
-    from .trace import open_trace
+    """Distinct pages as the simulator's folios: an anonymous page is (pid, page), a file page
+    (file, page) whatever the kind of access reached it. Keys are packed into 64 bits (anon flag,
+    19-bit pid or file, 44-bit page) when they fit, else compared as (anon, owner, page) rows."""
+    from .trace import Kind, open_trace
 
-    seen = [np.unique(c["page"]) for c in open_trace(path, fmt).chunks()]
-    return int(len(np.unique(np.concatenate(seen)))) if seen else 0
+    packed, rows = [], []
+    for c in open_trace(path, fmt).chunks(1 << 20):
+        anon = c["kind"] == Kind.ANON
+        owner = np.where(anon, c["pid"].astype(np.uint64), c["file"].astype(np.uint64))
+        page = c["page"].astype(np.uint64)
+        if (owner < (1 << 19)).all() and (page < (1 << 44)).all():
+            packed.append(np.unique((anon.astype(np.uint64) << np.uint64(63)) | (owner << np.uint64(44)) | page))
+        else:
+            k = np.zeros(len(c), dtype=[("anon", "u1"), ("owner", "<u8"), ("page", "<u8")])
+            k["anon"], k["owner"], k["page"] = anon, owner, page
+            rows.append(np.unique(k))
+    if rows:  # unpack the packed keys into rows, to count both together
+        for p in packed:
+            k = np.zeros(len(p), dtype=rows[0].dtype)
+            k["anon"] = p >> np.uint64(63)
+            k["owner"] = (p >> np.uint64(44)) & np.uint64((1 << 19) - 1)
+            k["page"] = p & np.uint64((1 << 44) - 1)
+            rows.append(k)
+        return int(len(np.unique(np.concatenate(rows))))
+    return int(len(np.unique(np.concatenate(packed)))) if packed else 0
 
 
-def cells(scenarios: list[Scenario]) -> list[dict]:
-    """Every scenario's cells, each tagged with its scenario's name."""
+def cells(scenarios: list[Scenario], echo=None) -> list[dict]:
+    """Every scenario's cells, each tagged with its scenario's name. A recipe scenario's trace is
+    recorded into the cache first if it is not there (`echo(text)` is told)."""
     from .sweep import grid_from_options
 
     out = []
     for sc in scenarios:
         g = dict(sc.grid)
+        if sc.recipe:
+            from .record.recipes import cached_trace
+
+            g["traces"] = cached_trace(sc.recipe, echo=echo)
         if sc.wss_fractions:
             path = g["traces"]
             if not os.path.exists(path):

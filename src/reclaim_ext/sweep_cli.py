@@ -351,7 +351,9 @@ def suite_list():
 
     for s in SCENARIOS:
         exp = f" (expected: {s.expect[0]} <= {s.expect[1]})" if s.expect else ""
-        click.echo(f"{s.name}: {s.title}\n    metric {s.metric}; published: {s.published}{exp}")
+        extra = ("" if s.default else "\n    run when named (not in the default run); its recording is cached "
+                 "in ~/.cache/reclaim-ext/recipes")
+        click.echo(f"{s.name}: {s.title}\n    metric {s.metric}; published: {s.published}{exp}{extra}")
 
 
 @suite.command("run")
@@ -361,12 +363,14 @@ def suite_list():
 @click.option("--resume", is_flag=True, help="Run only the cells missing from DIR.")
 @_options(_CLUSTER_OPTIONS)
 def suite_run(names, out_dir, resume, scheduler, workers, progress):
-    """Run the scenarios NAME... (default: all) into DIR; then `reclaim-ext suite report DIR`."""
+    """Run the scenarios NAME... (shell patterns allowed, e.g. 'REC-*'; default: all but the recorded
+    programs REC-*) into DIR; then `reclaim-ext suite report DIR`. A REC-* scenario records its
+    program under valgrind into ~/.cache/reclaim-ext/recipes the first time (minutes)."""
     from .suite import cells, select, write_meta
 
     with _user_errors():
         chosen = select(names)
-        grid = cells(chosen)
+        grid = cells(chosen, echo=lambda text: click.echo(text, err=True))
         res = _run(grid, out_dir, resume, scheduler, workers, progress)
         write_meta(out_dir, chosen)
     _report_failures(res.rows)

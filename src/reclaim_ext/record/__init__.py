@@ -7,6 +7,8 @@ real programs").
 - fold.py     drop repeated touches of a page by the same process within a short window
 - strace.py   strace lines -> FILE_FD read()/write() records per page
 - runner.py   run the program under valgrind or strace, stream into write_native
+- recipes.py  the built-in workloads (`--recipe`), and their recordings cached for the suite
+- check.py    the trace against the kernel: peak RSS and page cache of a native run (`--check`)
 """
 
 from .classify import FileIds, PidIds, classify

@@ -10,7 +10,11 @@ the socket is full, so the maps are read while the program runs, close to the ac
 
 Ctrl-C: the first one stops the program (SIGINT to valgrind/strace) and keeps reading what is
 still buffered; the writer then ends normally, so the file holds whole records. A second Ctrl-C
-stops reading at once (still a valid file).
+stops reading at once (still a valid file). Whenever reading stops while the program runs, its
+processes are killed before their connections close: valgrind would write to stderr instead.
+
+A child that forks without exec writes into its parent's connection (nothing in lackey's lines
+tells the two apart): the recorder only notices it, from /proc/PID/task/*/children, and counts it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,29 @@ STRACE_CALLS = "read,pread64,readv,preadv,preadv2,write,pwrite64,writev,pwritev,
 
 class RecordError(ReclaimExtError):
     pass
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of pid (of all its threads), from /proc; [] once it is gone."""
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    out.extend(int(x) for x in fh.read().split())
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return out
 
 
 def need_tool(name: str, package: str) -> str:
@@ -114,7 +141,9 @@ class Recorder:
         self.interrupted = 0
         self.proc = None
         self.stats = dict(lines=0, accesses=0, unmapped=0, dropped=0, records=0, folded=0, syscalls=0,
-                          processes=0, maps_reads=0)
+                          processes=0, maps_reads=0, forked_without_exec=0)
+        self.forked: dict[int, int] = {}  # child pid -> parent pid, of every child seen (memory mode)
+        self._next_scan = 0.0
         self.exit_status = None
         self._tail: list[np.ndarray] = []
 
@@ -128,6 +157,35 @@ class Recorder:
                 pass
 
     # -- memory
+    SCAN_PERIOD = 0.05
+
+    def _scan_children(self, force: bool = False) -> None:
+        """Note the children of every traced process. A child that never opens its own lackey
+        connection forked without exec: valgrind keeps writing its accesses into its parent's
+        connection, with nothing telling them apart (docs/traces.md)."""
+        now = time.monotonic()
+        if not force and now < self._next_scan:
+            return
+        self._next_scan = now + self.SCAN_PERIOD
+        todo = [p for p in self.pids.ids if p > 0]
+        if self.proc is not None:
+            todo.append(self.proc.pid)
+        todo.extend(self.forked)
+        seen = set()
+        while todo:
+            p = todo.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            for ch in _children(p):
+                if ch not in self.forked:
+                    self.forked[ch] = p
+                    todo.append(ch)
+
+    def forked_without_exec(self) -> list[int]:
+        """Children seen that never had a lackey connection of their own (real pids)."""
+        return sorted(ch for ch in self.forked if ch not in self.pids.ids)
+
     def _start(self, c: _Conn) -> bool:
         """Learn the connection's pid from its first line; refresh its maps when due."""
         if c.real_pid is None:
@@ -221,6 +279,7 @@ class Recorder:
                             self.stats["maps_reads"] += c.maps.reads
                         if out is not None and len(out):
                             yield out
+                self._scan_children()
                 if 0 < got < READ_BYTES // 4:
                     time.sleep(BATCH_SLEEP)
                 if self.proc.poll() is not None and not conns:
@@ -228,6 +287,20 @@ class Recorder:
                     if not sel.select(0.05):
                         break
         finally:
+            self.stats["forked_without_exec"] = len(self.forked_without_exec())
+            if conns:
+                # stopped reading while the program still runs (a second Ctrl-C, or it did not end
+                # within the drain time): kill its processes before closing their connections, else
+                # valgrind reverts to writing its lackey lines to stderr
+                self._scan_children(force=True)
+                # the children still under the process they were seen under (checked before any kill)
+                for pid in [pid for pid, parent in self.forked.items() if _ppid(pid) == parent]:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                if self.proc.poll() is None:
+                    self.proc.kill()
             for c in list(conns.values()):  # interrupted: keep what was read
                 out = self._process(c, True)
                 if out is not None and len(out):
