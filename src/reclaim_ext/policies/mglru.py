@@ -620,7 +620,7 @@ def positive_ctrl_err(sp, pv) -> bool:
 
 
 class MGLRU(ReclaimOps):
-    """Linux's multi-generational LRU on the shared reclaim core."""
+    """Linux's multi-generational LRU (6.14 and later) on the shared reclaim core."""
 
     name = "mglru"
     nr_classes = MAX_NR_GENS
@@ -1447,8 +1447,9 @@ class MGLRU(ReclaimOps):
 
 
 class MGLRU612(MGLRU):
-    """MGLRU with the rules of Linux 6.1-6.13 (Debian's 6.12), before Yu Zhao's December 2024
-    rework (merged for 6.14). For folios mapped by page tables: a faulted-in folio goes to the
+    """MGLRU as in Linux 6.1-6.13 (Debian's 6.12): the rules before the 6.14 rework.
+
+    Yu Zhao's December 2024 rework was merged for 6.14. For folios mapped by page tables: a faulted-in folio goes to the
     youngest generation (max_seq, not max_seq - 1); every young PTE the page-table walk or the
     lookaround finds promotes its folio to max_seq at once (no PG_referenced first sighting); and a
     mapped folio that shrink_folio_list keeps (any young PTE) is put back active, in max_seq. For
