@@ -584,12 +584,11 @@ class Simulator:
             self.dry_batches = np.zeros((vmscan.DRY_BATCHES, 2), dtype=np.int64)
         i, why, granted, npush, done = loop(
             head, tail, ev, s, usage, i, granted, skip_used, sampled, self.dirty_background(), own,
-            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, vmscan.wake_args(self, lv)[5:],
+            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, vmscan.wake_tables(self, lv),
             nodev, wa_base, refaults, int(swp), self.dry_batches, wc)
         for fl, lo, hi in zip(lists, lohi[0::2].tolist(), lohi[1::2].tolist()):
             fl.lo, fl.hi = lo, hi
-        vmscan.set_node_scalars(node, nodev)
-        node.free = int(s[0])  # the access path's count (FREE) is the current one
+        vmscan.set_node_scalars(node, nodev)  # node.free: the caller takes the access path's count (s)
         vmscan.flush_wake_counts(self, lv, wc)
         lv.refaults = refaults.tolist()
         out.npush = npush  # list slots the lists had no room for: pushed (room made) here

@@ -38,6 +38,17 @@ def _tail_valid(ids, stamps, lo, hi, fstamp, n):
 
 
 @njit(cache=True)
+def stamp_onto(g, lru, fstamp, flru, clock):
+    """A folio put on list `lru` from compiled code: the next stamp of the shared clock (its slot
+    is valid while the two match) and the list tag. Returns the stamp."""
+    st = clock[0]
+    clock[0] = st + 1
+    fstamp[g] = st
+    flru[g] = lru
+    return st
+
+
+@njit(cache=True)
 def _add_unique(ids, lrus, flru, fstamp, nr, clock):
     """Lruvec.add_events' list tags, sizes and stamps for folios that appear once each, in
     order: each leaves its list (if on one) and gets the next stamp. Returns the stamps."""
@@ -46,10 +57,7 @@ def _add_unique(ids, lrus, flru, fstamp, nr, clock):
         g = ids[k]
         if flru[g] >= 0:
             nr[flru[g]] -= 1
-        st[k] = clock[0]
-        clock[0] += 1
-        fstamp[g] = st[k]
-        flru[g] = lrus[k]
+        st[k] = stamp_onto(g, lrus[k], fstamp, flru, clock)
         nr[lrus[k]] += 1
     return st
 
@@ -440,12 +448,8 @@ def isolate_tail_into(ids, stamps, lo, hi, fstamp, flru, n, out):
 def add_at(g, lru, ids, stamps, h, fstamp, flru, clock):
     """Lruvec.add of one folio from compiled code: the next stamp and the list tag, its slot at
     position h of the list's arrays (the caller advances the list's hi)."""
-    st = clock[0]
-    clock[0] = st + 1
-    fstamp[g] = st
-    flru[g] = lru
+    stamps[h] = stamp_onto(g, lru, fstamp, flru, clock)
     ids[h] = g
-    stamps[h] = st
 
 
 @njit(cache=True)
@@ -461,10 +465,7 @@ def list_add(g, row, lru, flru, fstamp, nr, clock, push, npush):
     """Lruvec.add for one folio from compiled code: a new stamp, the list tag and size now; the
     slot itself is left in `push` (folio, row * nr_lists + list, stamp) for HookOut.apply, which
     pushes the slots onto the lists' heads in order. Returns the new number of slots."""
-    st = clock[0]
-    clock[0] = st + 1
-    fstamp[g] = st
-    flru[g] = lru
+    st = stamp_onto(g, lru, fstamp, flru, clock)
     nr[row, lru] += 1
     push[0][npush] = g
     push[1][npush] = row * nr.shape[1] + lru

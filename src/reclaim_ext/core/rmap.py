@@ -8,7 +8,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def _walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of):
+def walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of):
     """folio_referenced for each folio of the batch, in order: the young present PTEs of its
     chain are counted and cleared (test-and-clear). Returns young counts, whether one of them is
     VM_EXEC, the folios walked (those with a present PTE), the PTEs checked, and the young PTE
@@ -74,15 +74,20 @@ def _mapped(ids, pte_head, present, pexec, nxt_of, exec_only):
 
 
 def _referenced(sim, ids: np.ndarray):
-    """_walk_referenced on the simulator's tables, with the rmap cost counted."""
+    """walk_referenced on the simulator's tables, with the rmap cost counted."""
     ids = np.asarray(ids, dtype=np.int64)
     p = sim.ptes
-    young, vm_exec, walked, checked, found = _walk_referenced(ids, sim.folios.pte_head, p.present, p.young, p.exec,
-                                                               p.next)
+    young, vm_exec, walked, checked, found = walk_referenced(ids, sim.folios.pte_head, p.present, p.young, p.exec,
+                                                              p.next)
+    count_rmap_walks(sim, walked, checked)
+    return young, vm_exec, found
+
+
+def count_rmap_walks(sim, walked: int, checked: int) -> None:
+    """The cost of walk_referenced: folios whose reverse map was walked, PTEs checked."""
     if walked:
         sim.cost["rmap_walks"] += int(walked)
         sim.cost["ptes_checked"] += int(checked)
-    return young, vm_exec, found
 
 
 def folio_referenced(sim, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -757,14 +757,19 @@ def bulk_kswapd_lruvec(sim, node, ops):
     return None if refaulted is None else (lv, refaulted)
 
 
+def wake_tables(sim, lv) -> tuple:
+    """bulk_kswapd_wake's arguments from the stamp clock to `row`: the folio and lruvec tables."""
+    f, t = sim.folios, lv.table
+    return (sim._stamp_clock, f.stamp, f.lru, f.flags, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever,
+            t.nr, t.nonresident_age, t.anon_cost, t.file_cost, t.parent, t.sub_ptr, t.sub_idx, lv.row)
+
+
 def wake_args(sim, lv) -> tuple:
     """bulk_kswapd_wake's arguments from the lists' arrays to `row` (the caller adds `usage`,
     the node scalars, the refault flags and what follows)."""
-    f, t = sim.folios, lv.table
     li, la = lv.lists[LRU_FILE * 2], lv.lists[LRU_FILE * 2 + 1]
     return (li.ids, li.stamps, la.ids, la.stamps, np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64),
-            sim._stamp_clock, f.stamp, f.lru, f.flags, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever,
-            t.nr, t.nonresident_age, t.anon_cost, t.file_cost, t.parent, t.sub_ptr, t.sub_idx, lv.row)
+            *wake_tables(sim, lv))
 
 
 def set_wake_lists(lv, lohi: np.ndarray) -> None:

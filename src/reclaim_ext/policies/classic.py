@@ -15,7 +15,7 @@ from ..core.ops import (
 )
 from ..core.lru import HookOut, add_at, folio_deactivate, isolate_tail_into, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
-from ..core.rmap import _walk_referenced, folio_mapped
+from ..core.rmap import count_rmap_walks, folio_mapped, walk_referenced
 from ..core.access import DONE
 from ..core.vmscan import (
     WAKE_DONE, WAKE_NO, WAKE_ROOM, can_reclaim_anon, deactivate_flags, driver_kswapd, driver_stretch, file_is_tiny,
@@ -128,7 +128,7 @@ def classic_shrink_active(lohi, aids, astamps, iids, istamps, n, file, use_walk,
         rotate = walk_exec[ids] & file
         walk_exec[ids] = False
     else:
-        young, vm_exec, walked, checked, _ = _walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of)
+        young, vm_exec, walked, checked, _ = walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of)
         rotate = (young > 0) & vm_exec & file
         cnt[2] += walked
         cnt[3] += checked
@@ -385,9 +385,7 @@ class Classic(ReclaimOps):
                               lru_type * 2 + ACTIVE, sim._stamp_clock, cnt)
         la.lo, la.hi, _, li.hi = lohi.tolist()
         k, nkeep, walked, checked = cnt.tolist()
-        if walked:
-            sim.cost["rmap_walks"] += walked
-            sim.cost["ptes_checked"] += checked
+        count_rmap_walks(sim, walked, checked)
         sim.vm["pgrefill"] += k
         sim.cost["pages_scanned"] += k
         if nkeep:
