@@ -607,8 +607,11 @@ def _start_client(scheduler: str | None, workers: int | None):
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
+        # No dashboard; the scheduler's HTTP server (always started) on a free port, not 8787. Dask's
+        # own log lines stay quiet up to CRITICAL: a cell's failure is its row, and tearing the
+        # cluster down on ^C makes workers log lost-connection errors with tracebacks.
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.CRITICAL)
     finally:
         if main:
             signal.signal(signal.SIGINT, old)
