@@ -222,6 +222,23 @@ def test_compiled_driver_equals_per_batch_reclaim(name, monkeypatch):
         assert 0 < len(calls) < fused["vmstat"]["pageoutrun"]
 
 
+@pytest.mark.parametrize("check", [False, True])
+def test_compiled_kswapd_equals_per_batch_with_anon_swap_and_writeback(check):
+    """kswapd as one compiled call (core.kswapd.kswapd_balance) over anon folios with swap,
+    mapped and executable folios, dirty pages under writeback: every kswapd run is the compiled
+    one, and the state left is the per-batch path's (core.vmscan.balance_pgdat)."""
+    rec = make_workload("mixed", procs=3, anon_pages=600, files=2, file_pages=900, exec_pages=120, accesses=60_000,
+                        write_ratio=0.3).to_array()
+    fast, n_compiled = run_bulk(rec, 900, 400, True, check=check)
+    slow, n_none = run_bulk(rec, 900, 400, False, check=check)
+    vm = fast["vmstat"]
+    assert n_none == 0 and n_compiled >= vm["pageoutrun"] > 50
+    for name in ("pswpout", "nr_vmscan_write", "pgactivate", "pgrotated", "pgdeactivate", "pgsteal_anon"):
+        assert vm[name] > 0, name
+    assert fast["cost"]["rmap_walks"] > 0 and fast["cost"]["file_writes"] > 0
+    assert fast == slow
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rec=small_traces(), memory=st.integers(64, 400), swap=st.integers(0, 400),
        swappiness=st.sampled_from([0, 60, 200]))
@@ -270,10 +287,9 @@ def test_drivers_agree_on_vscsi_trace():
 
 
 @needs_vscsi
-def test_bulk_kswapd_run_equals_per_batch_on_vscsi_trace():
-    """On a real block trace the bulk kswapd run (core.vmscan._bulk_kswapd_run, decided by the
-    compiled kswapd_dry_run) does most of kswapd's work, and the state left is the per-batch
-    path's."""
+def test_compiled_kswapd_equals_per_batch_on_vscsi_trace():
+    """On a real block trace the compiled kswapd run (core.kswapd.kswapd_run) does most of
+    kswapd's work, and the state left is the per-batch path's."""
     rec = vscsi_prefix(40_000)
     bulk, n_bulk = run_bulk(rec, 384, 384, True)
     assert bulk == run_bulk(rec, 384, 384, False)[0]

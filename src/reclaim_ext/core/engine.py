@@ -51,7 +51,9 @@ from .memcontrol import HZ, MEMCG_MAX_HIGH_DELAY_JIFFIES, calculate_high_delay, 
 from .ops import MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, AccessEvents, ReclaimOps
 from .stats import CostModel, new_cost, new_vmstat, vmstat_problems
 from . import vmscan
-from .vmscan import balance_pgdat, try_to_free_mem_cgroup_pages, try_to_free_pages
+from . import kswapd
+from .kswapd import kswapd_run
+from .vmscan import try_to_free_mem_cgroup_pages, try_to_free_pages
 
 HOT_PATH = (run_accesses,)  # what every run compiles first (jit.announce_compile)
 
@@ -131,8 +133,8 @@ class Simulator:
         self.pos = 0  # index of the access being processed, kept current at reclaim points
         self.misses = 0
         self.reclaims = 0
-        self.bulk_passes = 0  # passes / kswapd runs done in bulk (core.vmscan, same result)
-        self.dry_batches = None  # core.vmscan._bulk_kswapd_run's batch buffer
+        self.bulk_passes = 0  # passes / kswapd runs done in bulk or compiled (core.vmscan, core.kswapd: same result)
+        self.dry_batches = None  # core.kswapd.kswapd_dry_run's batch buffer
         self._fd_last: dict[int, int] = {}  # (pid, file) stream -> page of the previous read()
         # per mm (pid): ran since the page-table walker last took it (lru_gen_mm_state "used"
         # bit, set on every context switch into the mm; here: on every access by the pid)
@@ -278,7 +280,14 @@ class Simulator:
         self.flush_writeback()
         if node.free <= node.wmark.low and node.kswapd_failures < MAX_RECLAIM_RETRIES:
             self.vm["kswapd_wakeups"] += 1
-            balance_pgdat(self, node, self.ops)
+            kswapd_run(self, node, self.ops)
+        self._after_kswapd()
+
+    def _after_kswapd(self) -> None:
+        """The allocator slow path after kswapd's run (_make_room; a compiled driver's wake,
+        kswapd.driver_kswapd, ran the steps before it): direct reclaim while free pages are at
+        or below min, then the check and the sample."""
+        node = self.node
         for _ in range(MAX_RECLAIM_RETRIES):
             if node.free > node.wmark.min:
                 break
@@ -528,8 +537,10 @@ class Simulator:
             else:
                 m = mcs[0]
                 usage[0], peak[0], mmax[0] = m.usage, m.peak, min(m.max, 1 << 62)
+            kswapd_ran = False
             if fused is not None and not (self.nr_writeback or self.writeback_requested):
-                nxt, why, granted = self.drive_compiled(fused, head, tail, ev, s, usage, i, granted, skip_used)
+                nxt, why, granted, kswapd_ran = self.drive_compiled(fused, head, tail, ev, s, usage, i, granted,
+                                                                    skip_used)
                 ne = 0
             else:
                 budget = self._budget()
@@ -552,7 +563,10 @@ class Simulator:
             if why == STOP_HIGH:  # after record i - 1: its task returns to user space
                 self._handle_over_high(int(pids[i - 1]))
             elif why == STOP_WMARK:
-                self._make_room()
+                if kswapd_ran:
+                    self._after_kswapd()
+                else:
+                    self._make_room()
                 granted = True
             else:
                 self._charge_slow(self.memcgs[int(self.memcg_of_pid[pids[i]])])
@@ -561,41 +575,40 @@ class Simulator:
         """Hand the chunk from record i to the policy's compiled driver (`fused`: the loop, its
         own arguments, its HookOut; ReclaimOps.segment_driver). The loop is called as
         loop(head, tail, ev, s, usage, i, granted, skip_used, sampled, dirty_background, own
-        arguments, list ids, list stamps, lists' lo and hi, bulk_kswapd_wake's arrays, node
-        scalars, workingset_activate counts, refault snapshot, swappiness, batch buffer, wake
-        counters) with run_accesses' arguments before and after (start, budget, skip_used) in
-        head and tail. It replays stretches, hands their events to the policy and runs the
-        kswapd wakes it can in bulk (the counters in the wake counters), and returns (next
-        record, why it stopped, granted, list slots left in the HookOut, bulk_kswapd_wake's last
-        answer) at the first stop it leaves to the engine, the events before it delivered. The
-        lists, node, counters and snapshot are written back here."""
+        arguments, list ids, list stamps, lists' lo and hi, kswapd's tables (core.kswapd.tables),
+        node scalars, the flusher's scalars, workingset_activate counts, refault snapshot,
+        swappiness, stamp clock, the dry run's batch buffer, kswapd counters) with run_accesses' arguments before and after
+        (start, budget, skip_used) in head and tail. It replays stretches, hands their events to
+        the policy and runs the kswapd wakes it can (core.kswapd.driver_kswapd), and returns (next
+        record, why it stopped, granted, list slots left in the HookOut, the last kswapd step's
+        answer, list ids, list stamps) at the first stop it leaves to the engine, the events before
+        it delivered. The lists, node, counters and snapshot are written back here. Returns (next
+        record, why, granted, whether the stop's kswapd run is done)."""
         loop, own, out = fused
         node = self.node
         lv = self.root_lruvec(node)
         lists = lv.lists
         lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
         nodev = vmscan.node_scalars(node)
-        wc = np.zeros(len(vmscan.WAKE_COUNTS), dtype=np.int64)
+        wb = np.array([self.nr_writeback, self.writeback_requested], dtype=np.int64)
+        kc = np.zeros(len(kswapd.KSWAPD_COUNTS), dtype=np.int64)
         wa_base = np.array([lv.stat["workingset_activate_anon"], lv.stat["workingset_activate_file"]], dtype=np.int64)
         refaults = np.array(lv.refaults, dtype=np.int64)
-        swp = lv.memcg.swappiness if lv.memcg.swappiness is not None else self.config.swappiness
         sampled = bool(self.samples) and self.samples[-1]["accesses"] == self.accesses
-        if self.dry_batches is None:
-            self.dry_batches = np.zeros((vmscan.DRY_BATCHES, 2), dtype=np.int64)
-        i, why, granted, npush, done = loop(
+        i, why, granted, npush, done, ids, stamps = loop(
             head, tail, ev, s, usage, i, granted, skip_used, sampled, self.dirty_background(), own,
-            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, vmscan.wake_tables(self, lv),
-            nodev, wa_base, refaults, int(swp), self.dry_batches, wc)
-        for fl, lo, hi in zip(lists, lohi[0::2].tolist(), lohi[1::2].tolist()):
-            fl.lo, fl.hi = lo, hi
+            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, kswapd.tables(self, lv), nodev, wb,
+            wa_base, refaults, int(kswapd.swp_of(self, lv)), self._stamp_clock, kswapd.dry_batches(self), kc)
+        kswapd.set_lists(lists, ids, stamps, lohi)
         vmscan.set_node_scalars(node, nodev)  # node.free: the caller takes the access path's count (s)
-        vmscan.flush_wake_counts(self, lv, wc)
+        self.nr_writeback, self.writeback_requested = int(wb[0]), bool(wb[1])
+        kswapd.flush_counts(self, lv, kc)
         lv.refaults = refaults.tolist()
         out.npush = npush  # list slots the lists had no room for: pushed (room made) here
         out.apply()
-        if done == vmscan.WAKE_DIVERGED:
+        if done == kswapd.WAKE_DIVERGED:
             raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
-        return i, why, bool(granted)
+        return i, why, bool(granted), done == kswapd.WAKE_RAN
 
     def _add_counts(self, counts: np.ndarray, sinks: list) -> None:
         """Add (and reset) the counters one run_accesses call kept in an array: counts[k] goes to

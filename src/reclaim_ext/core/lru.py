@@ -62,6 +62,28 @@ def _add_unique(ids, lrus, flru, fstamp, nr, clock):
     return st
 
 
+@njit(cache=True)
+def compact_slots(ids, stamps, lo, hi, fstamp, need_head, need_tail):
+    """A list's valid slots of [lo, hi) copied, in order, into new arrays twice the size they
+    need (with `need_head` free slots past the head and `need_tail` before the tail at least).
+    Returns (ids, stamps, lo, hi)."""
+    n = 0
+    for k in range(lo, hi):
+        if fstamp[ids[k]] == stamps[k]:
+            n += 1
+    cap = max(_MIN_CAP, 2 * (n + need_head + need_tail))
+    start = need_tail + (cap - n - need_head - need_tail) // 4
+    nids = np.zeros(cap, dtype=np.int64)
+    nst = np.zeros(cap, dtype=np.int64)
+    j = start
+    for k in range(lo, hi):
+        if fstamp[ids[k]] == stamps[k]:
+            nids[j] = ids[k]
+            nst[j] = stamps[k]
+            j += 1
+    return nids, nst, start, start + n
+
+
 class FolioList:
     """One LRU list: slot arrays plus the [lo, hi) window in use (lo = tail, hi - 1 = head)."""
 
@@ -73,18 +95,8 @@ class FolioList:
         self.lo = self.hi = _MIN_CAP // 4
 
     def _compact(self, folios: FolioTable, need_head: int, need_tail: int) -> None:
-        ids = self.ids[self.lo : self.hi]
-        st = self.stamps[self.lo : self.hi]
-        keep = folios.stamp[ids] == st
-        ids, st = ids[keep], st[keep]
-        n = len(ids)
-        cap = max(_MIN_CAP, 2 * (n + need_head + need_tail))
-        lo = need_tail + (cap - n - need_head - need_tail) // 4
-        self.ids = np.zeros(cap, dtype=np.int64)
-        self.stamps = np.zeros(cap, dtype=np.int64)
-        self.ids[lo : lo + n] = ids
-        self.stamps[lo : lo + n] = st
-        self.lo, self.hi = lo, lo + n
+        self.ids, self.stamps, self.lo, self.hi = compact_slots(self.ids, self.stamps, self.lo, self.hi, folios.stamp,
+                                                                need_head, need_tail)
 
     def push_head(self, folios: FolioTable, ids: np.ndarray, stamps: np.ndarray) -> None:
         n = len(ids)

@@ -122,9 +122,8 @@ class ReclaimOps:
     name = "base"
     nr_classes = 2
     trusted = False  # built-in policies skip the per-call output checks unless --check is on
-    # The core may run reclaim that only meets clean, never-mapped file folios in bulk (a
-    # shrink_lruvec pass, core.vmscan._clean_file_pass, or a whole kswapd run,
-    # core.vmscan._bulk_kswapd_run) when the policy guarantees, for such folios: references() frees
+    # The core may run a shrink_lruvec pass that only meets clean, never-mapped file folios in
+    # bulk (core.vmscan._clean_file_pass) when the policy guarantees, for such folios: references() frees
     # every one isolated from class 0; age(n1) then age(n2) equals age(n1 + n2), leaves the
     # class-0 tail and the workingset clock alone; eviction_token() depends only on the eviction
     # order; prepare() and scan_budget() only read scalars; after_lruvec() and kswapd_age_node()
@@ -234,12 +233,13 @@ class ReclaimOps:
         engine drives, one stretch at a time."""
         return None
 
-    def dry_run_refaults(self, sim, lruvec):
-        """For a policy with `bulk_clean_file_pass`: whether each type (anon, file) saw refault
-        activations since the last snapshot_refaults, when the policy's prepare(), scan_budget(),
-        age(), after_lruvec() and kswapd_age_node() are the core's classic rules
-        (prepare_scan_control, get_scan_count, deactivation): a kswapd run over clean page cache
-        is then decided on scalars by core.vmscan.kswapd_dry_run. None (the default): it is not."""
+    def compiled_refaults(self, sim, lruvec):
+        """Whether each type (anon, file) saw refault activations since the last
+        snapshot_refaults, when every reclaim hook of the policy is the core's classic rule
+        (prepare_scan_control, get_scan_count, shrink_active_list, folio_check_references,
+        move_folios_to_lru, workingset_eviction's tokens, the anon aging): kswapd then runs as
+        one compiled call (core.kswapd.kswapd_balance), and the policy's segment_driver may run
+        its wakes. None (the default): it is not."""
         return None
 
     def kswapd_age_node(self, sim, node, sc: ScanControl) -> str | None:

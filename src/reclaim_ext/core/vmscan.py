@@ -18,9 +18,8 @@ from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
-from .access import FREE, NR_FILE_DIRTY, STOP_MEMCG, STOP_WMARK, SWAP_TOTAL, SWAP_USED, alloc_budget, run_accesses
+from .access import FREE, STOP_MEMCG, STOP_WMARK, alloc_budget, run_accesses
 from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
-from .workingset import age_nonresident
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
 # shrink_folio_list outcomes
@@ -488,91 +487,8 @@ def _bulk_apply(sim, lruvec, sc: ScanControl, ops, batches: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True)
-def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_classes, free, high,
-                   refaulted_anon, refaulted_file, swp, can_anon, batches):
-    """balance_pgdat (kswapd_shrink_node, shrink_node, shrink_lruvec) on scalars for a node whose
-    only lruvec (`row` of the LruvecTable arrays, which are changed: pass copies) holds file folios
-    only, all clean and never mapped, under the classic rules: every folio isolated from the
-    inactive list is freed, aging moves folios to the inactive list, each batch notes its (zero)
-    cost. prepare_scan_control (deactivate_flags, file_is_tiny), get_scan_count (scan_balance,
-    scan_targets) and the budget loop (budget_next) are the very rules the per-batch path runs;
-    kswapd_age_node and the anon aging after each lruvec do nothing without anon folios.
-    Records the batches (list, pages) in `batches`; returns (batches recorded, pages reclaimed,
-    pages freed, whether a pass set the node's dirty flag, whether one reset kswapd_failures),
-    or batches recorded -1 when the run would meet anon work (the per-batch path then runs)."""
-    N = nr_classes
-    L = 2 * N
-    inactive = LRU_FILE * N
-    nb = 0
-    reclaimed = 0
-    freed = 0
-    may = 0
-    dirty = False
-    reset = False
-    priority = DEF_PRIORITY
-    targets = np.zeros(L, dtype=np.int64)
-    budget = np.zeros(L, dtype=np.int64)
-    st = np.zeros(4, dtype=np.int64)
-    while free + freed <= high:  # pgdat_balanced
-        nr_scanned = 0
-        before = reclaimed
-        nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
-        taken = 0
-        lv = nr[row]
-        sc_anon_cost, sc_file_cost = anon_cost[row], file_cost[row]
-        may, trim = deactivate_flags(lv, N, refaulted_anon, refaulted_file, False, may, priority)
-        tiny = file_is_tiny(lv, N, may, priority, free + freed, high)
-        balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
-        scan_targets(lv, N, priority, balance, swp, sc_anon_cost, sc_file_cost, 0, 0, targets)
-        for c in range(N):
-            if targets[c]:
-                return -1, 0, 0, False, False
-        budget[:] = targets
-        st[0], st[1], st[2], st[3] = -1, 0, 0, 0  # kswapd: never proportional from the start
-        while True:
-            lru, n = budget_next(budget, targets, st, N, may, nr_to_reclaim)
-            if lru < 0:
-                break
-            if nb == len(batches):
-                return -1, 0, 0, False, False
-            batches[nb, 0], batches[nb, 1] = lru, n
-            nb += 1
-            if lru % N:  # shrink_active_list: nothing young, every folio deactivated
-                lv[lru] -= n
-                lv[inactive] += n
-                continue
-            lv[inactive] -= n  # shrink_inactive_list: every folio isolated is freed
-            freed += n
-            nr_scanned += n
-            taken += n
-            note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, True, 0, 0, 0)
-            st[1] += n
-        reclaimed += st[1]
-        dirty |= node_flags(0, taken, 0, taken)[1]  # no folio under writeback or dirty was met
-        if reclaimed != before:
-            reset = True
-        if kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed - before):
-            priority -= 1
-        if priority < 1:
-            break
-    return nb, reclaimed, freed, dirty, reset
-
-
-DRY_BATCHES = 1 << 16
-
-# what a compiled bulk kswapd run counts (`wc`), and where each goes: vmstat, the cost model, or
-# vmstat and the scanned lruvec's memory.stat (flush_wake_counts)
-WAKE_COUNTS = (("vm", "kswapd_wakeups"), ("vm", "pageoutrun"), ("vm", "pgrefill"), ("vm", "pgdeactivate"),
-               ("vm", "pgfree"), ("lruvec", "pgscan_kswapd"), ("lruvec", "pgsteal_kswapd"), ("vm", "pgscan_file"),
-               ("vm", "pgsteal_file"), ("cost", "lru_lock_ops"), ("cost", "pages_scanned"), ("sim", "bulk_passes"),
-               ("sim", "reclaims"))
-(W_WAKEUPS, W_PAGEOUTRUN, W_PGREFILL, W_PGDEACTIVATE, W_PGFREE, W_PGSCAN, W_PGSTEAL, W_PGSCAN_FILE, W_PGSTEAL_FILE,
- W_LOCK_OPS, W_SCANNED, W_BULK, W_RECLAIMS) = range(len(WAKE_COUNTS))
 # node scalars a compiled kswapd run reads and writes (`nodev`)
 N_FREE, N_MIN, N_LOW, N_HIGH, N_FAILURES, N_DIRTY, N_WRITEBACK = range(7)
-# what bulk_kswapd_wake did
-WAKE_DONE, WAKE_NO, WAKE_ROOM, WAKE_DIVERGED = range(4)
 
 
 @njit(cache=True)
@@ -585,76 +501,6 @@ def kswapd_sleep_flags(nodev, reclaimed):
         nodev[N_WRITEBACK] = 0
     elif reclaimed == 0:
         nodev[N_FAILURES] += 1
-
-
-@njit(cache=True)
-def bulk_kswapd_wake(in_ids, in_stamps, act_ids, act_stamps, lohi, clock, fstamp, flru, flags, pte_head, fshadow,
-                     fshadow_ws, fshadow_memcg, fever, nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx, row,
-                     usage, nodev, refaulted_anon, refaulted_file, swp, can_anon, min_free_after, batches, wc):
-    """balance_pgdat in bulk for a node whose only lruvec (`row`, also the reclaim target, whose
-    workingset clock stamps the shadows) holds file folios only, all of them that the run
-    reaches clean and never mapped, under the classic rules: kswapd_dry_run decides the batches,
-    bulk_isolate_deactivate does the folio work, then the evicted folios leave their shadows
-    (workingset_eviction: the target's non-resident age, advanced per eviction), go back to the
-    free pages and are uncharged (`usage`, up the memcg tree), the cost signal is replayed, the
-    counters go to `wc` (WAKE_COUNTS) and the node's scalars to `nodev`. `lohi`: the inactive
-    list's lo and hi, the active list's lo and hi. Returns WAKE_DONE; with nothing changed,
-    WAKE_NO (the run does not qualify, or would leave no more than `min_free_after` pages free)
-    or WAKE_ROOM (the inactive list's arrays need room at its head); WAKE_DIVERGED: the result
-    differs from the dry run (a bug)."""
-    inactive = LRU_FILE * 2
-    if nr[row, LRU_ANON * 2] or nr[row, LRU_ANON * 2 + 1]:  # anon aging would run (kswapd_age_node)
-        return WAKE_NO
-    nr_after = nr.copy()
-    nb, reclaimed, freed, dirty, reset = kswapd_dry_run(
-        nr_after, anon_cost.copy(), file_cost.copy(), parent, sub_ptr, sub_idx, row, 2, nodev[N_FREE], nodev[N_HIGH],
-        refaulted_anon, refaulted_file, swp, can_anon, batches)
-    if nb <= 0 or nodev[N_FREE] + freed <= min_free_after:
-        return WAKE_NO
-    t_in = 0
-    for b in range(nb):
-        if batches[b, 0] == inactive:
-            t_in += batches[b, 1]
-    n_act = nr[row, inactive + 1] - nr_after[row, inactive + 1]
-    if lohi[1] + n_act > len(in_ids):
-        return WAKE_ROOM
-    ids = np.empty(t_in, dtype=np.int64)
-    ok, lo, hi, alo = bulk_isolate_deactivate(in_ids, in_stamps, lohi[0], lohi[1], act_ids, act_stamps, lohi[2], lohi[3],
-                                              fstamp, flru, flags, pte_head, nr, row, inactive, inactive + 1, t_in, n_act,
-                                              clock, ids)
-    if not ok:
-        return WAKE_NO
-    lohi[0], lohi[1], lohi[2] = lo, hi, alo
-    tokens = np.arange(nonres[row], nonres[row] + t_in)  # workingset_eviction, one folio after the other
-    age_nonresident(nonres, parent, row, t_in)
-    _leave_shadows(ids, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
-    nodev[N_FREE] += t_in  # free_folios: back to the free pages, uncharged up the tree
-    m = row
-    while m >= 0:
-        usage[m] -= t_in
-        m = parent[m]
-    note_cost_batches(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, batches[:nb], inactive)
-    wc[W_PGFREE] += t_in
-    wc[W_PGSCAN] += t_in
-    wc[W_PGSTEAL] += t_in
-    wc[W_PGSCAN_FILE] += t_in
-    wc[W_PGSTEAL_FILE] += t_in
-    wc[W_PGREFILL] += n_act
-    wc[W_PGDEACTIVATE] += n_act
-    wc[W_LOCK_OPS] += 2 * nb
-    wc[W_SCANNED] += t_in + n_act
-    wc[W_BULK] += 1
-    for k in range(nr.shape[1]):
-        if nr[row, k] != nr_after[row, k]:
-            return WAKE_DIVERGED
-    if freed != t_in:
-        return WAKE_DIVERGED
-    if dirty:
-        nodev[N_DIRTY] = 1
-    if reset:
-        nodev[N_FAILURES] = 0
-    kswapd_sleep_flags(nodev, reclaimed)
-    return WAKE_DONE
 
 
 # ---- the steps of a policy's compiled driver (ReclaimOps.segment_driver, engine.drive_compiled)
@@ -691,32 +537,8 @@ def push_slots(push, npush, ids, stamps, lohi):
     return True
 
 
-@njit(cache=True)
-def driver_kswapd(why, sampled, bg, s, nodev, ids, stamps, lohi, wake, usage, refaulted_anon, refaulted_file, swp,
-                  batches, wc):
-    """_make_room at a stop of run_accesses, when all it does is one kswapd run that
-    bulk_kswapd_wake can do: the stop is the watermark's, the chunk was sampled, the flusher has
-    nothing to do, kswapd is woken (free at or below low, not failed out) and leaves free pages
-    above min. Returns bulk_kswapd_wake's answer (WAKE_NO when not due)."""
-    flush = s[NR_FILE_DIRTY] > 0 and s[NR_FILE_DIRTY] > bg
-    if (why != STOP_WMARK or not sampled or flush or s[FREE] > nodev[N_LOW]
-            or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES):
-        return WAKE_NO
-    nodev[N_FREE] = s[FREE]
-    inactive = LRU_FILE * 2
-    done = bulk_kswapd_wake(ids[inactive], stamps[inactive], ids[inactive + 1], stamps[inactive + 1],
-                            lohi[2 * inactive : 2 * inactive + 4], *wake, usage, nodev, refaulted_anon, refaulted_file,
-                            swp, s[SWAP_TOTAL] > s[SWAP_USED], nodev[N_MIN], batches, wc)
-    if done == WAKE_DONE:
-        s[FREE] = nodev[N_FREE]
-        wc[W_RECLAIMS] += 1
-        wc[W_WAKEUPS] += 1
-        wc[W_PAGEOUTRUN] += 1
-    return done
-
-
 def node_scalars(node) -> np.ndarray:
-    """The node's scalars bulk_kswapd_wake reads and writes (N_FREE ...)."""
+    """The node's scalars a compiled kswapd run reads and writes (N_FREE ...)."""
     return np.array([node.free, node.wmark.min, node.wmark.low, node.wmark.high, node.kswapd_failures, node.dirty_flag,
                      node.writeback_flag], dtype=np.int64)
 
@@ -724,93 +546,6 @@ def node_scalars(node) -> np.ndarray:
 def set_node_scalars(node, nodev: np.ndarray) -> None:
     node.free, _, _, _, node.kswapd_failures, dirty, writeback = nodev.tolist()
     node.dirty_flag, node.writeback_flag = bool(dirty), bool(writeback)
-
-
-def flush_wake_counts(sim, lruvec, wc: np.ndarray) -> None:
-    """Add (and reset) the counters of compiled kswapd runs (WAKE_COUNTS) to the simulator's."""
-    if not wc.any():
-        return
-    for k in np.flatnonzero(wc).tolist():
-        where, name = WAKE_COUNTS[k]
-        c = int(wc[k])
-        if where == "sim":
-            setattr(sim, name, getattr(sim, name) + c)
-        elif where == "cost":
-            sim.cost[name] += c
-        elif where == "lruvec":
-            sim.count(lruvec, name, c)
-        else:
-            sim.vm[name] += c
-    wc[:] = 0
-
-
-def bulk_kswapd_lruvec(sim, node, ops):
-    """The lruvec a bulk kswapd run would work on (the node's only one) and the refault flags the policy's dry run reads, or None when the run cannot be bulk."""
-    if not (ops.bulk_clean_file_pass and sim.config.bulk_reclaim) or sim.root_memcg.children:
-        return None
-    if not getattr(type(ops).age, "deactivates_in_order", False):
-        return None
-    lv = sim.root_memcg.lruvecs[node.nid]
-    if lv.nr_classes != 2:
-        return None
-    refaulted = ops.dry_run_refaults(sim, lv)
-    return None if refaulted is None else (lv, refaulted)
-
-
-def wake_tables(sim, lv) -> tuple:
-    """bulk_kswapd_wake's arguments from the stamp clock to `row`: the folio and lruvec tables."""
-    f, t = sim.folios, lv.table
-    return (sim._stamp_clock, f.stamp, f.lru, f.flags, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever,
-            t.nr, t.nonresident_age, t.anon_cost, t.file_cost, t.parent, t.sub_ptr, t.sub_idx, lv.row)
-
-
-def wake_args(sim, lv) -> tuple:
-    """bulk_kswapd_wake's arguments from the lists' arrays to `row` (the caller adds `usage`,
-    the node scalars, the refault flags and what follows)."""
-    li, la = lv.lists[LRU_FILE * 2], lv.lists[LRU_FILE * 2 + 1]
-    return (li.ids, li.stamps, la.ids, la.stamps, np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64),
-            *wake_tables(sim, lv))
-
-
-def set_wake_lists(lv, lohi: np.ndarray) -> None:
-    li, la = lv.lists[LRU_FILE * 2], lv.lists[LRU_FILE * 2 + 1]
-    li.lo, li.hi, la.lo, la.hi = lohi.tolist()
-
-
-def _bulk_kswapd_run(sim, node, ops) -> bool:
-    """Run balance_pgdat in bulk when the node's only lruvec holds nothing but file folios and
-    every folio the run would scan is clean and never mapped (bulk_kswapd_wake, compiled: a dry
-    run on scalars decides the control flow, then the folio work is done at once). The result
-    is the per-batch result (tests/test_engine_drivers.py checks it). False: nothing was done."""
-    got = bulk_kswapd_lruvec(sim, node, ops)
-    if got is None:
-        return False
-    lv, refaulted = got
-    swp = lv.memcg.swappiness if lv.memcg.swappiness is not None else sim.config.swappiness
-    if sim.dry_batches is None:
-        sim.dry_batches = np.zeros((DRY_BATCHES, 2), dtype=np.int64)
-    nodev = node_scalars(node)
-    usage = np.array([m.usage for m in sim._memcg_list], dtype=np.int64)
-    wc = np.zeros(len(WAKE_COUNTS), dtype=np.int64)
-    while True:
-        args = wake_args(sim, lv)
-        done = bulk_kswapd_wake(*args, usage, nodev, bool(refaulted[0]), bool(refaulted[1]), int(swp),
-                                sim.swap.free > 0, -1, sim.dry_batches, wc)
-        if done != WAKE_ROOM:
-            break
-        # room at the inactive head for what aging may move there (at most the active list)
-        lv.lists[LRU_FILE * 2]._compact(sim.folios, int(lv.table.nr[lv.row, LRU_FILE * 2 + 1]), 0)
-    if done == WAKE_NO:
-        return False
-    if done == WAKE_DIVERGED:
-        raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
-    set_wake_lists(lv, args[4])
-    for m, u in zip(sim._memcg_list, usage.tolist()):
-        m.usage = u
-    set_node_scalars(node, nodev)
-    flush_wake_counts(sim, lv, wc)
-    ops.reclaim_done(sim, node, ScanControl(nr_to_reclaim=max(node.wmark.high, SWAP_CLUSTER_MAX), kswapd=True))
-    return True
 
 
 def count_reclaim(sim, lruvec, sc: ScanControl, event: str, lru_type: int, n: int) -> None:
@@ -1312,8 +1047,6 @@ def node_balanced(node) -> bool:
 def balance_pgdat(sim, node, ops) -> int:
     """kswapd's balance_pgdat: priority 12 down to 1 until the node is balanced."""
     sim.vm["pageoutrun"] += 1
-    if _bulk_kswapd_run(sim, node, ops):
-        return 0
     sc = _balance_loop(sim, node, ops)
     _balance_end(sim, node, ops, sc)
     return sc.nr_reclaimed

@@ -9,28 +9,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..core.ops import (
-    FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX,
-    AccessEvents, ReclaimOps, ScanControl,
-)
-from ..core.lru import HookOut, add_at, folio_deactivate, isolate_tail_into, list_add, subtree_nr
+from ..core.ops import FOLIOREF_KEEP, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, AccessEvents, ReclaimOps, ScanControl
+from ..core.lru import HookOut, list_add, subtree_nr
 from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
-from ..core.rmap import count_rmap_walks, folio_mapped, walk_referenced
+from ..core.rmap import folio_mapped
 from ..core.access import DONE
+from ..core.kswapd import (
+    KSWAPD_COUNTS, WAKE_DONE, WAKE_NO, WAKE_ROOM, driver_kswapd, flush_counts, folio_check_references, scratch,
+    set_lists, shrink_active_list, tables,
+)
 from ..core.vmscan import (
-    WAKE_DONE, WAKE_NO, WAKE_ROOM, can_reclaim_anon, deactivate_flags, driver_kswapd, driver_stretch, file_is_tiny,
-    inactive_is_low, lru_note_cost, note_cost, push_slots,
+    can_reclaim_anon, deactivate_flags, driver_stretch, file_is_tiny, inactive_is_low, note_cost, push_slots,
 )
 from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
 from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset, TYPE_NAMES,
+    LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset,
 )
 
 INACTIVE, ACTIVE = 0, 1
 DEACTIVATE_ANON, DEACTIVATE_FILE = 1 << LRU_ANON, 1 << LRU_FILE
 _U16 = np.uint16
-_NO_WALK = np.zeros(0, dtype=np.bool_)  # classic_shrink_active without ptwalk
+_NO_WALK = np.zeros(0, dtype=np.bool_)  # shrink_active without ptwalk
 
 
 # per-lruvec counters classic_events keeps (HookOut.stat columns); pgactivate is the last column
@@ -90,72 +90,12 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
 
 
 @njit(cache=True)
-def classic_references(ids, young, vm_exec, flags, ftype):
-    """folio_check_references for each isolated folio: PG_referenced is tested and cleared; a
-    folio mapped young (young = mappings found young by the rmap walk) is hot when it was
-    referenced before, is young through two mappings, or is an executable file folio: ACTIVATE;
-    otherwise it gets PG_referenced and stays (KEEP). An unmapped-young folio is reclaimed
-    (RECLAIM_CLEAN for a referenced file folio: do not write it back just for this)."""
-    v = np.empty(len(ids), dtype=np.int8)
-    for i in range(len(ids)):
-        g = ids[i]
-        fl = flags[g]
-        ref = (fl & PG_referenced) != 0
-        file = ftype[g] == LRU_FILE
-        if young[i] > 0:
-            flags[g] = fl | PG_referenced
-            v[i] = FOLIOREF_ACTIVATE if ref or young[i] > 1 or (vm_exec[i] and file) else FOLIOREF_KEEP
-        else:
-            flags[g] = fl & ~PG_referenced
-            v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
-    return v
-
-
-@njit(cache=True)
-def classic_shrink_active(lohi, aids, astamps, iids, istamps, n, file, use_walk, walk_exec, fstamp, flru, flags,
-                          pte_head, present, pyoung, pexec, nxt_of, nr, row, active, clock, cnt):
-    """shrink_active_list over one type's lists (`lohi`: the active list's lo and hi, the
-    inactive list's lo and hi; both arrays have room for n slots past their hi): up to n folios
-    isolated from the active tail, each one's references taken (folio_referenced, or with
-    `use_walk` what the last page-table walk found, walk_exec), only the young executable file
-    folios kept on the active list, in order, the others deactivated onto the inactive head in
-    order. Counts into `cnt`: isolated, kept, rmap folios walked, PTEs checked."""
-    ids = np.empty(n, dtype=np.int64)
-    k, lohi[0] = isolate_tail_into(aids, astamps, lohi[0], lohi[1], fstamp, flru, n, ids)
-    nr[row, active] -= k
-    ids = ids[:k]
-    if use_walk:
-        rotate = walk_exec[ids] & file
-        walk_exec[ids] = False
-    else:
-        young, vm_exec, walked, checked, _ = walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of)
-        rotate = (young > 0) & vm_exec & file
-        cnt[2] += walked
-        cnt[3] += checked
-    nkeep = 0
-    for i in range(k):  # the kept folios first (shrink_active_list puts them back first)
-        if rotate[i]:
-            add_at(ids[i], active, aids, astamps, lohi[1], fstamp, flru, clock)
-            lohi[1] += 1
-            nkeep += 1
-    for i in range(k):
-        if not rotate[i]:
-            folio_deactivate(flags, ids[i])
-            add_at(ids[i], active - 1, iids, istamps, lohi[3], fstamp, flru, clock)
-            lohi[3] += 1
-    nr[row, active] += nkeep
-    nr[row, active - 1] += k - nkeep
-    cnt[0] += k
-    cnt[1] += nkeep
-
-
-@njit(cache=True)
-def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, evt, ids, stamps, lohi, wake, nodev,
-                     wa_base, refaults, swp, batches, wc):
+def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, evt, ids, stamps, lohi, kt, nodev, wb,
+                     wa_base, refaults, swp, clock, batches, kc):
     """Classic's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
     arguments and the answer): stretches of the chunk (driver_stretch), their events
-    (classic_events) and list insertions (push_slots), and each kswapd run bulk_kswapd_wake can
-    do (driver_kswapd), until a stop it leaves to the engine. `wa_base`: the lruvec's
+    (classic_events) and list insertions (push_slots), and each kswapd wake (driver_kswapd:
+    the compiled kswapd run), until a stop it leaves to the engine. `wa_base`: the lruvec's
     workingset_activate counts before the call, to which the events' counters add (prepare's
     refault test against the `refaults` snapshot, which reclaim_done takes)."""
     stat, push = evt[8], evt[9]
@@ -164,18 +104,19 @@ def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, b
         i, why, ne, granted, skip_used = driver_stretch(head, tail, s, nodev, i, granted, skip_used)
         npush = classic_events(ev[0][:ne], ev[1][:ne], ev[2][:ne], ev[3][:ne], ev[4][:ne], *evt)
         if not push_slots(push, npush, ids, stamps, lohi):
-            return i, why, granted, npush, WAKE_ROOM
+            return i, why, granted, npush, WAKE_ROOM, ids, stamps
         if why == DONE:
             continue
-        done = driver_kswapd(why, sampled, bg, s, nodev, ids, stamps, lohi, wake, usage,
-                             wa_base[0] + stat[0, 0] != refaults[0], wa_base[1] + stat[0, 1] != refaults[1], swp,
-                             batches, wc)
+        done, ids, stamps = driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage,
+                                          wa_base[0] + stat[0, 0] != refaults[0], wa_base[1] + stat[0, 1] != refaults[1],
+                                          swp, clock, batches, kc)
+        if done != WAKE_NO:
+            refaults[0] = wa_base[0] + stat[0, 0]  # reclaim_done: snapshot_refaults
+            refaults[1] = wa_base[1] + stat[0, 1]
         if done != WAKE_DONE:
-            return i, why, granted, 0, done
-        refaults[0] = wa_base[0] + stat[0, 0]  # reclaim_done: snapshot_refaults
-        refaults[1] = wa_base[1] + stat[0, 1]
+            return i, why, granted, 0, done, ids, stamps
         granted = True
-    return i, why, granted, 0, WAKE_NO
+    return i, why, granted, 0, WAKE_NO, ids, stamps
 
 
 class Classic(ReclaimOps):
@@ -325,8 +266,8 @@ class Classic(ReclaimOps):
         return (lruvec.hier_stat("workingset_activate_anon") != lruvec.refaults[0],
                 lruvec.hier_stat("workingset_activate_file") != lruvec.refaults[1])
 
-    def dry_run_refaults(self, sim, lruvec):
-        """The refault flags prepare() reads (ReclaimOps.dry_run_refaults); a subclass may read
+    def compiled_refaults(self, sim, lruvec):
+        """The refault flags prepare() reads (ReclaimOps.compiled_refaults); a subclass may read
         more in its hooks, and mechanisms walk: None."""
         if type(self) is not Classic or any(self.mech.values()):
             return None
@@ -345,8 +286,8 @@ class Classic(ReclaimOps):
         super().shrink_lruvec(sim, lruvec, sc)
 
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
-        """folio_check_references (mm/vmscan.c): classic_references, compiled."""
-        return classic_references(np.asarray(ids, dtype=np.int64), young, vm_exec, sim.folios.flags, sim.folios.type)
+        """folio_check_references (mm/vmscan.c), compiled (core.kswapd)."""
+        return folio_check_references(np.asarray(ids, dtype=np.int64), young, vm_exec, sim.folios.flags, sim.folios.type)
 
     def putback(self, sim, lruvec, ids, active):
         """move_folios_to_lru: activated folios to the active head (ticking the non-resident
@@ -367,32 +308,16 @@ class Classic(ReclaimOps):
 
     def shrink_active_list(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc) -> None:
         """shrink_active_list: deactivate from the active tail; only young executable file folios
-        stay active (classic_shrink_active, compiled)."""
-        f, p, t = sim.folios, sim.ptes, lruvec.table
-        la, li = lruvec.lists[lru_type * 2 + ACTIVE], lruvec.lists[lru_type * 2 + INACTIVE]
-        n = min(nr_to_scan, lruvec.nr[lru_type * 2 + ACTIVE])
-        if n <= 0:
-            return
-        for fl in (la, li):
-            if fl.hi + n > len(fl.ids):
-                fl._compact(f, n, 0)
-        lohi = np.array([la.lo, la.hi, li.lo, li.hi], dtype=np.int64)
-        cnt = np.zeros(4, dtype=np.int64)
-        use_walk = self.uses("ptwalk")  # what the last walk found instead of an rmap walk per folio
-        classic_shrink_active(lohi, la.ids, la.stamps, li.ids, li.stamps, n, lru_type == LRU_FILE, use_walk,
-                              f.walk_exec if use_walk else _NO_WALK, f.stamp, f.lru, f.flags,
-                              f.pte_head, p.present, p.young, p.exec, p.next, t.nr, lruvec.row,
-                              lru_type * 2 + ACTIVE, sim._stamp_clock, cnt)
-        la.lo, la.hi, _, li.hi = lohi.tolist()
-        k, nkeep, walked, checked = cnt.tolist()
-        count_rmap_walks(sim, walked, checked)
-        sim.vm["pgrefill"] += k
-        sim.cost["pages_scanned"] += k
-        if nkeep:
-            workingset_age_nonresident(lruvec, nkeep)
-        sim.vm["pgdeactivate"] += k - nkeep
-        if nkeep:
-            lru_note_cost(lruvec, lru_type == LRU_FILE, 0, nkeep)
+        stay active (core.kswapd.shrink_active_list, compiled)."""
+        lists = lruvec.lists
+        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
+        ftab, ptab, lvt, _, row = tables(sim, lruvec)
+        ids, stamps = shrink_active_list(tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi,
+                                         lru_type, nr_to_scan, sim.folios.walk_exec if self.uses("ptwalk") else _NO_WALK,
+                                         ftab, ptab, lvt, row, sim._stamp_clock, scratch(), kc)
+        set_lists(lists, ids, stamps, lohi)
+        flush_counts(sim, lruvec, kc)
 
     def after_lruvec(self, sim, lruvec, sc):
         """End of shrink_lruvec: keep the anon inactive list from running low."""

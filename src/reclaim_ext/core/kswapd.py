@@ -1,0 +1,652 @@
+"""kswapd's run compiled: balance_pgdat, shrink_node, shrink_lruvec, shrink_inactive_list,
+shrink_active_list and shrink_folio_list in one compiled call, for a node whose only lruvec has
+two classes per type and whose policy's hooks are the core's classic rules (the classic LRU
+without mechanisms: ReclaimOps.compiled_refaults is not None).
+
+It is the per-batch path of core.vmscan with the policy's hooks written in: it runs the same
+compiled rules (deactivate_flags, scan_balance/scan_targets, budget_next, _shrink_census,
+walk_referenced, folio_check_references, _shrink_pageout, _shrink_finish, _leave_shadows,
+note_cost, shrink_active_list, node_flags, kswapd_lower_priority, kswapd_sleep_flags) in the
+same order, so its result is the per-batch result (tests/test_engine_drivers.py compares them).
+What Python kept per batch (ScanControl, the counters' dicts) is scalars and a counter array here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..machine.folio import LRU_ANON, LRU_FILE, PG_referenced
+from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
+from .ops import DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX, ScanControl
+from .access import FREE, NR_FILE_DIRTY, STOP_WMARK, SWAP_TOTAL, SWAP_USED
+from .ops import MAX_RECLAIM_RETRIES
+from .rmap import walk_referenced
+from .vmscan import (
+    N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
+    bulk_isolate_deactivate, note_cost_batches, balance_pgdat, node_scalars,
+    set_node_scalars, _scatter_pending, _shrink_census, _shrink_finish,
+    _shrink_pageout, budget_next, deactivate_flags, file_is_tiny, inactive_low, kswapd_lower_priority,
+    kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
+)
+from .workingset import age_nonresident
+
+INACTIVE, ACTIVE = 0, 1
+
+# what a compiled kswapd run counts (`kc`), and where each goes (flush_counts): vmstat, the cost
+# model, or vmstat and the lruvec's memory.stat
+KSWAPD_COUNTS = (("vm", "pgrefill"), ("vm", "pgdeactivate"), ("vm", "pgactivate"), ("vm", "pgfree"),
+                 ("vm", "pswpout"), ("vm", "pgpgout"), ("vm", "nr_vmscan_write"), ("vm", "nr_vmscan_immediate_reclaim"),
+                 ("vm", "pgscan_anon"), ("vm", "pgscan_file"), ("vm", "pgsteal_anon"), ("vm", "pgsteal_file"),
+                 ("lruvec", "pgscan_kswapd"), ("lruvec", "pgsteal_kswapd"), ("cost", "lru_lock_ops"),
+                 ("cost", "pages_scanned"), ("cost", "rmap_walks"), ("cost", "ptes_checked"), ("cost", "file_writes"),
+                 ("cost", "swap_outs"), ("vm", "kswapd_wakeups"), ("vm", "pageoutrun"), ("sim", "bulk_passes"),
+                 ("sim", "reclaims"))
+(K_PGREFILL, K_PGDEACTIVATE, K_PGACTIVATE, K_PGFREE, K_PSWPOUT, K_PGPGOUT, K_VMSCAN_WRITE, K_IMMEDIATE, K_PGSCAN_ANON,
+ K_PGSCAN_FILE, K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PGSCAN, K_PGSTEAL, K_LOCK_OPS, K_SCANNED, K_RMAP_WALKS,
+ K_PTES_CHECKED, K_FILE_WRITES, K_SWAP_OUTS, K_WAKEUPS, K_PAGEOUTRUN, K_BULK, K_RECLAIMS) = range(len(KSWAPD_COUNTS))
+# the flusher's scalars a run reads and writes (`wb`): pages under writeback, flushers woken
+WB_WRITEBACK, WB_REQUESTED = range(2)
+# what a compiled driver's kswapd step did (driver_kswapd), and bulk_kswapd_wake
+WAKE_DONE, WAKE_NO, WAKE_ROOM, WAKE_RAN, WAKE_DIVERGED = range(5)
+DRY_BATCHES = 1 << 16  # kswapd_dry_run's batch buffer
+# scan_control.nr (ReclaimStat) as an array
+R_DIRTY, R_UNQUEUED, R_CONGESTED, R_WRITEBACK, R_IMMEDIATE, R_FILE_TAKEN, R_TAKEN = range(7)
+
+
+@njit(cache=True)
+def folio_check_references(ids, young, vm_exec, flags, ftype):
+    """folio_check_references for each isolated folio: PG_referenced is tested and cleared; a
+    folio mapped young (young = mappings found young by the rmap walk) is hot when it was
+    referenced before, is young through two mappings, or is an executable file folio: ACTIVATE;
+    otherwise it gets PG_referenced and stays (KEEP). An unmapped-young folio is reclaimed
+    (RECLAIM_CLEAN for a referenced file folio: do not write it back just for this)."""
+    v = np.empty(len(ids), dtype=np.int8)
+    check_references_into(ids, young, vm_exec, flags, ftype, v)
+    return v
+
+
+@njit(cache=True)
+def check_references_into(ids, young, vm_exec, flags, ftype, v):
+    """folio_check_references with the verdicts written into `v`."""
+    for i in range(len(ids)):
+        g = ids[i]
+        fl = flags[g]
+        ref = (fl & PG_referenced) != 0
+        file = ftype[g] == LRU_FILE
+        if young[i] > 0:
+            flags[g] = fl | PG_referenced
+            v[i] = FOLIOREF_ACTIVATE if ref or young[i] > 1 or (vm_exec[i] and file) else FOLIOREF_KEEP
+        else:
+            flags[g] = fl & ~PG_referenced
+            v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
+
+
+@njit(cache=True)
+def scratch():
+    """The buffers of one reclaim batch (at most SWAP_CLUSTER_MAX folios), reused batch after
+    batch: folios taken, their flags, the census, verdicts, shadow tokens, rotations, zero
+    young counts and exec flags, and an empty walk_exec (no page-table walk)."""
+    m = SWAP_CLUSTER_MAX
+    return (np.empty(m, dtype=np.int64), np.empty(m, dtype=np.uint16), np.zeros(8, dtype=np.int64),
+            np.empty(m, dtype=np.int8), np.empty(m, dtype=np.int64), np.zeros(m, dtype=np.bool_),
+            np.zeros(m, dtype=np.int32), np.zeros(m, dtype=np.bool_), np.zeros(0, dtype=np.bool_))
+
+
+@njit(cache=True)
+def _room(ids, stamps, lohi, lru, need, fstamp):
+    """The arrays of list `lru` with room for `need` slots past its head (compacted, as
+    FolioList._compact, when they lack it)."""
+    if lohi[2 * lru + 1] + need <= len(ids[lru]):
+        return ids, stamps
+    nids, nst, lo, hi = compact_slots(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, need, 0)
+    lohi[2 * lru], lohi[2 * lru + 1] = lo, hi
+    return _with(ids, lru, nids), _with(stamps, lru, nst)
+
+
+@njit(cache=True)
+def _with(t, k, a):
+    """The four lists' arrays `t` with list k's replaced by `a`."""
+    if k == 0:
+        return (a, t[1], t[2], t[3])
+    if k == 1:
+        return (t[0], a, t[2], t[3])
+    if k == 2:
+        return (t[0], t[1], a, t[3])
+    return (t[0], t[1], t[2], a)
+
+
+@njit(cache=True)
+def shrink_active_list(ids, stamps, lohi, t, n, walk_exec, ftab, ptab, lvt, row, clock, scr, kc):
+    """shrink_active_list over type t's lists (classic's age()): up to n folios isolated from
+    the active tail, each one's references taken (folio_referenced; with ptwalk, `walk_exec`
+    not empty, what the last page-table walk found instead), only the young executable file
+    folios kept on the active list, in order, the others deactivated (PG_active cleared,
+    PG_workingset set) onto the inactive head in order; the counters (pgrefill, pgdeactivate,
+    the rmap walk) go to `kc`, the kept folios tick the workingset clock and count as rotated
+    in the cost signal. `scr`: scratch() buffers. Returns the lists' arrays (ids, stamps)."""
+    fstamp, flru, flags, pte_head = ftab[0], ftab[1], ftab[2], ftab[4]
+    present, pyoung, pexec, nxt_of = ptab
+    nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
+    a = t * 2 + ACTIVE
+    file = t == LRU_FILE
+    n = min(n, nr[row, a])
+    if n <= 0:
+        return ids, stamps
+    ids, stamps = _room(ids, stamps, lohi, a, n, fstamp)
+    ids, stamps = _room(ids, stamps, lohi, a - 1, n, fstamp)
+    aids, astamps, iids, istamps = ids[a], stamps[a], ids[a - 1], stamps[a - 1]
+    taken = scr[0] if n <= len(scr[0]) else np.empty(n, dtype=np.int64)
+    k, lohi[2 * a] = isolate_tail_into(aids, astamps, lohi[2 * a], lohi[2 * a + 1], fstamp, flru, n, taken)
+    nr[row, a] -= k
+    taken = taken[:k]
+    rotate = scr[5][:k] if k <= len(scr[5]) else np.zeros(k, dtype=np.bool_)
+    rotate[:] = False
+    mapped = False  # a folio never mapped has no rmap to walk
+    for i in range(k):
+        mapped = mapped or pte_head[taken[i]] >= 0
+    if len(walk_exec):
+        rotate[:] = walk_exec[taken] & file
+        walk_exec[taken] = False
+    elif mapped:
+        young, vm_exec, walked, checked, _ = walk_referenced(taken, pte_head, present, pyoung, pexec, nxt_of)
+        rotate[:] = (young > 0) & vm_exec & file
+        if walked:
+            kc[K_RMAP_WALKS] += walked
+            kc[K_PTES_CHECKED] += checked
+    nkeep = 0
+    for i in range(k):  # the kept folios first (shrink_active_list puts them back first)
+        if rotate[i]:
+            add_at(taken[i], a, aids, astamps, lohi[2 * a + 1], fstamp, flru, clock)
+            lohi[2 * a + 1] += 1
+            nkeep += 1
+    for i in range(k):
+        if not rotate[i]:
+            folio_deactivate(flags, taken[i])
+            add_at(taken[i], a - 1, iids, istamps, lohi[2 * a - 1], fstamp, flru, clock)
+            lohi[2 * a - 1] += 1
+    nr[row, a] += nkeep
+    nr[row, a - 1] += k - nkeep
+    kc[K_PGREFILL] += k
+    kc[K_SCANNED] += k
+    kc[K_PGDEACTIVATE] += k - nkeep
+    if nkeep:
+        age_nonresident(nonres, parent, row, nkeep)
+        note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, 0, nkeep, 0)
+    return ids, stamps
+
+
+@njit(cache=True)
+def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, rstat, clock, scr, kc):
+    """shrink_inactive_list on type t's inactive list with classic's hooks: isolate from the
+    tail, shrink_folio_list (the core's compiled steps, folio_check_references, the shadows of
+    workingset_eviction on this lruvec's clock, the freed pages uncharged), move_folios_to_lru,
+    the cost signal and the batch's census. A batch of clean, never-mapped file folios takes
+    the Python path's shortcut (vmscan._shrink_clean_unmapped): the references verdict alone
+    decides, and frees every folio. `scr`: scratch() buffers (n at most SWAP_CLUSTER_MAX).
+    Returns (pages reclaimed, pages scanned, lists)."""
+    fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
+    present, pyoung, pexec, nxt_of = ptab
+    nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
+    swap_usage, swap_max, mparent, swap_events = swtab
+    lru = t * 2 + INACTIVE
+    kc[K_LOCK_OPS] += 1
+    taken = scr[0]
+    k, lohi[2 * lru] = isolate_tail_into(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, flru, n, taken)
+    if k == 0:
+        return 0, 0, ids, stamps
+    nr[row, lru] -= k
+    batch = taken[:k]
+    file = t == LRU_FILE
+    kc[K_PGSCAN] += k
+    kc[K_PGSCAN_FILE if file else K_PGSCAN_ANON] += k
+    kc[K_SCANNED] += k
+    fl = scr[1][:k]
+    for i in range(k):
+        fl[i] = flags[batch[i]]
+    census = scr[2]
+    census[:] = 0
+    if _clean_unmapped_file(batch, fl, ftype, pte_head):  # every verdict RECLAIM or RECLAIM_CLEAN
+        check_references_into(batch, scr[6][:k], scr[7][:k], flags, ftype, scr[3][:k])
+        freed, keep, keep_active, nact = batch, batch[:0], scr[7][:0], 0
+    else:  # shrink_folio_list: steps 3-6, the references of the folios still pending, steps 9-12
+        out = np.zeros(k, dtype=np.int8)
+        pid = _shrink_census(batch, flags, ftype, True, nodev[N_WRITEBACK] != 0, out, census)
+        verdict = np.full(k, -1, dtype=np.int8)
+        if len(pid):
+            young, vm_exec, walked, checked, _ = walk_referenced(pid, pte_head, present, pyoung, pexec, nxt_of)
+            if walked:
+                kc[K_RMAP_WALKS] += walked
+                kc[K_PTES_CHECKED] += checked
+            _scatter_pending(out, folio_check_references(pid, young, vm_exec, flags, ftype), verdict)
+        got = _shrink_pageout(batch, flags, ftype, pte_head, present, pyoung, nxt_of, verdict,
+                              s[SWAP_TOTAL] - s[SWAP_USED], True, True, nodev[N_DIRTY] != 0, out, census, fmemcg,
+                              fswap_memcg, swap_usage, swap_max, mparent, swap_events)
+        s[SWAP_USED] += got
+        freed, keep, keep_active, nact = _shrink_finish(batch, out, fl, flags)
+    file_writes, swap_writes = census[6], census[7]
+    nr_pageout = file_writes + swap_writes
+    kc[K_IMMEDIATE] += census[5]
+    s[NR_FILE_DIRTY] -= file_writes
+    wb[WB_WRITEBACK] += file_writes
+    kc[K_FILE_WRITES] += file_writes
+    kc[K_PSWPOUT] += swap_writes
+    kc[K_SWAP_OUTS] += swap_writes
+    kc[K_PGPGOUT] += 4 * nr_pageout
+    kc[K_VMSCAN_WRITE] += nr_pageout
+    nfree = len(freed)
+    if nfree:  # remove_mapping: workingset_eviction's tokens on this lruvec's clock, then free
+        tokens = scr[4][:nfree]
+        for i in range(nfree):
+            tokens[i] = nonres[row] + i
+        age_nonresident(nonres, parent, row, nfree)
+        _leave_shadows(freed, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
+        nodev[N_FREE] += nfree
+        m = row
+        while m >= 0:
+            usage[m] -= nfree
+            m = parent[m]
+        kc[K_PGFREE] += nfree
+    kc[K_PGACTIVATE] += nact
+    # move_folios_to_lru: activated folios to the active head, the others to the inactive head
+    kc[K_LOCK_OPS] += 1
+    if len(keep):
+        ids, stamps = _room(ids, stamps, lohi, lru, len(keep), fstamp)
+        ids, stamps = _room(ids, stamps, lohi, lru + 1, len(keep), fstamp)
+        for i in range(len(keep)):
+            to = lru + 1 if keep_active[i] else lru
+            add_at(keep[i], to, ids[to], stamps[to], lohi[2 * to + 1], fstamp, flru, clock)
+            lohi[2 * to + 1] += 1
+            nr[row, to] += 1
+        if nact:
+            age_nonresident(nonres, parent, row, nact)
+    kc[K_PGSTEAL] += nfree
+    kc[K_PGSTEAL_FILE if file else K_PGSTEAL_ANON] += nfree
+    note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, nr_pageout, k - nfree, 0)
+    # note_folio_list_result
+    if census[1] and census[1] == k:
+        wb[WB_REQUESTED] = 1  # wakeup_flusher_threads
+    rstat[R_DIRTY] += census[0]
+    rstat[R_UNQUEUED] += census[1]
+    rstat[R_CONGESTED] += census[2]
+    rstat[R_IMMEDIATE] += census[3]
+    rstat[R_WRITEBACK] += census[4]
+    rstat[R_TAKEN] += k
+    if file:
+        rstat[R_FILE_TAKEN] += k
+    return nfree, k, ids, stamps
+
+
+@njit(cache=True)
+def kswapd_balance(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon, refaulted_file,
+                   swp, clock, kc):
+    """balance_pgdat for the node's only lruvec (`row`) under the classic rules: priority 12
+    down to 1 until free pages are above the high watermark; each pass kswapd_age_node, then
+    kswapd_shrink_node (prepare_scan_control, get_scan_count, shrink_lruvec's budget loop over
+    shrink_inactive_list / shrink_active_list, the anon aging at its end, the node flags), then
+    the priority decision; at the end the sleep flags. `ids`, `stamps`: the four lists' arrays
+    and `lohi` their windows (new arrays are returned where a list needed room); `usage`: the
+    memcgs' charges; `s`: run_accesses' scalars (swap, dirty pages); `wb`: the flusher's.
+    Returns (pages reclaimed, ids, stamps)."""
+    nr = lvt[0]
+    N = 2
+    L = 2 * N
+    priority = DEF_PRIORITY
+    may = 0
+    reclaimed = 0
+    targets = np.zeros(L, dtype=np.int64)
+    budget = np.zeros(L, dtype=np.int64)
+    st = np.zeros(4, dtype=np.int64)
+    rstat = np.zeros(7, dtype=np.int64)
+    scr = scratch()
+    no_walk = scr[8]  # shrink_active_list reads the rmap
+    anon_cost, file_cost = lvt[2], lvt[3]
+    while nodev[N_FREE] <= nodev[N_HIGH]:  # pgdat_balanced
+        can_anon = s[SWAP_TOTAL] - s[SWAP_USED] > 0
+        if can_anon and inactive_low(nr[row], LRU_ANON * N, N):  # kswapd_age_node
+            kc[K_LOCK_OPS] += 2
+            ids, stamps = shrink_active_list(ids, stamps, lohi, LRU_ANON, SWAP_CLUSTER_MAX, no_walk, ftab, ptab, lvt,
+                                             row, clock, scr, kc)
+        nr_scanned = 0
+        before = reclaimed
+        nr_to_reclaim = max(nodev[N_HIGH], SWAP_CLUSTER_MAX)
+        rstat[:] = 0
+        # shrink_node: prepare_scan_control on the lruvec
+        sc_anon_cost, sc_file_cost = anon_cost[row], file_cost[row]
+        may, trim = deactivate_flags(nr[row], N, refaulted_anon, refaulted_file, False, may, priority)
+        tiny = file_is_tiny(nr[row], N, may, priority, nodev[N_FREE], nodev[N_HIGH])
+        # shrink_lruvec: get_scan_count, then the budget loop
+        can_anon = s[SWAP_TOTAL] - s[SWAP_USED] > 0
+        balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
+        scan_targets(nr[row], N, priority, balance, swp, sc_anon_cost, sc_file_cost, 0, 0, targets)
+        budget[:] = targets
+        st[0], st[1], st[2], st[3] = -1, 0, 0, 0  # kswapd: never proportional from the start
+        while True:
+            lru, n = budget_next(budget, targets, st, N, may, nr_to_reclaim)
+            if lru < 0:
+                break
+            if lru % N:
+                kc[K_LOCK_OPS] += 2
+                ids, stamps = shrink_active_list(ids, stamps, lohi, lru // N, n, no_walk, ftab, ptab, lvt, row, clock, scr,
+                                                 kc)
+                continue
+            got, scanned, ids, stamps = _shrink_inactive(ids, stamps, lohi, lru // N, n, ftab, ptab, lvt, usage, swtab,
+                                                         row, nodev, s, wb, rstat, clock, scr, kc)
+            nr_scanned += scanned
+            st[1] += got
+        reclaimed += st[1]
+        can_anon = s[SWAP_TOTAL] - s[SWAP_USED] > 0
+        if can_anon and inactive_low(nr[row], LRU_ANON * N, N):  # after_lruvec
+            kc[K_LOCK_OPS] += 2
+            ids, stamps = shrink_active_list(ids, stamps, lohi, LRU_ANON, SWAP_CLUSTER_MAX, no_walk, ftab, ptab, lvt,
+                                             row, clock, scr, kc)
+        writeback, dirty = node_flags(rstat[R_WRITEBACK], rstat[R_TAKEN], rstat[R_UNQUEUED], rstat[R_FILE_TAKEN])
+        if writeback:
+            nodev[N_WRITEBACK] = 1
+        if dirty:
+            nodev[N_DIRTY] = 1
+        if reclaimed != before:
+            nodev[N_FAILURES] = 0
+        if kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed - before):
+            priority -= 1
+        if priority < 1:
+            break
+    kswapd_sleep_flags(nodev, reclaimed)
+    return reclaimed, ids, stamps
+
+
+@njit(cache=True)
+def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_classes, free, high,
+                   refaulted_anon, refaulted_file, swp, can_anon, batches):
+    """balance_pgdat (kswapd_shrink_node, shrink_node, shrink_lruvec) on scalars for a node whose
+    only lruvec (`row` of the LruvecTable arrays, which are changed: pass copies) holds file folios
+    only, all clean and never mapped, under the classic rules: every folio isolated from the
+    inactive list is freed, aging moves folios to the inactive list, each batch notes its (zero)
+    cost. prepare_scan_control (deactivate_flags, file_is_tiny), get_scan_count (scan_balance,
+    scan_targets) and the budget loop (budget_next) are the very rules the per-batch path runs;
+    kswapd_age_node and the anon aging after each lruvec do nothing without anon folios.
+    Records the batches (list, pages) in `batches`; returns (batches recorded, pages reclaimed,
+    pages freed, whether a pass set the node's dirty flag, whether one reset kswapd_failures),
+    or batches recorded -1 when the run would meet anon work (the per-batch path then runs)."""
+    N = nr_classes
+    L = 2 * N
+    inactive = LRU_FILE * N
+    nb = 0
+    reclaimed = 0
+    freed = 0
+    may = 0
+    dirty = False
+    reset = False
+    priority = DEF_PRIORITY
+    targets = np.zeros(L, dtype=np.int64)
+    budget = np.zeros(L, dtype=np.int64)
+    st = np.zeros(4, dtype=np.int64)
+    while free + freed <= high:  # pgdat_balanced
+        nr_scanned = 0
+        before = reclaimed
+        nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
+        taken = 0
+        lv = nr[row]
+        sc_anon_cost, sc_file_cost = anon_cost[row], file_cost[row]
+        may, trim = deactivate_flags(lv, N, refaulted_anon, refaulted_file, False, may, priority)
+        tiny = file_is_tiny(lv, N, may, priority, free + freed, high)
+        balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
+        scan_targets(lv, N, priority, balance, swp, sc_anon_cost, sc_file_cost, 0, 0, targets)
+        for c in range(N):
+            if targets[c]:
+                return -1, 0, 0, False, False
+        budget[:] = targets
+        st[0], st[1], st[2], st[3] = -1, 0, 0, 0  # kswapd: never proportional from the start
+        while True:
+            lru, n = budget_next(budget, targets, st, N, may, nr_to_reclaim)
+            if lru < 0:
+                break
+            if nb == len(batches):
+                return -1, 0, 0, False, False
+            batches[nb, 0], batches[nb, 1] = lru, n
+            nb += 1
+            if lru % N:  # shrink_active_list: nothing young, every folio deactivated
+                lv[lru] -= n
+                lv[inactive] += n
+                continue
+            lv[inactive] -= n  # shrink_inactive_list: every folio isolated is freed
+            freed += n
+            nr_scanned += n
+            taken += n
+            note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, True, 0, 0, 0)
+            st[1] += n
+        reclaimed += st[1]
+        dirty |= node_flags(0, taken, 0, taken)[1]  # no folio under writeback or dirty was met
+        if reclaimed != before:
+            reset = True
+        if kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed - before):
+            priority -= 1
+        if priority < 1:
+            break
+    return nb, reclaimed, freed, dirty, reset
+
+
+@njit(cache=True)
+def bulk_kswapd_wake(in_ids, in_stamps, act_ids, act_stamps, lohi, clock, fstamp, flru, flags, pte_head, fshadow,
+                     fshadow_ws, fshadow_memcg, fever, nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx, row,
+                     usage, nodev, refaulted_anon, refaulted_file, swp, can_anon, batches, kc):
+    """balance_pgdat in bulk for a node whose only lruvec (`row`, also the reclaim target, whose
+    workingset clock stamps the shadows) holds file folios only, all of them that the run
+    reaches clean and never mapped, under the classic rules: kswapd_dry_run decides the batches,
+    bulk_isolate_deactivate does the folio work, then the evicted folios leave their shadows
+    (workingset_eviction: the target's non-resident age, advanced per eviction), go back to the
+    free pages and are uncharged (`usage`, up the memcg tree), the cost signal is replayed, the
+    counters go to `kc` (KSWAPD_COUNTS) and the node's scalars to `nodev`. `lohi`: the inactive
+    list's lo and hi, the active list's lo and hi. Returns WAKE_DONE; with nothing changed,
+    WAKE_NO (the run does not qualify) or WAKE_ROOM (the inactive list's arrays need room at its
+    head); WAKE_DIVERGED: the result differs from the dry run (a bug)."""
+    inactive = LRU_FILE * 2
+    if nr[row, LRU_ANON * 2] or nr[row, LRU_ANON * 2 + 1]:  # anon aging would run (kswapd_age_node)
+        return WAKE_NO
+    nr_after = nr.copy()
+    nb, reclaimed, freed, dirty, reset = kswapd_dry_run(
+        nr_after, anon_cost.copy(), file_cost.copy(), parent, sub_ptr, sub_idx, row, 2, nodev[N_FREE], nodev[N_HIGH],
+        refaulted_anon, refaulted_file, swp, can_anon, batches)
+    if nb <= 0:
+        return WAKE_NO
+    t_in = 0
+    for b in range(nb):
+        if batches[b, 0] == inactive:
+            t_in += batches[b, 1]
+    n_act = nr[row, inactive + 1] - nr_after[row, inactive + 1]
+    if lohi[1] + n_act > len(in_ids):
+        return WAKE_ROOM
+    ids = np.empty(t_in, dtype=np.int64)
+    ok, lo, hi, alo = bulk_isolate_deactivate(in_ids, in_stamps, lohi[0], lohi[1], act_ids, act_stamps, lohi[2], lohi[3],
+                                              fstamp, flru, flags, pte_head, nr, row, inactive, inactive + 1, t_in, n_act,
+                                              clock, ids)
+    if not ok:
+        return WAKE_NO
+    lohi[0], lohi[1], lohi[2] = lo, hi, alo
+    tokens = np.arange(nonres[row], nonres[row] + t_in)  # workingset_eviction, one folio after the other
+    age_nonresident(nonres, parent, row, t_in)
+    _leave_shadows(ids, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
+    nodev[N_FREE] += t_in  # free_folios: back to the free pages, uncharged up the tree
+    m = row
+    while m >= 0:
+        usage[m] -= t_in
+        m = parent[m]
+    note_cost_batches(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, batches[:nb], inactive)
+    kc[K_PGFREE] += t_in
+    kc[K_PGSCAN] += t_in
+    kc[K_PGSTEAL] += t_in
+    kc[K_PGSCAN_FILE] += t_in
+    kc[K_PGSTEAL_FILE] += t_in
+    kc[K_PGREFILL] += n_act
+    kc[K_PGDEACTIVATE] += n_act
+    kc[K_LOCK_OPS] += 2 * nb
+    kc[K_SCANNED] += t_in + n_act
+    for k in range(nr.shape[1]):
+        if nr[row, k] != nr_after[row, k]:
+            return WAKE_DIVERGED
+    if freed != t_in:
+        return WAKE_DIVERGED
+    if dirty:
+        nodev[N_DIRTY] = 1
+    if reset:
+        nodev[N_FAILURES] = 0
+    kswapd_sleep_flags(nodev, reclaimed)
+    return WAKE_DONE
+
+
+# ---- the steps of a policy's compiled driver (ReclaimOps.segment_driver, engine.drive_compiled)
+
+
+@njit(cache=True)
+def kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon, refaulted_file, swp,
+                clock, batches, kc):
+    """One kswapd run: in bulk when bulk_kswapd_wake can do it (page cache that is clean and
+    never mapped as far as the run reaches: the same result, decided by a dry run, without the
+    batches), else kswapd_balance. Arguments as kswapd_balance's, and `batches` for the dry run.
+    Returns (pages reclaimed, or -1 when the bulk run diverged from its dry run: a bug; ids,
+    stamps)."""
+    fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
+    nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
+    inactive = LRU_FILE * 2
+    kc[K_BULK] += 1
+    free = nodev[N_FREE]
+    for attempt in range(2):
+        done = bulk_kswapd_wake(ids[inactive], stamps[inactive], ids[inactive + 1], stamps[inactive + 1],
+                                lohi[2 * inactive: 2 * inactive + 4], clock, fstamp, flru, flags, pte_head, fshadow,
+                                fshadow_ws, fshadow_memcg, fever, nr, nonres, anon_cost, file_cost, parent, sub_ptr,
+                                sub_idx, row, usage, nodev, refaulted_anon, refaulted_file, swp,
+                                s[SWAP_TOTAL] > s[SWAP_USED], batches, kc)
+        if done == WAKE_DONE:
+            return nodev[N_FREE] - free, ids, stamps
+        if done == WAKE_DIVERGED:
+            return -1, ids, stamps
+        if done != WAKE_ROOM:
+            break
+        # room at the inactive head for what aging may move there (at most the active list)
+        ids, stamps = _room(ids, stamps, lohi, inactive, nr[row, inactive + 1], fstamp)
+    return kswapd_balance(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon,
+                          refaulted_file, swp, clock, kc)
+
+
+def compiled_lruvec(sim, node, ops):
+    """The lruvec kswapd_balance would run on (the node's only one) and the refault flags
+    prepare_scan_control reads, or None when the run is not the compiled one's: bulk reclaim
+    off, several memcgs, or a policy whose hooks are not the core's classic rules."""
+    if not sim.config.bulk_reclaim or sim.root_memcg.children:
+        return None
+    lv = sim.root_memcg.lruvecs[node.nid]
+    if lv.nr_classes != 2:
+        return None
+    refaulted = ops.compiled_refaults(sim, lv)
+    return None if refaulted is None else (lv, refaulted)
+
+
+def tables(sim, lv) -> tuple:
+    """kswapd_balance's arguments from the folio table to `row`, but the memcgs' charges: the
+    folio, PTE and lruvec tables, the swap charges' arrays and the lruvec's row."""
+    f, p = sim.folios, sim.ptes
+    return ((f.stamp, f.lru, f.flags, f.type, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever, f.memcg,
+             f.swap_memcg), (p.present, p.young, p.exec, p.next), lv.table.arrays(),
+            (sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events), lv.row)
+
+
+def kswapd_run(sim, node, ops) -> int:
+    """kswapd's run to the high watermark: kswapd_balance when it applies (compiled_lruvec),
+    else core.vmscan.balance_pgdat. Returns the pages reclaimed."""
+    got = compiled_lruvec(sim, node, ops)
+    if got is None:
+        return balance_pgdat(sim, node, ops)
+    lv, refaulted = got
+    sim.vm["pageoutrun"] += 1
+    lists = lv.lists
+    lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+    nodev = node_scalars(node)
+    s = np.array([node.free, sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0], dtype=np.int64)
+    wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
+    mcs = sim._memcg_list
+    usage = np.array([m.usage for m in mcs], dtype=np.int64)
+    kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
+    ftab, ptab, lvt, swtab, row = tables(sim, lv)
+    reclaimed, ids, stamps = kswapd_wake(tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab,
+                                         ptab, lvt, usage, swtab, row, nodev, s, wb, bool(refaulted[0]),
+                                         bool(refaulted[1]), int(swp_of(sim, lv)), sim._stamp_clock, dry_batches(sim),
+                                         kc)
+    if reclaimed < 0:
+        raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
+    set_lists(lists, ids, stamps, lohi)
+    set_node_scalars(node, nodev)
+    sim.swap.used, sim.nr_file_dirty = int(s[SWAP_USED]), int(s[NR_FILE_DIRTY])
+    sim.nr_writeback, sim.writeback_requested = int(wb[WB_WRITEBACK]), bool(wb[WB_REQUESTED])
+    for m, u in zip(mcs, usage.tolist()):
+        m.usage = u
+    flush_counts(sim, lv, kc)
+    ops.reclaim_done(sim, node, ScanControl(nr_to_reclaim=max(node.wmark.high, SWAP_CLUSTER_MAX), kswapd=True))
+    return int(reclaimed)
+
+
+def dry_batches(sim) -> np.ndarray:
+    """The simulator's buffer for kswapd_dry_run's batches."""
+    if sim.dry_batches is None:
+        sim.dry_batches = np.zeros((DRY_BATCHES, 2), dtype=np.int64)
+    return sim.dry_batches
+
+
+def swp_of(sim, lv) -> int:
+    """mem_cgroup_swappiness of the lruvec's memcg."""
+    return lv.memcg.swappiness if lv.memcg.swappiness is not None else sim.config.swappiness
+
+
+def set_lists(lists, ids, stamps, lohi) -> None:
+    """The lists' arrays and windows back from a compiled call."""
+    for k, fl in enumerate(lists):
+        fl.ids, fl.stamps, fl.lo, fl.hi = ids[k], stamps[k], int(lohi[2 * k]), int(lohi[2 * k + 1])
+
+
+@njit(cache=True)
+def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, refaulted_anon, refaulted_file, swp,
+                  clock, batches, kc):
+    """engine._make_room at a stop of run_accesses, in a compiled driver, when it wakes kswapd
+    and all before the wake is done: the stop is the watermark's, the chunk was sampled, the
+    flusher has nothing to do, and kswapd is woken (free at or below low, not failed out).
+    kswapd_wake runs; WAKE_DONE when the allocation may then go on (free above min, no
+    writeback started), else WAKE_RAN: the engine finishes _make_room after the wake. WAKE_NO
+    (nothing done) when the wake is not due. Returns (answer, ids, stamps)."""
+    flush = s[NR_FILE_DIRTY] > 0 and s[NR_FILE_DIRTY] > bg
+    if (why != STOP_WMARK or not sampled or flush or s[FREE] > nodev[N_LOW]
+            or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES):
+        return WAKE_NO, ids, stamps
+    nodev[N_FREE] = s[FREE]
+    ftab, ptab, lvt, swtab, row = kt
+    got, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon,
+                                   refaulted_file, swp, clock, batches, kc)
+    s[FREE] = nodev[N_FREE]
+    kc[K_RECLAIMS] += 1
+    kc[K_WAKEUPS] += 1
+    kc[K_PAGEOUTRUN] += 1
+    if got < 0:
+        return WAKE_DIVERGED, ids, stamps
+    if nodev[N_FREE] <= nodev[N_MIN] or wb[WB_WRITEBACK] or wb[WB_REQUESTED]:
+        return WAKE_RAN, ids, stamps
+    return WAKE_DONE, ids, stamps
+
+
+def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
+    """Add (and reset) a compiled run's counters (KSWAPD_COUNTS) to the simulator's."""
+    if not kc.any():
+        return
+    for k in np.flatnonzero(kc).tolist():
+        where, name = KSWAPD_COUNTS[k]
+        c = int(kc[k])
+        if where == "sim":
+            setattr(sim, name, getattr(sim, name) + c)
+        elif where == "cost":
+            sim.cost[name] += c
+        elif where == "lruvec":
+            sim.count(lruvec, name, c)
+        else:
+            sim.vm[name] += c
+    kc[:] = 0
+
+
+__all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "driver_kswapd", "flush_counts", "folio_check_references",
+           "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists", "shrink_active_list", "tables"]
