@@ -278,6 +278,22 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
 
 
 @njit(cache=True)
+def kswapd_pass_start(lv, N, refaulted_anon, refaulted_file, may, priority, free, high, can_anon, swp, anon_cost,
+                      file_cost, targets, budget, st):
+    """The start of one kswapd pass over the lruvec's list sizes `lv` (kswapd_shrink_node):
+    prepare_scan_control (deactivate_flags, file_is_tiny), get_scan_count (scan_balance,
+    scan_targets into `targets`), and shrink_lruvec's budget loop state (`budget`, `st`; kswapd
+    is never proportional from the start). Returns may_deactivate."""
+    may, trim = deactivate_flags(lv, N, refaulted_anon, refaulted_file, False, may, priority)
+    tiny = file_is_tiny(lv, N, may, priority, free, high)
+    balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
+    scan_targets(lv, N, priority, balance, swp, anon_cost, file_cost, 0, 0, targets)
+    budget[:] = targets
+    st[0], st[1], st[2], st[3] = -1, 0, 0, 0
+    return may
+
+
+@njit(cache=True)
 def kswapd_balance(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon, refaulted_file,
                    swp, clock, kc):
     """balance_pgdat for the node's only lruvec (`row`) under the classic rules: priority 12
@@ -311,16 +327,10 @@ def kswapd_balance(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev,
         before = reclaimed
         nr_to_reclaim = max(nodev[N_HIGH], SWAP_CLUSTER_MAX)
         rstat[:] = 0
-        # shrink_node: prepare_scan_control on the lruvec
-        sc_anon_cost, sc_file_cost = anon_cost[row], file_cost[row]
-        may, trim = deactivate_flags(nr[row], N, refaulted_anon, refaulted_file, False, may, priority)
-        tiny = file_is_tiny(nr[row], N, may, priority, nodev[N_FREE], nodev[N_HIGH])
-        # shrink_lruvec: get_scan_count, then the budget loop
-        can_anon = s[SWAP_TOTAL] - s[SWAP_USED] > 0
-        balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
-        scan_targets(nr[row], N, priority, balance, swp, sc_anon_cost, sc_file_cost, 0, 0, targets)
-        budget[:] = targets
-        st[0], st[1], st[2], st[3] = -1, 0, 0, 0  # kswapd: never proportional from the start
+        # shrink_node and shrink_lruvec up to the budget loop
+        may = kswapd_pass_start(nr[row], N, refaulted_anon, refaulted_file, may, priority, nodev[N_FREE], nodev[N_HIGH],
+                                s[SWAP_TOTAL] - s[SWAP_USED] > 0, swp, anon_cost[row], file_cost[row], targets, budget,
+                                st)
         while True:
             lru, n = budget_next(budget, targets, st, N, may, nr_to_reclaim)
             if lru < 0:
@@ -387,16 +397,11 @@ def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_c
         nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
         taken = 0
         lv = nr[row]
-        sc_anon_cost, sc_file_cost = anon_cost[row], file_cost[row]
-        may, trim = deactivate_flags(lv, N, refaulted_anon, refaulted_file, False, may, priority)
-        tiny = file_is_tiny(lv, N, may, priority, free + freed, high)
-        balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
-        scan_targets(lv, N, priority, balance, swp, sc_anon_cost, sc_file_cost, 0, 0, targets)
+        may = kswapd_pass_start(lv, N, refaulted_anon, refaulted_file, may, priority, free + freed, high, can_anon, swp,
+                                anon_cost[row], file_cost[row], targets, budget, st)
         for c in range(N):
             if targets[c]:
                 return -1, 0, 0, False, False
-        budget[:] = targets
-        st[0], st[1], st[2], st[3] = -1, 0, 0, 0  # kswapd: never proportional from the start
         while True:
             lru, n = budget_next(budget, targets, st, N, may, nr_to_reclaim)
             if lru < 0:
