@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from ..errors import TraceError
 from ..trace.record import Kind
@@ -35,6 +36,57 @@ class Vma:
     end: int
     flags: int
     file: int | None = None
+
+
+@njit(cache=True)
+def _page_keys(kind, pid, page, file, keys, where):
+    """The page key of each record, in one pass: anonymous pages (pid << 36 | page) first in
+    `keys`, then file pages (file << 32 | page), each group in record order; `where[i]` is record
+    i's position in `keys`. Returns (anonymous records, the first record whose file page index
+    is above 2**32 outside file 0, or -1)."""
+    n = len(kind)
+    na = 0
+    for i in range(n):
+        if kind[i] == _ANON:
+            na += 1
+    a, f = 0, na
+    wide = -1
+    for i in range(n):
+        pg = np.uint64(page[i])
+        if kind[i] == _ANON:
+            keys[a] = (np.uint64(pid[i]) << np.uint64(36)) | pg
+            where[i] = a
+            a += 1
+        else:
+            fl = np.uint64(file[i])
+            if wide < 0 and fl != 0 and pg > np.uint64(0xFFFFFFFF):
+                wide = i
+            keys[f] = (fl << np.uint64(32)) | pg
+            where[i] = f
+            f += 1
+    return na, wide
+
+
+@njit(cache=True)
+def _place(where, anon_ids, anon_ptes, file_ids, kind, pid, pages, ptes, pkeys):
+    """Each record's page id (and an anonymous record's PTE id) from the ids of its key; a file
+    record reached through a mapping gets PTE -2 and its PTE key (pid << 40 | page id) in
+    `pkeys`, in record order. Returns the number of those."""
+    na = len(anon_ids)
+    m = 0
+    for i in range(len(where)):
+        w = where[i]
+        if kind[i] == _ANON:
+            pages[i] = anon_ids[w]
+            ptes[i] = anon_ptes[w]
+        else:
+            g = file_ids[w - na]
+            pages[i] = g
+            if kind[i] != _FILE_FD:
+                ptes[i] = -2
+                pkeys[m] = (np.uint64(pid[i]) << np.uint64(40)) | np.uint64(g)
+                m += 1
+    return m
 
 
 class _Namespace:
@@ -78,47 +130,43 @@ class AddressSpaces:
     def translate(self, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(page ids, pte ids) for a chunk of records; pte id is -1 for read()/write() accesses."""
         n = len(rec)
-        kind = rec["kind"]
-        pid = rec["pid"].astype(np.uint64)
-        page = rec["page"].astype(np.uint64)
-        file = rec["file"].astype(np.uint64)
-        anon = kind == _ANON
-        nanon = int(np.count_nonzero(anon))
+        kind, pid, page, file = rec["kind"], rec["pid"], rec["page"], rec["file"]
+        keys = np.empty(n, dtype=np.uint64)
+        where = np.empty(n, dtype=np.int64)
+        nanon, wide = _page_keys(kind, pid, page, file, keys, where)
+        if wide >= 0:
+            raise TraceError("trace", f"file {int(file[wide])} page {int(page[wide])}: a page index above 2**32 "
+                             "is only allowed in file 0")
         pages = np.empty(n, dtype=np.int64)
         ptes = np.full(n, -1, dtype=np.int64)
+        anon_ids = file_ids = np.zeros(0, dtype=np.int64)
         if nanon:
-            keys = (pid[anon] << np.uint64(36)) | page[anon]
-            ids, new = self._anon_pages.ids(keys, self._nr_pages)
-            pages[anon] = ids
+            akeys = keys[:nanon]
+            anon_ids, new = self._anon_pages.ids(akeys, self._nr_pages)
             self._init_pages(new, LRU_ANON)
-            pids_a, vpn_a = pid[anon], page[anon]
-            pte_ids, new_ptes = self._anon_ptes.ids(keys, self._nr_ptes)
-            ptes[anon] = pte_ids
+            pte_ids, new_ptes = self._anon_ptes.ids(akeys, self._nr_ptes)
             if len(new_ptes):
-                self._init_ptes(pte_ids, new_ptes, ids, pids_a, vpn_a, np.zeros(len(ids), bool))
+                anon = kind == _ANON
+                self._init_ptes(pte_ids, new_ptes, anon_ids, pid[anon].astype(np.uint64),
+                                page[anon].astype(np.uint64), np.zeros(nanon, bool))
+        else:
+            pte_ids = anon_ids
         if nanon < n:
-            filek = ~anon if nanon else slice(None)  # a chunk without anon records: no gathers
-            fp, ff = page[filek], file[filek]
-            # file 0 may use the whole 64-bit page space (block traces name arbitrary object ids)
-            wide = (ff != 0) & (fp > np.uint64(0xFFFFFFFF))
-            if wide.any():
-                raise TraceError("trace", f"file {int(ff[wide][0])} page {int(fp[wide][0])}: a page index "
-                                 "above 2**32 is only allowed in file 0")
-            keys = (ff << np.uint64(32)) | fp
-            ids, new = self._file_pages.ids(keys, self._nr_pages)
-            pages[filek] = ids
+            file_ids, new = self._file_pages.ids(keys[nanon:], self._nr_pages)
             self._init_pages(new, LRU_FILE)
-            mapped = (kind != _FILE_FD) & ~anon
-            if mapped.any():
-                pm = pages[mapped]
-                pkeys = (pid[mapped] << np.uint64(40)) | pm.astype(np.uint64)
-                pte_ids, new_ptes = self._file_ptes.ids(pkeys, self._nr_ptes)
-                ptes[mapped] = pte_ids
-                if len(new_ptes):
-                    vaddr = np.uint64(FILE_MAP_BASE) + (file[mapped] << np.uint64(32)) + page[mapped]
-                    self._init_ptes(pte_ids, new_ptes, pm, pid[mapped], vaddr,
-                                    kind[mapped] == _FILE_EXEC)
-        self.pids.update(np.flatnonzero(np.bincount(rec["pid"])).tolist())
+        pkeys = np.empty(n, dtype=np.uint64)
+        nmapped = _place(where, anon_ids, pte_ids, file_ids, kind, pid, pages, ptes, pkeys)
+        if nmapped:
+            mapped = ptes == -2  # _place marks the file records reached through a mapping
+            pm = pages[mapped]
+            pte_ids, new_ptes = self._file_ptes.ids(pkeys[:nmapped], self._nr_ptes)
+            ptes[mapped] = pte_ids
+            if len(new_ptes):
+                vaddr = np.uint64(FILE_MAP_BASE) + (file[mapped].astype(np.uint64) << np.uint64(32)) + \
+                    page[mapped].astype(np.uint64)
+                self._init_ptes(pte_ids, new_ptes, pm, pid[mapped].astype(np.uint64), vaddr,
+                                kind[mapped] == _FILE_EXEC)
+        self.pids.update(np.flatnonzero(np.bincount(pid)).tolist())
         return pages, ptes
 
     def _init_pages(self, new: np.ndarray, lru_type: int) -> None:
