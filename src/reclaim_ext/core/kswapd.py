@@ -118,29 +118,40 @@ def _with(t, k, a):
 
 @njit(cache=True)
 def shrink_active_list(ids, stamps, lohi, t, n, walk_exec, ftab, ptab, lvt, row, clock, scr, kc):
-    """shrink_active_list over type t's lists (classic's age()): up to n folios isolated from
-    the active tail, each one's references taken (folio_referenced; with ptwalk, `walk_exec`
-    not empty, what the last page-table walk found instead), only the young executable file
-    folios kept on the active list, in order, the others deactivated (PG_active cleared,
-    PG_workingset set) onto the inactive head in order; the counters (pgrefill, pgdeactivate,
-    the rmap walk) go to `kc`, the kept folios tick the workingset clock and count as rotated
-    in the cost signal. `scr`: scratch() buffers. Returns the lists' arrays (ids, stamps)."""
-    fstamp, flru, flags, pte_head = ftab[0], ftab[1], ftab[2], ftab[4]
+    """shrink_active_lists on type t's lists of the four (`ids`, `stamps`, windows `lohi`), the
+    room made first. `scr`: scratch() buffers. Returns the lists' arrays (ids, stamps)."""
+    a = t * 2 + ACTIVE
+    n = min(n, lvt[0][row, a])
+    if n <= 0:
+        return ids, stamps
+    ids, stamps = _room(ids, stamps, lohi, a, n, ftab[0])
+    ids, stamps = _room(ids, stamps, lohi, a - 1, n, ftab[0])
+    shrink_active_lists(ids[a], stamps[a], ids[a - 1], stamps[a - 1], lohi[2 * a - 2: 2 * a + 2], t, n, walk_exec,
+                        (ftab[0], ftab[1], ftab[2], ftab[4]), ptab, lvt, row, clock, (scr[0], scr[5]), kc)
+    return ids, stamps
+
+
+@njit(cache=True)
+def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab, ptab, lvt, row, clock, scr, kc):
+    """shrink_active_list over type t's active list (`aids`, `astamps`) and inactive list (`lh`:
+    the inactive list's lo and hi, the active list's lo and hi; both have room for n slots past
+    their hi): up to n folios isolated from the active tail, each one's references taken
+    (folio_referenced; with ptwalk, `walk_exec` not empty, what the last page-table walk found
+    instead), only the young executable file folios kept on the active list, in order, the
+    others deactivated (PG_active cleared, PG_workingset set) onto the inactive head in order;
+    the counters (pgrefill, pgdeactivate, the rmap walk) go to `kc`, the kept folios tick the
+    workingset clock and count as rotated in the cost signal. `ftab`: the folios' stamp, list,
+    flags and rmap head; `scr`: buffers for the folios taken and their rotations."""
+    fstamp, flru, flags, pte_head = ftab
     present, pyoung, pexec, nxt_of = ptab
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     a = t * 2 + ACTIVE
     file = t == LRU_FILE
-    n = min(n, nr[row, a])
-    if n <= 0:
-        return ids, stamps
-    ids, stamps = _room(ids, stamps, lohi, a, n, fstamp)
-    ids, stamps = _room(ids, stamps, lohi, a - 1, n, fstamp)
-    aids, astamps, iids, istamps = ids[a], stamps[a], ids[a - 1], stamps[a - 1]
     taken = scr[0] if n <= len(scr[0]) else np.empty(n, dtype=np.int64)
-    k, lohi[2 * a] = isolate_tail_into(aids, astamps, lohi[2 * a], lohi[2 * a + 1], fstamp, flru, n, taken)
+    k, lh[2] = isolate_tail_into(aids, astamps, lh[2], lh[3], fstamp, flru, n, taken)
     nr[row, a] -= k
     taken = taken[:k]
-    rotate = scr[5][:k] if k <= len(scr[5]) else np.zeros(k, dtype=np.bool_)
+    rotate = scr[1][:k] if k <= len(scr[1]) else np.zeros(k, dtype=np.bool_)
     rotate[:] = False
     mapped = False  # a folio never mapped has no rmap to walk
     for i in range(k):
@@ -157,14 +168,14 @@ def shrink_active_list(ids, stamps, lohi, t, n, walk_exec, ftab, ptab, lvt, row,
     nkeep = 0
     for i in range(k):  # the kept folios first (shrink_active_list puts them back first)
         if rotate[i]:
-            add_at(taken[i], a, aids, astamps, lohi[2 * a + 1], fstamp, flru, clock)
-            lohi[2 * a + 1] += 1
+            add_at(taken[i], a, aids, astamps, lh[3], fstamp, flru, clock)
+            lh[3] += 1
             nkeep += 1
     for i in range(k):
         if not rotate[i]:
             folio_deactivate(flags, taken[i])
-            add_at(taken[i], a - 1, iids, istamps, lohi[2 * a - 1], fstamp, flru, clock)
-            lohi[2 * a - 1] += 1
+            add_at(taken[i], a - 1, iids, istamps, lh[1], fstamp, flru, clock)
+            lh[1] += 1
     nr[row, a] += nkeep
     nr[row, a - 1] += k - nkeep
     kc[K_PGREFILL] += k
@@ -173,7 +184,6 @@ def shrink_active_list(ids, stamps, lohi, t, n, walk_exec, ftab, ptab, lvt, row,
     if nkeep:
         age_nonresident(nonres, parent, row, nkeep)
         note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, 0, nkeep, 0)
-    return ids, stamps
 
 
 @njit(cache=True)
@@ -635,13 +645,27 @@ def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, 
     return WAKE_DONE, ids, stamps
 
 
+def buffers(sim) -> tuple:
+    """The buffers a Python caller hands a compiled reclaim step, one set per simulator: the
+    folios taken and their rotations (SWAP_CLUSTER_MAX each), and the counters (KSWAPD_COUNTS,
+    left at zero by flush_counts)."""
+    b = sim.__dict__.get("_reclaim_buffers")
+    if b is None:
+        b = sim.__dict__["_reclaim_buffers"] = (np.empty(SWAP_CLUSTER_MAX, dtype=np.int64),
+                                                np.zeros(SWAP_CLUSTER_MAX, dtype=np.bool_),
+                                                np.zeros(len(KSWAPD_COUNTS), dtype=np.int64))
+    return b
+
+
 def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
     """Add (and reset) a compiled run's counters (KSWAPD_COUNTS) to the simulator's."""
-    if not kc.any():
+    vals = kc.tolist()
+    if not any(vals):
         return
-    for k in np.flatnonzero(kc).tolist():
+    for k, c in enumerate(vals):
+        if not c:
+            continue
         where, name = KSWAPD_COUNTS[k]
-        c = int(kc[k])
         if where == "sim":
             setattr(sim, name, getattr(sim, name) + c)
         elif where == "cost":
@@ -654,4 +678,5 @@ def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
 
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "driver_kswapd", "flush_counts", "folio_check_references",
-           "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists", "shrink_active_list", "tables"]
+           "buffers", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists", "shrink_active_list",
+           "shrink_active_lists", "tables"]

@@ -15,8 +15,7 @@ from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.access import DONE
 from ..core.kswapd import (
-    KSWAPD_COUNTS, WAKE_DONE, WAKE_NO, WAKE_ROOM, driver_kswapd, flush_counts, folio_check_references, scratch,
-    set_lists, shrink_active_list, tables,
+    WAKE_DONE, WAKE_NO, WAKE_ROOM, buffers, driver_kswapd, flush_counts, folio_check_references, shrink_active_lists,
 )
 from ..core.vmscan import (
     can_reclaim_anon, deactivate_flags, driver_stretch, file_is_tiny, inactive_is_low, note_cost, push_slots,
@@ -308,15 +307,23 @@ class Classic(ReclaimOps):
 
     def shrink_active_list(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc) -> None:
         """shrink_active_list: deactivate from the active tail; only young executable file folios
-        stay active (core.kswapd.shrink_active_list, compiled)."""
-        lists = lruvec.lists
-        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
-        kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
-        ftab, ptab, lvt, _, row = tables(sim, lruvec)
-        ids, stamps = shrink_active_list(tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi,
-                                         lru_type, nr_to_scan, sim.folios.walk_exec if self.uses("ptwalk") else _NO_WALK,
-                                         ftab, ptab, lvt, row, sim._stamp_clock, scratch(), kc)
-        set_lists(lists, ids, stamps, lohi)
+        stay active (core.kswapd.shrink_active_lists, compiled)."""
+        a = lru_type * 2 + ACTIVE
+        n = min(nr_to_scan, lruvec.nr[a])
+        if n <= 0:
+            return
+        f, p = sim.folios, sim.ptes
+        la, li = lruvec.lists[a], lruvec.lists[a - 1]
+        for fl in (la, li):
+            if fl.hi + n > len(fl.ids):
+                fl._compact(f, n, 0)
+        lh = np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64)
+        taken, rotate, kc = buffers(sim)
+        shrink_active_lists(la.ids, la.stamps, li.ids, li.stamps, lh, lru_type, n,
+                            f.walk_exec if self.uses("ptwalk") else _NO_WALK, (f.stamp, f.lru, f.flags, f.pte_head),
+                            (p.present, p.young, p.exec, p.next), sim.lruvec_table.arrays(), lruvec.row,
+                            sim._stamp_clock, (taken, rotate), kc)
+        li.hi, la.lo, la.hi = int(lh[1]), int(lh[2]), int(lh[3])
         flush_counts(sim, lruvec, kc)
 
     def after_lruvec(self, sim, lruvec, sc):
