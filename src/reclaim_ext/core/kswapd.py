@@ -1,7 +1,9 @@
 """kswapd's run compiled: balance_pgdat, shrink_node, shrink_lruvec, shrink_inactive_list,
 shrink_active_list and shrink_folio_list in one compiled call, for a node whose only lruvec has
 two classes per type and whose policy's hooks are the core's classic rules (the classic LRU
-without mechanisms: ReclaimOps.compiled_refaults is not None).
+without mechanisms: ReclaimOps.compiled_refaults is not None). Over page cache that is clean and
+never mapped, a dry run on scalars decides the run and the folio work is done in bulk
+(bulk_kswapd_wake); kswapd_wake tries that first.
 
 It is the per-batch path of core.vmscan with the policy's hooks written in: it runs the same
 compiled rules (deactivate_flags, scan_balance/scan_targets, budget_next, _shrink_census,
@@ -24,7 +26,7 @@ from .ops import MAX_RECLAIM_RETRIES
 from .rmap import walk_referenced
 from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
-    bulk_isolate_deactivate, note_cost_batches, balance_pgdat, node_scalars,
+    balance_pgdat, bulk_isolate_deactivate, mem_cgroup_swappiness, node_scalars, note_cost_batches,
     set_node_scalars, _scatter_pending, _shrink_census, _shrink_finish,
     _shrink_pageout, budget_next, deactivate_flags, file_is_tiny, inactive_low, kswapd_lower_priority,
     kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
@@ -608,7 +610,7 @@ def dry_batches(sim) -> np.ndarray:
 
 def swp_of(sim, lv) -> int:
     """mem_cgroup_swappiness of the lruvec's memcg."""
-    return lv.memcg.swappiness if lv.memcg.swappiness is not None else sim.config.swappiness
+    return mem_cgroup_swappiness(sim, lv.memcg)
 
 
 def set_lists(lists, ids, stamps, lohi) -> None:

@@ -163,7 +163,11 @@ def swappiness(sim, lruvec, sc: ScanControl) -> int:
     """mem_cgroup_swappiness, or the proactive override."""
     if sc.swappiness is not None:
         return sc.swappiness
-    memcg = lruvec.memcg
+    return mem_cgroup_swappiness(sim, lruvec.memcg)
+
+
+def mem_cgroup_swappiness(sim, memcg) -> int:
+    """The memcg's memory.swappiness, else the system's vm.swappiness."""
     return memcg.swappiness if memcg.swappiness is not None else sim.config.swappiness
 
 
