@@ -291,3 +291,33 @@ def test_grid_rejects_nonsense():
         Grid(policies=[]).cells()
     with pytest.raises(ConfigError, match="seed axis"):
         grid_from_options(params=["seed=3"])
+
+
+def test_memcg_cells_carry_their_memcgs_and_per_memcg_columns(tmp_path):
+    """A grid's memcgs (the run command's --memcg specs) reach every cell; a row has each memcg's
+    memory.stat and memory.events as memcg_<name>_* columns, and the per-memcg counts add up."""
+    g = grid_from_options(policies=["classic"], memories=["4MiB"], workloads=["tenants"],
+                          params=["a=zipf pages=1500 accesses=20000", "b=loop pages=600 passes=10"],
+                          memcgs=("name=a,pids=0", "name=b,pids=1,max=1MiB"))
+    (cell,) = g.cells()
+    assert cell["memcgs"] == ["name=a,pids=0", "name=b,pids=1,max=1MiB"]
+    row = run_cell(cell)
+    assert row["status"] == "ok", row.get("error")
+    assert json.loads(row["memcgs"]) == cell["memcgs"]
+    assert row["memcg_b_max"] > 0 and row["memcg_b_peak"] <= 256  # memory.max of 1 MiB was hit, and held
+    assert row["memcg_a_workingset_refault_file"] + row["memcg_b_workingset_refault_file"] == \
+        row["vmstat_workingset_refault_file"]
+    with pytest.raises(ConfigError, match="memcg"):
+        grid_from_options(policies=["classic"], memories=["4MiB"], memcgs=("name=a,pids=x",))
+    with pytest.raises(ConfigError, match="not a list"):
+        grid_from_options(policies=["classic"], memories=["4MiB"], memcgs="name=a")
+
+
+def test_sweep_command_takes_memcgs(tmp_path):
+    r = invoke("sweep", "--policy", "classic,mglru", "--memory", "4MiB", "--workload", "tenants",
+               "--memcg", "name=a,pids=0", "--memcg", "name=b,pids=1,max=1MiB", "--out", str(tmp_path / "s"), "--dry-run")
+    assert r.exit_code == 0, r.stderr
+    assert "2 cells" in r.stdout
+    r = invoke("sweep", "--policy", "classic", "--memory", "4MiB", "--memcg", "name=a,pids=x", "--out",
+               str(tmp_path / "t"))
+    assert r.exit_code == 2 and r.stderr.count("reclaim-ext: error:") == 1 and "pids" in r.stderr

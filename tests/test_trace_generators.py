@@ -28,7 +28,7 @@ def arr(name, seed=0, **kw):
 
 
 def test_registry_complete():
-    assert set(WORKLOADS) == {"zipf", "loop", "scan-hot", "shift", "mixed"}
+    assert set(WORKLOADS) == {"zipf", "loop", "scan-hot", "shift", "mixed", "tenants"}
     for name, spec in WORKLOADS.items():
         assert spec.name == name and spec.summary and "\n" not in spec.summary
         names = [p.name for p in spec.params]
@@ -335,3 +335,39 @@ def test_docs_cover_every_workload_parameter():
         assert f"### {name}" in doc
         for p in spec.params:
             assert f"| `{p.name}` |" in doc.split(f"### {name}", 1)[1], (name, p.name)
+
+
+# ---------------------------------------------------------------- tenants
+
+
+def test_tenants_interleave_in_proportion_as_separate_processes():
+    t = WORKLOADS["tenants"].make(3, a="zipf pages=500 accesses=3000 kind=anon", b="loop pages=100 passes=10",
+                                  c="scan-hot hot_pages=50 scan_pages=20 scan_every=30 accesses=500")
+    rec = t.to_array()
+    assert len(rec) == t.length == 3000 + 1000 + 500
+    for i, (name, params) in enumerate([("zipf", dict(pages=500, accesses=3000, kind="anon")),
+                                        ("loop", dict(pages=100, passes=10)),
+                                        ("scan-hot", dict(hot_pages=50, scan_pages=20, scan_every=30, accesses=500))]):
+        own = rec[rec["pid"] == i]
+        alone = make_workload(name, seed=3 + i, **params).to_array()  # tenant i: seed + i, its order kept
+        assert np.array_equal(own["page"], alone["page"]) and np.array_equal(own["kind"], alone["kind"])
+        assert np.array_equal(own["file"], alone["file"] + i * 1024)
+        # in proportion: after a fraction x of the trace, each tenant has done about x of its records
+        where = np.flatnonzero(rec["pid"] == i)
+        assert abs(where[len(where) // 2] / len(rec) - 0.5) < 0.01
+    assert t.params["c"].startswith("scan-hot")
+
+
+@pytest.mark.parametrize("params, words", [
+    (dict(a="nosuch pages=3"), "unknown workload 'nosuch'"),
+    (dict(a="zipf pages"), "'pages' is not key=value"),
+    (dict(a="zipf pages=abc"), "pages='abc' is not a number"),
+    (dict(a="zipf colour=3"), "unknown parameter 'colour'"),
+    (dict(a="zipf seed=3"), "a tenant's seed"),
+    (dict(a="mixed procs=2 accesses=1000"), "more than one process"),
+    (dict(a="tenants"), "unknown workload 'tenants'"),
+    (dict(a="", b=""), "no tenant"),
+])
+def test_tenants_bad_specs_name_the_problem(params, words):
+    with pytest.raises(TraceError, match=words):
+        WORKLOADS["tenants"].make(0, **params)

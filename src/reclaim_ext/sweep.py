@@ -34,12 +34,12 @@ DEFAULT_POLICY = "classic"
 DEFAULT_MEMORY = "64MiB"
 DEFAULT_WORKLOAD = "zipf"
 # RunConfig fields that are the same for every cell of a grid (flags or TOML top-level keys)
-FIXED_KEYS = ("swap", "swappiness", "mode", "min_free_kbytes", "watermark_scale_factor", "min_ttl_ms")
+FIXED_KEYS = ("swap", "swappiness", "mode", "min_free_kbytes", "watermark_scale_factor", "min_ttl_ms", "memcgs")
 _FIXED_DEFAULTS = {"swap": None, "swappiness": 60, "mode": "fast", "min_free_kbytes": None,
-                   "watermark_scale_factor": 10, "min_ttl_ms": 0}
+                   "watermark_scale_factor": 10, "min_ttl_ms": 0, "memcgs": None}
 # the measured columns every row has (missing, null, in a failed cell's row)
 MEASURED = ("accesses", "misses", "miss_ratio", "modeled_seconds", "wall_seconds")
-_KERNEL_ONLY = ("swap", "swappiness", "min_free_kbytes", "watermark_scale_factor")
+_KERNEL_ONLY = ("swap", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memcgs")
 
 
 class SweepError(ReclaimExtError):
@@ -227,6 +227,13 @@ class Grid:
         mode = self.fixed.get("mode", "fast")
         if mode not in ("fast", "exact"):
             raise ConfigError(f"mode: {mode!r} is not fast or exact")
+        memcgs = self.fixed.get("memcgs")
+        if memcgs is not None:  # --memcg specs, as the run command takes them
+            if isinstance(memcgs, str) or not all(isinstance(m, str) for m in memcgs):
+                raise ConfigError(f"memcgs: {memcgs!r} is not a list of --memcg specs")
+            from .api import RunConfig
+
+            RunConfig(memcgs=list(memcgs)).memcg_plan()
 
     def cells(self) -> list[dict]:
         """Every cell, scenario and seed outermost (so a worker replays one trace for many runs),
@@ -245,6 +252,10 @@ class Grid:
                             **{k: None for k in _KERNEL_ONLY})
             else:
                 cell.update(capacity=None, memory=size, **fixed)
+            if cell.get("memcgs") is None:  # a cell without memcgs keeps the id it had before they existed
+                cell.pop("memcgs", None)
+            else:
+                cell["memcgs"] = list(cell["memcgs"])
             cid = cell_id(cell)
             if cid not in seen:
                 seen.add(cid)
@@ -490,6 +501,7 @@ def config_columns(cell: dict) -> dict:
         "min_free_kbytes": cell.get("min_free_kbytes"),
         "watermark_scale_factor": cell.get("watermark_scale_factor"),
         "min_ttl_ms": float(cell.get("min_ttl_ms") or 0),
+        "memcgs": json.dumps(cell.get("memcgs")) if cell.get("memcgs") else None,
         "suite_scenario": cell.get("suite_scenario"),  # the benchmark scenario (reclaim_ext.suite), if any
     }
 
@@ -502,6 +514,14 @@ def result_columns(res: dict) -> dict:
     for group in ("vmstat", "cost", "events"):
         for k, v in (res.get(group) or {}).items():
             out[f"{group}_{k}"] = v
+    for m in res.get("memcgs") or ():  # each memcg but the root: its memory.stat, memory.events and usage
+        if m.get("name", "/") == "/":
+            continue
+        key = "memcg_" + m["name"].strip("/").replace("/", "_")
+        out[f"{key}_peak"] = m.get("peak")
+        for group in ("memory_stat", "memory_events"):
+            for k, v in (m.get(group) or {}).items():
+                out[f"{key}_{k}"] = v
     if "mechanisms" in res:
         out["mechanisms_effective"] = ",".join(m for m, on in res["mechanisms"].items() if on)
     out["warnings"] = "\n".join(res.get("warnings") or ()) or None

@@ -29,6 +29,8 @@ _FIXED_OPTIONS = (
     click.option("--watermark-scale-factor", type=click.IntRange(1, 3000), default=None,
                  help="vm.watermark_scale_factor [default: 10]."),
     click.option("--min-ttl-ms", type=float, default=None, help="MGLRU's min_ttl_ms (mglru only) [default: 0]."),
+    click.option("--memcg", "memcgs", multiple=True, metavar="SPEC",
+                 help="A memory cgroup in every cell, as `reclaim-ext run --memcg` takes it; repeatable."),
 )
 _CLUSTER_OPTIONS = (
     click.option("--scheduler", metavar="ADDRESS",
@@ -40,7 +42,7 @@ _CLUSTER_OPTIONS = (
 )
 _GRID_AXES = ("policies", "mechanisms", "memories", "cache", "capacities", "workloads", "params", "traces",
               "trace_format", "trace_opts", "seeds", "swap", "swappiness", "mode", "min_free_kbytes",
-              "watermark_scale_factor", "min_ttl_ms")
+              "watermark_scale_factor", "min_ttl_ms", "memcgs")
 
 
 def _options(opts):
@@ -52,11 +54,12 @@ def _options(opts):
     return deco
 
 
-def _fixed(swap, swappiness, mode, min_free_kbytes, watermark_scale_factor, min_ttl_ms) -> dict:
+def _fixed(swap, swappiness, mode, min_free_kbytes, watermark_scale_factor, min_ttl_ms, memcgs=()) -> dict:
     from .machine.units import parse_size
 
     out = {"swappiness": swappiness, "mode": mode, "min_free_kbytes": min_free_kbytes,
-           "watermark_scale_factor": watermark_scale_factor, "min_ttl_ms": min_ttl_ms}
+           "watermark_scale_factor": watermark_scale_factor, "min_ttl_ms": min_ttl_ms,
+           "memcgs": list(memcgs) or None}
     if swap is not None:
         out["swap"] = parse_size(swap, "swap")
     return {k: v for k, v in out.items() if v is not None}
@@ -197,7 +200,7 @@ def sweep(grid_file, out_dir, resume, dry_run, scheduler, workers, progress, **a
             cells = read_grid(out_dir)
         else:
             fixed = _fixed(**{k: axes.pop(k) for k in ("swap", "swappiness", "mode", "min_free_kbytes",
-                                                        "watermark_scale_factor", "min_ttl_ms")})
+                                                        "watermark_scale_factor", "min_ttl_ms", "memcgs")})
             axes["trace_opts"] = _trace_opts(axes["trace_opts"]) or None
             cells = grid_from_options(**axes, **fixed).cells()
         if dry_run:

@@ -747,6 +747,80 @@ def _make_mixed(procs, anon_pages, files, file_pages, exec_pages, accesses, alph
 
 
 # --------------------------------------------------------------------------------------------
+# tenants
+
+TENANT_FILES = 1 << 10
+"""In `tenants`, tenant i's file f is file i * TENANT_FILES + f."""
+
+
+class TenantsTrace(GeneratedTrace):
+    """Several tenants, each one built-in workload run as one process: tenant i is pid i, its
+    files are renumbered i * TENANT_FILES + f, and its records are interleaved with the others'
+    in proportion to their lengths (record j of a tenant with n records goes at its share
+    (j + 0.5) / n of the trace; ties in tenant order), so the tenants start and end together.
+    A tenant's own records keep their order. The tenants' traces are made once, in memory."""
+
+    def __init__(self, specs: list[tuple[str, dict]], texts: dict, seed: int):
+        parts = []
+        for i, (name, params) in enumerate(specs):
+            rec = WORKLOADS[name].make(seed + i, **params).to_array()
+            if len(rec) and int(rec["pid"].max()) > 0:
+                raise TraceError("workload tenants", f"tenant {i} ({name}) has more than one process: "
+                                 "each tenant must be one (mixed: procs=1)")
+            if len(rec) and int(rec["file"].max()) >= TENANT_FILES:
+                raise TraceError("workload tenants", f"tenant {i} ({name}) uses file ids of {TENANT_FILES} "
+                                 "or more")
+            rec["pid"] = i
+            rec["file"] += i * TENANT_FILES
+            parts.append(rec)
+        share = np.concatenate([(np.arange(len(r)) + 0.5) / len(r) for r in parts]) if parts else np.zeros(0)
+        who = np.concatenate([np.full(len(r), i) for i, r in enumerate(parts)]) if parts else np.zeros(0, int)
+        order = np.lexsort((who, share))
+        self.records = np.concatenate(parts)[order] if parts else np.zeros(0, dtype=RECORD_DTYPE)
+        super().__init__("tenants", len(self.records), dict(texts, seed=seed))
+
+    def _start(self):
+        return None
+
+    def _block(self, state, start, stop):
+        return self.records[start:stop].copy()
+
+
+def parse_tenant(text: str, which: str) -> tuple[str, dict] | None:
+    """A tenant given as 'WORKLOAD key=value ...' (spaces between items), or None for ''."""
+    items = text.split()
+    if not items:
+        return None
+    name, rest = items[0], items[1:]
+    if name not in WORKLOADS or name == "tenants":
+        known = ", ".join(w for w in WORKLOADS if w != "tenants")
+        raise TraceError("workload tenants", f"{which}={text!r}: unknown workload {name!r} (known: {known})")
+    spec = WORKLOADS[name]
+    params: dict[str, Any] = {}
+    for item in rest:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise TraceError("workload tenants", f"{which}={text!r}: {item!r} is not key=value")
+        if k == "seed":
+            raise TraceError("workload tenants", f"{which}={text!r}: a tenant's seed is the workload's seed + its index")
+        typ = spec.param(k).type
+        try:
+            value = v if typ is str else float(v)  # an integral float passes an int parameter's check
+        except ValueError:
+            raise TraceError("workload tenants", f"{which}={text!r}: {k}={v!r} is not a number") from None
+        params[k] = spec.check(k, value)
+    return name, params
+
+
+def _make_tenants(a, b, c, d, seed):
+    texts = dict(a=a, b=b, c=c, d=d)
+    specs = [t for t in (parse_tenant(v, k) for k, v in texts.items()) if t is not None]
+    if not specs:
+        raise TraceError("workload tenants", "no tenant: give at least a=WORKLOAD")
+    return TenantsTrace(specs, texts, seed)
+
+
+# --------------------------------------------------------------------------------------------
 # Registry
 
 
@@ -813,6 +887,18 @@ WORKLOADS: dict[str, WorkloadSpec] = {
                 _seed_param(),
             ],
             _make_shift,
+        ),
+        WorkloadSpec(
+            "tenants",
+            "up to four built-in workloads side by side, tenant i as process i (pair with --memcg pids=i)",
+            [
+                Param("a", str, "zipf pages=24576 accesses=1000000 alpha=0.9", "tenant 0: 'WORKLOAD key=value ...'"),
+                Param("b", str, "loop pages=12288 passes=40", "tenant 1 ('' for none)"),
+                Param("c", str, "", "tenant 2 ('' for none)"),
+                Param("d", str, "", "tenant 3 ('' for none)"),
+                _seed_param(),
+            ],
+            _make_tenants,
         ),
         WorkloadSpec(
             "mixed",
