@@ -314,10 +314,17 @@ def test_memcg_cells_carry_their_memcgs_and_per_memcg_columns(tmp_path):
 
 
 def test_sweep_command_takes_memcgs(tmp_path):
-    r = invoke("sweep", "--policy", "classic,mglru", "--memory", "4MiB", "--workload", "tenants",
-               "--memcg", "name=a,pids=0", "--memcg", "name=b,pids=1,max=1MiB", "--out", str(tmp_path / "s"), "--dry-run")
-    assert r.exit_code == 0, r.stderr
-    assert "2 cells" in r.stdout
+    base = ["sweep", "--policy", "classic,mglru", "--memory", "4MiB", "--workload", "tenants", "--dry-run"]
+    with_memcgs = invoke(*base, "--memcg", "name=a,pids=0", "--memcg", "name=b,pids=1,max=1MiB")
+    without = invoke(*base)
+    assert with_memcgs.exit_code == 0 and without.exit_code == 0, with_memcgs.stderr + without.stderr
+    assert "2 cells" in with_memcgs.stdout
+    # the memcgs are part of each cell: its ids are the flags' grid's, not the grid without them
+    flags = grid_from_options(policies=["classic,mglru"], memories=["4MiB"], workloads=["tenants"],
+                              memcgs=("name=a,pids=0", "name=b,pids=1,max=1MiB")).cells()
+    ids = {cell_id(c) for c in flags}
+    assert all(i in with_memcgs.stdout for i in ids)
+    assert not any(i in without.stdout for i in ids)
     r = invoke("sweep", "--policy", "classic", "--memory", "4MiB", "--memcg", "name=a,pids=x", "--out",
                str(tmp_path / "t"))
     assert r.exit_code == 2 and r.stderr.count("reclaim-ext: error:") == 1 and "pids" in r.stderr

@@ -360,8 +360,8 @@ def test_tenants_interleave_in_proportion_as_separate_processes():
 
 @pytest.mark.parametrize("params, words", [
     (dict(a="nosuch pages=3"), "unknown workload 'nosuch'"),
-    (dict(a="zipf pages"), "'pages' is not key=value"),
-    (dict(a="zipf pages=abc"), "pages='abc' is not a number"),
+    (dict(a="zipf pages"), "'pages' is not of the form key=value"),
+    (dict(a="zipf pages=abc"), "pages: 'abc' is not an integer"),
     (dict(a="zipf colour=3"), "unknown parameter 'colour'"),
     (dict(a="zipf seed=3"), "a tenant's seed"),
     (dict(a="mixed procs=2 accesses=1000"), "more than one process"),

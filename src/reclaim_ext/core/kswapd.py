@@ -1,7 +1,7 @@
 """kswapd's run compiled: balance_pgdat, shrink_node, shrink_lruvec, shrink_inactive_list,
 shrink_active_list and shrink_folio_list in one compiled call, for a node whose only lruvec has
-two classes per type and whose policy's hooks are the core's classic rules (the classic LRU
-without mechanisms: ReclaimOps.compiled_refaults is not None). Over page cache that is clean and
+two classes per type and whose policy's hooks are the two-list rules of mm/vmscan.c (the
+classic policy without mechanisms: ReclaimOps.compiled_refaults is not None). Over page cache that is clean and
 never mapped, a dry run on scalars decides the run and the folio work is done in bulk
 (bulk_kswapd_wake); kswapd_wake tries that first.
 
@@ -19,10 +19,12 @@ import numpy as np
 from numba import njit
 
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_referenced
-from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
-from .ops import DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, SWAP_CLUSTER_MAX, ScanControl
 from .access import FREE, NR_FILE_DIRTY, STOP_WMARK, SWAP_TOTAL, SWAP_USED
-from .ops import MAX_RECLAIM_RETRIES
+from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
+from .ops import (
+    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
+    SWAP_CLUSTER_MAX, ScanControl,
+)
 from .rmap import walk_referenced
 from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
@@ -82,6 +84,39 @@ def check_references_into(ids, young, vm_exec, flags, ftype, v):
         else:
             flags[g] = fl & ~PG_referenced
             v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
+
+
+@njit(cache=True)
+def folio_referenced(ids, pte_head, ptab, kc):
+    """walk_referenced on the PTE table `ptab` (present, young, exec, next), its cost (folios
+    walked, PTEs checked) counted into `kc` as rmap.count_rmap_walks counts it. Returns (young
+    counts, VM_EXEC seen)."""
+    young, vm_exec, walked, checked, _ = walk_referenced(ids, pte_head, ptab[0], ptab[1], ptab[2], ptab[3])
+    if walked:
+        kc[K_RMAP_WALKS] += walked
+        kc[K_PTES_CHECKED] += checked
+    return young, vm_exec
+
+
+@njit(cache=True)
+def free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, nodev, tokens,
+                 kc):
+    """remove_mapping and free for folios reclaimed from the lruvec in `row`, in order: each
+    leaves a shadow stamped with the lruvec's non-resident age, which each eviction advances
+    (workingset_eviction on the reclaim target: the only lruvec here), then the pages go back
+    to the free pages, uncharged up the memcg tree (`usage`), counted as pgfree. `tokens`: a
+    buffer of len(freed)."""
+    n = len(freed)
+    for i in range(n):
+        tokens[i] = nonres[row] + i
+    age_nonresident(nonres, parent, row, n)
+    _leave_shadows(freed, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
+    nodev[N_FREE] += n
+    m = row
+    while m >= 0:
+        usage[m] -= n
+        m = parent[m]
+    kc[K_PGFREE] += n
 
 
 @njit(cache=True)
@@ -145,7 +180,6 @@ def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab,
     workingset clock and count as rotated in the cost signal. `ftab`: the folios' stamp, list,
     flags and rmap head; `scr`: buffers for the folios taken and their rotations."""
     fstamp, flru, flags, pte_head = ftab
-    present, pyoung, pexec, nxt_of = ptab
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     a = t * 2 + ACTIVE
     file = t == LRU_FILE
@@ -162,11 +196,8 @@ def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab,
         rotate[:] = walk_exec[taken] & file
         walk_exec[taken] = False
     elif mapped:
-        young, vm_exec, walked, checked, _ = walk_referenced(taken, pte_head, present, pyoung, pexec, nxt_of)
+        young, vm_exec = folio_referenced(taken, pte_head, ptab, kc)
         rotate[:] = (young > 0) & vm_exec & file
-        if walked:
-            kc[K_RMAP_WALKS] += walked
-            kc[K_PTES_CHECKED] += checked
     nkeep = 0
     for i in range(k):  # the kept folios first (shrink_active_list puts them back first)
         if rotate[i]:
@@ -190,7 +221,7 @@ def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab,
 
 @njit(cache=True)
 def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, rstat, clock, scr, kc):
-    """shrink_inactive_list on type t's inactive list with classic's hooks: isolate from the
+    """shrink_inactive_list on type t's inactive list with the two-list hooks: isolate from the
     tail, shrink_folio_list (the core's compiled steps, folio_check_references, the shadows of
     workingset_eviction on this lruvec's clock, the freed pages uncharged), move_folios_to_lru,
     the cost signal and the batch's census. A batch of clean, never-mapped file folios takes
@@ -198,7 +229,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     decides, and frees every folio. `scr`: scratch() buffers (n at most SWAP_CLUSTER_MAX).
     Returns (pages reclaimed, pages scanned, lists)."""
     fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
-    present, pyoung, pexec, nxt_of = ptab
+    present, pyoung, nxt_of = ptab[0], ptab[1], ptab[3]
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     swap_usage, swap_max, mparent, swap_events = swtab
     lru = t * 2 + INACTIVE
@@ -226,10 +257,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
         pid = _shrink_census(batch, flags, ftype, True, nodev[N_WRITEBACK] != 0, out, census)
         verdict = np.full(k, -1, dtype=np.int8)
         if len(pid):
-            young, vm_exec, walked, checked, _ = walk_referenced(pid, pte_head, present, pyoung, pexec, nxt_of)
-            if walked:
-                kc[K_RMAP_WALKS] += walked
-                kc[K_PTES_CHECKED] += checked
+            young, vm_exec = folio_referenced(pid, pte_head, ptab, kc)
             _scatter_pending(out, folio_check_references(pid, young, vm_exec, flags, ftype), verdict)
         got = _shrink_pageout(batch, flags, ftype, pte_head, present, pyoung, nxt_of, verdict,
                               s[SWAP_TOTAL] - s[SWAP_USED], True, True, nodev[N_DIRTY] != 0, out, census, fmemcg,
@@ -247,18 +275,9 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     kc[K_PGPGOUT] += 4 * nr_pageout
     kc[K_VMSCAN_WRITE] += nr_pageout
     nfree = len(freed)
-    if nfree:  # remove_mapping: workingset_eviction's tokens on this lruvec's clock, then free
-        tokens = scr[4][:nfree]
-        for i in range(nfree):
-            tokens[i] = nonres[row] + i
-        age_nonresident(nonres, parent, row, nfree)
-        _leave_shadows(freed, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
-        nodev[N_FREE] += nfree
-        m = row
-        while m >= 0:
-            usage[m] -= nfree
-            m = parent[m]
-        kc[K_PGFREE] += nfree
+    if nfree:
+        free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, nodev,
+                     scr[4][:nfree], kc)
     kc[K_PGACTIVATE] += nact
     # move_folios_to_lru: activated folios to the active head, the others to the inactive head
     kc[K_LOCK_OPS] += 1
@@ -308,7 +327,7 @@ def kswapd_pass_start(lv, N, refaulted_anon, refaulted_file, may, priority, free
 @njit(cache=True)
 def kswapd_balance(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon, refaulted_file,
                    swp, clock, kc):
-    """balance_pgdat for the node's only lruvec (`row`) under the classic rules: priority 12
+    """balance_pgdat for the node's only lruvec (`row`) under the two-list rules: priority 12
     down to 1 until free pages are above the high watermark; each pass kswapd_age_node, then
     kswapd_shrink_node (prepare_scan_control, get_scan_count, shrink_lruvec's budget loop over
     shrink_inactive_list / shrink_active_list, the anon aging at its end, the node flags), then
@@ -382,7 +401,7 @@ def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_c
                    refaulted_anon, refaulted_file, swp, can_anon, batches):
     """balance_pgdat (kswapd_shrink_node, shrink_node, shrink_lruvec) on scalars for a node whose
     only lruvec (`row` of the LruvecTable arrays, which are changed: pass copies) holds file folios
-    only, all clean and never mapped, under the classic rules: every folio isolated from the
+    only, all clean and never mapped, under the two-list rules: every folio isolated from the
     inactive list is freed, aging moves folios to the inactive list, each batch notes its (zero)
     cost. prepare_scan_control (deactivate_flags, file_is_tiny), get_scan_count (scan_balance,
     scan_targets) and the budget loop (budget_next) are the very rules the per-batch path runs;
@@ -449,7 +468,7 @@ def bulk_kswapd_wake(in_ids, in_stamps, act_ids, act_stamps, lohi, clock, fstamp
                      usage, nodev, refaulted_anon, refaulted_file, swp, can_anon, batches, kc):
     """balance_pgdat in bulk for a node whose only lruvec (`row`, also the reclaim target, whose
     workingset clock stamps the shadows) holds file folios only, all of them that the run
-    reaches clean and never mapped, under the classic rules: kswapd_dry_run decides the batches,
+    reaches clean and never mapped, under the two-list rules: kswapd_dry_run decides the batches,
     bulk_isolate_deactivate does the folio work, then the evicted folios leave their shadows
     (workingset_eviction: the target's non-resident age, advanced per eviction), go back to the
     free pages and are uncharged (`usage`, up the memcg tree), the cost signal is replayed, the
@@ -480,16 +499,9 @@ def bulk_kswapd_wake(in_ids, in_stamps, act_ids, act_stamps, lohi, clock, fstamp
     if not ok:
         return WAKE_NO
     lohi[0], lohi[1], lohi[2] = lo, hi, alo
-    tokens = np.arange(nonres[row], nonres[row] + t_in)  # workingset_eviction, one folio after the other
-    age_nonresident(nonres, parent, row, t_in)
-    _leave_shadows(ids, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
-    nodev[N_FREE] += t_in  # free_folios: back to the free pages, uncharged up the tree
-    m = row
-    while m >= 0:
-        usage[m] -= t_in
-        m = parent[m]
+    free_evicted(ids, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, nodev,
+                 np.empty(t_in, dtype=np.int64), kc)
     note_cost_batches(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, batches[:nb], inactive)
-    kc[K_PGFREE] += t_in
     kc[K_PGSCAN] += t_in
     kc[K_PGSTEAL] += t_in
     kc[K_PGSCAN_FILE] += t_in
@@ -548,7 +560,7 @@ def kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s,
 def compiled_lruvec(sim, node, ops):
     """The lruvec kswapd_balance would run on (the node's only one) and the refault flags
     prepare_scan_control reads, or None when the run is not the compiled one's: bulk reclaim
-    off, several memcgs, or a policy whose hooks are not the core's classic rules."""
+    off, several memcgs, or a policy whose hooks are not the two-list rules."""
     if not sim.config.bulk_reclaim or sim.root_memcg.children:
         return None
     lv = sim.root_memcg.lruvecs[node.nid]

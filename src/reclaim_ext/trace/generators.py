@@ -795,21 +795,12 @@ def parse_tenant(text: str, which: str) -> tuple[str, dict] | None:
     if name not in WORKLOADS or name == "tenants":
         known = ", ".join(w for w in WORKLOADS if w != "tenants")
         raise TraceError("workload tenants", f"{which}={text!r}: unknown workload {name!r} (known: {known})")
-    spec = WORKLOADS[name]
-    params: dict[str, Any] = {}
-    for item in rest:
-        k, sep, v = item.partition("=")
-        if not sep or not k:
-            raise TraceError("workload tenants", f"{which}={text!r}: {item!r} is not key=value")
-        if k == "seed":
-            raise TraceError("workload tenants", f"{which}={text!r}: a tenant's seed is the workload's seed + its index")
-        typ = spec.param(k).type
-        try:
-            value = v if typ is str else float(v)  # an integral float passes an int parameter's check
-        except ValueError:
-            raise TraceError("workload tenants", f"{which}={text!r}: {k}={v!r} is not a number") from None
-        params[k] = spec.check(k, value)
-    return name, params
+    if any(item.partition("=")[0] == "seed" for item in rest):
+        raise TraceError("workload tenants", f"{which}={text!r}: a tenant's seed is the workload's seed + its index")
+    try:
+        return name, parse_workload_params(name, rest)
+    except TraceError as e:
+        raise TraceError("workload tenants", f"{which}={text!r}: {e.problem}") from None
 
 
 def _make_tenants(a, b, c, d, seed):
