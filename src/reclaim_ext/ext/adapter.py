@@ -307,18 +307,20 @@ class ExtOps(Classic):
         return np.concatenate([lv.lists[lv.list_index(t, c)].valid_ids(f) for t in (LRU_ANON, LRU_FILE)
                                for c in (0, 1)])
 
-    def _page_types(self, handles: np.ndarray) -> np.ndarray:
-        """Context.types: the type of each issued handle (0 anon, 1 file)."""
+    def _issued(self, handles: np.ndarray, what: str):
+        """The folio table, after checking that every handle was issued (ValueError otherwise)."""
         f = self.sim.folios
         if len(handles) and (handles.min() < 0 or handles.max() >= f.count):
-            raise ValueError("types(): a handle the core never issued")
-        return f.type[handles].astype(np.int8)
+            raise ValueError(f"{what}(): a handle the core never issued")
+        return f
+
+    def _page_types(self, handles: np.ndarray) -> np.ndarray:
+        """Context.types: the type of each issued handle (0 anon, 1 file)."""
+        return self._issued(handles, "types").type[handles].astype(np.int8)
 
     def _page_referenced(self, handles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Context.referenced during evict(): folio_referenced on the resident, listed pages."""
-        f = self.sim.folios
-        if len(handles) and (handles.min() < 0 or handles.max() >= f.count):
-            raise ValueError("referenced(): a handle the core never issued")
+        f = self._issued(handles, "referenced")
         young = np.zeros(len(handles), dtype=np.int64)
         vm_exec = np.zeros(len(handles), dtype=bool)
         ok = np.flatnonzero(((f.flags[handles] & PG_resident) != 0) & (f.lru[handles] != NO_LIST))
