@@ -23,6 +23,7 @@ from ..core.ops import (
 from ..core.lru import HookOut, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
+from ..core.kswapd import folio_check_references
 from ..core.vmscan import (
     can_reclaim_anon, count_reclaim, mem_cgroup_below_low, mem_cgroup_below_min, nr_swap_pages, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
 )
@@ -854,12 +855,13 @@ class MGLRU(ReclaimOps):
             # folio_test_clear_referenced; a young PTE sets PG_referenced and activates with a
             # second reference (PG_referenced, more than one young PTE, or an executable file)
             f = sim.folios
+            ids = np.asarray(ids, dtype=np.int64)
             fl = f.flags[ids]
-            ref = (fl & PG_referenced) != 0
-            tried = ref & folio_mapped(sim, ids)
-            f.flags[ids] = np.where(y | tried, fl | _U16(PG_referenced), fl & ~_U16(PG_referenced))
-            act = ref | (young > 1) | (np.asarray(vm_exec, dtype=bool) & (f.type[ids] == LRU_FILE))
-            v[y] = np.where(act[y], FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+            tried = ((fl & PG_referenced) != 0) & folio_mapped(sim, ids)
+            if y.any():  # the young ones: the core's folio_check_references
+                v[y] = folio_check_references(ids[y], young[y], np.asarray(vm_exec, dtype=bool)[y], f.flags, f.type)
+            n = ~y
+            f.flags[ids[n]] = np.where(tried[n], fl[n] | _U16(PG_referenced), fl[n] & ~_U16(PG_referenced))
             v[tried] = FOLIOREF_KEEP
             return v
         if y.any():
