@@ -585,6 +585,8 @@ class Simulator:
         it delivered. The lists, node, counters and snapshot are written back here. Returns (next
         record, why, granted, whether the stop's kswapd run is done)."""
         loop, own, out = fused
+        if callable(own):
+            own = own()
         node = self.node
         lv = self.root_lruvec(node)
         lists = lv.lists

@@ -110,6 +110,15 @@ def free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow
     for i in range(n):
         tokens[i] = nonres[row] + i
     age_nonresident(nonres, parent, row, n)
+    evict_free(freed, tokens[:n], row, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, parent, nodev, kc)
+
+
+@njit(cache=True)
+def evict_free(freed, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, parent, nodev, kc):
+    """__remove_mapping and free for folios reclaimed from the lruvec in `row`, in order, with
+    their eviction tokens: each leaves its shadow, then the pages go back to the free pages,
+    uncharged up the memcg tree (`usage`), counted as pgfree (engine.Simulator.free_folios)."""
+    n = len(freed)
     _leave_shadows(freed, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever)
     nodev[N_FREE] += n
     m = row
@@ -632,31 +641,45 @@ def set_lists(lists, ids, stamps, lohi) -> None:
 
 
 @njit(cache=True)
-def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, refaulted_anon, refaulted_file, swp,
-                  clock, batches, kc):
-    """engine._make_room at a stop of run_accesses, in a compiled driver, when it wakes kswapd
-    and all before the wake is done: the stop is the watermark's, the chunk was sampled, the
-    flusher has nothing to do, and kswapd is woken (free at or below low, not failed out).
-    kswapd_wake runs; WAKE_DONE when the allocation may then go on (free above min, no
-    writeback started), else WAKE_RAN: the engine finishes _make_room after the wake. WAKE_NO
-    (nothing done) when the wake is not due. Returns (answer, ids, stamps)."""
+def wake_due(why, sampled, bg, s, nodev):
+    """Whether engine._make_room, at a stop of run_accesses in a compiled driver, wakes kswapd
+    with all before the wake done: the stop is the watermark's, the chunk was sampled, the
+    flusher has nothing to do, and kswapd is woken (free at or below low, not failed out)."""
     flush = s[NR_FILE_DIRTY] > 0 and s[NR_FILE_DIRTY] > bg
-    if (why != STOP_WMARK or not sampled or flush or s[FREE] > nodev[N_LOW]
-            or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES):
-        return WAKE_NO, ids, stamps
-    nodev[N_FREE] = s[FREE]
-    ftab, ptab, lvt, swtab, row = kt
-    got, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon,
-                                   refaulted_file, swp, clock, batches, kc)
+    return not (why != STOP_WMARK or not sampled or flush or s[FREE] > nodev[N_LOW]
+                or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES)
+
+
+@njit(cache=True)
+def wake_done(got, s, nodev, wb, kc):
+    """The end of a compiled driver's kswapd wake (`got`: pages reclaimed, < 0 when a bulk run
+    diverged from its dry run): its counts, and WAKE_DONE when the allocation may then go on
+    (free above min, no writeback started), else WAKE_RAN: the engine finishes _make_room after
+    the wake."""
     s[FREE] = nodev[N_FREE]
     kc[K_RECLAIMS] += 1
     kc[K_WAKEUPS] += 1
     kc[K_PAGEOUTRUN] += 1
     if got < 0:
-        return WAKE_DIVERGED, ids, stamps
+        return WAKE_DIVERGED
     if nodev[N_FREE] <= nodev[N_MIN] or wb[WB_WRITEBACK] or wb[WB_REQUESTED]:
-        return WAKE_RAN, ids, stamps
-    return WAKE_DONE, ids, stamps
+        return WAKE_RAN
+    return WAKE_DONE
+
+
+@njit(cache=True)
+def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, refaulted_anon, refaulted_file, swp,
+                  clock, batches, kc):
+    """engine._make_room at a stop of run_accesses, in a compiled driver, when it wakes kswapd
+    (wake_due): kswapd_wake runs, and wake_done answers. WAKE_NO (nothing done) when the wake
+    is not due. Returns (answer, ids, stamps)."""
+    if not wake_due(why, sampled, bg, s, nodev):
+        return WAKE_NO, ids, stamps
+    nodev[N_FREE] = s[FREE]
+    ftab, ptab, lvt, swtab, row = kt
+    got, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon,
+                                   refaulted_file, swp, clock, batches, kc)
+    return wake_done(got, s, nodev, wb, kc), ids, stamps
 
 
 def buffers(sim) -> tuple:
@@ -692,5 +715,5 @@ def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
 
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "driver_kswapd", "flush_counts", "folio_check_references",
-           "buffers", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists", "shrink_active_list",
+           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "wake_done", "wake_due", "scratch", "set_lists", "shrink_active_list",
            "shrink_active_lists", "tables"]

@@ -228,9 +228,9 @@ class ReclaimOps:
     def segment_driver(self, sim, slots: int):
         """A compiled driver the engine may hand whole stretches of a chunk to, for a run with one
         memcg, no limit and no check (engine.Simulator.drive_compiled has the arguments every
-        such driver takes and what it returns): (loop, the policy's own arguments, the HookOut
-        its events count into, with room for `slots` list slots). None (the default): the
-        engine drives, one stretch at a time."""
+        such driver takes and what it returns): (loop, the policy's own arguments or a function
+        that returns them at each call, the HookOut its events count into, with room for `slots`
+        list slots). None (the default): the engine drives, one stretch at a time."""
         return None
 
     def compiled_refaults(self, sim, lruvec):

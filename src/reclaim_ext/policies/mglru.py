@@ -16,16 +16,23 @@ import numpy as np
 from numba import njit
 
 from ..core import lockfree
-from ..core.ops import (
-    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, AccessEvents, ReclaimOps,
-    ScanControl,
+from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
+from ..core.kswapd import (
+    K_BULK, K_LOCK_OPS, K_PGREFILL, K_PGSCAN, K_PGSCAN_FILE, K_PGSTEAL, K_PGSTEAL_FILE, K_SCANNED, KSWAPD_COUNTS,
+    WAKE_DONE, WAKE_NO, WAKE_ROOM, WB_REQUESTED, evict_free, flush_counts, folio_check_references, set_lists, tables,
+    wake_done, wake_due,
 )
-from ..core.lru import HookOut, list_add
+from ..core.ops import (
+    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
+    ReclaimOps, ScanControl,
+)
+from ..core.lru import HookOut, _tail_valid, isolate_tail_into, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
-from ..core.kswapd import folio_check_references
 from ..core.vmscan import (
-    can_reclaim_anon, count_reclaim, mem_cgroup_below_low, mem_cgroup_below_min, nr_swap_pages, remove_mapping, shrink_folio_list, swappiness as vm_swappiness,
+    N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, driver_stretch, kswapd_sleep_flags,
+    mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots, remove_mapping,
+    set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_unevictable,
@@ -432,6 +439,172 @@ def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, tot
     return pos, rounds
 
 
+@njit(cache=True)
+def type_evictable(swappiness, t):
+    """for_each_evictable_type: file only at 0, anon only at 201 (SWAPPINESS_ANON_ONLY)."""
+    if t == LRU_ANON:
+        return swappiness != MIN_SWAPPINESS
+    return swappiness <= MAX_SWAPPINESS
+
+
+@njit(cache=True)
+def evictable_size_of(nl, min_seq, max_seq, swappiness):
+    """Pages in every live generation of the evictable types (negative sizes as 0); `nl`: the
+    lruvec's sizes by logical list (nr_logical)."""
+    total = 0
+    for t in range(2):
+        if type_evictable(swappiness, t):
+            for seq in range(min_seq[t], max_seq + 1):
+                total += max(nl[t * MAX_NR_GENS + seq % MAX_NR_GENS], 0)
+    return total
+
+
+@njit(cache=True)
+def inactive_size_of(nl, t, min_seq_t, max_seq):
+    """The NR_INACTIVE_* compatibility counter of type t: every generation but the two youngest."""
+    total = 0
+    for seq in range(min_seq_t, max_seq - 1):
+        total += nl[t * MAX_NR_GENS + seq % MAX_NR_GENS]
+    return total
+
+
+@njit(cache=True)
+def _bit_length(x):
+    n = 0
+    while x > 0:
+        x >>= 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def initial_priority(reclaimable, nr_to_reclaim):
+    """set_initial_priority: where (reclaimable >> priority) meets the goal, in [6, 12]."""
+    priority = _bit_length(max(reclaimable, 0)) - 1 - _bit_length(nr_to_reclaim - 1)
+    return min(max(priority, DEF_PRIORITY // 2), DEF_PRIORITY)
+
+
+@njit(cache=True)
+def min_seq_candidates(nr, min_seq, max_seq, swappiness, pre):
+    """What try_to_inc_min_seq would set min_seq to: past the physically empty oldest
+    generations (`nr`: the lruvec's list sizes), anon and file kept within one generation of
+    max_seq - 2 of each other. Before the rework (`pre`) anon's min_seq never passed file's
+    (the file type is always evictable): with swap, anon stops at file's candidate, and file
+    at anon's or its own."""
+    out = min_seq.copy()
+    for t in range(2):
+        if not type_evictable(swappiness, t):
+            continue
+        while out[t] + MIN_NR_GENS <= max_seq:
+            if nr[t * MAX_NR_GENS + out[t] % MAX_NR_GENS]:
+                break
+            out[t] += 1
+    if pre:
+        if swappiness != MIN_SWAPPINESS:
+            out[LRU_ANON] = min(out[LRU_ANON], out[LRU_FILE])
+            out[LRU_FILE] = max(out[LRU_ANON], min_seq[LRU_FILE])
+        return out
+    if MIN_SWAPPINESS < swappiness <= MAX_SWAPPINESS:
+        s = max_seq - MIN_NR_GENS
+        if out[LRU_ANON] > s and out[LRU_FILE] < s:
+            out[LRU_ANON] = s
+        elif out[LRU_FILE] > s and out[LRU_ANON] < s:
+            out[LRU_FILE] = s
+    return out
+
+
+@njit(cache=True)
+def bulk_plan(ids, stamps, lohi, fstamp, flags, lru_gen, lru_refs, pte_head, nr, nl, min_seq, max_seq, ctrl,
+              swappiness, priority, free, reclaimed, goal, root, kswapd_high, pre):
+    """Whether the whole loop of try_to_shrink_lruvec is one bulk pass, and its dry run: every
+    folio it would isolate is a clean, never-mapped file folio of the oldest file generation
+    and that generation outlasts the loop (so min_seq and max_seq stay put and no aging runs).
+    `ids`, `stamps`, `lohi`: the lruvec's lists; `nr`, `nl`: its list sizes, physical and
+    logical; kswapd_high: the free pages that stop kswapd (should_abort_scan), or -1.
+
+    The candidates are the list's tail, peeked in growing steps until bulk_dry_run has enough.
+    Returns (candidates, their verdicts, the folios the loop scans, the evict_folios rounds);
+    0 rounds: not a bulk pass (nothing was changed)."""
+    fail = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), 0, 0)
+    if not type_evictable(swappiness, LRU_FILE):
+        return fail
+    emin = min_seq[LRU_FILE]
+    if type_evictable(swappiness, LRU_ANON):
+        for k in range(MAX_NR_GENS):
+            if nr[LRU_ANON * MAX_NR_GENS + k]:
+                return fail
+        cand_seq = min_seq_candidates(nr, min_seq, max_seq, swappiness, pre)
+        if cand_seq[0] != min_seq[0] or cand_seq[1] != min_seq[1]:
+            return fail
+        emin = min(emin, min_seq[LRU_ANON])
+    if emin + MIN_NR_GENS > max_seq or (emin + MIN_NR_GENS == max_seq and priority != DEF_PRIORITY):
+        return fail  # aging would run (or eviction is impossible): the per-batch path
+    if max_seq - min_seq[LRU_FILE] + 1 == MIN_NR_GENS:
+        return fail
+    lru = LRU_FILE * MAX_NR_GENS + min_seq[LRU_FILE] % MAX_NR_GENS
+    avail = nr[lru]
+    # a first guess of the folios the loop scans: what it must free, plus some sorted
+    need = goal - reclaimed
+    if kswapd_high >= 0:
+        need = min(need, kswapd_high - free + 1)
+    want = min(avail, max(4 * MIN_LRU_BATCH, 2 * need + MIN_LRU_BATCH))
+    total = evictable_size_of(nl, min_seq, max_seq, swappiness)  # should_run_aging's total
+    while True:
+        cand = _tail_valid(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, want)[0]
+        if len(cand) < want:
+            return fail
+        verdict = np.empty(len(cand), dtype=np.int8)
+        end, rounds = bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, total, priority, free,
+                                   reclaimed, goal, root, kswapd_high, verdict, pre)
+        if end != -1:
+            break
+        want = min(avail, 4 * want)
+    if end < 0 or not rounds:
+        return fail
+    return cand, verdict[:end], end, rounds
+
+
+@njit(cache=True)
+def bulk_room(ids, lohi, n, pre):
+    """Whether the file lists have room for n more slots at the head (and before the tail
+    before the rework): what bulk_apply may put there."""
+    for k in range(MAX_NR_GENS):
+        lru = LRU_FILE * MAX_NR_GENS + k
+        if lohi[2 * lru + 1] + n > len(ids[lru]) or (pre and lohi[2 * lru] < n):
+            return False
+    return True
+
+
+@njit(cache=True)
+def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr, nl, ctrl, clock, usage, parent,
+               nodev, kc, pre):
+    """The folio work of a bulk pass (bulk_plan's verdicts) on the lists `ids`, `stamps`
+    (windows `lohi`, with bulk_room's room): the folios leave the tail of the oldest file
+    generation (isolate_lru_folios), are sorted or isolated in order (sort_and_isolate), the
+    sorted ones go onto the heads of their lists, and the isolated ones are evicted (the
+    shadows carry lru_gen_eviction's tokens) and freed (core.kswapd.evict_free). `ftab`: as
+    core.kswapd.tables. Returns (isolated, file folios waiting for writeback that are dirty,
+    those not under writeback, the folios sorted to the tail of their lists in `tq` before the
+    rework, tq)."""
+    fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
+    lru = LRU_FILE * MAX_NR_GENS + min_seq[LRU_FILE] % MAX_NR_GENS
+    n = len(verdict)
+    taken = np.empty(n, dtype=np.int64)
+    k, lohi[2 * lru] = isolate_tail_into(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, flru, n,
+                                         taken)
+    nr[row, lru] -= k
+    census = np.zeros(2, dtype=np.int64)
+    tq = np.empty((2, n if pre else 0), dtype=np.int64)
+    push = (np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
+    iso, npush, ntail = sort_and_isolate(taken[:k], verdict[:k], LRU_FILE, min_seq[LRU_FILE], flags, lru_gen,
+                                         lru_refs, flru, fstamp, nr, nl, row, clock, push, ctrl[4][LRU_FILE], census,
+                                         pre, tq)
+    push_slots(push, npush, ids, stamps, lohi)
+    tokens = eviction_tokens(iso, flags, ftype, lru_refs, min_seq, ctrl[3], pre)
+    evict_free(iso, tokens, row, flags, ftab[5], ftab[6], ftab[7], ftab[8], usage, parent, nodev, kc)
+    return len(iso), census[0], census[1], ntail, tq
+
+
 # ---- the hot path -----------------------------------------------------------------------------
 
 
@@ -510,6 +683,96 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
     return npush
 
 
+@njit(cache=True)
+def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seqs, ctrl, memcg_old, bins, bin_pos,
+                   usage, nodev, s, wb, swp, clock, kc):
+    """A kswapd run under MGLRU as one compiled call when it is one bulk pass: balance_pgdat's
+    first pass (kswapd_age_node's set_initial_priority does nothing while nr_to_reclaim is 0),
+    kswapd_shrink_node, lru_gen_shrink_node (set_initial_priority), shrink_many from a random
+    bin (bin_pos: the next of the memcg LRU's drawn bins) over the node's only lruvec (in the
+    old generation: memcg_old), shrink_one, and try_to_shrink_lruvec as bulk_plan's pass, when
+    that pass leaves the node balanced and the lruvec sizable (shrink_one then rotates
+    nothing). `seqs`: max_seq, min_seq[anon], min_seq[file]; `ctrl`: the PID controller's
+    counters; the rest as core.kswapd.kswapd_balance's. Returns the pages reclaimed, -1 when
+    the run is not such a pass (nothing changed), -2 when the pass did not do what its plan
+    said (a bug)."""
+    nr, parent = lvt[0], lvt[4]
+    free, high = nodev[N_FREE], nodev[N_HIGH]
+    if free > high or not memcg_old or bin_pos[0] >= len(bins):
+        return -1
+    max_seq, min_seq = seqs[0], seqs[1:3]
+    nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)  # kswapd_shrink_node
+    swap_free = s[SWAP_TOTAL] - s[SWAP_USED]
+    swappiness = swp if swap_free >= MIN_LRU_BATCH else 0  # get_swappiness
+    reclaimable = inactive_size_of(nl[row], LRU_FILE, min_seq[LRU_FILE], max_seq)
+    if swap_free > 0:  # can_reclaim_anon
+        reclaimable += inactive_size_of(nl[row], LRU_ANON, min_seq[LRU_ANON], max_seq)
+    priority = initial_priority(reclaimable, nr_to_reclaim) if nr_to_reclaim >= MIN_LRU_BATCH else DEF_PRIORITY
+    cand, verdict, end, rounds = bulk_plan(ids, stamps, lohi, ftab[0], ftab[2], lru_gen, lru_refs, ftab[4], nr[row],
+                                           nl[row], min_seq, max_seq, ctrl, swappiness, priority, free, 0,
+                                           max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, False)
+    if not rounds:
+        return -1
+    niso = 0
+    for k in range(end):
+        niso += verdict[k] == ISOLATE
+    size = evictable_size_of(nl[row], min_seq, max_seq, swappiness)
+    if free + niso <= high or (size - niso) >> priority == 0 or not bulk_room(ids, lohi, end, False):
+        return -1  # a second pass, a rotation of the lruvec, or lists to grow: the Python run
+    got, dirty, unqueued, _, _ = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr, nl,
+                                            ctrl, clock, usage, parent, nodev, kc, False)
+    if got != niso or evictable_size_of(nl[row], min_seq, max_seq, swappiness) != size - niso:
+        return -2
+    bin_pos[0] += 1  # shrink_many's first bin
+    kc[K_BULK] += 1
+    kc[K_LOCK_OPS] += rounds  # one isolation per evict_folios
+    kc[K_PGSCAN] += niso  # scan_folios counts the isolated
+    kc[K_PGSCAN_FILE] += niso
+    kc[K_PGREFILL] += end - niso
+    kc[K_SCANNED] += end
+    kc[K_PGSTEAL] += niso
+    kc[K_PGSTEAL_FILE] += niso
+    if unqueued and unqueued == niso + dirty:  # try_to_shrink_lruvec: wakeup_flusher_threads
+        wb[WB_REQUESTED] = 1
+    if niso:  # lru_gen_shrink_node: progress resets kswapd_failures
+        nodev[N_FAILURES] = 0
+    kswapd_sleep_flags(nodev, niso)
+    return niso
+
+
+@njit(cache=True)
+def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, own, ids, stamps, lohi, kt, nodev, wb,
+                   wa_base, refaults, swp, clock, batches, kc):
+    """MGLRU's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
+    arguments and the answer): stretches of the chunk (driver_stretch), their events
+    (mglru_events) and list insertions, and each kswapd wake that lru_gen_kswapd can run,
+    until a stop it leaves to the engine (a wake it cannot run is one: WAKE_NO)."""
+    evt, gen = own
+    stat, push = evt[14], evt[15]
+    nl, seqs, ctrl, memcg_old, bins, bin_pos = gen
+    ftab, _, lvt, _, row = kt
+    why = DONE
+    while i < len(head[0]):
+        i, why, ne, granted, skip_used = driver_stretch(head, tail, s, nodev, i, granted, skip_used)
+        npush = mglru_events(ev[0][:ne], ev[1][:ne], ev[2][:ne], ev[3][:ne], ev[5][:ne], *evt)
+        if not push_slots(push, npush, ids, stamps, lohi):
+            return i, why, granted, npush, WAKE_ROOM, ids, stamps
+        if why == DONE:
+            continue
+        if not wake_due(why, sampled, bg, s, nodev):
+            return i, why, granted, 0, WAKE_NO, ids, stamps
+        nodev[N_FREE] = s[FREE]
+        got = lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, evt[4], evt[5], nl, row, seqs[0], ctrl, memcg_old, bins,
+                             bin_pos, usage, nodev, s, wb, swp, clock, kc)
+        if got == -1:
+            return i, why, granted, 0, WAKE_NO, ids, stamps
+        done = wake_done(got, s, nodev, wb, kc)
+        if done != WAKE_DONE:
+            return i, why, granted, 0, done, ids, stamps
+        granted = True
+    return i, why, granted, 0, WAKE_NO, ids, stamps
+
+
 class MemcgLru:
     """The per-node memcg LRU of root reclaim (`struct lru_gen_memcg`, mm/vmscan.c):
     MEMCG_NR_GENS generations x MEMCG_NR_BINS bins, each a FIFO of lruvecs; `seq` names the old
@@ -521,13 +784,18 @@ class MemcgLru:
         self.fifo = [[[] for _ in range(MEMCG_NR_BINS)] for _ in range(MEMCG_NR_GENS)]
         self.nr_memcgs = [0] * MEMCG_NR_GENS
         self.rng = np.random.Generator(np.random.PCG64(seed))
-        self._bins: list[int] = []
+        # drawn 1024 at a time; bin_pos[0]: the next one (compiled code draws from them too)
+        self.bins = np.zeros(1024, dtype=np.int64)
+        self.bin_pos = np.array([len(self.bins)], dtype=np.int64)
 
     def random_bin(self) -> int:
-        """get_random_u32_below(MEMCG_NR_BINS), drawn 1024 at a time."""
-        if not self._bins:
-            self._bins = self.rng.integers(MEMCG_NR_BINS, size=1024).tolist()[::-1]
-        return self._bins.pop()
+        """get_random_u32_below(MEMCG_NR_BINS)."""
+        k = int(self.bin_pos[0])
+        if k == len(self.bins):
+            self.bins[:] = self.rng.integers(MEMCG_NR_BINS, size=len(self.bins))
+            k = 0
+        self.bin_pos[0] = k + 1
+        return int(self.bins[k])
 
     def online(self, lruvec) -> None:
         """lru_gen_online_memcg: the tail of a random bin of the old generation."""
@@ -578,12 +846,8 @@ _EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "work
 
 
 def evictable_types(swappiness: int) -> tuple[int, ...]:
-    """for_each_evictable_type: file only at 0, anon only at 201 (SWAPPINESS_ANON_ONLY)."""
-    if swappiness == MIN_SWAPPINESS:
-        return (LRU_FILE,)
-    if swappiness > MAX_SWAPPINESS:
-        return (LRU_ANON,)
-    return (LRU_ANON, LRU_FILE)
+    """for_each_evictable_type (type_evictable)."""
+    return tuple(t for t in (LRU_ANON, LRU_FILE) if type_evictable(swappiness, t))
 
 
 class LruGen:
@@ -734,6 +998,29 @@ class MGLRU(ReclaimOps):
             for lg, r in zip(lgs, refaulted):
                 lg.refaulted += r
         out.apply()
+
+    def segment_driver(self, sim, slots):
+        """mglru_segments and its own arguments (ReclaimOps.segment_driver), for MGLRU after the
+        rework (its bulk pass's rules: bulk_apply sorts to list heads only) without min_ttl_ms
+        (lru_gen_age_node's check runs in Python)."""
+        if self.pre_rework or self.min_ttl_ms:
+            return None
+        f = sim.folios
+        t = sim.lruvec_table
+        lv = sim.root_lruvec(sim.node)
+        lg = self.lrugen(lv)
+        mlru = self.memcg_lru(sim.node)
+        out = HookOut.get(sim, _EVENT_COUNTERS, slots)
+        # the seqs and the memcg LRU's generation are Python scalars: taken at each call
+        def own():
+            seqs = np.array([[lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]]], dtype=np.int64)
+            evt = (f.flags, f.type, f.lru, f.stamp, f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, False, t.nr,
+                   t.nr_logical, seqs, lg.refaulted.reshape(1, 2, MAX_NR_TIERS), sim._stamp_clock, out.stat, out.push,
+                   False)
+            gen = (t.nr_logical, seqs, lg.ctrl, lv.priv["memcg_gen"] == mlru.seq % MEMCG_NR_GENS, mlru.bins,
+                   mlru.bin_pos)
+            return evt, gen
+        return mglru_segments, own, out
 
     # ---- access detection through page tables ----------------------------------------------------
 
@@ -951,14 +1238,10 @@ class MGLRU(ReclaimOps):
         return emin + MIN_NR_GENS == lg.max_seq, self.evictable_size(lruvec, swappiness)
 
     def evictable_size(self, lruvec, swappiness: int) -> int:
-        """Pages in every live generation of the evictable types (negative sizes as 0)."""
+        """evictable_size_of the lruvec."""
         lg = self.lrugen(lruvec)
-        nl = lruvec.nr_logical[:]  # a list of ints: cheaper to index than the row
-        total = 0
-        for t in evictable_types(swappiness):
-            for seq in range(lg.min_seq[t], lg.max_seq + 1):
-                total += max(nl[t * MAX_NR_GENS + seq % MAX_NR_GENS], 0)
-        return total
+        return int(evictable_size_of(lruvec.nr_logical.a, np.asarray(lg.min_seq, dtype=np.int64), lg.max_seq,
+                                     swappiness))
 
     # ---- eviction --------------------------------------------------------------------------------
 
@@ -1062,26 +1345,8 @@ class MGLRU(ReclaimOps):
     def _min_seq_candidates(self, lruvec, swappiness: int) -> list[int]:
         """What try_to_inc_min_seq would set min_seq to."""
         lg = self.lrugen(lruvec)
-        min_seq = list(lg.min_seq)
-        for t in evictable_types(swappiness):
-            while min_seq[t] + MIN_NR_GENS <= lg.max_seq:
-                if lruvec.nr[t * MAX_NR_GENS + lru_gen_from_seq(min_seq[t])]:
-                    break
-                min_seq[t] += 1
-        if self.pre_rework:
-            # before the rework anon's min_seq never passed file's (the file type is always
-            # evictable): with swap, anon stops at file's candidate, and file at anon's or its own
-            if swappiness != MIN_SWAPPINESS:
-                min_seq[LRU_ANON] = min(min_seq[LRU_ANON], min_seq[LRU_FILE])
-                min_seq[LRU_FILE] = max(min_seq[LRU_ANON], lg.min_seq[LRU_FILE])
-            return min_seq
-        if MIN_SWAPPINESS < swappiness <= MAX_SWAPPINESS:
-            s = lg.max_seq - MIN_NR_GENS
-            if min_seq[LRU_ANON] > s and min_seq[LRU_FILE] < s:
-                min_seq[LRU_ANON] = s
-            elif min_seq[LRU_FILE] > s and min_seq[LRU_ANON] < s:
-                min_seq[LRU_FILE] = s
-        return min_seq
+        return min_seq_candidates(lruvec.table.nr[lruvec.row], np.asarray(lg.min_seq, dtype=np.int64), lg.max_seq,
+                                  swappiness, self.pre_rework).tolist()
 
     def evict_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
         lg = self.lrugen(lruvec)
@@ -1203,60 +1468,51 @@ class MGLRU(ReclaimOps):
         return n < 0
 
     def _bulk_shrink_lruvec(self, sim, lruvec, sc, swp: int) -> bool:
-        """The whole loop of try_to_shrink_lruvec in one pass, when every folio it would isolate is
-        a clean, never-mapped file folio from the oldest file generation and that generation
-        outlasts the loop (so min_seq and max_seq stay put and no aging runs).
-
-        Those folios are all freed by shrink_folio_list (no young PTE: RECLAIM), so the loop's
-        control flow follows from scan_folios' verdicts alone: bulk_dry_run replays the loop
-        (the PID controller's tier choice before every batch from the counters the earlier
-        batches changed), and the folio work of all its batches is done at once by the steps
-        the per-batch path runs. Returns False, having changed nothing, when the pass does not
+        """The whole loop of try_to_shrink_lruvec in one pass when bulk_plan finds it is one: the
+        folio work of all its batches is done at once by bulk_apply, with the steps the
+        per-batch path runs. Returns False, having changed nothing, when the pass does not
         qualify (tests/test_engine_drivers.py checks both paths leave the same state)."""
         lg = self.lrugen(lruvec)
-        types = evictable_types(swp)
-        if LRU_FILE not in types:
-            return False
-        if LRU_ANON in types:
-            if lruvec.type_size(LRU_ANON) or self._min_seq_candidates(lruvec, swp) != lg.min_seq:
-                return False
-        emin = lg.evictable_min_seq(swp)
-        if emin + MIN_NR_GENS > lg.max_seq or (emin + MIN_NR_GENS == lg.max_seq and sc.priority != DEF_PRIORITY):
-            return False  # aging would run (or eviction is impossible): the per-batch path
-        if lg.nr_gens(LRU_FILE) == MIN_NR_GENS:
-            return False
-        f = sim.folios
-        lru = LRU_FILE * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[LRU_FILE])
-        avail = lruvec.nr[lru]
-        node = lruvec.node
+        f, node, lists, table, row = sim.folios, lruvec.node, lruvec.lists, lruvec.table, lruvec.row
+        ids, stamps = tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists)
+        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        min_seq = np.asarray(lg.min_seq, dtype=np.int64)
         root = sc.target_memcg is None or sc.target_memcg.parent is None
-        goal = max(sc.nr_to_reclaim, 2 << sc.order)
         high = node.wmark.high + MIN_LRU_BATCH if sc.kswapd and not sc.order else -1
-        # a first guess of the folios the loop scans: what it must free, plus some sorted
-        need = goal - sc.nr_reclaimed
-        if sc.kswapd:
-            need = min(need, node.wmark.high + MIN_LRU_BATCH - node.free + 1)
-        want = min(avail, max(4 * MIN_LRU_BATCH, 2 * need + MIN_LRU_BATCH))
-        total = self.should_run_aging(lruvec, swp)[1]
-        while True:
-            cand = lruvec.lists[lru].peek_tail(f, want)
-            if len(cand) < want:
-                return False
-            verdict = np.empty(len(cand), dtype=np.int8)
-            end, rounds = bulk_dry_run(cand, avail, lru, f.flags, f.lru_gen, f.lru_refs, f.pte_head, lg.ctrl, total,
-                                       sc.priority, node.free, sc.nr_reclaimed, goal, root, high, verdict,
-                                       self.pre_rework)
-            if end != -1:
-                break
-            want = min(avail, 4 * want)
-        if end < 0 or not rounds:
+        _, verdict, end, rounds = bulk_plan(ids, stamps, lohi, f.stamp, f.flags, f.lru_gen, f.lru_refs, f.pte_head,
+                                            table.nr[row], table.nr_logical[row], min_seq, lg.max_seq, lg.ctrl, swp,
+                                            sc.priority, node.free, sc.nr_reclaimed, max(sc.nr_to_reclaim, 2 << sc.order),
+                                            root, high, self.pre_rework)
+        if not rounds:
             return False
+        pre = self.pre_rework
+        if not bulk_room(ids, lohi, end, pre):
+            for fl in lists[LRU_FILE * MAX_NR_GENS:]:
+                fl._compact(f, end, end if pre else 0)
+            ids, stamps = tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists)
+            lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        nodev = node_scalars(node)
+        mcs = sim._memcg_list
+        usage = np.array([m.usage for m in mcs], dtype=np.int64)
+        kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
+        niso, dirty, unqueued, ntail, tq = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, tables(sim, lruvec)[0],
+                                                      f.lru_gen, f.lru_refs, table.nr, table.nr_logical, lg.ctrl,
+                                                      sim._stamp_clock, usage, table.parent, nodev, kc, pre)
+        set_lists(lists, ids, stamps, lohi)
+        set_node_scalars(node, nodev)
+        for m, u in zip(mcs, usage.tolist()):
+            m.usage = u
+        flush_counts(sim, lruvec, kc)  # pgfree
+        if ntail:  # list_move_tail, one after the other: the last is the oldest
+            lockfree.add(sim, lruvec, tq[0, :ntail], tq[1, :ntail], tail=True)
         sim.bulk_passes += 1
-        victims = self._sort_and_isolate(sim, lruvec, sc, LRU_FILE, lru, verdict[:end])
-        niso = len(victims)
-        sim.cost["lru_lock_ops"] += rounds  # one isolation per evict_folios
+        sim.cost["lru_lock_ops"] += int(rounds)  # one isolation per evict_folios
+        count_reclaim(sim, lruvec, sc, "pgscan", LRU_FILE, niso)  # scan_folios: PGSCAN_* of the isolated
+        sim.vm["pgrefill"] += end - niso
+        sim.cost["pages_scanned"] += end
+        sc.nr.file_taken += niso + int(dirty)
+        sc.nr.unqueued_dirty += int(unqueued)
         sc.nr_scanned += niso
-        remove_mapping(sim, lruvec, self, victims, sc)  # shadows with this eviction's tokens, freed
         sc.nr_reclaimed += niso
         count_reclaim(sim, lruvec, sc, "pgsteal", LRU_FILE, niso)
         return True
@@ -1269,14 +1525,12 @@ class MGLRU(ReclaimOps):
         reclaimable = sum(self.inactive_size(lv, LRU_FILE) for lv in lvs)
         if can_reclaim_anon(sim, sc):
             reclaimable += sum(self.inactive_size(lv, LRU_ANON) for lv in lvs)
-        priority = max(reclaimable, 0).bit_length() - 1 - (sc.nr_to_reclaim - 1).bit_length()
-        sc.priority = min(max(priority, DEF_PRIORITY // 2), DEF_PRIORITY)
+        sc.priority = int(initial_priority(reclaimable, sc.nr_to_reclaim))
 
     def inactive_size(self, lruvec, t: int) -> int:
         """The NR_INACTIVE_* compatibility counter: every generation but the two youngest."""
         lg = self.lrugen(lruvec)
-        nl = lruvec.nr_logical[:]  # a list of ints: cheaper to index than the row
-        return sum(nl[t * MAX_NR_GENS + lru_gen_from_seq(s)] for s in range(lg.min_seq[t], lg.max_seq - 1))
+        return int(inactive_size_of(lruvec.nr_logical.a, t, lg.min_seq[t], lg.max_seq))
 
     def shrink_node(self, sim, node, sc):
         """shrink_node under MGLRU: root reclaim is lru_gen_shrink_node (the memcg LRU); cgroup
