@@ -206,20 +206,32 @@ def test_bulk_clean_file_pass_equals_per_batch_reclaim(name, policy):
     assert bulk == batched
 
 
+def memcg_lru_state(policy: str, rec: np.ndarray, memory: int, swap: int, bulk: bool) -> tuple:
+    """MGLRU's memcg LRU after a run: the bins drawn so far, seq, and where the lruvec sits."""
+    sim, _ = replay(rec, policy, memory_pages=memory, swap_pages=swap, mode="fast", bulk_reclaim=bulk, check=False)
+    lru = sim.ops.memcg_lru(sim.node)
+    lv = sim.root_lruvec(sim.node)
+    where = [(g, b) for g in range(len(lru.fifo)) for b in range(len(lru.fifo[g])) if lv in lru.fifo[g][b]]
+    return int(lru.bin_pos[0]), lru.bins.tolist(), lru.seq, where, lv.priv["memcg_gen"], lv.priv["memcg_seg"]
+
+
+@pytest.mark.parametrize("policy", ["classic", "mglru"])
 @pytest.mark.parametrize("name", list(WORKLOADS))
-def test_compiled_driver_equals_per_batch_reclaim(name, monkeypatch):
-    """Without the conservation check (which the compiled driver leaves to the engine), classic's
-    compiled driver (classic_segments: stretches, events and bulk kswapd runs in one call) leaves
-    the per-batch path's state, and really runs on the page-cache workloads: fewer calls than
-    kswapd runs."""
+def test_compiled_driver_equals_per_batch_reclaim(name, policy, monkeypatch):
+    """Without the conservation check (which the compiled driver leaves to the engine), the
+    policy's compiled driver (classic_segments, mglru_segments: stretches, events and kswapd
+    runs in one call) leaves the per-batch path's state, and really runs on the page-cache
+    workloads: fewer calls than kswapd runs. MGLRU's memcg LRU drew the same random bins."""
     rec = make_workload(name, **WORKLOADS[name]).to_array()
     calls = []
     orig = Simulator.drive_compiled
     monkeypatch.setattr(Simulator, "drive_compiled", lambda self, *a: calls.append(1) or orig(self, *a))
-    fused, _ = run_bulk(rec, 500, 500, True, check=False)
-    assert fused == run_bulk(rec, 500, 500, False, check=False)[0]
+    fused, _ = run_bulk(rec, 500, 500, True, policy, check=False)
+    assert fused == run_bulk(rec, 500, 500, False, policy, check=False)[0]
     if name in ("zipf", "loop", "scan-hot"):
         assert 0 < len(calls) < fused["vmstat"]["pageoutrun"]
+    if policy == "mglru":
+        assert memcg_lru_state(policy, rec, 500, 500, True) == memcg_lru_state(policy, rec, 500, 500, False)
 
 
 @pytest.mark.parametrize("check", [False, True])
@@ -243,8 +255,9 @@ def test_compiled_kswapd_equals_per_batch_with_anon_swap_and_writeback(check):
 @given(rec=small_traces(), memory=st.integers(64, 400), swap=st.integers(0, 400),
        swappiness=st.sampled_from([0, 60, 200]))
 def test_compiled_driver_equals_per_batch_on_random_traces(rec, memory, swap, swappiness):
-    assert run_bulk(rec, memory, swap, True, "classic", swappiness, check=False)[0] == \
-        run_bulk(rec, memory, swap, False, "classic", swappiness, check=False)[0]
+    for policy in ("classic", "mglru"):
+        assert run_bulk(rec, memory, swap, True, policy, swappiness, check=False)[0] == \
+            run_bulk(rec, memory, swap, False, policy, swappiness, check=False)[0]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

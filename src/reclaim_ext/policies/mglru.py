@@ -599,6 +599,8 @@ def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs
     iso, npush, ntail = sort_and_isolate(taken[:k], verdict[:k], LRU_FILE, min_seq[LRU_FILE], flags, lru_gen,
                                          lru_refs, flru, fstamp, nr, nl, row, clock, push, ctrl[4][LRU_FILE], census,
                                          pre, tq)
+    for k in range(npush):  # list_add names the list by row * nr_lists + list: this lruvec's lists
+        push[1][k] -= row * nr.shape[1]
     push_slots(push, npush, ids, stamps, lohi)
     tokens = eviction_tokens(iso, flags, ftype, lru_refs, min_seq, ctrl[3], pre)
     evict_free(iso, tokens, row, flags, ftab[5], ftab[6], ftab[7], ftab[8], usage, parent, nodev, kc)
