@@ -215,23 +215,52 @@ def memcg_lru_state(policy: str, rec: np.ndarray, memory: int, swap: int, bulk: 
     return int(lru.bin_pos[0]), lru.bins.tolist(), lru.seq, where, lv.priv["memcg_gen"], lv.priv["memcg_seg"]
 
 
-@pytest.mark.parametrize("policy", ["classic", "mglru"])
 @pytest.mark.parametrize("name", list(WORKLOADS))
-def test_compiled_driver_equals_per_batch_reclaim(name, policy, monkeypatch):
-    """Without the conservation check (which the compiled driver leaves to the engine), the
-    policy's compiled driver (classic_segments, mglru_segments: stretches, events and kswapd
-    runs in one call) leaves the per-batch path's state, and really runs on the page-cache
-    workloads: fewer calls than kswapd runs. MGLRU's memcg LRU drew the same random bins."""
+def test_compiled_driver_equals_per_batch_reclaim(name, monkeypatch):
+    """Without the conservation check (which the compiled driver leaves to the engine), classic's
+    compiled driver (classic_segments: stretches, events and bulk kswapd runs in one call) leaves
+    the per-batch path's state, and really runs on the page-cache workloads: fewer calls than
+    kswapd runs."""
     rec = make_workload(name, **WORKLOADS[name]).to_array()
     calls = []
     orig = Simulator.drive_compiled
     monkeypatch.setattr(Simulator, "drive_compiled", lambda self, *a: calls.append(1) or orig(self, *a))
-    fused, _ = run_bulk(rec, 500, 500, True, policy, check=False)
-    assert fused == run_bulk(rec, 500, 500, False, policy, check=False)[0]
+    fused, _ = run_bulk(rec, 500, 500, True, check=False)
+    assert fused == run_bulk(rec, 500, 500, False, check=False)[0]
     if name in ("zipf", "loop", "scan-hot"):
         assert 0 < len(calls) < fused["vmstat"]["pageoutrun"]
-    if policy == "mglru":
-        assert memcg_lru_state(policy, rec, 500, 500, True) == memcg_lru_state(policy, rec, 500, 500, False)
+
+
+def memcg_lru_state(rec: np.ndarray, memory: int, swap: int, bulk: bool) -> tuple:
+    """MGLRU's memcg LRU after a run: the bins drawn so far, seq, and where the lruvec sits."""
+    sim, _ = replay(rec, "mglru", memory_pages=memory, swap_pages=swap, mode="fast", bulk_reclaim=bulk, check=False)
+    lru = sim.ops.memcg_lru(sim.node)
+    lv = sim.root_lruvec(sim.node)
+    where = [(g, b) for g in range(len(lru.fifo)) for b in range(len(lru.fifo[g])) if lv in lru.fifo[g][b]]
+    return int(lru.bin_pos[0]), lru.bins.tolist(), lru.seq, where, lv.priv["memcg_gen"], lv.priv["memcg_seg"]
+
+
+MGLRU_ONE_PASS = {  # page cache over 4,000 pages: most kswapd runs are one pass at the initial priority
+    "zipf": dict(pages=20_000, accesses=60_000, write_ratio=0.2),
+    "loop": dict(pages=8000, passes=6),
+    "scan-hot": dict(hot_pages=2000, scan_pages=12_000, scan_every=2000, accesses=60_000),
+}
+
+
+@pytest.mark.parametrize("name", list(MGLRU_ONE_PASS))
+def test_mglru_compiled_driver_equals_per_batch_reclaim(name, monkeypatch):
+    """MGLRU's compiled driver (mglru_segments: stretches, mglru_events, and each kswapd run
+    that is one bulk pass as one compiled call, lru_gen_kswapd) leaves the per-batch path's
+    state, runs most kswapd runs itself (a quarter of the calls or fewer), and draws the memcg
+    LRU's random bins as the Python run does."""
+    rec = make_workload(name, **MGLRU_ONE_PASS[name]).to_array()
+    calls = []
+    orig = Simulator.drive_compiled
+    monkeypatch.setattr(Simulator, "drive_compiled", lambda self, *a: calls.append(1) or orig(self, *a))
+    fused, _ = run_bulk(rec, 4000, 500, True, "mglru", check=False)
+    assert fused == run_bulk(rec, 4000, 500, False, "mglru", check=False)[0]
+    assert 0 < 4 * len(calls) < fused["vmstat"]["pageoutrun"]
+    assert memcg_lru_state(rec, 4000, 500, True) == memcg_lru_state(rec, 4000, 500, False)
 
 
 @pytest.mark.parametrize("check", [False, True])
