@@ -247,6 +247,32 @@ MGLRU_ONE_PASS = {  # page cache over 4,000 pages: most kswapd runs are one pass
 }
 
 
+@pytest.mark.parametrize("name", ["zipf", "loop", "scan-hot"])
+def test_mglru_compiled_driver_resumes_a_run_in_python(name, monkeypatch):
+    """At 500 pages MGLRU's kswapd runs take a second pass at a lower priority: the compiled
+    driver runs the passes it can, and when one is not a bulk pass it hands the run to
+    balance_pgdat to finish from its priority and progress (kswapd.WAKE_PART). The state left is
+    the per-batch path's, and the driver ran most runs."""
+    from reclaim_ext.core import vmscan
+
+    rec = make_workload(name, **WORKLOADS[name]).to_array()
+    calls, resumed = [], []
+    orig, orig_balance = Simulator.drive_compiled, vmscan.balance_pgdat
+    monkeypatch.setattr(Simulator, "drive_compiled", lambda self, *a: calls.append(1) or orig(self, *a))
+
+    def balance(sim, node, ops, resume=None):
+        if resume is not None:
+            resumed.append(resume)
+        return orig_balance(sim, node, ops, resume)
+
+    monkeypatch.setattr(vmscan, "balance_pgdat", balance)
+    fused, _ = run_bulk(rec, 500, 500, True, "mglru", check=False)
+    assert fused == run_bulk(rec, 500, 500, False, "mglru", check=False)[0]
+    assert 0 < 2 * len(calls) < fused["vmstat"]["pageoutrun"]
+    assert resumed and all(1 <= p < 12 and r > 0 for p, r in resumed)
+    assert memcg_lru_state(rec, 500, 500, True) == memcg_lru_state(rec, 500, 500, False)
+
+
 @pytest.mark.parametrize("name", list(MGLRU_ONE_PASS))
 def test_mglru_compiled_driver_equals_per_batch_reclaim(name, monkeypatch):
     """MGLRU's compiled driver (mglru_segments: stretches, mglru_events, and each kswapd run

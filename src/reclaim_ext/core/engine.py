@@ -537,7 +537,7 @@ class Simulator:
             else:
                 m = mcs[0]
                 usage[0], peak[0], mmax[0] = m.usage, m.peak, min(m.max, 1 << 62)
-            kswapd_ran = False
+            kswapd_ran = False  # or the (priority, reclaimed) of a run to finish (balance_pgdat's resume)
             if fused is not None and not (self.nr_writeback or self.writeback_requested):
                 nxt, why, granted, kswapd_ran = self.drive_compiled(fused, head, tail, ev, s, usage, i, granted,
                                                                     skip_used)
@@ -563,7 +563,10 @@ class Simulator:
             if why == STOP_HIGH:  # after record i - 1: its task returns to user space
                 self._handle_over_high(int(pids[i - 1]))
             elif why == STOP_WMARK:
-                if kswapd_ran:
+                if isinstance(kswapd_ran, tuple):
+                    vmscan.balance_pgdat(self, node, self.ops, resume=kswapd_ran)
+                    self._after_kswapd()
+                elif kswapd_ran:
                     self._after_kswapd()
                 else:
                     self._make_room()
@@ -577,13 +580,15 @@ class Simulator:
         loop(head, tail, ev, s, usage, i, granted, skip_used, sampled, dirty_background, own
         arguments, list ids, list stamps, lists' lo and hi, kswapd's tables (core.kswapd.tables),
         node scalars, the flusher's scalars, workingset_activate counts, refault snapshot,
-        swappiness, stamp clock, the dry run's batch buffer, kswapd counters) with run_accesses' arguments before and after
+        swappiness, stamp clock, the dry run's batch buffer, kswapd counters, kswapd's resume
+        state: priority, reclaimed) with run_accesses' arguments before and after
         (start, budget, skip_used) in head and tail. It replays stretches, hands their events to
         the policy and runs the kswapd wakes it can (core.kswapd.driver_kswapd), and returns (next
         record, why it stopped, granted, list slots left in the HookOut, the last kswapd step's
         answer, list ids, list stamps) at the first stop it leaves to the engine, the events before
         it delivered. The lists, node, counters and snapshot are written back here. Returns (next
-        record, why, granted, whether the stop's kswapd run is done)."""
+        record, why, granted, whether the stop's kswapd run is done, or the (priority, reclaimed)
+        its Python part resumes from)."""
         loop, own, out = fused
         if callable(own):
             own = own()
@@ -594,13 +599,15 @@ class Simulator:
         nodev = vmscan.node_scalars(node)
         wb = np.array([self.nr_writeback, self.writeback_requested], dtype=np.int64)
         kc = np.zeros(len(kswapd.KSWAPD_COUNTS), dtype=np.int64)
+        resume = np.zeros(2, dtype=np.int64)
         wa_base = np.array([lv.stat["workingset_activate_anon"], lv.stat["workingset_activate_file"]], dtype=np.int64)
         refaults = np.array(lv.refaults, dtype=np.int64)
         sampled = bool(self.samples) and self.samples[-1]["accesses"] == self.accesses
         i, why, granted, npush, done, ids, stamps = loop(
             head, tail, ev, s, usage, i, granted, skip_used, sampled, self.dirty_background(), own,
             tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, kswapd.tables(self, lv), nodev, wb,
-            wa_base, refaults, int(kswapd.swp_of(self, lv)), self._stamp_clock, kswapd.dry_batches(self), kc)
+            wa_base, refaults, int(kswapd.swp_of(self, lv)), self._stamp_clock, kswapd.dry_batches(self), kc,
+            resume)
         kswapd.set_lists(lists, ids, stamps, lohi)
         vmscan.set_node_scalars(node, nodev)  # node.free: the caller takes the access path's count (s)
         self.nr_writeback, self.writeback_requested = int(wb[0]), bool(wb[1])
@@ -610,6 +617,8 @@ class Simulator:
         out.apply()
         if done == kswapd.WAKE_DIVERGED:
             raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
+        if done == kswapd.WAKE_PART:
+            return i, why, bool(granted), (int(resume[0]), int(resume[1]))
         return i, why, bool(granted), done == kswapd.WAKE_RAN
 
     def _add_counts(self, counts: np.ndarray, sinks: list) -> None:

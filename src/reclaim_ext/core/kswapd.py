@@ -52,7 +52,9 @@ KSWAPD_COUNTS = (("vm", "pgrefill"), ("vm", "pgdeactivate"), ("vm", "pgactivate"
 # the flusher's scalars a run reads and writes (`wb`): pages under writeback, flushers woken
 WB_WRITEBACK, WB_REQUESTED = range(2)
 # what a compiled driver's kswapd step did (driver_kswapd), and bulk_kswapd_wake
-WAKE_DONE, WAKE_NO, WAKE_ROOM, WAKE_RAN, WAKE_DIVERGED = range(5)
+# WAKE_PART: the run stopped between two balance passes; the engine finishes it (balance_pgdat's
+# resume, from the priority and pages reclaimed the driver left in its `resume` argument)
+WAKE_DONE, WAKE_NO, WAKE_ROOM, WAKE_RAN, WAKE_DIVERGED, WAKE_PART = range(6)
 DRY_BATCHES = 1 << 16  # kswapd_dry_run's batch buffer
 # scan_control.nr (ReclaimStat) as an array
 R_DIRTY, R_UNQUEUED, R_CONGESTED, R_WRITEBACK, R_IMMEDIATE, R_FILE_TAKEN, R_TAKEN = range(7)

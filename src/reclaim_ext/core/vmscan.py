@@ -1048,17 +1048,23 @@ def node_balanced(node) -> bool:
     return node.free > node.wmark.high
 
 
-def balance_pgdat(sim, node, ops) -> int:
-    """kswapd's balance_pgdat: priority 12 down to 1 until the node is balanced."""
-    sim.vm["pageoutrun"] += 1
-    sc = _balance_loop(sim, node, ops)
+def balance_pgdat(sim, node, ops, resume: tuple[int, int] | None = None) -> int:
+    """kswapd's balance_pgdat: priority 12 down to 1 until the node is balanced. `resume`:
+    (priority, pages reclaimed) of a run a compiled driver began and stopped between two passes
+    (kswapd.WAKE_PART; it counted the run)."""
+    if resume is None:
+        sim.vm["pageoutrun"] += 1
+    sc = _balance_loop(sim, node, ops, resume)
     _balance_end(sim, node, ops, sc)
     return sc.nr_reclaimed
 
 
-def _balance_loop(sim, node, ops) -> ScanControl:
+def _balance_loop(sim, node, ops, resume: tuple[int, int] | None = None) -> ScanControl:
     sc = ScanControl(nr_to_reclaim=0, kswapd=True, may_writepage=True, may_swap=True)
     sc.priority = DEF_PRIORITY
+    if resume is not None:  # the passes before set nr_to_reclaim (kswapd_shrink_node)
+        sc.priority, sc.nr_reclaimed = resume
+        sc.nr_to_reclaim = max(node.wmark.high, SWAP_CLUSTER_MAX)
     while True:
         if node_balanced(node):
             break

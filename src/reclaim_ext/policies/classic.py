@@ -90,7 +90,7 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
 
 @njit(cache=True)
 def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, evt, ids, stamps, lohi, kt, nodev, wb,
-                     wa_base, refaults, swp, clock, batches, kc):
+                     wa_base, refaults, swp, clock, batches, kc, resume):
     """Classic's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
     arguments and the answer): stretches of the chunk (driver_stretch), their events
     (classic_events) and list insertions (push_slots), and each kswapd wake (driver_kswapd:

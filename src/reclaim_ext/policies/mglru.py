@@ -19,7 +19,7 @@ from ..core import lockfree
 from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_BULK, K_LOCK_OPS, K_PGREFILL, K_PGSCAN, K_PGSCAN_FILE, K_PGSTEAL, K_PGSTEAL_FILE, K_SCANNED, KSWAPD_COUNTS,
-    WAKE_DONE, WAKE_NO, WAKE_ROOM, WB_REQUESTED, evict_free, flush_counts, folio_check_references, set_lists, tables,
+    WAKE_DONE, WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, evict_free, flush_counts, folio_check_references, set_lists, tables,
     wake_done, wake_due,
 )
 from ..core.ops import (
@@ -30,7 +30,8 @@ from ..core.lru import HookOut, _tail_valid, isolate_tail_into, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
-    N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, driver_stretch, kswapd_sleep_flags,
+    N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, driver_stretch, kswapd_lower_priority,
+    kswapd_sleep_flags,
     mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots, remove_mapping,
     set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
@@ -687,64 +688,84 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
 
 @njit(cache=True)
 def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seqs, ctrl, memcg_old, bins, bin_pos,
-                   usage, nodev, s, wb, swp, clock, kc):
-    """A kswapd run under MGLRU as one compiled call when it is one bulk pass: balance_pgdat's
-    first pass (kswapd_age_node's set_initial_priority does nothing while nr_to_reclaim is 0),
-    kswapd_shrink_node, lru_gen_shrink_node (set_initial_priority), shrink_many from a random
-    bin (bin_pos: the next of the memcg LRU's drawn bins) over the node's only lruvec (in the
-    old generation: memcg_old), shrink_one, and try_to_shrink_lruvec as bulk_plan's pass, when
-    that pass leaves the node balanced and the lruvec sizable (shrink_one then rotates
-    nothing). `seqs`: max_seq, min_seq[anon], min_seq[file]; `ctrl`: the PID controller's
-    counters; the rest as core.kswapd.kswapd_balance's. Returns the pages reclaimed, -1 when
-    the run is not such a pass (nothing changed), -2 when the pass did not do what its plan
-    said (a bug)."""
+                   usage, nodev, s, wb, swp, clock, kc, resume):
+    """A kswapd run under MGLRU compiled, pass by pass while each pass is one bulk pass:
+    balance_pgdat's loop (kswapd_age_node's set_initial_priority, kswapd_shrink_node,
+    kswapd_lower_priority), lru_gen_shrink_node (set_initial_priority, progress resetting
+    kswapd_failures), shrink_many from a random bin (bin_pos: the next of the memcg LRU's drawn
+    bins) over the node's only lruvec (in the old generation: memcg_old), shrink_one, and
+    try_to_shrink_lruvec as bulk_plan's pass, when that pass leaves the lruvec sizable (shrink_one
+    then rotates nothing). `seqs`: max_seq, min_seq[anon], min_seq[file]; `ctrl`: the PID
+    controller's counters; the rest as core.kswapd.kswapd_balance's. Returns the pages
+    reclaimed; -1 when the first pass is not such a pass (nothing changed); -3 when a later one
+    is not: `resume` then holds (priority, reclaimed) for balance_pgdat to go on from; -2 when a
+    pass did not do what its plan said (a bug)."""
     nr, parent = lvt[0], lvt[4]
-    free, high = nodev[N_FREE], nodev[N_HIGH]
-    if free > high or not memcg_old or bin_pos[0] >= len(bins):
+    high = nodev[N_HIGH]
+    if not memcg_old:
         return -1
     max_seq, min_seq = seqs[0], seqs[1:3]
-    nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)  # kswapd_shrink_node
-    swap_free = s[SWAP_TOTAL] - s[SWAP_USED]
-    swappiness = swp if swap_free >= MIN_LRU_BATCH else 0  # get_swappiness
-    reclaimable = inactive_size_of(nl[row], LRU_FILE, min_seq[LRU_FILE], max_seq)
-    if swap_free > 0:  # can_reclaim_anon
-        reclaimable += inactive_size_of(nl[row], LRU_ANON, min_seq[LRU_ANON], max_seq)
-    priority = initial_priority(reclaimable, nr_to_reclaim) if nr_to_reclaim >= MIN_LRU_BATCH else DEF_PRIORITY
-    cand, verdict, end, rounds = bulk_plan(ids, stamps, lohi, ftab[0], ftab[2], lru_gen, lru_refs, ftab[4], nr[row],
-                                           nl[row], min_seq, max_seq, ctrl, swappiness, priority, free, 0,
-                                           max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, False)
-    if not rounds:
-        return -1
-    niso = 0
-    for k in range(end):
-        niso += verdict[k] == ISOLATE
-    size = evictable_size_of(nl[row], min_seq, max_seq, swappiness)
-    if free + niso <= high or (size - niso) >> priority == 0 or not bulk_room(ids, lohi, end, False):
-        return -1  # a second pass, a rotation of the lruvec, or lists to grow: the Python run
-    got, dirty, unqueued, _, _ = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr, nl,
-                                            ctrl, clock, usage, parent, nodev, kc, False)
-    if got != niso or evictable_size_of(nl[row], min_seq, max_seq, swappiness) != size - niso:
-        return -2
-    bin_pos[0] += 1  # shrink_many's first bin
-    kc[K_BULK] += 1
-    kc[K_LOCK_OPS] += rounds  # one isolation per evict_folios
-    kc[K_PGSCAN] += niso  # scan_folios counts the isolated
-    kc[K_PGSCAN_FILE] += niso
-    kc[K_PGREFILL] += end - niso
-    kc[K_SCANNED] += end
-    kc[K_PGSTEAL] += niso
-    kc[K_PGSTEAL_FILE] += niso
-    if unqueued and unqueued == niso + dirty:  # try_to_shrink_lruvec: wakeup_flusher_threads
-        wb[WB_REQUESTED] = 1
-    if niso:  # lru_gen_shrink_node: progress resets kswapd_failures
-        nodev[N_FAILURES] = 0
-    kswapd_sleep_flags(nodev, niso)
-    return niso
+    priority = DEF_PRIORITY
+    reclaimed = 0
+    nr_to_reclaim = 0
+    passes = 0
+    while nodev[N_FREE] <= high:  # pgdat_balanced
+        free = nodev[N_FREE]
+        swap_free = s[SWAP_TOTAL] - s[SWAP_USED]
+        reclaimable = inactive_size_of(nl[row], LRU_FILE, min_seq[LRU_FILE], max_seq)
+        if swap_free > 0:  # can_reclaim_anon
+            reclaimable += inactive_size_of(nl[row], LRU_ANON, min_seq[LRU_ANON], max_seq)
+        # kswapd_age_node's set_initial_priority (nr_to_reclaim: the last pass's), then
+        # kswapd_shrink_node's goal and lru_gen_shrink_node's set_initial_priority
+        for goal in (nr_to_reclaim, max(high, SWAP_CLUSTER_MAX)):
+            if priority == DEF_PRIORITY and goal >= MIN_LRU_BATCH:
+                priority = initial_priority(reclaimable, goal)
+        nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
+        swappiness = swp if swap_free >= MIN_LRU_BATCH else 0  # get_swappiness
+        cand, verdict, end, rounds = bulk_plan(ids, stamps, lohi, ftab[0], ftab[2], lru_gen, lru_refs, ftab[4],
+                                               nr[row], nl[row], min_seq, max_seq, ctrl, swappiness, priority, free, 0,
+                                               max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, False)
+        niso = 0
+        for k in range(end):
+            niso += verdict[k] == ISOLATE
+        size = evictable_size_of(nl[row], min_seq, max_seq, swappiness)
+        if (not rounds or (size - niso) >> priority == 0 or not bulk_room(ids, lohi, end, False)
+                or bin_pos[0] >= len(bins)):
+            # not a bulk pass, a rotation of the lruvec, lists to grow or bins to draw: Python
+            if not passes:
+                return -1
+            resume[0], resume[1] = priority, reclaimed
+            return -3
+        got, dirty, unqueued, _, _ = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr,
+                                                nl, ctrl, clock, usage, parent, nodev, kc, False)
+        if got != niso or evictable_size_of(nl[row], min_seq, max_seq, swappiness) != size - niso:
+            return -2
+        passes += 1
+        bin_pos[0] += 1  # shrink_many's first bin
+        kc[K_BULK] += 1
+        kc[K_LOCK_OPS] += rounds  # one isolation per evict_folios
+        kc[K_PGSCAN] += niso  # scan_folios counts the isolated
+        kc[K_PGSCAN_FILE] += niso
+        kc[K_PGREFILL] += end - niso
+        kc[K_SCANNED] += end
+        kc[K_PGSTEAL] += niso
+        kc[K_PGSTEAL_FILE] += niso
+        if unqueued and unqueued == niso + dirty:  # try_to_shrink_lruvec: wakeup_flusher_threads
+            wb[WB_REQUESTED] = 1
+        if niso:  # lru_gen_shrink_node: progress resets kswapd_failures
+            nodev[N_FAILURES] = 0
+        reclaimed += niso
+        if kswapd_lower_priority(niso, nr_to_reclaim, niso):  # nr_scanned: the bulk pass's isolated
+            priority -= 1
+        if priority < 1:
+            break
+    kswapd_sleep_flags(nodev, reclaimed)
+    return reclaimed
 
 
 @njit(cache=True)
 def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, own, ids, stamps, lohi, kt, nodev, wb,
-                   wa_base, refaults, swp, clock, batches, kc):
+                   wa_base, refaults, swp, clock, batches, kc, resume):
     """MGLRU's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
     arguments and the answer): stretches of the chunk (driver_stretch), their events
     (mglru_events) and list insertions, and each kswapd wake that lru_gen_kswapd can run,
@@ -765,9 +786,12 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
             return i, why, granted, 0, WAKE_NO, ids, stamps
         nodev[N_FREE] = s[FREE]
         got = lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, evt[4], evt[5], nl, row, seqs[0], ctrl, memcg_old, bins,
-                             bin_pos, usage, nodev, s, wb, swp, clock, kc)
+                             bin_pos, usage, nodev, s, wb, swp, clock, kc, resume)
         if got == -1:
             return i, why, granted, 0, WAKE_NO, ids, stamps
+        if got == -3:  # counted as a wake here; the engine finishes the run (balance_pgdat's resume)
+            wake_done(0, s, nodev, wb, kc)
+            return i, why, granted, 0, WAKE_PART, ids, stamps
         done = wake_done(got, s, nodev, wb, kc)
         if done != WAKE_DONE:
             return i, why, granted, 0, done, ids, stamps
