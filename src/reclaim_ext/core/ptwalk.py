@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from numba import njit
 
 from ..machine.folio import NO_LIST, LRU_ANON, LRU_FILE, PG_resident
 from ..machine.mm import FILE_MAP_BASE, PMD_SHIFT, PTRS_PER_PTE
@@ -389,20 +390,8 @@ def _walk_vmas(sim, lruvec, seq, bloom, stats, use_pmd_young, anon_ok, file_ok,
 # lookaround
 
 
-def _vma_of(mm, pid: int, vaddr: int):
-    """The VMA of (pid, vaddr): the anonymous one below FILE_MAP_BASE, else the file's."""
-    vmas = mm.vmas.get(pid, {})
-    key = None if vaddr < FILE_MAP_BASE else (vaddr - FILE_MAP_BASE) >> 32
-    vma = vmas.get(key)
-    if vma is not None and vma.start <= vaddr < vma.end:
-        return vma
-    for vma in vmas.values():  # not where the layout says: search (a handful of VMAs)
-        if vma.start <= vaddr < vma.end:
-            return vma
-    return None
-
-
-def lookaround_window(table_start: int, vma_start: int, vma_end: int, addr: int) -> tuple[int, int]:
+@njit(cache=True)
+def lookaround_window(table_start, vma_start, vma_end, addr):
     """[start, end) in pages that lru_gen_look_around scans around addr: the part of the PTE
     table inside the VMA, cut to MIN_LRU_BATCH pages (near the start, near the end, or centred)."""
     start = max(table_start, vma_start)
@@ -416,6 +405,23 @@ def lookaround_window(table_start: int, vma_start: int, vma_end: int, addr: int)
         else:
             start, end = addr - half, addr + half
     return start, end
+
+
+@njit(cache=True)
+def lookaround_windows(pids, addr, vma_keys, vma_bounds, lo, hi):
+    """lookaround_window of each target (pid, addr) in its VMA: the anonymous one below
+    FILE_MAP_BASE, else its file's (mm.AddressSpaces.vma_keys; the areas are disjoint, so no
+    other VMA can hold addr; none found: the PTE table)."""
+    for i in range(len(addr)):
+        a = addr[i]
+        ts = (a >> PMD_SHIFT) << PMD_SHIFT
+        area = 0 if a < FILE_MAP_BASE else ((a - FILE_MAP_BASE) >> 32) + 1
+        k = np.searchsorted(vma_keys, (pids[i] << 40) | area)
+        vstart, vend = ts, ts + PTRS_PER_PTE
+        if k < len(vma_keys) and vma_keys[k] == (pids[i] << 40) | area and \
+                vma_bounds[k, 0] <= a < vma_bounds[k, 1]:
+            vstart, vend = vma_bounds[k, 0], vma_bounds[k, 1]
+        lo[i], hi[i] = lookaround_window(ts, vstart, vend, a)
 
 
 def look_around(sim, lruvec, pte_id: int, on_young: Callable[[np.ndarray], object], *,
@@ -451,14 +457,10 @@ def look_around_batch(sim, lruvec, targets: np.ndarray, on_young: Callable[[np.n
     if k == 0:
         return young, scanned
     addr = ptes.vaddr[targets].astype(np.int64)
-    pids = ptes.pid[targets].tolist()
     tstart = (addr >> PMD_SHIFT) << PMD_SHIFT
     lo = np.empty(k, dtype=np.int64)
     hi = np.empty(k, dtype=np.int64)
-    for i, (pid, a, ts) in enumerate(zip(pids, addr.tolist(), tstart.tolist())):
-        vma = _vma_of(sim.mm, pid, a)
-        vstart, vend = (vma.start, vma.end) if vma is not None else (ts, ts + PTRS_PER_PTE)
-        lo[i], hi[i] = lookaround_window(ts, vstart, vend, a)
+    lookaround_windows(ptes.pid[targets].astype(np.int64), addr, sim.mm.vma_keys, sim.mm.vma_bounds, lo, hi)
     scanned = hi - lo
     wide = np.flatnonzero(scanned > 1)  # a one-page window does nothing and costs nothing
     scanned[scanned <= 1] = 1

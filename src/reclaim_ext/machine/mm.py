@@ -115,6 +115,10 @@ class AddressSpaces:
         self._pmd_index = _Namespace()
         self._nr_pmds = [0]
         self.vmas: dict[int, dict] = {}  # pid -> {None (anon) | file id: Vma}
+        # the VMAs as arrays for compiled code (vma_table): sorted keys pid << 40 | area (0 anon,
+        # file + 1), and each one's [start, end)
+        self.vma_keys = np.zeros(0, dtype=np.int64)
+        self.vma_bounds = np.zeros((0, 2), dtype=np.int64)
         self._anon_pages = _Namespace()
         self._file_pages = _Namespace()
         self._anon_ptes = _Namespace()
@@ -248,3 +252,7 @@ class AddressSpaces:
             else:
                 vma.start, vma.end = min(vma.start, a), max(vma.end, b + 1)
                 vma.flags |= flags
+        rows = sorted(((pid_ << 40) | (0 if file is None else file + 1), v.start, v.end)
+                      for pid_, vs in self.vmas.items() for file, v in vs.items())
+        self.vma_keys = np.array([r[0] for r in rows], dtype=np.int64)
+        self.vma_bounds = np.array([r[1:] for r in rows], dtype=np.int64).reshape(-1, 2)
