@@ -717,5 +717,5 @@ def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
 
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "driver_kswapd", "flush_counts", "folio_check_references",
-           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "wake_done", "wake_due", "scratch", "set_lists", "shrink_active_list",
-           "shrink_active_lists", "tables"]
+           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists",
+           "shrink_active_list", "shrink_active_lists", "tables", "wake_done", "wake_due"]

@@ -19,8 +19,8 @@ from ..core import lockfree
 from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_BULK, K_LOCK_OPS, K_PGREFILL, K_PGSCAN, K_PGSCAN_FILE, K_PGSTEAL, K_PGSTEAL_FILE, K_SCANNED, KSWAPD_COUNTS,
-    WAKE_DONE, WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, evict_free, flush_counts, folio_check_references, set_lists, tables,
-    wake_done, wake_due,
+    WAKE_DONE, WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, evict_free, flush_counts, folio_check_references,
+    set_lists, tables, wake_done, wake_due,
 )
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
@@ -31,8 +31,7 @@ from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_aroun
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
     N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, driver_stretch, kswapd_lower_priority,
-    kswapd_sleep_flags,
-    mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots, remove_mapping,
+    kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots,
     set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..machine.folio import (
@@ -769,9 +768,10 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
     """MGLRU's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
     arguments and the answer): stretches of the chunk (driver_stretch), their events
     (mglru_events) and list insertions, and each kswapd wake that lru_gen_kswapd can run,
-    until a stop it leaves to the engine (a wake it cannot run is one: WAKE_NO)."""
+    until a stop it leaves to the engine: a wake it cannot run (WAKE_NO), or one it stopped
+    between two passes (WAKE_PART: `resume` holds where balance_pgdat goes on)."""
     evt, gen = own
-    stat, push = evt[14], evt[15]
+    push = evt[15]
     nl, seqs, ctrl, memcg_old, bins, bin_pos = gen
     ftab, _, lvt, _, row = kt
     why = DONE
