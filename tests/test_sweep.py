@@ -328,3 +328,17 @@ def test_sweep_command_takes_memcgs(tmp_path):
     r = invoke("sweep", "--policy", "classic", "--memory", "4MiB", "--memcg", "name=a,pids=x", "--out",
                str(tmp_path / "t"))
     assert r.exit_code == 2 and r.stderr.count("reclaim-ext: error:") == 1 and "pids" in r.stderr
+
+
+def test_a_batch_of_rows_keeps_every_rows_columns(tmp_path):
+    """One Parquet part holds rows with different columns (a cell with memcgs beside one
+    without, in whatever order they finished): every row keeps its own columns."""
+    results.write_rows(tmp_path, [
+        {"cell_id": "a", "misses": 5, "miss_ratio": 0.5},
+        {"cell_id": "b", "misses": 7, "miss_ratio": 0.7, "memcg_probe_pgmajfault": 3},
+        {"cell_id": "c", "memcg_probe_pgmajfault": 4, "misses": 9},
+    ])
+    df = results.load(tmp_path).set_index("cell_id")
+    assert df.loc["b", "memcg_probe_pgmajfault"] == 3 and df.loc["c", "memcg_probe_pgmajfault"] == 4
+    assert pd.isna(df.loc["a", "memcg_probe_pgmajfault"]) and pd.isna(df.loc["c", "miss_ratio"])
+    assert df["misses"].tolist() == [5, 7, 9]

@@ -62,7 +62,10 @@ def write_rows(directory: str | os.PathLike, rows: list[dict]) -> Path | None:
     d = Path(directory)
     name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
     tmp = d / f".{name}.tmp"
-    table = _typed(pa.Table.from_pylist(rows))
+    # every row's columns (from_pylist would take the first row's keys only and drop the rest:
+    # a batch of cells with memcgs and without)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    table = _typed(pa.Table.from_pydict({k: [r.get(k) for r in rows] for k in keys}))
     # ^C waits until the file is in place: the rows are then written exactly once
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
