@@ -18,6 +18,7 @@ SMALL = {
     "scan-hot": dict(hot_pages=500, scan_pages=2000, scan_every=10_000, accesses=100_000),
     "shift": dict(pages=800, accesses=100_000),
     "mixed": dict(anon_pages=300, file_pages=600, exec_pages=50, accesses=100_000),
+    "apps": dict(apps=4, anon_pages=100, file_pages=120, exec_pages=30, session=2000, launches=30),
 }
 
 
@@ -28,7 +29,7 @@ def arr(name, seed=0, **kw):
 
 
 def test_registry_complete():
-    assert set(WORKLOADS) == {"zipf", "loop", "scan-hot", "shift", "mixed", "tenants"}
+    assert set(WORKLOADS) == {"zipf", "loop", "scan-hot", "shift", "mixed", "tenants", "apps"}
     for name, spec in WORKLOADS.items():
         assert spec.name == name and spec.summary and "\n" not in spec.summary
         names = [p.name for p in spec.params]
@@ -54,7 +55,7 @@ def test_deterministic_and_chunk_independent(name):
     assert t.params["seed"] == 7
 
 
-@pytest.mark.parametrize("name", ["zipf", "scan-hot", "shift", "mixed"])
+@pytest.mark.parametrize("name", ["zipf", "scan-hot", "shift", "mixed", "apps"])
 def test_seed_changes_trace(name):
     assert not np.array_equal(arr(name, seed=1), arr(name, seed=2))
 
@@ -371,3 +372,44 @@ def test_tenants_interleave_in_proportion_as_separate_processes():
 def test_tenants_bad_specs_name_the_problem(params, words):
     with pytest.raises(TraceError, match=words):
         WORKLOADS["tenants"].make(0, **params)
+
+
+# ---------------------------------------------------------------- apps
+
+
+def test_apps_sessions_launch_then_use_their_own_pages():
+    """Each session is one app (one pid): its launch fetches the executable, loads the mapped
+    resources and writes the heap, page by page in that order; its use touches only its own
+    files and heap; app 0 is the most used, and every app has files of its own."""
+    p = SMALL["apps"]
+    a = arr("apps", seed=5)
+    size = p["anon_pages"] + p["file_pages"] + p["exec_pages"]
+    span = size + p["session"]
+    assert len(a) == p["launches"] * span
+    apps = []
+    for k in range(p["launches"]):
+        s = a[k * span:(k + 1) * span]
+        app = int(s["pid"][0])
+        apps.append(app)
+        assert (s["pid"] == app).all()
+        e, f = p["exec_pages"], p["file_pages"]
+        launch = s[:size]
+        assert (launch["kind"][:e] == Kind.FILE_EXEC).all() and (launch["file"][:e] == 2 * app).all()
+        assert (launch["page"][:e] == np.arange(e)).all()
+        assert (launch["kind"][e:e + f] == Kind.FILE_MMAP).all() and (launch["file"][e:e + f] == 2 * app + 1).all()
+        assert (launch["page"][e:e + f] == np.arange(f)).all() and not launch["write"][:e + f].any()
+        assert (launch["kind"][e + f:] == Kind.ANON).all() and launch["write"][e + f:].all()
+        use = s[size:]
+        files = use["file"][use["kind"] != Kind.ANON]
+        assert set(files.tolist()) <= {2 * app, 2 * app + 1}
+        assert not use["write"][use["kind"] != Kind.ANON].any()
+        for kind, n in ((Kind.ANON, p["anon_pages"]), (Kind.FILE_MMAP, f), (Kind.FILE_EXEC, e)):
+            sel = use["kind"] == kind
+            assert sel.any() and (use["page"][sel] < n).all()
+    counts = np.bincount(apps, minlength=p["apps"])
+    assert counts[0] == counts.max() and (counts > 0).sum() >= 2
+
+
+def test_apps_bad_sizes():
+    with pytest.raises(TraceError, match="footprint"):
+        make_workload("apps", apps=1 << 14, anon_pages=1 << 20)

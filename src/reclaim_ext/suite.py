@@ -68,6 +68,15 @@ SCENARIOS = [
              dict(policies="classic,mglru,lfu,mru", memories="24MiB", workloads="tenants",
                   params=("a=zipf pages=20480 accesses=300000 alpha=0.99", "b=loop pages=2926 passes=10"),
                   seeds="0", memcgs=("name=a,pids=0,max=12MiB", "name=b,pids=1,max=8MiB"))),
+    Scenario("B6-compaction-reads", "foreground Zipfian reads through a mapping beside background sequential "
+             "read()s of fresh data (LSM compaction)",
+             "vmstat_pgmajfault", "cache_ext: an admission filter for compaction reads cuts foreground P99 "
+             "2.61 -> 2.16 ms (-17%) (our stand-in: S3-FIFO's small queue; the metric: the foreground's page "
+             "faults, as the background's read()s take none)",
+             ("s3fifo", "classic"),
+             dict(policies="classic,mglru,s3fifo", memories="16MiB", workloads="tenants",
+                  params=("a=zipf pages=3072 accesses=300000 kind=mmap alpha=0.9",
+                          "b=loop pages=60000 passes=1 kind=file"), seeds="0,1")),
     Scenario("B7-anon-swap", "an anonymous working set 1.5x memory with fast swap",
              "modeled_seconds", "MGLRU +101-105% ops/s over classic (5.17-rc2, memcached)",
              ("mglru", "classic"),
@@ -86,6 +95,23 @@ SCENARIOS = [
                   params=("a=zipf pages=6144 accesses=300000 kind=anon alpha=0.8",
                           "b=zipf pages=8192 accesses=300000 alpha=0.2"),
                   seeds="0,1", swap="64MiB", memcgs=("name=a,pids=0", "name=b,pids=1"))),
+    Scenario("B10-stutterp", "an anonymous hog and a file copy beside a small mapped latency probe, each in "
+             "its own memcg (mmtests stutterp)",
+             "memcg_probe_pgmajfault", "mmtests config-pagereclaim-stutterp: regression-only, no published values "
+             "(the probe's stalls; allocstall, direct and kswapd reclaim in the vmstat_* columns)",
+             None,
+             dict(policies="classic,mglru", memories="16MiB", workloads="tenants",
+                  params=("a=loop pages=6144 passes=3 kind=anon write_ratio=1.0",
+                          "b=loop pages=8192 passes=1 kind=file write_ratio=0.5",
+                          "c=zipf pages=512 accesses=40000 kind=mmap alpha=0.6"),
+                  seeds="0,1", swap="64MiB",
+                  memcgs=("name=hog,pids=0", "name=copy,pids=1", "name=probe,pids=2"))),
+    Scenario("B11-app-cycling", "eight apps (executable, mapped resources, heap) launched and used in turn, "
+             "three times memory in all, with swap",
+             "modeled_seconds", "Android fleet: MGLRU -85% low-memory kills (p75), -18% cold-start launch time (p50)",
+             ("mglru", "classic"),
+             dict(policies="classic,mglru", memories="24MiB", workloads="apps",
+                  params=("apps=8", "launches=40"), seeds="0,1", swap="32MiB")),
     Scenario("B12-cloudphysics", "the CloudPhysics block trace at 1% and 10% of its distinct pages",
              "miss_ratio", "libCacheSim: S3-FIFO lowest mean miss ratio on 10 of 14 datasets",
              ("s3fifo", "lru"),

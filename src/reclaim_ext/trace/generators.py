@@ -812,6 +812,86 @@ def _make_tenants(a, b, c, d, seed):
 
 
 # --------------------------------------------------------------------------------------------
+# apps
+
+
+class AppsTrace(GeneratedTrace):
+    """Apps used in turn on a phone-sized memory (mobile app cycling). App i is process i with its
+    own executable (file 2i, exec_pages), resources mapped from a file (file 2i + 1, file_pages)
+    and an anonymous heap (anon_pages). A session of app i is a launch, then use:
+      * launch: every page of the executable fetched, the resources loaded through the mapping and
+        the heap written, in that order (a cold start faults all of it in; a warm one finds it);
+      * use: `session` accesses, each to the heap (a load, or a store with write_ratio), the
+        resources (a load) or the executable (a fetch), in proportion to their sizes, Zipf(alpha)
+        within each, over pages ranked by a permutation of the app's own.
+    The apps are chosen session by session with Zipf(app_alpha) popularity (app 0 the most used),
+    `launches` sessions in all. Session k is made from its own generator (seed, k), so any stretch
+    of the trace can be made on its own; the footprint is apps * (anon + file + exec) pages."""
+
+    def __init__(self, apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, write_ratio,
+                 seed):
+        self.size = anon_pages + file_pages + exec_pages
+        self.span = self.size + session  # records per session
+        super().__init__("apps", launches * self.span, dict(
+            apps=apps, anon_pages=anon_pages, file_pages=file_pages, exec_pages=exec_pages, session=session,
+            launches=launches, alpha=alpha, app_alpha=app_alpha, write_ratio=write_ratio, seed=seed))
+        self.sizes = (anon_pages, file_pages, exec_pages)
+        self.session = session
+        self.write_ratio = write_ratio
+        self.seed = seed
+        trng = _table_rng(seed)
+        self.order = CdfSampler(zipf_cdf(apps, app_alpha)).ranks(trng.random(launches))
+        self.samplers = [_RankSampler(n, alpha, trng) for n in self.sizes]
+        self.cum = np.cumsum(np.array(self.sizes, dtype=np.float64) / self.size)
+        self.cum[-1] = 1.0
+
+    def _session(self, k: int) -> np.ndarray:
+        app = int(self.order[k])
+        anon, file, exe = self.sizes
+        rec = np.zeros(self.span, dtype=RECORD_DTYPE)
+        rec["pid"] = app
+        # the launch: executable, resources, heap
+        rec["kind"][:exe] = Kind.FILE_EXEC
+        rec["file"][:exe] = 2 * app
+        rec["page"][:exe] = np.arange(exe, dtype=np.uint64)
+        rec["kind"][exe:exe + file] = Kind.FILE_MMAP
+        rec["file"][exe:exe + file] = 2 * app + 1
+        rec["page"][exe:exe + file] = np.arange(file, dtype=np.uint64)
+        rec["kind"][exe + file:self.size] = Kind.ANON
+        rec["page"][exe + file:self.size] = np.arange(anon, dtype=np.uint64)
+        rec["write"][exe + file:self.size] = 1
+        # use
+        rng = np.random.default_rng([self.seed, k])
+        n = self.session
+        cat = np.searchsorted(self.cum, rng.random(n), side="right")  # 0 heap, 1 resources, 2 executable
+        pages = np.stack([sm.sample(rng, n) for sm in self.samplers])
+        use = rec[self.size:]
+        use["kind"] = np.array([Kind.ANON, Kind.FILE_MMAP, Kind.FILE_EXEC], dtype=np.uint8)[cat]
+        use["file"] = np.where(cat == 0, 0, 2 * app + (cat == 1))
+        use["page"] = pages[cat, np.arange(n)]
+        use["write"] = (cat == 0) & _writes(rng, n, self.write_ratio)
+        return rec
+
+    def _start(self):
+        return None
+
+    def _block(self, state, start, stop):
+        first, last = start // self.span, (stop - 1) // self.span
+        rec = np.concatenate([self._session(k) for k in range(first, last + 1)])
+        off = start - first * self.span
+        return rec[off:off + stop - start]
+
+
+def _make_apps(apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, write_ratio, seed):
+    footprint = apps * (anon_pages + file_pages + exec_pages)
+    if footprint > MAX_PAGES:
+        raise TraceError("workload apps", f"footprint of {footprint} pages exceeds {MAX_PAGES}")
+    if launches * (anon_pages + file_pages + exec_pages + session) > MAX_ACCESSES:
+        raise TraceError("workload apps", f"launches * (pages per app + session) exceeds {MAX_ACCESSES}")
+    return AppsTrace(apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, write_ratio, seed)
+
+
+# --------------------------------------------------------------------------------------------
 # Registry
 
 
@@ -890,6 +970,26 @@ WORKLOADS: dict[str, WorkloadSpec] = {
                 _seed_param(),
             ],
             _make_tenants,
+        ),
+        WorkloadSpec(
+            "apps",
+            "apps launched and used in turn (mobile app cycling): per app an executable, mapped resources, a heap",
+            [
+                Param("apps", int, 8, "number of apps (pids 0..apps-1; app 0 the most used)", positive=True,
+                      maximum=1 << 15),
+                _pages_param("anon_pages", 1024, "anonymous heap pages per app (written at launch)"),
+                _pages_param("file_pages", 1024, "pages of each app's mapped resources (file 2i + 1)"),
+                _pages_param("exec_pages", 256, "pages of each app's executable (file 2i)"),
+                Param("session", int, 22_000, "accesses per session after the launch", minimum=0,
+                      maximum=MAX_ACCESSES),
+                Param("launches", int, 40, "sessions in all", positive=True, maximum=MAX_ACCESSES),
+                _alpha(0.9, "Zipf exponent within an app's heap, resources and executable"),
+                Param("app_alpha", float, 0.8, "Zipf exponent of the apps' popularity (>= 0; 0: uniform)",
+                      minimum=0.0, maximum=100.0),
+                _write_param(0.3),
+                _seed_param(),
+            ],
+            _make_apps,
         ),
         WorkloadSpec(
             "mixed",
