@@ -413,3 +413,11 @@ def test_apps_sessions_launch_then_use_their_own_pages():
 def test_apps_bad_sizes():
     with pytest.raises(TraceError, match="footprint"):
         make_workload("apps", apps=1 << 14, anon_pages=1 << 20)
+
+
+def test_apps_resources_read_with_read_calls():
+    a = arr("apps", seed=5, res_kind="file")
+    m = arr("apps", seed=5)
+    assert not (a["kind"] == Kind.FILE_MMAP).any() and (a["kind"] == Kind.FILE_FD).any()
+    same = m["kind"] != Kind.FILE_MMAP
+    assert np.array_equal(a[same], m[same]) and ((a["kind"] == Kind.FILE_FD) == ~same).all()

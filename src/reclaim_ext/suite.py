@@ -122,6 +122,20 @@ SCENARIOS = [
              "miss_ratio", "mailing list: MGLRU under-protects file cache that is only read(); not measured",
              ("classic", "mglru"),
              dict(policies="classic,mglru", memories="16MiB", workloads="shift", seeds="0")),
+    Scenario("MGLRU-underprotected-file", "B11's app cycling with the apps' resources read() instead of mapped "
+             "(page cache reached only through read())",
+             "vmstat_workingset_refault_file", "mm/mglru: fix underprotected page cache (081488051d28, Dec 2023): "
+             "read() folios start in the oldest generation; on Android launching 55 apps the fix cut "
+             "workingset_refault_file by 8%",
+             ("classic", "mglru"),
+             dict(policies="classic,mglru", memories="24MiB", workloads="apps",
+                  params=("apps=8", "launches=40", "res_kind=file"), seeds="0,1", swap="32MiB")),
+    Scenario("MGLRU-swappiness-200", "mixed anon and file at swappiness 200 (anon first, by the knob)",
+             "vmstat_workingset_refault_file", "HONOR, LSF/MM/BPF 2026: under MGLRU swappiness 200 and ANON_ONLY do not "
+             "fix the anon/file imbalance (anon stays in the youngest generations, file is over-reclaimed)",
+             ("classic", "mglru"),
+             dict(policies="classic,mglru", memories="32MiB", workloads="mixed", params=("accesses=500000",),
+                  seeds="0,1", swap="128MiB", swappiness=200)),
     # recorded real programs (docs/traces.md, "Recipes"): recorded once under valgrind into the cache
     # (~/.cache/reclaim-ext/recipes) on the first run that needs them (minutes each), replayed at a
     # quarter and at half of their distinct pages; run when named (`suite run 'REC-*'`), not by default.

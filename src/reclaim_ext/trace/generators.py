@@ -817,10 +817,11 @@ def _make_tenants(a, b, c, d, seed):
 
 class AppsTrace(GeneratedTrace):
     """Apps used in turn on a phone-sized memory (mobile app cycling). App i is process i with its
-    own executable (file 2i, exec_pages), resources mapped from a file (file 2i + 1, file_pages)
-    and an anonymous heap (anon_pages). A session of app i is a launch, then use:
-      * launch: every page of the executable fetched, the resources loaded through the mapping and
-        the heap written, in that order (a cold start faults all of it in; a warm one finds it);
+    own executable (file 2i, exec_pages), resources in a file (file 2i + 1, file_pages: loaded
+    through a mapping, or with read() when res_kind is "file") and an anonymous heap (anon_pages).
+    A session of app i is a launch, then use:
+      * launch: every page of the executable fetched, the resources loaded and the heap written,
+        in that order (a cold start faults all of it in; a warm one finds it);
       * use: `session` accesses, each to the heap (a load, or a store with write_ratio), the
         resources (a load) or the executable (a fetch), in proportion to their sizes, Zipf(alpha)
         within each, over pages ranked by a permutation of the app's own.
@@ -828,13 +829,15 @@ class AppsTrace(GeneratedTrace):
     `launches` sessions in all. Session k is made from its own generator (seed, k), so any stretch
     of the trace can be made on its own; the footprint is apps * (anon + file + exec) pages."""
 
-    def __init__(self, apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, write_ratio,
-                 seed):
+    def __init__(self, apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, res_kind,
+                 write_ratio, seed):
         self.size = anon_pages + file_pages + exec_pages
         self.span = self.size + session  # records per session
         super().__init__("apps", launches * self.span, dict(
             apps=apps, anon_pages=anon_pages, file_pages=file_pages, exec_pages=exec_pages, session=session,
-            launches=launches, alpha=alpha, app_alpha=app_alpha, write_ratio=write_ratio, seed=seed))
+            launches=launches, alpha=alpha, app_alpha=app_alpha, res_kind=res_kind, write_ratio=write_ratio,
+            seed=seed))
+        self.res_kind = int(KIND_CHOICES[res_kind])
         self.sizes = (anon_pages, file_pages, exec_pages)
         self.session = session
         self.write_ratio = write_ratio
@@ -854,7 +857,7 @@ class AppsTrace(GeneratedTrace):
         rec["kind"][:exe] = Kind.FILE_EXEC
         rec["file"][:exe] = 2 * app
         rec["page"][:exe] = np.arange(exe, dtype=np.uint64)
-        rec["kind"][exe:exe + file] = Kind.FILE_MMAP
+        rec["kind"][exe:exe + file] = self.res_kind
         rec["file"][exe:exe + file] = 2 * app + 1
         rec["page"][exe:exe + file] = np.arange(file, dtype=np.uint64)
         rec["kind"][exe + file:self.size] = Kind.ANON
@@ -866,7 +869,7 @@ class AppsTrace(GeneratedTrace):
         cat = np.searchsorted(self.cum, rng.random(n), side="right")  # 0 heap, 1 resources, 2 executable
         pages = np.stack([sm.sample(rng, n) for sm in self.samplers])
         use = rec[self.size:]
-        use["kind"] = np.array([Kind.ANON, Kind.FILE_MMAP, Kind.FILE_EXEC], dtype=np.uint8)[cat]
+        use["kind"] = np.array([Kind.ANON, self.res_kind, Kind.FILE_EXEC], dtype=np.uint8)[cat]
         use["file"] = np.where(cat == 0, 0, 2 * app + (cat == 1))
         use["page"] = pages[cat, np.arange(n)]
         use["write"] = (cat == 0) & _writes(rng, n, self.write_ratio)
@@ -882,13 +885,15 @@ class AppsTrace(GeneratedTrace):
         return rec[off:off + stop - start]
 
 
-def _make_apps(apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, write_ratio, seed):
+def _make_apps(apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, res_kind, write_ratio,
+               seed):
     footprint = apps * (anon_pages + file_pages + exec_pages)
     if footprint > MAX_PAGES:
         raise TraceError("workload apps", f"footprint of {footprint} pages exceeds {MAX_PAGES}")
     if launches * (anon_pages + file_pages + exec_pages + session) > MAX_ACCESSES:
         raise TraceError("workload apps", f"launches * (pages per app + session) exceeds {MAX_ACCESSES}")
-    return AppsTrace(apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, write_ratio, seed)
+    return AppsTrace(apps, anon_pages, file_pages, exec_pages, session, launches, alpha, app_alpha, res_kind,
+                     write_ratio, seed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -986,6 +991,8 @@ WORKLOADS: dict[str, WorkloadSpec] = {
                 _alpha(0.9, "Zipf exponent within an app's heap, resources and executable"),
                 Param("app_alpha", float, 0.8, "Zipf exponent of the apps' popularity (>= 0; 0: uniform)",
                       minimum=0.0, maximum=100.0),
+                Param("res_kind", str, "mmap", "how the resources are loaded: through a mapping (FILE_MMAP) or "
+                      "with read() (FILE_FD)", choices=("mmap", "file")),
                 _write_param(0.3),
                 _seed_param(),
             ],
