@@ -64,8 +64,8 @@ SCENARIOS = [
     Scenario("B5-two-tenants", "B1-C (Zipfian reads) in a 12 MiB memcg beside B2 (a repeated scan) in an 8 MiB one",
              "modeled_seconds", "cache_ext: per-memcg policies +49.8% / +79.4% for the two tenants; a global policy "
              "hurts one of them (per-tenant counters: the memcg_a_* and memcg_b_* columns)",
-             None,
-             dict(policies="classic,mglru,lfu,mru", memories="24MiB", workloads="tenants",
+             ("lfu@memcg:/a+mru@memcg:/b", "classic"),
+             dict(policies="classic,mglru,lfu,mru,lfu@memcg:/a+mru@memcg:/b", memories="24MiB", workloads="tenants",
                   params=("a=zipf pages=20480 accesses=300000 alpha=0.99", "b=loop pages=2926 passes=10"),
                   seeds="0", memcgs=("name=a,pids=0,max=12MiB", "name=b,pids=1,max=8MiB"))),
     Scenario("B6-compaction-reads", "foreground Zipfian reads through a mapping beside background sequential "

@@ -209,6 +209,8 @@ class Grid:
                            ("seed", self.seeds)):
             if not axis:
                 raise ConfigError(f"the grid has no {name}")
+        for p in self.policies:
+            policy_attachments(p)
         if self.cache:
             if not self.capacities:
                 raise ConfigError("--cache needs --capacity (one or more sizes)")
@@ -467,11 +469,30 @@ def _trace_for(cfg) -> Any:
     return hit
 
 
+def policy_attachments(text: str) -> tuple[str, str, list[str]]:
+    """A grid's policy: POLICY, or reclaim_ext policies attached to scopes, POLICY[@SCOPE] joined by
+    '+' (lfu@memcg:/a+mru@memcg:/b: LFU governs memcg a and MRU memcg b). Returns the run's
+    --policy, its --scope and a --switch 0:POLICY@SCOPE for each further one."""
+    parts = text.split("+")
+    first, at, scope = parts[0].partition("@")
+    if not first or (at and not scope):
+        raise ConfigError(f"policy {text!r}: {parts[0]!r} is not POLICY or POLICY@SCOPE")
+    switches = []
+    for p in parts[1:]:
+        pol, at, sc = p.partition("@")
+        if not (pol and at and sc):
+            raise ConfigError(f"policy {text!r}: {p!r} is not POLICY@SCOPE (each policy after the first names "
+                              "its scope)")
+        switches.append(f"0:{pol}@{sc}")
+    return first, scope or "system", switches
+
+
 def run_config(cell: dict):
     """The RunConfig of a cell."""
     from .api import RunConfig
 
     kw = {k: v for k, v in cell.items() if v is not None and k not in ("cache", "suite_scenario")}
+    kw["policy"], kw["scope"], kw["switches"] = policy_attachments(cell["policy"])
     kw["cache"] = bool(cell.get("cache"))
     kw["workload_params"] = dict(cell.get("workload_params") or {})
     kw["trace_opts"] = dict(cell.get("trace_opts") or {})

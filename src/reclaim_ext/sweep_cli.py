@@ -138,7 +138,8 @@ def _report_failures(rows, limit: int = 10) -> None:
 @click.option("--grid", "grid_file", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Read the grid from a TOML file instead of the grid flags (docs/benchmarks.md).")
 @click.option("--policy", "policies", multiple=True, metavar="LIST",
-              help="Policies, comma-separated or repeated [default: classic].")
+              help="Policies, comma-separated or repeated [default: classic]. reclaim_ext policies on several "
+                   "scopes in one cell: POLICY@SCOPE joined by '+', e.g. lfu@memcg:/a+mru@memcg:/b.")
 @click.option("--mechanism", "mechanisms", multiple=True, metavar="SPEC",
               help="A mechanism set (+ptwalk,-bloom, ...; 'default' for the policy's own), repeat for more "
                    "[default: the policy's own].")
