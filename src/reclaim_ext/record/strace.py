@@ -2,10 +2,9 @@
 
 Expects `strace -f -qq -y -s 0 -e trace=read,pread64,readv,preadv,write,pwrite64,writev,pwritev,
 openat,close,lseek` lines: `PID name(FD</path>, ...) = RET`, with `<unfinished ...>` /
-`<... name resumed>` pairs joined. The file position of read/write/readv/writev is tracked per
-(pid, fd): 0 at openat, lseek's result, advanced by each transfer; an fd the trace never saw
-opened starts at 0. Only regular files count (a path starting with `/`, not under /dev, /proc,
-/sys); pipes, sockets and terminals are skipped.
+`<... name resumed>` pairs joined. Which calls, which files and the file position follow the rules
+of fdio.py (shared with valgrind's syscall lines, mode `all`); strace names each fd's file (`-y`),
+so an fd never seen opened is still attributed.
 """
 
 from __future__ import annotations
@@ -14,19 +13,41 @@ import re
 
 import numpy as np
 
-from ..trace.record import RECORD_DTYPE, Kind
 from .classify import FileIds, PidIds
+from .fdio import OFFSET_ARG, READS, WRITES, FdTable, Transfers
 
 _LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|\?)")
 _FD = re.compile(r"^(-?\d+)<(.*?)>(?:,|$)")
-_RET_FD = re.compile(r"=\s+(\d+)<")
-_READS = {"read", "pread64", "readv", "preadv", "preadv2"}
-_WRITES = {"write", "pwrite64", "writev", "pwritev", "pwritev2"}
-_POSITIONED = {"pread64", "preadv", "preadv2", "pwrite64", "pwritev", "pwritev2"}
+_RET_FD = re.compile(r"=\s+(\d+)<(.*)>")
 
 
-def _regular(path: str) -> bool:
-    return path.startswith("/") and not path.startswith(("/dev/", "/proc/", "/sys/"))
+def split_args(args: str) -> list[str]:
+    """strace's argument list split at its top-level commas (not those inside [...], {...},
+    (...) or quotes)."""
+    out, depth, cur, quote, i = [], 0, [], False, 0
+    while i < len(args):
+        ch = args[i]
+        if quote:
+            if ch == "\\":
+                cur.append(args[i:i + 2])
+                i += 2
+                continue
+            quote = ch != '"'
+        elif ch == '"':
+            quote = True
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    out.append("".join(cur).strip())
+    return out
 
 
 class StraceParser:
@@ -35,17 +56,10 @@ class StraceParser:
     def __init__(self, pids: PidIds | None = None, files: FileIds | None = None):
         self.pids = pids or PidIds()
         self.files = files or FileIds()
-        self.pos: dict[tuple[int, int], int] = {}
+        self.fds = FdTable()
         self.pending: dict[int, str] = {}
-        self.file_of: dict[str, int] = {}
         self.syscalls = 0
         self.skipped = 0
-
-    def _fid(self, path: str) -> int:
-        fid = self.file_of.get(path)
-        if fid is None:
-            fid = self.file_of[path] = self.files.path(path)
-        return fid
 
     def _join(self, line: str) -> str | None:
         """A complete syscall line, or None while one is unfinished."""
@@ -63,7 +77,7 @@ class StraceParser:
         return line
 
     def feed(self, lines) -> np.ndarray:
-        first, count, write, pid, fid = [], [], [], [], []
+        out = Transfers(self.pids, self.files)
         for raw in lines:
             line = self._join(raw.rstrip("\n"))
             if line is None:
@@ -79,45 +93,28 @@ class StraceParser:
             if name == "openat":
                 r = _RET_FD.search(line)
                 if r:
-                    self.pos[(p, int(r.group(1)))] = 0
+                    self.fds.open(p, int(r.group(1)), r.group(2))
                 continue
             fdm = _FD.match(args)
             if not fdm:
                 continue
             fd, path = int(fdm.group(1)), fdm.group(2)
             if name == "close":
-                self.pos.pop((p, fd), None)
+                self.fds.close(p, fd)
                 continue
             if name == "lseek":
-                self.pos[(p, fd)] = ret
+                self.fds.seek(p, fd, ret, path)
                 continue
-            if name not in _READS and name not in _WRITES:
+            if name not in READS and name not in WRITES:
                 continue
             self.syscalls += 1
-            if name in _POSITIONED:
+            offset = None
+            if name in OFFSET_ARG:
                 try:
-                    off = int(args.rsplit(",", 1)[1].strip())
+                    offset = int(split_args(args)[OFFSET_ARG[name]])
                 except (IndexError, ValueError):
                     continue
-            else:
-                off = self.pos.get((p, fd), 0)
-                self.pos[(p, fd)] = off + ret
-            if ret <= 0 or not _regular(path):
-                continue
-            first.append(off >> 12)
-            count.append(((off + ret - 1) >> 12) - (off >> 12) + 1)
-            write.append(name in _WRITES)
-            pid.append(self.pids(p))
-            fid.append(self._fid(path))
-        if not first:
-            return np.zeros(0, dtype=RECORD_DTYPE)
-        count = np.array(count, dtype=np.int64)
-        rep = np.repeat(np.arange(len(count)), count)
-        starts = np.cumsum(count) - count
-        rec = np.zeros(int(count.sum()), dtype=RECORD_DTYPE)
-        rec["kind"] = Kind.FILE_FD
-        rec["pid"] = np.array(pid, dtype=np.uint16)[rep]
-        rec["file"] = np.array(fid, dtype=np.uint32)[rep]
-        rec["write"] = np.array(write, dtype=np.uint8)[rep]
-        rec["page"] = np.array(first, dtype=np.uint64)[rep] + (np.arange(len(rep)) - starts[rep]).astype(np.uint64)
-        return rec
+            t = self.fds.transfer(p, fd, name, ret, offset, path)
+            if t is not None:
+                out.add(p, t[0], t[1], ret, name in WRITES)
+        return out.take()[0]
