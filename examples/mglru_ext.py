@@ -12,8 +12,9 @@ Generations by access recency (../shared/reference/kernel-reclaim.md §3), per t
   * an fd access (`accessed` outside reclaim) counts references, lru_gen_inc_refs: referenced,
     then LRU_REFS 1..3, then workingset; tier = 3 if workingset else order_base_2(refs);
   * a proposed page the core found young (`accessed` during the same reclaim pass): lru_gen_set_refs
-    (the first sighting only marks it referenced, a later one sets workingset) and promotion to
-    the youngest generation (max_seq, or max_seq - 1 on a first sighting);
+    (the first sighting only marks it referenced, a later one sets workingset and promotes it to
+    max_seq); a first sighting is kept and goes back as evict_folios puts it back: never into
+    the oldest generation (page cache: refs cleared, to max_seq - 1; anon: max_seq - 1);
   * eviction from the tail of the oldest generation of the type chosen by the PID controller
     (anon only when the core says it can be reclaimed, `ctx.anon_ok`); sort_folio: a page whose
     tier is above the controller's tier index is protected (moved to min_seq + 1, counted);
@@ -108,7 +109,7 @@ class MglruExt(Policy):
                     self.refs[h] = 0
                     self._move(h, t, self.max_seq)
                 else:
-                    self.refs[h] = 1
+                    self._keep(h, t)
                 continue
             self.proposed.clear()
             r = self.refs[h]  # lru_gen_inc_refs
@@ -118,6 +119,20 @@ class MglruExt(Policy):
                 self.ws.add(h)
             else:
                 self.refs[h] = r + 1
+
+    def _keep(self, h, t):
+        """A first sighting (FOLIOREF_KEEP): the page goes back where lru_gen_folio_seq puts an
+        inactive page, anon to max_seq - 1 with PG_referenced kept, page cache to the oldest
+        generation; but evict_folios puts no rejected page back into the oldest generation: it
+        gets PG_active with its refs cleared instead, so it lands in max_seq - 1 (as every page
+        cache page does here, since max_seq - 3 <= min_seq)."""
+        seq = self.max_seq - 1 if t == ANON else self.max_seq - MAX_NR_GENS + 1
+        if seq <= self.min_seq[t]:
+            self.refs[h] = 0
+            seq = self.max_seq - 1
+        else:
+            self.refs[h] = 1
+        self._move(h, t, seq)
 
     def removed(self, ctx, handles):
         for h in handles.tolist():
