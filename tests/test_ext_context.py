@@ -1,11 +1,13 @@
 """What a policy can ask the reclaim core besides its hook arguments: page types (ctx.types),
-whether anon can be reclaimed (ctx.anon_ok) and the young bits of its pages (ctx.referenced)."""
+whether anon can be reclaimed (ctx.anon_ok) and the young bits of its pages (ctx.referenced, and
+the page-table walk ctx.walk_page_tables)."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from reclaim_ext.api import RunConfig, run
 from reclaim_ext.core.engine import OutOfMemory
@@ -71,8 +73,68 @@ def test_referenced_sees_young_mapped_pages_only_in_evict():
     assert c["young"] == 0
 
 
+class WalkProbe(Policy):
+    """Walks the page tables in every evict() (twice: the second walk finds the bits the first
+    cleared gone) and in added(); proposes nothing (the core tops up)."""
+
+    name = "walk-probe"
+
+    def init(self, ctx):
+        self.pages = set()
+
+    def added(self, ctx, handles):
+        self.pages.update(handles.tolist())
+        c = ctx.counters
+        c["young_outside"] = c.get("young_outside", 0) + len(ctx.walk_page_tables()[0])
+
+    def removed(self, ctx, handles):
+        self.pages.difference_update(handles.tolist())
+
+    def evict(self, ctx, n):
+        c = ctx.counters
+        ids, young = ctx.walk_page_tables()
+        c["walks"] = c.get("walks", 0) + 1
+        c["young"] = c.get("young", 0) + len(ids)
+        c["young_ptes"] = c.get("young_ptes", 0) + int(young.sum())
+        c["unique"] = c.get("unique", True) and len(set(ids.tolist())) == len(ids)
+        c["own"] = c.get("own", True) and set(ids.tolist()) <= self.pages
+        c["counts_ok"] = c.get("counts_ok", True) and bool((young >= 1).all())
+        c["again"] = c.get("again", 0) + len(ctx.walk_page_tables()[0])
+        c["file_only"] = c.get("file_only", 0) + len(ctx.walk_page_tables((FILE,))[0])
+        return []
+
+    def dump(self, ctx):
+        return json.dumps(ctx.counters)
+
+
+def _walk_run(policy: str) -> dict:
+    cfg = RunConfig(policy=f"{__file__}:{policy}", workload="zipf", memory=256, swap=2048,
+                    workload_params=dict(pages=1024, accesses=4000, kind="anon"))
+    return run(cfg)
+
+
+def test_walk_page_tables_finds_young_pages_of_the_lruvec_at_walk_cost():
+    res = _walk_run("WalkProbe")
+    c = json.loads(res["exits"][-1]["dump"])
+    assert c["walks"] > 0 and c["young"] > 0          # mapped accesses set young bits; the walk finds them
+    assert c["young_ptes"] >= c["young"] and c["counts_ok"] and c["unique"]
+    assert c["own"]                                   # only pages of the policy's lruvec
+    assert c["again"] == 0                            # the bits found were cleared
+    assert c["file_only"] == 0                        # an anon workload: no file page to find
+    assert c["young_outside"] == 0                    # outside evict() nothing is found
+    assert res["cost"]["ptes_walked"] > 0             # charged as the kernel's walk, not as rmap walks
+    base = _walk_run("Probe")                          # ctx.referenced on every page instead
+    assert base["cost"]["ptes_walked"] == 0
+    assert res["cost"]["rmap_walks"] < base["cost"]["rmap_walks"]
+    # without the Bloom filter the walk finds the young PTEs that folio_referenced on every page finds
+    assert c["young_ptes"] == json.loads(base["exits"][-1]["dump"])["young"]
+
+
 def test_plain_cache_mode_context():
     ctx = Context(capacity=4, rng=np.random.default_rng(0))
     assert ctx.types([1, 2]).tolist() == [FILE, FILE]
     assert ctx.referenced([1, 2])[0].tolist() == [0, 0]
+    assert [len(a) for a in ctx.walk_page_tables()] == [0, 0]
+    with pytest.raises(ValueError):
+        ctx.walk_page_tables((2,))
     assert ctx.anon_ok

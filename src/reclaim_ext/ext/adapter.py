@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.ptwalk import BloomFilters, walk_mm
 from ..core.rmap import folio_referenced
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX
 from ..core.vmscan import can_reclaim_anon, count_reclaim_batch, note_folio_list_result, shrink_folio_list
@@ -87,6 +88,7 @@ class Attachment:
         self.memcg_ids = np.zeros(0, dtype=np.int64)  # memcgs whose lruvecs it governs now
         self.evicts = defines(policy, "evict")
         self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
+        self.walks: dict[int, list] = {}  # memcg id -> [Bloom filters, walks so far] (ctx.walk_page_tables)
 
     @property
     def trusted(self) -> bool:
@@ -329,6 +331,26 @@ class ExtOps(Classic):
             young[ok], vm_exec[ok] = y, x
         return young, vm_exec
 
+    def _page_walk(self, att: Attachment, lruvec, anon: bool, file: bool, bloom: bool,
+                   pmd_young: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Context.walk_page_tables during evict(): core.ptwalk.walk_mm over the mms of the
+        lruvec's memcg, with the attachment's own Bloom filters and round number for that lruvec
+        (the built-in MGLRU's walk, whose round is max_seq); it charges the PTEs walked."""
+        state = att.walks.get(lruvec.memcg.id)
+        if state is None:
+            state = att.walks[lruvec.memcg.id] = [BloomFilters(), 0]
+        filters, seq = state
+        found = []
+        walk_mm(self.sim, lruvec, seq, found.append, bloom=filters if bloom else None, use_pmd_young=pmd_young,
+                anon_ok=anon, file_ok=file, state=filters.walk_state)
+        state[1] = seq + 1
+        ids = np.asarray(found[0], dtype=np.int64) if found else np.zeros(0, dtype=np.int64)
+        if len(ids) == 0:
+            return ids, np.zeros(0, dtype=np.int64)
+        uniq, first, count = np.unique(ids, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")
+        return uniq[order], count[order].astype(np.int64)
+
     # ---- events --------------------------------------------------------------------------------
 
     def _deliver(self, att: Attachment, hook: str, handles: np.ndarray, when: np.ndarray | None = None) -> None:
@@ -461,10 +483,12 @@ class ExtOps(Classic):
         # get_scan_count scans no anon without swap room for this lruvec's memcg (memory.swap.max too)
         anon_ok = ctx.anon_ok = can_reclaim_anon(sim, None, lruvec.memcg)
         ctx._referenced = self._page_referenced
+        ctx._walk = lambda *a: self._page_walk(att, lruvec, *a)
         try:
             answer = att.host.call("evict", n)
         finally:
             ctx._referenced = None
+            ctx._walk = None
         ctx.memcg = None
         ctx.anon_ok = True
         if answer is DEFER and att.alive:

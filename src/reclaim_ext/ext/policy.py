@@ -71,6 +71,7 @@ class Context:
     anon_ok: bool = True
     _types: Any = field(default=None, repr=False)  # set by the reclaim core: handles -> types
     _referenced: Any = field(default=None, repr=False)  # set by the reclaim core (evict only)
+    _walk: Any = field(default=None, repr=False)  # set by the reclaim core (evict only)
 
     def types(self, handles) -> np.ndarray:
         """Per handle, its page type: ANON (0, anonymous memory) or FILE (1, page cache), like the
@@ -92,6 +93,27 @@ class Context:
         if self._referenced is None:
             return np.zeros(len(h), dtype=np.int64), np.zeros(len(h), dtype=bool)
         return self._referenced(h)
+
+    def walk_page_tables(self, types=(ANON, FILE), bloom: bool = False,
+                         pmd_young: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The aging walk of MGLRU (walk_mm), from evict() in the reclaim core: the page tables of
+        the processes of the memcg being reclaimed are scanned in address order, and every young
+        PTE that maps a page of that memcg's lruvec (resident, on a list, of one of `types`) is
+        cleared. Returns the pages found young, each once, in the order first seen, and per page
+        the number of its PTEs found young. As the kernel's walk, it skips a process that has not
+        run since the last walk on this lruvec and a PTE table whose PMD accessed bit is clear
+        (`pmd_young`). With `bloom`, it also skips a table that the previous walk did not find
+        dense (fewer than one young PTE in eight; two Bloom filters per policy and lruvec; a
+        process not walked before is walked whole). Off by default: the kernel's look-around
+        also adds dense tables to the filter, and without it a table once skipped is never
+        walked again (a policy has no look-around). Charged as the kernel's walk: per PTE of the
+        tables scanned. Elsewhere (other hooks, plain-cache mode) nothing is found."""
+        kinds = {int(t) for t in np.atleast_1d(np.asarray(types, dtype=np.int64)).tolist()}
+        if not kinds <= {ANON, FILE}:
+            raise ValueError(f"walk_page_tables(): types are ANON ({ANON}) and FILE ({FILE})")
+        if self._walk is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return self._walk(ANON in kinds, FILE in kinds, bool(bloom), bool(pmd_young))
 
     def exit(self, code: int = 0, reason: str = "policy exited") -> None:
         """Leave voluntarily (like scx_bpf_exit): the fallback takes over."""
