@@ -5,7 +5,9 @@ real programs").
 - maps.py     /proc/PID/maps snapshots and address -> mapping lookup
 - classify.py memory accesses + a maps snapshot -> trace records (ANON / FILE_MMAP / FILE_EXEC)
 - fold.py     drop repeated touches of a page by the same process within a short window
-- strace.py   strace lines -> FILE_FD read()/write() records per page
+- fdio.py     the read()/write() rules both syscall parsers share: calls, files, positions, records
+- strace.py   strace lines -> FILE_FD read()/write() records per page (mode syscalls)
+- vgsys.py    valgrind's --trace-syscalls lines -> FILE_FD records, in order among lackey's (mode all)
 - runner.py   run the program under valgrind or strace, stream into write_native
 - recipes.py  the built-in workloads (`--recipe`), and their recordings cached for the suite
 - check.py    the trace against the kernel: peak RSS and page cache of a native run (`--check`)
@@ -16,6 +18,7 @@ from .fold import Folder, fold
 from .lackey import parse_lackey
 from .maps import MapsSnapshot, MapsTracker, parse_maps
 from .strace import StraceParser
+from .vgsys import VgSyscalls
 
-__all__ = ["FileIds", "Folder", "MapsSnapshot", "MapsTracker", "PidIds", "StraceParser", "classify", "fold",
-           "parse_lackey", "parse_maps"]
+__all__ = ["FileIds", "Folder", "MapsSnapshot", "MapsTracker", "PidIds", "StraceParser", "VgSyscalls", "classify",
+           "fold", "parse_lackey", "parse_maps"]

@@ -53,19 +53,29 @@ class FileIds:
         return self.key(key, path)
 
 
-def split_pages(op: np.ndarray, addr: np.ndarray, size: np.ndarray):
-    """An access that crosses a page boundary touches both pages: repeat it for its last page."""
+def split_pages(op: np.ndarray, addr: np.ndarray, size: np.ndarray, at: np.ndarray | None = None):
+    """An access that crosses a page boundary touches both pages: repeat it for its last page.
+    Returns (op, addr), and with `at` (one value per access, such as its line's offset) also `at`
+    repeated alike."""
     last = addr + np.maximum(size, 1).astype(np.uint64) - np.uint64(1)
     cross = (last >> np.uint64(PAGE_SHIFT)) != (addr >> np.uint64(PAGE_SHIFT))
     if not cross.any():
-        return op, addr
+        return (op, addr) if at is None else (op, addr, at)
     rep = 1 + cross.astype(np.int64)
     op2 = np.repeat(op, rep)
     addr2 = np.repeat(addr, rep)
     second = np.cumsum(rep) - 1
     second = second[cross]
     addr2[second] = last[cross]
-    return op2, addr2
+    return (op2, addr2) if at is None else (op2, addr2, np.repeat(at, rep))
+
+
+def kept(snap: MapsSnapshot, idx: np.ndarray) -> np.ndarray:
+    """Which accesses classify() keeps: all but those in [vdso], [vvar], [vsyscall] and valgrind's
+    own binary (M_SKIP)."""
+    ic = np.maximum(idx, 0)
+    what = np.where(idx >= 0, snap.what[ic] if len(snap) else M_ANON, M_ANON)
+    return what != M_SKIP
 
 
 def classify(op: np.ndarray, addr: np.ndarray, pid: int, snap: MapsSnapshot, idx: np.ndarray,
@@ -85,7 +95,7 @@ def classify(op: np.ndarray, addr: np.ndarray, pid: int, snap: MapsSnapshot, idx
     """
     ic = np.maximum(idx, 0)
     what = np.where(idx >= 0, snap.what[ic] if len(snap) else M_ANON, M_ANON)
-    keep = what != M_SKIP
+    keep = kept(snap, idx)
     n_drop = int(len(op) - np.count_nonzero(keep))
     if n_drop:
         op, addr, idx, ic, what = op[keep], addr[keep], idx[keep], ic[keep], what[keep]
@@ -111,4 +121,4 @@ def classify(op: np.ndarray, addr: np.ndarray, pid: int, snap: MapsSnapshot, idx
     return rec, {"unmapped": int(np.count_nonzero(idx < 0)), "dropped": n_drop}
 
 
-__all__ = ["FileIds", "PidIds", "classify", "split_pages"]
+__all__ = ["FileIds", "PidIds", "classify", "kept", "split_pages"]

@@ -1,4 +1,4 @@
-"""`reclaim-ext record [--out FILE] [--mode mem|syscalls] -- CMD ARGS...`"""
+"""`reclaim-ext record [--out FILE] [--mode all|mem|syscalls] -- CMD ARGS...`"""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from ..cli_common import _user_errors
 @click.command(context_settings={"ignore_unknown_options": False})
 @click.option("--out", default="record.rxt", show_default=True, type=click.Path(dir_okay=False),
               help="Native trace to write (zstd if it ends in .zst); FILE.json gets the pid and file tables.")
-@click.option("--mode", type=click.Choice(["mem", "syscalls"]), default="mem", show_default=True,
-              help="mem: every load/store/instruction fetch (valgrind lackey; thousands of times slower than "
-                   "the program); "
-                   "syscalls: read()/write() of files (strace).")
+@click.option("--mode", type=click.Choice(["all", "mem", "syscalls"]), default="all", show_default=True,
+              help="all: every load/store/instruction fetch and every read()/write() of a file, in program "
+                   "order (valgrind lackey and its syscall trace; thousands of times slower than the program); "
+                   "mem: the memory accesses only (as recorded before mode all; the recipes' cached traces); "
+                   "syscalls: read()/write() of files only (strace, at about native speed).")
 @click.option("--fold-window", type=click.IntRange(0, 64), default=8, show_default=True,
               help="Drop a touch repeating one of the process's previous N touches (0 = keep all; mem mode).")
 @click.option("--recipe", default=None, metavar="NAME",
@@ -25,7 +26,7 @@ from ..cli_common import _user_errors
                    "xz, sqlite, build, python (docs/traces.md).")
 @click.option("--check", "do_check", is_flag=True,
               help="Then run the program again natively and compare the trace's distinct pages (anon, file, "
-                   "exec, page cache) with the kernel's peak RSS and mincore (mode mem; exit 1 when outside "
+                   "exec, page cache) with the kernel's peak RSS and mincore (modes all and mem; exit 1 when outside "
                    "the tolerance; docs/traces.md, \"Sanity against the kernel\").")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
 def record(out, mode, fold_window, recipe, do_check, cmd):
@@ -43,9 +44,9 @@ def record(out, mode, fold_window, recipe, do_check, cmd):
             cmd = recipe_command(recipe, tmp)
         elif not cmd:
             raise click.UsageError("give the command to record after --, or --recipe NAME")
-        if do_check and mode != "mem":
-            raise click.UsageError("--check applies to --mode mem: it compares mapped and anonymous pages "
-                                   "with the process's RSS")
+        if do_check and mode == "syscalls":
+            raise click.UsageError("--check applies to --mode all or mem: it compares mapped and anonymous "
+                                   "pages with the process's RSS")
         rec = Recorder(mode, fold_window, Progress())
         t0 = time.monotonic()
         n = rec.record(out, list(cmd))

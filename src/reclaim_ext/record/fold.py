@@ -2,11 +2,17 @@
 page) among its previous `window` touches. Instruction fetches and data accesses interleave
 (fetch from the code page, store to the stack, fetch from the code page, ...), so comparing with
 only the previous record would fold little; a window of a few records folds the runs. The kernel's
-accessed bit cannot see such repeats either: it is set once until reclaim or aging clears it."""
+accessed bit cannot see such repeats either: it is set once until reclaim or aging clears it.
+
+read()/write() records (FILE_FD, mode `all`) are never dropped: each call marks the page accessed
+in the kernel (a second read() of a page activates it), accessed bit or not. They still take their
+place in the window."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..trace.record import Kind
 
 DEFAULT_WINDOW = 8
 
@@ -32,6 +38,7 @@ def fold(rec: np.ndarray, window: int = DEFAULT_WINDOW, carry: np.ndarray | None
         if lo >= len(allr):
             break
         dup[lo - c:] |= (k[lo:] == k[lo - s:len(allr) - s]) & (p[lo:] == p[lo - s:len(allr) - s])
+    dup &= rec["kind"] != Kind.FILE_FD
     return rec[~dup], allr[-window:].copy()
 
 

@@ -32,13 +32,16 @@ _OP[ord("L")], _OP[ord("S")], _OP[ord("M")] = OP_L, OP_S, OP_M
 
 
 class Parsed:
-    """Accesses of one parsed buffer: op (OP_*), addr (u64), size (u32); `skipped` lines that were
-    not accesses (valgrind messages, malformed text); `consumed` bytes (up to the last newline)."""
+    """Accesses of one parsed buffer: op (OP_*), addr (u64), size (u32), at (i64: the byte offset of
+    each access's line in the buffer, to order other lines of the stream against them); `skipped`
+    lines that were not accesses (valgrind messages, malformed text); `consumed` bytes (up to the
+    last newline)."""
 
-    __slots__ = ("op", "addr", "size", "skipped", "consumed", "lines")
+    __slots__ = ("op", "addr", "size", "at", "skipped", "consumed", "lines")
 
-    def __init__(self, op, addr, size, skipped, consumed, lines):
+    def __init__(self, op, addr, size, skipped, consumed, lines, at=None):
         self.op, self.addr, self.size = op, addr, size
+        self.at = np.zeros(0, np.int64) if at is None else at
         self.skipped, self.consumed, self.lines = skipped, consumed, lines
 
 
@@ -86,7 +89,8 @@ def parse_lackey(buf) -> Parsed:
         mul *= np.uint64(10)
     keep = ~bad
     n_acc = int(np.count_nonzero(keep))
-    return Parsed(op[keep], addr[keep], size[keep].astype(np.uint32), len(nl) - n_acc, int(nl[-1]) + 1, len(nl))
+    return Parsed(op[keep], addr[keep], size[keep].astype(np.uint32), len(nl) - n_acc, int(nl[-1]) + 1, len(nl),
+                  s[keep].astype(np.int64))
 
 
 def message_pid(line: bytes) -> int | None:

@@ -1,11 +1,13 @@
 """Run a program under valgrind lackey (memory accesses) or strace (read()/write()) and stream
 what it does into a native trace with write_native.
 
-Memory mode: valgrind writes lackey's output to a TCP socket on 127.0.0.1 (`--log-socket`); every
+Memory mode (`mem`, and `all`, which adds valgrind's `--trace-syscalls=yes` lines to the same
+stream, vgsys.py): valgrind writes lackey's output to a TCP socket on 127.0.0.1 (`--log-socket`); every
 valgrind process (the program, and each program it execs, `--trace-children=yes`) opens its own
 connection and starts with `==PID==` lines, which name the process whose /proc/PID/maps maps its
 addresses. Each connection is parsed in chunks (lackey.py), classified against that process's
-mappings (maps.py, classify.py), folded (fold.py) and handed to the writer. Valgrind blocks when
+mappings (maps.py, classify.py), merged in stream order with the read()/write() records of the
+syscall lines among them (mode `all`), folded (fold.py) and handed to the writer. Valgrind blocks when
 the socket is full, so the maps are read while the program runs, close to the accesses parsed.
 
 Ctrl-C: the first one stops the program (SIGINT to valgrind/strace) and keeps reading what is
@@ -33,11 +35,12 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..trace.base import Trace
 from ..trace.readers import write_native
-from .classify import FileIds, PidIds, classify, split_pages
+from .classify import FileIds, PidIds, classify, kept, split_pages
 from .fold import DEFAULT_WINDOW, Folder
 from .lackey import message_pid, parse_lackey
 from .maps import MapsTracker
 from .strace import StraceParser
+from .vgsys import VgSyscalls
 
 READ_BYTES = 1 << 20
 PARSE_BYTES = 1 << 20
@@ -146,6 +149,9 @@ class Recorder:
         self._next_scan = 0.0
         self.exit_status = None
         self._tail: list[np.ndarray] = []
+        # mode all: valgrind's syscall lines, parsed among lackey's, one parser for all processes
+        # (fds are inherited across fork)
+        self.vgsys = VgSyscalls(self.pids, self.files) if mode == "all" else None
 
     # -- signals
     def _on_sigint(self, signum, frame):
@@ -197,6 +203,8 @@ class Recorder:
                 c.real_pid = -1 - len(self.pids.ids)
             c.pid = self.pids(c.real_pid)
             c.maps = MapsTracker(c.real_pid)
+            if self.vgsys is not None:
+                self.vgsys.started(c.real_pid)
             self.stats["processes"] += 1
         elif time.monotonic() - c.maps.t > c.maps.period:
             c.maps.refresh()
@@ -208,19 +216,31 @@ class Recorder:
         if final and c.buf and not c.buf.endswith(b"\n"):
             c.buf += b"\n"
         p = parse_lackey(c.buf)
+        fd_rec = None
+        if self.vgsys is not None:
+            before = self.vgsys.syscalls
+            self.vgsys.feed(c.buf, p.consumed)
+            fd_rec, fd_at = self.vgsys.take()
+            n_sys = self.vgsys.syscalls - before
+            self.stats["syscalls"] += n_sys
+            self.stats["accesses"] += n_sys
         del c.buf[: p.consumed]
         self.stats["lines"] += p.lines
         self.stats["accesses"] += len(p.op)
-        if len(p.op) == 0:
+        if len(p.op) == 0 and (fd_rec is None or len(fd_rec) == 0):
             return None
-        op, addr = split_pages(p.op, p.addr, p.size)
+        op, addr, at = split_pages(p.op, p.addr, p.size, p.at)
         snap, idx = c.maps.lookup(addr)
         rec, st = classify(op, addr, c.pid, snap, idx, self.files)
         self.stats["unmapped"] += st["unmapped"]
         self.stats["dropped"] += st["dropped"]
+        if fd_rec is not None and len(fd_rec):
+            # each read()/write() record where its result line is among the accesses' lines
+            both = np.concatenate([at[kept(snap, idx)], fd_at])
+            rec = np.concatenate([rec, fd_rec])[np.argsort(both, kind="stable")]
         out = c.folder(rec)
         self.stats["folded"] += len(rec) - len(out)
-        self.progress(len(p.op), len(out))
+        self.progress(len(p.op) + (n_sys if fd_rec is not None else 0), len(out))
         return out
 
     def memory_chunks(self, cmd: list[str]):
@@ -230,6 +250,7 @@ class Recorder:
         lsock.listen(64)
         port = lsock.getsockname()[1]
         argv = [valgrind, "--tool=lackey", "--trace-mem=yes", "--trace-children=yes",
+                *(["--trace-syscalls=yes"] if self.vgsys is not None else []),
                 f"--log-socket=127.0.0.1:{port}", *cmd]
         try:
             self.proc = subprocess.Popen(argv)
@@ -355,7 +376,7 @@ class Recorder:
 
     def record(self, out: str, cmd: list[str]) -> int:
         self._tail = []
-        gen = self.memory_chunks(cmd) if self.mode == "mem" else self.syscall_chunks(cmd)
+        gen = self.memory_chunks(cmd) if self.mode in ("mem", "all") else self.syscall_chunks(cmd)
 
         by_kind = np.zeros(4, dtype=np.int64)
         pages: list[set] = [set() for _ in range(4)]
@@ -381,10 +402,13 @@ class Recorder:
                     os.unlink(out)
                 except OSError:
                     pass
-                tool = "valgrind" if self.mode == "mem" else "strace"
+                tool = "strace" if self.mode == "syscalls" else "valgrind"
                 raise RecordError(f"record: {' '.join(cmd)}: nothing recorded ({tool} exit status "
                                   f"{self.exit_status}; its messages are above)")
         finally:
+            if self.vgsys is not None:
+                self.stats["unknown_fd"] = self.vgsys.unknown_fd
+                self.stats["garbled_syscall_lines"] = self.vgsys.garbled
             names = ("anon", "file_mmap", "file_fd", "file_exec")
             self.stats["records_by_kind"] = dict(zip(names, by_kind.tolist()))
             # anon pages are (pid, VPN); file pages (file, pgoff): the pid is not part of them
