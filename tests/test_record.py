@@ -625,3 +625,22 @@ int main(void) {
     mine = a[a["file"] == fid[0]]
     assert (mine["kind"] == Kind.FILE_FD).all() and mine["page"].tolist() == [0, 1, 2, 3]
     assert set(mine["pid"].tolist()) == {1}  # cat, not sh
+
+
+def test_strace_dup_and_fork_share_the_position():
+    """strace's lines for dup, fcntl(F_DUPFD), dup2 and a fork (captured, `-f -y -s 0 -o`): the
+    copies share the open file description's position, as in mode all (fdio.FdTable)."""
+    lines = [
+        '8400 openat(AT_FDCWD</tmp>, "/etc/passwd", O_RDONLY) = 3</etc/passwd>',
+        "8400 dup(3</etc/passwd>)                = 4</etc/passwd>",
+        '8400 read(3</etc/passwd>, ""..., 5000)  = 5000',
+        '8400 read(4</etc/passwd>, ""..., 10)    = 10',
+        "8400 fcntl(3</etc/passwd>, F_DUPFD_CLOEXEC, 20) = 20</etc/passwd>",
+        "8400 dup2(3</etc/passwd>, 30)           = 30</etc/passwd>",
+        "8400 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, "
+        "child_tidptr=0x7fec0e24ca10) = 8415",
+        '8415 read(30</etc/passwd>, ""..., 4000) = 4000',
+        '8400 read(20</etc/passwd>, ""..., 10)   = 10',
+    ]
+    rec = StraceParser().feed(lines)
+    assert [(int(r["pid"]), int(r["page"])) for r in rec] == [(0, 0), (0, 1), (0, 1), (1, 1), (1, 2), (0, 2)]

@@ -46,7 +46,8 @@ READ_BYTES = 1 << 20
 PARSE_BYTES = 1 << 20
 SOCK_BUF = 1 << 20  # bounded, so valgrind blocks and the maps are read close to the accesses
 BATCH_SLEEP = 0.005  # lackey writes one line per write(): let a round's data pile up before reading it
-STRACE_CALLS = "read,pread64,readv,preadv,preadv2,write,pwrite64,writev,pwritev,pwritev2,openat,close,lseek"
+STRACE_CALLS = ("read,pread64,readv,preadv,preadv2,write,pwrite64,writev,pwritev,pwritev2,openat,close,lseek,"
+                "dup,dup2,dup3,fcntl,clone,clone3,fork,vfork")
 
 
 class RecordError(ReclaimExtError):

@@ -1,7 +1,7 @@
 """strace output -> FILE_FD read()/write() records, one per 4 KiB page of the bytes transferred.
 
 Expects `strace -f -qq -y -s 0 -e trace=read,pread64,readv,preadv,write,pwrite64,writev,pwritev,
-openat,close,lseek` lines: `PID name(FD</path>, ...) = RET`, with `<unfinished ...>` /
+openat,close,lseek,dup,dup2,dup3,fcntl,clone,clone3,fork,vfork` lines: `PID name(FD</path>, ...) = RET`, with `<unfinished ...>` /
 `<... name resumed>` pairs joined. Which calls, which files and the file position follow the rules
 of fdio.py (shared with valgrind's syscall lines, mode `all`); strace names each fd's file (`-y`),
 so an fd never seen opened is still attributed.
@@ -95,6 +95,10 @@ class StraceParser:
                 if r:
                     self.fds.open(p, int(r.group(1)), r.group(2))
                 continue
+            if name in ("clone", "clone3", "fork", "vfork"):
+                if ret > 0:
+                    self.fds.fork(p, ret)
+                continue
             fdm = _FD.match(args)
             if not fdm:
                 continue
@@ -104,6 +108,9 @@ class StraceParser:
                 continue
             if name == "lseek":
                 self.fds.seek(p, fd, ret, path)
+                continue
+            if name in ("dup", "dup2", "dup3") or (name == "fcntl" and ", F_DUPFD" in args):
+                self.fds.dup(p, fd, ret)
                 continue
             if name not in READS and name not in WRITES:
                 continue
