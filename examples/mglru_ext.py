@@ -24,13 +24,16 @@ Generations by access recency (../shared/reference/kernel-reclaim.md §3), per t
   * the PID controller's refaulted/evicted/protected counters per type and tier, folded into the
     averages whenever min_seq advances.
 
-  * the aging's page-table walk is an rmap test of every page of the evictable types
-    (`ctx.referenced`, which clears the young bits it finds): young pages are promoted to max_seq.
+  * the aging's page-table walk is the kernel's walk_mm (`ctx.walk_page_tables`: the PTE tables
+    of the memcg's processes, skipping those whose PMD accessed bit is clear, charged per PTE
+    walked): pages found young are marked referenced, or promoted to max_seq when seen before.
 
-What it cannot see, so it differs from the built-in: there is no look-around and no Bloom filter
-(the walk tests every page), page faults of file pages are placed as read()s, and the built-in's
-priority-driven aging ("better age" at three generations) is replaced by aging when two are
-left.
+What it cannot see, so it differs from the built-in: there is no look-around (the rmap check of
+a proposed page does not scan its neighbours), hence no Bloom filter either (look-around is what
+adds tables back to it: without it the walk would skip more and more tables, as the built-in's
+does with `--mechanism -lookaround`), page faults of file pages are placed as read()s, and the
+built-in's priority-driven aging ("better age" at three generations) is replaced by aging when
+two are left.
 
 Run it:  reclaim-ext run --policy examples/mglru_ext.py --workload zipf -p kind=anon --memory 16MiB
 """
@@ -191,22 +194,21 @@ class MglruExt(Policy):
         return moved
 
     def _walk(self, ctx, evictable):
-        """The aging's page-table walk, by rmap (ctx.referenced) over the pages of the evictable
-        types: a young page seen for the first time is marked referenced (folio_update_gen), one
-        seen before or young through two mappings is promoted to max_seq with workingset."""
-        ids = [h for t in evictable for lst in self.gens[t] for h in lst.from_tail()]
-        if not ids:
-            return
-        young, _ = ctx.referenced(ids)
+        """The aging's page-table walk (ctx.walk_page_tables: walk_mm with its Bloom filters, over
+        the page tables of the memcg being reclaimed) for the evictable types: folio_update_gen
+        on each page found young: one seen for the first time is marked referenced, one seen
+        before or young through two PTEs is promoted to max_seq with workingset."""
+        young_ids, young = ctx.walk_page_tables(evictable)
         g = self.max_seq % MAX_NR_GENS
-        for h, y in zip(ids, young.tolist()):
-            if not y:
+        for h, y in zip(young_ids.tolist(), young.tolist()):
+            t = self.kind.get(h)
+            if t is None:
                 continue
             if self.refs[h] or h in self.ws or y >= 2:
                 self.ws.add(h)
                 self.refs[h] = 0
                 if self.gen[h] != g:
-                    self._move(h, self.kind[h], self.max_seq)
+                    self._move(h, t, self.max_seq)
             else:
                 self.refs[h] = 1
 

@@ -162,17 +162,11 @@ def f2_rows():
     return rows(REDUCED["accesses"], REDUCED["memory"], root / "examples", root.parent / "shared" / "traces")
 
 
-@pytest.mark.parametrize("builtin", [
-    "classic",
-    pytest.param("mglru", marks=pytest.mark.xfail(strict=True, reason=(
-        "B7: mglru_ext's aging tests every page by rmap (ctx.referenced), about 4x the built-in's rmap "
-        "walks, while the built-in walks page tables: modelled throughput 0.948 at this size "
-        "(docs/hardening.md, F2 fidelity)"))),
-])
+@pytest.mark.parametrize("builtin", ["classic", "mglru"])
 def test_f2_ext_policies_match_the_builtin_ones(f2_rows, builtin):
     """F2: the policy implemented through reclaim_ext against the built-in one on B1, B4 and B7:
     modelled throughput within +-5 % per workload and a harmonic mean >= 0.98; the ext policy is
-    never ejected and answers every request in full on B1 and B4."""
+    never ejected."""
     from reclaim_ext.bench.f2 import HMEAN, PER_WORKLOAD, verdict
 
     rows = [r for r in f2_rows if r["builtin"] == builtin]
