@@ -641,6 +641,12 @@ def test_strace_dup_and_fork_share_the_position():
         "child_tidptr=0x7fec0e24ca10) = 8415",
         '8415 read(30</etc/passwd>, ""..., 4000) = 4000',
         '8400 read(20</etc/passwd>, ""..., 10)   = 10',
+        # a file unlinked while open (sqlite's temp files)
+        '8400 openat(AT_FDCWD</tmp/ts>, "/var/tmp/etilqs_b7355116d4f6c82b", O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|'
+        'O_CLOEXEC, 0600) = 6</var/tmp/etilqs_b7355116d4f6c82b>',
+        '8400 pwrite64(6</var/tmp/etilqs_b7355116d4f6c82b>(deleted), ""..., 4096, 8192) = 4096',
     ]
-    rec = StraceParser().feed(lines)
-    assert [(int(r["pid"]), int(r["page"])) for r in rec] == [(0, 0), (0, 1), (0, 1), (1, 1), (1, 2), (0, 2)]
+    p = StraceParser()
+    rec = p.feed(lines)
+    assert [(int(r["pid"]), int(r["page"])) for r in rec] == [(0, 0), (0, 1), (0, 1), (1, 1), (1, 2), (0, 2), (0, 2)]
+    assert p.files.names[int(rec["file"][-1])] == "/var/tmp/etilqs_b7355116d4f6c82b" and rec["write"][-1] == 1

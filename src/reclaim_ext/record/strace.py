@@ -17,7 +17,7 @@ from .classify import FileIds, PidIds
 from .fdio import OFFSET_ARG, READS, WRITES, FdTable, Transfers
 
 _LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|\?)")
-_FD = re.compile(r"^(-?\d+)<(.*?)>(?:,|$)")
+_FD = re.compile(r"^(-?\d+)<(.*?)>(?:\(deleted\))?(?:,|$)")  # `(deleted)`: unlinked while open (temp files)
 _RET_FD = re.compile(r"=\s+(\d+)<(.*)>")
 
 
