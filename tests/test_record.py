@@ -591,7 +591,7 @@ int main(void) {
     volatile unsigned long s = 0;
     s += m[4096 + 7];
     /* enough work that the recorder reads the maps while the mapping is there */
-    for (unsigned long i = 0; i < 100000; i++) s += i;
+    for (unsigned long i = 0; i < 300000; i++) s += i;
     if (pread(fd, buf, 100, 4096 + 50) != 100) return 3;
     return 0;
 }

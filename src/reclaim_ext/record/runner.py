@@ -220,7 +220,10 @@ class Recorder:
         fd_rec = None
         if self.vgsys is not None:
             before = self.vgsys.syscalls
+            remapped = self.vgsys.maps_changes.get(c.real_pid, 0)
             self.vgsys.feed(c.buf, p.consumed)
+            if self.vgsys.maps_changes.get(c.real_pid, 0) != remapped:
+                c.maps.refresh()  # it mapped or unmapped something: the snapshot may be stale
             fd_rec, fd_at = self.vgsys.take()
             n_sys = self.vgsys.syscalls - before
             self.stats["syscalls"] += n_sys

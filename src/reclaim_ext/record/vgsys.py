@@ -19,6 +19,10 @@ inherits are read from /proc/PID/fd when its connection opens (right after its e
 unknown at a transfer is looked up there while the process lives, else its transfers are skipped
 and counted (`unknown_fd`).
 
+A successful mmap, munmap or mremap is counted per pid (`maps_changes`): the recorder then re-reads
+the process's maps before placing the chunk's addresses, rather than trust a snapshot that may
+still show what was mapped there before.
+
 A child that forks without exec shares its parent's log connection; the two processes' writes
 can then splice lines (`SYSCALL[481,1](61) ` + `SYSCALL[484,1](273) sys_wait4 (...)`): a line
 whose number does not match its call's name is skipped and counted (`garbled`).
@@ -51,7 +55,9 @@ F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
 _NR_AMD64 = {"read": 0, "write": 1, "open": 2, "close": 3, "lseek": 8, "pread64": 17, "pwrite64": 18,
              "readv": 19, "writev": 20, "dup": 32, "dup2": 33, "fcntl": 72, "chdir": 80, "fchdir": 81,
              "creat": 85, "openat": 257, "dup3": 292, "preadv": 295, "pwritev": 296, "preadv2": 327,
-             "pwritev2": 328, "clone": 56, "fork": 57, "vfork": 58, "clone3": 435}
+             "pwritev2": 328, "clone": 56, "fork": 57, "vfork": 58, "clone3": 435, "mmap": 9, "munmap": 11,
+             "mremap": 25}
+MAPS_CALLS = frozenset({"mmap", "munmap", "mremap"})
 _NR = _NR_AMD64 if platform.machine() in ("x86_64", "AMD64") else {}
 _ACTED = set(_NR_AMD64)
 
@@ -87,6 +93,7 @@ class VgSyscalls:
         self.syscalls = 0     # transfers (read/write calls that succeeded)
         self.unknown_fd = 0   # transfers on an fd of unknown file
         self.garbled = 0      # spliced lines skipped
+        self.maps_changes: dict[int, int] = {}  # per pid, mmap/munmap/mremap calls that succeeded
 
     # -- processes
     def started(self, pid: int) -> None:
@@ -190,6 +197,9 @@ class VgSyscalls:
 
     def call(self, pid: int, name: str, args: str, ret: int, at: int = 0) -> None:
         """A call that succeeded with result ret."""
+        if name in MAPS_CALLS:
+            self.maps_changes[pid] = self.maps_changes.get(pid, 0) + 1
+            return
         if name in ("openat", "open", "creat"):
             m = _OPEN_ARGS[name].match(args)
             dirfd = _signed32(int(m.group("dirfd"))) if m and name == "openat" else AT_FDCWD
