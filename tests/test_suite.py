@@ -30,6 +30,19 @@ def test_summary_compares_with_the_published_direction(tmp_path):
     assert "| B2-repeated-scan | modeled_seconds | mru 2, classic 4, mglru 4.1 | mru |" in summary_markdown([r])
 
 
+def test_summary_keeps_mechanism_sets_apart(tmp_path):
+    """Rows of one policy with different mechanism sets are different variants, never averaged."""
+    sc = BY_NAME["B7-anon-swap"]
+    write_meta(tmp_path, [sc])
+    rows = [{"cell_id": f"{p}{m}", "status": "ok", "suite_scenario": sc.name, "policy": p, "mechanisms": m,
+             "modeled_seconds": t, "miss_ratio": 0.5}
+            for p, m, t in (("classic", "", 4.0), ("mglru", "", 3.0), ("mglru", "-lookaround", 5.0))]
+    results.write_rows(tmp_path, rows)
+    (r,) = summary(tmp_path)
+    assert r["means"] == {"classic": 4.0, "mglru": 3.0, "mglru -lookaround": 5.0}
+    assert r["agrees"] is True and r["winner"] == "mglru"
+
+
 def test_a_scenario_runs_end_to_end(tmp_path):
     out = tmp_path / "s"
     r = invoke("suite", "run", "B2-repeated-scan", "--out", str(out), "--workers", "1", "--no-progress")

@@ -226,18 +226,29 @@ def write_meta(directory: str | os.PathLike, scenarios: list[Scenario]) -> None:
     (Path(directory) / SUITE_FILE).write_text(json.dumps([asdict(s) for s in scenarios], indent=1))
 
 
+def _variants(df):
+    """Each row's variant: its policy, with its mechanism set when it has one ('mglru -bloom'), so
+    a scenario with a mechanism axis does not average the sets together."""
+    if "mechanisms" not in df:
+        return df["policy"]
+    mech = df["mechanisms"].fillna("")
+    return df["policy"].where(mech == "", df["policy"] + " " + mech)
+
+
 def summary(directory: str | os.PathLike) -> list[dict]:
-    """Per scenario: each policy's mean primary metric, the winner, the published direction and
-    whether ours agrees."""
+    """Per scenario: each variant's (policy's, or policy with a mechanism set's) mean primary
+    metric, the winner, the published direction and whether ours agrees."""
     from . import results
 
     meta = json.loads((Path(directory) / SUITE_FILE).read_text())
     df = results.load(directory)
     df = df[df["status"] == "ok"]
+    if len(df):
+        df = df.assign(variant=_variants(df))
     out = []
     for s in meta:
         rows = df[df["suite_scenario"] == s["name"]]
-        means = {p: float(g[s["metric"]].mean()) for p, g in rows.groupby("policy")}
+        means = {p: float(g[s["metric"]].mean()) for p, g in rows.groupby("variant")}
         winner = min(means, key=means.get) if means else None
         agree = None
         if s["expect"] and all(p in means for p in s["expect"]):
@@ -269,13 +280,14 @@ def compare(old: str | os.PathLike, new: str | os.PathLike, min_change: float = 
     frames = []
     for d in (old, new):
         df = results.load(d)
-        frames.append(df[df["status"] == "ok"])
+        df = df[df["status"] == "ok"]
+        frames.append(df.assign(variant=_variants(df)) if len(df) else df.assign(variant=df.get("policy")))
     out = []
     for name, s in meta.items():
         m = s["metric"]
         a, b = (f[f["suite_scenario"] == name] for f in frames)
-        for pol in sorted(set(a["policy"]) & set(b["policy"])):
-            pa, pb = (x[x["policy"] == pol].groupby("seed")[m].mean() for x in (a, b))
+        for pol in sorted(set(a["variant"]) & set(b["variant"])):
+            pa, pb = (x[x["variant"] == pol].groupby("seed")[m].mean() for x in (a, b))
             ma, mb = float(pa.mean()), float(pb.mean())
             noise = 2 * max(float(pa.std(ddof=0)), float(pb.std(ddof=0)))
             change = mb - ma
