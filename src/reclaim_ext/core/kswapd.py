@@ -8,7 +8,7 @@ never mapped, a dry run on scalars decides the run and the folio work is done in
 It is the per-batch path of core.vmscan with the policy's hooks written in: it runs the same
 compiled rules (deactivate_flags, scan_balance/scan_targets, budget_next, _shrink_census,
 walk_referenced, folio_check_references, _shrink_pageout, _shrink_finish, _leave_shadows,
-note_cost, shrink_active_list, node_flags, kswapd_lower_priority, kswapd_sleep_flags) in the
+note_cost, shrink_active_list, node_flags, balance_priority, kswapd_sleep_flags) in the
 same order, so its result is the per-batch result (tests/test_engine_drivers.py compares them).
 What Python kept per batch (ScanControl, the counters' dicts) is scalars and a counter array here.
 """
@@ -30,7 +30,7 @@ from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
     balance_pgdat, bulk_isolate_deactivate, mem_cgroup_swappiness, node_scalars, note_cost_batches,
     set_node_scalars, _scatter_pending, _shrink_census, _shrink_finish,
-    _shrink_pageout, budget_next, deactivate_flags, file_is_tiny, inactive_low, kswapd_lower_priority,
+    _shrink_pageout, budget_next, deactivate_flags, file_is_tiny, inactive_low, balance_priority,
     kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
 )
 from .workingset import age_nonresident
@@ -399,8 +399,7 @@ def kswapd_balance(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev,
             nodev[N_DIRTY] = 1
         if reclaimed != before:
             nodev[N_FAILURES] = 0
-        if kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed - before):
-            priority -= 1
+        priority = balance_priority(priority, nr_scanned, nr_to_reclaim, reclaimed - before)
         if priority < 1:
             break
     kswapd_sleep_flags(nodev, reclaimed)
@@ -466,8 +465,7 @@ def kswapd_dry_run(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, nr_c
         dirty |= node_flags(0, taken, 0, taken)[1]  # no folio under writeback or dirty was met
         if reclaimed != before:
             reset = True
-        if kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed - before):
-            priority -= 1
+        priority = balance_priority(priority, nr_scanned, nr_to_reclaim, reclaimed - before)
         if priority < 1:
             break
     return nb, reclaimed, freed, dirty, reset

@@ -23,7 +23,7 @@ _MIN_CAP = 256
 
 
 @njit(cache=True)
-def _tail_valid(ids, stamps, lo, hi, fstamp, n):
+def tail_valid(ids, stamps, lo, hi, fstamp, n):
     """Up to n valid slots from the tail (lo) of a list, oldest first, and the position just
     past the last one taken (stale slots on the way are skipped)."""
     out = np.empty(min(n, hi - lo), dtype=np.int64)
@@ -117,12 +117,12 @@ class FolioList:
 
     def pop_tail(self, folios: FolioTable, n: int) -> np.ndarray:
         """Remove and return up to n valid folio ids from the tail, oldest first."""
-        ids, self.lo = _tail_valid(self.ids, self.stamps, self.lo, self.hi, folios.stamp, n)
+        ids, self.lo = tail_valid(self.ids, self.stamps, self.lo, self.hi, folios.stamp, n)
         return ids
 
     def peek_tail(self, folios: FolioTable, n: int) -> np.ndarray:
         """The first n valid folio ids from the tail, oldest first, without removing them."""
-        return _tail_valid(self.ids, self.stamps, self.lo, self.hi, folios.stamp, n)[0]
+        return tail_valid(self.ids, self.stamps, self.lo, self.hi, folios.stamp, n)[0]
 
     def valid_ids(self, folios: FolioTable) -> np.ndarray:
         """All folios on the list, tail (oldest) first. O(list) - for checks and dumps."""

@@ -1043,6 +1043,13 @@ def kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed):
     return nr_scanned < nr_to_reclaim or reclaimed == 0
 
 
+@njit(cache=True)
+def balance_priority(priority, nr_scanned, nr_to_reclaim, reclaimed):
+    """balance_pgdat's step after a pass (kswapd_lower_priority): the next pass's priority; the
+    loop ends below 1."""
+    return priority - 1 if kswapd_lower_priority(nr_scanned, nr_to_reclaim, reclaimed) else priority
+
+
 def node_balanced(node) -> bool:
     """pgdat_balanced for order 0: free above the high watermark."""
     return node.free > node.wmark.high
@@ -1076,8 +1083,7 @@ def _balance_loop(sim, node, ops, resume: tuple[int, int] | None = None) -> Scan
         # kswapd_shrink_node
         sc.nr_to_reclaim = max(node.wmark.high, SWAP_CLUSTER_MAX)
         shrink_node(sim, node, sc, ops)
-        if kswapd_lower_priority(sc.nr_scanned, sc.nr_to_reclaim, sc.nr_reclaimed - before):
-            sc.priority -= 1
+        sc.priority = int(balance_priority(sc.priority, sc.nr_scanned, sc.nr_to_reclaim, sc.nr_reclaimed - before))
         if sc.priority < 1:
             break
     return sc

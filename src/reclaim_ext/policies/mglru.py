@@ -26,11 +26,11 @@ from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     ReclaimOps, ScanControl,
 )
-from ..core.lru import HookOut, _tail_valid, isolate_tail_into, list_add
+from ..core.lru import HookOut, isolate_tail_into, tail_valid, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped
 from ..core.vmscan import (
-    N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, driver_stretch, kswapd_lower_priority,
+    N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, balance_priority, driver_stretch,
     kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots,
     set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
@@ -469,6 +469,16 @@ def inactive_size_of(nl, t, min_seq_t, max_seq):
 
 
 @njit(cache=True)
+def inactive_reclaimable(nl, min_seq, max_seq, can_anon):
+    """What set_initial_priority counts as reclaimable on one lruvec: its inactive file pages,
+    and its inactive anon pages when anon can be reclaimed (can_reclaim_anon)."""
+    n = inactive_size_of(nl, LRU_FILE, min_seq[LRU_FILE], max_seq)
+    if can_anon:
+        n += inactive_size_of(nl, LRU_ANON, min_seq[LRU_ANON], max_seq)
+    return n
+
+
+@njit(cache=True)
 def _bit_length(x):
     n = 0
     while x > 0:
@@ -550,7 +560,7 @@ def bulk_plan(ids, stamps, lohi, fstamp, flags, lru_gen, lru_refs, pte_head, nr,
     want = min(avail, max(4 * MIN_LRU_BATCH, 2 * need + MIN_LRU_BATCH))
     total = evictable_size_of(nl, min_seq, max_seq, swappiness)  # should_run_aging's total
     while True:
-        cand = _tail_valid(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, want)[0]
+        cand = tail_valid(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, want)[0]
         if len(cand) < want:
             return fail
         verdict = np.empty(len(cand), dtype=np.int8)
@@ -690,7 +700,7 @@ def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seq
                    usage, nodev, s, wb, swp, clock, kc, resume):
     """A kswapd run under MGLRU compiled, pass by pass while each pass is one bulk pass:
     balance_pgdat's loop (kswapd_age_node's set_initial_priority, kswapd_shrink_node,
-    kswapd_lower_priority), lru_gen_shrink_node (set_initial_priority, progress resetting
+    balance_priority), lru_gen_shrink_node (set_initial_priority, progress resetting
     kswapd_failures), shrink_many from a random bin (bin_pos: the next of the memcg LRU's drawn
     bins) over the node's only lruvec (in the old generation: memcg_old), shrink_one, and
     try_to_shrink_lruvec as bulk_plan's pass, when that pass leaves the lruvec sizable (shrink_one
@@ -711,9 +721,7 @@ def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seq
     while nodev[N_FREE] <= high:  # pgdat_balanced
         free = nodev[N_FREE]
         swap_free = s[SWAP_TOTAL] - s[SWAP_USED]
-        reclaimable = inactive_size_of(nl[row], LRU_FILE, min_seq[LRU_FILE], max_seq)
-        if swap_free > 0:  # can_reclaim_anon
-            reclaimable += inactive_size_of(nl[row], LRU_ANON, min_seq[LRU_ANON], max_seq)
+        reclaimable = inactive_reclaimable(nl[row], min_seq, max_seq, swap_free > 0)  # can_reclaim_anon
         # kswapd_age_node's set_initial_priority (nr_to_reclaim: the last pass's), then
         # kswapd_shrink_node's goal and lru_gen_shrink_node's set_initial_priority
         for goal in (nr_to_reclaim, max(high, SWAP_CLUSTER_MAX)):
@@ -754,8 +762,7 @@ def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seq
         if niso:  # lru_gen_shrink_node: progress resets kswapd_failures
             nodev[N_FAILURES] = 0
         reclaimed += niso
-        if kswapd_lower_priority(niso, nr_to_reclaim, niso):  # nr_scanned: the bulk pass's isolated
-            priority -= 1
+        priority = balance_priority(priority, niso, nr_to_reclaim, niso)  # nr_scanned: the pass's isolated
         if priority < 1:
             break
     kswapd_sleep_flags(nodev, reclaimed)
@@ -1547,10 +1554,12 @@ class MGLRU(ReclaimOps):
         """set_initial_priority: start where (reclaimable >> priority) meets the goal, in [6, 12]."""
         if sc.priority != DEF_PRIORITY or sc.nr_to_reclaim < MIN_LRU_BATCH:
             return
-        lvs = list(sim.lruvecs_under(None, node))  # node_page_state: every memcg's lruvec
-        reclaimable = sum(self.inactive_size(lv, LRU_FILE) for lv in lvs)
-        if can_reclaim_anon(sim, sc):
-            reclaimable += sum(self.inactive_size(lv, LRU_ANON) for lv in lvs)
+        can_anon = can_reclaim_anon(sim, sc)
+        reclaimable = 0
+        for lv in sim.lruvecs_under(None, node):  # node_page_state: every memcg's lruvec
+            lg = self.lrugen(lv)
+            reclaimable += int(inactive_reclaimable(lv.nr_logical.a, np.asarray(lg.min_seq, dtype=np.int64),
+                                                    lg.max_seq, can_anon))
         sc.priority = int(initial_priority(reclaimable, sc.nr_to_reclaim))
 
     def inactive_size(self, lruvec, t: int) -> int:
