@@ -10,7 +10,7 @@ import pytest
 
 from conftest import invoke
 from reclaim_ext import results
-from reclaim_ext.errors import ConfigError
+from reclaim_ext.errors import ConfigError, ReclaimExtError
 from reclaim_ext.suite import BY_NAME, SCENARIOS, cells, compare, select, summary, summary_markdown, write_meta
 
 
@@ -41,6 +41,41 @@ def test_summary_keeps_mechanism_sets_apart(tmp_path):
     (r,) = summary(tmp_path)
     assert r["means"] == {"classic": 4.0, "mglru": 3.0, "mglru -lookaround": 5.0}
     assert r["agrees"] is True and r["winner"] == "mglru"
+
+
+def test_a_metric_to_maximise_picks_the_highest(tmp_path):
+    """MemAvailable is better higher: the winner, the published direction and compare's verdict
+    follow the scenario's higher_is_better."""
+    sc = BY_NAME["MGLRU-bimodal"]
+    assert sc.higher_is_better and sc.expect == ("classic", "mglru")
+
+    def suite_dir(name, classic, mglru):
+        d = tmp_path / name
+        write_meta(d, [sc])
+        results.write_rows(d, [{"cell_id": f"{p}{seed}", "status": "ok", "suite_scenario": sc.name, "policy": p,
+                                "seed": seed, "mem_available": v}
+                               for seed in (0, 1) for p, v in (("classic", classic + seed), ("mglru", mglru + seed))])
+        return d
+
+    old = suite_dir("old", 3000, 5000)
+    (r,) = summary(old)
+    assert r["winner"] == "mglru" and r["agrees"] is False
+    assert "| MGLRU-bimodal | mem_available (higher is better) | mglru 5000, classic 3000 | mglru |" in \
+        summary_markdown([r])
+    assert "(classic >= mglru) | no |" in summary_markdown([r])
+    (r,) = summary(suite_dir("agree", 6000, 5000))
+    assert r["winner"] == "classic" and r["agrees"] is True
+    rows = {r["policy"]: r["verdict"] for r in compare(old, suite_dir("new", 3000, 4000))}
+    assert rows == {"classic": "same", "mglru": "worse"}  # less memory available: worse
+    rows = {r["policy"]: r["verdict"] for r in compare(old, suite_dir("up", 3500, 5000))}
+    assert rows == {"classic": "better", "mglru": "same"}
+
+
+def test_mixed_column_types_are_one_error_line(tmp_path):
+    results.write_rows(tmp_path, [{"cell_id": "a", "status": "ok", "x": "text"}])
+    results.write_rows(tmp_path, [{"cell_id": "b", "status": "ok", "x": 1.5}])
+    with pytest.raises(ReclaimExtError, match="do not agree on a column"):
+        results.load(tmp_path)
 
 
 def test_a_scenario_runs_end_to_end(tmp_path):

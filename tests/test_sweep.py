@@ -368,3 +368,41 @@ def test_a_cell_attaches_policies_per_memcg():
     # the scan tenant (b) under its own MRU refaults less than under MRU over the system, which
     # offers memcg a's pages for memcg b's reclaim
     assert rows[1]["memcg_b_workingset_refault_file"] < rows[0]["memcg_b_workingset_refault_file"]
+
+
+def test_rows_carry_the_end_state():
+    """free pages, MemAvailable (si_mem_available on the run's own end state) and, under MGLRU,
+    each type's share of pages in the two youngest generations; a batch of classic rows only
+    (no generations: None) reads back as floats beside MGLRU's rows."""
+    from reclaim_ext.api import RunConfig, run
+    from reclaim_ext.core.stats import si_mem_available
+    from reclaim_ext.sweep import lru_gen_young_shares
+
+    g = grid_from_options(policies=["classic", "mglru"], memories=["8MiB"], workloads=["mixed"],
+                          params=["accesses=40000"], swap="16MiB")
+    rows = {c["policy"]: run_cell(c) for c in g.cells()}
+    for policy, row in rows.items():
+        res = run(RunConfig(policy=policy, workload="mixed", workload_params={"accesses": 40000},
+                            memory=2048, swap=4096))
+        file_pages = sum(v for k, v in res["lru_sizes"].items() if k.endswith("_file"))
+        wm = res["watermarks"]
+        assert row["free_pages"] == res["free_pages"] > 0
+        assert row["mem_available"] == res["mem_available"] == \
+            si_mem_available(res["free_pages"], file_pages, wm["low"], wm["high"]) > res["free_pages"] - wm["high"]
+    assert rows["classic"]["lru_gen_anon_young_share"] is None
+    young = rows["mglru"]["lru_gen_anon_young_share"], rows["mglru"]["lru_gen_file_young_share"]
+    assert all(0 <= y <= 1 for y in young) and young != (1.0, 1.0)
+    st = [{"max_seq": 7, "generations": [{"seq": 4, "anon": 0, "file": 30}, {"seq": 5, "anon": 10, "file": 10},
+                                        {"seq": 6, "anon": 30, "file": 0}, {"seq": 7, "anon": 60, "file": 10}]}]
+    assert lru_gen_young_shares(st) == {"lru_gen_anon_young_share": 0.9, "lru_gen_file_young_share": 0.2}
+    assert si_mem_available(100, 1000, 50, 80) == 100 - 80 + 1000 - 50
+    assert si_mem_available(10, 60, 50, 80) == 0  # never negative; half the cache at most is kept
+
+
+def test_a_batch_without_generations_reads_back_with_one_with_them(tmp_path):
+    results.write_rows(tmp_path, [{"cell_id": "a", "status": "ok", "lru_gen_anon_young_share": None,
+                                   "mem_available": None}])
+    results.write_rows(tmp_path, [{"cell_id": "b", "status": "ok", "lru_gen_anon_young_share": 0.5,
+                                   "mem_available": 7}])
+    df = results.load(tmp_path)
+    assert df["lru_gen_anon_young_share"].tolist()[1] == 0.5 and df["mem_available"].tolist()[1] == 7

@@ -11,8 +11,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .core.engine import OutOfMemory, SimConfig, Simulator, default_check
-from .core.stats import CostModel
+from .core.stats import CostModel, si_mem_available
 from .errors import ConfigError, TraceError
+from .machine.folio import LRU_FILE
 from .machine.node import check_swappiness
 from .machine.units import parse_size
 from .policies import BUILTIN, get_policy
@@ -272,10 +273,14 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "watermarks": res["watermarks"],
         "free_pages": res["free_pages"],
         "lru_sizes": _node_lru_sizes(sim),
+        "mem_available": None,
         "series": sim.samples,
         "conservation_checked": cfg.check,
         "mechanisms": dict(sim.ops.mech),
     }
+    wm = res["watermarks"]
+    file_pages = sum(lv.type_size(LRU_FILE) for lv in sim.lruvecs_under(None, sim.node))  # NR_{IN,}ACTIVE_FILE
+    out["mem_available"] = si_mem_available(res["free_pages"], file_pages, wm["low"], wm["high"])
     out.update(sim.ops.dump(sim))
     out["memcgs"] = res["memcgs"]
     if cfg.proactive:

@@ -27,9 +27,10 @@ def parts(directory: str | os.PathLike) -> list[Path]:
 
 
 _INT_COLUMNS = ("cell_index", "memory_pages", "capacity", "seed", "swap", "swappiness", "min_free_kbytes",
-                "watermark_scale_factor", "accesses", "misses", "swap_pages", "hits", "evictions", "objects")
+                "watermark_scale_factor", "accesses", "misses", "swap_pages", "hits", "evictions", "objects",
+                "free_pages", "mem_available")
 _FLOAT_COLUMNS = ("min_ttl_ms", "miss_ratio", "modeled_seconds", "wall_seconds", "accesses_per_second",
-                  "cell_seconds", "finished_at")
+                  "cell_seconds", "finished_at", "lru_gen_anon_young_share", "lru_gen_file_young_share")
 _INT_PREFIXES = ("vmstat_", "cost_", "events_")
 
 
@@ -101,7 +102,11 @@ def _table(directory: str | os.PathLike, columns: list[str] | None = None):
     tables = [pq.read_table(p, columns=columns) for p in parts(directory)]
     if not tables:
         return None
-    return _typed(pa.concat_tables(tables, promote_options="permissive"))
+    try:
+        return _typed(pa.concat_tables(tables, promote_options="permissive"))
+    except (pa.ArrowTypeError, pa.ArrowInvalid) as e:  # parts that disagree on a column's type
+        raise ReclaimExtError(f"{directory}: its Parquet files do not agree on a column ({e}); were they "
+                              "written by different reclaim-ext versions?") from None
 
 
 def cell_ids(directory: str | os.PathLike) -> set[str]:

@@ -527,9 +527,24 @@ def config_columns(cell: dict) -> dict:
     }
 
 
+def lru_gen_young_shares(states: list[dict] | None) -> dict:
+    """MGLRU's distribution of each type over its generations, summed over the lruvecs of a result's
+    `lru_gen` list: the share of the type's pages in the two youngest generations (max_seq and
+    max_seq - 1, where new and promoted folios go). Both None without MGLRU state."""
+    young, total = [0, 0], [0, 0]
+    for st in states or ():
+        for g in st["generations"]:
+            for t, name in enumerate(("anon", "file")):
+                total[t] += g[name]
+                young[t] += g[name] if g["seq"] >= st["max_seq"] - 1 else 0
+    return {f"lru_gen_{name}_young_share": (young[t] / total[t] if total[t] else None) if states else None
+            for t, name in enumerate(("anon", "file"))}
+
+
 def result_columns(res: dict) -> dict:
     """The measured columns of a result: counts, ratios, seconds, and every vmstat (vmstat_*),
-    cost (cost_*) and plain-cache event (events_*) counter, flattened."""
+    cost (cost_*) and plain-cache event (events_*) counter, flattened; the end state: free pages, MemAvailable
+    (mem_available) and MGLRU's young shares (lru_gen_young_shares)."""
     out = {k: res.get(k) for k in ("accesses", "misses", "miss_ratio", "modeled_seconds", "wall_seconds",
                                    "accesses_per_second", "swap_pages", "hits", "evictions", "objects")}
     for group in ("vmstat", "cost", "events"):
@@ -543,6 +558,9 @@ def result_columns(res: dict) -> dict:
         for group in ("memory_stat", "memory_events"):
             for k, v in (m.get(group) or {}).items():
                 out[f"{key}_{k}"] = v
+    out["mem_available"] = res.get("mem_available")
+    out["free_pages"] = res.get("free_pages")
+    out.update(lru_gen_young_shares(res.get("lru_gen")))
     if "mechanisms" in res:
         out["mechanisms_effective"] = ",".join(m for m, on in res["mechanisms"].items() if on)
     out["warnings"] = "\n".join(res.get("warnings") or ()) or None

@@ -354,10 +354,11 @@ def suite_list():
     from .suite import SCENARIOS
 
     for s in SCENARIOS:
-        exp = f" (expected: {s.expect[0]} <= {s.expect[1]})" if s.expect else ""
+        exp = f" (expected: {s.expect[0]} {'>=' if s.higher_is_better else '<='} {s.expect[1]})" if s.expect else ""
         extra = ("" if s.default else "\n    run when named (not in the default run); its recording is cached "
                  "in ~/.cache/reclaim-ext/recipes")
-        click.echo(f"{s.name}: {s.title}\n    metric {s.metric}; published: {s.published}{exp}{extra}")
+        click.echo(f"{s.name}: {s.title}\n    metric {s.metric} ({'higher' if s.higher_is_better else 'lower'} "
+                   f"is better); published: {s.published}{exp}{extra}")
 
 
 @suite.command("run")

@@ -30,6 +30,16 @@ COST_NAMES = (
 )
 
 
+def si_mem_available(free: int, file_pages: int, wmark_low: int, wmark_high: int) -> int:
+    """MemAvailable of /proc/meminfo (si_mem_available, mm/show_mem.c) on the model's one zone: the
+    free pages above the reserve (calculate_totalreserve_pages: the high watermark, as one zone has
+    no lowmem reserve), plus the page cache less what the low watermark would keep of it (at most
+    half). The model has no reclaimable slab or other kernel memory to add."""
+    available = free - wmark_high
+    available += file_pages - min(file_pages // 2, wmark_low)
+    return max(available, 0)
+
+
 def new_vmstat() -> dict[str, int]:
     return dict.fromkeys(VMSTAT_NAMES, 0)
 
