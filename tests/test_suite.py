@@ -78,6 +78,28 @@ def test_mixed_column_types_are_one_error_line(tmp_path):
         results.load(tmp_path)
 
 
+def test_trace_scenarios_replay_a_file_the_user_names(tmp_path):
+    """B4/B12 on another trace (another Twitter cluster): its cells replay that file, memory as the
+    scenario's fractions of its own distinct pages; a scenario without a trace refuses it."""
+    import numpy as np
+
+    from reclaim_ext.bench.reference import write_oracle_general
+
+    path = tmp_path / "other.oracleGeneral.bin"
+    write_oracle_general(np.repeat(np.arange(1, 5001), 2), str(path))
+    got = cells([BY_NAME["B12-cloudphysics"]], trace=str(path))
+    assert {c["trace"] for c in got} == {str(path)} and {c["trace_format"] for c in got} == {"oraclegeneral"}
+    assert sorted({c["memory"] for c in got}) == [64, 500]  # 1% (at least 64) and 10% of 5,000
+    with pytest.raises(ConfigError, match="B2-repeated-scan replays no shared trace"):
+        cells([BY_NAME["B2-repeated-scan"]], trace=str(path))
+    with pytest.raises(ConfigError, match="no such file"):
+        cells([BY_NAME["B4-twitter"]], trace=str(tmp_path / "missing"))
+    r = invoke("suite", "run", "B12-cloudphysics", "--trace", str(path), "--out", str(tmp_path / "s"),
+               "--workers", "1", "--no-progress")
+    assert r.exit_code == 0, r.stderr
+    assert set(results.load(tmp_path / "s")["trace"]) == {str(path)}
+
+
 def test_a_scenario_runs_end_to_end(tmp_path):
     out = tmp_path / "s"
     r = invoke("suite", "run", "B2-repeated-scan", "--out", str(out), "--workers", "1", "--no-progress")

@@ -207,14 +207,28 @@ def _distinct_pages(path: str, fmt: str) -> int:
     return int(len(np.unique(np.concatenate(packed)))) if packed else 0
 
 
-def cells(scenarios: list[Scenario], echo=None) -> list[dict]:
+def cells(scenarios: list[Scenario], echo=None, trace: str | None = None, trace_format: str | None = None) -> list[dict]:
     """Every scenario's cells, each tagged with its scenario's name. A recipe scenario's trace is
-    recorded into the cache first if it is not there (`echo(text)` is told)."""
+    recorded into the cache first if it is not there (`echo(text)` is told). `trace` replays
+    another file in the scenarios that replay a shared trace (B4 on another Twitter cluster, B12 on
+    another block trace), in `trace_format` (default: the scenario's own), memory again as fractions
+    of its distinct pages; naming a scenario that replays no trace with it is an error."""
     from .sweep import grid_from_options
 
+    if trace is not None:
+        other = [s.name for s in scenarios if not s.wss_fractions or s.recipe]
+        if other:
+            raise ConfigError(f"suite: --trace {trace}: {', '.join(other)} {'replays' if len(other) == 1 else 'replay'} "
+                              "no shared trace (the scenarios "
+                              f"that do: {', '.join(s.name for s in SCENARIOS if s.wss_fractions and not s.recipe)})")
+        if not os.path.isfile(trace):
+            raise ConfigError(f"suite: --trace {trace}: no such file")
     out = []
     for sc in scenarios:
         g = dict(sc.grid)
+        if trace is not None:
+            g["traces"] = os.path.abspath(trace)
+            g["trace_format"] = trace_format or g["trace_format"]
         if sc.recipe:
             from .record.recipes import cached_trace
 
