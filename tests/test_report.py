@@ -43,6 +43,37 @@ def test_report_of_a_sweep(tmp_path):
     assert "data:image/png;base64," in page and f"<b>{vals['mglru']:.4f}</b>" in page
 
 
+def test_report_of_a_suite_run(tmp_path):
+    """A suite's directory: curves per scenario (its name, not its workload), and the suite's
+    table: each scenario's primary metric per variant with the winner, the published direction
+    and whether ours agrees, in the Markdown and in the HTML."""
+    from reclaim_ext.suite import BY_NAME, write_meta
+
+    d = tmp_path / "suite"
+    sc = BY_NAME["B2-repeated-scan"]
+    write_meta(d, [sc])
+    rows = [dict(r, suite_scenario=sc.name, modeled_seconds=4.0 if r["policy"] == "classic" else 3.0)
+            for r in _rows()]
+    results.write_rows(d, rows)
+    r = report(d)
+    assert set(r["table"]) == {"B2-repeated-scan"}
+    md = r["markdown"].read_text()
+    assert "| B2-repeated-scan | modeled_seconds | mglru 3, classic 4 | mglru |" in md
+    assert "(mru <= classic) | - |" in md  # mru did not run: no verdict
+    page = r["html"].read_text()
+    assert "<h2>Benchmark suite</h2>" in page and "<b>mglru 3</b>, classic 4" in page
+    assert "cache_ext: MRU about 2x faster" in page
+
+
+def test_quick_suite_runs_one_seed_per_scenario():
+    from reclaim_ext.suite import BY_NAME, cells
+
+    chosen = [BY_NAME["B1-kv-zipf"], BY_NAME["B2-repeated-scan"]]
+    full, quick = cells(chosen), cells(chosen, quick=True)
+    assert {c["seed"] for c in full} == {0, 1} and {c["seed"] for c in quick} == {0}
+    assert len(quick) == 4 + 3 and len(full) == 8 + 3
+
+
 def test_plot_of_a_run(tmp_path):
     res = run(RunConfig(workload="mixed", workload_params=dict(procs=2, accesses=140_000), memory=8192,
                         memcgs=["name=a,pids=0", "name=b,pids=1"]))

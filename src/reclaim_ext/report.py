@@ -62,6 +62,8 @@ def plot_result(result: dict, out: str | os.PathLike) -> Path:
 
 
 def _scenario(row) -> str:
+    if isinstance(row.get("suite_scenario"), str) and row["suite_scenario"]:  # a benchmark suite's cell
+        return row["suite_scenario"]
     if isinstance(row.get("trace"), str) and row["trace"]:
         return f"trace {Path(row['trace']).name}"
     params = row.get("workload_params")
@@ -137,6 +139,31 @@ def _ablation_png(plt, sc: str, policy: str, res: dict, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
+
+
+def _suite_summary(directory) -> list[dict] | None:
+    """The suite summary (reclaim_ext.suite.summary) when DIR holds a `reclaim-ext suite run`."""
+    from .suite import SUITE_FILE, summary
+
+    return summary(directory) if (Path(directory) / SUITE_FILE).exists() else None
+
+
+def _suite_html(rows: list[dict]) -> str:
+    """The suite summary as an HTML table: each variant's mean, the winner in bold."""
+    out = ["<h2>Benchmark suite</h2><p>Each scenario's primary metric per variant (mean over seeds), the winner "
+           "in bold, the published direction and whether ours agrees:</p><table><tr><th>scenario</th><th>metric"
+           "</th><th>results</th><th>published</th><th>ours agrees</th></tr>"]
+    for r in rows:
+        higher = r.get("higher_is_better", False)
+        res = ", ".join((f"<b>{html.escape(p)} {v:.4g}</b>" if p == r["winner"] else f"{html.escape(p)} {v:.4g}")
+                        for p, v in sorted(r["means"].items(), key=lambda kv: kv[1], reverse=higher))
+        exp = f" ({r['expect'][0]} {'>=' if higher else '<='} {r['expect'][1]})" if r["expect"] else ""
+        agree = "-" if r["agrees"] is None else ("yes" if r["agrees"] else "no")
+        metric = r["metric"] + (" (higher is better)" if higher else "")
+        out.append(f"<tr><td>{html.escape(r['scenario'])}</td><td>{html.escape(metric)}</td>"
+                   f"<td style='text-align:left'>{res}</td><td style='text-align:left'>"
+                   f"{html.escape(r['published'] + exp)}</td><td>{agree}</td></tr>")
+    return "".join(out) + "</table>"
 
 
 def _pct(x) -> str:
@@ -217,11 +244,19 @@ def report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -
                "|---|" + "---|" * len(labels)]
         md += [f"| {m} | " + " | ".join(_pct(ch[label]) for label in labels) + " |" for m, ch in res.items()]
         md += ["", f"![ablation]({png.name})", ""]
+    suite_rows = _suite_summary(directory)
+    if suite_rows:
+        from .suite import summary_markdown
+
+        md[4:4] = ["The benchmark suite: each scenario's primary metric per variant (mean over seeds), the "
+                   "winner, the published direction and whether ours agrees:", "", summary_markdown(suite_rows)]
     md_path = out / "report.md"
     md_path.write_text("\n".join(md))
     body = [f"<h1>reclaim-ext report</h1><p>From <code>{html.escape(str(directory))}</code>: {len(rows)} cells, "
-            f"{len(scenarios)} scenarios, {len(variants)} variants.</p>",
-            "<p>Mean miss ratio per scenario over the sizes every variant ran (lowest in bold):</p><table>",
+            f"{len(scenarios)} scenarios, {len(variants)} variants.</p>"]
+    if suite_rows:
+        body.append(_suite_html(suite_rows))
+    body += ["<p>Mean miss ratio per scenario over the sizes every variant ran (lowest in bold):</p><table>",
             "<tr><th>scenario</th>" + "".join(f"<th>{html.escape(v)}</th>" for v in variants) + "</tr>"]
     for sc in scenarios:
         vals = table[sc]

@@ -207,12 +207,14 @@ def _distinct_pages(path: str, fmt: str) -> int:
     return int(len(np.unique(np.concatenate(packed)))) if packed else 0
 
 
-def cells(scenarios: list[Scenario], echo=None, trace: str | None = None, trace_format: str | None = None) -> list[dict]:
+def cells(scenarios: list[Scenario], echo=None, trace: str | None = None, trace_format: str | None = None,
+          quick: bool = False) -> list[dict]:
     """Every scenario's cells, each tagged with its scenario's name. A recipe scenario's trace is
     recorded into the cache first if it is not there (`echo(text)` is told). `trace` replays
     another file in the scenarios that replay a shared trace (B4 on another Twitter cluster, B12 on
     another block trace), in `trace_format` (default: the scenario's own), memory again as fractions
-    of its distinct pages; naming a scenario that replays no trace with it is an error."""
+    of its distinct pages; naming a scenario that replays no trace with it is an error. `quick`: each
+    scenario with its first seed only."""
     from .sweep import grid_from_options
 
     if trace is not None:
@@ -226,6 +228,8 @@ def cells(scenarios: list[Scenario], echo=None, trace: str | None = None, trace_
     out = []
     for sc in scenarios:
         g = dict(sc.grid)
+        if quick:
+            g["seeds"] = g.get("seeds", "0").split(",")[0]
         if trace is not None:
             g["traces"] = os.path.abspath(trace)
             g["trace_format"] = trace_format or g["trace_format"]

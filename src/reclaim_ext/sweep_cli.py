@@ -366,13 +366,14 @@ def suite_list():
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR", required=True,
               help="The results directory (Parquet rows, as reclaim-ext sweep writes them).")
 @click.option("--resume", is_flag=True, help="Run only the cells missing from DIR.")
+@click.option("--quick", is_flag=True, help="Each scenario with its first seed only (about half the cells).")
 @click.option("--trace", "trace", type=click.Path(dir_okay=False), metavar="FILE",
               help="Replay FILE instead of the shared trace in the scenarios that replay one (B4-twitter, "
                    "B12-cloudphysics), e.g. another Twitter cluster; memory as fractions of its distinct pages.")
 @click.option("--trace-format", "trace_format", metavar="FORMAT",
               help="The format of --trace FILE (default: the scenario's own: csv for B4, oraclegeneral for B12).")
 @_options(_CLUSTER_OPTIONS)
-def suite_run(names, out_dir, resume, trace, trace_format, scheduler, workers, progress):
+def suite_run(names, out_dir, resume, quick, trace, trace_format, scheduler, workers, progress):
     """Run the scenarios NAME... (shell patterns allowed, e.g. 'REC-*'; default: all but the recorded
     programs REC-*) into DIR; then `reclaim-ext suite report DIR`. A REC-* scenario records its
     program under valgrind into ~/.cache/reclaim-ext/recipes the first time (minutes)."""
@@ -382,7 +383,8 @@ def suite_run(names, out_dir, resume, trace, trace_format, scheduler, workers, p
         if trace_format and not trace:
             raise click.BadParameter("--trace-format needs --trace FILE", param_hint="--trace-format")
         chosen = select(names)
-        grid = cells(chosen, echo=lambda text: click.echo(text, err=True), trace=trace, trace_format=trace_format)
+        grid = cells(chosen, echo=lambda text: click.echo(text, err=True), trace=trace, trace_format=trace_format,
+                     quick=quick)
         res = _run(grid, out_dir, resume, scheduler, workers, progress)
         write_meta(out_dir, chosen)
     _report_failures(res.rows)
