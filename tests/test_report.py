@@ -65,6 +65,25 @@ def test_report_of_a_suite_run(tmp_path):
     assert "cache_ext: MRU about 2x faster" in page
 
 
+def test_a_suite_scenario_at_one_size_is_pictured_by_its_metric(tmp_path, monkeypatch):
+    from reclaim_ext import report as rep
+    from reclaim_ext.suite import BY_NAME, write_meta
+
+    drawn = []
+    monkeypatch.setattr(rep, "_metric_bars", lambda ax, row: (drawn.append(row["scenario"]), ax.bar([0], [1])))
+    d = tmp_path / "suite"
+    sc = BY_NAME["B2-repeated-scan"]
+    write_meta(d, [sc])
+    results.write_rows(d, [dict(r, suite_scenario=sc.name, modeled_seconds=1.0) for r in _rows()
+                           if r["memory_pages"] == 1024])
+    r = rep.report(d)
+    assert drawn == ["B2-repeated-scan"] and r["plots"][0].read_bytes().startswith(PNG)
+    results.write_rows(d, [dict(r, suite_scenario=sc.name, modeled_seconds=1.0) for r in _rows()
+                           if r["memory_pages"] == 2048])
+    rep.report(d)
+    assert drawn == ["B2-repeated-scan"]  # two sizes: the curves
+
+
 def test_quick_suite_runs_one_seed_per_scenario():
     from reclaim_ext.suite import BY_NAME, cells
 

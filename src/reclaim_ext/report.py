@@ -148,6 +148,15 @@ def _suite_summary(directory) -> list[dict] | None:
     return summary(directory) if (Path(directory) / SUITE_FILE).exists() else None
 
 
+def _metric_bars(ax, row: dict) -> None:
+    """A suite scenario's primary metric per variant (mean over seeds), the winner darker."""
+    names = sorted(row["means"])
+    ax.bar(range(len(names)), [row["means"][n] for n in names],
+           color=["tab:blue" if n == row["winner"] else "lightsteelblue" for n in names])
+    ax.set_xticks(range(len(names)), names, rotation=15, fontsize="small")
+    ax.set_ylabel(row["metric"] + (" (higher is better)" if row.get("higher_is_better") else " (lower is better)"))
+
+
 def _suite_html(rows: list[dict]) -> str:
     """The suite summary as an HTML table: each variant's mean, the winner in bold."""
     out = ["<h2>Benchmark suite</h2><p>Each scenario's primary metric per variant (mean over seeds), the winner "
@@ -190,11 +199,14 @@ def report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -
         r["_size"] = r.get("capacity") if r.get("cache") is True else r.get("memory_pages")
     scenarios = sorted({r["_scenario"] for r in rows})
     variants = sorted({r["_variant"] for r in rows})
+    suite_rows = {r["scenario"]: r for r in _suite_summary(directory) or ()}
     plt = _pyplot()
     plots, table = [], {}
     for i, sc in enumerate(scenarios):
         fig, ax = plt.subplots(figsize=(7, 4))
         curves = {}
+        if sc in suite_rows and len({r["_size"] for r in rows if r["_scenario"] == sc}) == 1:
+            _metric_bars(ax, suite_rows[sc])  # one size: the scenario's primary metric, not a one-point curve
         for v in variants:
             pts: dict[int, list[float]] = {}
             for r in rows:
@@ -203,11 +215,13 @@ def report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -
             if pts:
                 xs = sorted(pts)
                 curves[v] = {x: sum(pts[x]) / len(pts[x]) for x in xs}
-                ax.plot(xs, [curves[v][x] for x in xs], marker="o", label=v)
-        ax.set_xlabel("memory or cache capacity (pages)")
-        ax.set_ylabel("miss ratio")
+                if not ax.patches:
+                    ax.plot(xs, [curves[v][x] for x in xs], marker="o", label=v)
+        if not ax.patches:
+            ax.set_xlabel("memory or cache capacity (pages)")
+            ax.set_ylabel("miss ratio")
+            ax.legend(fontsize="small")
         ax.set_title(sc)
-        ax.legend(fontsize="small")
         fig.tight_layout()
         png = out / f"mrc-{i + 1}.png"
         fig.savefig(png, dpi=100)
@@ -244,12 +258,14 @@ def report(directory: str | os.PathLike, out: str | os.PathLike | None = None) -
                "|---|" + "---|" * len(labels)]
         md += [f"| {m} | " + " | ".join(_pct(ch[label]) for label in labels) + " |" for m, ch in res.items()]
         md += ["", f"![ablation]({png.name})", ""]
-    suite_rows = _suite_summary(directory)
+    suite_rows = list(suite_rows.values())
     if suite_rows:
         from .suite import summary_markdown
 
         md[4:4] = ["The benchmark suite: each scenario's primary metric per variant (mean over seeds), the "
-                   "winner, the published direction and whether ours agrees:", "", summary_markdown(suite_rows)]
+                   "winner, the published direction and whether ours agrees; a scenario run at one size is "
+                   "pictured by that metric, one at several by its miss-ratio curves:", "",
+                   summary_markdown(suite_rows)]
     md_path = out / "report.md"
     md_path.write_text("\n".join(md))
     body = [f"<h1>reclaim-ext report</h1><p>From <code>{html.escape(str(directory))}</code>: {len(rows)} cells, "
