@@ -54,6 +54,8 @@ class RunConfig:
     memory_recursiveprot: bool = False  # cgroup2 mount option: a parent's unclaimed min/low shared by its children
     # writes to memory.reclaim during the run: "AT:PATH:SIZE[:swappiness=N]" (--proactive)
     proactive: list = field(default_factory=list)
+    # senpai-like controllers probing memcgs with memory.reclaim: "PATH[:key=value...]" (--senpai)
+    senpai: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.parse_sizes()
@@ -131,6 +133,13 @@ class RunConfig:
             for p in self.proactive_plan():
                 if p.path and p.path not in known:
                     raise ConfigError(f"--proactive: {p.path}: no such memcg (declare it with --memcg name=...)")
+        if self.senpai:
+            if self.cache:
+                raise ConfigError("--senpai: plain-cache mode (--cache) has no memcgs to reclaim from")
+            known = {m.name for m in self.memcg_plan()}
+            for p in self.senpai_plan():
+                if p.path and p.path not in known:
+                    raise ConfigError(f"--senpai: {p.path}: no such memcg (declare it with --memcg name=...)")
 
     def _check_scopes(self, policy) -> None:
         """--scope and the @SCOPE of switches name the system, node 0 or a declared memcg."""
@@ -163,6 +172,12 @@ class RunConfig:
         from .machine.memcg import parse_proactive
 
         return sorted((parse_proactive(p) for p in self.proactive), key=lambda p: p.at)
+
+    def senpai_plan(self):
+        """The parsed --senpai controllers."""
+        from .machine.senpai import parse_senpai
+
+        return [parse_senpai(p) for p in self.senpai]
 
     def switch_plan(self):
         """The parsed --switch entries, in access order."""
@@ -229,6 +244,9 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     reclaims = cfg.proactive_plan()
     cuts = [p[0] for p in plan] + [p.at for p in reclaims]
     done: list[dict] = []
+    from .machine.senpai import Senpai
+
+    senpais = [Senpai(c, sim) for c in cfg.senpai_plan()]
 
     def on_chunk(at: int) -> None:
         while plan and plan[0][0] == at:
@@ -236,16 +254,19 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
             sim.ops.switch(pol, at, scope)
         while reclaims and reclaims[0].at == at:
             done.append(sim.proactive_reclaim(reclaims.pop(0), at))
+        for c in senpais:
+            if at and at % c.cfg.interval == 0:
+                c.tick(sim, at)
 
     pids = _SeenPids(trace) if any(m.pids for m in cfg.memcg_plan()) else None
     trace = pids or trace
-    if cuts:
+    if cuts or senpais:
         from .ext.switch import CutTrace
 
-        trace = CutTrace(trace, cuts)
+        trace = CutTrace(trace, cuts, every=tuple(c.cfg.interval for c in senpais))
     oom = None
     try:
-        sim.run(trace, progress=progress, on_chunk=on_chunk if cuts else None)
+        sim.run(trace, progress=progress, on_chunk=on_chunk if cuts or senpais else None)
     except OutOfMemory as e:
         oom = e
         sim.accesses = sim.pos  # the accesses served: all before the one that found no memory
@@ -285,6 +306,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     out["memcgs"] = res["memcgs"]
     if cfg.proactive:
         out["proactive"] = done
+    if senpais:
+        out["senpai"] = [c.result() for c in senpais]
     _add_switches_and_warnings(cfg, out, pids)
     out["out_of_memory"] = None if oom is None else {"at_access": sim.pos, "memcg": oom.memcg, "message": str(oom)}
     if oom is not None:

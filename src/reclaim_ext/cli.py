@@ -245,10 +245,16 @@ def _lru_gen_policies() -> list[str]:
               help="Proactive reclaim, repeatable: before access AT, write SIZE (and swappiness=N) to memory.reclaim "
                    "of the memcg at PATH (/ for the root), e.g. --proactive 500000:/a:64MiB. The result lists "
                    "each write: pages reclaimed, and EAGAIN when reclaim gave up short of SIZE.")
+@click.option("--senpai", "senpai", multiple=True, metavar="PATH[:KEY=VALUE...]",
+              help="A senpai-like controller on the memcg at PATH, repeatable: every interval=N accesses (50000) "
+                   "it compares the memcg's refault stall over the interval (modelled ms) with pressure=MS (10) "
+                   "and, below it, writes up to max_probe (0.01) of the memcg's usage to memory.reclaim, fully "
+                   "at pressure/coeff_probe (10) and below; above it, backs off. Also swappiness=N. The result's "
+                   "`senpai` counts its ticks, probes, backoffs and pages, with a log of each tick.")
 @click.option("--machine", "machine", metavar="FILE.toml", default=None,
               help="The machine from a file: memory, swap, watermark knobs, the memcg tree with every knob, "
-                   "proactive reclaim (format: `reclaim-ext machine show --help`). Flags given on the command "
-                   "line win; --memcg and --proactive add to the file's.")
+                   "proactive reclaim and senpai controllers (format: `reclaim-ext machine show --help`). Flags "
+                   "given on the command line win; --memcg, --proactive and --senpai add to the file's.")
 @click.option("--memory-recursiveprot", is_flag=True,
               help="cgroup2's memory_recursiveprot mount option: a parent's memory.min/low that its children do "
                    "not claim is shared among them in proportion to their unprotected usage.")
@@ -257,8 +263,8 @@ def _lru_gen_policies() -> list[str]:
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursiveprot, machine, dump_lru_gen, json_out,
-        progress, **run_opts):
+def run(cache, capacity, scope, switches, memcgs, proactive, senpai, memory_recursiveprot, machine, dump_lru_gen,
+        json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -277,6 +283,7 @@ def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursivepro
       reclaim-ext run --workload mixed -p procs=2 --memcg name=a,pids=0,max=16MiB --memcg name=b,pids=1 \\
           --policy lru --scope memcg:/a
       reclaim-ext run --workload mixed -p procs=3 --machine examples/machine.toml
+      reclaim-ext run --workload mixed -p procs=2 --memcg name=a,pids=0 --senpai /a:interval=20000
     """
     from .api import build_trace
     from .api import run as api_run
@@ -294,11 +301,12 @@ def run(cache, capacity, scope, switches, memcgs, proactive, memory_recursivepro
                     run_opts[k] = file[k]
             memcgs = list(file["memcgs"]) + list(memcgs)
             proactive = list(file["proactive"]) + list(proactive)
+            senpai = list(file["senpai"]) + list(senpai)
             memory_recursiveprot = memory_recursiveprot or file.get("memory_recursiveprot", False)
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
                           scope=scope)
-        if proactive:
-            cfg.proactive = list(proactive)
+        if proactive or senpai:
+            cfg.proactive, cfg.senpai = list(proactive), list(senpai)
             cfg.validate()
         if memory_recursiveprot:
             if not memcgs:
@@ -493,6 +501,15 @@ def _print_summary(r: dict) -> None:
             swp = "-" if p["swappiness"] is None else str(p["swappiness"])
             pt.add_row(f"{p['at']:,}", p["memcg"], f"{p['requested']:,}", swp, f"{p['reclaimed']:,}", p["result"])
         _print_tables(pt)
+    if r.get("senpai"):
+        st = Table(title="senpai controllers (--senpai; pages)")
+        for c in ("memcg", "interval", "pressure ms", "ticks", "probes", "backoffs", "requested", "reclaimed", "EAGAIN"):
+            st.add_column(c, justify="left" if c == "memcg" else "right")
+        for c in r["senpai"]:
+            st.add_row(c["memcg"], f"{c['config']['interval']:,}", f"{c['config']['pressure']:g}", f"{c['ticks']:,}",
+                       f"{c['probes']:,}", f"{c['backoffs']:,}", f"{c['requested']:,}", f"{c['reclaimed']:,}",
+                       f"{c['eagain']:,}")
+        _print_tables(st)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})

@@ -41,23 +41,31 @@ def parse_switch(text: str) -> Switch:
 
 
 class CutTrace(Trace):
-    """A trace whose chunks end exactly at the given access indexes, so a switch can happen
-    between two chunks."""
+    """A trace whose chunks end exactly at the given access indexes, and at every multiple of each
+    of `every` (a periodic controller's ticks), so a switch or a tick happens between two chunks."""
 
-    def __init__(self, trace: Trace, cuts: list[int]):
+    def __init__(self, trace: Trace, cuts: list[int], every: tuple[int, ...] = ()):
         super().__init__(name=trace.name, length=trace.length, params=trace.params)
         self.trace = trace
         self.cuts = sorted(set(c for c in cuts if c > 0))
+        self.every = tuple(sorted(set(e for e in every if e > 0)))
+
+    def _next_cut(self, cuts: list[int], pos: int) -> int | None:
+        """The first cut after `pos` (None: no more)."""
+        while cuts and cuts[0] <= pos:
+            cuts.pop(0)
+        nxt = [cuts[0]] if cuts else []
+        nxt += [(pos // e + 1) * e for e in self.every]
+        return min(nxt) if nxt else None
 
     def chunks(self, chunk: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
         pos = 0
         cuts = list(self.cuts)
         for c in self.trace.chunks(chunk):
             start = 0
-            while cuts and cuts[0] < pos + len(c) - start:
-                k = cuts.pop(0) - pos
-                if k > 0:
-                    yield c[start:start + k]
+            while (cut := self._next_cut(cuts, pos)) is not None and cut < pos + len(c) - start:
+                k = cut - pos
+                yield c[start:start + k]
                 pos += k
                 start += k
             if start < len(c):

@@ -24,6 +24,14 @@ reclaim; nodes and tiers come with the topology work and are refused with a clea
     memcg = "/a"                     # "/" for the root
     size = "16MiB"
     swappiness = 0                   # optional
+
+    [[senpai]]                       # a senpai-like controller (reclaim_ext.machine.senpai)
+    memcg = "/a"
+    interval = 50000                 # accesses between ticks; the other keys as --senpai takes them:
+    pressure = 10.0                  # target refault stall per interval (modelled ms)
+    max_probe = 0.01
+    coeff_probe = 10
+    swappiness = 60                  # optional
 """
 
 from __future__ import annotations
@@ -33,13 +41,15 @@ import tomllib
 from typing import Any
 
 from ..errors import ConfigError
+from .senpai import parse_senpai
 from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
 from .units import format_size, parse_size
 
 TOP = ("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
-       "memcg", "proactive")
+       "memcg", "proactive", "senpai")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
 PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
+SENPAI_KEYS = ("memcg", "interval", "pressure", "max_probe", "coeff_probe", "swappiness")
 NOT_YET = ("node", "nodes", "tier", "tiers", "process", "processes", "swap_device", "swap_devices")
 
 
@@ -144,6 +154,19 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
             raise ConfigError(f"{path}: {where}: {e}") from None
         proactive.append(spec)
     out["proactive"] = proactive
+    senpai = []
+    for i, t in enumerate(_table_list(path, data, "senpai"), 1):
+        where = f"[[senpai]] {i}"
+        _unknown(path, where, t, SENPAI_KEYS)
+        if "memcg" not in t:
+            raise ConfigError(f"{path}: {where}: needs memcg")
+        spec = ":".join([str(t["memcg"])] + [f"{k}={t[k]}" for k in SENPAI_KEYS[1:] if k in t])
+        try:
+            parse_senpai(spec)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {where}: {e}") from None
+        senpai.append(spec)
+    out["senpai"] = senpai
     return out
 
 
@@ -185,4 +208,9 @@ def describe(fields: dict[str, Any]) -> str:
         p = parse_proactive(spec)
         lines.append(f"proactive: at access {p.at:,}, memory.reclaim of /{p.path} {format_size(p.pages)}"
                      + (f", swappiness {p.swappiness}" if p.swappiness is not None else ""))
+    for spec in fields.get("senpai") or []:
+        c = parse_senpai(spec)
+        lines.append(f"senpai: /{c.path} every {c.interval:,} accesses, pressure {c.pressure:g} ms, max_probe "
+                     f"{c.max_probe:g}, coeff_probe {c.coeff_probe:g}"
+                     + (f", swappiness {c.swappiness}" if c.swappiness is not None else ""))
     return "\n".join(lines) + "\n"
