@@ -13,6 +13,7 @@ from reclaim_ext.errors import ConfigError
 from reclaim_ext.machine.file import load_machine
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "machine.toml"
+CONTAINER_HOST = Path(__file__).parents[1] / "examples" / "machines" / "container-host.toml"
 SMALL = ("run", "--workload", "mixed", "-p", "procs=3", "-p", "accesses=40000", "--json", "-")
 
 
@@ -57,6 +58,12 @@ def test_machine_show_prints_the_tree():
     ('[[proactive]]\nat = 5\nmemcg = "/"\n', "needs at, memcg and size"),
     ('swappiness = 300\n', "swappiness must be an integer from 0 to 200"),
     ('memory = \n', "not valid TOML"),
+    ('[[process]]\nworkload = "zipf"\npid = 1\n', "process 1 is pid 0"),
+    ('[[process]]\nmemcg = "/a"\nworkload = "zipf"\n', "memcg /a is not declared"),
+    ('[[process]]\nworkload = "zipf colour=red"\n', "colour"),
+    ('[[process]]\nmemcg = "/"\n', "needs a workload"),
+    ('[[process]]\nworkload = "zipf"\nnice = 5\n', "unknown key 'nice'"),
+    ('[[process]]\nworkload = "zipf"\n' * 5, "up to 4"),
 ])
 def test_bad_files_get_one_error(tmp_path, text, message):
     p = tmp_path / "m.toml"
@@ -70,3 +77,26 @@ def test_bad_files_get_one_error(tmp_path, text, message):
 def test_a_missing_file():
     r = invoke("run", "--machine", "/nonexistent/m.toml")
     assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_processes_run_their_workloads_in_their_memcgs():
+    """[[process]] i is pid i running its workload as tenant i, in its memcg; the container-host
+    example runs as the same flags would run it, and a --workload given wins over the file's."""
+    m = load_machine(CONTAINER_HOST)
+    assert m["workload"] == "tenants" and [p.partition("=")[0] for p in m["params"]] == ["a", "b", "c"]
+    homes = {mc.name: mc.pids for mc in m["memcgs"]}
+    assert homes["system.slice/journald.service"] == [0] and homes["workload.slice/web.service"] == [1]
+    assert homes["workload.slice/batch.service"] == [2] and homes["workload.slice"] == []
+    show = invoke("machine", "show", str(CONTAINER_HOST)).stdout
+    assert "process 2: loop pages=12288 passes=3 kind=file  (memcg /workload.slice/batch.service)" in show
+    small = [p.replace("accesses=400000", "accesses=20000").replace("passes=3", "passes=1") for p in m["params"]]
+    f = invoke("run", "--machine", str(CONTAINER_HOST), "--json", "-", *sum((["-p", p] for p in small), []),
+               "--workload", "tenants")
+    assert f.exit_code == 0, f.stderr
+    r = json.loads(f.stdout)
+    assert r["workload"] == "tenants" and r["senpai"][0]["ticks"] == r["accesses"] // 50000
+    usage = {mc["name"]: mc["peak"] for mc in r["memcgs"]}
+    assert all(usage[n] > 0 for n in ("/system.slice/journald.service", "/workload.slice/web.service",
+                                      "/workload.slice/batch.service"))
+    own = invoke("run", "--machine", str(CONTAINER_HOST), "--workload", "zipf", "-p", "accesses=2000", "--json", "-")
+    assert own.exit_code == 0 and json.loads(own.stdout)["workload"] == "zipf"

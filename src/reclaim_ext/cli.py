@@ -115,7 +115,8 @@ def main() -> None:
 
 
 _MECHANISM_HELP = ("Mechanisms on/off: comma-separated +name/-name from ptwalk, bloom, pmd_young, lookaround, "
-                   "lockfree (e.g. `--policy classic --mechanism +ptwalk,+lookaround`, "
+                   "lockfree, memcg_lru (MGLRU's root reclaim through the memcg LRU; off: the memcg tree walk) "
+                   "(e.g. `--policy classic --mechanism +ptwalk,+lookaround`, "
                    "`--policy mglru --mechanism -bloom,-lookaround`; see `reclaim-ext policies`).")
 
 # Options shared by `run` and `ablate`: what to replay, on which machine, with which policy.
@@ -299,6 +300,8 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, memory_recu
             for k in ("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor"):
                 if k in file and not _given(k):
                     run_opts[k] = file[k]
+            if "workload" in file and not (_given("workload", "trace_path") or run_opts["params"]):
+                run_opts["workload"], run_opts["params"] = file["workload"], tuple(file["params"])
             memcgs = list(file["memcgs"]) + list(memcgs)
             proactive = list(file["proactive"]) + list(proactive)
             senpai = list(file["senpai"]) + list(senpai)

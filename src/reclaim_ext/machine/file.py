@@ -19,6 +19,10 @@ reclaim; nodes and tiers come with the topology work and are refused with a clea
     low = "4MiB"                     # memory.low
     swap_max = "8MiB"                # memory.swap.max
 
+    [[process]]                      # the processes and what they run (the tenants workload):
+    memcg = "/a"                     # process i is pid i (pid = i may be given); joins memcg /a
+    workload = "zipf pages=6144 accesses=300000 kind=anon"   # a built-in workload, as for tenants
+
     [[proactive]]                    # writes to memory.reclaim during the run
     at = 500000
     memcg = "/a"                     # "/" for the root
@@ -46,11 +50,13 @@ from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
 from .units import format_size, parse_size
 
 TOP = ("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
-       "memcg", "proactive", "senpai")
+       "memcg", "process", "proactive", "senpai")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
 PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
+PROCESS_KEYS = ("pid", "memcg", "workload")
+MAX_PROCESSES = 4  # the tenants workload's a..d
 SENPAI_KEYS = ("memcg", "interval", "pressure", "max_probe", "coeff_probe", "swappiness")
-NOT_YET = ("node", "nodes", "tier", "tiers", "process", "processes", "swap_device", "swap_devices")
+NOT_YET = ("node", "nodes", "tier", "tiers", "swap_device", "swap_devices")
 
 
 def _size(path: str, where: str, value: Any, allow_max: bool = False) -> int | None:
@@ -83,9 +89,46 @@ def _unknown(path: str, where: str, table: dict, known: tuple[str, ...]) -> None
             raise ConfigError(f"{path}: {where}: unknown key {k!r} (keys: {', '.join(known)})")
 
 
+def _processes(path: str, data: dict, memcgs: list[MemcgConfig], out: dict) -> None:
+    """[[process]] i is pid i running its workload text as tenant i of the tenants workload
+    (out["workload"], out["params"] as -p gives them); its memcg gets the pid."""
+    from ..errors import TraceError
+    from ..trace.generators import parse_tenant
+
+    procs = _table_list(path, data, "process")
+    if len(procs) > MAX_PROCESSES:
+        raise ConfigError(f"{path}: [[process]]: {len(procs)} processes; the tenants workload runs up to "
+                          f"{MAX_PROCESSES}")
+    by_name = {m.name: m for m in memcgs}
+    params = []
+    for i, t in enumerate(procs):
+        where = f"[[process]] {i + 1}"
+        _unknown(path, where, t, PROCESS_KEYS)
+        if "pid" in t and (isinstance(t["pid"], bool) or t["pid"] != i):
+            raise ConfigError(f"{path}: {where}: pid {t['pid']!r}: process {i + 1} is pid {i} (pids follow the order)")
+        text = t.get("workload")
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{path}: {where}: needs a workload (e.g. workload = \"zipf pages=4096 kind=anon\")")
+        letter = "abcd"[i]
+        try:
+            parse_tenant(text, letter)
+        except TraceError as e:
+            raise ConfigError(f"{path}: {where}: {e.problem}") from None
+        params.append(f"{letter}={text}")
+        memcg = str(t.get("memcg", "/")).strip().strip("/")
+        if memcg:
+            if memcg not in by_name:
+                raise ConfigError(f"{path}: {where}: memcg /{memcg} is not declared ([[memcg]] name = \"{memcg}\")")
+            if i not in by_name[memcg].pids:
+                by_name[memcg].pids.append(i)
+    if params:
+        out["workload"], out["params"] = "tenants", params
+
+
 def load_machine(path: str | os.PathLike) -> dict[str, Any]:
     """The RunConfig fields a machine file sets (memory, swap, swappiness, min_free_kbytes,
-    watermark_scale_factor, memory_recursiveprot, memcgs as MemcgConfig, proactive specs), checked.
+    watermark_scale_factor, memory_recursiveprot, memcgs as MemcgConfig, the processes' workload
+    and params, proactive and senpai specs), checked.
     Every problem is a ConfigError naming the file and the key."""
     path = os.fspath(path)
     try:
@@ -101,8 +144,8 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"--machine {path}: not valid TOML: {e}") from None
     for k in data:
         if k in NOT_YET:
-            raise ConfigError(f"{path}: [{k}]: the model has one node so far; nodes, tiers, processes and swap "
-                              "devices in a machine file come with the topology work (issue 12)")
+            raise ConfigError(f"{path}: [{k}]: the model has one node so far; nodes, tiers and swap devices "
+                              "in a machine file come with the topology work (issue 12)")
     _unknown(path, "top level", data, TOP)
     out: dict[str, Any] = {}
     if "memory" in data:
@@ -137,6 +180,7 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
                                   low=_size(path, f"{where}: low", t.get("low", 0)) or 0,
                                   high=_size(path, f"{where}: high", t.get("high", "max"), True),
                                   swap_max=_size(path, f"{where}: swap_max", t.get("swap_max", "max"), True)))
+    _processes(path, data, memcgs, out)
     try:
         out["memcgs"] = resolve_memcgs(memcgs) if memcgs else []
     except ConfigError as e:
@@ -204,6 +248,11 @@ def describe(fields: dict[str, Any]) -> str:
 
     lines.append("└── / (root memcg)")
     walk("", "    ")
+    for text in fields.get("params") or []:
+        letter, _, work = text.partition("=")
+        pid = "abcd".index(letter)
+        home = next((m.name for m in memcgs if pid in m.pids), "")
+        lines.append(f"process {pid}: {work}  (memcg /{home})")
     for spec in fields.get("proactive") or []:
         p = parse_proactive(spec)
         lines.append(f"proactive: at access {p.at:,}, memory.reclaim of /{p.path} {format_size(p.pages)}"
