@@ -126,20 +126,16 @@ class RunConfig:
         if self.switches and not self.cache and not (isinstance(policy, Policy) or self.policy == "classic"):
             raise ConfigError(f"switch: policies switch on top of classic; {self.policy} cannot be switched")
         self._check_scopes(policy)
-        if self.proactive:
+        for flag, given, plan in (("--proactive", self.proactive, self.proactive_plan),
+                                  ("--senpai", self.senpai, self.senpai_plan)):
+            if not given:
+                continue
             if self.cache:
-                raise ConfigError("--proactive: plain-cache mode (--cache) has no memcgs to reclaim from")
+                raise ConfigError(f"{flag}: plain-cache mode (--cache) has no memcgs to reclaim from")
             known = {m.name for m in self.memcg_plan()}
-            for p in self.proactive_plan():
+            for p in plan():
                 if p.path and p.path not in known:
-                    raise ConfigError(f"--proactive: {p.path}: no such memcg (declare it with --memcg name=...)")
-        if self.senpai:
-            if self.cache:
-                raise ConfigError("--senpai: plain-cache mode (--cache) has no memcgs to reclaim from")
-            known = {m.name for m in self.memcg_plan()}
-            for p in self.senpai_plan():
-                if p.path and p.path not in known:
-                    raise ConfigError(f"--senpai: {p.path}: no such memcg (declare it with --memcg name=...)")
+                    raise ConfigError(f"{flag}: {p.path}: no such memcg (declare it with --memcg name=...)")
 
     def _check_scopes(self, policy) -> None:
         """--scope and the @SCOPE of switches name the system, node 0 or a declared memcg."""

@@ -185,32 +185,29 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         out["memcgs"] = resolve_memcgs(memcgs) if memcgs else []
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
-    proactive = []
-    for i, t in enumerate(_table_list(path, data, "proactive"), 1):
-        where = f"[[proactive]] {i}"
-        _unknown(path, where, t, PROACTIVE_KEYS)
-        if not all(k in t for k in ("at", "memcg", "size")):
-            raise ConfigError(f"{path}: {where}: needs at, memcg and size")
-        spec = f"{t['at']}:{t['memcg']}:{t['size']}" + (f":swappiness={t['swappiness']}" if "swappiness" in t else "")
+    out["proactive"] = _specs(path, data, "proactive", PROACTIVE_KEYS, ("at", "memcg", "size"), parse_proactive,
+                              lambda t: f"{t['at']}:{t['memcg']}:{t['size']}"
+                              + (f":swappiness={t['swappiness']}" if "swappiness" in t else ""))
+    out["senpai"] = _specs(path, data, "senpai", SENPAI_KEYS, ("memcg",), parse_senpai,
+                           lambda t: ":".join([str(t["memcg"])] + [f"{k}={t[k]}" for k in SENPAI_KEYS[1:] if k in t]))
+    return out
+
+
+def _specs(path: str, data: dict, key: str, keys: tuple, needed: tuple, parse, spec_of) -> list[str]:
+    """The [[key]] tables as the command line's spec strings (spec_of), each checked by `parse`."""
+    out = []
+    for i, t in enumerate(_table_list(path, data, key), 1):
+        where = f"[[{key}]] {i}"
+        _unknown(path, where, t, keys)
+        if not all(k in t for k in needed):
+            names = ", ".join(needed[:-1]) + " and " + needed[-1] if len(needed) > 1 else needed[0]
+            raise ConfigError(f"{path}: {where}: needs {names}")
+        spec = spec_of(t)
         try:
-            parse_proactive(spec)
+            parse(spec)
         except ConfigError as e:
             raise ConfigError(f"{path}: {where}: {e}") from None
-        proactive.append(spec)
-    out["proactive"] = proactive
-    senpai = []
-    for i, t in enumerate(_table_list(path, data, "senpai"), 1):
-        where = f"[[senpai]] {i}"
-        _unknown(path, where, t, SENPAI_KEYS)
-        if "memcg" not in t:
-            raise ConfigError(f"{path}: {where}: needs memcg")
-        spec = ":".join([str(t["memcg"])] + [f"{k}={t[k]}" for k in SENPAI_KEYS[1:] if k in t])
-        try:
-            parse_senpai(spec)
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {where}: {e}") from None
-        senpai.append(spec)
-    out["senpai"] = senpai
+        out.append(spec)
     return out
 
 
