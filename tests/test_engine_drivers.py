@@ -117,7 +117,7 @@ def test_drivers_agree_on_random_traces_classic_mechanisms(rec, memory, swap, sw
     assert_same(run_both(rec, memory, swap, swappiness, mechanisms=mechanisms))
 
 
-MGLRU_MECHANISMS = [None, "-lockfree", "-bloom,-pmd_young", "-ptwalk,-lookaround"]
+MGLRU_MECHANISMS = [None, "-lockfree", "-bloom,-pmd_young", "-ptwalk,-lookaround", "-memcg_lru"]
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -62,9 +62,11 @@ def test_drivers_agree_with_memcg_limits_classic(rec, memcgs, memory, swap, swap
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rec=small_traces(), memcgs=memcg_specs(), memory=st.integers(64, 400), swap=st.integers(0, 400),
-       swappiness=st.sampled_from([0, 60, 200]))
-def test_drivers_agree_with_memcg_limits_mglru(rec, memcgs, memory, swap, swappiness):
-    assert_same(run_both(rec, "mglru", memcgs, memory_pages=memory, swap_pages=swap, swappiness=swappiness))
+       swappiness=st.sampled_from([0, 60, 200]), mechanisms=st.sampled_from([None, "-memcg_lru"]))
+def test_drivers_agree_with_memcg_limits_mglru(rec, memcgs, memory, swap, swappiness, mechanisms):
+    """MGLRU with its memcg LRU for root reclaim and without it (-memcg_lru: the tree walk)."""
+    assert_same(run_both(rec, "mglru", memcgs, mechanisms, memory_pages=memory, swap_pages=swap,
+                         swappiness=swappiness))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -75,13 +77,13 @@ def test_drivers_agree_with_memcg_limits_classic_mechanisms(rec, memcgs, memory,
     assert_same(run_both(rec, "classic", memcgs, mechanisms, memory_pages=memory, swap_pages=swap))
 
 
-@pytest.mark.parametrize("policy", ["classic", "mglru"])
-def test_drivers_agree_on_mixed_workload_with_memcgs(policy):
+@pytest.mark.parametrize("policy,mechanisms", [("classic", None), ("mglru", None), ("mglru", "-memcg_lru")])
+def test_drivers_agree_on_mixed_workload_with_memcgs(policy, mechanisms):
     """A larger run (many segments, memcg and global reclaim interleaved) on the mixed workload."""
     tr = make_workload("mixed", seed=3, procs=3, anon_pages=600, files=2, file_pages=800, exec_pages=64,
                        accesses=40_000)
     rec = np.concatenate(list(tr.chunks()))
-    out = run_both(rec, policy, ["name=a,pids=0,max=700", "name=b/c,pids=1,max=500", "name=b,max=900"],
+    out = run_both(rec, policy, ["name=a,pids=0,max=700", "name=b/c,pids=1,max=500", "name=b,max=900"], mechanisms,
                    memory_pages=2048, swap_pages=2048)
     assert_same(out)
     res = out["fast"]

@@ -29,7 +29,9 @@ VERDICT_NAMES = ("ACTIVATE", "KEEP", "RECLAIM", "RECLAIM_CLEAN")
 #   pmd_young  skip PTE tables whose non-leaf PMD accessed bit is clear (needs ptwalk)
 #   lookaround scan the neighbours of a young PTE found by rmap (core.ptwalk.look_around)
 #   lockfree   age updates as flag updates, list moves deferred to eviction (core.lockfree)
-MECHANISMS = ("ptwalk", "bloom", "pmd_young", "lookaround", "lockfree")
+#   memcg_lru  root reclaim through the per-node memcg LRU (lru_gen_shrink_node, shrink_many);
+#              off: the memcg tree walk (shrink_node_memcgs), as before Linux 6.3 (MGLRU only)
+MECHANISMS = ("ptwalk", "bloom", "pmd_young", "lookaround", "lockfree", "memcg_lru")
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32

@@ -948,7 +948,8 @@ class MGLRU(ReclaimOps):
             sim.folios.add_field("lru_refs", np.uint8, 0)  # LRU_REFS
         lockfree.init(sim, lruvec)
         lruvec.priv["lrugen"] = LruGen(sim.now_ms())
-        self.memcg_lru(lruvec.node).online(lruvec)
+        if self.uses("memcg_lru"):
+            self.memcg_lru(lruvec.node).online(lruvec)
 
     @staticmethod
     def memcg_lru(node) -> MemcgLru:
@@ -1035,7 +1036,9 @@ class MGLRU(ReclaimOps):
     def segment_driver(self, sim, slots):
         """mglru_segments and its own arguments (ReclaimOps.segment_driver), for MGLRU after the
         rework (its bulk pass's rules: bulk_apply sorts to list heads only) without min_ttl_ms
-        (lru_gen_age_node's check runs in Python)."""
+        (lru_gen_age_node's check runs in Python). Without the memcg LRU (-memcg_lru) its kswapd
+        part, lru_gen_kswapd (lru_gen_shrink_node's path), is told the lruvec is not in the old
+        generation, so it runs no wake: each wake goes back to the engine's balance_pgdat."""
         if self.pre_rework or self.min_ttl_ms:
             return None
         f = sim.folios
@@ -1050,8 +1053,8 @@ class MGLRU(ReclaimOps):
             evt = (f.flags, f.type, f.lru, f.stamp, f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, False, t.nr,
                    t.nr_logical, seqs, lg.refaulted.reshape(1, 2, MAX_NR_TIERS), sim._stamp_clock, out.stat, out.push,
                    False)
-            gen = (t.nr_logical, seqs, lg.ctrl, lv.priv["memcg_gen"] == mlru.seq % MEMCG_NR_GENS, mlru.bins,
-                   mlru.bin_pos)
+            memcg_old = self.uses("memcg_lru") and lv.priv["memcg_gen"] == mlru.seq % MEMCG_NR_GENS
+            gen = (t.nr_logical, seqs, lg.ctrl, memcg_old, mlru.bins, mlru.bin_pos)
             return evt, gen
         return mglru_segments, own, out
 
@@ -1479,9 +1482,10 @@ class MGLRU(ReclaimOps):
         return aged
 
     def shrink_lruvec(self, sim, lruvec, sc):
-        """lru_gen_shrink_lruvec: cgroup reclaim, called by the core's memcg tree walk
-        (shrink_node_memcgs); an aged lruvec moves to the young generation of the memcg LRU."""
-        if self.try_to_shrink_lruvec(sim, lruvec, sc):
+        """lru_gen_shrink_lruvec: cgroup reclaim (and, without the memcg LRU, root reclaim), called
+        by the core's memcg tree walk (shrink_node_memcgs); an aged lruvec moves to the young
+        generation of the memcg LRU, when there is one."""
+        if self.try_to_shrink_lruvec(sim, lruvec, sc) and self.uses("memcg_lru"):
             self.memcg_lru(lruvec.node).rotate(lruvec, MEMCG_LRU_YOUNG)
 
     def _shrink_loop(self, sim, lruvec, sc, swp: int) -> bool:
@@ -1569,8 +1573,25 @@ class MGLRU(ReclaimOps):
 
     def shrink_node(self, sim, node, sc):
         """shrink_node under MGLRU: root reclaim is lru_gen_shrink_node (the memcg LRU); cgroup
-        reclaim takes the classic driver (the core's memcg tree walk calling shrink_lruvec)."""
-        if sc.target_memcg is not None and sc.target_memcg.parent is not None:
+        reclaim takes the classic driver (the core's memcg tree walk calling shrink_lruvec).
+
+        Without the memcg LRU (mechanism memcg_lru off), root reclaim takes the classic driver
+        too, as on Linux 6.1 and 6.2, before the memcg LRU (e4dde56cd208, "mm: multi-gen LRU:
+        per-node lru_gen_folio lists") was merged for 6.3: shrink_node_memcgs walks the memcg
+        tree (mem_cgroup_iter: kswapd a full walk, direct reclaim a partial one from the shared
+        cursor), skips memcgs below memory.min and, unless memcg_low_reclaim, below memory.low,
+        and calls lru_gen_shrink_lruvec (try_to_shrink_lruvec) on each. What goes with
+        lru_gen_shrink_node: set_initial_priority (here and in lru_gen_age_node, so the priority
+        steps from DEF_PRIORITY as for cgroup reclaim), kswapd counting progress from zero per
+        call (should_abort_scan then sees balance_pgdat's total), the skip without
+        may_writepage/may_unmap, shrink_many's bins and shrink_one's rotations (the memcg LRU is
+        never filled; its seq stays 0). What the core's shrink_node adds: kswapd's
+        PGDAT_WRITEBACK/PGDAT_DIRTY flags. Everything else keeps this class's rules (the 6.14
+        rework; MGLRU612: 6.1-6.13): try_to_shrink_lruvec with should_abort_scan, and no aging
+        in lru_gen_age_node (6.1's age_lruvec and the memcgs_need_aging / eviction fairness
+        safeguards of "mm: multi-gen LRU: optimize multiple memcgs", removed in 6.3, are not
+        brought back)."""
+        if not self.uses("memcg_lru") or (sc.target_memcg is not None and sc.target_memcg.parent is not None):
             from ..core.vmscan import shrink_node_lruvecs
 
             shrink_node_lruvecs(sim, node, sc, self)
@@ -1663,8 +1684,10 @@ class MGLRU(ReclaimOps):
 
     def kswapd_age_node(self, sim, node, sc):
         """lru_gen_age_node: no aging here; with min_ttl_ms, OOM-kill when no lruvec's oldest
-        evictable generation is older than min_ttl (thrashing protection)."""
-        self.set_initial_priority(sim, node, sc)
+        evictable generation is older than min_ttl (thrashing protection). set_initial_priority
+        only with the memcg LRU (see shrink_node)."""
+        if self.uses("memcg_lru"):
+            self.set_initial_priority(sim, node, sc)
         if not self.min_ttl_ms:
             return None
         now = sim.now_ms()
