@@ -271,3 +271,9 @@ def test_distinct_pages_counts_folios(tmp_path):
 
     assert _distinct_pages(trace(6), "native") == 5
     assert _distinct_pages(trace(np.uint64(1) << np.uint64(50)), "native") == 5
+
+
+def test_a_scenario_adds_mechanism_variants():
+    """B9 runs MGLRU without its memcg LRU beside classic and MGLRU; the summary keeps it apart."""
+    got = {(c["policy"], c["mechanisms"], c["seed"]) for c in cells([BY_NAME["B9-anon-and-io-tenants"]], quick=True)}
+    assert got == {("classic", None, 0), ("mglru", None, 0), ("mglru", "-memcg_lru", 0)}

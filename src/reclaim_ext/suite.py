@@ -35,6 +35,7 @@ class Scenario:
     recipe: str | None = None                 # replay this recorded recipe (reclaim_ext.record.recipes), cached
     default: bool = True                      # run by `suite run` without names
     higher_is_better: bool = False            # the metric is one to maximise (mem_available)
+    variants: tuple[tuple[str, str], ...] = ()  # more cells: (policy, mechanism set), e.g. ("mglru", "-memcg_lru")
 
 
 SCENARIOS = [
@@ -90,12 +91,15 @@ SCENARIOS = [
                   params=("pages=8192", "accesses=400000", "alpha=0.2"), seeds="0,1")),
     Scenario("B9-anon-and-io-tenants", "an anonymous Zipfian tenant (memcached-like) beside a buffered random-read "
              "tenant (fio-like), each in its own memcg, under node pressure",
-             "modeled_seconds", "MGLRU's memcg LRU +132-136% memcached, +59-61% fio over 5.18-rc1",
+             "modeled_seconds", "MGLRU series on 5.18-rc1: memcached +229-233%, fio +59-61% over 5.18-rc1 (its "
+             "patch 'optimize multiple memcgs' +132-136% memcached over the patches before it; the memcg LRU "
+             "that replaced it in 6.3 is `mglru -memcg_lru` against `mglru`)",
              ("mglru", "classic"),
              dict(policies="classic,mglru", memories="16MiB", workloads="tenants",
                   params=("a=zipf pages=6144 accesses=300000 kind=anon alpha=0.8",
                           "b=zipf pages=8192 accesses=300000 alpha=0.2"),
-                  seeds="0,1", swap="64MiB", memcgs=("name=a,pids=0", "name=b,pids=1"))),
+                  seeds="0,1", swap="64MiB", memcgs=("name=a,pids=0", "name=b,pids=1")),
+             variants=(("mglru", "-memcg_lru"),)),
     Scenario("B10-stutterp", "an anonymous hog and a file copy beside a small mapped latency probe, each in "
              "its own memcg (mmtests stutterp)",
              "memcg_probe_pgmajfault", "mmtests config-pagereclaim-stutterp: regression-only, no published values "
@@ -243,7 +247,8 @@ def cells(scenarios: list[Scenario], echo=None, trace: str | None = None, trace_
                 raise ConfigError(f"suite: {sc.name} needs the shared trace {path}")
             n = _distinct_pages(path, g["trace_format"])
             g["memories"] = ",".join(str(max(64, int(n * f))) for f in sc.wss_fractions)
-        for c in grid_from_options(**g).cells():
+        grids = [g] + [dict(g, policies=pol, mechanisms=(mech,)) for pol, mech in sc.variants]
+        for c in (c for grid in grids for c in grid_from_options(**grid).cells()):
             c["suite_scenario"] = sc.name
             out.append(c)
     return out
