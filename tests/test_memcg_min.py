@@ -85,6 +85,8 @@ def test_a_policy_cannot_get_min_protected_pages_evicted():
     reclaimed: they are ignored and counted, and a keeps every page."""
 
     class ProposesA(LRU):
+        per_lruvec = False  # one LRU over every memcg
+
         def evict(self, ctx, n):
             return self.last.lowest(n)  # a global LRU: its oldest pages are often a's
 

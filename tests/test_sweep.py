@@ -365,9 +365,9 @@ def test_a_cell_attaches_policies_per_memcg():
     assert (cfg.policy, cfg.scope, cfg.switches) == ("lfu", "memcg:/a", ["0:mru@memcg:/b"])
     rows = [run_cell(c) for c in cells]
     assert [r["status"] for r in rows] == ["ok", "ok"]
-    # the scan tenant (b) under its own MRU refaults less than under MRU over the system, which
-    # offers memcg a's pages for memcg b's reclaim
-    assert rows[1]["memcg_b_workingset_refault_file"] < rows[0]["memcg_b_workingset_refault_file"]
+    # MRU over the system runs one instance per memcg's lruvec (per_lruvec): the scan tenant (b),
+    # limited on its own, refaults as under its own MRU in the per-memcg cell
+    assert rows[1]["memcg_b_workingset_refault_file"] == rows[0]["memcg_b_workingset_refault_file"]
 
 
 def test_rows_carry_the_end_state():

@@ -25,7 +25,9 @@ What an attached policy sees, for the lruvecs it governs:
   * every folio that leaves one of its lruvecs -> `removed` (whoever chose it);
   * shadow entries and refaults are classic's.
 A policy without `evict` only observes: classic decides, with all its fast paths. A policy that
-always answers DEFER changes no counter of a classic run either.
+always answers DEFER changes no counter of a classic run either. A policy class that sets
+`per_lruvec` runs as one instance per lruvec it governs (ext.lruvecs.PerLruvec, which the host
+calls as the policy): each sees its lruvec's pages only and is asked for that lruvec's victims.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from ..core.vmscan import can_reclaim_anon, count_reclaim_batch, note_folio_list
 from ..errors import ConfigError
 from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable, PG_writeback
 from ..policies.classic import Classic
-from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost
+from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost, policy_name
+from .lruvecs import PerLruvec
 from .policy import DEFER, Context, Policy, defines
 from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
@@ -76,14 +79,15 @@ class Attachment:
     """One policy attached to one scope: its host (watchdog, exits), context and counters."""
 
     def __init__(self, ops: "ExtOps", policy: Policy, scope: str):
-        self.policy = policy
+        # per_lruvec: the host runs PerLruvec, which runs one instance of the policy per lruvec
+        self.policy = PerLruvec(policy, ops) if getattr(type(policy), "per_lruvec", False) is True else policy
         self.scope = scope
         self.name = getattr(policy, "name", type(policy).__name__)
         self.events = {k: 0 for k in _EVENTS}
         self.ctx = Context(capacity=0, rng=np.random.default_rng(0), scope=scope)
         self.ctx._types = ops._page_types
-        self.host = PolicyHost(policy, self.ctx, self.events, ops.hook_budget, ops.starve_limit,
-                               on_eject=lambda: ops._ejected(self), entry_cap=ops.entry_cap)
+        self.host = PolicyHost(self.policy, self.ctx, self.events, ops.hook_budget, ops.starve_limit,
+                               on_eject=lambda: ops._ejected(self), entry_cap=ops.entry_cap, name=policy_name(policy))
         self.successor: str | None = None  # once ejected: the policy that took its lruvecs over
         self.memcg_ids = np.zeros(0, dtype=np.int64)  # memcgs whose lruvecs it governs now
         self.evicts = defines(policy, "evict")
@@ -105,8 +109,10 @@ class Attachment:
         return self.host.alive
 
     def as_dict(self) -> dict:
-        return {"scope": self.scope, "policy": self.name, "attached": self.alive,
-                "events": dict(self.events), "exit": self.host.exit.as_dict()}
+        per = isinstance(self.policy, PerLruvec)
+        return {"scope": self.scope, "policy": self.name, "attached": self.alive, "per_lruvec": per,
+                "events": dict(self.events), "exit": self.host.exit.as_dict(),
+                "policy_counters": self.policy.counters() if per else dict(self.ctx.counters)}
 
 
 class ExtOps(Classic):
@@ -301,6 +307,8 @@ class ExtOps(Classic):
             pages = self._pages(lv)
             if before is not None and before.alive and len(pages):
                 self._deliver(before, "removed", pages)
+            if before is not None and isinstance(before.policy, PerLruvec):
+                before.policy.drop(mid)  # its instance for that lruvec goes
             if after is not None and len(pages):
                 self._deliver(after, "added", pages)
 

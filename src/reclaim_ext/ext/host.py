@@ -24,10 +24,12 @@ class PolicyHost:
     """Calls a policy's hooks on behalf of the core (rules R4-R6, R9).
 
     `events` is the core's counter dict for this policy (it goes into the exit record);
-    `on_eject()` runs once when the policy is ejected, for the core to hand its pages over."""
+    `on_eject()` runs once when the policy is ejected, for the core to hand its pages over;
+    `name`: the policy's name in messages (default: policy_name(policy))."""
 
     def __init__(self, policy: Policy, ctx: Context, events: dict, hook_budget: float = HOOK_BUDGET_S,
-                 starve_limit: int = STARVE_LIMIT, on_eject=None, entry_cap: int | None = None):
+                 starve_limit: int = STARVE_LIMIT, on_eject=None, entry_cap: int | None = None,
+                 name: str | None = None):
         self.policy = policy
         self.ctx = ctx
         self.events = events
@@ -35,7 +37,7 @@ class PolicyHost:
         self.on_eject = on_eject
         self.alive = True
         self.exit = ExitInfo()
-        self.watchdog = Watchdog(hook_budget, policy_name(policy))
+        self.watchdog = Watchdog(hook_budget, name or policy_name(policy))
         self._starved = 0  # consecutive answers with no usable victim
         # the policy's live lists and tables (registered as they are created, gone when dropped)
         self.helpers: weakref.WeakSet = weakref.WeakSet()
@@ -49,11 +51,13 @@ class PolicyHost:
         Python-API calls (see CompiledPolicy.compile_hooks)."""
         self.call("init")
         from .compiled import CompiledHookError, CompiledPolicy
+        from .lruvecs import PerLruvec
 
-        if not self.alive or not isinstance(self.policy, CompiledPolicy):
+        compiled = self.policy.prototype if isinstance(self.policy, PerLruvec) else self.policy
+        if not self.alive or not isinstance(compiled, CompiledPolicy):
             return None
         try:
-            return self.policy.compile_hooks(replay=replay, apply=apply)
+            return compiled.compile_hooks(replay=replay, apply=apply)
         except CompiledHookError as e:
             self.eject(EXIT_ERROR, str(e), None, tb=format_exception(e))
         return None

@@ -136,6 +136,22 @@ class Policy:
     # promise is all it relies on.
     lookahead = False
 
+    # per_lruvec = True asks the reclaim core for one instance of the policy per lruvec it governs
+    # (the kernel's model: one set of lists per memcg's lruvec), as if the policy were attached to
+    # each memcg alone: the first lruvec gets this object, each other one a new instance made
+    # with the same constructor arguments (not copied), when the policy first governs it. An
+    # instance sees only its lruvec's pages; its ctx has that memcg's capacity, `nr_resident` and
+    # `memcg` (in every hook), and its own `counters` (summed in results); a memcg that moves to
+    # a nearer scope takes its instance away (a new one if it comes back); whatever one instance
+    # raises or answers ends them all (one exit record, `dump` per memcg). False (the default):
+    # one instance for the whole scope, as in plain-cache mode, which always has one.
+    per_lruvec = False
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        self._made_with = (args, kwargs)  # for per_lruvec: how the core makes the other instances
+        return self
+
     def init(self, ctx: Context) -> None:
         """Called once before the first access (set up lists, ghost tables)."""
 

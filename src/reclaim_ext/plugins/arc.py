@@ -49,6 +49,7 @@ def _oldest(q: IndexedList, chosen):
 
 class ARC(Policy):
     name = "arc"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def init(self, ctx):
         self.c = ctx.capacity

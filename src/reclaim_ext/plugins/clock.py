@@ -14,6 +14,7 @@ from reclaim_ext.ext import IndexedList, Policy
 
 class Clock(Policy):
     name = "clock"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def init(self, ctx):
         self.q = IndexedList()  # head = newest (or just re-inserted), tail = under the hand

@@ -13,6 +13,7 @@ from reclaim_ext.ext import Policy, ScoreTable
 class FIFO(Policy):
     name = "fifo"
     lookahead = True
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def init(self, ctx):
         self.admitted = ScoreTable()

@@ -17,6 +17,7 @@ from reclaim_ext.ext import IndexedList, Policy
 
 class LFU(Policy):
     name = "lfu"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def init(self, ctx):
         self.freq = {}        # handle -> frequency

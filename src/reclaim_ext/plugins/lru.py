@@ -14,6 +14,7 @@ from reclaim_ext.ext import Policy, ScoreTable
 class LRU(Policy):
     name = "lru"
     lookahead = True
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def init(self, ctx):
         self.last = ScoreTable()

@@ -36,6 +36,7 @@ def _removed(state, h, now):
 
 class LRUCompiled(CompiledPolicy):
     name = "lru-compiled"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
     handle_arrays = ((np.int64, (-1, -1)),)  # links: prev, next
 
     def state(self, ctx):

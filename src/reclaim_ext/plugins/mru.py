@@ -12,6 +12,7 @@ from reclaim_ext.ext import IndexedList, Policy
 
 class MRU(Policy):
     name = "mru"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def init(self, ctx):
         self.q = IndexedList()  # head = most recently used

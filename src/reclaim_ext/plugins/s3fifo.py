@@ -41,6 +41,7 @@ from reclaim_ext.ext import GhostTable, IndexedList, Policy
 
 class S3FIFO(Policy):
     name = "s3fifo"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def __init__(self, small_size_ratio: float = 0.10, ghost_size_ratio: float = 0.90,
                  move_to_main_threshold: int = 2):

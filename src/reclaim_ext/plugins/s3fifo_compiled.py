@@ -118,6 +118,7 @@ def _removed(state, h, now):
 
 class S3FIFOCompiled(CompiledPolicy):
     name = "s3fifo-compiled"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
     # one row per handle: LINK (2), GLINK (2), QUEUE, FREQ, INGHOST, a spare (64 bytes)
     handle_arrays = ((np.int64, (-1, -1, -1, -1, NONE, 0, 0, 0)),)
 

@@ -14,6 +14,7 @@ from reclaim_ext.ext import IndexedList, Policy
 
 class Sieve(Policy):
     name = "sieve"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def init(self, ctx):
         self.q = IndexedList()  # head = newest

@@ -41,6 +41,7 @@ from reclaim_ext.ext import GhostTable, IndexedList, Policy
 
 class TwoQ(Policy):
     name = "2q"
+    per_lruvec = True  # one instance per memcg's lruvec in the reclaim core
 
     def __init__(self, ain_size_ratio: float = 0.25, aout_size_ratio: float = 0.5):
         self.ain_size_ratio = ain_size_ratio
