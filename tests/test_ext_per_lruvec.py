@@ -223,3 +223,15 @@ def test_a_policy_without_the_attribute_is_one_instance():
     assert ops.attached["system"].policy is glob
     assert ops.events["other_lruvec"] > 0 and ops.events["topped_up"] > 0  # today's behaviour
     assert np.array_equal(ops.attached["system"].memcg_ids, sorted(sim.memcgs))
+
+
+def test_without_memcgs_the_policy_runs_as_it_is():
+    """The root memcg's lruvec is the machine's only one: the attached object is its instance,
+    called directly (no cost per call)."""
+    pol = LRU()
+    ops = ExtOps(pol)
+    sim = Simulator(SimConfig(memory_pages=512, swap_pages=0, check=True), ops)
+    sim.run(ArrayTrace("t", two_memcg_trace(6000)))
+    ops.finish()
+    att = ops.attached["system"]
+    assert att.policy is pol and not att.as_dict()["per_lruvec"] and len(pol.last) > 0

@@ -80,7 +80,9 @@ class Attachment:
 
     def __init__(self, ops: "ExtOps", policy: Policy, scope: str):
         # per_lruvec: the host runs PerLruvec, which runs one instance of the policy per lruvec
-        self.policy = PerLruvec(policy, ops) if getattr(type(policy), "per_lruvec", False) is True else policy
+        # (with the root memcg alone, the policy is its one lruvec's instance)
+        self.per_lruvec = getattr(type(policy), "per_lruvec", False) is True and len(ops.sim.memcgs) > 1
+        self.policy = PerLruvec(policy, ops) if self.per_lruvec else policy
         self.scope = scope
         self.name = getattr(policy, "name", type(policy).__name__)
         self.events = {k: 0 for k in _EVENTS}
@@ -109,7 +111,7 @@ class Attachment:
         return self.host.alive
 
     def as_dict(self) -> dict:
-        per = isinstance(self.policy, PerLruvec)
+        per = self.per_lruvec
         return {"scope": self.scope, "policy": self.name, "attached": self.alive, "per_lruvec": per,
                 "events": dict(self.events), "exit": self.host.exit.as_dict(),
                 "policy_counters": self.policy.counters() if per else dict(self.ctx.counters)}
@@ -307,7 +309,7 @@ class ExtOps(Classic):
             pages = self._pages(lv)
             if before is not None and before.alive and len(pages):
                 self._deliver(before, "removed", pages)
-            if before is not None and isinstance(before.policy, PerLruvec):
+            if before is not None and before.per_lruvec:
                 before.policy.drop(mid)  # its instance for that lruvec goes
             if after is not None and len(pages):
                 self._deliver(after, "added", pages)
@@ -375,7 +377,8 @@ class ExtOps(Classic):
             self._seq += n
         ctx.when = when
         ctx.now = self.sim.pos
-        ctx.nr_resident = self._resident(att)
+        if not att.per_lruvec:  # (each instance counts its own lruvec's)
+            ctx.nr_resident = self._resident(att)
         att.host.call(hook, handles)
         ctx.when = None
 

@@ -1,11 +1,13 @@
 """One instance of a policy per lruvec (`Policy.per_lruvec`), inside the reclaim core.
 
 The kernel keeps one set of LRU lists per memcg's lruvec, and cache_ext one set of eviction
-lists per cgroup; a policy whose class sets `per_lruvec` gets the same: PerLruvec is the policy the
-adapter (ext.adapter) runs for such an attachment, and it runs one instance of the user's policy
-per lruvec the attachment governs. It is a Policy itself, so the host's rules (watchdog, exits,
-R7, R11) apply to it as to any policy: whatever one instance raises, or a broken answer, ends the
-attachment (one exit record), and the fallback takes over as for any other policy.
+lists per cgroup; a policy whose class sets `per_lruvec` gets the same: PerLruvec is the policy
+the adapter (ext.adapter) runs for such an attachment, and it runs one instance of the user's
+policy per lruvec the attachment governs (on a machine without memcgs, whose one lruvec is the
+root memcg's, the adapter runs the policy as it is: its one object is that instance). It is a
+Policy itself, so the host's rules (watchdog, exits, R7, R11) apply to it as to any policy:
+whatever one instance raises, or a broken answer, ends the attachment (one exit record), and the
+fallback takes over as for any other policy.
 
   * an instance is made when the policy starts (`init`) for each lruvec it governs then, and on
     first use for one it governs later (a page added, accessed or removed, or a reclaim pass):
@@ -81,8 +83,7 @@ class PerLruvec(Policy):
         ictx = Context(capacity=self.ops._capacity(f"memcg:{path}"), rng=np.random.default_rng(0), scope=ctx.scope,
                        memcg=path)
         ictx._types = ctx._types
-        ictx.now = ctx.now
-        ictx.nr_resident = self._resident(mid)
+        ictx.now, ictx.nr_resident = ctx.now, self._resident(mid)
         saved = lists._HOOK[0]
         lists._HOOK[0] = "init"  # R7 holds in an instance's init too
         try:
@@ -91,6 +92,12 @@ class PerLruvec(Policy):
             lists._HOOK[0] = saved
         got = self.instances[mid] = (pol, ictx)
         return got
+
+    def _enter(self, ctx, mid: int) -> tuple[Policy, Context]:
+        """The instance of memcg `mid`, its ctx brought up to date for a call."""
+        pol, ictx = self._instance(ctx, mid)
+        ictx.now, ictx.nr_resident = ctx.now, self._resident(mid)
+        return pol, ictx
 
     def _resident(self, mid: int) -> int:
         sim = self.ops.sim
@@ -101,11 +108,12 @@ class PerLruvec(Policy):
         if len(handles) == 0:
             return
         mc = self.ops.sim.folios.memcg[handles]
-        groups = [(int(mc[0]), None)] if (mc == mc[0]).all() else [(m, mc == m) for m in np.unique(mc).tolist()]
+        if len(mc) == 1 or (mc == mc[0]).all():
+            groups = [(int(mc[0]), None)]
+        else:
+            groups = [(m, mc == m) for m in np.unique(mc).tolist()]
         for mid, sel in groups:
-            pol, ictx = self._instance(ctx, mid)
-            ictx.now = ctx.now
-            ictx.nr_resident = self._resident(mid)
+            pol, ictx = self._enter(ctx, mid)
             ictx.when = ctx.when if sel is None or ctx.when is None else ctx.when[sel]
             try:
                 getattr(pol, hook)(ictx, handles if sel is None else handles[sel])
@@ -122,10 +130,7 @@ class PerLruvec(Policy):
         self._split(ctx, "removed", handles)
 
     def evict(self, ctx, n):
-        mid = self._ids[ctx.memcg]
-        pol, ictx = self._instance(ctx, mid)
-        ictx.now = ctx.now
-        ictx.nr_resident = self._resident(mid)
+        pol, ictx = self._enter(ctx, self._ids[ctx.memcg])
         ictx.anon_ok, ictx._referenced, ictx._walk = ctx.anon_ok, ctx._referenced, ctx._walk
         try:
             return pol.evict(ictx, n)
