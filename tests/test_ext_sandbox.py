@@ -422,3 +422,20 @@ def test_outside_the_main_thread_the_watchdog_degrades_to_the_async_exception(mo
     for k in ("spins", "naps"):
         assert out[k]["exit"]["kind"] == "ERROR_STALL" and out[k]["accesses"] == 5_000, out[k]["exit"]
     assert (signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGINT)) == before
+
+
+def test_a_policys_keyboard_interrupt_is_its_error_when_sigint_is_ignored():
+    """A run started in the background (SIGINT ignored, as a non-interactive shell's `cmd &` does):
+    no Ctrl-C can arrive, so a KeyboardInterrupt from a hook is the policy's error, not a Ctrl-C."""
+    import signal
+
+    class Raises(LRU):
+        def evict(self, ctx, n):
+            raise KeyboardInterrupt()
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        res = run_cache(_trace(), Raises(), 100, check=True)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert res["exit"]["kind"] == "ERROR_POLICY" and res["accesses"] == 5_000

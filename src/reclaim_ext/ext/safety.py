@@ -139,8 +139,13 @@ def _on_sigint(signum, frame):
 def is_interrupt(exc: BaseException) -> bool:
     """Whether `exc` is the user's Ctrl-C (to let through), not a KeyboardInterrupt a policy
     raised itself (an error of the policy). Without our SIGINT handler (a run outside the main
-    thread) every KeyboardInterrupt counts as a Ctrl-C."""
-    return isinstance(exc, KeyboardInterrupt) and (_INTERRUPTED[0] or signal.SIGINT not in _SAVED)
+    thread) every KeyboardInterrupt counts as a Ctrl-C, unless SIGINT is ignored (a process started
+    in the background by a non-interactive shell): then no Ctrl-C can arrive."""
+    if not isinstance(exc, KeyboardInterrupt):
+        return False
+    if _INTERRUPTED[0]:
+        return True
+    return signal.SIGINT not in _SAVED and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
 
 
 def _arm(wd) -> bool:
