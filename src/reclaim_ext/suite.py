@@ -141,7 +141,7 @@ SCENARIOS = [
              ("classic", "mglru"),
              dict(policies="classic,mglru", memories="32MiB", workloads="mixed", params=("accesses=500000",),
                   seeds="0,1", swap="128MiB", swappiness=200)),
-    Scenario("MGLRU-bimodal", "mixed anon and file at swappiness 100 (Android's default): where each type's "
+    Scenario("MGLRU-bimodal", "mixed anon and file at swappiness 100: where each type's "
              "pages sit among the generations, and the memory left available",
              "mem_available", "HONOR, LSF/MM/BPF 2026: under MGLRU anon stays in the youngest generations while file "
              "spreads over all of them and is over-reclaimed; a 16 GB media workload keeps MemAvailable about 6,060 MB "

@@ -325,7 +325,7 @@ class Simulator:
     def proactive_reclaim(self, p, at: int) -> dict:
         """A write to memory.reclaim (`p`: machine.memcg.Proactive) before access `at`
         (vmscan.memory_reclaim); its record for the result."""
-        memcg = next(m for m in self.memcgs.values() if m.name.strip("/") == p.path) if p.path else self.root_memcg
+        memcg = self.memcg_by_path("/" + p.path)
         self.pos = at
         got, ok = vmscan.memory_reclaim(self, self.node, memcg, p.pages, self.ops, p.swappiness)
         return {"at": at, "memcg": memcg.path, "requested": p.pages, "swappiness": p.swappiness,

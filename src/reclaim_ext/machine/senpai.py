@@ -67,8 +67,7 @@ class Senpai:
 
     def __init__(self, cfg: SenpaiConfig, sim):
         self.cfg = cfg
-        self.memcg = next(m for m in sim.memcgs.values() if m.name.strip("/") == cfg.path) if cfg.path \
-            else sim.root_memcg
+        self.memcg = sim.memcg_by_path("/" + cfg.path)
         self.last = self.stall_ms(sim)
         self.ticks: list[dict] = []
 
