@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from reclaim_ext.cli import main
+from reclaim_ext.validate import bitmaps as kmod_bitmaps
 from reclaim_ext.validate import kernel as kmod
 from reclaim_ext.validate.cgroup import NAME_PREFIX, find_memory_controller
 from reclaim_ext.validate.errors import Unavailable
@@ -61,6 +62,12 @@ def test_small_replay_matches_the_model(access, tmp_path):
     assert 30 < cal["overhead"] < 300 and cal["model_max"] == 512 - cal["overhead"]
     assert res["model"]["global_reclaim_scans"] == 0       # only the memcg limit reclaimed in the model
     assert abs(res["error"]) < 0.10
+    # the per-access bitmaps: each kernel run's and the model's count exactly their misses
+    bm = kmod_bitmaps.load(res)
+    assert [int(b.sum()) for b in bm.kernel] == [r["misses"] for r in res["kernel_runs"]]
+    assert int(bm.model_calibrated.sum()) == res["model_misses"]
+    assert res["divergence"]["total"]["kernel_misses"] == pytest.approx(res["kernel_misses"])
+    assert res["divergence"]["buckets"][0]["kernel_only"] == 0   # first touches miss on both sides
     assert _leftovers() == before and _ra_values() == ra
     assert os.listdir(tmp_path) == []
 

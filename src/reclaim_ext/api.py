@@ -223,8 +223,13 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
     return Simulator(sim_cfg, policy)
 
 
-def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], None] | None = None) -> dict:
+def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], None] | None = None, *,
+        record_misses: bool = False) -> dict:
     """Run `cfg` (on `trace` if given) and return the result as a JSON-ready dict.
+
+    `record_misses` (not in plain-cache mode): the result also has `miss_bitmap`, a numpy bool
+    array with one entry per access, True where it missed (Simulator.record_misses; not JSON:
+    the caller encodes or drops it).
 
     A run that ends out of memory raises OutOfMemory; its `result` is the result up to the access
     that could not be served, with `out_of_memory` = {at_access, memcg, message} (None otherwise).
@@ -233,8 +238,12 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     if trace is None:
         trace = build_trace(cfg)
     if cfg.cache:
+        if record_misses:
+            raise ConfigError("record_misses: not in plain-cache mode")
         return run_cache_mode(cfg, trace, progress)
     sim = build_simulator(cfg)
+    if record_misses:
+        sim.record_misses()
     t0 = time.perf_counter()
     plan = [(sw.at, get_policy(sw.policy) if sw.policy else None, sw.scope) for sw in cfg.switch_plan()]
     reclaims = cfg.proactive_plan()
@@ -306,6 +315,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         out["senpai"] = [c.result() for c in senpais]
     _add_switches_and_warnings(cfg, out, pids)
     out["out_of_memory"] = None if oom is None else {"at_access": sim.pos, "memcg": oom.memcg, "message": str(oom)}
+    if record_misses:
+        out["miss_bitmap"] = sim.miss_bitmap()
     if oom is not None:
         oom.result = out
         raise oom

@@ -132,6 +132,8 @@ class Simulator:
         self.accesses = 0
         self.pos = 0  # index of the access being processed, kept current at reclaim points
         self.misses = 0
+        # opt-in (record_misses): the positions of the accesses that missed, one array per stretch
+        self.miss_log: list[np.ndarray] | None = None
         self.reclaims = 0
         self.bulk_passes = 0  # passes / kswapd runs done in bulk or compiled (core.vmscan, core.kswapd: same result)
         self.dry_batches = None  # core.kswapd.kswapd_dry_run's batch buffer
@@ -454,6 +456,36 @@ class Simulator:
     # --------------------------------------------------------------------------------------------
     # drivers
 
+    def record_misses(self) -> None:
+        """Record which accesses miss (allocate a folio: a read or fault of a page not in memory)
+        from now on; `miss_bitmap` gives them. Opt-in: the compiled segment driver, which does not
+        come back per stretch, is not used while recording (a plain run without memcg limits is
+        slower then; a run with limits uses the per-stretch path anyway)."""
+        if self.miss_log is None:
+            self.miss_log = []
+
+    def miss_bitmap(self, n: int | None = None) -> np.ndarray:
+        """Per access (bool, `n` or all accesses replayed): whether it missed (record_misses)."""
+        if self.miss_log is None:
+            raise ReclaimExtError("miss_bitmap: record_misses was not called before the run")
+        out = np.zeros(self.accesses if n is None else n, dtype=bool)
+        if self.miss_log:
+            out[np.concatenate(self.miss_log)] = True
+        return out
+
+    def _log_misses(self, pages: np.ndarray, a: int, b: int, ev, ne: int, na: int) -> None:
+        """The misses of the stretch of records a..b-1 of the chunk (run_accesses allocated `na`
+        folios there, each with an ADD event). No reclaim runs inside a stretch, so a page is
+        added at most once in it, by its first record: the misses are the first records of the
+        pages with an ADD event."""
+        adds = ev[0][:ne][ev[1][:ne]]
+        first_pages, first = np.unique(pages[a:b], return_index=True)
+        hit = np.isin(first_pages, adds, assume_unique=True)
+        pos = np.sort(first[hit]) + (self.accesses + a)
+        if len(pos) != na:
+            raise AssertionError(f"miss record: {len(pos)} first records of added pages, {na} allocations")
+        self.miss_log.append(pos)
+
     def run(self, trace, progress=None, on_chunk=None) -> None:
         """Replay a whole trace. `progress(n_done)` is called after each chunk, `on_chunk(accesses
         so far)` before each (where a policy switch can happen)."""
@@ -524,7 +556,8 @@ class Simulator:
                 cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage)
         # the policy's compiled driver runs stretches and kswapd wakes without coming back here
         # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
-        fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim) \
+        fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim
+                         or self.miss_log is not None) \
             else self.ops.segment_driver(self, len(ev[0]))
         i = 0
         granted = False  # the watermark slow path ran for the allocation at record i: it may proceed
@@ -549,6 +582,8 @@ class Simulator:
                 nxt, why, ne, na = run_accesses(*head, i, budget, skip_used, *tail)
                 if na:
                     granted = False
+                    if self.miss_log is not None:
+                        self._log_misses(pages, i, nxt, ev, ne, na)
             node.free, swap.used, _, self.nr_file_dirty, self.misses = s.tolist()
             for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
                 m.usage, m.peak = u, pk

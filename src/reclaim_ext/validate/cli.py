@@ -242,6 +242,14 @@ def _print(r: dict) -> None:
         click.echo(line)
         click.echo(f"                  each run at its own capacity (model max): {each}")
     click.echo(f"  plain LRU       {r['lru_misses_at_c_eff']:>12,}  at the kernel's C_eff {r['c_eff']:,.0f} pages")
+    div = r.get("divergence")
+    if div:
+        from .bitmaps import table_lines
+
+        click.echo(f"  per access      where kernel and model disagree, by reuse distance (the model at each run's "
+                   f"capacity; mean over {div['runs']} run(s)):")
+        for line in table_lines(div, indent="    "):
+            click.echo(line)
     sw = r.get("swap")
     if sw:
         def n(x):

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import ReclaimExtError
 from ..trace import Kind, Trace
+from .bitmaps import compare_bitmaps
 from .calibrate import calibrate_run, combine, noncompulsory_error, per_run_comparison, relative_error
 from .cgroup import ProbeCgroup, check_host, parse_stat, stale_cgroups, _rmdir
 from .errors import Unavailable
@@ -359,7 +360,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
     pid 0 in memcg `probe` with memory.max = model_max, on a node large enough that only the memcg
     limit reclaims; no swap. `access` "anon": anonymous pages of pid 0 (the first access to a page
     a write, later ones reads, as the VM's worker does), with swap for every page and
-    `swappiness`."""
+    `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
     from ..api import RunConfig
     from ..api import run as api_run
     from ..trace import ArrayTrace
@@ -379,7 +380,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
     memory = npages + model_max + 8192 + npages // 8
     cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=npages + 8192 if anon else 0,
                     swappiness=swappiness, min_ttl_ms=min_ttl_ms, memcgs=[f"name=probe,pids=0,max={model_max}"])
-    res = api_run(cfg, trace=ArrayTrace("validate", rec))
+    res = api_run(cfg, trace=ArrayTrace("validate", rec), record_misses=True)
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
     return {
@@ -394,6 +395,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
                                                "workingset_refault_file", "pgsteal_anon", "pgsteal_file")},
         "memory_events": mc.get("memory_events"),
         "peak_pages": mc.get("peak"),
+        "_bitmap": res["miss_bitmap"],
     }
 
 
@@ -540,8 +542,7 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     capacity and plain LRU at C_eff; the JSON-ready result of one validation."""
     reps = len(runs)
     cal = combine([r.pop("_cal") for r in runs], limit_pages, overhead)
-    for r in runs:
-        r.pop("_bitmap", None)
+    kernel_bits = [r.pop("_bitmap", None) for r in runs]
     for i, r in enumerate(runs, 1):
         if r.get("other_activity"):
             log(f"warning: kernel run {i}: other processes changed the host-wide counters it reads: " +
@@ -553,13 +554,16 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     c_eff = statistics.fmean(r["calibration"]["c_eff"] for r in runs)
     # run by run: each kernel run against the model at its own calibrated capacity
     overheads = [cal.overhead if cal.source == "given" else r["calibration"]["overhead"] for r in runs]
+    bits = {cal.model_max: model.pop("_bitmap")}
     by_max = {cal.model_max: model["misses"]}
     for o in overheads:
         mm = run_model_max(limit_pages, o)
         if mm not in by_max:
-            by_max[mm] = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness)["misses"]
-    per_run = per_run_comparison(km, [by_max[run_model_max(limit_pages, o)] for o in overheads], overheads,
-                                 limit_pages, npages)
+            m = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness)
+            by_max[mm], bits[mm] = m["misses"], m["_bitmap"]
+    run_max = [run_model_max(limit_pages, o) for o in overheads]
+    per_run = per_run_comparison(km, [by_max[m] for m in run_max], overheads, limit_pages, npages)
+    per_access = compare_bitmaps(pages, kernel_bits, bits, run_max, cal.model_max)
     out = {
         "workload": trace.name,
         "trace_params": trace.params,
@@ -585,6 +589,8 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
         "regime": regime,
         "host": host,
     }
+    if per_access is not None:
+        out["bitmaps"], out["divergence"] = per_access
     if access == "anon":
         out["swap"] = swap_comparison(runs, model)
     return out

@@ -234,6 +234,13 @@ def table_markdown(data: dict) -> str:
                 if s.get("noncompulsory_undefined") else ".\n")
     elif s.get("noncompulsory_undefined"):
         out += "Non-compulsory misses: the kernel had none in any configuration (every miss a first touch).\n"
+    divs = [r for r in data["results"] if "divergence" in r]
+    if divs:
+        from .bitmaps import summary_line
+
+        out += ("\nPer access (kernel runs against the model at their own capacity, mean over runs; the "
+                "reuse distance in pages and in C, the model's memcg max):\n\n")
+        out += "".join(f"- {summary_line(_name(r), r['divergence'])}\n" for r in divs)
     return out
 
 
@@ -311,7 +318,6 @@ def run_suite(*, traces=TRACES, access=ACCESS, fractions=FRACTIONS, reps: int = 
                                    c.limit_pages, cpu)
                     if r["bad_reads"]:
                         raise ReclaimExtError(f"{c.trace} {c.access}: {r['bad_reads']} reads returned wrong data")
-                    r.pop("_bitmap", None)
                     rs.append(r)
                     log(f"[{i + 1}/{len(configs)}] {c.trace} {c.access} {c.limit_pages} run {k + 1}/{reps}: "
                         f"{r['misses']:,} misses in {time.monotonic() - t0:.1f} s "
@@ -350,6 +356,7 @@ def compare_suite(configs: list[SuiteConfig], runs: dict, pages: dict, n: int, r
     calibration per access mode, the model (`policy`) and plain LRU per configuration, and run by
     run the model at each run's own calibrated capacity. Returns the JSON-ready result (without
     host and timings)."""
+    from .bitmaps import compare_bitmaps
     from .calibrate import noncompulsory_error, per_run_comparison
     from .kernel import lru_misses, model_run, run_model_max
 
@@ -370,8 +377,10 @@ def compare_suite(configs: list[SuiteConfig], runs: dict, pages: dict, n: int, r
             if mm not in models:
                 models[mm] = model_run(p, n, mm, c.access, policy, min_ttl_ms)
         km = [r["misses"] for r in rs]
-        per_run = per_run_comparison(km, [models[run_model_max(c.limit_pages, o)]["misses"] for o in run_over],
-                                     run_over, c.limit_pages, distinct)
+        run_max = [run_model_max(c.limit_pages, o) for o in run_over]
+        per_run = per_run_comparison(km, [models[m]["misses"] for m in run_max], run_over, c.limit_pages, distinct)
+        per_access = compare_bitmaps(p, [r.pop("_bitmap", None) for r in rs],
+                                     {m: x.pop("_bitmap") for m, x in models.items()}, run_max, model_max)
         kmean = statistics.fmean(km)
         c_eff = statistics.fmean(r["_cal"].c_eff for r in rs)
         lru = lru_misses(p, round(c_eff))
@@ -396,6 +405,8 @@ def compare_suite(configs: list[SuiteConfig], runs: dict, pages: dict, n: int, r
             "counters": [{"memory_stat_delta": r["memory_stat_delta"], "vmstat_delta": r["vmstat_delta"]}
                          for r in rs],
         })
+        if per_access is not None:
+            results[-1]["bitmaps"], results[-1]["divergence"] = per_access
         log(f"model {c.trace} {c.access} {c.limit_pages}: {model['misses']:,} "
             f"({_pct(results[-1]['error'])} vs kernel {kmean:,.0f}; per run median "
             f"{_abs_pct(per_run['median_abs_error'])}) in {time.monotonic() - t0:.1f} s")

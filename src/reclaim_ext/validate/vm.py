@@ -468,7 +468,6 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
                     rec = guest_run_record(r, c.limit_pages)
                     if rec["bad_reads"]:
                         raise GuestError(f"{c.trace} {c.access}: {rec['bad_reads']} reads returned wrong data")
-                    rec.pop("_bitmap", None)
                     rs.append(rec)
                     log(f"  {c.trace} {c.access} {c.limit_pages} run {rep + 1}/{reps}: {rec['misses']:,} misses "
                         f"in {rec['seconds']:.1f} s")
