@@ -709,7 +709,9 @@ def test_anon_model_run_swaps():
     assert big["misses"] == 600 and big["vmstat"]["pswpin"] == 0     # fits: first touches only
     small = model_run(pages, 600, 300, "anon")
     assert small["misses"] > 600 and small["vmstat"]["pswpin"] == small["misses"] - 600
-    assert small["vmstat"]["pswpout"] >= small["vmstat"]["pswpin"]
+    # the guest's swap is a disk: a page read back keeps its slot in the swap cache, so each page
+    # is written once, the first time it is reclaimed, however often it comes back
+    assert small["vmstat"]["pswpout"] == 600 < small["vmstat"]["pswpin"]
 
 
 def test_swap_comparison():
@@ -723,6 +725,9 @@ def test_swap_comparison():
                                            "workingset_refault_anon": 95}})
     assert (sw["kernel_pswpin"], sw["kernel_pswpout"], sw["kernel_majflt"], sw["kernel_refault_anon"]) == (110, 160, 120, 95)
     assert sw["error_pswpin"] == pytest.approx(-0.10) and sw["error_majflt"] == pytest.approx(-21 / 120)
+    assert sw["error_pswpout"] == pytest.approx(0.0)
+    sw = swap_comparison(runs, {"vmstat": {"pswpin": 99, "pswpout": 176, "pgmajfault": 99}})
+    assert sw["error_pswpout"] == pytest.approx(0.10)
 
 
 @pytest.mark.parametrize("args, msg", [

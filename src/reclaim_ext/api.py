@@ -14,7 +14,7 @@ from .core.engine import OutOfMemory, SimConfig, Simulator, default_check
 from .core.stats import CostModel, si_mem_available
 from .errors import ConfigError, TraceError
 from .machine.folio import LRU_FILE
-from .machine.node import check_swappiness
+from .machine.node import SWAP_DEVICES, check_swappiness
 from .machine.units import parse_size
 from .policies import BUILTIN, get_policy
 from .trace import Trace, make_workload, open_trace
@@ -38,6 +38,7 @@ class RunConfig:
     memory: int = parse_size(DEFAULT_MEMORY)
     swap: int | None = None             # None: as large as memory
     swappiness: int = 60
+    swap_device: str = "zram"           # machine.node.SWAP_DEVICES: zram or disk (a swap cache on swap-in)
     seed: int = 0
     mode: str = "fast"
     check: bool = field(default_factory=default_check)
@@ -92,6 +93,8 @@ class RunConfig:
             raise ConfigError(f"memory: {self.memory} pages is too small (need at least 64 pages = 256 KiB)")
         if self.swap is not None and self.swap < 0:
             raise ConfigError("swap: must not be negative")
+        if self.swap_device not in SWAP_DEVICES:
+            raise ConfigError(f"swap_device: {self.swap_device!r} is not one of {', '.join(SWAP_DEVICES)}")
         if self.trace is not None and not self.trace_format:
             raise ConfigError("--trace needs --format (oraclegeneral, csv, vscsi or native)")
         if self.min_free_kbytes is not None and self.min_free_kbytes // 4 >= self.memory:
@@ -205,6 +208,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         memory_pages=cfg.memory,
         swap_pages=cfg.memory if cfg.swap is None else cfg.swap,
         swappiness=cfg.swappiness,
+        swap_device=cfg.swap_device,
         min_free_kbytes=cfg.min_free_kbytes,
         watermark_scale_factor=cfg.watermark_scale_factor,
         mode=cfg.mode,
@@ -286,6 +290,10 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "mode": cfg.mode,
         "memory_pages": cfg.memory,
         "swap_pages": sim.swap.total,
+        "swap_device": sim.swap.kind,
+        "swap_used_pages": sim.swap.used,
+        # disk swap: resident folios still holding their slot (PG_swapcache)
+        "swap_cache_pages": sim.swap_cache_pages(),
         "swappiness": cfg.swappiness,
         "accesses": res["accesses"],
         "accesses_by_kind": res["accesses_by_kind"],

@@ -141,6 +141,10 @@ _RUN_OPTIONS = (
     click.option("--swap", default=None, callback=_size("swap"),
                  help="Swap size [default: as large as --memory; 0 = no swap]."),
     click.option("--swappiness", default=60, show_default=True, type=click.IntRange(0, 200), help="vm.swappiness."),
+    click.option("--swap-device", "swap_device", default="zram", show_default=True,
+                 type=click.Choice(["zram", "disk"]),
+                 help="zram: a swap-in frees its slot (no swap cache); disk: a read fault keeps the page in the "
+                      "swap cache with its slot, and reclaiming it again unwritten needs no write (docs/model.md)."),
     click.option("--seed", default=0, show_default=True, type=int, help="Seed of the workload generator."),
     click.option("--mode", default="fast", show_default=True, type=click.Choice(["fast", "exact"]),
                  help="Driver: fast (vectorized segments) or exact (one access at a time); same counters."),
@@ -169,7 +173,8 @@ def _check_run_options(cache: bool, trace_path) -> list[str]:
     elif _given("trace_format"):
         raise click.UsageError("--format needs --trace (it is the format of the trace file)")
     if cache:
-        _not_with("--cache", _given("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor"),
+        _not_with("--cache", _given("memory", "swap", "swappiness", "swap_device", "min_free_kbytes",
+                                    "watermark_scale_factor"),
                   "plain-cache mode has no machine, only --capacity pages")
         if _given("mode"):
             return ["--mode is ignored with --cache: plain-cache mode has one driver"]
@@ -179,8 +184,8 @@ def _check_run_options(cache: bool, trace_path) -> list[str]:
 
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
-                swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, cache=False,
-                capacity=None, switches=(), memcgs=(), scope="system"):
+                swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, swap_device="zram",
+                cache=False, capacity=None, switches=(), memcgs=(), scope="system"):
     """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
     from .api import RunConfig
     from .core.engine import default_check
@@ -196,7 +201,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
     cfg = RunConfig(
         policy=policy, workload=workload, workload_params=wparams, trace=trace_path,
         trace_format=trace_format, trace_opts=opts, memory=memory, swap=swap, swappiness=swappiness,
-        seed=seed, mode=mode, check=default_check() if check is None else check,
+        swap_device=swap_device, seed=seed, mode=mode, check=default_check() if check is None else check,
         min_free_kbytes=min_free_kbytes,
         watermark_scale_factor=watermark_scale_factor,
         mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity, switches=list(switches),
@@ -297,7 +302,7 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, memory_recu
             from .machine.file import load_machine
 
             file = load_machine(machine)
-            for k in ("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor"):
+            for k in ("memory", "swap", "swap_device", "swappiness", "min_free_kbytes", "watermark_scale_factor"):
                 if k in file and not _given(k):
                     run_opts[k] = file[k]
             if "workload" in file and not (_given("workload", "trace_path") or run_opts["params"]):

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..jit import PREFETCH_AHEAD, prefetch
-from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident
+from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident, PG_swapcache
 from ..trace.record import Kind
 from .memcontrol import MEMCG_CHARGE_BATCH
 
@@ -77,11 +77,39 @@ def over_limit(mc, n, usage, mmax, mparent):
 
 
 @njit(cache=True)
-def _alloc(g, mc, read, fault, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak, mparent,
-           s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage):
+def swap_slot_free(g, swap_memcg, swap_usage, mparent):
+    """swap_free of the slot holding page g's data, and mem_cgroup_uncharge_swap: the memcg
+    charged when the slot was taken and its ancestors (the root's usage is not counted). The
+    caller returns the slot to the device's free count."""
+    m = swap_memcg[g]
+    while m > 0:
+        swap_usage[m] -= 1
+        m = mparent[m]
+    swap_memcg[g] = -1
+
+
+@njit(cache=True)
+def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparent):
+    """mem_cgroup_swap_full: vm_swap_full (fewer than half the slots free), or memcg `mc` or an
+    ancestor below the root using at least half its memory.swap.max (cgroup v2)."""
+    if (swap_total - swap_used) * 2 < swap_total:
+        return True
+    m = mc
+    while m > 0:
+        if swap_usage[m] * 2 >= swap_max[m]:
+            return True
+        m = mparent[m]
+    return False
+
+
+@njit(cache=True)
+def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak, mparent,
+           s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache):
     """Allocate, charge (the task's memcg and every ancestor) and fill the folio for page g: the
     refault check against its shadow entry, the ADD event, the swap-in or the file read (none for
-    a whole-page write()). Returns the new event count."""
+    a whole-page write()). `write`: a write fault; `swapcache`: the swap device keeps swapped-in
+    folios in the swap cache (a disk; zram's synchronous swap-in bypasses it). Returns the new
+    event count."""
     s[FREE] -= 1
     m = mc
     while m >= 0:  # page_counter_charge
@@ -111,13 +139,16 @@ def _alloc(g, mc, read, fault, flags, ftype, fmemcg, fshadow, fws, fever, usage,
     ev_swap[ne] = s[SWAP_TOTAL] - s[SWAP_USED]  # the refault check sees the slot still in use
     ev_fault[ne] = fault
     if t == LRU_ANON:
-        if fever[g]:  # swapped out before: swap-in releases the slot (skip-swapcache path)
-            s[SWAP_USED] -= 1
-            m = swap_memcg[g]  # mem_cgroup_uncharge_swap: the memcg charged at swap-out
-            while m > 0:
-                swap_usage[m] -= 1
-                m = mparent[m]
-            swap_memcg[g] = -1
+        if fever[g]:  # swapped out before: do_swap_page reads it back
+            if swapcache and not write and not mem_cgroup_swap_full(mc, s[SWAP_USED], s[SWAP_TOTAL], swap_usage,
+                                                                     swap_max, mparent):
+                # a disk: the folio stays in the swap cache and keeps its slot and the slot's
+                # swap charge (should_try_to_free_swap: not a write fault, swap not full), so a
+                # clean reclaim later drops it without writing
+                flags[g] |= PG_swapcache
+            else:  # zram's skip-swapcache path, or folio_free_swap: the slot is released
+                s[SWAP_USED] -= 1
+                swap_slot_free(g, swap_memcg, swap_usage, mparent)
             vmc[PSWPIN] += 1
             vmc[PGPGIN] += 4
             cost[SWAP_INS] += 1
@@ -138,7 +169,7 @@ def _dirty(g, flags, s):
 def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
-                 swap_memcg, swap_usage):
+                 swap_memcg, swap_usage, swap_max, swapcache):
     """Replay records start.. (see the module docstring). `budget`: allocations allowed before
     the watermark slow path; `skip_used`: the record at `start` already marked its mm used
     (it stopped there for the slow path). With `highs` (a memcg has memory.high), a charge that
@@ -177,8 +208,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     return i, STOP_WMARK, ne, nalloc
                 if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                     return i, STOP_MEMCG, ne, nalloc
-                ne = _alloc(g, mc, not writes[i], False, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
-                            mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage)
+                ne = _alloc(g, mc, not writes[i], False, False, flags, ftype, fmemcg, fshadow, fws, fever, usage,
+                            peak, mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache)
                 nalloc += 1
                 if highs and charged_over_high(mc, usage, mhigh, mparent):
                     over_high[pid] += 1
@@ -205,8 +236,9 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                         return i, STOP_MEMCG, ne, nalloc
                     major = ftype[g] == LRU_FILE or fever[g]
-                    ne = _alloc(g, mc, True, True, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak,
-                                mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage)
+                    ne = _alloc(g, mc, True, True, writes[i], flags, ftype, fmemcg, fshadow, fws, fever, usage,
+                                peak, mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max,
+                                swapcache)
                     nalloc += 1
                     if highs and charged_over_high(mc, usage, mhigh, mparent):
                         over_high[pid] += 1
@@ -218,13 +250,24 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                         cost[MINOR] += 1
                 else:
                     cost[MINOR] += 1
+                    if writes[i] and (flags[g] & PG_swapcache) != 0:
+                        # do_swap_page finds the folio in the swap cache: a write fault frees
+                        # the slot (should_try_to_free_swap)
+                        flags[g] &= ~PG_swapcache
+                        s[SWAP_USED] -= 1
+                        swap_slot_free(g, swap_memcg, swap_usage, mparent)
                 vmc[PGFAULT] += 1
                 mstat[mc, M_PGFAULT] += 1
                 present[p] = True
             young[p] = True  # the "hardware" accessed bit, and the non-leaf PMD one (x86)
             pmd_young[pte_pmd[p]] = True
-            if writes[i] and ftype[g] == LRU_FILE:
-                _dirty(g, flags, s)
+            if writes[i]:
+                if ftype[g] == LRU_FILE:
+                    _dirty(g, flags, s)
+                elif (flags[g] & PG_swapcache) != 0:
+                    # the PTE's dirty bit (try_to_unmap moves it to the folio): its copy on swap
+                    # is stale, reclaim writes it again to the same slot
+                    flags[g] |= PG_dirty
         i += 1
         if highs and over_high[pid] >= MEMCG_CHARGE_BATCH:
             return i, STOP_HIGH, ne, nalloc

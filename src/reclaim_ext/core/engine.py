@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..jit import announce_compile
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_dirty, PG_reclaim, PG_resident, PG_writeback, TYPE_NAMES,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_dirty, PG_reclaim, PG_resident, PG_swapcache, PG_writeback, TYPE_NAMES,
     FolioTable, PteTable,
 )
 from ..machine.memcg import MemcgConfig, resolve_memcgs
@@ -88,6 +88,7 @@ class SimConfig:
     memory_pages: int
     swap_pages: int
     swappiness: int = 60
+    swap_device: str = "zram"     # machine.node.SWAP_DEVICES: zram (no swap cache on swap-in) or disk
     min_free_kbytes: int | None = None
     watermark_scale_factor: int = 10
     mode: str = "fast"            # "fast" | "exact"
@@ -120,7 +121,7 @@ class Simulator:
         wm = compute_watermarks(config.memory_pages, mfk, config.watermark_scale_factor)
         self.node = Node(nid=0, managed=config.memory_pages, wmark=wm)
         self.nodes = [self.node]
-        self.swap = SwapDevice(total=config.swap_pages)
+        self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device)
         self.storage = StorageDevice()
         self.vm = new_vmstat()
         self.cost = new_cost()
@@ -456,6 +457,12 @@ class Simulator:
     # --------------------------------------------------------------------------------------------
     # drivers
 
+    def swap_cache_pages(self) -> int:
+        """Resident anon folios in the swap cache, each holding a slot (disk swap only)."""
+        f = self.folios
+        fl = f.flags[: f.count]
+        return int((((fl & PG_swapcache) != 0) & ((fl & PG_resident) != 0)).sum())
+
     def record_misses(self) -> None:
         """Record which accesses miss (allocate a folio: a read or fault of a page not in memory)
         from now on; `miss_bitmap` gives them. Opt-in: the compiled segment driver, which does not
@@ -553,7 +560,8 @@ class Simulator:
         head = (pages, ptes, kinds, writes, marks, pids)
         tail = (self.multi, limited, f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young,
                 pt.pmd, self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent, s, vmc,
-                cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage)
+                cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage, self._swap_max,
+                self.swap.keeps_cache)
         # the policy's compiled driver runs stretches and kswapd wakes without coming back here
         # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
         fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim
@@ -799,9 +807,12 @@ class Simulator:
             problems.append(f"{int((seen > 1).sum())} pages are on two lists")
         if (seen[resident] != 1).any():
             problems.append(f"{int((seen[resident] != 1).sum())} resident pages are on no list")
-        swapped = int(((f.type[:cnt] == LRU_ANON) & f.ever[:cnt] & ~resident).sum())
-        if swapped != self.swap.used:
-            problems.append(f"swap slots used {self.swap.used} != swapped-out pages {swapped}")
+        anon = f.type[:cnt] == LRU_ANON
+        swapped = int((anon & f.ever[:cnt] & ~resident).sum())
+        cached = int((anon & resident & ((flags & PG_swapcache) != 0)).sum())  # disk swap: slots kept
+        if swapped + cached != self.swap.used:
+            problems.append(f"swap slots used {self.swap.used} != swapped-out pages {swapped} + pages in the swap "
+                            f"cache {cached}")
         if self.multi:  # memory.swap.max accounting: each memcg's slots are its subtree's swapped-out pages
             owner = f.swap_memcg[:cnt].astype(np.int64)
             held = np.bincount(owner[owner > 0], minlength=len(self.memcgs))
@@ -824,10 +835,10 @@ class Simulator:
         anon folio always goes to the (synchronous) swap device, every shadow entry comes from one
         eviction and is consumed by one refault, and every per-lruvec event is also a vmstat one."""
         v = self.vm
-        out = vmstat_problems(v, self.misses, self.cost)
+        out = vmstat_problems(v, self.misses, self.cost, self.swap.keeps_cache)
         if v["pgalloc_normal"] - v["pgfree"] != nres:
             out.append(f"pgalloc_normal {v['pgalloc_normal']} - pgfree {v['pgfree']} != resident {nres}")
-        if v["pswpout"] - v["pswpin"] != self.swap.used:
+        if not self.swap.keeps_cache and v["pswpout"] - v["pswpin"] != self.swap.used:
             out.append(f"pswpout {v['pswpout']} - pswpin {v['pswpin']} != swap slots used {self.swap.used}")
         f = self.folios
         cnt = f.count

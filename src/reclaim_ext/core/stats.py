@@ -90,12 +90,13 @@ class CostModel:
         return asdict(self)
 
 
-def vmstat_problems(v: dict, misses: int, cost: dict) -> list[str]:
+def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False) -> list[str]:
     """The identities between vmstat counters (and the cost counters of device I/O) that this
     model keeps, each broken one named: reclaim is counted by source and by type together
     (core.vmscan.count_reclaim), pages enter memory only by allocation and leave it only by
-    reclaim, a reclaimed anon folio always goes to the (synchronous) swap device and comes back
-    by a fault, and activations and restores are refaults."""
+    reclaim, a reclaimed anon folio goes to the swap device (every one with zram; with a disk
+    (`swapcache`) a clean one in the swap cache is dropped unwritten) and comes back by a fault,
+    and activations and restores are refaults."""
     out = []
     for ev in ("pgscan", "pgsteal"):
         by_src, by_type = v[ev + "_kswapd"] + v[ev + "_direct"], v[ev + "_anon"] + v[ev + "_file"]
@@ -109,7 +110,7 @@ def vmstat_problems(v: dict, misses: int, cost: dict) -> list[str]:
         out.append(f"pgfree {v['pgfree']} != pgsteal {steal} (pages are freed only by reclaim)")
     if v["pgalloc_normal"] != misses:
         out.append(f"pgalloc_normal {v['pgalloc_normal']} != misses {misses}")
-    if v["pswpout"] != v["pgsteal_anon"]:
+    if v["pswpout"] > v["pgsteal_anon"] or (not swapcache and v["pswpout"] != v["pgsteal_anon"]):
         out.append(f"pswpout {v['pswpout']} != pgsteal_anon {v['pgsteal_anon']}")
     if v["pswpin"] != v["workingset_refault_anon"]:
         out.append(f"pswpin {v['pswpin']} != workingset_refault_anon {v['workingset_refault_anon']}")

@@ -18,7 +18,7 @@ from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
 )
-from .access import FREE, STOP_MEMCG, STOP_WMARK, alloc_budget, run_accesses
+from .access import FREE, STOP_MEMCG, STOP_WMARK, alloc_budget, mem_cgroup_swap_full, run_accesses, swap_slot_free
 from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
@@ -699,7 +699,8 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
     (try_to_unmap, which always succeeds here); a dirty file folio is written only by kswapd on
     a second sighting (PG_reclaim) while the node is flagged dirty, unless the verdict was
     RECLAIM_CLEAN, and is kept under writeback; otherwise it is marked PG_reclaim and activated;
-    a dirty anon folio is written to the synchronous swap device and freed. Returns the swap
+    a dirty anon folio is written to the swap device and freed; a clean one in the swap cache
+    (swapped in from a disk, not written since) is freed without a write. Returns the swap
     slots taken."""
     got = 0
     for i in range(len(ids)):
@@ -715,7 +716,9 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
         fl = flags[g]
         dirty = (fl & PG_dirty) != 0
         if ftype[g] != LRU_FILE:  # 9. add_to_swap: a free slot, charged to the memcg (memory.swap.max)
-            if got < swap_free and swap_try_charge(fmemcg[g], swap_usage, swap_max, mparent, swap_events):
+            if fl & PG_swapcache:  # in the swap cache already (disk swap): its slot, dirty only if written
+                pass
+            elif got < swap_free and swap_try_charge(fmemcg[g], swap_usage, swap_max, mparent, swap_events):
                 got += 1
                 swap_memcg[g] = fmemcg[g]
                 dirty = True
@@ -784,6 +787,8 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
                                verdict, sim.swap.free, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census,
                                f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events)
     sim.swap.used += int(swap_got)
+    sim.swap.used -= int(_activate_free_swap(ids, out, f.flags, f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max,
+                                             sim._mparent, sim.swap.used, sim.swap.total))
     (immediate_reclaim, file_writes, swap_writes) = census[5:8].tolist()
     nr_pageout = file_writes + swap_writes
     if immediate_reclaim:
@@ -808,6 +813,24 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     if nact:
         sim.vm["pgactivate"] += nact
     return res
+
+
+@njit(cache=True)
+def _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_used, swap_total):
+    """shrink_folio_list's activate_locked: an activated folio in the swap cache gives its slot
+    up (folio_free_swap) when mem_cgroup_swap_full or it is mlocked. Returns the slots freed."""
+    freed = 0
+    for i in range(len(ids)):
+        g = ids[i]
+        fl = flags[g]
+        if out[i] != _ACTIVATE or (fl & PG_swapcache) == 0:
+            continue
+        if (fl & PG_mlocked) != 0 or mem_cgroup_swap_full(fmemcg[g], swap_used - freed, swap_total, swap_usage,
+                                                          swap_max, mparent):
+            flags[g] = fl & ~PG_swapcache
+            swap_slot_free(g, swap_memcg, swap_usage, mparent)
+            freed += 1
+    return freed
 
 
 @njit(cache=True)

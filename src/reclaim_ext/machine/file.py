@@ -5,6 +5,7 @@ reclaim; nodes and tiers come with the topology work and are refused with a clea
 
     memory = "64MiB"                 # sizes as for --memory; numbers are pages
     swap = "64MiB"
+    swap_device = "zram"             # or "disk": a swap cache on swap-in (as --swap-device)
     swappiness = 60
     min_free_kbytes = 4096           # optional
     watermark_scale_factor = 10
@@ -47,16 +48,17 @@ from typing import Any
 from ..errors import ConfigError
 from .senpai import parse_senpai
 from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
+from .node import SWAP_DEVICES
 from .units import format_size, parse_size
 
-TOP = ("memory", "swap", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
+TOP = ("memory", "swap", "swap_device", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
        "memcg", "process", "proactive", "senpai")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
 PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
 PROCESS_KEYS = ("pid", "memcg", "workload")
 MAX_PROCESSES = 4  # the tenants workload's a..d
 SENPAI_KEYS = ("memcg", "interval", "pressure", "max_probe", "coeff_probe", "swappiness")
-NOT_YET = ("node", "nodes", "tier", "tiers", "swap_device", "swap_devices")
+NOT_YET = ("node", "nodes", "tier", "tiers", "swap_devices")
 
 
 def _size(path: str, where: str, value: Any, allow_max: bool = False) -> int | None:
@@ -152,6 +154,10 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         out["memory"] = _size(path, "memory", data["memory"])
     if "swap" in data:
         out["swap"] = _size(path, "swap", data["swap"])
+    if "swap_device" in data:
+        if data["swap_device"] not in SWAP_DEVICES:
+            raise ConfigError(f"{path}: swap_device: {data['swap_device']!r} is not one of {', '.join(SWAP_DEVICES)}")
+        out["swap_device"] = data["swap_device"]
     if "swappiness" in data:
         out["swappiness"] = _int(path, "swappiness", data["swappiness"], 0, 200)
     if "min_free_kbytes" in data:
@@ -215,7 +221,8 @@ def describe(fields: dict[str, Any]) -> str:
     """The machine of a machine file as a tree (reclaim-ext machine show)."""
     mem = fields.get("memory")
     lines = [f"machine: node 0, memory {format_size(mem) if mem is not None else 'the --memory default'}, "
-             f"swap {format_size(fields['swap']) if fields.get('swap') is not None else 'as large as memory'}, "
+             f"swap {format_size(fields['swap']) if fields.get('swap') is not None else 'as large as memory'}"
+             f" ({fields.get('swap_device', 'zram')}), "
              f"swappiness {fields.get('swappiness', 60)}"
              + (", memory_recursiveprot" if fields.get("memory_recursiveprot") else "")]
     memcgs = fields.get("memcgs") or []

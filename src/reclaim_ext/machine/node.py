@@ -49,20 +49,47 @@ class Node:
         self.free = self.managed
 
 
+SWAP_DEVICES = ("zram", "disk")
+# (read, write) latency of one page in µs: zram (de)compression; a disk swap partition or file on
+# NVMe (a random 4 KiB read; writes go out in clusters)
+SWAP_LATENCY_US = {"zram": (15.0, 10.0), "disk": (80.0, 20.0)}
+
+
 @dataclass
 class SwapDevice:
-    """A synchronous swap device (zram-like, SWP_SYNCHRONOUS_IO): swap-out completes inside reclaim,
-    swap-in bypasses the swap cache and frees the slot (do_swap_page's skip-swapcache path).
+    """The swap device. Swap-out completes inside reclaim on both kinds. `kind`:
+
+    * "zram" (SWP_SYNCHRONOUS_IO): swap-in bypasses the swap cache and frees the slot
+      (do_swap_page's skip-swapcache path);
+    * "disk": swap-in goes through the swap cache, and a read fault leaves the folio there with
+      its slot (PG_swapcache) unless swap is more than half full (mem_cgroup_swap_full); a
+      write fault frees it. Reclaiming such a folio again writes it only if it was written.
+
     The latencies price swap I/O in the modelled runtime."""
 
     total: int
     used: int = 0
-    read_latency_us: float = 15.0   # swap-in of one page (zram decompress)
-    write_latency_us: float = 10.0  # swap-out of one page (zram compress)
+    kind: str = "zram"
+    read_latency_us: float | None = None   # swap-in of one page (None: the kind's default)
+    write_latency_us: float | None = None  # swap-out of one page
+
+    def __post_init__(self) -> None:
+        if self.kind not in SWAP_DEVICES:
+            raise ConfigError(f"swap device: {self.kind!r} is not one of {', '.join(SWAP_DEVICES)}")
+        r, w = SWAP_LATENCY_US[self.kind]
+        if self.read_latency_us is None:
+            self.read_latency_us = r
+        if self.write_latency_us is None:
+            self.write_latency_us = w
 
     @property
     def free(self) -> int:
         return self.total - self.used
+
+    @property
+    def keeps_cache(self) -> bool:
+        """Whether swapped-in folios stay in the swap cache with their slots (a disk)."""
+        return self.kind == "disk"
 
 
 @dataclass

@@ -35,8 +35,8 @@ from ..core.vmscan import (
     set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_unevictable,
-    PG_workingset, PG_writeback, TYPE_NAMES,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_swapcache,
+    PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 
 MIN_SWAPPINESS, MAX_SWAPPINESS, SWAPPINESS_ANON_ONLY = 0, 200, 201
@@ -126,9 +126,9 @@ def lru_tier_from_refs(refs: np.ndarray, workingset: np.ndarray) -> np.ndarray:
 def folio_seq(max_seq, min_seq, t, fl, reclaiming, pre=False):
     """lru_gen_folio_seq (mm_inline.h): an active folio (a fault, or activated by reclaim) goes
     to the youngest generation (the second youngest with PG_workingset); otherwise a folio
-    being reclaimed goes to the oldest, anon (or dirty/writeback under reclaim) to the second
-    oldest of MIN_NR_GENS, and file to the oldest (the second oldest with PG_workingset); never
-    below min_seq of its type.
+    being reclaimed goes to the oldest, anon not in the swap cache (or dirty/writeback under
+    reclaim) to the second oldest of MIN_NR_GENS, and the rest (page cache, swap-cache anon) to
+    the oldest (the second oldest with PG_workingset); never below min_seq of its type.
 
     `pre` (lru_gen_add_folio before the rework, Linux 6.1-6.13): an active folio goes to max_seq
     itself; anon (or dirty/writeback under reclaim) to max_seq - 1; the rest to min_seq + 1 when
@@ -136,7 +136,8 @@ def folio_seq(max_seq, min_seq, t, fl, reclaiming, pre=False):
     if pre:
         if fl & PG_active:
             return max_seq
-        if t == LRU_ANON or ((fl & PG_reclaim) != 0 and (fl & (PG_dirty | PG_writeback)) != 0):
+        if (t == LRU_ANON and (fl & PG_swapcache) == 0) or \
+                ((fl & PG_reclaim) != 0 and (fl & (PG_dirty | PG_writeback)) != 0):
             return max_seq - 1
         if reclaiming or min_seq + MIN_NR_GENS >= max_seq:
             return min_seq
@@ -146,7 +147,7 @@ def folio_seq(max_seq, min_seq, t, fl, reclaiming, pre=False):
         g = MIN_NR_GENS - ws
     elif reclaiming:
         g = MAX_NR_GENS
-    elif t == LRU_ANON or ((fl & PG_reclaim) != 0 and (fl & (PG_dirty | PG_writeback)) != 0):
+    elif (t == LRU_ANON and (fl & PG_swapcache) == 0) or ((fl & PG_reclaim) != 0 and (fl & (PG_dirty | PG_writeback)) != 0):
         g = MIN_NR_GENS
     else:
         g = MAX_NR_GENS - ws

@@ -354,13 +354,19 @@ def other_activity(dv: dict, evictions: int, read_pages: int, stat0: dict, stat1
 
 # ---------------------------------------------------------------- the model
 
+def swap_bytes(npages: int) -> int:
+    """The guest's swap device (validate.vm, --access anon): every data page, plus 64 MiB."""
+    return npages * PAGE + (64 << 20)
+
+
 def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
               min_ttl_ms: float = 0, swappiness: int = 60) -> dict:
     """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
     pid 0 in memcg `probe` with memory.max = model_max, on a node large enough that only the memcg
     limit reclaims; no swap. `access` "anon": anonymous pages of pid 0 (the first access to a page
-    a write, later ones reads, as the VM's worker does), with swap for every page and
-    `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
+    a write, later ones reads, as the VM's worker does), with the guest's swap (a virtio disk of
+    swap_bytes: swapped-in pages keep their slots in the swap cache while it is at most half
+    full) and `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
     from ..api import RunConfig
     from ..api import run as api_run
     from ..trace import ArrayTrace
@@ -378,8 +384,8 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         rec["file"] = 1
     rec["page"] = pages
     memory = npages + model_max + 8192 + npages // 8
-    cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=npages + 8192 if anon else 0,
-                    swappiness=swappiness, min_ttl_ms=min_ttl_ms, memcgs=[f"name=probe,pids=0,max={model_max}"])
+    cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=swap_bytes(npages) // PAGE if anon else 0,
+                    swap_device="disk", swappiness=swappiness, min_ttl_ms=min_ttl_ms, memcgs=[f"name=probe,pids=0,max={model_max}"])
     res = api_run(cfg, trace=ArrayTrace("validate", rec), record_misses=True)
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
@@ -597,9 +603,10 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
 
 
 def swap_comparison(runs: list[dict], model: dict) -> dict:
-    """Anon runs: the kernel's swap-ins (Δpswpin of the guest's /proc/vmstat; the probe is the only
-    process that swaps), its major faults (the worker's ru_majflt) and anon refaults, against the
-    model's pswpin, pgmajfault and workingset_refault_anon."""
+    """Anon runs: the kernel's swap-ins and swap-outs (Δpswpin, Δpswpout of the guest's
+    /proc/vmstat; the probe is the only process that swaps), its major faults (the worker's
+    ru_majflt) and anon refaults, against the model's pswpin, pswpout, pgmajfault and
+    workingset_refault_anon."""
     def mean(xs):
         xs = [x for x in xs if x is not None]
         return statistics.fmean(xs) if xs else None
@@ -613,4 +620,5 @@ def swap_comparison(runs: list[dict], model: dict) -> dict:
             "model_pswpin": mv.get("pswpin"), "model_pswpout": mv.get("pswpout"),
             "model_pgmajfault": mv.get("pgmajfault"), "model_refault_anon": mv.get("workingset_refault_anon"),
             "error_pswpin": None if not k_in else relative_error(mv.get("pswpin", 0), k_in),
+            "error_pswpout": None if not k_out else relative_error(mv.get("pswpout", 0), k_out),
             "error_majflt": None if not k_maj else relative_error(mv.get("pgmajfault", 0), k_maj)}

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..trace import Trace
 from .errors import Unavailable
-from .kernel import FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, run_record, signals_raise
+from .kernel import FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, run_record, signals_raise, swap_bytes
 from .cgroup import parse_stat
 from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
                       find_busybox, init_script, module_load_order, resolve_kernel)
@@ -284,11 +284,6 @@ def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *,
         raise GuestError(f"the guest reported {len(parsed['runs'])} of {len(runs)} runs; console tail: {_tail(console)}")
     return {"parsed": parsed, "console": console, "accel": used, "kvm_fallback_reason": why, "memory_mib": mem,
             "modules": info["modules"], "seconds": time.monotonic() - t0}
-
-
-def swap_bytes(npages: int) -> int:
-    """The guest's swap device: every data page, plus 64 MiB."""
-    return npages * PAGE + (64 << 20)
 
 
 def check_lru_gen(parsed: dict, lru_gen: str | None) -> bool:
