@@ -621,6 +621,40 @@ def test_vm_suite_with_a_fake_boot(monkeypatch, tmp_path):
     assert os.listdir(tmp_path) == ["k"]                  # the worker's directory is gone
 
 
+def test_vm_suite_anon_set(monkeypatch, tmp_path):
+    """The anon set: the boot gets the swap device and swappiness 60, the model runs anon with the
+    guest's disk swap, and each row carries the swap comparison; the host suite refuses anon."""
+    from reclaim_ext.validate import suite
+
+    calls = []
+    kernel = _fake_suite_boot(monkeypatch, tmp_path, calls)
+    real = vmmod.boot_plan
+
+    def with_swap(*a, **kw):
+        b = real(*a, **kw)
+        b["parsed"]["swap"] = {"devices": 1, "swappiness": 60, "thp": "[never]"}
+        for r in b["parsed"]["runs"]:
+            r["out"] = r["out"].replace("pswpout 0", "pswpout 5")
+        return b
+
+    monkeypatch.setattr(vmmod, "boot_plan", with_swap)
+    data = vmmod.run_suite_vm(kernel, traces=("zipf1.2",), access=("pread", "anon"), reps=1, lru_gen="off", n=1024,
+                              scale=0.01, workdir=str(tmp_path))
+    plan = calls[0]["plan"]
+    assert plan.swap and plan.swappiness == 60 and [a for _, a, _ in plan.guest_runs()] == ["pread"] * 3 + ["anon"] * 3
+    anon = [r for r in data["results"] if r["access"] == "anon"]
+    assert len(anon) == 3 and all("swap" in r for r in anon) and not any("swap" in r for r in data["results"][:3])
+    assert anon[0]["swap"]["model_pswpin"] is not None and data["calibration"]["anon"]
+    assert data["host"]["swap"]["bytes"] == vmmod.swap_bytes(1024) and data["regime"]["anon"]["swappiness"] == 60
+    with pytest.raises(ReclaimExtError, match="host suite has no anon set"):
+        suite.run_suite(traces=("zipf1.2",), access=("anon",), reps=1)
+    # a boot that did not bring its swap device up is refused
+    monkeypatch.setattr(vmmod, "boot_plan", real)
+    with pytest.raises(vmmod.GuestError, match="no swap device active"):
+        vmmod.run_suite_vm(kernel, traces=("zipf1.2",), access=("anon",), reps=1, n=1024, scale=0.01,
+                           workdir=str(tmp_path))
+
+
 def test_vm_suite_refuses_a_run_that_is_not_the_planned_one(monkeypatch, tmp_path):
     calls = []
     kernel = _fake_suite_boot(monkeypatch, tmp_path, calls)
@@ -734,7 +768,7 @@ def test_swap_comparison():
     (["--access", "anon"], "anon needs --vm"),
     (["--vm", "6.12", "--swappiness", "10"], "needs --access anon"),
     (["--swappiness", "10"], "--swappiness does not apply with the host kernel"),
-    (["--vm", "6.12", "--suite", "--access", "anon"], "the suite has no anon set yet"),
+    (["--vm", "6.12", "--suite", "--access", "anon", "--swappiness", "10"], "the suite's anon set runs at swappiness 60"),
 ])
 def test_anon_option_errors(args, msg):
     r = CliRunner().invoke(main, ["validate", "kernel", *args])

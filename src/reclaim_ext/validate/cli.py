@@ -122,10 +122,11 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
     MGLRU on or off (--lru-gen), and the model runs the matching policy. Needs qemu-system-x86_64,
     a static busybox and a C compiler with a static libc (apt-get install qemu-system-x86
     busybox-static gcc libc6-dev), and apt for a kernel given by version; not root. The VM and its
-    temporary files are removed even on Ctrl-C. --suite with --vm runs the standard set in the VM,
-    one boot per trace (under TCG ~21 min per --reps on 6.12: --reps 1, --only, --access and --scale
-    make it smaller). --access anon (VM only) replays anonymous memory with a swap device in the
-    guest (--swappiness).
+    temporary files are removed even on Ctrl-C. --suite with --vm runs the standard set in the VM
+    (pread, mmap, and anon with swap at swappiness 60), one boot per trace (under TCG ~21 min per
+    --reps on 6.12 for pread and mmap: --reps 1, --only, --access and --scale make it smaller).
+    --access anon (VM only) replays anonymous memory with a swap device in the guest
+    (--swappiness).
 
     \b
     Examples:
@@ -154,9 +155,9 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
             raise click.BadParameter("anon needs --vm (the host has no swap to compare with)", param_hint="--access")
     if swappiness is not None and access != "anon":
         raise click.BadParameter("needs --access anon (only anon runs have swap)", param_hint="--swappiness")
-    if suite and access == "anon":
-        raise click.BadParameter("the suite has no anon set yet: run anon configurations one by one",
-                                 param_hint="--access")
+    if suite and swappiness is not None:
+        raise click.BadParameter("the suite's anon set runs at swappiness 60 (run other values one by one)",
+                                 param_hint="--swappiness")
     if min_ttl_ms is not None and lru_gen != "on":
         raise click.BadParameter("is MGLRU's knob: it needs --lru-gen on", param_hint="--min-ttl-ms")
     if suite:
@@ -291,14 +292,14 @@ def suite_command(only, access, reps, scale, vm: dict | None) -> str:
 
 
 def _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale=None, vm=None) -> None:
-    from .suite import ACCESS, DEFAULT_OUT, DEFAULT_REPS, TRACES, plan, run_suite, table_markdown
+    from .suite import ACCESS, DEFAULT_OUT, DEFAULT_REPS, TRACES, VM_ACCESS, plan, run_suite, table_markdown
 
     if trace_path is not None or params or overhead is not None:
         raise click.BadParameter("--suite has its own traces and calibration", param_hint="--trace/--param/--overhead")
     out = out or (default_vm_out(vm["kernel"], vm.get("lru_gen")) if vm else DEFAULT_OUT)
     _check_json_path(out)
     traces = tuple(only) or TRACES
-    modes = (access,) if access else ACCESS
+    modes = (access,) if access else (VM_ACCESS if vm else ACCESS)
     try:
         cfgs = plan(traces, modes)
     except ReclaimExtError as e:

@@ -399,10 +399,13 @@ def suite_batches(configs: list, reps: int) -> list[list]:
 
 
 def batch_plan(batch: list, reps: int, lru_gen: str | None, min_ttl_ms: int | None) -> GuestPlan:
-    """The guest plan of one boot: every configuration of `batch`, `reps` runs each, in order."""
+    """The guest plan of one boot: every configuration of `batch`, `reps` runs each, in order;
+    with the swap device (swappiness DEFAULT_SWAPPINESS) when an anon run is among them."""
     runs = [(f"{c.trace}.u32", c.access, c.limit_pages) for c in batch for _ in range(reps)]
+    anon = any(c.access == "anon" for c in batch)
     return GuestPlan(limit_pages=max(c.limit_pages for c in batch), lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
-                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, runs=runs)
+                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, runs=runs, swap=anon,
+                     swappiness=DEFAULT_SWAPPINESS if anon else None)
 
 
 def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps: int = 1, lru_gen: str | None = None,
@@ -415,7 +418,7 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
     from . import suite as S
 
     traces = tuple(traces or S.TRACES)
-    access = tuple(access or S.ACCESS)
+    access = tuple(access or S.VM_ACCESS)
     fractions = tuple(fractions or S.FRACTIONS)
     n = n or S.N_PAGES
     check_args(access[0], reps, lru_gen, min_ttl_ms)
@@ -451,6 +454,8 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
             if mglru is not None and on != mglru:
                 raise GuestError(f"the guest's lru_gen changed between boots ({b['parsed']['lru_gen']})")
             mglru = on
+            if plan.swap and not (b["parsed"].get("swap") or {}).get("devices"):
+                raise GuestError(f"the guest has no swap device active ({b['parsed'].get('swap')})")
             grs = iter(b["parsed"]["runs"])
             for c in batch:
                 rs = []
@@ -476,14 +481,20 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
     policy = mglru_model(last["parsed"]["release"]) if mglru else "classic"
     ttl = (last["parsed"]["min_ttl_ms"] or 0) if mglru else 0
     log(f"model: {policy} for {len(configs)} configurations")
-    data = S.compare_suite(configs, runs, pages, n, reps, policy=policy, min_ttl_ms=ttl, log=log)
+    data = S.compare_suite(configs, runs, pages, n, reps, policy=policy, min_ttl_ms=ttl, swappiness=DEFAULT_SWAPPINESS,
+                           log=log)
     data["suite"]["scale"] = scale
     data["suite"]["fractions"] = list(fractions)
     host = vm_host(k, last)
     host.pop("vm_seconds", None)
     host["boots"] = boots
+    if "anon" in access:
+        host["swap"] = dict(last["parsed"].get("swap") or {}, bytes=swap_bytes(n))
     data["host"] = host
     data["regime"] = {a: vm_regime(a) for a in access}
+    if "anon" in access:
+        data["regime"]["anon"].update(swappiness=DEFAULT_SWAPPINESS, page_cluster=0, thp="never",
+                                      zswap="off or absent")
     data["kernel_seconds"] = kernel_seconds
     data["wall_seconds"] = time.monotonic() - t_start
     return data
