@@ -133,3 +133,41 @@ def test_machine_file_swap_device(tmp_path):
     bad.write_text('swap_device = "tape"\n')
     r = CliRunner().invoke(main, ["run", "--machine", str(bad)])
     assert r.exit_code != 0 and f"{bad}: swap_device: 'tape' is not one of zram, disk" in r.output
+
+
+@pytest.mark.parametrize("policy", ["classic", "mglru"])
+def test_zram_pool_takes_node_memory_and_both_drivers_agree(policy):
+    """--zram-ratio: the pool holds ceil(used / ratio) pages of the node (the conservation check,
+    on in tests, counts it with free and resident pages); global reclaim without memcgs takes the
+    compiled kswapd path in the fast driver and the Python one in the exact driver."""
+    out = {}
+    for mode in ("fast", "exact"):
+        for ratio in (0.0, 2.5):
+            cfg = RunConfig(policy=policy, workload="mixed", workload_params={"accesses": 150000}, memory="32MiB",
+                            zram_ratio=ratio, mode=mode)
+            out[mode, ratio] = run(cfg)
+    r = out["fast", 2.5]
+    assert r["zram_ratio"] == 2.5 and r["vmstat"]["pswpout"] > 0
+    assert r["zram_pool_pages"] == -(-r["swap_used_pages"] * 2 // 5) > 0
+    assert out["fast", 0.0]["zram_pool_pages"] == 0
+    # the pool's pages are memory the workload no longer has: more reclaim, more misses
+    assert r["misses"] > out["fast", 0.0]["misses"]
+    for ratio in (0.0, 2.5):
+        assert out["fast", ratio]["vmstat"] == out["exact", ratio]["vmstat"]
+        assert out["fast", ratio]["free_pages"] == out["exact", ratio]["free_pages"]
+
+
+def test_zram_ratio_errors(tmp_path):
+    with pytest.raises(ConfigError, match="zram_ratio: 0.5 is not 0"):
+        RunConfig(zram_ratio=0.5).validate()
+    with pytest.raises(ConfigError, match="zram_ratio: the swap device is disk, not zram"):
+        RunConfig(zram_ratio=3, swap_device="disk").validate()
+    bad = CliRunner().invoke(main, ["run", "--zram-ratio", "-1"])
+    assert bad.exit_code == 2 and "--zram-ratio" in bad.output
+    f = tmp_path / "m.toml"
+    f.write_text('swap_device = "zram"\nzram_ratio = 3\n')
+    shown = CliRunner().invoke(main, ["machine", "show", str(f)])
+    assert shown.exit_code == 0 and "(zram, ratio 3)" in shown.output
+    f.write_text('swap_device = "disk"\nzram_ratio = 3\n')
+    r = CliRunner().invoke(main, ["machine", "show", str(f)])
+    assert r.exit_code != 0 and f"{f}: zram_ratio: the swap device is disk, not zram" in r.output

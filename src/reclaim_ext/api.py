@@ -14,7 +14,7 @@ from .core.engine import OutOfMemory, SimConfig, Simulator, default_check
 from .core.stats import CostModel, si_mem_available
 from .errors import ConfigError, TraceError
 from .machine.folio import LRU_FILE
-from .machine.node import SWAP_DEVICES, check_swappiness
+from .machine.node import SWAP_DEVICES, check_swappiness, check_zram_ratio
 from .machine.units import parse_size
 from .policies import BUILTIN, get_policy
 from .trace import Trace, make_workload, open_trace
@@ -39,6 +39,7 @@ class RunConfig:
     swap: int | None = None             # None: as large as memory
     swappiness: int = 60
     swap_device: str = "zram"           # machine.node.SWAP_DEVICES: zram or disk (a swap cache on swap-in)
+    zram_ratio: float = 0.0             # zram's compression ratio: its pool takes node memory (0: not modelled)
     seed: int = 0
     mode: str = "fast"
     check: bool = field(default_factory=default_check)
@@ -95,6 +96,7 @@ class RunConfig:
             raise ConfigError("swap: must not be negative")
         if self.swap_device not in SWAP_DEVICES:
             raise ConfigError(f"swap_device: {self.swap_device!r} is not one of {', '.join(SWAP_DEVICES)}")
+        check_zram_ratio(self.zram_ratio, self.swap_device)
         if self.trace is not None and not self.trace_format:
             raise ConfigError("--trace needs --format (oraclegeneral, csv, vscsi or native)")
         if self.min_free_kbytes is not None and self.min_free_kbytes // 4 >= self.memory:
@@ -209,6 +211,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         swap_pages=cfg.memory if cfg.swap is None else cfg.swap,
         swappiness=cfg.swappiness,
         swap_device=cfg.swap_device,
+        zram_ratio=cfg.zram_ratio,
         min_free_kbytes=cfg.min_free_kbytes,
         watermark_scale_factor=cfg.watermark_scale_factor,
         mode=cfg.mode,
@@ -294,6 +297,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "swap_used_pages": sim.swap.used,
         # disk swap: resident folios still holding their slot (PG_swapcache)
         "swap_cache_pages": sim.swap_cache_pages(),
+        "zram_ratio": sim.swap.ratio,
+        "zram_pool_pages": sim.swap.pool_pages,  # node memory zram's compressed store takes (0: not modelled)
         "swappiness": cfg.swappiness,
         "accesses": res["accesses"],
         "accesses_by_kind": res["accesses_by_kind"],

@@ -145,6 +145,9 @@ _RUN_OPTIONS = (
                  type=click.Choice(["zram", "disk"]),
                  help="zram: a swap-in frees its slot (no swap cache); disk: a read fault keeps the page in the "
                       "swap cache with its slot, and reclaiming it again unwritten needs no write (docs/model.md)."),
+    click.option("--zram-ratio", "zram_ratio", default=0.0, show_default=True, type=click.FloatRange(min=0),
+                 help="zram's compression ratio: each page it stores takes 1/RATIO of a page of the node's memory "
+                      "(typical 2.5-4); 0: zram's memory is not modelled."),
     click.option("--seed", default=0, show_default=True, type=int, help="Seed of the workload generator."),
     click.option("--mode", default="fast", show_default=True, type=click.Choice(["fast", "exact"]),
                  help="Driver: fast (vectorized segments) or exact (one access at a time); same counters."),
@@ -173,7 +176,7 @@ def _check_run_options(cache: bool, trace_path) -> list[str]:
     elif _given("trace_format"):
         raise click.UsageError("--format needs --trace (it is the format of the trace file)")
     if cache:
-        _not_with("--cache", _given("memory", "swap", "swappiness", "swap_device", "min_free_kbytes",
+        _not_with("--cache", _given("memory", "swap", "swappiness", "swap_device", "zram_ratio", "min_free_kbytes",
                                     "watermark_scale_factor"),
                   "plain-cache mode has no machine, only --capacity pages")
         if _given("mode"):
@@ -185,7 +188,7 @@ def _check_run_options(cache: bool, trace_path) -> list[str]:
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
                 swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, swap_device="zram",
-                cache=False, capacity=None, switches=(), memcgs=(), scope="system"):
+                zram_ratio=0.0, cache=False, capacity=None, switches=(), memcgs=(), scope="system"):
     """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
     from .api import RunConfig
     from .core.engine import default_check
@@ -201,7 +204,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
     cfg = RunConfig(
         policy=policy, workload=workload, workload_params=wparams, trace=trace_path,
         trace_format=trace_format, trace_opts=opts, memory=memory, swap=swap, swappiness=swappiness,
-        swap_device=swap_device, seed=seed, mode=mode, check=default_check() if check is None else check,
+        swap_device=swap_device, zram_ratio=zram_ratio, seed=seed, mode=mode, check=default_check() if check is None else check,
         min_free_kbytes=min_free_kbytes,
         watermark_scale_factor=watermark_scale_factor,
         mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity, switches=list(switches),
@@ -302,7 +305,8 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, memory_recu
             from .machine.file import load_machine
 
             file = load_machine(machine)
-            for k in ("memory", "swap", "swap_device", "swappiness", "min_free_kbytes", "watermark_scale_factor"):
+            for k in ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes",
+                      "watermark_scale_factor"):
                 if k in file and not _given(k):
                     run_opts[k] = file[k]
             if "workload" in file and not (_given("workload", "trace_path") or run_opts["params"]):

@@ -18,6 +18,7 @@ from numba import njit
 from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident, PG_swapcache
 from ..trace.record import Kind
+from ..machine.node import zram_pool
 from .memcontrol import MEMCG_CHARGE_BATCH
 
 _FILE_FD = int(Kind.FILE_FD)
@@ -77,6 +78,16 @@ def over_limit(mc, n, usage, mmax, mparent):
 
 
 @njit(cache=True)
+def swap_slots_add(s, n, zram_milli):
+    """The swap device's used slots change by n (s[SWAP_USED]); with zram's memory modelled
+    (`zram_milli`, its compression ratio in thousandths) the node's free pages (s[FREE]) change
+    by the pool pages that takes or gives back."""
+    before = zram_pool(s[SWAP_USED], zram_milli)
+    s[SWAP_USED] += n
+    s[FREE] -= zram_pool(s[SWAP_USED], zram_milli) - before
+
+
+@njit(cache=True)
 def swap_slot_free(g, swap_memcg, swap_usage, mparent):
     """swap_free of the slot holding page g's data, and mem_cgroup_uncharge_swap: the memcg
     charged when the slot was taken and its ancestors (the root's usage is not counted). The
@@ -104,12 +115,13 @@ def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparen
 
 @njit(cache=True)
 def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak, mparent,
-           s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache):
+           s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli):
     """Allocate, charge (the task's memcg and every ancestor) and fill the folio for page g: the
     refault check against its shadow entry, the ADD event, the swap-in or the file read (none for
     a whole-page write()). `write`: a write fault; `swapcache`: the swap device keeps swapped-in
-    folios in the swap cache (a disk; zram's synchronous swap-in bypasses it). Returns the new
-    event count."""
+    folios in the swap cache (a disk; zram's synchronous swap-in bypasses it); `zram_milli`:
+    zram's compression ratio in thousandths when its memory is modelled. Returns the new event
+    count."""
     s[FREE] -= 1
     m = mc
     while m >= 0:  # page_counter_charge
@@ -147,7 +159,7 @@ def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever,
                 # clean reclaim later drops it without writing
                 flags[g] |= PG_swapcache
             else:  # zram's skip-swapcache path, or folio_free_swap: the slot is released
-                s[SWAP_USED] -= 1
+                swap_slots_add(s, -1, zram_milli)
                 swap_slot_free(g, swap_memcg, swap_usage, mparent)
             vmc[PSWPIN] += 1
             vmc[PGPGIN] += 4
@@ -169,7 +181,7 @@ def _dirty(g, flags, s):
 def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
-                 swap_memcg, swap_usage, swap_max, swapcache):
+                 swap_memcg, swap_usage, swap_max, swapcache, zram_milli):
     """Replay records start.. (see the module docstring). `budget`: allocations allowed before
     the watermark slow path; `skip_used`: the record at `start` already marked its mm used
     (it stopped there for the slow path). With `highs` (a memcg has memory.high), a charge that
@@ -209,7 +221,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                     return i, STOP_MEMCG, ne, nalloc
                 ne = _alloc(g, mc, not writes[i], False, False, flags, ftype, fmemcg, fshadow, fws, fever, usage,
-                            peak, mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache)
+                            peak, mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache,
+                            zram_milli)
                 nalloc += 1
                 if highs and charged_over_high(mc, usage, mhigh, mparent):
                     over_high[pid] += 1
@@ -238,7 +251,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     major = ftype[g] == LRU_FILE or fever[g]
                     ne = _alloc(g, mc, True, True, writes[i], flags, ftype, fmemcg, fshadow, fws, fever, usage,
                                 peak, mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max,
-                                swapcache)
+                                swapcache, zram_milli)
                     nalloc += 1
                     if highs and charged_over_high(mc, usage, mhigh, mparent):
                         over_high[pid] += 1
@@ -254,7 +267,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                         # do_swap_page finds the folio in the swap cache: a write fault frees
                         # the slot (should_try_to_free_swap)
                         flags[g] &= ~PG_swapcache
-                        s[SWAP_USED] -= 1
+                        swap_slots_add(s, -1, zram_milli)
                         swap_slot_free(g, swap_memcg, swap_usage, mparent)
                 vmc[PGFAULT] += 1
                 mstat[mc, M_PGFAULT] += 1

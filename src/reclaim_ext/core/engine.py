@@ -89,6 +89,7 @@ class SimConfig:
     swap_pages: int
     swappiness: int = 60
     swap_device: str = "zram"     # machine.node.SWAP_DEVICES: zram (no swap cache on swap-in) or disk
+    zram_ratio: float = 0.0       # zram's compression ratio: its pool takes node memory (0: not modelled)
     min_free_kbytes: int | None = None
     watermark_scale_factor: int = 10
     mode: str = "fast"            # "fast" | "exact"
@@ -121,7 +122,7 @@ class Simulator:
         wm = compute_watermarks(config.memory_pages, mfk, config.watermark_scale_factor)
         self.node = Node(nid=0, managed=config.memory_pages, wmark=wm)
         self.nodes = [self.node]
-        self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device)
+        self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device, ratio=config.zram_ratio)
         self.storage = StorageDevice()
         self.vm = new_vmstat()
         self.cost = new_cost()
@@ -561,7 +562,7 @@ class Simulator:
         tail = (self.multi, limited, f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young,
                 pt.pmd, self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent, s, vmc,
                 cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage, self._swap_max,
-                self.swap.keeps_cache)
+                self.swap.keeps_cache, self.swap.ratio_milli)
         # the policy's compiled driver runs stretches and kswapd wakes without coming back here
         # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
         fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim
@@ -770,8 +771,9 @@ class Simulator:
         nres = int(resident.sum())
         node = self.node
         problems = []
-        if node.free + nres != node.managed:
-            problems.append(f"free {node.free} + resident {nres} != memory {node.managed}")
+        pool = self.swap.pool_pages
+        if node.free + nres + pool != node.managed:
+            problems.append(f"free {node.free} + resident {nres} + zram pool {pool} != memory {node.managed}")
         if node.free < 0:
             problems.append(f"free pages negative ({node.free})")
         if self.root_memcg.usage != nres:

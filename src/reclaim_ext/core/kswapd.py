@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_referenced
+from ..machine.node import zram_pool
 from .access import FREE, NR_FILE_DIRTY, STOP_WMARK, SWAP_TOTAL, SWAP_USED
 from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
 from .ops import (
@@ -242,7 +243,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
     present, pyoung, nxt_of = ptab[0], ptab[1], ptab[3]
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
-    swap_usage, swap_max, mparent, swap_events = swtab
+    swap_usage, swap_max, mparent, swap_events, zram_milli = swtab
     lru = t * 2 + INACTIVE
     kc[K_LOCK_OPS] += 1
     taken = scr[0]
@@ -273,9 +274,11 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
         got = _shrink_pageout(batch, flags, ftype, pte_head, present, pyoung, nxt_of, verdict,
                               s[SWAP_TOTAL] - s[SWAP_USED], True, True, nodev[N_DIRTY] != 0, out, census, fmemcg,
                               fswap_memcg, swap_usage, swap_max, mparent, swap_events)
+        pool = zram_pool(s[SWAP_USED], zram_milli)
         s[SWAP_USED] += got
         s[SWAP_USED] -= _activate_free_swap(batch, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
                                             s[SWAP_USED], s[SWAP_TOTAL])
+        nodev[N_FREE] -= zram_pool(s[SWAP_USED], zram_milli) - pool  # zram's pool grows with what it stores
         freed, keep, keep_active, nact = _shrink_finish(batch, out, fl, flags)
     file_writes, swap_writes = census[6], census[7]
     nr_pageout = file_writes + swap_writes
@@ -587,7 +590,7 @@ def tables(sim, lv) -> tuple:
     f, p = sim.folios, sim.ptes
     return ((f.stamp, f.lru, f.flags, f.type, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever, f.memcg,
              f.swap_memcg), (p.present, p.young, p.exec, p.next), lv.table.arrays(),
-            (sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events), lv.row)
+            (sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events, sim.swap.ratio_milli), lv.row)
 
 
 def kswapd_run(sim, node, ops) -> int:

@@ -786,9 +786,11 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     swap_got = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
                                verdict, sim.swap.free, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census,
                                f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events)
+    pool = sim.swap.pool_pages
     sim.swap.used += int(swap_got)
     sim.swap.used -= int(_activate_free_swap(ids, out, f.flags, f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max,
                                              sim._mparent, sim.swap.used, sim.swap.total))
+    node.free -= sim.swap.pool_pages - pool  # zram's pool grows with what it stores
     (immediate_reclaim, file_writes, swap_writes) = census[5:8].tolist()
     nr_pageout = file_writes + swap_writes
     if immediate_reclaim:

@@ -6,6 +6,7 @@ reclaim; nodes and tiers come with the topology work and are refused with a clea
     memory = "64MiB"                 # sizes as for --memory; numbers are pages
     swap = "64MiB"
     swap_device = "zram"             # or "disk": a swap cache on swap-in (as --swap-device)
+    zram_ratio = 3.0                 # zram's pool takes 1/3 page per stored page (as --zram-ratio)
     swappiness = 60
     min_free_kbytes = 4096           # optional
     watermark_scale_factor = 10
@@ -48,10 +49,10 @@ from typing import Any
 from ..errors import ConfigError
 from .senpai import parse_senpai
 from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
-from .node import SWAP_DEVICES
+from .node import SWAP_DEVICES, check_zram_ratio
 from .units import format_size, parse_size
 
-TOP = ("memory", "swap", "swap_device", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
+TOP = ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
        "memcg", "process", "proactive", "senpai")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
 PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
@@ -158,6 +159,11 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         if data["swap_device"] not in SWAP_DEVICES:
             raise ConfigError(f"{path}: swap_device: {data['swap_device']!r} is not one of {', '.join(SWAP_DEVICES)}")
         out["swap_device"] = data["swap_device"]
+    if "zram_ratio" in data:
+        try:
+            out["zram_ratio"] = check_zram_ratio(data["zram_ratio"], out.get("swap_device", "zram"))
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     if "swappiness" in data:
         out["swappiness"] = _int(path, "swappiness", data["swappiness"], 0, 200)
     if "min_free_kbytes" in data:
@@ -222,7 +228,8 @@ def describe(fields: dict[str, Any]) -> str:
     mem = fields.get("memory")
     lines = [f"machine: node 0, memory {format_size(mem) if mem is not None else 'the --memory default'}, "
              f"swap {format_size(fields['swap']) if fields.get('swap') is not None else 'as large as memory'}"
-             f" ({fields.get('swap_device', 'zram')}), "
+             f" ({fields.get('swap_device', 'zram')}"
+             + (f", ratio {fields['zram_ratio']:g}" if fields.get("zram_ratio") else "") + "), "
              f"swappiness {fields.get('swappiness', 60)}"
              + (", memory_recursiveprot" if fields.get("memory_recursiveprot") else "")]
     memcgs = fields.get("memcgs") or []

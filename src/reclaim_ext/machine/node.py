@@ -5,7 +5,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from numba import njit
+
 from ..errors import ConfigError
+
+
+@njit(cache=True)
+def zram_pool(used, ratio_milli):
+    """Pages of the node's memory zram's pool takes for `used` stored pages at the compression
+    ratio `ratio_milli` / 1000 (0: not modelled): ceil(used / ratio). Called by the compiled
+    swap paths and from Python alike."""
+    if ratio_milli <= 0:
+        return 0
+    return (used * 1000 + ratio_milli - 1) // ratio_milli
 
 
 def default_min_free_kbytes(lowmem_pages: int) -> int:
@@ -50,6 +62,15 @@ class Node:
 
 
 SWAP_DEVICES = ("zram", "disk")
+
+
+def check_zram_ratio(ratio: float, kind: str = "zram") -> float:
+    """A zram compression ratio: 0 (memory not modelled) or at least 1, and zram's only."""
+    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not (ratio == 0 or 1 <= ratio < 1e6):
+        raise ConfigError(f"zram_ratio: {ratio!r} is not 0 (not modelled) or a ratio of at least 1")
+    if ratio and kind != "zram":
+        raise ConfigError(f"zram_ratio: the swap device is {kind}, not zram")
+    return float(ratio)
 # (read, write) latency of one page in µs: zram (de)compression; a disk swap partition or file on
 # NVMe (a random 4 KiB read; writes go out in clusters)
 SWAP_LATENCY_US = {"zram": (15.0, 10.0), "disk": (80.0, 20.0)}
@@ -70,12 +91,16 @@ class SwapDevice:
     total: int
     used: int = 0
     kind: str = "zram"
+    # zram's compression ratio: the pages it stores take ceil(used / ratio) pages of the node's
+    # memory (zsmalloc's pool, not charged to a memcg); 0: its memory is not modelled
+    ratio: float = 0.0
     read_latency_us: float | None = None   # swap-in of one page (None: the kind's default)
     write_latency_us: float | None = None  # swap-out of one page
 
     def __post_init__(self) -> None:
         if self.kind not in SWAP_DEVICES:
             raise ConfigError(f"swap device: {self.kind!r} is not one of {', '.join(SWAP_DEVICES)}")
+        check_zram_ratio(self.ratio, self.kind)
         r, w = SWAP_LATENCY_US[self.kind]
         if self.read_latency_us is None:
             self.read_latency_us = r
@@ -85,6 +110,16 @@ class SwapDevice:
     @property
     def free(self) -> int:
         return self.total - self.used
+
+    @property
+    def ratio_milli(self) -> int:
+        """The compression ratio in thousandths, as the compiled paths take it (0: not modelled)."""
+        return round(self.ratio * 1000)
+
+    @property
+    def pool_pages(self) -> int:
+        """The node pages zram's compressed store takes now."""
+        return int(zram_pool(self.used, self.ratio_milli))
 
     @property
     def keeps_cache(self) -> bool:
