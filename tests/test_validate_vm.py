@@ -710,7 +710,8 @@ def test_default_vm_out_and_command():
 def test_init_with_swap_and_anon_runs():
     plan = vi.GuestPlan(limit_pages=2048, reps=2, access="anon", lru_gen="on", swap=True, swappiness=100)
     text = vi.init_script(plan)
-    assert "SWAP=y" in text and "SWAPPINESS=100" in text and "mkswap /dev/vdb" in text and "swapon /dev/vdb" in text
+    assert "SWAP=disk" in text and "SWAPPINESS=100" in text and "SWAPDEV=/dev/vdb" in text
+    assert "mkswap $SWAPDEV" in text and "swapon $SWAPDEV" in text
     assert "echo 0 > /proc/sys/vm/page-cluster" in text and "echo never > /sys/kernel/mm/transparent_hugepage" in text
     assert 'if [ "$3" = anon ]; then echo max > $CG/memory.swap.max' in text
     assert [x for x in text.splitlines() if x.startswith("run_one ")] == ["run_one 1 trace.u32 anon 8388608",
@@ -719,6 +720,14 @@ def test_init_with_swap_and_anon_runs():
     assert "SWAP=\n" in file_plan and "SWAPPINESS=\n" in file_plan      # file runs: no swap device, as before
     with pytest.raises(ReclaimExtError, match="swap device"):
         vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon"))
+    # zram: the zram module's device, sized, instead of the second disk
+    z = vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="zram",
+                                    swap_bytes=160841728))
+    assert "SWAP=zram" in z and "echo 160841728 > /sys/block/zram0/disksize" in z and "SWAPDEV=/dev/zram0" in z
+    with pytest.raises(ReclaimExtError, match="zram swap device needs its size"):
+        vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="zram"))
+    with pytest.raises(ReclaimExtError, match="swap device 'tape'"):
+        vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="tape"))
 
 
 def test_qemu_command_with_a_swap_disk():
@@ -769,6 +778,8 @@ def test_swap_comparison():
     (["--vm", "6.12", "--swappiness", "10"], "needs --access anon"),
     (["--swappiness", "10"], "--swappiness does not apply with the host kernel"),
     (["--vm", "6.12", "--suite", "--access", "anon", "--swappiness", "10"], "the suite's anon set runs at swappiness 60"),
+    (["--vm", "6.12", "--swap-device", "zram"], "needs --access anon, one configuration"),
+    (["--swap-device", "zram"], "--swap-device does not apply with the host kernel"),
 ])
 def test_anon_option_errors(args, msg):
     r = CliRunner().invoke(main, ["validate", "kernel", *args])

@@ -64,6 +64,9 @@ def validate() -> None:
               help="How the worker touches a page: pread(2) of 4 KiB (FADV_RANDOM) or a load through a "
                    "MAP_SHARED mapping (opened with read-ahead 0); with --vm also anon: anonymous memory "
                    "with a swap device in the guest [default: pread; with --suite pread and mmap].")
+@click.option("--swap-device", "swap_device", type=click.Choice(["disk", "zram"]), default=None,
+              help="With --vm --access anon: the guest's swap, a virtio disk or zram (the kernel's zram module) "
+                   "of the data's size + 64 MiB; the model swaps to the same kind [default: disk].")
 @click.option("--swappiness", "swappiness", type=click.IntRange(0, 200), default=None,
               help="With --vm --access anon: the guest's /proc/sys/vm/swappiness and the model's [default: 60].")
 @click.option("--reps", type=click.IntRange(1, 100), default=None,
@@ -104,7 +107,7 @@ def validate() -> None:
               help="With --vm: seconds before the VM is stopped [default: 180 + 1 ms per access and run].")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, reps,
-           swappiness, suite, only, out, scale, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms,
+           swap_device, swappiness, suite, only, out, scale, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms,
            vm_accel, vm_timeout, json_out):
     """Replay a trace on the host kernel under a memory-cgroup limit and compare its misses with the
     classic model's at the calibrated capacity (docs/fidelity.md).
@@ -149,12 +152,15 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         return
     if vm is None:
         _not_with("the host kernel (no --vm)", _given("vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout",
-                                                      "swappiness"),
+                                                      "swappiness", "swap_device"),
                   "they configure the VM of --vm KERNEL")
         if access == "anon":
             raise click.BadParameter("anon needs --vm (the host has no swap to compare with)", param_hint="--access")
     if swappiness is not None and access != "anon":
         raise click.BadParameter("needs --access anon (only anon runs have swap)", param_hint="--swappiness")
+    if swap_device is not None and (access != "anon" or suite):
+        raise click.BadParameter("needs --access anon, one configuration (the suite's anon set swaps to a disk)",
+                                 param_hint="--swap-device")
     if suite and swappiness is not None:
         raise click.BadParameter("the suite's anon set runs at swappiness 60 (run other values one by one)",
                                  param_hint="--swappiness")
@@ -196,7 +202,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
             res = validate_vm(trace, vm, limit_pages=memory, access=access, reps=reps, lru_gen=lru_gen,
                               min_ttl_ms=min_ttl_ms, modules=vm_modules, workdir=workdir, overhead=overhead,
                               max_accesses=max_accesses, timeout=vm_timeout, accel=vm_accel, swappiness=swappiness,
-                              log=log)
+                              swap_device=swap_device or "disk", log=log)
         else:
             res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
                                   overhead=overhead, max_accesses=max_accesses, log=log)
@@ -209,8 +215,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
 
 _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
-                  "access", "reps", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir", "overhead",
-                  "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
+                  "access", "reps", "swap_device", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir",
+                  "overhead", "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
 
 def _print(r: dict) -> None:

@@ -360,13 +360,13 @@ def swap_bytes(npages: int) -> int:
 
 
 def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
-              min_ttl_ms: float = 0, swappiness: int = 60) -> dict:
+              min_ttl_ms: float = 0, swappiness: int = 60, swap_device: str = "disk") -> dict:
     """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
     pid 0 in memcg `probe` with memory.max = model_max, on a node large enough that only the memcg
     limit reclaims; no swap. `access` "anon": anonymous pages of pid 0 (the first access to a page
-    a write, later ones reads, as the VM's worker does), with the guest's swap (a virtio disk of
-    swap_bytes: swapped-in pages keep their slots in the swap cache while it is at most half
-    full) and `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
+    a write, later ones reads, as the VM's worker does), with the guest's swap of swap_bytes
+    (`swap_device` disk: a virtio disk, swapped-in pages keep their slots in the swap cache while
+    it is at most half full; zram: the slot is freed at swap-in) and `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
     from ..api import RunConfig
     from ..api import run as api_run
     from ..trace import ArrayTrace
@@ -385,7 +385,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
     rec["page"] = pages
     memory = npages + model_max + 8192 + npages // 8
     cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=swap_bytes(npages) // PAGE if anon else 0,
-                    swap_device="disk", swappiness=swappiness, min_ttl_ms=min_ttl_ms, memcgs=[f"name=probe,pids=0,max={model_max}"])
+                    swap_device=swap_device, swappiness=swappiness, min_ttl_ms=min_ttl_ms, memcgs=[f"name=probe,pids=0,max={model_max}"])
     res = api_run(cfg, trace=ArrayTrace("validate", rec), record_misses=True)
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
@@ -543,7 +543,7 @@ def _validate_locked(trace: Trace, pages: np.ndarray, npages: int, ctrl, fst: st
 
 def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, limit_pages: int, access: str,
             overhead: int | None, host: dict, regime: dict, policy: str = "classic", min_ttl_ms: float = 0,
-            swappiness: int = 60, log: Callable[[str], None] = lambda s: None) -> dict:
+            swappiness: int = 60, swap_device: str = "disk", log: Callable[[str], None] = lambda s: None) -> dict:
     """Calibrate from the kernel runs (run_record), run the model (`policy`) at the calibrated
     capacity and plain LRU at C_eff; the JSON-ready result of one validation."""
     reps = len(runs)
@@ -554,7 +554,7 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
             log(f"warning: kernel run {i}: other processes changed the host-wide counters it reads: " +
                 ", ".join(f"{k} +{v:,}" for k, v in r["other_activity"].items()))
     log(f"model: {policy}, memcg max {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
-    model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms, swappiness)
+    model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms, swappiness, swap_device)
     km = [r["misses"] for r in runs]
     kmean = statistics.fmean(km)
     c_eff = statistics.fmean(r["calibration"]["c_eff"] for r in runs)
@@ -565,7 +565,7 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     for o in overheads:
         mm = run_model_max(limit_pages, o)
         if mm not in by_max:
-            m = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness)
+            m = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness, swap_device)
             by_max[mm], bits[mm] = m["misses"], m["_bitmap"]
     run_max = [run_model_max(limit_pages, o) for o in overheads]
     per_run = per_run_comparison(km, [by_max[m] for m in run_max], overheads, limit_pages, npages)

@@ -30,7 +30,7 @@ from .errors import Unavailable
 from .kernel import FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, run_record, signals_raise, swap_bytes
 from .cgroup import parse_stat
 from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
-                      find_busybox, init_script, module_load_order, resolve_kernel)
+                      find_busybox, init_script, module_load_order, resolve_kernel, WANTED_MODULES, ZRAM_MODULES)
 from .worker import parse_worker_output
 
 QEMU = "qemu-system-x86_64"
@@ -254,7 +254,8 @@ def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *,
     pages}) and an `npages` data file. Returns {"parsed" (parse_console), "console", "accel",
     "kvm_fallback_reason", "memory_mib", "modules", "seconds"}; GuestError when the guest did not
     report every run of the plan."""
-    mods = module_load_order(k.modules_dir)
+    zram = plan.swap and plan.swap_device == "zram"
+    mods = module_load_order(k.modules_dir, WANTED_MODULES + (ZRAM_MODULES if zram else ()))
     runs = plan.guest_runs()
     tmp = tempfile.mkdtemp(prefix="reclaim-ext-vm-", dir=workdir)
     t0 = time.monotonic()
@@ -270,7 +271,7 @@ def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *,
             log(f"booting {k.package or k.vmlinuz} ({mem} MiB, modules: {', '.join(info['modules']) or 'none'}); "
                 f"{len(runs)} run(s) inside, timeout {timeout:.0f} s")
             swap = None
-            if plan.swap:
+            if plan.swap and not zram:
                 swap = os.path.join(tmp, "swap.img")
                 with open(swap, "wb") as fh:     # sparse: room to swap out every data page and more
                     fh.truncate(swap_bytes(npages))
@@ -320,12 +321,14 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
                 lru_gen: str | None = None, min_ttl_ms: int | None = None, modules: str | None = None,
                 workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
                 timeout: float | None = None, accel: str = "auto", cache: str | None = None,
-                swappiness: int | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
+                swappiness: int | None = None, swap_device: str = "disk",
+                log: Callable[[str], None] = lambda s: None) -> dict:
     """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
     guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
     kernel's default; the model runs MGLRU when the guest's lru_gen reads on. `access` "anon":
-    the pages are anonymous memory, with a swap device in the guest (swappiness `swappiness`,
-    default 60) and the model run with anon records and swap."""
+    the pages are anonymous memory, with a swap device in the guest (`swap_device`: a virtio disk
+    or zram, of swap_bytes; swappiness `swappiness`, default 60) and the model run with anon
+    records and the same kind of swap."""
     check_args(access, reps, lru_gen, min_ttl_ms)
     if limit_pages < 64:
         raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
@@ -340,8 +343,11 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         raise ReclaimExtError("swappiness: only with anon access (the file runs have no swap)")
     anon = access == "anon"
     swappiness = (DEFAULT_SWAPPINESS if swappiness is None else swappiness) if anon else None
+    if swap_device != "disk" and not anon:
+        raise ReclaimExtError("swap device: only with anon access (the file runs have no swap)")
     plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
-                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness)
+                     sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness,
+                     swap_device=swap_device, swap_bytes=swap_bytes(npages))
     timeout = timeout or default_timeout(len(pages), reps)
     log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
     b = boot_plan(k, plan, {TRACE_FILE: pages}, npages, qemu=qemu, busybox=busybox, workdir=workdir,
@@ -360,11 +366,14 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     if anon:
         if not parsed.get("swap") or not parsed["swap"].get("devices"):
             raise GuestError(f"the guest has no swap device active ({parsed.get('swap')})")
-        host["swap"] = dict(parsed["swap"], bytes=swap_bytes(npages))
+        host["swap"] = dict(parsed["swap"], bytes=swap_bytes(npages), device=swap_device)
         regime.update(swappiness=swappiness, page_cluster=0, thp="never", zswap="off or absent")
+        if swap_device == "zram":
+            regime["swap"] = "zram (/dev/zram0, the zram module's default compressor), memory.swap.max max"
     return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
                    host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
-                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60, log=log)
+                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
+                   swap_device=swap_device, log=log)
 
 
 def vm_host(k, b: dict) -> dict:

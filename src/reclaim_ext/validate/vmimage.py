@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ReclaimExtError
+from ..machine.node import SWAP_DEVICES
 from .errors import Unavailable
 from .worker import compile_worker
 
@@ -30,6 +31,7 @@ PKG_PREFIX = "linux-image-"
 PKG_SUFFIX = "-cloud-amd64-unsigned"    # Debian's cloud flavour: virtio, small, no firmware
 # modules the guest needs when they are not built in (their dependencies come from the modules)
 WANTED_MODULES = ("virtio_pci", "virtio_blk", "crc32c_generic", "ext4")
+ZRAM_MODULES = ("zram",)  # with its dependencies (zsmalloc): the guest's zram swap device
 INSTALL_HINT = "apt-get install qemu-system-x86 busybox-static"
 MARK = "@@reclaim-ext"     # console markers: "@@reclaim-ext <word> ..."
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")   # where busybox-static puts it, if not on PATH
@@ -419,7 +421,9 @@ class GuestPlan:
     sample_every: int = 1000
     flush_every: int = 64
     runs: list[tuple[str, str, int]] | None = None
-    swap: bool = False                 # a swap device on /dev/vdb (anon runs), swap readahead off
+    swap: bool = False                 # a swap device (anon runs), swap readahead off
+    swap_device: str = "disk"          # disk: /dev/vdb; zram: /dev/zram0 of swap_bytes (the zram module)
+    swap_bytes: int = 0                # zram's disksize
     swappiness: int | None = None      # /proc/sys/vm/swappiness (cgroup v2 has no per-memcg one)
 
     def guest_runs(self) -> list[tuple[str, str, int]]:
@@ -471,8 +475,15 @@ echo "$M lru_gen $(cat $LG/enabled 2>/dev/null || echo none) $(cat $LG/min_ttl_m
 SWAP=@SWAP@
 SWAPPINESS=@SWAPPINESS@
 if [ -n "$SWAP" ]; then
-  [ -b /dev/vdb ] || fail "no /dev/vdb for swap"
-  mkswap /dev/vdb >/dev/null && swapon /dev/vdb || fail "cannot mkswap/swapon /dev/vdb (CONFIG_SWAP?)"
+  if [ "$SWAP" = zram ]; then
+    SWAPDEV=/dev/zram0
+    [ -e /sys/block/zram0 ] || fail "no zram device (CONFIG_ZRAM, or the zram module did not load)"
+    echo @SWAP_BYTES@ > /sys/block/zram0/disksize || fail "cannot set zram0's disksize"
+  else
+    SWAPDEV=/dev/vdb
+  fi
+  [ -b $SWAPDEV ] || fail "no $SWAPDEV for swap"
+  mkswap $SWAPDEV >/dev/null && swapon $SWAPDEV || fail "cannot mkswap/swapon $SWAPDEV (CONFIG_SWAP?)"
   echo 0 > /proc/sys/vm/page-cluster || fail "cannot set page-cluster"
   echo never > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
   [ -e /sys/module/zswap/parameters/enabled ] && echo N > /sys/module/zswap/parameters/enabled
@@ -516,10 +527,15 @@ def init_script(plan: GuestPlan) -> str:
             raise ReclaimExtError(f"guest run ({t!r}, {a!r}, {lim!r}): not a trace file name, access mode and limit")
         if a == "anon" and not plan.swap:
             raise ReclaimExtError("anon runs need the guest's swap device (GuestPlan.swap)")
+    if plan.swap_device not in SWAP_DEVICES:
+        raise ReclaimExtError(f"swap device {plan.swap_device!r}: not one of {', '.join(SWAP_DEVICES)}")
+    if plan.swap and plan.swap_device == "zram" and plan.swap_bytes < PAGE:
+        raise ReclaimExtError("a zram swap device needs its size (GuestPlan.swap_bytes)")
     lines = "".join(f"run_one {i} {t} {a} {int(lim) * PAGE}\n" for i, (t, a, lim) in enumerate(runs, 1))
     subst = {"@LRU_GEN@": lru, "@MIN_TTL@": "" if plan.min_ttl_ms is None else str(int(plan.min_ttl_ms)),
              "@TRACES@": " ".join(plan.trace_files()), "@SAMPLE@": str(plan.sample_every),
-             "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines, "@SWAP@": "y" if plan.swap else "",
+             "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines,
+             "@SWAP@": (plan.swap_device if plan.swap else ""), "@SWAP_BYTES@": str(int(plan.swap_bytes)),
              "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}
     text = INIT_TEMPLATE
     for k, v in subst.items():
