@@ -773,7 +773,8 @@ class Simulator:
         problems = []
         pool = self.swap.pool_pages
         if node.free + nres + pool != node.managed:
-            problems.append(f"free {node.free} + resident {nres} + zram pool {pool} != memory {node.managed}")
+            problems.append(f"free {node.free} + resident {nres}" + (f" + zram pool {pool}" if pool else "")
+                            + f" != memory {node.managed}")
         if node.free < 0:
             problems.append(f"free pages negative ({node.free})")
         if self.root_memcg.usage != nres:
