@@ -298,6 +298,10 @@ def test_parse_recorded_console():
     assert rec["peak_pages"] <= 256 and rec["counters"]["events_max"] > 0
     assert rec["vmstat_delta"]["pgsteal_file"] > 0 and rec["memory_stat_delta"]["pgscan"] > 0
     assert rec["memory_stat_delta"]["workingset_refault_file"] >= 0
+    # cgroup v2: the probe's own scan counters, as the memcg's pgscan splits them
+    d = rec["memory_stat_delta"]
+    assert {"pgrefill", "pgactivate", "pgdeactivate", "workingset_activate_anon"} <= set(d)
+    assert d["pgscan"] == d["pgscan_kswapd"] + d["pgscan_direct"] and d["pgsteal"] == d["pgsteal_kswapd"] + d["pgsteal_direct"]
     assert rec["calibration"]["samples"] >= 1 and rec["foreign_evictions"] is not None
     # the same keys as a host run record
     host_like = run_record({"accesses": 1, "misses": 1, "bad": 0, "resident_end": 0, "samples": [(0, 1, 8192)]},

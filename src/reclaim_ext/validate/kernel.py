@@ -295,9 +295,14 @@ def kernel_run(ctrl, exe: str, data_path: str, data_fd: int, data_size: int, tra
     return run_record(w, stat0, stat1, v0, v1, extra, peak, limit_pages)
 
 
+# the probe memcg's own memory.stat counters kept per run (cgroup v1 has the first five and
+# pgmajfault; v2, in the VM, has the rest: the workingset and scan counters of the probe alone,
+# which host-wide /proc/vmstat mixes with other processes'; 6.12's has no pswpin/pswpout)
 MSTAT_KEYS = ("cache", "rss", "mapped_file", "active_file", "inactive_file", "workingset_refault_file",
-              "workingset_activate_file", "workingset_restore_file", "workingset_refault_anon", "pgmajfault",
-              "pgscan", "pgsteal",
+              "workingset_activate_file", "workingset_restore_file", "workingset_refault_anon",
+              "workingset_activate_anon", "workingset_restore_anon", "pgmajfault",
+              "pgscan", "pgsteal", "pgscan_kswapd", "pgscan_direct", "pgsteal_kswapd", "pgsteal_direct",
+              "pgrefill", "pgactivate", "pgdeactivate",
               "file", "anon", "kernel")
 
 
