@@ -637,8 +637,6 @@ def test_vm_suite_anon_set(monkeypatch, tmp_path):
     def with_swap(*a, **kw):
         b = real(*a, **kw)
         b["parsed"]["swap"] = {"devices": 1, "swappiness": 60, "thp": "[never]"}
-        for r in b["parsed"]["runs"]:
-            r["out"] = r["out"].replace("pswpout 0", "pswpout 5")
         return b
 
     monkeypatch.setattr(vmmod, "boot_plan", with_swap)
@@ -730,7 +728,7 @@ def test_init_with_swap_and_anon_runs():
     assert "SWAP=zram" in z and "echo 160841728 > /sys/block/zram0/disksize" in z and "SWAPDEV=/dev/zram0" in z
     with pytest.raises(ReclaimExtError, match="zram swap device needs its size"):
         vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="zram"))
-    with pytest.raises(ReclaimExtError, match="swap device 'tape'"):
+    with pytest.raises(ReclaimExtError, match="swap_device: 'tape' is not one of"):
         vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="tape"))
 
 

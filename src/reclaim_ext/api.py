@@ -14,7 +14,7 @@ from .core.engine import OutOfMemory, SimConfig, Simulator, default_check
 from .core.stats import CostModel, si_mem_available
 from .errors import ConfigError, TraceError
 from .machine.folio import LRU_FILE
-from .machine.node import SWAP_DEVICES, check_swappiness, check_zram_ratio
+from .machine.node import check_swap_device, check_swappiness, check_zram_ratio
 from .machine.units import parse_size
 from .policies import BUILTIN, get_policy
 from .trace import Trace, make_workload, open_trace
@@ -94,8 +94,7 @@ class RunConfig:
             raise ConfigError(f"memory: {self.memory} pages is too small (need at least 64 pages = 256 KiB)")
         if self.swap is not None and self.swap < 0:
             raise ConfigError("swap: must not be negative")
-        if self.swap_device not in SWAP_DEVICES:
-            raise ConfigError(f"swap_device: {self.swap_device!r} is not one of {', '.join(SWAP_DEVICES)}")
+        check_swap_device(self.swap_device)
         check_zram_ratio(self.zram_ratio, self.swap_device)
         if self.trace is not None and not self.trace_format:
             raise ConfigError("--trace needs --format (oraclegeneral, csv, vscsi or native)")

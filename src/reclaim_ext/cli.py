@@ -146,8 +146,8 @@ _RUN_OPTIONS = (
                  help="zram: a swap-in frees its slot (no swap cache); disk: a read fault keeps the page in the "
                       "swap cache with its slot, and reclaiming it again unwritten needs no write (docs/model.md)."),
     click.option("--zram-ratio", "zram_ratio", default=0.0, show_default=True, type=click.FloatRange(min=0),
-                 help="zram's compression ratio: each page it stores takes 1/RATIO of a page of the node's memory "
-                      "(typical 2.5-4); 0: zram's memory is not modelled."),
+                 help="zram's compression ratio: each page it stores takes 1/RATIO of a page of the node's memory; "
+                      "0: zram's memory is not modelled."),
     click.option("--seed", default=0, show_default=True, type=int, help="Seed of the workload generator."),
     click.option("--mode", default="fast", show_default=True, type=click.Choice(["fast", "exact"]),
                  help="Driver: fast (vectorized segments) or exact (one access at a time); same counters."),

@@ -18,7 +18,7 @@ from numba import njit
 from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident, PG_swapcache
 from ..trace.record import Kind
-from ..machine.node import zram_pool
+from ..machine.node import zram_pool_growth
 from .memcontrol import MEMCG_CHARGE_BATCH
 
 _FILE_FD = int(Kind.FILE_FD)
@@ -82,9 +82,8 @@ def swap_slots_add(s, n, zram_milli):
     """The swap device's used slots change by n (s[SWAP_USED]); with zram's memory modelled
     (`zram_milli`, its compression ratio in thousandths) the node's free pages (s[FREE]) change
     by the pool pages that takes or gives back."""
-    before = zram_pool(s[SWAP_USED], zram_milli)
+    s[FREE] -= zram_pool_growth(s[SWAP_USED], s[SWAP_USED] + n, zram_milli)
     s[SWAP_USED] += n
-    s[FREE] -= zram_pool(s[SWAP_USED], zram_milli) - before
 
 
 @njit(cache=True)

@@ -19,7 +19,6 @@ import numpy as np
 from numba import njit
 
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_referenced
-from ..machine.node import zram_pool
 from .access import FREE, NR_FILE_DIRTY, STOP_WMARK, SWAP_TOTAL, SWAP_USED
 from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
 from .ops import (
@@ -31,7 +30,7 @@ from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
     balance_pgdat, bulk_isolate_deactivate, mem_cgroup_swappiness, node_scalars, note_cost_batches,
     set_node_scalars, _scatter_pending, _shrink_census, _shrink_finish,
-    _activate_free_swap, _shrink_pageout, budget_next, deactivate_flags, file_is_tiny, inactive_low, balance_priority,
+    _shrink_pageout, budget_next, swap_after_pageout, deactivate_flags, file_is_tiny, inactive_low, balance_priority,
     kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
 )
 from .workingset import age_nonresident
@@ -274,11 +273,9 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
         got = _shrink_pageout(batch, flags, ftype, pte_head, present, pyoung, nxt_of, verdict,
                               s[SWAP_TOTAL] - s[SWAP_USED], True, True, nodev[N_DIRTY] != 0, out, census, fmemcg,
                               fswap_memcg, swap_usage, swap_max, mparent, swap_events)
-        pool = zram_pool(s[SWAP_USED], zram_milli)
-        s[SWAP_USED] += got
-        s[SWAP_USED] -= _activate_free_swap(batch, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
-                                            s[SWAP_USED], s[SWAP_TOTAL])
-        nodev[N_FREE] -= zram_pool(s[SWAP_USED], zram_milli) - pool  # zram's pool grows with what it stores
+        s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(batch, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max,
+                                                         mparent, got, s[SWAP_USED], s[SWAP_TOTAL], nodev[N_FREE],
+                                                         zram_milli)
         freed, keep, keep_active, nact = _shrink_finish(batch, out, fl, flags)
     file_writes, swap_writes = census[6], census[7]
     nr_pageout = file_writes + swap_writes

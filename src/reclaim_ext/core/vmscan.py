@@ -14,6 +14,7 @@ from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
     PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
+from ..machine.node import zram_pool_growth
 from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
@@ -786,11 +787,10 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     swap_got = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
                                verdict, sim.swap.free, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census,
                                f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events)
-    pool = sim.swap.pool_pages
-    sim.swap.used += int(swap_got)
-    sim.swap.used -= int(_activate_free_swap(ids, out, f.flags, f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max,
-                                             sim._mparent, sim.swap.used, sim.swap.total))
-    node.free -= sim.swap.pool_pages - pool  # zram's pool grows with what it stores
+    used, free = swap_after_pageout(ids, out, f.flags, f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max,
+                                    sim._mparent, swap_got, sim.swap.used, sim.swap.total, node.free,
+                                    sim.swap.ratio_milli)
+    sim.swap.used, node.free = int(used), int(free)
     (immediate_reclaim, file_writes, swap_writes) = census[5:8].tolist()
     nr_pageout = file_writes + swap_writes
     if immediate_reclaim:
@@ -815,6 +815,18 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     if nact:
         sim.vm["pgactivate"] += nact
     return res
+
+
+@njit(cache=True)
+def swap_after_pageout(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, got, used, total, free,
+                       zram_milli):
+    """The swap device after shrink_folio_list's pageouts (_shrink_pageout), for the Python and
+    the compiled kswapd path alike: the `got` slots add_to_swap took, the slots activate_locked
+    gives back (_activate_free_swap), and the node pages zram's pool takes for what it now stores
+    (`zram_milli`: its ratio in thousandths, 0 not modelled). Returns (slots used, free pages)."""
+    after = used + got
+    after -= _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, after, total)
+    return after, free - zram_pool_growth(used, after, zram_milli)
 
 
 @njit(cache=True)

@@ -49,7 +49,7 @@ from typing import Any
 from ..errors import ConfigError
 from .senpai import parse_senpai
 from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
-from .node import SWAP_DEVICES, check_zram_ratio
+from .node import check_swap_device, check_zram_ratio
 from .units import format_size, parse_size
 
 TOP = ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
@@ -155,15 +155,13 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         out["memory"] = _size(path, "memory", data["memory"])
     if "swap" in data:
         out["swap"] = _size(path, "swap", data["swap"])
-    if "swap_device" in data:
-        if data["swap_device"] not in SWAP_DEVICES:
-            raise ConfigError(f"{path}: swap_device: {data['swap_device']!r} is not one of {', '.join(SWAP_DEVICES)}")
-        out["swap_device"] = data["swap_device"]
-    if "zram_ratio" in data:
-        try:
+    try:
+        if "swap_device" in data:
+            out["swap_device"] = check_swap_device(data["swap_device"])
+        if "zram_ratio" in data:
             out["zram_ratio"] = check_zram_ratio(data["zram_ratio"], out.get("swap_device", "zram"))
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     if "swappiness" in data:
         out["swappiness"] = _int(path, "swappiness", data["swappiness"], 0, 200)
     if "min_free_kbytes" in data:

@@ -20,6 +20,13 @@ def zram_pool(used, ratio_milli):
     return (used * 1000 + ratio_milli - 1) // ratio_milli
 
 
+@njit(cache=True)
+def zram_pool_growth(used_before, used_after, ratio_milli):
+    """Node pages zram's pool takes (negative: gives back) when its stored pages go from
+    `used_before` to `used_after`."""
+    return zram_pool(used_after, ratio_milli) - zram_pool(used_before, ratio_milli)
+
+
 def default_min_free_kbytes(lowmem_pages: int) -> int:
     """calculate_min_free_kbytes: isqrt(lowmem_kbytes * 16) clamped to [128, 262144]."""
     lowmem_kbytes = lowmem_pages * 4
@@ -64,6 +71,13 @@ class Node:
 SWAP_DEVICES = ("zram", "disk")
 
 
+def check_swap_device(kind: str) -> str:
+    """A swap device kind (SWAP_DEVICES)."""
+    if kind not in SWAP_DEVICES:
+        raise ConfigError(f"swap_device: {kind!r} is not one of {', '.join(SWAP_DEVICES)}")
+    return kind
+
+
 def check_zram_ratio(ratio: float, kind: str = "zram") -> float:
     """A zram compression ratio: 0 (memory not modelled) or at least 1, and zram's only."""
     if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not (ratio == 0 or 1 <= ratio < 1e6):
@@ -71,6 +85,8 @@ def check_zram_ratio(ratio: float, kind: str = "zram") -> float:
     if ratio and kind != "zram":
         raise ConfigError(f"zram_ratio: the swap device is {kind}, not zram")
     return float(ratio)
+
+
 # (read, write) latency of one page in µs: zram (de)compression; a disk swap partition or file on
 # NVMe (a random 4 KiB read; writes go out in clusters)
 SWAP_LATENCY_US = {"zram": (15.0, 10.0), "disk": (80.0, 20.0)}
@@ -98,8 +114,7 @@ class SwapDevice:
     write_latency_us: float | None = None  # swap-out of one page
 
     def __post_init__(self) -> None:
-        if self.kind not in SWAP_DEVICES:
-            raise ConfigError(f"swap device: {self.kind!r} is not one of {', '.join(SWAP_DEVICES)}")
+        check_swap_device(self.kind)
         check_zram_ratio(self.ratio, self.kind)
         r, w = SWAP_LATENCY_US[self.kind]
         if self.read_latency_us is None:

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ReclaimExtError
-from ..machine.node import SWAP_DEVICES
+from ..machine.node import check_swap_device
 from .errors import Unavailable
 from .worker import compile_worker
 
@@ -527,8 +527,7 @@ def init_script(plan: GuestPlan) -> str:
             raise ReclaimExtError(f"guest run ({t!r}, {a!r}, {lim!r}): not a trace file name, access mode and limit")
         if a == "anon" and not plan.swap:
             raise ReclaimExtError("anon runs need the guest's swap device (GuestPlan.swap)")
-    if plan.swap_device not in SWAP_DEVICES:
-        raise ReclaimExtError(f"swap device {plan.swap_device!r}: not one of {', '.join(SWAP_DEVICES)}")
+    check_swap_device(plan.swap_device)
     if plan.swap and plan.swap_device == "zram" and plan.swap_bytes < PAGE:
         raise ReclaimExtError("a zram swap device needs its size (GuestPlan.swap_bytes)")
     lines = "".join(f"run_one {i} {t} {a} {int(lim) * PAGE}\n" for i, (t, a, lim) in enumerate(runs, 1))
