@@ -95,6 +95,20 @@ def test_read_of_another_file_does_not_reset_the_stream(mode):
     assert not state(sim, one_id(sim, reads(P)))["active"]
 
 
+def test_many_streams_each_keep_their_previous_read(mode):
+    """Each of 200 streams (pid, file) reads its own page, all interleaved, then all again:
+    the second round repeats every stream's previous read, so nothing is activated; a third
+    round through other streams (pid + 1) activates every page. 200 streams outgrow the
+    streams' table several times (core.access.read_marks, grow_streams)."""
+    sim = new_sim(mode=mode)
+    first = cat(*[reads([k], pid=k % 50, file=1 + k // 50) for k in range(200)])
+    replay(sim, first)
+    replay(sim, first)
+    assert sim.vm["pgactivate"] == 0
+    replay(sim, cat(*[reads([k], pid=k % 50 + 1, file=1 + k // 50) for k in range(200)]))
+    assert sim.vm["pgactivate"] == 200
+
+
 def test_other_process_reading_same_page_counts(mode):
     sim = new_sim(mode=mode)
     replay(sim, cat(reads(P, pid=0), reads(P, pid=1)))

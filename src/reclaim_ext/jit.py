@@ -14,12 +14,21 @@ import os
 import sys
 
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
 _announced = False
 PREFETCH_AHEAD = 8  # loop iterations between a prefetch and the access it is for
+
+# A compiled function that allocates nothing and returns no array: numba's reference counting
+# is left out of it (`_nrt=False`). Numba otherwise takes a reference (an atomic increment, and
+# a decrement on the way out) to every array argument at each call, unless its pass that prunes
+# them can pair them up, which fails in a function with several branches: for the allocator's
+# `_alloc` (22 array arguments) that was a third of a Zipf run's time. Such a function must not
+# create arrays (np.empty, a slice it returns), which numba refuses to compile without NRT or
+# which would outlive their owner.
+noref = njit(cache=True, _nrt=False)
 
 
 def cache_is_warm(hot_path) -> bool:

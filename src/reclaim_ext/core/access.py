@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..jit import PREFETCH_AHEAD, prefetch
+from ..jit import PREFETCH_AHEAD, noref, prefetch
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident, PG_swapcache
 from ..trace.record import Kind
 from ..machine.node import zram_pool_growth
@@ -112,9 +112,10 @@ def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparen
     return False
 
 
-@njit(cache=True)
+@noref
 def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak, mparent,
-           s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli):
+           s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault, ne, swap_memcg, swap_usage,
+           swap_max, swapcache, zram_milli):
     """Allocate, charge (the task's memcg and every ancestor) and fill the folio for page g: the
     refault check against its shadow entry, the ADD event, the swap-in or the file read (none for
     a whole-page write()). `write`: a write fault; `swapcache`: the swap device keeps swapped-in
@@ -142,7 +143,6 @@ def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever,
         else:
             vmc[REFAULT_FILE] += 1
             mstat[mc, M_REFAULT_FILE] += 1
-    ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault = ev
     ev_page[ne] = g
     ev_add[ne] = True
     ev_shadow[ne] = shadow
@@ -169,14 +169,14 @@ def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever,
     return ne + 1
 
 
-@njit(cache=True)
+@noref
 def _dirty(g, flags, s):
     if (flags[g] & PG_dirty) == 0:
         flags[g] |= PG_dirty
         s[NR_FILE_DIRTY] += 1
 
 
-@njit(cache=True)
+@noref
 def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
@@ -192,6 +192,9 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
     ne = 0
     nalloc = 0
     i = start
+    # the event arrays, unpacked once: a tuple item taken inside the loop costs a reference
+    # count increment and decrement (atomic) per use
+    ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault = ev
     while i < n:
         # the folio fields of records ahead: a page not in the cache is waited for at its
         # residency test, and an allocation then reads its folio's other fields
@@ -220,8 +223,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                     return i, STOP_MEMCG, ne, nalloc
                 ne = _alloc(g, mc, not writes[i], False, False, flags, ftype, fmemcg, fshadow, fws, fever, usage,
-                            peak, mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max, swapcache,
-                            zram_milli)
+                            peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault, ne,
+                            swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
                 nalloc += 1
                 if highs and charged_over_high(mc, usage, mhigh, mparent):
                     over_high[pid] += 1
@@ -230,12 +233,12 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
             if writes[i]:  # generic_perform_write: dirtied, not marked accessed
                 _dirty(g, flags, s)
             elif marks[i]:  # filemap_read: folio_mark_accessed unless the read continues a folio
-                ev[0][ne] = g
-                ev[1][ne] = False
-                ev[2][ne] = -1
-                ev[3][ne] = False
-                ev[4][ne] = 0
-                ev[5][ne] = False
+                ev_page[ne] = g
+                ev_add[ne] = False
+                ev_shadow[ne] = -1
+                ev_ws[ne] = False
+                ev_swap[ne] = 0
+                ev_fault[ne] = False
                 ne += 1
         else:
             p = ptes[i]
@@ -249,8 +252,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                         return i, STOP_MEMCG, ne, nalloc
                     major = ftype[g] == LRU_FILE or fever[g]
                     ne = _alloc(g, mc, True, True, writes[i], flags, ftype, fmemcg, fshadow, fws, fever, usage,
-                                peak, mparent, s, vmc, cost, mstat, ev, ne, swap_memcg, swap_usage, swap_max,
-                                swapcache, zram_milli)
+                                peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
+                                ev_fault, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
                     nalloc += 1
                     if highs and charged_over_high(mc, usage, mhigh, mparent):
                         over_high[pid] += 1
@@ -284,6 +287,50 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
         if highs and over_high[pid] >= MEMCG_CHARGE_BATCH:
             return i, STOP_HIGH, ne, nalloc
     return i, DONE, ne, nalloc
+
+
+@njit(cache=True)
+def read_marks(kinds, writes, pids, files, pages, start, skeys, slast, nstreams, marks):
+    """filemap_read's folio_mark_accessed test, records start..: a read() marks its folio
+    accessed unless it starts in the folio the previous read() of the same stream (the struct
+    file: pid, file) ended in; no other record does. Each stream's last page is kept across
+    chunks in an open-addressing table (`skeys`: stream key + 1, 0 = empty; `slast`: its last
+    page), which holds `nstreams`. Stops at the record that would fill the table over half
+    (the caller grows it: grow_streams). Returns (next record, streams held)."""
+    mask = len(skeys) - 1
+    for i in range(start, len(kinds)):
+        if kinds[i] != _FILE_FD or writes[i]:
+            marks[i] = False
+            continue
+        key = ((np.int64(pids[i]) << 32) | np.int64(files[i])) + 1
+        j = (key * np.int64(-7046029254386353131)) & mask
+        while skeys[j] != 0 and skeys[j] != key:
+            j = (j + 1) & mask
+        if skeys[j] == 0:
+            if 2 * (nstreams + 1) > len(skeys):
+                return i, nstreams
+            skeys[j] = key
+            slast[j] = -1
+            nstreams += 1
+        marks[i] = pages[i] != slast[j]
+        slast[j] = pages[i]
+    return len(kinds), nstreams
+
+
+@njit(cache=True)
+def grow_streams(skeys, slast):
+    """read_marks' table rehashed into one twice the size."""
+    nk = np.zeros(2 * len(skeys), dtype=np.int64)
+    nl = np.zeros(2 * len(skeys), dtype=np.int64)
+    mask = len(nk) - 1
+    for k in range(len(skeys)):
+        if skeys[k] != 0:
+            j = (skeys[k] * np.int64(-7046029254386353131)) & mask
+            while nk[j] != 0:
+                j = (j + 1) & mask
+            nk[j] = skeys[k]
+            nl[j] = slast[k]
+    return nk, nl
 
 
 def new_event_arrays(n: int):

@@ -43,7 +43,10 @@ from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
-from .access import DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, run_accesses
+from .access import (
+    DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, grow_streams, new_event_arrays, over_limit, read_marks,
+    run_accesses,
+)
 from .access import MEMCG_NAMES as ACCESS_MEMCG
 from .access import VM_NAMES as ACCESS_VM
 from .lru import Lruvec, LruvecTable
@@ -58,7 +61,6 @@ from .vmscan import try_to_free_mem_cgroup_pages, try_to_free_pages
 HOT_PATH = (run_accesses,)  # what every run compiles first (jit.announce_compile)
 
 DIRTY_BACKGROUND_RATIO = 10  # vm.dirty_background_ratio (percent of memory)
-_FILE_FD = int(Kind.FILE_FD)  # a plain int: comparing an array with the enum member is slow
 
 
 def default_check() -> bool:
@@ -127,6 +129,7 @@ class Simulator:
         self.vm = new_vmstat()
         self.cost = new_cost()
         self._stamp_clock = np.zeros(1, dtype=np.int64)  # the next list stamp (core.lru)
+        self._ev = None  # the access path's event buffers (_run_chunk)
         self._build_memcgs(resolve_memcgs(list(config.memcgs)))
         self.nr_file_dirty = 0
         self.nr_writeback = 0
@@ -139,7 +142,8 @@ class Simulator:
         self.reclaims = 0
         self.bulk_passes = 0  # passes / kswapd runs done in bulk or compiled (core.vmscan, core.kswapd: same result)
         self.dry_batches = None  # core.kswapd.kswapd_dry_run's batch buffer
-        self._fd_last: dict[int, int] = {}  # (pid, file) stream -> page of the previous read()
+        # each (pid, file) stream's page of its previous read() (core.access.read_marks)
+        self._skeys, self._slast, self._nstreams = np.zeros(16, dtype=np.int64), np.zeros(16, dtype=np.int64), 0
         # per mm (pid): ran since the page-table walker last took it (lru_gen_mm_state "used"
         # bit, set on every context switch into the mm; here: on every access by the pid)
         self.mm_used = np.zeros(1 << 16, dtype=bool)
@@ -516,11 +520,6 @@ class Simulator:
             self.check_conservation()
         self.sample()
 
-    def _streams(self, chunk: np.ndarray) -> np.ndarray:
-        """(pid, file) stream key of each read()/write() (the struct file the read-ahead state and
-        prev_pos live in)."""
-        return (chunk["pid"].astype(np.int64) << 32) | chunk["file"].astype(np.int64)
-
     # ---- the drivers -----------------------------------------------------------------------------
 
     def _run_chunk(self, chunk: np.ndarray, exact: bool) -> None:
@@ -538,11 +537,20 @@ class Simulator:
         writes = chunk["write"].astype(bool)
         # which read()s call folio_mark_accessed depends on the trace alone (each stream's
         # previous read), so it is found for the whole chunk at once
-        marks = (kinds == _FILE_FD) & ~writes
-        if np.count_nonzero(marks):
-            marks[marks] = self._fd_read_marks(pages[marks], self._streams(chunk)[marks])
+        marks = np.empty(len(chunk), dtype=np.bool_)
+        j = 0
+        while True:
+            j, self._nstreams = read_marks(kinds, writes, pids, chunk["file"], pages, j, self._skeys, self._slast,
+                                           self._nstreams, marks)
+            if j == len(chunk):
+                break
+            self._skeys, self._slast = grow_streams(self._skeys, self._slast)
         n = len(pages)
-        ev = new_event_arrays(n)
+        # the event buffers, kept from chunk to chunk (new arrays per chunk cost page faults);
+        # a hook sees its AccessEvents only during its call
+        if self._ev is None or len(self._ev[0]) < 2 * n:
+            self._ev = new_event_arrays(n)
+        ev = self._ev
         f, pt, node, swap = self.folios, self.ptes, self.node, self.swap
         mcs = self._memcg_list
         M = len(mcs)
@@ -720,31 +728,6 @@ class Simulator:
                 lru_type=ev.lru_type[a:b], swap_free=ev.swap_free[a:b], fault=ev.fault[a:b], memcg=mc[a:b],
             )
             self.ops.access_events(self, self.memcgs[int(mc[a])].lruvecs[self.node.nid], sub)
-
-    def _fd_read_marks(self, g: np.ndarray, streams: np.ndarray) -> np.ndarray:
-        """For a segment's read() accesses (in order): whether each calls folio_mark_accessed,
-        i.e. does not start in the folio the previous read of the same stream ended in."""
-        if streams[0] == streams[-1] and (streams == streams[0]).all():  # one stream: no sort
-            prev = np.empty_like(g)
-            prev[1:] = g[:-1]
-            prev[0] = self._fd_last.get(int(streams[0]), -1)
-            self._fd_last[int(streams[0])] = int(g[-1])
-            return g != prev
-        order = np.argsort(streams, kind="stable")
-        ss, gs = streams[order], g[order]
-        prev = np.empty_like(gs)
-        prev[1:] = gs[:-1]
-        newgrp = np.ones(len(ss), dtype=bool)
-        newgrp[1:] = ss[1:] != ss[:-1]
-        heads = np.flatnonzero(newgrp)
-        last = self._fd_last
-        prev[heads] = [last.get(int(sk), -1) for sk in ss[heads]]
-        tails = np.append(heads[1:] - 1, len(ss) - 1)
-        for sk, pg in zip(ss[tails].tolist(), gs[tails].tolist()):
-            last[sk] = pg
-        out = np.empty(len(g), dtype=bool)
-        out[order] = gs != prev
-        return out
 
     # --------------------------------------------------------------------------------------------
     # observability and invariants

@@ -17,6 +17,7 @@ from collections import Counter
 import numpy as np
 from numba import njit
 
+from ..jit import PREFETCH_AHEAD, prefetch
 from ..machine.folio import NO_LIST, PG_active, PG_workingset, FolioTable
 
 _MIN_CAP = 256
@@ -64,14 +65,16 @@ def _add_unique(ids, lrus, flru, fstamp, nr, clock):
 
 @njit(cache=True)
 def compact_slots(ids, stamps, lo, hi, fstamp, need_head, need_tail):
-    """A list's valid slots of [lo, hi) copied, in order, into new arrays twice the size they
+    """A list's valid slots of [lo, hi) copied, in order, into new arrays four times the size they
     need (with `need_head` free slots past the head and `need_tail` before the tail at least).
     Returns (ids, stamps, lo, hi)."""
     n = 0
     for k in range(lo, hi):
+        if k + PREFETCH_AHEAD < hi:
+            prefetch(fstamp, ids[k + PREFETCH_AHEAD])
         if fstamp[ids[k]] == stamps[k]:
             n += 1
-    cap = max(_MIN_CAP, 2 * (n + need_head + need_tail))
+    cap = max(_MIN_CAP, 4 * (n + need_head + need_tail))
     start = need_tail + (cap - n - need_head - need_tail) // 4
     nids = np.zeros(cap, dtype=np.int64)
     nst = np.zeros(cap, dtype=np.int64)

@@ -88,7 +88,8 @@ class AccessEvents:
     Each event is either an ADD (a folio was allocated for a fault or a page-cache miss and must be
     placed on a list; `shadow` >= 0 if a shadow entry was found, i.e. a refault) or an ACCESS (a
     read()/write() touched the folio: folio_mark_accessed). For one access that misses, the ADD
-    comes before the ACCESS.
+    comes before the ACCESS. A built-in (trusted) policy gets views of the engine's buffers,
+    which the next segment overwrites; other policies get copies.
     """
 
     page: np.ndarray       # folio ids

@@ -10,6 +10,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ..jit import PREFETCH_AHEAD, prefetch
+
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
     PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
@@ -400,6 +402,11 @@ def _tail_simple(ids, stamps, lo, hi, fstamp, flags, pte_head, n, bad):
     of the `bad` flags."""
     k = 0
     while k < n and lo < hi:
+        if lo + PREFETCH_AHEAD < hi:  # the folios ahead: each is a random access into the tables
+            h = ids[lo + PREFETCH_AHEAD]
+            prefetch(fstamp, h)
+            prefetch(flags, h)
+            prefetch(pte_head, h)
         g = ids[lo]
         if fstamp[g] == stamps[lo]:
             if flags[g] & bad or pte_head[g] >= 0:
@@ -900,6 +907,12 @@ def _leave_shadows(ids, tokens, memcg_id, flags, shadow, shadow_ws, shadow_memcg
     """The shadow entry each evicted folio leaves (token, workingset bit, eviction memcg) and
     the folio flags it loses."""
     for i in range(len(ids)):
+        if i + PREFETCH_AHEAD < len(ids):
+            h = ids[i + PREFETCH_AHEAD]
+            prefetch(shadow, h)
+            prefetch(shadow_ws, h)
+            prefetch(shadow_memcg, h)
+            prefetch(ever, h)
         g = ids[i]
         fl = flags[g]
         shadow[g] = tokens[i]

@@ -42,17 +42,24 @@ class Vma:
 def _page_keys(kind, pid, page, file, keys, where):
     """The page key of each record, in one pass: anonymous pages (pid << 36 | page) first in
     `keys`, then file pages (file << 32 | page), each group in record order; `where[i]` is record
-    i's position in `keys`. Returns (anonymous records, the first record whose file page index
-    is above 2**32 outside file 0, or -1)."""
+    i's position in `keys`. Returns (anonymous records, read()/write() records, the first record
+    whose file page index is above 2**32 outside file 0 or -1, the lowest and highest pid)."""
     n = len(kind)
     na = 0
+    nfd = 0
     for i in range(n):
         if kind[i] == _ANON:
             na += 1
+        elif kind[i] == _FILE_FD:
+            nfd += 1
     a, f = 0, na
     wide = -1
+    pmin = pmax = np.int64(pid[0]) if n else 0
     for i in range(n):
         pg = np.uint64(page[i])
+        p = np.int64(pid[i])
+        pmin = min(pmin, p)
+        pmax = max(pmax, p)
         if kind[i] == _ANON:
             keys[a] = (np.uint64(pid[i]) << np.uint64(36)) | pg
             where[i] = a
@@ -64,7 +71,7 @@ def _page_keys(kind, pid, page, file, keys, where):
             keys[f] = (fl << np.uint64(32)) | pg
             where[i] = f
             f += 1
-    return na, wide
+    return na, nfd, wide, pmin, pmax
 
 
 @njit(cache=True)
@@ -126,6 +133,7 @@ class AddressSpaces:
         self._nr_pages = [0]
         self._nr_ptes = [0]
         self.pids: set[int] = set()
+        self._none = np.zeros(0, dtype=np.int64)
 
     @property
     def nr_pages(self) -> int:
@@ -137,10 +145,18 @@ class AddressSpaces:
         kind, pid, page, file = rec["kind"], rec["pid"], rec["page"], rec["file"]
         keys = np.empty(n, dtype=np.uint64)
         where = np.empty(n, dtype=np.int64)
-        nanon, wide = _page_keys(kind, pid, page, file, keys, where)
+        nanon, nfd, wide, pmin, pmax = _page_keys(kind, pid, page, file, keys, where)
         if wide >= 0:
             raise TraceError("trace", f"file {int(file[wide])} page {int(page[wide])}: a page index above 2**32 "
                              "is only allowed in file 0")
+        if pmin == pmax:
+            self.pids.add(int(pmin))
+        else:
+            self.pids.update(np.flatnonzero(np.bincount(pid)).tolist())
+        if nfd == n:  # read()s and write()s only: the keys are in record order, and no PTE
+            pages, new = self._file_pages.ids(keys, self._nr_pages)
+            self._init_pages(new, LRU_FILE)
+            return pages, self._no_ptes(n)
         pages = np.empty(n, dtype=np.int64)
         ptes = np.full(n, -1, dtype=np.int64)
         anon_ids = file_ids = np.zeros(0, dtype=np.int64)
@@ -170,8 +186,14 @@ class AddressSpaces:
                     page[mapped].astype(np.uint64)
                 self._init_ptes(pte_ids, new_ptes, pm, pid[mapped].astype(np.uint64), vaddr,
                                 kind[mapped] == _FILE_EXEC)
-        self.pids.update(np.flatnonzero(np.bincount(pid)).tolist())
         return pages, ptes
+
+    def _no_ptes(self, n: int) -> np.ndarray:
+        """The PTE ids of n read()/write() records (-1 each), from one array kept for every chunk
+        (the access path only reads it)."""
+        if len(self._none) < n:
+            self._none = np.full(n, -1, dtype=np.int64)
+        return self._none[:n]
 
     def _init_pages(self, new: np.ndarray, lru_type: int) -> None:
         if len(new) == 0:

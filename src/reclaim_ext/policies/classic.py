@@ -21,7 +21,7 @@ from ..core.vmscan import (
     can_reclaim_anon, deactivate_flags, driver_stretch, file_is_tiny, inactive_is_low, note_cost, push_slots,
 )
 from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
-from ..jit import PREFETCH_AHEAD, prefetch
+from ..jit import PREFETCH_AHEAD, noref, prefetch
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset,
 )
@@ -37,7 +37,7 @@ _EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "work
                    "workingset_restore_file", "pgactivate")
 
 
-@njit(cache=True)
+@noref
 def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flru, fstamp, fmemcg, fshadow_memcg,
                    lvt, clock, stat, push):
     """Classic's hot path, one event after the other, each on its folio's lruvec (the memcg it is
@@ -47,16 +47,16 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     npush = 0
     for j in range(len(page)):
-        if j + PREFETCH_AHEAD < len(page):  # the list fields an event ahead touches (an ADD's folio is new)
+        if j + PREFETCH_AHEAD < len(page) and is_add[j + PREFETCH_AHEAD]:  # the list fields an ADD ahead touches
             h = page[j + PREFETCH_AHEAD]
             prefetch(flru, h)
             prefetch(fstamp, h)
             if shadow[j + PREFETCH_AHEAD] >= 0:
                 prefetch(fshadow_memcg, h)
         g = page[j]
-        row = np.int64(fmemcg[g])
-        t = np.int64(ftype[g])
         if is_add[j]:
+            row = np.int64(fmemcg[g])
+            t = np.int64(ftype[g])
             cls = INACTIVE
             if shadow[j] >= 0:
                 # workingset_test_recent: the refault distance on the eviction lruvec's clock
@@ -80,6 +80,8 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
             if (fl & PG_referenced) == 0:
                 flags[g] = fl | PG_referenced
             elif (fl & PG_unevictable) == 0 and (fl & PG_active) == 0 and flru[g] >= 0:
+                row = np.int64(fmemcg[g])  # read here only: most accesses need the flags alone
+                t = np.int64(ftype[g])
                 flags[g] = (fl | PG_active) & ~PG_referenced
                 nr[row, flru[g]] -= 1
                 npush = list_add(g, row, t * 2 + ACTIVE, flru, fstamp, nr, clock, push, npush)
