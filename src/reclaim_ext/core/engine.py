@@ -512,7 +512,7 @@ class Simulator:
             except OutOfMemory:  # served: the accesses before the one that found no memory
                 self.kind_counts += np.bincount(chunk["kind"][: self.pos - self.accesses], minlength=len(Kind))
                 raise
-            self.kind_counts += np.bincount(chunk["kind"], minlength=len(Kind))  # accesses by kind
+            self.kind_counts += self._chunk_kinds  # accesses by kind (counted by mm.translate)
             self.accesses += len(chunk)
             if progress is not None:
                 progress(len(chunk))
@@ -531,7 +531,7 @@ class Simulator:
         stretch is replayed first and its software-visible events go to the policy after it, in
         order: one scalar hook call per event (folio_add, mark_accessed) in the exact driver, one
         batched call (access_events) in the fast driver."""
-        pages, ptes = self.mm.translate(chunk)
+        pages, ptes, self._chunk_kinds = self.mm.translate(chunk)
         pids = chunk["pid"]
         kinds = chunk["kind"]
         writes = chunk["write"].astype(bool)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import noref
+
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_referenced
 from .access import FREE, NR_FILE_DIRTY, STOP_WMARK, SWAP_TOTAL, SWAP_USED
 from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
@@ -100,7 +102,7 @@ def folio_referenced(ids, pte_head, ptab, kc):
     return young, vm_exec
 
 
-@njit(cache=True)
+@noref
 def free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, nodev, tokens,
                  kc):
     """remove_mapping and free for folios reclaimed from the lruvec in `row`, in order: each
@@ -115,7 +117,7 @@ def free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow
     evict_free(freed, tokens[:n], row, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, parent, nodev, kc)
 
 
-@njit(cache=True)
+@noref
 def evict_free(freed, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, parent, nodev, kc):
     """__remove_mapping and free for folios reclaimed from the lruvec in `row`, in order, with
     their eviction tokens: each leaves its shadow, then the pages go back to the free pages,
@@ -321,7 +323,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     return nfree, k, ids, stamps
 
 
-@njit(cache=True)
+@noref
 def kswapd_pass_start(lv, N, refaulted_anon, refaulted_file, may, priority, free, high, can_anon, swp, anon_cost,
                       file_cost, targets, budget, st):
     """The start of one kswapd pass over the lruvec's list sizes `lv` (kswapd_shrink_node):
@@ -332,7 +334,8 @@ def kswapd_pass_start(lv, N, refaulted_anon, refaulted_file, may, priority, free
     tiny = file_is_tiny(lv, N, may, priority, free, high)
     balance = scan_balance(True, can_anon, False, swp, priority, tiny, trim)
     scan_targets(lv, N, priority, balance, swp, anon_cost, file_cost, 0, 0, targets)
-    budget[:] = targets
+    for k in range(len(targets)):
+        budget[k] = targets[k]
     st[0], st[1], st[2], st[3] = -1, 0, 0, 0
     return may
 

@@ -17,7 +17,7 @@ from collections import Counter
 import numpy as np
 from numba import njit
 
-from ..jit import PREFETCH_AHEAD, prefetch
+from ..jit import PREFETCH_AHEAD, noref, prefetch
 from ..machine.folio import NO_LIST, PG_active, PG_workingset, FolioTable
 
 _MIN_CAP = 256
@@ -38,7 +38,7 @@ def tail_valid(ids, stamps, lo, hi, fstamp, n):
     return out[:k], lo
 
 
-@njit(cache=True)
+@noref
 def stamp_onto(g, lru, fstamp, flru, clock):
     """A folio put on list `lru` from compiled code: the next stamp of the shared clock (its slot
     is valid while the two match) and the list tag. Returns the stamp."""
@@ -66,24 +66,24 @@ def _add_unique(ids, lrus, flru, fstamp, nr, clock):
 @njit(cache=True)
 def compact_slots(ids, stamps, lo, hi, fstamp, need_head, need_tail):
     """A list's valid slots of [lo, hi) copied, in order, into new arrays four times the size they
-    need (with `need_head` free slots past the head and `need_tail` before the tail at least).
-    Returns (ids, stamps, lo, hi)."""
+    need (with `need_head` free slots past the head and `need_tail` before the tail at least;
+    slots outside the window are never read, and left unset). Returns (ids, stamps, lo, hi)."""
+    vid = np.empty(hi - lo, dtype=np.int64)
+    vst = np.empty(hi - lo, dtype=np.int64)
     n = 0
     for k in range(lo, hi):
         if k + PREFETCH_AHEAD < hi:
             prefetch(fstamp, ids[k + PREFETCH_AHEAD])
         if fstamp[ids[k]] == stamps[k]:
+            vid[n] = ids[k]
+            vst[n] = stamps[k]
             n += 1
     cap = max(_MIN_CAP, 4 * (n + need_head + need_tail))
     start = need_tail + (cap - n - need_head - need_tail) // 4
-    nids = np.zeros(cap, dtype=np.int64)
-    nst = np.zeros(cap, dtype=np.int64)
-    j = start
-    for k in range(lo, hi):
-        if fstamp[ids[k]] == stamps[k]:
-            nids[j] = ids[k]
-            nst[j] = stamps[k]
-            j += 1
+    nids = np.empty(cap, dtype=np.int64)
+    nst = np.empty(cap, dtype=np.int64)
+    nids[start : start + n] = vid[:n]
+    nst[start : start + n] = vst[:n]
     return nids, nst, start, start + n
 
 
@@ -133,7 +133,7 @@ class FolioList:
         return ids[folios.stamp[ids] == self.stamps[self.lo : self.hi]]
 
 
-@njit(cache=True)
+@noref
 def subtree_total(nr, sub_ptr, sub_idx, row):
     """Pages on every list of the lruvec in `row` and its memcg subtree (lruvec_page_state)."""
     t = 0
@@ -144,7 +144,7 @@ def subtree_total(nr, sub_ptr, sub_idx, row):
     return t
 
 
-@njit(cache=True)
+@noref
 def subtree_nr(nr, sub_ptr, sub_idx, row, lru):
     """Pages on list `lru` of the lruvec in `row` and its memcg subtree."""
     t = 0
@@ -442,7 +442,7 @@ class Lruvec:
 # ---- compiled hooks' list insertions and counters ------------------------------------------------
 
 
-@njit(cache=True)
+@noref
 def isolate_tail_into(ids, stamps, lo, hi, fstamp, flru, n, out):
     """Lruvec.isolate_tail from compiled code, on a list's arrays and window [lo, hi): up to n
     folios from the tail into `out`, oldest first, each taken off its list (tag and stamp
@@ -459,7 +459,7 @@ def isolate_tail_into(ids, stamps, lo, hi, fstamp, flru, n, out):
     return k, lo
 
 
-@njit(cache=True)
+@noref
 def add_at(g, lru, ids, stamps, h, fstamp, flru, clock):
     """Lruvec.add of one folio from compiled code: the next stamp and the list tag, its slot at
     position h of the list's arrays (the caller advances the list's hi)."""
@@ -467,7 +467,7 @@ def add_at(g, lru, ids, stamps, h, fstamp, flru, clock):
     ids[h] = g
 
 
-@njit(cache=True)
+@noref
 def folio_deactivate(flags, g):
     """shrink_active_list's deactivation of one folio: PG_active cleared, PG_workingset set (it
     was active once: a refault of it is a workingset refault)."""
@@ -475,7 +475,7 @@ def folio_deactivate(flags, g):
 
 
 
-@njit(cache=True)
+@noref
 def list_add(g, row, lru, flru, fstamp, nr, clock, push, npush):
     """Lruvec.add for one folio from compiled code: a new stamp, the list tag and size now; the
     slot itself is left in `push` (folio, row * nr_lists + list, stamp) for HookOut.apply, which

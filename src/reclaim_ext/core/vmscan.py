@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..jit import PREFETCH_AHEAD, prefetch
+from ..jit import PREFETCH_AHEAD, noref, prefetch
 
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
@@ -35,7 +35,7 @@ SCAN_EQUAL, SCAN_FRACT, SCAN_ANON, SCAN_FILE = range(4)
 # cost signal
 
 
-@njit(cache=True)
+@noref
 def note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, nr_io, nr_rotated, pending):
     """lru_note_cost on the arrays of core.lru.LruvecTable: charge reclaim cost to a type on the
     lruvec in `row` and every ancestor; halve both costs once they exceed a quarter of the LRU
@@ -178,7 +178,7 @@ def mem_cgroup_swappiness(sim, memcg) -> int:
 # scan budget
 
 
-@njit(cache=True)
+@noref
 def scan_balance(may_swap, can_anon, cgroup_reclaim, swp, priority, file_is_tiny, cache_trim_mode):
     """get_scan_count's choice of scan_balance."""
     if not may_swap or not can_anon:
@@ -194,7 +194,7 @@ def scan_balance(may_swap, can_anon, cgroup_reclaim, swp, priority, file_is_tiny
     return SCAN_FRACT
 
 
-@njit(cache=True)
+@noref
 def scan_targets(nr, nr_classes, priority, balance, swp, anon_cost, file_cost, protection, cgroup_size, out):
     """get_scan_count's per-list arithmetic: each list's size, scaled down for a protected memcg
     (`protection` > 0: apply_proportional_protection over the memcg's `cgroup_size`, at least
@@ -260,7 +260,7 @@ def proportional_protection(sim, lruvec, sc: ScanControl) -> int:
 # the list-budget loop (shrink_lruvec)
 
 
-@njit(cache=True)
+@noref
 def budget_next(nr, targets, st, nr_classes, may_deactivate, nr_to_reclaim):
     """One step of shrink_lruvec's list-budget loop: the next batch to run, as (list, pages), or
     (-1, 0) when the loop is over. The loop walks the per-list budgets `nr` (from get_scan_count's
@@ -396,7 +396,7 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
     return True
 
 
-@njit(cache=True)
+@noref
 def _tail_simple(ids, stamps, lo, hi, fstamp, flags, pte_head, n, bad):
     """Whether the first n valid folios from a list's tail exist and are never mapped with none
     of the `bad` flags."""
@@ -442,7 +442,7 @@ def bulk_isolate_deactivate(in_ids, in_stamps, in_lo, in_hi, act_ids, act_stamps
     return True, in_lo, in_hi, act_lo
 
 
-@njit(cache=True)
+@noref
 def note_cost_batches(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, batches, inactive):
     """lru_note_cost after each inactive-list batch of `batches` (rows: list, pages) that freed
     all it isolated, replayed after the whole bulk isolation: the folios of later batches count
@@ -902,7 +902,7 @@ def remove_mapping(sim, lruvec, ops, ids: np.ndarray, sc: ScanControl | None = N
     sim.free_folios(lruvec, ids)
 
 
-@njit(cache=True)
+@noref
 def _leave_shadows(ids, tokens, memcg_id, flags, shadow, shadow_ws, shadow_memcg, ever):
     """The shadow entry each evicted folio leaves (token, workingset bit, eviction memcg) and
     the folio flags it loses."""

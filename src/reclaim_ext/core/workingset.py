@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..jit import noref
+
 from ..machine.folio import LRU_ANON, LRU_FILE
 
 
-@njit(cache=True)
+@noref
 def age_nonresident(nonresident_age, parent, row, nr_pages):
     """workingset_age_nonresident: advance the clock of the lruvec in `row` and of every
     ancestor memcg's lruvec."""

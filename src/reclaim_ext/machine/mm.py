@@ -39,19 +39,17 @@ class Vma:
 
 
 @njit(cache=True)
-def _page_keys(kind, pid, page, file, keys, where):
+def _page_keys(kind, pid, page, file, keys, where, kinds):
     """The page key of each record, in one pass: anonymous pages (pid << 36 | page) first in
     `keys`, then file pages (file << 32 | page), each group in record order; `where[i]` is record
-    i's position in `keys`. Returns (anonymous records, read()/write() records, the first record
-    whose file page index is above 2**32 outside file 0 or -1, the lowest and highest pid)."""
+    i's position in `keys`; `kinds` counts the records of each kind. Returns (anonymous records,
+    the first record whose file page index is above 2**32 outside file 0 or -1, the lowest and
+    highest pid)."""
     n = len(kind)
-    na = 0
-    nfd = 0
     for i in range(n):
-        if kind[i] == _ANON:
-            na += 1
-        elif kind[i] == _FILE_FD:
-            nfd += 1
+        if kind[i] < len(kinds):
+            kinds[kind[i]] += 1
+    na = kinds[_ANON]
     a, f = 0, na
     wide = -1
     pmin = pmax = np.int64(pid[0]) if n else 0
@@ -71,7 +69,7 @@ def _page_keys(kind, pid, page, file, keys, where):
             keys[f] = (fl << np.uint64(32)) | pg
             where[i] = f
             f += 1
-    return na, nfd, wide, pmin, pmax
+    return na, wide, pmin, pmax
 
 
 @njit(cache=True)
@@ -139,13 +137,16 @@ class AddressSpaces:
     def nr_pages(self) -> int:
         return self._nr_pages[0]
 
-    def translate(self, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(page ids, pte ids) for a chunk of records; pte id is -1 for read()/write() accesses."""
+    def translate(self, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(page ids, pte ids, records of each kind) for a chunk of records; pte id is -1 for
+        read()/write() accesses."""
         n = len(rec)
         kind, pid, page, file = rec["kind"], rec["pid"], rec["page"], rec["file"]
         keys = np.empty(n, dtype=np.uint64)
         where = np.empty(n, dtype=np.int64)
-        nanon, nfd, wide, pmin, pmax = _page_keys(kind, pid, page, file, keys, where)
+        kinds = np.zeros(len(Kind), dtype=np.int64)
+        nanon, wide, pmin, pmax = _page_keys(kind, pid, page, file, keys, where, kinds)
+        nfd = kinds[_FILE_FD]
         if wide >= 0:
             raise TraceError("trace", f"file {int(file[wide])} page {int(page[wide])}: a page index above 2**32 "
                              "is only allowed in file 0")
@@ -156,7 +157,7 @@ class AddressSpaces:
         if nfd == n:  # read()s and write()s only: the keys are in record order, and no PTE
             pages, new = self._file_pages.ids(keys, self._nr_pages)
             self._init_pages(new, LRU_FILE)
-            return pages, self._no_ptes(n)
+            return pages, self._no_ptes(n), kinds
         pages = np.empty(n, dtype=np.int64)
         ptes = np.full(n, -1, dtype=np.int64)
         anon_ids = file_ids = np.zeros(0, dtype=np.int64)
@@ -186,7 +187,7 @@ class AddressSpaces:
                     page[mapped].astype(np.uint64)
                 self._init_ptes(pte_ids, new_ptes, pm, pid[mapped].astype(np.uint64), vaddr,
                                 kind[mapped] == _FILE_EXEC)
-        return pages, ptes
+        return pages, ptes, kinds
 
     def _no_ptes(self, n: int) -> np.ndarray:
         """The PTE ids of n read()/write() records (-1 each), from one array kept for every chunk
