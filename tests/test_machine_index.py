@@ -70,3 +70,16 @@ def test_sparse_small_keys_leave_the_direct_table_and_keep_ids():
     dense = KeyIndex()
     dense.get_or_add(np.arange(1 << 21, dtype=np.uint64))
     assert dense._direct is not None
+
+
+def test_ids_past_int32_leave_the_direct_table():
+    """The direct table holds int32 ids: small keys whose ids (from a shared counter) reach
+    2**31 go to the hash index instead, and keep the ids they had."""
+    k = KeyIndex()
+    first = (1 << 31) - 10
+    a = k.get_or_add(np.arange(5, dtype=np.uint64), first_id=first)
+    assert k._direct is not None and a.tolist() == list(range(first, first + 5))
+    b = k.get_or_add(np.arange(3, 25, dtype=np.uint64), first_id=first + 5)
+    assert k._direct is None
+    assert b.tolist() == [first + 3, first + 4] + list(range(first + 5, first + 25))
+    assert k.lookup(np.array([0, 24, 99], dtype=np.uint64)).tolist() == [first, first + 24, -1]

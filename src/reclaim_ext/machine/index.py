@@ -88,6 +88,9 @@ def _direct_get_or_add(direct, keys, nxt):
     return out, nxt
 
 
+_DIRECT_IDS = (1 << 31) - 1  # the direct table's ids are int32
+
+
 class KeyIndex:
     """Maps uint64 keys to dense ids 0, 1, 2, ... in order of first appearance (or, with
     `first_id`, to ids a caller hands out from its own counter).
@@ -104,7 +107,8 @@ class KeyIndex:
 
     def __init__(self) -> None:
         self.count = 0  # keys held
-        self._direct = np.full(1024, -1, dtype=np.int64)  # key -> id while all keys < DIRECT_LIMIT
+        # key -> id while all keys < DIRECT_LIMIT and ids < 2**31 (int32: half the cache lines)
+        self._direct = np.full(1024, -1, dtype=np.int32)
         self._slots = np.zeros(0, dtype=np.int64)  # hash table: (key bits, id) per slot
 
     def get_or_add(self, keys: np.ndarray, first_id: int | None = None) -> np.ndarray:
@@ -118,7 +122,8 @@ class KeyIndex:
             kmax = int(keys.max())
             # a direct table while the keys stay small and dense enough (block traces' offsets
             # are sparse: a table sized by the largest key would be mostly empty)
-            if kmax < self.DIRECT_LIMIT and (kmax < self.DIRECT_SPARSE * (self.count + len(keys)) or kmax < 1 << 20):
+            if kmax < self.DIRECT_LIMIT and (kmax < self.DIRECT_SPARSE * (self.count + len(keys)) or kmax < 1 << 20) \
+                    and nxt + len(keys) < _DIRECT_IDS:
                 return self._direct_get_or_add(keys, kmax, nxt)
             self._leave_direct()
         self._reserve(self.count + len(keys))
@@ -129,7 +134,7 @@ class KeyIndex:
     def _direct_get_or_add(self, keys: np.ndarray, kmax: int, nxt: int) -> np.ndarray:
         if kmax >= len(self._direct):
             size = max(kmax + 1, 2 * len(self._direct))
-            grown = np.full(min(size, self.DIRECT_LIMIT), -1, dtype=np.int64)
+            grown = np.full(min(size, self.DIRECT_LIMIT), -1, dtype=np.int32)
             grown[: len(self._direct)] = self._direct
             self._direct = grown
         ids, end = _direct_get_or_add(self._direct, keys, nxt)
@@ -138,7 +143,7 @@ class KeyIndex:
 
     def _leave_direct(self) -> None:
         known = np.flatnonzero(self._direct >= 0)
-        ids = self._direct[known]
+        ids = self._direct[known].astype(np.int64)
         self._direct = None
         self._rebuild(known.astype(np.int64), ids, self.count)
 
