@@ -1,36 +1,48 @@
-"""Vectorized helpers for batched hooks: first occurrences without sorting.
+"""Helpers for batched hooks: first occurrences without sorting.
 
-They use a scratch array indexed by folio id, so each call is O(batch), not O(batch log batch).
+They use a scratch array indexed by folio id, so each call is O(batch), not O(batch log batch),
+and run compiled (one pass to clear the batch's scratch entries, one to mark).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
-_SCRATCH = np.zeros(0, dtype=np.int64)
+_SCRATCH = np.zeros(0, dtype=np.bool_)
 
 
 def _scratch(size: int) -> np.ndarray:
     global _SCRATCH
     if len(_SCRATCH) < size:
-        _SCRATCH = np.zeros(max(size, 2 * len(_SCRATCH), 1024), dtype=np.int64)
+        _SCRATCH = np.zeros(max(size, 2 * len(_SCRATCH), 1024), dtype=np.bool_)
     return _SCRATCH
+
+
+@njit(cache=True)
+def _first(ids, mask, seen, out):
+    """out[i]: ids[i] is selected by mask and no selected entry before it has the same id
+    (`seen`: scratch indexed by id, left all False)."""
+    for i in range(len(ids)):
+        out[i] = False
+        if mask[i] and not seen[ids[i]]:
+            seen[ids[i]] = True
+            out[i] = True
+    for i in range(len(ids)):
+        seen[ids[i]] = False
 
 
 def first_occurrence(ids: np.ndarray, size: int) -> np.ndarray:
     """Mask of the first occurrence of each id in `ids` (all ids < size)."""
-    n = len(ids)
-    scratch = _scratch(size)
-    pos = np.arange(n, dtype=np.int64)
-    scratch[ids] = n
-    np.minimum.at(scratch, ids, pos)  # ufunc.at is unbuffered: the smallest position wins
-    return scratch[ids] == pos
+    return first_occurrence_masked(ids, np.ones(len(ids), dtype=np.bool_), size)
 
 
 def first_occurrence_masked(ids: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
     """first_occurrence over the entries selected by mask (False elsewhere)."""
-    out = np.zeros(len(ids), dtype=bool)
-    sel = mask.nonzero()[0]
-    if len(sel):
-        out[sel] = first_occurrence(ids[sel], size)
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.empty(len(ids), dtype=np.bool_)
+    if len(ids):
+        if int(ids.min()) < 0 or int(ids.max()) >= size:
+            raise IndexError(f"first_occurrence: an id outside 0..{size - 1}")
+        _first(ids, np.asarray(mask, dtype=np.bool_), _scratch(size), out)
     return out
