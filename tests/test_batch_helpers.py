@@ -34,3 +34,19 @@ def test_ids_outside_the_range_are_an_error():
     with pytest.raises(IndexError):
         first_occurrence(np.array([-1]), 5)
     assert first_occurrence(np.zeros(0, np.int64), 5).tolist() == []
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_score_table_lowest_orders_ties_by_slot(ties):
+    """ScoreTable.lowest: lowest scores first, equal scores in slot order (the order handles
+    were added), whether it sorts the whole table or a partition of it."""
+    from reclaim_ext.ext import ScoreTable
+
+    rng = np.random.default_rng(3)
+    handles = rng.permutation(5000)
+    scores = rng.integers(0, 40, 5000).astype(float) if ties else rng.permutation(5000).astype(float)
+    t = ScoreTable()
+    t.set(handles, scores)
+    ref = sorted(range(5000), key=lambda k: (scores[k], k))  # slot k holds the k-th handle added
+    for n in (10, 700, 2600, 5000):
+        assert t.lowest(n).tolist() == [int(handles[k]) for k in ref[:n]]

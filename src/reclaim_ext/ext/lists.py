@@ -363,8 +363,17 @@ class ScoreTable:
             return np.zeros(0, dtype=np.int64)
         sc = self._score
         if n < len(sc) // 2:
-            part = np.sort(np.argpartition(sc, n - 1)[:n])
-            order = part[np.argsort(sc[part], kind="stable")]
+            # the n lowest, and of the slots scored like the n-th lowest, the first ones in
+            # slot order (argpartition alone would take any of them)
+            edge = sc[np.argpartition(sc, n - 1)[n - 1]]
+            below = np.flatnonzero(sc < edge)
+            part = np.concatenate((below, np.flatnonzero(sc == edge)[: n - len(below)]))
+            vals = sc[part]
+            by = np.argsort(vals)  # numpy's fastest sort; its order among equal scores is arbitrary,
+            sv = vals[by]
+            if (sv[1:] == sv[:-1]).any():  # so with ties the stable sort puts them in slot order
+                by = np.argsort(vals, kind="stable")
+            order = part[by]
         else:
             order = np.argsort(sc, kind="stable")[:n]
         return self._handle[order]
