@@ -18,9 +18,9 @@ that raises or a bad victim ends the loop at that access, which Python finishes 
 from __future__ import annotations
 
 import time
-from bisect import bisect_right, insort
 
 import numpy as np
+from numba import njit
 
 from ..errors import ConfigError
 from ..machine.index import KeyIndex
@@ -52,6 +52,62 @@ def object_keys(chunk: np.ndarray) -> np.ndarray:
     return np.where(file != 0, (file << np.uint64(_PAGE_BITS)) | page, page)
 
 
+_NO_LEFT = np.zeros(0, dtype=np.int64)
+
+
+@njit(cache=True)
+def _listed_walk(fpos, before, pages, rank, cp, free, listed, keeps, miss, gone):
+    """CacheSim._run_stretches' walk over a window's accesses to listed pages, in order
+    (positions `fpos`, the misses before each `before`, their `pages`): an access to a page
+    already evicted by then is a miss (it comes back: `miss` is set, and the misses after it
+    count one more); an access before its turn takes the page off the list (unless `keeps`:
+    the policy does not see hits); a page met again in the window is a hit. Stops where the
+    list runs out. `gone`: scratch by page, left clear. Returns (misses found, pages still
+    listed, the places in cand[cp:] of the pages taken off, ascending)."""
+    m = listed
+    fen = np.zeros(m + 1, dtype=np.int64)  # places taken off so far (a Fenwick tree: prefix counts)
+    off = np.zeros(m, dtype=np.bool_)
+    extra = 0
+    noff = 0
+    for j in range(len(fpos)):
+        b = before[j] + extra
+        if b > free + listed:  # the list ran out before this access
+            break
+        h = pages[j]
+        if gone[h]:
+            continue  # left the list or came back earlier in this stretch: a hit
+        r = rank[h] - cp
+        k = r + 1
+        c = 0
+        while k > 0:  # places before or at r taken off
+            c += fen[k]
+            k -= k & -k
+        place = r - c  # its place in the list now
+        gone[h] = True
+        if place < b - free:  # evicted before this access: a miss (brought back)
+            miss[fpos[j]] = True
+            extra += 1
+        elif not keeps:
+            k = r + 1
+            while k <= m:
+                fen[k] += 1
+                k += k & -k
+            off[r] = True
+            noff += 1
+            listed -= 1
+        else:
+            gone[h] = False  # hits do not count for this policy: still listed
+    for j in range(len(pages)):
+        gone[pages[j]] = False
+    left = np.empty(noff, dtype=np.int64)
+    k = 0
+    for r in range(m):
+        if off[r]:
+            left[k] = r
+            k += 1
+    return extra, listed, left
+
+
 class CacheSim:
     """One cache of `capacity` pages run by a reclaim_ext policy (see the module docstring)."""
 
@@ -77,6 +133,7 @@ class CacheSim:
         self.switches: list[dict] = []  # the switches made: at, scope, from, to
         self._flag = np.zeros(0, dtype=bool)  # outstanding victims of the current stretch
         self._rank = np.zeros(0, dtype=np.int64)
+        self._gone_buf = np.zeros(0, dtype=bool)  # _listed_walk's scratch
         self._cnt = np.zeros(cmp.N_CNT, dtype=np.int64)  # a compiled loop's counters and progress
         self._replay = self.host.start(replay=True, apply=False)  # a compiled policy's loop, else None
 
@@ -378,38 +435,21 @@ class CacheSim:
             if len(miss_pos) > avail:
                 c = int(miss_pos[avail])
                 win, miss, miss_pos = win[:c], miss[:c], miss_pos[:avail]
-            left: list[int] = []  # places (in cand[cp:]) of listed pages accessed before their turn
+            left = _NO_LEFT  # places (in cand[cp:]) of listed pages accessed before their turn
             if cp < len(cand):
                 fpos = np.flatnonzero(flag[win])
                 if len(fpos):
                     before = (np.cumsum(miss) - miss)[fpos]  # misses before each such access
-                    gone: set[int] = set()
                     listed = len(cand) - cp
-                    extra = 0  # misses found in this walk (accesses to evicted listed pages)
-                    for i, b, h in zip(fpos.tolist(), before.tolist(), win[fpos].tolist()):
-                        b += extra
-                        if b > free + listed:  # the list ran out before this access
-                            break
-                        if h in gone:
-                            continue  # left the list or came back earlier in this stretch: a hit
-                        r = int(rank[h]) - cp
-                        place = r - bisect_right(left, r)  # its place in the list now
-                        gone.add(h)
-                        if place < b - free:  # evicted before this access: a miss (brought back)
-                            miss[i] = True
-                            extra += 1
-                        elif not keeps:
-                            insort(left, r)
-                            listed -= 1
-                        else:
-                            gone.discard(h)  # hits do not count for this policy: still listed
+                    extra, listed, left = _listed_walk(fpos, before, win[fpos], rank, cp, free, listed, keeps, miss,
+                                                       self._gone(size))
                     if extra:
                         miss_pos = np.flatnonzero(miss)
                     if len(miss_pos) > free + listed:  # fewer victims than the misses need
                         c = int(miss_pos[free + listed])
                         win, miss, miss_pos = win[:c], miss[:c], miss_pos[: free + listed]
-            if left:
-                idx = cp + np.array(left, dtype=np.int64)
+            if len(left):
+                idx = cp + left
                 flag[cand[idx]] = False
                 cand = np.delete(cand, idx)
                 rank[cand[cp:]] = np.arange(cp, len(cand))
@@ -456,6 +496,12 @@ class CacheSim:
             ctx.when = times[hp]
             host.call("accessed", win[hp])
         ctx.when = None
+
+    def _gone(self, size: int) -> np.ndarray:
+        """The listed walk's scratch by page (_listed_walk leaves it clear)."""
+        if len(self._gone_buf) < size:
+            self._gone_buf = np.zeros(size, dtype=bool)
+        return self._gone_buf
 
     def _victim_flag(self, size: int) -> np.ndarray:
         if len(self._flag) < size:
