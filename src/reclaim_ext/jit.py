@@ -25,9 +25,9 @@ PREFETCH_AHEAD = 8  # loop iterations between a prefetch and the access it is fo
 # is left out of it (`_nrt=False`). Numba otherwise takes a reference (an atomic increment, and
 # a decrement on the way out) to every array argument at each call, unless its pass that prunes
 # them can pair them up, which fails in a function with several branches: for the allocator's
-# `_alloc` (22 array arguments) that was a third of a Zipf run's time. Such a function must not
-# create arrays (np.empty, a slice it returns), which numba refuses to compile without NRT or
-# which would outlive their owner.
+# `_alloc` (17 references taken per call) that was a quarter to a third of a Zipf run's time.
+# Such a function must not create arrays (np.empty, a slice it returns), which numba refuses to
+# compile without NRT or which would outlive their owner.
 noref = njit(cache=True, _nrt=False)
 
 
