@@ -44,17 +44,28 @@ def _mm():
 
 def test_pages_are_named_once_and_ptes_per_process():
     mm = _mm()
-    pages, ptes = mm.translate(_records([(0, Kind.FILE_MMAP, 3, 7), (1, Kind.FILE_MMAP, 3, 7),
-                                         (0, Kind.FILE_FD, 3, 7), (0, Kind.ANON, 0, 7), (1, Kind.ANON, 0, 7)]))
+    pages, ptes, kinds = mm.translate(_records([(0, Kind.FILE_MMAP, 3, 7), (1, Kind.FILE_MMAP, 3, 7),
+                                                (0, Kind.FILE_FD, 3, 7), (0, Kind.ANON, 0, 7), (1, Kind.ANON, 0, 7)]))
+    assert kinds[Kind.FILE_MMAP] == 2 and kinds[Kind.FILE_FD] == 1 and kinds[Kind.ANON] == 2 and kinds.sum() == 5
     assert pages[0] == pages[1] == pages[2]              # one file page, shared
     assert len({pages[0], pages[3], pages[4]}) == 3      # anon pages are per process
     assert ptes[2] == -1                                 # read() has no PTE
     assert len(set(ptes[[0, 1, 3, 4]].tolist())) == 4
 
 
+def test_read_only_chunks_name_their_pages_without_ptes():
+    """A chunk of read()/write() records only: page ids in record order, every PTE -1."""
+    mm = _mm()
+    pages, ptes, kinds = mm.translate(_records([(0, Kind.FILE_FD, 1, 4), (1, Kind.FILE_FD, 1, 4),
+                                                (0, Kind.FILE_FD, 2, 4)]))
+    assert pages[0] == pages[1] != pages[2] and ptes.tolist() == [-1, -1, -1] and kinds[Kind.FILE_FD] == 3
+    again, _, _ = mm.translate(_records([(3, Kind.FILE_FD, 2, 4)]))
+    assert again[0] == pages[2] and mm.pids == {0, 1, 3}
+
+
 def test_reverse_map_chains_every_pte_of_a_page():
     mm = _mm()
-    pages, ptes = mm.translate(_records([(p, Kind.FILE_MMAP, 1, 5) for p in range(4)]))
+    pages, ptes, _ = mm.translate(_records([(p, Kind.FILE_MMAP, 1, 5) for p in range(4)]))
     chain, cur = [], mm.folios.pte_head[pages[0]]
     while cur >= 0:
         chain.append(int(cur))
@@ -64,7 +75,7 @@ def test_reverse_map_chains_every_pte_of_a_page():
 
 def test_ptes_are_grouped_512_to_a_pte_table():
     mm = _mm()
-    _, ptes = mm.translate(_records([(0, Kind.ANON, 0, v) for v in (0, 511, 512, 1023, 1024)]))
+    _, ptes, _ = mm.translate(_records([(0, Kind.ANON, 0, v) for v in (0, 511, 512, 1023, 1024)]))
     pmd = mm.ptes.pmd[ptes]
     assert pmd[0] == pmd[1] and pmd[2] == pmd[3] and len(set(pmd.tolist())) == 3
     assert mm.pmds.index[pmd].tolist() == [0, 0, 1, 1, 2]
