@@ -96,17 +96,17 @@ def test_read_of_another_file_does_not_reset_the_stream(mode):
 
 
 def test_many_streams_each_keep_their_previous_read(mode):
-    """Each of 200 streams (pid, file) reads its own page, all interleaved, then all again:
+    """Each of 1,000 streams (pid, file) reads its own page, all interleaved, then all again:
     the second round repeats every stream's previous read, so nothing is activated; a third
-    round through other streams (pid + 1) activates every page. 200 streams outgrow the
-    streams' table several times (core.access.read_marks, grow_streams)."""
-    sim = new_sim(mode=mode)
-    first = cat(*[reads([k], pid=k % 50, file=1 + k // 50) for k in range(200)])
+    round through other streams (pid + 1) activates every page. 1,000 streams outgrow the
+    streams' hash table (core.access.read_marks, KeyIndex.hash_table: 716 keys at first)."""
+    sim = new_sim(memory=4096, mode=mode)  # no reclaim: the 1,000 pages stay resident
+    first = cat(*[reads([k], pid=k % 250, file=1 + k // 250) for k in range(1000)])
     replay(sim, first)
     replay(sim, first)
-    assert sim.vm["pgactivate"] == 0
-    replay(sim, cat(*[reads([k], pid=k % 50 + 1, file=1 + k // 50) for k in range(200)]))
-    assert sim.vm["pgactivate"] == 200
+    assert sim.vm["pgactivate"] == 0 and sim._streams.count == 1000 and len(sim._streams._slots) // 2 > 1024
+    replay(sim, cat(*[reads([k], pid=k % 250 + 1, file=1 + k // 250) for k in range(1000)]))
+    assert sim.vm["pgactivate"] == 1000
 
 
 def test_other_process_reading_same_page_counts(mode):

@@ -18,6 +18,7 @@ from numba import njit
 from ..jit import PREFETCH_AHEAD, noref, prefetch
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident, PG_swapcache
 from ..trace.record import Kind
+from ..machine.index import hash_get_or_add
 from ..machine.node import zram_pool_growth
 from .memcontrol import MEMCG_CHARGE_BATCH
 
@@ -290,47 +291,25 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
 
 
 @njit(cache=True)
-def read_marks(kinds, writes, pids, files, pages, start, skeys, slast, nstreams, marks):
+def read_marks(kinds, writes, pids, files, pages, start, slots, shift, nstreams, room, slast, marks):
     """filemap_read's folio_mark_accessed test, records start..: a read() marks its folio
     accessed unless it starts in the folio the previous read() of the same stream (the struct
-    file: pid, file) ended in; no other record does. Each stream's last page is kept across
-    chunks in an open-addressing table (`skeys`: stream key + 1, 0 = empty; `slast`: its last
-    page), which holds `nstreams`. Stops at the record that would fill the table over half
-    (the caller grows it: grow_streams). Returns (next record, streams held)."""
-    mask = len(skeys) - 1
+    file: pid, file) ended in; no other record does. The streams are named by a KeyIndex's hash
+    table (`slots`, `shift`: machine.index.hash_get_or_add), `nstreams` of them so far;
+    `slast[stream]` is the page its previous read() ended in (-1: none). Stops at the record
+    that would name a stream beyond `room` (the caller makes room). Returns (next record,
+    streams named)."""
+    mask = len(slots) // 2 - 1
     for i in range(start, len(kinds)):
         if kinds[i] != _FILE_FD or writes[i]:
             marks[i] = False
             continue
-        key = ((np.int64(pids[i]) << 32) | np.int64(files[i])) + 1
-        j = (key * np.int64(-7046029254386353131)) & mask
-        while skeys[j] != 0 and skeys[j] != key:
-            j = (j + 1) & mask
-        if skeys[j] == 0:
-            if 2 * (nstreams + 1) > len(skeys):
-                return i, nstreams
-            skeys[j] = key
-            slast[j] = -1
-            nstreams += 1
-        marks[i] = pages[i] != slast[j]
-        slast[j] = pages[i]
+        if nstreams >= room:
+            return i, nstreams
+        sid, nstreams = hash_get_or_add(slots, (np.int64(pids[i]) << 32) | np.int64(files[i]), nstreams, shift, mask)
+        marks[i] = pages[i] != slast[sid]
+        slast[sid] = pages[i]
     return len(kinds), nstreams
-
-
-@njit(cache=True)
-def grow_streams(skeys, slast):
-    """read_marks' table rehashed into one twice the size."""
-    nk = np.zeros(2 * len(skeys), dtype=np.int64)
-    nl = np.zeros(2 * len(skeys), dtype=np.int64)
-    mask = len(nk) - 1
-    for k in range(len(skeys)):
-        if skeys[k] != 0:
-            j = (skeys[k] * np.int64(-7046029254386353131)) & mask
-            while nk[j] != 0:
-                j = (j + 1) & mask
-            nk[j] = skeys[k]
-            nl[j] = slast[k]
-    return nk, nl
 
 
 def new_event_arrays(n: int):

@@ -39,12 +39,13 @@ from ..machine.folio import (
     FolioTable, PteTable,
 )
 from ..machine.memcg import MemcgConfig, resolve_memcgs
+from ..machine.index import KeyIndex
 from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
 from .access import (
-    DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, grow_streams, new_event_arrays, over_limit, read_marks,
+    DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, read_marks,
     run_accesses,
 )
 from .access import MEMCG_NAMES as ACCESS_MEMCG
@@ -142,8 +143,9 @@ class Simulator:
         self.reclaims = 0
         self.bulk_passes = 0  # passes / kswapd runs done in bulk or compiled (core.vmscan, core.kswapd: same result)
         self.dry_batches = None  # core.kswapd.kswapd_dry_run's batch buffer
-        # each (pid, file) stream's page of its previous read() (core.access.read_marks)
-        self._skeys, self._slast, self._nstreams = np.zeros(16, dtype=np.int64), np.zeros(16, dtype=np.int64), 0
+        # the (pid, file) streams, and each one's page of its previous read() (core.access.read_marks)
+        self._streams = KeyIndex()
+        self._slast = np.zeros(0, dtype=np.int64)
         # per mm (pid): ran since the page-table walker last took it (lru_gen_mm_state "used"
         # bit, set on every context switch into the mm; here: on every access by the pid)
         self.mm_used = np.zeros(1 << 16, dtype=bool)
@@ -539,12 +541,13 @@ class Simulator:
         # previous read), so it is found for the whole chunk at once
         marks = np.empty(len(chunk), dtype=np.bool_)
         j = 0
-        while True:
-            j, self._nstreams = read_marks(kinds, writes, pids, chunk["file"], pages, j, self._skeys, self._slast,
-                                           self._nstreams, marks)
-            if j == len(chunk):
-                break
-            self._skeys, self._slast = grow_streams(self._skeys, self._slast)
+        st = self._streams
+        while j < len(chunk):
+            slots, shift, room = st.hash_table(st.count + 1)
+            if len(self._slast) < room:
+                self._slast = np.concatenate((self._slast, np.full(room - len(self._slast), -1, dtype=np.int64)))
+            j, st.count = read_marks(kinds, writes, pids, chunk["file"], pages, j, slots, shift, st.count, room,
+                                     self._slast, marks)
         n = len(pages)
         # the event buffers, kept from chunk to chunk (new arrays per chunk cost page faults);
         # a hook sees its AccessEvents only during its call

@@ -33,6 +33,18 @@ def _probe(slots, key, shift, mask):
 
 
 @njit(cache=True)
+def hash_get_or_add(slots, key, nxt, shift, mask):
+    """One key (int64 bits): its id, or the id `nxt` for an unseen key (added). Returns (id, the
+    next free id). The caller guarantees room (KeyIndex.hash_table)."""
+    j = _probe(slots, key, shift, mask)
+    if slots[2 * j + 1] == _EMPTY:
+        slots[2 * j] = key
+        slots[2 * j + 1] = nxt
+        nxt += 1
+    return slots[2 * j + 1], nxt
+
+
+@njit(cache=True)
 def _hash_get_or_add(slots, keys, nxt, shift):
     """Look up each key (int64 bits) in order, giving an unseen key the next id from `nxt` (so
     ids follow first appearance). Returns the ids and the next free id. The caller guarantees room
@@ -43,12 +55,7 @@ def _hash_get_or_add(slots, keys, nxt, shift):
     for i in range(n):
         if i + PREFETCH_AHEAD < n:
             prefetch(slots, 2 * _home(keys[i + PREFETCH_AHEAD], shift, mask))
-        j = _probe(slots, keys[i], shift, mask)
-        if slots[2 * j + 1] == _EMPTY:
-            slots[2 * j] = keys[i]
-            slots[2 * j + 1] = nxt
-            nxt += 1
-        out[i] = slots[2 * j + 1]
+        out[i], nxt = hash_get_or_add(slots, keys[i], nxt, shift, mask)
     return out, nxt
 
 
@@ -140,6 +147,15 @@ class KeyIndex:
         ids, end = _direct_get_or_add(self._direct, keys, nxt)
         self.count += end - nxt
         return ids
+
+    def hash_table(self, n: int) -> tuple[np.ndarray, np.uint64, int]:
+        """The hash table itself, for compiled code that adds keys one at a time
+        (hash_get_or_add, ids from `count` on; the caller stores the new count): (slots, shift,
+        the keys it can hold), with room for at least n keys."""
+        if self._direct is not None:
+            self._leave_direct()
+        self._reserve(n)
+        return self._slots, _table_shift(self._slots), int(self.MAX_LOAD * (len(self._slots) // 2))
 
     def _leave_direct(self) -> None:
         known = np.flatnonzero(self._direct >= 0)
