@@ -699,6 +699,32 @@ def buffers(sim) -> tuple:
     return b
 
 
+_NO_WALK = np.zeros(0, dtype=np.bool_)  # shrink_active_on without a page-table walk
+
+
+def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.ndarray) -> None:
+    """shrink_active_lists on an lruvec of two classes per type, from Python: its lists given
+    room first (FolioList._compact), the counters flushed after. `walk_exec`: what the last
+    page-table walk found (ptwalk), or None."""
+    a = lru_type * 2 + ACTIVE
+    n = min(nr_to_scan, lruvec.nr[a])
+    if n <= 0:
+        return
+    f, p = sim.folios, sim.ptes
+    la, li = lruvec.lists[a], lruvec.lists[a - 1]
+    for fl in (la, li):
+        if fl.hi + n > len(fl.ids):
+            fl._compact(f, n, 0)
+    lh = np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64)
+    taken, rotate, kc = buffers(sim)
+    walk_exec = _NO_WALK if walk_exec is None else walk_exec
+    shrink_active_lists(la.ids, la.stamps, li.ids, li.stamps, lh, lru_type, n, walk_exec,
+                        (f.stamp, f.lru, f.flags, f.pte_head), (p.present, p.young, p.exec, p.next),
+                        sim.lruvec_table.arrays(), lruvec.row, sim._stamp_clock, (taken, rotate), kc)
+    li.hi, la.lo, la.hi = int(lh[1]), int(lh[2]), int(lh[3])
+    flush_counts(sim, lruvec, kc)
+
+
 def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
     """Add (and reset) a compiled run's counters (KSWAPD_COUNTS) to the simulator's."""
     vals = kc.tolist()
@@ -721,4 +747,4 @@ def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "driver_kswapd", "flush_counts", "folio_check_references",
            "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists",
-           "shrink_active_list", "shrink_active_lists", "tables", "wake_done", "wake_due"]
+           "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due"]

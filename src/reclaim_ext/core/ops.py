@@ -291,3 +291,14 @@ class ReclaimOps:
 
     def reclaimable_types(self, sim) -> tuple[int, ...]:
         return (LRU_ANON, LRU_FILE)
+
+
+class BatchedEvents(ReclaimOps):
+    """A policy whose access rules are stated once, in its batched hook (access_events): its
+    scalar hooks (folio_add, mark_accessed) are single events of it (AccessEvents.one)."""
+
+    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
+        self.access_events(sim, lruvec, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
+
+    def mark_accessed(self, sim, lruvec, page):
+        self.access_events(sim, lruvec, AccessEvents.one(sim, page, False))

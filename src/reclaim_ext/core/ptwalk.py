@@ -327,6 +327,30 @@ def walk_mm(sim, lruvec, seq: int, on_young: Callable[[np.ndarray], object], *,
     return stats
 
 
+class WalkRounds:
+    """The page-table walks of an lruvec whose policy numbers the rounds itself (MGLRU's round is
+    its max_seq; classic's mechanisms and a plug-in's ctx.walk_page_tables count walks): the
+    Bloom filters and the round, which each walk advances."""
+
+    def __init__(self) -> None:
+        self.bloom = BloomFilters()
+        self.seq = 0
+
+    def walk(self, sim, lruvec, on_young: Callable[[np.ndarray], object], *, bloom: bool, pmd_young: bool,
+             anon_ok: bool, file_ok: bool = True) -> WalkStats:
+        """walk_mm for the next round."""
+        stats = walk_mm(sim, lruvec, self.seq, on_young, bloom=self.bloom if bloom else None,
+                        use_pmd_young=pmd_young, anon_ok=anon_ok, file_ok=file_ok, state=self.bloom.walk_state)
+        self.seq += 1
+        return stats
+
+    def look(self, sim, lruvec, ptes: np.ndarray, on_young: Callable[[np.ndarray], object], *, bloom: bool,
+             anon_ok: bool, file_ok: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """look_around_batch with the filter of the current round."""
+        return look_around_batch(sim, lruvec, ptes, on_young, bloom=self.bloom if bloom else None, seq=self.seq,
+                                 anon_ok=anon_ok, file_ok=file_ok)
+
+
 def _walk_vmas(sim, lruvec, seq, bloom, stats, use_pmd_young, anon_ok, file_ok,
                v_pid, v_start, v_end, v_force) -> np.ndarray:
     """The vectorized part of walk_mm over the selected VMAs; returns the young PTE ids cleared."""

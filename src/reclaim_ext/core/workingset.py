@@ -6,11 +6,13 @@ functions taking a Lruvec call the same compiled code."""
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ..jit import noref
 
 from ..machine.folio import LRU_ANON, LRU_FILE
+from .lru import subtree_nr
 
 
 @noref
@@ -37,11 +39,31 @@ def workingset_size_of(ia, aa, if_, af, file, swap_ok):
     return ws
 
 
+@noref
+def workingset_test_recent(nr, nonres, sub_ptr, sub_idx, row, token, file, swap_ok):
+    """workingset_test_recent (classic): whether a refault's distance on the eviction lruvec's
+    clock (`row`: its row; `token`: the clock at eviction) is within its workingset size, over
+    its memcg subtree's lists."""
+    size = workingset_size_of(subtree_nr(nr, sub_ptr, sub_idx, row, 0), subtree_nr(nr, sub_ptr, sub_idx, row, 1),
+                              subtree_nr(nr, sub_ptr, sub_idx, row, 2), subtree_nr(nr, sub_ptr, sub_idx, row, 3),
+                              file, swap_ok)
+    return nonres[row] - token <= size
+
+
 def workingset_age_nonresident(lruvec, nr_pages: int) -> None:
     """Advance the non-resident age of the lruvec and of every ancestor memcg's lruvec."""
     t = lruvec.table
     age_nonresident(t.nonresident_age, t.parent, lruvec.row, nr_pages)
 
 
-__all__ = ["age_nonresident", "workingset_age_nonresident", "workingset_size_of", "LRU_ANON",
+def workingset_eviction(lruvec, nr_pages: int) -> np.ndarray:
+    """workingset_eviction's tokens for nr_pages folios evicted in order: the non-resident age
+    of the lruvec stamped (the reclaim target's), which each eviction advances."""
+    tokens = lruvec.nonresident_age + np.arange(nr_pages, dtype=np.int64)
+    workingset_age_nonresident(lruvec, nr_pages)
+    return tokens
+
+
+__all__ = ["age_nonresident", "workingset_age_nonresident", "workingset_eviction", "workingset_size_of",
+           "workingset_test_recent", "LRU_ANON",
            "LRU_FILE"]

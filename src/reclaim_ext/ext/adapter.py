@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.ptwalk import BloomFilters, walk_mm
+from ..core.ptwalk import WalkRounds
 from ..core.rmap import folio_referenced
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX
 from ..core.vmscan import can_reclaim_anon, count_reclaim_batch, note_folio_list_result, shrink_folio_list
@@ -94,7 +94,7 @@ class Attachment:
         self.memcg_ids = np.zeros(0, dtype=np.int64)  # memcgs whose lruvecs it governs now
         self.evicts = defines(policy, "evict")
         self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
-        self.walks: dict[int, list] = {}  # memcg id -> [Bloom filters, walks so far] (ctx.walk_page_tables)
+        self.walks: dict[int, WalkRounds] = {}  # memcg id -> its walks (ctx.walk_page_tables)
 
     @property
     def trusted(self) -> bool:
@@ -346,14 +346,11 @@ class ExtOps(Classic):
         """Context.walk_page_tables during evict(): core.ptwalk.walk_mm over the mms of the
         lruvec's memcg, with the attachment's own Bloom filters and round number for that lruvec
         (the built-in MGLRU's walk, whose round is max_seq); it charges the PTEs walked."""
-        state = att.walks.get(lruvec.memcg.id)
-        if state is None:
-            state = att.walks[lruvec.memcg.id] = [BloomFilters(), 0]
-        filters, seq = state
+        rounds = att.walks.get(lruvec.memcg.id)
+        if rounds is None:
+            rounds = att.walks[lruvec.memcg.id] = WalkRounds()
         found = []
-        walk_mm(self.sim, lruvec, seq, found.append, bloom=filters if bloom else None, use_pmd_young=pmd_young,
-                anon_ok=anon, file_ok=file, state=filters.walk_state)
-        state[1] = seq + 1
+        rounds.walk(self.sim, lruvec, found.append, bloom=bloom, pmd_young=pmd_young, anon_ok=anon, file_ok=file)
         ids = np.asarray(found[0], dtype=np.int64) if found else np.zeros(0, dtype=np.int64)
         if len(ids) == 0:
             return ids, np.zeros(0, dtype=np.int64)

@@ -9,27 +9,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..core.ops import FOLIOREF_KEEP, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, AccessEvents, ReclaimOps, ScanControl
-from ..core.lru import HookOut, list_add, subtree_nr
-from ..core.ptwalk import BloomFilters, look_around_batch, walk_mm
+from ..core.ops import FOLIOREF_KEEP, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX, AccessEvents, BatchedEvents, ScanControl
+from ..core.lru import HookOut, list_add
+from ..core.ptwalk import WalkRounds
 from ..core.rmap import folio_mapped
 from ..core.access import DONE
-from ..core.kswapd import (
-    WAKE_DONE, WAKE_NO, WAKE_ROOM, buffers, driver_kswapd, flush_counts, folio_check_references, shrink_active_lists,
-)
+from ..core.kswapd import WAKE_DONE, WAKE_NO, WAKE_ROOM, driver_kswapd, folio_check_references, shrink_active_on
 from ..core.vmscan import (
     can_reclaim_anon, deactivate_flags, driver_stretch, file_is_tiny, inactive_is_low, note_cost, push_slots,
 )
-from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_size_of
+from ..core.workingset import age_nonresident, workingset_age_nonresident, workingset_eviction, workingset_test_recent
 from ..jit import PREFETCH_AHEAD, noref, prefetch
-from ..machine.folio import (
-    LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset,
-)
+from ..machine.folio import LRU_ANON, LRU_FILE, PG_active, PG_referenced, PG_unevictable, PG_workingset
 
 INACTIVE, ACTIVE = 0, 1
-DEACTIVATE_ANON, DEACTIVATE_FILE = 1 << LRU_ANON, 1 << LRU_FILE
-_U16 = np.uint16
-_NO_WALK = np.zeros(0, dtype=np.bool_)  # shrink_active without ptwalk
 
 
 # per-lruvec counters classic_events keeps (HookOut.stat columns); pgactivate is the last column
@@ -58,21 +51,15 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
             row = np.int64(fmemcg[g])
             t = np.int64(ftype[g])
             cls = INACTIVE
-            if shadow[j] >= 0:
-                # workingset_test_recent: the refault distance on the eviction lruvec's clock
-                # against its workingset size (its memcg subtree's lists)
-                e = np.int64(fshadow_memcg[g])
-                size = workingset_size_of(subtree_nr(nr, sub_ptr, sub_idx, e, 0), subtree_nr(nr, sub_ptr, sub_idx, e, 1),
-                                          subtree_nr(nr, sub_ptr, sub_idx, e, 2), subtree_nr(nr, sub_ptr, sub_idx, e, 3),
-                                          t == LRU_FILE, swap_free[j] > 0)
-                if nonres[e] - shadow[j] <= size:
-                    flags[g] |= PG_active | (PG_workingset if shadow_ws[j] else 0)
-                    age_nonresident(nonres, parent, row, 1)
-                    stat[row, t] += 1  # workingset_activate
-                    if shadow_ws[j]:  # lru_note_cost_refault, workingset_restore
-                        note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, t == LRU_FILE, 1, 0, 0)
-                        stat[row, 2 + t] += 1
-                    cls = ACTIVE
+            if shadow[j] >= 0 and workingset_test_recent(nr, nonres, sub_ptr, sub_idx, np.int64(fshadow_memcg[g]),
+                                                         shadow[j], t == LRU_FILE, swap_free[j] > 0):
+                flags[g] |= PG_active | (PG_workingset if shadow_ws[j] else 0)
+                age_nonresident(nonres, parent, row, 1)
+                stat[row, t] += 1  # workingset_activate
+                if shadow_ws[j]:  # lru_note_cost_refault, workingset_restore
+                    note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, t == LRU_FILE, 1, 0, 0)
+                    stat[row, 2 + t] += 1
+                cls = ACTIVE
             npush = list_add(g, row, t * 2 + cls, flru, fstamp, nr, clock, push, npush)
         else:
             # folio_mark_accessed: referenced on the first touch, activated on the second
@@ -120,11 +107,9 @@ def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, b
     return i, why, granted, 0, WAKE_NO, ids, stamps
 
 
-class Classic(ReclaimOps):
-    """Linux's active/inactive LRU (two lists per type).
-
-    Two-touch promotion, refault-distance activation, deactivation driven by inactive_is_low and
-    refaults."""
+class Classic(BatchedEvents):
+    """Linux's active/inactive LRU (two lists per type): two-touch promotion, refault-distance
+    activation, deactivation driven by inactive_is_low and refaults."""
 
     name = "classic"
     nr_classes = 2
@@ -135,31 +120,28 @@ class Classic(ReclaimOps):
     supported_mechanisms = ("ptwalk", "bloom", "pmd_young", "lookaround")
     ablation_variants = ("+ptwalk", "+ptwalk,+pmd_young", "+ptwalk,+pmd_young,+bloom", "+lookaround",
                          "+ptwalk,+pmd_young,+bloom,+lookaround")
-
-    # ---- MGLRU's mechanisms on the two lists ---------------------------------------------------
-    #
-    # ptwalk: once per reclaim invocation (kswapd run or direct reclaim), before its first pass, a
-    # page-table walk harvests the young bits; the active list's aging then reads what the walk
-    # found instead of walking the rmap of every folio it scans. lookaround: the eviction-time rmap
-    # walk also clears the young neighbours of a young PTE. Both apply classic's two-sighting rule
-    # to what they find (the folio_check_references rule for mapped folios): a folio on the
-    # inactive list seen young while PG_referenced (or through two PTEs) is activated, otherwise it
-    # gets PG_referenced.
+    _compiled = False  # classic itself without mechanisms: the compiled paths run its rules
 
     def __init__(self, mechanisms=None):
         super().__init__(mechanisms)
         if any(self.mech.values()):  # a walk in prepare() changes lists: no bulk passes
             self.bulk_clean_file_pass = False
+        self._compiled = type(self) is Classic and not any(self.mech.values())
 
     def init_lruvec(self, sim, lruvec) -> None:
         if self.uses("ptwalk") or self.uses("lookaround"):
-            lruvec.priv["walk_seq"] = 0
-            lruvec.priv["bloom"] = BloomFilters()
+            lruvec.priv["walks"] = WalkRounds()
         if self.uses("ptwalk") and not hasattr(sim.folios, "walk_exec"):
             sim.folios.add_field("walk_exec", np.bool_, False)  # seen young through a VM_EXEC PTE
 
     def _pte_young(self, sim, lruvec, ids: np.ndarray, walk: bool) -> None:
-        """Folios whose young PTEs a walk or lookaround cleared (one entry per PTE, in order)."""
+        """MGLRU's mechanisms on the two lists. ptwalk: once per reclaim run, before its first
+        pass, a page-table walk harvests the young bits, and the active list's aging reads what it
+        found instead of the rmap; lookaround: the eviction-time rmap walk also clears the young
+        neighbours of a young PTE. `ids`: the folios of the young PTEs either cleared (one entry
+        per PTE, in order), to which classic's two-sighting rule (folio_check_references' for
+        mapped folios) applies: on the inactive list, seen young while PG_referenced or through
+        two PTEs: activated; otherwise PG_referenced."""
         if len(ids) == 0:
             return
         f = sim.folios
@@ -168,36 +150,32 @@ class Classic(ReclaimOps):
         lru = f.lru[uniq].astype(np.int64)
         inactive = (lru >= 0) & (lru % 2 == INACTIVE) & ((fl & PG_unevictable) == 0)
         act = uniq[inactive & (((fl & PG_referenced) != 0) | (k >= 2))]
-        f.flags[uniq] = fl | _U16(PG_referenced)
+        f.flags[uniq] = fl | np.uint16(PG_referenced)
         if walk:
             f.walk_exec[uniq] |= folio_mapped(sim, uniq, exec_only=True)
         if len(act):
-            f.flags[act] |= _U16(PG_active)
+            f.flags[act] |= np.uint16(PG_active)
             lruvec.add_events(f, act, f.type[act].astype(np.int64) * 2 + ACTIVE, unique=True)
             sim.vm["pgactivate"] += len(act)
             sim.cost["lru_lock_ops"] += 1
             workingset_age_nonresident(lruvec, len(act))
 
-    def _walk(self, sim, lruvec, sc) -> None:
-        sc.priv.setdefault("walked", set()).add(id(lruvec))
-        seq = lruvec.priv["walk_seq"]
-        bloom = lruvec.priv["bloom"]
-        walk_mm(sim, lruvec, seq, lambda ids: self._pte_young(sim, lruvec, ids, True),
-                bloom=bloom if self.uses("bloom") else None, use_pmd_young=self.uses("pmd_young"),
-                anon_ok=can_reclaim_anon(sim, sc), file_ok=True, state=bloom.walk_state)
-        lruvec.priv["walk_seq"] = seq + 1
+    def _walk_once(self, sim, lruvec, sc) -> None:
+        """ptwalk: the lruvec's page-table walk, once per reclaim run, before its first pass."""
+        walked = sc.priv.setdefault("walked", set())
+        if not self.uses("ptwalk") or id(lruvec) in walked:
+            return
+        walked.add(id(lruvec))
+        lruvec.priv["walks"].walk(sim, lruvec, lambda ids: self._pte_young(sim, lruvec, ids, True),
+                                  bloom=self.uses("bloom"), pmd_young=self.uses("pmd_young"),
+                                  anon_ok=can_reclaim_anon(sim, sc))
 
     def rmap_look(self, sim, lruvec, sc):
         if not self.uses("lookaround"):
             return None
-        bloom = lruvec.priv["bloom"] if self.uses("bloom") and self.uses("ptwalk") else None
-        anon_ok = can_reclaim_anon(sim, sc)
-
-        def look(ptes: np.ndarray) -> None:
-            look_around_batch(sim, lruvec, ptes, lambda ids: self._pte_young(sim, lruvec, ids, False), bloom=bloom,
-                              seq=lruvec.priv["walk_seq"], anon_ok=anon_ok, file_ok=True)
-
-        return look
+        bloom, anon_ok = self.uses("bloom") and self.uses("ptwalk"), can_reclaim_anon(sim, sc)
+        return lambda ptes: lruvec.priv["walks"].look(sim, lruvec, ptes, lambda ids: self._pte_young(
+            sim, lruvec, ids, False), bloom=bloom, anon_ok=anon_ok)
 
     # ---- workingset ---------------------------------------------------------------------------
 
@@ -206,24 +184,12 @@ class Classic(ReclaimOps):
         return sim.target_lruvec(sc)
 
     def eviction_token(self, sim, lruvec, ids):
-        """workingset_eviction: the token is the non-resident age, which each eviction advances."""
-        n = len(ids)
-        tokens = lruvec.nonresident_age + np.arange(n, dtype=np.int64)
-        workingset_age_nonresident(lruvec, n)
-        return tokens
+        """workingset_eviction (core.workingset): the non-resident age, which each eviction advances."""
+        return workingset_eviction(lruvec, len(ids))
 
-    # ---- hot path: classic_events (compiled, above) for one event or a whole stretch ------------
-
-    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        self._apply(sim, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
-
-    def mark_accessed(self, sim, lruvec, page):
-        self._apply(sim, AccessEvents.one(sim, page, False))
+    # ---- hot path: classic_events (compiled, above); folio_add and mark_accessed are one event --
 
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        self._apply(sim, ev)
-
-    def _apply(self, sim, ev: AccessEvents) -> None:
         """classic_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
         f = sim.folios
         out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page))
@@ -235,7 +201,7 @@ class Classic(ReclaimOps):
     def segment_driver(self, sim, slots):
         """classic_segments and its own arguments (ReclaimOps.segment_driver), for classic itself
         with no mechanism."""
-        if type(self) is not Classic or any(self.mech.values()):
+        if not self._compiled:
             return None
         f = sim.folios
         out = HookOut.get(sim, _EVENT_COUNTERS, slots)
@@ -247,43 +213,39 @@ class Classic(ReclaimOps):
     def prepare(self, sim, lruvec, sc: ScanControl) -> None:
         """prepare_scan_control: cost snapshot, which types may be deactivated, cache trim mode,
         and the tiny-file-cache check."""
-        target = lruvec  # the target memcg's lruvec: sizes and events over its subtree
-        sc.anon_cost = target.anon_cost
-        sc.file_cost = target.file_cost
-        refaulted = self.refaulted(sim, target)
-        may, trim = deactivate_flags(np.asarray(target.hier_nr(), dtype=np.int64), 2, refaulted[0], refaulted[1],
-                                     bool(sc.force_deactivate), int(sc.may_deactivate), int(sc.priority))
+        sc.anon_cost, sc.file_cost = lruvec.anon_cost, lruvec.file_cost  # the target memcg's: over its subtree
+        nr, refaulted = np.asarray(lruvec.hier_nr(), dtype=np.int64), self.refaulted(sim, lruvec)
+        may, trim = deactivate_flags(nr, 2, refaulted[0], refaulted[1], bool(sc.force_deactivate),
+                                     int(sc.may_deactivate), int(sc.priority))
         sc.may_deactivate, sc.cache_trim_mode = int(may), bool(trim)
-        if self.uses("ptwalk") and id(lruvec) not in sc.priv.get("walked", ()):
-            self._walk(sim, lruvec, sc)
+        self._walk_once(sim, lruvec, sc)
         if sc.target_memcg is None or sc.target_memcg.parent is None:
             node = lruvec.node  # the root's sizes: node_page_state
-            sc.file_is_tiny = bool(file_is_tiny(np.asarray(target.hier_nr(), dtype=np.int64), 2, sc.may_deactivate,
-                                                int(sc.priority), int(node.free), int(node.wmark.high)))
+            sc.file_is_tiny = bool(file_is_tiny(nr, 2, sc.may_deactivate, int(sc.priority), int(node.free),
+                                                int(node.wmark.high)))
 
     @staticmethod
-    def refaulted(sim, lruvec) -> tuple[bool, bool]:
+    def _activations(lruvec) -> list[int]:
+        return [lruvec.hier_stat("workingset_activate_anon"), lruvec.hier_stat("workingset_activate_file")]
+
+    def refaulted(self, sim, lruvec) -> tuple[bool, bool]:
         """Whether each type saw refault activations since the last snapshot_refaults."""
-        return (lruvec.hier_stat("workingset_activate_anon") != lruvec.refaults[0],
-                lruvec.hier_stat("workingset_activate_file") != lruvec.refaults[1])
+        return tuple(a != r for a, r in zip(self._activations(lruvec), lruvec.refaults))
 
     def compiled_refaults(self, sim, lruvec):
         """The refault flags prepare() reads (ReclaimOps.compiled_refaults); a subclass may read
         more in its hooks, and mechanisms walk: None."""
-        if type(self) is not Classic or any(self.mech.values()):
-            return None
-        return self.refaulted(sim, lruvec)
+        return self.refaulted(sim, lruvec) if self._compiled else None
 
     def reclaim_done(self, sim, node, sc: ScanControl) -> None:
         """snapshot_refaults(target memcg) at the end of kswapd's and direct/memcg reclaim's runs."""
         lv = sim.target_lruvec(sc)
-        lv.refaults = [lv.hier_stat("workingset_activate_anon"), lv.hier_stat("workingset_activate_file")]
+        lv.refaults = self._activations(lv)
 
     def shrink_lruvec(self, sim, lruvec, sc):
         """shrink_lruvec; with ptwalk, a memcg's lruvec other than the target's is walked before
         its first pass of this reclaim run (the target's was walked in prepare)."""
-        if self.uses("ptwalk") and id(lruvec) not in sc.priv.get("walked", ()):
-            self._walk(sim, lruvec, sc)
+        self._walk_once(sim, lruvec, sc)
         super().shrink_lruvec(sim, lruvec, sc)
 
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
@@ -310,23 +272,7 @@ class Classic(ReclaimOps):
     def shrink_active_list(self, sim, lruvec, lru_type: int, nr_to_scan: int, sc) -> None:
         """shrink_active_list: deactivate from the active tail; only young executable file folios
         stay active (core.kswapd.shrink_active_lists, compiled)."""
-        a = lru_type * 2 + ACTIVE
-        n = min(nr_to_scan, lruvec.nr[a])
-        if n <= 0:
-            return
-        f, p = sim.folios, sim.ptes
-        la, li = lruvec.lists[a], lruvec.lists[a - 1]
-        for fl in (la, li):
-            if fl.hi + n > len(fl.ids):
-                fl._compact(f, n, 0)
-        lh = np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64)
-        taken, rotate, kc = buffers(sim)
-        shrink_active_lists(la.ids, la.stamps, li.ids, li.stamps, lh, lru_type, n,
-                            f.walk_exec if self.uses("ptwalk") else _NO_WALK, (f.stamp, f.lru, f.flags, f.pte_head),
-                            (p.present, p.young, p.exec, p.next), sim.lruvec_table.arrays(), lruvec.row,
-                            sim._stamp_clock, (taken, rotate), kc)
-        li.hi, la.lo, la.hi = int(lh[1]), int(lh[2]), int(lh[3])
-        flush_counts(sim, lruvec, kc)
+        shrink_active_on(sim, lruvec, lru_type, nr_to_scan, sim.folios.walk_exec if self.uses("ptwalk") else None)
 
     def after_lruvec(self, sim, lruvec, sc):
         """End of shrink_lruvec: keep the anon inactive list from running low."""

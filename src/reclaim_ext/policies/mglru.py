@@ -24,7 +24,7 @@ from ..core.kswapd import (
 )
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
-    ReclaimOps, ScanControl,
+    BatchedEvents, ScanControl,
 )
 from ..core.lru import HookOut, isolate_tail_into, tail_valid, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
@@ -918,7 +918,7 @@ def positive_ctrl_err(sp, pv) -> bool:
     return ctrl_err_ok(sp.refaulted, sp.total, sp.gain, pv.refaulted, pv.total, pv.gain)
 
 
-class MGLRU(ReclaimOps):
+class MGLRU(BatchedEvents):
     """Linux's multi-generational LRU (6.14 and later) on the shared reclaim core."""
 
     name = "mglru"
@@ -1006,18 +1006,9 @@ class MGLRU(ReclaimOps):
         return eviction_tokens(ids, f.flags, f.type, f.lru_refs, np.array(lg.min_seq, dtype=np.int64), lg.evicted,
                                self.pre_rework)
 
-    # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -------------
-
-    def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        self._apply(sim, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
-
-    def mark_accessed(self, sim, lruvec, page):
-        self._apply(sim, AccessEvents.one(sim, page, False))
+    # ---- hot path: mglru_events (compiled, above); folio_add and mark_accessed are one event ----
 
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        self._apply(sim, ev)
-
-    def _apply(self, sim, ev: AccessEvents) -> None:
         """mglru_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
         f = sim.folios
         nid = sim.node.nid
