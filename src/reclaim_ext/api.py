@@ -305,6 +305,10 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "miss_ratio": res["miss_ratio"],
         "wall_seconds": wall,
         "accesses_per_second": res["accesses"] / wall if wall > 0 else 0.0,
+        # of the wall time, the trace's own: generating it or reading it (Simulator.run)
+        "trace_seconds": sim.trace_seconds,
+        "simulated_accesses_per_second": (res["accesses"] / (wall - sim.trace_seconds)
+                                          if wall > sim.trace_seconds else 0.0),
         "modeled_seconds": res["modeled_seconds"],
         "vmstat": res["vmstat"],
         "cost": res["cost"],

@@ -428,6 +428,8 @@ def _print_cache_summary(r: dict) -> None:
     ] + _policy_rows(r)
     rows += [(k.replace("_", " "), f"{v:,}") for k, v in r["events"].items() if v]
     rows.append(("wall time / rate", f"{r['wall_seconds']:.2f} s / {r['accesses_per_second'] / 1e6:.2f} M accesses/s"))
+    rows.append(("trace time (generated or read) / rate without it",
+                 f"{r['trace_seconds']:.2f} s / {r['simulated_accesses_per_second'] / 1e6:.2f} M accesses/s"))
     for k, v in rows:
         t.add_row(k, v)
     _print_tables(t)
@@ -470,6 +472,8 @@ def _print_summary(r: dict) -> None:
     rows += [
         ("modelled runtime", f"{r['modeled_seconds']:.3f} s"),
         ("wall time / rate", f"{r['wall_seconds']:.2f} s / {r['accesses_per_second'] / 1e6:.2f} M accesses/s"),
+        ("trace time (generated or read) / rate without it",
+         f"{r['trace_seconds']:.2f} s / {r['simulated_accesses_per_second'] / 1e6:.2f} M accesses/s"),
     ]
     for k, v in rows:
         head.add_row(k, v)

@@ -30,6 +30,7 @@ _INT_COLUMNS = ("cell_index", "memory_pages", "capacity", "seed", "swap", "swapp
                 "watermark_scale_factor", "accesses", "misses", "swap_pages", "hits", "evictions", "objects",
                 "free_pages", "mem_available")
 _FLOAT_COLUMNS = ("min_ttl_ms", "miss_ratio", "modeled_seconds", "wall_seconds", "accesses_per_second",
+                  "trace_seconds", "simulated_accesses_per_second",
                   "cell_seconds", "finished_at", "lru_gen_anon_young_share", "lru_gen_file_young_share")
 _INT_PREFIXES = ("vmstat_", "cost_", "events_")
 

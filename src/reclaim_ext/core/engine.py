@@ -42,6 +42,7 @@ from ..machine.memcg import MemcgConfig, resolve_memcgs
 from ..machine.index import KeyIndex
 from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
+from ..trace.base import TimedChunks
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
 from .access import (
@@ -136,6 +137,7 @@ class Simulator:
         self.nr_writeback = 0
         self.writeback_requested = False
         self.accesses = 0
+        self.trace_seconds = 0.0  # time the trace took to give its chunks (Simulator.run)
         self.pos = 0  # index of the access being processed, kept current at reclaim points
         self.misses = 0
         # opt-in (record_misses): the positions of the accesses that missed, one array per stretch
@@ -504,20 +506,24 @@ class Simulator:
         """Replay a whole trace. `progress(n_done)` is called after each chunk, `on_chunk(accesses
         so far)` before each (where a policy switch can happen)."""
         exact = self.config.mode != "fast"
-        for chunk in trace.chunks():
-            if len(chunk) == 0:
-                continue
-            if on_chunk is not None:
-                on_chunk(self.accesses)
-            try:
-                self._run_chunk(chunk, exact)
-            except OutOfMemory:  # served: the accesses before the one that found no memory
-                self.kind_counts += np.bincount(chunk["kind"][: self.pos - self.accesses], minlength=len(Kind))
-                raise
-            self.kind_counts += self._chunk_kinds  # accesses by kind (counted by mm.translate)
-            self.accesses += len(chunk)
-            if progress is not None:
-                progress(len(chunk))
+        chunks = TimedChunks(trace)
+        try:
+            for chunk in chunks:
+                if len(chunk) == 0:
+                    continue
+                if on_chunk is not None:
+                    on_chunk(self.accesses)
+                try:
+                    self._run_chunk(chunk, exact)
+                except OutOfMemory:  # served: the accesses before the one that found no memory
+                    self.kind_counts += np.bincount(chunk["kind"][: self.pos - self.accesses], minlength=len(Kind))
+                    raise
+                self.kind_counts += self._chunk_kinds  # accesses by kind (counted by mm.translate)
+                self.accesses += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        finally:
+            self.trace_seconds += chunks.seconds
         if self.config.check:
             self.check_conservation()
         self.sample()

@@ -294,11 +294,19 @@ class ReclaimOps:
 
 
 class BatchedEvents(ReclaimOps):
-    """A policy whose access rules are stated once, in its batched hook (access_events): its
-    scalar hooks (folio_add, mark_accessed) are single events of it (AccessEvents.one)."""
+    """A policy whose access rules are stated once, in apply_events (events in order, each on its
+    folio's lruvec): access_events is a call of it, and the scalar hooks (folio_add,
+    mark_accessed) are single events of it (AccessEvents.one). A subclass that extends one hook
+    (the plug-in adapter delivers each event to its plug-in) does not see the others call it."""
+
+    def apply_events(self, sim, ev: AccessEvents) -> None:
+        raise NotImplementedError
+
+    def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
+        self.apply_events(sim, ev)
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        self.access_events(sim, lruvec, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
+        self.apply_events(sim, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
 
     def mark_accessed(self, sim, lruvec, page):
-        self.access_events(sim, lruvec, AccessEvents.one(sim, page, False))
+        self.apply_events(sim, AccessEvents.one(sim, page, False))

@@ -187,9 +187,9 @@ class Classic(BatchedEvents):
         """workingset_eviction (core.workingset): the non-resident age, which each eviction advances."""
         return workingset_eviction(lruvec, len(ids))
 
-    # ---- hot path: classic_events (compiled, above); folio_add and mark_accessed are one event --
+    # ---- hot path: classic_events (compiled, above) for one event or a whole stretch ----------
 
-    def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
+    def apply_events(self, sim, ev: AccessEvents) -> None:
         """classic_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
         f = sim.folios
         out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page))

@@ -1006,9 +1006,9 @@ class MGLRU(BatchedEvents):
         return eviction_tokens(ids, f.flags, f.type, f.lru_refs, np.array(lg.min_seq, dtype=np.int64), lg.evicted,
                                self.pre_rework)
 
-    # ---- hot path: mglru_events (compiled, above); folio_add and mark_accessed are one event ----
+    # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -----------
 
-    def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
+    def apply_events(self, sim, ev: AccessEvents) -> None:
         """mglru_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
         f = sim.folios
         nid = sim.node.nid

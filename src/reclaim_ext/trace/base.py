@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import time
+
 import numpy as np
 
 DEFAULT_CHUNK = 1 << 16
@@ -32,6 +34,24 @@ class Trace:
         from .record import RECORD_DTYPE
 
         return np.concatenate(parts) if parts else np.zeros(0, dtype=RECORD_DTYPE)
+
+
+class TimedChunks:
+    """A trace's chunks, with the time spent producing them (generating or reading the trace) in
+    `seconds`: the part of a run's wall time that is the trace's own (trace_seconds)."""
+
+    def __init__(self, trace: Trace):
+        self.seconds = 0.0
+        self._chunks = trace.chunks()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            t0 = time.perf_counter()
+            chunk = next(self._chunks, None)
+            self.seconds += time.perf_counter() - t0
+            if chunk is None:
+                return
+            yield chunk
 
 
 class ArrayTrace(Trace):
