@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from reclaim_ext.cli import main
 from reclaim_ext.errors import ReclaimExtError
+from reclaim_ext.validate import kernel as kernel_mod
 from reclaim_ext.validate import vm as vmmod
 from reclaim_ext.validate import vmimage as vi
 from reclaim_ext.validate.errors import Unavailable
@@ -650,6 +651,20 @@ def test_vm_suite_anon_set(monkeypatch, tmp_path):
     assert data["host"]["swap"]["bytes"] == vmmod.swap_bytes(1024) and data["regime"]["anon"]["swappiness"] == 60
     with pytest.raises(ReclaimExtError, match="host suite has no anon set"):
         suite.run_suite(traces=("zipf1.2",), access=("anon",), reps=1)
+    assert plan.swap_device == "disk" and data["host"]["swap"]["device"] == "disk"
+    # zram: the boot gets the zram device of swap_bytes, the model swaps to its zram device
+    models = []
+    real_model = kernel_mod.model_run
+    monkeypatch.setattr(kernel_mod, "model_run", lambda *a: models.append(a) or real_model(*a))
+    z = vmmod.run_suite_vm(kernel, traces=("zipf1.2",), access=("anon",), reps=1, lru_gen="off", n=1024, scale=0.01,
+                           workdir=str(tmp_path), swap_device="zram")
+    zplan = calls[-1]["plan"]
+    assert zplan.swap_device == "zram" and zplan.swap_bytes == vmmod.swap_bytes(1024)
+    assert z["host"]["swap"]["device"] == "zram" and z["regime"]["anon"]["swap"] == vmmod.ZRAM_REGIME
+    assert models and all(m[3] == "anon" and m[-1] == "zram" for m in models)
+    with pytest.raises(ReclaimExtError, match="only with the anon set"):
+        vmmod.run_suite_vm(kernel, traces=("zipf1.2",), access=("pread",), reps=1, n=1024, scale=0.01,
+                           workdir=str(tmp_path), swap_device="zram")
     # a boot that did not bring its swap device up is refused
     monkeypatch.setattr(vmmod, "boot_plan", real)
     with pytest.raises(vmmod.GuestError, match="no swap device active"):
@@ -700,6 +715,10 @@ def test_default_vm_out_and_command():
     from reclaim_ext.validate.cli import default_vm_out, suite_command
 
     assert default_vm_out("6.12", "on") == "docs/data/fidelity-vm-6.12-lru-gen-on.json"
+    assert default_vm_out("6.12", "on", "zram") == "docs/data/fidelity-vm-6.12-lru-gen-on-zram.json"
+    assert default_vm_out("6.12", "on", "disk") == "docs/data/fidelity-vm-6.12-lru-gen-on.json"
+    assert suite_command((), "anon", 1, None, {"kernel": "6.12", "lru_gen": "off", "swap_device": "zram"}) == \
+        "reclaim-ext validate kernel --suite --vm 6.12 --lru-gen off --swap-device zram --access anon --reps 1"
     assert default_vm_out("/x/boot/vmlinuz-6.1.0-57-cloud-amd64", None) == \
         "docs/data/fidelity-vm-vmlinuz-6.1.0-57-cloud-amd64-lru-gen-default.json"
     assert suite_command((), None, 3, None, None) == "reclaim-ext validate kernel --suite --reps 3"
@@ -780,7 +799,8 @@ def test_swap_comparison():
     (["--vm", "6.12", "--swappiness", "10"], "needs --access anon"),
     (["--swappiness", "10"], "--swappiness does not apply with the host kernel"),
     (["--vm", "6.12", "--suite", "--access", "anon", "--swappiness", "10"], "the suite's anon set runs at swappiness 60"),
-    (["--vm", "6.12", "--swap-device", "zram"], "needs --access anon, one configuration"),
+    (["--vm", "6.12", "--swap-device", "zram"], "needs --access anon (only anon runs have swap"),
+    (["--vm", "6.12", "--suite", "--swap-device", "zram"], "with --suite, the anon set alone"),
     (["--swap-device", "zram"], "--swap-device does not apply with the host kernel"),
 ])
 def test_anon_option_errors(args, msg):

@@ -158,8 +158,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
             raise click.BadParameter("anon needs --vm (the host has no swap to compare with)", param_hint="--access")
     if swappiness is not None and access != "anon":
         raise click.BadParameter("needs --access anon (only anon runs have swap)", param_hint="--swappiness")
-    if swap_device is not None and (access != "anon" or suite):
-        raise click.BadParameter("needs --access anon, one configuration (the suite's anon set swaps to a disk)",
+    if swap_device is not None and access != "anon":
+        raise click.BadParameter("needs --access anon (only anon runs have swap; with --suite, the anon set alone)",
                                  param_hint="--swap-device")
     if suite and swappiness is not None:
         raise click.BadParameter("the suite's anon set runs at swappiness 60 (run other values one by one)",
@@ -172,7 +172,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
                   "the suite has its own traces and limits, and writes its JSON to --out")
         _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale,
                vm=vm and {"kernel": vm, "lru_gen": lru_gen, "min_ttl_ms": min_ttl_ms, "modules": vm_modules,
-                          "accel": vm_accel, "timeout": vm_timeout})
+                          "accel": vm_accel, "timeout": vm_timeout, "swap_device": swap_device})
         return
     if only or out or scale is not None:
         raise click.BadParameter("only with --suite", param_hint="--only/--out/--scale")
@@ -278,13 +278,15 @@ def _table(path: str) -> None:
         sys.exit(EXIT_BAD_INPUT)
 
 
-def default_vm_out(kernel: str, lru_gen: str | None) -> str:
-    """docs/data/fidelity-vm-<kernel>-lru-gen-<on|off|default>.json (the kernel's name made file-safe)."""
+def default_vm_out(kernel: str, lru_gen: str | None, swap_device: str | None = None) -> str:
+    """docs/data/fidelity-vm-<kernel>-lru-gen-<on|off|default>[-zram].json (the kernel's name made
+    file-safe; -zram: the anon set swapping to zram)."""
     import os
     import re
 
     name = re.sub(r"[^A-Za-z0-9.+-]+", "_", os.path.basename(kernel.rstrip("/")))
-    return f"docs/data/fidelity-vm-{name}-lru-gen-{lru_gen or 'default'}.json"
+    dev = f"-{swap_device}" if swap_device and swap_device != "disk" else ""
+    return f"docs/data/fidelity-vm-{name}-lru-gen-{lru_gen or 'default'}{dev}.json"
 
 
 def suite_command(only, access, reps, scale, vm: dict | None) -> str:
@@ -292,7 +294,8 @@ def suite_command(only, access, reps, scale, vm: dict | None) -> str:
     cmd = "reclaim-ext validate kernel --suite"
     if vm:
         cmd += f" --vm {vm['kernel']}" + (f" --lru-gen {vm['lru_gen']}" if vm.get("lru_gen") else "") + \
-            (f" --min-ttl-ms {vm['min_ttl_ms']}" if vm.get("min_ttl_ms") is not None else "")
+            (f" --min-ttl-ms {vm['min_ttl_ms']}" if vm.get("min_ttl_ms") is not None else "") + \
+            (f" --swap-device {vm['swap_device']}" if vm.get("swap_device") else "")
     return cmd + "".join(f" --only {t}" for t in only) + (f" --access {access}" if access else "") + \
         f" --reps {reps}" + (f" --scale {scale:g}" if scale is not None else "")
 
@@ -302,7 +305,7 @@ def _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale
 
     if trace_path is not None or params or overhead is not None:
         raise click.BadParameter("--suite has its own traces and calibration", param_hint="--trace/--param/--overhead")
-    out = out or (default_vm_out(vm["kernel"], vm.get("lru_gen")) if vm else DEFAULT_OUT)
+    out = out or (default_vm_out(vm["kernel"], vm.get("lru_gen"), vm.get("swap_device")) if vm else DEFAULT_OUT)
     _check_json_path(out)
     traces = tuple(only) or TRACES
     modes = (access,) if access else (VM_ACCESS if vm else ACCESS)
@@ -320,7 +323,7 @@ def _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale
             data = run_suite_vm(vm["kernel"], traces=traces, access=modes, reps=reps, lru_gen=vm.get("lru_gen"),
                                 min_ttl_ms=vm.get("min_ttl_ms"), modules=vm.get("modules"), workdir=workdir,
                                 scale=scale or 1.0, timeout=vm.get("timeout"), accel=vm.get("accel") or "auto",
-                                log=log)
+                                swap_device=vm.get("swap_device") or "disk", log=log)
         else:
             data = run_suite(traces=traces, access=modes, reps=reps, workdir=workdir, scale=scale or 1.0, log=log)
     except (Unavailable, ReclaimExtError) as e:

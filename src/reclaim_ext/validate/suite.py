@@ -354,7 +354,8 @@ def suite_calibration(configs: list[SuiteConfig], runs: dict) -> dict:
 
 
 def compare_suite(configs: list[SuiteConfig], runs: dict, pages: dict, n: int, reps: int, *, policy: str = "classic",
-                  min_ttl_ms: float = 0, swappiness: int = 60, log: Callable[[str], None] = lambda s: None) -> dict:
+                  min_ttl_ms: float = 0, swappiness: int = 60, swap_device: str = "disk",
+                  log: Callable[[str], None] = lambda s: None) -> dict:
     """The suite's comparison from its kernel runs ({config: [run_record]}, host or VM): one
     calibration per access mode, the model (`policy`) and plain LRU per configuration, and run by
     run the model at each run's own calibrated capacity. Returns the JSON-ready result (without
@@ -372,13 +373,13 @@ def compare_suite(configs: list[SuiteConfig], runs: dict, pages: dict, n: int, r
         over = calibration[c.access]["overhead"]
         model_max = c.limit_pages - over
         t0 = time.monotonic()
-        models = {model_max: model_run(p, n, model_max, c.access, policy, min_ttl_ms, swappiness)}
+        models = {model_max: model_run(p, n, model_max, c.access, policy, min_ttl_ms, swappiness, swap_device)}
         model = models[model_max]
         run_over = [r["_cal"].overhead for r in rs]
         for o in run_over:
             mm = run_model_max(c.limit_pages, o)
             if mm not in models:
-                models[mm] = model_run(p, n, mm, c.access, policy, min_ttl_ms, swappiness)
+                models[mm] = model_run(p, n, mm, c.access, policy, min_ttl_ms, swappiness, swap_device)
         km = [r["misses"] for r in rs]
         run_max = [run_model_max(c.limit_pages, o) for o in run_over]
         per_run = per_run_comparison(km, [models[m]["misses"] for m in run_max], run_over, c.limit_pages, distinct)

@@ -39,6 +39,7 @@ KVM_DEV = "/dev/kvm"
 KVM_BOOT_WAIT = 60.0       # seconds KVM gets to reach the guest's /init before falling back to TCG
 TAIL_LINES = 12
 DEFAULT_SWAPPINESS = 60
+ZRAM_REGIME = "zram (/dev/zram0, the zram module's default compressor), memory.swap.max max"
 
 
 class GuestError(ReclaimExtError):
@@ -369,7 +370,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         host["swap"] = dict(parsed["swap"], bytes=swap_bytes(npages), device=swap_device)
         regime.update(swappiness=swappiness, page_cluster=0, thp="never", zswap="off or absent")
         if swap_device == "zram":
-            regime["swap"] = "zram (/dev/zram0, the zram module's default compressor), memory.swap.max max"
+            regime["swap"] = ZRAM_REGIME
     return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
                    host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
                    min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
@@ -407,23 +408,28 @@ def suite_batches(configs: list, reps: int) -> list[list]:
     return list(out.values())
 
 
-def batch_plan(batch: list, reps: int, lru_gen: str | None, min_ttl_ms: int | None) -> GuestPlan:
+def batch_plan(batch: list, reps: int, lru_gen: str | None, min_ttl_ms: int | None, swap_device: str = "disk",
+               npages: int = 0) -> GuestPlan:
     """The guest plan of one boot: every configuration of `batch`, `reps` runs each, in order;
-    with the swap device (swappiness DEFAULT_SWAPPINESS) when an anon run is among them."""
+    with the swap device (`swap_device` of swap_bytes(npages); swappiness DEFAULT_SWAPPINESS)
+    when an anon run is among them."""
     runs = [(f"{c.trace}.u32", c.access, c.limit_pages) for c in batch for _ in range(reps)]
     anon = any(c.access == "anon" for c in batch)
     return GuestPlan(limit_pages=max(c.limit_pages for c in batch), lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
                      sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, runs=runs, swap=anon,
-                     swappiness=DEFAULT_SWAPPINESS if anon else None)
+                     swappiness=DEFAULT_SWAPPINESS if anon else None, swap_device=swap_device,
+                     swap_bytes=swap_bytes(npages) if anon else 0)
 
 
 def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps: int = 1, lru_gen: str | None = None,
                  min_ttl_ms: int | None = None, modules: str | None = None, workdir: str = "/var/tmp",
                  n: int | None = None, scale: float = 1.0, timeout: float | None = None, accel: str = "auto",
-                 cache: str | None = None, log: Callable[[str], None] = lambda s: None) -> dict:
+                 cache: str | None = None, swap_device: str = "disk",
+                 log: Callable[[str], None] = lambda s: None) -> dict:
     """The validation suite (suite.py's traces and limits) in VMs booting `kernel`, one boot per
-    trace; then suite.compare_suite with the model's policy matching the guest's lru_gen. Returns
-    the suite's JSON-ready result, `host` describing the VM."""
+    trace; then suite.compare_suite with the model's policy matching the guest's lru_gen (and the
+    anon set's `swap_device`, disk or zram, on both sides). Returns the suite's JSON-ready
+    result, `host` describing the VM."""
     from . import suite as S
 
     traces = tuple(traces or S.TRACES)
@@ -431,6 +437,8 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
     fractions = tuple(fractions or S.FRACTIONS)
     n = n or S.N_PAGES
     check_args(access[0], reps, lru_gen, min_ttl_ms)
+    if swap_device != "disk" and "anon" not in access:
+        raise ReclaimExtError("swap device: only with the anon set (the file runs have no swap)")
     configs = S.plan(traces, access, fractions, n)
     if min(c.limit_pages for c in configs) < 64:
         raise ReclaimExtError(f"suite: a limit of {min(c.limit_pages for c in configs)} pages is too small for "
@@ -450,7 +458,7 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
     try:
         worker = compile_static_worker(worker_dir)
         for bi, batch in enumerate(batches, 1):
-            plan = batch_plan(batch, reps, lru_gen, min_ttl_ms)
+            plan = batch_plan(batch, reps, lru_gen, min_ttl_ms, swap_device, n)
             trace = batch[0].trace
             total = sum(len(pages[c.trace]) for c in batch) * reps
             log(f"[boot {bi}/{len(batches)}] {trace}: {len(batch)} configurations x {reps} run(s), "
@@ -491,19 +499,21 @@ def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps:
     ttl = (last["parsed"]["min_ttl_ms"] or 0) if mglru else 0
     log(f"model: {policy} for {len(configs)} configurations")
     data = S.compare_suite(configs, runs, pages, n, reps, policy=policy, min_ttl_ms=ttl, swappiness=DEFAULT_SWAPPINESS,
-                           log=log)
+                           swap_device=swap_device, log=log)
     data["suite"]["scale"] = scale
     data["suite"]["fractions"] = list(fractions)
     host = vm_host(k, last)
     host.pop("vm_seconds", None)
     host["boots"] = boots
     if "anon" in access:
-        host["swap"] = dict(last["parsed"].get("swap") or {}, bytes=swap_bytes(n))
+        host["swap"] = dict(last["parsed"].get("swap") or {}, bytes=swap_bytes(n), device=swap_device)
     data["host"] = host
     data["regime"] = {a: vm_regime(a) for a in access}
     if "anon" in access:
         data["regime"]["anon"].update(swappiness=DEFAULT_SWAPPINESS, page_cluster=0, thp="never",
                                       zswap="off or absent")
+        if swap_device == "zram":
+            data["regime"]["anon"]["swap"] = ZRAM_REGIME
     data["kernel_seconds"] = kernel_seconds
     data["wall_seconds"] = time.monotonic() - t_start
     return data
