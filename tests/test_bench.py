@@ -35,7 +35,7 @@ def test_bench_command_reports_rates_and_miss_ratio():
     res = CliRunner().invoke(main, ["bench", "--pages", "20000", "--accesses", "50000", "--json", "-"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["memory_pages"] == 2000
+    assert out["memory_pages"] == 2000 and out["warmup_accesses"] == 50000  # the default, at most the trace
     assert out["ours"]["requests_per_second"] > 0
     assert 0 < out["ours"]["miss_ratio"] < 1
     # libcachesim is in the test extra: the peer ran on the same ids at the same capacity
@@ -46,3 +46,5 @@ def test_bench_command_reports_rates_and_miss_ratio():
 def test_bench_rejects_bad_sizes():
     res = CliRunner().invoke(main, ["bench", "--pages", "0"])
     assert res.exit_code == 2
+    res = CliRunner().invoke(main, ["bench", "--warmup", "-1"])
+    assert res.exit_code == 2 and "--warmup -1: must be >= 0" in res.output
