@@ -66,7 +66,8 @@ def validate() -> None:
                    "with a swap device in the guest [default: pread; with --suite pread and mmap].")
 @click.option("--swap-device", "swap_device", type=click.Choice(["disk", "zram"]), default=None,
               help="With --vm --access anon: the guest's swap, a virtio disk or zram (the kernel's zram module) "
-                   "of the data's size + 64 MiB; the model swaps to the same kind [default: disk].")
+                   "of the data's size + 64 MiB; the model swaps to the same kind (with --suite: the anon set) "
+                   "[default: disk].")
 @click.option("--swappiness", "swappiness", type=click.IntRange(0, 200), default=None,
               help="With --vm --access anon: the guest's /proc/sys/vm/swappiness and the model's [default: 60].")
 @click.option("--reps", type=click.IntRange(1, 100), default=None,
