@@ -303,12 +303,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "accesses_by_kind": res["accesses_by_kind"],
         "misses": res["misses"],
         "miss_ratio": res["miss_ratio"],
-        "wall_seconds": wall,
-        "accesses_per_second": res["accesses"] / wall if wall > 0 else 0.0,
-        # of the wall time, the trace's own: generating it or reading it (Simulator.run)
-        "trace_seconds": sim.trace_seconds,
-        "simulated_accesses_per_second": (res["accesses"] / (wall - sim.trace_seconds)
-                                          if wall > sim.trace_seconds else 0.0),
+        # the wall time, and of it the trace's own: generating it or reading it (Simulator.run)
+        **sim.chunks.rates(res["accesses"], wall),
         "modeled_seconds": res["modeled_seconds"],
         "vmstat": res["vmstat"],
         "cost": res["cost"],

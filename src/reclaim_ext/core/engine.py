@@ -137,7 +137,7 @@ class Simulator:
         self.nr_writeback = 0
         self.writeback_requested = False
         self.accesses = 0
-        self.trace_seconds = 0.0  # time the trace took to give its chunks (Simulator.run)
+        self.chunks = TimedChunks(None)  # the trace's chunks and the time they took (Simulator.run)
         self.pos = 0  # index of the access being processed, kept current at reclaim points
         self.misses = 0
         # opt-in (record_misses): the positions of the accesses that missed, one array per stretch
@@ -506,24 +506,21 @@ class Simulator:
         """Replay a whole trace. `progress(n_done)` is called after each chunk, `on_chunk(accesses
         so far)` before each (where a policy switch can happen)."""
         exact = self.config.mode != "fast"
-        chunks = TimedChunks(trace)
-        try:
-            for chunk in chunks:
-                if len(chunk) == 0:
-                    continue
-                if on_chunk is not None:
-                    on_chunk(self.accesses)
-                try:
-                    self._run_chunk(chunk, exact)
-                except OutOfMemory:  # served: the accesses before the one that found no memory
-                    self.kind_counts += np.bincount(chunk["kind"][: self.pos - self.accesses], minlength=len(Kind))
-                    raise
-                self.kind_counts += self._chunk_kinds  # accesses by kind (counted by mm.translate)
-                self.accesses += len(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-        finally:
-            self.trace_seconds += chunks.seconds
+        self.chunks = TimedChunks(trace)
+        for chunk in self.chunks:
+            if len(chunk) == 0:
+                continue
+            if on_chunk is not None:
+                on_chunk(self.accesses)
+            try:
+                self._run_chunk(chunk, exact)
+            except OutOfMemory:  # served: the accesses before the one that found no memory
+                self.kind_counts += np.bincount(chunk["kind"][: self.pos - self.accesses], minlength=len(Kind))
+                raise
+            self.kind_counts += self._chunk_kinds  # accesses by kind (counted by mm.translate)
+            self.accesses += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
         if self.config.check:
             self.check_conservation()
         self.sample()

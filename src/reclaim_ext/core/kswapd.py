@@ -702,7 +702,7 @@ def buffers(sim) -> tuple:
 _NO_WALK = np.zeros(0, dtype=np.bool_)  # shrink_active_on without a page-table walk
 
 
-def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.ndarray) -> None:
+def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.ndarray | None) -> None:
     """shrink_active_lists on an lruvec of two classes per type, from Python: its lists given
     room first (FolioList._compact), the counters flushed after. `walk_exec`: what the last
     page-table walk found (ptwalk), or None."""

@@ -65,5 +65,4 @@ def workingset_eviction(lruvec, nr_pages: int) -> np.ndarray:
 
 
 __all__ = ["age_nonresident", "workingset_age_nonresident", "workingset_eviction", "workingset_size_of",
-           "workingset_test_recent", "LRU_ANON",
-           "LRU_FILE"]
+           "workingset_test_recent", "LRU_ANON", "LRU_FILE"]

@@ -564,8 +564,5 @@ def run_cache(trace, policy: Policy, capacity: int, seed: int = 0, progress=None
     if check:
         sim.check_conservation()
     out = sim.result()
-    out["wall_seconds"] = wall
-    out["accesses_per_second"] = sim.accesses / wall if wall > 0 else 0.0
-    out["trace_seconds"] = sim.chunks.seconds
-    out["simulated_accesses_per_second"] = sim.accesses / (wall - sim.chunks.seconds) if wall > sim.chunks.seconds else 0.0
+    out.update(sim.chunks.rates(sim.accesses, wall))
     return out

@@ -40,9 +40,9 @@ class TimedChunks:
     """A trace's chunks, with the time spent producing them (generating or reading the trace) in
     `seconds`: the part of a run's wall time that is the trace's own (trace_seconds)."""
 
-    def __init__(self, trace: Trace):
+    def __init__(self, trace: Trace | None):
         self.seconds = 0.0
-        self._chunks = trace.chunks()
+        self._chunks = trace.chunks() if trace is not None else iter(())
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
@@ -52,6 +52,13 @@ class TimedChunks:
             if chunk is None:
                 return
             yield chunk
+
+    def rates(self, accesses: int, wall: float) -> dict:
+        """A run's wall time and rate, and the trace's part of it (trace_seconds) and the rate
+        without it (simulated_accesses_per_second)."""
+        rest = wall - self.seconds
+        return {"wall_seconds": wall, "accesses_per_second": accesses / wall if wall > 0 else 0.0,
+                "trace_seconds": self.seconds, "simulated_accesses_per_second": accesses / rest if rest > 0 else 0.0}
 
 
 class ArrayTrace(Trace):
