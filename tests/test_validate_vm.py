@@ -843,3 +843,20 @@ def test_real_vm_anon_replay(tmp_path):
     assert res["swap"]["kernel_pswpin"] > 0 and res["swap"]["model_pswpin"] > 0
     assert abs(res["error"]) < 0.15
     assert os.listdir(tmp_path) == []
+
+
+def test_lru_gen_seqs_of_the_probe_from_the_guests_debugfs_file():
+    """The guest prints /sys/kernel/debug/lru_gen after each run; each run record keeps its probe
+    memcg's max_seq and evictable min_seq (the first generation listed)."""
+    text = "\n".join([
+        "memcg     1 /", " node     0", "          0       5000          0          0",
+        "          3       5000          0          0",
+        "memcg    17 /probe1", " node     0", "         41      12345       1200          0 ",
+        "         42       3000       3000          3 ", "         43        100       4000          0 ",
+        "memcg    18 /probe12", " node     0", "          0       5000          0          0"])
+    assert vmmod.lru_gen_seqs(text, "/probe1") == {"max_seq": 43, "min_seq": 41}
+    assert vmmod.lru_gen_seqs(text, "/probe12") == {"max_seq": 0, "min_seq": 0}
+    assert vmmod.lru_gen_seqs(text, "/probe3") is None and vmmod.lru_gen_seqs("", "/probe1") is None
+    script = vi.init_script(vi.GuestPlan(limit_pages=2048))
+    assert "mount -t debugfs none /sys/kernel/debug" in script
+    assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen; do" in script

@@ -332,6 +332,7 @@ def run_record(w: dict, stat0: dict, stat1: dict, v0: dict, v1: dict, extra: dic
                               and k.startswith(("workingset_", "pg"))},
         "memory_stat_end": {k: stat1[k] for k in MSTAT_KEYS if k in stat1 and not k.startswith(("workingset_", "pg"))},
         "vmstat_delta": dv,
+        "lru_gen": None,  # the memcg's MGLRU generations at the end: in a VM (vm.guest_run_record)
         "calibration": cal.to_dict(),
         "_cal": cal,
         "_bitmap": w.get("bitmap"),
@@ -406,6 +407,9 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
                                                "workingset_refault_file", "pgsteal_anon", "pgsteal_file")},
         "memory_events": mc.get("memory_events"),
         "peak_pages": mc.get("peak"),
+        # MGLRU: the probe's max_seq and lower min_seq at the end (vm.lru_gen_seqs reads the kernel's)
+        "lru_gen": next(({"max_seq": g["max_seq"], "min_seq": min(g["min_seq"].values())}
+                         for g in res.get("lru_gen") or [] if g.get("memcg_path") == "/probe"), None),
         "_bitmap": res["miss_bitmap"],
     }
 

@@ -406,8 +406,9 @@ def compare_suite(configs: list[SuiteConfig], runs: dict, pages: dict, n: int, r
             "kernel_seconds": [r["seconds"] for r in rs],
             "model_policy": policy,
             "model_global_reclaim_scans": model["global_reclaim_scans"],
-            "counters": [{"memory_stat_delta": r["memory_stat_delta"], "vmstat_delta": r["vmstat_delta"]}
-                         for r in rs],
+            "counters": [{"memory_stat_delta": r["memory_stat_delta"], "vmstat_delta": r["vmstat_delta"],
+                          "lru_gen": r.get("lru_gen")} for r in rs],
+            "model_lru_gen": model.get("lru_gen"),
         })
         if per_access is not None:
             results[-1]["bitmaps"], results[-1]["divergence"] = per_access

@@ -219,8 +219,28 @@ def lru_gen_on(value: str | None) -> bool:
         return value.lower() in ("y", "on")
 
 
+def lru_gen_seqs(text: str, memcg: str) -> dict | None:
+    """max_seq and the evictable min_seq of memcg `memcg`'s lruvec (node 0) in the guest's
+    /sys/kernel/debug/lru_gen (lru_gen_seq_show: a `memcg ID PATH` line, a `node N` line, then one
+    line `seq age_ms nr_anon nr_file` per generation, from evictable_min_seq at swappiness 100,
+    the lower of the two types' min_seq, to max_seq); None when the memcg or MGLRU is not there."""
+    lines = text.splitlines()
+    start = next((i for i, x in enumerate(lines) if x.split()[:1] == ["memcg"] and x.split()[-1:] == [memcg]), None)
+    if start is None:
+        return None
+    seqs = []
+    for x in lines[start + 1:]:
+        p = x.split()
+        if not p or p[0] == "memcg" or (p[0] == "node" and seqs):
+            break
+        if len(p) == 4 and all(v.isdigit() for v in p):
+            seqs.append(int(p[0]))
+    return {"max_seq": max(seqs), "min_seq": min(seqs)} if seqs else None
+
+
 def guest_run_record(r: dict, limit_pages: int) -> dict:
-    """One guest run as the host path's run record (kernel.run_record)."""
+    """One guest run as the host path's run record (kernel.run_record), with its memcg's MGLRU
+    generations at the end (`lru_gen`, lru_gen_seqs; None without MGLRU)."""
     if r.get("rc") != 0:
         err = [x for x in r.get("err", "").splitlines() if x.strip()]
         why = "killed by the OOM killer? raise --memory" if r.get("rc") == 137 else (err[-1] if err else "no output")
@@ -231,9 +251,11 @@ def guest_run_record(r: dict, limit_pages: int) -> dict:
         raise GuestError(f"guest run {r.get('n')}: {e}") from None
     extra = {f"events_{k}": v for k, v in parse_stat(r.get("events", "")).items()}
     peak = r.get("peak", "").strip()
-    return run_record(w, parse_stat(r.get("stat0", "")), parse_stat(r.get("stat1", "")),
-                      parse_stat(r.get("vmstat0", "")), parse_stat(r.get("vmstat1", "")), extra,
-                      int(peak) // PAGE if peak.isdigit() else None, limit_pages)
+    rec = run_record(w, parse_stat(r.get("stat0", "")), parse_stat(r.get("stat1", "")),
+                     parse_stat(r.get("vmstat0", "")), parse_stat(r.get("vmstat1", "")), extra,
+                     int(peak) // PAGE if peak.isdigit() else None, limit_pages)
+    rec["lru_gen"] = lru_gen_seqs(r.get("lru_gen", ""), f"/probe{r.get('n')}")
+    return rec
 
 
 # ---------------------------------------------------------------- the whole validation

@@ -448,6 +448,7 @@ export PATH=/bin
 M=@@reclaim-ext
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
 mount -t devtmpfs dev /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 echo 1 > /proc/sys/kernel/printk
@@ -503,8 +504,9 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
     $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
+  cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
   echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
-  for f in out err stat0 stat1 vmstat0 vmstat1; do echo "$M section $f"; cat /tmp/$f; done
+  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
   echo "$M end $r"
