@@ -178,6 +178,15 @@ def scan_verdict(fl, gen, lru_refs, lru, t, tier_idx, pre):
 
 
 @njit(cache=True)
+def scan_batch_of(nr_to_scan, pre):
+    """scan_folios' scan limit: MAX_LRU_BATCH in Linux 6.1-6.13 (`remaining = MAX_LRU_BATCH`:
+    the caller's nr_to_scan does not reach scan_folios, so even at priority 12, where
+    nr_to_scan is total >> 12, a batch isolates up to MIN_LRU_BATCH); bounded by nr_to_scan
+    too otherwise ("mm/mglru: relocate the LRU scan batch limit to callers")."""
+    return MAX_LRU_BATCH if pre else min(nr_to_scan, MAX_LRU_BATCH)
+
+
+@njit(cache=True)
 def scan_step(cand, pos, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs, verdict, pre):
     """One scan_folios from cand[pos] (the oldest list's folios, tail first): verdicts until
     MIN_LRU_BATCH folios are isolated or scan_batch are scanned. Returns (end, isolated); end ==
@@ -406,7 +415,7 @@ def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, tot
         if n <= 0:
             break
         k = get_tier_idx(ctrl, LRU_FILE, pre)
-        scan_batch = min(n, MAX_LRU_BATCH)
+        scan_batch = scan_batch_of(n, pre)
         end, niso = scan_step(cand, pos, scan_batch, lru, LRU_FILE, k, flags, lru_gen, lru_refs, verdict, pre)
         if end == len(cand) and niso < MIN_LRU_BATCH and end - pos < scan_batch:
             return (-1 if len(cand) < avail else -2), 0
@@ -1289,7 +1298,7 @@ class MGLRU(BatchedEvents):
         if lg.nr_gens(t) == MIN_NR_GENS:
             return 0, empty
         f = sim.folios
-        scan_batch = min(nr_to_scan, MAX_LRU_BATCH)
+        scan_batch = scan_batch_of(nr_to_scan, self.pre_rework)
         lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
         want = min(scan_batch, 2 * MIN_LRU_BATCH)  # usually enough to find MIN_LRU_BATCH to isolate
         while True:
