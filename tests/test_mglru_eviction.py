@@ -10,7 +10,8 @@ import pytest
 from mglru_helpers import ids_of, lst, new_sim, one, reads_by_many, recs, replay, state
 
 from reclaim_ext.core import vmscan
-from reclaim_ext.core.engine import OutOfMemory
+from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
+from reclaim_ext.policies import get_policy
 from reclaim_ext.core.ops import DEF_PRIORITY, ScanControl
 from reclaim_ext.machine.folio import (
     LRU_ANON,
@@ -136,6 +137,20 @@ def test_scan_folios_needs_three_generations():
     replay(four, recs(Kind.FILE_FD, range(10)))
     scanned, iso = ops.scan_folios(four, lv, sc, LRU_FILE, 3, 4096)
     assert scanned == 10 and len(iso) == 10
+
+
+@pytest.mark.parametrize("policy, isolated", [("mglru", 2), ("mglru-6.12", 64)])
+def test_scan_folios_batch_at_a_small_nr_to_scan(policy, isolated):
+    """At priority 12 nr_to_scan is total >> 12, here 2. Linux 6.1-6.13's scan_folios scans up to
+    MAX_LRU_BATCH whatever nr_to_scan (remaining = MAX_LRU_BATCH), isolating MIN_LRU_BATCH; later
+    kernels bound the batch by nr_to_scan (policies.mglru.scan_batch_of)."""
+    sim = Simulator(SimConfig(memory_pages=16384, swap_pages=0, mode="exact", check=True), get_policy(policy))
+    ops, lv, lg = state(sim)
+    replay(sim, recs(Kind.FILE_FD, range(8192)))
+    ops.try_to_inc_min_seq(lv, 60)  # 6.12 adds clean page cache at min_seq + 1: skip the empty oldest
+    sc = ScanControl(nr_to_reclaim=32)
+    scanned, iso = ops.scan_folios(sim, lv, sc, LRU_FILE, 3, 8192 >> DEF_PRIORITY)
+    assert len(iso) == isolated and scanned == isolated
 
 
 def test_scan_folios_returns_zero_without_isolation_unless_batch_used():

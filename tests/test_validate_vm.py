@@ -857,6 +857,17 @@ def test_lru_gen_seqs_of_the_probe_from_the_guests_debugfs_file():
     assert vmmod.lru_gen_seqs(text, "/probe1") == {"max_seq": 43, "min_seq": 41}
     assert vmmod.lru_gen_seqs(text, "/probe12") == {"max_seq": 0, "min_seq": 0}
     assert vmmod.lru_gen_seqs(text, "/probe3") is None and vmmod.lru_gen_seqs("", "/probe1") is None
+    # the model's side is read the same way, from its own rendering of the file (format_lru_gen)
+    from reclaim_ext.policies.mglru import format_lru_gen
+    from reclaim_ext.validate.kernel import model_run
+
+    st = {"memcg_id": 3, "memcg_path": "/probe", "node": 0, "max_seq": 8, "min_seq": {"anon": 6, "file": 7},
+          "generations": [{"seq": q, "age_ms": 10 * q, "anon": q, "file": 0} for q in (5, 6, 7, 8)]}
+    assert vmmod.lru_gen_seqs(format_lru_gen([st]), "/probe") == {"max_seq": 8, "min_seq": 6}
+    pages = (np.random.default_rng(1).zipf(1.1, 30000) % 2000).astype(np.int64)
+    m = model_run(pages, 2048, 300, "anon", "mglru-6.12")        # anon under a limit: it ages
+    assert m["lru_gen"]["max_seq"] > 3 and m["lru_gen"]["max_seq"] - m["lru_gen"]["min_seq"] in (1, 2, 3)
+    assert model_run(pages[:2000], 2048, 300, "pread", "classic")["lru_gen"] is None
     script = vi.init_script(vi.GuestPlan(limit_pages=2048))
     assert "mount -t debugfs none /sys/kernel/debug" in script
     assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen; do" in script

@@ -365,6 +365,26 @@ def swap_bytes(npages: int) -> int:
     return npages * PAGE + (64 << 20)
 
 
+def lru_gen_seqs(text: str, memcg: str) -> dict | None:
+    """max_seq and the evictable min_seq of memcg `memcg`'s lruvec (node 0) in a reading of
+    /sys/kernel/debug/lru_gen, the kernel's or the model's (policies.mglru.format_lru_gen):
+    lru_gen_seq_show writes a `memcg ID PATH` line, a `node N` line, then one line `seq age_ms
+    nr_anon nr_file` per generation from evictable_min_seq at swappiness 100 (the lower of the
+    two types' min_seq) to max_seq. None when the memcg or MGLRU is not there."""
+    lines = text.splitlines()
+    start = next((i for i, x in enumerate(lines) if x.split()[:1] == ["memcg"] and x.split()[-1:] == [memcg]), None)
+    if start is None:
+        return None
+    seqs = []
+    for x in lines[start + 1:]:
+        p = x.split()
+        if not p or p[0] == "memcg" or (p[0] == "node" and seqs):
+            break
+        if len(p) == 4 and all(v.isdigit() for v in p):
+            seqs.append(int(p[0]))
+    return {"max_seq": max(seqs), "min_seq": min(seqs)} if seqs else None
+
+
 def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
               min_ttl_ms: float = 0, swappiness: int = 60, swap_device: str = "disk") -> dict:
     """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
@@ -375,6 +395,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
     it is at most half full; zram: the slot is freed at swap-in) and `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
     from ..api import RunConfig
     from ..api import run as api_run
+    from ..policies.mglru import format_lru_gen
     from ..trace import ArrayTrace
     from ..trace.record import make_records
 
@@ -407,9 +428,8 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
                                                "workingset_refault_file", "pgsteal_anon", "pgsteal_file")},
         "memory_events": mc.get("memory_events"),
         "peak_pages": mc.get("peak"),
-        # MGLRU: the probe's max_seq and lower min_seq at the end (vm.lru_gen_seqs reads the kernel's)
-        "lru_gen": next(({"max_seq": g["max_seq"], "min_seq": min(g["min_seq"].values())}
-                         for g in res.get("lru_gen") or [] if g.get("memcg_path") == "/probe"), None),
+        # MGLRU: the probe's generations at the end, read as the kernel's are (lru_gen_seqs)
+        "lru_gen": lru_gen_seqs(format_lru_gen(res.get("lru_gen") or []), "/probe"),
         "_bitmap": res["miss_bitmap"],
     }
 

@@ -27,7 +27,8 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..trace import Trace
 from .errors import Unavailable
-from .kernel import FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, run_record, signals_raise, swap_bytes
+from .kernel import (FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, lru_gen_seqs, run_record, signals_raise,
+                     swap_bytes)
 from .cgroup import parse_stat
 from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
                       find_busybox, init_script, module_load_order, resolve_kernel, WANTED_MODULES, ZRAM_MODULES)
@@ -217,25 +218,6 @@ def lru_gen_on(value: str | None) -> bool:
         return int(value, 16) != 0
     except ValueError:
         return value.lower() in ("y", "on")
-
-
-def lru_gen_seqs(text: str, memcg: str) -> dict | None:
-    """max_seq and the evictable min_seq of memcg `memcg`'s lruvec (node 0) in the guest's
-    /sys/kernel/debug/lru_gen (lru_gen_seq_show: a `memcg ID PATH` line, a `node N` line, then one
-    line `seq age_ms nr_anon nr_file` per generation, from evictable_min_seq at swappiness 100,
-    the lower of the two types' min_seq, to max_seq); None when the memcg or MGLRU is not there."""
-    lines = text.splitlines()
-    start = next((i for i, x in enumerate(lines) if x.split()[:1] == ["memcg"] and x.split()[-1:] == [memcg]), None)
-    if start is None:
-        return None
-    seqs = []
-    for x in lines[start + 1:]:
-        p = x.split()
-        if not p or p[0] == "memcg" or (p[0] == "node" and seqs):
-            break
-        if len(p) == 4 and all(v.isdigit() for v in p):
-            seqs.append(int(p[0]))
-    return {"max_seq": max(seqs), "min_seq": min(seqs)} if seqs else None
 
 
 def guest_run_record(r: dict, limit_pages: int) -> dict:
