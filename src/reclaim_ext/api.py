@@ -58,6 +58,10 @@ class RunConfig:
     proactive: list = field(default_factory=list)
     # senpai-like controllers probing memcgs with memory.reclaim: "PATH[:key=value...]" (--senpai)
     senpai: list = field(default_factory=list)
+    # NUMA nodes: a number (memory split evenly, --nodes) or each node's size (a machine file)
+    nodes: Any = 1
+    # tasks' memory policies: "pids=1-3,node=1[,bind]" or machine.numa.NumaPolicy (--numa)
+    numa: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.parse_sizes()
@@ -69,6 +73,39 @@ class RunConfig:
             self.swap = parse_size(self.swap, "swap")
         if self.capacity is not None:
             self.capacity = parse_size(self.capacity, "capacity")
+        if isinstance(self.nodes, (list, tuple)):
+            self.nodes = [parse_size(n, f"node {i} memory") for i, n in enumerate(self.nodes)]
+
+    def node_sizes(self) -> list[int]:
+        """Each node's memory in pages (one node: [memory])."""
+        from .machine.numa import split_memory
+
+        if isinstance(self.nodes, list):
+            if sum(self.nodes) != self.memory:
+                raise ConfigError(f"nodes: their sizes add up to {sum(self.nodes)} pages, not the memory "
+                                  f"({self.memory} pages)")
+            return list(self.nodes)
+        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or not 1 <= self.nodes <= 64:
+            raise ConfigError(f"--nodes: {self.nodes!r} is not a number of nodes from 1 to 64")
+        return split_memory(self.memory, self.nodes)
+
+    def _check_nodes(self, policy) -> None:
+        """--nodes and --numa: sizes, node numbers, and what runs on one node only."""
+        from .ext.policy import Policy
+        from .machine.numa import zonelists
+
+        sizes = self.node_sizes()
+        if min(sizes) < 64:
+            raise ConfigError(f"nodes: a node of {min(sizes)} pages is too small (each needs at least 64 pages)")
+        zonelists(len(sizes), list(self.numa))  # bad --numa specs, nodes that do not exist
+        if len(sizes) > 1:
+            if self.cache:
+                raise ConfigError("--nodes: plain-cache mode (--cache) has no nodes")
+            if isinstance(policy, Policy) or self.switches:
+                raise ConfigError(f"--nodes {len(sizes)}: reclaim_ext plug-in policies run on a one-node machine "
+                                  "for now; use classic or mglru, or one node")
+            if self.zram_ratio:
+                raise ConfigError("--zram-ratio: zram's pool memory is modelled on a one-node machine only")
 
     def policy_options(self) -> dict[str, Any]:
         """Keyword options for the policy's constructor (MGLRU: min_ttl_ms)."""
@@ -107,6 +144,7 @@ class RunConfig:
             raise ConfigError(f"watermark_scale_factor: {self.watermark_scale_factor} is out of range 1..3000")
         policy = self.make_policy()  # unknown policy, bad --mechanism spec, bad min_ttl_ms
         self.memcg_plan()  # bad --memcg specs
+        self._check_nodes(policy)
         from .ext.policy import Policy
 
         if self.cache:
@@ -218,6 +256,8 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         cost_model=cost_model or CostModel(),
         memcgs=cfg.memcg_plan(),
         memory_recursiveprot=cfg.memory_recursiveprot,
+        nodes=cfg.node_sizes(),
+        numa=list(cfg.numa),
     )
     policy = cfg.make_policy()
     from .ext.policy import Policy
@@ -311,13 +351,14 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "watermarks": res["watermarks"],
         "free_pages": res["free_pages"],
         "lru_sizes": _node_lru_sizes(sim),
+        "nodes": res["nodes"],
         "mem_available": None,
         "series": sim.samples,
         "conservation_checked": cfg.check,
         "mechanisms": dict(sim.ops.mech),
     }
     wm = res["watermarks"]
-    file_pages = sum(lv.type_size(LRU_FILE) for lv in sim.lruvecs_under(None, sim.node))  # NR_{IN,}ACTIVE_FILE
+    file_pages = sum(lv.type_size(LRU_FILE) for n in sim.nodes for lv in sim.lruvecs_under(None, n))  # NR_{IN,}ACTIVE_FILE
     out["mem_available"] = si_mem_available(res["free_pages"], file_pages, wm["low"], wm["high"])
     out.update(sim.ops.dump(sim))
     out["memcgs"] = res["memcgs"]
@@ -336,9 +377,9 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
 
 
 def _node_lru_sizes(sim) -> dict:
-    """The node's list sizes: the sum over every memcg's lruvec (the root's alone with one)."""
+    """The machine's list sizes: the sum over every memcg's lruvec on every node."""
     out: dict = {}
-    for lv in sim.lruvecs_under(None, sim.node):
+    for lv in (lv for n in sim.nodes for lv in sim.lruvecs_under(None, n)):
         for k, v in sim.ops.lru_sizes(lv).items():
             out[k] = out.get(k, 0) + v
     return out

@@ -264,6 +264,13 @@ def _lru_gen_policies() -> list[str]:
               help="The machine from a file: memory, swap, watermark knobs, the memcg tree with every knob, "
                    "proactive reclaim and senpai controllers (format: `reclaim-ext machine show --help`). Flags "
                    "given on the command line win; --memcg, --proactive and --senpai add to the file's.")
+@click.option("--nodes", "nodes", type=int, default=None, metavar="N",
+              help="NUMA nodes: --memory split into N equal nodes, each with its own watermarks, kswapd and "
+                   "lruvecs (default 1). A task allocates on its node and falls back to the others by distance "
+                   "when that node is at its low watermark. The result's `nodes` lists each node's counters.")
+@click.option("--numa", "numa", multiple=True, metavar="pids=LIST,node=N[,bind]",
+              help="A memory policy, repeatable: the tasks of LIST allocate on node N (with bind: only there, "
+                   "MPOL_BIND). Tasks not named run on node pid mod N, falling back to the others.")
 @click.option("--memory-recursiveprot", is_flag=True,
               help="cgroup2's memory_recursiveprot mount option: a parent's memory.min/low that its children do "
                    "not claim is shared among them in proportion to their unprotected usage.")
@@ -272,8 +279,8 @@ def _lru_gen_policies() -> list[str]:
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, scope, switches, memcgs, proactive, senpai, memory_recursiveprot, machine, dump_lru_gen,
-        json_out, progress, **run_opts):
+def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa, memory_recursiveprot, machine,
+        dump_lru_gen, json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -293,6 +300,7 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, memory_recu
           --policy lru --scope memcg:/a
       reclaim-ext run --workload mixed -p procs=3 --machine examples/machine.toml
       reclaim-ext run --workload mixed -p procs=2 --memcg name=a,pids=0 --senpai /a:interval=20000
+      reclaim-ext run --workload mixed -p procs=4 --nodes 2 --numa pids=0+1,node=0 --numa pids=2+3,node=1
     """
     from .api import build_trace
     from .api import run as api_run
@@ -317,8 +325,11 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, memory_recu
             memory_recursiveprot = memory_recursiveprot or file.get("memory_recursiveprot", False)
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
                           scope=scope)
-        if proactive or senpai:
+        if proactive or senpai or nodes is not None or numa:
             cfg.proactive, cfg.senpai = list(proactive), list(senpai)
+            if nodes is not None:
+                cfg.nodes = nodes
+            cfg.numa = list(numa)
             cfg.validate()
         if memory_recursiveprot:
             if not memcgs:

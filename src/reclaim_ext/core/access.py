@@ -34,8 +34,12 @@ M_PGFAULT, M_PGMAJFAULT, M_REFAULT_ANON, M_REFAULT_FILE = range(len(MEMCG_NAMES)
 # cost model counters (index into `cost`)
 COST_NAMES = ("hits", "major_faults", "minor_faults", "swap_ins", "file_reads")
 HITS, MAJOR, MINOR, SWAP_INS, FILE_READS = range(len(COST_NAMES))
-# machine scalars (index into `s`), read and written back by the engine around a call
-FREE, SWAP_USED, SWAP_TOTAL, NR_FILE_DIRTY, MISSES = range(5)
+# machine scalars (index into `s`), read and written back by the engine around a call: node n's
+# free pages are s[FREE + n]
+SWAP_USED, SWAP_TOTAL, NR_FILE_DIRTY, MISSES, FREE = range(5)
+# per-node allocation counters (columns of `ncnt`, one row per node): zone_statistics' NUMA events
+NODE_NAMES = ("pgalloc_normal", "numa_hit", "numa_miss", "numa_foreign")
+N_PGALLOC, N_NUMA_HIT, N_NUMA_MISS, N_NUMA_FOREIGN = range(len(NODE_NAMES))
 # why run_accesses stopped
 DONE, STOP_WMARK, STOP_MEMCG, STOP_HIGH = 0, 1, 2, 3
 # A task handles its memory.high overage after charging MEMCG_CHARGE_BATCH pages above it: the
@@ -81,8 +85,8 @@ def over_limit(mc, n, usage, mmax, mparent):
 @njit(cache=True)
 def swap_slots_add(s, n, zram_milli):
     """The swap device's used slots change by n (s[SWAP_USED]); with zram's memory modelled
-    (`zram_milli`, its compression ratio in thousandths) the node's free pages (s[FREE]) change
-    by the pool pages that takes or gives back."""
+    (`zram_milli`, its compression ratio in thousandths) node 0's free pages (s[FREE]) change
+    by the pool pages that takes or gives back (the model keeps zram's pool on node 0)."""
     s[FREE] -= zram_pool_growth(s[SWAP_USED], s[SWAP_USED] + n, zram_milli)
     s[SWAP_USED] += n
 
@@ -114,16 +118,44 @@ def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparen
 
 
 @noref
-def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever, usage, peak, mparent,
+def alloc_node(zonelist, nalloc_n, budget):
+    """get_page_from_freelist's first pass (ALLOC_WMARK_LOW) for order 0: the first node of the
+    task's zonelist (`zonelist`: node ids by distance, -1 padded; a bound task's holds only its
+    nodes) that can still allocate without the slow path (`nalloc_n[n] < budget[n]`), or -1."""
+    for k in range(len(zonelist)):
+        nid = zonelist[k]
+        if nid < 0:
+            break
+        if nalloc_n[nid] < budget[nid]:
+            return nid
+    return -1
+
+
+@noref
+def count_numa(nid, preferred, ncnt):
+    """zone_statistics: an allocation on its preferred node is a numa_hit there; one that fell
+    back is a numa_miss on the node it came from and a numa_foreign on the preferred one."""
+    ncnt[nid, N_PGALLOC] += 1
+    if nid == preferred:
+        ncnt[nid, N_NUMA_HIT] += 1
+    else:
+        ncnt[nid, N_NUMA_MISS] += 1
+        ncnt[preferred, N_NUMA_FOREIGN] += 1
+
+
+@noref
+def _alloc(g, mc, nid, read, fault, write, flags, ftype, fmemcg, fnid, fshadow, fws, fever, usage, peak, mparent,
            s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault, ne, swap_memcg, swap_usage,
            swap_max, swapcache, zram_milli):
-    """Allocate, charge (the task's memcg and every ancestor) and fill the folio for page g: the
+    """Allocate on node `nid`, charge (the task's memcg and every ancestor) and fill the folio for page g: the
     refault check against its shadow entry, the ADD event, the swap-in or the file read (none for
     a whole-page write()). `write`: a write fault; `swapcache`: the swap device keeps swapped-in
     folios in the swap cache (a disk; zram's synchronous swap-in bypasses it); `zram_milli`:
     zram's compression ratio in thousandths when its memory is modelled. Returns the new event
-    count."""
-    s[FREE] -= 1
+    count. `mstat` has one row per (memcg, node): mc * nodes + nid."""
+    s[FREE + nid] -= 1
+    fnid[g] = nid
+    row = mc * (len(s) - FREE) + nid
     m = mc
     while m >= 0:  # page_counter_charge
         usage[m] += 1
@@ -140,10 +172,10 @@ def _alloc(g, mc, read, fault, write, flags, ftype, fmemcg, fshadow, fws, fever,
     if shadow >= 0:  # workingset_refault: counted on the task's memcg
         if t == LRU_ANON:
             vmc[REFAULT_ANON] += 1
-            mstat[mc, M_REFAULT_ANON] += 1
+            mstat[row, M_REFAULT_ANON] += 1
         else:
             vmc[REFAULT_FILE] += 1
-            mstat[mc, M_REFAULT_FILE] += 1
+            mstat[row, M_REFAULT_FILE] += 1
     ev_page[ne] = g
     ev_add[ne] = True
     ev_shadow[ne] = shadow
@@ -181,9 +213,13 @@ def _dirty(g, flags, s):
 def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
-                 swap_memcg, swap_usage, swap_max, swapcache, zram_milli):
-    """Replay records start.. (see the module docstring). `budget`: allocations allowed before
-    the watermark slow path; `skip_used`: the record at `start` already marked its mm used
+                 swap_memcg, swap_usage, swap_max, swapcache, zram_milli, fnid, zonelists, pid_zonelist, nalloc_n,
+                 ncnt):
+    """Replay records start.. (see the module docstring). `budget[n]`: allocations node n allows
+    before the watermark slow path; an allocation takes the first node of its task's zonelist
+    (`zonelists[pid_zonelist[pid]]`; its first node is the task's preferred one) with budget left
+    (alloc_node; `nalloc_n`: the allocations per node so far, zeroed here), counted in `ncnt`
+    (count_numa); `skip_used`: the record at `start` already marked its mm used
     (it stopped there for the slow path). With `highs` (a memcg has memory.high), a charge that
     leaves the task's memcg or an ancestor above its high adds a page to the task's
     `over_high`; once that reaches MEMCG_CHARGE_BATCH, the run stops after the record
@@ -196,6 +232,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
     # the event arrays, unpacked once: a tuple item taken inside the loop costs a reference
     # count increment and decrement (atomic) per use
     ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault = ev
+    nn = len(nalloc_n)
+    nalloc_n[:] = 0
     while i < n:
         # the folio fields of records ahead: a page not in the cache is waited for at its
         # residency test, and an allocation then reads its folio's other fields
@@ -219,14 +257,18 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
         resident = (flags[g] & PG_resident) != 0
         if kinds[i] == _FILE_FD:
             if not resident:
-                if nalloc >= budget:
+                zonelist = zonelists[pid_zonelist[pid]]
+                nid = alloc_node(zonelist, nalloc_n, budget)
+                if nid < 0:
                     return i, STOP_WMARK, ne, nalloc
                 if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                     return i, STOP_MEMCG, ne, nalloc
-                ne = _alloc(g, mc, not writes[i], False, False, flags, ftype, fmemcg, fshadow, fws, fever, usage,
-                            peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault, ne,
-                            swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
+                ne = _alloc(g, mc, nid, not writes[i], False, False, flags, ftype, fmemcg, fnid, fshadow, fws, fever,
+                            usage, peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
+                            ev_fault, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
                 nalloc += 1
+                nalloc_n[nid] += 1
+                count_numa(nid, zonelist[0], ncnt)
                 if highs and charged_over_high(mc, usage, mhigh, mparent):
                     over_high[pid] += 1
             else:
@@ -247,20 +289,24 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 cost[HITS] += 1
             else:  # a page fault
                 if not resident:
-                    if nalloc >= budget:
+                    zonelist = zonelists[pid_zonelist[pid]]
+                    nid = alloc_node(zonelist, nalloc_n, budget)
+                    if nid < 0:
                         return i, STOP_WMARK, ne, nalloc
                     if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                         return i, STOP_MEMCG, ne, nalloc
                     major = ftype[g] == LRU_FILE or fever[g]
-                    ne = _alloc(g, mc, True, True, writes[i], flags, ftype, fmemcg, fshadow, fws, fever, usage,
-                                peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
+                    ne = _alloc(g, mc, nid, True, True, writes[i], flags, ftype, fmemcg, fnid, fshadow, fws, fever,
+                                usage, peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
                                 ev_fault, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
                     nalloc += 1
+                    nalloc_n[nid] += 1
+                    count_numa(nid, zonelist[0], ncnt)
                     if highs and charged_over_high(mc, usage, mhigh, mparent):
                         over_high[pid] += 1
                     if major:
                         vmc[PGMAJFAULT] += 1
-                        mstat[mc, M_PGMAJFAULT] += 1  # count_memcg_event_mm: the task's memcg
+                        mstat[mc * nn + nid, M_PGMAJFAULT] += 1  # count_memcg_event_mm: the task's memcg
                         cost[MAJOR] += 1
                     else:
                         cost[MINOR] += 1
@@ -273,7 +319,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                         swap_slots_add(s, -1, zram_milli)
                         swap_slot_free(g, swap_memcg, swap_usage, mparent)
                 vmc[PGFAULT] += 1
-                mstat[mc, M_PGFAULT] += 1
+                mstat[mc * nn + fnid[g], M_PGFAULT] += 1
                 present[p] = True
             young[p] = True  # the "hardware" accessed bit, and the non-leaf PMD one (x86)
             pmd_young[pte_pmd[p]] = True

@@ -42,6 +42,7 @@ from ..machine.memcg import MemcgConfig, resolve_memcgs
 from ..machine.index import KeyIndex
 from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
+from ..machine.numa import zonelists
 from ..trace.base import TimedChunks
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
@@ -49,6 +50,7 @@ from .access import (
     DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, read_marks,
     run_accesses,
 )
+from .access import FREE, NODE_NAMES
 from .access import MEMCG_NAMES as ACCESS_MEMCG
 from .access import VM_NAMES as ACCESS_VM
 from .lru import Lruvec, LruvecTable
@@ -105,10 +107,15 @@ class SimConfig:
     # cgroup2's memory_recursiveprot mount option: unclaimed memory.min/low of a parent is shared
     # among its children in proportion to their unprotected usage (effective_protection)
     memory_recursiveprot: bool = False
+    # NUMA nodes: each node's memory in pages (empty: one node of memory_pages; else they add up
+    # to memory_pages), and the tasks' memory policies (machine.numa.NumaPolicy or
+    # "pids=1-3,node=1[,bind]"; a task not named runs on node pid mod N, fallback allowed)
+    nodes: list = field(default_factory=list)
+    numa: list = field(default_factory=list)
 
 
 class Simulator:
-    """One simulated machine (one node, a memcg tree) running one policy."""
+    """One simulated machine (NUMA nodes, a memcg tree) running one policy."""
 
     def __init__(self, config: SimConfig, ops: ReclaimOps):
         if config.memory_pages < 64:
@@ -122,10 +129,22 @@ class Simulator:
         self.folios = FolioTable()
         self.ptes = PteTable()
         self.mm = AddressSpaces(self.folios, self.ptes)
+        sizes = [int(n) for n in config.nodes] or [config.memory_pages]
+        if sum(sizes) != config.memory_pages or min(sizes) < 64:
+            raise ReclaimExtError(f"nodes: sizes {sizes} pages must each be at least 64 and add up to the memory "
+                                  f"({config.memory_pages} pages)")
+        if len(sizes) > 1 and config.zram_ratio:
+            raise ReclaimExtError("zram_ratio: zram's pool memory is modelled on one node only (give no --nodes, "
+                                  "or no --zram-ratio)")
         mfk = config.min_free_kbytes or default_min_free_kbytes(config.memory_pages)
-        wm = compute_watermarks(config.memory_pages, mfk, config.watermark_scale_factor)
-        self.node = Node(nid=0, managed=config.memory_pages, wmark=wm)
-        self.nodes = [self.node]
+        self.nodes = [Node(nid=n, managed=size, wmark=compute_watermarks(size, mfk, config.watermark_scale_factor,
+                                                                          config.memory_pages))
+                      for n, size in enumerate(sizes)]
+        self.node = self.nodes[0]
+        # each task's zonelist (machine.numa.zonelists): the compiled access path's table
+        self.zonelists, self.pid_zonelist = zonelists(len(self.nodes), list(config.numa))
+        # bulk passes and compiled drivers run one node's only lruvec
+        self.bulk = config.bulk_reclaim and len(self.nodes) == 1
         self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device, ratio=config.zram_ratio)
         self.storage = StorageDevice()
         self.vm = new_vmstat()
@@ -148,9 +167,10 @@ class Simulator:
         # the (pid, file) streams, and each one's page of its previous read() (core.access.read_marks)
         self._streams = KeyIndex()
         self._slast = np.zeros(0, dtype=np.int64)
-        # per mm (pid): ran since the page-table walker last took it (lru_gen_mm_state "used"
-        # bit, set on every context switch into the mm; here: on every access by the pid)
-        self.mm_used = np.zeros(1 << 16, dtype=bool)
+        # per mm (pid) and node: ran since the page-table walker last took it for that node
+        # (lru_gen_mm_state's per-node bitmap, set for every node on a context switch into the
+        # mm; here: on every access by the pid)
+        self.mm_used = np.zeros((1 << 16, len(self.nodes)), dtype=bool)
         self.samples: list[dict] = []
 
     def _build_memcgs(self, declared: list[MemcgConfig]) -> None:
@@ -199,13 +219,18 @@ class Simulator:
                 under = np.zeros(len(self.memcgs), dtype=bool)
                 under[[d.id for d in m.subtree()]] = True
                 self.limited.append((m, under))
-        self.lruvec_table = LruvecTable(len(self.memcgs), 2 * self.ops.nr_classes)
-        self.lruvec_table.set_tree(self._mparent.tolist())
-        for m in self.root_memcg.subtree():
-            lruvec = Lruvec(m, self.node, self.ops.nr_classes, self._stamp_clock, self.lruvec_table, m.id)
-            m.lruvecs[self.node.nid] = lruvec
-        for m in self.memcgs.values():  # mem_cgroup_css_online, in creation order
-            self.ops.init_lruvec(self, m.lruvecs[self.node.nid])
+        # one table per node, a row per memcg (core.lru.LruvecTable)
+        self.lruvec_tables = []
+        for node in self.nodes:
+            table = LruvecTable(len(self.memcgs), 2 * self.ops.nr_classes)
+            table.set_tree(self._mparent.tolist())
+            self.lruvec_tables.append(table)
+            for m in self.root_memcg.subtree():
+                m.lruvecs[node.nid] = Lruvec(m, node, self.ops.nr_classes, self._stamp_clock, table, m.id)
+        self.lruvec_table = self.lruvec_tables[0]
+        for m in self.memcgs.values():  # mem_cgroup_css_online, in creation order: each node's lruvec
+            for node in self.nodes:
+                self.ops.init_lruvec(self, m.lruvecs[node.nid])
 
     def memcg_by_path(self, path: str) -> Memcg:
         for m in self.memcgs.values():
@@ -228,20 +253,32 @@ class Simulator:
             stack.extend(reversed(m.children))
 
     def lruvec_of(self, page: int) -> Lruvec:
-        return self.memcgs[int(self.folios.memcg[page])].lruvecs[self.node.nid]
+        """folio_lruvec: the lruvec of the folio's memcg on the folio's node."""
+        return self.memcgs[int(self.folios.memcg[page])].lruvecs[int(self.folios.nid[page])]
 
-    def target_lruvec(self, sc) -> Lruvec:
+    def target_lruvec(self, sc, node) -> Lruvec:
         """mem_cgroup_lruvec(sc->target_mem_cgroup, pgdat): the root's for global reclaim."""
-        return (sc.target_memcg or self.root_memcg).lruvecs[self.node.nid]
+        return (sc.target_memcg or self.root_memcg).lruvecs[node.nid]
+
+    def zonelist(self, pid: int, memcg_reclaim: bool = False) -> list:
+        """The nodes task `pid` allocates from, in order (its zonelist under its memory policy);
+        with `memcg_reclaim` its node's whole zonelist (try_to_free_mem_cgroup_pages takes the
+        zonelist of the task's node with no nodemask: a bound task's memcg reclaims everywhere)."""
+        row = int(self.pid_zonelist[pid])
+        if memcg_reclaim:
+            row %= len(self.nodes)
+        return [self.nodes[n] for n in self.zonelists[row].tolist() if n >= 0]
 
     def by_lruvec(self, ids: np.ndarray):
-        """(lruvec, ids of its folios) for the folios' memcgs, each group in input order."""
-        if not self.multi:
+        """(lruvec, ids of its folios) for the folios' memcgs and nodes, each group in input order."""
+        if not self.multi and len(self.nodes) == 1:
             yield self.root_lruvec(self.node), ids
             return
-        mc = self.folios.memcg[ids]
-        for m in np.unique(mc).tolist():
-            yield self.memcgs[m].lruvecs[self.node.nid], ids[mc == m]
+        f = self.folios
+        key = f.memcg[ids].astype(np.int64) * len(self.nodes) + f.nid[ids]
+        for k in np.unique(key).tolist():
+            m, nid = divmod(k, len(self.nodes))
+            yield self.memcgs[m].lruvecs[nid], ids[key == k]
 
     def now_ms(self) -> float:
         """The virtual clock (jiffies in ms): the modelled runtime so far. Both drivers reach a
@@ -279,36 +316,49 @@ class Simulator:
     # --------------------------------------------------------------------------------------------
     # allocation and freeing
 
-    def _budget(self) -> int:
-        """Allocations that can happen before the next one must enter the slow path."""
-        node = self.node
-        return alloc_budget(node.free, node.wmark.low, node.wmark.min, node.kswapd_failures, MAX_RECLAIM_RETRIES)
+    def _budget(self, granted: int = -1) -> np.ndarray:
+        """Per node, the allocations that can happen before the next one must enter the slow
+        path. `granted`: the pid whose allocation the slow path just let through: at least one
+        on the first node of its zonelist above min (get_page_from_freelist with
+        ALLOC_WMARK_MIN), else on its first node."""
+        b = np.array([alloc_budget(n.free, n.wmark.low, n.wmark.min, n.kswapd_failures, MAX_RECLAIM_RETRIES)
+                      for n in self.nodes], dtype=np.int64)
+        if granted >= 0:
+            zl = self.zonelist(granted)
+            if not any(b[n.nid] for n in zl):
+                n = next((n for n in zl if n.free > n.wmark.min), zl[0])
+                b[n.nid] = 1
+        return b
 
-    def _make_room(self) -> None:
-        """The allocator slow path for one order-0 page: wake kswapd (run synchronously to the
-        high watermark), then direct reclaim while free pages are at or below min."""
-        node = self.node
+    def _make_room(self, pid: int) -> None:
+        """The allocator slow path for one order-0 page of task `pid`: wake the kswapd of each
+        node of its zonelist that is not balanced (wake_all_kswapds -> wakeup_kswapd; each runs
+        synchronously to its high watermark), then direct reclaim while no node of the
+        zonelist is above min."""
         self.reclaims += 1
         self.flush_writeback()
-        if node.free <= node.wmark.low and node.kswapd_failures < MAX_RECLAIM_RETRIES:
-            self.vm["kswapd_wakeups"] += 1
-            kswapd_run(self, node, self.ops)
-        self._after_kswapd()
+        for node in self.zonelist(pid):
+            if node.free <= node.wmark.high and node.kswapd_failures < MAX_RECLAIM_RETRIES:
+                self.vm["kswapd_wakeups"] += 1
+                node.vm["kswapd_wakeups"] += 1
+                kswapd_run(self, node, self.ops)
+        self._after_kswapd(pid)
 
-    def _after_kswapd(self) -> None:
-        """The allocator slow path after kswapd's run (_make_room; a compiled driver's wake,
-        kswapd.driver_kswapd, ran the steps before it): direct reclaim while free pages are at
-        or below min, then the check and the sample."""
-        node = self.node
+    def _after_kswapd(self, pid: int) -> None:
+        """The allocator slow path after kswapd's runs (_make_room; a compiled driver's wake,
+        kswapd.driver_kswapd, ran the steps before it): direct reclaim over the task's zonelist
+        while no node of it is above min, then the check and the sample."""
+        zl = self.zonelist(pid)
         for _ in range(MAX_RECLAIM_RETRIES):
-            if node.free > node.wmark.min:
+            if any(n.free > n.wmark.min for n in zl):
                 break
-            try_to_free_pages(self, node, self.ops)
+            try_to_free_pages(self, zl, self.ops)
         else:
-            if node.free <= node.wmark.min:
+            if not any(n.free > n.wmark.min for n in zl):
                 self.vm["oom_kill"] += 1
+                used = sum(n.managed - n.free for n in zl)
                 raise OutOfMemory(
-                    f"out of memory: {node.managed - node.free} pages in use, nothing reclaimable "
+                    f"out of memory: {used} pages in use, nothing reclaimable "
                     f"(swap {self.swap.used}/{self.swap.total} pages used); give more --memory or --swap"
                 )
         if self.config.check:
@@ -339,7 +389,7 @@ class Simulator:
         (vmscan.memory_reclaim); its record for the result."""
         memcg = self.memcg_by_path("/" + p.path)
         self.pos = at
-        got, ok = vmscan.memory_reclaim(self, self.node, memcg, p.pages, self.ops, p.swappiness)
+        got, ok = vmscan.memory_reclaim(self, self.nodes, memcg, p.pages, self.ops, p.swappiness)
         return {"at": at, "memcg": memcg.path, "requested": p.pages, "swappiness": p.swappiness,
                 "reclaimed": got, "result": "ok" if ok else "EAGAIN"}
 
@@ -355,7 +405,7 @@ class Simulator:
         self.flush_writeback()
         retries, in_retry = MAX_RECLAIM_RETRIES, False
         while True:
-            reclaimed = self._reclaim_high(memcg, SWAP_CLUSTER_MAX if in_retry else nr_pages)
+            reclaimed = self._reclaim_high(memcg, SWAP_CLUSTER_MAX if in_retry else nr_pages, pid)
             penalty = min(calculate_high_delay(nr_pages, mem_find_max_overage(memcg)), MEMCG_MAX_HIGH_DELAY_JIFFIES)
             if penalty <= HZ // 100:  # too little to be worth a sleep
                 return
@@ -367,7 +417,7 @@ class Simulator:
             self.cost["high_delay_jiffies"] += penalty
             return
 
-    def _reclaim_high(self, memcg: Memcg, nr_pages: int) -> int:
+    def _reclaim_high(self, memcg: Memcg, nr_pages: int, pid: int) -> int:
         """reclaim_high: try_to_free_mem_cgroup_pages on the memcg and each ancestor below the root
         that is above its memory.high, each counting a `high` event."""
         got = 0
@@ -376,13 +426,13 @@ class Simulator:
             if m.usage > m.high:
                 m.events["high"] += 1
                 self.reclaims += 1
-                got += try_to_free_mem_cgroup_pages(self, self.node, m, nr_pages, self.ops)
+                got += try_to_free_mem_cgroup_pages(self, self.zonelist(pid, True), m, nr_pages, self.ops)
             m = m.parent
             if m is not None and m.parent is None:  # not the root
                 break
         return got
 
-    def _charge_slow(self, memcg: Memcg) -> None:
+    def _charge_slow(self, memcg: Memcg, pid: int) -> None:
         """try_charge_memcg for one page when a memcg (or an ancestor) is at memory.max: count a
         `max` event on the memcg over its limit and reclaim from it
         (try_to_free_mem_cgroup_pages), until the charge fits; one extra round for the per-CPU
@@ -397,7 +447,7 @@ class Simulator:
             if over is None:
                 break
             over.events["max"] += 1
-            got = try_to_free_mem_cgroup_pages(self, self.node, over, 1, self.ops)
+            got = try_to_free_mem_cgroup_pages(self, self.zonelist(pid, True), over, 1, self.ops)
             if over.margin() >= 1:
                 continue
             if not drained:
@@ -422,7 +472,7 @@ class Simulator:
 
     def dirty_background(self) -> int:
         """Dirty file pages above which the flusher writes them back (dirty_background_ratio)."""
-        return self.node.managed * DIRTY_BACKGROUND_RATIO // 100
+        return sum(n.managed for n in self.nodes) * DIRTY_BACKGROUND_RATIO // 100
 
     def flush_writeback(self) -> None:
         """The flusher: writeback started by reclaim completes, and dirty file folios are written
@@ -557,17 +607,21 @@ class Simulator:
         if self._ev is None or len(self._ev[0]) < 2 * n:
             self._ev = new_event_arrays(n)
         ev = self._ev
-        f, pt, node, swap = self.folios, self.ptes, self.node, self.swap
+        f, pt, node, swap, nodes = self.folios, self.ptes, self.node, self.swap, self.nodes
         mcs = self._memcg_list
-        M = len(mcs)
-        s = np.zeros(5, dtype=np.int64)
+        M, N = len(mcs), len(nodes)
+        s = np.zeros(FREE + N, dtype=np.int64)
         # the counters of a run_accesses call in one array (vmstat, cost, each memcg's
-        # memory.stat), and the dict entry each one is added to (_add_counts)
-        nv, nc = len(ACCESS_VM), len(ACCESS_COST)
-        counts = np.zeros(nv + nc + M * len(ACCESS_MEMCG), dtype=np.int64)
-        vmc, cost, mstat = counts[:nv], counts[nv : nv + nc], counts[nv + nc :].reshape(M, len(ACCESS_MEMCG))
+        # memory.stat per node, each node's allocation events), and the dict entry each one is
+        # added to (_add_counts)
+        nv, nc, nm = len(ACCESS_VM), len(ACCESS_COST), M * N * len(ACCESS_MEMCG)
+        counts = np.zeros(nv + nc + nm + N * len(NODE_NAMES), dtype=np.int64)
+        vmc, cost = counts[:nv], counts[nv : nv + nc]
+        mstat = counts[nv + nc : nv + nc + nm].reshape(M * N, len(ACCESS_MEMCG))
+        ncnt = counts[nv + nc + nm :].reshape(N, len(NODE_NAMES))
         sinks = ([(self.vm, name) for name in ACCESS_VM] + [(self.cost, name) for name in ACCESS_COST]
-                 + [(m.lruvecs[node.nid].stat, name) for m in mcs for name in ACCESS_MEMCG])
+                 + [(m.lruvecs[n.nid].stat, name) for m in mcs for n in nodes for name in ACCESS_MEMCG]
+                 + [(n.vm, name) for n in nodes for name in NODE_NAMES])
         usage = np.zeros(M, dtype=np.int64)
         peak = np.zeros(M, dtype=np.int64)
         mmax = np.zeros(M, dtype=np.int64)
@@ -576,17 +630,19 @@ class Simulator:
         tail = (self.multi, limited, f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young,
                 pt.pmd, self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent, s, vmc,
                 cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage, self._swap_max,
-                self.swap.keeps_cache, self.swap.ratio_milli)
+                self.swap.keeps_cache, self.swap.ratio_milli, f.nid, self.zonelists, self.pid_zonelist,
+                np.zeros(N, dtype=np.int64), ncnt)
         # the policy's compiled driver runs stretches and kswapd wakes without coming back here
         # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
-        fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim
+        fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.bulk
                          or self.miss_log is not None) \
             else self.ops.segment_driver(self, len(ev[0]))
         i = 0
         granted = False  # the watermark slow path ran for the allocation at record i: it may proceed
         skip_used = False  # the record at i stopped for a slow path: its mm is marked used already
         while i < n:
-            s[:] = (node.free, swap.used, swap.total, self.nr_file_dirty, self.misses)
+            s[:FREE] = (swap.used, swap.total, self.nr_file_dirty, self.misses)
+            s[FREE:] = [nd.free for nd in nodes]
             if self.multi:
                 for j, m in enumerate(mcs):
                     usage[j], peak[j], mmax[j] = m.usage, m.peak, min(m.max, 1 << 62)
@@ -599,18 +655,20 @@ class Simulator:
                                                                     skip_used)
                 ne = 0
             else:
-                budget = self._budget()
-                if granted:
-                    budget = max(budget, 1)
+                budget = self._budget(int(pids[i]) if granted else -1)
                 nxt, why, ne, na = run_accesses(*head, i, budget, skip_used, *tail)
                 if na:
                     granted = False
                     if self.miss_log is not None:
                         self._log_misses(pages, i, nxt, ev, ne, na)
-            node.free, swap.used, _, self.nr_file_dirty, self.misses = s.tolist()
+            swap.used, _, self.nr_file_dirty, self.misses = s[:FREE].tolist()
+            for nd, free in zip(nodes, s[FREE:].tolist()):
+                nd.free = free
             for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
                 m.usage, m.peak = u, pk
             self._add_counts(counts, sinks)
+            for name in NODE_NAMES[1:]:  # zone_statistics' NUMA events are vmstat ones too
+                self.vm[name] = sum(nd.vm[name] for nd in nodes)
             if ne:
                 self._deliver(ev, ne, exact)
             i = nxt
@@ -621,16 +679,17 @@ class Simulator:
             if why == STOP_HIGH:  # after record i - 1: its task returns to user space
                 self._handle_over_high(int(pids[i - 1]))
             elif why == STOP_WMARK:
+                pid = int(pids[i])
                 if isinstance(kswapd_ran, tuple):
                     vmscan.balance_pgdat(self, node, self.ops, resume=kswapd_ran)
-                    self._after_kswapd()
+                    self._after_kswapd(pid)
                 elif kswapd_ran:
-                    self._after_kswapd()
+                    self._after_kswapd(pid)
                 else:
-                    self._make_room()
+                    self._make_room(pid)
                 granted = True
             else:
-                self._charge_slow(self.memcgs[int(self.memcg_of_pid[pids[i]])])
+                self._charge_slow(self.memcgs[int(self.memcg_of_pid[pids[i]])], int(pids[i]))
 
     def drive_compiled(self, fused, head, tail, ev, s, usage, i: int, granted: bool, skip_used: bool):
         """Hand the chunk from record i to the policy's compiled driver (`fused`: the loop, its
@@ -694,10 +753,9 @@ class Simulator:
         charged to the faulting task's memcg)."""
         f = self.folios
         if exact:
-            nid = self.node.nid
             for k in range(ne):
                 g = int(ev[0][k])
-                lv = self.memcgs[int(f.memcg[g])].lruvecs[nid] if self.multi else self.root_memcg.lruvecs[nid]
+                lv = self.lruvec_of(g)
                 if ev[1][k]:
                     self.ops.folio_add(self, lv, g, int(ev[2][k]), bool(ev[3][k]), int(ev[4][k]), bool(ev[5][k]))
                 else:
@@ -709,31 +767,38 @@ class Simulator:
             page, is_add, shadow, ws, swap_free, fault = (a[:ne].copy() for a in ev)
         events = AccessEvents(page=page, is_add=is_add, shadow=shadow, shadow_ws=ws, lru_type=f.type[page],
                               swap_free=swap_free, fault=fault)
-        if self.multi:
+        if self.multi or len(self.nodes) > 1:
             self._dispatch_events(events)
         else:
             self.ops.access_events(self, self.root_lruvec(self.node), events)
 
     def _dispatch_events(self, ev: AccessEvents) -> None:
-        """A segment's events with several memcgs: each event belongs to its folio's lruvec
-        (ev.memcg). A policy that takes such events in one call (`multi_lruvec_events`) gets
-        them all with the root lruvec; otherwise each maximal run of events of one lruvec is
-        handed over in order, on that lruvec."""
-        ev.memcg = mc = self.folios.memcg[ev.page]
-        if getattr(self.ops, "multi_lruvec_events", False) or (mc[0] == mc).all():
-            lv = self.root_lruvec(self.node) if getattr(self.ops, "multi_lruvec_events", False) \
-                else self.memcgs[int(mc[0])].lruvecs[self.node.nid]
-            self.ops.access_events(self, lv, ev)
-            return
-        bounds = np.flatnonzero(mc[1:] != mc[:-1]) + 1
-        starts = np.concatenate(([0], bounds))
-        stops = np.concatenate((bounds, [len(mc)]))
-        for a, b in zip(starts.tolist(), stops.tolist()):
+        """A segment's events with several memcgs or nodes: each event belongs to its folio's
+        lruvec (ev.memcg, the folio's node). A policy that takes events of several memcgs in one
+        call (`multi_lruvec_events`) gets each maximal run of events of one node with that
+        node's root lruvec; otherwise each maximal run of events of one lruvec is handed over in
+        order, on that lruvec."""
+        f = self.folios
+        ev.memcg = mc = f.memcg[ev.page]
+        multi_events = getattr(self.ops, "multi_lruvec_events", False)
+        N = len(self.nodes)
+        key = f.nid[ev.page].astype(np.int64) if multi_events else mc.astype(np.int64) * N + f.nid[ev.page]
+        if (key[0] == key).all():
+            runs = [(0, len(key))]
+        else:
+            bounds = np.flatnonzero(key[1:] != key[:-1]) + 1
+            runs = zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(key)])).tolist())
+        for a, b in runs:
+            m, nid = (0, int(key[a])) if multi_events else divmod(int(key[a]), N)
+            lv = self.memcgs[m].lruvecs[nid]
+            if a == 0 and b == len(key):
+                self.ops.access_events(self, lv, ev)
+                continue
             sub = AccessEvents(
                 page=ev.page[a:b], is_add=ev.is_add[a:b], shadow=ev.shadow[a:b], shadow_ws=ev.shadow_ws[a:b],
                 lru_type=ev.lru_type[a:b], swap_free=ev.swap_free[a:b], fault=ev.fault[a:b], memcg=mc[a:b],
             )
-            self.ops.access_events(self, self.memcgs[int(mc[a])].lruvecs[self.node.nid], sub)
+            self.ops.access_events(self, lv, sub)
 
     # --------------------------------------------------------------------------------------------
     # observability and invariants
@@ -743,7 +808,9 @@ class Simulator:
         lv = self.root_lruvec(self.node)
         if self.samples and self.samples[-1]["accesses"] == self.accesses:
             return
-        point = {"accesses": self.accesses, "free": self.node.free, "lists": list(lv.hier_nr())}
+        point = {"accesses": self.accesses, "free": sum(n.free for n in self.nodes), "lists": self.lists()}
+        if len(self.nodes) > 1:
+            point["node_free"] = [n.free for n in self.nodes]
         if self.multi:
             point["memcg_usage"] = {m.path: m.usage for m in self.memcgs.values()}
         point.update(self.ops.sample(self, lv))
@@ -758,14 +825,18 @@ class Simulator:
         flags = f.flags[:cnt]
         resident = (flags & PG_resident) != 0
         nres = int(resident.sum())
-        node = self.node
         problems = []
         pool = self.swap.pool_pages
-        if node.free + nres + pool != node.managed:
-            problems.append(f"free {node.free} + resident {nres}" + (f" + zram pool {pool}" if pool else "")
-                            + f" != memory {node.managed}")
-        if node.free < 0:
-            problems.append(f"free pages negative ({node.free})")
+        on_node = np.bincount(f.nid[:cnt][resident].astype(np.int64), minlength=len(self.nodes))
+        for node in self.nodes:
+            here = int(on_node[node.nid])
+            zpool = pool if node.nid == 0 else 0  # zram's pool is on node 0
+            name = f"node {node.nid}: " if len(self.nodes) > 1 else ""
+            if node.free + here + zpool != node.managed:
+                problems.append(f"{name}free {node.free} + resident {here}" + (f" + zram pool {zpool}" if zpool else "")
+                                + f" != memory {node.managed}")
+            if node.free < 0:
+                problems.append(f"{name}free pages negative ({node.free})")
         if self.root_memcg.usage != nres:
             problems.append(f"memcg usage {self.root_memcg.usage} != resident {nres}")
         if self.multi:  # hierarchical usage == resident folios charged in the subtree
@@ -783,18 +854,21 @@ class Simulator:
             problems.append(f"{int((lru[resident] == NO_LIST).sum())} resident pages are on no list")
         seen = np.zeros(cnt, dtype=np.int64)
         for m in self.memcgs.values():
-            lv = m.lruvecs[node.nid]
-            where = f" of memcg {m.path}" if self.multi else ""
-            for i, fl in enumerate(lv.lists):
-                ids = fl.valid_ids(f)
-                if len(ids) != lv.nr[i]:
-                    problems.append(f"list {i}{where}: {len(ids)} folios on it but its size says {lv.nr[i]}")
-                if (lru[ids] != i).any():
-                    problems.append(f"list {i}{where}: holds folios whose list tag differs")
-                if (f.memcg[ids] != m.id).any():
-                    problems.append(f"list {i}{where}: holds {int((f.memcg[ids] != m.id).sum())} folios charged to another memcg")
-                np.add.at(seen, ids, 1)
-            problems += self.ops.check(self, lv)
+            for node in self.nodes:
+                lv = m.lruvecs[node.nid]
+                where = (f" of memcg {m.path}" if self.multi else "") + (f" on node {node.nid}" if len(self.nodes) > 1 else "")
+                for i, fl in enumerate(lv.lists):
+                    ids = fl.valid_ids(f)
+                    if len(ids) != lv.nr[i]:
+                        problems.append(f"list {i}{where}: {len(ids)} folios on it but its size says {lv.nr[i]}")
+                    if (lru[ids] != i).any():
+                        problems.append(f"list {i}{where}: holds folios whose list tag differs")
+                    if (f.memcg[ids] != m.id).any():
+                        problems.append(f"list {i}{where}: holds {int((f.memcg[ids] != m.id).sum())} folios charged to another memcg")
+                    if (f.nid[ids] != node.nid).any():
+                        problems.append(f"list {i}{where}: holds {int((f.nid[ids] != node.nid).sum())} folios of another node")
+                    np.add.at(seen, ids, 1)
+                problems += self.ops.check(self, lv)
         if (seen > 1).any():
             problems.append(f"{int((seen > 1).sum())} pages are on two lists")
         if (seen[resident] != 1).any():
@@ -840,17 +914,42 @@ class Simulator:
             if int(shadows[t]) != left:
                 out.append(f"{name}: {int(shadows[t])} shadow entries != pgsteal_{name} - "
                            f"workingset_refault_{name} = {left}")
-        lvs = [m.lruvecs[self.node.nid] for m in self.memcgs.values()]
+        lvs = [m.lruvecs[n.nid] for m in self.memcgs.values() for n in self.nodes]
         for name in self.MEMCG_STAT:  # memory.stat events: the root's sum is vmstat
             if name in v:
                 local = sum(lv.stat[name] for lv in lvs)
                 if local != v[name]:
                     out.append(f"{name}: vmstat {v[name]} != {local} summed over the memcgs' memory.stat")
+        for name, total in self.node_vmstat_totals().items():  # per-node counters add up to vmstat
+            if total != v[name]:
+                out.append(f"{name}: vmstat {v[name]} != {total} summed over the nodes")
         return out
+
+    def lists(self) -> list[int]:
+        """The machine's list sizes (every memcg's, on every node), by list."""
+        return np.sum([self.root_lruvec(n).hier_nr() for n in self.nodes], axis=0).tolist()
+
+    def node_vmstat(self, node) -> dict:
+        """A node's counters (/sys/devices/system/node/nodeN/vmstat and numastat names): its free
+        pages, its allocation and NUMA events and kswapd's, and the per-lruvec events of every
+        memcg on it."""
+        out = {"nr_free_pages": node.free}
+        out.update(sorted(node.vm.items()))
+        for name in self.MEMCG_STAT:
+            out[name] = sum(m.lruvecs[node.nid].stat[name] for m in self.memcgs.values())
+        return out
+
+    def node_vmstat_totals(self) -> dict:
+        """Each event counter of node_vmstat summed over the nodes (conservation: equals vmstat)."""
+        tot: dict[str, int] = {}
+        for n in self.nodes:
+            for name, c in self.node_vmstat(n).items():
+                if name != "nr_free_pages" and name in self.vm:
+                    tot[name] = tot.get(name, 0) + c
+        return tot
 
     def result(self) -> dict:
         """Counters and derived numbers of the run so far."""
-        lv = self.root_lruvec(self.node)
         return {
             "accesses": self.accesses,
             "accesses_by_kind": {k.name.lower(): int(self.kind_counts[k]) for k in Kind},
@@ -859,11 +958,25 @@ class Simulator:
             "vmstat": dict(self.vm),
             "cost": dict(self.cost),
             "modeled_seconds": self.config.cost_model.seconds(self.cost, self.swap, self.storage),
-            "lists": list(lv.hier_nr()),
-            "free_pages": self.node.free,
-            "watermarks": {"min": self.node.wmark.min, "low": self.node.wmark.low, "high": self.node.wmark.high},
+            "lists": self.lists(),
+            "free_pages": sum(n.free for n in self.nodes),
+            # summed over the nodes' zones (si_mem_available's wmark_low)
+            "watermarks": {k: sum(getattr(n.wmark, k) for n in self.nodes) for k in ("min", "low", "high")},
+            "nodes": [{"nid": n.nid, "memory_pages": n.managed, "free_pages": n.free,
+                       "watermarks": {"min": n.wmark.min, "low": n.wmark.low, "high": n.wmark.high},
+                       "kswapd_failures": n.kswapd_failures, "lists": list(self.root_lruvec(n).hier_nr()),
+                       "vmstat": self.node_vmstat(n)} for n in self.nodes],
             "memcgs": self.memcg_results(),
         }
+
+    @staticmethod
+    def _sum_sizes(per_node: list[dict]) -> dict:
+        """A memcg's list sizes over its lruvecs on every node."""
+        out = dict(per_node[0])
+        for d in per_node[1:]:
+            for k, v in d.items():
+                out[k] = out[k] + v if isinstance(v, int) else v
+        return out
 
     # memory.stat names this simulator keeps per memcg (the lruvec event counters), and the
     # memory.events names
@@ -874,18 +987,17 @@ class Simulator:
     def memcg_results(self) -> list[dict]:
         """Per memcg (pre-order): name, memory.max, usage, peak, memory.stat and memory.events
         counters (both hierarchical, as cgroup v2 shows them) and the sizes of its own lists."""
-        nid = self.node.nid
         out = []
         for m in self.root_memcg.subtree():
-            lv = m.lruvecs[nid]
+            lvs = [m.lruvecs[n.nid] for n in self.nodes]
             stat = {}
             for name in self.MEMCG_STAT:
                 if name == "pgscan":
-                    stat[name] = lv.hier_stat("pgscan_kswapd") + lv.hier_stat("pgscan_direct")
+                    stat[name] = sum(lv.hier_stat("pgscan_kswapd") + lv.hier_stat("pgscan_direct") for lv in lvs)
                 elif name == "pgsteal":
-                    stat[name] = lv.hier_stat("pgsteal_kswapd") + lv.hier_stat("pgsteal_direct")
+                    stat[name] = sum(lv.hier_stat("pgsteal_kswapd") + lv.hier_stat("pgsteal_direct") for lv in lvs)
                 else:
-                    stat[name] = lv.hier_stat(name)
+                    stat[name] = sum(lv.hier_stat(name) for lv in lvs)
             events = {k: sum(d.events[k] for d in m.subtree()) for k in ("low", "high", "max", "oom", "oom_kill")}
             out.append({
                 "name": m.path,
@@ -903,6 +1015,6 @@ class Simulator:
                 "memory_stat": stat,
                 "memory_events": events,
                 "memory_events_local": dict(m.events),
-                "lru_sizes": self.ops.lru_sizes(lv),
+                "lru_sizes": self._sum_sizes([self.ops.lru_sizes(lv) for lv in lvs]),
             })
         return out

@@ -41,6 +41,7 @@ INACTIVE, ACTIVE = 0, 1
 
 # what a compiled kswapd run counts (`kc`), and where each goes (flush_counts): vmstat, the cost
 # model, or vmstat and the lruvec's memory.stat
+NODE_EVENTS = ("kswapd_wakeups", "pageoutrun")  # kswapd's events, counted on its node too
 KSWAPD_COUNTS = (("vm", "pgrefill"), ("vm", "pgdeactivate"), ("vm", "pgactivate"), ("vm", "pgfree"),
                  ("vm", "pswpout"), ("vm", "pgpgout"), ("vm", "nr_vmscan_write"), ("vm", "nr_vmscan_immediate_reclaim"),
                  ("vm", "pgscan_anon"), ("vm", "pgscan_file"), ("vm", "pgsteal_anon"), ("vm", "pgsteal_file"),
@@ -575,7 +576,7 @@ def compiled_lruvec(sim, node, ops):
     """The lruvec kswapd_balance would run on (the node's only one) and the refault flags
     prepare_scan_control reads, or None when the run is not the compiled one's: bulk reclaim
     off, several memcgs, or a policy whose hooks are not the two-list rules."""
-    if not sim.config.bulk_reclaim or sim.root_memcg.children:
+    if not sim.bulk or sim.root_memcg.children:
         return None
     lv = sim.root_memcg.lruvecs[node.nid]
     if lv.nr_classes != 2:
@@ -601,10 +602,11 @@ def kswapd_run(sim, node, ops) -> int:
         return balance_pgdat(sim, node, ops)
     lv, refaulted = got
     sim.vm["pageoutrun"] += 1
+    node.vm["pageoutrun"] += 1
     lists = lv.lists
     lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
     nodev = node_scalars(node)
-    s = np.array([node.free, sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0], dtype=np.int64)
+    s = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)  # run_accesses' s
     wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
     mcs = sim._memcg_list
     usage = np.array([m.usage for m in mcs], dtype=np.int64)
@@ -720,7 +722,7 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
     walk_exec = _NO_WALK if walk_exec is None else walk_exec
     shrink_active_lists(la.ids, la.stamps, li.ids, li.stamps, lh, lru_type, n, walk_exec,
                         (f.stamp, f.lru, f.flags, f.pte_head), (p.present, p.young, p.exec, p.next),
-                        sim.lruvec_table.arrays(), lruvec.row, sim._stamp_clock, (taken, rotate), kc)
+                        lruvec.table.arrays(), lruvec.row, sim._stamp_clock, (taken, rotate), kc)
     li.hi, la.lo, la.hi = int(lh[1]), int(lh[2]), int(lh[3])
     flush_counts(sim, lruvec, kc)
 
@@ -742,6 +744,8 @@ def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
             sim.count(lruvec, name, c)
         else:
             sim.vm[name] += c
+            if name in NODE_EVENTS:
+                lruvec.node.vm[name] += c
     kc[:] = 0
 
 

@@ -118,6 +118,8 @@ def check(sim, lruvec) -> list[str]:
     mine = lg >= 0
     if getattr(sim, "multi", False):  # several memcgs: this lruvec's folios only
         mine &= f.memcg[:cnt] == lruvec.memcg.id
+    if len(getattr(sim, "nodes", ())) > 1:  # several nodes: the folios on this lruvec's node
+        mine &= f.nid[:cnt] == lruvec.node.nid
     counts = np.bincount(lg[mine], minlength=lruvec.nr_lists).tolist()
     if counts != list(lruvec.nr_logical):
         problems.append(f"logical list sizes {lruvec.nr_logical} != folios tagged {counts}")

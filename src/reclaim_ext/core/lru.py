@@ -531,11 +531,13 @@ class HookOut:
         self.stat = np.zeros((len(sim.memcgs), len(names)), dtype=np.int64)
         self.push = ()
         self.npush = 0
-        self.lists = None  # the node's FolioLists by row * nr_lists + list (made on first use)
+        self.node = sim.node  # the node whose lists and lruvecs apply() updates (get)
+        self.lists = {}  # per node id: the node's FolioLists by row * nr_lists + list (made on first use)
 
     @classmethod
-    def get(cls, sim, names: tuple[str, ...], slots: int) -> "HookOut":
-        """The simulator's HookOut for these counter names, with room for `slots` list slots."""
+    def get(cls, sim, names: tuple[str, ...], slots: int, node=None) -> "HookOut":
+        """The simulator's HookOut for these counter names, with room for `slots` list slots,
+        for the lists of `node` (default: the first node)."""
         cache = sim.__dict__.setdefault("_hook_out", {})
         out = cache.get(names)
         if out is None:
@@ -544,17 +546,20 @@ class HookOut:
             m = max(slots, 64)
             out.push = (np.empty(m, np.int64), np.empty(m, np.int64), np.empty(m, np.int64))
         out.npush = 0
+        out.node = node or sim.node
         return out
 
     def apply(self) -> None:
         sim = self.sim
         n = self.npush
         if n:
-            if self.lists is None:  # every list of the node, by row * nr_lists + list
-                nid = sim.node.nid
-                self.lists = [fl for row in range(len(sim.memcgs)) for fl in sim.memcgs[row].lruvecs[nid].lists]
-            gids, gstamps, spans = group_slots(*self.push, n, len(self.lists))
-            f, lists = sim.folios, self.lists
+            nid = self.node.nid
+            lists = self.lists.get(nid)
+            if lists is None:  # every list of the node, by row * nr_lists + list
+                lists = self.lists[nid] = [fl for row in range(len(sim.memcgs))
+                                           for fl in sim.memcgs[row].lruvecs[nid].lists]
+            gids, gstamps, spans = group_slots(*self.push, n, len(lists))
+            f = sim.folios
             for g, a, b in spans.tolist():
                 lists[g].push_head(f, gids[a:b], gstamps[a:b])
         stat = self.stat
@@ -568,5 +573,5 @@ class HookOut:
             name = self.names[col]
             sim.vm[name] += c
             if name in memcg_stat:
-                sim.memcgs[row].lruvecs[sim.node.nid].stat[name] += c
+                sim.memcgs[row].lruvecs[self.node.nid].stat[name] += c
         stat[:] = 0

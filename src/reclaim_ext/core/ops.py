@@ -299,14 +299,16 @@ class BatchedEvents(ReclaimOps):
     mark_accessed) are single events of it (AccessEvents.one). A subclass that extends one hook
     (the plug-in adapter delivers each event to its plug-in) does not see the others call it."""
 
-    def apply_events(self, sim, ev: AccessEvents) -> None:
+    def apply_events(self, sim, lruvec, ev: AccessEvents) -> None:
+        """The events, all of folios on lruvec.node (of lruvec's memcg, or of any memcg when
+        the policy declares multi_lruvec_events)."""
         raise NotImplementedError
 
     def access_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        self.apply_events(sim, ev)
+        self.apply_events(sim, lruvec, ev)
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
-        self.apply_events(sim, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
+        self.apply_events(sim, lruvec, AccessEvents.one(sim, page, True, shadow, shadow_ws, swap_free, fault))
 
     def mark_accessed(self, sim, lruvec, page):
-        self.apply_events(sim, AccessEvents.one(sim, page, False))
+        self.apply_events(sim, lruvec, AccessEvents.one(sim, page, False))

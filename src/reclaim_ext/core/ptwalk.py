@@ -240,6 +240,9 @@ def _eligible_young(sim, lruvec, pte_ids: np.ndarray, anon_ok: bool, file_ok: bo
     memcg = getattr(getattr(lruvec, "memcg", None), "id", None)
     if memcg is not None:
         ok &= f.memcg[pg] == memcg
+    node = getattr(lruvec, "node", None)
+    if node is not None and len(getattr(sim, "nodes", ())) > 1:  # get_pfn_folio: folio_nid == pgdat's
+        ok &= f.nid[pg] == node.nid
     return ok
 
 
@@ -265,7 +268,7 @@ def walk_mm(sim, lruvec, seq: int, on_young: Callable[[np.ndarray], object], *,
     """One aging round's page-table walk over every mm (kernel: the walk try_to_inc_max_seq does
     through iterate_mm_list / walk_mm / walk_pmd_range / walk_pte_range).
 
-    mms in ascending pid order (with several memcgs: those of the lruvec's memcg); one is skipped unless force_scan or its `sim.mm_used[pid]` bit is
+    mms in ascending pid order (with several memcgs: those of the lruvec's memcg); one is skipped unless force_scan or its `sim.mm_used[pid, node]` bit is
     set (no `mm_used` attribute = every mm used); the bit of every mm walked is cleared. An mm
     not in the walk state's `seen` set is walked with force_scan (the state is `state`, else
     `bloom.walk_state`, else none: no mm counts as new). Filter seq + 1 is reset first.
@@ -289,7 +292,8 @@ def walk_mm(sim, lruvec, seq: int, on_young: Callable[[np.ndarray], object], *,
         state = bloom.walk_state
     if bloom is not None:
         bloom.reset(seq + 1)
-    used = getattr(sim, "mm_used", None)
+    used = getattr(sim, "mm_used", None)  # per pid and node
+    nid = lruvec.node.nid if used is not None else 0
 
     # one Python step per mm and per VMA: the VMAs to walk, in walk order
     v_pid, v_start, v_end, v_force = [], [], [], []
@@ -301,10 +305,10 @@ def walk_mm(sim, lruvec, seq: int, on_young: Callable[[np.ndarray], object], *,
             continue
         new = state is not None and not state.seen[pid]
         force = force_scan or new
-        if not force and used is not None and not used[pid]:  # should_skip_mm
+        if not force and used is not None and not used[pid, nid]:  # should_skip_mm
             continue
         if used is not None:
-            used[pid] = False
+            used[pid, nid] = False
         if state is not None:
             state.seen[pid] = True
         stats.mms_walked += 1

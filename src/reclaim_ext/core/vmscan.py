@@ -367,7 +367,7 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
     and the whole pass is applied with a few array operations instead of one shrink_folio_list
     per 32 folios. Returns False (nothing done) when the pass does not qualify.
     """
-    if not (ops.bulk_clean_file_pass and sim.config.bulk_reclaim and sc.priority >= 1):
+    if not (ops.bulk_clean_file_pass and sim.bulk and sc.priority >= 1):
         return False
     N = lruvec.nr_classes
     if any(targets[:N]):
@@ -523,9 +523,10 @@ def driver_stretch(head, tail, s, nodev, i, granted, skip_used):
     """engine._run_chunk's stretch from record i: the allocation budget (the watermarks), then
     run_accesses (`head` and `tail` its arguments around start, budget, skip_used). Returns
     (next record, why stopped, events, granted, skip_used) for the next stretch."""
-    budget = alloc_budget(s[FREE], nodev[N_LOW], nodev[N_MIN], nodev[N_FAILURES], MAX_RECLAIM_RETRIES)
+    budget = np.empty(1, dtype=np.int64)  # one node: a compiled driver runs only on one
+    budget[0] = alloc_budget(s[FREE], nodev[N_LOW], nodev[N_MIN], nodev[N_FAILURES], MAX_RECLAIM_RETRIES)
     if granted:
-        budget = max(budget, 1)
+        budget[0] = max(budget[0], 1)
     nxt, why, ne, na = run_accesses(head[0], head[1], head[2], head[3], head[4], head[5], i, budget, skip_used, *tail)
     return nxt, why, ne, granted and na == 0, why == STOP_WMARK or why == STOP_MEMCG
 
@@ -1111,6 +1112,7 @@ def balance_pgdat(sim, node, ops, resume: tuple[int, int] | None = None) -> int:
     (kswapd.WAKE_PART; it counted the run)."""
     if resume is None:
         sim.vm["pageoutrun"] += 1
+        node.vm["pageoutrun"] += 1
     sc = _balance_loop(sim, node, ops, resume)
     _balance_end(sim, node, ops, sc)
     return sc.nr_reclaimed
@@ -1146,14 +1148,15 @@ def _balance_end(sim, node, ops, sc: ScanControl) -> None:
     ops.reclaim_done(sim, node, sc)
 
 
-def try_to_free_pages(sim, node, ops, target_memcg=None) -> int:
-    """Direct reclaim: do_try_to_free_pages with nr_to_reclaim = SWAP_CLUSTER_MAX."""
+def try_to_free_pages(sim, zonelist, ops, target_memcg=None) -> int:
+    """Direct reclaim: do_try_to_free_pages with nr_to_reclaim = SWAP_CLUSTER_MAX over the
+    allocating task's zonelist (a node, or its nodes in order)."""
     sim.vm["allocstall_normal"] += 1
     sc = ScanControl(nr_to_reclaim=SWAP_CLUSTER_MAX, target_memcg=target_memcg)
-    return do_try_to_free_pages(sim, node, ops, sc)
+    return do_try_to_free_pages(sim, zonelist, ops, sc)
 
 
-def try_to_free_mem_cgroup_pages(sim, node, memcg, nr_pages: int, ops, proactive: bool = False,
+def try_to_free_mem_cgroup_pages(sim, zonelist, memcg, nr_pages: int, ops, proactive: bool = False,
                                  swappiness: int | None = None) -> int:
     """memcg reclaim (try_charge_memcg, reclaim_high, memory.reclaim: try_to_free_mem_cgroup_pages):
     nr_to_reclaim = max(nr_pages, SWAP_CLUSTER_MAX), target_mem_cgroup = memcg, may_writepage,
@@ -1161,10 +1164,10 @@ def try_to_free_mem_cgroup_pages(sim, node, memcg, nr_pages: int, ops, proactive
     wakeup and no allocstall (do_try_to_free_pages counts it only for global reclaim)."""
     sc = ScanControl(nr_to_reclaim=max(nr_pages, SWAP_CLUSTER_MAX), target_memcg=memcg,
                      may_writepage=True, may_unmap=True, may_swap=True, proactive=proactive, swappiness=swappiness)
-    return do_try_to_free_pages(sim, node, ops, sc)
+    return do_try_to_free_pages(sim, zonelist, ops, sc)
 
 
-def memory_reclaim(sim, node, memcg, nr_to_reclaim: int, ops, swappiness: int | None = None) -> tuple[int, bool]:
+def memory_reclaim(sim, zonelist, memcg, nr_to_reclaim: int, ops, swappiness: int | None = None) -> tuple[int, bool]:
     """A write to memory.reclaim (user_proactive_reclaim): proactive memcg reclaim in batches of
     a quarter of what is left (reclaim enforces SWAP_CLUSTER_MAX), until nr_to_reclaim pages are
     reclaimed; a batch that reclaims nothing uses up one of MAX_RECLAIM_RETRIES, and when none
@@ -1172,7 +1175,7 @@ def memory_reclaim(sim, node, memcg, nr_to_reclaim: int, ops, swappiness: int | 
     retries = MAX_RECLAIM_RETRIES
     reclaimed = 0
     while reclaimed < nr_to_reclaim:
-        got = try_to_free_mem_cgroup_pages(sim, node, memcg, (nr_to_reclaim - reclaimed) // 4, ops,
+        got = try_to_free_mem_cgroup_pages(sim, zonelist, memcg, (nr_to_reclaim - reclaimed) // 4, ops,
                                            proactive=True, swappiness=swappiness)
         if not got:
             if not retries:
@@ -1182,17 +1185,29 @@ def memory_reclaim(sim, node, memcg, nr_to_reclaim: int, ops, swappiness: int | 
     return reclaimed, True
 
 
-def do_try_to_free_pages(sim, node, ops, sc: ScanControl) -> int:
-    """do_try_to_free_pages: priority 12 down to 0 until nr_to_reclaim; if nothing was
+def shrink_zones(sim, zonelist: list, sc: ScanControl, ops, reclaimed: dict) -> None:
+    """shrink_zones: shrink_node on each node of the zonelist in order (each node once, no
+    stop between nodes); `reclaimed[nid]` adds what each node gave."""
+    for node in zonelist:
+        before = sc.nr_reclaimed
+        shrink_node(sim, node, sc, ops)
+        reclaimed[node.nid] = reclaimed.get(node.nid, 0) + sc.nr_reclaimed - before
+
+
+def do_try_to_free_pages(sim, zonelist, ops, sc: ScanControl) -> int:
+    """do_try_to_free_pages over a zonelist (a node, or nodes in order; shrink_zones): priority
+    12 down to 0 until nr_to_reclaim; if nothing was
     reclaimed, retry with a full memcg walk (when the walk could be partial: more than one
     memcg under the target), then with force_deactivate when active lists were skipped, then
     into memory.low (memcg_low_reclaim) when protection made the walk skip memcgs."""
+    zonelist = zonelist if isinstance(zonelist, list) else [zonelist]
     several = bool((sc.target_memcg or sim.root_memcg).children)
+    reclaimed: dict[int, int] = {}
     while True:
         sc.priority = DEF_PRIORITY
         while sc.priority >= 0:  # the policy may change sc.priority (set_initial_priority)
             sc.nr_scanned = 0
-            shrink_node(sim, node, sc, ops)
+            shrink_zones(sim, zonelist, sc, ops, reclaimed)
             if sc.nr_reclaimed >= sc.nr_to_reclaim:
                 break
             if sc.priority < DEF_PRIORITY - 2:
@@ -1213,9 +1228,10 @@ def do_try_to_free_pages(sim, node, ops, sc: ScanControl) -> int:
             sc.memcg_low_skipped = False
             continue
         break
-    if sc.nr_reclaimed:
-        node.kswapd_failures = 0
-    ops.reclaim_done(sim, node, sc)
+    for node in zonelist:
+        if reclaimed.get(node.nid):  # shrink_node: reclaimable -> kswapd_failures = 0
+            node.kswapd_failures = 0
+        ops.reclaim_done(sim, node, sc)
     return sc.nr_reclaimed
 
 

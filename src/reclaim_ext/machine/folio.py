@@ -84,6 +84,7 @@ class FolioTable(GrowableTable):
                 "stamp": (np.dtype(np.int64), -1),
                 "type": (np.dtype(np.uint8), 0),
                 "memcg": (np.dtype(np.int16), 0),
+                "nid": (np.dtype(np.int8), 0),           # the node its page is on (folio_nid)
                 "pte_head": (np.dtype(np.int64), -1),
                 "shadow": (np.dtype(np.int64), -1),      # eviction token, -1 = no shadow
                 "shadow_ws": (np.dtype(np.bool_), False),  # workingset bit of the shadow

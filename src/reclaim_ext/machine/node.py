@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from numba import njit
@@ -41,10 +42,13 @@ class Watermarks:
     promo: int
 
 
-def compute_watermarks(managed: int, min_free_kbytes: int, watermark_scale_factor: int) -> Watermarks:
-    """__setup_per_zone_wmarks for one normal zone holding all of lowmem (mm/page_alloc.c)."""
+def compute_watermarks(managed: int, min_free_kbytes: int, watermark_scale_factor: int,
+                       lowmem_pages: int | None = None) -> Watermarks:
+    """__setup_per_zone_wmarks for a normal zone of `managed` pages out of `lowmem_pages` (all
+    the nodes' zones; default: this zone holds all of lowmem): min is the zone's proportional
+    share of min_free_kbytes."""
     pages_min = min_free_kbytes // 4
-    wmark_min = pages_min  # single zone: the whole proportional share
+    wmark_min = pages_min * managed // (lowmem_pages or managed)
     delta = max(wmark_min // 4, managed * watermark_scale_factor // 10000)
     low = wmark_min + delta
     high = low + delta
@@ -63,6 +67,9 @@ class Node:
     dirty_flag: bool = False      # PGDAT_DIRTY
     writeback_flag: bool = False  # PGDAT_WRITEBACK
     priv: dict = field(default_factory=dict)  # a policy's per-node state (MGLRU: the memcg LRU)
+    # the node's own events (/sys/devices/system/node/nodeN/vmstat and numastat): allocations,
+    # NUMA hits and misses, kswapd's wakeups and runs (the engine adds the per-lruvec ones)
+    vm: Counter = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.free = self.managed

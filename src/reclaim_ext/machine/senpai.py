@@ -73,9 +73,9 @@ class Senpai:
 
     def stall_ms(self, sim) -> float:
         """The memcg's refault stall so far (modelled ms): refaults times the read latency."""
-        lv = self.memcg.lruvecs[sim.node.nid]
-        return (lv.hier_stat("workingset_refault_anon") * sim.swap.read_latency_us
-                + lv.hier_stat("workingset_refault_file") * sim.storage.read_latency_us) / 1000.0
+        lvs = [self.memcg.lruvecs[n.nid] for n in sim.nodes]
+        return sum(lv.hier_stat("workingset_refault_anon") * sim.swap.read_latency_us
+                   + lv.hier_stat("workingset_refault_file") * sim.storage.read_latency_us for lv in lvs) / 1000.0
 
     def tick(self, sim, at: int) -> None:
         """senpai's tick: back off above the target pressure, else probe with memory.reclaim."""

@@ -181,7 +181,7 @@ class Classic(BatchedEvents):
 
     def eviction_lruvec(self, sim, lruvec, sc):
         """workingset_eviction stamps the reclaim target's lruvec (the root's for global reclaim)."""
-        return sim.target_lruvec(sc)
+        return sim.target_lruvec(sc, lruvec.node)
 
     def eviction_token(self, sim, lruvec, ids):
         """workingset_eviction (core.workingset): the non-resident age, which each eviction advances."""
@@ -189,12 +189,13 @@ class Classic(BatchedEvents):
 
     # ---- hot path: classic_events (compiled, above) for one event or a whole stretch ----------
 
-    def apply_events(self, sim, ev: AccessEvents) -> None:
-        """classic_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
+    def apply_events(self, sim, lruvec, ev: AccessEvents) -> None:
+        """classic_events over events in order, each on its folio's lruvec on lruvec's node
+        (multi_lruvec_events)."""
         f = sim.folios
-        out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page))
+        out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page), lruvec.node)
         out.npush = classic_events(ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.swap_free, f.flags, f.type, f.lru,
-                                   f.stamp, f.memcg, f.shadow_memcg, sim.lruvec_table.arrays(), sim._stamp_clock,
+                                   f.stamp, f.memcg, f.shadow_memcg, lruvec.table.arrays(), sim._stamp_clock,
                                    out.stat, out.push)
         out.apply()
 
@@ -239,7 +240,7 @@ class Classic(BatchedEvents):
 
     def reclaim_done(self, sim, node, sc: ScanControl) -> None:
         """snapshot_refaults(target memcg) at the end of kswapd's and direct/memcg reclaim's runs."""
-        lv = sim.target_lruvec(sc)
+        lv = sim.target_lruvec(sc, node)
         lv.refaults = self._activations(lv)
 
     def shrink_lruvec(self, sim, lruvec, sc):

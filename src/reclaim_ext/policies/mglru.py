@@ -1017,15 +1017,16 @@ class MGLRU(BatchedEvents):
 
     # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -----------
 
-    def apply_events(self, sim, ev: AccessEvents) -> None:
-        """mglru_events over events in order, each on its folio's lruvec (multi_lruvec_events)."""
+    def apply_events(self, sim, lruvec, ev: AccessEvents) -> None:
+        """mglru_events over events in order, each on its folio's lruvec on lruvec's node
+        (multi_lruvec_events)."""
         f = sim.folios
-        nid = sim.node.nid
+        nid = lruvec.node.nid
         lgs = [m.lruvecs[nid].priv["lrugen"] for m in sim._memcg_list]
         seqs = np.array([(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]) for lg in lgs], dtype=np.int64)
         refaulted = np.zeros((len(lgs), 2, MAX_NR_TIERS), dtype=np.int64)
-        t = sim.lruvec_table
-        out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page))
+        t = lruvec.table
+        out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page), lruvec.node)
         out.npush = mglru_events(ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.fault, f.flags, f.type, f.lru, f.stamp,
                                  f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, sim.multi, t.nr, t.nr_logical, seqs,
                                  refaulted, sim._stamp_clock, out.stat, out.push, self.pre_rework)
@@ -1321,9 +1322,9 @@ class MGLRU(BatchedEvents):
         lg = self.lrugen(lruvec)
         n = len(verdict)
         ids = lruvec.isolate_tail(f, lru, n)
-        out = HookOut.get(sim, (), n)
+        out = HookOut.get(sim, (), n, lruvec.node)
         census = np.zeros(2, dtype=np.int64)
-        table = sim.lruvec_table
+        table = lruvec.table
         tailq = np.empty((2, n if self.pre_rework else 0), dtype=np.int64)
         iso, out.npush, ntail = sort_and_isolate(ids, verdict, t, lg.min_seq[t], f.flags, f.lru_gen, f.lru_refs, f.lru,
                                                  f.stamp, table.nr, table.nr_logical, lruvec.row, sim._stamp_clock,
@@ -1476,7 +1477,7 @@ class MGLRU(BatchedEvents):
         rotated to the young generation of the memcg LRU)."""
         swp = self.get_swappiness(sim, lruvec, sc)
         aged = False
-        if not (sim.config.bulk_reclaim and self._bulk_shrink_lruvec(sim, lruvec, sc, swp)):
+        if not (sim.bulk and self._bulk_shrink_lruvec(sim, lruvec, sc, swp)):
             aged = self._shrink_loop(sim, lruvec, sc, swp)  # the bulk path never ages
         if sc.nr.unqueued_dirty and sc.nr.unqueued_dirty == sc.nr.file_taken:
             sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
