@@ -77,7 +77,7 @@ class Collect:
 def walk(sim, seq=5, bloom=None, *, used=True, **kw):
     """One walk; by default every mm is marked used first (the engine sets these bits)."""
     if used:
-        sim.mm_used = np.ones(1 << 16, dtype=bool)
+        sim.mm_used = np.ones((1 << 16, 1), dtype=bool)  # per pid and node
     cb = Collect()
     st = walk_mm(sim, sim.root_lruvec(sim.node), seq, cb, bloom=bloom, **kw)
     return st, cb
@@ -296,7 +296,7 @@ def test_walk_used_bits_and_new_mms():
     b = BloomFilters()
     b.walk_state = WalkState()
     b.walk_state.seen[[1, 2]] = True  # pid 3 is new this round
-    sim.mm_used = np.zeros(1 << 16, dtype=bool)
+    sim.mm_used = np.zeros((1 << 16, 1), dtype=bool)  # per pid and node
     sim.mm_used[1] = True
     pmd3 = pmd_of(sim, 3, 1)
     sim.mm.pmds.young[pmd3] = False  # would be skipped unless forced

@@ -323,6 +323,9 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa
             proactive = list(file["proactive"]) + list(proactive)
             senpai = list(file["senpai"]) + list(senpai)
             memory_recursiveprot = memory_recursiveprot or file.get("memory_recursiveprot", False)
+            if file.get("nodes") and nodes is None:  # --memory given: split evenly over the file's nodes
+                nodes = len(file["nodes"]) if _given("memory") else file["nodes"]
+            numa = list(file.get("numa") or []) + list(numa)
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
                           scope=scope)
         if proactive or senpai or nodes is not None or numa:
@@ -501,6 +504,18 @@ def _print_summary(r: dict) -> None:
         if v:
             nz.add_row(k, f"{v:,}")
     _print_tables(nz)
+    if len(r.get("nodes") or ()) > 1:
+        nt = Table(title="NUMA nodes (pages; node vmstat and numastat)")
+        cols = ("memory", "free", "pgalloc_normal", "numa_hit", "numa_miss", "numa_foreign", "kswapd_wakeups",
+                "pgsteal_kswapd", "pgsteal_direct")
+        nt.add_column("node")
+        for c in cols:
+            nt.add_column(c, justify="right")
+        for n in r["nodes"]:
+            v = n["vmstat"]
+            nt.add_row(str(n["nid"]), f"{n['memory_pages']:,}", f"{n['free_pages']:,}",
+                       *(f"{v.get(c, 0):,}" for c in cols[2:]))
+        _print_tables(nt)
     if len(r.get("memcgs") or ()) > 1:
         mt = Table(title="memcgs (memory.stat / memory.events, hierarchical; pages)")
         # memory.high / memory.low columns only when a memcg has them (or their events)

@@ -775,30 +775,30 @@ class Simulator:
     def _dispatch_events(self, ev: AccessEvents) -> None:
         """A segment's events with several memcgs or nodes: each event belongs to its folio's
         lruvec (ev.memcg, the folio's node). A policy that takes events of several memcgs in one
-        call (`multi_lruvec_events`) gets each maximal run of events of one node with that
-        node's root lruvec; otherwise each maximal run of events of one lruvec is handed over in
+        call (`multi_lruvec_events`) gets each node's events, in order, with that node's root
+        lruvec (nodes share no list, counter or generation, so one node's events need not wait
+        for another's); otherwise each maximal run of events of one lruvec is handed over in
         order, on that lruvec."""
         f = self.folios
         ev.memcg = mc = f.memcg[ev.page]
-        multi_events = getattr(self.ops, "multi_lruvec_events", False)
         N = len(self.nodes)
-        key = f.nid[ev.page].astype(np.int64) if multi_events else mc.astype(np.int64) * N + f.nid[ev.page]
-        if (key[0] == key).all():
-            runs = [(0, len(key))]
-        else:
-            bounds = np.flatnonzero(key[1:] != key[:-1]) + 1
-            runs = zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(key)])).tolist())
-        for a, b in runs:
-            m, nid = (0, int(key[a])) if multi_events else divmod(int(key[a]), N)
-            lv = self.memcgs[m].lruvecs[nid]
-            if a == 0 and b == len(key):
-                self.ops.access_events(self, lv, ev)
-                continue
-            sub = AccessEvents(
+        if getattr(self.ops, "multi_lruvec_events", False):
+            nid = f.nid[ev.page]
+            for n in (np.unique(nid).tolist() if N > 1 else [0]):
+                sel = np.flatnonzero(nid == n) if N > 1 else None
+                sub = ev if sel is None or len(sel) == len(nid) else AccessEvents(
+                    page=ev.page[sel], is_add=ev.is_add[sel], shadow=ev.shadow[sel], shadow_ws=ev.shadow_ws[sel],
+                    lru_type=ev.lru_type[sel], swap_free=ev.swap_free[sel], fault=ev.fault[sel], memcg=mc[sel])
+                self.ops.access_events(self, self.root_lruvec(self.nodes[n]), sub)
+            return
+        key = mc.astype(np.int64) * N + f.nid[ev.page]
+        bounds = np.flatnonzero(key[1:] != key[:-1]) + 1
+        for a, b in zip(np.concatenate(([0], bounds)).tolist(), np.concatenate((bounds, [len(key)])).tolist()):
+            m, n = divmod(int(key[a]), N)
+            sub = ev if a == 0 and b == len(key) else AccessEvents(
                 page=ev.page[a:b], is_add=ev.is_add[a:b], shadow=ev.shadow[a:b], shadow_ws=ev.shadow_ws[a:b],
-                lru_type=ev.lru_type[a:b], swap_free=ev.swap_free[a:b], fault=ev.fault[a:b], memcg=mc[a:b],
-            )
-            self.ops.access_events(self, lv, sub)
+                lru_type=ev.lru_type[a:b], swap_free=ev.swap_free[a:b], fault=ev.fault[a:b], memcg=mc[a:b])
+            self.ops.access_events(self, self.memcgs[m].lruvecs[n], sub)
 
     # --------------------------------------------------------------------------------------------
     # observability and invariants
@@ -934,7 +934,7 @@ class Simulator:
         pages, its allocation and NUMA events and kswapd's, and the per-lruvec events of every
         memcg on it."""
         out = {"nr_free_pages": node.free}
-        out.update(sorted(node.vm.items()))
+        out.update((name, node.vm[name]) for name in sorted(set(NODE_NAMES) | set(kswapd.NODE_EVENTS) | set(node.vm)))
         for name in self.MEMCG_STAT:
             out[name] = sum(m.lruvecs[node.nid].stat[name] for m in self.memcgs.values())
         return out

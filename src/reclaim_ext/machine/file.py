@@ -1,7 +1,8 @@
 """One machine file (`--machine FILE.toml`): the simulated machine that the run flags otherwise
-describe, in one place. Today's model has one node, so the file describes that node (memory,
-swap, watermark knobs), the memcg tree with every memcg knob the model has, and proactive
-reclaim; nodes and tiers come with the topology work and are refused with a clear error until then.
+describe, in one place: memory (one node, or NUMA nodes), swap, watermark knobs, the memcg tree
+with every memcg knob the model has, the processes, their memory policies, and proactive
+reclaim. Memory tiers and several swap devices come with the rest of the topology work and are
+refused with a clear error until then.
 
     memory = "64MiB"                 # sizes as for --memory; numbers are pages
     swap = "64MiB"
@@ -11,6 +12,14 @@ reclaim; nodes and tiers come with the topology work and are refused with a clea
     min_free_kbytes = 4096           # optional
     watermark_scale_factor = 10
     memory_recursiveprot = false     # cgroup2 mount option
+
+    [[node]]                         # NUMA nodes, in order (node 0, 1, ...); without them one node
+    memory = "32MiB"                 # of `memory`. With them, `memory` may be left out (their sum)
+
+    [[numa]]                         # a memory policy (as --numa): these pids allocate on node 1,
+    pids = "2-3"                     # falling back to the others by distance unless bind = true
+    node = 1
+    bind = false
 
     [[memcg]]
     name = "a"                       # a, or a/b below a
@@ -24,6 +33,7 @@ reclaim; nodes and tiers come with the topology work and are refused with a clea
     [[process]]                      # the processes and what they run (the tenants workload):
     memcg = "/a"                     # process i is pid i (pid = i may be given); joins memcg /a
     workload = "zipf pages=6144 accesses=300000 kind=anon"   # a built-in workload, as for tenants
+    node = 0                         # optional: its node (bind = true: that node only)
 
     [[proactive]]                    # writes to memory.reclaim during the run
     at = 500000
@@ -50,16 +60,19 @@ from ..errors import ConfigError
 from .senpai import parse_senpai
 from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
 from .node import check_swap_device, check_zram_ratio
+from .numa import parse_numa_spec
 from .units import format_size, parse_size
 
 TOP = ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
-       "memcg", "process", "proactive", "senpai")
+       "node", "numa", "memcg", "process", "proactive", "senpai")
+NODE_KEYS = ("memory",)
+NUMA_KEYS = ("pids", "node", "bind")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
 PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
-PROCESS_KEYS = ("pid", "memcg", "workload")
+PROCESS_KEYS = ("pid", "memcg", "workload", "node", "bind")
 MAX_PROCESSES = 4  # the tenants workload's a..d
 SENPAI_KEYS = ("memcg", "interval", "pressure", "max_probe", "coeff_probe", "swappiness")
-NOT_YET = ("node", "nodes", "tier", "tiers", "swap_devices")
+NOT_YET = ("nodes", "tier", "tiers", "swap_devices")
 
 
 def _size(path: str, where: str, value: Any, allow_max: bool = False) -> int | None:
@@ -118,6 +131,12 @@ def _processes(path: str, data: dict, memcgs: list[MemcgConfig], out: dict) -> N
         except TraceError as e:
             raise ConfigError(f"{path}: {where}: {e.problem}") from None
         params.append(f"{letter}={text}")
+        if "node" in t or "bind" in t:
+            if "node" not in t:
+                raise ConfigError(f"{path}: {where}: bind needs node = N")
+            out.setdefault("numa", []).append(_numa_spec(path, where, {"pids": str(i), "node": t["node"],
+                                                                         "bind": t.get("bind", False)},
+                                                         len(out.get("nodes") or [0])))
         memcg = str(t.get("memcg", "/")).strip().strip("/")
         if memcg:
             if memcg not in by_name:
@@ -147,8 +166,8 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"--machine {path}: not valid TOML: {e}") from None
     for k in data:
         if k in NOT_YET:
-            raise ConfigError(f"{path}: [{k}]: the model has one node so far; nodes, tiers and swap devices "
-                              "in a machine file come with the topology work (issue 12)")
+            raise ConfigError(f"{path}: [{k}]: memory tiers and several swap devices in a machine file come "
+                              "with the rest of the topology work (issue 12); nodes are [[node]] tables")
     _unknown(path, "top level", data, TOP)
     out: dict[str, Any] = {}
     if "memory" in data:
@@ -172,6 +191,7 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         if not isinstance(data["memory_recursiveprot"], bool):
             raise ConfigError(f"{path}: memory_recursiveprot must be true or false")
         out["memory_recursiveprot"] = data["memory_recursiveprot"]
+    _nodes(path, data, out)
     memcgs = []
     for i, t in enumerate(_table_list(path, data, "memcg"), 1):
         where = f"[[memcg]] {i}"
@@ -203,6 +223,49 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def _numa_spec(path: str, where: str, t: dict, nr_nodes: int) -> str:
+    """A [[numa]] table (or a process's node and bind) as its --numa spec, checked."""
+    node, bind = t.get("node"), t.get("bind", False)
+    if isinstance(node, bool) or not isinstance(node, int) or not 0 <= node < nr_nodes:
+        raise ConfigError(f"{path}: {where}: node {node!r} is not a node of the machine (it has {nr_nodes} "
+                          f"node{'s' if nr_nodes > 1 else ''}: [[node]] tables, numbered from 0)")
+    if not isinstance(bind, bool):
+        raise ConfigError(f"{path}: {where}: bind must be true or false")
+    pids = t.get("pids")
+    if isinstance(pids, list) and pids and all(isinstance(p, int) and not isinstance(p, bool) for p in pids):
+        pids = "+".join(map(str, pids))
+    if not isinstance(pids, str) or not pids.strip():
+        raise ConfigError(f"{path}: {where}: needs pids (e.g. pids = \"0-3\" or [0, 1])")
+    spec = f"pids={pids},node={node}" + (",bind" if bind else "")
+    try:
+        parse_numa_spec(spec)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {where}: {e}") from None
+    return spec
+
+
+def _nodes(path: str, data: dict, out: dict) -> None:
+    """[[node]] tables (each node's memory; `memory` is their sum) and [[numa]] policies."""
+    tables = _table_list(path, data, "node")
+    if tables:
+        sizes = []
+        for i, t in enumerate(tables):
+            where = f"[[node]] {i + 1} (node {i})"
+            _unknown(path, where, t, NODE_KEYS)
+            if "memory" not in t:
+                raise ConfigError(f"{path}: {where}: needs memory (e.g. memory = \"32MiB\")")
+            sizes.append(_size(path, f"{where}: memory", t["memory"]))
+        if "memory" in out and out["memory"] != sum(sizes):
+            raise ConfigError(f"{path}: memory ({out['memory']} pages) is not the sum of the [[node]] sizes "
+                              f"({sum(sizes)} pages); leave memory out or make them agree")
+        out["memory"] = sum(sizes)
+        out["nodes"] = sizes
+    out["numa"] = []
+    for i, t in enumerate(_table_list(path, data, "numa"), 1):
+        _unknown(path, f"[[numa]] {i}", t, NUMA_KEYS)
+        out["numa"].append(_numa_spec(path, f"[[numa]] {i}", t, len(tables) or 1))
+
+
 def _specs(path: str, data: dict, key: str, keys: tuple, needed: tuple, parse, spec_of) -> list[str]:
     """The [[key]] tables as the command line's spec strings (spec_of), each checked by `parse`."""
     out = []
@@ -224,7 +287,10 @@ def _specs(path: str, data: dict, key: str, keys: tuple, needed: tuple, parse, s
 def describe(fields: dict[str, Any]) -> str:
     """The machine of a machine file as a tree (reclaim-ext machine show)."""
     mem = fields.get("memory")
-    lines = [f"machine: node 0, memory {format_size(mem) if mem is not None else 'the --memory default'}, "
+    nodes = fields.get("nodes") or []
+    where = (f"{len(nodes)} nodes (" + ", ".join(f"node {i} {format_size(s)}" for i, s in enumerate(nodes)) + ")"
+             if nodes else "node 0")
+    lines = [f"machine: {where}, memory {format_size(mem) if mem is not None else 'the --memory default'}, "
              f"swap {format_size(fields['swap']) if fields.get('swap') is not None else 'as large as memory'}"
              f" ({fields.get('swap_device', 'zram')}"
              + (f", ratio {fields['zram_ratio']:g}" if fields.get("zram_ratio") else "") + "), "
@@ -262,6 +328,10 @@ def describe(fields: dict[str, Any]) -> str:
         pid = "abcd".index(letter)
         home = next((m.name for m in memcgs if pid in m.pids), "")
         lines.append(f"process {pid}: {work}  (memcg /{home})")
+    for spec in fields.get("numa") or []:
+        p = parse_numa_spec(spec)
+        lines.append(f"numa: pids {','.join(map(str, p.pids))} on node {p.node}"
+                     + (" only (bind)" if p.bind else ", falling back to the others"))
     for spec in fields.get("proactive") or []:
         p = parse_proactive(spec)
         lines.append(f"proactive: at access {p.at:,}, memory.reclaim of /{p.path} {format_size(p.pages)}"

@@ -1742,7 +1742,9 @@ class MGLRU(BatchedEvents):
         return out
 
     def dump(self, sim) -> dict:
-        return {"lru_gen": [self.lru_gen_state(sim, lv) for lv in sim.lruvecs_under(None, sim.node)],
+        # per memcg (pre-order), each node's lruvec (lru_gen_seq_show's order)
+        return {"lru_gen": [self.lru_gen_state(sim, lv.memcg.lruvecs[n.nid])
+                            for lv in sim.lruvecs_under(None, sim.node) for n in sim.nodes],
                 "min_ttl_ms": self.min_ttl_ms}
 
     def sample(self, sim, lruvec) -> dict:
@@ -1785,8 +1787,11 @@ def format_lru_gen(states: list[dict]) -> str:
     per memcg and node, one line per generation from the evictable min_seq: seq, age in ms,
     anon pages, file pages. `states` is the "lru_gen" list of a JSON result."""
     lines = []
+    last = None
     for st in states:
-        lines.append(f"memcg {st['memcg_id']:5d} {st['memcg_path']}")
+        if st["memcg_id"] != last:  # the memcg's line, then each of its nodes
+            lines.append(f"memcg {st['memcg_id']:5d} {st['memcg_path']}")
+            last = st["memcg_id"]
         lines.append(f" node {st['node']:5d}")
         emin = min(st["min_seq"]["anon"], st["min_seq"]["file"])
         for g in st["generations"]:

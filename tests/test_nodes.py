@@ -1,0 +1,160 @@
+"""NUMA nodes (machine.numa, the engine's zonelists): allocation on the task's node with fallback by
+the zonelist, bound tasks, per-node watermarks and kswapd, per-node counters that add up to the
+global ones, and both drivers agreeing on machines of several nodes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reclaim_ext.api import RunConfig, run
+from reclaim_ext.core.engine import SimConfig, Simulator
+from reclaim_ext.errors import ConfigError
+from reclaim_ext.machine.node import compute_watermarks
+from reclaim_ext.machine.numa import parse_numa_spec, split_memory, zonelist, zonelists
+from reclaim_ext.policies import get_policy
+from reclaim_ext.trace import ArrayTrace, Kind
+from reclaim_ext.trace.record import make_records
+
+from test_engine_drivers import assert_same, small_traces
+
+
+def anon_trace(pids_pages: dict[int, int], n: int, seed: int = 0) -> np.ndarray:
+    """Anon accesses, uniformly over each pid's own pages (pid -> footprint), pids interleaved."""
+    rng = np.random.default_rng(seed)
+    pids = np.array(sorted(pids_pages), dtype=np.int64)
+    rec = make_records(n)
+    rec["kind"] = Kind.ANON
+    who = pids[rng.integers(0, len(pids), n)]
+    rec["pid"] = who
+    sizes = np.array([pids_pages[int(p)] for p in who])
+    rec["page"] = (rng.random(n) * sizes).astype(np.uint64)
+    return rec
+
+
+def machine(rec, policy="classic", nodes=(2000, 2000), numa=(), mode="fast", memcgs=(), mechanisms=None,
+            swap=8000) -> Simulator:
+    sim = Simulator(SimConfig(memory_pages=sum(nodes), swap_pages=swap, nodes=list(nodes), numa=list(numa), mode=mode,
+                              check=True, memcgs=list(memcgs)), get_policy(policy, mechanisms))
+    sim.run(ArrayTrace("t", rec))
+    return sim
+
+
+def test_zonelist_orders_by_distance_then_id():
+    assert zonelist(0, 3) == [0, 1, 2]
+    assert zonelist(2, 3) == [2, 0, 1]
+    far = {(0, 1): 30, (0, 2): 20}
+    assert zonelist(0, 3, lambda a, b: 10 if a == b else far[(a, b)]) == [0, 2, 1]
+
+
+def test_zonelists_table_binds_and_defaults():
+    zl, row = zonelists(2, ["pids=5,node=1,bind", "pids=6,node=0"])
+    assert zl[row[5]].tolist() == [1, -1]      # bound: node 1 alone
+    assert zl[row[6]].tolist() == [0, 1]       # preferred node 0, then node 1
+    assert zl[row[3]].tolist() == [1, 0]       # not named: node pid mod 2
+    with pytest.raises(ConfigError, match="node 2 does not exist"):
+        zonelists(2, ["pids=1,node=2"])
+
+
+def test_numa_spec_errors_name_the_input():
+    assert parse_numa_spec("pids=1-3,node=1,bind").pids == [1, 2, 3]
+    for bad, msg in (("pids=1", "give both"), ("node=1,pids=x", "pid"), ("pids=1,node=a", "not a node number"),
+                     ("pids=1,node=0,strict", "bind")):
+        with pytest.raises(ConfigError, match=msg):
+            parse_numa_spec(bad)
+
+
+def test_split_memory_and_watermark_shares():
+    assert split_memory(10001, 2) == [5000, 5001]
+    mfk = 4096  # pages_min 1024
+    a = compute_watermarks(3000, mfk, 10, 4000)
+    b = compute_watermarks(1000, mfk, 10, 4000)
+    assert (a.min, b.min) == (768, 256)  # __setup_per_zone_wmarks: pages_min * managed / lowmem
+    assert compute_watermarks(4000, mfk, 10).min == 1024
+
+
+def test_bound_task_stays_on_its_node_and_others_fall_back():
+    # pid 0 (node 0, may fall back) needs more than node 0 holds; pid 1 is bound to node 1
+    rec = anon_trace({0: 3000, 1: 500}, 40000)
+    sim = machine(rec, numa=["pids=0,node=0", "pids=1,node=1,bind"])
+    f = sim.folios
+    res = sim.result()
+    n0, n1 = (n["vmstat"] for n in res["nodes"])
+    assert n1["numa_miss"] > 0 and n0["numa_foreign"] == n1["numa_miss"]  # pid 0's pages spilled to node 1
+    assert n0["numa_miss"] == 0 and n1["numa_foreign"] == 0  # pid 1 never left node 1
+    # pages only pid 1 touched (pid 1's page p is anon page p of its own mm) are on node 1
+    pages1, _, _ = sim.mm.translate(rec[rec["pid"] == 1])
+    assert (f.nid[np.unique(pages1)] == 1).all()
+
+
+def test_each_node_runs_its_own_kswapd_and_counters_add_up():
+    rec = anon_trace({0: 2600, 1: 2600, 2: 400}, 60000, seed=1)
+    sim = machine(rec, nodes=(2048, 2048), numa=["pids=0,node=0", "pids=1,node=1", "pids=2,node=0,bind"])
+    res = sim.result()
+    per = [n["vmstat"] for n in res["nodes"]]
+    assert all(v["kswapd_wakeups"] > 0 and v["pgsteal_kswapd"] > 0 for v in per)
+    v = res["vmstat"]
+    for name in ("pgalloc_normal", "numa_hit", "numa_miss", "numa_foreign", "kswapd_wakeups", "pageoutrun",
+                 "pgscan_kswapd", "pgsteal_kswapd", "pgmajfault", "workingset_refault_anon"):
+        assert sum(p[name] for p in per) == v[name], name
+    assert sum(p["numa_miss"] for p in per) == sum(p["numa_foreign"] for p in per)
+    assert sum(n["free_pages"] for n in res["nodes"]) == res["free_pages"]
+    assert sim.node_vmstat_totals() == {k: v[k] for k in sim.node_vmstat_totals()}
+
+
+def test_one_node_machine_reports_one_node():
+    rec = anon_trace({0: 3000}, 20000)
+    sim = machine(rec, nodes=(2000,))
+    res = sim.result()
+    (n,) = res["nodes"]
+    assert n["free_pages"] == res["free_pages"] and n["vmstat"]["pgalloc_normal"] == res["vmstat"]["pgalloc_normal"]
+    assert n["vmstat"]["numa_miss"] == 0 and n["vmstat"]["numa_hit"] == res["vmstat"]["pgalloc_normal"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rec=small_traces(),
+    sizes=st.sampled_from([(64, 64), (100, 200), (64, 80, 120)]),
+    swap=st.integers(0, 400),
+    policy=st.sampled_from(["classic", "mglru", "mglru-6.12"]),
+    bind=st.booleans(),
+    memcgs=st.booleans(),
+)
+def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs):
+    numa = ["pids=1,node=0,bind"] if bind else []
+    mc = ["name=a,pids=0+2,max=96", "name=b,pids=1"] if memcgs else []
+    out = {}
+    for mode in ("fast", "exact"):
+        try:
+            sim = machine(rec, policy, sizes, numa, mode, mc, swap=swap)
+            oom = None
+        except Exception as e:  # noqa: BLE001 - OutOfMemory: both drivers must end the same way
+            if type(e).__name__ != "OutOfMemory":
+                raise
+            oom, sim = str(e), None
+        res = sim.result() if sim is not None else {}
+        out[mode] = {"oom": oom, "misses": res.get("misses"), "vmstat": res.get("vmstat", {}),
+                     "nodes": repr(res.get("nodes")), "lists": res.get("lists")}
+    assert_same(out)
+
+
+@pytest.mark.parametrize("policy,mechanisms", [("classic", "+ptwalk,+lookaround"), ("mglru", None),
+                                               ("mglru", "-memcg_lru")])
+def test_drivers_agree_on_two_nodes_with_memcgs_and_mechanisms(policy, mechanisms):
+    rec = anon_trace({0: 1500, 1: 1500, 2: 800, 3: 800}, 40000, seed=3)
+    rec["kind"][::3] = Kind.FILE_MMAP
+    rec["file"][::3] = 1
+    mc = ["name=a,pids=0+2,max=2400", "name=b,pids=1+3"]
+    res = [machine(rec, policy, (2048, 2048), ["pids=2,node=1,bind"], mode, mc, mechanisms).result()
+           for mode in ("fast", "exact")]
+    assert res[0] == res[1]
+    assert res[0]["vmstat"]["numa_miss"] > 0
+
+
+def test_cli_errors_for_nodes():
+    for kw, msg in ((dict(nodes=0), "--nodes"), (dict(nodes=2, numa=["pids=1,node=3"]), "node 3 does not exist"),
+                    (dict(nodes=2, policy="lru"), "one-node machine"), (dict(nodes=[100, 100]), "add up")):
+        with pytest.raises(ConfigError, match=msg):
+            run(RunConfig(workload="zipf", memory="4MiB", **kw))
