@@ -13,7 +13,7 @@ from reclaim_ext.api import RunConfig, run
 from reclaim_ext.core.engine import SimConfig, Simulator
 from reclaim_ext.errors import ConfigError
 from reclaim_ext.machine.node import compute_watermarks
-from reclaim_ext.machine.numa import parse_numa_spec, split_memory, zonelist, zonelists
+from reclaim_ext.machine.numa import demotion_order, parse_numa_spec, split_memory, zonelist, zonelists
 from reclaim_ext.policies import get_policy
 from reclaim_ext.trace import ArrayTrace, Kind
 from reclaim_ext.trace.record import make_records
@@ -35,9 +35,9 @@ def anon_trace(pids_pages: dict[int, int], n: int, seed: int = 0) -> np.ndarray:
 
 
 def machine(rec, policy="classic", nodes=(2000, 2000), numa=(), mode="fast", memcgs=(), mechanisms=None,
-            swap=8000) -> Simulator:
+            swap=8000, tiers=()) -> Simulator:
     sim = Simulator(SimConfig(memory_pages=sum(nodes), swap_pages=swap, nodes=list(nodes), numa=list(numa), mode=mode,
-                              check=True, memcgs=list(memcgs)), get_policy(policy, mechanisms))
+                              check=True, memcgs=list(memcgs), tiers=list(tiers)), get_policy(policy, mechanisms))
     sim.run(ArrayTrace("t", rec))
     return sim
 
@@ -121,14 +121,16 @@ def test_one_node_machine_reports_one_node():
     policy=st.sampled_from(["classic", "mglru", "mglru-6.12"]),
     bind=st.booleans(),
     memcgs=st.booleans(),
+    tiered=st.booleans(),
 )
-def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs):
+def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs, tiered):
     numa = ["pids=1,node=0,bind"] if bind else []
     mc = ["name=a,pids=0+2,max=96", "name=b,pids=1"] if memcgs else []
+    tiers = (["dram", "cxl", "pmem"] if len(sizes) == 3 else ["dram", "cxl"]) if tiered else []
     out = {}
     for mode in ("fast", "exact"):
         try:
-            sim = machine(rec, policy, sizes, numa, mode, mc, swap=swap)
+            sim = machine(rec, policy, sizes, numa, mode, mc, swap=swap, tiers=tiers)
             oom = None
         except Exception as e:  # noqa: BLE001 - OutOfMemory: both drivers must end the same way
             if type(e).__name__ != "OutOfMemory":
@@ -156,5 +158,43 @@ def test_drivers_agree_on_two_nodes_with_memcgs_and_mechanisms(policy, mechanism
 def test_cli_errors_for_nodes():
     for kw, msg in ((dict(nodes=0), "--nodes"), (dict(nodes=2, numa=["pids=1,node=3"]), "node 3 does not exist"),
                     (dict(nodes=2, policy="lru"), "one-node machine"), (dict(nodes=[100, 100]), "add up")):
+        with pytest.raises(ConfigError, match=msg):
+            run(RunConfig(workload="zipf", memory="4MiB", **kw))
+
+
+def test_demotion_order_follows_the_tiers():
+    assert demotion_order(["dram", "dram"], 0) == []
+    assert demotion_order(["dram", "cxl", "pmem"], 0) == [1, 2]  # the next tier first, then lower ones
+    assert demotion_order(["dram", "cxl", "pmem"], 1) == [2]
+    assert demotion_order(["dram", "cxl", "pmem"], 2) == []
+    assert demotion_order(["cxl", "dram", "cxl"], 1) == [0, 2]
+
+
+@pytest.mark.parametrize("policy", ["classic", "mglru"])
+def test_demotion_moves_folios_down_and_saves_major_faults(policy):
+    rec = anon_trace({0: 6000}, 80000, seed=4)  # more than both nodes hold, hot pages first
+    rec["page"] = np.floor(6000 * np.random.default_rng(4).random(len(rec)) ** 2.0).astype(np.uint64)
+    # the task allocates on DRAM only (bound): CXL holds only what DRAM's reclaim demotes
+    bound = ["pids=0,node=0,bind"]
+    on = machine(rec, policy, (2000, 2000), bound, tiers=["dram", "cxl"])
+    off = machine(rec, policy, (2000, 2000), bound, tiers=["dram", "cxl"], mechanisms="-demotion")
+    v, w = on.result()["vmstat"], off.result()["vmstat"]
+    assert v["pgdemote_kswapd"] + v["pgdemote_direct"] > 0 and v["pgmigrate_success"] > 0
+    assert w["pgdemote_kswapd"] + w["pgdemote_direct"] == 0
+    assert v["pgmajfault"] < 0.8 * w["pgmajfault"]  # twice the memory to keep pages in
+    res = on.result()
+    n0, n1 = res["nodes"]
+    assert n0["vmstat"]["pgdemote_kswapd"] + n0["vmstat"]["pgdemote_direct"] > 0  # counted on the source
+    assert n1["vmstat"]["pgdemote_kswapd"] + n1["vmstat"]["pgdemote_direct"] == 0  # CXL is the lowest tier
+    assert [t["tier"] for t in res["tiers"]] == ["dram", "cxl"] and res["tiers"][1]["used_pages"] > 0
+    assert on.cost["hits_cxl"] > 0 and on.cost["pages_migrated"] == v["pgmigrate_success"]
+    # the task runs on the DRAM node: nothing it allocates prefers CXL; without demotion CXL stays empty
+    assert n1["vmstat"]["numa_foreign"] == 0 and off.result()["tiers"][1]["used_pages"] == 0
+
+
+def test_tiers_errors():
+    for kw, msg in ((dict(nodes=2, tiers=["dram"]), "1 tiers for 2 nodes"),
+                    (dict(nodes=2, tiers=["dram", "hbm"]), "not a memory tier"),
+                    (dict(nodes=2, tiers=["cxl", "cxl"]), "no dram node")):
         with pytest.raises(ConfigError, match=msg):
             run(RunConfig(workload="zipf", memory="4MiB", **kw))

@@ -62,6 +62,7 @@ class RunConfig:
     nodes: Any = 1
     # tasks' memory policies: "pids=1-3,node=1[,bind]" or machine.numa.NumaPolicy (--numa)
     numa: list = field(default_factory=list)
+    tiers: list = field(default_factory=list)  # each node's memory tier: dram, cxl or pmem (--tiers)
 
     def __post_init__(self) -> None:
         self.parse_sizes()
@@ -92,11 +93,12 @@ class RunConfig:
     def _check_nodes(self, policy) -> None:
         """--nodes and --numa: sizes, node numbers, and what runs on one node only."""
         from .ext.policy import Policy
-        from .machine.numa import zonelists
+        from .machine.numa import check_tiers, zonelists
 
         sizes = self.node_sizes()
         if min(sizes) < 64:
             raise ConfigError(f"nodes: a node of {min(sizes)} pages is too small (each needs at least 64 pages)")
+        check_tiers(list(self.tiers), len(sizes))
         zonelists(len(sizes), list(self.numa))  # bad --numa specs, nodes that do not exist
         if len(sizes) > 1:
             if self.cache:
@@ -258,6 +260,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         memory_recursiveprot=cfg.memory_recursiveprot,
         nodes=cfg.node_sizes(),
         numa=list(cfg.numa),
+        tiers=list(cfg.tiers),
     )
     policy = cfg.make_policy()
     from .ext.policy import Policy
@@ -352,6 +355,7 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "free_pages": res["free_pages"],
         "lru_sizes": _node_lru_sizes(sim),
         "nodes": res["nodes"],
+        "tiers": res["tiers"],
         "mem_available": None,
         "series": sim.samples,
         "conservation_checked": cfg.check,

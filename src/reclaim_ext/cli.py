@@ -271,6 +271,10 @@ def _lru_gen_policies() -> list[str]:
 @click.option("--numa", "numa", multiple=True, metavar="pids=LIST,node=N[,bind]",
               help="A memory policy, repeatable: the tasks of LIST allocate on node N (with bind: only there, "
                    "MPOL_BIND). Tasks not named run on node pid mod N, falling back to the others.")
+@click.option("--tiers", "tiers", default=None, metavar="TIER,...",
+              help="Each node's memory tier, in node order: dram, cxl or pmem (e.g. --nodes 2 --tiers dram,cxl). "
+                   "CXL and PMEM nodes have no CPUs and are slower to access; reclaim on a node demotes to the "
+                   "nearest node of the next lower tier before it evicts (--mechanism -demotion: off).")
 @click.option("--memory-recursiveprot", is_flag=True,
               help="cgroup2's memory_recursiveprot mount option: a parent's memory.min/low that its children do "
                    "not claim is shared among them in proportion to their unprotected usage.")
@@ -279,8 +283,8 @@ def _lru_gen_policies() -> list[str]:
                    "(mglru only; on stderr with --json -).")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on long runs (only on a terminal).")
-def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa, memory_recursiveprot, machine,
-        dump_lru_gen, json_out, progress, **run_opts):
+def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa, tiers, memory_recursiveprot,
+        machine, dump_lru_gen, json_out, progress, **run_opts):
     """Replay a workload or a trace through the reclaim core and print what happened.
 
     \b
@@ -326,13 +330,16 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa
             if file.get("nodes") and nodes is None:  # --memory given: split evenly over the file's nodes
                 nodes = len(file["nodes"]) if _given("memory") else file["nodes"]
             numa = list(file.get("numa") or []) + list(numa)
+            if file.get("tiers") and tiers is None:
+                tiers = ",".join(file["tiers"])
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
                           scope=scope)
-        if proactive or senpai or nodes is not None or numa:
+        if proactive or senpai or nodes is not None or numa or tiers:
             cfg.proactive, cfg.senpai = list(proactive), list(senpai)
             if nodes is not None:
                 cfg.nodes = nodes
             cfg.numa = list(numa)
+            cfg.tiers = [t.strip() for t in tiers.split(",")] if tiers else []
             cfg.validate()
         if memory_recursiveprot:
             if not memcgs:
@@ -662,16 +669,18 @@ def _print_ablation(result: dict) -> None:
 def policies():
     """List the built-in policies (their mechanisms and defaults) and the registered plug-ins."""
     from .api import policy_has_option
+    from .core.ops import CORE_MECHANISMS, CORE_VARIANTS
     from .policies import BUILTIN
 
     for name, cls in sorted(BUILTIN.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         click.echo(f"{name:10s} {doc}")
         pad = " " * 11
-        click.echo(f"{pad}mechanisms: {', '.join(cls.supported_mechanisms) or 'none'}")
-        click.echo(f"{pad}default:    {', '.join(cls.default_mechanisms) or 'none'}")
+        click.echo(f"{pad}mechanisms: {', '.join(cls.supported_mechanisms + CORE_MECHANISMS)}")
+        click.echo(f"{pad}default:    {', '.join(cls.default_mechanisms + CORE_MECHANISMS)}")
         if cls.ablation_variants:
-            click.echo(f"{pad}ablate:     {' | '.join(cls.ablation_variants)}")
+            click.echo(f"{pad}ablate:     {' | '.join(cls.ablation_variants)}"
+                       f" (with memory tiers also {' | '.join(CORE_VARIANTS)})")
         if policy_has_option(cls, "min_ttl_ms"):
             click.echo(f"{pad}options:    --min-ttl-ms")
     from .ext.loader import registered

@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 
 from ..api import RunConfig, build_trace, result_source, run
+from ..core.ops import CORE_VARIANTS
 from ..errors import ConfigError, ReclaimExtError
 from ..policies import BUILTIN, parse_mechanisms
 from ..trace import ArrayTrace
@@ -119,7 +120,8 @@ def ablate(cfg: RunConfig, variants=None, jobs: int | None = None,
     if jobs < 1:
         raise ConfigError(f"jobs: {jobs} must be at least 1")
     cls = BUILTIN[cfg.policy]
-    variants = list(cls.ablation_variants if variants is None else variants)
+    tiered = any(t != "dram" for t in (cfg.tiers or ()))
+    variants = list((cls.ablation_variants + (CORE_VARIANTS if tiered else ())) if variants is None else variants)
     if not variants:
         raise ConfigError(f"ablate: policy {cfg.policy} has no ablation variants; give some")
     for spec in variants:  # a bad variant fails before anything runs

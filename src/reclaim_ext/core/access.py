@@ -40,6 +40,8 @@ SWAP_USED, SWAP_TOTAL, NR_FILE_DIRTY, MISSES, FREE = range(5)
 # per-node allocation counters (columns of `ncnt`, one row per node): zone_statistics' NUMA events
 NODE_NAMES = ("pgalloc_normal", "numa_hit", "numa_miss", "numa_foreign")
 N_PGALLOC, N_NUMA_HIT, N_NUMA_MISS, N_NUMA_FOREIGN = range(len(NODE_NAMES))
+N_HITS = len(NODE_NAMES)  # and the accesses that found their page on the node (several nodes only)
+NODE_COLUMNS = NODE_NAMES + ("hits",)
 # why run_accesses stopped
 DONE, STOP_WMARK, STOP_MEMCG, STOP_HIGH = 0, 1, 2, 3
 # A task handles its memory.high overage after charging MEMCG_CHARGE_BATCH pages above it: the
@@ -273,6 +275,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     over_high[pid] += 1
             else:
                 cost[HITS] += 1
+                if nn > 1:  # the node's tier prices the access (CostModel)
+                    ncnt[fnid[g], N_HITS] += 1
             if writes[i]:  # generic_perform_write: dirtied, not marked accessed
                 _dirty(g, flags, s)
             elif marks[i]:  # filemap_read: folio_mark_accessed unless the read continues a folio
@@ -287,6 +291,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
             p = ptes[i]
             if present[p]:
                 cost[HITS] += 1
+                if nn > 1:
+                    ncnt[fnid[g], N_HITS] += 1
             else:  # a page fault
                 if not resident:
                     zonelist = zonelists[pid_zonelist[pid]]

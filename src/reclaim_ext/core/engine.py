@@ -42,7 +42,7 @@ from ..machine.memcg import MemcgConfig, resolve_memcgs
 from ..machine.index import KeyIndex
 from ..machine.mm import AddressSpaces
 from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
-from ..machine.numa import zonelists
+from ..machine.numa import TIERS, check_tiers, demotion_order, zonelists
 from ..trace.base import TimedChunks
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
@@ -50,7 +50,7 @@ from .access import (
     DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, read_marks,
     run_accesses,
 )
-from .access import FREE, NODE_NAMES
+from .access import FREE, NODE_COLUMNS, NODE_NAMES
 from .access import MEMCG_NAMES as ACCESS_MEMCG
 from .access import VM_NAMES as ACCESS_VM
 from .lru import Lruvec, LruvecTable
@@ -112,6 +112,8 @@ class SimConfig:
     # "pids=1-3,node=1[,bind]"; a task not named runs on node pid mod N, fallback allowed)
     nodes: list = field(default_factory=list)
     numa: list = field(default_factory=list)
+    # each node's memory tier (machine.numa.TIERS; empty: all dram): reclaim demotes down the tiers
+    tiers: list = field(default_factory=list)
 
 
 class Simulator:
@@ -141,8 +143,17 @@ class Simulator:
                                                                           config.memory_pages))
                       for n, size in enumerate(sizes)]
         self.node = self.nodes[0]
-        # each task's zonelist (machine.numa.zonelists): the compiled access path's table
-        self.zonelists, self.pid_zonelist = zonelists(len(self.nodes), list(config.numa))
+        tiers = check_tiers(list(config.tiers), len(self.nodes))
+        for node, t in zip(self.nodes, tiers):
+            node.tier = t
+        # where each node's reclaim demotes to (machine.numa.demotion_order; empty: nowhere)
+        self.demotion = [demotion_order(tiers, n.nid) for n in self.nodes]
+        self.kswapd_pending: set[int] = set()  # nodes whose kswapd a demotion woke (run after the reclaim)
+        self.demoted = np.zeros(2, dtype=np.int64)  # folios demoted, by type (the counter identities)
+        # each task's zonelist (machine.numa.zonelists): the compiled access path's table; tasks
+        # run on DRAM nodes
+        self.zonelists, self.pid_zonelist = zonelists(len(self.nodes), list(config.numa),
+                                                      [n.nid for n in self.nodes if n.tier == "dram"])
         # bulk passes and compiled drivers run one node's only lruvec
         self.bulk = config.bulk_reclaim and len(self.nodes) == 1
         self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device, ratio=config.zram_ratio)
@@ -344,6 +355,18 @@ class Simulator:
                 kswapd_run(self, node, self.ops)
         self._after_kswapd(pid)
 
+    def _run_pending_kswapds(self) -> None:
+        """The kswapd runs a demotion woke (its allocation on a lower-tier node found it at or
+        below low): each such node not balanced runs to its high watermark, after the reclaim
+        that woke it (a kswapd's own demotions may wake the next tier's)."""
+        while self.kswapd_pending:
+            node = self.nodes[min(self.kswapd_pending)]
+            self.kswapd_pending.discard(node.nid)
+            if node.free <= node.wmark.high and node.kswapd_failures < MAX_RECLAIM_RETRIES:
+                self.vm["kswapd_wakeups"] += 1
+                node.vm["kswapd_wakeups"] += 1
+                kswapd_run(self, node, self.ops)
+
     def _after_kswapd(self, pid: int) -> None:
         """The allocator slow path after kswapd's runs (_make_room; a compiled driver's wake,
         kswapd.driver_kswapd, ran the steps before it): direct reclaim over the task's zonelist
@@ -361,6 +384,7 @@ class Simulator:
                     f"out of memory: {used} pages in use, nothing reclaimable "
                     f"(swap {self.swap.used}/{self.swap.total} pages used); give more --memory or --swap"
                 )
+        self._run_pending_kswapds()
         if self.config.check:
             self.check_conservation()
         self.sample()
@@ -390,6 +414,7 @@ class Simulator:
         memcg = self.memcg_by_path("/" + p.path)
         self.pos = at
         got, ok = vmscan.memory_reclaim(self, self.nodes, memcg, p.pages, self.ops, p.swappiness)
+        self._run_pending_kswapds()
         return {"at": at, "memcg": memcg.path, "requested": p.pages, "swappiness": p.swappiness,
                 "reclaimed": got, "result": "ok" if ok else "EAGAIN"}
 
@@ -408,14 +433,15 @@ class Simulator:
             reclaimed = self._reclaim_high(memcg, SWAP_CLUSTER_MAX if in_retry else nr_pages, pid)
             penalty = min(calculate_high_delay(nr_pages, mem_find_max_overage(memcg)), MEMCG_MAX_HIGH_DELAY_JIFFIES)
             if penalty <= HZ // 100:  # too little to be worth a sleep
-                return
+                break
             if reclaimed or retries:  # progress (or retries left): reclaim rather than throttle
                 if not reclaimed:
                     retries -= 1
                 in_retry = True
                 continue
             self.cost["high_delay_jiffies"] += penalty
-            return
+            break
+        self._run_pending_kswapds()
 
     def _reclaim_high(self, memcg: Memcg, nr_pages: int, pid: int) -> int:
         """reclaim_high: try_to_free_mem_cgroup_pages on the memcg and each ancestor below the root
@@ -466,6 +492,7 @@ class Simulator:
                 f"nothing reclaimable (swap {self.swap.used}/{self.swap.total} pages used); "
                 f"raise its max or give more --swap", memcg=over.path
             )
+        self._run_pending_kswapds()
         if self.config.check:
             self.check_conservation()
         self.sample()
@@ -615,13 +642,14 @@ class Simulator:
         # memory.stat per node, each node's allocation events), and the dict entry each one is
         # added to (_add_counts)
         nv, nc, nm = len(ACCESS_VM), len(ACCESS_COST), M * N * len(ACCESS_MEMCG)
-        counts = np.zeros(nv + nc + nm + N * len(NODE_NAMES), dtype=np.int64)
+        counts = np.zeros(nv + nc + nm + N * len(NODE_COLUMNS), dtype=np.int64)
         vmc, cost = counts[:nv], counts[nv : nv + nc]
         mstat = counts[nv + nc : nv + nc + nm].reshape(M * N, len(ACCESS_MEMCG))
-        ncnt = counts[nv + nc + nm :].reshape(N, len(NODE_NAMES))
+        ncnt = counts[nv + nc + nm :].reshape(N, len(NODE_COLUMNS))
         sinks = ([(self.vm, name) for name in ACCESS_VM] + [(self.cost, name) for name in ACCESS_COST]
                  + [(m.lruvecs[n.nid].stat, name) for m in mcs for n in nodes for name in ACCESS_MEMCG]
-                 + [(n.vm, name) for n in nodes for name in NODE_NAMES])
+                 + [(n.vm, name) if name != "hits" else self._tier_hits(n)
+                    for n in nodes for name in NODE_COLUMNS])
         usage = np.zeros(M, dtype=np.int64)
         peak = np.zeros(M, dtype=np.int64)
         mmax = np.zeros(M, dtype=np.int64)
@@ -668,7 +696,7 @@ class Simulator:
                 m.usage, m.peak = u, pk
             self._add_counts(counts, sinks)
             for name in NODE_NAMES[1:]:  # zone_statistics' NUMA events are vmstat ones too
-                self.vm[name] = sum(nd.vm[name] for nd in nodes)
+                self.vm[name] = sum(nd.vm[name] for nd in nodes)  # (demote_folio_list counts both)
             if ne:
                 self._deliver(ev, ne, exact)
             i = nxt
@@ -737,6 +765,11 @@ class Simulator:
         if done == kswapd.WAKE_PART:
             return i, why, bool(granted), (int(resume[0]), int(resume[1]))
         return i, why, bool(granted), done == kswapd.WAKE_RAN
+
+    def _tier_hits(self, node) -> tuple[dict, str]:
+        """Where the access path's hits on a node go: the cost counter of its tier when that is
+        slower than DRAM (CostModel prices it), else nowhere."""
+        return (self.cost, f"hits_{node.tier}") if node.tier != "dram" else ({"hits": 0}, "hits")
 
     def _add_counts(self, counts: np.ndarray, sinks: list) -> None:
         """Add (and reset) the counters one run_accesses call kept in an array: counts[k] goes to
@@ -811,6 +844,8 @@ class Simulator:
         point = {"accesses": self.accesses, "free": sum(n.free for n in self.nodes), "lists": self.lists()}
         if len(self.nodes) > 1:
             point["node_free"] = [n.free for n in self.nodes]
+        if any(n.tier != "dram" for n in self.nodes):
+            point["tier_used"] = {t["tier"]: t["used_pages"] for t in self.tier_usage()}
         if self.multi:
             point["memcg_usage"] = {m.path: m.usage for m in self.memcgs.values()}
         point.update(self.ops.sample(self, lv))
@@ -901,7 +936,7 @@ class Simulator:
         anon folio always goes to the (synchronous) swap device, every shadow entry comes from one
         eviction and is consumed by one refault, and every per-lruvec event is also a vmstat one."""
         v = self.vm
-        out = vmstat_problems(v, self.misses, self.cost, self.swap.keeps_cache)
+        out = vmstat_problems(v, self.misses, self.cost, self.swap.keeps_cache, self.demoted.tolist())
         if v["pgalloc_normal"] - v["pgfree"] != nres:
             out.append(f"pgalloc_normal {v['pgalloc_normal']} - pgfree {v['pgfree']} != resident {nres}")
         if not self.swap.keeps_cache and v["pswpout"] - v["pswpin"] != self.swap.used:
@@ -910,9 +945,9 @@ class Simulator:
         cnt = f.count
         shadows = np.bincount(f.type[:cnt][~resident & (f.shadow[:cnt] >= 0)], minlength=2)
         for t, name in enumerate(TYPE_NAMES):
-            left = v["pgsteal_" + name] - v["workingset_refault_" + name]
-            if int(shadows[t]) != left:
-                out.append(f"{name}: {int(shadows[t])} shadow entries != pgsteal_{name} - "
+            left = v["pgsteal_" + name] - int(self.demoted[t]) - v["workingset_refault_" + name]
+            if int(shadows[t]) != left:  # a demoted folio leaves no shadow
+                out.append(f"{name}: {int(shadows[t])} shadow entries != pgsteal_{name} - demoted - "
                            f"workingset_refault_{name} = {left}")
         lvs = [m.lruvecs[n.nid] for m in self.memcgs.values() for n in self.nodes]
         for name in self.MEMCG_STAT:  # memory.stat events: the root's sum is vmstat
@@ -923,6 +958,16 @@ class Simulator:
         for name, total in self.node_vmstat_totals().items():  # per-node counters add up to vmstat
             if total != v[name]:
                 out.append(f"{name}: vmstat {v[name]} != {total} summed over the nodes")
+        return out
+
+    def tier_usage(self) -> list[dict]:
+        """Per memory tier present (top first): its nodes, memory and pages in use."""
+        out = []
+        for t in TIERS:
+            ns = [n for n in self.nodes if n.tier == t]
+            if ns:
+                out.append({"tier": t, "nodes": [n.nid for n in ns], "memory_pages": sum(n.managed for n in ns),
+                            "used_pages": sum(n.managed - n.free for n in ns)})
         return out
 
     def lists(self) -> list[int]:
@@ -962,7 +1007,8 @@ class Simulator:
             "free_pages": sum(n.free for n in self.nodes),
             # summed over the nodes' zones (si_mem_available's wmark_low)
             "watermarks": {k: sum(getattr(n.wmark, k) for n in self.nodes) for k in ("min", "low", "high")},
-            "nodes": [{"nid": n.nid, "memory_pages": n.managed, "free_pages": n.free,
+            "tiers": self.tier_usage(),
+            "nodes": [{"nid": n.nid, "tier": n.tier, "memory_pages": n.managed, "free_pages": n.free,
                        "watermarks": {"min": n.wmark.min, "low": n.wmark.low, "high": n.wmark.high},
                        "kswapd_failures": n.kswapd_failures, "lists": list(self.root_lruvec(n).hier_nr()),
                        "vmstat": self.node_vmstat(n)} for n in self.nodes],
@@ -982,7 +1028,8 @@ class Simulator:
     # memory.events names
     MEMCG_STAT = ("pgfault", "pgmajfault", "pgscan", "pgsteal", "pgscan_kswapd", "pgscan_direct",
                   "pgsteal_kswapd", "pgsteal_direct", "workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
-                  "workingset_activate_file", "workingset_restore_anon", "workingset_restore_file")
+                  "workingset_activate_file", "workingset_restore_anon", "workingset_restore_file",
+                  "pgdemote_kswapd", "pgdemote_direct")
 
     def memcg_results(self) -> list[dict]:
         """Per memcg (pre-order): name, memory.max, usage, peak, memory.stat and memory.events

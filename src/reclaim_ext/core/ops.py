@@ -31,7 +31,13 @@ VERDICT_NAMES = ("ACTIVATE", "KEEP", "RECLAIM", "RECLAIM_CLEAN")
 #   lockfree   age updates as flag updates, list moves deferred to eviction (core.lockfree)
 #   memcg_lru  root reclaim through the per-node memcg LRU (lru_gen_shrink_node, shrink_many);
 #              off: the memcg tree walk (shrink_node_memcgs), as before Linux 6.3 (MGLRU only)
-MECHANISMS = ("ptwalk", "bloom", "pmd_young", "lookaround", "lockfree", "memcg_lru")
+# access-detection and list mechanisms a policy may support (core.ptwalk, core.lockfree, MGLRU's
+# memcg LRU), and the core's own, which every policy gets on by default (core.vmscan: demotion
+# to a lower memory tier, /sys/kernel/mm/numa/demotion_enabled)
+ACCESS_MECHANISMS = ("ptwalk", "bloom", "pmd_young", "lookaround", "lockfree", "memcg_lru")
+CORE_MECHANISMS = ("demotion",)
+MECHANISMS = ACCESS_MECHANISMS + CORE_MECHANISMS
+CORE_VARIANTS = ("-demotion",)  # what `reclaim-ext ablate` adds on a machine with memory tiers
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -142,13 +148,15 @@ class ReclaimOps:
     multi_lruvec_events = False
 
     def __init__(self, mechanisms: dict[str, bool] | None = None):
-        self.mech = {m: m in self.default_mechanisms for m in MECHANISMS}
+        self.mech = {m: m in self.default_mechanisms or m in CORE_MECHANISMS for m in MECHANISMS}
         if mechanisms:
             self.mech.update(mechanisms)
 
     def uses(self, mechanism: str) -> bool:
         mech = self.__dict__.get("mech")  # a subclass may not have called __init__
-        return mech.get(mechanism, False) if mech is not None else mechanism in self.default_mechanisms
+        if mech is not None:
+            return mech.get(mechanism, False)
+        return mechanism in self.default_mechanisms or mechanism in CORE_MECHANISMS
 
     # --- lifecycle ---------------------------------------------------------------------------
     def init_lruvec(self, sim, lruvec) -> None:

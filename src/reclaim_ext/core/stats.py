@@ -19,6 +19,8 @@ VMSTAT_NAMES = (
     "allocstall_normal", "pageoutrun", "kswapd_wakeups",
     "nr_vmscan_write", "nr_vmscan_immediate_reclaim",
     "oom_kill",
+    "numa_hit", "numa_miss", "numa_foreign",  # zone_statistics (per node in the result's nodes)
+    "pgdemote_kswapd", "pgdemote_direct", "pgmigrate_success",  # demotion to a lower memory tier
 )
 
 # Work counters that the cost model prices (not in /proc/vmstat).
@@ -27,6 +29,8 @@ COST_NAMES = (
     "pages_scanned", "rmap_walks", "ptes_checked", "lru_lock_ops", "atomic_updates",
     "ptes_walked", "pmd_tables_skipped",  # page-table walks and lookaround (core.ptwalk)
     "high_delay_jiffies",  # tasks throttled above memory.high (mem_cgroup_handle_over_high)
+    "hits_cxl", "hits_pmem",  # the hits that found their page on a node of a slower tier
+    "pages_migrated",  # folios copied to another node (demotion: migrate_pages)
 )
 
 
@@ -63,6 +67,9 @@ class CostModel:
     lru_lock_ns: float = 40.0         # one LRU-lock acquisition / list operation batch
     atomic_update_ns: float = 10.0    # one compare-and-swap on a folio's flags (lock-free aging)
     pte_walk_ns: float = 5.0          # one PTE of a sequential page-table scan (walk, lookaround)
+    cxl_hit_ns: float = 50.0          # extra for an access to a page on a CXL node (a slower tier)
+    pmem_hit_ns: float = 150.0        # extra for an access to a page on a PMEM node
+    page_migrate_ns: float = 1500.0   # migrate one folio: unmap, copy 4 KiB, remap (migrate_pages)
 
     def seconds(self, cost: dict[str, int], swap, storage) -> float:
         """Modelled runtime: CPU work plus device I/O (synchronous reads and swap I/O; file
@@ -77,6 +84,9 @@ class CostModel:
             + cost["lru_lock_ops"] * self.lru_lock_ns
             + cost["atomic_updates"] * self.atomic_update_ns
             + cost.get("ptes_walked", 0) * self.pte_walk_ns
+            + cost.get("hits_cxl", 0) * self.cxl_hit_ns
+            + cost.get("hits_pmem", 0) * self.pmem_hit_ns
+            + cost.get("pages_migrated", 0) * self.page_migrate_ns
         )
         io_us = (
             cost["file_reads"] * storage.read_latency_us
@@ -90,13 +100,14 @@ class CostModel:
         return asdict(self)
 
 
-def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False) -> list[str]:
+def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False, demoted=(0, 0)) -> list[str]:
     """The identities between vmstat counters (and the cost counters of device I/O) that this
     model keeps, each broken one named: reclaim is counted by source and by type together
     (core.vmscan.count_reclaim), pages enter memory only by allocation and leave it only by
     reclaim, a reclaimed anon folio goes to the swap device (every one with zram; with a disk
     (`swapcache`) a clean one in the swap cache is dropped unwritten) and comes back by a fault,
-    and activations and restores are refaults."""
+    and activations and restores are refaults. A demoted folio (`demoted`: anon, file) counts as
+    reclaimed and freed on its node, and allocated on the lower tier's."""
     out = []
     for ev in ("pgscan", "pgsteal"):
         by_src, by_type = v[ev + "_kswapd"] + v[ev + "_direct"], v[ev + "_anon"] + v[ev + "_file"]
@@ -108,10 +119,14 @@ def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False) -
     steal = v["pgsteal_kswapd"] + v["pgsteal_direct"]
     if v["pgfree"] != steal:
         out.append(f"pgfree {v['pgfree']} != pgsteal {steal} (pages are freed only by reclaim)")
-    if v["pgalloc_normal"] != misses:
-        out.append(f"pgalloc_normal {v['pgalloc_normal']} != misses {misses}")
-    if v["pswpout"] > v["pgsteal_anon"] or (not swapcache and v["pswpout"] != v["pgsteal_anon"]):
-        out.append(f"pswpout {v['pswpout']} != pgsteal_anon {v['pgsteal_anon']}")
+    if v["pgalloc_normal"] != misses + v["pgmigrate_success"]:
+        out.append(f"pgalloc_normal {v['pgalloc_normal']} != misses {misses} + pgmigrate_success "
+                   f"{v['pgmigrate_success']}")
+    if v["pgdemote_kswapd"] + v["pgdemote_direct"] != sum(demoted):
+        out.append(f"pgdemote_kswapd + pgdemote_direct != {sum(demoted)} folios demoted")
+    swapped = v["pgsteal_anon"] - demoted[0]
+    if v["pswpout"] > swapped or (not swapcache and v["pswpout"] != swapped):
+        out.append(f"pswpout {v['pswpout']} != pgsteal_anon {v['pgsteal_anon']} - {demoted[0]} demoted")
     if v["pswpin"] != v["workingset_refault_anon"]:
         out.append(f"pswpin {v['pswpin']} != workingset_refault_anon {v['workingset_refault_anon']}")
     for name in ("anon", "file"):

@@ -19,14 +19,14 @@ from ..machine.folio import (
 from ..machine.node import zram_pool_growth
 from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
-    SWAP_CLUSTER_MAX, ReclaimStat, ScanControl,
+    SWAP_CLUSTER_MAX, AccessEvents, ReclaimStat, ScanControl,
 )
 from .access import FREE, STOP_MEMCG, STOP_WMARK, alloc_budget, mem_cgroup_swap_full, run_accesses, swap_slot_free
 from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
 # shrink_folio_list outcomes
-_PENDING, _FREE, _KEEP, _ACTIVATE = 0, 1, 2, 3
+_PENDING, _FREE, _KEEP, _ACTIVATE, _DEMOTED = 0, 1, 2, 3, 4
 
 SCAN_EQUAL, SCAN_FRACT, SCAN_ANON, SCAN_FILE = range(4)
 
@@ -755,6 +755,68 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
     return got
 
 
+def can_demote(sim, node) -> bool:
+    """can_demote: demotion is on (the demotion mechanism: /sys/kernel/mm/numa/demotion_enabled)
+    and the node has a node of a lower tier to demote to (next_demotion_node)."""
+    return bool(sim.demotion[node.nid]) and sim.ops.uses("demotion")
+
+
+def demote_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl) -> int:
+    """demote_folio_list: migrate the folios, in order, to lower-tier nodes (alloc_demote_folio:
+    the target node, then the other allowed lower-tier nodes by distance, GFP_NOWAIT without
+    direct reclaim: a node above its low watermark, else one above min whose kswapd is then woken;
+    the model runs a kswapd woken here after the reclaim it happened in: sim.kswapd_pending).
+    A migrated folio keeps its memcg charge, flags and mappings; its page on the source node is
+    freed (pgfree), its new page allocated (pgalloc_normal, numa_hit on the target) and the folio
+    goes on the target node's lruvec as a new folio (folio_add_lru: the policy's ADD event).
+    Counted: pgdemote_kswapd / pgdemote_direct on the source lruvec, pgmigrate_success,
+    pages_migrated. Returns how many were demoted (the first ones: once no node has room, none
+    of the rest gets a page)."""
+    f, nodes, src = sim.folios, sim.nodes, lruvec.node
+    order = sim.demotion[src.nid]
+    dest = np.empty(len(ids), dtype=np.int64)
+    done = 0
+    for _ in range(len(ids)):
+        nid = -1
+        for m in order:
+            t = nodes[m]
+            if t.free > t.wmark.low:
+                nid = m
+                break
+            if t.kswapd_failures < MAX_RECLAIM_RETRIES:
+                sim.kswapd_pending.add(m)  # wakeup_kswapd: the node is below low
+            if t.free > t.wmark.min:
+                nid = m
+                break
+        if nid < 0:
+            break
+        nodes[nid].free -= 1
+        dest[done] = nid
+        done += 1
+    if not done:
+        return 0
+    moved, dest = ids[:done], dest[:done]
+    src.free += done
+    f.nid[moved] = dest
+    kind = f"pgdemote_{'kswapd' if sc.kswapd else 'direct'}"
+    sim.count(lruvec, kind, done)
+    sim.vm["pgmigrate_success"] += done
+    sim.vm["pgfree"] += done
+    sim.vm["pgalloc_normal"] += done
+    sim.vm["numa_hit"] += done
+    for m, c in zip(*np.unique(dest, return_counts=True)):
+        nodes[int(m)].vm["pgalloc_normal"] += int(c)
+        nodes[int(m)].vm["numa_hit"] += int(c)
+    sim.cost["pages_migrated"] += done
+    sim.demoted += np.bincount(f.type[moved], minlength=2)
+    # folio_add_lru on the target node: each folio's memcg's lruvec there, in order
+    ev = AccessEvents(page=moved, is_add=np.ones(done, dtype=bool), shadow=np.full(done, -1, dtype=np.int64),
+                      shadow_ws=np.zeros(done, dtype=bool), lru_type=f.type[moved],
+                      swap_free=np.full(done, sim.swap.free, dtype=np.int64), fault=np.zeros(done, dtype=bool))
+    sim._dispatch_events(ev)
+    return done
+
+
 def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> FolioListResult:
     """shrink_folio_list (mm/vmscan.c) over the isolated batch in list order: the per-folio steps
     are compiled (_shrink_census, _shrink_pageout); the policy's verdicts and eviction tokens come
@@ -768,7 +830,8 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     node = lruvec.node
     n = len(ids)
     fl = f.flags[ids]
-    if _clean_unmapped_file(ids, fl, f.type, f.pte_head):
+    demote = can_demote(sim, node)
+    if not demote and _clean_unmapped_file(ids, fl, f.type, f.pte_head):
         return _shrink_clean_unmapped(sim, lruvec, ids, fl, sc, ops)
     res = FolioListResult()
     sc.nr_scanned += n
@@ -790,6 +853,18 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
         v = np.asarray(ops.references(sim, lruvec, pid, young, vm_exec, sc), dtype=np.int8)
         sim.check_verdicts(v, len(pid))
         _scatter_pending(out, v, verdict)
+
+    # 8. demotion (do_demote_pass): a folio going (RECLAIM / RECLAIM_CLEAN) migrates to a lower
+    # tier's node first; those no node had room for go on below (the retry without demotion; a
+    # proactive reclaim keeps them instead)
+    nr_demoted = 0
+    if demote:
+        going = np.flatnonzero((out == _PENDING) & (verdict >= FOLIOREF_RECLAIM))
+        if len(going):
+            nr_demoted = demote_folio_list(sim, lruvec, ids[going], sc)
+            out[going[:nr_demoted]] = _DEMOTED
+            if sc.proactive:
+                out[going[nr_demoted:]] = _KEEP
 
     # steps 9-12 (compiled): swap slots, unmap, dirty folios; counted into `census`
     swap_got = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
@@ -818,7 +893,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     freed, res.keep_ids, res.keep_active, nact = _shrink_finish(ids, out, fl, f.flags)
     if len(freed):
         remove_mapping(sim, lruvec, ops, freed, sc)
-    res.nr_reclaimed = len(freed)
+    res.nr_reclaimed = len(freed) + nr_demoted  # demoted folios count as reclaimed
     res.nr_activate = nact
     if nact:
         sim.vm["pgactivate"] += nact
@@ -861,18 +936,22 @@ def _shrink_finish(ids, out, fl, flags):
     survivors with whether each is activated; activated folios get PG_active unless mlocked
     (`fl`: their flags at the start). Returns (freed, keep, keep_active, activated)."""
     n = len(ids)
-    nfree = nact = 0
+    nfree = nact = ngone = 0
     for i in range(n):
         if out[i] == _PENDING:
             nfree += 1
+        elif out[i] == _DEMOTED:  # on another node's list already
+            ngone += 1
     freed = np.empty(nfree, dtype=np.int64)
-    keep = np.empty(n - nfree, dtype=np.int64)
-    keep_active = np.empty(n - nfree, dtype=np.bool_)
+    keep = np.empty(n - nfree - ngone, dtype=np.int64)
+    keep_active = np.empty(n - nfree - ngone, dtype=np.bool_)
     a = b = 0
     for i in range(n):
         if out[i] == _PENDING:
             freed[a] = ids[i]
             a += 1
+            continue
+        if out[i] == _DEMOTED:
             continue
         act = out[i] == _ACTIVATE
         keep[b] = ids[i]

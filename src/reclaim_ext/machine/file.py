@@ -15,6 +15,7 @@ refused with a clear error until then.
 
     [[node]]                         # NUMA nodes, in order (node 0, 1, ...); without them one node
     memory = "32MiB"                 # of `memory`. With them, `memory` may be left out (their sum)
+    tier = "dram"                    # its memory tier: dram (default), cxl or pmem (as --tiers)
 
     [[numa]]                         # a memory policy (as --numa): these pids allocate on node 1,
     pids = "2-3"                     # falling back to the others by distance unless bind = true
@@ -60,12 +61,12 @@ from ..errors import ConfigError
 from .senpai import parse_senpai
 from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
 from .node import check_swap_device, check_zram_ratio
-from .numa import parse_numa_spec
+from .numa import check_tiers, parse_numa_spec
 from .units import format_size, parse_size
 
 TOP = ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
        "node", "numa", "memcg", "process", "proactive", "senpai")
-NODE_KEYS = ("memory",)
+NODE_KEYS = ("memory", "tier")
 NUMA_KEYS = ("pids", "node", "bind")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
 PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
@@ -248,18 +249,23 @@ def _nodes(path: str, data: dict, out: dict) -> None:
     """[[node]] tables (each node's memory; `memory` is their sum) and [[numa]] policies."""
     tables = _table_list(path, data, "node")
     if tables:
-        sizes = []
+        sizes, tiers = [], []
         for i, t in enumerate(tables):
             where = f"[[node]] {i + 1} (node {i})"
             _unknown(path, where, t, NODE_KEYS)
             if "memory" not in t:
                 raise ConfigError(f"{path}: {where}: needs memory (e.g. memory = \"32MiB\")")
             sizes.append(_size(path, f"{where}: memory", t["memory"]))
+            tiers.append(t.get("tier", "dram"))
         if "memory" in out and out["memory"] != sum(sizes):
             raise ConfigError(f"{path}: memory ({out['memory']} pages) is not the sum of the [[node]] sizes "
                               f"({sum(sizes)} pages); leave memory out or make them agree")
         out["memory"] = sum(sizes)
         out["nodes"] = sizes
+        try:
+            out["tiers"] = check_tiers(tiers, len(tiers))
+        except ConfigError as e:
+            raise ConfigError(f"{path}: [[node]] tier: {str(e).replace('--tiers: ', '')}") from None
     out["numa"] = []
     for i, t in enumerate(_table_list(path, data, "numa"), 1):
         _unknown(path, f"[[numa]] {i}", t, NUMA_KEYS)
@@ -288,8 +294,9 @@ def describe(fields: dict[str, Any]) -> str:
     """The machine of a machine file as a tree (reclaim-ext machine show)."""
     mem = fields.get("memory")
     nodes = fields.get("nodes") or []
-    where = (f"{len(nodes)} nodes (" + ", ".join(f"node {i} {format_size(s)}" for i, s in enumerate(nodes)) + ")"
-             if nodes else "node 0")
+    tiers = fields.get("tiers") or ["dram"] * len(nodes)
+    where = (f"{len(nodes)} nodes (" + ", ".join(f"node {i} {format_size(s)} {t}" for i, (s, t) in
+                                                 enumerate(zip(nodes, tiers))) + ")" if nodes else "node 0")
     lines = [f"machine: {where}, memory {format_size(mem) if mem is not None else 'the --memory default'}, "
              f"swap {format_size(fields['swap']) if fields.get('swap') is not None else 'as large as memory'}"
              f" ({fields.get('swap_device', 'zram')}"

@@ -70,6 +70,7 @@ class Node:
     # the node's own events (/sys/devices/system/node/nodeN/vmstat and numastat): allocations,
     # NUMA hits and misses, kswapd's wakeups and runs (the engine adds the per-lruvec ones)
     vm: Counter = field(default_factory=Counter)
+    tier: str = "dram"  # its memory tier (machine.numa.TIERS)
 
     def __post_init__(self) -> None:
         self.free = self.managed

@@ -8,7 +8,12 @@ kswapd and its own lruvec per memcg.
 A task's memory policy (`--numa pids=1-3,node=1[,bind]`) names its node: it allocates there
 first and, when that node is below its low watermark, on the next node of its zonelist (nodes by
 distance, then id: build_zonelists); with `bind` (MPOL_BIND) only on its own node. A task not
-named runs on node pid mod N with the default policy (local allocation, fallback allowed).
+named runs on the CPU node pid mod (CPU nodes) with the default policy (local allocation,
+fallback allowed).
+
+Nodes sit in memory tiers (`--tiers dram,cxl`, `tier =` in a machine file): DRAM nodes have CPUs;
+CXL and PMEM nodes are memory only, slower, and each node's reclaim demotes to the nearest node
+of the next lower tier (next_demotion_node, mm/memory-tiers.c) before it evicts.
 """
 
 from __future__ import annotations
@@ -22,6 +27,38 @@ from .memcg import MAX_PID, parse_pids
 
 LOCAL_DISTANCE = 10   # node_distance(n, n) (the ACPI SLIT's local entry)
 REMOTE_DISTANCE = 20  # node_distance(n, m) without a SLIT
+# memory tiers, top (fastest) first: a node's tier (memory_tier's abstract distance, in order);
+# only DRAM nodes have CPUs
+TIERS = ("dram", "cxl", "pmem")
+
+
+def check_tiers(tiers: list[str], nr_nodes: int) -> list[str]:
+    """Each node's tier (default all dram), checked: known names, one per node, a DRAM node."""
+    tiers = list(tiers) or ["dram"] * nr_nodes
+    if len(tiers) != nr_nodes:
+        raise ConfigError(f"--tiers: {len(tiers)} tiers for {nr_nodes} node{'s' if nr_nodes > 1 else ''} "
+                          "(give one per node, e.g. --nodes 2 --tiers dram,cxl)")
+    for t in tiers:
+        if t not in TIERS:
+            raise ConfigError(f"--tiers: {t!r} is not a memory tier ({', '.join(TIERS)})")
+    if "dram" not in tiers:
+        raise ConfigError("--tiers: no dram node: tasks run on the CPUs of DRAM nodes (give at least one)")
+    return tiers
+
+
+def demotion_order(tiers: list[str], nid: int, distance=None) -> list[int]:
+    """Where reclaim on node `nid` demotes to, in the order demote_folio_list tries them: the
+    target (next_demotion_node: the nearest node of the next lower tier that has nodes, ties by
+    id), then the other nodes of every lower tier (node_get_allowed_targets) by distance from the
+    target. Empty: the node is in the lowest tier (no demotion)."""
+    dist = distance or (lambda a, b: LOCAL_DISTANCE if a == b else REMOTE_DISTANCE)
+    rank = [TIERS.index(t) for t in tiers]
+    lower = [m for m in range(len(tiers)) if rank[m] > rank[nid]]
+    if not lower:
+        return []
+    nxt = min(rank[m] for m in lower)
+    target = min((m for m in lower if rank[m] == nxt), key=lambda m: (dist(nid, m), m))
+    return [target] + sorted((m for m in lower if m != target), key=lambda m: (dist(target, m), m))
 
 
 @dataclass
@@ -74,15 +111,18 @@ def zonelist(nid: int, nr_nodes: int, distance=None) -> list[int]:
     return sorted(range(nr_nodes), key=lambda m: (dist(nid, m), m != nid, m))
 
 
-def zonelists(nr_nodes: int, policies: list[NumaPolicy | str]) -> tuple[np.ndarray, np.ndarray]:
+def zonelists(nr_nodes: int, policies: list[NumaPolicy | str], cpu_nodes: list[int] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """The compiled access path's zonelist table and each pid's row in it: rows 0..N-1 are node
     n's full zonelist (default policy, fallback allowed), row N + n node n alone (bind). Pids not
-    named by a policy use row pid mod N."""
+    named by a policy use the zonelist of CPU node pid mod (number of CPU nodes; `cpu_nodes`,
+    default all)."""
     zl = np.full((2 * nr_nodes, nr_nodes), -1, dtype=np.int64)
     for n in range(nr_nodes):
         zl[n] = zonelist(n, nr_nodes)
         zl[nr_nodes + n, 0] = n
-    pid_row = (np.arange(MAX_PID + 1) % nr_nodes).astype(np.int16)
+    cpus = np.asarray(cpu_nodes if cpu_nodes else range(nr_nodes), dtype=np.int64)
+    pid_row = cpus[np.arange(MAX_PID + 1) % len(cpus)].astype(np.int16)
     for p in policies:
         if isinstance(p, str):
             p = parse_numa_spec(p)

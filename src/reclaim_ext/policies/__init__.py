@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..core.ops import MECHANISMS
+from ..core.ops import CORE_MECHANISMS, MECHANISMS
 from .classic import Classic
 from .mglru import MGLRU, MGLRU612
 
@@ -25,7 +25,7 @@ def parse_mechanisms(spec: str | None, cls) -> dict[str, bool]:
         name = item[1:]
         if name not in MECHANISMS:
             raise ConfigError(f"mechanism: unknown mechanism {name!r} (known: {', '.join(MECHANISMS)})")
-        if item[0] == "+" and name not in cls.supported_mechanisms:
+        if item[0] == "+" and name not in cls.supported_mechanisms and name not in CORE_MECHANISMS:
             supported = ", ".join(cls.supported_mechanisms) or "none"
             raise ConfigError(f"mechanism: policy {cls.name} cannot use {name} (it supports: {supported})")
         out[name] = item[0] == "+"

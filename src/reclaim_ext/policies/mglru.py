@@ -23,7 +23,7 @@ from ..core.kswapd import (
     set_lists, tables, wake_done, wake_due,
 )
 from ..core.ops import (
-    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
+    DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     BatchedEvents, ScanControl,
 )
 from ..core.lru import HookOut, isolate_tail_into, tail_valid, list_add
@@ -934,10 +934,10 @@ class MGLRU(BatchedEvents):
     nr_classes = MAX_NR_GENS
     trusted = True
     multi_lruvec_events = True  # access_events applies each event on its folio's lruvec
-    supported_mechanisms = MECHANISMS
-    default_mechanisms = MECHANISMS
+    supported_mechanisms = ACCESS_MECHANISMS
+    default_mechanisms = ACCESS_MECHANISMS
     # `reclaim-ext ablate`: each mechanism removed on its own
-    ablation_variants = tuple("-" + m for m in MECHANISMS)
+    ablation_variants = tuple("-" + m for m in ACCESS_MECHANISMS)
     # The rules of Linux 6.1-6.13 (MGLRU612), before Yu Zhao's December 2024 rework
     # ("mm/mglru: rework aging feedback / type selection / refault detection / workingset
     # protection", merged for 6.14); False: the reworked rules (docs/kernel-reclaim reference).
