@@ -51,7 +51,14 @@ def test_machine_show_prints_the_tree():
 @pytest.mark.parametrize("text,message", [
     ('memory = "64MiB"\nbogus = 1\n', "unknown key 'bogus'"),
     ('memory = "lots"\n', "memory"),
-    ('[[node]]\nmemory = "1GiB"\n', "one node so far"),
+    ('[[swap_devices]]\nsize = "1GiB"\n', "several swap devices"),
+    ('[[node]]\nmemory = "1GiB"\ncolour = 1\n', "unknown key 'colour'"),
+    ('[[node]]\ntier = "cxl"\n', "needs memory"),
+    ('[[node]]\nmemory = "1GiB"\ntier = "hbm"\n', "not a memory tier"),
+    ('memory = "2GiB"\n[[node]]\nmemory = "1GiB"\n', "not the sum"),
+    ('[[node]]\nmemory = "1GiB"\n[[numa]]\npids = "0"\nnode = 1\n', "node 1 is not a node of the machine"),
+    ('[[numa]]\nnode = 0\n', "needs pids"),
+    ('[[process]]\nworkload = "zipf"\nbind = true\n', "bind needs node"),
     ('[[memcg]]\npids = "0"\n', "needs a name"),
     ('[[memcg]]\nname = "a"\nmax = "4KiB"\n', "too small"),
     ('[[memcg]]\nname = "a"\ncolour = "red"\n', "unknown key 'colour'"),
@@ -100,3 +107,30 @@ def test_processes_run_their_workloads_in_their_memcgs():
                                       "/workload.slice/batch.service"))
     own = invoke("run", "--machine", str(CONTAINER_HOST), "--workload", "zipf", "-p", "accesses=2000", "--json", "-")
     assert own.exit_code == 0 and json.loads(own.stdout)["workload"] == "zipf"
+
+
+def test_machine_file_nodes_tiers_and_policies(tmp_path):
+    p = tmp_path / "m.toml"
+    p.write_text('[[node]]\nmemory = "16MiB"\n[[node]]\nmemory = "8MiB"\ntier = "cxl"\n'
+                 '[[numa]]\npids = [0, 1]\nnode = 0\nbind = true\n')
+    r = invoke("machine", "show", str(p))
+    assert r.exit_code == 0, r.stderr
+    assert "2 nodes (node 0 16 MiB dram, node 1 8 MiB cxl), memory 24 MiB" in r.stdout
+    assert "numa: pids 0,1 on node 0 only (bind)" in r.stdout
+    r = invoke("run", "--machine", str(p), "--workload", "zipf", "-p", "accesses=20000", "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [n["memory_pages"] for n in out["nodes"]] == [4096, 2048]
+    assert [n["tier"] for n in out["nodes"]] == ["dram", "cxl"]
+    assert out["nodes"][1]["vmstat"]["numa_foreign"] == 0  # pids 0-1 bound to node 0
+
+
+def test_two_socket_example_runs_on_both_nodes():
+    ex = Path(__file__).parents[1] / "examples" / "machines" / "two-socket.toml"
+    r = invoke("run", "--machine", str(ex), "--workload", "tenants", "-p", "a=zipf pages=14000 accesses=60000 kind=anon",
+               "-p", "b=zipf pages=10000 accesses=30000 kind=mmap",
+               "-p", "c=mixed procs=1 anon_pages=4096 file_pages=8192 accesses=40000",
+               "-p", "d=loop pages=8192 passes=1 kind=file", "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["nodes"]) == 2 and all(n["vmstat"]["pgalloc_normal"] > 0 for n in out["nodes"])

@@ -35,9 +35,13 @@ def anon_trace(pids_pages: dict[int, int], n: int, seed: int = 0) -> np.ndarray:
 
 
 def machine(rec, policy="classic", nodes=(2000, 2000), numa=(), mode="fast", memcgs=(), mechanisms=None,
-            swap=8000, tiers=()) -> Simulator:
+            swap=8000, tiers=(), scan_ms=1000.0) -> Simulator:
+    """A run on a machine of these nodes; the exact driver without bulk passes or compiled kswapd
+    runs (the fast one takes them where they apply), so agreeing checks those too."""
     sim = Simulator(SimConfig(memory_pages=sum(nodes), swap_pages=swap, nodes=list(nodes), numa=list(numa), mode=mode,
-                              check=True, memcgs=list(memcgs), tiers=list(tiers)), get_policy(policy, mechanisms))
+                              check=True, memcgs=list(memcgs), tiers=list(tiers), bulk_reclaim=mode == "fast",
+                              numa_scan_period_ms=scan_ms, numa_hot_threshold_ms=scan_ms),
+                    get_policy(policy, mechanisms))
     sim.run(ArrayTrace("t", rec))
     return sim
 
@@ -122,15 +126,17 @@ def test_one_node_machine_reports_one_node():
     bind=st.booleans(),
     memcgs=st.booleans(),
     tiered=st.booleans(),
+    promotion=st.booleans(),
 )
-def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs, tiered):
+def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs, tiered, promotion):
     numa = ["pids=1,node=0,bind"] if bind else []
     mc = ["name=a,pids=0+2,max=96", "name=b,pids=1"] if memcgs else []
     tiers = (["dram", "cxl", "pmem"] if len(sizes) == 3 else ["dram", "cxl"]) if tiered else []
     out = {}
     for mode in ("fast", "exact"):
         try:
-            sim = machine(rec, policy, sizes, numa, mode, mc, swap=swap, tiers=tiers)
+            sim = machine(rec, policy, sizes, numa, mode, mc, "+promotion" if promotion else None, swap=swap,
+                          tiers=tiers, scan_ms=0.05)
             oom = None
         except Exception as e:  # noqa: BLE001 - OutOfMemory: both drivers must end the same way
             if type(e).__name__ != "OutOfMemory":
@@ -198,3 +204,23 @@ def test_tiers_errors():
                     (dict(nodes=2, tiers=["cxl", "cxl"]), "no dram node")):
         with pytest.raises(ConfigError, match=msg):
             run(RunConfig(workload="zipf", memory="4MiB", **kw))
+
+
+@pytest.mark.parametrize("policy", ["classic", "mglru"])
+def test_promotion_brings_hot_pages_back_to_dram(policy):
+    # a hot set first (it ends up partly demoted while a cold sweep passes), then the hot set alone
+    rng = np.random.default_rng(5)
+    hot = anon_trace({0: 1500}, 30000, seed=5)
+    sweep = anon_trace({0: 5000}, 20000, seed=6)
+    sweep["page"] += 1500
+    rec = np.concatenate([hot, sweep, hot, hot])
+    rng.shuffle(rec[:0])
+    kw = dict(nodes=(2000, 2000), numa=["pids=0,node=0,bind"], tiers=["dram", "cxl"], scan_ms=2.0)
+    on = machine(rec, policy, mechanisms="+promotion", **kw)
+    off = machine(rec, policy, **kw)
+    v, w = on.result()["vmstat"], off.result()["vmstat"]
+    assert v["numa_hint_faults"] > 0 and v["pgpromote_success"] > 0
+    assert w["numa_hint_faults"] == w["pgpromote_success"] == 0
+    assert v["pgpromote_success"] <= v["pgpromote_candidate"] <= v["numa_hint_faults"]
+    assert on.result()["nodes"][0]["vmstat"]["pgpromote_success"] == v["pgpromote_success"]  # on DRAM
+    assert on.cost["hits_cxl"] < off.cost["hits_cxl"]  # the hot set is read from DRAM again

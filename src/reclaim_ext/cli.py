@@ -669,7 +669,7 @@ def _print_ablation(result: dict) -> None:
 def policies():
     """List the built-in policies (their mechanisms and defaults) and the registered plug-ins."""
     from .api import policy_has_option
-    from .core.ops import CORE_MECHANISMS, CORE_VARIANTS
+    from .core.ops import CORE_DEFAULT, CORE_MECHANISMS, CORE_VARIANTS
     from .policies import BUILTIN
 
     for name, cls in sorted(BUILTIN.items()):
@@ -677,7 +677,7 @@ def policies():
         click.echo(f"{name:10s} {doc}")
         pad = " " * 11
         click.echo(f"{pad}mechanisms: {', '.join(cls.supported_mechanisms + CORE_MECHANISMS)}")
-        click.echo(f"{pad}default:    {', '.join(cls.default_mechanisms + CORE_MECHANISMS)}")
+        click.echo(f"{pad}default:    {', '.join(cls.default_mechanisms + CORE_DEFAULT)}")
         if cls.ablation_variants:
             click.echo(f"{pad}ablate:     {' | '.join(cls.ablation_variants)}"
                        f" (with memory tiers also {' | '.join(CORE_VARIANTS)})")

@@ -43,7 +43,7 @@ N_PGALLOC, N_NUMA_HIT, N_NUMA_MISS, N_NUMA_FOREIGN = range(len(NODE_NAMES))
 N_HITS = len(NODE_NAMES)  # and the accesses that found their page on the node (several nodes only)
 NODE_COLUMNS = NODE_NAMES + ("hits",)
 # why run_accesses stopped
-DONE, STOP_WMARK, STOP_MEMCG, STOP_HIGH = 0, 1, 2, 3
+DONE, STOP_WMARK, STOP_MEMCG, STOP_HIGH, STOP_NUMA = 0, 1, 2, 3, 4
 # A task handles its memory.high overage after charging MEMCG_CHARGE_BATCH pages above it: the
 # kernel sees the overage once per per-CPU charge-stock refill of that many pages (the model has
 # no stock).
@@ -216,12 +216,13 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
                  swap_memcg, swap_usage, swap_max, swapcache, zram_milli, fnid, zonelists, pid_zonelist, nalloc_n,
-                 ncnt):
+                 ncnt, promo, prot_numa):
     """Replay records start.. (see the module docstring). `budget[n]`: allocations node n allows
     before the watermark slow path; an allocation takes the first node of its task's zonelist
     (`zonelists[pid_zonelist[pid]]`; its first node is the task's preferred one) with budget left
     (alloc_node; `nalloc_n`: the allocations per node so far, zeroed here), counted in `ncnt`
-    (count_numa); `skip_used`: the record at `start` already marked its mm used
+    (count_numa); with `promo` (NUMA balancing's tiering mode), an access through a PTE its scan
+    made PROT_NONE (`prot_numa`) stops before the record (STOP_NUMA: the hint fault); `skip_used`: the record at `start` already marked its mm used
     (it stopped there for the slow path). With `highs` (a memcg has memory.high), a charge that
     leaves the task's memcg or an ancestor above its high adds a page to the task's
     `over_high`; once that reaches MEMCG_CHARGE_BATCH, the run stops after the record
@@ -289,6 +290,10 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 ne += 1
         else:
             p = ptes[i]
+            if promo and prot_numa[p]:
+                if present[p]:  # a NUMA hint fault: handled (do_numa_page) before the access
+                    return i, STOP_NUMA, ne, nalloc
+                prot_numa[p] = False  # unmapped since the scan: a fault maps it afresh
             if present[p]:
                 cost[HITS] += 1
                 if nn > 1:

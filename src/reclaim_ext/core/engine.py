@@ -47,7 +47,7 @@ from ..trace.base import TimedChunks
 from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
 from .access import (
-    DONE, STOP_HIGH, STOP_MEMCG, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, read_marks,
+    DONE, STOP_HIGH, STOP_MEMCG, STOP_NUMA, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, read_marks,
     run_accesses,
 )
 from .access import FREE, NODE_COLUMNS, NODE_NAMES
@@ -60,6 +60,7 @@ from .stats import CostModel, new_cost, new_vmstat, vmstat_problems
 from . import vmscan
 from . import kswapd
 from .kswapd import kswapd_run
+from .numa_balancing import NumaBalancing
 from .vmscan import try_to_free_mem_cgroup_pages, try_to_free_pages
 
 HOT_PATH = (run_accesses,)  # what every run compiles first (jit.announce_compile)
@@ -114,6 +115,10 @@ class SimConfig:
     numa: list = field(default_factory=list)
     # each node's memory tier (machine.numa.TIERS; empty: all dram): reclaim demotes down the tiers
     tiers: list = field(default_factory=list)
+    # NUMA balancing (the promotion mechanism): scan period and hot threshold, modelled ms
+    # (numa_balancing_scan_period_min_ms, numa_balancing_hot_threshold_ms)
+    numa_scan_period_ms: float = 1000.0
+    numa_hot_threshold_ms: float = 1000.0
 
 
 class Simulator:
@@ -150,12 +155,13 @@ class Simulator:
         self.demotion = [demotion_order(tiers, n.nid) for n in self.nodes]
         self.kswapd_pending: set[int] = set()  # nodes whose kswapd a demotion woke (run after the reclaim)
         self.demoted = np.zeros(2, dtype=np.int64)  # folios demoted, by type (the counter identities)
+        # NUMA balancing's memory tiering mode (the promotion mechanism), on a machine with tiers
+        self.promo = ops.uses("promotion") and any(n.tier != "dram" for n in self.nodes)
+        self.numa_balancing = NumaBalancing(self) if self.promo else None
         # each task's zonelist (machine.numa.zonelists): the compiled access path's table; tasks
         # run on DRAM nodes
         self.zonelists, self.pid_zonelist = zonelists(len(self.nodes), list(config.numa),
                                                       [n.nid for n in self.nodes if n.tier == "dram"])
-        # bulk passes and compiled drivers run one node's only lruvec
-        self.bulk = config.bulk_reclaim and len(self.nodes) == 1
         self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device, ratio=config.zram_ratio)
         self.storage = StorageDevice()
         self.vm = new_vmstat()
@@ -270,6 +276,11 @@ class Simulator:
     def target_lruvec(self, sc, node) -> Lruvec:
         """mem_cgroup_lruvec(sc->target_mem_cgroup, pgdat): the root's for global reclaim."""
         return (sc.target_memcg or self.root_memcg).lruvecs[node.nid]
+
+    def bulk_on(self, node) -> bool:
+        """Whether reclaim on `node` may take the bulk and compiled paths (same result, faster):
+        on unless switched off, or the node demotes (the Python shrink_folio_list does that)."""
+        return self.config.bulk_reclaim and not vmscan.can_demote(self, node)
 
     def zonelist(self, pid: int, memcg_reclaim: bool = False) -> list:
         """The nodes task `pid` allocates from, in order (its zonelist under its memory policy);
@@ -659,16 +670,19 @@ class Simulator:
                 pt.pmd, self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent, s, vmc,
                 cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage, self._swap_max,
                 self.swap.keeps_cache, self.swap.ratio_milli, f.nid, self.zonelists, self.pid_zonelist,
-                np.zeros(N, dtype=np.int64), ncnt)
+                np.zeros(N, dtype=np.int64), ncnt, self.promo, pt.prot_numa)
         # the policy's compiled driver runs stretches and kswapd wakes without coming back here
         # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
-        fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.bulk
+        fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim
+                         or len(nodes) > 1
                          or self.miss_log is not None) \
             else self.ops.segment_driver(self, len(ev[0]))
         i = 0
         granted = False  # the watermark slow path ran for the allocation at record i: it may proceed
         skip_used = False  # the record at i stopped for a slow path: its mm is marked used already
         while i < n:
+            if self.promo:
+                self.numa_balancing.scan_if_due(pt.prot_numa)
             s[:FREE] = (swap.used, swap.total, self.nr_file_dirty, self.misses)
             s[FREE:] = [nd.free for nd in nodes]
             if self.multi:
@@ -700,12 +714,14 @@ class Simulator:
             if ne:
                 self._deliver(ev, ne, exact)
             i = nxt
-            skip_used = why in (STOP_WMARK, STOP_MEMCG)  # stopped before record i, which marked its mm
+            skip_used = why in (STOP_WMARK, STOP_MEMCG, STOP_NUMA)  # stopped before record i, which marked its mm
             if why == DONE:
                 continue
             self.pos = self.accesses + i
             if why == STOP_HIGH:  # after record i - 1: its task returns to user space
                 self._handle_over_high(int(pids[i - 1]))
+            elif why == STOP_NUMA:  # before record i: its PTE was made PROT_NONE by the scan
+                self.numa_balancing.hint_fault(int(pids[i]), int(pages[i]), int(ptes[i]))
             elif why == STOP_WMARK:
                 pid = int(pids[i])
                 if isinstance(kswapd_ran, tuple):

@@ -576,7 +576,7 @@ def compiled_lruvec(sim, node, ops):
     """The lruvec kswapd_balance would run on (the node's only one) and the refault flags
     prepare_scan_control reads, or None when the run is not the compiled one's: bulk reclaim
     off, several memcgs, or a policy whose hooks are not the two-list rules."""
-    if not sim.bulk or sim.root_memcg.children:
+    if not sim.bulk_on(node) or sim.root_memcg.children:
         return None
     lv = sim.root_memcg.lruvecs[node.nid]
     if lv.nr_classes != 2:

@@ -35,9 +35,10 @@ VERDICT_NAMES = ("ACTIVATE", "KEEP", "RECLAIM", "RECLAIM_CLEAN")
 # memcg LRU), and the core's own, which every policy gets on by default (core.vmscan: demotion
 # to a lower memory tier, /sys/kernel/mm/numa/demotion_enabled)
 ACCESS_MECHANISMS = ("ptwalk", "bloom", "pmd_young", "lookaround", "lockfree", "memcg_lru")
-CORE_MECHANISMS = ("demotion",)
+CORE_MECHANISMS = ("demotion", "promotion")
+CORE_DEFAULT = ("demotion",)  # on unless switched off (promotion: NUMA balancing, off by default)
 MECHANISMS = ACCESS_MECHANISMS + CORE_MECHANISMS
-CORE_VARIANTS = ("-demotion",)  # what `reclaim-ext ablate` adds on a machine with memory tiers
+CORE_VARIANTS = ("-demotion", "+promotion")  # what `reclaim-ext ablate` adds on a machine with memory tiers
 
 DEF_PRIORITY = 12
 SWAP_CLUSTER_MAX = 32
@@ -148,7 +149,7 @@ class ReclaimOps:
     multi_lruvec_events = False
 
     def __init__(self, mechanisms: dict[str, bool] | None = None):
-        self.mech = {m: m in self.default_mechanisms or m in CORE_MECHANISMS for m in MECHANISMS}
+        self.mech = {m: m in self.default_mechanisms or m in CORE_DEFAULT for m in MECHANISMS}
         if mechanisms:
             self.mech.update(mechanisms)
 
@@ -156,7 +157,7 @@ class ReclaimOps:
         mech = self.__dict__.get("mech")  # a subclass may not have called __init__
         if mech is not None:
             return mech.get(mechanism, False)
-        return mechanism in self.default_mechanisms or mechanism in CORE_MECHANISMS
+        return mechanism in self.default_mechanisms or mechanism in CORE_DEFAULT
 
     # --- lifecycle ---------------------------------------------------------------------------
     def init_lruvec(self, sim, lruvec) -> None:
@@ -222,6 +223,11 @@ class ReclaimOps:
     def putback(self, sim, lruvec, ids: np.ndarray, active: np.ndarray) -> None:
         """Return survivors of shrink_folio_list to the lists (move_folios_to_lru)."""
         raise NotImplementedError
+
+    def folio_isolate(self, sim, lruvec, ids: np.ndarray) -> None:
+        """folio_isolate_lru for folios on this lruvec's lists (a migration takes them, e.g. a
+        NUMA promotion): off their lists. Default: the physical lists' bookkeeping."""
+        lruvec.delete(sim.folios, ids)
 
     def eviction_lruvec(self, sim, lruvec, sc: ScanControl):
         """The lruvec whose clock an eviction from `lruvec` is stamped with (the shadow's memcg).

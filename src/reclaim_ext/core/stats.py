@@ -21,6 +21,8 @@ VMSTAT_NAMES = (
     "oom_kill",
     "numa_hit", "numa_miss", "numa_foreign",  # zone_statistics (per node in the result's nodes)
     "pgdemote_kswapd", "pgdemote_direct", "pgmigrate_success",  # demotion to a lower memory tier
+    # NUMA balancing's memory tiering mode: hint faults, promotion to the top tier
+    "numa_hint_faults", "numa_pages_migrated", "pgpromote_success", "pgpromote_candidate",
 )
 
 # Work counters that the cost model prices (not in /proc/vmstat).
@@ -117,8 +119,9 @@ def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False, d
         if v["pgsteal_" + part] > v["pgscan_" + part]:
             out.append(f"pgsteal_{part} {v['pgsteal_' + part]} > pgscan_{part} {v['pgscan_' + part]}")
     steal = v["pgsteal_kswapd"] + v["pgsteal_direct"]
-    if v["pgfree"] != steal:
-        out.append(f"pgfree {v['pgfree']} != pgsteal {steal} (pages are freed only by reclaim)")
+    if v["pgfree"] != steal + v["pgpromote_success"]:
+        out.append(f"pgfree {v['pgfree']} != pgsteal {steal} + pgpromote_success {v['pgpromote_success']} "
+                   "(pages are freed only by reclaim and by promotion's migration)")
     if v["pgalloc_normal"] != misses + v["pgmigrate_success"]:
         out.append(f"pgalloc_normal {v['pgalloc_normal']} != misses {misses} + pgmigrate_success "
                    f"{v['pgmigrate_success']}")

@@ -367,7 +367,7 @@ def _clean_file_pass(sim, lruvec, sc: ScanControl, ops, targets: list[int]) -> b
     and the whole pass is applied with a few array operations instead of one shrink_folio_list
     per 32 folios. Returns False (nothing done) when the pass does not qualify.
     """
-    if not (ops.bulk_clean_file_pass and sim.bulk and sc.priority >= 1):
+    if not (ops.bulk_clean_file_pass and sim.bulk_on(lruvec.node) and sc.priority >= 1):
         return False
     N = lruvec.nr_classes
     if any(targets[:N]):
@@ -775,46 +775,56 @@ def demote_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl) -> int:
     f, nodes, src = sim.folios, sim.nodes, lruvec.node
     order = sim.demotion[src.nid]
     dest = np.empty(len(ids), dtype=np.int64)
+    free = {m: nodes[m].free for m in order}  # as the allocations so far leave them
     done = 0
     for _ in range(len(ids)):
         nid = -1
         for m in order:
             t = nodes[m]
-            if t.free > t.wmark.low:
+            if free[m] > t.wmark.low:
                 nid = m
                 break
             if t.kswapd_failures < MAX_RECLAIM_RETRIES:
                 sim.kswapd_pending.add(m)  # wakeup_kswapd: the node is below low
-            if t.free > t.wmark.min:
+            if free[m] > t.wmark.min:
                 nid = m
                 break
         if nid < 0:
             break
-        nodes[nid].free -= 1
+        free[nid] -= 1
         dest[done] = nid
         done += 1
     if not done:
         return 0
-    moved, dest = ids[:done], dest[:done]
-    src.free += done
-    f.nid[moved] = dest
-    kind = f"pgdemote_{'kswapd' if sc.kswapd else 'direct'}"
-    sim.count(lruvec, kind, done)
-    sim.vm["pgmigrate_success"] += done
-    sim.vm["pgfree"] += done
-    sim.vm["pgalloc_normal"] += done
-    sim.vm["numa_hit"] += done
+    moved = ids[:done]
+    sim.count(lruvec, f"pgdemote_{'kswapd' if sc.kswapd else 'direct'}", done)
+    sim.demoted += np.bincount(f.type[moved], minlength=2)
+    migrate_folios(sim, src, moved, dest[:done])
+    return done
+
+
+def migrate_folios(sim, src, ids: np.ndarray, dest: np.ndarray) -> None:
+    """migrate_pages of isolated folios from node `src` to the nodes `dest` (each folio's): a
+    new page on its node (pgalloc_normal, numa_hit there), the old one freed (pgfree), the folio
+    keeping its memcg charge, flags and mappings, then on its new node's lruvec as a new folio
+    (folio_add_lru: the policy's ADD event, in order). Counted: pgmigrate_success, the cost
+    counter pages_migrated. Shared by demotion and promotion."""
+    f, nodes, n = sim.folios, sim.nodes, len(ids)
+    src.free += n
+    f.nid[ids] = dest
     for m, c in zip(*np.unique(dest, return_counts=True)):
+        nodes[int(m)].free -= int(c)
         nodes[int(m)].vm["pgalloc_normal"] += int(c)
         nodes[int(m)].vm["numa_hit"] += int(c)
-    sim.cost["pages_migrated"] += done
-    sim.demoted += np.bincount(f.type[moved], minlength=2)
-    # folio_add_lru on the target node: each folio's memcg's lruvec there, in order
-    ev = AccessEvents(page=moved, is_add=np.ones(done, dtype=bool), shadow=np.full(done, -1, dtype=np.int64),
-                      shadow_ws=np.zeros(done, dtype=bool), lru_type=f.type[moved],
-                      swap_free=np.full(done, sim.swap.free, dtype=np.int64), fault=np.zeros(done, dtype=bool))
+    sim.vm["pgalloc_normal"] += n
+    sim.vm["numa_hit"] += n
+    sim.vm["pgfree"] += n
+    sim.vm["pgmigrate_success"] += n
+    sim.cost["pages_migrated"] += n
+    ev = AccessEvents(page=ids, is_add=np.ones(n, dtype=bool), shadow=np.full(n, -1, dtype=np.int64),
+                      shadow_ws=np.zeros(n, dtype=bool), lru_type=f.type[ids],
+                      swap_free=np.full(n, sim.swap.free, dtype=np.int64), fault=np.zeros(n, dtype=bool))
     sim._dispatch_events(ev)
-    return done
 
 
 def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> FolioListResult:

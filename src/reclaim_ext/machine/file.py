@@ -1,8 +1,8 @@
 """One machine file (`--machine FILE.toml`): the simulated machine that the run flags otherwise
 describe, in one place: memory (one node, or NUMA nodes), swap, watermark knobs, the memcg tree
 with every memcg knob the model has, the processes, their memory policies, and proactive
-reclaim. Memory tiers and several swap devices come with the rest of the topology work and are
-refused with a clear error until then.
+reclaim. Memory tiers are a node's `tier`; several swap devices come with the rest of the topology
+work and are refused with a clear error until then.
 
     memory = "64MiB"                 # sizes as for --memory; numbers are pages
     swap = "64MiB"
@@ -167,8 +167,8 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"--machine {path}: not valid TOML: {e}") from None
     for k in data:
         if k in NOT_YET:
-            raise ConfigError(f"{path}: [{k}]: memory tiers and several swap devices in a machine file come "
-                              "with the rest of the topology work (issue 12); nodes are [[node]] tables")
+            raise ConfigError(f"{path}: [{k}]: several swap devices in a machine file come with the rest of the "
+                              "topology work (issue 12); nodes are [[node]] tables, each with its tier")
     _unknown(path, "top level", data, TOP)
     out: dict[str, Any] = {}
     if "memory" in data:

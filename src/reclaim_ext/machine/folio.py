@@ -114,6 +114,7 @@ class PteTable(GrowableTable):
                 "exec": (np.dtype(np.bool_), False),
                 "next": (np.dtype(np.int64), -1),
                 "pmd": (np.dtype(np.int64), -1),
+                "prot_numa": (np.dtype(np.bool_), False),  # made PROT_NONE by NUMA balancing's scan
             },
             capacity,
         )

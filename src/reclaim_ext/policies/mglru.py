@@ -1477,7 +1477,7 @@ class MGLRU(BatchedEvents):
         rotated to the young generation of the memcg LRU)."""
         swp = self.get_swappiness(sim, lruvec, sc)
         aged = False
-        if not (sim.bulk and self._bulk_shrink_lruvec(sim, lruvec, sc, swp)):
+        if not (sim.bulk_on(lruvec.node) and self._bulk_shrink_lruvec(sim, lruvec, sc, swp)):
             aged = self._shrink_loop(sim, lruvec, sc, swp)  # the bulk path never ages
         if sc.nr.unqueued_dirty and sc.nr.unqueued_dirty == sc.nr.file_taken:
             sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
@@ -1674,6 +1674,11 @@ class MGLRU(BatchedEvents):
         """move_folios_to_lru: placement by lru_gen_folio_seq (PG_active was set by the core on
         activated folios)."""
         self._add(sim, lruvec, ids)
+
+    def folio_isolate(self, sim, lruvec, ids):
+        """folio_isolate_lru -> lru_gen_del_folio: off its generation's lists."""
+        lockfree.take(sim, lruvec, ids)
+        lruvec.delete(sim.folios, ids)
 
     def rotate_reclaimable(self, sim, lruvec, ids):
         """folio_rotate_reclaimable -> lru_gen_add_folio(reclaiming): the oldest generation's tail."""
