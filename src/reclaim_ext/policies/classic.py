@@ -124,9 +124,12 @@ class Classic(BatchedEvents):
 
     def __init__(self, mechanisms=None):
         super().__init__(mechanisms)
-        if any(self.mech.values()):  # a walk in prepare() changes lists: no bulk passes
+        walks = any(self.uses(m) for m in self.supported_mechanisms)
+        if walks:  # a walk in prepare() changes lists: no bulk passes
             self.bulk_clean_file_pass = False
-        self._compiled = type(self) is Classic and not any(self.mech.values())
+        # (the core's mechanisms act on a machine of several nodes only, where these paths do not
+        # run or check can_demote)
+        self._compiled = type(self) is Classic and not walks
 
     def init_lruvec(self, sim, lruvec) -> None:
         if self.uses("ptwalk") or self.uses("lookaround"):
