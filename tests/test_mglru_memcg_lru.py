@@ -128,3 +128,47 @@ def test_drivers_agree_with_and_without_the_memcg_lru(mechanisms):
     rf, re_ = fast.result(), exact.result()
     for key in ("misses", "vmstat", "cost", "lists", "free_pages", "memcgs"):
         assert rf[key] == re_[key], key
+
+
+def eight_memcgs(n=60_000, seed=11) -> tuple[list[str], np.ndarray]:
+    """Eight memcgs (two levels: four parents with a child each), one process each, every process
+    reading its own file: global pressure falls on all eight."""
+    memcgs = [f"name=p{i},pids={2 * i}" for i in range(4)] + [f"name=p{i}/c,pids={2 * i + 1}" for i in range(4)]
+    rng = np.random.default_rng(seed)
+    rec = make_records(n)
+    pid = rng.integers(0, 8, n)
+    rec["pid"] = pid
+    rec["file"] = 1 + pid
+    rec["page"] = np.floor(800 * rng.random(n) ** 2).astype(np.uint64)
+    rec["kind"] = Kind.FILE_FD
+    return memcgs, rec
+
+
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_eight_memcgs_rotate_through_the_memcg_lru_and_all_give_pages(nodes):
+    """MGLRU with 8 memcgs under global pressure (kswapd only): the memcg LRU takes lruvecs from
+    its bins in an order other than the tree's, each of the eight memcgs is reclaimed from, and
+    both drivers agree; on two nodes, each node has its own memcg LRU holding every memcg."""
+    memcgs, rec = eight_memcgs()
+    out = {}
+    for mode in ("fast", "exact"):
+        ops = get_policy("mglru")
+        calls, shrink = [], ops.try_to_shrink_lruvec
+
+        def try_to_shrink_lruvec(sim, lruvec, sc, calls=calls, shrink=shrink):
+            if sc.kswapd and lruvec.node.nid == 0:
+                calls.append(lruvec.memcg.path)
+            return shrink(sim, lruvec, sc)
+
+        ops.try_to_shrink_lruvec = try_to_shrink_lruvec
+        sim = Simulator(SimConfig(memory_pages=1024, swap_pages=0, mode=mode, check=True, memcgs=memcgs,
+                                  nodes=[1024] if nodes == 1 else [512, 512]), ops)
+        sim.run(ArrayTrace("t", rec))
+        out[mode] = sim.result()
+        assert len(calls) > 100 and calls != tree_walks(sim, len(calls))
+        for node in sim.nodes:
+            lru = MGLRU.memcg_lru(node)
+            assert sum(lru.nr_memcgs) == len(sim.memcgs) == 9  # the root and the eight
+    assert out["fast"] == out["exact"]
+    steal = {m["name"]: m["memory_stat"]["pgsteal"] for m in out["fast"]["memcgs"]}
+    assert all(steal[f"/p{i}/c"] > 0 and steal[f"/p{i}"] > steal[f"/p{i}/c"] for i in range(4)), steal
