@@ -963,8 +963,9 @@ class Simulator:
         for t, name in enumerate(TYPE_NAMES):
             left = v["pgsteal_" + name] - int(self.demoted[t]) - v["workingset_refault_" + name]
             if int(shadows[t]) != left:  # a demoted folio leaves no shadow
-                out.append(f"{name}: {int(shadows[t])} shadow entries != pgsteal_{name} - demoted - "
-                           f"workingset_refault_{name} = {left}")
+                out.append(f"{name}: {int(shadows[t])} shadow entries != pgsteal_{name} - "
+                           f"workingset_refault_{name}" + (f" - {int(self.demoted[t])} demoted" if self.demoted[t] else "")
+                           + f" = {left}")
         lvs = [m.lruvecs[n.nid] for m in self.memcgs.values() for n in self.nodes]
         for name in self.MEMCG_STAT:  # memory.stat events: the root's sum is vmstat
             if name in v:
