@@ -18,15 +18,15 @@ from reclaim_ext.trace.record import make_records
 MEMCGS = ["name=a,pids=0", "name=b,pids=1", "name=c/d,pids=2", "name=c,pids=3"]
 
 
-def trace(n=40_000, seed=7) -> np.ndarray:
-    """Four processes, one per memcg, each reading its own file over 1,500 pages (Zipf-like):
+def trace(n=40_000, seed=7, procs=4, pages=1500) -> np.ndarray:
+    """`procs` processes, one per memcg, each reading its own file over `pages` pages (Zipf-like):
     global pressure on a 1,024-page machine falls on every memcg."""
     rng = np.random.default_rng(seed)
     rec = make_records(n)
-    pid = rng.integers(0, 4, n)
+    pid = rng.integers(0, procs, n)
     rec["pid"] = pid
     rec["file"] = 1 + pid
-    rec["page"] = np.floor(1500 * rng.random(n) ** 2).astype(np.uint64)
+    rec["page"] = np.floor(pages * rng.random(n) ** 2).astype(np.uint64)
     rec["kind"] = Kind.FILE_FD
     return rec
 
@@ -134,14 +134,7 @@ def eight_memcgs(n=60_000, seed=11) -> tuple[list[str], np.ndarray]:
     """Eight memcgs (two levels: four parents with a child each), one process each, every process
     reading its own file: global pressure falls on all eight."""
     memcgs = [f"name=p{i},pids={2 * i}" for i in range(4)] + [f"name=p{i}/c,pids={2 * i + 1}" for i in range(4)]
-    rng = np.random.default_rng(seed)
-    rec = make_records(n)
-    pid = rng.integers(0, 8, n)
-    rec["pid"] = pid
-    rec["file"] = 1 + pid
-    rec["page"] = np.floor(800 * rng.random(n) ** 2).astype(np.uint64)
-    rec["kind"] = Kind.FILE_FD
-    return memcgs, rec
+    return memcgs, trace(n, seed, procs=8, pages=800)
 
 
 @pytest.mark.parametrize("nodes", [1, 2])
