@@ -62,9 +62,9 @@ def run_watching_generations(sim: Simulator, trace) -> list[tuple[int, list[int]
 
     ops.inc_max_seq, ops.evict_folios = checked_inc_max_seq, checked_evict_folios
 
-    def checked_make_room(pid):
+    def checked_make_room(pid, page=0):
         before_max, before_min = lg.max_seq, list(lg.min_seq)
-        make_room(pid)
+        make_room(pid, page)
         assert lg.max_seq >= before_max, "max_seq went backwards"
         for t in (LRU_ANON, LRU_FILE):
             assert 2 <= nr_gens(lg, t) <= 4, (t, lg.max_seq, lg.min_seq)

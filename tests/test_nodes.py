@@ -54,7 +54,8 @@ def test_zonelist_orders_by_distance_then_id():
 
 
 def test_zonelists_table_binds_and_defaults():
-    zl, row = zonelists(2, ["pids=5,node=1,bind", "pids=6,node=0"])
+    zl, row = zonelists(2, ["pids=5,node=1,bind", "pids=6,node=0", "pids=7-8,interleave=1+0"])
+    assert zl[row[7]].tolist() == [1, 0] and row[7] == row[8] == 4  # the interleave row: its nodes
     assert zl[row[5]].tolist() == [1, -1]      # bound: node 1 alone
     assert zl[row[6]].tolist() == [0, 1]       # preferred node 0, then node 1
     assert zl[row[3]].tolist() == [1, 0]       # not named: node pid mod 2
@@ -64,8 +65,10 @@ def test_zonelists_table_binds_and_defaults():
 
 def test_numa_spec_errors_name_the_input():
     assert parse_numa_spec("pids=1-3,node=1,bind").pids == [1, 2, 3]
-    for bad, msg in (("pids=1", "give both"), ("node=1,pids=x", "pid"), ("pids=1,node=a", "not a node number"),
-                     ("pids=1,node=0,strict", "bind")):
+    assert parse_numa_spec("pids=1,interleave=0+2").interleave == [0, 2]
+    for bad, msg in (("pids=1", "give pids= and node="), ("node=1,pids=x", "pid"), ("pids=1,node=a", "not a node number"),
+                     ("pids=1,node=0,strict", "bind"), ("pids=1,node=0,interleave=0+1", "takes the place"),
+                     ("pids=1,interleave=0+0", "twice"), ("pids=1,interleave=a", "node numbers")):
         with pytest.raises(ConfigError, match=msg):
             parse_numa_spec(bad)
 
@@ -224,3 +227,20 @@ def test_promotion_brings_hot_pages_back_to_dram(policy):
     assert v["pgpromote_success"] <= v["pgpromote_candidate"] <= v["numa_hint_faults"]
     assert on.result()["nodes"][0]["vmstat"]["pgpromote_success"] == v["pgpromote_success"]  # on DRAM
     assert on.cost["hits_cxl"] < off.cost["hits_cxl"]  # the hot set is read from DRAM again
+
+
+def test_interleave_spreads_a_task_over_its_nodes():
+    rec = anon_trace({0: 1000, 1: 1000}, 20000, seed=8)
+    sim = machine(rec, nodes=(2000, 2000), numa=["pids=0,interleave=0+1", "pids=1,node=0,bind"])
+    f = sim.folios
+    p0, _, _ = sim.mm.translate(rec[rec["pid"] == 0])
+    p1, _, _ = sim.mm.translate(rec[rec["pid"] == 1])
+    g0 = np.unique(p0)
+    assert (f.nid[g0] == g0 % 2).all()  # no pressure: each folio on its interleave node
+    assert (f.nid[np.unique(p1)] == 0).all()
+    res = sim.result()
+    assert sum(n["vmstat"]["numa_miss"] for n in res["nodes"]) == 0
+    # under pressure both drivers still agree
+    rec = anon_trace({0: 3000, 1: 3000}, 30000, seed=9)
+    out = [machine(rec, "mglru", (1500, 1500), ["pids=0,interleave=1+0"], mode).result() for mode in ("fast", "exact")]
+    assert out[0] == out[1]

@@ -270,7 +270,8 @@ def _lru_gen_policies() -> list[str]:
                    "when that node is at its low watermark. The result's `nodes` lists each node's counters.")
 @click.option("--numa", "numa", multiple=True, metavar="pids=LIST,node=N[,bind]",
               help="A memory policy, repeatable: the tasks of LIST allocate on node N (with bind: only there, "
-                   "MPOL_BIND). Tasks not named run on node pid mod N, falling back to the others.")
+                   "MPOL_BIND), or pids=LIST,interleave=0+1 (MPOL_INTERLEAVE: folio by folio over those nodes). "
+                   "Tasks not named run on a DRAM node, pid mod their number, falling back to the others.")
 @click.option("--tiers", "tiers", default=None, metavar="TIER,...",
               help="Each node's memory tier, in node order: dram, cxl or pmem (e.g. --nodes 2 --tiers dram,cxl). "
                    "CXL and PMEM nodes have no CPUs and are slower to access; reclaim on a node demotes to the "

@@ -119,6 +119,23 @@ def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparen
     return False
 
 
+@njit(cache=True)
+def zonelist_row(zonelists, pid_zonelist, pid, g):
+    """The row of `zonelists` (machine.numa.zonelists) an allocation of folio g by task `pid`
+    uses: the task's own, or for an interleaving task (a row past the 2N zonelists, holding its
+    nodes) the zonelist of its node number g mod (its nodes) (interleave_nid, by folio: round
+    robin in first-touch order)."""
+    row = pid_zonelist[pid]
+    nn = zonelists.shape[1]
+    if row < 2 * nn:
+        return row
+    il = zonelists[row]
+    m = 0
+    while m < nn and il[m] >= 0:
+        m += 1
+    return il[g % m]
+
+
 @noref
 def alloc_node(zonelist, nalloc_n, budget):
     """get_page_from_freelist's first pass (ALLOC_WMARK_LOW) for order 0: the first node of the
@@ -260,7 +277,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
         resident = (flags[g] & PG_resident) != 0
         if kinds[i] == _FILE_FD:
             if not resident:
-                zonelist = zonelists[pid_zonelist[pid]]
+                zonelist = zonelists[zonelist_row(zonelists, pid_zonelist, pid, g)]
                 nid = alloc_node(zonelist, nalloc_n, budget)
                 if nid < 0:
                     return i, STOP_WMARK, ne, nalloc
@@ -300,7 +317,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     ncnt[fnid[g], N_HITS] += 1
             else:  # a page fault
                 if not resident:
-                    zonelist = zonelists[pid_zonelist[pid]]
+                    zonelist = zonelists[zonelist_row(zonelists, pid_zonelist, pid, g)]
                     nid = alloc_node(zonelist, nalloc_n, budget)
                     if nid < 0:
                         return i, STOP_WMARK, ne, nalloc

@@ -48,7 +48,7 @@ from ..trace.record import Kind
 from .access import COST_NAMES as ACCESS_COST
 from .access import (
     DONE, STOP_HIGH, STOP_MEMCG, STOP_NUMA, STOP_WMARK, alloc_budget, new_event_arrays, over_limit, read_marks,
-    run_accesses,
+    run_accesses, zonelist_row,
 )
 from .access import FREE, NODE_COLUMNS, NODE_NAMES
 from .access import MEMCG_NAMES as ACCESS_MEMCG
@@ -282,11 +282,12 @@ class Simulator:
         on unless switched off, or the node demotes (the Python shrink_folio_list does that)."""
         return self.config.bulk_reclaim and not vmscan.can_demote(self, node)
 
-    def zonelist(self, pid: int, memcg_reclaim: bool = False) -> list:
-        """The nodes task `pid` allocates from, in order (its zonelist under its memory policy);
-        with `memcg_reclaim` its node's whole zonelist (try_to_free_mem_cgroup_pages takes the
-        zonelist of the task's node with no nodemask: a bound task's memcg reclaims everywhere)."""
-        row = int(self.pid_zonelist[pid])
+    def zonelist(self, pid: int, memcg_reclaim: bool = False, page: int = 0) -> list:
+        """The nodes task `pid` allocates folio `page` from, in order (its zonelist under its
+        memory policy: core.access.zonelist_row); with `memcg_reclaim` its node's whole zonelist
+        (try_to_free_mem_cgroup_pages takes the zonelist of the task's node with no nodemask: a
+        bound task's memcg reclaims everywhere)."""
+        row = int(zonelist_row(self.zonelists, self.pid_zonelist, pid, page))
         if memcg_reclaim:
             row %= len(self.nodes)
         return [self.nodes[n] for n in self.zonelists[row].tolist() if n >= 0]
@@ -338,7 +339,7 @@ class Simulator:
     # --------------------------------------------------------------------------------------------
     # allocation and freeing
 
-    def _budget(self, granted: int = -1) -> np.ndarray:
+    def _budget(self, granted: int = -1, page: int = 0) -> np.ndarray:
         """Per node, the allocations that can happen before the next one must enter the slow
         path. `granted`: the pid whose allocation the slow path just let through: at least one
         on the first node of its zonelist above min (get_page_from_freelist with
@@ -346,25 +347,25 @@ class Simulator:
         b = np.array([alloc_budget(n.free, n.wmark.low, n.wmark.min, n.kswapd_failures, MAX_RECLAIM_RETRIES)
                       for n in self.nodes], dtype=np.int64)
         if granted >= 0:
-            zl = self.zonelist(granted)
+            zl = self.zonelist(granted, page=page)
             if not any(b[n.nid] for n in zl):
                 n = next((n for n in zl if n.free > n.wmark.min), zl[0])
                 b[n.nid] = 1
         return b
 
-    def _make_room(self, pid: int) -> None:
+    def _make_room(self, pid: int, page: int = 0) -> None:
         """The allocator slow path for one order-0 page of task `pid`: wake the kswapd of each
         node of its zonelist that is not balanced (wake_all_kswapds -> wakeup_kswapd; each runs
         synchronously to its high watermark), then direct reclaim while no node of the
         zonelist is above min."""
         self.reclaims += 1
         self.flush_writeback()
-        for node in self.zonelist(pid):
+        for node in self.zonelist(pid, page=page):
             if node.free <= node.wmark.high and node.kswapd_failures < MAX_RECLAIM_RETRIES:
                 self.vm["kswapd_wakeups"] += 1
                 node.vm["kswapd_wakeups"] += 1
                 kswapd_run(self, node, self.ops)
-        self._after_kswapd(pid)
+        self._after_kswapd(pid, page)
 
     def _run_pending_kswapds(self) -> None:
         """The kswapd runs a demotion woke (its allocation on a lower-tier node found it at or
@@ -378,11 +379,11 @@ class Simulator:
                 node.vm["kswapd_wakeups"] += 1
                 kswapd_run(self, node, self.ops)
 
-    def _after_kswapd(self, pid: int) -> None:
+    def _after_kswapd(self, pid: int, page: int = 0) -> None:
         """The allocator slow path after kswapd's runs (_make_room; a compiled driver's wake,
         kswapd.driver_kswapd, ran the steps before it): direct reclaim over the task's zonelist
         while no node of it is above min, then the check and the sample."""
-        zl = self.zonelist(pid)
+        zl = self.zonelist(pid, page=page)
         for _ in range(MAX_RECLAIM_RETRIES):
             if any(n.free > n.wmark.min for n in zl):
                 break
@@ -697,7 +698,7 @@ class Simulator:
                                                                     skip_used)
                 ne = 0
             else:
-                budget = self._budget(int(pids[i]) if granted else -1)
+                budget = self._budget(int(pids[i]) if granted else -1, int(pages[i]))
                 nxt, why, ne, na = run_accesses(*head, i, budget, skip_used, *tail)
                 if na:
                     granted = False
@@ -723,14 +724,14 @@ class Simulator:
             elif why == STOP_NUMA:  # before record i: its PTE was made PROT_NONE by the scan
                 self.numa_balancing.hint_fault(int(pids[i]), int(pages[i]), int(ptes[i]))
             elif why == STOP_WMARK:
-                pid = int(pids[i])
+                pid, g = int(pids[i]), int(pages[i])
                 if isinstance(kswapd_ran, tuple):
                     vmscan.balance_pgdat(self, node, self.ops, resume=kswapd_ran)
-                    self._after_kswapd(pid)
+                    self._after_kswapd(pid, g)
                 elif kswapd_ran:
-                    self._after_kswapd(pid)
+                    self._after_kswapd(pid, g)
                 else:
-                    self._make_room(pid)
+                    self._make_room(pid, g)
                 granted = True
             else:
                 self._charge_slow(self.memcgs[int(self.memcg_of_pid[pids[i]])], int(pids[i]))

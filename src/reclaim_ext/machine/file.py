@@ -19,7 +19,7 @@ work and are refused with a clear error until then.
 
     [[numa]]                         # a memory policy (as --numa): these pids allocate on node 1,
     pids = "2-3"                     # falling back to the others by distance unless bind = true
-    node = 1
+    node = 1                         # (or interleave = [0, 1] in place of node and bind)
     bind = false
 
     [[memcg]]
@@ -67,7 +67,7 @@ from .units import format_size, parse_size
 TOP = ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
        "node", "numa", "memcg", "process", "proactive", "senpai")
 NODE_KEYS = ("memory", "tier")
-NUMA_KEYS = ("pids", "node", "bind")
+NUMA_KEYS = ("pids", "node", "bind", "interleave")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
 PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
 PROCESS_KEYS = ("pid", "memcg", "workload", "node", "bind")
@@ -226,6 +226,13 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
 
 def _numa_spec(path: str, where: str, t: dict, nr_nodes: int) -> str:
     """A [[numa]] table (or a process's node and bind) as its --numa spec, checked."""
+    if "interleave" in t:
+        il = t["interleave"]
+        if "node" in t or "bind" in t or not isinstance(il, list) or not il or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 0 <= n < nr_nodes for n in il):
+            raise ConfigError(f"{path}: {where}: interleave must be a list of the machine's node numbers "
+                              f"(0..{nr_nodes - 1}) in place of node and bind, not {il!r}")
+        t = {"pids": t.get("pids"), "node": il[0], "il": "+".join(map(str, il))}
     node, bind = t.get("node"), t.get("bind", False)
     if isinstance(node, bool) or not isinstance(node, int) or not 0 <= node < nr_nodes:
         raise ConfigError(f"{path}: {where}: node {node!r} is not a node of the machine (it has {nr_nodes} "
@@ -237,7 +244,7 @@ def _numa_spec(path: str, where: str, t: dict, nr_nodes: int) -> str:
         pids = "+".join(map(str, pids))
     if not isinstance(pids, str) or not pids.strip():
         raise ConfigError(f"{path}: {where}: needs pids (e.g. pids = \"0-3\" or [0, 1])")
-    spec = f"pids={pids},node={node}" + (",bind" if bind else "")
+    spec = f"pids={pids}," + (f"interleave={t['il']}" if "il" in t else f"node={node}" + (",bind" if bind else ""))
     try:
         parse_numa_spec(spec)
     except ConfigError as e:
@@ -337,8 +344,9 @@ def describe(fields: dict[str, Any]) -> str:
         lines.append(f"process {pid}: {work}  (memcg /{home})")
     for spec in fields.get("numa") or []:
         p = parse_numa_spec(spec)
-        lines.append(f"numa: pids {','.join(map(str, p.pids))} on node {p.node}"
-                     + (" only (bind)" if p.bind else ", falling back to the others"))
+        lines.append(f"numa: pids {','.join(map(str, p.pids))} "
+                     + (f"interleaved over nodes {'+'.join(map(str, p.interleave))}" if p.interleave else
+                        f"on node {p.node}" + (" only (bind)" if p.bind else ", falling back to the others")))
     for spec in fields.get("proactive") or []:
         p = parse_proactive(spec)
         lines.append(f"proactive: at access {p.at:,}, memory.reclaim of /{p.path} {format_size(p.pages)}"

@@ -63,15 +63,17 @@ def demotion_order(tiers: list[str], nid: int, distance=None) -> list[int]:
 
 @dataclass
 class NumaPolicy:
-    """A memory policy for some tasks: their node and whether they may fall back to others."""
+    """A memory policy for some tasks: their node and whether they may fall back to others, or
+    the nodes they interleave over (MPOL_INTERLEAVE; `node` is then the first of them)."""
 
     pids: list[int]
     node: int
     bind: bool = False
+    interleave: list[int] | None = None
 
 
 def parse_numa_spec(spec: str) -> NumaPolicy:
-    """`pids=1-3+7,node=1[,bind]` -> NumaPolicy."""
+    """`pids=1-3+7,node=1[,bind]` or `pids=1-3,interleave=0+1` -> NumaPolicy."""
     what = f"--numa {spec!r}"
     seen: dict[str, str] = {}
     bind = False
@@ -81,11 +83,24 @@ def parse_numa_spec(spec: str) -> NumaPolicy:
             bind = True
             continue
         k, sep, v = item.partition("=")
-        if not sep or k not in ("pids", "node"):
-            raise ConfigError(f"{what}: {item!r} is not pids=..., node=N or bind (e.g. pids=0-3,node=1,bind)")
+        if not sep or k not in ("pids", "node", "interleave"):
+            raise ConfigError(f"{what}: {item!r} is not pids=..., node=N, bind or interleave=NODES "
+                              "(e.g. pids=0-3,node=1,bind or pids=0-3,interleave=0+1)")
         seen[k] = v
+    il = None
+    if "interleave" in seen:
+        if "node" in seen or bind:
+            raise ConfigError(f"{what}: interleave= takes the place of node= and bind")
+        try:
+            il = [int(x) for x in seen["interleave"].split("+")]
+        except ValueError:
+            raise ConfigError(f"{what}: interleave={seen['interleave']!r} is not node numbers joined by + "
+                              "(e.g. interleave=0+1)") from None
+        if len(set(il)) != len(il):
+            raise ConfigError(f"{what}: interleave={seen['interleave']!r} names a node twice")
+        seen["node"] = str(il[0])
     if "pids" not in seen or "node" not in seen:
-        raise ConfigError(f"{what}: give both pids= and node= (e.g. pids=0-3,node=1)")
+        raise ConfigError(f"{what}: give pids= and node= or interleave= (e.g. pids=0-3,node=1)")
     try:
         node = int(seen["node"])
     except ValueError:
@@ -94,7 +109,7 @@ def parse_numa_spec(spec: str) -> NumaPolicy:
         pids = parse_pids(seen["pids"], spec)
     except ConfigError as e:
         raise ConfigError(str(e).replace("--memcg", "--numa", 1)) from None
-    return NumaPolicy(pids=pids, node=node, bind=bind)
+    return NumaPolicy(pids=pids, node=node, bind=bind, interleave=il)
 
 
 def split_memory(pages: int, n: int) -> list[int]:
@@ -114,20 +129,29 @@ def zonelist(nid: int, nr_nodes: int, distance=None) -> list[int]:
 def zonelists(nr_nodes: int, policies: list[NumaPolicy | str], cpu_nodes: list[int] | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
     """The compiled access path's zonelist table and each pid's row in it: rows 0..N-1 are node
-    n's full zonelist (default policy, fallback allowed), row N + n node n alone (bind). Pids not
-    named by a policy use the zonelist of CPU node pid mod (number of CPU nodes; `cpu_nodes`,
-    default all)."""
-    zl = np.full((2 * nr_nodes, nr_nodes), -1, dtype=np.int64)
+    n's full zonelist (default policy, fallback allowed), row N + n node n alone (bind), and each
+    interleave policy's row after those holds its nodes (core.access.zonelist_row picks one of
+    their zonelists per folio). Pids not named by a policy use the zonelist of CPU node pid mod
+    (number of CPU nodes; `cpu_nodes`, default all)."""
+    pols = [parse_numa_spec(p) if isinstance(p, str) else p for p in policies]
+    for p in pols:
+        for n in p.interleave or [p.node]:
+            if not 0 <= n < nr_nodes:
+                raise ConfigError(f"--numa: node {n} does not exist (the machine has {nr_nodes} node"
+                                  f"{'s' if nr_nodes > 1 else ''}: 0..{nr_nodes - 1})")
+    ils = []
+    for p in pols:
+        if p.interleave and p.interleave not in ils:
+            ils.append(p.interleave)
+    zl = np.full((2 * nr_nodes + len(ils), nr_nodes), -1, dtype=np.int64)
     for n in range(nr_nodes):
         zl[n] = zonelist(n, nr_nodes)
         zl[nr_nodes + n, 0] = n
+    for k, il in enumerate(ils):
+        zl[2 * nr_nodes + k, : len(il)] = il
     cpus = np.asarray(cpu_nodes if cpu_nodes else range(nr_nodes), dtype=np.int64)
     pid_row = cpus[np.arange(MAX_PID + 1) % len(cpus)].astype(np.int16)
-    for p in policies:
-        if isinstance(p, str):
-            p = parse_numa_spec(p)
-        if not 0 <= p.node < nr_nodes:
-            raise ConfigError(f"--numa: node {p.node} does not exist (the machine has {nr_nodes} node"
-                              f"{'s' if nr_nodes > 1 else ''}: 0..{nr_nodes - 1})")
-        pid_row[np.asarray(p.pids, dtype=np.int64)] = p.node + (nr_nodes if p.bind else 0)
+    for p in pols:
+        row = 2 * nr_nodes + ils.index(p.interleave) if p.interleave else p.node + (nr_nodes if p.bind else 0)
+        pid_row[np.asarray(p.pids, dtype=np.int64)] = row
     return zl, pid_row
