@@ -52,6 +52,10 @@ def test_machine_show_prints_the_tree():
     ('memory = "64MiB"\nbogus = 1\n', "unknown key 'bogus'"),
     ('memory = "lots"\n', "memory"),
     ('[[swap_devices]]\nsize = "1GiB"\n', "several swap devices"),
+    ('[[swap_device]]\nkind = "zram"\n[[swap_device]]\nkind = "disk"\n', "one swap device so far"),
+    ('swap = "1GiB"\n[[swap_device]]\nkind = "disk"\n', "give one of them"),
+    ('[[swap_device]]\nkind = "tape"\n', "not one of zram, disk"),
+    ('[[swap_device]]\nkind = "zram"\nspeed = 1\n', "unknown key 'speed'"),
     ('[[node]]\nmemory = "1GiB"\ncolour = 1\n', "unknown key 'colour'"),
     ('[[node]]\ntier = "cxl"\n', "needs memory"),
     ('[[node]]\nmemory = "1GiB"\ntier = "hbm"\n', "not a memory tier"),
@@ -134,3 +138,13 @@ def test_two_socket_example_runs_on_both_nodes():
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["nodes"]) == 2 and all(n["vmstat"]["pgalloc_normal"] > 0 for n in out["nodes"])
+
+
+def test_one_swap_device_table(tmp_path):
+    p = tmp_path / "m.toml"
+    p.write_text('memory = "16MiB"\n[[swap_device]]\nkind = "zram"\nsize = "8MiB"\nratio = 2.5\n')
+    r = invoke("run", "--machine", str(p), "--workload", "zipf", "-p", "accesses=20000", "-p", "pages=5000", "-p", "kind=anon",
+               "--json", "-")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["swap_pages"], out["swap_device"], out["zram_ratio"]) == (2048, "zram", 2.5)

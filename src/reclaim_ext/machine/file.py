@@ -8,6 +8,7 @@ work and are refused with a clear error until then.
     swap = "64MiB"
     swap_device = "zram"             # or "disk": a swap cache on swap-in (as --swap-device)
     zram_ratio = 3.0                 # zram's pool takes 1/3 page per stored page (as --zram-ratio)
+                                     # (or one [[swap_device]] table: kind, size, ratio)
     swappiness = 60
     min_free_kbytes = 4096           # optional
     watermark_scale_factor = 10
@@ -66,6 +67,7 @@ from .units import format_size, parse_size
 
 TOP = ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
        "node", "numa", "memcg", "process", "proactive", "senpai")
+SWAP_DEVICE_KEYS = ("kind", "size", "ratio")
 NODE_KEYS = ("memory", "tier")
 NUMA_KEYS = ("pids", "node", "bind", "interleave")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
@@ -173,6 +175,9 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "memory" in data:
         out["memory"] = _size(path, "memory", data["memory"])
+    if isinstance(data.get("swap_device"), list):  # [[swap_device]] tables
+        data = dict(data)
+        _swap_device_tables(path, data)
     if "swap" in data:
         out["swap"] = _size(path, "swap", data["swap"])
     try:
@@ -222,6 +227,27 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
     out["senpai"] = _specs(path, data, "senpai", SENPAI_KEYS, ("memcg",), parse_senpai,
                            lambda t: ":".join([str(t["memcg"])] + [f"{k}={t[k]}" for k in SENPAI_KEYS[1:] if k in t]))
     return out
+
+
+def _swap_device_tables(path: str, data: dict) -> None:
+    """[[swap_device]] (kind = "zram" or "disk", size, ratio: zram's compression ratio) as the
+    top-level swap, swap_device and zram_ratio keys it stands for; the model has one device."""
+    tables = _table_list(path, data, "swap_device")
+    if len(tables) > 1:
+        raise ConfigError(f"{path}: [[swap_device]]: {len(tables)} devices; the model has one swap device so far "
+                          "(several, with priorities, come with the rest of the topology work)")
+    for k in ("swap", "zram_ratio"):
+        if k in data:
+            raise ConfigError(f"{path}: [[swap_device]] and the top-level {k} both describe the swap device; "
+                              "give one of them")
+    (t,) = tables
+    _unknown(path, "[[swap_device]]", t, SWAP_DEVICE_KEYS)
+    data.pop("swap_device")
+    data["swap_device"] = t.get("kind", "zram")
+    if "size" in t:
+        data["swap"] = t["size"]
+    if "ratio" in t:
+        data["zram_ratio"] = t["ratio"]
 
 
 def _numa_spec(path: str, where: str, t: dict, nr_nodes: int) -> str:
