@@ -13,7 +13,7 @@ from test_cli import assert_bad_input
 from reclaim_ext.api import RunConfig
 from reclaim_ext.bench import ablate as ablate_mod
 from reclaim_ext.core.engine import OutOfMemory
-from reclaim_ext.core.ops import MECHANISMS
+from reclaim_ext.core.ops import ACCESS_MECHANISMS, CORE_DEFAULT, CORE_MECHANISMS
 from reclaim_ext.policies import BUILTIN
 
 ZIPF = ["--workload", "zipf", "-p", "accesses=20000", "-p", "pages=2000", "--memory", "2MiB"]
@@ -22,6 +22,12 @@ ZIPF = ["--workload", "zipf", "-p", "accesses=20000", "-p", "pages=2000", "--mem
 MIXED_PARAMS = {"accesses": 10000, "procs": 2, "anon_pages": 400, "file_pages": 400, "files": 2, "exec_pages": 100}
 MIXED = ["--workload", "mixed", *[a for k, v in MIXED_PARAMS.items() for a in ("-p", f"{k}={v}")], "--memory", "2MiB"]
 COST_WORK = ("ptes_walked", "rmap_walks", "lru_lock_ops", "atomic_updates")
+MECHANISMS = ACCESS_MECHANISMS  # the policies' own; the core's (demotion, promotion) keep their defaults
+
+
+def effective(access: dict) -> dict:
+    """The full on/off map a run reports: these access mechanisms and the core's at their defaults."""
+    return {**access, **{m: m in CORE_DEFAULT for m in CORE_MECHANISMS}}
 
 
 def ablate_json(*args) -> dict:
@@ -110,13 +116,13 @@ def test_classic_with_ptwalk_walks_page_tables():
 
 def test_classic_default_mechanisms_are_off():
     r = run_json("--policy", "classic", *ZIPF)
-    assert r["mechanisms"] == dict.fromkeys(MECHANISMS, False)
+    assert r["mechanisms"] == effective(dict.fromkeys(MECHANISMS, False))
     assert "min_ttl_ms" not in r and "lru_gen" not in r
 
 
 def test_mechanism_spec_switches_mglru_mechanisms_off():
     r = run_json("--policy", "mglru", "--mechanism", "-bloom,-lookaround", "--min-ttl-ms", "0", *ZIPF)
-    assert r["mechanisms"] == {m: m not in ("bloom", "lookaround") for m in MECHANISMS}
+    assert r["mechanisms"] == effective({m: m not in ("bloom", "lookaround") for m in MECHANISMS})
     assert r["min_ttl_ms"] == 0
 
 
@@ -135,7 +141,7 @@ def test_mglru_min_ttl_ms_reaches_the_policy():
 
 def test_mglru_lru_gen_matches_list_sizes(mglru_mixed):
     r = mglru_mixed
-    assert r["mechanisms"] == dict.fromkeys(MECHANISMS, True)
+    assert r["mechanisms"] == effective(dict.fromkeys(MECHANISMS, True))
     (state,) = r["lru_gen"]
     gens = state["generations"]
     assert gens and [g["seq"] for g in gens] == list(range(gens[0]["seq"], state["max_seq"] + 1))
@@ -206,9 +212,9 @@ def test_policies_lists_mechanisms():
     assert set(blocks) == set(BUILTIN)
     for name, cls in BUILTIN.items():
         info = dict(line.split(":", 1) for line in blocks[name])
-        assert [m.strip() for m in info["mechanisms"].split(",")] == list(cls.supported_mechanisms)
+        assert [m.strip() for m in info["mechanisms"].split(",")] == list(cls.supported_mechanisms + CORE_MECHANISMS)
         default = [m.strip() for m in info["default"].split(",")]
-        assert default == (list(cls.default_mechanisms) or ["none"])
+        assert default == list(cls.default_mechanisms + CORE_DEFAULT)
     assert "min-ttl-ms" in " ".join(blocks["mglru"]) and "min-ttl-ms" not in " ".join(blocks["classic"])
 
 
@@ -219,9 +225,9 @@ def test_ablate_mglru_one_variant_per_mechanism(mglru_ablation):
     a = mglru_ablation
     assert (a["policy"], a["workload"], a["memory_pages"]) == ("mglru", "mixed", 512)
     assert [v["mechanisms"] for v in a["variants"]] == [f"-{m}" for m in MECHANISMS]
-    assert a["baseline"]["effective"] == dict.fromkeys(MECHANISMS, True)
+    assert a["baseline"]["effective"] == effective(dict.fromkeys(MECHANISMS, True))
     for m, v in zip(MECHANISMS, a["variants"]):
-        assert v["effective"] == {x: x != m for x in MECHANISMS}
+        assert v["effective"] == effective({x: x != m for x in MECHANISMS})
         assert v["error"] is None
         assert set(v["relative"]) == {k for k, _ in ablate_mod.METRICS}
         for k, rel in v["relative"].items():
@@ -266,10 +272,10 @@ def test_ablate_variants_on_top_of_mechanism():
     a = ablate_json("--policy", "mglru", *ZIPF, "--mechanism", "-lockfree", "--variant", "-bloom",
                     "--variant", "+lockfree", "--jobs", "1")
     assert a["baseline"]["mechanisms"] == "-lockfree"
-    assert a["baseline"]["effective"] == {m: m != "lockfree" for m in MECHANISMS}
+    assert a["baseline"]["effective"] == effective({m: m != "lockfree" for m in MECHANISMS})
     assert [v["effective"] for v in a["variants"]] == [
-        {m: m not in ("lockfree", "bloom") for m in MECHANISMS},
-        dict.fromkeys(MECHANISMS, True),
+        effective({m: m not in ("lockfree", "bloom") for m in MECHANISMS}),
+        effective(dict.fromkeys(MECHANISMS, True)),
     ]
 
 

@@ -378,8 +378,12 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa
         sys.exit(EXIT_OOM)
 
 
-def _on_off(mech: dict) -> str:
-    on = [m for m, v in mech.items() if v]
+def _on_off(mech: dict, tiered: bool = True) -> str:
+    """The mechanisms on; the core's (demotion, promotion) only on a machine with memory tiers,
+    the only one where they act."""
+    from .core.ops import CORE_MECHANISMS
+
+    on = [m for m, v in mech.items() if v and (tiered or m not in CORE_MECHANISMS)]
     return ", ".join(on) or "none"
 
 
@@ -470,7 +474,7 @@ def _print_summary(r: dict) -> None:
     cost = r["cost"]
     rows = []
     if "mechanisms" in r:
-        rows.append(("mechanisms", _on_off(r["mechanisms"])))
+        rows.append(("mechanisms", _on_off(r["mechanisms"], len(r.get("tiers") or ()) > 1)))
     if r.get("min_ttl_ms"):
         rows.append(("min_ttl_ms", f"{r['min_ttl_ms']:g}"))
     rows += [
