@@ -244,3 +244,27 @@ def test_interleave_spreads_a_task_over_its_nodes():
     rec = anon_trace({0: 3000, 1: 3000}, 30000, seed=9)
     out = [machine(rec, "mglru", (1500, 1500), ["pids=0,interleave=1+0"], mode).result() for mode in ("fast", "exact")]
     assert out[0] == out[1]
+
+
+def test_ablate_on_a_tiered_machine_adds_the_core_mechanisms():
+    import json
+
+    from conftest import invoke
+
+    r = invoke("ablate", "--policy", "classic", "--nodes", "2", "--tiers", "dram,cxl", "--numa", "pids=0,node=0,bind",
+               "--workload", "zipf", "-p", "accesses=30000", "-p", "kind=anon", "-p", "pages=3000", "--memory", "8MiB",
+               "--swap", "64MiB", "--variant", "-demotion", "--variant", "+promotion", "--jobs", "1", "--json", "-")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert [v["mechanisms"] for v in a["variants"]] == ["-demotion", "+promotion"]
+    assert a["baseline"]["effective"]["demotion"] and not a["variants"][0]["effective"]["demotion"]
+    assert a["variants"][0]["metrics"]["misses"] > a["baseline"]["metrics"]["misses"]  # demotion kept pages in
+
+
+def test_ablate_default_variants_include_the_core_ones_only_with_tiers():
+    from reclaim_ext.bench.ablate import default_variants
+
+    flat = RunConfig(policy="mglru", workload="zipf", memory="4MiB", nodes=2)
+    tiered = RunConfig(policy="mglru", workload="zipf", memory="4MiB", nodes=2, tiers=["dram", "cxl"])
+    assert "-demotion" not in default_variants(flat) and "-ptwalk" in default_variants(flat)
+    assert default_variants(tiered)[-2:] == ["-demotion", "+promotion"]

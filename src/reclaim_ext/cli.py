@@ -222,6 +222,35 @@ def _lru_gen_policies() -> list[str]:
     return sorted(n for n, c in BUILTIN.items() if hasattr(c, "lru_gen_state"))
 
 
+def _topology_options(f):
+    """--nodes, --numa and --tiers (run, ablate)."""
+    for opt in reversed((
+        click.option("--nodes", "nodes", type=int, default=None, metavar="N",
+                     help="NUMA nodes: --memory split into N equal nodes, each with its own watermarks, kswapd and "
+                          "lruvecs (default 1). A task allocates on its node and falls back to the others by distance "
+                          "when that node is at its low watermark. The result's `nodes` lists each node's counters."),
+        click.option("--numa", "numa", multiple=True, metavar="pids=LIST,node=N[,bind]",
+                     help="A memory policy, repeatable: the tasks of LIST allocate on node N (with bind: only there, "
+                          "MPOL_BIND), or pids=LIST,interleave=0+1 (MPOL_INTERLEAVE: folio by folio over those nodes). "
+                          "Tasks not named run on a DRAM node, pid mod their number, falling back to the others."),
+        click.option("--tiers", "tiers", default=None, metavar="TIER,...",
+                     help="Each node's memory tier, in node order: dram, cxl or pmem (e.g. --nodes 2 --tiers dram,cxl). "
+                          "CXL and PMEM nodes have no CPUs and are slower to access; reclaim on a node demotes to the "
+                          "nearest node of the next lower tier before it evicts (--mechanism -demotion: off)."),
+    )):
+        f = opt(f)
+    return f
+
+
+def _set_topology(cfg, nodes, numa, tiers) -> None:
+    """The topology flags onto a RunConfig, checked."""
+    if nodes is not None:
+        cfg.nodes = nodes
+    cfg.numa = list(numa)
+    cfg.tiers = [t.strip() for t in tiers.split(",")] if tiers else []
+    cfg.validate()
+
+
 @main.command()
 @_run_options
 @click.option("--cache", is_flag=True,
@@ -264,18 +293,7 @@ def _lru_gen_policies() -> list[str]:
               help="The machine from a file: memory, swap, watermark knobs, the memcg tree with every knob, "
                    "proactive reclaim and senpai controllers (format: `reclaim-ext machine show --help`). Flags "
                    "given on the command line win; --memcg, --proactive and --senpai add to the file's.")
-@click.option("--nodes", "nodes", type=int, default=None, metavar="N",
-              help="NUMA nodes: --memory split into N equal nodes, each with its own watermarks, kswapd and "
-                   "lruvecs (default 1). A task allocates on its node and falls back to the others by distance "
-                   "when that node is at its low watermark. The result's `nodes` lists each node's counters.")
-@click.option("--numa", "numa", multiple=True, metavar="pids=LIST,node=N[,bind]",
-              help="A memory policy, repeatable: the tasks of LIST allocate on node N (with bind: only there, "
-                   "MPOL_BIND), or pids=LIST,interleave=0+1 (MPOL_INTERLEAVE: folio by folio over those nodes). "
-                   "Tasks not named run on a DRAM node, pid mod their number, falling back to the others.")
-@click.option("--tiers", "tiers", default=None, metavar="TIER,...",
-              help="Each node's memory tier, in node order: dram, cxl or pmem (e.g. --nodes 2 --tiers dram,cxl). "
-                   "CXL and PMEM nodes have no CPUs and are slower to access; reclaim on a node demotes to the "
-                   "nearest node of the next lower tier before it evicts (--mechanism -demotion: off).")
+@_topology_options
 @click.option("--memory-recursiveprot", is_flag=True,
               help="cgroup2's memory_recursiveprot mount option: a parent's memory.min/low that its children do "
                    "not claim is shared among them in proportion to their unprotected usage.")
@@ -337,11 +355,7 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa
                           scope=scope)
         if proactive or senpai or nodes is not None or numa or tiers:
             cfg.proactive, cfg.senpai = list(proactive), list(senpai)
-            if nodes is not None:
-                cfg.nodes = nodes
-            cfg.numa = list(numa)
-            cfg.tiers = [t.strip() for t in tiers.split(",")] if tiers else []
-            cfg.validate()
+            _set_topology(cfg, nodes, numa, tiers)
         if memory_recursiveprot:
             if not memcgs:
                 raise click.UsageError("--memory-recursiveprot needs memcgs (--memcg): it shapes their protection")
@@ -610,13 +624,15 @@ def workloads():
 @click.option("--json", "json_out", metavar="FILE",
               help="Write the comparison as JSON to FILE ('-' for stdout, no table).")
 @click.option("--progress/--no-progress", default=True, help="Count finished runs (only on a terminal).")
-def ablate(variants, jobs, json_out, progress, **run_opts):
+@_topology_options
+def ablate(variants, jobs, json_out, progress, nodes, numa, tiers, **run_opts):
     """Switch a policy's mechanisms on or off one variant at a time and compare each run with the
     unmodified policy on the same trace.
 
     \b
     Variants by default: mglru, each mechanism removed on its own (-ptwalk, -bloom, ...);
-    classic, MGLRU's mechanisms added (+ptwalk, +lookaround, ...).
+    classic, MGLRU's mechanisms added (+ptwalk, +lookaround, ...); on a machine with memory
+    tiers also the core's: -demotion, +promotion.
 
     \b
     Examples:
@@ -624,8 +640,9 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
       reclaim-ext ablate --policy mglru --workload zipf
       reclaim-ext ablate --policy classic --workload mixed --json ablation.json
       reclaim-ext ablate --policy mglru --variant -ptwalk --variant -ptwalk,-lookaround -j 2
+      reclaim-ext ablate --policy classic --nodes 2 --tiers dram,cxl --numa pids=0-3,node=0,bind
     """
-    from .bench.ablate import DEFAULT_WORKLOAD
+    from .bench.ablate import DEFAULT_WORKLOAD, default_variants
     from .bench.ablate import ablate as run_ablation
 
     _check_json_path(json_out)
@@ -636,12 +653,14 @@ def ablate(variants, jobs, json_out, progress, **run_opts):
         run_opts["params"] = tuple(f"{k}={v}" for k, v in params.items())
     with _user_errors():
         cfg = _run_config(**run_opts)
+        if nodes is not None or numa or tiers:
+            _set_topology(cfg, nodes, numa, tiers)
         from .policies import BUILTIN
 
         if cfg.policy not in BUILTIN:
             raise click.UsageError(f"ablate: policy {cfg.policy} has no mechanisms to ablate "
                                    f"(ablate takes {' or '.join(sorted(BUILTIN))})")
-        runs = 1 + len(variants or BUILTIN[cfg.policy].ablation_variants)
+        runs = 1 + len(variants or default_variants(cfg))
         counter = _RunCounter(runs, progress and sys.stderr.isatty() and json_out != "-")
         try:
             result = run_ablation(cfg, variants=list(variants) or None, jobs=jobs, on_done=counter)

@@ -104,6 +104,13 @@ def _check_baseline(r: dict) -> None:
 # ---- driver ----------------------------------------------------------------------------------------
 
 
+def default_variants(cfg: RunConfig) -> list[str]:
+    """The policy's ablation variants, and on a machine with memory tiers the core's (CORE_VARIANTS:
+    -demotion, +promotion), which act nowhere else."""
+    tiered = any(t != "dram" for t in (cfg.tiers or ()))
+    return list(BUILTIN[cfg.policy].ablation_variants + (CORE_VARIANTS if tiered else ()))
+
+
 def ablate(cfg: RunConfig, variants=None, jobs: int | None = None,
            on_done: Callable[[str], None] | None = None) -> dict:
     """Run `cfg` as the baseline and once per variant spec (default: the policy's
@@ -120,8 +127,7 @@ def ablate(cfg: RunConfig, variants=None, jobs: int | None = None,
     if jobs < 1:
         raise ConfigError(f"jobs: {jobs} must be at least 1")
     cls = BUILTIN[cfg.policy]
-    tiered = any(t != "dram" for t in (cfg.tiers or ()))
-    variants = list((cls.ablation_variants + (CORE_VARIANTS if tiered else ())) if variants is None else variants)
+    variants = default_variants(cfg) if variants is None else list(variants)
     if not variants:
         raise ConfigError(f"ablate: policy {cfg.policy} has no ablation variants; give some")
     for spec in variants:  # a bad variant fails before anything runs
