@@ -35,12 +35,12 @@ def anon_trace(pids_pages: dict[int, int], n: int, seed: int = 0) -> np.ndarray:
 
 
 def machine(rec, policy="classic", nodes=(2000, 2000), numa=(), mode="fast", memcgs=(), mechanisms=None,
-            swap=8000, tiers=(), scan_ms=1000.0) -> Simulator:
+            swap=8000, tiers=(), scan_ms=1000.0, swap_device="zram") -> Simulator:
     """A run on a machine of these nodes; the exact driver without bulk passes or compiled kswapd
     runs (the fast one takes them where they apply), so agreeing checks those too."""
     sim = Simulator(SimConfig(memory_pages=sum(nodes), swap_pages=swap, nodes=list(nodes), numa=list(numa), mode=mode,
                               check=True, memcgs=list(memcgs), tiers=list(tiers), bulk_reclaim=mode == "fast",
-                              numa_scan_period_ms=scan_ms, numa_hot_threshold_ms=scan_ms),
+                              numa_scan_period_ms=scan_ms, numa_hot_threshold_ms=scan_ms, swap_device=swap_device),
                     get_policy(policy, mechanisms))
     sim.run(ArrayTrace("t", rec))
     return sim
@@ -130,8 +130,9 @@ def test_one_node_machine_reports_one_node():
     memcgs=st.booleans(),
     tiered=st.booleans(),
     promotion=st.booleans(),
+    disk=st.booleans(),
 )
-def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs, tiered, promotion):
+def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs, tiered, promotion, disk):
     numa = ["pids=1,node=0,bind"] if bind else []
     mc = ["name=a,pids=0+2,max=96", "name=b,pids=1"] if memcgs else []
     tiers = (["dram", "cxl", "pmem"] if len(sizes) == 3 else ["dram", "cxl"]) if tiered else []
@@ -139,7 +140,7 @@ def test_drivers_agree_on_several_nodes(rec, sizes, swap, policy, bind, memcgs, 
     for mode in ("fast", "exact"):
         try:
             sim = machine(rec, policy, sizes, numa, mode, mc, "+promotion" if promotion else None, swap=swap,
-                          tiers=tiers, scan_ms=0.05)
+                          tiers=tiers, scan_ms=0.05, swap_device="disk" if disk else "zram")
             oom = None
         except Exception as e:  # noqa: BLE001 - OutOfMemory: both drivers must end the same way
             if type(e).__name__ != "OutOfMemory":
@@ -268,3 +269,27 @@ def test_ablate_default_variants_include_the_core_ones_only_with_tiers():
     tiered = RunConfig(policy="mglru", workload="zipf", memory="4MiB", nodes=2, tiers=["dram", "cxl"])
     assert "-demotion" not in default_variants(flat) and "-ptwalk" in default_variants(flat)
     assert default_variants(tiered)[-2:] == ["-demotion", "+promotion"]
+
+
+@pytest.mark.parametrize("policy", ["classic", "mglru"])
+def test_memory_high_and_proactive_reclaim_on_two_nodes(policy):
+    """memory.high's reclaim and a memory.reclaim write run over every node of the zonelist: both
+    drivers agree, and direct (memcg) reclaim took pages on both nodes."""
+    from reclaim_ext.api import RunConfig, run
+
+    out = []
+    for mode in ("fast", "exact"):
+        cfg = RunConfig(policy=policy, workload="mixed", workload_params={"procs": 2, "accesses": 60000}, memory="32MiB",
+                        nodes=2, mode=mode, check=True, memcgs=["name=a,pids=0,high=6MiB", "name=b,pids=1"],
+                        proactive=["30000:/b:4MiB"])
+        out.append(run(cfg))
+    for r in out:
+        for k in ("wall_seconds", "accesses_per_second", "trace_seconds", "simulated_accesses_per_second", "mode",
+                  "provenance", "git_commit", "conservation_checked"):
+            r.pop(k, None)
+    assert out[0] == out[1]
+    a = next(m for m in out[0]["memcgs"] if m["name"] == "/a")
+    assert a["memory_events"]["high"] > 0
+    (write,) = out[0]["proactive"]
+    assert write["reclaimed"] > 0
+    assert all(n["vmstat"]["pgsteal_direct"] > 0 for n in out[0]["nodes"])
