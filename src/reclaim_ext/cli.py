@@ -532,15 +532,18 @@ def _print_summary(r: dict) -> None:
     _print_tables(nz)
     if len(r.get("nodes") or ()) > 1:
         nt = Table(title="NUMA nodes (pages; node vmstat and numastat)")
+        tiered = len(r.get("tiers") or ()) > 1
         cols = ("memory", "free", "pgalloc_normal", "numa_hit", "numa_miss", "numa_foreign", "kswapd_wakeups",
-                "pgsteal_kswapd", "pgsteal_direct")
+                "pgsteal_kswapd", "pgsteal_direct") + (("pgdemote", "pgpromote_success") if tiered else ())
         nt.add_column("node")
+        if tiered:
+            nt.add_column("tier")
         for c in cols:
             nt.add_column(c, justify="right")
         for n in r["nodes"]:
-            v = n["vmstat"]
-            nt.add_row(str(n["nid"]), f"{n['memory_pages']:,}", f"{n['free_pages']:,}",
-                       *(f"{v.get(c, 0):,}" for c in cols[2:]))
+            v = dict(n["vmstat"], pgdemote=n["vmstat"].get("pgdemote_kswapd", 0) + n["vmstat"].get("pgdemote_direct", 0))
+            nt.add_row(str(n["nid"]), *((n["tier"],) if tiered else ()), f"{n['memory_pages']:,}",
+                       f"{n['free_pages']:,}", *(f"{v.get(c, 0):,}" for c in cols[2:]))
         _print_tables(nt)
     if len(r.get("memcgs") or ()) > 1:
         mt = Table(title="memcgs (memory.stat / memory.events, hierarchical; pages)")
