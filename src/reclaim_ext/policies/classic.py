@@ -124,11 +124,8 @@ class Classic(BatchedEvents):
 
     def __init__(self, mechanisms=None):
         super().__init__(mechanisms)
-        walks = any(self.uses(m) for m in self.supported_mechanisms)
-        if walks:  # a walk in prepare() changes lists: no bulk passes
-            self.bulk_clean_file_pass = False
-        # (the core's mechanisms act on a machine of several nodes only, where these paths do not
-        # run or check can_demote)
+        walks = any(self.uses(m) for m in self.supported_mechanisms)  # its own, not the core's demotion
+        self.bulk_clean_file_pass = self.bulk_clean_file_pass and not walks  # a walk in prepare() moves folios
         self._compiled = type(self) is Classic and not walks
 
     def init_lruvec(self, sim, lruvec) -> None:
@@ -193,8 +190,7 @@ class Classic(BatchedEvents):
     # ---- hot path: classic_events (compiled, above) for one event or a whole stretch ----------
 
     def apply_events(self, sim, lruvec, ev: AccessEvents) -> None:
-        """classic_events over events in order, each on its folio's lruvec on lruvec's node
-        (multi_lruvec_events)."""
+        """classic_events over events in order, each on its folio's lruvec on lruvec's node."""
         f = sim.folios
         out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page), lruvec.node)
         out.npush = classic_events(ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.swap_free, f.flags, f.type, f.lru,
