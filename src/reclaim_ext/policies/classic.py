@@ -125,7 +125,8 @@ class Classic(BatchedEvents):
     def __init__(self, mechanisms=None):
         super().__init__(mechanisms)
         walks = any(self.uses(m) for m in self.supported_mechanisms)  # its own, not the core's demotion
-        self.bulk_clean_file_pass = self.bulk_clean_file_pass and not walks  # a walk in prepare() moves folios
+        if walks:  # a walk in prepare() changes lists: no bulk passes
+            self.bulk_clean_file_pass = False
         self._compiled = type(self) is Classic and not walks
 
     def init_lruvec(self, sim, lruvec) -> None:
@@ -282,9 +283,7 @@ class Classic(BatchedEvents):
 
     def kswapd_age_node(self, sim, node, sc):
         """kswapd_age_node: background anon deactivation when the root's anon inactive is low."""
-        if not can_reclaim_anon(sim, sc):
-            return
-        if not inactive_is_low(sim.root_lruvec(node), LRU_ANON, hierarchical=True):
+        if not can_reclaim_anon(sim, sc) or not inactive_is_low(sim.root_lruvec(node), LRU_ANON, hierarchical=True):
             return
         for lv in sim.lruvecs_under(None, node):
             if self.ages_in_background(lv):
