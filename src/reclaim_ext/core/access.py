@@ -163,6 +163,13 @@ def count_numa(nid, preferred, ncnt):
 
 
 @noref
+def count_numa_all(nids, preferred, ncnt):
+    """count_numa for allocations on nodes `nids`, each with its preferred node (a migration's)."""
+    for k in range(len(nids)):
+        count_numa(nids[k], preferred[k], ncnt)
+
+
+@noref
 def _alloc(g, mc, nid, read, fault, write, flags, ftype, fmemcg, fnid, fshadow, fws, fever, usage, peak, mparent,
            s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault, ne, swap_memcg, swap_usage,
            swap_max, swapcache, zram_milli):

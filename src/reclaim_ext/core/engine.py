@@ -361,23 +361,29 @@ class Simulator:
         self.reclaims += 1
         self.flush_writeback()
         for node in self.zonelist(pid, page=page):
-            if node.free <= node.wmark.high and node.kswapd_failures < MAX_RECLAIM_RETRIES:
-                self.vm["kswapd_wakeups"] += 1
-                node.vm["kswapd_wakeups"] += 1
-                kswapd_run(self, node, self.ops)
+            self._kswapd_wake(node)
         self._after_kswapd(pid, page)
 
+    def _kswapd_wake(self, node) -> None:
+        """wakeup_kswapd and the run it starts (synchronous here, to the high watermark): only a
+        node that is not balanced and has not failed MAX_RECLAIM_RETRIES times."""
+        if node.free <= node.wmark.high and node.kswapd_failures < MAX_RECLAIM_RETRIES:
+            self.vm["kswapd_wakeups"] += 1
+            node.vm["kswapd_wakeups"] += 1
+            kswapd_run(self, node, self.ops)
+
+    def wakeup_kswapd(self, node) -> None:
+        """wakeup_kswapd from inside a reclaim or a fault (a demotion's or a promotion's
+        allocation on `node`): its run comes after that (_run_pending_kswapds)."""
+        self.kswapd_pending.add(node.nid)
+
     def _run_pending_kswapds(self) -> None:
-        """The kswapd runs a demotion woke (its allocation on a lower-tier node found it at or
-        below low): each such node not balanced runs to its high watermark, after the reclaim
-        that woke it (a kswapd's own demotions may wake the next tier's)."""
+        """The kswapd runs woken by wakeup_kswapd, lowest node first (a kswapd's own demotions
+        may wake the next tier's)."""
         while self.kswapd_pending:
-            node = self.nodes[min(self.kswapd_pending)]
-            self.kswapd_pending.discard(node.nid)
-            if node.free <= node.wmark.high and node.kswapd_failures < MAX_RECLAIM_RETRIES:
-                self.vm["kswapd_wakeups"] += 1
-                node.vm["kswapd_wakeups"] += 1
-                kswapd_run(self, node, self.ops)
+            nid = min(self.kswapd_pending)
+            self.kswapd_pending.discard(nid)
+            self._kswapd_wake(self.nodes[nid])
 
     def _after_kswapd(self, pid: int, page: int = 0) -> None:
         """The allocator slow path after kswapd's runs (_make_room; a compiled driver's wake,
@@ -658,10 +664,9 @@ class Simulator:
         vmc, cost = counts[:nv], counts[nv : nv + nc]
         mstat = counts[nv + nc : nv + nc + nm].reshape(M * N, len(ACCESS_MEMCG))
         ncnt = counts[nv + nc + nm :].reshape(N, len(NODE_COLUMNS))
-        sinks = ([(self.vm, name) for name in ACCESS_VM] + [(self.cost, name) for name in ACCESS_COST]
-                 + [(m.lruvecs[n.nid].stat, name) for m in mcs for n in nodes for name in ACCESS_MEMCG]
-                 + [(n.vm, name) if name != "hits" else self._tier_hits(n)
-                    for n in nodes for name in NODE_COLUMNS])
+        sinks = ([((self.vm,), name) for name in ACCESS_VM] + [((self.cost,), name) for name in ACCESS_COST]
+                 + [((m.lruvecs[n.nid].stat,), name) for m in mcs for n in nodes for name in ACCESS_MEMCG]
+                 + self._node_sinks())
         usage = np.zeros(M, dtype=np.int64)
         peak = np.zeros(M, dtype=np.int64)
         mmax = np.zeros(M, dtype=np.int64)
@@ -710,8 +715,6 @@ class Simulator:
             for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
                 m.usage, m.peak = u, pk
             self._add_counts(counts, sinks)
-            for name in NODE_NAMES[1:]:  # zone_statistics' NUMA events are vmstat ones too
-                self.vm[name] = sum(nd.vm[name] for nd in nodes)  # (demote_folio_list counts both)
             if ne:
                 self._deliver(ev, ne, exact)
             i = nxt
@@ -783,18 +786,32 @@ class Simulator:
             return i, why, bool(granted), (int(resume[0]), int(resume[1]))
         return i, why, bool(granted), done == kswapd.WAKE_RAN
 
-    def _tier_hits(self, node) -> tuple[dict, str]:
-        """Where the access path's hits on a node go: the cost counter of its tier when that is
-        slower than DRAM (CostModel prices it), else nowhere."""
-        return (self.cost, f"hits_{node.tier}") if node.tier != "dram" else ({"hits": 0}, "hits")
+    def _node_sinks(self) -> list:
+        """Where each column of a (nodes x access.NODE_COLUMNS) count array goes: a node's
+        allocations to its vmstat (the access path counts the global one itself), its NUMA
+        events to its vmstat and the global one, its hits to the cost counter of its tier when
+        that is slower than DRAM (CostModel prices it), else nowhere."""
+        out = []
+        for n in self.nodes:
+            for name in NODE_COLUMNS:
+                if name == "hits":
+                    out.append(((self.cost,), f"hits_{n.tier}") if n.tier != "dram" else ((), name))
+                else:
+                    out.append(((n.vm,) if name == "pgalloc_normal" else (n.vm, self.vm), name))
+        return out
+
+    def add_node_counts(self, ncnt: np.ndarray) -> None:
+        """Add (and reset) a (nodes x access.NODE_COLUMNS) count array (_node_sinks)."""
+        self._add_counts(ncnt.reshape(-1), self._node_sinks())
 
     def _add_counts(self, counts: np.ndarray, sinks: list) -> None:
         """Add (and reset) the counters one run_accesses call kept in an array: counts[k] goes to
-        the dict entry sinks[k] (dict, name)."""
+        the entry `name` of every dict of sinks[k] (dicts, name)."""
         nz = np.flatnonzero(counts)
         for k, c in zip(nz.tolist(), counts[nz].tolist()):
-            d, name = sinks[k]
-            d[name] += c
+            ds, name = sinks[k]
+            for d in ds:
+                d[name] += c
         counts[nz] = 0
 
     def _deliver(self, ev, ne: int, exact: bool) -> None:

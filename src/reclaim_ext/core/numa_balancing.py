@@ -24,7 +24,6 @@ import numpy as np
 
 from ..machine.folio import PG_resident
 from . import vmscan
-from .ops import MAX_RECLAIM_RETRIES
 
 # the defaults of SimConfig.numa_scan_period_ms and numa_hot_threshold_ms:
 SCAN_PERIOD_MS = 1000.0       # sysctl_numa_balancing_scan_period_min (and the first scan's delay)
@@ -80,9 +79,8 @@ class NumaBalancing:
             return
         if not self._should_migrate(g, dst):
             return
-        if dst.free <= dst.wmark.high + 1:  # migrate_balanced_pgdat
-            if dst.kswapd_failures < MAX_RECLAIM_RETRIES:
-                sim.kswapd_pending.add(dst.nid)
+        if dst.free <= dst.wmark.high + 1:  # migrate_balanced_pgdat: wake the node's kswapd, keep the folio
+            sim.wakeup_kswapd(dst)
             sim._run_pending_kswapds()
             return
         ids = np.array([g], dtype=np.int64)
@@ -90,7 +88,8 @@ class NumaBalancing:
         dst.vm["pgpromote_success"] += 1
         sim.vm["pgpromote_success"] += 1
         sim.vm["numa_pages_migrated"] += 1
-        vmscan.migrate_folios(sim, src, ids, np.array([dst.nid], dtype=np.int64))
+        dest = np.array([dst.nid], dtype=np.int64)
+        vmscan.migrate_folios(sim, src, ids, dest, dest)
 
     def _should_migrate(self, g: int, dst) -> bool:
         """should_numa_migrate_memory in tiering mode, for a folio on a slower tier."""

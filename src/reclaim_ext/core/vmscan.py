@@ -21,7 +21,10 @@ from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, AccessEvents, ReclaimStat, ScanControl,
 )
-from .access import FREE, STOP_MEMCG, STOP_WMARK, alloc_budget, mem_cgroup_swap_full, run_accesses, swap_slot_free
+from .access import (
+    FREE, NODE_COLUMNS, STOP_MEMCG, STOP_WMARK, alloc_budget, count_numa_all, mem_cgroup_swap_full, run_accesses,
+    swap_slot_free,
+)
 from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
@@ -784,8 +787,7 @@ def demote_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl) -> int:
             if free[m] > t.wmark.low:
                 nid = m
                 break
-            if t.kswapd_failures < MAX_RECLAIM_RETRIES:
-                sim.kswapd_pending.add(m)  # wakeup_kswapd: the node is below low
+            sim.wakeup_kswapd(t)  # the node is at or below low
             if free[m] > t.wmark.min:
                 nid = m
                 break
@@ -799,13 +801,14 @@ def demote_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl) -> int:
     moved = ids[:done]
     sim.count(lruvec, f"pgdemote_{'kswapd' if sc.kswapd else 'direct'}", done)
     sim.demoted += np.bincount(f.type[moved], minlength=2)
-    migrate_folios(sim, src, moved, dest[:done])
+    migrate_folios(sim, src, moved, dest[:done], np.full(done, order[0], dtype=np.int64))
     return done
 
 
-def migrate_folios(sim, src, ids: np.ndarray, dest: np.ndarray) -> None:
-    """migrate_pages of isolated folios from node `src` to the nodes `dest` (each folio's): a
-    new page on its node (pgalloc_normal, numa_hit there), the old one freed (pgfree), the folio
+def migrate_folios(sim, src, ids: np.ndarray, dest: np.ndarray, preferred: np.ndarray) -> None:
+    """migrate_pages of isolated folios from node `src` to the nodes `dest` (each folio's, its
+    allocation's `preferred` node given): a new page on its node (pgalloc_normal and
+    zone_statistics' NUMA events: core.access.count_numa), the old one freed (pgfree), the folio
     keeping its memcg charge, flags and mappings, then on its new node's lruvec as a new folio
     (folio_add_lru: the policy's ADD event, in order). Counted: pgmigrate_success, the cost
     counter pages_migrated. Shared by demotion and promotion."""
@@ -814,10 +817,10 @@ def migrate_folios(sim, src, ids: np.ndarray, dest: np.ndarray) -> None:
     f.nid[ids] = dest
     for m, c in zip(*np.unique(dest, return_counts=True)):
         nodes[int(m)].free -= int(c)
-        nodes[int(m)].vm["pgalloc_normal"] += int(c)
-        nodes[int(m)].vm["numa_hit"] += int(c)
+    ncnt = np.zeros((len(nodes), len(NODE_COLUMNS)), dtype=np.int64)
+    count_numa_all(dest, preferred, ncnt)
+    sim.add_node_counts(ncnt)
     sim.vm["pgalloc_normal"] += n
-    sim.vm["numa_hit"] += n
     sim.vm["pgfree"] += n
     sim.vm["pgmigrate_success"] += n
     sim.cost["pages_migrated"] += n
