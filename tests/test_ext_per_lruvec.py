@@ -222,7 +222,7 @@ def test_a_policy_without_the_attribute_is_one_instance():
     sim, ops = run_ops([("system", glob)])
     assert ops.attached["system"].policy is glob
     assert ops.events["other_lruvec"] > 0 and ops.events["topped_up"] > 0  # today's behaviour
-    assert np.array_equal(ops.attached["system"].memcg_ids, sorted(sim.memcgs))
+    assert np.array_equal(ops.attached["system"].lruvec_keys, sorted(sim.memcgs))  # one node: key = memcg id
 
 
 def test_without_memcgs_the_policy_runs_as_it_is():

@@ -16,7 +16,7 @@ from .errors import ConfigError, TraceError
 from .machine.folio import LRU_FILE
 from .machine.node import check_swap_device, check_swappiness, check_zram_ratio
 from .machine.units import parse_size
-from .policies import BUILTIN, get_policy
+from .policies import BUILTIN, get_policy, plugin_mechanisms
 from .trace import Trace, make_workload, open_trace
 from .trace.base import DEFAULT_CHUNK
 
@@ -90,9 +90,8 @@ class RunConfig:
             raise ConfigError(f"--nodes: {self.nodes!r} is not a number of nodes from 1 to 64")
         return split_memory(self.memory, self.nodes)
 
-    def _check_nodes(self, policy) -> None:
+    def _check_nodes(self) -> None:
         """--nodes and --numa: sizes, node numbers, and what runs on one node only."""
-        from .ext.policy import Policy
         from .machine.numa import check_tiers, zonelists
 
         sizes = self.node_sizes()
@@ -103,9 +102,6 @@ class RunConfig:
         if len(sizes) > 1:
             if self.cache:
                 raise ConfigError("--nodes: plain-cache mode (--cache) has no nodes")
-            if isinstance(policy, Policy) or self.switches:
-                raise ConfigError(f"--nodes {len(sizes)}: reclaim_ext plug-in policies run on a one-node machine "
-                                  "for now; use classic or mglru, or one node")
             if self.zram_ratio:
                 raise ConfigError("--zram-ratio: zram's pool memory is modelled on a one-node machine only")
 
@@ -146,7 +142,7 @@ class RunConfig:
             raise ConfigError(f"watermark_scale_factor: {self.watermark_scale_factor} is out of range 1..3000")
         policy = self.make_policy()  # unknown policy, bad --mechanism spec, bad min_ttl_ms
         self.memcg_plan()  # bad --memcg specs
-        self._check_nodes(policy)
+        self._check_nodes()
         from .ext.policy import Policy
 
         if self.cache:
@@ -182,7 +178,7 @@ class RunConfig:
                     raise ConfigError(f"{flag}: {p.path}: no such memcg (declare it with --memcg name=...)")
 
     def _check_scopes(self, policy) -> None:
-        """--scope and the @SCOPE of switches name the system, node 0 or a declared memcg."""
+        """--scope and the @SCOPE of switches name the system, a node of the machine or a declared memcg."""
         from .ext.adapter import SYSTEM, parse_scope
         from .ext.policy import Policy
 
@@ -193,8 +189,10 @@ class RunConfig:
             raise ConfigError("--scope: plain-cache mode (--cache) has one scope, the cache")
         known = {"memcg:/"} | {"memcg:/" + m.name.strip("/") for m in self.memcg_plan()}
         for sc in scopes:
-            if sc.startswith("node:") and sc != "node:0":
-                raise ConfigError(f"--scope: {sc}: no such node (the simulated machine has node 0 only)")
+            n = len(self.node_sizes())
+            if sc.startswith("node:") and int(sc[5:]) >= n:
+                raise ConfigError(f"--scope: {sc}: no such node (the simulated machine has "
+                                  f"{'node 0 only' if n == 1 else f'nodes 0-{n - 1}'})")
             if sc.startswith("memcg:") and sc not in known:
                 raise ConfigError(f"--scope: {sc}: no such memcg (declare it with --memcg name=...)")
 
@@ -268,7 +266,10 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
     if isinstance(policy, Policy) or cfg.switches:  # reclaim_ext policies inside the reclaim core
         from .ext.adapter import ExtOps
 
-        policy = ExtOps(policy if isinstance(policy, Policy) else None, scope=cfg.scope)
+        if isinstance(policy, Policy):  # the core mechanisms it asked for (--mechanism -demotion)
+            policy = ExtOps(policy, scope=cfg.scope, mechanisms=plugin_mechanisms(cfg.mechanisms, cfg.policy))
+        else:  # classic, to be switched: its mechanisms
+            policy = ExtOps(None, scope=cfg.scope, mechanisms=policy.mech)
     return Simulator(sim_cfg, policy)
 
 

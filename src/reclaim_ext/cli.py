@@ -188,8 +188,9 @@ def _check_run_options(cache: bool, trace_path) -> list[str]:
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
                 swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, swap_device="zram",
-                zram_ratio=0.0, cache=False, capacity=None, switches=(), memcgs=(), scope="system"):
-    """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError)."""
+                zram_ratio=0.0, cache=False, capacity=None, switches=(), memcgs=(), scope="system", topology=None):
+    """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError);
+    topology: (nodes, numa, tiers) of _topology_options, set before the check (a scope names a node)."""
     from .api import RunConfig
     from .core.engine import default_check
     from .trace import parse_workload_params
@@ -210,6 +211,8 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
         mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity, switches=list(switches),
         memcgs=list(memcgs), scope=scope,
     )
+    if topology is not None:
+        _set_topology(cfg, *topology)
     cfg.validate()
     for text in ignored:
         _ignored_warning(text)
@@ -243,12 +246,11 @@ def _topology_options(f):
 
 
 def _set_topology(cfg, nodes, numa, tiers) -> None:
-    """The topology flags onto a RunConfig, checked."""
+    """The topology flags onto a RunConfig (checked with it)."""
     if nodes is not None:
         cfg.nodes = nodes
     cfg.numa = list(numa)
     cfg.tiers = [t.strip() for t in tiers.split(",")] if tiers else []
-    cfg.validate()
 
 
 @main.command()
@@ -260,7 +262,7 @@ def _set_topology(cfg, nodes, numa, tiers) -> None:
               help="Pages the plain cache holds (with --cache; 1000, or a size like 4MiB).")
 @click.option("--scope", default="system", show_default=True, metavar="SCOPE",
               help="Where --policy (a reclaim_ext policy) attaches: system, node:0 or memcg:/PATH (a --memcg). "
-                   "Each memcg is governed by the policy of the nearest attached scope (itself, an ancestor, "
+                   "Each lruvec (a memcg on a node) is governed by the policy of the nearest attached scope (its memcg, an ancestor, "
                    "its node, the system), else by classic.")
 @click.option("--switch", "switches", multiple=True, metavar="AT:POLICY[@SCOPE]",
               help="Before access AT, replace the reclaim_ext policy attached to SCOPE (default system) by "
@@ -352,10 +354,10 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa
             if file.get("tiers") and tiers is None:
                 tiers = ",".join(file["tiers"])
         cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
-                          scope=scope)
-        if proactive or senpai or nodes is not None or numa or tiers:
+                          scope=scope, topology=(nodes, numa, tiers))
+        if proactive or senpai:
             cfg.proactive, cfg.senpai = list(proactive), list(senpai)
-            _set_topology(cfg, nodes, numa, tiers)
+            cfg.validate()
         if memory_recursiveprot:
             if not memcgs:
                 raise click.UsageError("--memory-recursiveprot needs memcgs (--memcg): it shapes their protection")
@@ -655,9 +657,7 @@ def ablate(variants, jobs, json_out, progress, nodes, numa, tiers, **run_opts):
         run_opts["workload"], params = DEFAULT_WORKLOAD
         run_opts["params"] = tuple(f"{k}={v}" for k, v in params.items())
     with _user_errors():
-        cfg = _run_config(**run_opts)
-        if nodes is not None or numa or tiers:
-            _set_topology(cfg, nodes, numa, tiers)
+        cfg = _run_config(**run_opts, topology=(nodes, numa, tiers))
         from .policies import BUILTIN
 
         if cfg.policy not in BUILTIN:

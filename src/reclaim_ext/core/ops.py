@@ -229,6 +229,11 @@ class ReclaimOps:
         NUMA promotion): off their lists. Default: the physical lists' bookkeeping."""
         lruvec.delete(sim.folios, ids)
 
+    def folio_migrate(self, sim, ids: np.ndarray) -> None:
+        """Isolated folios leave their node (migrate_folios: demotion, promotion); the old folios
+        are freed without a shadow and the new ones come back as ADD events on their new node.
+        Default: nothing (the policy's lists no longer hold them)."""
+
     def eviction_lruvec(self, sim, lruvec, sc: ScanControl):
         """The lruvec whose clock an eviction from `lruvec` is stamped with (the shadow's memcg).
         Default: the folio's own lruvec (lru_gen_eviction); classic: the reclaim target's

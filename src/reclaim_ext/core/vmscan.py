@@ -811,8 +811,10 @@ def migrate_folios(sim, src, ids: np.ndarray, dest: np.ndarray, preferred: np.nd
     zone_statistics' NUMA events: core.access.count_numa), the old one freed (pgfree), the folio
     keeping its memcg charge, flags and mappings, then on its new node's lruvec as a new folio
     (folio_add_lru: the policy's ADD event, in order). Counted: pgmigrate_success, the cost
-    counter pages_migrated. Shared by demotion and promotion."""
+    counter pages_migrated. The policy hears of the old folios first (ReclaimOps.folio_migrate).
+    Shared by demotion and promotion."""
     f, nodes, n = sim.folios, sim.nodes, len(ids)
+    sim.ops.folio_migrate(sim, ids)
     src.free += n
     f.nid[ids] = dest
     for m, c in zip(*np.unique(dest, return_counts=True)):

@@ -6,8 +6,9 @@ attached policy: every folio is on classic's lists and every access updates them
 policy therefore hands over nothing that could be lost: the fallback is already up to date.
 
 Policies attach to a scope: the whole system, a node (`node:N`) or a memcg (`memcg:/a/b`, its
-subtree). Each lruvec (memcg, node) is governed by the nearest attached scope: its memcg or the
-nearest ancestor memcg with a policy, else its node's, else the system's, else classic alone.
+subtree, on every node). Each lruvec (memcg, node) is governed by the nearest attached scope: its
+memcg or the nearest ancestor memcg with a policy, else its node's, else the system's, else
+classic alone. An lruvec is named by its key, memcg id * number of nodes + node id.
 When a policy leaves (detached, replaced or ejected), its lruvecs go to the next scope up, whose
 policy adopts their pages (`added`, in classic's order); a policy that loses lruvecs to a nearer
 attachment sees their pages in `removed`.
@@ -16,7 +17,7 @@ What an attached policy sees, for the lruvecs it governs:
   * a folio allocated (fault or read() miss) -> `added`; a read()/write() hit -> `accessed`, in
     trace order (the fast driver passes runs of events); `ctx.when` numbers the events;
   * each reclaim pass over one of its lruvecs -> `evict(ctx, n)` for batches of up to
-    SWAP_CLUSTER_MAX (`ctx.memcg` names the lruvec's memcg). Returning DEFER hands the pass to
+    SWAP_CLUSTER_MAX (`ctx.memcg`, `ctx.node`: the lruvec's memcg and node). Returning DEFER hands the pass to
     classic. Otherwise the core checks the answer (rules R1-R4, R8: resident, on a list, issued,
     distinct, in scope, not protected), tops up a shortfall from the tails of classic's inactive
     lists, and runs shrink_folio_list on the batch: a folio with a young PTE is kept (put back as
@@ -81,7 +82,8 @@ class Attachment:
     def __init__(self, ops: "ExtOps", policy: Policy, scope: str):
         # per_lruvec: the host runs PerLruvec, which runs one instance of the policy per lruvec
         # (with the root memcg alone, the policy is its one lruvec's instance)
-        self.per_lruvec = getattr(type(policy), "per_lruvec", False) is True and len(ops.sim.memcgs) > 1
+        self.per_lruvec = (getattr(type(policy), "per_lruvec", False) is True
+                           and len(ops.sim.memcgs) * len(ops.sim.nodes) > 1)
         self.policy = PerLruvec(policy, ops) if self.per_lruvec else policy
         self.scope = scope
         self.name = getattr(policy, "name", type(policy).__name__)
@@ -91,10 +93,10 @@ class Attachment:
         self.host = PolicyHost(self.policy, self.ctx, self.events, ops.hook_budget, ops.starve_limit,
                                on_eject=lambda: ops._ejected(self), entry_cap=ops.entry_cap, name=policy_name(policy))
         self.successor: str | None = None  # once ejected: the policy that took its lruvecs over
-        self.memcg_ids = np.zeros(0, dtype=np.int64)  # memcgs whose lruvecs it governs now
+        self.lruvec_keys = np.zeros(0, dtype=np.int64)  # the lruvecs it governs now (keys, sorted)
         self.evicts = defines(policy, "evict")
         self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
-        self.walks: dict[int, WalkRounds] = {}  # memcg id -> its walks (ctx.walk_page_tables)
+        self.walks: dict[int, WalkRounds] = {}  # lruvec key -> its walks (ctx.walk_page_tables)
 
     @property
     def trusted(self) -> bool:
@@ -133,8 +135,8 @@ class ExtOps(Classic):
         self.history: list[dict] = []  # exit records of policies detached or replaced earlier
         self.switches: list[dict] = []  # the switches made: at, scope, from, to
         self._pending = [(parse_scope(scope), policy)] if policy is not None else []
-        self._owner: dict[int, Attachment] = {}   # memcg id -> governing attachment (alive)
-        self._owner_of = np.zeros(0, dtype=np.int64)  # memcg id -> index into _owners, -1: none
+        self._owner: dict[int, Attachment] = {}   # lruvec key -> governing attachment (alive)
+        self._owner_of = np.zeros(0, dtype=np.int64)  # lruvec key -> index into _owners, -1: none
         self._owners: list[Attachment] = []
         self._seq = 0         # event numbers for ctx.when
         self._batch = False   # inside a policy's own reclaim batch (references by young bits)
@@ -247,39 +249,55 @@ class ExtOps(Classic):
         to = self.governor(scope) if policy is None else getattr(policy, "name", type(policy).__name__)
         self.switches.append({"at": at, "scope": scope, "from": before, "to": to, "happened": True})
 
+    def key(self, memcg_id, nid):
+        """The lruvec key of (memcg, node): memcg id * number of nodes + node id (arrays too)."""
+        return memcg_id * len(self.sim.nodes) + nid
+
     def governor(self, scope: str) -> str:
-        """The name of the policy that governs `scope` now (for the system or a node: the root
-        memcg's), 'classic' when no attached policy does."""
-        m = self.sim.root_memcg
+        """The name of the policy that governs `scope` now, 'classic' when no attached policy does:
+        for a node, its root memcg's lruvec; for the system, the root memcg's on the first node
+        without a node policy of its own; for a memcg, its lruvec on that node."""
+        sim = self.sim
+        m = sim.root_memcg
         if scope.startswith("memcg:") and scope != "memcg:/":
-            m = self.sim.memcg_by_path(scope[6:])
-        a = self._resolve(m)
+            m = sim.memcg_by_path(scope[6:])
+        if scope.startswith("node:"):
+            nid = int(scope[5:])
+        else:
+            free = [n.nid for n in sim.nodes if not self._live(f"node:{n.nid}")]
+            nid = free[0] if free else sim.nodes[0].nid
+        a = self._resolve(m, nid)
         return a.name if a is not None else "classic"
+
+    def _live(self, scope: str) -> Attachment | None:
+        a = self.attached.get(scope)
+        return a if a is not None and a.alive else None
 
     def _ejected(self, att: Attachment) -> None:
         """A policy was ejected: its lruvecs go to the next scope up (recorded as its successor)."""
         self._reassign()
         att.successor = self.governor(att.scope)
 
-    def _capacity(self, scope: str) -> int:
+    def _capacity(self, scope: str, nid: int | None = None) -> int:
+        """Pages the scope can hold: a node's managed pages, the machine's, or a memcg's limit
+        (on node `nid` only, when given: a per-lruvec instance)."""
         sim = self.sim
+        if scope.startswith("node:"):
+            return int(sim.nodes[int(scope[5:])].managed)
+        managed = sum(n.managed for n in sim.nodes) if nid is None else sim.nodes[nid].managed
         if scope.startswith("memcg:") and scope != "memcg:/":
             m = sim.memcg_by_path(scope[6:])
-            return int(min(m.max, sim.node.managed))
-        return int(sim.node.managed)
+            return int(min(m.max, managed))
+        return int(managed)
 
-    def _resolve(self, memcg) -> Attachment | None:
-        """The nearest scope with a live policy: the memcg or an ancestor, its node, the system."""
-        att = self.attached
+    def _resolve(self, memcg, nid: int) -> Attachment | None:
+        """The nearest scope with a live policy for the lruvec (memcg, node nid): the memcg or an
+        ancestor, the node, the system."""
         for m in memcg.ancestors():
-            a = att.get(f"memcg:{m.path}")
-            if a is not None and a.alive:
+            a = self._live(f"memcg:{m.path}")
+            if a is not None:
                 return a
-        for key in (f"node:{self.sim.node.nid}", SYSTEM):
-            a = att.get(key)
-            if a is not None and a.alive:
-                return a
-        return None
+        return self._live(f"node:{nid}") or self._live(SYSTEM)
 
     def _reassign(self, gone: Attachment | None = None) -> None:
         """Recompute which attachment governs each lruvec; pages of an lruvec that changes hands
@@ -288,31 +306,39 @@ class ExtOps(Classic):
         sim = self.sim
         old = dict(self._owner)
         new: dict[int, Attachment] = {}
-        for mid, m in sim.memcgs.items():
-            a = self._resolve(m)
+        for lv in self._lruvecs():
+            a = self._resolve(lv.memcg, lv.node.nid)
             if a is not None:
-                new[mid] = a
+                new[self.key(lv.memcg.id, lv.node.nid)] = a
         self._owner = new
         owners = list({id(a): a for a in new.values()}.values())
         self._owners = owners
-        size = max(sim.memcgs) + 1
-        self._owner_of = np.full(size, -1, dtype=np.int64)
-        for mid, a in new.items():
-            self._owner_of[mid] = owners.index(a)
+        self._owner_of = np.full(self.key(max(sim.memcgs) + 1, 0), -1, dtype=np.int64)
+        for k, a in new.items():
+            self._owner_of[k] = owners.index(a)
         for a in self.attached.values():
-            a.memcg_ids = np.array(sorted(mid for mid, o in new.items() if o is a), dtype=np.int64)
-        for mid, m in sim.memcgs.items():
-            before, after = old.get(mid), new.get(mid)
+            a.lruvec_keys = np.array(sorted(k for k, o in new.items() if o is a), dtype=np.int64)
+        for lv in self._lruvecs():
+            k = self.key(lv.memcg.id, lv.node.nid)
+            before, after = old.get(k), new.get(k)
             if before is after:
                 continue
-            lv = m.lruvecs[sim.node.nid]
             pages = self._pages(lv)
             if before is not None and before.alive and len(pages):
                 self._deliver(before, "removed", pages)
             if before is not None and before.per_lruvec:
-                before.policy.drop(mid)  # its instance for that lruvec goes
+                before.policy.drop(k)  # its instance for that lruvec goes
             if after is not None and len(pages):
                 self._deliver(after, "added", pages)
+
+    def _lruvecs(self):
+        """Every lruvec: each memcg's, node by node."""
+        sim = self.sim
+        return [m.lruvecs[n.nid] for m in sim.memcgs.values() for n in sim.nodes]
+
+    def lruvec_of(self, key: int):
+        mid, nid = divmod(int(key), len(self.sim.nodes))
+        return self.sim.memcgs[mid].lruvecs[nid]
 
     def _pages(self, lv) -> np.ndarray:
         f = self.sim.folios
@@ -346,9 +372,10 @@ class ExtOps(Classic):
         """Context.walk_page_tables during evict(): core.ptwalk.walk_mm over the mms of the
         lruvec's memcg, with the attachment's own Bloom filters and round number for that lruvec
         (the built-in MGLRU's walk, whose round is max_seq); it charges the PTEs walked."""
-        rounds = att.walks.get(lruvec.memcg.id)
+        k = self.key(lruvec.memcg.id, lruvec.node.nid)
+        rounds = att.walks.get(k)
         if rounds is None:
-            rounds = att.walks[lruvec.memcg.id] = WalkRounds()
+            rounds = att.walks[k] = WalkRounds()
         found = []
         rounds.walk(self.sim, lruvec, found.append, bloom=bloom, pmd_young=pmd_young, anon_ok=anon, file_ok=file)
         ids = np.asarray(found[0], dtype=np.int64) if found else np.zeros(0, dtype=np.int64)
@@ -380,10 +407,7 @@ class ExtOps(Classic):
         ctx.when = None
 
     def _resident(self, att: Attachment) -> int:
-        sim = self.sim
-        if len(att.memcg_ids) == len(sim.memcgs):
-            return sum(lv.total() for lv in sim.lruvecs_under(None, sim.node))
-        return sum(sim.memcgs[int(m)].lruvecs[sim.node.nid].total() for m in att.memcg_ids)
+        return sum(self.lruvec_of(k).total() for k in att.lruvec_keys.tolist())
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
         if self._pending:
@@ -399,7 +423,7 @@ class ExtOps(Classic):
 
     def _one_event(self, lruvec, hook: str, page: int) -> None:
         """The exact driver's single event, for the policy governing the lruvec."""
-        att = self._owner.get(lruvec.memcg.id)
+        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
         if att is not None:
             self._deliver(att, hook, np.array([page], dtype=np.int64))
 
@@ -411,7 +435,7 @@ class ExtOps(Classic):
             return
         # runs of ADDs and ACCESSes of one attachment, in order
         owners = self._owners  # (an ejection mid-way reassigns; the dead one is skipped)
-        multi = len(owners) > 1 or len(self._owner) < len(sim.memcgs)
+        multi = len(owners) > 1 or len(self._owner) < len(sim.memcgs) * len(sim.nodes)
         if not multi:
             att = owners[0]
             wants = att.hooks["added"], att.hooks["accessed"]
@@ -425,7 +449,8 @@ class ExtOps(Classic):
                 return
         key = ev.is_add.astype(np.int64)
         if multi:
-            key += 2 * (self._owner_of[ev.memcg] + 1)  # 0/1: a memcg no policy governs
+            mc = ev.memcg if ev.memcg is not None else sim.folios.memcg[ev.page]
+            key += 2 * (self._owner_of[self.key(mc, sim.folios.nid[ev.page])] + 1)  # 0/1: no policy's lruvec
         change = np.flatnonzero(key[1:] != key[:-1]) + 1
         bounds = np.concatenate(([0], change, [len(key)])).tolist()
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -438,24 +463,35 @@ class ExtOps(Classic):
 
     def eviction_token(self, sim, lruvec, ids):
         tokens = super().eviction_token(sim, lruvec, ids)  # classic's clock, for refaults later
+        self._leave(sim, ids)
+        return tokens
+
+    def folio_migrate(self, sim, ids):
+        """A demoted or promoted folio leaves its lruvec's policy (`removed`); it is `added` to
+        its new node's when the core puts it on that node's lruvec."""
+        super().folio_migrate(sim, ids)
+        self._leave(sim, ids)
+
+    def _leave(self, sim, ids) -> None:
+        """Folios leaving their lruvecs: `removed` for the policies governing those."""
         owners = self._owners
         if owners:
             ids = np.asarray(ids, dtype=np.int64)
-            if len(owners) == 1 and len(self._owner) == len(sim.memcgs):
+            f = sim.folios
+            if len(owners) == 1 and len(self._owner) == len(sim.memcgs) * len(sim.nodes):
                 self._deliver(owners[0], "removed", ids)
             else:
-                own = self._owner_of[sim.folios.memcg[ids]]
+                own = self._owner_of[self.key(f.memcg[ids], f.nid[ids])]
                 for k in np.unique(own).tolist():
                     if k >= 0:
                         self._deliver(owners[k], "removed", ids[own == k])
-        return tokens
 
     # ---- reclaim -------------------------------------------------------------------------------
 
     def shrink_lruvec(self, sim, lruvec, sc):
         if self._pending:
             self._start()
-        att = self._owner.get(lruvec.memcg.id)
+        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
         if att is None or not att.alive or not att.evicts:
             return super().shrink_lruvec(sim, lruvec, sc)
         scan = lruvec.total() >> sc.priority
@@ -477,7 +513,7 @@ class ExtOps(Classic):
         proposes the victims. Their young bits are that policy's to test (ctx.referenced, or the
         check of its candidates): classic's aging of its own lists underneath would clear them,
         so the policy would see fewer young pages than the kernel's policy it may implement."""
-        att = self._owner.get(lruvec.memcg.id)
+        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
         return not (att is not None and att.alive and att.evicts)
 
     def _candidates(self, sim, lruvec, att: Attachment, n: int) -> np.ndarray | None:
@@ -487,7 +523,7 @@ class ExtOps(Classic):
         ctx = att.ctx
         ctx.now = sim.pos
         ctx.nr_resident = self._resident(att)
-        ctx.memcg = lruvec.memcg.path
+        ctx.memcg, ctx.node = lruvec.memcg.path, lruvec.node.nid
         # get_scan_count scans no anon without swap room for this lruvec's memcg (memory.swap.max too)
         anon_ok = ctx.anon_ok = can_reclaim_anon(sim, None, lruvec.memcg)
         ctx._referenced = self._page_referenced
@@ -497,7 +533,7 @@ class ExtOps(Classic):
         finally:
             ctx._referenced = None
             ctx._walk = None
-        ctx.memcg = None
+        ctx.memcg = ctx.node = None
         ctx.anon_ok = True
         if answer is DEFER and att.alive:
             return None
@@ -547,17 +583,18 @@ class ExtOps(Classic):
     def _in_scope(self, sim, lruvec, att: Attachment, got: np.ndarray) -> np.ndarray:
         """R8: a handle outside the policy's scope ends it (ERROR); one of another lruvec the
         policy also governs is ignored and counted (the request is for this lruvec)."""
-        if not sim.multi or len(got) == 0:
+        if (not sim.multi and len(sim.nodes) == 1) or len(got) == 0:
             return got
-        mc = sim.folios.memcg[got]
-        other = mc != lruvec.memcg.id
+        f = sim.folios
+        keys = self.key(f.memcg[got], f.nid[got])
+        other = keys != self.key(lruvec.memcg.id, lruvec.node.nid)
         if not other.any():
             return got
-        outside = ~np.isin(mc, att.memcg_ids)
+        outside = ~np.isin(keys, att.lruvec_keys)
         if outside.any():
             h = int(got[outside][0])
-            raise ContractError(f"evict() returned handle {h} of memcg {sim.memcgs[int(mc[outside][0])].path}, "
-                                f"outside the policy's scope ({att.scope})")
+            raise ContractError(f"evict() returned handle {h} of memcg {sim.memcgs[int(f.memcg[h])].path} on node "
+                                f"{int(f.nid[h])}, outside the policy's scope ({att.scope})")
         att.events["other_lruvec"] += int(other.sum())
         return got[~other]
 
@@ -588,7 +625,7 @@ class ExtOps(Classic):
         """Survivors of a policy's batch go back as classic puts them back (activated ones to the
         active list) and the activated ones are reported as accessed (seen young)."""
         self.putback(sim, lruvec, ids, active)
-        att = self._owner.get(lruvec.memcg.id)
+        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
         if att is not None and len(ids) and active.any():
             self._deliver(att, "accessed", ids[active])
 

@@ -13,13 +13,15 @@ fallback takes over as for any other policy.
     first use for one it governs later (a page added, accessed or removed, or a reclaim pass):
     the user's object for the first lruvec, then new objects of its class made with the same
     constructor arguments (Policy.__new__ keeps them); each is initialised then, with its own
-    Context: the memcg's capacity (as a `memcg:/PATH` attachment
-    gets), its lruvec's `nr_resident`, `memcg` set in every hook, its own `counters`;
-  * added/accessed/removed calls are split by the pages' memcgs (each instance's pages in their
-    order), and evict goes to the instance of the memcg being reclaimed (`ctx.memcg`);
-  * a memcg the attachment loses to a nearer scope takes its instance away (`drop`, after the
-    instance saw its pages in `removed`); if the memcg comes back, a new instance adopts it;
-  * `dump` is one line per memcg, `exit` reaches every instance, `counters()` sums them.
+    Context: the memcg's capacity on the lruvec's node (as a `memcg:/PATH` attachment gets on a
+    one-node machine), its lruvec's `nr_resident`, `memcg` and `node` set in every hook, its own
+    `counters`;
+  * added/accessed/removed calls are split by the pages' lruvecs (memcg and node; each instance's
+    pages in their order), and evict goes to the instance of the lruvec being reclaimed
+    (`ctx.memcg`, `ctx.node`);
+  * an lruvec the attachment loses to a nearer scope takes its instance away (`drop`, after the
+    instance saw its pages in `removed`); if the lruvec comes back, a new instance adopts it;
+  * `dump` is one line per lruvec, `exit` reaches every instance, `counters()` sums them.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class PerLruvec(Policy):
         self.template = policy   # its class and constructor arguments make the instances
         self.first = policy      # the first lruvec's instance (None once given)
         self.ops = ops
-        self.instances: dict[int, tuple[Policy, Context]] = {}  # memcg id -> (instance, its ctx)
+        self.instances: dict[int, tuple[Policy, Context]] = {}  # lruvec key -> (instance, its ctx)
         self.retired: list[Context] = []  # the contexts of instances dropped (their counters count)
         self.prototype = None    # a compiled policy: an instance to compile the loops with (PolicyHost.start)
         self._ids: dict[str, int] = {}  # memcg path -> id
@@ -68,52 +70,50 @@ class PerLruvec(Policy):
         if is_compiled(self.template):
             self.prototype = another(self.template)
             self.prototype.init(Context(capacity=ctx.capacity, rng=np.random.default_rng(0), scope=ctx.scope))
-        for mid, m in ops.sim.memcgs.items():
-            att = ops._resolve(m)
+        for lv in ops._lruvecs():
+            att = ops._resolve(lv.memcg, lv.node.nid)
             if att is not None and att.policy is self:
-                self._instance(ctx, mid)
+                self._instance(ctx, ops.key(lv.memcg.id, lv.node.nid))
 
-    def _instance(self, ctx, mid: int) -> tuple[Policy, Context]:
-        """The instance of the lruvec of memcg `mid` (made and initialised on first use)."""
-        got = self.instances.get(mid)
+    def _instance(self, ctx, key: int) -> tuple[Policy, Context]:
+        """The instance of the lruvec `key` (made and initialised on first use)."""
+        got = self.instances.get(key)
         if got is not None:
             return got
         pol, self.first = (another(self.template) if self.first is None else self.first), None
-        path = self.ops.sim.memcgs[mid].path
-        ictx = Context(capacity=self.ops._capacity(f"memcg:{path}"), rng=np.random.default_rng(0), scope=ctx.scope,
-                       memcg=path)
+        lv = self.ops.lruvec_of(key)
+        path, nid = lv.memcg.path, lv.node.nid
+        ictx = Context(capacity=self.ops._capacity(f"memcg:{path}", nid), rng=np.random.default_rng(0),
+                       scope=ctx.scope, memcg=path, node=nid)
         ictx._types = ctx._types
-        ictx.now, ictx.nr_resident = ctx.now, self._resident(mid)
+        ictx.now, ictx.nr_resident = ctx.now, lv.total()
         saved = lists._HOOK[0]
         lists._HOOK[0] = "init"  # R7 holds in an instance's init too
         try:
             pol.init(ictx)
         finally:
             lists._HOOK[0] = saved
-        got = self.instances[mid] = (pol, ictx)
+        got = self.instances[key] = (pol, ictx)
         return got
 
-    def _enter(self, ctx, mid: int) -> tuple[Policy, Context]:
-        """The instance of memcg `mid`, its ctx brought up to date for a call."""
-        pol, ictx = self._instance(ctx, mid)
-        ictx.now, ictx.nr_resident = ctx.now, self._resident(mid)
+    def _enter(self, ctx, key: int) -> tuple[Policy, Context]:
+        """The instance of lruvec `key`, its ctx brought up to date for a call."""
+        pol, ictx = self._instance(ctx, key)
+        ictx.now, ictx.nr_resident = ctx.now, self.ops.lruvec_of(key).total()
         return pol, ictx
-
-    def _resident(self, mid: int) -> int:
-        sim = self.ops.sim
-        return sim.memcgs[mid].lruvecs[sim.node.nid].total()
 
     def _split(self, ctx, hook: str, handles: np.ndarray) -> None:
         """One added/accessed/removed call, as one call per instance on its pages, in order."""
         if len(handles) == 0:
             return
-        mc = self.ops.sim.folios.memcg[handles]
-        if len(mc) == 1 or (mc == mc[0]).all():
-            groups = [(int(mc[0]), None)]
+        f = self.ops.sim.folios
+        keys = self.ops.key(f.memcg[handles], f.nid[handles])
+        if len(keys) == 1 or (keys == keys[0]).all():
+            groups = [(int(keys[0]), None)]
         else:
-            groups = [(m, mc == m) for m in np.unique(mc).tolist()]
-        for mid, sel in groups:
-            pol, ictx = self._enter(ctx, mid)
+            groups = [(k, keys == k) for k in np.unique(keys).tolist()]
+        for key, sel in groups:
+            pol, ictx = self._enter(ctx, key)
             ictx.when = ctx.when if sel is None or ctx.when is None else ctx.when[sel]
             try:
                 getattr(pol, hook)(ictx, handles if sel is None else handles[sel])
@@ -130,7 +130,7 @@ class PerLruvec(Policy):
         self._split(ctx, "removed", handles)
 
     def evict(self, ctx, n):
-        pol, ictx = self._enter(ctx, self._ids[ctx.memcg])
+        pol, ictx = self._enter(ctx, self.ops.key(self._ids[ctx.memcg], ctx.node))
         ictx.anon_ok, ictx._referenced, ictx._walk = ctx.anon_ok, ctx._referenced, ctx._walk
         try:
             return pol.evict(ictx, n)
@@ -145,12 +145,13 @@ class PerLruvec(Policy):
     def dump(self, ctx):
         if not defines(self.template, "dump"):
             return ""
-        return "\n".join(f"{ictx.memcg}: {pol.dump(ictx)}" for pol, ictx in
-                         sorted(self.instances.values(), key=lambda x: x[1].memcg))
+        nodes = len(self.ops.sim.nodes) > 1
+        return "\n".join(f"{ictx.memcg}{f' node {ictx.node}' if nodes else ''}: {pol.dump(ictx)}" for pol, ictx in
+                          sorted(self.instances.values(), key=lambda x: (x[1].memcg, x[1].node)))
 
-    def drop(self, mid: int) -> None:
-        """The attachment no longer governs memcg `mid`: its instance goes (its counters stay)."""
-        got = self.instances.pop(mid, None)
+    def drop(self, key: int) -> None:
+        """The attachment no longer governs lruvec `key`: its instance goes (its counters stay)."""
+        got = self.instances.pop(key, None)
         if got is not None:
             self.retired.append(got[1])
 

@@ -64,6 +64,7 @@ class Context:
     when: np.ndarray | None = None
     scope: str = "cache"             # where the policy is attached: system, node:N, memcg:/PATH
     memcg: str | None = None         # during evict() in the reclaim core: the memcg being reclaimed
+    node: int | None = None          # during evict() in the reclaim core: the node being reclaimed
     counters: dict = field(default_factory=dict)  # the policy's own counters (shown in results)
     # during evict() in the reclaim core: whether anon pages of the memcg being reclaimed can be
     # reclaimed now (swap room, memory.swap.max); get_scan_count scans no anon list otherwise and
@@ -137,13 +138,14 @@ class Policy:
     lookahead = False
 
     # per_lruvec = True asks the reclaim core for one instance of the policy per lruvec it governs
-    # (the kernel's model: one set of lists per memcg's lruvec), as if the policy were attached to
-    # each memcg alone: the first lruvec gets this object, each other one a new instance made
-    # with the same constructor arguments (not copied), when the policy first governs it. An
-    # instance sees only its lruvec's pages; its ctx has that memcg's capacity, `nr_resident` and
-    # `memcg` (in every hook), and its own `counters` (summed in results); a memcg that moves to
-    # a nearer scope takes its instance away (a new one if it comes back); whatever one instance
-    # raises or answers ends them all (one exit record, `dump` per memcg). False (the default):
+    # (the kernel's model: one set of lists per memcg's lruvec on each node), as if the policy were
+    # attached to each memcg on each node alone: the first lruvec gets this object, each other one
+    # a new instance made with the same constructor arguments (not copied), when the policy first
+    # governs it. An instance sees only its lruvec's pages; its ctx has that memcg's capacity on
+    # that node, `nr_resident`, `memcg` and `node` (in every hook), and its own `counters` (summed
+    # in results); an lruvec that moves to a nearer scope takes its instance away (a new one if it
+    # comes back); whatever one instance raises or answers ends them all (one exit record, `dump`
+    # per lruvec). False (the default):
     # one instance for the whole scope, as in plain-cache mode, which always has one.
     per_lruvec = False
 

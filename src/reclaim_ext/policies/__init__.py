@@ -32,6 +32,19 @@ def parse_mechanisms(spec: str | None, cls) -> dict[str, bool]:
     return out
 
 
+def plugin_mechanisms(spec: str | None, name: str = "a reclaim_ext policy") -> dict[str, bool]:
+    """The mechanisms a reclaim_ext plug-in may switch: the core's (demotion, promotion), which
+    every policy gets; the walks and the rest are classic's and MGLRU's own."""
+    from .classic import Classic
+
+    got = parse_mechanisms(spec, Classic)
+    own = [m for m in got if m not in CORE_MECHANISMS]
+    if own:
+        raise ConfigError(f"mechanism: {name} is a reclaim_ext policy; --mechanism gives it only the core "
+                          f"mechanisms ({', '.join(CORE_MECHANISMS)}), not {', '.join(own)}")
+    return got
+
+
 def policy_class(name: str):
     """The class of a policy spec: a built-in name, a registered plug-in, file.py[:Class] or
     module:Class (reclaim_ext.ext.loader)."""
@@ -50,7 +63,7 @@ def get_policy(name: str, mechanisms: str | None = None, **options):
     if issubclass(cls, ReclaimOps):
         return cls(parse_mechanisms(mechanisms, cls), **options)
     if mechanisms:
-        raise ConfigError(f"mechanism: {name} is a reclaim_ext policy; --mechanism applies to classic and mglru")
+        plugin_mechanisms(mechanisms, name)  # the core's only; the adapter (ExtOps) applies them
     if options:
         raise ConfigError(f"policy: {name} takes no options ({', '.join(options)})")
     from ..ext.safety import run_guarded
