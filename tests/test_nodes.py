@@ -260,6 +260,23 @@ def test_ablate_on_a_tiered_machine_adds_the_core_mechanisms():
     assert a["variants"][0]["metrics"]["misses"] > a["baseline"]["metrics"]["misses"]  # demotion kept pages in
 
 
+def test_ablate_takes_a_machine_file():
+    import json
+
+    from conftest import invoke
+
+    r = invoke("ablate", "--policy", "mglru", "--machine", "examples/machines/dram-cxl.toml", "--workload", "zipf",
+               "-p", "accesses=150000", "-p", "kind=anon", "-p", "pages=16000", "--variant", "-demotion",
+               "--jobs", "1", "--json", "-")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert a["memory_pages"] == 16384 and a["swap_pages"] == 65536  # the file's two 32 MiB nodes, 256 MiB swap
+    assert a["baseline"]["effective"]["demotion"] and not a["variants"][0]["effective"]["demotion"]
+    assert a["variants"][0]["metrics"]["misses"] > 1.2 * a["baseline"]["metrics"]["misses"]
+    r = invoke("ablate", "--machine", "examples/machines/nope.toml")
+    assert r.exit_code == 2 and "nope.toml" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_ablate_default_variants_include_the_core_ones_only_with_tiers():
     from reclaim_ext.bench.ablate import default_variants
 

@@ -333,35 +333,10 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa
 
     _check_json_path(json_out)
     with _user_errors():
-        file = {}
-        if machine is not None:  # the file's machine; a flag given on the command line wins
-            from .machine.file import load_machine
-
-            file = load_machine(machine)
-            for k in ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes",
-                      "watermark_scale_factor"):
-                if k in file and not _given(k):
-                    run_opts[k] = file[k]
-            if "workload" in file and not (_given("workload", "trace_path") or run_opts["params"]):
-                run_opts["workload"], run_opts["params"] = file["workload"], tuple(file["params"])
-            memcgs = list(file["memcgs"]) + list(memcgs)
-            proactive = list(file["proactive"]) + list(proactive)
-            senpai = list(file["senpai"]) + list(senpai)
-            memory_recursiveprot = memory_recursiveprot or file.get("memory_recursiveprot", False)
-            if file.get("nodes") and nodes is None:  # --memory given: split evenly over the file's nodes
-                nodes = len(file["nodes"]) if _given("memory") else file["nodes"]
-            numa = list(file.get("numa") or []) + list(numa)
-            if file.get("tiers") and tiers is None:
-                tiers = ",".join(file["tiers"])
-        cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=memcgs,
-                          scope=scope, topology=(nodes, numa, tiers))
-        if proactive or senpai:
-            cfg.proactive, cfg.senpai = list(proactive), list(senpai)
-            cfg.validate()
-        if memory_recursiveprot:
-            if not memcgs:
-                raise click.UsageError("--memory-recursiveprot needs memcgs (--memcg): it shapes their protection")
-            cfg.memory_recursiveprot = True
+        m = _with_machine_file(machine, run_opts, memcgs, proactive, senpai, nodes, numa, tiers, memory_recursiveprot)
+        cfg = _run_config(**run_opts, cache=cache, capacity=capacity, switches=list(switches), memcgs=m["memcgs"],
+                          scope=scope, topology=m["topology"])
+        _set_memcg_extras(cfg, m)
         if dump_lru_gen and cfg.policy not in _lru_gen_policies():
             raise click.UsageError(f"--dump-lru-gen needs the {' or '.join(_lru_gen_policies())} policy "
                                    f"({cfg.policy} has no generations)")
@@ -392,6 +367,44 @@ def run(cache, capacity, scope, switches, memcgs, proactive, senpai, nodes, numa
         click.echo(f"reclaim-ext: {oom} (at access {at:,}: the result covers the {at:,} accesses before it)",
                    err=True)
         sys.exit(EXIT_OOM)
+
+
+def _with_machine_file(machine, run_opts, memcgs=(), proactive=(), senpai=(), nodes=None, numa=(), tiers=None,
+                       memory_recursiveprot=False) -> dict:
+    """The machine of --machine FILE under the command line's flags (run, ablate): a flag given
+    wins (run_opts is updated in place); --memcg, --proactive, --senpai and --numa add to the
+    file's. Returns memcgs, proactive, senpai, memory_recursiveprot and topology (nodes, numa, tiers)."""
+    file = {}
+    if machine is not None:
+        from .machine.file import load_machine
+
+        file = load_machine(machine)
+        for k in ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes",
+                  "watermark_scale_factor"):
+            if k in file and not _given(k):
+                run_opts[k] = file[k]
+        if "workload" in file and not (_given("workload", "trace_path") or run_opts["params"]):
+            run_opts["workload"], run_opts["params"] = file["workload"], tuple(file["params"])
+        if file.get("nodes") and nodes is None:  # --memory given: split evenly over the file's nodes
+            nodes = len(file["nodes"]) if _given("memory") else file["nodes"]
+        if file.get("tiers") and tiers is None:
+            tiers = ",".join(file["tiers"])
+    return {"memcgs": list(file.get("memcgs", ())) + list(memcgs),
+            "proactive": list(file.get("proactive", ())) + list(proactive),
+            "senpai": list(file.get("senpai", ())) + list(senpai),
+            "memory_recursiveprot": memory_recursiveprot or file.get("memory_recursiveprot", False),
+            "topology": (nodes, list(file.get("numa") or []) + list(numa), tiers)}
+
+
+def _set_memcg_extras(cfg, m: dict) -> None:
+    """Proactive reclaim, senpai and memory_recursiveprot of _with_machine_file onto cfg, checked."""
+    if m["proactive"] or m["senpai"]:
+        cfg.proactive, cfg.senpai = list(m["proactive"]), list(m["senpai"])
+        cfg.validate()
+    if m["memory_recursiveprot"]:
+        if not m["memcgs"]:
+            raise click.UsageError("--memory-recursiveprot needs memcgs (--memcg): it shapes their protection")
+        cfg.memory_recursiveprot = True
 
 
 def _on_off(mech: dict, tiered: bool = True) -> str:
@@ -629,8 +642,11 @@ def workloads():
 @click.option("--json", "json_out", metavar="FILE",
               help="Write the comparison as JSON to FILE ('-' for stdout, no table).")
 @click.option("--progress/--no-progress", default=True, help="Count finished runs (only on a terminal).")
+@click.option("--machine", "machine", metavar="FILE.toml", default=None,
+              help="The machine from a file, as for `run --machine` (nodes and tiers, memcgs, proactive reclaim, "
+                   "senpai; flags given on the command line win).")
 @_topology_options
-def ablate(variants, jobs, json_out, progress, nodes, numa, tiers, **run_opts):
+def ablate(variants, jobs, json_out, progress, machine, nodes, numa, tiers, **run_opts):
     """Switch a policy's mechanisms on or off one variant at a time and compare each run with the
     unmodified policy on the same trace.
 
@@ -646,18 +662,21 @@ def ablate(variants, jobs, json_out, progress, nodes, numa, tiers, **run_opts):
       reclaim-ext ablate --policy classic --workload mixed --json ablation.json
       reclaim-ext ablate --policy mglru --variant -ptwalk --variant -ptwalk,-lookaround -j 2
       reclaim-ext ablate --policy classic --nodes 2 --tiers dram,cxl --numa pids=0-3,node=0,bind
+      reclaim-ext ablate --policy mglru --machine examples/machines/dram-cxl.toml
     """
     from .bench.ablate import DEFAULT_WORKLOAD, default_variants
     from .bench.ablate import ablate as run_ablation
 
     _check_json_path(json_out)
-    # no workload or trace given: one where the mechanisms have work (mapped pages), not run's zipf
-    default = run_opts["trace_path"] is None and not run_opts["params"] and not _given("workload")
-    if default:
-        run_opts["workload"], params = DEFAULT_WORKLOAD
-        run_opts["params"] = tuple(f"{k}={v}" for k, v in params.items())
     with _user_errors():
-        cfg = _run_config(**run_opts, topology=(nodes, numa, tiers))
+        m = _with_machine_file(machine, run_opts, nodes=nodes, numa=numa, tiers=tiers)
+        # no workload or trace given: one where the mechanisms have work (mapped pages), not run's zipf
+        default = run_opts["trace_path"] is None and not run_opts["params"] and not _given("workload")
+        if default:
+            run_opts["workload"], params = DEFAULT_WORKLOAD
+            run_opts["params"] = tuple(f"{k}={v}" for k, v in params.items())
+        cfg = _run_config(**run_opts, memcgs=m["memcgs"], topology=m["topology"])
+        _set_memcg_extras(cfg, m)
         from .policies import BUILTIN
 
         if cfg.policy not in BUILTIN:
