@@ -392,6 +392,34 @@ def test_fake_vm_end_to_end(fake_guest):
     assert "  run by run      median |error| " in r.stdout and "each run at its own capacity (model max): " in r.stdout
 
 
+def test_memory_high_knob_in_the_guest_and_the_model(fake_guest, monkeypatch):
+    """--knob high: the guest sets the probe's memory.high (memory.max left at max) and the model's
+    memcg gets high = the calibrated capacity and no max; the result compares the high events."""
+    text = vi.init_script(vi.GuestPlan(limit_pages=1000, knob="high"))
+    assert 'echo $4 > $CG/memory.high || fail "cannot set memory.high"' in text and "memory.max ||" not in text
+    assert 'echo $4 > $CG/memory.max' in vi.init_script(vi.GuestPlan(limit_pages=1000))
+    with pytest.raises(ReclaimExtError, match="knob: 'low' is not one of max, high"):
+        vi.init_script(vi.GuestPlan(limit_pages=1000, knob="low"))
+    seen = []
+    real = kernel_mod.model_run
+
+    def spy(*a, **kw):
+        out = real(*a, **kw)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(kernel_mod, "model_run", spy)
+    r = _cli(fake_guest, "--lru-gen", "off", "--knob", "high", "--json", "-")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["knob"] == "high" and seen and all(m["knob"] == "high" for m in seen)
+    hi = res["high"]
+    assert hi["model_events_high"] > 0 and hi["model_peak_pages"] > res["calibration"]["model_max"]
+    assert len(hi["kernel_events_high"]) == 2  # one per kernel run (the recorded console's)
+    mc = seen[0]["memory_events"]
+    assert mc["max"] == 0 and mc["oom"] == 0  # no memory.max in the model either
+
+
 def test_kvm_failure_falls_back_to_tcg(fake_guest, tmp_path, monkeypatch):
     kvm = tmp_path / "kvm"
     kvm.write_text("")
@@ -505,6 +533,8 @@ def test_no_apt(only_fakebin, tmp_path, monkeypatch):
     (["--vm", "6.12", "--lru-gen", "off", "--min-ttl-ms", "100"], "needs --lru-gen on"),
     (["--scale", "0.5"], "only with --suite"),
     (["--vm", "6.12", "--suite", "--json", "-"], "--json does not apply with --suite"),
+    (["--knob", "high"], "--knob does not apply with the host kernel"),
+    (["--vm", "6.12", "--suite", "--knob", "high"], "--knob does not apply with --suite"),
 ])
 def test_option_errors(args, msg):
     r = CliRunner().invoke(main, ["validate", "kernel", *args])

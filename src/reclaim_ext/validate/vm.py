@@ -326,14 +326,15 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
                 lru_gen: str | None = None, min_ttl_ms: int | None = None, modules: str | None = None,
                 workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
                 timeout: float | None = None, accel: str = "auto", cache: str | None = None,
-                swappiness: int | None = None, swap_device: str = "disk",
+                swappiness: int | None = None, swap_device: str = "disk", knob: str = "max",
                 log: Callable[[str], None] = lambda s: None) -> dict:
     """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
     guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
     kernel's default; the model runs MGLRU when the guest's lru_gen reads on. `access` "anon":
     the pages are anonymous memory, with a swap device in the guest (`swap_device`: a virtio disk
     or zram, of swap_bytes; swappiness `swappiness`, default 60) and the model run with anon
-    records and the same kind of swap."""
+    records and the same kind of swap. `knob` "high": the limit is the probe's memory.high
+    (memory.max left at max), in the guest and in the model."""
     check_args(access, reps, lru_gen, min_ttl_ms)
     if limit_pages < 64:
         raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
@@ -352,7 +353,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         raise ReclaimExtError("swap device: only with anon access (the file runs have no swap)")
     plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
                      sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness,
-                     swap_device=swap_device, swap_bytes=swap_bytes(npages))
+                     swap_device=swap_device, swap_bytes=swap_bytes(npages), knob=knob)
     timeout = timeout or default_timeout(len(pages), reps)
     log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
     b = boot_plan(k, plan, {TRACE_FILE: pages}, npages, qemu=qemu, busybox=busybox, workdir=workdir,
@@ -378,7 +379,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
                    host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
                    min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
-                   swap_device=swap_device, log=log)
+                   swap_device=swap_device, knob=knob, log=log)
 
 
 def vm_host(k, b: dict) -> dict:
