@@ -426,6 +426,7 @@ class GuestPlan:
     swap_bytes: int = 0                # zram's disksize
     swappiness: int | None = None      # /proc/sys/vm/swappiness (cgroup v2 has no per-memcg one)
     knob: str = "max"                  # the probe's limit: memory.max, or memory.high (memory.max stays max)
+    reclaim_bytes: int = 0             # after each replay: write this to the probe's memory.reclaim (0: no)
 
     def guest_runs(self) -> list[tuple[str, str, int]]:
         """Every run of the boot, in order: (trace file, access, limit pages)."""
@@ -507,8 +508,14 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
   cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
+  : > /tmp/reclaim
+  if [ @RECLAIM@ -gt 0 ]; then   # proactive reclaim once the replay is over: memory.current before, after, rc
+    c0=$(cat $CG/memory.current); echo @RECLAIM@ > $CG/memory.reclaim 2>/tmp/reclaim_err; rrc=$?
+    echo "before=$c0 after=$(cat $CG/memory.current) rc=$rrc error=$(tr ' ' _ < /tmp/reclaim_err)" > /tmp/reclaim
+    cat $CG/memory.stat >> /tmp/reclaim
+  fi
   echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
-  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen; do echo "$M section $f"; cat /tmp/$f; done
+  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
   echo "$M end $r"
@@ -540,6 +547,7 @@ def init_script(plan: GuestPlan) -> str:
     subst = {"@LRU_GEN@": lru, "@MIN_TTL@": "" if plan.min_ttl_ms is None else str(int(plan.min_ttl_ms)),
              "@TRACES@": " ".join(plan.trace_files()), "@SAMPLE@": str(plan.sample_every),
              "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines, "@KNOB@": plan.knob,
+             "@RECLAIM@": str(int(plan.reclaim_bytes)),
              "@SWAP@": (plan.swap_device if plan.swap else ""), "@SWAP_BYTES@": str(int(plan.swap_bytes)),
              "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}
     text = INIT_TEMPLATE
