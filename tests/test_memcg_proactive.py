@@ -39,6 +39,14 @@ def test_swappiness_zero_reclaims_no_anon_and_fails_when_file_runs_out():
     assert anon["reclaimed"] > w["reclaimed"]  # with anon allowed, swap takes more
 
 
+def test_a_write_after_the_last_access_happens_and_one_past_it_is_a_warning():
+    r = go("60000:/a:1MiB", "70000:/b:1MiB")
+    (w,) = r["proactive"]
+    assert w["at"] == 60000 and w["result"] == "ok" and w["reclaimed"] >= 256
+    assert r["warnings"] == ["--proactive 70000:/b:256 (pages) never happened: the run ended after 60,000 accesses"]
+    assert go("59999:/a:1MiB")["proactive"][0]["at"] == 59999  # before the last access, as before
+
+
 @pytest.mark.parametrize("policy", ["classic", "mglru"])
 def test_drivers_agree_with_proactive_reclaim(policy):
     fast = go("20000:/a:1MiB", "40000:/:2MiB:swappiness=100", policy=policy, mode="fast")

@@ -392,6 +392,57 @@ def test_fake_vm_end_to_end(fake_guest):
     assert "  run by run      median |error| " in r.stdout and "each run at its own capacity (model max): " in r.stdout
 
 
+def test_memory_high_knob_in_the_guest_and_the_model(fake_guest, monkeypatch):
+    """--knob high: the guest sets the probe's memory.high (memory.max left at max) and the model's
+    memcg gets high = the calibrated capacity and no max; the result compares the high events."""
+    text = vi.init_script(vi.GuestPlan(limit_pages=1000, knob="high"))
+    assert 'echo $4 > $CG/memory.high || fail "cannot set memory.high"' in text and "memory.max ||" not in text
+    assert 'echo $4 > $CG/memory.max' in vi.init_script(vi.GuestPlan(limit_pages=1000))
+    with pytest.raises(ReclaimExtError, match="knob: 'low' is not one of max, high"):
+        vi.init_script(vi.GuestPlan(limit_pages=1000, knob="low"))
+    seen = []
+    real = kernel_mod.model_run
+
+    def spy(*a, **kw):
+        out = real(*a, **kw)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(kernel_mod, "model_run", spy)
+    r = _cli(fake_guest, "--lru-gen", "off", "--knob", "high", "--json", "-")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["knob"] == "high" and seen and all(m["knob"] == "high" for m in seen)
+    hi = res["high"]
+    assert hi["model_events_high"] > 0 and hi["model_peak_pages"] > res["calibration"]["model_max"]
+    assert len(hi["kernel_events_high"]) == 2  # one per kernel run (the recorded console's)
+    mc = seen[0]["memory_events"]
+    assert mc["max"] == 0 and mc["oom"] == 0  # no memory.max in the model either
+
+
+def test_memory_reclaim_after_the_replay():
+    """--reclaim SIZE: the guest writes SIZE to memory.reclaim after each replay and reports what
+    it took; the model writes it after its last access."""
+    text = vi.init_script(vi.GuestPlan(limit_pages=1000, reclaim_bytes=8192 * 4096))
+    assert "echo 33554432 > $CG/memory.reclaim" in text and " lru_gen reclaim; do" in text
+    assert "if [ 0 -gt 0 ]" in vi.init_script(vi.GuestPlan(limit_pages=1000))  # off by default
+    stat1 = {"file": 5000 * 4096}
+    ok = vmmod.parse_reclaim("before=20971520 after=16777216 rc=0 error=\nanon 0\nfile 16384000\n", stat1)
+    assert ok == {"memory_current_before_pages": 5120, "memory_current_after_pages": 4096, "reclaimed_pages": 1000,
+                  "result": "ok"}
+    bad = vmmod.parse_reclaim("before=1 after=1 rc=1 error=sh:_write_error:_Resource_temporarily_unavailable\n"
+                              "file 0\n", stat1)
+    assert bad["result"] == "EAGAIN" and bad["reclaimed_pages"] == 5000
+    rng = np.random.default_rng(1)
+    pages = (rng.zipf(1.3, 6000) % 800).astype(np.int64)
+    m = kernel_mod.model_run(pages, 800, 300, "pread", reclaim_pages=100)
+    assert m["proactive"]["result"] == "ok" and 100 <= m["proactive"]["reclaimed"] < 100 + 64
+    m = kernel_mod.model_run(pages, 800, 300, "pread", reclaim_pages=5000)
+    assert m["proactive"]["result"] == "EAGAIN" and m["proactive"]["reclaimed"] <= 300
+    with pytest.raises(ReclaimExtError, match="reclaim: only with pread access"):
+        vmmod.validate_vm(None, "6.12", limit_pages=1000, access="mmap", reclaim_pages=10)
+
+
 def test_kvm_failure_falls_back_to_tcg(fake_guest, tmp_path, monkeypatch):
     kvm = tmp_path / "kvm"
     kvm.write_text("")
@@ -505,6 +556,9 @@ def test_no_apt(only_fakebin, tmp_path, monkeypatch):
     (["--vm", "6.12", "--lru-gen", "off", "--min-ttl-ms", "100"], "needs --lru-gen on"),
     (["--scale", "0.5"], "only with --suite"),
     (["--vm", "6.12", "--suite", "--json", "-"], "--json does not apply with --suite"),
+    (["--knob", "high"], "--knob does not apply with the host kernel"),
+    (["--vm", "6.12", "--suite", "--knob", "high"], "--knob does not apply with --suite"),
+    (["--reclaim", "4MiB"], "--reclaim does not apply with the host kernel"),
 ])
 def test_option_errors(args, msg):
     r = CliRunner().invoke(main, ["validate", "kernel", *args])
@@ -870,4 +924,4 @@ def test_lru_gen_seqs_of_the_probe_from_the_guests_debugfs_file():
     assert model_run(pages[:2000], 2048, 300, "pread", "classic")["lru_gen"] is None
     script = vi.init_script(vi.GuestPlan(limit_pages=2048))
     assert "mount -t debugfs none /sys/kernel/debug" in script
-    assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen; do" in script
+    assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen reclaim; do" in script

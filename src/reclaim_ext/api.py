@@ -322,6 +322,8 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
     oom = None
     try:
         sim.run(trace, progress=progress, on_chunk=on_chunk if cuts or senpais else None)
+        while reclaims and reclaims[0].at == sim.accesses:  # AT = the trace's length: after its last access
+            done.append(sim.proactive_reclaim(reclaims.pop(0), sim.accesses))
     except OutOfMemory as e:
         oom = e
         sim.accesses = sim.pos  # the accesses served: all before the one that found no memory
@@ -439,8 +441,8 @@ class _SeenPids(Trace):
 
 def _add_switches_and_warnings(cfg: RunConfig, out: dict, pids: _SeenPids | None) -> None:
     """The result's `switches` (each --switch: at, scope, from, to, happened) and `warnings` (one
-    line each: a policy ejected and who took over, a --switch that never happened, --memcg pids
-    that never appear in the trace)."""
+    line each: a policy ejected and who took over, a --switch or --proactive that never happened,
+    --memcg pids that never appear in the trace)."""
     from .ext.adapter import parse_scope
 
     done = out.get("switches") or []
@@ -453,6 +455,9 @@ def _add_switches_and_warnings(cfg: RunConfig, out: dict, pids: _SeenPids | None
             if i == 0 and parse_scope(e.get("scope") or "system") == parse_scope(cfg.scope):
                 e["policy"] = cfg.policy  # the run's own policy, as the user named it (a file, ...)
             warnings.append("policy ejected: " + describe_ejection(e))
+    for p in cfg.proactive_plan()[len(out.get("proactive") or []):]:
+        warnings.append(f"--proactive {p.at}:/{p.path}:{p.pages} (pages) never happened: the run ended after "
+                        f"{out['accesses']:,} accesses")
     for sw in out["switches"]:
         if not sw["happened"]:
             at_scope = "" if sw["scope"] == "system" else f"@{sw['scope']}"

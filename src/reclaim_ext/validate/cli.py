@@ -70,6 +70,14 @@ def validate() -> None:
                    "[default: disk].")
 @click.option("--swappiness", "swappiness", type=click.IntRange(0, 200), default=None,
               help="With --vm --access anon: the guest's /proc/sys/vm/swappiness and the model's [default: 60].")
+@click.option("--knob", "knob", type=click.Choice(["max", "high"]), default=None,
+              help="With --vm: the probe memcg's limit is its memory.max, or its memory.high (memory.max left at "
+                   "max: reclaim on the way back to user space and throttling, no OOM); the model's memcg gets the "
+                   "same knob [default: max].")
+@click.option("--reclaim", "reclaim", default=None, callback=_size("reclaim"), metavar="SIZE",
+              help="With --vm --access pread: after each replay write SIZE to the probe memcg's memory.reclaim "
+                   "(and to the model's after its run); compares the pages taken and the result (ok, or EAGAIN "
+                   "when it cannot take that much).")
 @click.option("--reps", type=click.IntRange(1, 100), default=None,
               help="Kernel runs per configuration (the spread is reported) [default: 3].")
 @click.option("--suite", is_flag=True,
@@ -107,7 +115,7 @@ def validate() -> None:
 @click.option("--vm-timeout", "vm_timeout", type=click.FloatRange(1, None), default=None,
               help="With --vm: seconds before the VM is stopped [default: 180 + 1 ms per access and run].")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
-def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, reps,
+def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, knob, reclaim, reps,
            swap_device, swappiness, suite, only, out, scale, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms,
            vm_accel, vm_timeout, json_out):
     """Replay a trace on the host kernel under a memory-cgroup limit and compare its misses with the
@@ -153,8 +161,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         return
     if vm is None:
         _not_with("the host kernel (no --vm)", _given("vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout",
-                                                      "swappiness", "swap_device"),
-                  "they configure the VM of --vm KERNEL")
+                                                      "swappiness", "swap_device", "knob", "reclaim"),
+                  "they configure the VM of --vm KERNEL (the host's cgroup v1 has no memory.high)")
         if access == "anon":
             raise click.BadParameter("anon needs --vm (the host has no swap to compare with)", param_hint="--access")
     if swappiness is not None and access != "anon":
@@ -169,7 +177,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         raise click.BadParameter("is MGLRU's knob: it needs --lru-gen on", param_hint="--min-ttl-ms")
     if suite:
         _not_with("--suite", _given("workload", "seed", "memory", "max_accesses", "trace_format", "trace_opts",
-                                    "json_out"),
+                                    "json_out", "knob", "reclaim"),
                   "the suite has its own traces and limits, and writes its JSON to --out")
         _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale,
                vm=vm and {"kernel": vm, "lru_gen": lru_gen, "min_ttl_ms": min_ttl_ms, "modules": vm_modules,
@@ -203,7 +211,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
             res = validate_vm(trace, vm, limit_pages=memory, access=access, reps=reps, lru_gen=lru_gen,
                               min_ttl_ms=min_ttl_ms, modules=vm_modules, workdir=workdir, overhead=overhead,
                               max_accesses=max_accesses, timeout=vm_timeout, accel=vm_accel, swappiness=swappiness,
-                              swap_device=swap_device or "disk", log=log)
+                              swap_device=swap_device or "disk", knob=knob or "max", reclaim_pages=reclaim or 0,
+                              log=log)
         else:
             res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
                                   overhead=overhead, max_accesses=max_accesses, log=log)
@@ -216,7 +225,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
 
 _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
-                  "access", "reps", "swap_device", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir",
+                  "access", "knob", "reclaim", "reps", "swap_device", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir",
                   "overhead", "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
 
@@ -231,7 +240,8 @@ def _print(r: dict) -> None:
     click.echo(f"  kernel misses   {r['kernel_misses']:>12,.1f}  [{r['kernel_misses_min']:,} .. "
                f"{r['kernel_misses_max']:,}], CV {100 * r['kernel_misses_cv']:.2f}%")
     policy = r["model"].get("policy", "classic")
-    click.echo(f"  model misses    {r['model_misses']:>12,}  ({policy}, memcg max {cal['model_max']:,} = limit − "
+    click.echo(f"  model misses    {r['model_misses']:>12,}  ({policy}, memcg {r.get('knob', 'max')} "
+               f"{cal['model_max']:,} = limit − "
                f"{cal['overhead']} pages {cal['source']} overhead)")
     click.echo(f"  error           {100 * r['error']:>+11.2f}%  (model − kernel) / kernel")
     if "error_noncompulsory" in r:
@@ -265,6 +275,16 @@ def _print(r: dict) -> None:
         click.echo(f"  swap-ins        kernel {n(sw['kernel_pswpin'])} (pswpin), model {n(sw['model_pswpin'])}; major "
                    f"faults kernel {n(sw['kernel_majflt'])}, model {n(sw['model_pgmajfault'])}; swap-outs kernel "
                    f"{n(sw['kernel_pswpout'])}, model {n(sw['model_pswpout'])}")
+    rc = r.get("reclaim")
+    if rc:
+        took = ", ".join("{:,} ({})".format(x["reclaimed_pages"], x["result"]) for x in rc["kernel"] if x)
+        click.echo(f"  memory.reclaim  {rc['requested_pages']:,} pages asked: kernel took {took}; model "
+                   f"{rc['model_reclaimed_pages']:,} ({rc['model_result']})")
+    hi = r.get("high")
+    if hi:
+        click.echo(f"  memory.high     events kernel {', '.join(str(x) for x in hi['kernel_events_high'])}, model "
+                   f"{hi['model_events_high']}; peak pages kernel "
+                   f"{', '.join(str(x) for x in hi['kernel_peak_pages'])}, model {hi['model_peak_pages']}")
 
 
 def _table(path: str) -> None:

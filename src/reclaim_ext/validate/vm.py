@@ -237,7 +237,24 @@ def guest_run_record(r: dict, limit_pages: int) -> dict:
                      parse_stat(r.get("vmstat0", "")), parse_stat(r.get("vmstat1", "")), extra,
                      int(peak) // PAGE if peak.isdigit() else None, limit_pages)
     rec["lru_gen"] = lru_gen_seqs(r.get("lru_gen", ""), f"/probe{r.get('n')}")
+    if r.get("reclaim", "").strip():
+        rec["reclaim"] = parse_reclaim(r["reclaim"], parse_stat(r.get("stat1", "")))
     return rec
+
+
+def parse_reclaim(text: str, stat1: dict) -> dict:
+    """The guest's memory.reclaim after a replay (its `reclaim` section: before=, after= bytes of
+    memory.current, the write's rc and error, then memory.stat): the page-cache pages it took
+    (memory.stat's file before minus after), its result ("ok", or the error: EAGAIN)."""
+    head, _, stat = text.strip().partition("\n")
+    kv = dict(p.partition("=")[::2] for p in head.split())
+    after = parse_stat(stat)
+    err = kv.get("error", "").replace("_", " ").strip()
+    ok = kv.get("rc") == "0"
+    return {"memory_current_before_pages": int(kv.get("before", 0)) // PAGE,
+            "memory_current_after_pages": int(kv.get("after", 0)) // PAGE,
+            "reclaimed_pages": (stat1.get("file", 0) - after.get("file", 0)) // PAGE,
+            "result": "ok" if ok else ("EAGAIN" if "temporarily unavailable" in err.lower() else err or "failed")}
 
 
 # ---------------------------------------------------------------- the whole validation
@@ -326,15 +343,21 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
                 lru_gen: str | None = None, min_ttl_ms: int | None = None, modules: str | None = None,
                 workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
                 timeout: float | None = None, accel: str = "auto", cache: str | None = None,
-                swappiness: int | None = None, swap_device: str = "disk",
-                log: Callable[[str], None] = lambda s: None) -> dict:
+                swappiness: int | None = None, swap_device: str = "disk", knob: str = "max",
+                reclaim_pages: int = 0, log: Callable[[str], None] = lambda s: None) -> dict:
     """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
     guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
     kernel's default; the model runs MGLRU when the guest's lru_gen reads on. `access` "anon":
     the pages are anonymous memory, with a swap device in the guest (`swap_device`: a virtio disk
     or zram, of swap_bytes; swappiness `swappiness`, default 60) and the model run with anon
-    records and the same kind of swap."""
+    records and the same kind of swap. `knob` "high": the limit is the probe's memory.high
+    (memory.max left at max), in the guest and in the model. `reclaim_pages` > 0 (pread only):
+    after each replay, that much is written to the probe's memory.reclaim, and to the model's
+    after its run; the pages each took and the result (ok or EAGAIN) are compared."""
     check_args(access, reps, lru_gen, min_ttl_ms)
+    if reclaim_pages and access != "pread":
+        raise ReclaimExtError("reclaim: only with pread access (after the replay the worker has exited: its "
+                              "mappings and anon memory are gone in the guest, not in the model)")
     if limit_pages < 64:
         raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
     qemu = find_qemu()
@@ -352,7 +375,8 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         raise ReclaimExtError("swap device: only with anon access (the file runs have no swap)")
     plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
                      sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness,
-                     swap_device=swap_device, swap_bytes=swap_bytes(npages))
+                     swap_device=swap_device, swap_bytes=swap_bytes(npages), knob=knob,
+                     reclaim_bytes=reclaim_pages * PAGE)
     timeout = timeout or default_timeout(len(pages), reps)
     log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
     b = boot_plan(k, plan, {TRACE_FILE: pages}, npages, qemu=qemu, busybox=busybox, workdir=workdir,
@@ -378,7 +402,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
                    host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
                    min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
-                   swap_device=swap_device, log=log)
+                   swap_device=swap_device, knob=knob, reclaim_pages=reclaim_pages, log=log)
 
 
 def vm_host(k, b: dict) -> dict:

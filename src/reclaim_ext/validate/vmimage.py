@@ -425,6 +425,8 @@ class GuestPlan:
     swap_device: str = "disk"          # disk: /dev/vdb; zram: /dev/zram0 of swap_bytes (the zram module)
     swap_bytes: int = 0                # zram's disksize
     swappiness: int | None = None      # /proc/sys/vm/swappiness (cgroup v2 has no per-memcg one)
+    knob: str = "max"                  # the probe's limit: memory.max, or memory.high (memory.max stays max)
+    reclaim_bytes: int = 0             # after each replay: write this to the probe's memory.reclaim (0: no)
 
     def guest_runs(self) -> list[tuple[str, str, int]]:
         """Every run of the boot, in order: (trace file, access, limit pages)."""
@@ -437,6 +439,7 @@ class GuestPlan:
 
 
 TRACE_FILE = "trace.u32"
+LIMIT_KNOBS = ("max", "high")  # the probe memcg's limit: memory.max, or memory.high (cgroup v2)
 GUEST_ACCESS = ("pread", "mmap", "anon")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -496,7 +499,7 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   r=$1; CG=/sys/fs/cgroup/probe$r
   sync; echo 3 > /proc/sys/vm/drop_caches
   mkdir $CG || fail "cannot create $CG"
-  echo $4 > $CG/memory.max || fail "cannot set memory.max"
+  echo $4 > $CG/memory.@KNOB@ || fail "cannot set memory.@KNOB@"
   if [ "$3" = anon ]; then echo max > $CG/memory.swap.max || fail "cannot set memory.swap.max"
   elif [ -e $CG/memory.swap.max ]; then echo 0 > $CG/memory.swap.max; fi
   cat $CG/memory.stat > /tmp/stat0; cat /proc/vmstat > /tmp/vmstat0
@@ -505,8 +508,14 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
   cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
+  : > /tmp/reclaim
+  if [ @RECLAIM@ -gt 0 ]; then   # proactive reclaim once the replay is over: memory.current before, after, rc
+    c0=$(cat $CG/memory.current); echo @RECLAIM@ > $CG/memory.reclaim 2>/tmp/reclaim_err; rrc=$?
+    echo "before=$c0 after=$(cat $CG/memory.current) rc=$rrc error=$(tr ' ' _ < /tmp/reclaim_err)" > /tmp/reclaim
+    cat $CG/memory.stat >> /tmp/reclaim
+  fi
   echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
-  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen; do echo "$M section $f"; cat /tmp/$f; done
+  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
   echo "$M end $r"
@@ -530,12 +539,15 @@ def init_script(plan: GuestPlan) -> str:
         if a == "anon" and not plan.swap:
             raise ReclaimExtError("anon runs need the guest's swap device (GuestPlan.swap)")
     check_swap_device(plan.swap_device)
+    if plan.knob not in LIMIT_KNOBS:
+        raise ReclaimExtError(f"knob: {plan.knob!r} is not one of {', '.join(LIMIT_KNOBS)}")
     if plan.swap and plan.swap_device == "zram" and plan.swap_bytes < PAGE:
         raise ReclaimExtError("a zram swap device needs its size (GuestPlan.swap_bytes)")
     lines = "".join(f"run_one {i} {t} {a} {int(lim) * PAGE}\n" for i, (t, a, lim) in enumerate(runs, 1))
     subst = {"@LRU_GEN@": lru, "@MIN_TTL@": "" if plan.min_ttl_ms is None else str(int(plan.min_ttl_ms)),
              "@TRACES@": " ".join(plan.trace_files()), "@SAMPLE@": str(plan.sample_every),
-             "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines,
+             "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines, "@KNOB@": plan.knob,
+             "@RECLAIM@": str(int(plan.reclaim_bytes)),
              "@SWAP@": (plan.swap_device if plan.swap else ""), "@SWAP_BYTES@": str(int(plan.swap_bytes)),
              "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}
     text = INIT_TEMPLATE
