@@ -165,6 +165,26 @@ def test_drivers_agree_on_two_nodes_with_memcgs_and_mechanisms(policy, mechanism
     assert res[0]["vmstat"]["numa_miss"] > 0
 
 
+def test_memcg_numa_stat_adds_up():
+    """memory.numa_stat on two nodes: per node, hierarchical; its columns add up to memory.stat's
+    counters and to the memcg's file and anon pages."""
+    rec = anon_trace({0: 1500, 1: 1500, 2: 800}, 30000, seed=5)
+    rec["kind"][::3] = Kind.FILE_FD
+    rec["file"][::3] = 1
+    sim = machine(rec, "classic", (2048, 2048), ["pids=0,interleave=0+1"], memcgs=["name=a,pids=0,max=1800",
+                                                                                  "name=a/b,pids=2"])
+    res = {m["name"]: m for m in sim.result()["memcgs"]}
+    for name in ("/a", "/a/b"):
+        ns, st = res[name]["numa_stat"], res[name]["memory_stat"]
+        assert len(ns["file"]) == 2
+        for key in sim.NUMA_STAT:
+            assert sum(ns[key]) == st[key]
+    a, b = res["/a"]["numa_stat"], res["/a/b"]["numa_stat"]
+    assert min(a["anon"]) > 0 and all(x >= y for x, y in zip(a["anon"], b["anon"]))  # a's include b's
+    assert sum(a["anon"]) + sum(a["file"]) == res["/a"]["usage"]
+    assert "numa_stat" not in machine(rec[:2000], nodes=(4096,), memcgs=["name=a,pids=0"]).result()["memcgs"][1]
+
+
 def test_cli_errors_for_nodes():
     for kw, msg in ((dict(nodes=0), "--nodes"), (dict(nodes=2, numa=["pids=1,node=3"]), "node 3 does not exist"),
                     (dict(nodes=[100, 100]), "add up")):

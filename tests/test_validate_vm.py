@@ -812,6 +812,33 @@ def test_qemu_command_with_a_swap_disk():
     assert "swap.img" not in " ".join(vmmod.qemu_command("qemu", "tcg", "vmlinuz", "initrd", "disk.img", 512))
 
 
+def test_two_guest_nodes_interleaved():
+    """--vm-nodes 2: qemu gets two RAM-backed nodes (the vCPU on node 0), the worker runs with
+    MPOL_INTERLEAVE over both, memory.numa_stat is read back; the model interleaves over two nodes."""
+    cmd = vmmod.qemu_command("qemu", "tcg", "vmlinuz", "initrd", "disk.img", 513, nodes=2)
+    line = " ".join(cmd)
+    assert "-object memory-backend-ram,id=ram0,size=256M -numa node,nodeid=0,memdev=ram0,cpus=0" in line
+    assert "-object memory-backend-ram,id=ram1,size=256M -numa node,nodeid=1,memdev=ram1 " in line
+    assert cmd[cmd.index("-m") + 1] == "512" and "-numa" not in vmmod.qemu_command("q", "tcg", "v", "i", "d", 512)
+    text = vi.init_script(vi.GuestPlan(limit_pages=1000, nodes=2))
+    assert "RECLAIM_EXT_INTERLEAVE=3 sh -c" in text and "cat $CG/memory.numa_stat > /tmp/numa_stat" in text
+    assert "RECLAIM_EXT_INTERLEAVE= sh -c" in vi.init_script(vi.GuestPlan(limit_pages=1000))
+    got = vmmod.parse_numa_stat("anon N0=0 N1=4096\nfile N0=8192 N1=12288\nkernel_stack N0=1 N1=2\n"
+                                "workingset_refault_file N0=7 N1=9\n")
+    assert got == {"anon": [0, 1], "file": [2, 3], "workingset_refault_file": [7, 9]}
+    rng = np.random.default_rng(2)
+    pages = (rng.zipf(1.2, 20000) % 1500).astype(np.int64)
+    one = kernel_mod.model_run(pages, 1500, 400, "pread")
+    two = kernel_mod.model_run(pages, 1500, 400, "pread", nodes=2)
+    assert one["numa_stat"] is None
+    ns = two["numa_stat"]
+    assert min(ns["file"]) > 150 and sum(ns["file"]) <= 400  # both nodes hold a share, within the limit
+    assert sum(ns["workingset_refault_file"]) == two["memory_stat"]["workingset_refault_file"] > 0
+    assert abs(two["misses"] - one["misses"]) < 0.05 * one["misses"]
+    with pytest.raises(ReclaimExtError, match="nodes: 3 guest nodes"):
+        vmmod.validate_vm(None, "6.12", limit_pages=1000, nodes=3)
+
+
 def test_parse_swap_marker():
     p = vmmod.parse_console("@@reclaim-ext init 6.12\n@@reclaim-ext swap 2 60 always,madvise,[never]\n"
                             "@@reclaim-ext done\n")

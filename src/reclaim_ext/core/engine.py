@@ -1066,9 +1066,14 @@ class Simulator:
                   "workingset_activate_file", "workingset_restore_anon", "workingset_restore_file",
                   "pgdemote_kswapd", "pgdemote_direct")
 
+    NUMA_STAT = ("workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
+                 "workingset_activate_file", "workingset_restore_anon", "workingset_restore_file")
+
     def memcg_results(self) -> list[dict]:
         """Per memcg (pre-order): name, memory.max, usage, peak, memory.stat and memory.events
-        counters (both hierarchical, as cgroup v2 shows them) and the sizes of its own lists."""
+        counters (both hierarchical, as cgroup v2 shows them) and the sizes of its own lists; on
+        several nodes also `numa_stat` (memory.numa_stat: per node, anon and file pages and the
+        workingset counters, hierarchical)."""
         out = []
         for m in self.root_memcg.subtree():
             lvs = [m.lruvecs[n.nid] for n in self.nodes]
@@ -1099,4 +1104,10 @@ class Simulator:
                 "memory_events_local": dict(m.events),
                 "lru_sizes": self._sum_sizes([self.ops.lru_sizes(lv) for lv in lvs]),
             })
+            if len(self.nodes) > 1:
+                sub = list(m.subtree())
+                out[-1]["numa_stat"] = {
+                    "anon": [sum(d.lruvecs[n.nid].type_size(LRU_ANON) for d in sub) for n in self.nodes],
+                    "file": [sum(d.lruvecs[n.nid].type_size(LRU_FILE) for d in sub) for n in self.nodes],
+                    **{name: [lv.hier_stat(name) for lv in lvs] for name in self.NUMA_STAT}}
         return out

@@ -78,6 +78,10 @@ def validate() -> None:
               help="With --vm --access pread: after each replay write SIZE to the probe memcg's memory.reclaim "
                    "(and to the model's after its run); compares the pages taken and the result (ok, or EAGAIN "
                    "when it cannot take that much).")
+@click.option("--vm-nodes", "vm_nodes", type=click.IntRange(1, 2), default=None,
+              help="With --vm: 2 gives the guest two NUMA nodes of equal size and interleaves the worker over both "
+                   "(MPOL_INTERLEAVE); the model runs two nodes with the task interleaved, and the probe's "
+                   "memory.numa_stat (file pages, refaults per node) is compared [default: 1].")
 @click.option("--reps", type=click.IntRange(1, 100), default=None,
               help="Kernel runs per configuration (the spread is reported) [default: 3].")
 @click.option("--suite", is_flag=True,
@@ -115,7 +119,8 @@ def validate() -> None:
 @click.option("--vm-timeout", "vm_timeout", type=click.FloatRange(1, None), default=None,
               help="With --vm: seconds before the VM is stopped [default: 180 + 1 ms per access and run].")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
-def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, knob, reclaim, reps,
+def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, knob, reclaim,
+           vm_nodes, reps,
            swap_device, swappiness, suite, only, out, scale, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms,
            vm_accel, vm_timeout, json_out):
     """Replay a trace on the host kernel under a memory-cgroup limit and compare its misses with the
@@ -161,7 +166,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         return
     if vm is None:
         _not_with("the host kernel (no --vm)", _given("vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout",
-                                                      "swappiness", "swap_device", "knob", "reclaim"),
+                                                      "swappiness", "swap_device", "knob", "reclaim", "vm_nodes"),
                   "they configure the VM of --vm KERNEL (the host's cgroup v1 has no memory.high)")
         if access == "anon":
             raise click.BadParameter("anon needs --vm (the host has no swap to compare with)", param_hint="--access")
@@ -177,7 +182,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         raise click.BadParameter("is MGLRU's knob: it needs --lru-gen on", param_hint="--min-ttl-ms")
     if suite:
         _not_with("--suite", _given("workload", "seed", "memory", "max_accesses", "trace_format", "trace_opts",
-                                    "json_out", "knob", "reclaim"),
+                                    "json_out", "knob", "reclaim", "vm_nodes"),
                   "the suite has its own traces and limits, and writes its JSON to --out")
         _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale,
                vm=vm and {"kernel": vm, "lru_gen": lru_gen, "min_ttl_ms": min_ttl_ms, "modules": vm_modules,
@@ -212,7 +217,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
                               min_ttl_ms=min_ttl_ms, modules=vm_modules, workdir=workdir, overhead=overhead,
                               max_accesses=max_accesses, timeout=vm_timeout, accel=vm_accel, swappiness=swappiness,
                               swap_device=swap_device or "disk", knob=knob or "max", reclaim_pages=reclaim or 0,
-                              log=log)
+                              nodes=vm_nodes or 1, log=log)
         else:
             res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
                                   overhead=overhead, max_accesses=max_accesses, log=log)
@@ -225,7 +230,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
 
 _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
-                  "access", "knob", "reclaim", "reps", "swap_device", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir",
+                  "access", "knob", "reclaim", "vm_nodes", "reps", "swap_device", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir",
                   "overhead", "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
 
@@ -275,6 +280,13 @@ def _print(r: dict) -> None:
         click.echo(f"  swap-ins        kernel {n(sw['kernel_pswpin'])} (pswpin), model {n(sw['model_pswpin'])}; major "
                    f"faults kernel {n(sw['kernel_majflt'])}, model {n(sw['model_pgmajfault'])}; swap-outs kernel "
                    f"{n(sw['kernel_pswpout'])}, model {n(sw['model_pswpout'])}")
+    ns = r.get("numa_stat")
+    if ns:
+        def per_node(stat, key):
+            return "/".join(f"{v:,}" for v in (stat or {}).get(key, [])) or "–"
+        for key in ("file", "workingset_refault_file"):
+            kern = "; ".join(per_node(s, key) for s in ns["kernel"])
+            click.echo(f"  {key:<15} per node: kernel {kern}; model {per_node(ns['model'], key)}")
     rc = r.get("reclaim")
     if rc:
         took = ", ".join("{:,} ({})".format(x["reclaimed_pages"], x["result"]) for x in rc["kernel"] if x)

@@ -387,11 +387,13 @@ def lru_gen_seqs(text: str, memcg: str) -> dict | None:
 
 def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
               min_ttl_ms: float = 0, swappiness: int = 60, swap_device: str = "disk", knob: str = "max",
-              reclaim_pages: int = 0) -> dict:
+              reclaim_pages: int = 0, nodes: int = 1) -> dict:
     """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
     pid 0 in memcg `probe` with memory.max = model_max (`knob` "high": memory.high = model_max and
     no memory.max), on a node large enough that only the memcg limit reclaims; no swap;
-    `reclaim_pages` > 0: written to the probe's memory.reclaim after the last access (`proactive`). `access` "anon": anonymous pages of pid 0 (the first access to a page
+    `reclaim_pages` > 0: written to the probe's memory.reclaim after the last access (`proactive`).
+    `nodes` > 1: that many equal nodes, pid 0 interleaved over them (MPOL_INTERLEAVE); the
+    probe's per-node `numa_stat`. `access` "anon": anonymous pages of pid 0 (the first access to a page
     a write, later ones reads, as the VM's worker does), with the guest's swap of swap_bytes
     (`swap_device` disk: a virtio disk, swapped-in pages keep their slots in the swap cache while
     it is at most half full; zram: the slot is freed at swap-in) and `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
@@ -413,10 +415,12 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         rec["file"] = 1
     rec["page"] = pages
     memory = npages + model_max + 8192 + npages // 8
+    memory *= nodes  # equal nodes, each large enough that only the memcg limit reclaims
     cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=swap_bytes(npages) // PAGE if anon else 0,
                     swap_device=swap_device, swappiness=swappiness, min_ttl_ms=min_ttl_ms,
                     memcgs=[f"name=probe,pids=0,{knob}={model_max}"],
-                    proactive=[f"{len(pages)}:probe:{reclaim_pages}"] if reclaim_pages else [])
+                    proactive=[f"{len(pages)}:probe:{reclaim_pages}"] if reclaim_pages else [], nodes=nodes,
+                    numa=[f"pids=0,interleave={'+'.join(map(str, range(nodes)))}"] if nodes > 1 else [])
     res = api_run(cfg, trace=ArrayTrace("validate", rec), record_misses=True)
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
@@ -426,6 +430,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         "memcg_max_pages": model_max,
         "knob": knob,
         "proactive": (res.get("proactive") or [None])[0],
+        "numa_stat": mc.get("numa_stat"),
         "high_delay_jiffies": res.get("cost", {}).get("high_delay_jiffies"),
         "node_pages": memory,
         "global_reclaim_scans": vm.get("pgscan_kswapd", 0) + vm.get("pgscan_direct", 0)
@@ -580,7 +585,7 @@ def _validate_locked(trace: Trace, pages: np.ndarray, npages: int, ctrl, fst: st
 def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, limit_pages: int, access: str,
             overhead: int | None, host: dict, regime: dict, policy: str = "classic", min_ttl_ms: float = 0,
             swappiness: int = 60, swap_device: str = "disk", knob: str = "max", reclaim_pages: int = 0,
-            log: Callable[[str], None] = lambda s: None) -> dict:
+            nodes: int = 1, log: Callable[[str], None] = lambda s: None) -> dict:
     """Calibrate from the kernel runs (run_record), run the model (`policy`) at the calibrated
     capacity (as memory.max, or memory.high with `knob` "high") and plain LRU at C_eff; the
     JSON-ready result of one validation."""
@@ -593,7 +598,7 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
                 ", ".join(f"{k} +{v:,}" for k, v in r["other_activity"].items()))
     log(f"model: {policy}, memcg {knob} {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
     model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms, swappiness, swap_device, knob,
-                      reclaim_pages)
+                      reclaim_pages, nodes)
     km = [r["misses"] for r in runs]
     kmean = statistics.fmean(km)
     c_eff = statistics.fmean(r["calibration"]["c_eff"] for r in runs)
@@ -604,7 +609,8 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     for o in overheads:
         mm = run_model_max(limit_pages, o)
         if mm not in by_max:
-            m = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness, swap_device, knob, reclaim_pages)
+            m = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness, swap_device, knob, reclaim_pages,
+                          nodes)
             by_max[mm], bits[mm] = m["misses"], m["_bitmap"]
     run_max = [run_model_max(limit_pages, o) for o in overheads]
     per_run = per_run_comparison(km, [by_max[m] for m in run_max], overheads, limit_pages, npages)
@@ -641,6 +647,9 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     if knob != "max":
         out["knob"] = knob
         out["high"] = high_comparison(runs, model)
+    if nodes > 1:
+        out["nodes"] = nodes
+        out["numa_stat"] = {"kernel": [r.get("numa_stat") for r in runs], "model": model.get("numa_stat")}
     if reclaim_pages:
         p = model.get("proactive") or {}
         out["reclaim"] = {"requested_pages": reclaim_pages, "kernel": [r.get("reclaim") for r in runs],

@@ -61,12 +61,20 @@ def guest_memory_mib(limit_pages: int, trace_bytes: int) -> int:
 
 
 def qemu_command(qemu: str, accel: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int,
-                 swap: str | None = None) -> list[str]:
+                 swap: str | None = None, nodes: int = 1) -> list[str]:
+    """The qemu command line; `nodes` > 1: that many NUMA nodes sharing memory_mib equally (RAM
+    backends, the vCPU on node 0)."""
     cmd = [qemu, "-accel", accel]
     if accel == "tcg":
         cmd += ["-cpu", "max"]
     else:
         cmd += ["-cpu", "host"]
+    if nodes > 1:
+        each = memory_mib // nodes
+        memory_mib = each * nodes
+        for n in range(nodes):
+            cmd += ["-object", f"memory-backend-ram,id=ram{n},size={each}M",
+                    "-numa", f"node,nodeid={n},memdev=ram{n}" + (",cpus=0" if n == 0 else "")]
     return cmd + ["-m", str(memory_mib), "-smp", "1", "-nographic", "-no-reboot", "-nic", "none",
                   "-kernel", vmlinuz, "-initrd", initrd,
                   "-append", "console=ttyS0 panic=-1 loglevel=1 quiet",
@@ -132,14 +140,14 @@ def boot(cmd: list[str], workdir: str, timeout: float, *, accel: str, boot_wait:
 
 def run_guest(qemu: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int, workdir: str, timeout: float,
               accel: str = "auto", log: Callable[[str], None] = lambda s: None,
-              swap: str | None = None) -> tuple[str, str, str | None]:
+              swap: str | None = None, nodes: int = 1) -> tuple[str, str, str | None]:
     """Boot with KVM, falling back to TCG if KVM is unusable. Returns (console, accel used, why KVM was not used)."""
     why = None
     if accel in ("auto", "kvm"):
         if os.access(KVM_DEV, os.R_OK | os.W_OK):
             try:
                 log("booting the guest with KVM")
-                cmd = qemu_command(qemu, "kvm", vmlinuz, initrd, disk, memory_mib, swap)
+                cmd = qemu_command(qemu, "kvm", vmlinuz, initrd, disk, memory_mib, swap, nodes)
                 return boot(cmd, workdir, timeout, accel="kvm", boot_wait=KVM_BOOT_WAIT, log=log), "kvm", None
             except GuestError as e:
                 if accel == "kvm":
@@ -150,7 +158,7 @@ def run_guest(qemu: str, vmlinuz: str, initrd: str, disk: str, memory_mib: int, 
             if accel == "kvm":
                 raise Unavailable(f"--vm-accel kvm: {why}")
         log(f"KVM not usable ({why[:200]}); falling back to TCG (emulation, slower)")
-    cmd = qemu_command(qemu, "tcg", vmlinuz, initrd, disk, memory_mib, swap)
+    cmd = qemu_command(qemu, "tcg", vmlinuz, initrd, disk, memory_mib, swap, nodes)
     return boot(cmd, workdir, timeout, accel="tcg", log=log), "tcg", why
 
 
@@ -239,7 +247,26 @@ def guest_run_record(r: dict, limit_pages: int) -> dict:
     rec["lru_gen"] = lru_gen_seqs(r.get("lru_gen", ""), f"/probe{r.get('n')}")
     if r.get("reclaim", "").strip():
         rec["reclaim"] = parse_reclaim(r["reclaim"], parse_stat(r.get("stat1", "")))
+    numa = parse_numa_stat(r.get("numa_stat", ""))
+    if len(numa.get("file", ())) > 1:  # several nodes
+        rec["numa_stat"] = numa
     return rec
+
+
+def parse_numa_stat(text: str) -> dict:
+    """memory.numa_stat (`file N0=4096 N1=8192`, ...) as {key: [node 0, node 1, ...]}: the anon and
+    file sizes in pages, the workingset counters as counts (the model's `numa_stat` keys)."""
+    from ..core.engine import Simulator
+
+    counts = Simulator.NUMA_STAT
+    out = {}
+    for line in text.splitlines():
+        key, *cols = line.split()
+        if key not in ("anon", "file") + counts:
+            continue
+        vals = [int(c.partition("=")[2]) for c in cols if c.startswith("N") and c.partition("=")[2].isdigit()]
+        out[key] = vals if key in counts else [v // PAGE for v in vals]
+    return out
 
 
 def parse_reclaim(text: str, stat1: dict) -> dict:
@@ -297,7 +324,8 @@ def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *,
                 swap = os.path.join(tmp, "swap.img")
                 with open(swap, "wb") as fh:     # sparse: room to swap out every data page and more
                     fh.truncate(swap_bytes(npages))
-            console, used, why = run_guest(qemu, k.vmlinuz, initrd, disk, mem, tmp, timeout, accel, log, swap=swap)
+            console, used, why = run_guest(qemu, k.vmlinuz, initrd, disk, mem, tmp, timeout, accel, log, swap=swap,
+                                           nodes=plan.nodes)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     parsed = parse_console(console)
@@ -344,7 +372,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
                 workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
                 timeout: float | None = None, accel: str = "auto", cache: str | None = None,
                 swappiness: int | None = None, swap_device: str = "disk", knob: str = "max",
-                reclaim_pages: int = 0, log: Callable[[str], None] = lambda s: None) -> dict:
+                reclaim_pages: int = 0, nodes: int = 1, log: Callable[[str], None] = lambda s: None) -> dict:
     """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
     guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
     kernel's default; the model runs MGLRU when the guest's lru_gen reads on. `access` "anon":
@@ -353,8 +381,12 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     records and the same kind of swap. `knob` "high": the limit is the probe's memory.high
     (memory.max left at max), in the guest and in the model. `reclaim_pages` > 0 (pread only):
     after each replay, that much is written to the probe's memory.reclaim, and to the model's
-    after its run; the pages each took and the result (ok or EAGAIN) are compared."""
+    after its run; the pages each took and the result (ok or EAGAIN) are compared. `nodes` 2: a
+    guest of two NUMA nodes, the worker interleaved over them (MPOL_INTERLEAVE), the model on two
+    nodes with the task interleaved; the probe's memory.numa_stat is compared with the model's."""
     check_args(access, reps, lru_gen, min_ttl_ms)
+    if nodes not in (1, 2):
+        raise ReclaimExtError(f"nodes: {nodes} guest nodes; 1 or 2")
     if reclaim_pages and access != "pread":
         raise ReclaimExtError("reclaim: only with pread access (after the replay the worker has exited: its "
                               "mappings and anon memory are gone in the guest, not in the model)")
@@ -376,7 +408,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
                      sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness,
                      swap_device=swap_device, swap_bytes=swap_bytes(npages), knob=knob,
-                     reclaim_bytes=reclaim_pages * PAGE)
+                     reclaim_bytes=reclaim_pages * PAGE, nodes=nodes)
     timeout = timeout or default_timeout(len(pages), reps)
     log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
     b = boot_plan(k, plan, {TRACE_FILE: pages}, npages, qemu=qemu, busybox=busybox, workdir=workdir,
@@ -402,7 +434,7 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
                    host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
                    min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
-                   swap_device=swap_device, knob=knob, reclaim_pages=reclaim_pages, log=log)
+                   swap_device=swap_device, knob=knob, reclaim_pages=reclaim_pages, nodes=nodes, log=log)
 
 
 def vm_host(k, b: dict) -> dict:

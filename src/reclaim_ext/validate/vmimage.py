@@ -426,6 +426,7 @@ class GuestPlan:
     swap_bytes: int = 0                # zram's disksize
     swappiness: int | None = None      # /proc/sys/vm/swappiness (cgroup v2 has no per-memcg one)
     knob: str = "max"                  # the probe's limit: memory.max, or memory.high (memory.max stays max)
+    nodes: int = 1                     # 2: two NUMA nodes, the worker interleaved over both (MPOL_INTERLEAVE)
     reclaim_bytes: int = 0             # after each replay: write this to the probe's memory.reclaim (0: no)
 
     def guest_runs(self) -> list[tuple[str, str, int]]:
@@ -503,11 +504,12 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   if [ "$3" = anon ]; then echo max > $CG/memory.swap.max || fail "cannot set memory.swap.max"
   elif [ -e $CG/memory.swap.max ]; then echo 0 > $CG/memory.swap.max; fi
   cat $CG/memory.stat > /tmp/stat0; cat /proc/vmstat > /tmp/vmstat0
-  sh -c "echo \$\$ > $CG/cgroup.procs && exec /worker /mnt/data /$2 $3 @SAMPLE@ @FLUSH@ \
-    $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
+  RECLAIM_EXT_INTERLEAVE=@INTERLEAVE@ sh -c "echo \$\$ > $CG/cgroup.procs && exec /worker /mnt/data /$2 $3 \
+    @SAMPLE@ @FLUSH@ $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
   cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
+  cat $CG/memory.numa_stat > /tmp/numa_stat 2>/dev/null || : > /tmp/numa_stat
   : > /tmp/reclaim
   if [ @RECLAIM@ -gt 0 ]; then   # proactive reclaim once the replay is over: memory.current before, after, rc
     c0=$(cat $CG/memory.current); echo @RECLAIM@ > $CG/memory.reclaim 2>/tmp/reclaim_err; rrc=$?
@@ -515,7 +517,7 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
     cat $CG/memory.stat >> /tmp/reclaim
   fi
   echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
-  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim; do echo "$M section $f"; cat /tmp/$f; done
+  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim numa_stat; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
   echo "$M end $r"
@@ -548,6 +550,7 @@ def init_script(plan: GuestPlan) -> str:
              "@TRACES@": " ".join(plan.trace_files()), "@SAMPLE@": str(plan.sample_every),
              "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines, "@KNOB@": plan.knob,
              "@RECLAIM@": str(int(plan.reclaim_bytes)),
+             "@INTERLEAVE@": str((1 << plan.nodes) - 1) if plan.nodes > 1 else "",
              "@SWAP@": (plan.swap_device if plan.swap else ""), "@SWAP_BYTES@": str(int(plan.swap_bytes)),
              "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}
     text = INIT_TEMPLATE

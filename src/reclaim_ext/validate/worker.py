@@ -24,6 +24,8 @@ from .errors import Unavailable
 #  mapping). Every FLUSH_EVERY accesses it reads STAT_FILE (memory.stat: a memcg rstat flush, so
 #  the kernel's reclaim heuristics see fresh counters). Every SAMPLE_EVERY accesses: whole-file
 #  mincore (resident data pages) and USAGE_FILE (the memcg's charge) -> calibration samples.
+#  RECLAIM_EXT_INTERLEAVE=MASK in the environment (the VM's two-node runs): set_mempolicy
+#  MPOL_INTERLEAVE over the nodes of MASK (3: nodes 0 and 1) before the replay.
 WORKER_C = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -34,6 +36,7 @@ WORKER_C = r"""
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #define PG 4096
@@ -57,6 +60,13 @@ static long long read_ll(int fd) {
 
 int main(int argc, char **argv) {
     if (argc < 8) { fprintf(stderr, "usage: worker DATA TRACE MODE SAMPLE FLUSH STAT USAGE\n"); return 2; }
+    const char *il = getenv("RECLAIM_EXT_INTERLEAVE");  /* a node mask: MPOL_INTERLEAVE over those nodes */
+    if (il && *il) {
+        unsigned long mask = strtoul(il, NULL, 0);
+        if (syscall(SYS_set_mempolicy, 3 /* MPOL_INTERLEAVE */, &mask, 8 * sizeof mask) != 0) {
+            perror("set_mempolicy"); return 1;
+        }
+    }
     int mmap_mode = strcmp(argv[3], "mmap") == 0, anon_mode = strcmp(argv[3], "anon") == 0;
     long sample_every = atol(argv[4]), flush_every = atol(argv[5]);
     int dfd = strncmp(argv[1], "fd:", 3) == 0 ? atoi(argv[1] + 3) : open(argv[1], O_RDONLY);
