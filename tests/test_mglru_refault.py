@@ -16,7 +16,7 @@ from reclaim_ext.machine.folio import (
     PG_resident,
     PG_workingset,
 )
-from reclaim_ext.policies.mglru import lru_tier_from_refs
+from reclaim_ext.policies.mglru import NODES_SHIFT, lru_tier_from_refs
 from reclaim_ext.trace import Kind
 
 # ------------------------------------------------------------------------------------------------
@@ -57,13 +57,13 @@ def evict_file_page0(*, accesses: int = 1, two_gens_first: bool = False, working
 
 @pytest.mark.parametrize("accesses, low_bits", [(0, 0), (1, 0), (2, 1), (3, 2), (4, 3)])
 def test_eviction_token(accesses, low_bits):
-    """token = min_seq << 2 | max(refs - 1, 0); evicted[type][tier] counts the eviction.
-    (Five accesses set every ref bit: such a folio is moved up, not evicted.)"""
+    """token = min_seq << 2 | max(refs - 1, 0), packed above the node (0); evicted[type][tier]
+    counts the eviction. (Five accesses set every ref bit: such a folio is moved up, not evicted.)"""
     for two_gens_first in (False, True):
         sim, g = evict_file_page0(accesses=accesses, two_gens_first=two_gens_first)
         ops, lv, lg = state(sim)
         min_seq = lg.min_seq[LRU_FILE]
-        assert sim.folios.shadow[g] == (min_seq << 2) | low_bits
+        assert sim.folios.shadow[g] == ((min_seq << 2) | low_bits) << NODES_SHIFT
         assert not sim.folios.shadow_ws[g]
         tier = int(lru_tier_from_refs(np.array([accesses]), np.array([False]))[0])
         expect = np.zeros(4, dtype=np.int64)
@@ -177,7 +177,7 @@ def test_anon_refault_with_workingset_goes_to_max_seq():
 def test_recent_window(two_gens_first, ages, recent):
     sim, g = evict_file_page0(accesses=2, workingset=True, two_gens_first=two_gens_first)
     ops, lv, lg = state(sim)
-    token_seq = int(sim.folios.shadow[g]) >> 2
+    token_seq = int(sim.folios.shadow[g]) >> (2 + NODES_SHIFT)
     age(sim, ages)
     assert (lg.max_seq - token_seq < 4) == recent
     refaulted0 = lg.refaulted[LRU_FILE].copy()

@@ -185,6 +185,30 @@ def test_memcg_numa_stat_adds_up():
     assert "numa_stat" not in machine(rec[:2000], nodes=(4096,), memcgs=["name=a,pids=0"]).result()["memcgs"][1]
 
 
+@pytest.mark.parametrize("policy", ["mglru", "mglru-6.12"])
+def test_mglru_ignores_a_shadow_of_another_node(policy):
+    """lru_gen_refault: a folio that comes back on another node than the one it left (interleaved
+    here, every other allocation) finds a shadow of another lruvec: no refault is counted and it
+    gets no tier credit. Pages read twice far apart: about half come back on their old node."""
+    rng = np.random.default_rng(7)
+    rec = make_records(40000)
+    rec["kind"] = Kind.FILE_FD
+    rec["file"] = 1
+    rec["page"] = (rng.zipf(1.1, len(rec)) % 6000).astype(np.uint64)
+    res = {}
+    for name, numa in (("bound", ["pids=0,node=0,bind"]), ("interleaved", ["pids=0,interleave=0+1"])):
+        out = [machine(rec, policy, (2048, 2048), numa, mode, memcgs=["name=a,pids=0,max=1500"], swap=0).result()
+               for mode in ("fast", "exact")]
+        assert out[0] == out[1]
+        res[name] = out[0]
+    found = {k: r["misses"] - len(np.unique(rec["page"])) for k, r in res.items()}  # misses that find a shadow
+    refault = {k: r["vmstat"]["workingset_refault_file"] for k, r in res.items()}
+    assert refault["bound"] == found["bound"] > 0  # one node: every shadow is this lruvec's
+    assert 0.35 < refault["interleaved"] / found["interleaved"] < 0.65
+    ns = next(m for m in res["interleaved"]["memcgs"] if m["name"] == "/a")["numa_stat"]
+    assert sum(ns["workingset_refault_file"]) == refault["interleaved"]
+
+
 def test_cli_errors_for_nodes():
     for kw, msg in ((dict(nodes=0), "--nodes"), (dict(nodes=2, numa=["pids=1,node=3"]), "node 3 does not exist"),
                     (dict(nodes=[100, 100]), "add up")):

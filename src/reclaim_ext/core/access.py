@@ -120,12 +120,14 @@ def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparen
 
 
 @njit(cache=True)
-def zonelist_row(zonelists, pid_zonelist, pid, g):
+def zonelist_row(zonelists, pid_zonelist, pid, g, ftype):
     """The row of `zonelists` (machine.numa.zonelists) an allocation of folio g by task `pid`
-    uses: the task's own, or for an interleaving task (a row past the 2N zonelists, holding its
-    nodes) the zonelist of its node number g mod (its nodes) (interleave_nid, by folio: round
-    robin in first-touch order)."""
-    row = pid_zonelist[pid]
+    uses: the task's own (pid_zonelist[pid, 0]), or for an interleaving task (a row past the 2N
+    zonelists, holding its nodes) the zonelist of one of its nodes: for page cache, which has no
+    VMA, the next node after the task's last (interleave_nodes: pid_zonelist[pid, 1] counts the
+    task's page-cache allocations, il_prev); for anon memory by folio (interleave_nid by the
+    VMA offset; here the folio's number, first-touch order)."""
+    row = pid_zonelist[pid, 0]
     nn = zonelists.shape[1]
     if row < 2 * nn:
         return row
@@ -133,7 +135,7 @@ def zonelist_row(zonelists, pid_zonelist, pid, g):
     m = 0
     while m < nn and il[m] >= 0:
         m += 1
-    return il[g % m]
+    return il[(pid_zonelist[pid, 1] if ftype[g] == LRU_FILE else g) % m]
 
 
 @noref
@@ -284,12 +286,13 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
         resident = (flags[g] & PG_resident) != 0
         if kinds[i] == _FILE_FD:
             if not resident:
-                zonelist = zonelists[zonelist_row(zonelists, pid_zonelist, pid, g)]
+                zonelist = zonelists[zonelist_row(zonelists, pid_zonelist, pid, g, ftype)]
                 nid = alloc_node(zonelist, nalloc_n, budget)
                 if nid < 0:
                     return i, STOP_WMARK, ne, nalloc
                 if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                     return i, STOP_MEMCG, ne, nalloc
+                pid_zonelist[pid, 1] += 1  # a page-cache allocation (il_prev moves on)
                 ne = _alloc(g, mc, nid, not writes[i], False, False, flags, ftype, fmemcg, fnid, fshadow, fws, fever,
                             usage, peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
                             ev_fault, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
@@ -324,12 +327,14 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     ncnt[fnid[g], N_HITS] += 1
             else:  # a page fault
                 if not resident:
-                    zonelist = zonelists[zonelist_row(zonelists, pid_zonelist, pid, g)]
+                    zonelist = zonelists[zonelist_row(zonelists, pid_zonelist, pid, g, ftype)]
                     nid = alloc_node(zonelist, nalloc_n, budget)
                     if nid < 0:
                         return i, STOP_WMARK, ne, nalloc
                     if limited and over_limit(mc, 1, usage, mmax, mparent) >= 0:
                         return i, STOP_MEMCG, ne, nalloc
+                    if ftype[g] == LRU_FILE:
+                        pid_zonelist[pid, 1] += 1  # a page-cache allocation (il_prev moves on)
                     major = ftype[g] == LRU_FILE or fever[g]
                     ne = _alloc(g, mc, nid, True, True, writes[i], flags, ftype, fmemcg, fnid, fshadow, fws, fever,
                                 usage, peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,

@@ -155,13 +155,17 @@ class Simulator:
         self.demotion = [demotion_order(tiers, n.nid) for n in self.nodes]
         self.kswapd_pending: set[int] = set()  # nodes whose kswapd a demotion woke (run after the reclaim)
         self.demoted = np.zeros(2, dtype=np.int64)  # folios demoted, by type (the counter identities)
+        # shadows a refault consumed without counting it (MGLRU: another lruvec's), by type (the same)
+        self.shadows_dropped = np.zeros(2, dtype=np.int64)
         # NUMA balancing's memory tiering mode (the promotion mechanism), on a machine with tiers
         self.promo = ops.uses("promotion") and any(n.tier != "dram" for n in self.nodes)
         self.numa_balancing = NumaBalancing(self) if self.promo else None
         # each task's zonelist (machine.numa.zonelists): the compiled access path's table; tasks
         # run on DRAM nodes
-        self.zonelists, self.pid_zonelist = zonelists(len(self.nodes), list(config.numa),
-                                                      [n.nid for n in self.nodes if n.tier == "dram"])
+        self.zonelists, pid_row = zonelists(len(self.nodes), list(config.numa),
+                                            [n.nid for n in self.nodes if n.tier == "dram"])
+        # per task: its zonelist row, and its page-cache allocations so far (il_prev, interleave)
+        self.pid_zonelist = np.stack([pid_row, np.zeros_like(pid_row)], axis=1)
         self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device, ratio=config.zram_ratio)
         self.storage = StorageDevice()
         self.vm = new_vmstat()
@@ -287,7 +291,7 @@ class Simulator:
         memory policy: core.access.zonelist_row); with `memcg_reclaim` its node's whole zonelist
         (try_to_free_mem_cgroup_pages takes the zonelist of the task's node with no nodemask: a
         bound task's memcg reclaims everywhere)."""
-        row = int(zonelist_row(self.zonelists, self.pid_zonelist, pid, page))
+        row = int(zonelist_row(self.zonelists, self.pid_zonelist, pid, page, self.folios.type))
         if memcg_reclaim:
             row %= len(self.nodes)
         return [self.nodes[n] for n in self.zonelists[row].tolist() if n >= 0]
@@ -970,7 +974,8 @@ class Simulator:
         anon folio always goes to the (synchronous) swap device, every shadow entry comes from one
         eviction and is consumed by one refault, and every per-lruvec event is also a vmstat one."""
         v = self.vm
-        out = vmstat_problems(v, self.misses, self.cost, self.swap.keeps_cache, self.demoted.tolist())
+        out = vmstat_problems(v, self.misses, self.cost, self.swap.keeps_cache, self.demoted.tolist(),
+                              self.shadows_dropped.tolist())
         if v["pgalloc_normal"] - v["pgfree"] != nres:
             out.append(f"pgalloc_normal {v['pgalloc_normal']} - pgfree {v['pgfree']} != resident {nres}")
         if not self.swap.keeps_cache and v["pswpout"] - v["pswpin"] != self.swap.used:
@@ -979,11 +984,12 @@ class Simulator:
         cnt = f.count
         shadows = np.bincount(f.type[:cnt][~resident & (f.shadow[:cnt] >= 0)], minlength=2)
         for t, name in enumerate(TYPE_NAMES):
-            left = v["pgsteal_" + name] - int(self.demoted[t]) - v["workingset_refault_" + name]
+            dropped = int(self.shadows_dropped[t])
+            left = v["pgsteal_" + name] - int(self.demoted[t]) - v["workingset_refault_" + name] - dropped
             if int(shadows[t]) != left:  # a demoted folio leaves no shadow
                 out.append(f"{name}: {int(shadows[t])} shadow entries != pgsteal_{name} - "
                            f"workingset_refault_{name}" + (f" - {int(self.demoted[t])} demoted" if self.demoted[t] else "")
-                           + f" = {left}")
+                           + (f" - {dropped} shadows of another lruvec" if dropped else "") + f" = {left}")
         lvs = [m.lruvecs[n.nid] for m in self.memcgs.values() for n in self.nodes]
         for name in self.MEMCG_STAT:  # memory.stat events: the root's sum is vmstat
             if name in v:

@@ -102,14 +102,16 @@ class CostModel:
         return asdict(self)
 
 
-def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False, demoted=(0, 0)) -> list[str]:
+def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False, demoted=(0, 0),
+                    dropped=(0, 0)) -> list[str]:
     """The identities between vmstat counters (and the cost counters of device I/O) that this
     model keeps, each broken one named: reclaim is counted by source and by type together
     (core.vmscan.count_reclaim), pages enter memory only by allocation and leave it only by
     reclaim, a reclaimed anon folio goes to the swap device (every one with zram; with a disk
     (`swapcache`) a clean one in the swap cache is dropped unwritten) and comes back by a fault,
     and activations and restores are refaults. A demoted folio (`demoted`: anon, file) counts as
-    reclaimed and freed on its node, and allocated on the lower tier's."""
+    reclaimed and freed on its node, and allocated on the lower tier's. A swap-in whose shadow
+    was another lruvec's (`dropped`: anon, file; MGLRU) counts no refault."""
     out = []
     for ev in ("pgscan", "pgsteal"):
         by_src, by_type = v[ev + "_kswapd"] + v[ev + "_direct"], v[ev + "_anon"] + v[ev + "_file"]
@@ -130,8 +132,9 @@ def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False, d
     swapped = v["pgsteal_anon"] - demoted[0]
     if v["pswpout"] > swapped or (not swapcache and v["pswpout"] != swapped):
         out.append(f"pswpout {v['pswpout']} != pgsteal_anon {v['pgsteal_anon']} - {demoted[0]} demoted")
-    if v["pswpin"] != v["workingset_refault_anon"]:
-        out.append(f"pswpin {v['pswpin']} != workingset_refault_anon {v['workingset_refault_anon']}")
+    if v["pswpin"] != v["workingset_refault_anon"] + dropped[0]:
+        out.append(f"pswpin {v['pswpin']} != workingset_refault_anon {v['workingset_refault_anon']}"
+                   + (f" + {dropped[0]} shadows of another lruvec" if dropped[0] else ""))
     for name in ("anon", "file"):
         if v["workingset_refault_" + name] > v["pgsteal_" + name]:
             out.append(f"workingset_refault_{name} {v['workingset_refault_' + name]} > "

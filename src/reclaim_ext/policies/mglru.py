@@ -54,6 +54,9 @@ MIN_NR_GENS = 2
 MAX_NR_GENS = 4
 MAX_NR_TIERS = 4
 LRU_REFS_MAX = 3  # LRU_REFS is 2 bits wide
+# a shadow's token carries its node below the eviction (pack_shadow's node bits): up to 64 nodes
+NODES_SHIFT = 6
+NODES_MASK = (1 << NODES_SHIFT) - 1
 # scan_folios' verdict per folio: isolate_folio, or the reason sort_folio keeps it
 ISOLATE, SORT_PROMOTED, SORT_PROTECTED, SORT_WAITING = 0, 1, 2, 3
 _SAFE = 1 << 27  # below this, the PID products fit in int64 exactly (gains are below 2**8)
@@ -294,9 +297,11 @@ def inc_min_seq_folios(ids, logical, t, min_seq_t, flags, lru_refs, protected_t,
 
 
 @njit(cache=True)
-def eviction_tokens(ids, flags, ftype, lru_refs, min_seq, evicted, pre):
-    """lru_gen_eviction: token = min_seq of the type << 2 | max(refs - 1, 0); counts `evicted`
-    per type and tier (`pre`: refs = LRU_REFS + PG_workingset, the tier of the old rules)."""
+def eviction_tokens(ids, flags, ftype, lru_refs, min_seq, evicted, pre, nid):
+    """lru_gen_eviction: token = min_seq of the type << 2 | max(refs - 1, 0), packed with the
+    node `nid` the folios leave (as pack_shadow packs the pgdat; the memcg is the folio's
+    shadow_memcg); counts `evicted` per type and tier (`pre`: refs = LRU_REFS + PG_workingset,
+    the tier of the old rules)."""
     out = np.empty(len(ids), dtype=np.int64)
     for i in range(len(ids)):
         g = ids[i]
@@ -307,7 +312,7 @@ def eviction_tokens(ids, flags, ftype, lru_refs, min_seq, evicted, pre):
         else:
             refs = folio_refs(fl, lru_refs[g])
         evicted[t, folio_tier_v(fl, lru_refs[g], pre)] += 1
-        out[i] = (min_seq[t] << 2) | max(refs - 1, 0)
+        out[i] = (((min_seq[t] << 2) | max(refs - 1, 0)) << NODES_SHIFT) | nid
     return out
 
 
@@ -597,13 +602,13 @@ def bulk_room(ids, lohi, n, pre):
 
 @njit(cache=True)
 def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr, nl, ctrl, clock, usage, parent,
-               nodev, kc, pre):
+               nodev, kc, pre, nid):
     """The folio work of a bulk pass (bulk_plan's verdicts) on the lists `ids`, `stamps`
     (windows `lohi`, with bulk_room's room): the folios leave the tail of the oldest file
     generation (isolate_lru_folios), are sorted or isolated in order (sort_and_isolate), the
     sorted ones go onto the heads of their lists, and the isolated ones are evicted (the
     shadows carry lru_gen_eviction's tokens) and freed (core.kswapd.evict_free). `ftab`: as
-    core.kswapd.tables. Returns (isolated, file folios waiting for writeback that are dirty,
+    core.kswapd.tables; `nid` the lruvec's node. Returns (isolated, file folios waiting for writeback that are dirty,
     those not under writeback, the folios sorted to the tail of their lists in `tq` before the
     rework, tq)."""
     fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
@@ -622,7 +627,7 @@ def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs
     for k in range(npush):  # list_add names the list by row * nr_lists + list: this lruvec's lists
         push[1][k] -= row * nr.shape[1]
     push_slots(push, npush, ids, stamps, lohi)
-    tokens = eviction_tokens(iso, flags, ftype, lru_refs, min_seq, ctrl[3], pre)
+    tokens = eviction_tokens(iso, flags, ftype, lru_refs, min_seq, ctrl[3], pre, nid)
     evict_free(iso, tokens, row, flags, ftab[5], ftab[6], ftab[7], ftab[8], usage, parent, nodev, kc)
     return len(iso), census[0], census[1], ntail, tq
 
@@ -632,12 +637,15 @@ def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs
 
 @njit(cache=True)
 def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fstamp, flru_gen, flru_refs, fmemcg,
-                 fshadow_memcg, multi, nr, nr_logical, seqs, refaulted, clock, stat, push, pre):
+                 fshadow_memcg, multi, nr, nr_logical, seqs, refaulted, clock, stat, push, pre, nid):
     """MGLRU's hot path, one event after the other, each on its folio's lruvec (row: the memcg it
     is charged to; seqs[row] = max_seq, min_seq[anon], min_seq[file]): an ADD is lru_gen_refault
     (a shadow of this lruvec within MAX_NR_GENS generations of max_seq), lru_gen_in_fault's
     PG_active, then lru_gen_add_folio at the list head; an ACCESS is lru_gen_inc_refs. Returns
-    the number of list insertions left in `push` (HookOut.apply).
+    the number of list insertions left in `push` (HookOut.apply). The events' folios are on node
+    `nid`; lru_gen_refault ignores a shadow of another lruvec (another memcg, or another node: the
+    folio came back elsewhere), and counts no refault for it: the core counted every shadow
+    (workingset_refault's rule), so `stat` takes that count back.
 
     `pre` (Linux 6.1-6.13, before the December 2024 rework): a shadow is recent when its token's
     min_seq is the type's min_seq now (lru_gen_test_recent); every recent refault counts
@@ -653,8 +661,14 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
         max_seq = seqs[row, 0]
         if is_add[j]:
             token = shadow[j]
+            if token >= 0:
+                if (token & NODES_MASK) != nid or (multi and fshadow_memcg[g] != fmemcg[g]):
+                    stat[row, 4 + t] -= 1  # workingset_refault: not this lruvec's
+                    token = -1
+                else:
+                    token >>= NODES_SHIFT
             if pre:
-                if token >= 0 and (not multi or fshadow_memcg[g] == fmemcg[g]) and (token >> 2) == seqs[row, 1 + t]:
+                if token >= 0 and (token >> 2) == seqs[row, 1 + t]:
                     refs = (token & 3) + (1 if shadow_ws[j] else 0)
                     refaulted[row, t, 0 if refs == 0 else (1 if refs == 1 else (2 if refs <= 3 else 3))] += 1
                     stat[row, t] += 1  # workingset_activate
@@ -662,7 +676,7 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
                         flru_refs[g] = LRU_REFS_MAX
                         flags[g] |= PG_workingset
                         stat[row, 2 + t] += 1  # workingset_restore
-            elif token >= 0 and (not multi or fshadow_memcg[g] == fmemcg[g]) and abs(max_seq - (token >> 2)) < MAX_NR_GENS:
+            elif token >= 0 and abs(max_seq - (token >> 2)) < MAX_NR_GENS:
                 refs = (token & 3) + 1
                 refaulted[row, t, tier_from_refs(refs, shadow_ws[j])] += 1
                 if fault[j]:
@@ -754,7 +768,7 @@ def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seq
             resume[0], resume[1] = priority, reclaimed
             return -3
         got, dirty, unqueued, _, _ = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr,
-                                                nl, ctrl, clock, usage, parent, nodev, kc, False)
+                                                nl, ctrl, clock, usage, parent, nodev, kc, False, 0)  # (one node)
         if got != niso or evictable_size_of(nl[row], min_seq, max_seq, swappiness) != size - niso:
             return -2
         passes += 1
@@ -885,7 +899,7 @@ def lru_gen_from_seq(seq: int) -> int:
 
 # per-lruvec counters mglru_events keeps (HookOut.stat columns)
 _EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "workingset_restore_anon",
-                   "workingset_restore_file")
+                   "workingset_restore_file", "workingset_refault_anon", "workingset_refault_file")
 
 
 def evictable_types(swappiness: int) -> tuple[int, ...]:
@@ -1013,7 +1027,7 @@ class MGLRU(BatchedEvents):
         f = sim.folios
         lg = self.lrugen(lruvec)
         return eviction_tokens(ids, f.flags, f.type, f.lru_refs, np.array(lg.min_seq, dtype=np.int64), lg.evicted,
-                               self.pre_rework)
+                               self.pre_rework, lruvec.node.nid)
 
     # ---- hot path: mglru_events (compiled, above) for one event or a whole stretch -----------
 
@@ -1029,10 +1043,11 @@ class MGLRU(BatchedEvents):
         out = HookOut.get(sim, _EVENT_COUNTERS, len(ev.page), lruvec.node)
         out.npush = mglru_events(ev.page, ev.is_add, ev.shadow, ev.shadow_ws, ev.fault, f.flags, f.type, f.lru, f.stamp,
                                  f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, sim.multi, t.nr, t.nr_logical, seqs,
-                                 refaulted, sim._stamp_clock, out.stat, out.push, self.pre_rework)
+                                 refaulted, sim._stamp_clock, out.stat, out.push, self.pre_rework, nid)
         if refaulted.any():
             for lg, r in zip(lgs, refaulted):
                 lg.refaulted += r
+        sim.shadows_dropped -= out.stat[:, 4:6].sum(axis=0)  # the refaults taken back: shadows dropped
         out.apply()
 
     def segment_driver(self, sim, slots):
@@ -1054,7 +1069,7 @@ class MGLRU(BatchedEvents):
             seqs = np.array([[lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]]], dtype=np.int64)
             evt = (f.flags, f.type, f.lru, f.stamp, f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, False, t.nr,
                    t.nr_logical, seqs, lg.refaulted.reshape(1, 2, MAX_NR_TIERS), sim._stamp_clock, out.stat, out.push,
-                   False)
+                   False, 0)  # (the compiled driver runs on one node)
             memcg_old = self.uses("memcg_lru") and lv.priv["memcg_gen"] == mlru.seq % MEMCG_NR_GENS
             gen = (t.nr_logical, seqs, lg.ctrl, memcg_old, mlru.bins, mlru.bin_pos)
             return evt, gen
@@ -1536,7 +1551,8 @@ class MGLRU(BatchedEvents):
         kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
         niso, dirty, unqueued, ntail, tq = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, tables(sim, lruvec)[0],
                                                       f.lru_gen, f.lru_refs, table.nr, table.nr_logical, lg.ctrl,
-                                                      sim._stamp_clock, usage, table.parent, nodev, kc, pre)
+                                                      sim._stamp_clock, usage, table.parent, nodev, kc, pre,
+                                                      lruvec.node.nid)
         set_lists(lists, ids, stamps, lohi)
         set_node_scalars(node, nodev)
         for m, u in zip(mcs, usage.tolist()):
