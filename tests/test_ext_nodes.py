@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import run_json
+from test_ext_per_lruvec import run_ops
+from test_ext_scopes import Recording
 from test_nodes import anon_trace
 
 from reclaim_ext.core.engine import SimConfig, Simulator
@@ -31,19 +33,10 @@ def trace(seed: int = 3, n: int = 40000) -> np.ndarray:
 
 def run_on_nodes(attach, rec=None, mode="fast", memcgs=MEMCGS, nodes=NODES, numa=("pids=2,node=1,bind",),
                  tiers=(), mechanisms=None, swap=8000):
-    """A run with these (scope, policy) attached from the start: (simulator, ops)."""
-    rec = trace() if rec is None else rec
-    ops = ExtOps(attach[0][1], scope=attach[0][0], mechanisms=mechanisms)
-    sim = Simulator(SimConfig(memory_pages=sum(nodes), swap_pages=swap, nodes=list(nodes), numa=list(numa),
-                              mode=mode, check=True, memcgs=list(memcgs), tiers=list(tiers),
-                              bulk_reclaim=mode == "fast"), ops)
-    sim.run(ArrayTrace("t", rec[:1]))
-    for scope, pol in attach[1:]:
-        ops.attach(pol, scope, 1)
-    sim.run(ArrayTrace("t", rec[1:]))
-    ops.finish()
-    sim.check_conservation()
-    return sim, ops
+    """A run with these (scope, policy) attached from the start on a machine of `nodes`."""
+    return run_ops(attach, list(memcgs), trace() if rec is None else rec, mode, mechanisms,
+                   memory_pages=sum(nodes), swap_pages=swap, nodes=list(nodes), numa=list(numa), tiers=list(tiers),
+                   bulk_reclaim=mode == "fast")
 
 
 @pytest.mark.parametrize("attach", [[("system", LRU)], [("system", S3FIFO)], [("system", LRUCompiled)],
@@ -62,33 +55,15 @@ def test_drivers_agree_with_plugins_on_two_nodes(attach):
     assert (out[0][3]["topped_up"] == 0) != compiled and out[0][0]["pgscan_kswapd"] > 0
 
 
-class Recording(LRU):
-    """The LRU plug-in that records the nodes of the pages it is given and of the evict() calls."""
+class NodeRecording(Recording):
+    """test_ext_scopes' Recording of the nodes (folio nid, ctx.node), one instance for its scope."""
 
     per_lruvec = False
-
-    def __init__(self, sim_ref: list):
-        self.sim_ref, self.seen, self.asked = sim_ref, set(), set()
-
-    def _note(self, handles):
-        self.seen.update(self.sim_ref[0].folios.nid[handles].tolist())
-
-    def added(self, ctx, handles):
-        self._note(handles)
-        super().added(ctx, handles)
-
-    def accessed(self, ctx, handles):
-        self._note(handles)
-        super().accessed(ctx, handles)
-
-    def evict(self, ctx, n):
-        self.asked.add(ctx.node)
-        return super().evict(ctx, n)
 
 
 def test_a_node_policy_governs_that_node_only():
     ref: list = []
-    pol = Recording(ref)
+    pol = NodeRecording(ref, "nid", "node")
     ops = ExtOps(pol, scope="node:1")
     sim = Simulator(SimConfig(memory_pages=sum(NODES), swap_pages=8000, nodes=list(NODES), check=True,
                               memcgs=MEMCGS), ops)

@@ -26,10 +26,13 @@ TENANTS = ("--workload", "tenants", "-p", "a=zipf pages=3000 accesses=30000 alph
            "b=loop pages=800 passes=8", "--memcg", "name=a,pids=0", "--memcg", "name=b,pids=1", "--memory", "4MiB")
 
 
-def run_ops(attach: list[tuple[str, object]], memcgs=MEMCGS, trace=TRACE, mode: str = "fast"):
-    """A run with the policies attached at access 0 ((scope, policy), ...): (simulator, ops)."""
-    ops = ExtOps(attach[0][1], scope=attach[0][0])
-    sim = Simulator(SimConfig(memory_pages=4096, swap_pages=0, mode=mode, check=True, memcgs=memcgs), ops)
+def run_ops(attach: list[tuple[str, object]], memcgs=MEMCGS, trace=TRACE, mode: str = "fast", mechanisms=None,
+            **config):
+    """A run with the policies attached at access 0 ((scope, policy), ...): (simulator, ops);
+    `config`: SimConfig fields beside the defaults (4096 pages, no swap)."""
+    ops = ExtOps(attach[0][1], scope=attach[0][0], mechanisms=mechanisms)
+    sim = Simulator(SimConfig(**{"memory_pages": 4096, "swap_pages": 0, "mode": mode, "check": True,
+                                 "memcgs": list(memcgs), **config}), ops)
     sim.run(ArrayTrace("t", trace[:1]))
     for scope, pol in attach[1:]:
         ops.attach(pol, scope, 1)

@@ -60,13 +60,15 @@ class RaisesAt(LRU):
 
 
 class Recording(LRU):
-    """The LRU plug-in that records the memcg of every handle it is given or asked about."""
+    """The LRU plug-in that records the memcg of every handle it is given or asked about (or
+    another folio field and Context field: nid and node)."""
 
-    def __init__(self, sim_ref: list):
+    def __init__(self, sim_ref: list, folio_field: str = "memcg", ctx_field: str = "memcg"):
         self.sim_ref, self.seen, self.asked = sim_ref, set(), set()
+        self.folio_field, self.ctx_field = folio_field, ctx_field
 
     def _note(self, handles):
-        self.seen.update(self.sim_ref[0].folios.memcg[handles].tolist())
+        self.seen.update(getattr(self.sim_ref[0].folios, self.folio_field)[handles].tolist())
 
     def added(self, ctx, handles):
         self._note(handles)
@@ -77,7 +79,7 @@ class Recording(LRU):
         super().accessed(ctx, handles)
 
     def evict(self, ctx, n):
-        self.asked.add(ctx.memcg)
+        self.asked.add(getattr(ctx, self.ctx_field))
         return super().evict(ctx, n)
 
 

@@ -222,7 +222,7 @@ def test_initramfs_contents(fake_tree, tmp_path):
         [f"run_one {i} trace.u32 mmap 33554432" for i in (1, 2, 3)]         # 3 runs, 8192 pages
     assert "LRU_GEN=y" in text and "MIN_TTL=1000" in text
     assert "for t in trace.u32; do cp /mnt/$t /$t" in text
-    assert "exec /worker /mnt/data /$2 $3 1000 64 \\\n    $CG/memory.stat $CG/memory.current" in text
+    assert "exec /worker /mnt/data /$2 $3 \\\n    1000 64 $CG/memory.stat $CG/memory.current" in text
     assert "echo 0 > /sys/block/vda/queue/read_ahead_kb" in text and "poweroff -f" in text
     assert files["worker"] == (0o100755, b"\x7fELF-worker")
     assert files["bin/busybox"] == (0o100755, b"\x7fELF-busybox")
@@ -424,7 +424,7 @@ def test_memory_reclaim_after_the_replay():
     """--reclaim SIZE: the guest writes SIZE to memory.reclaim after each replay and reports what
     it took; the model writes it after its last access."""
     text = vi.init_script(vi.GuestPlan(limit_pages=1000, reclaim_bytes=8192 * 4096))
-    assert "echo 33554432 > $CG/memory.reclaim" in text and " lru_gen reclaim; do" in text
+    assert "echo 33554432 > $CG/memory.reclaim" in text and " lru_gen reclaim numa_stat; do" in text
     assert "if [ 0 -gt 0 ]" in vi.init_script(vi.GuestPlan(limit_pages=1000))  # off by default
     stat1 = {"file": 5000 * 4096}
     ok = vmmod.parse_reclaim("before=20971520 after=16777216 rc=0 error=\nanon 0\nfile 16384000\n", stat1)
@@ -951,4 +951,4 @@ def test_lru_gen_seqs_of_the_probe_from_the_guests_debugfs_file():
     assert model_run(pages[:2000], 2048, 300, "pread", "classic")["lru_gen"] is None
     script = vi.init_script(vi.GuestPlan(limit_pages=2048))
     assert "mount -t debugfs none /sys/kernel/debug" in script
-    assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen reclaim; do" in script
+    assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen reclaim numa_stat; do" in script

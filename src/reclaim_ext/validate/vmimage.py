@@ -509,13 +509,13 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
   cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
-  cat $CG/memory.numa_stat > /tmp/numa_stat 2>/dev/null || : > /tmp/numa_stat
   : > /tmp/reclaim
   if [ @RECLAIM@ -gt 0 ]; then   # proactive reclaim once the replay is over: memory.current before, after, rc
     c0=$(cat $CG/memory.current); echo @RECLAIM@ > $CG/memory.reclaim 2>/tmp/reclaim_err; rrc=$?
     echo "before=$c0 after=$(cat $CG/memory.current) rc=$rrc error=$(tr ' ' _ < /tmp/reclaim_err)" > /tmp/reclaim
     cat $CG/memory.stat >> /tmp/reclaim
   fi
+  cat $CG/memory.numa_stat > /tmp/numa_stat 2>/dev/null || : > /tmp/numa_stat   # at the end (after memory.reclaim)
   echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
   for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim numa_stat; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
