@@ -55,6 +55,15 @@ def test_drivers_agree_with_plugins_on_two_nodes(attach):
     assert (out[0][3]["topped_up"] == 0) != compiled and out[0][0]["pgscan_kswapd"] > 0
 
 
+def test_a_policy_of_one_instance_over_two_nodes_is_told_why_it_starves():
+    """One instance over both nodes' lruvecs (per_lruvec False) proposes the global tail, often
+    another node's pages: R8 sets those aside; starved, it is ejected with the reason named."""
+    sim, ops = run_on_nodes([("system", type("GlobalLRU", (LRU,), {"per_lruvec": False})())])
+    ex = ops.exit
+    assert ex.kind == "ERROR_STALL" and "pages of other lruvecs" in ex.reason and "per_lruvec = True" in ex.reason
+    assert ops.events["other_lruvec"] > 0 and ops.governor("system") == "classic"
+
+
 class NodeRecording(Recording):
     """test_ext_scopes' Recording of the nodes (folio nid, ctx.node), one instance for its scope."""
 

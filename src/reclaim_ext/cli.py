@@ -262,8 +262,8 @@ def _set_topology(cfg, nodes, numa, tiers) -> None:
               help="Pages the plain cache holds (with --cache; 1000, or a size like 4MiB).")
 @click.option("--scope", default="system", show_default=True, metavar="SCOPE",
               help="Where --policy (a reclaim_ext policy) attaches: system, node:0 or memcg:/PATH (a --memcg). "
-                   "Each lruvec (a memcg on a node) is governed by the policy of the nearest attached scope (its memcg, an ancestor, "
-                   "its node, the system), else by classic.")
+                   "Each lruvec (a memcg on a node) is governed by the policy of the nearest attached scope "
+                   "(its memcg, an ancestor, its node, the system), else by classic.")
 @click.option("--switch", "switches", multiple=True, metavar="AT:POLICY[@SCOPE]",
               help="Before access AT, replace the reclaim_ext policy attached to SCOPE (default system) by "
                    "POLICY (or detach it with 'none'); repeatable. E.g. --policy lru --switch 1000000:s3fifo, "

@@ -17,12 +17,12 @@ What an attached policy sees, for the lruvecs it governs:
   * a folio allocated (fault or read() miss) -> `added`; a read()/write() hit -> `accessed`, in
     trace order (the fast driver passes runs of events); `ctx.when` numbers the events;
   * each reclaim pass over one of its lruvecs -> `evict(ctx, n)` for batches of up to
-    SWAP_CLUSTER_MAX (`ctx.memcg`, `ctx.node`: the lruvec's memcg and node). Returning DEFER hands the pass to
-    classic. Otherwise the core checks the answer (rules R1-R4, R8: resident, on a list, issued,
-    distinct, in scope, not protected), tops up a shortfall from the tails of classic's inactive
-    lists, and runs shrink_folio_list on the batch: a folio with a young PTE is kept (put back as
-    classic puts back an activated folio, and reported to `accessed`), a dirty one waits for
-    writeback, the rest are freed;
+    SWAP_CLUSTER_MAX (`ctx.memcg`, `ctx.node`: the lruvec's memcg and node). Returning DEFER
+    hands the pass to classic. Otherwise the core checks the answer (rules R1-R4, R8: resident,
+    on a list, issued, distinct, in scope, not protected), tops up a shortfall from the tails of
+    classic's inactive lists, and runs shrink_folio_list on the batch: a folio with a young PTE
+    is kept (put back as classic puts back an activated folio, and reported to `accessed`), a
+    dirty one waits for writeback, the rest are freed;
   * every folio that leaves one of its lruvecs -> `removed` (whoever chose it);
   * shadow entries and refaults are classic's.
 A policy without `evict` only observes: classic decides, with all its fast paths. A policy that
@@ -255,8 +255,8 @@ class ExtOps(Classic):
 
     def governor(self, scope: str) -> str:
         """The name of the policy that governs `scope` now, 'classic' when no attached policy does:
-        for a node, its root memcg's lruvec; for the system, the root memcg's on the first node
-        without a node policy of its own; for a memcg, its lruvec on that node."""
+        for a node, its root memcg's lruvec; for the system or a memcg, that memcg's lruvec on the
+        first node without a node policy of its own (else node 0)."""
         sim = self.sim
         m = sim.root_memcg
         if scope.startswith("memcg:") and scope != "memcg:/":
@@ -538,6 +538,7 @@ class ExtOps(Classic):
         if answer is DEFER and att.alive:
             return None
         got = np.zeros(0, dtype=np.int64)
+        other = att.events["other_lruvec"]
         if att.alive:
             try:
                 live = (f.flags[: f.count] & PG_resident) != 0
@@ -564,7 +565,10 @@ class ExtOps(Classic):
         short = n - len(got)
         if att.alive:
             att.events["topped_up"] += short
-            att.host.answered(answered)
+            elsewhere = not answered and att.events["other_lruvec"] > other
+            att.host.answered(answered, "its answers were pages of other lruvecs than the one reclaimed (another "
+                                        "memcg or node): answer from ctx.memcg and ctx.node's pages, or set "
+                                        "per_lruvec = True" if elsewhere else None)
         if short:
             extra = []
             # anon only while there is swap to put it in (can_reclaim_anon): an unreclaimable

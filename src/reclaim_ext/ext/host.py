@@ -158,15 +158,15 @@ class PolicyHost:
             if c is not None and c > cap:
                 raise ContractError(f"a ghost table of capacity {c} is over the cap of {cap} entries (rule R11)")
 
-    def answered(self, usable: int) -> None:
+    def answered(self, usable: int, why: str | None = None) -> None:
         """Record how many usable victims an evict() answer gave; K empty answers in a row eject
-        the policy (starvation, R4)."""
+        the policy (starvation, R4); `why`: what was wrong with the last answer, for the record."""
         if not self.alive:
             return
         self._starved = 0 if usable else self._starved + 1
         if self._starved >= self.starve_limit:
             self.eject(EXIT_ERROR_STALL, f"evict() gave no usable victim {self._starved} times in a row "
-                       "(starvation)", "evict")
+                       "(starvation)" + (f": {why}" if why else ""), "evict")
 
     def eject(self, kind: str, reason: str, hook: str | None, code: int = 0, tb: str | None = None) -> None:
         """Stop calling the policy for good and record why (R9)."""

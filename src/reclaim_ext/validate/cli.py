@@ -230,7 +230,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
 
 _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
-                  "access", "knob", "reclaim", "vm_nodes", "reps", "swap_device", "swappiness", "suite", "only", "out", "scale", "table_from", "workdir",
+                  "access", "knob", "reclaim", "vm_nodes", "reps", "swap_device", "swappiness", "suite", "only", "out",
+                  "scale", "table_from", "workdir",
                   "overhead", "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
 
