@@ -155,7 +155,7 @@ class Simulator:
         self.demotion = [demotion_order(tiers, n.nid) for n in self.nodes]
         self.kswapd_pending: set[int] = set()  # nodes whose kswapd a demotion woke (run after the reclaim)
         self.demoted = np.zeros(2, dtype=np.int64)  # folios demoted, by type (the counter identities)
-        # shadows a refault consumed without counting it (MGLRU: another lruvec's), by type (the same)
+        # shadows a refault consumed without counting it (lru_gen_refault: another lruvec's), by type
         self.shadows_dropped = np.zeros(2, dtype=np.int64)
         # NUMA balancing's memory tiering mode (the promotion mechanism), on a machine with tiers
         self.promo = ops.uses("promotion") and any(n.tier != "dram" for n in self.nodes)
@@ -1072,8 +1072,7 @@ class Simulator:
                   "workingset_activate_file", "workingset_restore_anon", "workingset_restore_file",
                   "pgdemote_kswapd", "pgdemote_direct")
 
-    NUMA_STAT = ("workingset_refault_anon", "workingset_refault_file", "workingset_activate_anon",
-                 "workingset_activate_file", "workingset_restore_anon", "workingset_restore_file")
+    NUMA_STAT = tuple(name for name in MEMCG_STAT if name.startswith("workingset_"))  # memory.numa_stat's events
 
     def memcg_results(self) -> list[dict]:
         """Per memcg (pre-order): name, memory.max, usage, peak, memory.stat and memory.events

@@ -111,7 +111,7 @@ def vmstat_problems(v: dict, misses: int, cost: dict, swapcache: bool = False, d
     (`swapcache`) a clean one in the swap cache is dropped unwritten) and comes back by a fault,
     and activations and restores are refaults. A demoted folio (`demoted`: anon, file) counts as
     reclaimed and freed on its node, and allocated on the lower tier's. A swap-in whose shadow
-    was another lruvec's (`dropped`: anon, file; MGLRU) counts no refault."""
+    was another lruvec's (`dropped`: anon, file; lru_gen_refault's rule) counts no refault."""
     out = []
     for ev in ("pgscan", "pgsteal"):
         by_src, by_type = v[ev + "_kswapd"] + v[ev + "_direct"], v[ev + "_anon"] + v[ev + "_file"]

@@ -253,6 +253,13 @@ class ExtOps(Classic):
         """The lruvec key of (memcg, node): memcg id * number of nodes + node id (arrays too)."""
         return memcg_id * len(self.sim.nodes) + nid
 
+    def lruvec_key(self, lruvec) -> int:
+        return self.key(lruvec.memcg.id, lruvec.node.nid)
+
+    def _governing(self, lruvec) -> Attachment | None:
+        """The attachment that governs `lruvec` now (None: classic alone)."""
+        return self._owner.get(self.lruvec_key(lruvec))
+
     def governor(self, scope: str) -> str:
         """The name of the policy that governs `scope` now, 'classic' when no attached policy does:
         for a node, its root memcg's lruvec; for the system or a memcg, that memcg's lruvec on the
@@ -309,7 +316,7 @@ class ExtOps(Classic):
         for lv in self._lruvecs():
             a = self._resolve(lv.memcg, lv.node.nid)
             if a is not None:
-                new[self.key(lv.memcg.id, lv.node.nid)] = a
+                new[self.lruvec_key(lv)] = a
         self._owner = new
         owners = list({id(a): a for a in new.values()}.values())
         self._owners = owners
@@ -319,7 +326,7 @@ class ExtOps(Classic):
         for a in self.attached.values():
             a.lruvec_keys = np.array(sorted(k for k, o in new.items() if o is a), dtype=np.int64)
         for lv in self._lruvecs():
-            k = self.key(lv.memcg.id, lv.node.nid)
+            k = self.lruvec_key(lv)
             before, after = old.get(k), new.get(k)
             if before is after:
                 continue
@@ -372,7 +379,7 @@ class ExtOps(Classic):
         """Context.walk_page_tables during evict(): core.ptwalk.walk_mm over the mms of the
         lruvec's memcg, with the attachment's own Bloom filters and round number for that lruvec
         (the built-in MGLRU's walk, whose round is max_seq); it charges the PTEs walked."""
-        k = self.key(lruvec.memcg.id, lruvec.node.nid)
+        k = self.lruvec_key(lruvec)
         rounds = att.walks.get(k)
         if rounds is None:
             rounds = att.walks[k] = WalkRounds()
@@ -423,7 +430,7 @@ class ExtOps(Classic):
 
     def _one_event(self, lruvec, hook: str, page: int) -> None:
         """The exact driver's single event, for the policy governing the lruvec."""
-        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
+        att = self._governing(lruvec)
         if att is not None:
             self._deliver(att, hook, np.array([page], dtype=np.int64))
 
@@ -491,7 +498,7 @@ class ExtOps(Classic):
     def shrink_lruvec(self, sim, lruvec, sc):
         if self._pending:
             self._start()
-        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
+        att = self._governing(lruvec)
         if att is None or not att.alive or not att.evicts:
             return super().shrink_lruvec(sim, lruvec, sc)
         scan = lruvec.total() >> sc.priority
@@ -513,7 +520,7 @@ class ExtOps(Classic):
         proposes the victims. Their young bits are that policy's to test (ctx.referenced, or the
         check of its candidates): classic's aging of its own lists underneath would clear them,
         so the policy would see fewer young pages than the kernel's policy it may implement."""
-        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
+        att = self._governing(lruvec)
         return not (att is not None and att.alive and att.evicts)
 
     def _candidates(self, sim, lruvec, att: Attachment, n: int) -> np.ndarray | None:
@@ -591,7 +598,7 @@ class ExtOps(Classic):
             return got
         f = sim.folios
         keys = self.key(f.memcg[got], f.nid[got])
-        other = keys != self.key(lruvec.memcg.id, lruvec.node.nid)
+        other = keys != self.lruvec_key(lruvec)
         if not other.any():
             return got
         outside = ~np.isin(keys, att.lruvec_keys)
@@ -629,7 +636,7 @@ class ExtOps(Classic):
         """Survivors of a policy's batch go back as classic puts them back (activated ones to the
         active list) and the activated ones are reported as accessed (seen young)."""
         self.putback(sim, lruvec, ids, active)
-        att = self._owner.get(self.key(lruvec.memcg.id, lruvec.node.nid))
+        att = self._governing(lruvec)
         if att is not None and len(ids) and active.any():
             self._deliver(att, "accessed", ids[active])
 

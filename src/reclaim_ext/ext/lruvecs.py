@@ -73,7 +73,7 @@ class PerLruvec(Policy):
         for lv in ops._lruvecs():
             att = ops._resolve(lv.memcg, lv.node.nid)
             if att is not None and att.policy is self:
-                self._instance(ctx, ops.key(lv.memcg.id, lv.node.nid))
+                self._instance(ctx, ops.lruvec_key(lv))
 
     def _instance(self, ctx, key: int) -> tuple[Policy, Context]:
         """The instance of the lruvec `key` (made and initialised on first use)."""

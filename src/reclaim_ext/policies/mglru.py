@@ -608,9 +608,9 @@ def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs
     generation (isolate_lru_folios), are sorted or isolated in order (sort_and_isolate), the
     sorted ones go onto the heads of their lists, and the isolated ones are evicted (the
     shadows carry lru_gen_eviction's tokens) and freed (core.kswapd.evict_free). `ftab`: as
-    core.kswapd.tables; `nid` the lruvec's node. Returns (isolated, file folios waiting for writeback that are dirty,
-    those not under writeback, the folios sorted to the tail of their lists in `tq` before the
-    rework, tq)."""
+    core.kswapd.tables; `nid` the lruvec's node. Returns (isolated, file folios waiting for
+    writeback that are dirty, those not under writeback, the folios sorted to the tail of their
+    lists in `tq` before the rework, tq)."""
     fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
     lru = LRU_FILE * MAX_NR_GENS + min_seq[LRU_FILE] % MAX_NR_GENS
     n = len(verdict)
@@ -1047,7 +1047,8 @@ class MGLRU(BatchedEvents):
         if refaulted.any():
             for lg, r in zip(lgs, refaulted):
                 lg.refaulted += r
-        sim.shadows_dropped -= out.stat[:, 4:6].sum(axis=0)  # the refaults taken back: shadows dropped
+        if sim.multi or len(sim.nodes) > 1:  # only then can a shadow be another lruvec's
+            sim.shadows_dropped -= out.stat[:, 4:6].sum(axis=0)  # the refaults taken back
         out.apply()
 
     def segment_driver(self, sim, slots):
