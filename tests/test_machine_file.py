@@ -51,8 +51,10 @@ def test_machine_show_prints_the_tree():
 @pytest.mark.parametrize("text,message", [
     ('memory = "64MiB"\nbogus = 1\n', "unknown key 'bogus'"),
     ('memory = "lots"\n', "memory"),
-    ('[[swap_devices]]\nsize = "1GiB"\n', "several swap devices"),
-    ('[[swap_device]]\nkind = "zram"\n[[swap_device]]\nkind = "disk"\n', "one swap device so far"),
+    ('[[swap_devices]]\nsize = "1GiB"\n', "not a key; nodes are"),
+    ('[[swap_device]]\nkind = "zram"\n[[swap_device]]\nkind = "disk"\n', "1: needs a size"),
+    ('[[swap_device]]\nsize = "1GiB"\nprio = "high"\n', "prio: 'high' is not an integer"),
+    ('[[swap_device]]\nkind = "disk"\nsize = "1GiB"\nratio = 2\n', "ratio: the swap device is disk"),
     ('swap = "1GiB"\n[[swap_device]]\nkind = "disk"\n', "give one of them"),
     ('[[swap_device]]\nkind = "tape"\n', "not one of zram, disk"),
     ('[[swap_device]]\nkind = "zram"\nspeed = 1\n', "unknown key 'speed'"),

@@ -14,7 +14,7 @@ from .core.engine import OutOfMemory, SimConfig, Simulator, default_check
 from .core.stats import CostModel, si_mem_available
 from .errors import ConfigError, TraceError
 from .machine.folio import LRU_FILE
-from .machine.node import check_swap_device, check_swappiness, check_zram_ratio
+from .machine.node import SwapDevice, check_swap_device, check_swappiness, check_zram_ratio, parse_swapon
 from .machine.units import parse_size
 from .policies import BUILTIN, get_policy, plugin_mechanisms
 from .trace import Trace, make_workload, open_trace
@@ -40,6 +40,9 @@ class RunConfig:
     swappiness: int = 60
     swap_device: str = "zram"           # machine.node.SWAP_DEVICES: zram or disk (a swap cache on swap-in)
     zram_ratio: float = 0.0             # zram's compression ratio: its pool takes node memory (0: not modelled)
+    # several swap devices in swapon order, in place of swap / swap_device / zram_ratio:
+    # "kind=zram,size=64MiB,prio=100" specs (--swapon) or machine.node.SwapDevice
+    swap_devices: list = field(default_factory=list)
     seed: int = 0
     mode: str = "fast"
     check: bool = field(default_factory=default_check)
@@ -131,6 +134,10 @@ class RunConfig:
             raise ConfigError("swap: must not be negative")
         check_swap_device(self.swap_device)
         check_zram_ratio(self.zram_ratio, self.swap_device)
+        self.swap_devices = [d if isinstance(d, SwapDevice) else parse_swapon(d) for d in self.swap_devices]
+        if self.swap_devices and (self.swap is not None or self.zram_ratio or self.swap_device != "zram"):
+            raise ConfigError("swap devices (--swapon): give each device's size, kind and ratio there, not with "
+                              "--swap, --swap-device or --zram-ratio")
         if self.trace is not None and not self.trace_format:
             raise ConfigError("--trace needs --format (oraclegeneral, csv, vscsi or native)")
         if self.min_free_kbytes is not None and self.min_free_kbytes // 4 >= self.memory:
@@ -249,6 +256,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         swappiness=cfg.swappiness,
         swap_device=cfg.swap_device,
         zram_ratio=cfg.zram_ratio,
+        swap_devices=list(cfg.swap_devices),
         min_free_kbytes=cfg.min_free_kbytes,
         watermark_scale_factor=cfg.watermark_scale_factor,
         mode=cfg.mode,
@@ -344,6 +352,7 @@ def run(cfg: RunConfig, trace: Trace | None = None, progress: Callable[[int], No
         "swap_cache_pages": sim.swap_cache_pages(),
         "zram_ratio": sim.swap.ratio,
         "zram_pool_pages": sim.swap.pool_pages,  # node memory zram's compressed store takes (0: not modelled)
+        "swap_devices": sim.swap.describe(),  # each device (/proc/swaps), in swapon order
         "swappiness": cfg.swappiness,
         "accesses": res["accesses"],
         "accesses_by_kind": res["accesses_by_kind"],

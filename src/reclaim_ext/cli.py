@@ -148,6 +148,11 @@ _RUN_OPTIONS = (
     click.option("--zram-ratio", "zram_ratio", default=0.0, show_default=True, type=click.FloatRange(min=0),
                  help="zram's compression ratio: each page it stores takes 1/RATIO of a page of the node's memory; "
                       "0: zram's memory is not modelled."),
+    click.option("--swapon", "swapon", multiple=True, metavar="SPEC",
+                 help="A swap device, repeatable, in place of --swap/--swap-device/--zram-ratio: "
+                      "kind=zram|disk,size=SIZE[,prio=N][,ratio=R] (prio as swapon -p: slots come from the "
+                      "highest-priority device with room, equal priorities in turn; default below the devices "
+                      "before it), e.g. --swapon kind=zram,size=32MiB,prio=100 --swapon kind=disk,size=1GiB."),
     click.option("--seed", default=0, show_default=True, type=int, help="Seed of the workload generator."),
     click.option("--mode", default="fast", show_default=True, type=click.Choice(["fast", "exact"]),
                  help="Driver: fast (vectorized segments) or exact (one access at a time); same counters."),
@@ -176,8 +181,8 @@ def _check_run_options(cache: bool, trace_path) -> list[str]:
     elif _given("trace_format"):
         raise click.UsageError("--format needs --trace (it is the format of the trace file)")
     if cache:
-        _not_with("--cache", _given("memory", "swap", "swappiness", "swap_device", "zram_ratio", "min_free_kbytes",
-                                    "watermark_scale_factor"),
+        _not_with("--cache", _given("memory", "swap", "swappiness", "swap_device", "zram_ratio", "swapon",
+                                    "min_free_kbytes", "watermark_scale_factor"),
                   "plain-cache mode has no machine, only --capacity pages")
         if _given("mode"):
             return ["--mode is ignored with --cache: plain-cache mode has one driver"]
@@ -188,7 +193,8 @@ def _check_run_options(cache: bool, trace_path) -> list[str]:
 
 def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, trace_format, trace_opts, memory,
                 swap, swappiness, seed, mode, check, min_free_kbytes, watermark_scale_factor, swap_device="zram",
-                zram_ratio=0.0, cache=False, capacity=None, switches=(), memcgs=(), scope="system", topology=None):
+                zram_ratio=0.0, swapon=(), cache=False, capacity=None, switches=(), memcgs=(), scope="system",
+                topology=None):
     """The RunConfig of the shared run options, validated (bad input raises click or ReclaimExtError);
     topology: (nodes, numa, tiers) of _topology_options, set before the check (a scope names a node)."""
     from .api import RunConfig
@@ -205,7 +211,7 @@ def _run_config(policy, mechanisms, min_ttl_ms, workload, params, trace_path, tr
     cfg = RunConfig(
         policy=policy, workload=workload, workload_params=wparams, trace=trace_path,
         trace_format=trace_format, trace_opts=opts, memory=memory, swap=swap, swappiness=swappiness,
-        swap_device=swap_device, zram_ratio=zram_ratio, seed=seed, mode=mode, check=default_check() if check is None else check,
+        swap_device=swap_device, zram_ratio=zram_ratio, swap_devices=list(swapon), seed=seed, mode=mode, check=default_check() if check is None else check,
         min_free_kbytes=min_free_kbytes,
         watermark_scale_factor=watermark_scale_factor,
         mechanisms=mechanisms, min_ttl_ms=min_ttl_ms, cache=cache, capacity=capacity, switches=list(switches),
@@ -383,6 +389,9 @@ def _with_machine_file(machine, run_opts, memcgs=(), proactive=(), senpai=(), no
                   "watermark_scale_factor"):
             if k in file and not _given(k):
                 run_opts[k] = file[k]
+        # the file's swap devices, unless the command line describes the swap
+        if file.get("swap_devices") and not _given("swap", "swap_device", "zram_ratio", "swapon"):
+            run_opts["swapon"] = tuple(file["swap_devices"])
         if "workload" in file and not (_given("workload", "trace_path") or run_opts["params"]):
             run_opts["workload"], run_opts["params"] = file["workload"], tuple(file["params"])
         if file.get("nodes") and nodes is None:  # --memory given: split evenly over the file's nodes

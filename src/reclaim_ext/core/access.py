@@ -19,7 +19,7 @@ from ..jit import PREFETCH_AHEAD, noref, prefetch
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident, PG_swapcache
 from ..trace.record import Kind
 from ..machine.index import hash_get_or_add
-from ..machine.node import zram_pool_growth
+from ..machine.node import SWP_IN, SWP_SYNC, swap_used_add
 from .memcontrol import MEMCG_CHARGE_BATCH
 
 _FILE_FD = int(Kind.FILE_FD)
@@ -85,24 +85,19 @@ def over_limit(mc, n, usage, mmax, mparent):
 
 
 @njit(cache=True)
-def swap_slots_add(s, n, zram_milli):
-    """The swap device's used slots change by n (s[SWAP_USED]); with zram's memory modelled
-    (`zram_milli`, its compression ratio in thousandths) node 0's free pages (s[FREE]) change
-    by the pool pages that takes or gives back (the model keeps zram's pool on node 0)."""
-    s[FREE] -= zram_pool_growth(s[SWAP_USED], s[SWAP_USED] + n, zram_milli)
-    s[SWAP_USED] += n
-
-
-@njit(cache=True)
-def swap_slot_free(g, swap_memcg, swap_usage, mparent):
-    """swap_free of the slot holding page g's data, and mem_cgroup_uncharge_swap: the memcg
-    charged when the slot was taken and its ancestors (the root's usage is not counted). The
-    caller returns the slot to the device's free count."""
+def swap_slot_free(g, swap_memcg, swap_usage, mparent, swap_type, sw):
+    """swap_free of the slot holding page g's data: mem_cgroup_uncharge_swap (the memcg charged
+    when the slot was taken and its ancestors; the root's usage is not counted) and the slot's
+    device (swap_type[g], a row of `sw`: Swap.table). Returns the node pages zram's pool gives
+    back (as swap_used_add, negative or 0); the caller counts the slot in its free total."""
     m = swap_memcg[g]
     while m > 0:
         swap_usage[m] -= 1
         m = mparent[m]
     swap_memcg[g] = -1
+    d = swap_type[g]
+    swap_type[g] = -1
+    return swap_used_add(sw, d, -1)
 
 
 @njit(cache=True)
@@ -174,13 +169,11 @@ def count_numa_all(nids, preferred, ncnt):
 @noref
 def _alloc(g, mc, nid, read, fault, write, flags, ftype, fmemcg, fnid, fshadow, fws, fever, usage, peak, mparent,
            s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap, ev_fault, ne, swap_memcg, swap_usage,
-           swap_max, swapcache, zram_milli):
+           swap_max, swap_type, sw):
     """Allocate on node `nid`, charge (the task's memcg and every ancestor) and fill the folio for page g: the
     refault check against its shadow entry, the ADD event, the swap-in or the file read (none for
-    a whole-page write()). `write`: a write fault; `swapcache`: the swap device keeps swapped-in
-    folios in the swap cache (a disk; zram's synchronous swap-in bypasses it); `zram_milli`:
-    zram's compression ratio in thousandths when its memory is modelled. Returns the new event
-    count. `mstat` has one row per (memcg, node): mc * nodes + nid."""
+    a whole-page write()). `write`: a write fault; `swap_type`, `sw`: the device of each swapped
+    page and the devices (machine.node.Swap.table). Returns the new event count. `mstat` has one row per (memcg, node): mc * nodes + nid."""
     s[FREE + nid] -= 1
     fnid[g] = nid
     row = mc * (len(s) - FREE) + nid
@@ -211,16 +204,19 @@ def _alloc(g, mc, nid, read, fault, write, flags, ftype, fmemcg, fnid, fshadow, 
     ev_swap[ne] = s[SWAP_TOTAL] - s[SWAP_USED]  # the refault check sees the slot still in use
     ev_fault[ne] = fault
     if t == LRU_ANON:
-        if fever[g]:  # swapped out before: do_swap_page reads it back
-            if swapcache and not write and not mem_cgroup_swap_full(mc, s[SWAP_USED], s[SWAP_TOTAL], swap_usage,
+        if fever[g]:  # swapped out before: do_swap_page reads it back from its slot's device
+            d = swap_type[g]
+            sw[d, SWP_IN] += 1
+            if not sw[d, SWP_SYNC] and not write and not mem_cgroup_swap_full(mc, s[SWAP_USED], s[SWAP_TOTAL], swap_usage,
                                                                      swap_max, mparent):
                 # a disk: the folio stays in the swap cache and keeps its slot and the slot's
                 # swap charge (should_try_to_free_swap: not a write fault, swap not full), so a
                 # clean reclaim later drops it without writing
                 flags[g] |= PG_swapcache
-            else:  # zram's skip-swapcache path, or folio_free_swap: the slot is released
-                swap_slots_add(s, -1, zram_milli)
-                swap_slot_free(g, swap_memcg, swap_usage, mparent)
+            else:  # zram's skip-swapcache path, or folio_free_swap: the slot is released (zram's
+                # pool, on node 0 in the model, gives its pages back)
+                s[FREE] -= swap_slot_free(g, swap_memcg, swap_usage, mparent, swap_type, sw)
+                s[SWAP_USED] -= 1
             vmc[PSWPIN] += 1
             vmc[PGPGIN] += 4
             cost[SWAP_INS] += 1
@@ -241,7 +237,7 @@ def _dirty(g, flags, s):
 def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_used, multi, limited,
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
-                 swap_memcg, swap_usage, swap_max, swapcache, zram_milli, fnid, zonelists, pid_zonelist, nalloc_n,
+                 swap_memcg, swap_usage, swap_max, swap_type, sw, fnid, zonelists, pid_zonelist, nalloc_n,
                  ncnt, promo, prot_numa):
     """Replay records start.. (see the module docstring). `budget[n]`: allocations node n allows
     before the watermark slow path; an allocation takes the first node of its task's zonelist
@@ -295,7 +291,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 pid_zonelist[pid, 1] += 1  # a page-cache allocation (il_prev moves on)
                 ne = _alloc(g, mc, nid, not writes[i], False, False, flags, ftype, fmemcg, fnid, fshadow, fws, fever,
                             usage, peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
-                            ev_fault, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
+                            ev_fault, ne, swap_memcg, swap_usage, swap_max, swap_type, sw)
                 nalloc += 1
                 nalloc_n[nid] += 1
                 count_numa(nid, zonelist[0], ncnt)
@@ -338,7 +334,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     major = ftype[g] == LRU_FILE or fever[g]
                     ne = _alloc(g, mc, nid, True, True, writes[i], flags, ftype, fmemcg, fnid, fshadow, fws, fever,
                                 usage, peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
-                                ev_fault, ne, swap_memcg, swap_usage, swap_max, swapcache, zram_milli)
+                                ev_fault, ne, swap_memcg, swap_usage, swap_max, swap_type, sw)
                     nalloc += 1
                     nalloc_n[nid] += 1
                     count_numa(nid, zonelist[0], ncnt)
@@ -356,8 +352,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                         # do_swap_page finds the folio in the swap cache: a write fault frees
                         # the slot (should_try_to_free_swap)
                         flags[g] &= ~PG_swapcache
-                        swap_slots_add(s, -1, zram_milli)
-                        swap_slot_free(g, swap_memcg, swap_usage, mparent)
+                        s[FREE] -= swap_slot_free(g, swap_memcg, swap_usage, mparent, swap_type, sw)
+                        s[SWAP_USED] -= 1
                 vmc[PGFAULT] += 1
                 mstat[mc * nn + fnid[g], M_PGFAULT] += 1
                 present[p] = True

@@ -41,7 +41,7 @@ from ..machine.folio import (
 from ..machine.memcg import MemcgConfig, resolve_memcgs
 from ..machine.index import KeyIndex
 from ..machine.mm import AddressSpaces
-from ..machine.node import Memcg, Node, StorageDevice, SwapDevice, compute_watermarks, default_min_free_kbytes
+from ..machine.node import SWP_USED, Memcg, Node, StorageDevice, Swap, SwapDevice, compute_watermarks, default_min_free_kbytes
 from ..machine.numa import TIERS, check_tiers, demotion_order, zonelists
 from ..trace.base import TimedChunks
 from ..trace.record import Kind
@@ -97,6 +97,8 @@ class SimConfig:
     swappiness: int = 60
     swap_device: str = "zram"     # machine.node.SWAP_DEVICES: zram (no swap cache on swap-in) or disk
     zram_ratio: float = 0.0       # zram's compression ratio: its pool takes node memory (0: not modelled)
+    # several swap devices (machine.node.SwapDevice, swapon order); empty: one of the three above
+    swap_devices: list = field(default_factory=list)
     min_free_kbytes: int | None = None
     watermark_scale_factor: int = 10
     mode: str = "fast"            # "fast" | "exact"
@@ -166,7 +168,8 @@ class Simulator:
                                             [n.nid for n in self.nodes if n.tier == "dram"])
         # per task: its zonelist row, and its page-cache allocations so far (il_prev, interleave)
         self.pid_zonelist = np.stack([pid_row, np.zeros_like(pid_row)], axis=1)
-        self.swap = SwapDevice(total=config.swap_pages, kind=config.swap_device, ratio=config.zram_ratio)
+        self.swap = Swap(list(config.swap_devices) or
+                         [SwapDevice(total=config.swap_pages, kind=config.swap_device, ratio=config.zram_ratio)])
         self.storage = StorageDevice()
         self.vm = new_vmstat()
         self.cost = new_cost()
@@ -679,7 +682,7 @@ class Simulator:
         tail = (self.multi, limited, f.flags, f.type, f.memcg, f.shadow, f.shadow_ws, f.ever, pt.present, pt.young,
                 pt.pmd, self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent, s, vmc,
                 cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage, self._swap_max,
-                self.swap.keeps_cache, self.swap.ratio_milli, f.nid, self.zonelists, self.pid_zonelist,
+                f.swap_type, self.swap.table, f.nid, self.zonelists, self.pid_zonelist,
                 np.zeros(N, dtype=np.int64), ncnt, self.promo, pt.prot_numa)
         # the policy's compiled driver runs stretches and kswapd wakes without coming back here
         # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
@@ -713,7 +716,7 @@ class Simulator:
                     granted = False
                     if self.miss_log is not None:
                         self._log_misses(pages, i, nxt, ev, ne, na)
-            swap.used, _, self.nr_file_dirty, self.misses = s[:FREE].tolist()
+            _, _, self.nr_file_dirty, self.misses = s[:FREE].tolist()  # swap: its table, in place
             for nd, free in zip(nodes, s[FREE:].tolist()):
                 nd.free = free
             for m, u, pk in zip(mcs, usage.tolist(), peak.tolist()):
@@ -952,6 +955,14 @@ class Simulator:
         if swapped + cached != self.swap.used:
             problems.append(f"swap slots used {self.swap.used} != swapped-out pages {swapped} + pages in the swap "
                             f"cache {cached}")
+        typ = f.swap_type[:cnt].astype(np.int64)
+        if ((typ >= 0) != (f.swap_memcg[:cnt] >= 0)).any():
+            problems.append(f"{int(((typ >= 0) != (f.swap_memcg[:cnt] >= 0)).sum())} pages have a swap device but no "
+                            "swap charge, or the other way round")
+        on_dev = np.bincount(typ[typ >= 0], minlength=len(self.swap.devices))
+        for d, (n, used) in enumerate(zip(on_dev.tolist(), self.swap.rows[:, SWP_USED].tolist())):
+            if n != used:
+                problems.append(f"swap device {d}: {used} slots used != {n} pages whose slot is on it")
         if self.multi:  # memory.swap.max accounting: each memcg's slots are its subtree's swapped-out pages
             owner = f.swap_memcg[:cnt].astype(np.int64)
             held = np.bincount(owner[owner > 0], minlength=len(self.memcgs))

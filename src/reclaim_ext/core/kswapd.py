@@ -245,7 +245,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
     present, pyoung, nxt_of = ptab[0], ptab[1], ptab[3]
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
-    swap_usage, swap_max, mparent, swap_events, zram_milli = swtab
+    swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
     lru = t * 2 + INACTIVE
     kc[K_LOCK_OPS] += 1
     taken = scr[0]
@@ -273,12 +273,12 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
         if len(pid):
             young, vm_exec = folio_referenced(pid, pte_head, ptab, kc)
             _scatter_pending(out, folio_check_references(pid, young, vm_exec, flags, ftype), verdict)
-        got = _shrink_pageout(batch, flags, ftype, pte_head, present, pyoung, nxt_of, verdict,
-                              s[SWAP_TOTAL] - s[SWAP_USED], True, True, nodev[N_DIRTY] != 0, out, census, fmemcg,
-                              fswap_memcg, swap_usage, swap_max, mparent, swap_events)
+        taken = _shrink_pageout(batch, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, True, True,
+                                nodev[N_DIRTY] != 0, out, census, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
+                                swap_events, swap_type, sw)
         s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(batch, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max,
-                                                         mparent, got, s[SWAP_USED], s[SWAP_TOTAL], nodev[N_FREE],
-                                                         zram_milli)
+                                                         mparent, swap_type, sw, taken, s[SWAP_USED], s[SWAP_TOTAL],
+                                                         nodev[N_FREE])
         freed, keep, keep_active, nact = _shrink_finish(batch, out, fl, flags)
     file_writes, swap_writes = census[6], census[7]
     nr_pageout = file_writes + swap_writes
@@ -591,7 +591,7 @@ def tables(sim, lv) -> tuple:
     f, p = sim.folios, sim.ptes
     return ((f.stamp, f.lru, f.flags, f.type, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever, f.memcg,
              f.swap_memcg), (p.present, p.young, p.exec, p.next), lv.table.arrays(),
-            (sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events, sim.swap.ratio_milli), lv.row)
+            (sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events, f.swap_type, sim.swap.table), lv.row)
 
 
 def kswapd_run(sim, node, ops) -> int:
@@ -620,7 +620,7 @@ def kswapd_run(sim, node, ops) -> int:
         raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
     set_lists(lists, ids, stamps, lohi)
     set_node_scalars(node, nodev)
-    sim.swap.used, sim.nr_file_dirty = int(s[SWAP_USED]), int(s[NR_FILE_DIRTY])
+    sim.nr_file_dirty = int(s[NR_FILE_DIRTY])  # the swap slots are in sim.swap.table
     sim.nr_writeback, sim.writeback_requested = int(wb[WB_WRITEBACK]), bool(wb[WB_REQUESTED])
     for m, u in zip(mcs, usage.tolist()):
         m.usage = u

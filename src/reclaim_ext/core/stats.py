@@ -58,7 +58,7 @@ def new_cost() -> dict[str, int]:
 class CostModel:
     """CPU nanoseconds charged per unit of work. Round numbers for a current x86 server; they only
     scale `modeled_seconds`, never a decision. Device I/O is priced by the devices themselves
-    (machine.node.SwapDevice, StorageDevice)."""
+    (machine.node.Swap's devices, StorageDevice)."""
 
     hit_ns: float = 5.0               # a cached access (TLB/cache effects ignored)
     minor_fault_ns: float = 700.0     # page fault that maps a page already in memory / zero-fills
@@ -92,8 +92,7 @@ class CostModel:
         )
         io_us = (
             cost["file_reads"] * storage.read_latency_us
-            + cost["swap_ins"] * swap.read_latency_us
-            + cost["swap_outs"] * swap.write_latency_us
+            + swap.io_us()  # each device's swap-ins and swap-outs (machine.node.Swap)
         )
         return (ns * 1e-9 + io_us * 1e-6 + cost["file_writes"] / storage.write_bandwidth_pages_per_s
                 + cost.get("high_delay_jiffies", 0) / HZ)

@@ -16,7 +16,7 @@ from ..machine.folio import (
     LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
     PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
-from ..machine.node import zram_pool_growth
+from ..machine.node import SWP_OUT, folio_alloc_swap, swap_used_add
 from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, AccessEvents, ReclaimStat, ScanControl,
@@ -703,18 +703,20 @@ def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
 
 
 @njit(cache=True)
-def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, swap_free, kswapd, may_writepage,
-                    dirty_flag, out, census, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_events):
+def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, kswapd, may_writepage,
+                    dirty_flag, out, census, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_events, swap_type,
+                    sw):
     """shrink_folio_list steps 8-12 for each folio, in list order, after the references verdicts:
     ACTIVATE / KEEP verdicts decide first; an anon folio gets a swap slot (first come, first
-    served; none left: activate), which dirties it; every folio still going is unmapped
+    served, on the device folio_alloc_swap picks; none left: activate), which dirties it; every folio still going is unmapped
     (try_to_unmap, which always succeeds here); a dirty file folio is written only by kswapd on
     a second sighting (PG_reclaim) while the node is flagged dirty, unless the verdict was
     RECLAIM_CLEAN, and is kept under writeback; otherwise it is marked PG_reclaim and activated;
     a dirty anon folio is written to the swap device and freed; a clean one in the swap cache
     (swapped in from a disk, not written since) is freed without a write. Returns the swap
-    slots taken."""
+    slots taken and the node pages zram's pool grew by."""
     got = 0
+    grow = 0
     for i in range(len(ids)):
         v = verdict[i]
         if out[i] == _PENDING and v == FOLIOREF_ACTIVATE:
@@ -728,15 +730,16 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
         fl = flags[g]
         dirty = (fl & PG_dirty) != 0
         if ftype[g] != LRU_FILE:  # 9. add_to_swap: a free slot, charged to the memcg (memory.swap.max)
-            if fl & PG_swapcache:  # in the swap cache already (disk swap): its slot, dirty only if written
-                pass
-            elif got < swap_free and swap_try_charge(fmemcg[g], swap_usage, swap_max, mparent, swap_events):
+            if (fl & PG_swapcache) == 0:  # (in the swap cache already, a disk's: its slot, dirty only if written)
+                d = folio_alloc_swap(sw)
+                if d < 0 or not swap_try_charge(fmemcg[g], swap_usage, swap_max, mparent, swap_events):
+                    out[i] = _ACTIVATE
+                    continue
                 got += 1
+                grow += swap_used_add(sw, d, 1)
                 swap_memcg[g] = fmemcg[g]
+                swap_type[g] = d
                 dirty = True
-            else:
-                out[i] = _ACTIVATE
-                continue
         unmap_folio(g, pte_head, present, pyoung, nxt_of)  # 10. try_to_unmap
         if not dirty:  # 12. dirty folios
             continue
@@ -755,7 +758,8 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
             out[i] = _KEEP
         else:
             census[7] += 1
-    return got
+            sw[swap_type[g], SWP_OUT] += 1
+    return got, grow
 
 
 def can_demote(sim, node) -> bool:
@@ -882,13 +886,14 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
                 out[going[nr_demoted:]] = _KEEP
 
     # steps 9-12 (compiled): swap slots, unmap, dirty folios; counted into `census`
-    swap_got = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
-                               verdict, sim.swap.free, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census,
-                               f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events)
-    used, free = swap_after_pageout(ids, out, f.flags, f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max,
-                                    sim._mparent, swap_got, sim.swap.used, sim.swap.total, node.free,
-                                    sim.swap.ratio_milli)
-    sim.swap.used, node.free = int(used), int(free)
+    sw = sim.swap.table
+    taken = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
+                            verdict, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census, f.memcg,
+                            f.swap_memcg, sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events, f.swap_type, sw)
+    used = sim.swap.used - taken[0]  # the table has them already
+    _, free = swap_after_pageout(ids, out, f.flags, f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max,
+                                 sim._mparent, f.swap_type, sw, taken, used, sim.swap.total, node.free)
+    node.free = int(free)
     (immediate_reclaim, file_writes, swap_writes) = census[5:8].tolist()
     nr_pageout = file_writes + swap_writes
     if immediate_reclaim:
@@ -916,22 +921,27 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
 
 
 @njit(cache=True)
-def swap_after_pageout(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, got, used, total, free,
-                       zram_milli):
-    """The swap device after shrink_folio_list's pageouts (_shrink_pageout), for the Python and
-    the compiled kswapd path alike: the `got` slots add_to_swap took, the slots activate_locked
-    gives back (_activate_free_swap), and the node pages zram's pool takes for what it now stores
-    (`zram_milli`: its ratio in thousandths, 0 not modelled). Returns (slots used, free pages)."""
+def swap_after_pageout(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type, sw, taken,
+                       used, total, free):
+    """Swap after shrink_folio_list's pageouts (_shrink_pageout), for the Python and the
+    compiled kswapd path alike: `taken` (the slots add_to_swap took, the node pages zram's pool
+    grew by) and the slots activate_locked gives back (_activate_free_swap). Returns (slots
+    used, free pages)."""
+    got, grow = taken
     after = used + got
-    after -= _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, after, total)
-    return after, free - zram_pool_growth(used, after, zram_milli)
+    freed, shrink = _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type,
+                                        sw, after, total)
+    return after - freed, free - grow - shrink
 
 
 @njit(cache=True)
-def _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_used, swap_total):
+def _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type, sw, swap_used,
+                        swap_total):
     """shrink_folio_list's activate_locked: an activated folio in the swap cache gives its slot
-    up (folio_free_swap) when mem_cgroup_swap_full or it is mlocked. Returns the slots freed."""
+    up (folio_free_swap) when mem_cgroup_swap_full or it is mlocked. Returns the slots freed and
+    the node pages zram's pool grew by (negative or 0)."""
     freed = 0
+    grow = 0
     for i in range(len(ids)):
         g = ids[i]
         fl = flags[g]
@@ -940,9 +950,9 @@ def _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_ma
         if (fl & PG_mlocked) != 0 or mem_cgroup_swap_full(fmemcg[g], swap_used - freed, swap_total, swap_usage,
                                                           swap_max, mparent):
             flags[g] = fl & ~PG_swapcache
-            swap_slot_free(g, swap_memcg, swap_usage, mparent)
+            grow += swap_slot_free(g, swap_memcg, swap_usage, mparent, swap_type, sw)
             freed += 1
-    return freed
+    return freed, grow
 
 
 @njit(cache=True)

@@ -1,18 +1,24 @@
 """One machine file (`--machine FILE.toml`): the simulated machine that the run flags otherwise
 describe, in one place: memory (one node, or NUMA nodes), swap, watermark knobs, the memcg tree
 with every memcg knob the model has, the processes, their memory policies, and proactive
-reclaim. Memory tiers are a node's `tier`; several swap devices come with the rest of the topology
-work and are refused with a clear error until then.
+reclaim. Memory tiers are a node's `tier`.
 
     memory = "64MiB"                 # sizes as for --memory; numbers are pages
     swap = "64MiB"
     swap_device = "zram"             # or "disk": a swap cache on swap-in (as --swap-device)
     zram_ratio = 3.0                 # zram's pool takes 1/3 page per stored page (as --zram-ratio)
-                                     # (or one [[swap_device]] table: kind, size, ratio)
+                                     # (or [[swap_device]] tables in place of the three, below)
     swappiness = 60
     min_free_kbytes = 4096           # optional
     watermark_scale_factor = 10
     memory_recursiveprot = false     # cgroup2 mount option
+
+    [[swap_device]]                  # several swap devices, in swapon order (as --swapon), in
+    kind = "zram"                    # place of swap, swap_device and zram_ratio
+    size = "32MiB"
+    prio = 100                       # swapon -p: slots come from the highest-priority device
+    ratio = 3.0                      # with room, equal priorities in turn (default: below the
+                                     # devices before it); ratio: zram's compression ratio
 
     [[node]]                         # NUMA nodes, in order (node 0, 1, ...); without them one node
     memory = "32MiB"                 # of `memory`. With them, `memory` may be left out (their sum)
@@ -61,13 +67,12 @@ from typing import Any
 from ..errors import ConfigError
 from .senpai import parse_senpai
 from .memcg import MemcgConfig, parse_pids, parse_proactive, resolve_memcgs
-from .node import check_swap_device, check_zram_ratio
+from .node import SWAPON_KEYS, check_swap_device, check_zram_ratio, parse_swapon
 from .numa import check_tiers, parse_numa_spec
 from .units import format_size, parse_size
 
 TOP = ("memory", "swap", "swap_device", "zram_ratio", "swappiness", "min_free_kbytes", "watermark_scale_factor", "memory_recursiveprot",
        "node", "numa", "memcg", "process", "proactive", "senpai")
-SWAP_DEVICE_KEYS = ("kind", "size", "ratio")
 NODE_KEYS = ("memory", "tier")
 NUMA_KEYS = ("pids", "node", "bind", "interleave")
 MEMCG_KEYS = ("name", "pids", "max", "high", "min", "low", "swap_max")
@@ -75,7 +80,7 @@ PROACTIVE_KEYS = ("at", "memcg", "size", "swappiness")
 PROCESS_KEYS = ("pid", "memcg", "workload", "node", "bind")
 MAX_PROCESSES = 4  # the tenants workload's a..d
 SENPAI_KEYS = ("memcg", "interval", "pressure", "max_probe", "coeff_probe", "swappiness")
-NOT_YET = ("nodes", "tier", "tiers", "swap_devices")
+NOT_YET = ("nodes", "tier", "tiers", "swap_devices")  # keys that are tables: the error says which
 
 
 def _size(path: str, where: str, value: Any, allow_max: bool = False) -> int | None:
@@ -169,15 +174,15 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"--machine {path}: not valid TOML: {e}") from None
     for k in data:
         if k in NOT_YET:
-            raise ConfigError(f"{path}: [{k}]: several swap devices in a machine file come with the rest of the "
-                              "topology work (issue 12); nodes are [[node]] tables, each with its tier")
+            raise ConfigError(f"{path}: [{k}]: not a key; nodes are [[node]] tables, each with its tier, and swap "
+                              "devices [[swap_device]] tables")
     _unknown(path, "top level", data, TOP)
     out: dict[str, Any] = {}
     if "memory" in data:
         out["memory"] = _size(path, "memory", data["memory"])
     if isinstance(data.get("swap_device"), list):  # [[swap_device]] tables
-        data = dict(data)
-        _swap_device_tables(path, data)
+        out["swap_devices"] = _swap_device_tables(path, data)
+        data = {k: v for k, v in data.items() if k != "swap_device"}
     if "swap" in data:
         out["swap"] = _size(path, "swap", data["swap"])
     try:
@@ -229,25 +234,17 @@ def load_machine(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
-def _swap_device_tables(path: str, data: dict) -> None:
-    """[[swap_device]] (kind = "zram" or "disk", size, ratio: zram's compression ratio) as the
-    top-level swap, swap_device and zram_ratio keys it stands for; the model has one device."""
-    tables = _table_list(path, data, "swap_device")
-    if len(tables) > 1:
-        raise ConfigError(f"{path}: [[swap_device]]: {len(tables)} devices; the model has one swap device so far "
-                          "(several, with priorities, come with the rest of the topology work)")
+def _swap_device_tables(path: str, data: dict) -> list:
+    """[[swap_device]] tables (kind, size, prio, ratio; as --swapon) -> machine.node.SwapDevice,
+    in swapon order. They replace the top-level swap and zram_ratio keys."""
     for k in ("swap", "zram_ratio"):
         if k in data:
-            raise ConfigError(f"{path}: [[swap_device]] and the top-level {k} both describe the swap device; "
-                              "give one of them")
-    (t,) = tables
-    _unknown(path, "[[swap_device]]", t, SWAP_DEVICE_KEYS)
-    data.pop("swap_device")
-    data["swap_device"] = t.get("kind", "zram")
-    if "size" in t:
-        data["swap"] = t["size"]
-    if "ratio" in t:
-        data["zram_ratio"] = t["ratio"]
+            raise ConfigError(f"{path}: [[swap_device]] and the top-level {k} both describe the swap; give one of them")
+    out = []
+    for i, t in enumerate(_table_list(path, data, "swap_device"), 1):
+        _unknown(path, f"[[swap_device]] {i}", t, SWAPON_KEYS)
+        out.append(parse_swapon(t, f"{path}: [[swap_device]] {i}"))
+    return out
 
 
 def _numa_spec(path: str, where: str, t: dict, nr_nodes: int) -> str:
@@ -323,6 +320,18 @@ def _specs(path: str, data: dict, key: str, keys: tuple, needed: tuple, parse, s
     return out
 
 
+def _swap_text(fields: dict[str, Any]) -> str:
+    """The swap of a machine file, as describe() prints it."""
+    def dev(size: str, kind: str, prio, ratio) -> str:
+        return (f"{size} ({kind}" + (f", prio {prio}" if prio is not None else "")
+                + (f", ratio {ratio:g}" if ratio else "") + ")")
+
+    if fields.get("swap_devices"):
+        return "swap " + " + ".join(dev(format_size(d.total), d.kind, d.priority, d.ratio) for d in fields["swap_devices"])
+    size = format_size(fields["swap"]) if fields.get("swap") is not None else "as large as memory"
+    return "swap " + dev(size, fields.get("swap_device", "zram"), None, fields.get("zram_ratio"))
+
+
 def describe(fields: dict[str, Any]) -> str:
     """The machine of a machine file as a tree (reclaim-ext machine show)."""
     mem = fields.get("memory")
@@ -331,9 +340,7 @@ def describe(fields: dict[str, Any]) -> str:
     where = (f"{len(nodes)} nodes (" + ", ".join(f"node {i} {format_size(s)} {t}" for i, (s, t) in
                                                  enumerate(zip(nodes, tiers))) + ")" if nodes else "node 0")
     lines = [f"machine: {where}, memory {format_size(mem) if mem is not None else 'the --memory default'}, "
-             f"swap {format_size(fields['swap']) if fields.get('swap') is not None else 'as large as memory'}"
-             f" ({fields.get('swap_device', 'zram')}"
-             + (f", ratio {fields['zram_ratio']:g}" if fields.get("zram_ratio") else "") + "), "
+             + _swap_text(fields) + ", "
              f"swappiness {fields.get('swappiness', 60)}"
              + (", memory_recursiveprot" if fields.get("memory_recursiveprot") else "")]
     memcgs = fields.get("memcgs") or []

@@ -91,6 +91,7 @@ class FolioTable(GrowableTable):
                 "shadow_memcg": (np.dtype(np.int16), 0),
                 "ever": (np.dtype(np.bool_), False),     # has been resident once (anon: swapped out)
                 "swap_memcg": (np.dtype(np.int16), -1),  # memcg charged for its swap slot (swap_cgroup), -1: none
+                "swap_type": (np.dtype(np.int8), -1),    # the device of its slot (swp_type of its entry), -1: none
             },
             capacity,
         )
