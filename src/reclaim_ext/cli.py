@@ -524,6 +524,12 @@ def _print_summary(r: dict) -> None:
         ("pages scanned (pgscan + pgrefill)", f"{cost['pages_scanned']:,}"),
         ("pages reclaimed (kswapd / direct)", f"{vm['pgsteal_kswapd']:,} / {vm['pgsteal_direct']:,}"),
         ("swap in / out", f"{vm['pswpin']:,} / {vm['pswpout']:,}"),
+    ]
+    devs = r.get("swap_devices") or []
+    if len(devs) > 1:  # each device: its swap I/O and the slots it holds (as /proc/swaps)
+        rows += [(f"  {d['kind']} {i} (prio {d['priority']}): in / out, used", f"{d['pswpin']:,} / {d['pswpout']:,}, "
+                  f"{d['used_pages']:,} of {d['size_pages']:,}") for i, d in enumerate(devs)]
+    rows += [
         ("direct reclaim stalls", f"{vm['allocstall_normal']:,}"),
     ]
     cost = r["cost"]
