@@ -180,3 +180,23 @@ def test_validate_vm_low_errors(kw, msg):
 def test_low_option_errors(args, msg):
     r = CliRunner().invoke(main, ["validate", "kernel", *args])
     assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.vm
+def test_real_vm_low_siblings(tmp_path):
+    """memory.low in a real 6.12 guest (classic LRU), 8000 accesses of two tenants; behind the `vm`
+    marker for the reasons of test_validate_vm.py's test_real_vm_replay."""
+    import json
+
+    r = CliRunner().invoke(main, ["validate", "kernel", "--vm", "6.12", "--lru-gen", "off", "--workload", "tenants",
+                                  "-p", "a=zipf pages=1500 accesses=4000", "-p", "b=zipf pages=1500 accesses=4000",
+                                  "--memory", "4MiB", "--low", "2MiB", "--reps", "1", "--dir", str(tmp_path),
+                                  "--json", "-"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["kernel_runs"][0]["moves"] == 32 and res["kernel_runs"][0]["bad_reads"] == 0
+    for s in ("a", "b"):
+        sib = res["low"]["siblings"][s]
+        assert sib["kernel_file_pages"][0] > 0 and sib["model_usage_pages"] > 0   # both siblings were charged
+        assert abs(sib["model_misses"] - sib["kernel_misses"][0]) < 0.05 * sib["kernel_misses"][0]
+    assert os.listdir(tmp_path) == []
