@@ -28,7 +28,7 @@ def test_guest_script_makes_the_siblings_and_moves_the_worker():
     assert 'echo \\$\\$ > $HOME_CG/cgroup.procs && exec /worker' in text
     assert "$M section current_$s" in text and "$M section events_$s" in text
     assert "cp /mnt/$t /$t" in text and "for t in trace.u32 trace.pids; do" in text
-    assert vi.LOW_SIBLINGS == ("a", "b")  # the script's literal names
+    assert kernel_mod.LOW_SIBLINGS == ("a", "b")  # the script's literal names
     off = vi.init_script(vi.GuestPlan(limit_pages=1000))
     assert "if [ 0 -gt 0 ]; then   # memory.low" in off and "for t in trace.u32; do" in off
 
@@ -144,8 +144,10 @@ def test_model_runs_the_siblings_and_protects_a():
 
 
 def test_low_comparison_splits_the_bitmaps_by_pid():
+    from reclaim_ext.validate.bitmaps import store
+
     pids = np.array([0, 0, 1, 1, 0, 1, 1, 1], dtype=np.uint32)
-    kbits = [np.packbits(np.array([1, 0, 1, 1, 0, 0, 1, 0], dtype=np.uint8), bitorder="little").tobytes()]
+    kbits = np.array([1, 0, 1, 1, 0, 0, 1, 0], dtype=bool)
     mbits = np.array([1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
     sib = {"a": {"current_pages": 9, "file_pages": 8, "workingset_refault_file": 1, "events_low": 0},
            "b": {"current_pages": 5, "file_pages": 4, "workingset_refault_file": 2, "events_low": 3}}
@@ -153,7 +155,9 @@ def test_low_comparison_splits_the_bitmaps_by_pid():
                                 "memory_events": {"low": 0}},
                           "b": {"usage": 6, "memory_stat": {"workingset_refault_file": 3},
                                 "memory_events": {"low": 4}}}}
-    out = low_mod.low_comparison([{"siblings": sib}], model, pids, kbits, mbits, 10)
+    result = {"kernel_runs": [{"siblings": sib}], "model": model,
+              "bitmaps": store([kbits], {90: mbits, 95: ~mbits}, [95], 90)}   # the model at 90: the calibrated one
+    out = low_mod.low_comparison(result, pids, 10)
     a, b = out["siblings"]["a"], out["siblings"]["b"]
     assert (a["kernel_misses"], a["model_misses"], a["error"], a["low_pages"]) == ([1], 2, 1.0, 10)
     assert (b["kernel_misses"], b["model_misses"], b["low_pages"]) == ([3], 1, 0)

@@ -32,6 +32,8 @@ from .worker import compile_worker, find_compiler, parse_worker_output
 PAGE = 4096
 SAMPLE_EVERY = 1000     # calibration samples (whole-file mincore + memcg usage)
 FLUSH_EVERY = 64        # the worker reads memory.stat every 64 accesses (fresh-stats regime)
+LOW_SIBLINGS = ("a", "b")  # memory.low runs (validate/low.py): the probe's children; pid i runs in the i-th,
+                           # the first has the memory.low
 ACCESS_MODES = ("pread", "mmap")
 VMSTAT_KEYS = ("workingset_refault_file", "workingset_activate_file", "workingset_restore_file",
                "workingset_nodereclaim", "pgscan_file", "pgsteal_file", "pgscan_direct", "pgsteal_direct",
@@ -429,8 +431,6 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
     rec["page"] = pages
     memcgs = [f"name=probe,pids=0,{knob}={model_max}"]
     if low_pages:
-        from .vmimage import LOW_SIBLINGS
-
         rec["pid"] = pids
         memcgs = [f"name=probe,max={model_max}", f"name=probe/{LOW_SIBLINGS[0]},pids=0,low={low_pages}",
                   f"name=probe/{LOW_SIBLINGS[1]},pids=1"]
@@ -612,8 +612,8 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
             log: Callable[[str], None] = lambda s: None) -> dict:
     """Calibrate from the kernel runs (run_record), run the model (`policy`) at the calibrated
     capacity (as memory.max, or memory.high with `knob` "high") and plain LRU at C_eff; the
-    JSON-ready result of one validation. `low_pages` > 0: the probe's two children, pid
-    `pids[i]` making access i (model_run), compared per child (low.low_comparison)."""
+    JSON-ready result of one validation. `low_pages` > 0: the model's probe has the two
+    children, pid `pids[i]` making access i (model_run; the caller compares them, low.py)."""
     reps = len(runs)
     cal = combine([r.pop("_cal") for r in runs], limit_pages, overhead)
     kernel_bits = [r.pop("_bitmap", None) for r in runs]
@@ -675,10 +675,6 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     if nodes > 1:
         out["nodes"] = nodes
         out["numa_stat"] = {"kernel": [r.get("numa_stat") for r in runs], "model": model.get("numa_stat")}
-    if low_pages:
-        from .low import low_comparison
-
-        out["low"] = low_comparison(runs, model, pids, kernel_bits, bits[cal.model_max], low_pages)
     if reclaim_pages:
         p = model.get("proactive") or {}
         out["reclaim"] = {"requested_pages": reclaim_pages, "kernel": [r.get("reclaim") for r in runs],

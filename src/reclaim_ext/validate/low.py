@@ -20,11 +20,10 @@ import numpy as np
 
 from ..errors import ReclaimExtError
 from ..trace import Trace
-from .bitmaps import from_worker
-from .cgroup import parse_stat
+from .bitmaps import load
 from .calibrate import relative_error
-from .kernel import PAGE, dense_index, trace_records
-from .vmimage import LOW_SIBLINGS
+from .cgroup import parse_stat
+from .kernel import LOW_SIBLINGS, PAGE, dense_index, trace_records
 
 CHUNK = 256   # accesses of one pid in a row: the worker moves between the siblings at most every CHUNK
 
@@ -68,27 +67,25 @@ def sibling_record(r: dict) -> dict:
     return out
 
 
-def low_comparison(runs: list[dict], model: dict, pids: np.ndarray, kernel_bits: list, model_bits: np.ndarray,
-                   low_pages: int) -> dict:
+def low_comparison(result: dict, pids: np.ndarray, low_pages: int) -> dict:
     """Per sibling, each kernel run's misses (its bitmap split by pid), memory.current and page
-    cache at the end, memory.events low and workingset refaults, against the model's (at the
-    calibrated capacity: its usage is its page cache)."""
-    n = len(pids)
-    kernel = [from_worker(b, n) if b is not None else None for b in kernel_bits]
-    mbits = np.asarray(model_bits, dtype=bool)[:n]
+    cache at the end, memory.events low and workingset refaults, against the model's at the
+    calibrated capacity (its usage is its page cache); `result` is kernel.compare's."""
+    runs, model = result["kernel_runs"], result["model"]
+    bm = load(result)
+    kernel, mbits = bm.kernel, np.asarray(bm.model_calibrated, dtype=bool)
     out: dict = {"low_pages": low_pages, "chunk": CHUNK, "siblings": {}}
     for i, s in enumerate(LOW_SIBLINGS):
         mine = pids == i
         ms = (model.get("siblings") or {}).get(s) or {}
         kr = [r["siblings"][s] for r in runs]
-        km = [int(k[mine].sum()) if k is not None else None for k in kernel]
+        km = [int(k[mine].sum()) for k in kernel]
         mm = int(mbits[mine].sum())
-        known = [x for x in km if x is not None]
         out["siblings"][s] = {
             "accesses": int(mine.sum()),
             "low_pages": low_pages if i == 0 else 0,
             "kernel_misses": km, "model_misses": mm,
-            "error": relative_error(mm, statistics.fmean(known)) if known else None,
+            "error": relative_error(mm, statistics.fmean(km)),
             "kernel_current_pages": [x["current_pages"] for x in kr],
             "kernel_file_pages": [x["file_pages"] for x in kr],
             "model_usage_pages": ms.get("usage"),

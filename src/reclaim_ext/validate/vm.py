@@ -27,10 +27,10 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..trace import Trace
 from .errors import Unavailable
-from .kernel import (FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, lru_gen_seqs, run_record, signals_raise,
+from .kernel import (FLUSH_EVERY, LOW_SIBLINGS, PAGE, SAMPLE_EVERY, compare, dense_pages, lru_gen_seqs, run_record, signals_raise,
                      swap_bytes)
 from .cgroup import parse_stat
-from .vmimage import (GUEST_ACCESS, INSTALL_HINT, LOW_SIBLINGS, MARK, PIDS_FILE, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
+from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, PIDS_FILE, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
                       find_busybox, init_script, module_load_order, resolve_kernel, WANTED_MODULES, ZRAM_MODULES)
 from .worker import parse_worker_output
 
@@ -456,11 +456,16 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         regime["low"] = (f"probe children {LOW_SIBLINGS[0]} (memory.low {low_pages} pages) and {LOW_SIBLINGS[1]}; "
                          f"one worker, started in a third child w (its own memory), moves into the child of the "
                          f"trace's pid; each pid's accesses in runs of {CHUNK}")
-    return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
-                   host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
-                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
-                   swap_device=swap_device, knob=knob, reclaim_pages=reclaim_pages, nodes=nodes, low_pages=low_pages,
-                   pids=pids, log=log)
+    out = compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
+                  host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
+                  min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
+                  swap_device=swap_device, knob=knob, reclaim_pages=reclaim_pages, nodes=nodes, low_pages=low_pages,
+                  pids=pids, log=log)
+    if low_pages:
+        from .low import low_comparison
+
+        out["low"] = low_comparison(out, pids, low_pages)
+    return out
 
 
 def check_low(low_pages: int, limit_pages: int, access: str, knob: str, reclaim_pages: int, nodes: int) -> None:

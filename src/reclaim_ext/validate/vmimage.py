@@ -442,9 +442,7 @@ class GuestPlan:
 
 
 TRACE_FILE = "trace.u32"
-PIDS_FILE = "trace.pids"        # memory.low runs: per access, the pid (0: sibling a, 1: sibling b), uint32
-LOW_SIBLINGS = ("a", "b")       # the probe's children in memory.low runs (the /init script's a and b): pid i
-                                # runs in LOW_SIBLINGS[i], a has the memory.low
+PIDS_FILE = "trace.pids"        # memory.low runs: per access, the pid (0: sibling a, 1: sibling b; kernel.LOW_SIBLINGS)
 LIMIT_KNOBS = ("max", "high")  # the probe memcg's limit: memory.max, or memory.high (cgroup v2)
 GUEST_ACCESS = ("pread", "mmap", "anon")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
