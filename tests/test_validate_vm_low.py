@@ -168,7 +168,7 @@ def test_low_comparison_splits_the_bitmaps_by_pid():
     (dict(access="mmap"), "low: only with pread access"),
     (dict(knob="high"), "low: not with --knob high"),
     (dict(reclaim_pages=10, nodes=2), "low: not with --reclaim, --vm-nodes 2"),
-    (dict(low_pages=2000), "low: 2000 pages is not within the probe's limit"),
+    (dict(low_pages=2000), "low: 2000 pages is above the probe's limit \\(1000 pages\\)"),
 ])
 def test_validate_vm_low_errors(kw, msg):
     args = dict(limit_pages=1000, low_pages=500)

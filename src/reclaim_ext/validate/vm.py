@@ -470,8 +470,8 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
 
 def check_low(low_pages: int, limit_pages: int, access: str, knob: str, reclaim_pages: int, nodes: int) -> None:
     """The memory.low run's arguments: one error line for what it cannot take."""
-    if low_pages < 0 or low_pages > limit_pages:
-        raise ReclaimExtError(f"low: {low_pages} pages is not within the probe's limit (0..{limit_pages} pages)")
+    if low_pages > limit_pages:
+        raise ReclaimExtError(f"low: {low_pages} pages is above the probe's limit ({limit_pages} pages)")
     if access != "pread":
         raise ReclaimExtError("low: only with pread access (the worker's moves between the siblings are checked "
                               "for page-cache reads)")
