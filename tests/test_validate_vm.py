@@ -822,8 +822,8 @@ def test_two_guest_nodes_interleaved():
     assert "-object memory-backend-ram,id=ram1,size=256M -numa node,nodeid=1,memdev=ram1 " in line
     assert cmd[cmd.index("-m") + 1] == "512" and "-numa" not in vmmod.qemu_command("q", "tcg", "v", "i", "d", 512)
     text = vi.init_script(vi.GuestPlan(limit_pages=1000, nodes=2))
-    assert "RECLAIM_EXT_INTERLEAVE=3 sh -c" in text and "cat $CG/memory.numa_stat > /tmp/numa_stat" in text
-    assert "RECLAIM_EXT_INTERLEAVE= sh -c" in vi.init_script(vi.GuestPlan(limit_pages=1000))
+    assert "RECLAIM_EXT_INTERLEAVE=3 RECLAIM_EXT_PIDS=$PIDS" in text and "cat $CG/memory.numa_stat > /tmp/numa_stat" in text
+    assert "RECLAIM_EXT_INTERLEAVE= RECLAIM_EXT_PIDS=$PIDS" in vi.init_script(vi.GuestPlan(limit_pages=1000))
     got = vmmod.parse_numa_stat("anon N0=0 N1=4096\nfile N0=8192 N1=12288\nkernel_stack N0=1 N1=2\n"
                                 "workingset_refault_file N0=7 N1=9\n")
     assert got == {"anon": [0, 1], "file": [2, 3], "workingset_refault_file": [7, 9]}

@@ -78,6 +78,11 @@ def validate() -> None:
               help="With --vm --access pread: after each replay write SIZE to the probe memcg's memory.reclaim "
                    "(and to the model's after its run); compares the pages taken and the result (ok, or EAGAIN "
                    "when it cannot take that much).")
+@click.option("--low", "low", default=None, callback=_size("low"), metavar="SIZE",
+              help="With --vm --access pread: the probe memcg gets two children under its memory.max, a with "
+                   "memory.low = SIZE and b; the trace's pid 0 runs in a and pid 1 in b (e.g. --workload tenants), "
+                   "one worker moving between them (each pid's accesses in runs of 256); the model gets the same "
+                   "memcgs. Compares misses, memory.current, memory.events low and refaults per child.")
 @click.option("--vm-nodes", "vm_nodes", type=click.IntRange(1, 2), default=None,
               help="With --vm: 2 gives the guest two NUMA nodes of equal size and interleaves the worker over both "
                    "(MPOL_INTERLEAVE); the model runs two nodes with the task interleaved, and the probe's "
@@ -120,7 +125,7 @@ def validate() -> None:
               help="With --vm: seconds before the VM is stopped [default: 180 + 1 ms per access and run].")
 @click.option("--json", "json_out", metavar="FILE", help="Write the result as JSON to FILE ('-' for stdout, no summary).")
 def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_accesses, memory, access, knob, reclaim,
-           vm_nodes, reps,
+           low, vm_nodes, reps,
            swap_device, swappiness, suite, only, out, scale, table_from, workdir, overhead, vm, vm_modules, lru_gen, min_ttl_ms,
            vm_accel, vm_timeout, json_out):
     """Replay a trace on the host kernel under a memory-cgroup limit and compare its misses with the
@@ -155,6 +160,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
       reclaim-ext validate kernel --vm 6.12 --lru-gen on --workload zipf --memory 32MiB --json -
       reclaim-ext validate kernel --vm ./boot/vmlinuz-6.1.0-57-cloud-amd64 --lru-gen off -p accesses=50000
       reclaim-ext validate kernel --suite --vm 6.12 --lru-gen on --reps 1
+      reclaim-ext validate kernel --vm 6.12 --low 16MiB --workload tenants -p a='zipf pages=12000' \\
+          -p b='zipf pages=12000'
     """
     from ..trace import make_workload, open_trace
     from .kernel import validate_kernel
@@ -166,7 +173,8 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         return
     if vm is None:
         _not_with("the host kernel (no --vm)", _given("vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout",
-                                                      "swappiness", "swap_device", "knob", "reclaim", "vm_nodes"),
+                                                      "swappiness", "swap_device", "knob", "reclaim", "low",
+                                                      "vm_nodes"),
                   "they configure the VM of --vm KERNEL (the host's cgroup v1 has no memory.high)")
         if access == "anon":
             raise click.BadParameter("anon needs --vm (the host has no swap to compare with)", param_hint="--access")
@@ -182,7 +190,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
         raise click.BadParameter("is MGLRU's knob: it needs --lru-gen on", param_hint="--min-ttl-ms")
     if suite:
         _not_with("--suite", _given("workload", "seed", "memory", "max_accesses", "trace_format", "trace_opts",
-                                    "json_out", "knob", "reclaim", "vm_nodes"),
+                                    "json_out", "knob", "reclaim", "low", "vm_nodes"),
                   "the suite has its own traces and limits, and writes its JSON to --out")
         _suite(only, access, reps, out, workdir, trace_path, params, overhead, scale,
                vm=vm and {"kernel": vm, "lru_gen": lru_gen, "min_ttl_ms": min_ttl_ms, "modules": vm_modules,
@@ -217,7 +225,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
                               min_ttl_ms=min_ttl_ms, modules=vm_modules, workdir=workdir, overhead=overhead,
                               max_accesses=max_accesses, timeout=vm_timeout, accel=vm_accel, swappiness=swappiness,
                               swap_device=swap_device or "disk", knob=knob or "max", reclaim_pages=reclaim or 0,
-                              nodes=vm_nodes or 1, log=log)
+                              nodes=vm_nodes or 1, low_pages=low or 0, log=log)
         else:
             res = validate_kernel(trace, limit_pages=memory, access=access, reps=reps, workdir=workdir,
                                   overhead=overhead, max_accesses=max_accesses, log=log)
@@ -230,7 +238,7 @@ def kernel(workload, params, trace_path, trace_format, trace_opts, seed, max_acc
 
 
 _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opts", "seed", "max_accesses", "memory",
-                  "access", "knob", "reclaim", "vm_nodes", "reps", "swap_device", "swappiness", "suite", "only", "out",
+                  "access", "knob", "reclaim", "low", "vm_nodes", "reps", "swap_device", "swappiness", "suite", "only", "out",
                   "scale", "table_from", "workdir",
                   "overhead", "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
@@ -293,6 +301,17 @@ def _print(r: dict) -> None:
         took = ", ".join("{:,} ({})".format(x["reclaimed_pages"], x["result"]) for x in rc["kernel"] if x)
         click.echo(f"  memory.reclaim  {rc['requested_pages']:,} pages asked: kernel took {took}; model "
                    f"{rc['model_reclaimed_pages']:,} ({rc['model_result']})")
+    lo = r.get("low")
+    if lo:
+        def each(xs):
+            return ", ".join("–" if x is None else f"{x:,}" for x in (xs if isinstance(xs, list) else [xs]))
+        for name, sib in lo["siblings"].items():
+            click.echo(f"  sibling {name} (memory.low {sib['low_pages']:,} pages, {sib['accesses']:,} accesses): misses "
+                       f"kernel {each(sib['kernel_misses'])}, model {each(sib['model_misses'])}; file pages at the end "
+                       f"kernel {each(sib['kernel_file_pages'])} (memory.current {each(sib['kernel_current_pages'])}), "
+                       f"model {each(sib['model_usage_pages'])}; low events kernel {each(sib['kernel_events_low'])}, "
+                       f"model {each(sib['model_events_low'])}; refaults kernel {each(sib['kernel_refault_file'])}, "
+                       f"model {each(sib['model_refault_file'])}")
     hi = r.get("high")
     if hi:
         click.echo(f"  memory.high     events kernel {', '.join(str(x) for x in hi['kernel_events_high'])}, model "

@@ -32,6 +32,8 @@ from .worker import compile_worker, find_compiler, parse_worker_output
 PAGE = 4096
 SAMPLE_EVERY = 1000     # calibration samples (whole-file mincore + memcg usage)
 FLUSH_EVERY = 64        # the worker reads memory.stat every 64 accesses (fresh-stats regime)
+LOW_SIBLINGS = ("a", "b")  # memory.low runs (validate/low.py): the probe's children; pid i runs in the i-th,
+                           # the first has the memory.low
 ACCESS_MODES = ("pread", "mmap")
 VMSTAT_KEYS = ("workingset_refault_file", "workingset_activate_file", "workingset_restore_file",
                "workingset_nodereclaim", "pgscan_file", "pgsteal_file", "pgscan_direct", "pgsteal_direct",
@@ -52,9 +54,12 @@ MAP_FAILED = ctypes.c_void_p(-1).value
 
 def dense_pages(trace: Trace, max_accesses: int | None = None) -> tuple[np.ndarray, int]:
     """The trace's accesses as dense page indices of one data file (uint32) and the number of
-    distinct pages. Every record is a read of one page: file pages are keyed by (file, page),
-    anonymous pages by (pid, page), and the keys are numbered in sorted order, so sequential runs
-    of a file stay sequential. Writes are replayed as reads."""
+    distinct pages (dense_index of trace_records)."""
+    return dense_index(trace_records(trace, max_accesses), trace.name)
+
+
+def trace_records(trace: Trace, max_accesses: int | None = None) -> np.ndarray:
+    """The trace's first `max_accesses` records (all when None) in one array."""
     parts, n = [], 0
     for chunk in trace.chunks():
         if max_accesses is not None and n + len(chunk) > max_accesses:
@@ -65,7 +70,14 @@ def dense_pages(trace: Trace, max_accesses: int | None = None) -> tuple[np.ndarr
             break
     if not parts or n == 0:
         raise ReclaimExtError(f"{trace.name}: the trace has no accesses")
-    rec = np.concatenate(parts)
+    return np.concatenate(parts)
+
+
+def dense_index(rec: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+    """Records as dense page indices of one data file (uint32) and the number of distinct pages.
+    Every record is a read of one page: file pages are keyed by (file, page), anonymous pages by
+    (pid, page), and the keys are numbered in sorted order, so sequential runs of a file stay
+    sequential. Writes are replayed as reads."""
     anon = rec["kind"] == Kind.ANON
     keys = np.empty((len(rec), 3), dtype=np.uint64)
     keys[:, 0] = anon
@@ -75,7 +87,7 @@ def dense_pages(trace: Trace, max_accesses: int | None = None) -> tuple[np.ndarr
     inverse = inverse.reshape(-1)
     npages = int(inverse.max()) + 1
     if npages >= 2**32:
-        raise ReclaimExtError(f"{trace.name}: {npages} distinct pages do not fit one data file")
+        raise ReclaimExtError(f"{name}: {npages} distinct pages do not fit one data file")
     return inverse.astype(np.uint32), npages
 
 
@@ -387,7 +399,7 @@ def lru_gen_seqs(text: str, memcg: str) -> dict | None:
 
 def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
               min_ttl_ms: float = 0, swappiness: int = 60, swap_device: str = "disk", knob: str = "max",
-              reclaim_pages: int = 0, nodes: int = 1) -> dict:
+              reclaim_pages: int = 0, nodes: int = 1, low_pages: int = 0, pids: np.ndarray | None = None) -> dict:
     """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
     pid 0 in memcg `probe` with memory.max = model_max (`knob` "high": memory.high = model_max and
     no memory.max), on a node large enough that only the memcg limit reclaims; no swap;
@@ -396,7 +408,10 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
     probe's per-node `numa_stat`. `access` "anon": anonymous pages of pid 0 (the first access to a page
     a write, later ones reads, as the VM's worker does), with the guest's swap of swap_bytes
     (`swap_device` disk: a virtio disk, swapped-in pages keep their slots in the swap cache while
-    it is at most half full; zram: the slot is freed at swap-in) and `swappiness`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
+    it is at most half full; zram: the slot is freed at swap-in) and `swappiness`. `low_pages` > 0:
+    the probe (memory.max) has children probe/a (memory.low = low_pages) and probe/b, access i is
+    made by pid `pids[i]` (0 in a, 1 in b); their usage, memory.stat and memory.events are in
+    `siblings`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
     from ..api import RunConfig
     from ..api import run as api_run
     from ..policies.mglru import format_lru_gen
@@ -414,16 +429,23 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         rec["kind"] = int(Kind.FILE_FD if access == "pread" else Kind.FILE_MMAP)
         rec["file"] = 1
     rec["page"] = pages
+    memcgs = [f"name=probe,pids=0,{knob}={model_max}"]
+    if low_pages:
+        rec["pid"] = pids
+        memcgs = [f"name=probe,max={model_max}", f"name=probe/{LOW_SIBLINGS[0]},pids=0,low={low_pages}",
+                  f"name=probe/{LOW_SIBLINGS[1]},pids=1"]
     memory = npages + model_max + 8192 + npages // 8
     memory *= nodes  # equal nodes, each large enough that only the memcg limit reclaims
     cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=swap_bytes(npages) // PAGE if anon else 0,
                     swap_device=swap_device, swappiness=swappiness, min_ttl_ms=min_ttl_ms,
-                    memcgs=[f"name=probe,pids=0,{knob}={model_max}"],
+                    memcgs=memcgs,
                     proactive=[f"{len(pages)}:probe:{reclaim_pages}"] if reclaim_pages else [], nodes=nodes,
                     numa=[f"pids=0,interleave={'+'.join(map(str, range(nodes)))}"] if nodes > 1 else [])
     res = api_run(cfg, trace=ArrayTrace("validate", rec), record_misses=True)
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
+    siblings = {m["name"].rpartition("/")[2]: {k: m.get(k) for k in ("usage", "low", "memory_stat", "memory_events")}
+                for m in res.get("memcgs") or [] if m.get("name", "").startswith("/probe/")}
     return {
         "policy": policy,
         "misses": res["misses"],
@@ -431,6 +453,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         "knob": knob,
         "proactive": (res.get("proactive") or [None])[0],
         "numa_stat": mc.get("numa_stat"),
+        "siblings": siblings or None,
         "high_delay_jiffies": res.get("cost", {}).get("high_delay_jiffies"),
         "node_pages": memory,
         "global_reclaim_scans": vm.get("pgscan_kswapd", 0) + vm.get("pgscan_direct", 0)
@@ -585,10 +608,12 @@ def _validate_locked(trace: Trace, pages: np.ndarray, npages: int, ctrl, fst: st
 def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, limit_pages: int, access: str,
             overhead: int | None, host: dict, regime: dict, policy: str = "classic", min_ttl_ms: float = 0,
             swappiness: int = 60, swap_device: str = "disk", knob: str = "max", reclaim_pages: int = 0,
-            nodes: int = 1, log: Callable[[str], None] = lambda s: None) -> dict:
+            nodes: int = 1, low_pages: int = 0, pids: np.ndarray | None = None,
+            log: Callable[[str], None] = lambda s: None) -> dict:
     """Calibrate from the kernel runs (run_record), run the model (`policy`) at the calibrated
     capacity (as memory.max, or memory.high with `knob` "high") and plain LRU at C_eff; the
-    JSON-ready result of one validation."""
+    JSON-ready result of one validation. `low_pages` > 0: the model's probe has the two
+    children, pid `pids[i]` making access i (model_run; the caller compares them, low.py)."""
     reps = len(runs)
     cal = combine([r.pop("_cal") for r in runs], limit_pages, overhead)
     kernel_bits = [r.pop("_bitmap", None) for r in runs]
@@ -598,7 +623,7 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
                 ", ".join(f"{k} +{v:,}" for k, v in r["other_activity"].items()))
     log(f"model: {policy}, memcg {knob} {cal.model_max} pages (limit {limit_pages} − overhead {cal.overhead})")
     model = model_run(pages, npages, cal.model_max, access, policy, min_ttl_ms, swappiness, swap_device, knob,
-                      reclaim_pages, nodes)
+                      reclaim_pages, nodes, low_pages, pids)
     km = [r["misses"] for r in runs]
     kmean = statistics.fmean(km)
     c_eff = statistics.fmean(r["calibration"]["c_eff"] for r in runs)
@@ -610,7 +635,7 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
         mm = run_model_max(limit_pages, o)
         if mm not in by_max:
             m = model_run(pages, npages, mm, access, policy, min_ttl_ms, swappiness, swap_device, knob, reclaim_pages,
-                          nodes)
+                          nodes, low_pages, pids)
             by_max[mm], bits[mm] = m["misses"], m["_bitmap"]
     run_max = [run_model_max(limit_pages, o) for o in overheads]
     per_run = per_run_comparison(km, [by_max[m] for m in run_max], overheads, limit_pages, npages)

@@ -27,10 +27,10 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..trace import Trace
 from .errors import Unavailable
-from .kernel import (FLUSH_EVERY, PAGE, SAMPLE_EVERY, compare, dense_pages, lru_gen_seqs, run_record, signals_raise,
+from .kernel import (FLUSH_EVERY, LOW_SIBLINGS, PAGE, SAMPLE_EVERY, compare, dense_pages, lru_gen_seqs, run_record, signals_raise,
                      swap_bytes)
 from .cgroup import parse_stat
-from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
+from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, PIDS_FILE, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
                       find_busybox, init_script, module_load_order, resolve_kernel, WANTED_MODULES, ZRAM_MODULES)
 from .worker import parse_worker_output
 
@@ -247,6 +247,11 @@ def guest_run_record(r: dict, limit_pages: int) -> dict:
     rec["lru_gen"] = lru_gen_seqs(r.get("lru_gen", ""), f"/probe{r.get('n')}")
     if r.get("reclaim", "").strip():
         rec["reclaim"] = parse_reclaim(r["reclaim"], parse_stat(r.get("stat1", "")))
+    if f"current_{LOW_SIBLINGS[0]}" in r:   # a memory.low run: the probe's two children
+        from .low import sibling_record
+
+        rec["siblings"] = sibling_record(r)
+        rec["moves"] = parse_worker_output(r.get("out", "")).get("moves")
     numa = parse_numa_stat(r.get("numa_stat", ""))
     if len(numa.get("file", ())) > 1:  # several nodes
         rec["numa_stat"] = numa
@@ -372,7 +377,8 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
                 workdir: str | None = None, overhead: int | None = None, max_accesses: int | None = None,
                 timeout: float | None = None, accel: str = "auto", cache: str | None = None,
                 swappiness: int | None = None, swap_device: str = "disk", knob: str = "max",
-                reclaim_pages: int = 0, nodes: int = 1, log: Callable[[str], None] = lambda s: None) -> dict:
+                reclaim_pages: int = 0, nodes: int = 1, low_pages: int = 0,
+                log: Callable[[str], None] = lambda s: None) -> dict:
     """Replay `trace` `reps` times in a VM booting `kernel` (validate_kernel's result, plus the
     guest's kernel, lru_gen state and the accelerator in `host`). `lru_gen` None leaves the
     kernel's default; the model runs MGLRU when the guest's lru_gen reads on. `access` "anon":
@@ -383,7 +389,11 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     after each replay, that much is written to the probe's memory.reclaim, and to the model's
     after its run; the pages each took and the result (ok or EAGAIN) are compared. `nodes` 2: a
     guest of two NUMA nodes, the worker interleaved over them (MPOL_INTERLEAVE), the model on two
-    nodes with the task interleaved; the probe's memory.numa_stat is compared with the model's."""
+    nodes with the task interleaved; the probe's memory.numa_stat is compared with the model's.
+    `low_pages` > 0 (pread, memory.max, one node): the probe gets children a (memory.low =
+    low_pages) and b; the trace's pid 0 runs in a and pid 1 in b (validate/low.py), one worker
+    moving between them; misses, memory.current, memory.events low and refaults are compared per
+    child."""
     check_args(access, reps, lru_gen, min_ttl_ms)
     if nodes not in (1, 2):
         raise ReclaimExtError(f"nodes: {nodes} guest nodes; 1 or 2")
@@ -392,9 +402,17 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
                               "mappings and anon memory are gone in the guest, not in the model)")
     if limit_pages < 64:
         raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
+    if low_pages:
+        check_low(low_pages, limit_pages, access, knob, reclaim_pages, nodes)
     qemu = find_qemu()
     busybox = find_busybox()
-    pages, npages = dense_pages(trace, max_accesses)
+    pids = None
+    if low_pages:
+        from .low import sibling_trace
+
+        pages, pids, npages = sibling_trace(trace, max_accesses)
+    else:
+        pages, npages = dense_pages(trace, max_accesses)
     workdir = workdir or "/var/tmp"
     if not os.path.isdir(workdir):
         raise ReclaimExtError(f"--dir {workdir}: no such directory")
@@ -408,10 +426,11 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
     plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
                      sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness,
                      swap_device=swap_device, swap_bytes=swap_bytes(npages), knob=knob,
-                     reclaim_bytes=reclaim_pages * PAGE, nodes=nodes)
+                     reclaim_bytes=reclaim_pages * PAGE, nodes=nodes, low_bytes=low_pages * PAGE)
     timeout = timeout or default_timeout(len(pages), reps)
     log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
-    b = boot_plan(k, plan, {TRACE_FILE: pages}, npages, qemu=qemu, busybox=busybox, workdir=workdir,
+    files = {TRACE_FILE: pages} if pids is None else {TRACE_FILE: pages, PIDS_FILE: pids}
+    b = boot_plan(k, plan, files, npages, qemu=qemu, busybox=busybox, workdir=workdir,
                   timeout=timeout, accel=accel, log=log)
     parsed, used = b["parsed"], b["accel"]
     runs = []
@@ -431,10 +450,36 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         regime.update(swappiness=swappiness, page_cluster=0, thp="never", zswap="off or absent")
         if swap_device == "zram":
             regime["swap"] = ZRAM_REGIME
-    return compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
-                   host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
-                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
-                   swap_device=swap_device, knob=knob, reclaim_pages=reclaim_pages, nodes=nodes, log=log)
+    if low_pages:
+        from .low import CHUNK
+
+        regime["low"] = (f"probe children {LOW_SIBLINGS[0]} (memory.low {low_pages} pages) and {LOW_SIBLINGS[1]}; "
+                         f"one worker, started in a third child w (its own memory), moves into the child of the "
+                         f"trace's pid; each pid's accesses in runs of {CHUNK}")
+    out = compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
+                  host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
+                  min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
+                  swap_device=swap_device, knob=knob, reclaim_pages=reclaim_pages, nodes=nodes, low_pages=low_pages,
+                  pids=pids, log=log)
+    if low_pages:
+        from .low import low_comparison
+
+        out["low"] = low_comparison(out, pids, low_pages)
+    return out
+
+
+def check_low(low_pages: int, limit_pages: int, access: str, knob: str, reclaim_pages: int, nodes: int) -> None:
+    """The memory.low run's arguments: one error line for what it cannot take."""
+    if low_pages > limit_pages:
+        raise ReclaimExtError(f"low: {low_pages} pages is above the probe's limit ({limit_pages} pages)")
+    if access != "pread":
+        raise ReclaimExtError("low: only with pread access (the worker's moves between the siblings are checked "
+                              "for page-cache reads)")
+    others = [o for o, on in (("--knob high", knob != "max"), ("--reclaim", reclaim_pages),
+                              ("--vm-nodes 2", nodes != 1)) if on]
+    if others:
+        raise ReclaimExtError(f"low: not with {', '.join(others)} (the siblings' parent is limited by memory.max "
+                              "on one node)")
 
 
 def vm_host(k, b: dict) -> dict:

@@ -428,6 +428,8 @@ class GuestPlan:
     knob: str = "max"                  # the probe's limit: memory.max, or memory.high (memory.max stays max)
     nodes: int = 1                     # 2: two NUMA nodes, the worker interleaved over both (MPOL_INTERLEAVE)
     reclaim_bytes: int = 0             # after each replay: write this to the probe's memory.reclaim (0: no)
+    low_bytes: int = 0                 # > 0: the probe has children a (this memory.low) and b; PIDS_FILE says
+                                       # which one each access is charged to (the worker moves between them)
 
     def guest_runs(self) -> list[tuple[str, str, int]]:
         """Every run of the boot, in order: (trace file, access, limit pages)."""
@@ -436,10 +438,11 @@ class GuestPlan:
         return [(TRACE_FILE, self.access, self.limit_pages)] * self.reps
 
     def trace_files(self) -> list[str]:
-        return list(dict.fromkeys(t for t, _, _ in self.guest_runs()))
+        return list(dict.fromkeys(t for t, _, _ in self.guest_runs())) + ([PIDS_FILE] if self.low_bytes else [])
 
 
 TRACE_FILE = "trace.u32"
+PIDS_FILE = "trace.pids"        # memory.low runs: per access, the pid (0: sibling a, 1: sibling b; kernel.LOW_SIBLINGS)
 LIMIT_KNOBS = ("max", "high")  # the probe memcg's limit: memory.max, or memory.high (cgroup v2)
 GUEST_ACCESS = ("pread", "mmap", "anon")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -503,8 +506,17 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   echo $4 > $CG/memory.@KNOB@ || fail "cannot set memory.@KNOB@"
   if [ "$3" = anon ]; then echo max > $CG/memory.swap.max || fail "cannot set memory.swap.max"
   elif [ -e $CG/memory.swap.max ]; then echo 0 > $CG/memory.swap.max; fi
+  HOME_CG=$CG; PIDS=; CGS=
+  if [ @LOW@ -gt 0 ]; then   # memory.low: children a (protected) and b; the worker starts in w, which
+    # holds its own memory, and moves itself into a or b as the trace's pid says (PIDS_FILE)
+    echo +memory > $CG/cgroup.subtree_control || fail "cannot enable +memory in $CG"
+    for s in a b w; do mkdir $CG/$s || fail "cannot create $CG/$s"; done
+    echo @LOW@ > $CG/a/memory.low || fail "cannot set memory.low of $CG/a"
+    HOME_CG=$CG/w; PIDS=/@PIDS_FILE@; CGS=$CG/a/cgroup.procs:$CG/b/cgroup.procs
+  fi
   cat $CG/memory.stat > /tmp/stat0; cat /proc/vmstat > /tmp/vmstat0
-  RECLAIM_EXT_INTERLEAVE=@INTERLEAVE@ sh -c "echo \$\$ > $CG/cgroup.procs && exec /worker /mnt/data /$2 $3 \
+  RECLAIM_EXT_INTERLEAVE=@INTERLEAVE@ RECLAIM_EXT_PIDS=$PIDS RECLAIM_EXT_CGROUPS=$CGS \
+    sh -c "echo \$\$ > $HOME_CG/cgroup.procs && exec /worker /mnt/data /$2 $3 \
     @SAMPLE@ @FLUSH@ $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
@@ -520,6 +532,14 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim numa_stat; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
+  if [ @LOW@ -gt 0 ]; then   # each sibling at the end: memory.current, memory.stat, memory.events
+    for s in a b; do
+      echo "$M section current_$s"; cat $CG/$s/memory.current
+      echo "$M section stat_$s"; cat $CG/$s/memory.stat
+      echo "$M section events_$s"; cat $CG/$s/memory.events
+    done
+    rmdir $CG/a $CG/b $CG/w 2>/dev/null
+  fi
   echo "$M end $r"
   rmdir $CG 2>/dev/null
 }
@@ -543,13 +563,16 @@ def init_script(plan: GuestPlan) -> str:
     check_swap_device(plan.swap_device)
     if plan.knob not in LIMIT_KNOBS:
         raise ReclaimExtError(f"knob: {plan.knob!r} is not one of {', '.join(LIMIT_KNOBS)}")
+    if plan.low_bytes and (plan.knob != "max" or plan.nodes != 1 or plan.reclaim_bytes or plan.swap):
+        raise ReclaimExtError("memory.low runs take memory.max, one node, no memory.reclaim and no swap")
     if plan.swap and plan.swap_device == "zram" and plan.swap_bytes < PAGE:
         raise ReclaimExtError("a zram swap device needs its size (GuestPlan.swap_bytes)")
     lines = "".join(f"run_one {i} {t} {a} {int(lim) * PAGE}\n" for i, (t, a, lim) in enumerate(runs, 1))
     subst = {"@LRU_GEN@": lru, "@MIN_TTL@": "" if plan.min_ttl_ms is None else str(int(plan.min_ttl_ms)),
              "@TRACES@": " ".join(plan.trace_files()), "@SAMPLE@": str(plan.sample_every),
              "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines, "@KNOB@": plan.knob,
-             "@RECLAIM@": str(int(plan.reclaim_bytes)),
+             "@RECLAIM@": str(int(plan.reclaim_bytes)), "@LOW@": str(int(plan.low_bytes)),
+             "@PIDS_FILE@": PIDS_FILE,
              "@INTERLEAVE@": str((1 << plan.nodes) - 1) if plan.nodes > 1 else "",
              "@SWAP@": (plan.swap_device if plan.swap else ""), "@SWAP_BYTES@": str(int(plan.swap_bytes)),
              "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}

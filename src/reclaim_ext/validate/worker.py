@@ -26,6 +26,11 @@ from .errors import Unavailable
 #  mincore (resident data pages) and USAGE_FILE (the memcg's charge) -> calibration samples.
 #  RECLAIM_EXT_INTERLEAVE=MASK in the environment (the VM's two-node runs): set_mempolicy
 #  MPOL_INTERLEAVE over the nodes of MASK (3: nodes 0 and 1) before the replay.
+#  RECLAIM_EXT_PIDS=FILE and RECLAIM_EXT_CGROUPS=PROCS0:PROCS1 (the VM's memory.low runs): FILE
+#  holds one uint32 pid per access (0 or 1); before an access whose pid differs from the last
+#  one, the worker writes 0 (itself) to that pid's cgroup.procs, so the page cache it reads next
+#  is charged to that memcg (a page is charged to the current task's memcg when it is added to
+#  the page cache). Its own memory stays where it was charged (cgroup v2 moves no charges).
 WORKER_C = r"""
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -44,6 +49,14 @@ WORKER_C = r"""
 static uint32_t tbuf[CHUNK];
 static unsigned char pbuf[PG] __attribute__((aligned(PG)));
 static char fbuf[16384];
+static uint32_t pidbuf[CHUNK];
+
+static int move_to(const char *procs) {   /* this process into the cgroup of `procs` */
+    int fd = open(procs, O_WRONLY);
+    if (fd < 0) return -1;
+    int ok = write(fd, "0", 1) == 1;
+    close(fd); return ok ? 0 : -1;
+}
 
 static long long io_read_bytes(void) {
     FILE *f = fopen("/proc/self/io", "r"); char line[256]; long long v = -1;
@@ -66,6 +79,16 @@ int main(int argc, char **argv) {
         if (syscall(SYS_set_mempolicy, 3 /* MPOL_INTERLEAVE */, &mask, 8 * sizeof mask) != 0) {
             perror("set_mempolicy"); return 1;
         }
+    }
+    const char *pids_path = getenv("RECLAIM_EXT_PIDS"), *cgs = getenv("RECLAIM_EXT_CGROUPS");
+    char procs[2][512]; int pfd = -1; long cur = -1;
+    if (pids_path && *pids_path) {
+        const char *colon = cgs ? strchr(cgs, ':') : NULL;
+        if (!colon || colon - cgs >= 511 || strlen(colon + 1) >= 511) {
+            fprintf(stderr, "RECLAIM_EXT_CGROUPS: not PROCS0:PROCS1\n"); return 2;
+        }
+        memcpy(procs[0], cgs, colon - cgs); procs[0][colon - cgs] = 0; strcpy(procs[1], colon + 1);
+        if ((pfd = open(pids_path, O_RDONLY)) < 0) { perror("open pids"); return 1; }
     }
     int mmap_mode = strcmp(argv[3], "mmap") == 0, anon_mode = strcmp(argv[3], "anon") == 0;
     long sample_every = atol(argv[4]), flush_every = atol(argv[5]);
@@ -94,15 +117,23 @@ int main(int argc, char **argv) {
     memset(vec, 0, npages); memset(miss, 0, (nacc + 7) / 8);
     memset(spos, 0, nsmax * sizeof(long)); memset(sres, 0, nsmax * sizeof(long));
     memset(susage, 0, nsmax * sizeof(long long));
+    memset(pbuf, 0, PG); memset(fbuf, 0, sizeof fbuf); memset(pidbuf, 0, sizeof pidbuf);
     struct rusage ru0, ru1; struct timespec t0, t1;
     long long rb0 = io_read_bytes();
     getrusage(RUSAGE_SELF, &ru0); clock_gettime(CLOCK_MONOTONIC, &t0);
-    long nmiss = 0, bad = 0; unsigned char v1;
+    long nmiss = 0, bad = 0, moves = 0; unsigned char v1;
     for (long base = 0; base < nacc; base += CHUNK) {
         long n = nacc - base < CHUNK ? nacc - base : CHUNK;
         if (pread(tfd, tbuf, n * 4, base * 4) != n * 4) { perror("trace"); return 1; }
+        if (pfd >= 0 && pread(pfd, pidbuf, n * 4, base * 4) != n * 4) { perror("pids"); return 1; }
         for (long j = 0; j < n; j++) {
             long i = base + j;
+            if (pfd >= 0 && pidbuf[j] != cur) {
+                if (pidbuf[j] > 1 || move_to(procs[pidbuf[j]]) != 0) {
+                    fprintf(stderr, "access %ld: cannot move to the memcg of pid %u\n", i, pidbuf[j]); return 1;
+                }
+                cur = pidbuf[j]; moves++;
+            }
             if (flush_fd >= 0 && i % flush_every == 0)
                 while (pread(flush_fd, fbuf, sizeof fbuf, 0) == sizeof fbuf) ;
             if (sample_every > 0 && i % sample_every == 0 && ns < nsmax) {
@@ -130,8 +161,8 @@ int main(int argc, char **argv) {
     for (long p = 0; p < npages; p++) rend += vec[p] & 1;
     printf("accesses %ld\nmisses %ld\nbad %ld\nmajflt %ld\nminflt %ld\nread_bytes %lld\n",
            nacc, nmiss, bad, ru1.ru_majflt - ru0.ru_majflt, ru1.ru_minflt - ru0.ru_minflt, rb1 - rb0);
-    printf("seconds %.6f\nresident_end %ld\nsamples",
-           (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, rend);
+    printf("seconds %.6f\nresident_end %ld\nmoves %ld\nsamples",
+           (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, rend, moves);
     for (long s = 0; s < ns; s++) printf(" %ld:%ld:%lld", spos[s], sres[s], susage[s]);
     printf("\nbitmap ");
     for (long b = 0; b < (nacc + 7) / 8; b++) printf("%02x", miss[b]);
