@@ -787,7 +787,7 @@ def test_init_with_swap_and_anon_runs():
     plan = vi.GuestPlan(limit_pages=2048, reps=2, access="anon", lru_gen="on", swap=True, swappiness=100)
     text = vi.init_script(plan)
     assert "SWAP=disk" in text and "SWAPPINESS=100" in text and "SWAPDEV=/dev/vdb" in text
-    assert "mkswap $SWAPDEV" in text and "swapon $SWAPDEV" in text
+    assert "mkswap $SWAPDEV" in text and "else swapon $SWAPDEV; fi" in text
     assert "echo 0 > /proc/sys/vm/page-cluster" in text and "echo never > /sys/kernel/mm/transparent_hugepage" in text
     assert 'if [ "$3" = anon ]; then echo max > $CG/memory.swap.max' in text
     assert [x for x in text.splitlines() if x.startswith("run_one ")] == ["run_one 1 trace.u32 anon 8388608",
@@ -802,7 +802,7 @@ def test_init_with_swap_and_anon_runs():
     assert "SWAP=zram" in z and "echo 160841728 > /sys/block/zram0/disksize" in z and "SWAPDEV=/dev/zram0" in z
     with pytest.raises(ReclaimExtError, match="zram swap device needs its size"):
         vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="zram"))
-    with pytest.raises(ReclaimExtError, match="swap_device: 'tape' is not one of"):
+    with pytest.raises(ReclaimExtError, match="swap device: 'tape' is not one of"):
         vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="tape"))
 
 

@@ -64,10 +64,11 @@ def validate() -> None:
               help="How the worker touches a page: pread(2) of 4 KiB (FADV_RANDOM) or a load through a "
                    "MAP_SHARED mapping (opened with read-ahead 0); with --vm also anon: anonymous memory "
                    "with a swap device in the guest [default: pread; with --suite pread and mmap].")
-@click.option("--swap-device", "swap_device", type=click.Choice(["disk", "zram"]), default=None,
+@click.option("--swap-device", "swap_device", type=click.Choice(["disk", "zram", "zram+disk"]), default=None,
               help="With --vm --access anon: the guest's swap, a virtio disk or zram (the kernel's zram module) "
-                   "of the data's size + 64 MiB; the model swaps to the same kind (with --suite: the anon set) "
-                   "[default: disk].")
+                   "of the data's size + 64 MiB; zram+disk: zram of a quarter of the data's pages at priority "
+                   "100 in front of the disk (it fills, the rest goes to the disk), compared per device. The "
+                   "model swaps to the same devices (with --suite: the anon set) [default: disk].")
 @click.option("--swappiness", "swappiness", type=click.IntRange(0, 200), default=None,
               help="With --vm --access anon: the guest's /proc/sys/vm/swappiness and the model's [default: 60].")
 @click.option("--knob", "knob", type=click.Choice(["max", "high"]), default=None,
@@ -289,6 +290,13 @@ def _print(r: dict) -> None:
         click.echo(f"  swap-ins        kernel {n(sw['kernel_pswpin'])} (pswpin), model {n(sw['model_pswpin'])}; major "
                    f"faults kernel {n(sw['kernel_majflt'])}, model {n(sw['model_pgmajfault'])}; swap-outs kernel "
                    f"{n(sw['kernel_pswpout'])}, model {n(sw['model_pswpout'])}")
+    sd = r.get("swap_devices")
+    if sd:
+        for i, m in enumerate(sd["model"]):
+            kern = "; ".join(f"{k[i]['pswpin']:,} / {k[i]['pswpout']:,} / {k[i]['used_pages']:,}"
+                             for k in sd["kernel"] if k and i < len(k))
+            click.echo(f"  {m['kind']} (prio {m['priority']})  in / out / slots used at the end: kernel {kern}; "
+                       f"model {m['pswpin']:,} / {m['pswpout']:,} / {m['used_pages']:,}")
     ns = r.get("numa_stat")
     if ns:
         def per_node(stat, key):

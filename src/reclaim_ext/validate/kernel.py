@@ -377,6 +377,29 @@ def swap_bytes(npages: int) -> int:
     return npages * PAGE + (64 << 20)
 
 
+# the guest's swap for anon runs (--swap-device): one device of swap_bytes, or zram in front of the
+# disk (zram+disk: zram of ZRAM_SHARE of the data pages at priority ZRAM_PRIO, as zram-generator
+# sets it up, then the disk of swap_bytes at swapon's default priority), so zram fills and the
+# rest goes to the disk
+GUEST_SWAP = ("disk", "zram", "zram+disk")
+ZRAM_PRIO = 100
+ZRAM_SHARE = 4
+
+
+def zram_front_bytes(npages: int) -> int:
+    """zram's disksize in front of the disk (zram+disk): a ZRAM_SHARE-th of the data pages."""
+    return max(npages // ZRAM_SHARE, 2) * PAGE
+
+
+def model_swap(swap_device: str, npages: int) -> dict:
+    """The model's RunConfig swap fields for the guest's swap of an anon run (GUEST_SWAP). With
+    zram+disk each device has its pages less the swap header's (mkswap's page 0): zram fills."""
+    if swap_device != "zram+disk":
+        return {"swap": swap_bytes(npages) // PAGE, "swap_device": swap_device}
+    return {"swap_devices": [f"kind=zram,size={zram_front_bytes(npages) // PAGE - 1},prio={ZRAM_PRIO}",
+                             f"kind=disk,size={swap_bytes(npages) // PAGE - 1}"]}
+
+
 def lru_gen_seqs(text: str, memcg: str) -> dict | None:
     """max_seq and the evictable min_seq of memcg `memcg`'s lruvec (node 0) in a reading of
     /sys/kernel/debug/lru_gen, the kernel's or the model's (policies.mglru.format_lru_gen):
@@ -436,8 +459,8 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
                   f"name=probe/{LOW_SIBLINGS[1]},pids=1"]
     memory = npages + model_max + 8192 + npages // 8
     memory *= nodes  # equal nodes, each large enough that only the memcg limit reclaims
-    cfg = RunConfig(policy=policy, workload=None, memory=memory, swap=swap_bytes(npages) // PAGE if anon else 0,
-                    swap_device=swap_device, swappiness=swappiness, min_ttl_ms=min_ttl_ms,
+    swap = model_swap(swap_device, npages) if anon else {"swap": 0, "swap_device": swap_device}
+    cfg = RunConfig(policy=policy, workload=None, memory=memory, **swap, swappiness=swappiness, min_ttl_ms=min_ttl_ms,
                     memcgs=memcgs,
                     proactive=[f"{len(pages)}:probe:{reclaim_pages}"] if reclaim_pages else [], nodes=nodes,
                     numa=[f"pids=0,interleave={'+'.join(map(str, range(nodes)))}"] if nodes > 1 else [])
@@ -453,6 +476,7 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         "knob": knob,
         "proactive": (res.get("proactive") or [None])[0],
         "numa_stat": mc.get("numa_stat"),
+        "swap_devices": res.get("swap_devices") if anon else None,
         "siblings": siblings or None,
         "high_delay_jiffies": res.get("cost", {}).get("high_delay_jiffies"),
         "node_pages": memory,
@@ -675,6 +699,8 @@ def compare(trace: Trace, pages: np.ndarray, npages: int, runs: list[dict], *, l
     if nodes > 1:
         out["nodes"] = nodes
         out["numa_stat"] = {"kernel": [r.get("numa_stat") for r in runs], "model": model.get("numa_stat")}
+    if len(model.get("swap_devices") or ()) > 1:  # each device's I/O and slots (the VM's per-device sections)
+        out["swap_devices"] = {"kernel": [r.get("swap_devices") for r in runs], "model": model["swap_devices"]}
     if reclaim_pages:
         p = model.get("proactive") or {}
         out["reclaim"] = {"requested_pages": reclaim_pages, "kernel": [r.get("reclaim") for r in runs],

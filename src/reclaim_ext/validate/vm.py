@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..trace import Trace
 from .errors import Unavailable
-from .kernel import (FLUSH_EVERY, LOW_SIBLINGS, PAGE, SAMPLE_EVERY, compare, dense_pages, lru_gen_seqs, run_record, signals_raise,
+from .kernel import (FLUSH_EVERY, LOW_SIBLINGS, PAGE, ZRAM_PRIO, zram_front_bytes, SAMPLE_EVERY, compare, dense_pages, lru_gen_seqs, run_record, signals_raise,
                      swap_bytes)
 from .cgroup import parse_stat
 from .vmimage import (GUEST_ACCESS, INSTALL_HINT, MARK, PIDS_FILE, TRACE_FILE, GuestPlan, build_disk, build_initramfs, compile_static_worker,
@@ -255,7 +255,40 @@ def guest_run_record(r: dict, limit_pages: int) -> dict:
     numa = parse_numa_stat(r.get("numa_stat", ""))
     if len(numa.get("file", ())) > 1:  # several nodes
         rec["numa_stat"] = numa
+    if r.get("swaps", "").strip():
+        rec["swap_devices"] = parse_swap_devices(r.get("swaps", ""), r.get("swapio0", ""), r.get("swapio1", ""))
     return rec
+
+
+SWAP_KINDS = {"zram": "zram", "vd": "disk"}  # guest block device name prefix -> swap device kind
+
+
+def parse_swap_devices(swaps: str, io0: str, io1: str) -> list[dict]:
+    """Each swap device of a guest run, in /proc/swaps' order (swapon order): its kind, slots used
+    at the end and priority (/proc/swaps: Used in KiB), and the pages read and written during the
+    run (its /sys/block/DEV/stat sectors before and after: fields 3 and 7, 512-byte sectors; with
+    page-cluster 0 each swap-in reads one page)."""
+    def io(text: str) -> dict:
+        out = {}
+        for line in text.splitlines():
+            p = line.split()
+            if len(p) >= 8 and all(x.isdigit() for x in p[1:8]):
+                out[p[0]] = (int(p[3]), int(p[7]))
+        return out
+
+    before, after = io(io0), io(io1)
+    devs = []
+    for line in swaps.splitlines()[1:]:
+        p = line.split()
+        if len(p) < 5 or not p[3].isdigit():
+            continue
+        name = p[0].rpartition("/")[2]
+        kind = next((k for pre, k in SWAP_KINDS.items() if name.startswith(pre)), name)
+        r0, w0 = before.get(name, (0, 0))
+        r1, w1 = after.get(name, (r0, w0))
+        devs.append({"kind": kind, "used_pages": int(p[3]) // 4, "priority": int(p[4]),
+                     "pswpin": (r1 - r0) // 8, "pswpout": (w1 - w0) // 8})
+    return devs
 
 
 def parse_numa_stat(text: str) -> dict:
@@ -308,7 +341,7 @@ def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *,
     pages}) and an `npages` data file. Returns {"parsed" (parse_console), "console", "accel",
     "kvm_fallback_reason", "memory_mib", "modules", "seconds"}; GuestError when the guest did not
     report every run of the plan."""
-    zram = plan.swap and plan.swap_device == "zram"
+    zram = plan.swap and "zram" in plan.swap_device
     mods = module_load_order(k.modules_dir, WANTED_MODULES + (ZRAM_MODULES if zram else ()))
     runs = plan.guest_runs()
     tmp = tempfile.mkdtemp(prefix="reclaim-ext-vm-", dir=workdir)
@@ -325,7 +358,7 @@ def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *,
             log(f"booting {k.package or k.vmlinuz} ({mem} MiB, modules: {', '.join(info['modules']) or 'none'}); "
                 f"{len(runs)} run(s) inside, timeout {timeout:.0f} s")
             swap = None
-            if plan.swap and not zram:
+            if plan.swap and "disk" in plan.swap_device:
                 swap = os.path.join(tmp, "swap.img")
                 with open(swap, "wb") as fh:     # sparse: room to swap out every data page and more
                     fh.truncate(swap_bytes(npages))
@@ -425,7 +458,8 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         raise ReclaimExtError("swap device: only with anon access (the file runs have no swap)")
     plan = GuestPlan(limit_pages=limit_pages, reps=reps, access=access, lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
                      sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, swap=anon, swappiness=swappiness,
-                     swap_device=swap_device, swap_bytes=swap_bytes(npages), knob=knob,
+                     swap_device=swap_device, swap_bytes=swap_bytes(npages), zram_bytes=zram_front_bytes(npages),
+                     knob=knob,
                      reclaim_bytes=reclaim_pages * PAGE, nodes=nodes, low_bytes=low_pages * PAGE)
     timeout = timeout or default_timeout(len(pages), reps)
     log(f"disk image: {npages} data pages ({npages * PAGE >> 20} MiB) and {len(pages):,} accesses")
@@ -450,6 +484,9 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         regime.update(swappiness=swappiness, page_cluster=0, thp="never", zswap="off or absent")
         if swap_device == "zram":
             regime["swap"] = ZRAM_REGIME
+        elif swap_device == "zram+disk":
+            regime["swap"] = (f"zram (/dev/zram0, {zram_front_bytes(npages) // PAGE} pages, priority {ZRAM_PRIO}) "
+                              f"in front of a virtio disk (/dev/vdb), memory.swap.max max")
     if low_pages:
         from .low import CHUNK
 
@@ -523,7 +560,7 @@ def batch_plan(batch: list, reps: int, lru_gen: str | None, min_ttl_ms: int | No
     return GuestPlan(limit_pages=max(c.limit_pages for c in batch), lru_gen=lru_gen, min_ttl_ms=min_ttl_ms,
                      sample_every=SAMPLE_EVERY, flush_every=FLUSH_EVERY, runs=runs, swap=anon,
                      swappiness=DEFAULT_SWAPPINESS if anon else None, swap_device=swap_device,
-                     swap_bytes=swap_bytes(npages) if anon else 0)
+                     swap_bytes=swap_bytes(npages) if anon else 0, zram_bytes=zram_front_bytes(npages))
 
 
 def run_suite_vm(kernel: str, *, traces=None, access=None, fractions=None, reps: int = 1, lru_gen: str | None = None,

@@ -22,8 +22,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ReclaimExtError
-from ..machine.node import check_swap_device
 from .errors import Unavailable
+from .kernel import GUEST_SWAP, ZRAM_PRIO
 from .worker import compile_worker
 
 PAGE = 4096
@@ -422,8 +422,10 @@ class GuestPlan:
     flush_every: int = 64
     runs: list[tuple[str, str, int]] | None = None
     swap: bool = False                 # a swap device (anon runs), swap readahead off
-    swap_device: str = "disk"          # disk: /dev/vdb; zram: /dev/zram0 of swap_bytes (the zram module)
+    swap_device: str = "disk"          # disk: /dev/vdb; zram: /dev/zram0 of swap_bytes (the zram module);
+                                       # zram+disk: /dev/zram0 of zram_bytes at priority ZRAM_PRIO, then /dev/vdb
     swap_bytes: int = 0                # zram's disksize
+    zram_bytes: int = 0                # zram's disksize in front of the disk (zram+disk)
     swappiness: int | None = None      # /proc/sys/vm/swappiness (cgroup v2 has no per-memcg one)
     knob: str = "max"                  # the probe's limit: memory.max, or memory.high (memory.max stays max)
     nodes: int = 1                     # 2: two NUMA nodes, the worker interleaved over both (MPOL_INTERLEAVE)
@@ -482,16 +484,21 @@ if [ -n "$MIN_TTL" ]; then echo $MIN_TTL > $LG/min_ttl_ms || fail "cannot write 
 echo "$M lru_gen $(cat $LG/enabled 2>/dev/null || echo none) $(cat $LG/min_ttl_ms 2>/dev/null || echo none)"
 SWAP=@SWAP@
 SWAPPINESS=@SWAPPINESS@
+SWAPDEVS=
 if [ -n "$SWAP" ]; then
-  if [ "$SWAP" = zram ]; then
-    SWAPDEV=/dev/zram0
-    [ -e /sys/block/zram0 ] || fail "no zram device (CONFIG_ZRAM, or the zram module did not load)"
-    echo @SWAP_BYTES@ > /sys/block/zram0/disksize || fail "cannot set zram0's disksize"
-  else
-    SWAPDEV=/dev/vdb
-  fi
-  [ -b $SWAPDEV ] || fail "no $SWAPDEV for swap"
-  mkswap $SWAPDEV >/dev/null && swapon $SWAPDEV || fail "cannot mkswap/swapon $SWAPDEV (CONFIG_SWAP?)"
+  for kind in $(echo $SWAP | tr + ' '); do   # in swapon order
+    if [ $kind = zram ]; then
+      SWAPDEV=/dev/zram0; PRIO=@ZRAM_PRIO@
+      [ -e /sys/block/zram0 ] || fail "no zram device (CONFIG_ZRAM, or the zram module did not load)"
+      echo @ZRAM_BYTES@ > /sys/block/zram0/disksize || fail "cannot set zram0's disksize"
+    else
+      SWAPDEV=/dev/vdb; PRIO=
+    fi
+    [ -b $SWAPDEV ] || fail "no $SWAPDEV for swap"
+    mkswap $SWAPDEV >/dev/null || fail "cannot mkswap $SWAPDEV (CONFIG_SWAP?)"
+    if [ -n "$PRIO" ]; then /worker swapon $SWAPDEV $PRIO; else swapon $SWAPDEV; fi || fail "cannot swapon $SWAPDEV"
+    SWAPDEVS="$SWAPDEVS ${SWAPDEV#/dev/}"
+  done
   echo 0 > /proc/sys/vm/page-cluster || fail "cannot set page-cluster"
   echo never > /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null
   [ -e /sys/module/zswap/parameters/enabled ] && echo N > /sys/module/zswap/parameters/enabled
@@ -515,11 +522,14 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
     HOME_CG=$CG/w; PIDS=/@PIDS_FILE@; CGS=$CG/a/cgroup.procs:$CG/b/cgroup.procs
   fi
   cat $CG/memory.stat > /tmp/stat0; cat /proc/vmstat > /tmp/vmstat0
+  for d in $SWAPDEVS; do echo "$d $(cat /sys/block/$d/stat)"; done > /tmp/swapio0   # each swap device's I/O
   RECLAIM_EXT_INTERLEAVE=@INTERLEAVE@ RECLAIM_EXT_PIDS=$PIDS RECLAIM_EXT_CGROUPS=$CGS \
     sh -c "echo \$\$ > $HOME_CG/cgroup.procs && exec /worker /mnt/data /$2 $3 \
     @SAMPLE@ @FLUSH@ $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
+  for d in $SWAPDEVS; do echo "$d $(cat /sys/block/$d/stat)"; done > /tmp/swapio1
+  [ -n "$SWAPDEVS" ] && cat /proc/swaps > /tmp/swaps || : > /tmp/swaps
   cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
   : > /tmp/reclaim
   if [ @RECLAIM@ -gt 0 ]; then   # proactive reclaim once the replay is over: memory.current before, after, rc
@@ -529,7 +539,7 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   fi
   cat $CG/memory.numa_stat > /tmp/numa_stat 2>/dev/null || : > /tmp/numa_stat   # at the end (after memory.reclaim)
   echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
-  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim numa_stat; do echo "$M section $f"; cat /tmp/$f; done
+  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim numa_stat swapio0 swapio1 swaps; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
   if [ @LOW@ -gt 0 ]; then   # each sibling at the end: memory.current, memory.stat, memory.events
@@ -560,13 +570,16 @@ def init_script(plan: GuestPlan) -> str:
             raise ReclaimExtError(f"guest run ({t!r}, {a!r}, {lim!r}): not a trace file name, access mode and limit")
         if a == "anon" and not plan.swap:
             raise ReclaimExtError("anon runs need the guest's swap device (GuestPlan.swap)")
-    check_swap_device(plan.swap_device)
+    if plan.swap_device not in GUEST_SWAP:
+        raise ReclaimExtError(f"swap device: {plan.swap_device!r} is not one of {', '.join(GUEST_SWAP)}")
     if plan.knob not in LIMIT_KNOBS:
         raise ReclaimExtError(f"knob: {plan.knob!r} is not one of {', '.join(LIMIT_KNOBS)}")
     if plan.low_bytes and (plan.knob != "max" or plan.nodes != 1 or plan.reclaim_bytes or plan.swap):
         raise ReclaimExtError("memory.low runs take memory.max, one node, no memory.reclaim and no swap")
-    if plan.swap and plan.swap_device == "zram" and plan.swap_bytes < PAGE:
-        raise ReclaimExtError("a zram swap device needs its size (GuestPlan.swap_bytes)")
+    zram_bytes = plan.zram_bytes if plan.swap_device == "zram+disk" else plan.swap_bytes
+    if plan.swap and "zram" in plan.swap_device and zram_bytes < 2 * PAGE:
+        raise ReclaimExtError("a zram swap device needs its size (GuestPlan.swap_bytes, or zram_bytes in front of "
+                              "the disk)")
     lines = "".join(f"run_one {i} {t} {a} {int(lim) * PAGE}\n" for i, (t, a, lim) in enumerate(runs, 1))
     subst = {"@LRU_GEN@": lru, "@MIN_TTL@": "" if plan.min_ttl_ms is None else str(int(plan.min_ttl_ms)),
              "@TRACES@": " ".join(plan.trace_files()), "@SAMPLE@": str(plan.sample_every),
@@ -574,7 +587,8 @@ def init_script(plan: GuestPlan) -> str:
              "@RECLAIM@": str(int(plan.reclaim_bytes)), "@LOW@": str(int(plan.low_bytes)),
              "@PIDS_FILE@": PIDS_FILE,
              "@INTERLEAVE@": str((1 << plan.nodes) - 1) if plan.nodes > 1 else "",
-             "@SWAP@": (plan.swap_device if plan.swap else ""), "@SWAP_BYTES@": str(int(plan.swap_bytes)),
+             "@SWAP@": (plan.swap_device if plan.swap else ""), "@ZRAM_BYTES@": str(int(zram_bytes)),
+             "@ZRAM_PRIO@": str(ZRAM_PRIO) if plan.swap_device == "zram+disk" else "",
              "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}
     text = INIT_TEMPLATE
     for k, v in subst.items():

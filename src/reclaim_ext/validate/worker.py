@@ -72,6 +72,13 @@ static long long read_ll(int fd) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "swapon") == 0) {  /* worker swapon DEVICE PRIO: the VM guest's swapon with a
+                                                            priority (busybox's swapon has no -p) */
+        if (syscall(SYS_swapon, argv[2], 0x8000 /* SWAP_FLAG_PREFER */ | (atoi(argv[3]) & 0x7fff)) != 0) {
+            perror("swapon"); return 1;
+        }
+        return 0;
+    }
     if (argc < 8) { fprintf(stderr, "usage: worker DATA TRACE MODE SAMPLE FLUSH STAT USAGE\n"); return 2; }
     const char *il = getenv("RECLAIM_EXT_INTERLEAVE");  /* a node mask: MPOL_INTERLEAVE over those nodes */
     if (il && *il) {
