@@ -523,13 +523,13 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   fi
   cat $CG/memory.stat > /tmp/stat0; cat /proc/vmstat > /tmp/vmstat0
   for d in $SWAPDEVS; do echo "$d $(cat /sys/block/$d/stat)"; done > /tmp/swapio0   # each swap device's I/O
-  RECLAIM_EXT_INTERLEAVE=@INTERLEAVE@ RECLAIM_EXT_PIDS=$PIDS RECLAIM_EXT_CGROUPS=$CGS \
+  : > /tmp/swaps   # the worker writes /proc/swaps there at the end of its replay (RECLAIM_EXT_SWAPS)
+  RECLAIM_EXT_SWAPS=${SWAPDEVS:+/tmp/swaps} RECLAIM_EXT_INTERLEAVE=@INTERLEAVE@ RECLAIM_EXT_PIDS=$PIDS RECLAIM_EXT_CGROUPS=$CGS \
     sh -c "echo \$\$ > $HOME_CG/cgroup.procs && exec /worker /mnt/data /$2 $3 \
     @SAMPLE@ @FLUSH@ $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
   for d in $SWAPDEVS; do echo "$d $(cat /sys/block/$d/stat)"; done > /tmp/swapio1
-  [ -n "$SWAPDEVS" ] && cat /proc/swaps > /tmp/swaps || : > /tmp/swaps
   cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
   : > /tmp/reclaim
   if [ @RECLAIM@ -gt 0 ]; then   # proactive reclaim once the replay is over: memory.current before, after, rc

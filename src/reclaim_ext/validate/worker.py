@@ -164,6 +164,15 @@ int main(int argc, char **argv) {
     }
     clock_gettime(CLOCK_MONOTONIC, &t1); getrusage(RUSAGE_SELF, &ru1);
     long long rb1 = io_read_bytes();
+    const char *swaps = getenv("RECLAIM_EXT_SWAPS");  /* the swap devices' slots at the end of the replay, while
+                                                         its pages are still swapped out (its exit frees them) */
+    if (swaps && *swaps) {
+        int in = open("/proc/swaps", O_RDONLY), o = open(swaps, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        char sb[4096]; ssize_t k;
+        if (in < 0 || o < 0) { perror("RECLAIM_EXT_SWAPS"); return 1; }
+        while ((k = read(in, sb, sizeof sb)) > 0) if (write(o, sb, k) != k) { perror("write swaps"); return 1; }
+        close(in); close(o);
+    }
     mincore(map, npages * PG, vec); long rend = 0;
     for (long p = 0; p < npages; p++) rend += vec[p] & 1;
     printf("accesses %ld\nmisses %ld\nbad %ld\nmajflt %ld\nminflt %ld\nread_bytes %lld\n",
