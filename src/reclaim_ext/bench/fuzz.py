@@ -122,6 +122,7 @@ SPEC_SEEDS = {
     "workload-param": ["pages=1000", "accesses=2000", "alpha=0.9", "procs=2", "kind=anon", "write_ratio=0.5",
                        "dist=zipf", "passes=2", "hot_pages=100", "seed=3"],
     "proactive": ["500000:/a:64MiB", "1_000:a/b:8MiB:swappiness=0", "0:/:4KiB", "10:/x:1MiB:swappiness=200"],
+    "swapon": ["kind=zram,size=64MiB,prio=100,ratio=3", "kind=disk,size=1GiB", "size=4096", "kind=zram,size=1MiB,prio=0"],
     "memcg-knobs": ["name=a,high=24MiB,low=8MiB", "name=b,swap_max=0,min=1MiB", "name=c,max=max,high=max,swap_max=max"],
     "machine-file": [
         'memory = "64MiB"\nswap = "32MiB"\nswappiness = 60\n[[memcg]]\nname = "web"\npids = "0"\nhigh = "24MiB"\n'
@@ -129,6 +130,8 @@ SPEC_SEEDS = {
         '[[proactive]]\nat = 500000\nmemcg = "/batch"\nsize = "8MiB"\nswappiness = 0\n',
         'memory = 4096\nmemory_recursiveprot = true\nwatermark_scale_factor = 10\nmin_free_kbytes = 4096\n'
         '[[memcg]]\nname = "a/b"\nmin = "1MiB"\n',
+        '[[swap_device]]\nkind = "zram"\nsize = "16MiB"\nprio = 100\nratio = 2.5\n[[swap_device]]\nkind = "disk"\n'
+        'size = "1GiB"\n',
     ],
 }
 INTERESTING_TEXT = ["0", "-1", "18446744073709551616", "9" * 30, "1e308", "nan", "inf", "-0", "0x1f", " ",
@@ -270,6 +273,12 @@ def _spec_runner(name: str) -> Callable[[str], object]:
     if name == "proactive":
         from ..machine.memcg import parse_proactive
         return parse_proactive
+    if name == "swapon":
+        from ..machine.node import Swap, parse_swapon
+
+        def run(text):
+            Swap([parse_swapon(text)])
+        return run
     if name == "memcg-knobs":
         from ..machine.memcg import parse_memcg_spec, resolve_memcgs
 

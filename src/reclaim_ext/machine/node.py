@@ -184,7 +184,10 @@ def parse_swapon(spec, what: str = "--swapon") -> SwapDevice:
     try:
         prio = fields.get("prio")
         if isinstance(prio, str):
-            prio = int(prio) if prio.lstrip("-").isdigit() else prio
+            try:
+                prio = int(prio)
+            except ValueError:
+                pass  # not an integer: SwapDevice says so
         ratio = fields.get("ratio", 0.0)
         if isinstance(ratio, str):
             try:
