@@ -276,6 +276,10 @@ class Swap:
             t[i, SWP_QUEUE] = i - len(devices)  # swapon order among equal priorities
         t[len(devices), SC_DEV] = -1
         self.table = t
+        # read per reclaim batch and per stretch of accesses: the sizes are fixed, and one device's
+        # used slots are one element
+        self._total = int(t[:-1, SWP_TOTAL].sum())
+        self._used_col = t[:-1, SWP_USED]
 
     @property
     def rows(self) -> np.ndarray:
@@ -283,7 +287,7 @@ class Swap:
 
     @property
     def used(self) -> int:
-        return int(self.rows[:, SWP_USED].sum())
+        return int(self.table[0, SWP_USED]) if len(self.devices) == 1 else int(self._used_col.sum())
 
     @used.setter
     def used(self, n: int) -> None:
@@ -294,7 +298,7 @@ class Swap:
 
     @property
     def total(self) -> int:
-        return int(self.rows[:, SWP_TOTAL].sum())
+        return self._total
 
     @property
     def free(self) -> int:
