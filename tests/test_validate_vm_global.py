@@ -217,3 +217,20 @@ def test_worker_preferred_node_and_cachestat(tmp_path):
     a, b = outs
     assert a["bitmap"] == b["bitmap"] and a["misses"] == b["misses"] and b["bad"] == 0
     assert [s[:2] for s in a["samples"]] == [s[:2] for s in b["samples"]]
+
+
+@pytest.mark.vm
+def test_real_vm_global_path(tmp_path):
+    """Boots Debian's 6.12 cloud kernel (256 MiB, two nodes) with no memcg limit and a file larger
+    than the guest's memory: node 1 fills, the page cache falls back to node 0, both kswapds
+    reclaim, ZONE_DMA takes nothing. Behind the `vm` marker (python -m pytest -m vm)."""
+    r = CliRunner().invoke(main, ["validate", "kernel", "--vm", "6.12", "--lru-gen", "off", "--vm-nodes", "2",
+                                  "--knob", "none", "--memory", "256MiB", "-p", "pages=200000", "-p", "alpha=0.5",
+                                  "-p", "accesses=80000", "--reps", "1", "--dir", str(tmp_path), "--json", "-"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    n0, n1 = res["global"]["nodes"]
+    assert n0["kernel_numa_miss"][0] > 0 and n1["kernel_numa_foreign"][0] == n0["kernel_numa_miss"][0]
+    assert all(o["start"][0]["free"] == o["end"][0]["free"] for o in n0["kernel_other_zones"])   # ZONE_DMA
+    assert res["global"]["kernel_kswapd"]["pgsteal_kswapd"][0] > 0 and abs(res["error"]) < 0.02
+    assert os.listdir(tmp_path) == []
