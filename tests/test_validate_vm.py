@@ -425,7 +425,7 @@ def test_memory_reclaim_after_the_replay():
     """--reclaim SIZE: the guest writes SIZE to memory.reclaim after each replay and reports what
     it took; the model writes it after its last access."""
     text = vi.init_script(vi.GuestPlan(limit_pages=1000, reclaim_bytes=8192 * 4096))
-    assert "echo 33554432 > $CG/memory.reclaim" in text and " lru_gen reclaim numa_stat swapio0 swapio1 swaps; do" in text
+    assert "echo 33554432 > $CG/memory.reclaim" in text and " lru_gen reclaim numa_stat swapio0 swapio1 swaps nodes0 nodes1; do" in text
     assert "if [ 0 -gt 0 ]" in vi.init_script(vi.GuestPlan(limit_pages=1000))  # off by default
     stat1 = {"file": 5000 * 4096}
     ok = vmmod.parse_reclaim("before=20971520 after=16777216 rc=0 error=\nanon 0\nfile 16384000\n", stat1)
@@ -952,4 +952,4 @@ def test_lru_gen_seqs_of_the_probe_from_the_guests_debugfs_file():
     assert model_run(pages[:2000], 2048, 300, "pread", "classic")["lru_gen"] is None
     script = vi.init_script(vi.GuestPlan(limit_pages=2048))
     assert "mount -t debugfs none /sys/kernel/debug" in script
-    assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen reclaim numa_stat swapio0 swapio1 swaps; do" in script
+    assert "cat /sys/kernel/debug/lru_gen > /tmp/lru_gen" in script and "vmstat1 lru_gen reclaim numa_stat swapio0 swapio1 swaps nodes0 nodes1; do" in script

@@ -21,7 +21,7 @@ def test_init_sets_up_zram_in_front_of_the_disk():
     assert "if [ -n \"$PRIO\" ]; then /worker swapon $SWAPDEV $PRIO; else swapon $SWAPDEV; fi" in text
     # the I/O of each device around the replay, and /proc/swaps at its end, in the run's sections
     assert 'for d in $SWAPDEVS; do echo "$d $(cat /sys/block/$d/stat)"; done > /tmp/swapio0' in text
-    assert "RECLAIM_EXT_SWAPS=${SWAPDEVS:+/tmp/swaps} " in text and "numa_stat swapio0 swapio1 swaps; do" in text
+    assert "RECLAIM_EXT_SWAPS=${SWAPDEVS:+/tmp/swaps} " in text and "numa_stat swapio0 swapio1 swaps nodes0 nodes1; do" in text
     single = vi.init_script(vi.GuestPlan(limit_pages=2048, access="anon", swap=True, swap_device="zram",
                                          swap_bytes=swap_bytes(4000)))
     assert "SWAPDEV=/dev/zram0; PRIO=\n" in single and f"echo {swap_bytes(4000)} > /sys/block/zram0/disksize" in single

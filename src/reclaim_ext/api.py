@@ -66,6 +66,9 @@ class RunConfig:
     # tasks' memory policies: "pids=1-3,node=1[,bind]" or machine.numa.NumaPolicy (--numa)
     numa: list = field(default_factory=list)
     tiers: list = field(default_factory=list)  # each node's memory tier: dram, cxl or pmem (--tiers)
+    # each node's watermarks as (min, low, high) pages, replacing the min_free_kbytes formula (empty:
+    # the formula); validate's global path gives a guest zone's own (validate/globalpath.py)
+    node_watermarks: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.parse_sizes()
@@ -267,6 +270,7 @@ def build_simulator(cfg: RunConfig, cost_model: CostModel | None = None) -> Simu
         nodes=cfg.node_sizes(),
         numa=list(cfg.numa),
         tiers=list(cfg.tiers),
+        node_watermarks=[tuple(w) for w in cfg.node_watermarks],
     )
     policy = cfg.make_policy()
     from .ext.policy import Policy

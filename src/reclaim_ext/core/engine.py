@@ -41,7 +41,8 @@ from ..machine.folio import (
 from ..machine.memcg import MemcgConfig, resolve_memcgs
 from ..machine.index import KeyIndex
 from ..machine.mm import AddressSpaces
-from ..machine.node import SWP_USED, Memcg, Node, StorageDevice, Swap, SwapDevice, compute_watermarks, default_min_free_kbytes
+from ..machine.node import (SWP_USED, Memcg, Node, StorageDevice, Swap, SwapDevice, Watermarks, compute_watermarks,
+                            default_min_free_kbytes)
 from ..machine.numa import TIERS, check_tiers, demotion_order, zonelists
 from ..trace.base import TimedChunks
 from ..trace.record import Kind
@@ -121,6 +122,9 @@ class SimConfig:
     # (numa_balancing_scan_period_min_ms, numa_balancing_hot_threshold_ms)
     numa_scan_period_ms: float = 1000.0
     numa_hot_threshold_ms: float = 1000.0
+    # each node's (min, low, high) watermarks in pages instead of __setup_per_zone_wmarks' share of
+    # min_free_kbytes (empty: the formula); e.g. a real zone's, read from /proc/zoneinfo
+    node_watermarks: list = field(default_factory=list)
 
 
 class Simulator:
@@ -149,6 +153,13 @@ class Simulator:
         self.nodes = [Node(nid=n, managed=size, wmark=compute_watermarks(size, mfk, config.watermark_scale_factor,
                                                                           config.memory_pages))
                       for n, size in enumerate(sizes)]
+        if config.node_watermarks:
+            if len(config.node_watermarks) != len(self.nodes) or any(
+                    not 0 <= mn <= lo <= hi < n.managed for (mn, lo, hi), n in zip(config.node_watermarks, self.nodes)):
+                raise ReclaimExtError(f"node watermarks {config.node_watermarks}: need one (min, low, high) per node, "
+                                      "0 <= min <= low <= high < the node's pages")
+            for (mn, lo, hi), n in zip(config.node_watermarks, self.nodes):
+                n.wmark = Watermarks(min=int(mn), low=int(lo), high=int(hi), promo=int(hi) + int(hi) - int(lo))
         self.node = self.nodes[0]
         tiers = check_tiers(list(config.tiers), len(self.nodes))
         for node, t in zip(self.nodes, tiers):

@@ -71,10 +71,13 @@ def validate() -> None:
                    "model swaps to the same devices (with --suite: the anon set) [default: disk].")
 @click.option("--swappiness", "swappiness", type=click.IntRange(0, 200), default=None,
               help="With --vm --access anon: the guest's /proc/sys/vm/swappiness and the model's [default: 60].")
-@click.option("--knob", "knob", type=click.Choice(["max", "high"]), default=None,
+@click.option("--knob", "knob", type=click.Choice(["max", "high", "none"]), default=None,
               help="With --vm: the probe memcg's limit is its memory.max, or its memory.high (memory.max left at "
                    "max: reclaim on the way back to user space and throttling, no OOM); the model's memcg gets the "
-                   "same knob [default: max].")
+                   "same knob. none (with --vm-nodes 2, pread): no limit, --memory is the guest's memory and its "
+                   "kswapd reclaims (the global path): the worker prefers node 1 and falls back to node 0; "
+                   "compares misses, per-node numa_hit/miss/foreign, file pages and refaults, kswapd's "
+                   "steals [default: max].")
 @click.option("--reclaim", "reclaim", default=None, callback=_size("reclaim"), metavar="SIZE",
               help="With --vm --access pread: after each replay write SIZE to the probe memcg's memory.reclaim "
                    "(and to the model's after its run); compares the pages taken and the result (ok, or EAGAIN "
@@ -244,7 +247,33 @@ _KERNEL_PARAMS = ("workload", "params", "trace_path", "trace_format", "trace_opt
                   "overhead", "vm", "vm_modules", "lru_gen", "min_ttl_ms", "vm_accel", "vm_timeout", "json_out")
 
 
+def _print_global(r: dict) -> None:
+    """The global path's summary (validate/globalpath.py)."""
+    h, c = r.get("host", {}), r["model_config"]
+    click.echo(f"{r['workload']}: {r['accesses']:,} accesses over {r['distinct_pages']:,} pages, no memcg limit "
+               f"(the global path), two nodes, pread, {r['reps']} kernel run(s)")
+    click.echo(f"  VM: kernel {h.get('kernel')} ({h.get('accel')}), lru_gen {h.get('lru_gen')}, "
+               f"{h.get('guest_memory_mib')} MiB, {h.get('vm_seconds', 0):.0f} s")
+    click.echo(f"  kernel misses   {r['kernel_misses']:>12,.1f}  [{r['kernel_misses_min']:,} .. {r['kernel_misses_max']:,}]")
+    click.echo(f"  model misses    {r['model_misses']:>12,}  ({r['model']['policy']}, nodes {c['node_sizes']} pages, "
+               f"the zones' watermarks)")
+    click.echo(f"  error           {100 * r['error']:>+11.2f}%  (model − kernel) / kernel")
+    g = r["global"]
+    for n in g["nodes"]:
+        z, w = n["kernel_zone_start"], n["model_watermarks"]
+        click.echo(f"  node {n['node']}: zone free {z['free']:,} min/low/high {z['min']}/{z['low']}/{z['high']} "
+                   f"(model {w['min']}/{w['low']}/{w['high']})")
+        for k in ("numa_hit", "numa_miss", "numa_foreign", "workingset_refault_file", "file_pages_end"):
+            kern = ", ".join("–" if x is None else f"{x:,}" for x in n[f"kernel_{k}"])
+            click.echo(f"    {k:<24} kernel {kern}; model {n[f'model_{k}']:,}")
+    ks, mk = g["kernel_kswapd"], g["model_kswapd"]
+    for k in ("pgscan_kswapd", "pgsteal_kswapd", "pgsteal_direct", "pageoutrun"):
+        click.echo(f"  {k:<26} kernel {', '.join(f'{x:,}' for x in ks[k] if x is not None)}; model {mk.get(k, 0):,}")
+
+
 def _print(r: dict) -> None:
+    if r.get("knob") == "none":
+        return _print_global(r)
     cal = r["calibration"]
     click.echo(f"{r['workload']}: {r['accesses']:,} accesses over {r['distinct_pages']:,} pages, "
                f"memcg limit {r['limit_pages']:,} pages, {r['access']}, {r['reps']} kernel run(s)")

@@ -422,7 +422,8 @@ def lru_gen_seqs(text: str, memcg: str) -> dict | None:
 
 def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, policy: str = "classic",
               min_ttl_ms: float = 0, swappiness: int = 60, swap_device: str = "disk", knob: str = "max",
-              reclaim_pages: int = 0, nodes: int = 1, low_pages: int = 0, pids: np.ndarray | None = None) -> dict:
+              reclaim_pages: int = 0, nodes: int = 1, low_pages: int = 0, pids: np.ndarray | None = None,
+              node_sizes: list[int] | None = None, node_watermarks: list | None = None, preferred: int = 1) -> dict:
     """The model (`policy`: classic, or mglru for a kernel with lru_gen on) on the same accesses:
     pid 0 in memcg `probe` with memory.max = model_max (`knob` "high": memory.high = model_max and
     no memory.max), on a node large enough that only the memcg limit reclaims; no swap;
@@ -434,7 +435,9 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
     it is at most half full; zram: the slot is freed at swap-in) and `swappiness`. `low_pages` > 0:
     the probe (memory.max) has children probe/a (memory.low = low_pages) and probe/b, access i is
     made by pid `pids[i]` (0 in a, 1 in b); their usage, memory.stat and memory.events are in
-    `siblings`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
+    `siblings`. `node_sizes` (the global path, validate/globalpath.py): nodes of these sizes with
+    `node_watermarks` ((min, low, high) each), the probe without a limit, pid 0 preferring node `preferred` (fallback
+    allowed); each node's counters in `nodes`. `_bitmap` (not JSON; popped by the callers): per access, whether it missed."""
     from ..api import RunConfig
     from ..api import run as api_run
     from ..policies.mglru import format_lru_gen
@@ -459,11 +462,14 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
                   f"name=probe/{LOW_SIBLINGS[1]},pids=1"]
     memory = npages + model_max + 8192 + npages // 8
     memory *= nodes  # equal nodes, each large enough that only the memcg limit reclaims
+    numa = [f"pids=0,interleave={'+'.join(map(str, range(nodes)))}"] if nodes > 1 else []
+    if node_sizes:
+        memcgs, memory, nodes, numa = ["name=probe,pids=0"], sum(node_sizes), list(node_sizes), [f"pids=0,node={preferred}"]
     swap = model_swap(swap_device, npages) if anon else {"swap": 0, "swap_device": swap_device}
     cfg = RunConfig(policy=policy, workload=None, memory=memory, **swap, swappiness=swappiness, min_ttl_ms=min_ttl_ms,
                     memcgs=memcgs,
                     proactive=[f"{len(pages)}:probe:{reclaim_pages}"] if reclaim_pages else [], nodes=nodes,
-                    numa=[f"pids=0,interleave={'+'.join(map(str, range(nodes)))}"] if nodes > 1 else [])
+                    numa=numa, node_watermarks=node_watermarks or [])
     res = api_run(cfg, trace=ArrayTrace("validate", rec), record_misses=True)
     vm = res["vmstat"]
     mc = next((m for m in res.get("memcgs") or [] if m.get("name") == "/probe"), {})
@@ -486,6 +492,10 @@ def model_run(pages: np.ndarray, npages: int, model_max: int, access: str, polic
         "vmstat": {k: vm.get(k, 0) for k in ("pswpin", "pswpout", "pgmajfault", "workingset_refault_anon",
                                                "workingset_refault_file", "pgsteal_anon", "pgsteal_file")},
         "memory_events": mc.get("memory_events"),
+        "nodes": res.get("nodes") if node_sizes else None,
+        "kswapd": {k: vm.get(k, 0) for k in ("pgscan_kswapd", "pgsteal_kswapd", "pgscan_direct", "pgsteal_direct",
+                                             "allocstall_normal", "pageoutrun", "kswapd_wakeups")}
+        if node_sizes else None,
         "peak_pages": mc.get("peak"),
         # MGLRU: the probe's generations at the end, read as the kernel's are (lru_gen_seqs)
         "lru_gen": lru_gen_seqs(format_lru_gen(res.get("lru_gen") or []), "/probe"),

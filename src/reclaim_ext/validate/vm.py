@@ -192,6 +192,11 @@ def parse_console(text: str) -> dict:
                 res["swap"] = {"devices": int(p[0]) - 1 if p and p[0].isdigit() else None,
                                "swappiness": int(p[1]) if len(p) > 1 and p[1].isdigit() else None,
                                "thp": p[2] if len(p) > 2 else None}
+            elif word == "global":     # the global path's min_free_kbytes, watermark_scale_factor, lowmem_reserve_ratio
+                p = rest.split()
+                if len(p) >= 3 and p[0].isdigit() and p[1].isdigit():
+                    res["global"] = {"min_free_kbytes": int(p[0]), "watermark_scale_factor": int(p[1]),
+                                     "lowmem_reserve_ratio": [int(x) for x in p[2].split(",") if x.isdigit()]}
             elif word == "guest":
                 for kv in rest.split():
                     k, _, v = kv.partition("=")
@@ -255,6 +260,11 @@ def guest_run_record(r: dict, limit_pages: int) -> dict:
     numa = parse_numa_stat(r.get("numa_stat", ""))
     if len(numa.get("file", ())) > 1:  # several nodes
         rec["numa_stat"] = numa
+    if r.get("nodes0", "").strip():  # the global path: each node's zones and counters (globalpath.py)
+        from .globalpath import global_run_record
+
+        rec["global"] = global_run_record(r["nodes0"], r.get("nodes1", ""), parse_stat(r.get("vmstat0", "")),
+                                          parse_stat(r.get("vmstat1", "")))
     if r.get("swaps", "").strip():
         rec["swap_devices"] = parse_swap_devices(r.get("swaps", ""), r.get("swapio0", ""), r.get("swapio1", ""))
     return rec
@@ -354,7 +364,8 @@ def boot_plan(k, plan: GuestPlan, traces: dict[str, np.ndarray], npages: int, *,
             disk = os.path.join(tmp, "disk.img")
             build_disk(disk, traces, npages, os.path.join(tmp, "disk"))
             trace_bytes = sum(len(traces[t]) for t in plan.trace_files()) * 4
-            mem = guest_memory_mib(max(lim for _, _, lim in runs), trace_bytes)
+            mem = (plan.limit_pages * PAGE >> 20) if plan.knob == "none" else \
+                guest_memory_mib(max(lim for _, _, lim in runs), trace_bytes)
             log(f"booting {k.package or k.vmlinuz} ({mem} MiB, modules: {', '.join(info['modules']) or 'none'}); "
                 f"{len(runs)} run(s) inside, timeout {timeout:.0f} s")
             swap = None
@@ -437,6 +448,8 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         raise ReclaimExtError(f"memory: {limit_pages} pages is too small for the probe memcg (at least 64)")
     if low_pages:
         check_low(low_pages, limit_pages, access, knob, reclaim_pages, nodes)
+    if knob == "none":
+        check_global(limit_pages, access, reclaim_pages, nodes, low_pages)
     qemu = find_qemu()
     busybox = find_busybox()
     pids = None
@@ -493,6 +506,18 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
         regime["low"] = (f"probe children {LOW_SIBLINGS[0]} (memory.low {low_pages} pages) and {LOW_SIBLINGS[1]}; "
                          f"one worker, started in a third child w (its own memory), moves into the child of the "
                          f"trace's pid; each pid's accesses in runs of {CHUNK}")
+    if knob == "none":
+        from .globalpath import compare_global
+
+        if not parsed.get("global"):
+            raise GuestError("the guest did not report its global-path settings (min_free_kbytes)")
+        host["global"] = parsed["global"]
+        regime["global"] = ("no memcg limit; the worker prefers node 1 (MPOL_PREFERRED), cachestat(2) for the "
+                            "hit/miss checks; lowmem_reserve_ratio keeps ZONE_DMA out of page cache; "
+                            "watermark_boost_factor 0")
+        return compare_global(trace, pages, npages, runs, guest=parsed["global"], host=host, regime=regime,
+                              policy=mglru_model(parsed["release"]) if mglru else "classic",
+                              min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, log=log)
     out = compare(trace, pages, npages, runs, limit_pages=limit_pages, access=access, overhead=overhead,
                   host=host, regime=regime, policy=mglru_model(parsed["release"]) if mglru else "classic",
                   min_ttl_ms=(parsed["min_ttl_ms"] or 0) if mglru else 0, swappiness=swappiness or 60,
@@ -503,6 +528,26 @@ def validate_vm(trace: Trace, kernel: str, *, limit_pages: int, access: str = "p
 
         out["low"] = low_comparison(out, pids, low_pages)
     return out
+
+
+GLOBAL_MIN_MIB = 256   # the global path's smallest guest (two nodes): room for the kernel and busybox on node 0
+
+
+def check_global(memory_pages: int, access: str, reclaim_pages: int, nodes: int, low_pages: int) -> None:
+    """The global path's arguments (`--knob none`: --memory is the guest's memory): one error line
+    for what it cannot take."""
+    if nodes != 2:
+        raise ReclaimExtError("knob none (the global path): needs --vm-nodes 2 (the worker prefers node 1 and "
+                              "falls back to node 0)")
+    if access != "pread":
+        raise ReclaimExtError("knob none (the global path): only with pread access (the hit/miss checks use "
+                              "cachestat, which sees page cache only)")
+    if reclaim_pages or low_pages:
+        raise ReclaimExtError("knob none (the global path): not with --reclaim or --low (there is no limited memcg)")
+    if memory_pages * PAGE < GLOBAL_MIN_MIB << 20 or memory_pages * PAGE >= 3 << 30:
+        raise ReclaimExtError(f"knob none (the global path): --memory is the guest's memory; "
+                              f"{memory_pages * PAGE >> 20} MiB is outside {GLOBAL_MIN_MIB} MiB to 3 GiB (below 4 GiB, "
+                              "each node is one ZONE_DMA32)")
 
 
 def check_low(low_pages: int, limit_pages: int, access: str, knob: str, reclaim_pages: int, nodes: int) -> None:

@@ -427,7 +427,8 @@ class GuestPlan:
     swap_bytes: int = 0                # zram's disksize
     zram_bytes: int = 0                # zram's disksize in front of the disk (zram+disk)
     swappiness: int | None = None      # /proc/sys/vm/swappiness (cgroup v2 has no per-memcg one)
-    knob: str = "max"                  # the probe's limit: memory.max, or memory.high (memory.max stays max)
+    knob: str = "max"                  # the probe's limit: memory.max, or memory.high (memory.max stays max);
+                                       # none (two nodes, pread): no limit, the worker prefers node 1 (global path)
     nodes: int = 1                     # 2: two NUMA nodes, the worker interleaved over both (MPOL_INTERLEAVE)
     reclaim_bytes: int = 0             # after each replay: write this to the probe's memory.reclaim (0: no)
     low_bytes: int = 0                 # > 0: the probe has children a (this memory.low) and b; PIDS_FILE says
@@ -445,7 +446,13 @@ class GuestPlan:
 
 TRACE_FILE = "trace.u32"
 PIDS_FILE = "trace.pids"        # memory.low runs: per access, the pid (0: sibling a, 1: sibling b; kernel.LOW_SIBLINGS)
-LIMIT_KNOBS = ("max", "high")  # the probe memcg's limit: memory.max, or memory.high (cgroup v2)
+LIMIT_KNOBS = ("max", "high", "none")  # the probe memcg's limit: memory.max, memory.high (cgroup v2), or
+                                       # none: no limit, the machine's own memory reclaims (the global path)
+GLOBAL_PREFERRED = 1   # the global path: the worker prefers node 1 (MPOL_PREFERRED), which has no CPU
+# the global path's lowmem_reserve_ratio (DMA, DMA32, Normal, Movable, Device): DMA's 1 reserves all of
+# node 0's DMA32 against it, so no page-cache allocation falls back to ZONE_DMA (the kernel's default 256
+# lets ~3,500 pages of it take page cache); the others are the kernel's defaults
+GLOBAL_LOWMEM_RESERVE = "1 256 32 0 0"
 GUEST_ACCESS = ("pread", "mmap", "anon")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -505,12 +512,25 @@ if [ -n "$SWAP" ]; then
   echo "$M swap $(grep -c . /proc/swaps) $(cat /proc/sys/vm/swappiness) $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null | tr ' ' ,)"
 fi
 if [ -n "$SWAPPINESS" ]; then echo $SWAPPINESS > /proc/sys/vm/swappiness || fail "cannot set swappiness"; fi
+if [ -n "@GLOBAL@" ]; then   # the global path: no DMA zone for page cache, no watermark boost, and the
+  # watermarks recomputed from the zones' managed pages now (writing min_free_kbytes back)
+  echo @LOWMEM_RESERVE@ > /proc/sys/vm/lowmem_reserve_ratio || fail "cannot set lowmem_reserve_ratio"
+  echo 0 > /proc/sys/vm/watermark_boost_factor || fail "cannot set watermark_boost_factor"
+  cat /proc/sys/vm/min_free_kbytes > /proc/sys/vm/min_free_kbytes || fail "cannot rewrite min_free_kbytes"
+  echo "$M global $(cat /proc/sys/vm/min_free_kbytes) $(cat /proc/sys/vm/watermark_scale_factor) $(cat /proc/sys/vm/lowmem_reserve_ratio | tr '\t' ,)"
+fi
 echo "$M guest nproc=$(nproc) memtotal_kb=$(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
+node_snap() {   # /proc/zoneinfo, then each node's numastat and vmstat under "== nodeN numastat|vmstat"
+  cat /proc/zoneinfo
+  for d in /sys/devices/system/node/node[0-9]*; do
+    echo "== ${d##*/} numastat"; cat $d/numastat; echo "== ${d##*/} vmstat"; cat $d/vmstat
+  done
+}
 run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg probeN
   r=$1; CG=/sys/fs/cgroup/probe$r
   sync; echo 3 > /proc/sys/vm/drop_caches
   mkdir $CG || fail "cannot create $CG"
-  echo $4 > $CG/memory.@KNOB@ || fail "cannot set memory.@KNOB@"
+  [ @KNOB@ = none ] || echo $4 > $CG/memory.@KNOB@ || fail "cannot set memory.@KNOB@"
   if [ "$3" = anon ]; then echo max > $CG/memory.swap.max || fail "cannot set memory.swap.max"
   elif [ -e $CG/memory.swap.max ]; then echo 0 > $CG/memory.swap.max; fi
   HOME_CG=$CG; PIDS=; CGS=
@@ -521,14 +541,17 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
     echo @LOW@ > $CG/a/memory.low || fail "cannot set memory.low of $CG/a"
     HOME_CG=$CG/w; PIDS=/@PIDS_FILE@; CGS=$CG/a/cgroup.procs:$CG/b/cgroup.procs
   fi
+  nodes0=; [ -n "@GLOBAL@" ] && nodes0=$(node_snap)   # each node's zones, numastat and vmstat before
   cat $CG/memory.stat > /tmp/stat0; cat /proc/vmstat > /tmp/vmstat0
   for d in $SWAPDEVS; do echo "$d $(cat /sys/block/$d/stat)"; done > /tmp/swapio0   # each swap device's I/O
   : > /tmp/swaps   # the worker writes /proc/swaps there at the end of its replay (RECLAIM_EXT_SWAPS)
   RECLAIM_EXT_SWAPS=${SWAPDEVS:+/tmp/swaps} RECLAIM_EXT_INTERLEAVE=@INTERLEAVE@ RECLAIM_EXT_PIDS=$PIDS RECLAIM_EXT_CGROUPS=$CGS \
+    RECLAIM_EXT_PREFERRED=@PREFERRED@ RECLAIM_EXT_CACHESTAT=@CACHESTAT@ \
     sh -c "echo \$\$ > $HOME_CG/cgroup.procs && exec /worker /mnt/data /$2 $3 \
     @SAMPLE@ @FLUSH@ $CG/memory.stat $CG/memory.current" > /tmp/out 2> /tmp/err
   rc=$?
   cat $CG/memory.stat > /tmp/stat1; cat /proc/vmstat > /tmp/vmstat1
+  if [ -n "@GLOBAL@" ]; then echo "$nodes0" > /tmp/nodes0; node_snap > /tmp/nodes1; else : > /tmp/nodes0; : > /tmp/nodes1; fi
   for d in $SWAPDEVS; do echo "$d $(cat /sys/block/$d/stat)"; done > /tmp/swapio1
   cat /sys/kernel/debug/lru_gen > /tmp/lru_gen 2>/dev/null || : > /tmp/lru_gen
   : > /tmp/reclaim
@@ -539,7 +562,7 @@ run_one() {   # run_one N TRACE ACCESS LIMIT_BYTES: one replay in a fresh memcg 
   fi
   cat $CG/memory.numa_stat > /tmp/numa_stat 2>/dev/null || : > /tmp/numa_stat   # at the end (after memory.reclaim)
   echo "$M run $r rc=$rc trace=$2 access=$3 limit=$4"
-  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim numa_stat swapio0 swapio1 swaps; do echo "$M section $f"; cat /tmp/$f; done
+  for f in out err stat0 stat1 vmstat0 vmstat1 lru_gen reclaim numa_stat swapio0 swapio1 swaps nodes0 nodes1; do echo "$M section $f"; cat /tmp/$f; done
   echo "$M section peak"; cat $CG/memory.peak 2>/dev/null
   echo "$M section events"; cat $CG/memory.events 2>/dev/null
   if [ @LOW@ -gt 0 ]; then   # each sibling at the end: memory.current, memory.stat, memory.events
@@ -576,6 +599,9 @@ def init_script(plan: GuestPlan) -> str:
         raise ReclaimExtError(f"knob: {plan.knob!r} is not one of {', '.join(LIMIT_KNOBS)}")
     if plan.low_bytes and (plan.knob != "max" or plan.nodes != 1 or plan.reclaim_bytes or plan.swap):
         raise ReclaimExtError("memory.low runs take memory.max, one node, no memory.reclaim and no swap")
+    glob = plan.knob == "none"
+    if glob and (plan.nodes != 2 or plan.swap or plan.reclaim_bytes or any(a != "pread" for _, a, _ in runs)):
+        raise ReclaimExtError("the global path (knob none) takes two nodes, pread, no swap and no memory.reclaim")
     zram_bytes = plan.zram_bytes if plan.swap_device == "zram+disk" else plan.swap_bytes
     if plan.swap and "zram" in plan.swap_device and zram_bytes < 2 * PAGE:
         raise ReclaimExtError("a zram swap device needs its size (GuestPlan.swap_bytes, or zram_bytes in front of "
@@ -586,7 +612,9 @@ def init_script(plan: GuestPlan) -> str:
              "@FLUSH@": str(plan.flush_every), "@RUNS@\n": lines, "@KNOB@": plan.knob,
              "@RECLAIM@": str(int(plan.reclaim_bytes)), "@LOW@": str(int(plan.low_bytes)),
              "@PIDS_FILE@": PIDS_FILE,
-             "@INTERLEAVE@": str((1 << plan.nodes) - 1) if plan.nodes > 1 else "",
+             "@INTERLEAVE@": str((1 << plan.nodes) - 1) if plan.nodes > 1 and not glob else "",
+             "@GLOBAL@": "1" if glob else "", "@LOWMEM_RESERVE@": f'"{GLOBAL_LOWMEM_RESERVE}"',
+             "@PREFERRED@": str(GLOBAL_PREFERRED) if glob else "", "@CACHESTAT@": "1" if glob else "",
              "@SWAP@": (plan.swap_device if plan.swap else ""), "@ZRAM_BYTES@": str(int(zram_bytes)),
              "@ZRAM_PRIO@": str(ZRAM_PRIO) if plan.swap_device == "zram+disk" else "",
              "@SWAPPINESS@": "" if plan.swappiness is None else str(int(plan.swappiness))}

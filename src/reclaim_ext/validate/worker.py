@@ -26,6 +26,11 @@ from .errors import Unavailable
 #  mincore (resident data pages) and USAGE_FILE (the memcg's charge) -> calibration samples.
 #  RECLAIM_EXT_INTERLEAVE=MASK in the environment (the VM's two-node runs): set_mempolicy
 #  MPOL_INTERLEAVE over the nodes of MASK (3: nodes 0 and 1) before the replay.
+#  RECLAIM_EXT_PREFERRED=NODE (the VM's global-path runs): set_mempolicy MPOL_PREFERRED on that
+#  node before the replay; an allocation it cannot take there falls back along the zonelist.
+#  RECLAIM_EXT_CACHESTAT=1 (pread only; the global-path runs): the per-access and sample checks use
+#  cachestat(2) instead of mincore(2), whose temporary page (__get_free_page in sys_mincore) is
+#  one page allocation per access under the task's mempolicy, counted in numa_hit/numa_miss.
 #  RECLAIM_EXT_PIDS=FILE and RECLAIM_EXT_CGROUPS=PROCS0:PROCS1 (the VM's memory.low runs): FILE
 #  holds one uint32 pid per access (0 or 1); before an access whose pid differs from the last
 #  one, the worker writes 0 (itself) to that pid's cgroup.procs, so the page cache it reads next
@@ -65,6 +70,14 @@ static long long io_read_bytes(void) {
     fclose(f); return v;
 }
 
+struct cs_range { uint64_t off, len; };
+struct cs_stat { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
+static long cached(int fd, long first, long n) {   /* cachestat(2): page-cache pages of the range, no allocation */
+    struct cs_range r = { (uint64_t)first * PG, (uint64_t)n * PG }; struct cs_stat c;
+    if (syscall(451 /* __NR_cachestat */, fd, &r, &c, 0) != 0) { perror("cachestat"); exit(1); }
+    return (long)c.nr_cache;
+}
+
 static long long read_ll(int fd) {
     char b[64]; ssize_t n = pread(fd, b, sizeof b - 1, 0);
     if (n <= 0) return -1;
@@ -87,6 +100,13 @@ int main(int argc, char **argv) {
             perror("set_mempolicy"); return 1;
         }
     }
+    const char *pref = getenv("RECLAIM_EXT_PREFERRED");  /* a node: MPOL_PREFERRED on it (falls back by the zonelist) */
+    if (pref && *pref) {
+        unsigned long mask = 1UL << strtoul(pref, NULL, 0);
+        if (syscall(SYS_set_mempolicy, 1 /* MPOL_PREFERRED */, &mask, 8 * sizeof mask) != 0) {
+            perror("set_mempolicy"); return 1;
+        }
+    }
     const char *pids_path = getenv("RECLAIM_EXT_PIDS"), *cgs = getenv("RECLAIM_EXT_CGROUPS");
     char procs[2][512]; int pfd = -1; long cur = -1;
     if (pids_path && *pids_path) {
@@ -98,6 +118,8 @@ int main(int argc, char **argv) {
         if ((pfd = open(pids_path, O_RDONLY)) < 0) { perror("open pids"); return 1; }
     }
     int mmap_mode = strcmp(argv[3], "mmap") == 0, anon_mode = strcmp(argv[3], "anon") == 0;
+    const char *cs_env = getenv("RECLAIM_EXT_CACHESTAT");
+    int use_cs = cs_env && *cs_env == '1' && !mmap_mode && !anon_mode;
     long sample_every = atol(argv[4]), flush_every = atol(argv[5]);
     int dfd = strncmp(argv[1], "fd:", 3) == 0 ? atoi(argv[1] + 3) : open(argv[1], O_RDONLY);
     int tfd = open(argv[2], O_RDONLY);
@@ -144,13 +166,14 @@ int main(int argc, char **argv) {
             if (flush_fd >= 0 && i % flush_every == 0)
                 while (pread(flush_fd, fbuf, sizeof fbuf, 0) == sizeof fbuf) ;
             if (sample_every > 0 && i % sample_every == 0 && ns < nsmax) {
-                mincore(map, npages * PG, vec); long r = 0;
-                for (long p = 0; p < npages; p++) r += vec[p] & 1;
+                long r = 0;
+                if (use_cs) r = cached(dfd, 0, npages);
+                else { mincore(map, npages * PG, vec); for (long p = 0; p < npages; p++) r += vec[p] & 1; }
                 spos[ns] = i; sres[ns] = r; susage[ns++] = read_ll(usage_fd);
             }
             uint32_t p = tbuf[j]; off_t off = (off_t)p * PG;
             if (p >= npages) { fprintf(stderr, "page %u out of range\n", p); return 1; }
-            mincore(map + off, PG, &v1);
+            if (use_cs) v1 = cached(dfd, p, 1) > 0; else mincore(map + off, PG, &v1);
             if (!(v1 & 1)) { miss[i >> 3] |= 1 << (i & 7); nmiss++; }
             if (anon_mode) {
                 volatile uint64_t *q = (volatile uint64_t *)(map + off);
