@@ -159,7 +159,7 @@ class Simulator:
                 raise ReclaimExtError(f"node watermarks {config.node_watermarks}: need one (min, low, high) per node, "
                                       "0 <= min <= low <= high < the node's pages")
             for (mn, lo, hi), n in zip(config.node_watermarks, self.nodes):
-                n.wmark = Watermarks(min=int(mn), low=int(lo), high=int(hi), promo=int(hi) + int(hi) - int(lo))
+                n.wmark = Watermarks.of(mn, lo, hi)
         self.node = self.nodes[0]
         tiers = check_tiers(list(config.tiers), len(self.nodes))
         for node, t in zip(self.nodes, tiers):

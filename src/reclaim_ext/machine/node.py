@@ -42,6 +42,12 @@ class Watermarks:
     high: int
     promo: int
 
+    @classmethod
+    def of(cls, wmin: int, low: int, high: int) -> "Watermarks":
+        """A zone's min, low and high, and WMARK_PROMO one step (high - low) above high, as
+        __setup_per_zone_wmarks sets it."""
+        return cls(min=int(wmin), low=int(low), high=int(high), promo=int(high) + int(high) - int(low))
+
 
 def compute_watermarks(managed: int, min_free_kbytes: int, watermark_scale_factor: int,
                        lowmem_pages: int | None = None) -> Watermarks:
@@ -52,8 +58,7 @@ def compute_watermarks(managed: int, min_free_kbytes: int, watermark_scale_facto
     wmark_min = pages_min * managed // (lowmem_pages or managed)
     delta = max(wmark_min // 4, managed * watermark_scale_factor // 10000)
     low = wmark_min + delta
-    high = low + delta
-    return Watermarks(min=wmark_min, low=low, high=high, promo=high + delta)
+    return Watermarks.of(wmark_min, low, low + delta)
 
 
 @dataclass

@@ -16,7 +16,8 @@ import re
 import statistics
 
 from ..errors import ReclaimExtError
-from .kernel import relative_error
+from .cgroup import parse_stat
+from .kernel import mean_known, relative_error
 
 NUMA_KEYS = ("numa_hit", "numa_miss", "numa_foreign")
 NODE_KEYS = ("workingset_refault_file", "workingset_activate_file")
@@ -63,10 +64,7 @@ def parse_node_snap(text: str) -> dict:
         lst = out.setdefault(kind, [])
         while len(lst) <= n:
             lst.append({})
-        for line in body.splitlines():
-            p = line.split()
-            if len(p) == 2 and p[1].lstrip("-").isdigit():
-                lst[n][p[0]] = int(p[1])
+        lst[n].update(parse_stat(body))
     return out
 
 
@@ -109,11 +107,6 @@ def global_model_config(first: dict) -> dict:
             "node_watermarks": [[n["zone_start"][k] for k in ("min", "low", "high")] for n in first["nodes"]]}
 
 
-def _mean(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.fmean(xs) if xs else None
-
-
 def global_comparison(runs: list[dict], model: dict) -> dict:
     """Kernel runs (each with `global`: global_run_record) against the model
     (model_run with node_sizes): per node the numa counters, the file pages at the end, the file
@@ -139,8 +132,8 @@ def global_comparison(runs: list[dict], model: dict) -> dict:
     ks = {k: [r["global"]["kswapd"].get(k) for r in runs] for k in KSWAPD_KEYS}
     mk = model["kswapd"]
     return {"nodes": nodes, "kernel_kswapd": ks, "model_kswapd": mk,
-            "error_pgsteal_kswapd": relative_error(mk["pgsteal_kswapd"], _mean(ks["pgsteal_kswapd"]))
-            if _mean(ks["pgsteal_kswapd"]) else None}
+            "error_pgsteal_kswapd": relative_error(mk["pgsteal_kswapd"], mean_known(ks["pgsteal_kswapd"]))
+            if mean_known(ks["pgsteal_kswapd"]) else None}
 
 
 def compare_global(trace, pages, npages: int, runs: list[dict], *, guest: dict, host: dict, regime: dict,

@@ -728,15 +728,18 @@ def high_comparison(runs: list[dict], model: dict) -> dict:
             "model_high_delay_jiffies": model.get("high_delay_jiffies")}
 
 
+def mean_known(xs):
+    """The mean of the values that are not None (None when there are none)."""
+    xs = [x for x in xs if x is not None]
+    return statistics.fmean(xs) if xs else None
+
+
 def swap_comparison(runs: list[dict], model: dict) -> dict:
     """Anon runs: the kernel's swap-ins and swap-outs (Δpswpin, Δpswpout of the guest's
     /proc/vmstat; the probe is the only process that swaps), its major faults (the worker's
     ru_majflt) and anon refaults, against the model's pswpin, pswpout, pgmajfault and
     workingset_refault_anon."""
-    def mean(xs):
-        xs = [x for x in xs if x is not None]
-        return statistics.fmean(xs) if xs else None
-
+    mean = mean_known
     k_in = mean([r["vmstat_delta"].get("pswpin") for r in runs])
     k_out = mean([r["vmstat_delta"].get("pswpout") for r in runs])
     k_maj = mean([r.get("majflt") for r in runs])
