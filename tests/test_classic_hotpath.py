@@ -277,3 +277,47 @@ def test_swapped_out_anon_refault_within_distance_comes_back_active(mode):
     assert d.get("pswpin") == 1 and d.get("workingset_refault_anon") == 1
     assert d.get("workingset_activate_anon") == 1
     assert sim.folios.lru[g] == ACTIVE_ANON
+
+
+def _zipf_run(mode, idle=None):
+    """A zipf replay of read()s under reclaim with Classic's access_idle_flags (or `idle`), and the
+    number of mark_accessed calls the exact driver made."""
+    from reclaim_ext.policies.classic import Classic
+    from reclaim_ext.trace.generators import make_workload
+    ops = Classic()
+    if idle is not None:
+        ops.access_idle_flags = idle
+    calls = [0]
+    hook = ops.mark_accessed
+
+    def counted(sim, lv, g):
+        calls[0] += 1
+        hook(sim, lv, g)
+
+    ops.mark_accessed = counted
+    sim = new_sim(memory=1000, mode=mode, ops=ops)
+    sim.run(make_workload("zipf", pages=3000, accesses=40000, seed=3))
+    return sim, calls[0]
+
+
+def test_reads_of_referenced_active_folios_send_no_event(mode):
+    """folio_mark_accessed leaves a referenced active folio as it is, so the access path sends
+    Classic no ACCESS event for a read() of one (ReclaimOps.access_idle_flags): the replay gives
+    the same counters, lists and folio flags with and without the shortcut, and the exact
+    driver calls mark_accessed fewer times. A subclass, which may mark accesses otherwise, gets
+    every event."""
+    from reclaim_ext.policies.classic import Classic
+    sim, calls = _zipf_run(mode)
+    ref, ref_calls = _zipf_run(mode, idle=0)
+    assert sim.vm == ref.vm and sim.misses == ref.misses and sim.vm["pgactivate"] > 0
+    n = sim.folios.count
+    assert np.array_equal(sim.folios.flags[:n], ref.folios.flags[:n])
+    assert np.array_equal(sim.folios.lru[:n], ref.folios.lru[:n])
+    if mode == "exact":
+        assert 0 < calls < ref_calls
+    assert Classic().access_idle_flags == PG_referenced | PG_active
+
+    class Mine(Classic):
+        pass
+
+    assert Mine().access_idle_flags == 0

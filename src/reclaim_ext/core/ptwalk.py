@@ -13,8 +13,9 @@ This models MGLRU's two page-table scanners (mm/vmscan.c: walk_mm, lru_gen_look_
 The promotion rule itself (`folio_update_gen`, `lru_gen_set_refs`) belongs to the policy: both
 scanners report the folio ids of the young PTEs they cleared through an `on_young` callback.
 
-Everything is vectorized with numpy: the Python work is one step per mm and per VMA (the walk) or
-per young target PTE (lookaround). To find the PTEs of a table without a pass over every PTE,
+The walk is vectorized with numpy (the Python work is one step per mm and per VMA); lookaround's
+windows are one compiled call per batch of targets (`lookaround_windows`, `lookaround_clear`), and
+both scanners test a PTE with one compiled rule (`pte_young_eligible`). To find the PTEs of a table without a pass over every PTE,
 `pte_index(sim)` keeps PTE ids sorted by (PTE table, vaddr), refreshed incrementally when new
 PTEs appear (PTEs are only created, never destroyed).
 """
@@ -222,28 +223,48 @@ def _ranges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, which
 
 
-def _eligible_young(sim, lruvec, pte_ids: np.ndarray, anon_ok: bool, file_ok: bool) -> np.ndarray:
-    """Mask of PTEs that are present and young and map a folio on an LRU list (resident and not
-    isolated) of an allowed type and of the lruvec's memcg (kernel: get_pte_pfn / get_pfn_folio
-    filter before the young test; get_pfn_folio refuses a folio whose LRU_GEN is clear, i.e. one
-    isolated for eviction, so its young bit is left for its own rmap check)."""
-    ptes, f = sim.ptes, sim.folios
-    ok = ptes.present[pte_ids] & ptes.young[pte_ids]
-    pg = ptes.page[pte_ids]
-    ok &= pg >= 0
-    pg = np.where(ok, pg, 0)
-    ok &= ((f.flags[pg] & PG_resident) != 0) & (f.lru[pg] != NO_LIST)
-    if not anon_ok:
-        ok &= f.type[pg] != LRU_ANON
-    if not file_ok:
-        ok &= f.type[pg] != LRU_FILE
-    memcg = getattr(getattr(lruvec, "memcg", None), "id", None)
-    if memcg is not None:
-        ok &= f.memcg[pg] == memcg
-    node = getattr(lruvec, "node", None)
-    if node is not None and len(getattr(sim, "nodes", ())) > 1:  # get_pfn_folio: folio_nid == pgdat's
-        ok &= f.nid[pg] == node.nid
+@njit(cache=True)
+def pte_young_eligible(p, present, young, ppage, fflags, flru, ftype, fmemcg, fnid, memcg, nid, anon_ok, file_ok):
+    """Whether PTE p is present and young and maps a folio on an LRU list (resident and not
+    isolated) of an allowed type, of memcg `memcg` and on node `nid` (-1: any). Kernel:
+    get_pte_pfn / get_pfn_folio filter before the young test; get_pfn_folio refuses a folio whose
+    LRU_GEN is clear, i.e. one isolated for eviction (its young bit is left for its own rmap
+    check), and one of another memcg or, on a machine of several nodes, another node (folio_nid
+    == pgdat's)."""
+    if not (present[p] and young[p]):
+        return False
+    g = ppage[p]
+    if g < 0 or (fflags[g] & PG_resident) == 0 or flru[g] == NO_LIST:
+        return False
+    t = ftype[g]
+    if (t == LRU_ANON and not anon_ok) or (t == LRU_FILE and not file_ok):
+        return False
+    return (memcg < 0 or fmemcg[g] == memcg) and (nid < 0 or fnid[g] == nid)
+
+
+@njit(cache=True)
+def _eligible_mask(pte_ids, present, young, ppage, fflags, flru, ftype, fmemcg, fnid, memcg, nid, anon_ok, file_ok):
+    ok = np.empty(len(pte_ids), dtype=np.bool_)
+    for i in range(len(pte_ids)):
+        ok[i] = pte_young_eligible(pte_ids[i], present, young, ppage, fflags, flru, ftype, fmemcg, fnid, memcg, nid,
+                                   anon_ok, file_ok)
     return ok
+
+
+def _eligibility(sim, lruvec, anon_ok: bool, file_ok: bool) -> tuple:
+    """pte_young_eligible's arguments after the PTE id: the tables, the lruvec's memcg and node
+    (-1: not tested) and the allowed types."""
+    ptes, f = sim.ptes, sim.folios
+    memcg = getattr(getattr(lruvec, "memcg", None), "id", None)
+    node = getattr(lruvec, "node", None)
+    nid = node.nid if node is not None and len(getattr(sim, "nodes", ())) > 1 else -1
+    return (ptes.present, ptes.young, ptes.page, f.flags, f.lru, f.type, f.memcg, f.nid,
+            -1 if memcg is None else int(memcg), int(nid), bool(anon_ok), bool(file_ok))
+
+
+def _eligible_young(sim, lruvec, pte_ids: np.ndarray, anon_ok: bool, file_ok: bool) -> np.ndarray:
+    """Mask of the PTEs pte_young_eligible accepts for this lruvec."""
+    return _eligible_mask(np.asarray(pte_ids, dtype=np.int64), *_eligibility(sim, lruvec, anon_ok, file_ok))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -452,6 +473,30 @@ def lookaround_windows(pids, addr, vma_keys, vma_bounds, lo, hi):
         lo[i], hi[i] = lookaround_window(ts, vstart, vend, a)
 
 
+@njit(cache=True)
+def lookaround_clear(targets, ranks, lo_off, hi_off, pte_keys, pte_order, nyoung, pages, present, young, ppage, fflags,
+                     flru, ftype, fmemcg, fnid, memcg, nid, anon_ok, file_ok):
+    """The windows of look_around_batch, target after target: each PTE of target w's table
+    (position ranks[w] in the PteIndex) with an in-table offset in [lo_off[w], hi_off[w]), in
+    address order, other than the target itself, that pte_young_eligible accepts has its young
+    bit cleared, adds one to nyoung[w] and its folio to `pages`. A PTE in two windows is cleared
+    by the first (the second finds it old). Returns the number of folios in `pages`."""
+    n = 0
+    for w in range(len(targets)):
+        base = ranks[w] * PTRS_PER_PTE
+        a = np.searchsorted(pte_keys, base + lo_off[w])
+        b = np.searchsorted(pte_keys, base + hi_off[w])
+        for pos in range(a, b):
+            c = pte_order[pos]
+            if c != targets[w] and pte_young_eligible(c, present, young, ppage, fflags, flru, ftype, fmemcg, fnid,
+                                                      memcg, nid, anon_ok, file_ok):
+                young[c] = False
+                nyoung[w] += 1
+                pages[n] = ppage[c]
+                n += 1
+    return n
+
+
 def look_around(sim, lruvec, pte_id: int, on_young: Callable[[np.ndarray], object], *,
                 bloom: BloomFilters | None, seq: int, anon_ok: bool = True,
                 file_ok: bool = True) -> tuple[int, int]:
@@ -496,25 +541,14 @@ def look_around_batch(sim, lruvec, targets: np.ndarray, on_young: Callable[[np.n
         return young, scanned
     sim.cost["ptes_walked"] += int(scanned[wide].sum())
     idx = pte_index(sim)
-    pmd = ptes.pmd[targets[wide]]
-    a, b = idx.table_range(idx.rank[pmd], lo[wide] - tstart[wide], hi[wide] - tstart[wide])
-    lens = b - a
-    tot = int(lens.sum())
-    if tot:
-        win = np.repeat(np.arange(len(wide)), lens)  # window (position in `wide`) of each candidate
-        pos = np.arange(tot) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(a, lens)
-        cand = idx.pte_order[pos]
-        keep = cand != targets[wide][win]
-        cand, win = cand[keep], win[keep]
-        ok = _eligible_young(sim, lruvec, cand, anon_ok, file_ok)
-        cand, win = cand[ok], win[ok]
-        if len(cand):
-            _, first = np.unique(cand, return_index=True)  # the first window holding each PTE
-            first.sort()
-            cand, win = cand[first], win[first]
-            ptes.young[cand] = False
-            young[wide] += np.bincount(win, minlength=len(wide))
-            on_young(ptes.page[cand])
+    tw = targets[wide]
+    pages = np.empty(int(scanned[wide].sum()), dtype=np.int64)
+    nyoung = np.zeros(len(wide), dtype=np.int64)
+    n = lookaround_clear(tw, idx.rank[ptes.pmd[tw]], lo[wide] - tstart[wide], hi[wide] - tstart[wide], idx.pte_keys,
+                         idx.pte_order, nyoung, pages, *_eligibility(sim, lruvec, anon_ok, file_ok))
+    young[wide] += nyoung
+    if n:
+        on_young(pages[:n])
     if bloom is not None:
         dense = wide[suitable_to_scan(scanned[wide], young[wide])]
         if len(dense):
