@@ -716,23 +716,92 @@ class MixedTrace(GeneratedTrace):
     def _block(self, state, start, stop):
         rng, wrng = state
         n = stop - start
+        # Every record draws for every category, in this order and these sizes, so the streams
+        # (hence the trace) never depend on which categories the records fall in.
         pid = rng.integers(0, self.procs, size=n)
-        cat = np.searchsorted(self.cum, rng.random(n), side="right")
-        anon_page = self.anon_perm[pid, self.anon_zipf.ranks(rng.random(n))]
+        u_cat = rng.random(n)
+        u_anon = rng.random(n)
         fidx = rng.integers(0, self.files, size=n)
-        file_page = self.file_perm[fidx, self.file_zipf.ranks(rng.random(n))]
-        exec_page = self.exec.sample(rng, n)
+        u_file = rng.random(n)
+        u_exec = rng.random(n)  # self.exec.sample's draws: alpha is always given, so Zipf
         writes = _writes(wrng, n, self.write_ratio)
 
-        kinds = np.array([Kind.ANON, Kind.FILE_FD, Kind.FILE_MMAP, Kind.FILE_EXEC], dtype=np.uint8)
-        rec = np.zeros(n, dtype=RECORD_DTYPE)
-        rec["pid"] = pid
-        rec["kind"] = kinds[cat]
-        is_anon, is_exec = cat == 0, cat == 3
-        rec["file"] = np.where(is_anon | is_exec, EXEC_FILE, fidx + 1)
-        rec["page"] = np.where(is_anon, anon_page, np.where(is_exec, exec_page, file_page))
-        rec["write"] = np.where(is_exec, 0, writes)
+        # A record uses at most one of the three Zipf draws: rank only the draws that are used
+        # (same samplers, so the same ranks as np.searchsorted), then build the records in one
+        # pass.
+        cat = np.empty(n, dtype=np.uint8)
+        used = np.empty((3, n), dtype=np.float64)
+        na, nf, ne = _mixed_split(self.cum, u_cat, u_anon, u_file, u_exec, cat, used)
+        anon_rank = self.anon_zipf.ranks(used[0, :na])
+        file_rank = self.file_zipf.ranks(used[1, :nf])
+        exec_page = self.exec.zipf.take(used[2, :ne], self.exec.perm)
+        rec = np.empty(n, dtype=RECORD_DTYPE)
+        _mixed_records(cat, pid, fidx, writes, anon_rank, self.anon_perm, file_rank, self.file_perm,
+                       exec_page, rec)
         return rec
+
+
+@njit(cache=True)
+def _mixed_split(cum, u_cat, u_anon, u_file, u_exec, cat, used):
+    """MixedTrace's categories and the Zipf draws they use: cat[i] = np.searchsorted(cum,
+    u_cat[i], side="right") (0 anon, 1 read, 2 mmap, 3 exec); used[0] gets the u_anon of the anon
+    records, used[1] the u_file of the read and mmap ones, used[2] the u_exec of the exec ones,
+    each in record order. Returns the three counts."""
+    na = 0
+    nf = 0
+    ne = 0
+    for i in range(len(u_cat)):
+        # The number of cum entries <= u: searchsorted's answer, cum being sorted (partial sums
+        # of shares >= 0; the last, set to 1.0, may fall below its predecessor by a rounding,
+        # but then both are > u as u < 1.0, so the entries <= u are still a prefix).
+        u = u_cat[i]
+        c = 0
+        while c < len(cum) and cum[c] <= u:
+            c += 1
+        cat[i] = c
+        if c == 0:
+            used[0, na] = u_anon[i]
+            na += 1
+        elif c == 3:
+            used[2, ne] = u_exec[i]
+            ne += 1
+        else:
+            used[1, nf] = u_file[i]
+            nf += 1
+    return na, nf, ne
+
+
+_MIXED_KINDS = np.array([Kind.ANON, Kind.FILE_FD, Kind.FILE_MMAP, Kind.FILE_EXEC], dtype=np.uint8)
+
+
+@njit(cache=True)
+def _mixed_records(cat, pid, fidx, writes, anon_rank, anon_perm, file_rank, file_perm, exec_page, rec):
+    """Fill rec (every field of every record) for MixedTrace: record i of category cat[i] takes
+    the next unused entry of its category's ranks (anon_rank, file_rank) or pages (exec_page),
+    which hold the category's records in order."""
+    a = 0
+    f = 0
+    e = 0
+    for i in range(len(cat)):
+        c = cat[i]
+        r = rec[i]
+        r.pid = pid[i]
+        r.kind = _MIXED_KINDS[c]
+        if c == 0:  # anon: the process's own page, file 0
+            r.file = EXEC_FILE
+            r.page = anon_perm[pid[i], anon_rank[a]]
+            r.write = writes[i]
+            a += 1
+        elif c == 3:  # exec: file 0, never a write
+            r.file = EXEC_FILE
+            r.page = exec_page[e]
+            r.write = 0
+            e += 1
+        else:  # read() or mmap of data file fidx + 1
+            r.file = fidx[i] + 1
+            r.page = file_perm[fidx[i], file_rank[f]]
+            r.write = writes[i]
+            f += 1
 
 
 def _make_mixed(procs, anon_pages, files, file_pages, exec_pages, accesses, alpha, write_ratio,
