@@ -290,6 +290,8 @@ MIXED_CASES = [
     (4, dict(accesses=30_000, anon_share=1, fd_share=0, mmap_share=0, exec_share=0, write_ratio=0.7)),
     (6, dict(accesses=30_000, anon_share=0, fd_share=0, mmap_share=2, exec_share=0, files=5)),
     (9, dict(accesses=1, procs=2)),
+    # the largest pid (65535) and file id (65536)
+    (10, dict(procs=1 << 16, files=1 << 16, anon_pages=2, file_pages=1, exec_pages=3, accesses=20_000)),
 ]
 
 
