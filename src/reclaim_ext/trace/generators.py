@@ -716,23 +716,107 @@ class MixedTrace(GeneratedTrace):
     def _block(self, state, start, stop):
         rng, wrng = state
         n = stop - start
+        # Every record draws for every category, in this order and these sizes, so the streams
+        # (hence the trace) never depend on which categories the records fall in.
         pid = rng.integers(0, self.procs, size=n)
-        cat = np.searchsorted(self.cum, rng.random(n), side="right")
-        anon_page = self.anon_perm[pid, self.anon_zipf.ranks(rng.random(n))]
+        u_cat = rng.random(n)
+        u_anon = rng.random(n)
         fidx = rng.integers(0, self.files, size=n)
-        file_page = self.file_perm[fidx, self.file_zipf.ranks(rng.random(n))]
-        exec_page = self.exec.sample(rng, n)
+        u_file = rng.random(n)
+        u_exec = rng.random(n)  # self.exec.sample's draws: alpha is always given, so Zipf
         writes = _writes(wrng, n, self.write_ratio)
 
-        kinds = np.array([Kind.ANON, Kind.FILE_FD, Kind.FILE_MMAP, Kind.FILE_EXEC], dtype=np.uint8)
-        rec = np.zeros(n, dtype=RECORD_DTYPE)
-        rec["pid"] = pid
-        rec["kind"] = kinds[cat]
-        is_anon, is_exec = cat == 0, cat == 3
-        rec["file"] = np.where(is_anon | is_exec, EXEC_FILE, fidx + 1)
-        rec["page"] = np.where(is_anon, anon_page, np.where(is_exec, exec_page, file_page))
-        rec["write"] = np.where(is_exec, 0, writes)
+        # A record uses at most one of the three Zipf draws: rank only the draws that are used
+        # (same samplers, so the same ranks as np.searchsorted), then build the records in one
+        # compiled pass. Group g's values (0 anon, 1 read and mmap, 2 exec) are row g of `used`,
+        # `rows` and `pages`, in record order.
+        cat = np.empty(n, dtype=np.uint8)
+        used = np.empty((3, n), dtype=np.float64)
+        rows = np.empty((2, n), dtype=np.int64)
+        na, nf, ne = _mixed_split(self.cum, u_cat, u_anon, u_file, u_exec, pid, fidx, cat, used, rows)
+        pages = np.empty((3, n), dtype=np.uint64)
+        _perm_rows_take(self.anon_perm, rows[0, :na], self.anon_zipf.ranks(used[0, :na]), pages[0, :na])
+        _perm_rows_take(self.file_perm, rows[1, :nf], self.file_zipf.ranks(used[1, :nf]), pages[1, :nf])
+        self.exec.zipf.take(used[2, :ne], self.exec.perm, out=pages[2, :ne])
+        rec = np.empty(n, dtype=RECORD_DTYPE)
+        _mixed_records(cat, pid, fidx, writes, pages, rec.view(_RECORD_WORDS).reshape(n, 2))
         return rec
+
+
+@njit(cache=True)
+def _mixed_split(cum, u_cat, u_anon, u_file, u_exec, pid, fidx, cat, used, rows):
+    """MixedTrace's categories, and the draws and table rows of each group, compacted:
+    cat[i] = np.searchsorted(cum, u_cat[i], side="right") (0 anon, 1 read, 2 mmap, 3 exec);
+    used[0] and rows[0] get the u_anon and pid of the anon records, used[1] and rows[1] the u_file
+    and fidx of the read and mmap ones, used[2] the u_exec of the exec ones, each in record order.
+    Returns the three group sizes."""
+    na = 0
+    nf = 0
+    ne = 0
+    for i in range(len(u_cat)):
+        # The number of cum entries <= u is searchsorted's answer, as those entries are a prefix:
+        # cum is sorted (partial sums of shares >= 0), but for its last entry, set to 1.0, which
+        # may fall a rounding below its predecessor; then both are > u, as u < 1.0.
+        u = u_cat[i]
+        c = 0
+        for k in range(len(cum)):
+            c += cum[k] <= u
+        cat[i] = c
+        # Branch-free compaction (the categories are random, a branch on them mispredicts):
+        # write every group's slot, advance only the record's group.
+        used[0, na] = u_anon[i]
+        rows[0, na] = pid[i]
+        used[1, nf] = u_file[i]
+        rows[1, nf] = fidx[i]
+        used[2, ne] = u_exec[i]
+        na += c == 0
+        nf += (c == 1) | (c == 2)
+        ne += c == 3
+    return na, nf, ne
+
+
+@njit(cache=True)
+def _perm_rows_take(perm, rows, ranks, out):
+    """out[k] = perm[rows[k], ranks[k]]: the page of rank ranks[k] in table row rows[k]."""
+    for k in range(len(ranks)):
+        out[k] = perm[rows[k], ranks[k]]
+
+
+_MIXED_KINDS = np.array([Kind.ANON, Kind.FILE_FD, Kind.FILE_MMAP, Kind.FILE_EXEC], dtype=np.uint64)
+
+_RECORD_WORDS = np.dtype("<u8")
+"""A record seen as two little-endian 64-bit words: pid | kind << 16 | write << 24 | file << 32,
+then page (RECORD_DTYPE's layout; numba takes only native-order arrays, so a big-endian host
+fails here instead of getting wrong records)."""
+assert [RECORD_DTYPE.fields[f][1] for f in ("pid", "kind", "write", "file", "page")] == [0, 2, 3, 4, 8]
+
+
+@njit(cache=True)
+def _mixed_records(cat, pid, fidx, writes, pages, words):
+    """MixedTrace's records from _mixed_split's categories and the groups' pages: record i, of
+    category cat[i], takes the next page of its group. words: the records as (n, 2) words
+    (_RECORD_WORDS); two stores a record are much faster than five field stores."""
+    a = 0
+    f = 0
+    e = 0
+    for i in range(len(cat)):
+        c = cat[i]
+        is_anon = c == 0
+        is_exec = c == 3
+        is_file = not (is_anon or is_exec)
+        # Branch-free: each group's next page is read (always inside `pages`, as a + f + e = i < n,
+        # though past a group's end it is garbage) and the record's one selected.
+        pa = pages[0, a]
+        pf = pages[1, f]
+        pe = pages[2, e]
+        file = np.uint64(fidx[i] + 1) * np.uint64(is_file)  # anon and exec: file 0 (EXEC_FILE)
+        write = np.uint64(writes[i]) * np.uint64(not is_exec)  # an instruction fetch never writes
+        words[i, 0] = (np.uint64(pid[i]) | (_MIXED_KINDS[c] << np.uint64(16)) | (write << np.uint64(24))
+                       | (file << np.uint64(32)))
+        words[i, 1] = pa if is_anon else (pe if is_exec else pf)
+        a += is_anon
+        f += is_file
+        e += is_exec
 
 
 def _make_mixed(procs, anon_pages, files, file_pages, exec_pages, accesses, alpha, write_ratio,
