@@ -238,7 +238,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                  flags, ftype, fmemcg, fshadow, fws, fever, present, young, pte_pmd, pmd_young, mm_used,
                  memcg_of_pid, usage, peak, mmax, mparent, s, vmc, cost, mstat, ev, highs, mhigh, over_high,
                  swap_memcg, swap_usage, swap_max, swap_type, sw, fnid, zonelists, pid_zonelist, nalloc_n,
-                 ncnt, promo, prot_numa, idle):
+                 ncnt, promo, prot_numa):
     """Replay records start.. (see the module docstring). `budget[n]`: allocations node n allows
     before the watermark slow path; an allocation takes the first node of its task's zonelist
     (`zonelists[pid_zonelist[pid]]`; its first node is the task's preferred one) with budget left
@@ -248,10 +248,8 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
     (it stopped there for the slow path). With `highs` (a memcg has memory.high), a charge that
     leaves the task's memcg or an ancestor above its high adds a page to the task's
     `over_high`; once that reaches MEMCG_CHARGE_BATCH, the run stops after the record
-    (STOP_HIGH): the task handles the overage on its return to user space. A marked read() of
-    a folio whose flags hold all of `idle` (the policy's access_idle_flags, if any) sends no
-    ACCESS event: the policy's mark_accessed would leave it as it is. Returns (next record, why
-    stopped, events, allocations)."""
+    (STOP_HIGH): the task handles the overage on its return to user space. Returns (next
+    record, why stopped, events, allocations)."""
     n = len(pages)
     ne = 0
     nalloc = 0
@@ -305,9 +303,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     ncnt[fnid[g], N_HITS] += 1
             if writes[i]:  # generic_perform_write: dirtied, not marked accessed
                 _dirty(g, flags, s)
-            elif marks[i] and (idle == 0 or (flags[g] & idle) != idle):
-                # filemap_read: folio_mark_accessed unless the read continues a folio (no reclaim
-                # runs in a stretch, so the flags are still these when the events are delivered)
+            elif marks[i]:  # filemap_read: folio_mark_accessed unless the read continues a folio
                 ev_page[ne] = g
                 ev_add[ne] = False
                 ev_shadow[ne] = -1
@@ -386,17 +382,13 @@ def read_marks(kinds, writes, pids, files, pages, start, slots, shift, nstreams,
     that would name a stream beyond `room` (the caller makes room). Returns (next record,
     streams named)."""
     mask = len(slots) // 2 - 1
-    key, sid = np.int64(-1), 0  # the previous read()'s stream: most reads continue it (no probe)
     for i in range(start, len(kinds)):
         if kinds[i] != _FILE_FD or writes[i]:
             marks[i] = False
             continue
         if nstreams >= room:
             return i, nstreams
-        k = (np.int64(pids[i]) << 32) | np.int64(files[i])
-        if k != key:
-            key = k
-            sid, nstreams = hash_get_or_add(slots, k, nstreams, shift, mask)
+        sid, nstreams = hash_get_or_add(slots, (np.int64(pids[i]) << 32) | np.int64(files[i]), nstreams, shift, mask)
         marks[i] = pages[i] != slast[sid]
         slast[sid] = pages[i]
     return len(kinds), nstreams

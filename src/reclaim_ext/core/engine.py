@@ -694,7 +694,7 @@ class Simulator:
                 pt.pmd, self.mm.pmds.young, self.mm_used, self.memcg_of_pid, usage, peak, mmax, self._mparent, s, vmc,
                 cost, mstat, ev, self.highs, self._mhigh, self.over_high, f.swap_memcg, self.swap_usage, self._swap_max,
                 f.swap_type, self.swap.table, f.nid, self.zonelists, self.pid_zonelist,
-                np.zeros(N, dtype=np.int64), ncnt, self.promo, pt.prot_numa, self.ops.access_idle_flags)
+                np.zeros(N, dtype=np.int64), ncnt, self.promo, pt.prot_numa)
         # the policy's compiled driver runs stretches and kswapd wakes without coming back here
         # (ReclaimOps.segment_driver), for a plain run: one memcg, no limit, no check
         fused = None if (exact or self.multi or limited or self.highs or self.config.check or not self.config.bulk_reclaim

@@ -147,9 +147,6 @@ class ReclaimOps:
     # access_events takes a segment whose events span several lruvecs (AccessEvents.memcg) in one
     # call; otherwise the core hands over each run of events of one lruvec separately
     multi_lruvec_events = False
-    # folio flags with which mark_accessed changes nothing: a read() of a folio that has all of
-    # them set sends the policy no ACCESS event (0: every marked read() does)
-    access_idle_flags = 0
 
     def __init__(self, mechanisms: dict[str, bool] | None = None):
         self.mech = {m: m in self.default_mechanisms or m in CORE_DEFAULT for m in MECHANISMS}

@@ -128,7 +128,6 @@ class Classic(BatchedEvents):
         if walks:  # a walk in prepare() changes lists: no bulk passes
             self.bulk_clean_file_pass = False
         self._compiled = type(self) is Classic and not walks
-        self.access_idle_flags = PG_referenced | PG_active if type(self) is Classic else 0  # see folio_mark_accessed
 
     def init_lruvec(self, sim, lruvec) -> None:
         if self.uses("ptwalk") or self.uses("lookaround"):
