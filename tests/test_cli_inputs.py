@@ -346,3 +346,22 @@ def test_out_of_memory_partial_result_from_the_api_is_the_same_in_both_drivers()
 
 def test_a_completed_run_has_no_out_of_memory():
     assert run(RunConfig(workload_params={"accesses": 1000}))["out_of_memory"] is None
+
+
+def test_bench_repeat_reports_medians_of_interleaved_rounds(capsys):
+    """--repeat N: N rounds of (each policy, then libCacheSim); each entry is the median of its
+    rounds, and the miss ratios are the same in every round (the same replay)."""
+    from reclaim_ext.bench.throughput import main as bench_main
+
+    assert bench_main(["--pages", "2000", "--accesses", "20000", "--warmup", "0", "--repeat", "3", "--json", "-"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["repeat"] == 3 and len(out["rounds"]) == 3
+    for k, r in enumerate(out["runs"]):
+        each = [rd["runs"][k] for rd in out["rounds"]]
+        assert len({e["miss_ratio"] for e in each}) == 1
+        assert r["requests_per_second"] == sorted(e["requests_per_second"] for e in each)[1]
+        if out["peer"] is not None:
+            assert r["ratio"] == sorted(e["ratio"] for e in each)[1]
+            assert all(e["ratio"] == e["requests_per_second"] / rd["peer"]["requests_per_second"]
+                       for e, rd in zip(each, out["rounds"]))
+    assert bench_main(["--repeat", "0"]) == 2

@@ -8,6 +8,11 @@ same process, timed the same way (replay call only). Prints both rates and their
 Each policy first replays the trace's first WARMUP accesses untimed (--warmup; 0: none): that
 loads its compiled code from numba's cache, a once-per-process cost that `reclaim-ext run`
 reports as its start time, not part of the replay rate. libCacheSim has no such step.
+
+With --repeat N the policies and libCacheSim replay the trace N times in turn (round r: each
+policy, then libCacheSim), and the rates and ratios reported are the medians over the rounds
+(each round's are in the JSON): on a shared machine whose speed drifts, a ratio of two replays
+made seconds apart is steadier than one of two single runs.
 """
 
 from __future__ import annotations
@@ -41,28 +46,38 @@ def build_trace(pages: int, accesses: int, alpha: float, seed: int) -> tuple[np.
     return ids, ArrayTrace("zipf-bench", rec, {"pages": pages, "accesses": accesses, "alpha": alpha, "seed": seed})
 
 
-def libcachesim_lru(ids: np.ndarray, capacity: int) -> dict | None:
-    """Replay ids through libcachesim's LRU (C++ replay); None if libcachesim is not installed.
-    A libcachesim that fails (another version than the bench extra's) is a ReclaimExtError."""
+def libcachesim_replays(ids: np.ndarray, capacity: int, repeat: int):
+    """Replays of ids through libcachesim's LRU (C++ replay) at `capacity`, one result each, as a
+    generator (a caller interleaves its own runs; the trace file is written once); None if
+    libcachesim is not installed. A libcachesim that fails (another version than the bench
+    extra's) is a ReclaimExtError."""
     try:
         import libcachesim as lcs
     except ImportError:
         return None
+    return _lcs_replays(lcs, ids, capacity, repeat)
+
+
+def _lcs_replays(lcs, ids: np.ndarray, capacity: int, repeat: int):
     try:
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "zipf.oracleGeneral.bin")
             write_oracle_general(ids, path)
-            reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE,
-                                     lcs.ReaderInitParam(ignore_obj_size=True))
-            cache = lcs.LRU(capacity)
-            t0 = time.perf_counter()
-            mr, _ = cache.process_trace(reader)
-            wall = time.perf_counter() - t0
+            for _ in range(repeat):
+                reader = lcs.TraceReader(path, lcs.TraceType.ORACLE_GENERAL_TRACE,
+                                         lcs.ReaderInitParam(ignore_obj_size=True))
+                cache = lcs.LRU(capacity)
+                t0 = time.perf_counter()
+                mr, _ = cache.process_trace(reader)
+                wall = time.perf_counter() - t0
+                yield {"algo": "libcachesim LRU", "wall_seconds": wall, "requests_per_second": len(ids) / wall,
+                       "miss_ratio": mr}
+    except ReclaimExtError:
+        raise
     except Exception as e:  # the peer library's own failure, whatever its type
         version = getattr(lcs, "__version__", "?")
         raise ReclaimExtError(f"libcachesim {version} failed ({type(e).__name__}: {e}); the bench extra pins "
                               "libcachesim==0.3.5 (pip install -e '.[bench]')") from None
-    return {"algo": "libcachesim LRU", "wall_seconds": wall, "requests_per_second": len(ids) / wall, "miss_ratio": mr}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _median_run(results: list[dict], algo: str) -> dict:
+    """One entry for results of the same replay in several rounds: the median of each rate, time
+    and ratio (the miss ratio is the same in every round)."""
+    out = {"algo": algo, **{k: v for k, v in results[0].items() if k not in ("wall_seconds", "requests_per_second",
+                                                                             "ratio")}}
+    for key in ("wall_seconds", "requests_per_second", "ratio"):
+        values = [r[key] for r in results if r.get(key) is not None]
+        out[key] = float(np.median(values)) if values else None
+    return out
+
+
 def _main(argv: list[str] | None) -> int:
     ap = _Parser(prog="reclaim-ext bench", description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=1_000_000)
@@ -107,6 +133,8 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--policy", default="classic,mglru", help="comma-separated policies to time")
     ap.add_argument("--warmup", type=int, default=WARMUP,
                     help=f"accesses each policy replays untimed first, loading its compiled code (default {WARMUP:,})")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of replays, each policy then libCacheSim in turn; the medians are reported (default 1)")
     ap.add_argument("--json", dest="json_out", help="write the results as JSON to this file ('-' = stdout)")
     args = ap.parse_args(argv)
     if not 0 < args.pages <= MAX_PAGES:
@@ -115,6 +143,8 @@ def _main(argv: list[str] | None) -> int:
         raise ConfigError(f"--accesses {args.accesses}: must be in 1..{MAX_ACCESSES}")
     if args.warmup < 0:
         raise ConfigError(f"--warmup {args.warmup}: must be >= 0")
+    if not 1 <= args.repeat <= 100:
+        raise ConfigError(f"--repeat {args.repeat}: must be in 1..100")
     if not 0 < args.memory_fraction <= 1:
         raise ConfigError(f"--memory-fraction {args.memory_fraction}: must be in (0, 1]")
     if not args.alpha > 0 or args.alpha == float("inf"):
@@ -133,26 +163,31 @@ def _main(argv: list[str] | None) -> int:
         ids, trace = build_trace(args.pages, args.accesses, args.alpha, args.seed)
     except MemoryError:
         raise ConfigError(f"--accesses {args.accesses:,}: not enough host memory for the trace") from None
-    runs = []
     warm = min(args.warmup, args.accesses)
-    for policy in policies:
-        if warm:
+    if warm:
+        for policy in policies:
             run(RunConfig(policy=policy, workload=None, memory=memory, swap=0),
                 trace=ArrayTrace("warm-up", trace.records[:warm]))
-        res = run(RunConfig(policy=policy, workload=None, memory=memory, swap=0), trace=trace)
-        runs.append({
-            "algo": f"reclaim-ext {policy} (fast)", "policy": policy, "wall_seconds": res["wall_seconds"],
-            "requests_per_second": res["accesses_per_second"], "miss_ratio": res["miss_ratio"],
-        })
-    peer = libcachesim_lru(ids, memory)
-    if peer is None:
+    peer_runs = libcachesim_replays(ids, memory, args.repeat)
+    if peer_runs is None:
         print("reclaim-ext: warning: bench: libcachesim is not installed (pip install -e '.[bench]'): "
               "no peer rate, no ratio", file=sys.stderr)
+    rounds = []
+    for _ in range(args.repeat):
+        ours = []
+        for policy in policies:
+            res = run(RunConfig(policy=policy, workload=None, memory=memory, swap=0), trace=trace)
+            ours.append({"policy": policy, "wall_seconds": res["wall_seconds"],
+                         "requests_per_second": res["accesses_per_second"], "miss_ratio": res["miss_ratio"]})
+        peer = next(peer_runs) if peer_runs is not None else None
+        for r in ours:
+            r["ratio"] = r["requests_per_second"] / peer["requests_per_second"] if peer else None
+        rounds.append({"runs": ours, "peer": peer})
+    runs = [_median_run([rd["runs"][k] for rd in rounds], f"reclaim-ext {p} (fast)") for k, p in enumerate(policies)]
+    peer = _median_run([rd["peer"] for rd in rounds], "libcachesim LRU") if peer_runs is not None else None
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for r in runs:
-        r["ratio"] = r["requests_per_second"] / peer["requests_per_second"] if peer else None
-    out = {"trace": trace.params, "memory_pages": memory, "warmup_accesses": warm, "runs": runs, "ours": runs[0], "peer": peer,
-           "ratio": runs[0]["ratio"], "max_rss_mib": rss_mib}
+    out = {"trace": trace.params, "memory_pages": memory, "warmup_accesses": warm, "repeat": args.repeat, "runs": runs,
+           "ours": runs[0], "peer": peer, "ratio": runs[0]["ratio"], "rounds": rounds, "max_rss_mib": rss_mib}
     if args.json_out == "-":
         print(json.dumps(out, indent=2))
         return 0
@@ -163,13 +198,16 @@ def _main(argv: list[str] | None) -> int:
         except OSError as e:
             raise ConfigError(f"--json {args.json_out}: {e.strerror or e}") from None
     print(f"trace: Zipf({args.alpha}) {args.accesses:,} reads over {args.pages:,} pages; memory {memory:,} pages"
-          + (f"; each policy first replays {warm:,} of them untimed (warm-up)" if warm else ""))
+          + (f"; each policy first replays {warm:,} of them untimed (warm-up)" if warm else "")
+          + (f"; medians of {args.repeat} rounds" if args.repeat > 1 else ""))
     for r in runs + ([peer] if peer else []):
         print(f"  {r['algo']:28s} {r['requests_per_second'] / 1e6:6.2f} M req/s  "
               f"wall {r['wall_seconds']:6.2f} s  miss ratio {r['miss_ratio']:.4f}")
     if peer:
-        for r in runs:
-            print(f"  ratio ({r['policy']} / libCacheSim LRU): {r['ratio']:.2f}x")
+        for k, r in enumerate(runs):
+            each = ", ".join(f"{rd['runs'][k]['ratio']:.2f}" for rd in rounds)
+            print(f"  ratio ({r['policy']} / libCacheSim LRU): {r['ratio']:.2f}x"
+                  + (f" (rounds: {each})" if args.repeat > 1 else ""))
     print(f"  peak RSS of this process: {rss_mib:.0f} MiB")
     return 0
 
