@@ -51,8 +51,7 @@ def test_drivers_agree_with_plugins_on_two_nodes(attach):
         out.append((res["vmstat"], res["nodes"], res["memcgs"], ops.events, ops.exit.kind))
     assert out[0] == out[1]
     assert out[0][4] == "DONE" and out[0][0]["numa_miss"] > 0
-    compiled = any(make is LRUCompiled for _, make in attach)  # one victim per evict(): the core tops up
-    assert (out[0][3]["topped_up"] == 0) != compiled and out[0][0]["pgscan_kswapd"] > 0
+    assert out[0][3]["topped_up"] == 0 and out[0][0]["pgscan_kswapd"] > 0  # (a compiled one answers n too)
 
 
 def test_a_policy_of_one_instance_over_two_nodes_is_told_why_it_starves():

@@ -43,7 +43,9 @@ last resort (the process ends with one error line). The author guarantees termin
 
 The same class also works through the Python API (`added`, `accessed`, `evict`, `removed` call
 the compiled hooks in a compiled batch): a switch adopts the resident pages that way, and the
-reclaim core runs the policy so, one victim per `evict` request (the core tops up the rest).
+reclaim core runs the policy so. There `evict(ctx, n)` answers with up to n victims in one
+compiled call: on_evict, then on_removed for that victim before on_evict is asked again (as the
+plain-cache loop does between misses); the victims the core keeps come back as admitted.
 
 Numba caches the compiled loop (cache=True): it is specialized per policy by the functions in its
 globals, and its cache key carries the hooks' names and a hash of their source files, so editing
@@ -186,12 +188,22 @@ def _templates():
         cnt[C_STAGE] = S_NONE
         cnt[C_STATUS] = ST_DONE
 
-    def apply(op, state, handles, when, incoming, now):
-        """One Python-API call in one compiled call: a hook over a batch of handles, or one
-        on_evict (its victim returned)."""
+    def apply(op, state, handles, when, incoming, now, resident):
+        """One Python-API call in one compiled call: a hook over a batch of handles, or (OP_EVICT)
+        up to len(handles) victims written into `handles`, each taken out of the policy
+        (on_removed, and out of `resident`: the pages the policy was told are resident) before
+        the next on_evict. Returns how many were taken; an answer that is not a resident page
+        (-1 for none, a forged or a repeated handle) ends it, written after them."""
         _hooks_key  # noqa: B018
         if op == OP_EVICT:
-            return np.int64(on_evict(state, incoming, now))  # noqa: F821
+            for k in range(len(handles)):
+                v = np.int64(on_evict(state, incoming, now))  # noqa: F821
+                handles[k] = v
+                if v < 0 or v >= len(resident) or not resident[v]:
+                    return np.int64(k)
+                resident[v] = False
+                on_removed(state, v, now)  # noqa: F821
+            return np.int64(len(handles))
         for i in range(len(handles)):
             if op == OP_HIT:
                 on_hit(state, handles[i], when[i])  # noqa: F821
@@ -310,6 +322,10 @@ class CompiledPolicy(Policy):
         self._fixed = fixed
         self._per_handle = [_handle_array(spec, 1024) for spec in self.handle_arrays]
         self._size = 1024
+        # through the Python API: the pages it was told are resident, and the victims evict()
+        # took out of the policy that the core has not yet reported gone (see evict)
+        self._resident = np.zeros(1024, dtype=np.bool_)
+        self._taken = np.zeros(0, dtype=np.int64)
         self.arrays = tuple(self._per_handle) + fixed  # what the hooks get as `state`
 
     def grow(self, n: int) -> None:
@@ -324,6 +340,7 @@ class CompiledPolicy(Policy):
             b[len(a):] = spec[1]  # the initial value (a tuple: one per column)
             grown.append(b)
         self._per_handle, self._size = grown, size
+        self._resident = np.concatenate((self._resident, np.zeros(size - len(self._resident), dtype=np.bool_)))
         self.arrays = tuple(grown) + self._fixed
 
     def compile_hooks(self, replay: bool = True, apply: bool = True):
@@ -345,36 +362,66 @@ class CompiledPolicy(Policy):
                 rep(empty, 0, np.zeros(1, dtype=bool), np.zeros(1, dtype=np.int64), 1, 0, st,
                     np.zeros(N_CNT, dtype=np.int64))
             if apply:
-                app(OP_HIT, st, empty, empty, -1, 0)
+                app(OP_HIT, st, empty, empty, -1, 0, self._resident)
         except Exception as e:  # noqa: BLE001
             hint = ("; a hook that allocates or raises with non-constant arguments needs numba's runtime: set "
                     "nrt = True on the policy class" if not self.nrt and "NRT required" in str(e) else "")
             raise CompiledHookError(f"the compiled hooks do not compile: {_first_line(e)}{hint}") from e
         return rep
 
-    def _apply(self, op, ctx, handles):
+    def _apply(self, op, ctx, handles, when=None):
         handles = np.asarray(handles, dtype=np.int64)
         if len(handles):
             self.grow(int(handles.max()) + 1)
-        when = ctx.when if ctx.when is not None and len(ctx.when) == len(handles) else \
-            np.full(len(handles), ctx.now, dtype=np.int64)
+        if when is None:
+            when = ctx.when if ctx.when is not None and len(ctx.when) == len(handles) else \
+                np.full(len(handles), ctx.now, dtype=np.int64)
         _build(self._hooks, bool(self.nrt))[1](op, self.arrays, handles, np.asarray(when, dtype=np.int64), -1,
-                                               ctx.now)
+                                               ctx.now, self._resident)
+        return handles
+
+    def _give_back(self, ctx) -> None:
+        """evict()'s victims the core kept (refused, or survivors of reclaim) come back into the
+        policy as pages admitted now, before the policy hears of anything else."""
+        if len(self._taken):
+            back, self._taken = self._taken, self._taken[:0]
+            back = self._apply(OP_ADMIT, ctx, back, np.full(len(back), ctx.now, dtype=np.int64))
+            self._resident[back] = True
 
     def added(self, ctx, handles):
-        self._apply(OP_ADMIT, ctx, handles)
+        self._give_back(ctx)
+        handles = self._apply(OP_ADMIT, ctx, handles)  # (grows the arrays first)
+        self._resident[handles] = True
 
     def accessed(self, ctx, handles):
+        self._give_back(ctx)
         self._apply(OP_HIT, ctx, handles)
 
     def removed(self, ctx, handles):
-        self._apply(OP_REMOVED, ctx, handles)
+        handles = np.asarray(handles, dtype=np.int64)
+        if len(self._taken):  # evict() took these out of the policy already
+            gone = np.isin(handles, self._taken)
+            self._taken = self._taken[~np.isin(self._taken, handles)]
+            handles = handles[~gone]
+        handles = self._apply(OP_REMOVED, ctx, handles)
+        self._resident[handles] = False
 
     def evict(self, ctx, n):
-        """One victim per request (on_evict), whatever n."""
+        """Up to n victims in one compiled call: on_evict, the victim taken out of the policy
+        (on_removed) before the next is asked for, so a policy that names one page at a time
+        answers the whole request. The core frees what it takes and reports it (removed: not
+        passed on again); a victim it keeps comes back as admitted at the policy's next call
+        (_give_back). A first answer that is not a resident page is returned as it is, for the
+        core's check; after some victims it ends the answer (the policy has no more)."""
+        self._give_back(ctx)
+        if n <= 0:
+            return []
         inc = -1 if ctx.incoming is None else int(ctx.incoming)
-        none = np.zeros(0, dtype=np.int64)
-        return [int(_build(self._hooks, bool(self.nrt))[1](OP_EVICT, self.arrays, none, none, inc, ctx.now))]
+        out = np.empty(int(n), dtype=np.int64)
+        k = int(_build(self._hooks, bool(self.nrt))[1](OP_EVICT, self.arrays, out, out[:0], inc, ctx.now,
+                                                       self._resident))
+        self._taken = out[:k].copy()
+        return out[: k if k else 1].tolist()
 
 
 def _handle_array(spec, n: int) -> np.ndarray:
