@@ -15,9 +15,9 @@ scanners report the folio ids of the young PTEs they cleared through an `on_youn
 
 The walk is vectorized with numpy (the Python work is one step per mm and per VMA); lookaround's
 windows are one compiled call per batch of targets (`lookaround_windows`, `lookaround_clear`), and
-both scanners test a PTE with one compiled rule (`pte_young_eligible`). To find the PTEs of a table without a pass over every PTE,
-`pte_index(sim)` keeps PTE ids sorted by (PTE table, vaddr), refreshed incrementally when new
-PTEs appear (PTEs are only created, never destroyed).
+both scanners test a PTE with one compiled rule (`pte_young_eligible`). To find the PTEs of a
+table without a pass over every PTE, `pte_index(sim)` keeps PTE ids sorted by (PTE table, vaddr),
+refreshed incrementally when new PTEs appear (PTEs are only created, never destroyed).
 """
 
 from __future__ import annotations
