@@ -240,6 +240,7 @@ class AddressSpaces:
     def _init_ptes(self, recs, pte_ids, new_ptes, rec, pages, ptes) -> None:
         """Give records recs their PTEs pte_ids (ptes[recs] = pte_ids), fill the rows of the new
         PTEs new_ptes (consecutive ids) and link them into their page's reverse-map chain."""
+        # the new PTEs are the last ids handed out (none: every id in pte_ids is below lo)
         p, lo = self.ptes, self._nr_ptes[0] - len(new_ptes)
         if len(new_ptes):
             p.ensure(int(new_ptes[-1]) + 1)
