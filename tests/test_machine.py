@@ -108,3 +108,121 @@ def test_pmd_accessed_bit_set_by_mapped_access():
     sim.run(ArrayTrace("t", _records([(0, Kind.ANON, 0, 700), (0, Kind.FILE_FD, 1, 1)])))
     assert sim.mm.pmds.young[: sim.mm._nr_pmds[0]].tolist() == [True]
     assert np.count_nonzero(sim.ptes.young[: sim.ptes.count]) == 1
+
+
+def _reference_place(where, anon_ids, anon_ptes, file_ids, kind, pid, pages, ptes, pkeys):
+    """mm._place before the compiled PTE pass (plain Python): mapped file records get PTE -2."""
+    na, m = len(anon_ids), 0
+    for i in range(len(where)):
+        w = where[i]
+        if kind[i] == Kind.ANON:
+            pages[i], ptes[i] = anon_ids[w], anon_ptes[w]
+        else:
+            pages[i] = file_ids[w - na]
+            if kind[i] != Kind.FILE_FD:
+                ptes[i] = -2
+                pkeys[m] = (np.uint64(pid[i]) << np.uint64(40)) | np.uint64(pages[i])
+                m += 1
+    return m
+
+
+class _ReferenceSpaces(AddressSpaces):
+    """AddressSpaces.translate with the numpy passes it had before the compiled _set_ptes."""
+
+    def translate(self, rec):
+        from reclaim_ext.machine.folio import LRU_ANON, LRU_FILE
+        from reclaim_ext.machine.mm import _page_keys
+
+        n = len(rec)
+        kind, pid, page, file = rec["kind"], rec["pid"], rec["page"], rec["file"]
+        keys, where, kinds = np.empty(n, np.uint64), np.empty(n, np.int64), np.zeros(len(Kind), np.int64)
+        nanon, _, _, _ = _page_keys(kind, pid, page, file, keys, where, kinds)
+        self.pids.update(np.unique(pid).tolist())
+        pages, ptes = np.empty(n, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+        anon_ids = file_ids = np.zeros(0, dtype=np.int64)
+        if nanon:
+            anon_ids, new = self._anon_pages.ids(keys[:nanon], self._nr_pages)
+            self._init_pages(new, LRU_ANON)
+            pte_ids, new_ptes = self._anon_ptes.ids(keys[:nanon], self._nr_ptes)
+            if len(new_ptes):
+                anon = kind == Kind.ANON
+                self._ref_init_ptes(pte_ids, new_ptes, anon_ids, pid[anon].astype(np.uint64),
+                                    page[anon].astype(np.uint64), np.zeros(nanon, bool))
+        else:
+            pte_ids = anon_ids
+        if nanon < n:
+            file_ids, new = self._file_pages.ids(keys[nanon:], self._nr_pages)
+            self._init_pages(new, LRU_FILE)
+        pkeys = np.empty(n, dtype=np.uint64)
+        nmapped = _reference_place(where, anon_ids, pte_ids, file_ids, kind, pid, pages, ptes, pkeys)
+        if nmapped:
+            mapped = ptes == -2
+            pm = pages[mapped]
+            pte_ids, new_ptes = self._file_ptes.ids(pkeys[:nmapped], self._nr_ptes)
+            ptes[mapped] = pte_ids
+            if len(new_ptes):
+                vaddr = np.uint64(FILE_MAP_BASE) + (file[mapped].astype(np.uint64) << np.uint64(32)) + \
+                    page[mapped].astype(np.uint64)
+                self._ref_init_ptes(pte_ids, new_ptes, pm, pid[mapped].astype(np.uint64), vaddr,
+                                    kind[mapped] == Kind.FILE_EXEC)
+        return pages, ptes, kinds
+
+    def _ref_init_ptes(self, pte_ids, new_ptes, pages, pids, vaddrs, exec_):
+        p, f = self.ptes, self.folios
+        p.ensure(int(new_ptes[-1]) + 1)
+        isnew = pte_ids >= new_ptes[0]
+        sel_ptes = pte_ids[isnew]
+        uniq, first = np.unique(sel_ptes, return_index=True)
+        p.page[uniq] = pages[isnew][first]
+        p.pid[uniq] = pids[isnew][first].astype(np.uint16)
+        p.vaddr[uniq] = vaddrs[isnew][first]
+        p.exec[uniq] = exec_[isnew][first]
+        ex_any = np.zeros(len(uniq), bool)
+        np.logical_or.at(ex_any, np.searchsorted(uniq, sel_ptes), exec_[isnew])
+        p.exec[uniq] |= ex_any
+        pg = p.page[uniq]
+        order = np.lexsort((uniq, pg))
+        pg_s, pt_s = pg[order], uniq[order]
+        last_of_group = np.ones(len(pg_s), bool)
+        last_of_group[:-1] = pg_s[1:] != pg_s[:-1]
+        first_of_group = np.ones(len(pg_s), bool)
+        first_of_group[1:] = pg_s[1:] != pg_s[:-1]
+        nxt = np.empty(len(pt_s), dtype=np.int64)
+        nxt[:-1] = pt_s[1:]
+        nxt[last_of_group] = f.pte_head[pg_s[last_of_group]]
+        p.next[pt_s] = nxt
+        f.pte_head[pg_s[first_of_group]] = pt_s[first_of_group]
+        self._init_pmds(uniq)
+        self._grow_vmas(uniq)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_translate_matches_the_numpy_reference(seed):
+    """Random mixes of anon, read(), mmap and exec records over several chunks (pages seen again,
+    PTEs shared across chunks, a page mapped by many processes and executed by some): page and PTE
+    ids, every PTE row, the reverse-map chains, PTE tables and VMAs equal the numpy reference's."""
+    rng = np.random.default_rng(seed)
+    mm, ref = _mm(), _ReferenceSpaces(FolioTable(), PteTable())
+    kinds_ = np.array([Kind.ANON, Kind.FILE_FD, Kind.FILE_MMAP, Kind.FILE_EXEC])
+    for chunk in range(5):
+        n = int(rng.integers(1, 3000))
+        r = make_records(n)
+        r["pid"] = rng.integers(0, 1 + 4 * seed, n)
+        mix = rng.dirichlet(np.ones(4)) if chunk != 2 else [0.0, 0.0, 0.5, 0.5]  # one chunk: no anon
+        r["kind"] = kinds_[rng.choice(4, n, p=mix)]
+        r["file"] = rng.integers(0, 4, n)
+        r["page"] = rng.integers(0, 2000 if seed % 2 else 40, n)  # few pages: many PTEs per page
+        got, want = mm.translate(r), ref.translate(r)
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w)
+    nptes, npages = ref._nr_ptes[0], ref._nr_pages[0]
+    assert mm._nr_ptes[0] == nptes and mm._nr_pages[0] == npages
+    for field in ("page", "pid", "vaddr", "exec", "next", "pmd"):
+        assert np.array_equal(getattr(mm.ptes, field)[:nptes], getattr(ref.ptes, field)[:nptes]), field
+    assert np.array_equal(mm.folios.pte_head[:npages], ref.folios.pte_head[:npages])
+    assert np.array_equal(mm.folios.flags[:npages], ref.folios.flags[:npages])
+    n = ref._nr_pmds[0]
+    assert mm._nr_pmds[0] == n
+    assert np.array_equal(mm.pmds.pid[:n], ref.pmds.pid[:n]) and np.array_equal(mm.pmds.index[:n], ref.pmds.index[:n])
+    assert mm.vmas == ref.vmas and mm.pids == ref.pids
+    assert np.array_equal(mm.vma_keys, ref.vma_keys) and np.array_equal(mm.vma_bounds, ref.vma_bounds)

@@ -73,25 +73,67 @@ def _page_keys(kind, pid, page, file, keys, where, kinds):
 
 
 @njit(cache=True)
-def _place(where, anon_ids, anon_ptes, file_ids, kind, pid, pages, ptes, pkeys):
-    """Each record's page id (and an anonymous record's PTE id) from the ids of its key; a file
-    record reached through a mapping gets PTE -2 and its PTE key (pid << 40 | page id) in
-    `pkeys`, in record order. Returns the number of those."""
+def _place(where, anon_ids, anon_ptes, file_ids, kind, pid, pages, ptes, pkeys, pos):
+    """Each record's page id (and an anonymous record's PTE id, -1 for a read()/write() record)
+    from the ids of its key. `pos` gets the positions of the anonymous records first, in record
+    order, then those of the file records reached through a mapping (their PTEs are named later,
+    from their PTE keys pid << 40 | page id, which go to `pkeys` in record order). Returns the
+    number of those mapped records (their positions start at pos[len(anon_ids)])."""
     na = len(anon_ids)
+    a = 0
     m = 0
     for i in range(len(where)):
         w = where[i]
         if kind[i] == _ANON:
             pages[i] = anon_ids[w]
             ptes[i] = anon_ptes[w]
+            pos[a] = i
+            a += 1
         else:
             g = file_ids[w - na]
             pages[i] = g
-            if kind[i] != _FILE_FD:
-                ptes[i] = -2
+            if kind[i] == _FILE_FD:
+                ptes[i] = -1
+            else:
                 pkeys[m] = (np.uint64(pid[i]) << np.uint64(40)) | np.uint64(g)
+                pos[na + m] = i
                 m += 1
     return m
+
+
+@njit(cache=True)
+def _set_ptes(recs, pte_ids, lo, hi, kind, pid, page, file, pages, ptes, pte_page, pte_pid, pte_vaddr,
+              pte_exec, pte_next, pte_head):
+    """Record recs[j] gets PTE pte_ids[j]; the new PTEs lo..hi-1 (each one named by some record
+    here) get their rows and are linked into their page's reverse-map chain."""
+    seen = np.zeros(hi - lo, dtype=np.bool_)
+    for j in range(len(recs)):
+        i = recs[j]
+        t = pte_ids[j]
+        ptes[i] = t
+        if t < lo:
+            continue
+        ex = kind[i] == _FILE_EXEC
+        if seen[t - lo]:
+            # an executable mapping of a file page makes the (pid, page)'s PTE exec
+            pte_exec[t] |= ex
+            continue
+        # the first record of a new PTE gives its page/pid/vaddr
+        seen[t - lo] = True
+        pte_page[t] = pages[i]
+        pte_pid[t] = pid[i]
+        if kind[i] == _ANON:
+            pte_vaddr[t] = np.uint64(page[i])
+        else:
+            pte_vaddr[t] = np.uint64(FILE_MAP_BASE) + (np.uint64(file[i]) << np.uint64(32)) + np.uint64(page[i])
+        pte_exec[t] = ex
+    # rmap chains: new ptes of a page are pushed onto its chain in id order (pushing the highest
+    # id first leaves the lowest at the head, followed by the others in id order, then the chain
+    # the page had)
+    for t in range(hi - 1, lo - 1, -1):
+        g = pte_page[t]
+        pte_next[t] = pte_head[g]
+        pte_head[g] = t
 
 
 class _Namespace:
@@ -159,34 +201,24 @@ class AddressSpaces:
             self._init_pages(new, LRU_FILE)
             return pages, self._no_ptes(n), kinds
         pages = np.empty(n, dtype=np.int64)
-        ptes = np.full(n, -1, dtype=np.int64)
-        anon_ids = file_ids = np.zeros(0, dtype=np.int64)
+        ptes = np.empty(n, dtype=np.int64)
+        anon_ids = pte_ids = file_ids = new_anon_ptes = self._none[:0]
         if nanon:
             akeys = keys[:nanon]
             anon_ids, new = self._anon_pages.ids(akeys, self._nr_pages)
             self._init_pages(new, LRU_ANON)
-            pte_ids, new_ptes = self._anon_ptes.ids(akeys, self._nr_ptes)
-            if len(new_ptes):
-                anon = kind == _ANON
-                self._init_ptes(pte_ids, new_ptes, anon_ids, pid[anon].astype(np.uint64),
-                                page[anon].astype(np.uint64), np.zeros(nanon, bool))
-        else:
-            pte_ids = anon_ids
+            pte_ids, new_anon_ptes = self._anon_ptes.ids(akeys, self._nr_ptes)
         if nanon < n:
             file_ids, new = self._file_pages.ids(keys[nanon:], self._nr_pages)
             self._init_pages(new, LRU_FILE)
         pkeys = np.empty(n, dtype=np.uint64)
-        nmapped = _place(where, anon_ids, pte_ids, file_ids, kind, pid, pages, ptes, pkeys)
+        pos = np.empty(n, dtype=np.int64)
+        nmapped = _place(where, anon_ids, pte_ids, file_ids, kind, pid, pages, ptes, pkeys, pos)
+        if len(new_anon_ptes):
+            self._init_ptes(pos[:nanon], pte_ids, new_anon_ptes, rec, pages, ptes)
         if nmapped:
-            mapped = ptes == -2  # _place marks the file records reached through a mapping
-            pm = pages[mapped]
             pte_ids, new_ptes = self._file_ptes.ids(pkeys[:nmapped], self._nr_ptes)
-            ptes[mapped] = pte_ids
-            if len(new_ptes):
-                vaddr = np.uint64(FILE_MAP_BASE) + (file[mapped].astype(np.uint64) << np.uint64(32)) + \
-                    page[mapped].astype(np.uint64)
-                self._init_ptes(pte_ids, new_ptes, pm, pid[mapped].astype(np.uint64), vaddr,
-                                kind[mapped] == _FILE_EXEC)
+            self._init_ptes(pos[nanon:nanon + nmapped], pte_ids, new_ptes, rec, pages, ptes)
         return pages, ptes, kinds
 
     def _no_ptes(self, n: int) -> np.ndarray:
@@ -205,38 +237,18 @@ class AddressSpaces:
         if lru_type == LRU_ANON:
             f.flags[new] |= PG_swapbacked
 
-    def _init_ptes(self, pte_ids, new_ptes, pages, pids, vaddrs, exec_) -> None:
-        """Fill new PTE rows and link them into their page's reverse-map chain."""
-        p = self.ptes
-        p.ensure(int(new_ptes[-1]) + 1)
-        # first occurrence in this chunk of each new pte gives its page/pid/vaddr
-        isnew = pte_ids >= new_ptes[0]
-        sel_ptes = pte_ids[isnew]
-        uniq, first = np.unique(sel_ptes, return_index=True)
-        p.page[uniq] = pages[isnew][first]
-        p.pid[uniq] = pids[isnew][first].astype(np.uint16)
-        p.vaddr[uniq] = vaddrs[isnew][first]
-        p.exec[uniq] = exec_[isnew][first]
-        # an executable mapping of a file page makes every later PTE of that (pid, page) exec too
-        ex_any = np.zeros(len(uniq), bool)
-        np.logical_or.at(ex_any, np.searchsorted(uniq, sel_ptes), exec_[isnew])
-        p.exec[uniq] |= ex_any
-        # rmap chains: new ptes of a page are pushed onto its chain in id order
-        pg = p.page[uniq]
-        order = np.lexsort((uniq, pg))
-        pg_s, pt_s = pg[order], uniq[order]
-        f = self.folios
-        last_of_group = np.ones(len(pg_s), bool)
-        last_of_group[:-1] = pg_s[1:] != pg_s[:-1]
-        first_of_group = np.ones(len(pg_s), bool)
-        first_of_group[1:] = pg_s[1:] != pg_s[:-1]
-        nxt = np.empty(len(pt_s), dtype=np.int64)
-        nxt[:-1] = pt_s[1:]
-        nxt[last_of_group] = f.pte_head[pg_s[last_of_group]]
-        p.next[pt_s] = nxt
-        f.pte_head[pg_s[first_of_group]] = pt_s[first_of_group]
-        self._init_pmds(uniq)
-        self._grow_vmas(uniq)
+    def _init_ptes(self, recs, pte_ids, new_ptes, rec, pages, ptes) -> None:
+        """Give records recs their PTEs pte_ids (ptes[recs] = pte_ids), fill the rows of the new
+        PTEs new_ptes (consecutive ids) and link them into their page's reverse-map chain."""
+        # the new PTEs are the last ids handed out (none: every id in pte_ids is below lo)
+        p, lo = self.ptes, self._nr_ptes[0] - len(new_ptes)
+        if len(new_ptes):
+            p.ensure(int(new_ptes[-1]) + 1)
+        _set_ptes(recs, pte_ids, lo, lo + len(new_ptes), rec["kind"], rec["pid"], rec["page"], rec["file"],
+                  pages, ptes, p.page, p.pid, p.vaddr, p.exec, p.next, self.folios.pte_head)
+        if len(new_ptes):
+            self._init_pmds(new_ptes)
+            self._grow_vmas(new_ptes)
 
     def _init_pmds(self, new_ptes: np.ndarray) -> None:
         """Give new PTEs their PTE table (PMD entry), creating tables on first use."""
