@@ -238,3 +238,28 @@ def test_without_memcgs_the_policy_runs_as_it_is():
     ops.finish()
     att = ops.attached["system"]
     assert att.policy is pol and not att.as_dict()["per_lruvec"] and len(pol.last) > 0
+
+
+@pytest.mark.parametrize("name", ["lru-compiled", "s3fifo-compiled"])
+@pytest.mark.parametrize("memcgs", [MEMCGS, ()], ids=["memcgs", "root"])
+def test_a_compiled_plugin_takes_a_stretchs_events_in_one_call(name, memcgs, monkeypatch):
+    """A compiled policy gets a stretch's adds and accesses in one call (CompiledPolicy.events,
+    through PerLruvec for one instance per memcg): the same run as with one call per run of one
+    kind, in fewer calls."""
+    from reclaim_ext.ext import adapter, compiled
+
+    calls = {}
+    for hook in ("events", "added", "accessed"):
+        orig = getattr(compiled.CompiledPolicy, hook)
+        monkeypatch.setattr(compiled.CompiledPolicy, hook,
+                            lambda self, ctx, *a, _o=orig, _h=hook: calls.__setitem__(_h, calls.get(_h, 0) + 1)
+                            or _o(self, ctx, *a))
+    one = run_ops([("system", get_policy(name))], memcgs=memcgs)
+    batched = dict(calls)
+    calls.clear()
+    monkeypatch.setattr(adapter, "is_compiled", lambda policy: False)
+    runs = run_ops([("system", get_policy(name))], memcgs=memcgs)
+    same_run(one, runs)
+    assert one[1].exit.kind == runs[1].exit.kind == "DONE" and one[1].events["topped_up"] == 0
+    assert batched["events"] > 0 and "events" not in calls
+    assert batched["events"] + batched.get("added", 0) + batched.get("accessed", 0) < calls["added"] + calls["accessed"]

@@ -43,7 +43,7 @@ from ..errors import ConfigError
 from ..machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_mlocked, PG_resident, PG_unevictable, PG_writeback
 from ..policies.classic import Classic
 from .host import HOOK_BUDGET_S, STARVE_LIMIT, PolicyHost, policy_name
-from .lruvecs import PerLruvec
+from .lruvecs import PerLruvec, is_compiled
 from .policy import DEFER, Context, Policy, defines
 from .safety import EXIT_ERROR, EXIT_UNREG, ContractError, check_victims
 
@@ -96,6 +96,8 @@ class Attachment:
         self.lruvec_keys = np.zeros(0, dtype=np.int64)  # the lruvecs it governs now (keys, sorted)
         self.evicts = defines(policy, "evict")
         self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
+        # a compiled policy takes a stretch's adds and accesses in one call (CompiledPolicy.events)
+        self.mixed_events = is_compiled(policy)
         self.walks: dict[int, WalkRounds] = {}  # lruvec key -> its walks (ctx.walk_page_tables)
 
     @property
@@ -394,10 +396,12 @@ class ExtOps(Classic):
 
     # ---- events --------------------------------------------------------------------------------
 
-    def _deliver(self, att: Attachment, hook: str, handles: np.ndarray, when: np.ndarray | None = None) -> None:
-        """One added/accessed/removed call (skipped if the policy has no such hook). `when`: the
-        events' numbers if not the next len(handles) ones."""
-        if not att.alive or not att.hooks[hook]:
+    def _deliver(self, att: Attachment, hook: str, handles: np.ndarray, when: np.ndarray | None = None,
+                 *more) -> None:
+        """One added/accessed/removed (or events) call (skipped if the policy has no such hook).
+        `when`: the events' numbers if not the next len(handles) ones; `more`: the hook's other
+        arguments."""
+        if not att.alive or not att.hooks.get(hook, True):
             if when is None:
                 self._seq += len(handles)
             return
@@ -410,7 +414,7 @@ class ExtOps(Classic):
         ctx.now = self.sim.pos
         if not att.per_lruvec:  # (each instance counts its own lruvec's)
             ctx.nr_resident = self._resident(att)
-        att.host.call(hook, handles)
+        att.host.call(hook, handles, *more)
         ctx.when = None
 
     def _resident(self, att: Attachment) -> int:
@@ -454,6 +458,9 @@ class ExtOps(Classic):
                     if len(sel):
                         self._deliver(att, "added" if wants[0] else "accessed", ev.page[sel], base + sel)
                 return
+        if not multi and owners[0].mixed_events:  # one compiled call for the whole stretch
+            self._deliver(owners[0], "events", ev.page, None, ev.is_add)
+            return
         key = ev.is_add.astype(np.int64)
         if multi:
             mc = ev.memcg if ev.memcg is not None else sim.folios.memcg[ev.page]

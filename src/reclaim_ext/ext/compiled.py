@@ -77,8 +77,8 @@ S_NONE, S_HIT, S_EVICT, S_REMOVED, S_ADMIT = range(5)
 STAGE_HOOK = {S_NONE: None, S_HIT: "on_hit", S_EVICT: "on_evict", S_REMOVED: "on_removed", S_ADMIT: "on_admit"}
 # C_STATUS
 ST_RUNNING, ST_DONE, ST_BAD_VICTIM = range(3)
-# apply(): which hook
-OP_HIT, OP_ADMIT, OP_REMOVED, OP_EVICT = range(4)
+# apply(): which hook (OP_EVENTS: each handle's own, OP_ADMIT or OP_HIT, in `kinds`)
+OP_HIT, OP_ADMIT, OP_REMOVED, OP_EVICT, OP_EVENTS = range(5)
 
 
 class CompiledHookError(Exception):
@@ -188,7 +188,7 @@ def _templates():
         cnt[C_STAGE] = S_NONE
         cnt[C_STATUS] = ST_DONE
 
-    def apply(op, state, handles, when, incoming, now, resident):
+    def apply(op, state, handles, when, incoming, now, resident, kinds):
         """One Python-API call in one compiled call: a hook over a batch of handles, or (OP_EVICT)
         up to len(handles) victims written into `handles`, each taken out of the policy
         (on_removed, and out of `resident`: the pages the policy was told are resident) before
@@ -205,9 +205,11 @@ def _templates():
                 on_removed(state, v, now)  # noqa: F821
             return np.int64(len(handles))
         for i in range(len(handles)):
-            if op == OP_HIT:
+            k = kinds[i] if op == OP_EVENTS else op
+            if k == OP_HIT:
                 on_hit(state, handles[i], when[i])  # noqa: F821
-            elif op == OP_ADMIT:
+            elif k == OP_ADMIT:
+                resident[handles[i]] = True
                 on_admit(state, handles[i], when[i])  # noqa: F821
             else:
                 on_removed(state, handles[i], when[i])  # noqa: F821
@@ -362,14 +364,14 @@ class CompiledPolicy(Policy):
                 rep(empty, 0, np.zeros(1, dtype=bool), np.zeros(1, dtype=np.int64), 1, 0, st,
                     np.zeros(N_CNT, dtype=np.int64))
             if apply:
-                app(OP_HIT, st, empty, empty, -1, 0, self._resident)
+                app(OP_HIT, st, empty, empty, -1, 0, self._resident, empty)
         except Exception as e:  # noqa: BLE001
             hint = ("; a hook that allocates or raises with non-constant arguments needs numba's runtime: set "
                     "nrt = True on the policy class" if not self.nrt and "NRT required" in str(e) else "")
             raise CompiledHookError(f"the compiled hooks do not compile: {_first_line(e)}{hint}") from e
         return rep
 
-    def _apply(self, op, ctx, handles, when=None):
+    def _apply(self, op, ctx, handles, when=None, kinds=None):
         handles = np.asarray(handles, dtype=np.int64)
         if len(handles):
             self.grow(int(handles.max()) + 1)
@@ -377,7 +379,7 @@ class CompiledPolicy(Policy):
             when = ctx.when if ctx.when is not None and len(ctx.when) == len(handles) else \
                 np.full(len(handles), ctx.now, dtype=np.int64)
         _build(self._hooks, bool(self.nrt))[1](op, self.arrays, handles, np.asarray(when, dtype=np.int64), -1,
-                                               ctx.now, self._resident)
+                                               ctx.now, self._resident, handles if kinds is None else kinds)
         return handles
 
     def _give_back(self, ctx) -> None:
@@ -385,17 +387,21 @@ class CompiledPolicy(Policy):
         policy as pages admitted now, before the policy hears of anything else."""
         if len(self._taken):
             back, self._taken = self._taken, self._taken[:0]
-            back = self._apply(OP_ADMIT, ctx, back, np.full(len(back), ctx.now, dtype=np.int64))
-            self._resident[back] = True
+            self._apply(OP_ADMIT, ctx, back, np.full(len(back), ctx.now, dtype=np.int64))
 
     def added(self, ctx, handles):
         self._give_back(ctx)
-        handles = self._apply(OP_ADMIT, ctx, handles)  # (grows the arrays first)
-        self._resident[handles] = True
+        self._apply(OP_ADMIT, ctx, handles)
 
     def accessed(self, ctx, handles):
         self._give_back(ctx)
         self._apply(OP_HIT, ctx, handles)
+
+    def events(self, ctx, handles, is_add):
+        """added and accessed calls in one: handle i was admitted (is_add[i]) or hit, in order
+        (the reclaim core's stretch of events, one compiled call instead of one per run)."""
+        self._give_back(ctx)
+        self._apply(OP_EVENTS, ctx, handles, kinds=np.where(is_add, OP_ADMIT, OP_HIT))
 
     def removed(self, ctx, handles):
         handles = np.asarray(handles, dtype=np.int64)
@@ -419,7 +425,7 @@ class CompiledPolicy(Policy):
         inc = -1 if ctx.incoming is None else int(ctx.incoming)
         out = np.empty(int(n), dtype=np.int64)
         k = int(_build(self._hooks, bool(self.nrt))[1](OP_EVICT, self.arrays, out, out[:0], inc, ctx.now,
-                                                       self._resident))
+                                                       self._resident, out[:0]))
         self._taken = out[:k].copy()
         return out[: k if k else 1].tolist()
 

@@ -102,8 +102,9 @@ class PerLruvec(Policy):
         ictx.now, ictx.nr_resident = ctx.now, self.ops.lruvec_of(key).total()
         return pol, ictx
 
-    def _split(self, ctx, hook: str, handles: np.ndarray) -> None:
-        """One added/accessed/removed call, as one call per instance on its pages, in order."""
+    def _split(self, ctx, hook: str, handles: np.ndarray, *more) -> None:
+        """One added/accessed/removed (or a compiled policy's events) call, as one call per
+        instance on its pages, in order; `more`: per-handle arrays that go along."""
         if len(handles) == 0:
             return
         f = self.ops.sim.folios
@@ -116,7 +117,7 @@ class PerLruvec(Policy):
             pol, ictx = self._enter(ctx, key)
             ictx.when = ctx.when if sel is None or ctx.when is None else ctx.when[sel]
             try:
-                getattr(pol, hook)(ictx, handles if sel is None else handles[sel])
+                getattr(pol, hook)(ictx, *((handles, *more) if sel is None else (handles[sel], *(a[sel] for a in more))))
             finally:
                 ictx.when = None
 
@@ -128,6 +129,9 @@ class PerLruvec(Policy):
 
     def removed(self, ctx, handles):
         self._split(ctx, "removed", handles)
+
+    def events(self, ctx, handles, is_add):  # (the adapter calls it for a compiled policy only)
+        self._split(ctx, "events", handles, is_add)
 
     def evict(self, ctx, n):
         pol, ictx = self._enter(ctx, self.ops.key(self._ids[ctx.memcg], ctx.node))
