@@ -116,8 +116,9 @@ class PerLruvec(Policy):
         for key, sel in groups:
             pol, ictx = self._enter(ctx, key)
             ictx.when = ctx.when if sel is None or ctx.when is None else ctx.when[sel]
+            args = (handles, *more) if sel is None else (handles[sel], *(a[sel] for a in more))
             try:
-                getattr(pol, hook)(ictx, *((handles, *more) if sel is None else (handles[sel], *(a[sel] for a in more))))
+                getattr(pol, hook)(ictx, *args)
             finally:
                 ictx.when = None
 
