@@ -539,10 +539,11 @@ def look_around_batch(sim, lruvec, targets: np.ndarray, on_young: Callable[[np.n
     scanned[scanned <= 1] = 1
     if len(wide) == 0:
         return young, scanned
-    sim.cost["ptes_walked"] += int(scanned[wide].sum())
+    walked = int(scanned[wide].sum())
+    sim.cost["ptes_walked"] += walked
     idx = pte_index(sim)
     tw = targets[wide]
-    pages = np.empty(int(scanned[wide].sum()), dtype=np.int64)
+    pages = np.empty(walked, dtype=np.int64)  # at most one folio per PTE of the windows
     nyoung = np.zeros(len(wide), dtype=np.int64)
     n = lookaround_clear(tw, idx.rank[ptes.pmd[tw]], lo[wide] - tstart[wide], hi[wide] - tstart[wide], idx.pte_keys,
                          idx.pte_order, nyoung, pages, *_eligibility(sim, lruvec, anon_ok, file_ok))

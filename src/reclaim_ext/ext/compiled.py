@@ -379,7 +379,8 @@ class CompiledPolicy(Policy):
             when = ctx.when if ctx.when is not None and len(ctx.when) == len(handles) else \
                 np.full(len(handles), ctx.now, dtype=np.int64)
         _build(self._hooks, bool(self.nrt))[1](op, self.arrays, handles, np.asarray(when, dtype=np.int64), -1,
-                                               ctx.now, self._resident, handles if kinds is None else kinds)
+                                               ctx.now, self._resident,
+                                               handles if kinds is None else kinds)  # (read for OP_EVENTS only)
         return handles
 
     def _give_back(self, ctx) -> None:
