@@ -63,6 +63,53 @@ def test_read_only_chunks_name_their_pages_without_ptes():
     assert again[0] == pages[2] and mm.pids == {0, 1, 3}
 
 
+@pytest.mark.parametrize("files", [1, 3])
+def test_read_only_chunks_take_one_pass_and_name_pages_as_the_general_path(monkeypatch, files):
+    """Chunks of read()/write() records only are translated in one compiled pass (_fd_ids), on
+    the index's direct table (file 0 alone: small keys) or its hash table (files 1, 2 as well);
+    a chunk that does not qualify (a key past the direct table, an anon or mmap record, a page
+    index above 2**32 outside file 0) changes nothing there and takes the general path. Ids,
+    kinds and pids equal the numpy reference's on every chunk, and the one-pass path ran."""
+    import reclaim_ext.machine.mm as mm_mod
+
+    done = []
+    real = mm_mod._fd_ids
+
+    def counted(*args):
+        out = real(*args)
+        done.append(bool(out[0]))
+        return out
+
+    monkeypatch.setattr(mm_mod, "_fd_ids", counted)
+    rng = np.random.default_rng(3)
+    mm, ref = _mm(), _ReferenceSpaces(FolioTable(), PteTable())
+    for chunk in range(8):
+        n = 500
+        r = make_records(n)
+        r["pid"] = rng.integers(0, 3, n)
+        r["kind"] = Kind.FILE_FD
+        r["write"] = rng.integers(0, 2, n)
+        r["file"] = rng.integers(0, files, n)
+        r["page"] = rng.integers(0, 300 + 100 * chunk, n)
+        if chunk == 3:
+            r["page"][250:] += 5000  # file 0 alone: keys past the direct table from record 250 on
+        if chunk == 5:
+            r["kind"][400] = Kind.ANON
+        if chunk == 6:
+            r["kind"][100] = Kind.FILE_MMAP
+        if chunk == 7:
+            r["file"][50], r["page"][50] = 0, 2**40  # allowed in file 0 (a block device's offsets)
+        got, want = mm.translate(r), ref.translate(r)
+        for g, w in zip(got, want):
+            assert np.array_equal(g, w), chunk
+    assert mm._nr_pages[0] == ref._nr_pages[0] and mm.pids == ref.pids
+    assert np.array_equal(mm.folios.type[: mm._nr_pages[0]], ref.folios.type[: ref._nr_pages[0]])
+    assert sum(done) >= 4 and not all(done)
+    wide = _records([(0, Kind.FILE_FD, 1, 7), (0, Kind.FILE_FD, 2, 2**40)])
+    with pytest.raises(TraceError, match="page index above 2"):
+        mm.translate(wide)
+
+
 def test_reverse_map_chains_every_pte_of_a_page():
     mm = _mm()
     pages, ptes, _ = mm.translate(_records([(p, Kind.FILE_MMAP, 1, 5) for p in range(4)]))

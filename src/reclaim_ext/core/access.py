@@ -382,15 +382,23 @@ def read_marks(kinds, writes, pids, files, pages, start, slots, shift, nstreams,
     that would name a stream beyond `room` (the caller makes room). Returns (next record,
     streams named)."""
     mask = len(slots) // 2 - 1
+    key = sid = last = -1  # the stream of the previous read() here, held while reads stay in it
     for i in range(start, len(kinds)):
         if kinds[i] != _FILE_FD or writes[i]:
             marks[i] = False
             continue
-        if nstreams >= room:
-            return i, nstreams
-        sid, nstreams = hash_get_or_add(slots, (np.int64(pids[i]) << 32) | np.int64(files[i]), nstreams, shift, mask)
-        marks[i] = pages[i] != slast[sid]
-        slast[sid] = pages[i]
+        k = (np.int64(pids[i]) << 32) | np.int64(files[i])
+        if k != key:
+            if sid >= 0:
+                slast[sid] = last
+            if nstreams >= room:
+                return i, nstreams
+            sid, nstreams = hash_get_or_add(slots, k, nstreams, shift, mask)
+            key, last = k, slast[sid]
+        marks[i] = pages[i] != last
+        last = pages[i]
+    if sid >= 0:
+        slast[sid] = last
     return len(kinds), nstreams
 
 

@@ -117,6 +117,7 @@ class KeyIndex:
         # key -> id while all keys < DIRECT_LIMIT and ids < 2**31 (int32: half the cache lines)
         self._direct = np.full(1024, -1, dtype=np.int32)
         self._slots = np.zeros(0, dtype=np.int64)  # hash table: (key bits, id) per slot
+        self._direct_none = np.zeros(0, dtype=np.int32)
 
     def get_or_add(self, keys: np.ndarray, first_id: int | None = None) -> np.ndarray:
         """Ids for `keys` (uint64), adding unseen keys in order of first appearance with the ids
@@ -147,6 +148,17 @@ class KeyIndex:
         ids, end = _direct_get_or_add(self._direct, keys, nxt)
         self.count += end - nxt
         return ids
+
+    def table_for(self, n: int, last_id: int) -> tuple[np.ndarray, np.ndarray, np.uint64]:
+        """The tables themselves, for compiled code that adds up to n keys one at a time (the
+        caller adds what it added to `count`): (the direct table (key -> id, -1 unseen) while
+        the index has one and ids up to `last_id` fit it, else an empty one; the hash table
+        with room for n more keys, or an empty one while the direct table serves; its shift).
+        A key past the direct table's length needs get_or_add."""
+        if self._direct is not None and last_id < _DIRECT_IDS:
+            return self._direct, self._slots[:0], np.uint64(0)
+        slots, shift, _ = self.hash_table(self.count + n)
+        return self._direct_none, slots, shift
 
     def hash_table(self, n: int) -> tuple[np.ndarray, np.uint64, int]:
         """The hash table itself, for compiled code that adds keys one at a time

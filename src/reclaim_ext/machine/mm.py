@@ -15,9 +15,10 @@ import numpy as np
 from numba import njit
 
 from ..errors import TraceError
+from ..jit import PREFETCH_AHEAD, prefetch
 from ..trace.record import Kind
 from .folio import LRU_ANON, LRU_FILE, PG_swapbacked, FolioTable, PmdTable, PteTable
-from .index import KeyIndex
+from .index import KeyIndex, _home, hash_get_or_add
 
 FILE_MAP_BASE = 1 << 36
 PTRS_PER_PTE = 512
@@ -70,6 +71,48 @@ def _page_keys(kind, pid, page, file, keys, where, kinds):
             where[i] = f
             f += 1
     return na, wide, pmin, pmax
+
+
+@njit(cache=True)
+def _fd_ids(kind, pid, page, file, direct, slots, shift, nxt, pages):
+    """_page_keys and the file-page index's lookup in one pass, for a chunk of read()/write()
+    records only: each record's page id (its key file << 32 | page in the index's direct table,
+    or, when `direct` is empty, in its hash table `slots`, with room for every key: KeyIndex)
+    into `pages`, an unseen key taking the next id from `nxt`. Returns (whether the chunk
+    qualified, the next free id, the lowest and highest pid); a chunk with another kind of
+    record, a key past the direct table or a page index above 2**32 outside file 0 changes
+    nothing (the general path takes it)."""
+    n = len(kind)
+    use_direct = len(direct) > 0
+    pmin = pmax = np.int64(pid[0]) if n else 0
+    for i in range(n):
+        if kind[i] != _FILE_FD:
+            return False, nxt, pmin, pmax
+        if use_direct:
+            if (np.int64(file[i]) << 32) | np.int64(page[i]) >= len(direct):
+                return False, nxt, pmin, pmax
+        elif file[i] != 0 and np.uint64(page[i]) > np.uint64(0xFFFFFFFF):
+            return False, nxt, pmin, pmax
+        p = np.int64(pid[i])
+        pmin = min(pmin, p)
+        pmax = max(pmax, p)
+    mask = len(slots) // 2 - 1
+    for i in range(n):
+        if i + PREFETCH_AHEAD < n:
+            ka = (np.int64(file[i + PREFETCH_AHEAD]) << 32) | np.int64(page[i + PREFETCH_AHEAD])
+            if use_direct:
+                prefetch(direct, ka)
+            else:
+                prefetch(slots, 2 * _home(ka, shift, mask))
+        k = (np.int64(file[i]) << 32) | np.int64(page[i])
+        if use_direct:
+            if direct[k] < 0:
+                direct[k] = nxt
+                nxt += 1
+            pages[i] = direct[k]
+        else:
+            pages[i], nxt = hash_get_or_add(slots, k, nxt, shift, mask)
+    return True, nxt, pmin, pmax
 
 
 @njit(cache=True)
@@ -184,6 +227,9 @@ class AddressSpaces:
         read()/write() accesses."""
         n = len(rec)
         kind, pid, page, file = rec["kind"], rec["pid"], rec["page"], rec["file"]
+        fast = self._fd_only(kind, pid, page, file)
+        if fast is not None:
+            return fast
         keys = np.empty(n, dtype=np.uint64)
         where = np.empty(n, dtype=np.int64)
         kinds = np.zeros(len(Kind), dtype=np.int64)
@@ -220,6 +266,31 @@ class AddressSpaces:
             pte_ids, new_ptes = self._file_ptes.ids(pkeys[:nmapped], self._nr_ptes)
             self._init_ptes(pos[nanon:nanon + nmapped], pte_ids, new_ptes, rec, pages, ptes)
         return pages, ptes, kinds
+
+    def _fd_only(self, kind, pid, page, file):
+        """translate for a chunk of read()/write() records only (block traces, page-cache
+        workloads), in one compiled pass (_fd_ids): the ids the general path gives, or None when
+        the chunk does not qualify."""
+        n = len(kind)
+        if n == 0:
+            return None
+        first = self._nr_pages[0]
+        index = self._file_pages.index
+        direct, slots, shift = index.table_for(n, first + n)
+        pages = np.empty(n, dtype=np.int64)
+        ok, nxt, pmin, pmax = _fd_ids(kind, pid, page, file, direct, slots, shift, first, pages)
+        if not ok:
+            return None
+        index.count += nxt - first
+        self._nr_pages[0] = nxt
+        self._init_pages(np.arange(first, nxt, dtype=np.int64), LRU_FILE)
+        if pmin == pmax:
+            self.pids.add(int(pmin))
+        else:
+            self.pids.update(np.flatnonzero(np.bincount(pid)).tolist())
+        kinds = np.zeros(len(Kind), dtype=np.int64)
+        kinds[_FILE_FD] = n
+        return pages, self._no_ptes(n), kinds
 
     def _no_ptes(self, n: int) -> np.ndarray:
         """The PTE ids of n read()/write() records (-1 each), from one array kept for every chunk
