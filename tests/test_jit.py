@@ -74,3 +74,43 @@ def test_the_hot_path_is_cached_in_that_directory():
     run(RunConfig(workload_params={"accesses": 2000}, memory=256))
     for fn in HOT_PATH:
         assert fn._cache._cache_file._index_path.startswith(os.environ["NUMBA_CACHE_DIR"])
+
+
+_PROBE = """
+import sys
+from numba import njit
+import reclaim_ext.jit as jit
+
+@njit(cache=True)
+def twice(x):
+    return 2 * x
+
+warm = jit.cache_is_warm([twice])
+twice(3)
+print(int(warm), twice.stats.cache_hits.get(twice.signatures[0], 0))
+"""
+
+
+def test_the_notice_says_what_numba_will_do(tmp_path):
+    """cache_is_warm answers numba's own question (its index's stamp of the source), not the
+    files' times: cold before the first compile, warm after it, and after the source is touched
+    (a checkout) exactly when numba loads the cached code rather than compiling again."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "probe_mod.py"
+    src.write_text(_PROBE)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def probe():
+        out = subprocess.run([sys.executable, str(src)], env=env, capture_output=True, text=True, check=True)
+        warm, hits = out.stdout.split()
+        return warm == "1", int(hits) > 0
+
+    assert probe() == (False, False)
+    assert probe() == (True, True)
+    later = os.stat(src).st_mtime + 100
+    os.utime(src, (later, later))  # same content, newer time
+    warm, loaded = probe()
+    assert warm == loaded

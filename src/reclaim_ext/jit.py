@@ -10,7 +10,6 @@ not hold the current code yet.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from llvmlite import ir
@@ -33,14 +32,14 @@ noref = njit(cache=True, _nrt=False)
 
 def cache_is_warm(hot_path) -> bool:
     """Whether numba's cache holds every function of `hot_path` (the compiled functions every
-    simulation calls first, named by the caller) for the current sources."""
+    simulation calls first, named by the caller) for the current sources: numba's own test, its
+    index's stamp of the source file (a hash of the content in recent numba, so a file touched
+    but not changed, as by a checkout, is still warm; its mtime and size in older ones)."""
     for fn in hot_path:
         try:
-            index = fn._cache._cache_file._index_path
-            source = fn.py_func.__code__.co_filename
-            if not os.path.exists(index) or os.path.getmtime(index) < os.path.getmtime(source):
+            if not fn._cache._cache_file._load_index():
                 return False
-        except (AttributeError, OSError):  # another numba layout: say nothing rather than guess
+        except Exception:  # another numba layout, an unreadable index: say nothing rather than guess
             return True
     return True
 
