@@ -263,3 +263,36 @@ def test_a_compiled_plugin_takes_a_stretchs_events_in_one_call(name, memcgs, mon
     assert one[1].exit.kind == runs[1].exit.kind == "DONE" and one[1].events["topped_up"] == 0
     assert batched["events"] > 0 and "events" not in calls
     assert batched["events"] + batched.get("added", 0) + batched.get("accessed", 0) < calls["added"] + calls["accessed"]
+
+
+@pytest.mark.parametrize("memcgs", [MEMCGS, ()], ids=["memcgs", "root"])
+def test_a_lookahead_plugin_takes_a_stretchs_adds_then_its_accesses(memcgs, monkeypatch):
+    """A Python policy with `lookahead` gets a stretch's adds in one `added` call and its accesses
+    in one `accessed` call (no reclaim inside a stretch, so a page's add comes before its
+    accesses; ctx.when numbers the events as one call per event would): the run of one call per
+    event (the exact driver) and of one call per run of one kind (without lookahead), in far
+    fewer calls."""
+    calls = {"added": 0, "accessed": 0}
+
+    class Counted(LRU):
+        def added(self, ctx, handles):
+            calls["added"] += 1
+            super().added(ctx, handles)
+
+        def accessed(self, ctx, handles):
+            calls["accessed"] += 1
+            super().accessed(ctx, handles)
+
+    class Runs(Counted):
+        lookahead = False
+
+    small = {"memory_pages": 1024}  # reclaim without memcgs too
+    grouped = run_ops([("system", Counted())], memcgs=memcgs, **small)
+    n_grouped = sum(calls.values())
+    calls.update(added=0, accessed=0)
+    runs = run_ops([("system", Runs())], memcgs=memcgs, **small)
+    n_runs = sum(calls.values())
+    same_run(grouped, runs)
+    same_run(grouped, run_ops([("system", Counted())], memcgs=memcgs, mode="exact", **small))
+    assert grouped[1].events["topped_up"] == 0 and grouped[0].vm["pgsteal_file"] + grouped[0].vm["pgsteal_anon"] > 0
+    assert 0 < 3 * n_grouped < n_runs

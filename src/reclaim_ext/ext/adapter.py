@@ -98,6 +98,9 @@ class Attachment:
         self.hooks = {h: defines(policy, h) for h in ("added", "accessed", "removed")}
         # a compiled policy takes a stretch's adds and accesses in one call (CompiledPolicy.events)
         self.mixed_events = is_compiled(policy)
+        # a lookahead policy takes a stretch's adds in one call and its accesses in the next, as
+        # in plain-cache mode (ctx.when orders them)
+        self.lookahead = getattr(type(policy), "lookahead", False) is True
         self.walks: dict[int, WalkRounds] = {}  # lruvec key -> its walks (ctx.walk_page_tables)
 
     @property
@@ -460,6 +463,13 @@ class ExtOps(Classic):
                 return
         if not multi and owners[0].mixed_events:  # one compiled call for the whole stretch
             self._deliver(owners[0], "events", ev.page, None, ev.is_add)
+            return
+        if not multi and owners[0].lookahead:  # no reclaim in a stretch: a page's add comes first
+            att, base = owners[0], self._seq
+            self._seq += len(ev.page)
+            for hook, sel in (("added", np.flatnonzero(ev.is_add)), ("accessed", np.flatnonzero(~ev.is_add))):
+                if len(sel) and att.alive:
+                    self._deliver(att, hook, ev.page[sel], base + sel)
             return
         key = ev.is_add.astype(np.int64)
         if multi:

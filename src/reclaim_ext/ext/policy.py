@@ -134,7 +134,8 @@ class Policy:
     # then ask for many victims at once and replay the accesses up to the next ask with numpy,
     # calling each hook once per stretch (removed, added, accessed; `ctx.when` orders the
     # events). It cuts a stretch right before any access to an outstanding victim, so the
-    # promise is all it relies on.
+    # promise is all it relies on. The reclaim core, too, calls added once and then accessed once
+    # per stretch between two reclaims (ExtOps.access_events).
     lookahead = False
 
     # per_lruvec = True asks the reclaim core for one instance of the policy per lruvec it governs
