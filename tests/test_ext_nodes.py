@@ -87,6 +87,9 @@ def test_a_node_policy_governs_that_node_only():
     assert att.events["topped_up"] < sim.result()["nodes"][1]["vmstat"]["pgscan_kswapd"]
     # every lruvec of node 1 (each memcg's) and none of node 0
     assert sorted(divmod(int(k), 2)[1] for k in att.lruvec_keys) == [1] * len(sim.memcgs)
+    # ctx.nr_resident: the pages on the lists of those lruvecs (node 1's table), not node 0's
+    on_node1 = sum(ops.lruvec_of(k).total() for k in att.lruvec_keys.tolist())
+    assert ops._resident(att) == on_node1 and 0 < on_node1 < sum(lv.total() for lv in ops._lruvecs())
 
 
 def test_per_lruvec_instances_are_per_memcg_and_node():

@@ -421,7 +421,12 @@ class ExtOps(Classic):
         ctx.when = None
 
     def _resident(self, att: Attachment) -> int:
-        return sum(self.lruvec_of(k).total() for k in att.lruvec_keys.tolist())
+        """Pages on the lists of the lruvecs the attachment governs: each node's table's rows
+        (a memcg's id; lruvec key = memcg id * nodes + node id)."""
+        keys, tables = att.lruvec_keys, self.sim.lruvec_tables
+        if len(tables) == 1:
+            return int(tables[0].nr[keys].sum())
+        return sum(int(t.nr[keys[keys % len(tables) == nid] // len(tables)].sum()) for nid, t in enumerate(tables))
 
     def folio_add(self, sim, lruvec, page, shadow, shadow_ws, swap_free, fault=False):
         if self._pending:
