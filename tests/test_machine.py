@@ -97,6 +97,8 @@ def test_read_only_chunks_take_one_pass_and_name_pages_as_the_general_path(monke
             r["kind"][400] = Kind.ANON
         if chunk == 6:
             r["kind"][100] = Kind.FILE_MMAP
+        if chunk == 4:
+            r["file"][20], r["page"][20] = 0, 2**63 + 5  # file 0 takes any 64-bit page (hashed ids)
         if chunk == 7:
             r["file"][50], r["page"][50] = 0, 2**40  # allowed in file 0 (a block device's offsets)
         got, want = mm.translate(r), ref.translate(r)

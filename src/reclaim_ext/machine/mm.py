@@ -89,7 +89,8 @@ def _fd_ids(kind, pid, page, file, direct, slots, shift, nxt, pages):
         if kind[i] != _FILE_FD:
             return False, nxt, pmin, pmax
         if use_direct:
-            if (np.int64(file[i]) << 32) | np.int64(page[i]) >= len(direct):
+            k = (np.int64(file[i]) << 32) | np.int64(page[i])  # negative: a page index of 2**63 or more
+            if k < 0 or k >= len(direct):
                 return False, nxt, pmin, pmax
         elif file[i] != 0 and np.uint64(page[i]) > np.uint64(0xFFFFFFFF):
             return False, nxt, pmin, pmax
