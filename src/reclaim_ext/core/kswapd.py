@@ -678,15 +678,18 @@ def wake_done(got, s, nodev, wb, kc):
 def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, refaulted_anon, refaulted_file, swp,
                   clock, batches, kc):
     """engine._make_room at a stop of run_accesses, in a compiled driver, when it wakes kswapd
-    (wake_due): kswapd_wake runs, and wake_done answers. WAKE_NO (nothing done) when the wake
+    (wake_due, whether or not the chunk was sampled): kswapd_wake runs, and wake_done answers,
+    WAKE_RAN for a wake that may go on when the chunk has no sample yet (the engine takes it
+    after the wake, in _after_kswapd, as after its own). WAKE_NO (nothing done) when the wake
     is not due. Returns (answer, ids, stamps)."""
-    if not wake_due(why, sampled, bg, s, nodev):
+    if not wake_due(why, True, bg, s, nodev):
         return WAKE_NO, ids, stamps
     nodev[N_FREE] = s[FREE]
     ftab, ptab, lvt, swtab, row = kt
     got, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon,
                                    refaulted_file, swp, clock, batches, kc)
-    return wake_done(got, s, nodev, wb, kc), ids, stamps
+    done = wake_done(got, s, nodev, wb, kc)
+    return (WAKE_RAN if done == WAKE_DONE and not sampled else done), ids, stamps
 
 
 def buffers(sim) -> tuple:
