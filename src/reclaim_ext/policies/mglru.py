@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..core import lockfree
+from ..core.lockfree import update_gen
 from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_BULK, K_LOCK_OPS, K_PGREFILL, K_PGSCAN, K_PGSCAN_FILE, K_PGSTEAL, K_PGSTEAL_FILE, K_SCANNED, KSWAPD_COUNTS,
@@ -219,6 +220,72 @@ def folio_inc_gen(g, t, min_seq_t, flags, lru_refs, reclaiming, pre):
     flags[g] = fl
     lru_refs[g] = 0
     return t * MAX_NR_GENS + (min_seq_t + 1) % MAX_NR_GENS
+
+
+@njit(cache=True)
+def folio_update_gen(ids, gen, flags, lru_refs, lru_gen, ftype, nl, lazy, pre, out):
+    """folio_update_gen for the folio of each young PTE in `ids`, in order: a folio neither
+    referenced nor workingset only gets PG_referenced (LRU_REFS cleared); one isolated meanwhile
+    is left alone; the others get PG_workingset (PG_referenced and LRU_REFS cleared) and, outside
+    generation `gen` (max_seq's), are promoted to it: with `lazy` by the lock-free update
+    (core.lockfree.update_gen on `nl`, the lruvec's logical sizes), else only listed in `out`
+    (a folio possibly more than once) for the caller to move. `pre` (Linux 6.1-6.13): every
+    young PTE of a folio on a list promotes it, LRU_REFS, PG_referenced and PG_workingset
+    cleared; an isolated folio gets PG_referenced. Returns (folios in `out`, of them anon)."""
+    n = nanon = 0
+    for i in range(len(ids)):
+        g = ids[i]
+        fl = flags[g]
+        if pre:
+            if lru_gen[g] == NO_LIST:
+                flags[g] = fl | PG_referenced
+                continue
+            flags[g] = fl & ~(PG_referenced | PG_workingset)
+        elif not fl & (PG_referenced | PG_workingset):
+            flags[g] = fl | PG_referenced
+            lru_refs[g] = 0
+            continue
+        elif lru_gen[g] == NO_LIST:
+            continue
+        else:
+            flags[g] = (fl & ~PG_referenced) | PG_workingset
+        lru_refs[g] = 0
+        t = np.int64(ftype[g])
+        lru = t * MAX_NR_GENS + gen
+        if lru_gen[g] == lru:
+            continue
+        if lazy:
+            update_gen(g, lru, lru_gen, nl)
+        out[n] = g
+        n += 1
+        nanon += t == LRU_ANON
+    return n, nanon
+
+
+@njit(cache=True)
+def lru_gen_set_refs(g, flags, lru_refs):
+    """lru_gen_set_refs: a first sighting (neither PG_referenced nor PG_workingset) gets
+    PG_referenced; any other gets PG_workingset with PG_referenced and LRU_REFS cleared, and is
+    to be promoted (True)."""
+    fl = flags[g]
+    if not fl & (PG_referenced | PG_workingset):
+        flags[g] = fl | PG_referenced
+        return False
+    flags[g] = (fl & ~PG_referenced) | PG_workingset
+    lru_refs[g] = 0
+    return True
+
+
+@njit(cache=True)
+def set_refs_verdicts(ids, young, flags, lru_refs):
+    """folio_check_references with MGLRU for each isolated folio: no young PTE -> RECLAIM
+    (PG_referenced is not consulted), else ACTIVATE if lru_gen_set_refs promotes, KEEP on a
+    first sighting."""
+    v = np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
+    for i in range(len(ids)):
+        if young[i] > 0:
+            v[i] = FOLIOREF_ACTIVATE if lru_gen_set_refs(ids[i], flags, lru_refs) else FOLIOREF_KEEP
+    return v
 
 
 @njit(cache=True)
@@ -1079,53 +1146,25 @@ class MGLRU(BatchedEvents):
     # ---- access detection through page tables ----------------------------------------------------
 
     def _update_gen(self, sim, lruvec, ids: np.ndarray) -> None:
-        """folio_update_gen for each young PTE the walk (or lookaround with a walk struct) cleared,
-        in order: the first sighting of a folio that is neither referenced nor workingset only sets
-        PG_referenced; otherwise the folio is promoted to gen(max_seq) as a lock-free update."""
+        """folio_update_gen (compiled) for each young PTE the walk (or lookaround with a walk
+        struct) cleared, in order; without the lockfree mechanism the promoted folios are moved
+        (per type, in folio order) through the LRU lock instead."""
         if len(ids) == 0:
             return
         f = sim.folios
-        lg = self.lrugen(lruvec)
-        uniq, k = np.unique(ids, return_counts=True)
-        if self.pre_rework:
-            # folio_update_gen before the rework: every young PTE promotes; LRU_REFS, PG_referenced
-            # and PG_workingset are cleared; an isolated folio gets PG_referenced (shrink_folio_list)
-            on = f.lru_gen[uniq] != NO_LIST
-            f.flags[uniq[~on]] |= _U16(PG_referenced)
-            p = uniq[on]
-            if len(p) == 0:
-                return
-            f.flags[p] &= _REFS_FLAGS & ~_U16(PG_workingset)
-            f.lru_refs[p] = 0
-        else:
-            fl = f.flags[uniq]
-            seen = (fl & (PG_referenced | PG_workingset)) != 0
-            promote = seen | (k >= 2)
-            first = uniq[~seen]
-            f.flags[first] |= _U16(PG_referenced)
-            sim.folios.lru_refs[first] = 0
-            p = uniq[promote & (f.lru_gen[uniq] != NO_LIST)]  # isolated meanwhile: not promoted
-            if len(p) == 0:
-                return
-            f.flags[p] = (f.flags[p] & _REFS_FLAGS) | _U16(PG_workingset)
-            sim.folios.lru_refs[p] = 0
-        gen = lru_gen_from_seq(lg.max_seq)
-        t = f.type[p].astype(np.int64)
+        lazy = self.uses("lockfree")
+        gen = lru_gen_from_seq(self.lrugen(lruvec).max_seq)
+        out = np.empty(len(ids), dtype=np.int64)
+        n, nanon = folio_update_gen(ids, gen, f.flags, f.lru_refs, f.lru_gen, f.type, lruvec.nr_logical.a, lazy,
+                                    self.pre_rework, out)
+        if lazy:
+            lockfree.count_lazy(sim, nanon)
+            lockfree.count_lazy(sim, n - nanon)
+            return
+        p = np.unique(out[:n])
+        t = f.type[p]
         for typ in (LRU_ANON, LRU_FILE):
-            sel = p[t == typ]
-            sel = sel[f.lru_gen[sel] != typ * MAX_NR_GENS + gen]
-            lockfree.promote(sim, lruvec, sel, typ * MAX_NR_GENS + gen, lazy=self.uses("lockfree"))
-
-    def _set_refs(self, sim, ids: np.ndarray) -> np.ndarray:
-        """lru_gen_set_refs per folio (unique ids): True = promote (PG_workingset set)."""
-        f = sim.folios
-        fl = f.flags[ids]
-        seen = (fl & (PG_referenced | PG_workingset)) != 0
-        f.flags[ids[~seen]] |= _U16(PG_referenced)
-        s = ids[seen]
-        f.flags[s] = (f.flags[s] & _REFS_FLAGS) | _U16(PG_workingset)
-        sim.folios.lru_refs[s] = 0
-        return seen
+            lockfree.promote(sim, lruvec, p[t == typ], typ * MAX_NR_GENS + gen, lazy=False)
 
     def _activate(self, sim, lruvec, ids: np.ndarray) -> None:
         """lru_gen_set_refs, then folio_activate for the promoted ones on a list (a real list move
@@ -1135,7 +1174,7 @@ class MGLRU(BatchedEvents):
             return
         for i in ids.tolist():
             one = np.array([i], dtype=np.int64)
-            if self._set_refs(sim, one)[0] and sim.folios.lru[i] != NO_LIST:
+            if lru_gen_set_refs(i, sim.folios.flags, sim.folios.lru_refs) and sim.folios.lru[i] != NO_LIST:
                 lockfree.take(sim, lruvec, one)
                 lruvec.delete(sim.folios, one)
                 sim.folios.flags[i] |= _U16(PG_active)
@@ -1188,25 +1227,23 @@ class MGLRU(BatchedEvents):
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
         """folio_check_references with MGLRU: no young PTE -> RECLAIM (PG_referenced is not
         consulted), else ACTIVATE if lru_gen_set_refs promotes, KEEP on a first sighting."""
+        f = sim.folios
+        ids = np.asarray(ids, dtype=np.int64)
+        if not self.pre_rework:
+            return set_refs_verdicts(ids, young, f.flags, f.lru_refs)
         v = np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
         y = young > 0
-        if self.pre_rework:
-            # before the rework: "folio_update_gen() tried to promote this page?" (a mapped folio
-            # given PG_referenced since its isolation is kept), then the classic verdict:
-            # folio_test_clear_referenced; a young PTE sets PG_referenced and activates with a
-            # second reference (PG_referenced, more than one young PTE, or an executable file)
-            f = sim.folios
-            ids = np.asarray(ids, dtype=np.int64)
-            fl = f.flags[ids]
-            tried = ((fl & PG_referenced) != 0) & folio_mapped(sim, ids)
-            if y.any():  # the young ones: the core's folio_check_references
-                v[y] = folio_check_references(ids[y], young[y], np.asarray(vm_exec, dtype=bool)[y], f.flags, f.type)
-            n = ~y
-            f.flags[ids[n]] = np.where(tried[n], fl[n] | _U16(PG_referenced), fl[n] & ~_U16(PG_referenced))
-            v[tried] = FOLIOREF_KEEP
-            return v
-        if y.any():
-            v[y] = np.where(self._set_refs(sim, ids[y]), FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+        # before the rework: "folio_update_gen() tried to promote this page?" (a mapped folio
+        # given PG_referenced since its isolation is kept), then the classic verdict:
+        # folio_test_clear_referenced; a young PTE sets PG_referenced and activates with a
+        # second reference (PG_referenced, more than one young PTE, or an executable file)
+        fl = f.flags[ids]
+        tried = ((fl & PG_referenced) != 0) & folio_mapped(sim, ids)
+        if y.any():  # the young ones: the core's folio_check_references
+            v[y] = folio_check_references(ids[y], young[y], np.asarray(vm_exec, dtype=bool)[y], f.flags, f.type)
+        n = ~y
+        f.flags[ids[n]] = np.where(tried[n], fl[n] | _U16(PG_referenced), fl[n] & ~_U16(PG_referenced))
+        v[tried] = FOLIOREF_KEEP
         return v
 
     # ---- aging -----------------------------------------------------------------------------------

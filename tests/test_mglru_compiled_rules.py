@@ -1,0 +1,122 @@
+"""MGLRU's per-batch rules compiled: each against the numpy statement it replaced, on random
+folio states (the oracles below are those statements, kept here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reclaim_ext.core.ops import FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM
+from reclaim_ext.machine.folio import LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_referenced, PG_workingset
+from reclaim_ext.policies.mglru import MAX_NR_GENS, folio_update_gen, set_refs_verdicts
+
+U16 = np.uint16
+
+
+def folios(rng, n=40):
+    """Random flags (PG_referenced, PG_workingset, PG_active), LRU_REFS, types and logical lists
+    (a quarter isolated)."""
+    bits = rng.integers(0, 2, (n, 3)) * np.array([PG_referenced, PG_workingset, PG_active])
+    flags = bits.sum(axis=1).astype(U16)
+    lru_refs = rng.integers(0, 4, n).astype(np.uint8)
+    ftype = rng.integers(0, 2, n).astype(np.uint8)
+    lru_gen = (ftype * MAX_NR_GENS + rng.integers(0, MAX_NR_GENS, n)).astype(np.int8)
+    lru_gen[rng.random(n) < 0.25] = NO_LIST
+    return flags, lru_refs, ftype, lru_gen
+
+
+def update_gen_oracle(ids, gen, flags, lru_refs, lru_gen, ftype, nl, pre):
+    """The numpy _update_gen (lock-free): returns the promoted folios per type."""
+    uniq, k = np.unique(ids, return_counts=True)
+    if pre:
+        on = lru_gen[uniq] != NO_LIST
+        flags[uniq[~on]] |= U16(PG_referenced)
+        p = uniq[on]
+        flags[p] &= ~U16(PG_referenced) & ~U16(PG_workingset)
+        lru_refs[p] = 0
+    else:
+        fl = flags[uniq]
+        seen = (fl & (PG_referenced | PG_workingset)) != 0
+        promote = seen | (k >= 2)
+        first = uniq[~seen]
+        flags[first] |= U16(PG_referenced)
+        lru_refs[first] = 0
+        p = uniq[promote & (lru_gen[uniq] != NO_LIST)]
+        flags[p] = (flags[p] & ~U16(PG_referenced)) | U16(PG_workingset)
+        lru_refs[p] = 0
+    out = []
+    t = ftype[p].astype(np.int64)
+    for typ in (LRU_ANON, LRU_FILE):
+        sel = p[t == typ]
+        sel = sel[lru_gen[sel] != typ * MAX_NR_GENS + gen]
+        for g in sel.tolist():
+            nl[lru_gen[g]] -= 1
+        lru_gen[sel] = typ * MAX_NR_GENS + gen
+        nl[typ * MAX_NR_GENS + gen] += len(sel)
+        out.append(sel)
+    return out
+
+
+@pytest.mark.parametrize("pre", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_folio_update_gen_is_the_numpy_rule(pre, seed):
+    rng = np.random.default_rng(seed)
+    state = folios(rng)
+    ids = rng.integers(0, len(state[0]), 60).astype(np.int64)  # a folio may be young through several PTEs
+    gen = int(rng.integers(0, MAX_NR_GENS))
+    a = [x.copy() for x in state]
+    b = [x.copy() for x in state]
+    nla = np.zeros(2 * MAX_NR_GENS, dtype=np.int64)
+    nlb = nla.copy()
+    flags, lru_refs, ftype, lru_gen = a
+    want = update_gen_oracle(ids, gen, flags, lru_refs, lru_gen, ftype, nla, pre)
+    flags, lru_refs, ftype, lru_gen = b
+    out = np.empty(len(ids), dtype=np.int64)
+    n, nanon = folio_update_gen(ids, gen, flags, lru_refs, lru_gen, ftype, nlb, True, pre, out)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(nla, nlb)
+    assert (n, nanon) == (len(want[0]) + len(want[1]), len(want[0]))
+    assert sorted(out[:n].tolist()) == sorted(np.concatenate(want).tolist())
+
+
+def test_folio_update_gen_without_lockfree_only_lists_the_folios():
+    rng = np.random.default_rng(3)
+    flags, lru_refs, ftype, lru_gen = folios(rng)
+    ids = rng.integers(0, len(flags), 60).astype(np.int64)
+    before = lru_gen.copy()
+    nl = np.zeros(2 * MAX_NR_GENS, dtype=np.int64)
+    want = update_gen_oracle(ids, 1, flags.copy(), lru_refs.copy(), lru_gen.copy(), ftype, nl.copy(), False)
+    out = np.empty(len(ids), dtype=np.int64)
+    n, _ = folio_update_gen(ids, 1, flags, lru_refs, lru_gen, ftype, nl, False, False, out)
+    np.testing.assert_array_equal(lru_gen, before)
+    assert not nl.any()
+    assert np.unique(out[:n]).tolist() == sorted(np.concatenate(want).tolist())
+
+
+def set_refs_oracle(ids, young, flags, lru_refs):
+    """The numpy references verdicts (lru_gen_set_refs over the young folios)."""
+    v = np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
+    y = young > 0
+    yi = ids[y]
+    seen = (flags[yi] & (PG_referenced | PG_workingset)) != 0
+    flags[yi[~seen]] |= U16(PG_referenced)
+    s = yi[seen]
+    flags[s] = (flags[s] & ~U16(PG_referenced)) | U16(PG_workingset)
+    lru_refs[s] = 0
+    v[y] = np.where(seen, FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+    return v
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_set_refs_verdicts_is_the_numpy_rule(seed):
+    rng = np.random.default_rng(seed)
+    flags, lru_refs, _, _ = folios(rng)
+    ids = rng.permutation(len(flags))[:32].astype(np.int64)
+    young = rng.integers(0, 3, len(ids)).astype(np.int32)
+    fa, ra = flags.copy(), lru_refs.copy()
+    want = set_refs_oracle(ids, young, fa, ra)
+    got = set_refs_verdicts(ids, young, flags, lru_refs)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(flags, fa)
+    np.testing.assert_array_equal(lru_refs, ra)
