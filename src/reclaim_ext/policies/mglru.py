@@ -29,7 +29,7 @@ from ..core.ops import (
 )
 from ..core.lru import HookOut, isolate_tail_into, tail_valid, list_add
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
-from ..core.rmap import folio_mapped
+from ..core.rmap import folio_mapped, mapped_one
 from ..core.vmscan import (
     N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, balance_priority, driver_stretch,
     kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots,
@@ -286,6 +286,67 @@ def set_refs_verdicts(ids, young, flags, lru_refs):
         if young[i] > 0:
             v[i] = FOLIOREF_ACTIVATE if lru_gen_set_refs(ids[i], flags, lru_refs) else FOLIOREF_KEEP
     return v
+
+
+@njit(cache=True)
+def lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push, npush,
+                      pre):
+    """lru_gen_add_folio at the head of the lruvec in `row` (seqs: its max_seq, min_seq[anon],
+    min_seq[file]): the generation folio_seq gives, PG_active cleared (before the rework, `pre`,
+    an active folio also loses LRU_REFS and PG_referenced), the slot left in `push`
+    (core.lru.list_add) and the logical list set. Returns the new number of slots."""
+    t = np.int64(ftype[g])
+    fl = flags[g]
+    seq = folio_seq(seqs[0], seqs[1 + t], t, fl, False, pre)
+    if pre and fl & PG_active:
+        fl &= ~PG_referenced
+        lru_refs[g] = 0
+    flags[g] = fl & ~PG_active
+    lru = t * MAX_NR_GENS + seq % MAX_NR_GENS
+    npush = list_add(g, row, lru, flru, fstamp, nr, clock, push, npush)
+    flru_gen[g] = lru
+    nr_logical[row, lru] += 1
+    return npush
+
+
+@njit(cache=True)
+def lru_gen_add_folios(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push,
+                       pre):
+    """lru_gen_add_folio for folios on no list, in order. Returns the number of slots in `push`."""
+    npush = 0
+    for i in range(len(ids)):
+        npush = lru_gen_add_folio(ids[i], row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical,
+                                  clock, push, npush, pre)
+    return npush
+
+
+@njit(cache=True)
+def evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
+                  push, ptab):
+    """evict_folios' survivors of shrink_folio_list, in order: one neither active, mapped (`ptab`:
+    the PTEs' present, exec, next and the folios' rmap heads), dirty nor under writeback is to
+    be retried (unless skip_retry: the retry pass); the others go back (lru_gen_add_folio), a
+    rejected one that would land in the oldest generation of its type with PG_active (LRU_REFS
+    and PG_referenced cleared). Returns (the folios to retry, list slots in `push`, folios put
+    back)."""
+    retry = np.empty(len(keep), dtype=np.int64)
+    nretry = npush = 0
+    present, pexec, nxt_of, pte_head = ptab
+    for i in range(len(keep)):
+        g = keep[i]
+        fl = flags[g]
+        if not skip_retry and not fl & (PG_active | PG_dirty | PG_writeback) and \
+                not mapped_one(g, pte_head, present, pexec, nxt_of, False):
+            retry[nretry] = g
+            nretry += 1
+            continue
+        t = np.int64(ftype[g])
+        if folio_seq(seqs[0], seqs[1 + t], t, fl, False, False) == seqs[1 + t]:
+            flags[g] = (fl & ~PG_referenced) | PG_active
+            lru_refs[g] = 0
+        npush = lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
+                                  push, npush, False)
+    return retry[:nretry], npush, len(keep) - nretry
 
 
 @njit(cache=True)
@@ -755,16 +816,8 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
                     flru_refs[g] = refs - 1  # without PG_referenced this has no effect
             if fault[j]:  # folio_add_lru inside a page fault: lru_gen_in_fault
                 flags[g] |= PG_active
-            fl = flags[g]
-            seq = folio_seq(max_seq, seqs[row, 1 + t], t, fl, False, pre)
-            if pre and fl & PG_active:
-                fl &= ~PG_referenced
-                flru_refs[g] = 0
-            flags[g] = fl & ~PG_active
-            lru = t * MAX_NR_GENS + seq % MAX_NR_GENS
-            npush = list_add(g, row, lru, flru, fstamp, nr, clock, push, npush)
-            flru_gen[g] = lru
-            nr_logical[row, lru] += 1
+            npush = lru_gen_add_folio(g, row, seqs[row], flags, ftype, flru_refs, flru, fstamp, flru_gen, nr, nr_logical,
+                                      clock, push, npush, pre)
         else:  # lru_gen_inc_refs: flag updates only, no list movement
             fl = flags[g]
             if fl & PG_unevictable:
@@ -1067,25 +1120,29 @@ class MGLRU(BatchedEvents):
                           reclaiming, self.pre_rework)
 
     def _add(self, sim, lruvec, ids: np.ndarray, reclaiming: bool = False) -> None:
-        """lru_gen_add_folio for folios in order: placement, clear PG_active, list head (tail when
-        reclaiming)."""
+        """lru_gen_add_folio for folios on no list, in order: at the list heads
+        (lru_gen_add_folios), or at the tails when reclaiming (folio_rotate_reclaimable's,
+        PG_active cleared already)."""
         if len(ids) == 0:
             return
-        f = sim.folios
-        lg = self.lrugen(lruvec)
-        t = f.type[ids].astype(np.int64)
-        fl = f.flags[ids]
-        seq = self._folio_seq(lg, t, fl, reclaiming)
-        if self.pre_rework:  # an active folio also loses LRU_REFS and PG_referenced
-            act = (fl & PG_active) != 0
-            fl = np.where(act, fl & _REFS_FLAGS, fl)
-            f.lru_refs[ids[act]] = 0
-        f.flags[ids] = fl & ~_U16(PG_active)
-        lrus = t * MAX_NR_GENS + seq % MAX_NR_GENS
         if reclaiming:
-            lockfree.add(sim, lruvec, ids[::-1], lrus[::-1], tail=True)
-        else:
-            lockfree.add(sim, lruvec, ids, lrus)
+            f = sim.folios
+            t = f.type[ids].astype(np.int64)
+            seq = self._folio_seq(self.lrugen(lruvec), t, f.flags[ids], True)
+            lockfree.add(sim, lruvec, ids[::-1], (t * MAX_NR_GENS + seq % MAX_NR_GENS)[::-1], tail=True)
+            return
+        out = HookOut.get(sim, (), len(ids), lruvec.node)
+        out.npush = lru_gen_add_folios(np.asarray(ids, dtype=np.int64), *self._lists(sim, lruvec), out.push,
+                                       self.pre_rework)
+        out.apply()
+
+    def _lists(self, sim, lruvec) -> tuple:
+        """What lru_gen_add_folio takes before `push`: the lruvec's row and seqs, the folio
+        fields, the list sizes and the stamp clock."""
+        f, lg, table = sim.folios, self.lrugen(lruvec), lruvec.table
+        seqs = np.array([lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]], dtype=np.int64)
+        return (lruvec.row, seqs, f.flags, f.type, f.lru_refs, f.lru, f.stamp, f.lru_gen, table.nr, table.nr_logical,
+                sim._stamp_clock)
 
     # ---- workingset -----------------------------------------------------------------------------
 
@@ -1448,55 +1505,49 @@ class MGLRU(BatchedEvents):
             scanned = 0
         if len(ids) == 0:
             return scanned
-        f = sim.folios
         skip_retry = False
         while True:
             res = shrink_folio_list(sim, lruvec, ids, sc, self)
             reclaimed = res.nr_reclaimed
             sc.nr_reclaimed += reclaimed
             sc.nr.unqueued_dirty += res.nr_unqueued_dirty
-            keep = res.keep_ids
-            retry = np.zeros(len(keep), dtype=bool)
-            if len(keep):
-                fl = f.flags[keep]
-                if not skip_retry:
-                    retry = ((fl & (PG_active | PG_dirty | PG_writeback)) == 0) & ~folio_mapped(sim, keep)
-                if self.pre_rework:
-                    self._putback_pre(sim, lruvec, keep, retry, skip_retry)
-                    put = keep[:0]
-                else:
-                    put = keep[~retry]
-                if len(put):
-                    # never put a rejected folio back into the oldest generation
-                    flp = f.flags[put]
-                    tp = f.type[put].astype(np.int64)
-                    oldest = self._folio_seq(lg, tp, flp, False) == np.where(
-                        tp == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
-                    rej = put[oldest]
-                    f.flags[rej] = (f.flags[rej] & _REFS_FLAGS) | _U16(PG_active)
-                    sim.folios.lru_refs[rej] = 0
-                    sim.cost["lru_lock_ops"] += 1
-                    self._add(sim, lruvec, put)
+            retry = res.keep_ids[:0]
+            if len(res.keep_ids):
+                retry = self._putback(sim, lruvec, res.keep_ids, skip_retry)
             count_reclaim(sim, lruvec, sc, "pgsteal", t, reclaimed)  # evict_folios, each round
-            if not retry.any():
+            if not len(retry):
                 break
-            ids = keep[retry]
+            ids = retry
             sc.nr_scanned -= len(ids)
             skip_retry = True
         return scanned
 
-    def _putback_pre(self, sim, lruvec, keep: np.ndarray, retry: np.ndarray, skip_retry: bool) -> None:
+    def _putback(self, sim, lruvec, keep: np.ndarray, skip_retry: bool) -> np.ndarray:
+        """evict_folios' survivors (evict_putback; before the rework _putback_pre) back on the
+        lists under one LRU-lock hold. Returns the folios to retry, in order."""
+        if self.pre_rework:
+            return self._putback_pre(sim, lruvec, keep, skip_retry)
+        p = sim.ptes
+        out = HookOut.get(sim, (), len(keep), lruvec.node)
+        retry, out.npush, nput = evict_putback(keep, skip_retry, *self._lists(sim, lruvec), out.push,
+                                               (p.present, p.exec, p.next, sim.folios.pte_head))
+        out.apply()
+        if nput:
+            sim.cost["lru_lock_ops"] += 1
+        return retry
+
+    def _putback_pre(self, sim, lruvec, keep: np.ndarray, skip_retry: bool) -> np.ndarray:
         """evict_folios' survivors before the rework: a dirty or writeback folio with PG_reclaim
         goes back as it is (PG_referenced restored on a workingset one); any other that is active,
         referenced, mapped, dirty or under writeback (or every one on the retry pass) is rejected:
         LRU_REFS, PG_referenced and PG_workingset cleared, PG_active set (to max_seq); the rest
-        (`retry`, chosen here) are retried once."""
+        are retried once (returned)."""
         f = sim.folios
         fl = f.flags[keep]
         waiting = ((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0)
         rej = ~waiting & (skip_retry | ((fl & (PG_active | PG_referenced | PG_dirty | PG_writeback)) != 0)
                           | folio_mapped(sim, keep))
-        retry[:] = ~waiting & ~rej
+        retry = ~waiting & ~rej
         w = keep[waiting]
         f.flags[w] |= np.where((f.flags[w] & PG_workingset) != 0, _U16(PG_referenced), _U16(0))
         r = keep[rej]
@@ -1506,6 +1557,7 @@ class MGLRU(BatchedEvents):
         if len(put):
             sim.cost["lru_lock_ops"] += 1
             self._add(sim, lruvec, put)
+        return keep[retry]
 
     def should_abort_scan(self, sim, lruvec, sc) -> bool:
         if sc.target_memcg is not None and sc.target_memcg.parent is not None:
