@@ -12,6 +12,8 @@ Time (generation birth, min_ttl_ms) is the simulator's modelled clock, sim.now_m
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
@@ -409,6 +411,44 @@ def sort_and_isolate(ids, verdict, t, min_seq_t, flags, lru_gen, lru_refs, flru,
 
 
 @njit(cache=True)
+def isolate_and_sort(lids, lstamps, lo, hi, verdict, lru, t, min_seq_t, flags, lru_gen, lru_refs, flru, fstamp, nr,
+                     nr_logical, row, clock, push, protected_t, census, pre, tailq):
+    """isolate_lru_folios of the len(verdict) folios at the tail of list `lru` (its arrays
+    `lids`, `lstamps`, window [lo, hi)), then sort_and_isolate with their verdicts. Returns (the
+    list's new lo, the isolated folios, the slots in `push`, the folios in `tailq`)."""
+    ids = np.empty(len(verdict), dtype=np.int64)
+    k, lo = isolate_tail_into(lids, lstamps, lo, hi, fstamp, flru, len(verdict), ids)
+    nr[row, lru] -= k
+    iso, npush, ntail = sort_and_isolate(ids[:k], verdict[:k], t, min_seq_t, flags, lru_gen, lru_refs, flru, fstamp,
+                                         nr, nr_logical, row, clock, push, protected_t, census, pre, tailq)
+    return lo, iso, npush, ntail
+
+
+@njit(cache=True)
+def scan_folios_on(lids, lstamps, lo, hi, scan_batch, lru, t, tier_idx, min_seq_t, flags, lru_gen, lru_refs, flru,
+                   fstamp, nr, nr_logical, row, clock, push, protected_t, census, pre, tailq):
+    """scan_folios on the oldest list `lru` of type t (arrays and window as isolate_and_sort's):
+    scan_step's verdicts on the folios of its tail (peeked in growing steps; 2 * MIN_LRU_BATCH
+    is usually enough to find MIN_LRU_BATCH to isolate), then isolate_and_sort on those
+    scanned. Returns (folios scanned, the list's new lo, isolated folios, slots in `push`,
+    folios in `tailq`)."""
+    want = min(scan_batch, 2 * MIN_LRU_BATCH)
+    while True:
+        cand = tail_valid(lids, lstamps, lo, hi, fstamp, want)[0]
+        if len(cand) == 0:
+            return 0, lo, cand, 0, 0
+        verdict = np.empty(len(cand), dtype=np.int8)
+        n, niso = scan_step(cand, 0, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs, verdict, pre)
+        if niso == MIN_LRU_BATCH or len(cand) < want or want == scan_batch:
+            break
+        want = min(scan_batch, 4 * want)
+    lo, iso, npush, ntail = isolate_and_sort(lids, lstamps, lo, hi, verdict[:n], lru, t, min_seq_t, flags, lru_gen,
+                                             lru_refs, flru, fstamp, nr, nr_logical, row, clock, push, protected_t,
+                                             census, pre, tailq)
+    return n, lo, iso, npush, ntail
+
+
+@njit(cache=True)
 def inc_min_seq_folios(ids, logical, t, min_seq_t, flags, lru_refs, protected_t, pre):
     """inc_min_seq's folio work for the oldest generation's folios (`logical`: their logical
     lists): each counts in `protected` (but the lazily promoted workingset) and goes to its
@@ -742,16 +782,13 @@ def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs
     fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
     lru = LRU_FILE * MAX_NR_GENS + min_seq[LRU_FILE] % MAX_NR_GENS
     n = len(verdict)
-    taken = np.empty(n, dtype=np.int64)
-    k, lohi[2 * lru] = isolate_tail_into(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, flru, n,
-                                         taken)
-    nr[row, lru] -= k
     census = np.zeros(2, dtype=np.int64)
     tq = np.empty((2, n if pre else 0), dtype=np.int64)
     push = (np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
-    iso, npush, ntail = sort_and_isolate(taken[:k], verdict[:k], LRU_FILE, min_seq[LRU_FILE], flags, lru_gen,
-                                         lru_refs, flru, fstamp, nr, nl, row, clock, push, ctrl[4][LRU_FILE], census,
-                                         pre, tq)
+    lohi[2 * lru], iso, npush, ntail = isolate_and_sort(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], verdict,
+                                                        lru, LRU_FILE, min_seq[LRU_FILE], flags, lru_gen, lru_refs,
+                                                        flru, fstamp, nr, nl, row, clock, push, ctrl[4][LRU_FILE],
+                                                        census, pre, tq)
     for k in range(npush):  # list_add names the list by row * nr_lists + list: this lruvec's lists
         push[1][k] -= row * nr.shape[1]
     push_slots(push, npush, ids, stamps, lohi)
@@ -1022,6 +1059,7 @@ _EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "work
                    "workingset_restore_file", "workingset_refault_anon", "workingset_refault_file")
 
 
+@functools.cache
 def evictable_types(swappiness: int) -> tuple[int, ...]:
     """for_each_evictable_type (type_evictable)."""
     return tuple(t for t in (LRU_ANON, LRU_FILE) if type_evictable(swappiness, t))
@@ -1401,44 +1439,24 @@ class MGLRU(BatchedEvents):
         return get_tier_idx(lg.ctrl, t, self.pre_rework)
 
     def scan_folios(self, sim, lruvec, sc, t: int, tier_idx: int, nr_to_scan: int) -> tuple[int, np.ndarray]:
-        """scan_folios: from the tail of the oldest generation, sort_folio each folio or isolate it,
-        until MIN_LRU_BATCH are isolated or the scan batch is used (scan_step). Returns (scanned,
-        isolated ids in isolation order)."""
+        """scan_folios (scan_folios_on) on the oldest generation of type t, and its counters.
+        Returns (scanned, isolated ids in isolation order)."""
         lg = self.lrugen(lruvec)
-        empty = np.zeros(0, dtype=np.int64)
         if lg.nr_gens(t) == MIN_NR_GENS:
-            return 0, empty
-        f = sim.folios
+            return 0, np.zeros(0, dtype=np.int64)
+        f, table = sim.folios, lruvec.table
         scan_batch = scan_batch_of(nr_to_scan, self.pre_rework)
         lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
-        want = min(scan_batch, 2 * MIN_LRU_BATCH)  # usually enough to find MIN_LRU_BATCH to isolate
-        while True:
-            cand = lruvec.lists[lru].peek_tail(f, want)
-            if len(cand) == 0:
-                return 0, empty
-            verdict = np.empty(len(cand), dtype=np.int8)
-            n, niso = scan_step(cand, 0, scan_batch, lru, t, tier_idx, f.flags, f.lru_gen, f.lru_refs, verdict,
-                                self.pre_rework)
-            if niso == MIN_LRU_BATCH or len(cand) < want or want == scan_batch:
-                break
-            want = min(scan_batch, 4 * want)
-        iso = self._sort_and_isolate(sim, lruvec, sc, t, lru, verdict[:n])
-        return (n if len(iso) or n == scan_batch else 0), iso
-
-    def _sort_and_isolate(self, sim, lruvec, sc, t: int, lru: int, verdict: np.ndarray) -> np.ndarray:
-        """Take the len(verdict) folios at the tail of the oldest list `lru` and apply scan_folios'
-        verdicts (sort_and_isolate). Returns the isolated folios in order."""
-        f = sim.folios
-        lg = self.lrugen(lruvec)
-        n = len(verdict)
-        ids = lruvec.isolate_tail(f, lru, n)
-        out = HookOut.get(sim, (), n, lruvec.node)
+        fl = lruvec.lists[lru]
+        out = HookOut.get(sim, (), scan_batch, lruvec.node)
         census = np.zeros(2, dtype=np.int64)
-        table = lruvec.table
-        tailq = np.empty((2, n if self.pre_rework else 0), dtype=np.int64)
-        iso, out.npush, ntail = sort_and_isolate(ids, verdict, t, lg.min_seq[t], f.flags, f.lru_gen, f.lru_refs, f.lru,
-                                                 f.stamp, table.nr, table.nr_logical, lruvec.row, sim._stamp_clock,
-                                                 out.push, lg.protected[t], census, self.pre_rework, tailq)
+        tailq = np.empty((2, scan_batch if self.pre_rework else 0), dtype=np.int64)
+        n, fl.lo, iso, out.npush, ntail = scan_folios_on(
+            fl.ids, fl.stamps, fl.lo, fl.hi, scan_batch, lru, t, tier_idx, lg.min_seq[t], f.flags, f.lru_gen,
+            f.lru_refs, f.lru, f.stamp, table.nr, table.nr_logical, lruvec.row, sim._stamp_clock, out.push,
+            lg.protected[t], census, self.pre_rework, tailq)
+        if n == 0:
+            return 0, iso
         out.apply()
         if ntail:  # list_move_tail, one after the other: the last is the oldest
             lockfree.add(sim, lruvec, tailq[0, :ntail], tailq[1, :ntail], tail=True)
@@ -1449,7 +1467,7 @@ class MGLRU(BatchedEvents):
         if t == LRU_FILE:
             sc.nr.file_taken += niso + int(census[0])
             sc.nr.unqueued_dirty += int(census[1])
-        return iso
+        return (n if niso or n == scan_batch else 0), iso
 
     def isolate_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int):
         lg = self.lrugen(lruvec)
