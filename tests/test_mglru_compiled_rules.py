@@ -232,3 +232,52 @@ def test_evict_putback_is_the_numpy_rule(skip_retry, seed):
         out.append((retry.tolist(), lists_state(sim, lv)))
     assert got == want
     assert skip_retry or got[0][0]  # some folios are retried
+
+
+def activate_oracle(sim, lv, lg, ids, pre):
+    """The per-folio _activate / _activate_pre (lookaround without a walk struct)."""
+    from reclaim_ext.core import lockfree
+
+    f = sim.folios
+    new = lg.max_seq % MAX_NR_GENS
+    for i in ids.tolist():
+        one = np.array([i], dtype=np.int64)
+        if pre:
+            if f.lru_gen[i] == NO_LIST:
+                f.flags[i] |= U16(PG_referenced)
+                continue
+            if f.lru_gen[i] % MAX_NR_GENS == new or f.lru[i] == NO_LIST:
+                continue
+            f.flags[i] &= ~U16(PG_referenced) & ~U16(PG_workingset)
+            f.lru_refs[i] = 0
+        else:
+            fl = f.flags[i]
+            if not fl & (PG_referenced | PG_workingset):
+                f.flags[i] |= U16(PG_referenced)
+                continue
+            f.flags[i] = (fl & ~U16(PG_referenced)) | U16(PG_workingset)
+            f.lru_refs[i] = 0
+            if f.lru[i] == NO_LIST:
+                continue
+        lockfree.take(sim, lv, one)
+        lv.delete(f, one)
+        f.flags[i] |= U16(PG_active)
+        add_oracle(sim, lv, lg, one, pre)
+        sim.vm["pgactivate"] += 1
+        sim.cost["lru_lock_ops"] += 1
+
+
+@pytest.mark.parametrize("pre", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_look_around_activate_is_the_per_folio_rule(pre, seed):
+    got, want = [], []
+    for out, compiled in ((got, True), (want, False)):
+        sim, ops, lv, lg, _ = isolated_batch(seed, pre)
+        ids = np.random.default_rng(seed).integers(0, sim.folios.count, 50).astype(np.int64)  # repeats too
+        if compiled:
+            ops._activate(sim, lv, ids)
+        else:
+            activate_oracle(sim, lv, lg, ids, pre)
+        out.append((lists_state(sim, lv), sim.vm["pgactivate"]))
+    assert got == want
+    assert got[0][1]  # some were activated

@@ -110,6 +110,13 @@ def update_gen(g, lru, lru_gen, nl):
 
 
 @njit(cache=True)
+def take_one(g, lru_gen, nl):
+    """take for one folio from compiled code: it leaves its logical list."""
+    nl[lru_gen[g]] -= 1
+    lru_gen[g] = NO_LIST
+
+
+@njit(cache=True)
 def _update_gens(ids, lru, lru_gen, nl):
     for i in range(len(ids)):
         update_gen(ids[i], lru, lru_gen, nl)

@@ -497,10 +497,11 @@ def lookaround_clear(targets, vaddr, pid, pmd, vma_keys, vma_bounds, rank, pte_k
         walked += hi - lo
         ts = (a >> PMD_SHIFT) << PMD_SHIFT
         base = rank[pmd[t]] * PTRS_PER_PTE
-        i = np.searchsorted(pte_keys, base + lo - ts)
-        j = np.searchsorted(pte_keys, base + hi - ts)
-        for pos in range(i, j):
+        end = base + hi - ts
+        pos = np.searchsorted(pte_keys, base + lo - ts)
+        while pos < len(pte_keys) and pte_keys[pos] < end:  # the window's PTEs: one search, then a scan
             c = pte_order[pos]
+            pos += 1
             if c != t and pte_young_eligible(c, present, young, ppage, fflags, flru, ftype, fmemcg, fnid, memcg, nid,
                                              anon_ok, file_ok):
                 young[c] = False

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from ..core import lockfree
-from ..core.lockfree import update_gen
+from ..core.lockfree import take_one, update_gen
 from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_BULK, K_LOCK_OPS, K_PGREFILL, K_PGSCAN, K_PGSCAN_FILE, K_PGSTEAL, K_PGSTEAL_FILE, K_SCANNED, KSWAPD_COUNTS,
@@ -29,7 +29,7 @@ from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     BatchedEvents, ScanControl,
 )
-from ..core.lru import HookOut, isolate_tail_into, tail_valid, list_add
+from ..core.lru import HookOut, isolate_tail_into, list_add, list_del, tail_valid
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
 from ..core.rmap import folio_mapped, mapped_one
 from ..core.vmscan import (
@@ -320,6 +320,37 @@ def lru_gen_add_folios(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flr
         npush = lru_gen_add_folio(ids[i], row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical,
                                   clock, push, npush, pre)
     return npush
+
+
+@njit(cache=True)
+def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push,
+                         pre):
+    """lru_gen_look_around without a walk struct, for the folio of each young PTE in `ids`, in
+    order: lru_gen_set_refs, and a folio it promotes that is on a list is activated
+    (folio_activate: off its list, PG_active, lru_gen_add_folio). Before the rework (`pre`): an
+    isolated folio gets PG_referenced; one on a list outside gen(max_seq) loses LRU_REFS,
+    PG_referenced and PG_workingset (folio_clear_lru_refs) and is activated. Returns (slots in
+    `push`, folios activated)."""
+    npush = nact = 0
+    for i in range(len(ids)):
+        g = ids[i]
+        if pre:
+            if flru_gen[g] == NO_LIST:
+                flags[g] |= PG_referenced
+                continue
+            if flru_gen[g] % MAX_NR_GENS == seqs[0] % MAX_NR_GENS or flru[g] == NO_LIST:
+                continue
+            flags[g] &= ~(PG_referenced | PG_workingset)
+            lru_refs[g] = 0
+        elif not lru_gen_set_refs(g, flags, lru_refs) or flru[g] == NO_LIST:
+            continue
+        take_one(g, flru_gen, nr_logical[row])
+        list_del(g, row, flru, fstamp, nr)
+        flags[g] |= PG_active
+        npush = lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
+                                  push, npush, pre)
+        nact += 1
+    return npush, nact
 
 
 @njit(cache=True)
@@ -1262,43 +1293,15 @@ class MGLRU(BatchedEvents):
             lockfree.promote(sim, lruvec, p[t == typ], typ * MAX_NR_GENS + gen, lazy=False)
 
     def _activate(self, sim, lruvec, ids: np.ndarray) -> None:
-        """lru_gen_set_refs, then folio_activate for the promoted ones on a list (a real list move
-        through the per-CPU batch: lookaround without a walk struct), per young PTE in order."""
-        if self.pre_rework:
-            self._activate_pre(sim, lruvec, ids)
-            return
-        for i in ids.tolist():
-            one = np.array([i], dtype=np.int64)
-            if lru_gen_set_refs(i, sim.folios.flags, sim.folios.lru_refs) and sim.folios.lru[i] != NO_LIST:
-                lockfree.take(sim, lruvec, one)
-                lruvec.delete(sim.folios, one)
-                sim.folios.flags[i] |= _U16(PG_active)
-                self._add(sim, lruvec, one)
-                sim.vm["pgactivate"] += 1
-                sim.cost["lru_lock_ops"] += 1
-
-    def _activate_pre(self, sim, lruvec, ids: np.ndarray) -> None:
-        """lru_gen_look_around without a walk struct before the rework, per young PTE in order: an
-        isolated folio gets PG_referenced; one on a list outside gen(max_seq) loses LRU_REFS,
-        PG_referenced and PG_workingset (folio_clear_lru_refs) and is activated (folio_activate:
-        to max_seq)."""
-        f = sim.folios
-        new = lru_gen_from_seq(self.lrugen(lruvec).max_seq)
-        for i in ids.tolist():
-            if f.lru_gen[i] == NO_LIST:
-                f.flags[i] |= _U16(PG_referenced)
-                continue
-            if f.lru_gen[i] % MAX_NR_GENS == new or f.lru[i] == NO_LIST:
-                continue
-            one = np.array([i], dtype=np.int64)
-            f.flags[i] &= _REFS_FLAGS & ~_U16(PG_workingset)
-            f.lru_refs[i] = 0
-            lockfree.take(sim, lruvec, one)
-            lruvec.delete(f, one)
-            f.flags[i] |= _U16(PG_active)
-            self._add(sim, lruvec, one)
-            sim.vm["pgactivate"] += 1
-            sim.cost["lru_lock_ops"] += 1
+        """look_around_activate (lookaround without a walk struct) and its counters: one
+        LRU-lock acquisition per folio activated (folio_activate's per-CPU batch)."""
+        out = HookOut.get(sim, (), len(ids), lruvec.node)
+        out.npush, nact = look_around_activate(np.asarray(ids, dtype=np.int64), *self._lists(sim, lruvec), out.push,
+                                               self.pre_rework)
+        out.apply()
+        if nact:
+            sim.vm["pgactivate"] += nact
+            sim.cost["lru_lock_ops"] += nact
 
     def rmap_look(self, sim, lruvec, sc):
         """lru_gen_look_around on every young PTE of shrink_folio_list's rmap walk."""
