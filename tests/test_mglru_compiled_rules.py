@@ -208,30 +208,68 @@ def lists_state(sim, lv):
             sim.cost["lru_lock_ops"])
 
 
+def compiled_and_oracle(seed, pre, compiled, oracle):
+    """(what each returns, the lists' state, pgactivate) after `compiled` and after `oracle`,
+    each called as f(sim, ops, lruvec, lrugen, ids) on a fresh isolated_batch machine."""
+    res = []
+    for fn in (compiled, oracle):
+        sim, ops, lv, lg, ids = isolated_batch(seed, pre)
+        ret = fn(sim, ops, lv, lg, ids)
+        res.append((None if ret is None else ret.tolist(), lists_state(sim, lv), sim.vm["pgactivate"]))
+    return res
+
+
 @pytest.mark.parametrize("pre", [False, True])
 @pytest.mark.parametrize("seed", range(3))
 def test_lru_gen_add_folios_is_the_numpy_rule(pre, seed):
-    got, want = [], []
-    for out, compiled in ((got, True), (want, False)):
-        sim, ops, lv, lg, ids = isolated_batch(seed, pre)
-        if compiled:
-            ops._add(sim, lv, ids)
-        else:
-            add_oracle(sim, lv, lg, ids, pre)
-        out.append(lists_state(sim, lv))
+    got, want = compiled_and_oracle(seed, pre, lambda sim, ops, lv, lg, ids: ops._add(sim, lv, ids),
+                                    lambda sim, ops, lv, lg, ids: add_oracle(sim, lv, lg, ids, pre))
     assert got == want
 
 
+def putback_pre_oracle(sim, lv, lg, keep, skip_retry):
+    """The numpy survivors of evict_folios before the rework."""
+    from reclaim_ext.core.rmap import folio_mapped
+    from reclaim_ext.machine.folio import PG_dirty, PG_reclaim, PG_writeback
+
+    f = sim.folios
+    fl = f.flags[keep]
+    waiting = ((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0)
+    rej = ~waiting & (skip_retry | ((fl & (PG_active | PG_referenced | PG_dirty | PG_writeback)) != 0)
+                      | folio_mapped(sim, keep))
+    retry = ~waiting & ~rej
+    w = keep[waiting]
+    f.flags[w] |= np.where((f.flags[w] & PG_workingset) != 0, U16(PG_referenced), U16(0))
+    r = keep[rej]
+    f.flags[r] = (f.flags[r] & ~U16(PG_referenced) & ~U16(PG_workingset)) | U16(PG_active)
+    f.lru_refs[r] = 0
+    put = keep[~retry]
+    if len(put):
+        sim.cost["lru_lock_ops"] += 1
+        add_oracle(sim, lv, lg, put, True)
+    return keep[retry]
+
+
+@pytest.mark.parametrize("pre", [False, True])
 @pytest.mark.parametrize("skip_retry", [False, True])
 @pytest.mark.parametrize("seed", range(3))
-def test_evict_putback_is_the_numpy_rule(skip_retry, seed):
-    got, want = [], []
-    for out, compiled in ((got, True), (want, False)):
-        sim, ops, lv, lg, ids = isolated_batch(seed)
-        retry = ops._putback(sim, lv, ids, skip_retry) if compiled else putback_oracle(sim, lv, lg, ids, skip_retry)
-        out.append((retry.tolist(), lists_state(sim, lv)))
+def test_evict_putback_is_the_numpy_rule(pre, skip_retry, seed):
+    def reclaiming(sim, ops, lv, lg, ids):  # some folios marked PG_reclaim (folio_end_writeback's)
+        from reclaim_ext.machine.folio import PG_reclaim
+
+        sim.folios.flags[ids[::3]] |= U16(PG_reclaim)
+
+    def compiled(sim, ops, lv, lg, ids):
+        reclaiming(sim, ops, lv, lg, ids)
+        return ops._putback(sim, lv, ids, skip_retry)
+
+    def oracle(sim, ops, lv, lg, ids):
+        reclaiming(sim, ops, lv, lg, ids)
+        return (putback_pre_oracle if pre else putback_oracle)(sim, lv, lg, ids, skip_retry)
+
+    got, want = compiled_and_oracle(seed, pre, compiled, oracle)
     assert got == want
-    assert skip_retry or got[0][0]  # some folios are retried
+    assert skip_retry or got[0]  # some folios are retried
 
 
 def activate_oracle(sim, lv, lg, ids, pre):
@@ -270,14 +308,10 @@ def activate_oracle(sim, lv, lg, ids, pre):
 @pytest.mark.parametrize("pre", [False, True])
 @pytest.mark.parametrize("seed", range(3))
 def test_look_around_activate_is_the_per_folio_rule(pre, seed):
-    got, want = [], []
-    for out, compiled in ((got, True), (want, False)):
-        sim, ops, lv, lg, _ = isolated_batch(seed, pre)
-        ids = np.random.default_rng(seed).integers(0, sim.folios.count, 50).astype(np.int64)  # repeats too
-        if compiled:
-            ops._activate(sim, lv, ids)
-        else:
-            activate_oracle(sim, lv, lg, ids, pre)
-        out.append((lists_state(sim, lv), sim.vm["pgactivate"]))
+    def young(sim):  # the folios of young PTEs: any folio, isolated or not, some more than once
+        return np.random.default_rng(seed).integers(0, sim.folios.count, 50).astype(np.int64)
+
+    got, want = compiled_and_oracle(seed, pre, lambda sim, ops, lv, lg, ids: ops._activate(sim, lv, young(sim)),
+                                    lambda sim, ops, lv, lg, ids: activate_oracle(sim, lv, lg, young(sim), pre))
     assert got == want
-    assert got[0][1]  # some were activated
+    assert got[2]  # some were activated

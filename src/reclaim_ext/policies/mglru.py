@@ -47,7 +47,6 @@ MEMCG_NR_GENS = 3         # memcg LRU generations (old = seq % 3, young = (seq +
 MEMCG_NR_BINS = 8         # random bins per generation
 MEMCG_LRU_HEAD, MEMCG_LRU_TAIL, MEMCG_LRU_OLD, MEMCG_LRU_YOUNG = 1, 2, 3, 4
 _U16 = np.uint16
-_REFS_FLAGS = ~_U16(PG_referenced)  # LRU_REFS_FLAGS = LRU_REFS + PG_referenced (the field is separate)
 
 
 # ---- compiled rules (numba): each stated once, called by the per-batch path (evict_folios,
@@ -355,30 +354,41 @@ def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, f
 
 @njit(cache=True)
 def evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
-                  push, ptab):
+                  push, ptab, pre):
     """evict_folios' survivors of shrink_folio_list, in order: one neither active, mapped (`ptab`:
     the PTEs' present, exec, next and the folios' rmap heads), dirty nor under writeback is to
     be retried (unless skip_retry: the retry pass); the others go back (lru_gen_add_folio), a
     rejected one that would land in the oldest generation of its type with PG_active (LRU_REFS
-    and PG_referenced cleared). Returns (the folios to retry, list slots in `push`, folios put
-    back)."""
+    and PG_referenced cleared). Before the rework (`pre`): a dirty or writeback folio with
+    PG_reclaim goes back as it is (PG_referenced restored on a workingset one); any other that
+    is active, referenced, mapped, dirty or under writeback (every one on the retry pass) is
+    rejected: LRU_REFS, PG_referenced and PG_workingset cleared, PG_active set. Returns (the
+    folios to retry, list slots in `push`, folios put back)."""
     retry = np.empty(len(keep), dtype=np.int64)
     nretry = npush = 0
     present, pexec, nxt_of, pte_head = ptab
     for i in range(len(keep)):
         g = keep[i]
         fl = flags[g]
-        if not skip_retry and not fl & (PG_active | PG_dirty | PG_writeback) and \
-                not mapped_one(g, pte_head, present, pexec, nxt_of, False):
+        t = np.int64(ftype[g])
+        busy = fl & (PG_dirty | PG_writeback)
+        if pre and fl & PG_reclaim and busy:
+            if fl & PG_workingset:
+                flags[g] = fl | PG_referenced
+        elif skip_retry or fl & (PG_active | PG_dirty | PG_writeback | (PG_referenced if pre else 0)) or \
+                mapped_one(g, pte_head, present, pexec, nxt_of, False):
+            if pre:
+                flags[g] = (fl & ~(PG_referenced | PG_workingset)) | PG_active
+                lru_refs[g] = 0
+            elif folio_seq(seqs[0], seqs[1 + t], t, fl, False, False) == seqs[1 + t]:
+                flags[g] = (fl & ~PG_referenced) | PG_active
+                lru_refs[g] = 0
+        else:
             retry[nretry] = g
             nretry += 1
             continue
-        t = np.int64(ftype[g])
-        if folio_seq(seqs[0], seqs[1 + t], t, fl, False, False) == seqs[1 + t]:
-            flags[g] = (fl & ~PG_referenced) | PG_active
-            lru_refs[g] = 0
         npush = lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
-                                  push, npush, False)
+                                  push, npush, pre)
     return retry[:nretry], npush, len(keep) - nretry
 
 
@@ -1544,41 +1554,16 @@ class MGLRU(BatchedEvents):
         return scanned
 
     def _putback(self, sim, lruvec, keep: np.ndarray, skip_retry: bool) -> np.ndarray:
-        """evict_folios' survivors (evict_putback; before the rework _putback_pre) back on the
-        lists under one LRU-lock hold. Returns the folios to retry, in order."""
-        if self.pre_rework:
-            return self._putback_pre(sim, lruvec, keep, skip_retry)
+        """evict_folios' survivors (evict_putback) back on the lists under one LRU-lock hold.
+        Returns the folios to retry, in order."""
         p = sim.ptes
         out = HookOut.get(sim, (), len(keep), lruvec.node)
         retry, out.npush, nput = evict_putback(keep, skip_retry, *self._lists(sim, lruvec), out.push,
-                                               (p.present, p.exec, p.next, sim.folios.pte_head))
+                                               (p.present, p.exec, p.next, sim.folios.pte_head), self.pre_rework)
         out.apply()
         if nput:
             sim.cost["lru_lock_ops"] += 1
         return retry
-
-    def _putback_pre(self, sim, lruvec, keep: np.ndarray, skip_retry: bool) -> np.ndarray:
-        """evict_folios' survivors before the rework: a dirty or writeback folio with PG_reclaim
-        goes back as it is (PG_referenced restored on a workingset one); any other that is active,
-        referenced, mapped, dirty or under writeback (or every one on the retry pass) is rejected:
-        LRU_REFS, PG_referenced and PG_workingset cleared, PG_active set (to max_seq); the rest
-        are retried once (returned)."""
-        f = sim.folios
-        fl = f.flags[keep]
-        waiting = ((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0)
-        rej = ~waiting & (skip_retry | ((fl & (PG_active | PG_referenced | PG_dirty | PG_writeback)) != 0)
-                          | folio_mapped(sim, keep))
-        retry = ~waiting & ~rej
-        w = keep[waiting]
-        f.flags[w] |= np.where((f.flags[w] & PG_workingset) != 0, _U16(PG_referenced), _U16(0))
-        r = keep[rej]
-        f.flags[r] = (f.flags[r] & _REFS_FLAGS & ~_U16(PG_workingset)) | _U16(PG_active)
-        f.lru_refs[r] = 0
-        put = keep[~retry]
-        if len(put):
-            sim.cost["lru_lock_ops"] += 1
-            self._add(sim, lruvec, put)
-        return keep[retry]
 
     def should_abort_scan(self, sim, lruvec, sc) -> bool:
         if sc.target_memcg is not None and sc.target_memcg.parent is not None:
