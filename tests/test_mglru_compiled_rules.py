@@ -254,10 +254,12 @@ def putback_pre_oracle(sim, lv, lg, keep, skip_retry):
 @pytest.mark.parametrize("skip_retry", [False, True])
 @pytest.mark.parametrize("seed", range(3))
 def test_evict_putback_is_the_numpy_rule(pre, skip_retry, seed):
-    def reclaiming(sim, ops, lv, lg, ids):  # some folios marked PG_reclaim (folio_end_writeback's)
-        from reclaim_ext.machine.folio import PG_reclaim
+    def reclaiming(sim, ops, lv, lg, ids):  # some folios marked PG_reclaim, the first under writeback
+        from reclaim_ext.machine.folio import PG_reclaim, PG_writeback
 
-        sim.folios.flags[ids[::3]] |= U16(PG_reclaim)
+        f = sim.folios
+        f.flags[ids[::3]] |= U16(PG_reclaim)
+        f.flags[ids[:3]] = (f.flags[ids[:3]] & ~U16(PG_referenced)) | U16(PG_reclaim | PG_writeback | PG_workingset)
 
     def compiled(sim, ops, lv, lg, ids):
         reclaiming(sim, ops, lv, lg, ids)
