@@ -572,7 +572,7 @@ class HookOut:
             for g, a, b in spans.tolist():
                 lists[g].push_head(f, gids[a:b], gstamps[a:b])
         stat = self.stat
-        if not stat.any():
+        if not self.names or not stat.any():
             return
         nz = np.flatnonzero(stat)
         ncol = len(self.names)

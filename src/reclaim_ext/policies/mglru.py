@@ -1189,10 +1189,6 @@ class MGLRU(BatchedEvents):
             return 0
         return vm_swappiness(sim, lruvec, sc)
 
-    def _refs_of(self, f, ids: np.ndarray, fl: np.ndarray) -> np.ndarray:
-        """folio_lru_refs: 0 without PG_referenced, else LRU_REFS + 1."""
-        return np.where(fl & PG_referenced, f.lru_refs[ids].astype(np.int64) + 1, 0)
-
     def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
         """folio_seq over arrays."""
         return folio_seqs(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE], np.asarray(t, dtype=np.int64), fl,
