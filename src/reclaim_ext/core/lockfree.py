@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import noref
 from ..machine.folio import NO_LIST
 
 FOLIO_BATCH_SIZE = 31  # PAGEVEC_SIZE / folio_batch capacity: list moves per LRU-lock hold
@@ -99,7 +100,7 @@ def promote(sim, lruvec, ids: np.ndarray, lru: int, lazy: bool) -> None:
         sim.cost["lru_lock_ops"] += -(-n // FOLIO_BATCH_SIZE)
 
 
-@njit(cache=True)
+@noref
 def update_gen(g, lru, lru_gen, nl):
     """The lock-free age update of one folio on a list (folio_update_gen's cmpxchg): its logical
     list becomes `lru` and the logical sizes `nl` (the lruvec's row of nr_logical) follow; the
@@ -109,7 +110,7 @@ def update_gen(g, lru, lru_gen, nl):
     nl[lru] += 1
 
 
-@njit(cache=True)
+@noref
 def take_one(g, lru_gen, nl):
     """take for one folio from compiled code: it leaves its logical list."""
     nl[lru_gen[g]] -= 1

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 from numba import njit
 
+from ..jit import noref
 from ..machine.folio import NO_LIST, LRU_ANON, LRU_FILE, PG_resident
 from ..machine.mm import FILE_MAP_BASE, PMD_SHIFT, PTRS_PER_PTE
 
@@ -456,7 +457,7 @@ def lookaround_window(table_start, vma_start, vma_end, addr):
     return start, end
 
 
-@njit(cache=True)
+@noref
 def vma_window(pid, a, vma_keys, vma_bounds):
     """lookaround_window of the target (pid, a) in its VMA: the anonymous one below
     FILE_MAP_BASE, else its file's (mm.AddressSpaces.vma_keys; the areas are disjoint, so no

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import noref
+
 
 @njit(cache=True)
 def walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of):
@@ -60,7 +62,7 @@ def _unmap(ids, pte_head, present, pyoung, nxt_of):
         unmap_folio(ids[i], pte_head, present, pyoung, nxt_of)
 
 
-@njit(cache=True)
+@noref
 def mapped_one(g, pte_head, present, pexec, nxt_of, exec_only):
     """folio_mapped for one folio: a present PTE in its reverse-map chain (exec_only: in a
     VM_EXEC mapping)."""

@@ -37,6 +37,7 @@ from ..core.vmscan import (
     kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots,
     set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
+from ..jit import noref
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_swapcache,
     PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
@@ -223,7 +224,7 @@ def folio_inc_gen(g, t, min_seq_t, flags, lru_refs, reclaiming, pre):
     return t * MAX_NR_GENS + (min_seq_t + 1) % MAX_NR_GENS
 
 
-@njit(cache=True)
+@noref
 def folio_update_gen(ids, gen, flags, lru_refs, lru_gen, ftype, nl, lazy, pre, out):
     """folio_update_gen for the folio of each young PTE in `ids`, in order: a folio neither
     referenced nor workingset only gets PG_referenced (LRU_REFS cleared); one isolated meanwhile
@@ -263,7 +264,7 @@ def folio_update_gen(ids, gen, flags, lru_refs, lru_gen, ftype, nl, lazy, pre, o
     return n, nanon
 
 
-@njit(cache=True)
+@noref
 def lru_gen_set_refs(g, flags, lru_refs):
     """lru_gen_set_refs: a first sighting (neither PG_referenced nor PG_workingset) gets
     PG_referenced; any other gets PG_workingset with PG_referenced and LRU_REFS cleared, and is
@@ -289,16 +290,16 @@ def set_refs_verdicts(ids, young, flags, lru_refs):
     return v
 
 
-@njit(cache=True)
+@noref
 def lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push, npush,
                       pre):
-    """lru_gen_add_folio at the head of the lruvec in `row` (seqs: its max_seq, min_seq[anon],
-    min_seq[file]): the generation folio_seq gives, PG_active cleared (before the rework, `pre`,
+    """lru_gen_add_folio at the head of the lruvec in `row` (seqs[row]: its max_seq,
+    min_seq[anon], min_seq[file]): the generation folio_seq gives, PG_active cleared (before the rework, `pre`,
     an active folio also loses LRU_REFS and PG_referenced), the slot left in `push`
     (core.lru.list_add) and the logical list set. Returns the new number of slots."""
     t = np.int64(ftype[g])
     fl = flags[g]
-    seq = folio_seq(seqs[0], seqs[1 + t], t, fl, False, pre)
+    seq = folio_seq(seqs[row, 0], seqs[row, 1 + t], t, fl, False, pre)
     if pre and fl & PG_active:
         fl &= ~PG_referenced
         lru_refs[g] = 0
@@ -310,7 +311,7 @@ def lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_g
     return npush
 
 
-@njit(cache=True)
+@noref
 def lru_gen_add_folios(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push,
                        pre):
     """lru_gen_add_folio for folios on no list, in order. Returns the number of slots in `push`."""
@@ -331,19 +332,20 @@ def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, f
     PG_referenced and PG_workingset (folio_clear_lru_refs) and is activated. Returns (slots in
     `push`, folios activated)."""
     npush = nact = 0
+    nl = nr_logical[row]
     for i in range(len(ids)):
         g = ids[i]
         if pre:
             if flru_gen[g] == NO_LIST:
                 flags[g] |= PG_referenced
                 continue
-            if flru_gen[g] % MAX_NR_GENS == seqs[0] % MAX_NR_GENS or flru[g] == NO_LIST:
+            if flru_gen[g] % MAX_NR_GENS == seqs[row, 0] % MAX_NR_GENS or flru[g] == NO_LIST:
                 continue
             flags[g] &= ~(PG_referenced | PG_workingset)
             lru_refs[g] = 0
         elif not lru_gen_set_refs(g, flags, lru_refs) or flru[g] == NO_LIST:
             continue
-        take_one(g, flru_gen, nr_logical[row])
+        take_one(g, flru_gen, nl)
         list_del(g, row, flru, fstamp, nr)
         flags[g] |= PG_active
         npush = lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
@@ -380,7 +382,7 @@ def evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fst
             if pre:
                 flags[g] = (fl & ~(PG_referenced | PG_workingset)) | PG_active
                 lru_refs[g] = 0
-            elif folio_seq(seqs[0], seqs[1 + t], t, fl, False, False) == seqs[1 + t]:
+            elif folio_seq(seqs[row, 0], seqs[row, 1 + t], t, fl, False, False) == seqs[row, 1 + t]:
                 flags[g] = (fl & ~PG_referenced) | PG_active
                 lru_refs[g] = 0
         else:
@@ -894,7 +896,7 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
                     flru_refs[g] = refs - 1  # without PG_referenced this has no effect
             if fault[j]:  # folio_add_lru inside a page fault: lru_gen_in_fault
                 flags[g] |= PG_active
-            npush = lru_gen_add_folio(g, row, seqs[row], flags, ftype, flru_refs, flru, fstamp, flru_gen, nr, nr_logical,
+            npush = lru_gen_add_folio(g, row, seqs, flags, ftype, flru_refs, flru, fstamp, flru_gen, nr, nr_logical,
                                       clock, push, npush, pre)
         else:  # lru_gen_inc_refs: flag updates only, no list movement
             fl = flags[g]
@@ -1212,10 +1214,11 @@ class MGLRU(BatchedEvents):
         out.apply()
 
     def _lists(self, sim, lruvec) -> tuple:
-        """What lru_gen_add_folio takes before `push`: the lruvec's row and seqs, the folio
-        fields, the list sizes and the stamp clock."""
+        """What lru_gen_add_folio takes before `push`: the lruvec's row and seqs (in that row),
+        the folio fields, the list sizes and the stamp clock."""
         f, lg, table = sim.folios, self.lrugen(lruvec), lruvec.table
-        seqs = np.array([lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]], dtype=np.int64)
+        seqs = np.empty((lruvec.row + 1, 3), dtype=np.int64)
+        seqs[lruvec.row] = lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]
         return (lruvec.row, seqs, f.flags, f.type, f.lru_refs, f.lru, f.stamp, f.lru_gen, table.nr, table.nr_logical,
                 sim._stamp_clock)
 
