@@ -197,7 +197,7 @@ TIER_TABLE = {
 @pytest.mark.parametrize("mode", ["exact", "fast"])
 @pytest.mark.parametrize("accesses", list(TIER_TABLE))
 def test_read_accesses_follow_the_tier_table(accesses, mode):
-    from reclaim_ext.policies.mglru import lru_tier_from_refs
+    from reclaim_ext.policies.mglru import folio_refs, lru_tier_from_refs
 
     sim = new_sim(mode=mode)
     ops, lv, lg = state(sim)
@@ -212,7 +212,7 @@ def test_read_accesses_follow_the_tier_table(accesses, mode):
     assert bool(fl & PG_referenced) == ref
     assert int(f.lru_refs[g]) == lru_refs
     assert bool(fl & PG_workingset) == ws
-    got_refs = ops._refs_of(f, np.array([g]), np.array([fl], dtype=np.uint16))
+    got_refs = np.array([folio_refs(fl, f.lru_refs[g])])
     assert int(got_refs[0]) == refs
     assert int(lru_tier_from_refs(got_refs, np.array([ws]))[0]) == tier
     # no list movement: still in the oldest generation, physically and logically

@@ -18,7 +18,9 @@ acquisition (one per batch of size deltas, or per folio_batch of list moves).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
+from ..jit import noref
 from ..machine.folio import NO_LIST
 
 FOLIO_BATCH_SIZE = 31  # PAGEVEC_SIZE / folio_batch capacity: list moves per LRU-lock hold
@@ -91,14 +93,42 @@ def promote(sim, lruvec, ids: np.ndarray, lru: int, lazy: bool) -> None:
         return
     f = sim.folios
     if lazy:
-        _count(lruvec, f.lru_gen[ids], -1)
-        f.lru_gen[ids] = lru
-        lruvec.nr_logical[lru] += n
-        sim.cost["atomic_updates"] += n
-        sim.cost["lru_lock_ops"] += 1  # reset_batch_size: the batched size deltas
+        _update_gens(np.asarray(ids, dtype=np.int64), lru, f.lru_gen, lruvec.nr_logical.a)
+        count_lazy(sim, n)
     else:
         move(sim, lruvec, ids, lru)
         sim.cost["lru_lock_ops"] += -(-n // FOLIO_BATCH_SIZE)
+
+
+@noref
+def update_gen(g, lru, lru_gen, nl):
+    """The lock-free age update of one folio on a list (folio_update_gen's cmpxchg): its logical
+    list becomes `lru` and the logical sizes `nl` (the lruvec's row of nr_logical) follow; the
+    folio stays where it is physically."""
+    nl[lru_gen[g]] -= 1
+    lru_gen[g] = lru
+    nl[lru] += 1
+
+
+@noref
+def take_one(g, lru_gen, nl):
+    """take for one folio from compiled code: it leaves its logical list."""
+    nl[lru_gen[g]] -= 1
+    lru_gen[g] = NO_LIST
+
+
+@njit(cache=True)
+def _update_gens(ids, lru, lru_gen, nl):
+    for i in range(len(ids)):
+        update_gen(ids[i], lru, lru_gen, nl)
+
+
+def count_lazy(sim, n: int) -> None:
+    """The cost of n lock-free age updates made in one batch: an atomic update each, and one
+    LRU-lock acquisition for the batched size deltas (reset_batch_size)."""
+    if n:
+        sim.cost["atomic_updates"] += n
+        sim.cost["lru_lock_ops"] += 1
 
 
 def logical_sizes(lruvec) -> list[int]:

@@ -460,6 +460,15 @@ def isolate_tail_into(ids, stamps, lo, hi, fstamp, flru, n, out):
 
 
 @noref
+def list_del(g, row, flru, fstamp, nr):
+    """Lruvec.delete of one folio from compiled code: off its list in `row` (its slot goes
+    stale)."""
+    nr[row, flru[g]] -= 1
+    flru[g] = NO_LIST
+    fstamp[g] = -1
+
+
+@noref
 def add_at(g, lru, ids, stamps, h, fstamp, flru, clock):
     """Lruvec.add of one folio from compiled code: the next stamp and the list tag, its slot at
     position h of the list's arrays (the caller advances the list's hi)."""
@@ -563,7 +572,7 @@ class HookOut:
             for g, a, b in spans.tolist():
                 lists[g].push_head(f, gids[a:b], gstamps[a:b])
         stat = self.stat
-        if not stat.any():
+        if not self.names or not stat.any():
             return
         nz = np.flatnonzero(stat)
         ncol = len(self.names)

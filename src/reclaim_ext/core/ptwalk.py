@@ -14,7 +14,7 @@ The promotion rule itself (`folio_update_gen`, `lru_gen_set_refs`) belongs to th
 scanners report the folio ids of the young PTEs they cleared through an `on_young` callback.
 
 The walk is vectorized with numpy (the Python work is one step per mm and per VMA); lookaround's
-windows are one compiled call per batch of targets (`lookaround_windows`, `lookaround_clear`), and
+windows are one compiled call per batch of targets (`lookaround_clear`), and
 both scanners test a PTE with one compiled rule (`pte_young_eligible`). To find the PTEs of a
 table without a pass over every PTE, `pte_index(sim)` keeps PTE ids sorted by (PTE table, vaddr),
 refreshed incrementally when new PTEs appear (PTEs are only created, never destroyed).
@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 from numba import njit
 
+from ..jit import noref
 from ..machine.folio import NO_LIST, LRU_ANON, LRU_FILE, PG_resident
 from ..machine.mm import FILE_MAP_BASE, PMD_SHIFT, PTRS_PER_PTE
 
@@ -456,45 +457,62 @@ def lookaround_window(table_start, vma_start, vma_end, addr):
     return start, end
 
 
-@njit(cache=True)
-def lookaround_windows(pids, addr, vma_keys, vma_bounds, lo, hi):
-    """lookaround_window of each target (pid, addr) in its VMA: the anonymous one below
+@noref
+def vma_window(pid, a, vma_keys, vma_bounds):
+    """lookaround_window of the target (pid, a) in its VMA: the anonymous one below
     FILE_MAP_BASE, else its file's (mm.AddressSpaces.vma_keys; the areas are disjoint, so no
-    other VMA can hold addr; none found: the PTE table)."""
-    for i in range(len(addr)):
-        a = addr[i]
-        ts = (a >> PMD_SHIFT) << PMD_SHIFT
-        area = 0 if a < FILE_MAP_BASE else ((a - FILE_MAP_BASE) >> 32) + 1
-        k = np.searchsorted(vma_keys, (pids[i] << 40) | area)
-        vstart, vend = ts, ts + PTRS_PER_PTE
-        if k < len(vma_keys) and vma_keys[k] == (pids[i] << 40) | area and \
-                vma_bounds[k, 0] <= a < vma_bounds[k, 1]:
-            vstart, vend = vma_bounds[k, 0], vma_bounds[k, 1]
-        lo[i], hi[i] = lookaround_window(ts, vstart, vend, a)
+    other VMA can hold a; none found: the PTE table)."""
+    ts = (a >> PMD_SHIFT) << PMD_SHIFT
+    area = 0 if a < FILE_MAP_BASE else ((a - FILE_MAP_BASE) >> 32) + 1
+    key = (pid << 40) | area
+    k = np.searchsorted(vma_keys, key)
+    vstart, vend = ts, ts + PTRS_PER_PTE
+    if k < len(vma_keys) and vma_keys[k] == key and vma_bounds[k, 0] <= a < vma_bounds[k, 1]:
+        vstart, vend = vma_bounds[k, 0], vma_bounds[k, 1]
+    return lookaround_window(ts, vstart, vend, a)
 
 
 @njit(cache=True)
-def lookaround_clear(targets, ranks, lo_off, hi_off, pte_keys, pte_order, nyoung, pages, present, young, ppage, fflags,
-                     flru, ftype, fmemcg, fnid, memcg, nid, anon_ok, file_ok):
-    """The windows of look_around_batch, target after target: each PTE of target w's table
-    (position ranks[w] in the PteIndex) with an in-table offset in [lo_off[w], hi_off[w]), in
-    address order, other than the target itself, that pte_young_eligible accepts has its young
-    bit cleared, adds one to nyoung[w] and its folio to `pages`. A PTE in two windows is cleared
-    by the first (the second finds it old). Returns the number of folios in `pages`."""
-    n = 0
-    for w in range(len(targets)):
-        base = ranks[w] * PTRS_PER_PTE
-        a = np.searchsorted(pte_keys, base + lo_off[w])
-        b = np.searchsorted(pte_keys, base + hi_off[w])
-        for pos in range(a, b):
+def lookaround_clear(targets, vaddr, pid, pmd, vma_keys, vma_bounds, rank, pte_keys, pte_order, present, young, ppage,
+                     fflags, flru, ftype, fmemcg, fnid, memcg, nid, anon_ok, file_ok):
+    """The windows of look_around_batch, target after target (vma_window; `rank`, `pte_keys`,
+    `pte_order`: the PteIndex): each PTE of the target's table in its window, in address order,
+    other than the target itself, that pte_young_eligible accepts has its young bit cleared,
+    counts as young for the target and gives its folio to `pages`. A PTE in two windows is
+    cleared by the first (the second finds it old). A window of one page is not scanned.
+    Returns per target (young, scanned), the folios, the PTEs walked and the PMD tables of the
+    dense windows (suitable_to_scan), in target order."""
+    k = len(targets)
+    nyoung = np.ones(k, dtype=np.int64)
+    scanned = np.ones(k, dtype=np.int64)
+    pages = np.empty(k * MIN_LRU_BATCH, dtype=np.int64)  # at most one folio per PTE of the windows
+    dense = np.empty(k, dtype=np.int64)
+    n = nd = walked = 0
+    for w in range(k):
+        t = targets[w]
+        a = np.int64(vaddr[t])
+        lo, hi = vma_window(np.int64(pid[t]), a, vma_keys, vma_bounds)
+        if hi - lo <= 1:
+            continue
+        scanned[w] = hi - lo
+        walked += hi - lo
+        ts = (a >> PMD_SHIFT) << PMD_SHIFT
+        base = rank[pmd[t]] * PTRS_PER_PTE
+        end = base + hi - ts
+        pos = np.searchsorted(pte_keys, base + lo - ts)
+        while pos < len(pte_keys) and pte_keys[pos] < end:  # the window's PTEs: one search, then a scan
             c = pte_order[pos]
-            if c != targets[w] and pte_young_eligible(c, present, young, ppage, fflags, flru, ftype, fmemcg, fnid,
-                                                      memcg, nid, anon_ok, file_ok):
+            pos += 1
+            if c != t and pte_young_eligible(c, present, young, ppage, fflags, flru, ftype, fmemcg, fnid, memcg, nid,
+                                             anon_ok, file_ok):
                 young[c] = False
                 nyoung[w] += 1
                 pages[n] = ppage[c]
                 n += 1
-    return n
+        if nyoung[w] * PTES_PER_CACHELINE >= scanned[w]:  # suitable_to_scan
+            dense[nd] = pmd[t]
+            nd += 1
+    return nyoung, scanned, pages[:n], walked, dense[:nd]
 
 
 def look_around(sim, lruvec, pte_id: int, on_young: Callable[[np.ndarray], object], *,
@@ -523,36 +541,17 @@ def look_around_batch(sim, lruvec, targets: np.ndarray, on_young: Callable[[np.n
     (folios stay on their lists; targets' folios are isolated, so never neighbours). `on_young`
     gets, in one call, the folio ids of every window's cleared neighbours in target then window
     order. Returns per target (young, scanned)."""
+    if len(targets) == 0:
+        return np.ones(0, dtype=np.int64), np.ones(0, dtype=np.int64)
     ptes = sim.ptes
-    k = len(targets)
-    young = np.ones(k, dtype=np.int64)
-    scanned = np.ones(k, dtype=np.int64)
-    if k == 0:
-        return young, scanned
-    addr = ptes.vaddr[targets].astype(np.int64)
-    tstart = (addr >> PMD_SHIFT) << PMD_SHIFT
-    lo = np.empty(k, dtype=np.int64)
-    hi = np.empty(k, dtype=np.int64)
-    lookaround_windows(ptes.pid[targets].astype(np.int64), addr, sim.mm.vma_keys, sim.mm.vma_bounds, lo, hi)
-    scanned = hi - lo
-    wide = np.flatnonzero(scanned > 1)  # a one-page window does nothing and costs nothing
-    scanned[scanned <= 1] = 1
-    if len(wide) == 0:
-        return young, scanned
-    walked = int(scanned[wide].sum())
-    sim.cost["ptes_walked"] += walked
     idx = pte_index(sim)
-    tw = targets[wide]
-    pages = np.empty(walked, dtype=np.int64)  # at most one folio per PTE of the windows
-    nyoung = np.zeros(len(wide), dtype=np.int64)
-    n = lookaround_clear(tw, idx.rank[ptes.pmd[tw]], lo[wide] - tstart[wide], hi[wide] - tstart[wide], idx.pte_keys,
-                         idx.pte_order, nyoung, pages, *_eligibility(sim, lruvec, anon_ok, file_ok))
-    young[wide] += nyoung
-    if n:
-        on_young(pages[:n])
-    if bloom is not None:
-        dense = wide[suitable_to_scan(scanned[wide], young[wide])]
-        if len(dense):
-            pm = ptes.pmd[targets[dense]]
-            bloom.add(seq, pmd_entry_address(sim.mm.pmds.pid[pm], sim.mm.pmds.index[pm]))
+    young, scanned, pages, walked, dense = lookaround_clear(
+        targets, ptes.vaddr, ptes.pid, ptes.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys,
+        idx.pte_order, *_eligibility(sim, lruvec, anon_ok, file_ok))
+    if walked:
+        sim.cost["ptes_walked"] += walked
+    if len(pages):
+        on_young(pages)
+    if bloom is not None and len(dense):
+        bloom.add(seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))
     return young, scanned

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import noref
+
 
 @njit(cache=True)
 def walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of):
@@ -60,16 +62,23 @@ def _unmap(ids, pte_head, present, pyoung, nxt_of):
         unmap_folio(ids[i], pte_head, present, pyoung, nxt_of)
 
 
+@noref
+def mapped_one(g, pte_head, present, pexec, nxt_of, exec_only):
+    """folio_mapped for one folio: a present PTE in its reverse-map chain (exec_only: in a
+    VM_EXEC mapping)."""
+    c = pte_head[g]
+    while c >= 0:
+        if present[c] and (pexec[c] or not exec_only):
+            return True
+        c = nxt_of[c]
+    return False
+
+
 @njit(cache=True)
 def _mapped(ids, pte_head, present, pexec, nxt_of, exec_only):
     out = np.zeros(len(ids), dtype=np.bool_)
     for i in range(len(ids)):
-        c = pte_head[ids[i]]
-        while c >= 0:
-            if present[c] and (pexec[c] or not exec_only):
-                out[i] = True
-                break
-            c = nxt_of[c]
+        out[i] = mapped_one(ids[i], pte_head, present, pexec, nxt_of, exec_only)
     return out
 
 

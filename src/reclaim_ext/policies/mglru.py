@@ -12,10 +12,13 @@ Time (generation birth, min_ttl_ms) is the simulator's modelled clock, sim.now_m
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
 from ..core import lockfree
+from ..core.lockfree import take_one, update_gen
 from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_BULK, K_LOCK_OPS, K_PGREFILL, K_PGSCAN, K_PGSCAN_FILE, K_PGSTEAL, K_PGSTEAL_FILE, K_SCANNED, KSWAPD_COUNTS,
@@ -26,14 +29,15 @@ from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     BatchedEvents, ScanControl,
 )
-from ..core.lru import HookOut, isolate_tail_into, tail_valid, list_add
+from ..core.lru import HookOut, isolate_tail_into, list_add, list_del, tail_valid
 from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
-from ..core.rmap import folio_mapped
+from ..core.rmap import folio_mapped, mapped_one
 from ..core.vmscan import (
     N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, balance_priority, driver_stretch,
     kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots,
     set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
+from ..jit import noref
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_swapcache,
     PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
@@ -44,7 +48,6 @@ MEMCG_NR_GENS = 3         # memcg LRU generations (old = seq % 3, young = (seq +
 MEMCG_NR_BINS = 8         # random bins per generation
 MEMCG_LRU_HEAD, MEMCG_LRU_TAIL, MEMCG_LRU_OLD, MEMCG_LRU_YOUNG = 1, 2, 3, 4
 _U16 = np.uint16
-_REFS_FLAGS = ~_U16(PG_referenced)  # LRU_REFS_FLAGS = LRU_REFS + PG_referenced (the field is separate)
 
 
 # ---- compiled rules (numba): each stated once, called by the per-batch path (evict_folios,
@@ -221,6 +224,176 @@ def folio_inc_gen(g, t, min_seq_t, flags, lru_refs, reclaiming, pre):
     return t * MAX_NR_GENS + (min_seq_t + 1) % MAX_NR_GENS
 
 
+@noref
+def folio_update_gen(ids, gen, flags, lru_refs, lru_gen, ftype, nl, lazy, pre, out):
+    """folio_update_gen for the folio of each young PTE in `ids`, in order: a folio neither
+    referenced nor workingset only gets PG_referenced (LRU_REFS cleared); one isolated meanwhile
+    is left alone; the others get PG_workingset (PG_referenced and LRU_REFS cleared) and, outside
+    generation `gen` (max_seq's), are promoted to it: with `lazy` by the lock-free update
+    (core.lockfree.update_gen on `nl`, the lruvec's logical sizes), else only listed in `out`
+    (a folio possibly more than once) for the caller to move. `pre` (Linux 6.1-6.13): every
+    young PTE of a folio on a list promotes it, LRU_REFS, PG_referenced and PG_workingset
+    cleared; an isolated folio gets PG_referenced. Returns (folios in `out`, of them anon)."""
+    n = nanon = 0
+    for i in range(len(ids)):
+        g = ids[i]
+        fl = flags[g]
+        if pre:
+            if lru_gen[g] == NO_LIST:
+                flags[g] = fl | PG_referenced
+                continue
+            flags[g] = fl & ~(PG_referenced | PG_workingset)
+        elif not fl & (PG_referenced | PG_workingset):
+            flags[g] = fl | PG_referenced
+            lru_refs[g] = 0
+            continue
+        elif lru_gen[g] == NO_LIST:
+            continue
+        else:
+            flags[g] = (fl & ~PG_referenced) | PG_workingset
+        lru_refs[g] = 0
+        t = np.int64(ftype[g])
+        lru = t * MAX_NR_GENS + gen
+        if lru_gen[g] == lru:
+            continue
+        if lazy:
+            update_gen(g, lru, lru_gen, nl)
+        out[n] = g
+        n += 1
+        nanon += t == LRU_ANON
+    return n, nanon
+
+
+@noref
+def lru_gen_set_refs(g, flags, lru_refs):
+    """lru_gen_set_refs: a first sighting (neither PG_referenced nor PG_workingset) gets
+    PG_referenced; any other gets PG_workingset with PG_referenced and LRU_REFS cleared, and is
+    to be promoted (True)."""
+    fl = flags[g]
+    if not fl & (PG_referenced | PG_workingset):
+        flags[g] = fl | PG_referenced
+        return False
+    flags[g] = (fl & ~PG_referenced) | PG_workingset
+    lru_refs[g] = 0
+    return True
+
+
+@njit(cache=True)
+def set_refs_verdicts(ids, young, flags, lru_refs):
+    """folio_check_references with MGLRU for each isolated folio: no young PTE -> RECLAIM
+    (PG_referenced is not consulted), else ACTIVATE if lru_gen_set_refs promotes, KEEP on a
+    first sighting."""
+    v = np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
+    for i in range(len(ids)):
+        if young[i] > 0:
+            v[i] = FOLIOREF_ACTIVATE if lru_gen_set_refs(ids[i], flags, lru_refs) else FOLIOREF_KEEP
+    return v
+
+
+@noref
+def lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push, npush,
+                      pre):
+    """lru_gen_add_folio at the head of the lruvec in `row` (seqs[row]: its max_seq,
+    min_seq[anon], min_seq[file]): the generation folio_seq gives, PG_active cleared (before the rework, `pre`,
+    an active folio also loses LRU_REFS and PG_referenced), the slot left in `push`
+    (core.lru.list_add) and the logical list set. Returns the new number of slots."""
+    t = np.int64(ftype[g])
+    fl = flags[g]
+    seq = folio_seq(seqs[row, 0], seqs[row, 1 + t], t, fl, False, pre)
+    if pre and fl & PG_active:
+        fl &= ~PG_referenced
+        lru_refs[g] = 0
+    flags[g] = fl & ~PG_active
+    lru = t * MAX_NR_GENS + seq % MAX_NR_GENS
+    npush = list_add(g, row, lru, flru, fstamp, nr, clock, push, npush)
+    flru_gen[g] = lru
+    nr_logical[row, lru] += 1
+    return npush
+
+
+@noref
+def lru_gen_add_folios(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push,
+                       pre):
+    """lru_gen_add_folio for folios on no list, in order. Returns the number of slots in `push`."""
+    npush = 0
+    for i in range(len(ids)):
+        npush = lru_gen_add_folio(ids[i], row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical,
+                                  clock, push, npush, pre)
+    return npush
+
+
+@njit(cache=True)
+def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push,
+                         pre):
+    """lru_gen_look_around without a walk struct, for the folio of each young PTE in `ids`, in
+    order: lru_gen_set_refs, and a folio it promotes that is on a list is activated
+    (folio_activate: off its list, PG_active, lru_gen_add_folio). Before the rework (`pre`): an
+    isolated folio gets PG_referenced; one on a list outside gen(max_seq) loses LRU_REFS,
+    PG_referenced and PG_workingset (folio_clear_lru_refs) and is activated. Returns (slots in
+    `push`, folios activated)."""
+    npush = nact = 0
+    nl = nr_logical[row]
+    for i in range(len(ids)):
+        g = ids[i]
+        if pre:
+            if flru_gen[g] == NO_LIST:
+                flags[g] |= PG_referenced
+                continue
+            if flru_gen[g] % MAX_NR_GENS == seqs[row, 0] % MAX_NR_GENS or flru[g] == NO_LIST:
+                continue
+            flags[g] &= ~(PG_referenced | PG_workingset)
+            lru_refs[g] = 0
+        elif not lru_gen_set_refs(g, flags, lru_refs) or flru[g] == NO_LIST:
+            continue
+        take_one(g, flru_gen, nl)
+        list_del(g, row, flru, fstamp, nr)
+        flags[g] |= PG_active
+        npush = lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
+                                  push, npush, pre)
+        nact += 1
+    return npush, nact
+
+
+@njit(cache=True)
+def evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
+                  push, ptab, pre):
+    """evict_folios' survivors of shrink_folio_list, in order: one neither active, mapped (`ptab`:
+    the PTEs' present, exec, next and the folios' rmap heads), dirty nor under writeback is to
+    be retried (unless skip_retry: the retry pass); the others go back (lru_gen_add_folio), a
+    rejected one that would land in the oldest generation of its type with PG_active (LRU_REFS
+    and PG_referenced cleared). Before the rework (`pre`): a dirty or writeback folio with
+    PG_reclaim goes back as it is (PG_referenced restored on a workingset one); any other that
+    is active, referenced, mapped, dirty or under writeback (every one on the retry pass) is
+    rejected: LRU_REFS, PG_referenced and PG_workingset cleared, PG_active set. Returns (the
+    folios to retry, list slots in `push`, folios put back)."""
+    retry = np.empty(len(keep), dtype=np.int64)
+    nretry = npush = 0
+    present, pexec, nxt_of, pte_head = ptab
+    for i in range(len(keep)):
+        g = keep[i]
+        fl = flags[g]
+        t = np.int64(ftype[g])
+        busy = fl & (PG_dirty | PG_writeback)
+        if pre and fl & PG_reclaim and busy:
+            if fl & PG_workingset:
+                flags[g] = fl | PG_referenced
+        elif skip_retry or fl & (PG_active | PG_dirty | PG_writeback | (PG_referenced if pre else 0)) or \
+                mapped_one(g, pte_head, present, pexec, nxt_of, False):
+            if pre:
+                flags[g] = (fl & ~(PG_referenced | PG_workingset)) | PG_active
+                lru_refs[g] = 0
+            elif folio_seq(seqs[row, 0], seqs[row, 1 + t], t, fl, False, False) == seqs[row, 1 + t]:
+                flags[g] = (fl & ~PG_referenced) | PG_active
+                lru_refs[g] = 0
+        else:
+            retry[nretry] = g
+            nretry += 1
+            continue
+        npush = lru_gen_add_folio(g, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
+                                  push, npush, pre)
+    return retry[:nretry], npush, len(keep) - nretry
+
+
 @njit(cache=True)
 def sort_and_isolate(ids, verdict, t, min_seq_t, flags, lru_gen, lru_refs, flru, fstamp, nr, nr_logical, row,
                      clock, push, protected_t, census, pre, tailq):
@@ -278,6 +451,44 @@ def sort_and_isolate(ids, verdict, t, min_seq_t, flags, lru_gen, lru_refs, flru,
         lru_gen[g] = new
         nr_logical[row, new] += 1
     return iso[:niso], npush, ntail
+
+
+@njit(cache=True)
+def isolate_and_sort(lids, lstamps, lo, hi, verdict, lru, t, min_seq_t, flags, lru_gen, lru_refs, flru, fstamp, nr,
+                     nr_logical, row, clock, push, protected_t, census, pre, tailq):
+    """isolate_lru_folios of the len(verdict) folios at the tail of list `lru` (its arrays
+    `lids`, `lstamps`, window [lo, hi)), then sort_and_isolate with their verdicts. Returns (the
+    list's new lo, the isolated folios, the slots in `push`, the folios in `tailq`)."""
+    ids = np.empty(len(verdict), dtype=np.int64)
+    k, lo = isolate_tail_into(lids, lstamps, lo, hi, fstamp, flru, len(verdict), ids)
+    nr[row, lru] -= k
+    iso, npush, ntail = sort_and_isolate(ids[:k], verdict[:k], t, min_seq_t, flags, lru_gen, lru_refs, flru, fstamp,
+                                         nr, nr_logical, row, clock, push, protected_t, census, pre, tailq)
+    return lo, iso, npush, ntail
+
+
+@njit(cache=True)
+def scan_folios_on(lids, lstamps, lo, hi, scan_batch, lru, t, tier_idx, min_seq_t, flags, lru_gen, lru_refs, flru,
+                   fstamp, nr, nr_logical, row, clock, push, protected_t, census, pre, tailq):
+    """scan_folios on the oldest list `lru` of type t (arrays and window as isolate_and_sort's):
+    scan_step's verdicts on the folios of its tail (peeked in growing steps; 2 * MIN_LRU_BATCH
+    is usually enough to find MIN_LRU_BATCH to isolate), then isolate_and_sort on those
+    scanned. Returns (folios scanned, the list's new lo, isolated folios, slots in `push`,
+    folios in `tailq`)."""
+    want = min(scan_batch, 2 * MIN_LRU_BATCH)
+    while True:
+        cand = tail_valid(lids, lstamps, lo, hi, fstamp, want)[0]
+        if len(cand) == 0:
+            return 0, lo, cand, 0, 0
+        verdict = np.empty(len(cand), dtype=np.int8)
+        n, niso = scan_step(cand, 0, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs, verdict, pre)
+        if niso == MIN_LRU_BATCH or len(cand) < want or want == scan_batch:
+            break
+        want = min(scan_batch, 4 * want)
+    lo, iso, npush, ntail = isolate_and_sort(lids, lstamps, lo, hi, verdict[:n], lru, t, min_seq_t, flags, lru_gen,
+                                             lru_refs, flru, fstamp, nr, nr_logical, row, clock, push, protected_t,
+                                             census, pre, tailq)
+    return n, lo, iso, npush, ntail
 
 
 @njit(cache=True)
@@ -614,16 +825,13 @@ def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs
     fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
     lru = LRU_FILE * MAX_NR_GENS + min_seq[LRU_FILE] % MAX_NR_GENS
     n = len(verdict)
-    taken = np.empty(n, dtype=np.int64)
-    k, lohi[2 * lru] = isolate_tail_into(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, flru, n,
-                                         taken)
-    nr[row, lru] -= k
     census = np.zeros(2, dtype=np.int64)
     tq = np.empty((2, n if pre else 0), dtype=np.int64)
     push = (np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
-    iso, npush, ntail = sort_and_isolate(taken[:k], verdict[:k], LRU_FILE, min_seq[LRU_FILE], flags, lru_gen,
-                                         lru_refs, flru, fstamp, nr, nl, row, clock, push, ctrl[4][LRU_FILE], census,
-                                         pre, tq)
+    lohi[2 * lru], iso, npush, ntail = isolate_and_sort(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], verdict,
+                                                        lru, LRU_FILE, min_seq[LRU_FILE], flags, lru_gen, lru_refs,
+                                                        flru, fstamp, nr, nl, row, clock, push, ctrl[4][LRU_FILE],
+                                                        census, pre, tq)
     for k in range(npush):  # list_add names the list by row * nr_lists + list: this lruvec's lists
         push[1][k] -= row * nr.shape[1]
     push_slots(push, npush, ids, stamps, lohi)
@@ -688,16 +896,8 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
                     flru_refs[g] = refs - 1  # without PG_referenced this has no effect
             if fault[j]:  # folio_add_lru inside a page fault: lru_gen_in_fault
                 flags[g] |= PG_active
-            fl = flags[g]
-            seq = folio_seq(max_seq, seqs[row, 1 + t], t, fl, False, pre)
-            if pre and fl & PG_active:
-                fl &= ~PG_referenced
-                flru_refs[g] = 0
-            flags[g] = fl & ~PG_active
-            lru = t * MAX_NR_GENS + seq % MAX_NR_GENS
-            npush = list_add(g, row, lru, flru, fstamp, nr, clock, push, npush)
-            flru_gen[g] = lru
-            nr_logical[row, lru] += 1
+            npush = lru_gen_add_folio(g, row, seqs, flags, ftype, flru_refs, flru, fstamp, flru_gen, nr, nr_logical,
+                                      clock, push, npush, pre)
         else:  # lru_gen_inc_refs: flag updates only, no list movement
             fl = flags[g]
             if fl & PG_unevictable:
@@ -902,6 +1102,7 @@ _EVENT_COUNTERS = ("workingset_activate_anon", "workingset_activate_file", "work
                    "workingset_restore_file", "workingset_refault_anon", "workingset_refault_file")
 
 
+@functools.cache
 def evictable_types(swappiness: int) -> tuple[int, ...]:
     """for_each_evictable_type (type_evictable)."""
     return tuple(t for t in (LRU_ANON, LRU_FILE) if type_evictable(swappiness, t))
@@ -990,35 +1191,36 @@ class MGLRU(BatchedEvents):
             return 0
         return vm_swappiness(sim, lruvec, sc)
 
-    def _refs_of(self, f, ids: np.ndarray, fl: np.ndarray) -> np.ndarray:
-        """folio_lru_refs: 0 without PG_referenced, else LRU_REFS + 1."""
-        return np.where(fl & PG_referenced, f.lru_refs[ids].astype(np.int64) + 1, 0)
-
     def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
         """folio_seq over arrays."""
         return folio_seqs(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE], np.asarray(t, dtype=np.int64), fl,
                           reclaiming, self.pre_rework)
 
     def _add(self, sim, lruvec, ids: np.ndarray, reclaiming: bool = False) -> None:
-        """lru_gen_add_folio for folios in order: placement, clear PG_active, list head (tail when
-        reclaiming)."""
+        """lru_gen_add_folio for folios on no list, in order: at the list heads
+        (lru_gen_add_folios), or at the tails when reclaiming (folio_rotate_reclaimable's,
+        PG_active cleared already)."""
         if len(ids) == 0:
             return
-        f = sim.folios
-        lg = self.lrugen(lruvec)
-        t = f.type[ids].astype(np.int64)
-        fl = f.flags[ids]
-        seq = self._folio_seq(lg, t, fl, reclaiming)
-        if self.pre_rework:  # an active folio also loses LRU_REFS and PG_referenced
-            act = (fl & PG_active) != 0
-            fl = np.where(act, fl & _REFS_FLAGS, fl)
-            f.lru_refs[ids[act]] = 0
-        f.flags[ids] = fl & ~_U16(PG_active)
-        lrus = t * MAX_NR_GENS + seq % MAX_NR_GENS
         if reclaiming:
-            lockfree.add(sim, lruvec, ids[::-1], lrus[::-1], tail=True)
-        else:
-            lockfree.add(sim, lruvec, ids, lrus)
+            f = sim.folios
+            t = f.type[ids].astype(np.int64)
+            seq = self._folio_seq(self.lrugen(lruvec), t, f.flags[ids], True)
+            lockfree.add(sim, lruvec, ids[::-1], (t * MAX_NR_GENS + seq % MAX_NR_GENS)[::-1], tail=True)
+            return
+        out = HookOut.get(sim, (), len(ids), lruvec.node)
+        out.npush = lru_gen_add_folios(np.asarray(ids, dtype=np.int64), *self._lists(sim, lruvec), out.push,
+                                       self.pre_rework)
+        out.apply()
+
+    def _lists(self, sim, lruvec) -> tuple:
+        """What lru_gen_add_folio takes before `push`: the lruvec's row and seqs (in that row),
+        the folio fields, the list sizes and the stamp clock."""
+        f, lg, table = sim.folios, self.lrugen(lruvec), lruvec.table
+        seqs = np.empty((lruvec.row + 1, 3), dtype=np.int64)
+        seqs[lruvec.row] = lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]
+        return (lruvec.row, seqs, f.flags, f.type, f.lru_refs, f.lru, f.stamp, f.lru_gen, table.nr, table.nr_logical,
+                sim._stamp_clock)
 
     # ---- workingset -----------------------------------------------------------------------------
 
@@ -1079,92 +1281,36 @@ class MGLRU(BatchedEvents):
     # ---- access detection through page tables ----------------------------------------------------
 
     def _update_gen(self, sim, lruvec, ids: np.ndarray) -> None:
-        """folio_update_gen for each young PTE the walk (or lookaround with a walk struct) cleared,
-        in order: the first sighting of a folio that is neither referenced nor workingset only sets
-        PG_referenced; otherwise the folio is promoted to gen(max_seq) as a lock-free update."""
+        """folio_update_gen (compiled) for each young PTE the walk (or lookaround with a walk
+        struct) cleared, in order; without the lockfree mechanism the promoted folios are moved
+        (per type, in folio order) through the LRU lock instead."""
         if len(ids) == 0:
             return
         f = sim.folios
-        lg = self.lrugen(lruvec)
-        uniq, k = np.unique(ids, return_counts=True)
-        if self.pre_rework:
-            # folio_update_gen before the rework: every young PTE promotes; LRU_REFS, PG_referenced
-            # and PG_workingset are cleared; an isolated folio gets PG_referenced (shrink_folio_list)
-            on = f.lru_gen[uniq] != NO_LIST
-            f.flags[uniq[~on]] |= _U16(PG_referenced)
-            p = uniq[on]
-            if len(p) == 0:
-                return
-            f.flags[p] &= _REFS_FLAGS & ~_U16(PG_workingset)
-            f.lru_refs[p] = 0
-        else:
-            fl = f.flags[uniq]
-            seen = (fl & (PG_referenced | PG_workingset)) != 0
-            promote = seen | (k >= 2)
-            first = uniq[~seen]
-            f.flags[first] |= _U16(PG_referenced)
-            sim.folios.lru_refs[first] = 0
-            p = uniq[promote & (f.lru_gen[uniq] != NO_LIST)]  # isolated meanwhile: not promoted
-            if len(p) == 0:
-                return
-            f.flags[p] = (f.flags[p] & _REFS_FLAGS) | _U16(PG_workingset)
-            sim.folios.lru_refs[p] = 0
-        gen = lru_gen_from_seq(lg.max_seq)
-        t = f.type[p].astype(np.int64)
+        lazy = self.uses("lockfree")
+        gen = lru_gen_from_seq(self.lrugen(lruvec).max_seq)
+        out = np.empty(len(ids), dtype=np.int64)
+        n, nanon = folio_update_gen(ids, gen, f.flags, f.lru_refs, f.lru_gen, f.type, lruvec.nr_logical.a, lazy,
+                                    self.pre_rework, out)
+        if lazy:
+            lockfree.count_lazy(sim, nanon)
+            lockfree.count_lazy(sim, n - nanon)
+            return
+        p = np.unique(out[:n])
+        t = f.type[p]
         for typ in (LRU_ANON, LRU_FILE):
-            sel = p[t == typ]
-            sel = sel[f.lru_gen[sel] != typ * MAX_NR_GENS + gen]
-            lockfree.promote(sim, lruvec, sel, typ * MAX_NR_GENS + gen, lazy=self.uses("lockfree"))
-
-    def _set_refs(self, sim, ids: np.ndarray) -> np.ndarray:
-        """lru_gen_set_refs per folio (unique ids): True = promote (PG_workingset set)."""
-        f = sim.folios
-        fl = f.flags[ids]
-        seen = (fl & (PG_referenced | PG_workingset)) != 0
-        f.flags[ids[~seen]] |= _U16(PG_referenced)
-        s = ids[seen]
-        f.flags[s] = (f.flags[s] & _REFS_FLAGS) | _U16(PG_workingset)
-        sim.folios.lru_refs[s] = 0
-        return seen
+            lockfree.promote(sim, lruvec, p[t == typ], typ * MAX_NR_GENS + gen, lazy=False)
 
     def _activate(self, sim, lruvec, ids: np.ndarray) -> None:
-        """lru_gen_set_refs, then folio_activate for the promoted ones on a list (a real list move
-        through the per-CPU batch: lookaround without a walk struct), per young PTE in order."""
-        if self.pre_rework:
-            self._activate_pre(sim, lruvec, ids)
-            return
-        for i in ids.tolist():
-            one = np.array([i], dtype=np.int64)
-            if self._set_refs(sim, one)[0] and sim.folios.lru[i] != NO_LIST:
-                lockfree.take(sim, lruvec, one)
-                lruvec.delete(sim.folios, one)
-                sim.folios.flags[i] |= _U16(PG_active)
-                self._add(sim, lruvec, one)
-                sim.vm["pgactivate"] += 1
-                sim.cost["lru_lock_ops"] += 1
-
-    def _activate_pre(self, sim, lruvec, ids: np.ndarray) -> None:
-        """lru_gen_look_around without a walk struct before the rework, per young PTE in order: an
-        isolated folio gets PG_referenced; one on a list outside gen(max_seq) loses LRU_REFS,
-        PG_referenced and PG_workingset (folio_clear_lru_refs) and is activated (folio_activate:
-        to max_seq)."""
-        f = sim.folios
-        new = lru_gen_from_seq(self.lrugen(lruvec).max_seq)
-        for i in ids.tolist():
-            if f.lru_gen[i] == NO_LIST:
-                f.flags[i] |= _U16(PG_referenced)
-                continue
-            if f.lru_gen[i] % MAX_NR_GENS == new or f.lru[i] == NO_LIST:
-                continue
-            one = np.array([i], dtype=np.int64)
-            f.flags[i] &= _REFS_FLAGS & ~_U16(PG_workingset)
-            f.lru_refs[i] = 0
-            lockfree.take(sim, lruvec, one)
-            lruvec.delete(f, one)
-            f.flags[i] |= _U16(PG_active)
-            self._add(sim, lruvec, one)
-            sim.vm["pgactivate"] += 1
-            sim.cost["lru_lock_ops"] += 1
+        """look_around_activate (lookaround without a walk struct) and its counters: one
+        LRU-lock acquisition per folio activated (folio_activate's per-CPU batch)."""
+        out = HookOut.get(sim, (), len(ids), lruvec.node)
+        out.npush, nact = look_around_activate(np.asarray(ids, dtype=np.int64), *self._lists(sim, lruvec), out.push,
+                                               self.pre_rework)
+        out.apply()
+        if nact:
+            sim.vm["pgactivate"] += nact
+            sim.cost["lru_lock_ops"] += nact
 
     def rmap_look(self, sim, lruvec, sc):
         """lru_gen_look_around on every young PTE of shrink_folio_list's rmap walk."""
@@ -1188,25 +1334,23 @@ class MGLRU(BatchedEvents):
     def references(self, sim, lruvec, ids, young, vm_exec, sc):
         """folio_check_references with MGLRU: no young PTE -> RECLAIM (PG_referenced is not
         consulted), else ACTIVATE if lru_gen_set_refs promotes, KEEP on a first sighting."""
+        f = sim.folios
+        ids = np.asarray(ids, dtype=np.int64)
+        if not self.pre_rework:
+            return set_refs_verdicts(ids, young, f.flags, f.lru_refs)
         v = np.full(len(ids), FOLIOREF_RECLAIM, dtype=np.int8)
         y = young > 0
-        if self.pre_rework:
-            # before the rework: "folio_update_gen() tried to promote this page?" (a mapped folio
-            # given PG_referenced since its isolation is kept), then the classic verdict:
-            # folio_test_clear_referenced; a young PTE sets PG_referenced and activates with a
-            # second reference (PG_referenced, more than one young PTE, or an executable file)
-            f = sim.folios
-            ids = np.asarray(ids, dtype=np.int64)
-            fl = f.flags[ids]
-            tried = ((fl & PG_referenced) != 0) & folio_mapped(sim, ids)
-            if y.any():  # the young ones: the core's folio_check_references
-                v[y] = folio_check_references(ids[y], young[y], np.asarray(vm_exec, dtype=bool)[y], f.flags, f.type)
-            n = ~y
-            f.flags[ids[n]] = np.where(tried[n], fl[n] | _U16(PG_referenced), fl[n] & ~_U16(PG_referenced))
-            v[tried] = FOLIOREF_KEEP
-            return v
-        if y.any():
-            v[y] = np.where(self._set_refs(sim, ids[y]), FOLIOREF_ACTIVATE, FOLIOREF_KEEP)
+        # before the rework: "folio_update_gen() tried to promote this page?" (a mapped folio
+        # given PG_referenced since its isolation is kept), then the classic verdict:
+        # folio_test_clear_referenced; a young PTE sets PG_referenced and activates with a
+        # second reference (PG_referenced, more than one young PTE, or an executable file)
+        fl = f.flags[ids]
+        tried = ((fl & PG_referenced) != 0) & folio_mapped(sim, ids)
+        if y.any():  # the young ones: the core's folio_check_references
+            v[y] = folio_check_references(ids[y], young[y], np.asarray(vm_exec, dtype=bool)[y], f.flags, f.type)
+        n = ~y
+        f.flags[ids[n]] = np.where(tried[n], fl[n] | _U16(PG_referenced), fl[n] & ~_U16(PG_referenced))
+        v[tried] = FOLIOREF_KEEP
         return v
 
     # ---- aging -----------------------------------------------------------------------------------
@@ -1307,44 +1451,24 @@ class MGLRU(BatchedEvents):
         return get_tier_idx(lg.ctrl, t, self.pre_rework)
 
     def scan_folios(self, sim, lruvec, sc, t: int, tier_idx: int, nr_to_scan: int) -> tuple[int, np.ndarray]:
-        """scan_folios: from the tail of the oldest generation, sort_folio each folio or isolate it,
-        until MIN_LRU_BATCH are isolated or the scan batch is used (scan_step). Returns (scanned,
-        isolated ids in isolation order)."""
+        """scan_folios (scan_folios_on) on the oldest generation of type t, and its counters.
+        Returns (scanned, isolated ids in isolation order)."""
         lg = self.lrugen(lruvec)
-        empty = np.zeros(0, dtype=np.int64)
         if lg.nr_gens(t) == MIN_NR_GENS:
-            return 0, empty
-        f = sim.folios
+            return 0, np.zeros(0, dtype=np.int64)
+        f, table = sim.folios, lruvec.table
         scan_batch = scan_batch_of(nr_to_scan, self.pre_rework)
         lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
-        want = min(scan_batch, 2 * MIN_LRU_BATCH)  # usually enough to find MIN_LRU_BATCH to isolate
-        while True:
-            cand = lruvec.lists[lru].peek_tail(f, want)
-            if len(cand) == 0:
-                return 0, empty
-            verdict = np.empty(len(cand), dtype=np.int8)
-            n, niso = scan_step(cand, 0, scan_batch, lru, t, tier_idx, f.flags, f.lru_gen, f.lru_refs, verdict,
-                                self.pre_rework)
-            if niso == MIN_LRU_BATCH or len(cand) < want or want == scan_batch:
-                break
-            want = min(scan_batch, 4 * want)
-        iso = self._sort_and_isolate(sim, lruvec, sc, t, lru, verdict[:n])
-        return (n if len(iso) or n == scan_batch else 0), iso
-
-    def _sort_and_isolate(self, sim, lruvec, sc, t: int, lru: int, verdict: np.ndarray) -> np.ndarray:
-        """Take the len(verdict) folios at the tail of the oldest list `lru` and apply scan_folios'
-        verdicts (sort_and_isolate). Returns the isolated folios in order."""
-        f = sim.folios
-        lg = self.lrugen(lruvec)
-        n = len(verdict)
-        ids = lruvec.isolate_tail(f, lru, n)
-        out = HookOut.get(sim, (), n, lruvec.node)
+        fl = lruvec.lists[lru]
+        out = HookOut.get(sim, (), scan_batch, lruvec.node)
         census = np.zeros(2, dtype=np.int64)
-        table = lruvec.table
-        tailq = np.empty((2, n if self.pre_rework else 0), dtype=np.int64)
-        iso, out.npush, ntail = sort_and_isolate(ids, verdict, t, lg.min_seq[t], f.flags, f.lru_gen, f.lru_refs, f.lru,
-                                                 f.stamp, table.nr, table.nr_logical, lruvec.row, sim._stamp_clock,
-                                                 out.push, lg.protected[t], census, self.pre_rework, tailq)
+        tailq = np.empty((2, scan_batch if self.pre_rework else 0), dtype=np.int64)
+        n, fl.lo, iso, out.npush, ntail = scan_folios_on(
+            fl.ids, fl.stamps, fl.lo, fl.hi, scan_batch, lru, t, tier_idx, lg.min_seq[t], f.flags, f.lru_gen,
+            f.lru_refs, f.lru, f.stamp, table.nr, table.nr_logical, lruvec.row, sim._stamp_clock, out.push,
+            lg.protected[t], census, self.pre_rework, tailq)
+        if n == 0:
+            return 0, iso
         out.apply()
         if ntail:  # list_move_tail, one after the other: the last is the oldest
             lockfree.add(sim, lruvec, tailq[0, :ntail], tailq[1, :ntail], tail=True)
@@ -1355,7 +1479,7 @@ class MGLRU(BatchedEvents):
         if t == LRU_FILE:
             sc.nr.file_taken += niso + int(census[0])
             sc.nr.unqueued_dirty += int(census[1])
-        return iso
+        return (n if niso or n == scan_batch else 0), iso
 
     def isolate_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int):
         lg = self.lrugen(lruvec)
@@ -1411,64 +1535,34 @@ class MGLRU(BatchedEvents):
             scanned = 0
         if len(ids) == 0:
             return scanned
-        f = sim.folios
         skip_retry = False
         while True:
             res = shrink_folio_list(sim, lruvec, ids, sc, self)
             reclaimed = res.nr_reclaimed
             sc.nr_reclaimed += reclaimed
             sc.nr.unqueued_dirty += res.nr_unqueued_dirty
-            keep = res.keep_ids
-            retry = np.zeros(len(keep), dtype=bool)
-            if len(keep):
-                fl = f.flags[keep]
-                if not skip_retry:
-                    retry = ((fl & (PG_active | PG_dirty | PG_writeback)) == 0) & ~folio_mapped(sim, keep)
-                if self.pre_rework:
-                    self._putback_pre(sim, lruvec, keep, retry, skip_retry)
-                    put = keep[:0]
-                else:
-                    put = keep[~retry]
-                if len(put):
-                    # never put a rejected folio back into the oldest generation
-                    flp = f.flags[put]
-                    tp = f.type[put].astype(np.int64)
-                    oldest = self._folio_seq(lg, tp, flp, False) == np.where(
-                        tp == LRU_FILE, lg.min_seq[LRU_FILE], lg.min_seq[LRU_ANON])
-                    rej = put[oldest]
-                    f.flags[rej] = (f.flags[rej] & _REFS_FLAGS) | _U16(PG_active)
-                    sim.folios.lru_refs[rej] = 0
-                    sim.cost["lru_lock_ops"] += 1
-                    self._add(sim, lruvec, put)
+            retry = res.keep_ids[:0]
+            if len(res.keep_ids):
+                retry = self._putback(sim, lruvec, res.keep_ids, skip_retry)
             count_reclaim(sim, lruvec, sc, "pgsteal", t, reclaimed)  # evict_folios, each round
-            if not retry.any():
+            if not len(retry):
                 break
-            ids = keep[retry]
+            ids = retry
             sc.nr_scanned -= len(ids)
             skip_retry = True
         return scanned
 
-    def _putback_pre(self, sim, lruvec, keep: np.ndarray, retry: np.ndarray, skip_retry: bool) -> None:
-        """evict_folios' survivors before the rework: a dirty or writeback folio with PG_reclaim
-        goes back as it is (PG_referenced restored on a workingset one); any other that is active,
-        referenced, mapped, dirty or under writeback (or every one on the retry pass) is rejected:
-        LRU_REFS, PG_referenced and PG_workingset cleared, PG_active set (to max_seq); the rest
-        (`retry`, chosen here) are retried once."""
-        f = sim.folios
-        fl = f.flags[keep]
-        waiting = ((fl & PG_reclaim) != 0) & ((fl & (PG_dirty | PG_writeback)) != 0)
-        rej = ~waiting & (skip_retry | ((fl & (PG_active | PG_referenced | PG_dirty | PG_writeback)) != 0)
-                          | folio_mapped(sim, keep))
-        retry[:] = ~waiting & ~rej
-        w = keep[waiting]
-        f.flags[w] |= np.where((f.flags[w] & PG_workingset) != 0, _U16(PG_referenced), _U16(0))
-        r = keep[rej]
-        f.flags[r] = (f.flags[r] & _REFS_FLAGS & ~_U16(PG_workingset)) | _U16(PG_active)
-        f.lru_refs[r] = 0
-        put = keep[~retry]
-        if len(put):
+    def _putback(self, sim, lruvec, keep: np.ndarray, skip_retry: bool) -> np.ndarray:
+        """evict_folios' survivors (evict_putback) back on the lists under one LRU-lock hold.
+        Returns the folios to retry, in order."""
+        p = sim.ptes
+        out = HookOut.get(sim, (), len(keep), lruvec.node)
+        retry, out.npush, nput = evict_putback(keep, skip_retry, *self._lists(sim, lruvec), out.push,
+                                               (p.present, p.exec, p.next, sim.folios.pte_head), self.pre_rework)
+        out.apply()
+        if nput:
             sim.cost["lru_lock_ops"] += 1
-            self._add(sim, lruvec, put)
+        return retry
 
     def should_abort_scan(self, sim, lruvec, sc) -> bool:
         if sc.target_memcg is not None and sc.target_memcg.parent is not None:
