@@ -101,6 +101,7 @@ def set_refs_oracle(ids, young, flags, lru_refs):
     yi = ids[y]
     seen = (flags[yi] & (PG_referenced | PG_workingset)) != 0
     flags[yi[~seen]] |= U16(PG_referenced)
+    lru_refs[yi[~seen]] = 0  # set_mask_bits(LRU_REFS_MASK, PG_referenced)
     s = yi[seen]
     flags[s] = (flags[s] & ~U16(PG_referenced)) | U16(PG_workingset)
     lru_refs[s] = 0
@@ -294,10 +295,11 @@ def activate_oracle(sim, lv, lg, ids, pre):
             fl = f.flags[i]
             if not fl & (PG_referenced | PG_workingset):
                 f.flags[i] |= U16(PG_referenced)
+                f.lru_refs[i] = 0
                 continue
             f.flags[i] = (fl & ~U16(PG_referenced)) | U16(PG_workingset)
             f.lru_refs[i] = 0
-            if f.lru[i] == NO_LIST:
+            if f.lru[i] == NO_LIST or f.lru_gen[i] % MAX_NR_GENS == new:  # old_gen != new_gen
                 continue
         lockfree.take(sim, lv, one)
         lv.delete(f, one)

@@ -267,11 +267,12 @@ def folio_update_gen(ids, gen, flags, lru_refs, lru_gen, ftype, nl, lazy, pre, o
 @noref
 def lru_gen_set_refs(g, flags, lru_refs):
     """lru_gen_set_refs: a first sighting (neither PG_referenced nor PG_workingset) gets
-    PG_referenced; any other gets PG_workingset with PG_referenced and LRU_REFS cleared, and is
-    to be promoted (True)."""
+    PG_referenced, LRU_REFS cleared; any other gets PG_workingset with PG_referenced and
+    LRU_REFS cleared, and is to be promoted (True)."""
     fl = flags[g]
     if not fl & (PG_referenced | PG_workingset):
         flags[g] = fl | PG_referenced
+        lru_refs[g] = 0
         return False
     flags[g] = (fl & ~PG_referenced) | PG_workingset
     lru_refs[g] = 0
@@ -326,8 +327,8 @@ def lru_gen_add_folios(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flr
 def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push,
                          pre):
     """lru_gen_look_around without a walk struct, for the folio of each young PTE in `ids`, in
-    order: lru_gen_set_refs, and a folio it promotes that is on a list is activated
-    (folio_activate: off its list, PG_active, lru_gen_add_folio). Before the rework (`pre`): an
+    order: lru_gen_set_refs, and a folio it promotes that is on a list outside gen(max_seq) is
+    activated (folio_activate: off its list, PG_active, lru_gen_add_folio). Before the rework (`pre`): an
     isolated folio gets PG_referenced; one on a list outside gen(max_seq) loses LRU_REFS,
     PG_referenced and PG_workingset (folio_clear_lru_refs) and is activated. Returns (slots in
     `push`, folios activated)."""
@@ -343,8 +344,9 @@ def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, f
                 continue
             flags[g] &= ~(PG_referenced | PG_workingset)
             lru_refs[g] = 0
-        elif not lru_gen_set_refs(g, flags, lru_refs) or flru[g] == NO_LIST:
-            continue
+        elif not lru_gen_set_refs(g, flags, lru_refs) or flru[g] == NO_LIST or flru_gen[g] == NO_LIST or \
+                flru_gen[g] % MAX_NR_GENS == seqs[row, 0] % MAX_NR_GENS:
+            continue  # only a folio on a list outside max_seq's generation is activated
         take_one(g, flru_gen, nl)
         list_del(g, row, flru, fstamp, nr)
         flags[g] |= PG_active
