@@ -648,28 +648,27 @@ def set_lists(lists, ids, stamps, lohi) -> None:
 
 
 @njit(cache=True)
-def wake_due(why, sampled, bg, s, nodev):
+def wake_due(why, bg, s, nodev):
     """Whether engine._make_room, at a stop of run_accesses in a compiled driver, wakes kswapd
-    with all before the wake done: the stop is the watermark's, the chunk was sampled, the
-    flusher has nothing to do, and kswapd is woken (free at or below low, not failed out)."""
+    with all before the wake done: the stop is the watermark's, the flusher has nothing to do,
+    and kswapd is woken (free at or below low, not failed out)."""
     flush = s[NR_FILE_DIRTY] > 0 and s[NR_FILE_DIRTY] > bg
-    return not (why != STOP_WMARK or not sampled or flush or s[FREE] > nodev[N_LOW]
-                or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES)
+    return not (why != STOP_WMARK or flush or s[FREE] > nodev[N_LOW] or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES)
 
 
 @njit(cache=True)
-def wake_done(got, s, nodev, wb, kc):
+def wake_done(got, sampled, s, nodev, wb, kc):
     """The end of a compiled driver's kswapd wake (`got`: pages reclaimed, < 0 when a bulk run
     diverged from its dry run): its counts, and WAKE_DONE when the allocation may then go on
-    (free above min, no writeback started), else WAKE_RAN: the engine finishes _make_room after
-    the wake."""
+    (free above min, no writeback started) and the chunk has its sample, else WAKE_RAN: the
+    engine finishes _make_room after the wake (direct reclaim, the chunk's first sample)."""
     s[FREE] = nodev[N_FREE]
     kc[K_RECLAIMS] += 1
     kc[K_WAKEUPS] += 1
     kc[K_PAGEOUTRUN] += 1
     if got < 0:
         return WAKE_DIVERGED
-    if nodev[N_FREE] <= nodev[N_MIN] or wb[WB_WRITEBACK] or wb[WB_REQUESTED]:
+    if nodev[N_FREE] <= nodev[N_MIN] or wb[WB_WRITEBACK] or wb[WB_REQUESTED] or not sampled:
         return WAKE_RAN
     return WAKE_DONE
 
@@ -678,18 +677,15 @@ def wake_done(got, s, nodev, wb, kc):
 def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, refaulted_anon, refaulted_file, swp,
                   clock, batches, kc):
     """engine._make_room at a stop of run_accesses, in a compiled driver, when it wakes kswapd
-    (wake_due, whether or not the chunk was sampled): kswapd_wake runs, and wake_done answers,
-    WAKE_RAN for a wake that may go on when the chunk has no sample yet (the engine takes it
-    after the wake, in _after_kswapd, as after its own). WAKE_NO (nothing done) when the wake
+    (wake_due): kswapd_wake runs, and wake_done answers. WAKE_NO (nothing done) when the wake
     is not due. Returns (answer, ids, stamps)."""
-    if not wake_due(why, True, bg, s, nodev):
+    if not wake_due(why, bg, s, nodev):
         return WAKE_NO, ids, stamps
     nodev[N_FREE] = s[FREE]
     ftab, ptab, lvt, swtab, row = kt
     got, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon,
                                    refaulted_file, swp, clock, batches, kc)
-    done = wake_done(got, s, nodev, wb, kc)
-    return (WAKE_RAN if done == WAKE_DONE and not sampled else done), ids, stamps
+    return wake_done(got, sampled, s, nodev, wb, kc), ids, stamps
 
 
 def buffers(sim) -> tuple:

@@ -1015,7 +1015,7 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
             return i, why, granted, npush, WAKE_ROOM, ids, stamps
         if why == DONE:
             continue
-        if not wake_due(why, sampled, bg, s, nodev):
+        if not wake_due(why, bg, s, nodev):
             return i, why, granted, 0, WAKE_NO, ids, stamps
         nodev[N_FREE] = s[FREE]
         got = lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, evt[4], evt[5], nl, row, seqs[0], ctrl, memcg_old, bins,
@@ -1023,9 +1023,9 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
         if got == -1:
             return i, why, granted, 0, WAKE_NO, ids, stamps
         if got == -3:  # counted as a wake here; the engine finishes the run (balance_pgdat's resume)
-            wake_done(0, s, nodev, wb, kc)
+            wake_done(0, sampled, s, nodev, wb, kc)
             return i, why, granted, 0, WAKE_PART, ids, stamps
-        done = wake_done(got, s, nodev, wb, kc)
+        done = wake_done(got, sampled, s, nodev, wb, kc)
         if done != WAKE_DONE:
             return i, why, granted, 0, done, ids, stamps
         granted = True
