@@ -457,25 +457,21 @@ class ExtOps(Classic):
         multi = len(owners) > 1 or len(self._owner) < len(sim.memcgs) * len(sim.nodes)
         if not multi:
             att = owners[0]
-            wants = att.hooks["added"], att.hooks["accessed"]
-            if not all(wants) or not att.alive:  # one kind of event (or none): one call, in order
+            if att.alive and att.mixed_events:  # one compiled call for the whole stretch
+                self._deliver(att, "events", ev.page, None, ev.is_add)
+                return
+            if att.lookahead or not (att.alive and att.hooks["added"] and att.hooks["accessed"]):
+                # one call per kind of event: the adds, then the hits (no reclaim runs inside a
+                # stretch, so a page's add comes before its hits; a policy with one of the two
+                # hooks, or lookahead, needs no other order)
                 base = self._seq
                 self._seq += len(ev.page)
-                if att.alive and any(wants):
-                    sel = np.flatnonzero(ev.is_add if wants[0] else ~ev.is_add)
-                    if len(sel):
-                        self._deliver(att, "added" if wants[0] else "accessed", ev.page[sel], base + sel)
+                for hook, mask in (("added", ev.is_add), ("accessed", ~ev.is_add)):
+                    if att.alive and att.hooks[hook]:
+                        sel = np.flatnonzero(mask)
+                        if len(sel):
+                            self._deliver(att, hook, ev.page[sel], base + sel)
                 return
-        if not multi and owners[0].mixed_events:  # one compiled call for the whole stretch
-            self._deliver(owners[0], "events", ev.page, None, ev.is_add)
-            return
-        if not multi and owners[0].lookahead:  # no reclaim in a stretch: a page's add comes first
-            att, base = owners[0], self._seq
-            self._seq += len(ev.page)
-            for hook, sel in (("added", np.flatnonzero(ev.is_add)), ("accessed", np.flatnonzero(~ev.is_add))):
-                if len(sel) and att.alive:
-                    self._deliver(att, hook, ev.page[sel], base + sel)
-            return
         key = ev.is_add.astype(np.int64)
         if multi:
             mc = ev.memcg if ev.memcg is not None else sim.folios.memcg[ev.page]
