@@ -521,12 +521,12 @@ def kswapd_sleep_flags(nodev, reclaimed):
 # ---- the steps of a policy's compiled driver (ReclaimOps.segment_driver, engine.drive_compiled)
 
 
-@njit(cache=True)
-def driver_stretch(head, tail, s, nodev, i, granted, skip_used):
-    """engine._run_chunk's stretch from record i: the allocation budget (the watermarks), then
-    run_accesses (`head` and `tail` its arguments around start, budget, skip_used). Returns
-    (next record, why stopped, events, granted, skip_used) for the next stretch."""
-    budget = np.empty(1, dtype=np.int64)  # one node: a compiled driver runs only on one
+@noref
+def driver_stretch(head, tail, s, nodev, i, granted, skip_used, budget):
+    """engine._run_chunk's stretch from record i: the allocation budget (the watermarks) into
+    `budget` (one node: a compiled driver runs only on one), then run_accesses (`head` and
+    `tail` its arguments around start, budget, skip_used). Returns (next record, why stopped,
+    events, granted, skip_used) for the next stretch."""
     budget[0] = alloc_budget(s[FREE], nodev[N_LOW], nodev[N_MIN], nodev[N_FAILURES], MAX_RECLAIM_RETRIES)
     if granted:
         budget[0] = max(budget[0], 1)
@@ -534,16 +534,18 @@ def driver_stretch(head, tail, s, nodev, i, granted, skip_used):
     return nxt, why, ne, granted and na == 0, why == STOP_WMARK or why == STOP_MEMCG
 
 
-@njit(cache=True)
+@noref
 def push_slots(push, npush, ids, stamps, lohi):
     """HookOut.apply for one lruvec's lists: the first npush slots of `push` (folio, list,
     stamp) onto the lists' heads in order, or nothing (False) when a list lacks the room."""
-    cnt = np.zeros(len(ids), dtype=np.int64)
-    for k in range(npush):
-        cnt[push[1][k]] += 1
     for lru in range(len(ids)):
-        if lohi[2 * lru + 1] + cnt[lru] > len(ids[lru]):
-            return False
+        if lohi[2 * lru + 1] + npush > len(ids[lru]):  # maybe short: count this list's slots
+            cnt = 0
+            for k in range(npush):
+                if push[1][k] == lru:
+                    cnt += 1
+            if lohi[2 * lru + 1] + cnt > len(ids[lru]):
+                return False
     for k in range(npush):
         lru = push[1][k]
         h = lohi[2 * lru + 1]

@@ -88,8 +88,9 @@ def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, b
     refault test against the `refaults` snapshot, which reclaim_done takes)."""
     stat, push = evt[8], evt[9]
     why = DONE
+    budget = np.empty(1, dtype=np.int64)  # driver_stretch's allocation budget
     while i < len(head[0]):
-        i, why, ne, granted, skip_used = driver_stretch(head, tail, s, nodev, i, granted, skip_used)
+        i, why, ne, granted, skip_used = driver_stretch(head, tail, s, nodev, i, granted, skip_used, budget)
         npush = classic_events(ev[0][:ne], ev[1][:ne], ev[2][:ne], ev[3][:ne], ev[4][:ne], *evt)
         if not push_slots(push, npush, ids, stamps, lohi):
             return i, why, granted, npush, WAKE_ROOM, ids, stamps
