@@ -277,3 +277,42 @@ def test_swapped_out_anon_refault_within_distance_comes_back_active(mode):
     assert d.get("pswpin") == 1 and d.get("workingset_refault_anon") == 1
     assert d.get("workingset_activate_anon") == 1
     assert sim.folios.lru[g] == ACTIVE_ANON
+
+
+def test_mark_accessed_decision_over_every_flag_combination():
+    """classic_events' folio_mark_accessed (stated as one test of the three flags and the list
+    tag) against the kernel's order of tests: not referenced -> referenced; else unevictable ->
+    nothing; else inactive on a list -> activated (referenced cleared); else nothing. Unevictable
+    and off-list folios never meet the hot path in a run, so only this test tells them apart."""
+    from reclaim_ext.machine.folio import PG_unevictable
+    from reclaim_ext.policies.classic import classic_events
+
+    combos = [(r, u, a, lru) for r in (0, 1) for u in (0, 1) for a in (0, 1) for lru in (-1, 0)]
+    n = len(combos)
+    flags = np.zeros(n, dtype=np.uint16)
+    flru = np.zeros(n, dtype=np.int8)
+    for g, (r, u, a, lru) in enumerate(combos):
+        flags[g] = (PG_referenced if r else 0) | (PG_unevictable if u else 0) | (PG_active if a else 0)
+        flru[g] = lru if lru < 0 else (1 if a else 0)  # file type 0 here: list = type * 2 + active
+    before = flags.copy()
+    page = np.arange(n, dtype=np.int64)
+    nr = np.full((1, 4), 100, dtype=np.int64)
+    lvt = (nr, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), np.full(1, -1, np.int64),
+           np.array([0, 1], np.int64), np.zeros(1, np.int64))
+    stat = np.zeros((1, 5), dtype=np.int64)
+    push = (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64))
+    npush = classic_events(page, np.zeros(n, np.bool_), np.full(n, -1, np.int64), np.zeros(n, np.bool_),
+                           np.zeros(n, np.int64), flags, np.zeros(n, np.uint8), flru, np.zeros(n, np.int64),
+                           np.zeros(n, np.int16), np.zeros(n, np.int16), lvt, np.zeros(1, np.int64), stat, push)
+    activated = set(push[0][:npush].tolist())
+    for g, (r, u, a, lru) in enumerate(combos):
+        fl = int(before[g])
+        if not r:
+            want = fl | PG_referenced
+        elif u or a or lru < 0:
+            want = fl
+        else:
+            want = (fl | PG_active) & ~PG_referenced
+        assert int(flags[g]) == want, (combos[g], int(flags[g]), want)
+        assert (g in activated) == (want != fl and r == 1), combos[g]
+    assert stat[0, 4] == len(activated) == 1  # pgactivate: the one evictable inactive referenced folio

@@ -74,10 +74,9 @@ def compact_slots(ids, stamps, lo, hi, fstamp, need_head, need_tail):
     for k in range(lo, hi):
         if k + PREFETCH_AHEAD < hi:
             prefetch(fstamp, ids[k + PREFETCH_AHEAD])
-        if fstamp[ids[k]] == stamps[k]:
-            vid[n] = ids[k]
-            vst[n] = stamps[k]
-            n += 1
+        vid[n] = ids[k]  # written either way, kept when valid: stale slots come at random
+        vst[n] = stamps[k]
+        n += fstamp[ids[k]] == stamps[k]
     cap = max(_MIN_CAP, 4 * (n + need_head + need_tail))
     start = need_tail + (cap - n - need_head - need_tail) // 4
     nids = np.empty(cap, dtype=np.int64)
@@ -449,12 +448,13 @@ def isolate_tail_into(ids, stamps, lo, hi, fstamp, flru, n, out):
     cleared). Returns (folios taken, the new lo)."""
     k = 0
     while k < n and lo < hi:
+        # a slot is stale (its folio moved since) at random: selects, not branches
         g = ids[lo]
-        if fstamp[g] == stamps[lo]:
-            out[k] = g
-            flru[g] = NO_LIST
-            fstamp[g] = -1
-            k += 1
+        valid = fstamp[g] == stamps[lo]
+        out[k] = g
+        flru[g] = NO_LIST if valid else flru[g]
+        fstamp[g] = -1 if valid else fstamp[g]
+        k += valid
         lo += 1
     return k, lo
 

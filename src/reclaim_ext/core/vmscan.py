@@ -404,6 +404,7 @@ def _tail_simple(ids, stamps, lo, hi, fstamp, flags, pte_head, n, bad):
     """Whether the first n valid folios from a list's tail exist and are never mapped with none
     of the `bad` flags."""
     k = 0
+    unfit = False
     while k < n and lo < hi:
         if lo + PREFETCH_AHEAD < hi:  # the folios ahead: each is a random access into the tables
             h = ids[lo + PREFETCH_AHEAD]
@@ -411,12 +412,11 @@ def _tail_simple(ids, stamps, lo, hi, fstamp, flags, pte_head, n, bad):
             prefetch(flags, h)
             prefetch(pte_head, h)
         g = ids[lo]
-        if fstamp[g] == stamps[lo]:
-            if flags[g] & bad or pte_head[g] >= 0:
-                return False
-            k += 1
+        valid = fstamp[g] == stamps[lo]  # stale slots come at random: no branch on it
+        unfit |= valid and ((flags[g] & bad) != 0 or pte_head[g] >= 0)
+        k += valid
         lo += 1
-    return k == n
+    return k == n and not unfit
 
 
 @njit(cache=True)

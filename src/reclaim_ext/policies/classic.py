@@ -40,12 +40,11 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     npush = 0
     for j in range(len(page)):
-        if j + PREFETCH_AHEAD < len(page) and is_add[j + PREFETCH_AHEAD]:  # the list fields an ADD ahead touches
-            h = page[j + PREFETCH_AHEAD]
+        if j + PREFETCH_AHEAD < len(page):  # the list fields an ADD ahead touches (asked for every
+            h = page[j + PREFETCH_AHEAD]     # event: which are ADDs is random, a branch mispredicted)
             prefetch(flru, h)
             prefetch(fstamp, h)
-            if shadow[j + PREFETCH_AHEAD] >= 0:
-                prefetch(fshadow_memcg, h)
+            prefetch(fshadow_memcg, h)
         g = page[j]
         if is_add[j]:
             row = np.int64(fmemcg[g])
@@ -62,11 +61,14 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
                 cls = ACTIVE
             npush = list_add(g, row, t * 2 + cls, flru, fstamp, nr, clock, push, npush)
         else:
-            # folio_mark_accessed: referenced on the first touch, activated on the second
+            # folio_mark_accessed: referenced on the first touch, activated on the second (of
+            # an evictable inactive folio on a list); otherwise PG_referenced is set (a store,
+            # not a test: whether it was set is a coin toss on a random page, a branch the CPU
+            # would mispredict)
             fl = flags[g]
-            if (fl & PG_referenced) == 0:
+            if (fl & (PG_referenced | PG_unevictable | PG_active)) != PG_referenced or flru[g] < 0:
                 flags[g] = fl | PG_referenced
-            elif (fl & PG_unevictable) == 0 and (fl & PG_active) == 0 and flru[g] >= 0:
+            else:
                 row = np.int64(fmemcg[g])  # read here only: most accesses need the flags alone
                 t = np.int64(ftype[g])
                 flags[g] = (fl | PG_active) & ~PG_referenced
