@@ -999,9 +999,10 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
     core.kswapd.tables; `nl`: the logical sizes; `seqs[row]`: max_seq and min_seq (updated);
     `ctrl`: the PID counters; `usage`, `nodev`, `s`, `wb`: as core.kswapd.kswapd_balance's;
     `swap_ctl`: (may_swap, the memcg's swappiness) for get_swappiness at each
-    shrink_folio_list; `lk`: _look_around's. List insertions are left in `push` (HookOut's
-    slots, grown as needed), counters in `kc` (KSWAPD_COUNTS) and `rs` (RS_*). Returns (what
-    evict_folios returns, push, slots in push, the lookarounds' dense PMD tables)."""
+    shrink_folio_list; `lk`: _look_around's. List insertions go in `push` (HookOut's slots,
+    grown as needed), then onto the lists (_push_lists: `lohi` updated), counters in `kc`
+    (KSWAPD_COUNTS) and `rs` (RS_*). Returns (what evict_folios returns, push, the slots in it
+    left for HookOut.apply, the lookarounds' dense PMD tables)."""
     fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
     present, pyoung, pexec, nxt_of = ptab
     nr, parent = lvt[0], lvt[4]
@@ -1094,7 +1095,21 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
         ids = retry
         rs[RS_SCANNED] -= len(ids)
         skip_retry = True
-    return scanned, push, npush, dense
+    return scanned, push, _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1]), dense
+
+
+@njit(cache=True)
+def _push_lists(push, npush, lids, lstamps, lohi, base):
+    """HookOut.apply of the first npush slots of `push` (lists named base + list, base: the
+    lruvec's first) onto the lruvec's lists (push_slots), when they have the room. Returns the
+    slots left for HookOut.apply: 0, or npush (nothing was pushed)."""
+    for k in range(npush):
+        push[1][k] -= base
+    if push_slots(push, npush, lids, lstamps, lohi):
+        return 0
+    for k in range(npush):
+        push[1][k] += base
+    return npush
 
 
 # ---- the hot path -----------------------------------------------------------------------------
@@ -1845,9 +1860,9 @@ class MGLRU(BatchedEvents):
             lvt, lruvec.table.nr_logical, swtab, lk, row, node.nid, seqs, lg.ctrl, usage, nodev, s, wb, swappiness,
             swap_ctl, sc.kswapd, sc.may_writepage, nr_to_scan, look, sim._stamp_clock, out.push, kc, rs)
         for k, fl in enumerate(lists):
-            fl.lo = int(lohi[2 * k])
+            fl.lo, fl.hi = int(lohi[2 * k]), int(lohi[2 * k + 1])
         lg.min_seq[:] = seqs[row, 1:].tolist()
-        out.apply()
+        out.apply()  # what _push_lists left
         set_node_scalars(node, nodev)
         sim.nr_file_dirty = int(s[NR_FILE_DIRTY])  # the swap slots are in sim.swap.table
         sim.nr_writeback = int(wb[0])
