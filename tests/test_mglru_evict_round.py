@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
+from reclaim_ext.core.ops import ScanControl
 from reclaim_ext.machine.memcg import MemcgConfig
 from reclaim_ext.policies import get_policy
 from reclaim_ext.policies.mglru import MGLRU
@@ -173,3 +174,36 @@ def test_evict_round_equals_python_path(case, mechanisms, monkeypatch):
     assert both.diffs == []
     if "memcgs" in CASES[case]:
         assert both.direct > 0
+
+
+class Referencing(MGLRU):
+    """A plug-in that overrides one of the hooks evict_round has written in."""
+
+    def references(self, sim, lruvec, ids, young, vm_exec, sc):
+        return super().references(sim, lruvec, ids, young, vm_exec, sc)
+
+
+def evict_compiled(ops, mode="fast", check=False, bulk_reclaim=True, kswapd=True) -> bool:
+    sim = Simulator(SimConfig(memory_pages=1000, swap_pages=1000, mode=mode, check=check, bulk_reclaim=bulk_reclaim),
+                    ops)
+    lv = sim.root_lruvec(sim.node)
+    return ops.evict_compiled(sim, lv, ScanControl(nr_to_reclaim=32, kswapd=kswapd))
+
+
+def test_evict_round_runs_for_mglru():
+    assert evict_compiled(get_policy("mglru"))
+    assert evict_compiled(get_policy("mglru"), kswapd=False)
+    assert evict_compiled(get_policy("mglru", "-lookaround,-lockfree"))
+    assert evict_compiled(get_policy("mglru", "-lockfree"), kswapd=False)  # look_around_activate
+
+
+@pytest.mark.parametrize("why", ["mglru-6.12", "check", "no bulk", "plug-in hook", "untrusted",
+                                 "lookaround walk without lockfree"])
+def test_evict_round_leaves_the_rest_to_the_python_path(why, monkeypatch):
+    ops = get_policy("mglru-6.12" if why == "mglru-6.12" else "mglru",
+                     "-lockfree" if why == "lookaround walk without lockfree" else None)
+    if why == "plug-in hook":
+        ops = Referencing()
+    if why == "untrusted":
+        monkeypatch.setattr(ops, "trusted", False)
+    assert not evict_compiled(ops, check=why == "check", bulk_reclaim=why != "no bulk")
