@@ -1098,7 +1098,7 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
     return scanned, push, _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1]), dense
 
 
-@njit(cache=True)
+@noref
 def _push_lists(push, npush, lids, lstamps, lohi, base):
     """HookOut.apply of the first npush slots of `push` (lists named base + list, base: the
     lruvec's first) onto the lruvec's lists (push_slots), when they have the room. Returns the
