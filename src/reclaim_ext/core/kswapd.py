@@ -48,10 +48,11 @@ KSWAPD_COUNTS = (("vm", "pgrefill"), ("vm", "pgdeactivate"), ("vm", "pgactivate"
                  ("lruvec", "pgscan_kswapd"), ("lruvec", "pgsteal_kswapd"), ("cost", "lru_lock_ops"),
                  ("cost", "pages_scanned"), ("cost", "rmap_walks"), ("cost", "ptes_checked"), ("cost", "file_writes"),
                  ("cost", "swap_outs"), ("vm", "kswapd_wakeups"), ("vm", "pageoutrun"), ("sim", "bulk_passes"),
-                 ("sim", "reclaims"))
+                 ("sim", "reclaims"), ("cost", "ptes_walked"), ("cost", "atomic_updates"))
 (K_PGREFILL, K_PGDEACTIVATE, K_PGACTIVATE, K_PGFREE, K_PSWPOUT, K_PGPGOUT, K_VMSCAN_WRITE, K_IMMEDIATE, K_PGSCAN_ANON,
  K_PGSCAN_FILE, K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PGSCAN, K_PGSTEAL, K_LOCK_OPS, K_SCANNED, K_RMAP_WALKS,
- K_PTES_CHECKED, K_FILE_WRITES, K_SWAP_OUTS, K_WAKEUPS, K_PAGEOUTRUN, K_BULK, K_RECLAIMS) = range(len(KSWAPD_COUNTS))
+ K_PTES_CHECKED, K_FILE_WRITES, K_SWAP_OUTS, K_WAKEUPS, K_PAGEOUTRUN, K_BULK, K_RECLAIMS, K_PTES_WALKED,
+ K_ATOMIC_UPDATES) = range(len(KSWAPD_COUNTS))
 # the flusher's scalars a run reads and writes (`wb`): pages under writeback, flushers woken
 WB_WRITEBACK, WB_REQUESTED = range(2)
 # what a compiled driver's kswapd step did (driver_kswapd), and bulk_kswapd_wake
@@ -233,6 +234,25 @@ def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab,
         note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, 0, nkeep, 0)
 
 
+@noref
+def count_pageout(census, s, wb, kc):
+    """shrink_folio_list's counts after its pageouts (`census`: _shrink_census's and
+    _shrink_pageout's): immediate reclaims; file pages written (asynchronously: from
+    NR_FILE_DIRTY, `s`, to the flusher's pages under writeback, `wb`) and swap pages written;
+    pgpgout and nr_vmscan_write. Returns the pages paged out."""
+    file_writes, swap_writes = census[6], census[7]
+    nr_pageout = file_writes + swap_writes
+    kc[K_IMMEDIATE] += census[5]
+    s[NR_FILE_DIRTY] -= file_writes
+    wb[WB_WRITEBACK] += file_writes
+    kc[K_FILE_WRITES] += file_writes
+    kc[K_PSWPOUT] += swap_writes
+    kc[K_SWAP_OUTS] += swap_writes
+    kc[K_PGPGOUT] += 4 * nr_pageout
+    kc[K_VMSCAN_WRITE] += nr_pageout
+    return nr_pageout
+
+
 @njit(cache=True)
 def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, rstat, clock, scr, kc):
     """shrink_inactive_list on type t's inactive list with the two-list hooks: isolate from the
@@ -280,16 +300,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
                                                          mparent, swap_type, sw, taken, s[SWAP_USED], s[SWAP_TOTAL],
                                                          nodev[N_FREE])
         freed, keep, keep_active, nact = _shrink_finish(batch, out, fl, flags)
-    file_writes, swap_writes = census[6], census[7]
-    nr_pageout = file_writes + swap_writes
-    kc[K_IMMEDIATE] += census[5]
-    s[NR_FILE_DIRTY] -= file_writes
-    wb[WB_WRITEBACK] += file_writes
-    kc[K_FILE_WRITES] += file_writes
-    kc[K_PSWPOUT] += swap_writes
-    kc[K_SWAP_OUTS] += swap_writes
-    kc[K_PGPGOUT] += 4 * nr_pageout
-    kc[K_VMSCAN_WRITE] += nr_pageout
+    nr_pageout = count_pageout(census, s, wb, kc)
     nfree = len(freed)
     if nfree:
         free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, nodev,
@@ -748,6 +759,6 @@ def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
     kc[:] = 0
 
 
-__all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "driver_kswapd", "flush_counts", "folio_check_references",
+__all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",
            "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists",
            "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due"]

@@ -124,11 +124,18 @@ def _update_gens(ids, lru, lru_gen, nl):
 
 
 def count_lazy(sim, n: int) -> None:
-    """The cost of n lock-free age updates made in one batch: an atomic update each, and one
-    LRU-lock acquisition for the batched size deltas (reset_batch_size)."""
+    """lazy_cost of n lock-free age updates made in one batch, counted."""
     if n:
-        sim.cost["atomic_updates"] += n
-        sim.cost["lru_lock_ops"] += 1
+        atomic, locks = lazy_cost(n)
+        sim.cost["atomic_updates"] += atomic
+        sim.cost["lru_lock_ops"] += locks
+
+
+@noref
+def lazy_cost(n):
+    """The cost of n lock-free age updates made in one batch: (an atomic update each, one
+    LRU-lock acquisition for the batched size deltas, reset_batch_size)."""
+    return n, (1 if n else 0)
 
 
 def logical_sizes(lruvec) -> list[int]:

@@ -130,13 +130,21 @@ def file_is_tiny(nr, nr_classes, may_deactivate, priority, free, high):
 
 
 def nr_swap_pages(sim, memcg=None) -> int:
-    """mem_cgroup_get_nr_swap_pages: the free swap slots, and for a memcg the least room left
-    under memory.swap.max on its way to the root (the root has no limit)."""
+    """mem_cgroup_nr_swap_pages for a memcg (None: the system's free slots)."""
     free = sim.swap.free
-    m = memcg
-    while m is not None and m.parent is not None:
-        free = min(free, int(sim._swap_max[m.id] - sim.swap_usage[m.id]))
-        m = m.parent
+    if memcg is None or memcg.parent is None:
+        return free
+    return int(mem_cgroup_nr_swap_pages(free, memcg.id, sim._swap_max, sim.swap_usage, sim._mparent))
+
+
+@noref
+def mem_cgroup_nr_swap_pages(free, mc, swap_max, swap_usage, mparent):
+    """mem_cgroup_get_nr_swap_pages: the `free` swap slots, and for memcg `mc` the least room
+    left under memory.swap.max on its way to the root (the root, 0, has no limit)."""
+    m = mc
+    while m > 0:
+        free = min(free, swap_max[m] - swap_usage[m])
+        m = mparent[m]
     return free
 
 

@@ -18,24 +18,29 @@ import numpy as np
 from numba import njit
 
 from ..core import lockfree
-from ..core.lockfree import take_one, update_gen
-from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
+from ..core.lockfree import lazy_cost, take_one, update_gen
+from ..core.access import DONE, FREE, NR_FILE_DIRTY, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
-    K_BULK, K_LOCK_OPS, K_PGREFILL, K_PGSCAN, K_PGSCAN_FILE, K_PGSTEAL, K_PGSTEAL_FILE, K_SCANNED, KSWAPD_COUNTS,
-    WAKE_DONE, WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, evict_free, flush_counts, folio_check_references,
-    set_lists, tables, wake_done, wake_due,
+    K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
+    K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, KSWAPD_COUNTS, WAKE_DONE,
+    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, count_pageout, evict_free, flush_counts,
+    folio_check_references, set_lists, tables, wake_done, wake_due,
 )
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     BatchedEvents, ScanControl,
 )
 from ..core.lru import HookOut, isolate_tail_into, list_add, list_del, tail_valid
-from ..core.ptwalk import BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, walk_mm
-from ..core.rmap import folio_mapped, mapped_one
+from ..core.ptwalk import (
+    BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, lookaround_clear, pmd_entry_address, pte_index,
+    walk_mm,
+)
+from ..core.rmap import folio_mapped, mapped_one, walk_referenced
 from ..core.vmscan import (
-    N_FAILURES, N_FREE, N_HIGH, can_reclaim_anon, count_reclaim, balance_priority, driver_stretch,
-    kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, node_scalars, nr_swap_pages, push_slots,
-    set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
+    N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_WRITEBACK, _clean_unmapped_file, _scatter_pending, _shrink_census,
+    _shrink_finish, _shrink_pageout, can_reclaim_anon, count_reclaim, balance_priority, driver_stretch,
+    kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, mem_cgroup_nr_swap_pages, node_scalars,
+    push_slots, set_node_scalars, shrink_folio_list, swap_after_pageout, swappiness as vm_swappiness,
 )
 from ..jit import noref
 from ..machine.folio import (
@@ -842,6 +847,271 @@ def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs
     return len(iso), census[0], census[1], ntail, tq
 
 
+# ---- evict_folios: rules the Python path and the compiled round share, and the round ----------
+
+# evict_folios' changes to scan_control (`rs`): nr_scanned, nr_reclaimed, nr.unqueued_dirty,
+# nr.file_taken
+RS_SCANNED, RS_RECLAIMED, RS_UNQUEUED, RS_FILE_TAKEN = range(4)
+# what shrink_folio_list's rmap walk does with each young PTE (lru_gen_look_around): nothing
+# (lookaround off), folio_update_gen (with a walk struct: kswapd, proactive), look_around_activate
+LOOK_NONE, LOOK_UPDATE_GEN, LOOK_ACTIVATE = range(3)
+
+
+@noref
+def reset_ctrl_pos(ctrl, t):
+    """reset_ctrl_pos with carryover for type t: fold the P term into the I term, halving."""
+    avg_refaulted, avg_total, refaulted, evicted, protected = ctrl
+    for k in range(MAX_NR_TIERS):
+        avg_refaulted[t, k] = (avg_refaulted[t, k] + refaulted[t, k]) // 2
+        avg_total[t, k] = (avg_total[t, k] + protected[t, k] + evicted[t, k]) // 2
+        refaulted[t, k] = 0
+        evicted[t, k] = 0
+        protected[t, k] = 0
+
+
+@noref
+def inc_min_seq_to(ctrl, min_seq, cand, swappiness):
+    """try_to_inc_min_seq with min_seq_candidates' `cand`: each evictable type whose min_seq
+    moves has its PID position reset. Returns whether one moved."""
+    success = False
+    for t in range(2):
+        if not type_evictable(swappiness, t) or cand[t] <= min_seq[t]:
+            continue
+        reset_ctrl_pos(ctrl, t)
+        min_seq[t] = cand[t]
+        success = True
+    return success
+
+
+@noref
+def evictable_min_seq_of(min_seq, swappiness):
+    """The oldest min_seq of the evictable types (evict_folios' and should_run_aging's)."""
+    out = -1
+    for t in range(2):
+        if type_evictable(swappiness, t) and (out < 0 or min_seq[t] < out):
+            out = min_seq[t]
+    return out
+
+
+@noref
+def lru_gen_swappiness(may_swap, swap_free, mc, swap_max, swap_usage, mparent, swappiness):
+    """get_swappiness: 0 without may_swap or with fewer than MIN_LRU_BATCH free swap slots for
+    memcg `mc` (mem_cgroup_get_nr_swap_pages), else the memcg's (or the proactive) swappiness."""
+    if not may_swap or mem_cgroup_nr_swap_pages(swap_free, mc, swap_max, swap_usage, mparent) < MIN_LRU_BATCH:
+        return 0
+    return swappiness
+
+
+@njit(cache=True)
+def scan_folios_lv(lids, lstamps, lohi, t, tier_idx, nr_to_scan, max_seq, min_seq, flags, lru_gen, lru_refs, flru,
+                   fstamp, nr, nr_logical, row, clock, push, protected_t, census, pre, tailq):
+    """scan_folios on the lruvec's lists (`lids`, `lstamps`: the eight lists' arrays, `lohi`
+    their windows; the oldest list's lo is updated): nothing while type t has MIN_NR_GENS
+    generations, else scan_folios_on the list of its oldest one. Returns (folios scanned, what
+    scan_folios returns: 0 when it isolated none and stopped short of its batch, isolated
+    folios, slots in `push`, folios in `tailq`)."""
+    if max_seq - min_seq[t] + 1 == MIN_NR_GENS:
+        return 0, 0, np.empty(0, dtype=np.int64), 0, 0
+    scan_batch = scan_batch_of(nr_to_scan, pre)
+    lru = t * MAX_NR_GENS + min_seq[t] % MAX_NR_GENS
+    n, lohi[2 * lru], iso, npush, ntail = scan_folios_on(
+        lids[lru], lstamps[lru], lohi[2 * lru], lohi[2 * lru + 1], scan_batch, lru, t, tier_idx, min_seq[t], flags,
+        lru_gen, lru_refs, flru, fstamp, nr, nr_logical, row, clock, push, protected_t, census, pre, tailq)
+    return n, (n if len(iso) or n == scan_batch else 0), iso, npush, ntail
+
+
+@noref
+def count_scan(kc, rs, t, n, niso, census):
+    """scan_folios' counts for n folios scanned of type t, niso isolated: PGSCAN_* of the
+    isolated, pgrefill of the sorted, pages_scanned; for file, sc->nr's taken (the isolated and
+    the dirty ones sorted) and unqueued dirty (`census`: sort_and_isolate's)."""
+    kc[K_PGSCAN] += niso
+    kc[K_PGSCAN_FILE if t == LRU_FILE else K_PGSCAN_ANON] += niso
+    kc[K_PGREFILL] += n - niso
+    kc[K_SCANNED] += n
+    if t == LRU_FILE:
+        rs[RS_FILE_TAKEN] += niso + census[0]
+        rs[RS_UNQUEUED] += census[1]
+
+
+@njit(cache=True)
+def _push_room(push, npush, need):
+    """`push` (HookOut's slots) with room for `need` slots past its first npush: grown, the
+    slots kept, when it lacks it."""
+    if npush + need <= len(push[0]):
+        return push
+    m = 2 * (npush + need)
+    grown = (np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64))
+    for k in range(3):
+        grown[k][:npush] = push[k][:npush]
+    return grown
+
+
+@njit(cache=True)
+def _push_from(push, npush):
+    """The free part of `push` past its first npush slots."""
+    return push[0][npush:], push[1][npush:], push[2][npush:]
+
+
+@njit(cache=True)
+def _look_around(found, look, lk, row, swappiness, seqs, flags, ftype, lru_refs, flru, fstamp, lru_gen, fmemcg, nr, nl,
+                 present, pyoung, clock, push, kc):
+    """lru_gen_look_around on each young PTE shrink_folio_list's rmap walk found (`found`, in
+    order: core.rmap.folio_referenced_lookaround): lookaround_clear's windows (`lk`: the PTE
+    table's addresses, the VMAs, core.ptwalk.PteIndex, the PTEs' folios, the folios' nodes, the
+    node tested or -1) over the types get_swappiness allows, then each young neighbour's folio
+    through folio_update_gen (LOOK_UPDATE_GEN, lock-free) or look_around_activate
+    (LOOK_ACTIVATE). Returns (slots in `push`, dense PMD tables for the Bloom filter)."""
+    vaddr, pid, pmd, vma_keys, vma_bounds, rank, pte_keys, pte_order, ppage, fnid, nid = lk
+    _, _, pages, walked, dense = lookaround_clear(found, vaddr, pid, pmd, vma_keys, vma_bounds, rank, pte_keys,
+                                                  pte_order, present, pyoung, ppage, flags, flru, ftype, fmemcg, fnid,
+                                                  row, nid, swappiness != MIN_SWAPPINESS,
+                                                  swappiness <= MAX_SWAPPINESS)
+    kc[K_PTES_WALKED] += walked
+    npush = 0
+    if len(pages) == 0:
+        return npush, dense
+    if look == LOOK_UPDATE_GEN:
+        n, nanon = folio_update_gen(pages, seqs[row, 0] % MAX_NR_GENS, flags, lru_refs, lru_gen, ftype, nl[row], True,
+                                    False, np.empty(len(pages), dtype=np.int64))
+        for c in (nanon, n - nanon):  # each type's batch (MGLRU._update_gen)
+            atomic, locks = lazy_cost(c)
+            kc[K_ATOMIC_UPDATES] += atomic
+            kc[K_LOCK_OPS] += locks
+    else:
+        npush, nact = look_around_activate(pages, row, seqs, flags, ftype, lru_refs, flru, fstamp, lru_gen, nr, nl,
+                                           clock, push, False)
+        kc[K_PGACTIVATE] += nact
+        kc[K_LOCK_OPS] += nact  # folio_activate: one LRU-lock acquisition each
+    return npush, dense
+
+
+@njit(cache=True)
+def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swtab, lk, row, nid, seqs, ctrl, usage,
+                nodev, s, wb, swappiness, swap_ctl, kswapd, may_writepage, nr_to_scan, look, clock, push, kc, rs):
+    """evict_folios (after the rework) for the lruvec in `row` of node `nid`, as MGLRU's
+    per-batch Python path runs it: isolate_folios (get_type_to_scan, get_tier_idx,
+    scan_folios_lv on one type, then the other), try_to_inc_min_seq, then shrink_folio_list
+    (_shrink_census, the rmap walk with lru_gen_look_around, set_refs_verdicts, _shrink_pageout,
+    swap_after_pageout, _shrink_finish, lru_gen_eviction's tokens, the folios freed), the
+    survivors put back (evict_putback) and the clean unmapped ones retried once. `lids`,
+    `lstamps`, `lohi`: the eight lists (scan_folios_lv); `ftab`, `ptab`, `lvt`, `swtab`: as
+    core.kswapd.tables; `nl`: the logical sizes; `seqs[row]`: max_seq and min_seq (updated);
+    `ctrl`: the PID counters; `usage`, `nodev`, `s`, `wb`: as core.kswapd.kswapd_balance's;
+    `swap_ctl`: (may_swap, the memcg's swappiness) for get_swappiness at each
+    shrink_folio_list; `lk`: _look_around's. List insertions go in `push` (HookOut's slots,
+    grown as needed), then onto the lists (_push_lists: `lohi` updated), counters in `kc`
+    (KSWAPD_COUNTS) and `rs` (RS_*). Returns (what evict_folios returns, push, the slots in it
+    left for HookOut.apply, the lookarounds' dense PMD tables)."""
+    fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
+    present, pyoung, pexec, nxt_of = ptab
+    nr, parent = lvt[0], lvt[4]
+    swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
+    max_seq = seqs[row, 0]
+    min_seq = seqs[row, 1:]
+    kc[K_LOCK_OPS] += 1
+    npush = 0
+    census = np.zeros(2, dtype=np.int64)
+    no_tail = np.empty((2, 0), dtype=np.int64)
+    # isolate_folios
+    t = get_type_to_scan(ctrl, swappiness)
+    iso = np.empty(0, dtype=np.int64)
+    scanned = 0
+    for _ in range(int(type_evictable(swappiness, LRU_ANON)) + int(type_evictable(swappiness, LRU_FILE))):
+        push = _push_room(push, npush, MAX_LRU_BATCH)
+        census[:] = 0
+        n, scanned, iso, k, _ = scan_folios_lv(lids, lstamps, lohi, t, get_tier_idx(ctrl, t, False), nr_to_scan,
+                                               max_seq, min_seq, flags, lru_gen, lru_refs, flru, fstamp, nr, nl, row,
+                                               clock, _push_from(push, npush), ctrl[4][t], census, False, no_tail)
+        npush += k
+        if n:
+            count_scan(kc, rs, t, n, len(iso), census)
+        if scanned:
+            break
+        t = 1 - t
+    scanned += int(inc_min_seq_to(ctrl, min_seq, min_seq_candidates(nr[row], min_seq, max_seq, swappiness, False),
+                                  swappiness))
+    if evictable_min_seq_of(min_seq, swappiness) + MIN_NR_GENS > max_seq:
+        scanned = 0
+    dense = np.empty(0, dtype=np.int64)
+    if len(iso) == 0:
+        return scanned, push, npush, dense
+    ids = iso
+    skip_retry = False
+    while True:
+        # shrink_folio_list
+        k = len(ids)
+        rs[RS_SCANNED] += k
+        fl = flags[ids]
+        if _clean_unmapped_file(ids, fl, ftype, pte_head):
+            freed, keep = ids, ids[:0]  # no young PTE: set_refs_verdicts' RECLAIM for each
+        else:
+            out = np.zeros(k, dtype=np.int8)
+            c8 = np.zeros(8, dtype=np.int64)
+            pid = _shrink_census(ids, flags, ftype, kswapd, nodev[N_WRITEBACK] != 0, out, c8)
+            verdict = np.full(k, -1, dtype=np.int8)
+            if len(pid):
+                young, vm_exec, walked, checked, found = walk_referenced(pid, pte_head, present, pyoung, pexec, nxt_of)
+                kc[K_RMAP_WALKS] += walked
+                kc[K_PTES_CHECKED] += checked
+                if look != LOOK_NONE and len(found):
+                    swp = lru_gen_swappiness(swap_ctl[0], s[SWAP_TOTAL] - s[SWAP_USED], row, swap_max, swap_usage,
+                                             mparent, swap_ctl[1])
+                    push = _push_room(push, npush, len(found) * MIN_LRU_BATCH)
+                    k2, d = _look_around(found, look, lk, row, swp, seqs, flags, ftype, lru_refs, flru, fstamp,
+                                         lru_gen, fmemcg, nr, nl, present, pyoung, clock, _push_from(push, npush), kc)
+                    npush += k2
+                    if len(d):
+                        dense = np.concatenate((dense, d))
+                _scatter_pending(out, set_refs_verdicts(pid, young, flags, lru_refs), verdict)
+            taken = _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, kswapd,
+                                    may_writepage, nodev[N_DIRTY] != 0, out, c8, fmemcg, fswap_memcg, swap_usage,
+                                    swap_max, mparent, swap_events, swap_type, sw)
+            s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(ids, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max,
+                                                             mparent, swap_type, sw, taken, s[SWAP_USED],
+                                                             s[SWAP_TOTAL], nodev[N_FREE])
+            count_pageout(c8, s, wb, kc)
+            freed, keep, _, nact = _shrink_finish(ids, out, fl, flags)
+            kc[K_PGACTIVATE] += nact
+            rs[RS_UNQUEUED] += c8[1]
+        nfree = len(freed)
+        if nfree:  # __remove_mapping with lru_gen_eviction's shadows, then free
+            evict_free(freed, eviction_tokens(freed, flags, ftype, lru_refs, min_seq, ctrl[3], False, nid), row,
+                       flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, parent, nodev, kc)
+        rs[RS_RECLAIMED] += nfree
+        retry = keep
+        if len(keep):
+            push = _push_room(push, npush, len(keep))
+            retry, k2, nput = evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fstamp, lru_gen,
+                                            nr, nl, clock, _push_from(push, npush), (present, pexec, nxt_of, pte_head),
+                                            False)
+            npush += k2
+            if nput:
+                kc[K_LOCK_OPS] += 1
+        kc[K_PGSTEAL] += nfree
+        kc[K_PGSTEAL_FILE if t == LRU_FILE else K_PGSTEAL_ANON] += nfree
+        if len(retry) == 0:
+            break
+        ids = retry
+        rs[RS_SCANNED] -= len(ids)
+        skip_retry = True
+    return scanned, push, _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1]), dense
+
+
+@noref
+def _push_lists(push, npush, lids, lstamps, lohi, base):
+    """HookOut.apply of the first npush slots of `push` (lists named base + list, base: the
+    lruvec's first) onto the lruvec's lists (push_slots), when they have the room. Returns the
+    slots left for HookOut.apply: 0, or npush (nothing was pushed)."""
+    for k in range(npush):
+        push[1][k] -= base
+    if push_slots(push, npush, lids, lstamps, lohi):
+        return 0
+    for k in range(npush):
+        push[1][k] += base
+    return npush
+
+
 # ---- the hot path -----------------------------------------------------------------------------
 
 
@@ -1137,12 +1407,25 @@ class LruGen:
         return self.max_seq - self.min_seq[t] + 1
 
     def evictable_min_seq(self, swappiness: int) -> int:
-        return min(self.min_seq[t] for t in evictable_types(swappiness))
+        return int(evictable_min_seq_of(np.asarray(self.min_seq, dtype=np.int64), swappiness))
 
 
 def positive_ctrl_err(sp, pv) -> bool:
     """positive_ctrl_err on two control positions (refaulted, total, gain)."""
     return ctrl_err_ok(sp.refaulted, sp.total, sp.gain, pv.refaulted, pv.total, pv.gain)
+
+
+# the hooks evict_round has written in: a subclass (a reclaim_ext plug-in) that overrides one
+# of them takes evict_folios' per-step path
+_EVICT_HOOKS = ("isolate_folios", "scan_folios", "references", "rmap_look", "eviction_token", "eviction_lruvec",
+                "_putback", "_update_gen", "_activate", "get_swappiness", "try_to_inc_min_seq", "_min_seq_candidates",
+                "get_type_to_scan", "get_tier_idx", "_reset_ctrl_pos")
+
+
+@functools.cache
+def _own_evict_hooks(cls) -> bool:
+    """Whether class `cls` has MGLRU's own evict_folios hooks (_EVICT_HOOKS)."""
+    return all(getattr(cls, h) is getattr(MGLRU, h) for h in _EVICT_HOOKS)
 
 
 class MGLRU(BatchedEvents):
@@ -1188,11 +1471,9 @@ class MGLRU(BatchedEvents):
         return lru
 
     def get_swappiness(self, sim, lruvec, sc: ScanControl) -> int:
-        """get_swappiness: 0 without may_swap or with fewer than MIN_LRU_BATCH free swap slots (for the
-        lruvec's memcg, under its memory.swap.max: mem_cgroup_get_nr_swap_pages)."""
-        if not sc.may_swap or nr_swap_pages(sim, lruvec.memcg) < MIN_LRU_BATCH:
-            return 0
-        return vm_swappiness(sim, lruvec, sc)
+        """get_swappiness (lru_gen_swappiness) for the lruvec's memcg."""
+        return int(lru_gen_swappiness(sc.may_swap, sim.swap.free, lruvec.memcg.id, sim._swap_max, sim.swap_usage,
+                                      sim._mparent, vm_swappiness(sim, lruvec, sc)))
 
     def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
         """folio_seq over arrays."""
@@ -1359,12 +1640,7 @@ class MGLRU(BatchedEvents):
     # ---- aging -----------------------------------------------------------------------------------
 
     def _reset_ctrl_pos(self, lg: LruGen, t: int) -> None:
-        """reset_ctrl_pos with carryover: fold the P term into the I term, halving."""
-        lg.avg_refaulted[t] = (lg.avg_refaulted[t] + lg.refaulted[t]) // 2
-        lg.avg_total[t] = (lg.avg_total[t] + lg.protected[t] + lg.evicted[t]) // 2
-        lg.refaulted[t] = 0
-        lg.evicted[t] = 0
-        lg.protected[t] = 0
+        reset_ctrl_pos(lg.ctrl, t)
 
     def inc_min_seq(self, sim, lruvec, t: int, swappiness: int) -> None:
         """inc_min_seq: an evictable type's oldest generation is emptied into the next one (or the
@@ -1454,35 +1730,56 @@ class MGLRU(BatchedEvents):
         return get_tier_idx(lg.ctrl, t, self.pre_rework)
 
     def scan_folios(self, sim, lruvec, sc, t: int, tier_idx: int, nr_to_scan: int) -> tuple[int, np.ndarray]:
-        """scan_folios (scan_folios_on) on the oldest generation of type t, and its counters.
-        Returns (scanned, isolated ids in isolation order)."""
+        """scan_folios (scan_folios_lv) on the oldest generation of type t, and its counters
+        (count_scan). Returns (scanned, isolated ids in isolation order)."""
         lg = self.lrugen(lruvec)
-        if lg.nr_gens(t) == MIN_NR_GENS:
-            return 0, np.zeros(0, dtype=np.int64)
-        f, table = sim.folios, lruvec.table
-        scan_batch = scan_batch_of(nr_to_scan, self.pre_rework)
-        lru = t * MAX_NR_GENS + lru_gen_from_seq(lg.min_seq[t])
-        fl = lruvec.lists[lru]
-        out = HookOut.get(sim, (), scan_batch, lruvec.node)
+        f, table, lists = sim.folios, lruvec.table, lruvec.lists
+        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        out = HookOut.get(sim, (), MAX_LRU_BATCH, lruvec.node)
         census = np.zeros(2, dtype=np.int64)
-        tailq = np.empty((2, scan_batch if self.pre_rework else 0), dtype=np.int64)
-        n, fl.lo, iso, out.npush, ntail = scan_folios_on(
-            fl.ids, fl.stamps, fl.lo, fl.hi, scan_batch, lru, t, tier_idx, lg.min_seq[t], f.flags, f.lru_gen,
-            f.lru_refs, f.lru, f.stamp, table.nr, table.nr_logical, lruvec.row, sim._stamp_clock, out.push,
-            lg.protected[t], census, self.pre_rework, tailq)
+        tailq = np.empty((2, MAX_LRU_BATCH if self.pre_rework else 0), dtype=np.int64)
+        n, scanned, iso, out.npush, ntail = scan_folios_lv(
+            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, t, tier_idx, nr_to_scan,
+            lg.max_seq, np.asarray(lg.min_seq, dtype=np.int64), f.flags, f.lru_gen, f.lru_refs, f.lru, f.stamp,
+            table.nr, table.nr_logical, lruvec.row, sim._stamp_clock, out.push, lg.protected[t], census,
+            self.pre_rework, tailq)
         if n == 0:
             return 0, iso
+        for k, fl in enumerate(lists):
+            fl.lo = int(lohi[2 * k])
         out.apply()
         if ntail:  # list_move_tail, one after the other: the last is the oldest
             lockfree.add(sim, lruvec, tailq[0, :ntail], tailq[1, :ntail], tail=True)
-        niso = len(iso)
-        count_reclaim(sim, lruvec, sc, "pgscan", t, niso)  # scan_folios: PGSCAN_* of the isolated
-        sim.vm["pgrefill"] += n - niso
-        sim.cost["pages_scanned"] += n
-        if t == LRU_FILE:
-            sc.nr.file_taken += niso + int(census[0])
-            sc.nr.unqueued_dirty += int(census[1])
-        return (n if niso or n == scan_batch else 0), iso
+        kc, rs = self._counts(sim)
+        count_scan(kc, rs, t, n, len(iso), census)
+        self._flush(sim, lruvec, sc, kc, rs)
+        return scanned, iso
+
+    @staticmethod
+    def _counts(sim) -> tuple[np.ndarray, np.ndarray]:
+        """The simulator's counter buffers for evict_folios' compiled steps (KSWAPD_COUNTS, RS_*),
+        at zero."""
+        rs = sim.__dict__.get("_evict_rs")
+        if rs is None:
+            rs = sim.__dict__["_evict_rs"] = np.zeros(4, dtype=np.int64)
+        return buffers(sim)[2], rs
+
+    @staticmethod
+    def _flush(sim, lruvec, sc, kc: np.ndarray, rs: np.ndarray) -> None:
+        """Counts of evict_folios' compiled steps to the simulator (flush_counts; direct reclaim's
+        PGSCAN / PGSTEAL as count_reclaim counts them) and to `sc`; both buffers reset."""
+        if not sc.kswapd:  # flush_counts names kswapd's events
+            for k, name in ((K_PGSCAN, "pgscan_direct"), (K_PGSTEAL, "pgsteal_direct")):
+                if kc[k]:
+                    sim.count(lruvec, name, int(kc[k]))
+                    kc[k] = 0
+        flush_counts(sim, lruvec, kc)
+        scanned, reclaimed, unqueued, taken = rs.tolist()
+        sc.nr_scanned += scanned
+        sc.nr_reclaimed += reclaimed
+        sc.nr.unqueued_dirty += unqueued
+        sc.nr.file_taken += taken
+        rs[:] = 0
 
     def isolate_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int):
         lg = self.lrugen(lruvec)
@@ -1510,18 +1807,14 @@ class MGLRU(BatchedEvents):
         return t, np.zeros(0, dtype=np.int64), 0
 
     def try_to_inc_min_seq(self, lruvec, swappiness: int) -> bool:
-        """try_to_inc_min_seq: skip empty oldest generations (physically empty lists), keep anon
-        and file within one generation of max_seq - 2 of each other."""
+        """try_to_inc_min_seq (inc_min_seq_to): skip empty oldest generations (physically empty
+        lists), keep anon and file within one generation of max_seq - 2 of each other."""
         lg = self.lrugen(lruvec)
-        min_seq = self._min_seq_candidates(lruvec, swappiness)
-        success = False
-        for t in evictable_types(swappiness):
-            if min_seq[t] <= lg.min_seq[t]:
-                continue
-            self._reset_ctrl_pos(lg, t)
-            lg.min_seq[t] = min_seq[t]
-            success = True
-        return success
+        min_seq = np.asarray(lg.min_seq, dtype=np.int64)
+        success = inc_min_seq_to(lg.ctrl, min_seq, np.asarray(self._min_seq_candidates(lruvec, swappiness)),
+                                 swappiness)
+        lg.min_seq[:] = min_seq.tolist()
+        return bool(success)
 
     def _min_seq_candidates(self, lruvec, swappiness: int) -> list[int]:
         """What try_to_inc_min_seq would set min_seq to."""
@@ -1529,7 +1822,61 @@ class MGLRU(BatchedEvents):
         return min_seq_candidates(lruvec.table.nr[lruvec.row], np.asarray(lg.min_seq, dtype=np.int64), lg.max_seq,
                                   swappiness, self.pre_rework).tolist()
 
+    def evict_compiled(self, sim, lruvec, sc) -> bool:
+        """Whether evict_folios runs as evict_round: the rules after the rework, MGLRU's own
+        hooks (_own_evict_hooks), a trusted policy without contract checks (config.check), no
+        demotion and the compiled paths on (Simulator.bulk_on), and lookaround with a walk struct
+        only through the lock-free update (without it, lockfree.promote moves the folios)."""
+        if self.pre_rework or not self.trusted or sim.config.check or not sim.bulk_on(lruvec.node):
+            return False
+        if self.uses("lookaround") and not self.uses("lockfree") and (sc.kswapd or sc.proactive):
+            return False
+        return _own_evict_hooks(type(self))
+
+    def _evict_round(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
+        """evict_folios as one evict_round call: its arguments, and its results handed back."""
+        lg = self.lrugen(lruvec)
+        f, p, node, row, lists = sim.folios, sim.ptes, lruvec.node, lruvec.row, lruvec.lists
+        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        seqs = np.empty((row + 1, 3), dtype=np.int64)
+        seqs[row] = lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]
+        look = LOOK_NONE
+        if self.uses("lookaround"):
+            look = LOOK_UPDATE_GEN if sc.kswapd or sc.proactive else LOOK_ACTIVATE  # set_mm_walk
+        idx = pte_index(sim)
+        lk = (p.vaddr, p.pid, p.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys, idx.pte_order, p.page,
+              f.nid, node.nid if len(sim.nodes) > 1 else -1)  # (core.ptwalk._eligibility's node)
+        ftab, ptab, lvt, swtab, _ = tables(sim, lruvec)
+        mcs = sim._memcg_list
+        usage = np.array([m.usage for m in mcs], dtype=np.int64)
+        nodev = node_scalars(node)
+        s = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)
+        wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
+        swap_ctl = np.array([sc.may_swap, vm_swappiness(sim, lruvec, sc)], dtype=np.int64)
+        out = HookOut.get(sim, (), 2 * MAX_LRU_BATCH, node)
+        kc, rs = self._counts(sim)
+        scanned, out.push, out.npush, dense = evict_round(
+            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab, f.lru_gen, f.lru_refs, ptab,
+            lvt, lruvec.table.nr_logical, swtab, lk, row, node.nid, seqs, lg.ctrl, usage, nodev, s, wb, swappiness,
+            swap_ctl, sc.kswapd, sc.may_writepage, nr_to_scan, look, sim._stamp_clock, out.push, kc, rs)
+        for k, fl in enumerate(lists):
+            fl.lo, fl.hi = int(lohi[2 * k]), int(lohi[2 * k + 1])
+        lg.min_seq[:] = seqs[row, 1:].tolist()
+        out.apply()  # what _push_lists left
+        set_node_scalars(node, nodev)
+        sim.nr_file_dirty = int(s[NR_FILE_DIRTY])  # the swap slots are in sim.swap.table
+        sim.nr_writeback = int(wb[0])
+        for m, u in zip(mcs, usage.tolist()):
+            m.usage = u
+        if len(dense) and self.uses("bloom") and self.uses("ptwalk"):  # lru_gen_look_around's update_bloom_filter
+            lg.bloom.add(lg.max_seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))
+        self._flush(sim, lruvec, sc, kc, rs)
+        return int(scanned)
+
     def evict_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
+        """evict_folios: evict_round when it applies (evict_compiled), else this per-step path."""
+        if self.evict_compiled(sim, lruvec, sc):
+            return self._evict_round(sim, lruvec, sc, nr_to_scan, swappiness)
         lg = self.lrugen(lruvec)
         sim.cost["lru_lock_ops"] += 1
         t, ids, scanned = self.isolate_folios(sim, lruvec, sc, nr_to_scan, swappiness)

@@ -1,0 +1,209 @@
+"""MGLRU's evict_folios as one compiled call (evict_round) is its per-step Python path: on the
+same state both leave the same folios, lists, generations, PID counters, shadows, swap slots,
+counters and scan_control, batch after batch of real runs (each batch is run both ways from one
+snapshot); and the cases evict_round does not cover take the Python path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
+from reclaim_ext.core.ops import ScanControl
+from reclaim_ext.machine.memcg import MemcgConfig
+from reclaim_ext.policies import get_policy
+from reclaim_ext.policies.mglru import MGLRU
+from reclaim_ext.trace import make_workload
+
+_SCALARS = (int, float, bool, np.integer, np.floating, np.bool_, type(None))
+
+
+def _objects(sim, lruvec, sc) -> dict:
+    """Every object evict_folios may change, by name."""
+    lg = sim.ops.lrugen(lruvec)
+    objs = {"sim": sim, "folios": sim.folios, "ptes": sim.ptes, "swap": sim.swap, "table": lruvec.table,
+            "lrugen": lg, "bloom": lg.bloom, "node": lruvec.node, "sc": sc, "sc.nr": sc.nr, "lruvec": lruvec}
+    for m in sim._memcg_list:
+        objs[f"memcg{m.id}"] = m
+    for k, fl in enumerate(lruvec.lists):
+        objs[f"list{k}"] = fl
+    return objs
+
+
+def _fields(obj) -> dict:
+    d = obj.__dict__ if hasattr(obj, "__dict__") else {}
+    if hasattr(obj, "__slots__"):
+        d = {**d, **{k: getattr(obj, k) for k in obj.__slots__ if hasattr(obj, k)}}
+    return d
+
+
+def snapshot(sim, lruvec, sc) -> dict:
+    """Copies of the arrays, numbers, lists of numbers and counter dicts of _objects."""
+    snap = {}
+    for name, obj in _objects(sim, lruvec, sc).items():
+        for k, v in _fields(obj).items():
+            if isinstance(v, np.ndarray):
+                snap[name, k] = v.copy()
+            elif isinstance(v, _SCALARS):
+                snap[name, k] = v
+            elif isinstance(v, list) and all(isinstance(x, _SCALARS) for x in v):
+                snap[name, k] = list(v)
+            elif isinstance(v, list) and all(isinstance(x, np.ndarray) or x is None for x in v):
+                snap[name, k] = [None if x is None else x.copy() for x in v]
+            elif isinstance(v, dict) and all(isinstance(x, _SCALARS) for x in v.values()):
+                snap[name, k] = dict(v)
+    return snap
+
+
+def restore(sim, lruvec, sc, snap: dict) -> None:
+    """Put the snapshot back (arrays in place where they can be: others may view them)."""
+    objs = _objects(sim, lruvec, sc)
+    for (name, k), v in snap.items():
+        obj = objs[name]
+        cur = getattr(obj, k)
+        if isinstance(v, np.ndarray) and isinstance(cur, np.ndarray) and cur.shape == v.shape \
+                and not name.startswith("list"):
+            cur[...] = v
+        elif isinstance(v, np.ndarray):
+            setattr(obj, k, v.copy())
+        elif isinstance(v, dict):
+            cur.clear()
+            cur.update(v)
+        elif isinstance(v, list) and isinstance(cur, list):
+            cur[:] = [x.copy() if isinstance(x, np.ndarray) else x for x in v]
+        else:
+            setattr(obj, k, v)
+
+
+def differences(a: dict, b: dict, sim) -> list[str]:
+    """What differs between two snapshots (lists compared by their folios, tail first)."""
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        name, k = key
+        if name.startswith("list") or (name == "sim" and k == "_hook_out"):
+            continue
+        x, y = a.get(key), b.get(key)
+        same = np.array_equal(x, y) if isinstance(x, np.ndarray) else (
+            all(np.array_equal(p, q) for p, q in zip(x, y)) and len(x) == len(y)
+            if isinstance(x, list) and x and isinstance(x[0], np.ndarray) else x == y)
+        if not same:
+            if isinstance(x, dict):
+                out.append(f"{name}.{k}: " + ", ".join(f"{c} {x.get(c)} != {y.get(c)}" for c in sorted(set(x) | set(y))
+                                                          if x.get(c) != y.get(c)))
+            else:
+                out.append(f"{name}.{k}")
+    return out
+
+
+def list_contents(sim, lruvec) -> list[list[int]]:
+    return [fl.valid_ids(sim.folios).tolist() for fl in lruvec.lists]
+
+
+class Both:
+    """MGLRU.evict_folios replaced by: evict_round and the Python path from one snapshot,
+    compared; the run goes on from the Python path's state."""
+
+    def __init__(self, monkeypatch):
+        self.compared = 0
+        self.direct = 0  # of them, direct reclaim's (no walk struct)
+        self.diffs: list = []
+        orig = MGLRU.evict_folios
+
+        def evict_folios(ops, sim, lruvec, sc, nr_to_scan, swappiness):
+            if not ops.evict_compiled(sim, lruvec, sc):
+                return orig(ops, sim, lruvec, sc, nr_to_scan, swappiness)
+            before = snapshot(sim, lruvec, sc)
+            got = ops._evict_round(sim, lruvec, sc, nr_to_scan, swappiness)
+            compiled, clists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
+            restore(sim, lruvec, sc, before)
+            monkeypatch.setattr(MGLRU, "evict_compiled", lambda *a: False)
+            want = orig(ops, sim, lruvec, sc, nr_to_scan, swappiness)
+            monkeypatch.setattr(MGLRU, "evict_compiled", compiled_check)
+            python, plists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
+            d = differences(compiled, python, sim)
+            if clists != plists:
+                d.append("lists")
+            if got != want:
+                d.append(f"returned {got} != {want}")
+            if d:
+                self.diffs.append(d)
+            self.compared += 1
+            self.direct += not sc.kswapd
+            return want
+
+        compiled_check = MGLRU.evict_compiled
+        monkeypatch.setattr(MGLRU, "evict_folios", evict_folios)
+
+
+def run(policy="mglru", mechanisms=None, memcgs=(), **config) -> Simulator:
+    workload = config.pop("workload", "mixed")
+    params = config.pop("params", {})
+    cfg = dict(memory_pages=3000, swap_pages=3000, mode="fast", check=False)
+    cfg.update(config)
+    sim = Simulator(SimConfig(**cfg, memcgs=list(memcgs)), get_policy(policy, mechanisms))
+    try:
+        sim.run(make_workload(workload, **params))
+    except OutOfMemory:
+        pass
+    return sim
+
+
+CASES = {
+    "mixed": {"params": {"accesses": 150_000, "anon_pages": 600, "file_pages": 900, "exec_pages": 100}},
+    "anon-dirty": {"workload": "zipf", "params": {"accesses": 100_000, "pages": 5000, "kind": "anon",
+                                                     "write_ratio": 0.5}},
+    "mmap-writes": {"workload": "zipf", "params": {"accesses": 100_000, "pages": 5000, "kind": "mmap",
+                                                      "write_ratio": 0.3}},
+    "no-swap": {"swap_pages": 0, "params": {"accesses": 100_000, "anon_pages": 300, "file_pages": 1500}},
+    # direct reclaim of two memcgs at their memory.max (no walk struct: look_around_activate), one
+    # under a memory.swap.max
+    "memcg-limits": {"memory_pages": 6000, "params": {"accesses": 100_000, "procs": 2, "anon_pages": 800,
+                                                       "file_pages": 900},
+                     "memcgs": (MemcgConfig("a", pids=[0], max=1200, swap_max=300),
+                                MemcgConfig("b", pids=[1], max=1500))},
+    "swap-full": {"swap_pages": 200, "params": {"accesses": 100_000, "anon_pages": 500, "file_pages": 900}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("mechanisms", [None, "-lookaround", "-ptwalk"])
+def test_evict_round_equals_python_path(case, mechanisms, monkeypatch):
+    both = Both(monkeypatch)
+    run(mechanisms=mechanisms, **{k: (dict(v) if isinstance(v, dict) else v) for k, v in CASES[case].items()})
+    assert both.compared > 20
+    assert both.diffs == []
+    if "memcgs" in CASES[case]:
+        assert both.direct > 0
+
+
+class Referencing(MGLRU):
+    """A plug-in that overrides one of the hooks evict_round has written in."""
+
+    def references(self, sim, lruvec, ids, young, vm_exec, sc):
+        return super().references(sim, lruvec, ids, young, vm_exec, sc)
+
+
+def evict_compiled(ops, mode="fast", check=False, bulk_reclaim=True, kswapd=True) -> bool:
+    sim = Simulator(SimConfig(memory_pages=1000, swap_pages=1000, mode=mode, check=check, bulk_reclaim=bulk_reclaim),
+                    ops)
+    lv = sim.root_lruvec(sim.node)
+    return ops.evict_compiled(sim, lv, ScanControl(nr_to_reclaim=32, kswapd=kswapd))
+
+
+def test_evict_round_runs_for_mglru():
+    assert evict_compiled(get_policy("mglru"))
+    assert evict_compiled(get_policy("mglru"), kswapd=False)
+    assert evict_compiled(get_policy("mglru", "-lookaround,-lockfree"))
+    assert evict_compiled(get_policy("mglru", "-lockfree"), kswapd=False)  # look_around_activate
+
+
+@pytest.mark.parametrize("why", ["mglru-6.12", "check", "no bulk", "plug-in hook", "untrusted",
+                                 "lookaround walk without lockfree"])
+def test_evict_round_leaves_the_rest_to_the_python_path(why, monkeypatch):
+    ops = get_policy("mglru-6.12" if why == "mglru-6.12" else "mglru",
+                     "-lockfree" if why == "lookaround walk without lockfree" else None)
+    if why == "plug-in hook":
+        ops = Referencing()
+    if why == "untrusted":
+        monkeypatch.setattr(ops, "trusted", False)
+    assert not evict_compiled(ops, check=why == "check", bulk_reclaim=why != "no bulk")
