@@ -61,10 +61,8 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
                 cls = ACTIVE
             npush = list_add(g, row, t * 2 + cls, flru, fstamp, nr, clock, push, npush)
         else:
-            # folio_mark_accessed: referenced on the first touch, activated on the second (of
-            # an evictable inactive folio on a list); otherwise PG_referenced is set (a store,
-            # not a test: whether it was set is a coin toss on a random page, a branch the CPU
-            # would mispredict)
+            # folio_mark_accessed: an evictable inactive folio on a list, referenced, is activated;
+            # else PG_referenced is stored (not tested: a branch mispredicted on random pages)
             fl = flags[g]
             if (fl & (PG_referenced | PG_unevictable | PG_active)) != PG_referenced or flru[g] < 0:
                 flags[g] = fl | PG_referenced
