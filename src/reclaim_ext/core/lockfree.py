@@ -60,11 +60,8 @@ def add(sim, lruvec, ids: np.ndarray, lrus, tail: bool = False) -> None:
 
 def take(sim, lruvec, ids: np.ndarray) -> None:
     """Folios just taken off their physical lists (isolation, deletion): drop them logically."""
-    if len(ids) == 0:
-        return
-    f = sim.folios
-    _count(lruvec, f.lru_gen[ids], -1)
-    f.lru_gen[ids] = NO_LIST
+    if len(ids):
+        _take_all(np.asarray(ids, dtype=np.int64), sim.folios.lru_gen, lruvec.nr_logical.a)
 
 
 def pop_tail(sim, lruvec, lru: int, n: int) -> np.ndarray:
@@ -115,6 +112,12 @@ def take_one(g, lru_gen, nl):
     """take for one folio from compiled code: it leaves its logical list."""
     nl[lru_gen[g]] -= 1
     lru_gen[g] = NO_LIST
+
+
+@njit(cache=True)
+def _take_all(ids, lru_gen, nl):
+    for i in range(len(ids)):
+        take_one(ids[i], lru_gen, nl)
 
 
 @njit(cache=True)
