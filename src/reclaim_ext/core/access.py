@@ -332,7 +332,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                     if ftype[g] == LRU_FILE:
                         pid_zonelist[pid, 1] += 1  # a page-cache allocation (il_prev moves on)
                     major = ftype[g] == LRU_FILE or fever[g]
-                    ne = _alloc(g, mc, nid, True, True, writes[i], flags, ftype, fmemcg, fnid, fshadow, fws, fever,
+                    ne = _alloc(g, mc, nid, True, True, writes[i] != 0, flags, ftype, fmemcg, fnid, fshadow, fws, fever,
                                 usage, peak, mparent, s, vmc, cost, mstat, ev_page, ev_add, ev_shadow, ev_ws, ev_swap,
                                 ev_fault, ne, swap_memcg, swap_usage, swap_max, swap_type, sw)
                     nalloc += 1

@@ -652,7 +652,7 @@ class Simulator:
         pages, ptes, self._chunk_kinds = self.mm.translate(chunk)
         pids = chunk["pid"]
         kinds = chunk["kind"]
-        writes = chunk["write"].astype(bool)
+        writes = chunk["write"]  # tested for nonzero only: the trace's 0/1 field as it is, not cast
         # which read()s call folio_mark_accessed depends on the trace alone (each stream's
         # previous read), so it is found for the whole chunk at once
         marks = np.empty(len(chunk), dtype=np.bool_)
