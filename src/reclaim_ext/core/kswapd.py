@@ -254,6 +254,28 @@ def count_pageout(census, s, wb, kc):
 
 
 @njit(cache=True)
+def shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev, s, wb, census, kc):
+    """shrink_folio_list from its pageouts to its outcome, once for every caller (the Python
+    path vmscan.shrink_folio_list, _shrink_inactive, MGLRU's evict_round), each of which has
+    run _shrink_census and put the references verdicts in `verdict`: steps 9-12
+    (_shrink_pageout), the swap slots after them (swap_after_pageout), their counts
+    (count_pageout), the outcome (_shrink_finish) and its activations (PGACTIVATE). `fl`: the
+    folios' flags at the start; `ftab`, `ptab`, `swtab`: as tables(); `nodev`, `s`, `wb`, `kc`:
+    as kswapd_balance's. Returns (freed, keep, keep_active, activated, pages paged out)."""
+    flags, ftype, pte_head, fmemcg, fswap_memcg = ftab[2], ftab[3], ftab[4], ftab[9], ftab[10]
+    swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
+    taken = _shrink_pageout(ids, flags, ftype, pte_head, ptab[0], ptab[1], ptab[3], verdict, kswapd, may_writepage,
+                            nodev[N_DIRTY] != 0, out, census, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
+                            swap_events, swap_type, sw)
+    s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(ids, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
+                                                     swap_type, sw, taken, s[SWAP_USED], s[SWAP_TOTAL], nodev[N_FREE])
+    nr_pageout = count_pageout(census, s, wb, kc)
+    freed, keep, keep_active, nact = _shrink_finish(ids, out, fl, flags)
+    kc[K_PGACTIVATE] += nact
+    return freed, keep, keep_active, nact, nr_pageout
+
+
+@njit(cache=True)
 def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, rstat, clock, scr, kc):
     """shrink_inactive_list on type t's inactive list with the two-list hooks: isolate from the
     tail, shrink_folio_list (the core's compiled steps, folio_check_references, the shadows of
@@ -262,10 +284,8 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     the Python path's shortcut (vmscan._shrink_clean_unmapped): the references verdict alone
     decides, and frees every folio. `scr`: scratch() buffers (n at most SWAP_CLUSTER_MAX).
     Returns (pages reclaimed, pages scanned, lists)."""
-    fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
-    present, pyoung, nxt_of = ptab[0], ptab[1], ptab[3]
+    fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever = ftab[:9]
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
-    swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
     lru = t * 2 + INACTIVE
     kc[K_LOCK_OPS] += 1
     taken = scr[0]
@@ -285,7 +305,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     census[:] = 0
     if _clean_unmapped_file(batch, fl, ftype, pte_head):  # every verdict RECLAIM or RECLAIM_CLEAN
         check_references_into(batch, scr[6][:k], scr[7][:k], flags, ftype, scr[3][:k])
-        freed, keep, keep_active, nact = batch, batch[:0], scr[7][:0], 0
+        freed, keep, keep_active, nact, nr_pageout = batch, batch[:0], scr[7][:0], 0, 0
     else:  # shrink_folio_list: steps 3-6, the references of the folios still pending, steps 9-12
         out = np.zeros(k, dtype=np.int8)
         pid = _shrink_census(batch, flags, ftype, True, nodev[N_WRITEBACK] != 0, out, census)
@@ -293,19 +313,12 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
         if len(pid):
             young, vm_exec = folio_referenced(pid, pte_head, ptab, kc)
             _scatter_pending(out, folio_check_references(pid, young, vm_exec, flags, ftype), verdict)
-        taken = _shrink_pageout(batch, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, True, True,
-                                nodev[N_DIRTY] != 0, out, census, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
-                                swap_events, swap_type, sw)
-        s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(batch, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max,
-                                                         mparent, swap_type, sw, taken, s[SWAP_USED], s[SWAP_TOTAL],
-                                                         nodev[N_FREE])
-        freed, keep, keep_active, nact = _shrink_finish(batch, out, fl, flags)
-    nr_pageout = count_pageout(census, s, wb, kc)
+        freed, keep, keep_active, nact, nr_pageout = shrink_folio_list_tail(batch, out, verdict, fl, ftab, ptab, swtab,
+                                                                            True, True, nodev, s, wb, census, kc)
     nfree = len(freed)
     if nfree:
         free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, nodev,
                      scr[4][:nfree], kc)
-    kc[K_PGACTIVATE] += nact
     # move_folios_to_lru: activated folios to the active head, the others to the inactive head
     kc[K_LOCK_OPS] += 1
     if len(keep):
@@ -760,5 +773,5 @@ def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
 
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",
-           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists",
+           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists", "shrink_folio_list_tail",
            "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due"]

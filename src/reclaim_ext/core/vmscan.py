@@ -22,8 +22,8 @@ from .ops import (
     SWAP_CLUSTER_MAX, AccessEvents, ReclaimStat, ScanControl,
 )
 from .access import (
-    FREE, NODE_COLUMNS, STOP_MEMCG, STOP_WMARK, alloc_budget, count_numa_all, mem_cgroup_swap_full, run_accesses,
-    swap_slot_free,
+    FREE, NODE_COLUMNS, NR_FILE_DIRTY, STOP_MEMCG, STOP_WMARK, alloc_budget, count_numa_all, mem_cgroup_swap_full,
+    run_accesses, swap_slot_free,
 )
 from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
@@ -848,8 +848,8 @@ def migrate_folios(sim, src, ids: np.ndarray, dest: np.ndarray, preferred: np.nd
 
 def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> FolioListResult:
     """shrink_folio_list (mm/vmscan.c) over the isolated batch in list order: the per-folio steps
-    are compiled (_shrink_census, _shrink_pageout); the policy's verdicts and eviction tokens come
-    from its hooks in between.
+    are compiled (_shrink_census, then core.kswapd.shrink_folio_list_tail as on the compiled
+    paths); the policy's verdicts and eviction tokens come from its hooks in between.
 
     Survivors are returned in input order with whether they were activated; freed folios leave
     a shadow entry (the policy's eviction token) and go back to the free pool. A batch of clean,
@@ -895,46 +895,34 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
             if sc.proactive:
                 out[going[nr_demoted:]] = _KEEP
 
-    # steps 9-12 (compiled): swap slots, unmap, dirty folios; counted into `census`
-    sw = sim.swap.table
-    taken = _shrink_pageout(ids, f.flags, f.type, f.pte_head, sim.ptes.present, sim.ptes.young, sim.ptes.next,
-                            verdict, sc.kswapd, sc.may_writepage, node.dirty_flag, out, census, f.memcg,
-                            f.swap_memcg, sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events, f.swap_type, sw)
-    used = sim.swap.used - taken[0]  # the table has them already
-    _, free = swap_after_pageout(ids, out, f.flags, f.memcg, f.swap_memcg, sim.swap_usage, sim._swap_max,
-                                 sim._mparent, f.swap_type, sw, taken, used, sim.swap.total, node.free)
-    node.free = int(free)
-    (immediate_reclaim, file_writes, swap_writes) = census[5:8].tolist()
-    nr_pageout = file_writes + swap_writes
-    if immediate_reclaim:
-        sim.vm["nr_vmscan_immediate_reclaim"] += immediate_reclaim
-    if file_writes:  # pageout(): asynchronous writeback; the folio stays until writeback completes
-        sim.nr_file_dirty -= file_writes
-        sim.nr_writeback += file_writes
-        sim.cost["file_writes"] += file_writes
-    if swap_writes:  # pageout() to the synchronous swap device: written and clean at once
-        sim.vm["pswpout"] += swap_writes
-        sim.cost["swap_outs"] += swap_writes
-    sim.vm["pgpgout"] += 4 * nr_pageout
-    res.nr_pageout = nr_pageout
-    sim.vm["nr_vmscan_write"] += nr_pageout
+    # steps 9-16 (compiled, as on every path: core.kswapd.shrink_folio_list_tail): swap slots,
+    # unmap, dirty folios, their counts, the outcome
+    from .kswapd import KSWAPD_COUNTS, flush_counts, shrink_folio_list_tail, tables
 
+    ftab, ptab, _, swtab, _ = tables(sim, lruvec)
+    nodev = node_scalars(node)
+    sv = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)  # run_accesses' s
+    wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
+    kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
+    freed, res.keep_ids, res.keep_active, nact, res.nr_pageout = shrink_folio_list_tail(
+        ids, out, verdict, fl, ftab, ptab, swtab, sc.kswapd, sc.may_writepage, nodev, sv, wb, census, kc)
+    set_node_scalars(node, nodev)  # the swap slots are in sim.swap.table
+    sim.nr_file_dirty = int(sv[NR_FILE_DIRTY])
+    sim.nr_writeback = int(wb[0])
+    flush_counts(sim, lruvec, kc)
     # 15/16. remove from page cache / swap cache with a shadow entry, free
-    freed, res.keep_ids, res.keep_active, nact = _shrink_finish(ids, out, fl, f.flags)
     if len(freed):
         remove_mapping(sim, lruvec, ops, freed, sc)
     res.nr_reclaimed = len(freed) + nr_demoted  # demoted folios count as reclaimed
-    res.nr_activate = nact
-    if nact:
-        sim.vm["pgactivate"] += nact
+    res.nr_activate = int(nact)
     return res
 
 
 @njit(cache=True)
 def swap_after_pageout(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type, sw, taken,
                        used, total, free):
-    """Swap after shrink_folio_list's pageouts (_shrink_pageout), for the Python and the
-    compiled kswapd path alike: `taken` (the slots add_to_swap took, the node pages zram's pool
+    """Swap after shrink_folio_list's pageouts (_shrink_pageout; called by
+    core.kswapd.shrink_folio_list_tail for every path): `taken` (the slots add_to_swap took, the node pages zram's pool
     grew by) and the slots activate_locked gives back (_activate_free_swap). Returns (slots
     used, free pages)."""
     got, grow = taken

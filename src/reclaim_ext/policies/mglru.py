@@ -23,8 +23,8 @@ from ..core.access import DONE, FREE, NR_FILE_DIRTY, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
     K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, KSWAPD_COUNTS, WAKE_DONE,
-    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, count_pageout, evict_free, flush_counts,
-    folio_check_references, set_lists, tables, wake_done, wake_due,
+    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts,
+    folio_check_references, set_lists, shrink_folio_list_tail, tables, wake_done, wake_due,
 )
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
@@ -37,10 +37,10 @@ from ..core.ptwalk import (
 )
 from ..core.rmap import folio_mapped, mapped_one, walk_referenced
 from ..core.vmscan import (
-    N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_WRITEBACK, _clean_unmapped_file, _scatter_pending, _shrink_census,
-    _shrink_finish, _shrink_pageout, can_reclaim_anon, count_reclaim, balance_priority, driver_stretch,
+    N_FAILURES, N_FREE, N_HIGH, N_WRITEBACK, _clean_unmapped_file, _scatter_pending, _shrink_census,
+    can_reclaim_anon, count_reclaim, balance_priority, driver_stretch,
     kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, mem_cgroup_nr_swap_pages, node_scalars,
-    push_slots, set_node_scalars, shrink_folio_list, swap_after_pageout, swappiness as vm_swappiness,
+    push_slots, set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
 from ..jit import noref
 from ..machine.folio import (
@@ -992,8 +992,8 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
     """evict_folios (after the rework) for the lruvec in `row` of node `nid`, as MGLRU's
     per-batch Python path runs it: isolate_folios (get_type_to_scan, get_tier_idx,
     scan_folios_lv on one type, then the other), try_to_inc_min_seq, then shrink_folio_list
-    (_shrink_census, the rmap walk with lru_gen_look_around, set_refs_verdicts, _shrink_pageout,
-    swap_after_pageout, _shrink_finish, lru_gen_eviction's tokens, the folios freed), the
+    (_shrink_census, the rmap walk with lru_gen_look_around, set_refs_verdicts,
+    core.kswapd.shrink_folio_list_tail, lru_gen_eviction's tokens, the folios freed), the
     survivors put back (evict_putback) and the clean unmapped ones retried once. `lids`,
     `lstamps`, `lohi`: the eight lists (scan_folios_lv); `ftab`, `ptab`, `lvt`, `swtab`: as
     core.kswapd.tables; `nl`: the logical sizes; `seqs[row]`: max_seq and min_seq (updated);
@@ -1003,10 +1003,10 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
     grown as needed), then onto the lists (_push_lists: `lohi` updated), counters in `kc`
     (KSWAPD_COUNTS) and `rs` (RS_*). Returns (what evict_folios returns, push, the slots in it
     left for HookOut.apply, the lookarounds' dense PMD tables)."""
-    fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg, fswap_memcg = ftab
+    fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg = ftab[:10]
     present, pyoung, pexec, nxt_of = ptab
     nr, parent = lvt[0], lvt[4]
-    swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
+    swap_usage, swap_max, mparent = swtab[:3]
     max_seq = seqs[row, 0]
     min_seq = seqs[row, 1:]
     kc[K_LOCK_OPS] += 1
@@ -1064,15 +1064,8 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
                     if len(d):
                         dense = np.concatenate((dense, d))
                 _scatter_pending(out, set_refs_verdicts(pid, young, flags, lru_refs), verdict)
-            taken = _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, kswapd,
-                                    may_writepage, nodev[N_DIRTY] != 0, out, c8, fmemcg, fswap_memcg, swap_usage,
-                                    swap_max, mparent, swap_events, swap_type, sw)
-            s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(ids, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max,
-                                                             mparent, swap_type, sw, taken, s[SWAP_USED],
-                                                             s[SWAP_TOTAL], nodev[N_FREE])
-            count_pageout(c8, s, wb, kc)
-            freed, keep, _, nact = _shrink_finish(ids, out, fl, flags)
-            kc[K_PGACTIVATE] += nact
+            freed, keep, _, _, _ = shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd,
+                                                          may_writepage, nodev, s, wb, c8, kc)
             rs[RS_UNQUEUED] += c8[1]
         nfree = len(freed)
         if nfree:  # __remove_mapping with lru_gen_eviction's shadows, then free
