@@ -12,6 +12,7 @@ from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
 from reclaim_ext.core.ops import ScanControl
 from reclaim_ext.machine.memcg import MemcgConfig
 from reclaim_ext.policies import get_policy
+from reclaim_ext.policies import mglru
 from reclaim_ext.policies.mglru import MGLRU
 from reclaim_ext.trace import make_workload
 
@@ -19,10 +20,12 @@ _SCALARS = (int, float, bool, np.integer, np.floating, np.bool_, type(None))
 
 
 def _objects(sim, lruvec, sc) -> dict:
-    """Every object evict_folios may change, by name."""
+    """Every object evict_folios (and the aging that may end try_to_shrink_lruvec's loop) may
+    change, by name."""
     lg = sim.ops.lrugen(lruvec)
     objs = {"sim": sim, "folios": sim.folios, "ptes": sim.ptes, "swap": sim.swap, "table": lruvec.table,
-            "lrugen": lg, "bloom": lg.bloom, "node": lruvec.node, "sc": sc, "sc.nr": sc.nr, "lruvec": lruvec}
+            "lrugen": lg, "bloom": lg.bloom, "walk_state": lg.bloom.walk_state, "pmds": sim.mm.pmds,
+            "node": lruvec.node, "sc": sc, "sc.nr": sc.nr, "lruvec": lruvec}
     for m in sim._memcg_list:
         objs[f"memcg{m.id}"] = m
     for k, fl in enumerate(lruvec.lists):
@@ -133,6 +136,48 @@ class Both:
 
         compiled_check = MGLRU.evict_compiled
         monkeypatch.setattr(MGLRU, "evict_folios", evict_folios)
+        monkeypatch.setattr(MGLRU, "loop_compiled", lambda *a: False)  # the loop calls evict_folios
+
+
+class BothLoops:
+    """MGLRU._shrink_loop replaced by: the compiled loop (shrink_lruvec_loop) and the per-step
+    Python loop from one snapshot, compared; the run goes on from the Python loop's state."""
+
+    def __init__(self, monkeypatch):
+        self.compared = self.aged = self.reentered = 0
+        self.diffs: list = []
+        orig, orig_loop = MGLRU._shrink_loop, mglru.shrink_lruvec_loop
+
+        def counting_loop(*a):
+            got = orig_loop(*a)
+            self.reentered += got[0] == mglru.LOOP_ROOM
+            return got
+
+        def shrink_loop(ops, sim, lruvec, sc, swp):
+            if not ops.loop_compiled(sim, lruvec, sc):
+                return orig(ops, sim, lruvec, sc, swp)
+            before = snapshot(sim, lruvec, sc)
+            got = orig(ops, sim, lruvec, sc, swp)
+            compiled, clists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
+            restore(sim, lruvec, sc, before)
+            monkeypatch.setattr(MGLRU, "loop_compiled", lambda *a: False)
+            want = orig(ops, sim, lruvec, sc, swp)
+            monkeypatch.setattr(MGLRU, "loop_compiled", loop_check)
+            python, plists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
+            d = differences(compiled, python, sim)
+            if clists != plists:
+                d.append("lists")
+            if got != want:
+                d.append(f"returned {got} != {want}")
+            if d:
+                self.diffs.append(d)
+            self.compared += 1
+            self.aged += bool(want)
+            return want
+
+        loop_check = MGLRU.loop_compiled
+        monkeypatch.setattr(MGLRU, "_shrink_loop", shrink_loop)
+        monkeypatch.setattr(mglru, "shrink_lruvec_loop", counting_loop)
 
 
 def run(policy="mglru", mechanisms=None, memcgs=(), **config) -> Simulator:
@@ -176,6 +221,20 @@ def test_evict_round_equals_python_path(case, mechanisms, monkeypatch):
         assert both.direct > 0
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("mechanisms", [None, "-lookaround"])
+def test_compiled_loop_equals_python_loop(case, mechanisms, monkeypatch):
+    """try_to_shrink_lruvec's loop as one compiled call (shrink_lruvec_loop, the arguments built
+    once, aging left to Python) leaves the per-step loop's state, call after call; the runs age
+    in the loop, and some calls need the lists grown between two rounds (LOOP_ROOM)."""
+    both = BothLoops(monkeypatch)
+    monkeypatch.setattr(MGLRU, "_bulk_shrink_lruvec", lambda *a: False)
+    run(mechanisms=mechanisms, **{k: (dict(v) if isinstance(v, dict) else v) for k, v in CASES[case].items()})
+    assert both.compared > 20 and both.aged > 0
+    assert both.reentered > 0 or case == "swap-full"
+    assert both.diffs == []
+
+
 class Referencing(MGLRU):
     """A plug-in that overrides one of the hooks evict_round has written in."""
 
@@ -207,3 +266,39 @@ def test_evict_round_leaves_the_rest_to_the_python_path(why, monkeypatch):
     if why == "untrusted":
         monkeypatch.setattr(ops, "trusted", False)
     assert not evict_compiled(ops, check=why == "check", bulk_reclaim=why != "no bulk")
+
+
+def test_evict_round_retries_the_clean_survivors(monkeypatch):
+    """evict_folios' retry (skip_retry): the survivors of shrink_folio_list that are neither
+    active, mapped, dirty nor under writeback go through it once more, then back on the lists.
+    Here: direct reclaim without may_writepage (laptop_mode's first priorities in
+    do_try_to_free_pages) over clean anon folios with old PTEs; each takes a swap slot but is
+    not written, so it survives clean and unmapped. evict_round leaves what the Python path
+    leaves, and that path did retry every survivor."""
+    sim = run(workload="zipf", params={"accesses": 20_000, "pages": 2500, "kind": "anon"}, memory_pages=3000,
+              swap_pages=6000)
+    ops, lv = sim.ops, sim.root_lruvec(sim.node)
+    lg = ops.lrugen(lv)
+    for _ in range(2):  # the folios out of the two youngest generations
+        ops.inc_max_seq(sim, lv, lg.max_seq, 200)
+    sim.ptes.young[:] = False
+    sc = ScanControl(nr_to_reclaim=32, may_writepage=False)
+    assert ops.evict_compiled(sim, lv, sc)
+    before = snapshot(sim, lv, sc)
+    got = ops.evict_folios(sim, lv, sc, 64, 200)
+    compiled, clists = snapshot(sim, lv, sc), list_contents(sim, lv)
+    restore(sim, lv, sc, before)
+    putbacks = []
+    orig = MGLRU._putback
+
+    def putback(ops, sim, lruvec, keep, skip_retry):
+        retry = orig(ops, sim, lruvec, keep, skip_retry)
+        putbacks.append((len(keep), skip_retry, len(retry)))
+        return retry
+
+    monkeypatch.setattr(MGLRU, "_putback", putback)
+    monkeypatch.setattr(MGLRU, "evict_compiled", lambda *a: False)
+    want = ops.evict_folios(sim, lv, sc, 64, 200)
+    assert putbacks == [(64, False, 64), (64, True, 0)]  # every survivor retried, once
+    assert got == want
+    assert differences(compiled, snapshot(sim, lv, sc), sim) == [] and clists == list_contents(sim, lv)

@@ -728,6 +728,47 @@ def initial_priority(reclaimable, nr_to_reclaim):
 
 
 @njit(cache=True)
+def should_run_aging_of(nl, min_seq, max_seq, swappiness, pre):
+    """should_run_aging on the lruvec's logical sizes `nl`: (aging needed or better, pages in the
+    evictable types). After the rework aging is due with MIN_NR_GENS generations of the oldest
+    evictable type; before it (`pre`) with three, when the youngest holds more than half the
+    pages or the oldest fewer than a quarter, and never with four."""
+    emin = evictable_min_seq_of(min_seq, swappiness)
+    if emin + MIN_NR_GENS > max_seq:
+        return True, 0
+    total = evictable_size_of(nl, min_seq, max_seq, swappiness)
+    if not pre:
+        return emin + MIN_NR_GENS == max_seq, total
+    if emin + MIN_NR_GENS < max_seq:
+        return False, total
+    young = old = 0
+    for t in range(2):
+        if type_evictable(swappiness, t):
+            young += max(nl[t * MAX_NR_GENS + max_seq % MAX_NR_GENS], 0)
+            if max_seq - MIN_NR_GENS >= min_seq[t]:
+                old += max(nl[t * MAX_NR_GENS + (max_seq - MIN_NR_GENS) % MAX_NR_GENS], 0)
+    return young * MIN_NR_GENS > total or old * (MIN_NR_GENS + 2) < total, total
+
+
+@njit(cache=True)
+def nr_to_scan_of(nl, min_seq, max_seq, swappiness, priority, pre):
+    """get_nr_to_scan up to its aging: the evictable pages >> priority, or -1 when
+    try_to_inc_max_seq is due (should_run_aging, below DEF_PRIORITY)."""
+    aging, total = should_run_aging_of(nl, min_seq, max_seq, swappiness, pre)
+    if not aging or priority == DEF_PRIORITY:
+        return total >> priority
+    return -1
+
+
+@njit(cache=True)
+def abort_scan(root, reclaimed, goal, kswapd_high, free):
+    """should_abort_scan: root reclaim stops at its goal (max(nr_to_reclaim, compact_gap)), and
+    kswapd at order 0 once free pages pass `kswapd_high` (the high watermark + MIN_LRU_BATCH;
+    -1 for the others)."""
+    return root and (reclaimed >= goal or 0 <= kswapd_high < free)
+
+
+@njit(cache=True)
 def min_seq_candidates(nr, min_seq, max_seq, swappiness, pre):
     """What try_to_inc_min_seq would set min_seq to: past the physically empty oldest
     generations (`nr`: the lruvec's list sizes), anon and file kept within one generation of
@@ -1091,6 +1132,39 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
     return scanned, push, _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1]), dense
 
 
+# what the compiled try_to_shrink_lruvec loop stopped for: its end, try_to_inc_max_seq due
+# (Python ages; the loop ends there), list slots for HookOut.apply (Python makes room, re-enters)
+LOOP_DONE, LOOP_AGE, LOOP_ROOM = range(3)
+
+
+@njit(cache=True)
+def shrink_lruvec_loop(a, look, clock, push, kc, rs, priority, reclaimed, goal, root, kswapd_high, scanned):
+    """try_to_shrink_lruvec's loop for one lruvec: get_nr_to_scan (nr_to_scan_of), evict_folios
+    (evict_round) and should_abort_scan (abort_scan) until the budget is used, a round makes no
+    progress or the goal is met. `a`: evict_round's arguments before nr_to_scan, `look` ... `rs`
+    after it; `reclaimed`: sc->nr_reclaimed at the call (evict_round adds to rs[RS_RECLAIMED]);
+    `goal`, `root`, `kswapd_high`: abort_scan's; `scanned`: the loop's count so far (a
+    re-entry). Returns (LOOP_*, scanned, push, its slots left for HookOut.apply, the lookarounds'
+    dense PMD tables)."""
+    nl, row, seqs, nodev, swappiness = a[8], a[11], a[13], a[16], a[19]
+    dense = np.empty(0, dtype=np.int64)
+    while True:
+        n = nr_to_scan_of(nl[row], seqs[row, 1:], seqs[row, 0], swappiness, priority, False)
+        if n < 0:
+            return LOOP_AGE, scanned, push, 0, dense
+        if n == 0:
+            return LOOP_DONE, scanned, push, 0, dense
+        delta, push, npush, d = evict_round(*a, n, look, clock, push, kc, rs)
+        if len(d):
+            dense = np.concatenate((dense, d))
+        scanned += delta
+        if not delta or scanned >= n or abort_scan(root, reclaimed + rs[RS_RECLAIMED], goal, kswapd_high,
+                                                   nodev[N_FREE]):
+            return LOOP_DONE, scanned, push, npush, dense
+        if npush:
+            return LOOP_ROOM, scanned, push, npush, dense
+
+
 @noref
 def _push_lists(push, npush, lids, lstamps, lohi, base):
     """HookOut.apply of the first npush slots of `push` (lists named base + list, base: the
@@ -1415,10 +1489,14 @@ _EVICT_HOOKS = ("isolate_folios", "scan_folios", "references", "rmap_look", "evi
                 "get_type_to_scan", "get_tier_idx", "_reset_ctrl_pos")
 
 
+# and the ones shrink_lruvec_loop has: a subclass that overrides one takes _shrink_loop's per-step loop
+_LOOP_HOOKS = ("get_nr_to_scan", "should_run_aging", "evict_folios", "_evict_round", "should_abort_scan")
+
+
 @functools.cache
-def _own_evict_hooks(cls) -> bool:
-    """Whether class `cls` has MGLRU's own evict_folios hooks (_EVICT_HOOKS)."""
-    return all(getattr(cls, h) is getattr(MGLRU, h) for h in _EVICT_HOOKS)
+def _own_hooks(cls, hooks: tuple = _EVICT_HOOKS) -> bool:
+    """Whether class `cls` has MGLRU's own `hooks`."""
+    return all(getattr(cls, h) is getattr(MGLRU, h) for h in hooks)
 
 
 class MGLRU(BatchedEvents):
@@ -1684,28 +1762,11 @@ class MGLRU(BatchedEvents):
         return self.inc_max_seq(sim, lruvec, seq, swappiness)
 
     def should_run_aging(self, lruvec, swappiness: int) -> tuple[bool, int]:
-        """should_run_aging: (aging needed or better, pages in the evictable types)."""
+        """should_run_aging (should_run_aging_of): (aging needed or better, pages in the evictable types)."""
         lg = self.lrugen(lruvec)
-        emin = lg.evictable_min_seq(swappiness)
-        if emin + MIN_NR_GENS > lg.max_seq:
-            return True, 0
-        if self.pre_rework:
-            # before the rework: no aging with four generations; with three, age when the youngest
-            # holds more than half the pages or the oldest fewer than a quarter
-            nl = lruvec.nr_logical[:]
-            total = young = old = 0
-            for t in evictable_types(swappiness):
-                for seq in range(lg.min_seq[t], lg.max_seq + 1):
-                    size = max(nl[t * MAX_NR_GENS + seq % MAX_NR_GENS], 0)
-                    total += size
-                    if seq == lg.max_seq:
-                        young += size
-                    elif seq + MIN_NR_GENS == lg.max_seq:
-                        old += size
-            if emin + MIN_NR_GENS < lg.max_seq:
-                return False, total
-            return young * MIN_NR_GENS > total or old * (MIN_NR_GENS + 2) < total, total
-        return emin + MIN_NR_GENS == lg.max_seq, self.evictable_size(lruvec, swappiness)
+        aging, total = should_run_aging_of(lruvec.nr_logical.a, np.asarray(lg.min_seq, dtype=np.int64), lg.max_seq,
+                                           swappiness, self.pre_rework)
+        return bool(aging), int(total)
 
     def evictable_size(self, lruvec, swappiness: int) -> int:
         """evictable_size_of the lruvec."""
@@ -1817,17 +1878,17 @@ class MGLRU(BatchedEvents):
 
     def evict_compiled(self, sim, lruvec, sc) -> bool:
         """Whether evict_folios runs as evict_round: the rules after the rework, MGLRU's own
-        hooks (_own_evict_hooks), a trusted policy without contract checks (config.check), no
+        hooks (_own_hooks), a trusted policy without contract checks (config.check), no
         demotion and the compiled paths on (Simulator.bulk_on), and lookaround with a walk struct
         only through the lock-free update (without it, lockfree.promote moves the folios)."""
         if self.pre_rework or not self.trusted or sim.config.check or not sim.bulk_on(lruvec.node):
             return False
         if self.uses("lookaround") and not self.uses("lockfree") and (sc.kswapd or sc.proactive):
             return False
-        return _own_evict_hooks(type(self))
+        return _own_hooks(type(self))
 
-    def _evict_round(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
-        """evict_folios as one evict_round call: its arguments, and its results handed back."""
+    def _round_args(self, sim, lruvec, sc, swappiness: int) -> tuple:
+        """evict_round's arguments before nr_to_scan, and its `look`: once per call."""
         lg = self.lrugen(lruvec)
         f, p, node, row, lists = sim.folios, sim.ptes, lruvec.node, lruvec.row, lruvec.lists
         lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
@@ -1840,31 +1901,57 @@ class MGLRU(BatchedEvents):
         lk = (p.vaddr, p.pid, p.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys, idx.pte_order, p.page,
               f.nid, node.nid if len(sim.nodes) > 1 else -1)  # (core.ptwalk._eligibility's node)
         ftab, ptab, lvt, swtab, _ = tables(sim, lruvec)
-        mcs = sim._memcg_list
-        usage = np.array([m.usage for m in mcs], dtype=np.int64)
-        nodev = node_scalars(node)
+        usage = np.array([m.usage for m in sim._memcg_list], dtype=np.int64)
         s = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)
         wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
         swap_ctl = np.array([sc.may_swap, vm_swappiness(sim, lruvec, sc)], dtype=np.int64)
-        out = HookOut.get(sim, (), 2 * MAX_LRU_BATCH, node)
-        kc, rs = self._counts(sim)
-        scanned, out.push, out.npush, dense = evict_round(
-            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab, f.lru_gen, f.lru_refs, ptab,
-            lvt, lruvec.table.nr_logical, swtab, lk, row, node.nid, seqs, lg.ctrl, usage, nodev, s, wb, swappiness,
-            swap_ctl, sc.kswapd, sc.may_writepage, nr_to_scan, look, sim._stamp_clock, out.push, kc, rs)
-        for k, fl in enumerate(lists):
-            fl.lo, fl.hi = int(lohi[2 * k]), int(lohi[2 * k + 1])
-        lg.min_seq[:] = seqs[row, 1:].tolist()
+        return (tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab, f.lru_gen, f.lru_refs, ptab,
+                lvt, lruvec.table.nr_logical, swtab, lk, row, node.nid, seqs, lg.ctrl, usage, node_scalars(node), s, wb,
+                swappiness, swap_ctl, sc.kswapd, sc.may_writepage), look
+
+    def _round_end(self, sim, lruvec, sc, a: tuple, out: HookOut, dense: np.ndarray) -> None:
+        """What evict_round (or shrink_lruvec_loop) changed in its arguments `a`, handed back."""
+        lg = self.lrugen(lruvec)
+        ids, stamps, lohi, seqs, usage, nodev, s, wb = a[0], a[1], a[2], a[13], a[15], a[16], a[17], a[18]
+        set_lists(lruvec.lists, ids, stamps, lohi)
+        lg.min_seq[:] = seqs[lruvec.row, 1:].tolist()
         out.apply()  # what _push_lists left
-        set_node_scalars(node, nodev)
+        set_node_scalars(lruvec.node, nodev)
         sim.nr_file_dirty = int(s[NR_FILE_DIRTY])  # the swap slots are in sim.swap.table
         sim.nr_writeback = int(wb[0])
-        for m, u in zip(mcs, usage.tolist()):
+        for m, u in zip(sim._memcg_list, usage.tolist()):
             m.usage = u
         if len(dense) and self.uses("bloom") and self.uses("ptwalk"):  # lru_gen_look_around's update_bloom_filter
             lg.bloom.add(lg.max_seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))
-        self._flush(sim, lruvec, sc, kc, rs)
+        self._flush(sim, lruvec, sc, *self._counts(sim))
+
+    def _evict_round(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
+        """evict_folios as one evict_round call."""
+        a, look = self._round_args(sim, lruvec, sc, swappiness)
+        out = HookOut.get(sim, (), 2 * MAX_LRU_BATCH, lruvec.node)
+        scanned, out.push, out.npush, dense = evict_round(*a, nr_to_scan, look, sim._stamp_clock, out.push,
+                                                          *self._counts(sim))
+        self._round_end(sim, lruvec, sc, a, out, dense)
         return int(scanned)
+
+    def loop_compiled(self, sim, lruvec, sc) -> bool:
+        """Whether try_to_shrink_lruvec's loop runs as shrink_lruvec_loop: evict_folios is
+        evict_round (evict_compiled) and the loop's hooks are MGLRU's own (_LOOP_HOOKS)."""
+        return self.evict_compiled(sim, lruvec, sc) and _own_hooks(type(self), _LOOP_HOOKS)
+
+    def _shrink_compiled(self, sim, lruvec, sc, swp: int) -> bool:
+        """_shrink_loop as shrink_lruvec_loop (called again when the lists need room), then
+        try_to_inc_max_seq when the loop found it due. Returns whether that aged the lruvec."""
+        root, goal, high = self._abort_args(sc, lruvec.node)
+        scanned, status = 0, LOOP_ROOM
+        while status == LOOP_ROOM:
+            a, look = self._round_args(sim, lruvec, sc, swp)
+            out = HookOut.get(sim, (), 2 * MAX_LRU_BATCH, lruvec.node)
+            status, scanned, out.push, out.npush, dense = shrink_lruvec_loop(
+                a, look, sim._stamp_clock, out.push, *self._counts(sim), sc.priority, sc.nr_reclaimed, goal, root, high,
+                scanned)
+            self._round_end(sim, lruvec, sc, a, out, dense)
+        return status == LOOP_AGE and self.try_to_inc_max_seq(sim, lruvec, self.lrugen(lruvec).max_seq, swp)
 
     def evict_folios(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
         """evict_folios: evict_round when it applies (evict_compiled), else this per-step path."""
@@ -1907,21 +1994,26 @@ class MGLRU(BatchedEvents):
             sim.cost["lru_lock_ops"] += 1
         return retry
 
+    @staticmethod
+    def _abort_args(sc, node) -> tuple:
+        """abort_scan's (root, goal, kswapd_high) for `sc` on `node`."""
+        root = sc.target_memcg is None or sc.target_memcg.parent is None
+        high = node.wmark.high + MIN_LRU_BATCH if sc.kswapd and not sc.order else -1
+        return root, max(sc.nr_to_reclaim, 2 << sc.order), high
+
     def should_abort_scan(self, sim, lruvec, sc) -> bool:
-        if sc.target_memcg is not None and sc.target_memcg.parent is not None:
-            return False
-        if sc.nr_reclaimed >= max(sc.nr_to_reclaim, 2 << sc.order):
-            return True
-        if not sc.kswapd or sc.order:
-            return False
-        node = lruvec.node
-        return node.free > node.wmark.high + MIN_LRU_BATCH
+        """should_abort_scan (abort_scan)."""
+        root, goal, high = self._abort_args(sc, lruvec.node)
+        return bool(abort_scan(root, sc.nr_reclaimed, goal, high, lruvec.node.free))
 
     def get_nr_to_scan(self, sim, lruvec, sc, swappiness: int) -> int:
+        """get_nr_to_scan: nr_to_scan_of, or try_to_inc_max_seq when it is due (-1 when that aged
+        the lruvec, else 0)."""
         lg = self.lrugen(lruvec)
-        aging, total = self.should_run_aging(lruvec, swappiness)
-        if not aging or sc.priority == DEF_PRIORITY:
-            return total >> sc.priority
+        n = nr_to_scan_of(lruvec.nr_logical.a, np.asarray(lg.min_seq, dtype=np.int64), lg.max_seq, swappiness,
+                          sc.priority, self.pre_rework)
+        if n >= 0:
+            return int(n)
         return -1 if self.try_to_inc_max_seq(sim, lruvec, lg.max_seq, swappiness) else 0
 
     def try_to_shrink_lruvec(self, sim, lruvec, sc) -> bool:
@@ -1946,6 +2038,8 @@ class MGLRU(BatchedEvents):
     def _shrink_loop(self, sim, lruvec, sc, swp: int) -> bool:
         """The loop of try_to_shrink_lruvec, one evict_folios batch at a time; True when the last
         get_nr_to_scan aged the lruvec (nr_to_scan < 0)."""
+        if self.loop_compiled(sim, lruvec, sc):
+            return self._shrink_compiled(sim, lruvec, sc, swp)
         scanned = 0
         while True:
             n = self.get_nr_to_scan(sim, lruvec, sc, swp)
