@@ -102,6 +102,26 @@ def list_contents(sim, lruvec) -> list[list[int]]:
     return [fl.valid_ids(sim.folios).tolist() for fl in lruvec.lists]
 
 
+def both_ways(diffs, sim, lruvec, sc, compiled_path, python_path):
+    """Run the compiled path, snapshot, restore, run the Python path from the same state; add
+    what differs (state, list contents, return value) to `diffs`. Returns the Python path's
+    result (the run goes on from its state)."""
+    before = snapshot(sim, lruvec, sc)
+    got = compiled_path()
+    compiled, clists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
+    restore(sim, lruvec, sc, before)
+    want = python_path()
+    python, plists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
+    d = differences(compiled, python, sim)
+    if clists != plists:
+        d.append("lists")
+    if got != want:
+        d.append(f"returned {got} != {want}")
+    if d:
+        diffs.append(d)
+    return want
+
+
 class Both:
     """MGLRU.evict_folios replaced by: evict_round and the Python path from one snapshot,
     compared; the run goes on from the Python path's state."""
@@ -115,21 +135,14 @@ class Both:
         def evict_folios(ops, sim, lruvec, sc, nr_to_scan, swappiness):
             if not ops.evict_compiled(sim, lruvec, sc):
                 return orig(ops, sim, lruvec, sc, nr_to_scan, swappiness)
-            before = snapshot(sim, lruvec, sc)
-            got = ops._evict_round(sim, lruvec, sc, nr_to_scan, swappiness)
-            compiled, clists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
-            restore(sim, lruvec, sc, before)
-            monkeypatch.setattr(MGLRU, "evict_compiled", lambda *a: False)
-            want = orig(ops, sim, lruvec, sc, nr_to_scan, swappiness)
-            monkeypatch.setattr(MGLRU, "evict_compiled", compiled_check)
-            python, plists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
-            d = differences(compiled, python, sim)
-            if clists != plists:
-                d.append("lists")
-            if got != want:
-                d.append(f"returned {got} != {want}")
-            if d:
-                self.diffs.append(d)
+            def python():
+                monkeypatch.setattr(MGLRU, "evict_compiled", lambda *a: False)
+                want = orig(ops, sim, lruvec, sc, nr_to_scan, swappiness)
+                monkeypatch.setattr(MGLRU, "evict_compiled", compiled_check)
+                return want
+
+            want = both_ways(self.diffs, sim, lruvec, sc,
+                             lambda: ops._evict_round(sim, lruvec, sc, nr_to_scan, swappiness), python)
             self.compared += 1
             self.direct += not sc.kswapd
             return want
@@ -156,21 +169,13 @@ class BothLoops:
         def shrink_loop(ops, sim, lruvec, sc, swp):
             if not ops.loop_compiled(sim, lruvec, sc):
                 return orig(ops, sim, lruvec, sc, swp)
-            before = snapshot(sim, lruvec, sc)
-            got = orig(ops, sim, lruvec, sc, swp)
-            compiled, clists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
-            restore(sim, lruvec, sc, before)
-            monkeypatch.setattr(MGLRU, "loop_compiled", lambda *a: False)
-            want = orig(ops, sim, lruvec, sc, swp)
-            monkeypatch.setattr(MGLRU, "loop_compiled", loop_check)
-            python, plists = snapshot(sim, lruvec, sc), list_contents(sim, lruvec)
-            d = differences(compiled, python, sim)
-            if clists != plists:
-                d.append("lists")
-            if got != want:
-                d.append(f"returned {got} != {want}")
-            if d:
-                self.diffs.append(d)
+            def python():
+                monkeypatch.setattr(MGLRU, "loop_compiled", lambda *a: False)
+                want = orig(ops, sim, lruvec, sc, swp)
+                monkeypatch.setattr(MGLRU, "loop_compiled", loop_check)
+                return want
+
+            want = both_ways(self.diffs, sim, lruvec, sc, lambda: orig(ops, sim, lruvec, sc, swp), python)
             self.compared += 1
             self.aged += bool(want)
             return want
