@@ -22,6 +22,12 @@ from ..jit import noref
 
 from ..machine.folio import LRU_ANON, LRU_FILE, PG_referenced
 from .access import FREE, NR_FILE_DIRTY, STOP_WMARK, SWAP_TOTAL, SWAP_USED
+from .counts import (  # the policies import these from here too
+    KSWAPD_COUNTS, NODE_EVENTS, K_ATOMIC_UPDATES, K_BULK, K_FILE_WRITES, K_IMMEDIATE, K_LOCK_OPS, K_PAGEOUTRUN,
+    K_PGACTIVATE, K_PGDEACTIVATE, K_PGFREE, K_PGPGOUT, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE,
+    K_PGSTEAL, K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PSWPOUT, K_PTES_CHECKED, K_PTES_WALKED, K_RECLAIMS, K_RMAP_WALKS,
+    K_SCANNED, K_SWAP_OUTS, K_VMSCAN_WRITE, K_WAKEUPS, WB_REQUESTED, WB_WRITEBACK, flush_counts, tables,
+)
 from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
 from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
@@ -31,30 +37,13 @@ from .rmap import walk_referenced
 from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
     balance_pgdat, bulk_isolate_deactivate, mem_cgroup_swappiness, node_scalars, note_cost_batches,
-    set_node_scalars, _scatter_pending, _shrink_census, _shrink_finish,
-    _shrink_pageout, budget_next, swap_after_pageout, deactivate_flags, file_is_tiny, inactive_low, balance_priority,
+    set_node_scalars, _scatter_pending, _shrink_census, budget_next, count_pageout, shrink_folio_list_tail, deactivate_flags, file_is_tiny, inactive_low, balance_priority,
     kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
 )
 from .workingset import age_nonresident
 
 INACTIVE, ACTIVE = 0, 1
 
-# what a compiled kswapd run counts (`kc`), and where each goes (flush_counts): vmstat, the cost
-# model, or vmstat and the lruvec's memory.stat
-NODE_EVENTS = ("kswapd_wakeups", "pageoutrun")  # kswapd's events, counted on its node too
-KSWAPD_COUNTS = (("vm", "pgrefill"), ("vm", "pgdeactivate"), ("vm", "pgactivate"), ("vm", "pgfree"),
-                 ("vm", "pswpout"), ("vm", "pgpgout"), ("vm", "nr_vmscan_write"), ("vm", "nr_vmscan_immediate_reclaim"),
-                 ("vm", "pgscan_anon"), ("vm", "pgscan_file"), ("vm", "pgsteal_anon"), ("vm", "pgsteal_file"),
-                 ("lruvec", "pgscan_kswapd"), ("lruvec", "pgsteal_kswapd"), ("cost", "lru_lock_ops"),
-                 ("cost", "pages_scanned"), ("cost", "rmap_walks"), ("cost", "ptes_checked"), ("cost", "file_writes"),
-                 ("cost", "swap_outs"), ("vm", "kswapd_wakeups"), ("vm", "pageoutrun"), ("sim", "bulk_passes"),
-                 ("sim", "reclaims"), ("cost", "ptes_walked"), ("cost", "atomic_updates"))
-(K_PGREFILL, K_PGDEACTIVATE, K_PGACTIVATE, K_PGFREE, K_PSWPOUT, K_PGPGOUT, K_VMSCAN_WRITE, K_IMMEDIATE, K_PGSCAN_ANON,
- K_PGSCAN_FILE, K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PGSCAN, K_PGSTEAL, K_LOCK_OPS, K_SCANNED, K_RMAP_WALKS,
- K_PTES_CHECKED, K_FILE_WRITES, K_SWAP_OUTS, K_WAKEUPS, K_PAGEOUTRUN, K_BULK, K_RECLAIMS, K_PTES_WALKED,
- K_ATOMIC_UPDATES) = range(len(KSWAPD_COUNTS))
-# the flusher's scalars a run reads and writes (`wb`): pages under writeback, flushers woken
-WB_WRITEBACK, WB_REQUESTED = range(2)
 # what a compiled driver's kswapd step did (driver_kswapd), and bulk_kswapd_wake
 # WAKE_PART: the run stopped between two balance passes; the engine finishes it (balance_pgdat's
 # resume, from the priority and pages reclaimed the driver left in its `resume` argument)
@@ -232,47 +221,6 @@ def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab,
     if nkeep:
         age_nonresident(nonres, parent, row, nkeep)
         note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, 0, nkeep, 0)
-
-
-@noref
-def count_pageout(census, s, wb, kc):
-    """shrink_folio_list's counts after its pageouts (`census`: _shrink_census's and
-    _shrink_pageout's): immediate reclaims; file pages written (asynchronously: from
-    NR_FILE_DIRTY, `s`, to the flusher's pages under writeback, `wb`) and swap pages written;
-    pgpgout and nr_vmscan_write. Returns the pages paged out."""
-    file_writes, swap_writes = census[6], census[7]
-    nr_pageout = file_writes + swap_writes
-    kc[K_IMMEDIATE] += census[5]
-    s[NR_FILE_DIRTY] -= file_writes
-    wb[WB_WRITEBACK] += file_writes
-    kc[K_FILE_WRITES] += file_writes
-    kc[K_PSWPOUT] += swap_writes
-    kc[K_SWAP_OUTS] += swap_writes
-    kc[K_PGPGOUT] += 4 * nr_pageout
-    kc[K_VMSCAN_WRITE] += nr_pageout
-    return nr_pageout
-
-
-@njit(cache=True)
-def shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev, s, wb, census, kc):
-    """shrink_folio_list from its pageouts to its outcome, once for every caller (the Python
-    path vmscan.shrink_folio_list, _shrink_inactive, MGLRU's evict_round), each of which has
-    run _shrink_census and put the references verdicts in `verdict`: steps 9-12
-    (_shrink_pageout), the swap slots after them (swap_after_pageout), their counts
-    (count_pageout), the outcome (_shrink_finish) and its activations (PGACTIVATE). `fl`: the
-    folios' flags at the start; `ftab`, `ptab`, `swtab`: as tables(); `nodev`, `s`, `wb`, `kc`:
-    as kswapd_balance's. Returns (freed, keep, keep_active, activated, pages paged out)."""
-    flags, ftype, pte_head, fmemcg, fswap_memcg = ftab[2], ftab[3], ftab[4], ftab[9], ftab[10]
-    swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
-    taken = _shrink_pageout(ids, flags, ftype, pte_head, ptab[0], ptab[1], ptab[3], verdict, kswapd, may_writepage,
-                            nodev[N_DIRTY] != 0, out, census, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
-                            swap_events, swap_type, sw)
-    s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(ids, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
-                                                     swap_type, sw, taken, s[SWAP_USED], s[SWAP_TOTAL], nodev[N_FREE])
-    nr_pageout = count_pageout(census, s, wb, kc)
-    freed, keep, keep_active, nact = _shrink_finish(ids, out, fl, flags)
-    kc[K_PGACTIVATE] += nact
-    return freed, keep, keep_active, nact, nr_pageout
 
 
 @njit(cache=True)
@@ -609,15 +557,6 @@ def compiled_lruvec(sim, node, ops):
     return None if refaulted is None else (lv, refaulted)
 
 
-def tables(sim, lv) -> tuple:
-    """kswapd_balance's arguments from the folio table to `row`, but the memcgs' charges: the
-    folio, PTE and lruvec tables, the swap charges' arrays and the lruvec's row."""
-    f, p = sim.folios, sim.ptes
-    return ((f.stamp, f.lru, f.flags, f.type, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever, f.memcg,
-             f.swap_memcg), (p.present, p.young, p.exec, p.next), lv.table.arrays(),
-            (sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events, f.swap_type, sim.swap.table), lv.row)
-
-
 def kswapd_run(sim, node, ops) -> int:
     """kswapd's run to the high watermark: kswapd_balance when it applies (compiled_lruvec),
     else core.vmscan.balance_pgdat. Returns the pages reclaimed."""
@@ -748,28 +687,6 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
                         lruvec.table.arrays(), lruvec.row, sim._stamp_clock, (taken, rotate), kc)
     li.hi, la.lo, la.hi = int(lh[1]), int(lh[2]), int(lh[3])
     flush_counts(sim, lruvec, kc)
-
-
-def flush_counts(sim, lruvec, kc: np.ndarray) -> None:
-    """Add (and reset) a compiled run's counters (KSWAPD_COUNTS) to the simulator's."""
-    vals = kc.tolist()
-    if not any(vals):
-        return
-    for k, c in enumerate(vals):
-        if not c:
-            continue
-        where, name = KSWAPD_COUNTS[k]
-        if where == "sim":
-            setattr(sim, name, getattr(sim, name) + c)
-        elif where == "cost":
-            sim.cost[name] += c
-        elif where == "lruvec":
-            sim.count(lruvec, name, c)
-        else:
-            sim.vm[name] += c
-            if name in NODE_EVENTS:
-                lruvec.node.vm[name] += c
-    kc[:] = 0
 
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",

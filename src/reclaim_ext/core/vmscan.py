@@ -22,8 +22,12 @@ from .ops import (
     SWAP_CLUSTER_MAX, AccessEvents, ReclaimStat, ScanControl,
 )
 from .access import (
-    FREE, NODE_COLUMNS, NR_FILE_DIRTY, STOP_MEMCG, STOP_WMARK, alloc_budget, count_numa_all, mem_cgroup_swap_full,
-    run_accesses, swap_slot_free,
+    FREE, NODE_COLUMNS, NR_FILE_DIRTY, STOP_MEMCG, STOP_WMARK, SWAP_TOTAL, SWAP_USED, alloc_budget, count_numa_all,
+    mem_cgroup_swap_full, run_accesses, swap_slot_free,
+)
+from .counts import (
+    K_FILE_WRITES, K_IMMEDIATE, K_PGACTIVATE, K_PGPGOUT, K_PSWPOUT, K_SWAP_OUTS, K_VMSCAN_WRITE, KSWAPD_COUNTS,
+    WB_WRITEBACK, flush_counts, tables,
 )
 from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
@@ -848,7 +852,7 @@ def migrate_folios(sim, src, ids: np.ndarray, dest: np.ndarray, preferred: np.nd
 
 def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> FolioListResult:
     """shrink_folio_list (mm/vmscan.c) over the isolated batch in list order: the per-folio steps
-    are compiled (_shrink_census, then core.kswapd.shrink_folio_list_tail as on the compiled
+    are compiled (_shrink_census, then shrink_folio_list_tail as on the compiled
     paths); the policy's verdicts and eviction tokens come from its hooks in between.
 
     Survivors are returned in input order with whether they were activated; freed folios leave
@@ -895,10 +899,8 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
             if sc.proactive:
                 out[going[nr_demoted:]] = _KEEP
 
-    # steps 9-16 (compiled, as on every path: core.kswapd.shrink_folio_list_tail): swap slots,
+    # steps 9-16 (compiled, as on every path: shrink_folio_list_tail): swap slots,
     # unmap, dirty folios, their counts, the outcome
-    from .kswapd import KSWAPD_COUNTS, flush_counts, shrink_folio_list_tail, tables
-
     ftab, ptab, _, swtab, _ = tables(sim, lruvec)
     nodev = node_scalars(node)
     sv = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)  # run_accesses' s
@@ -921,15 +923,56 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
 @njit(cache=True)
 def swap_after_pageout(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type, sw, taken,
                        used, total, free):
-    """Swap after shrink_folio_list's pageouts (_shrink_pageout; called by
-    core.kswapd.shrink_folio_list_tail for every path): `taken` (the slots add_to_swap took, the node pages zram's pool
-    grew by) and the slots activate_locked gives back (_activate_free_swap). Returns (slots
-    used, free pages)."""
+    """Swap after shrink_folio_list's pageouts (_shrink_pageout; called by shrink_folio_list_tail
+    for every path): `taken` (the slots add_to_swap took, the node pages zram's pool grew by)
+    and the slots activate_locked gives back (_activate_free_swap). Returns (slots used, free
+    pages)."""
     got, grow = taken
     after = used + got
     freed, shrink = _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type,
                                         sw, after, total)
     return after - freed, free - grow - shrink
+
+
+@noref
+def count_pageout(census, s, wb, kc):
+    """shrink_folio_list's counts after its pageouts (`census`: _shrink_census's and
+    _shrink_pageout's): immediate reclaims; file pages written (asynchronously: from
+    NR_FILE_DIRTY, `s`, to the flusher's pages under writeback, `wb`) and swap pages written;
+    pgpgout and nr_vmscan_write. Returns the pages paged out."""
+    file_writes, swap_writes = census[6], census[7]
+    nr_pageout = file_writes + swap_writes
+    kc[K_IMMEDIATE] += census[5]
+    s[NR_FILE_DIRTY] -= file_writes
+    wb[WB_WRITEBACK] += file_writes
+    kc[K_FILE_WRITES] += file_writes
+    kc[K_PSWPOUT] += swap_writes
+    kc[K_SWAP_OUTS] += swap_writes
+    kc[K_PGPGOUT] += 4 * nr_pageout
+    kc[K_VMSCAN_WRITE] += nr_pageout
+    return nr_pageout
+
+
+@njit(cache=True)
+def shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev, s, wb, census, kc):
+    """shrink_folio_list from its pageouts to its outcome, once for every caller (the Python
+    path vmscan.shrink_folio_list, _shrink_inactive, MGLRU's evict_round), each of which has
+    run _shrink_census and put the references verdicts in `verdict`: steps 9-12
+    (_shrink_pageout), the swap slots after them (swap_after_pageout), their counts
+    (count_pageout), the outcome (_shrink_finish) and its activations (PGACTIVATE). `fl`: the
+    folios' flags at the start; `ftab`, `ptab`, `swtab`: as tables(); `nodev`, `s`, `wb`, `kc`:
+    as kswapd_balance's. Returns (freed, keep, keep_active, activated, pages paged out)."""
+    flags, ftype, pte_head, fmemcg, fswap_memcg = ftab[2], ftab[3], ftab[4], ftab[9], ftab[10]
+    swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
+    taken = _shrink_pageout(ids, flags, ftype, pte_head, ptab[0], ptab[1], ptab[3], verdict, kswapd, may_writepage,
+                            nodev[N_DIRTY] != 0, out, census, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
+                            swap_events, swap_type, sw)
+    s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(ids, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
+                                                     swap_type, sw, taken, s[SWAP_USED], s[SWAP_TOTAL], nodev[N_FREE])
+    nr_pageout = count_pageout(census, s, wb, kc)
+    freed, keep, keep_active, nact = _shrink_finish(ids, out, fl, flags)
+    kc[K_PGACTIVATE] += nact
+    return freed, keep, keep_active, nact, nr_pageout
 
 
 @njit(cache=True)

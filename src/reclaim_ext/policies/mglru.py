@@ -1034,7 +1034,7 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
     per-batch Python path runs it: isolate_folios (get_type_to_scan, get_tier_idx,
     scan_folios_lv on one type, then the other), try_to_inc_min_seq, then shrink_folio_list
     (_shrink_census, the rmap walk with lru_gen_look_around, set_refs_verdicts,
-    core.kswapd.shrink_folio_list_tail, lru_gen_eviction's tokens, the folios freed), the
+    core.vmscan.shrink_folio_list_tail, lru_gen_eviction's tokens, the folios freed), the
     survivors put back (evict_putback) and the clean unmapped ones retried once. `lids`,
     `lstamps`, `lohi`: the eight lists (scan_folios_lv); `ftab`, `ptab`, `lvt`, `swtab`: as
     core.kswapd.tables; `nl`: the logical sizes; `seqs[row]`: max_seq and min_seq (updated);
