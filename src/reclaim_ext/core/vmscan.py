@@ -956,8 +956,8 @@ def count_pageout(census, s, wb, kc):
 @njit(cache=True)
 def shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev, s, wb, census, kc):
     """shrink_folio_list from its pageouts to its outcome, once for every caller (the Python
-    path vmscan.shrink_folio_list, _shrink_inactive, MGLRU's evict_round), each of which has
-    run _shrink_census and put the references verdicts in `verdict`: steps 9-12
+    path shrink_folio_list, core.kswapd._shrink_inactive, a policy's compiled eviction), each
+    of which has run _shrink_census and put the references verdicts in `verdict`: steps 9-12
     (_shrink_pageout), the swap slots after them (swap_after_pageout), their counts
     (count_pageout), the outcome (_shrink_finish) and its activations (PGACTIVATE). `fl`: the
     folios' flags at the start; `ftab`, `ptab`, `swtab`: as tables(); `nodev`, `s`, `wb`, `kc`:
