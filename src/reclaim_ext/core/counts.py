@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .access import NR_FILE_DIRTY
+
 # what a compiled kswapd run counts (`kc`), and where each goes (flush_counts): vmstat, the cost
 # model, or vmstat and the lruvec's memory.stat
 NODE_EVENTS = ("kswapd_wakeups", "pageoutrun")  # kswapd's events, counted on its node too
@@ -31,6 +33,20 @@ def tables(sim, lv) -> tuple:
     return ((f.stamp, f.lru, f.flags, f.type, f.pte_head, f.shadow, f.shadow_ws, f.shadow_memcg, f.ever, f.memcg,
              f.swap_memcg), (p.present, p.young, p.exec, p.next), lv.table.arrays(),
             (sim.swap_usage, sim._swap_max, sim._mparent, sim.swap_events, f.swap_type, sim.swap.table), lv.row)
+
+
+def reclaim_scalars(sim, node) -> tuple:
+    """The simulator's scalars a compiled reclaim run reads and writes: `s` as run_accesses'
+    (swap slots used and total, NR_FILE_DIRTY, the node's free pages) and the flusher's `wb`."""
+    s = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)
+    return s, np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
+
+
+def set_reclaim_scalars(sim, s: np.ndarray, wb: np.ndarray) -> None:
+    """reclaim_scalars handed back after the run (the swap slots are in sim.swap.table, the
+    node's free pages in its node scalars)."""
+    sim.nr_file_dirty = int(s[NR_FILE_DIRTY])
+    sim.nr_writeback, sim.writeback_requested = int(wb[WB_WRITEBACK]), bool(wb[WB_REQUESTED])
 
 
 def flush_counts(sim, lruvec, kc: np.ndarray) -> None:

@@ -26,7 +26,8 @@ from .counts import (  # the policies import these from here too
     KSWAPD_COUNTS, NODE_EVENTS, K_ATOMIC_UPDATES, K_BULK, K_FILE_WRITES, K_IMMEDIATE, K_LOCK_OPS, K_PAGEOUTRUN,
     K_PGACTIVATE, K_PGDEACTIVATE, K_PGFREE, K_PGPGOUT, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE,
     K_PGSTEAL, K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PSWPOUT, K_PTES_CHECKED, K_PTES_WALKED, K_RECLAIMS, K_RMAP_WALKS,
-    K_SCANNED, K_SWAP_OUTS, K_VMSCAN_WRITE, K_WAKEUPS, WB_REQUESTED, WB_WRITEBACK, flush_counts, tables,
+    K_SCANNED, K_SWAP_OUTS, K_VMSCAN_WRITE, K_WAKEUPS, WB_REQUESTED, WB_WRITEBACK, flush_counts, reclaim_scalars,
+    set_reclaim_scalars, tables,
 )
 from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
 from .ops import (
@@ -37,7 +38,8 @@ from .rmap import walk_referenced
 from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
     balance_pgdat, bulk_isolate_deactivate, mem_cgroup_swappiness, node_scalars, note_cost_batches,
-    set_node_scalars, _scatter_pending, _shrink_census, budget_next, count_pageout, shrink_folio_list_tail, deactivate_flags, file_is_tiny, inactive_low, balance_priority,
+    set_node_scalars, _scatter_pending, _shrink_census, budget_next, count_pageout, shrink_folio_list_tail,
+    deactivate_flags, file_is_tiny, inactive_low, balance_priority,
     kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
 )
 from .workingset import age_nonresident
@@ -569,8 +571,7 @@ def kswapd_run(sim, node, ops) -> int:
     lists = lv.lists
     lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
     nodev = node_scalars(node)
-    s = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)  # run_accesses' s
-    wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
+    s, wb = reclaim_scalars(sim, node)
     mcs = sim._memcg_list
     usage = np.array([m.usage for m in mcs], dtype=np.int64)
     kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
@@ -583,8 +584,7 @@ def kswapd_run(sim, node, ops) -> int:
         raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
     set_lists(lists, ids, stamps, lohi)
     set_node_scalars(node, nodev)
-    sim.nr_file_dirty = int(s[NR_FILE_DIRTY])  # the swap slots are in sim.swap.table
-    sim.nr_writeback, sim.writeback_requested = int(wb[WB_WRITEBACK]), bool(wb[WB_REQUESTED])
+    set_reclaim_scalars(sim, s, wb)
     for m, u in zip(mcs, usage.tolist()):
         m.usage = u
     flush_counts(sim, lv, kc)
@@ -690,5 +690,5 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
 
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",
-           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists", "shrink_folio_list_tail",
-           "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due"]
+           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists",
+           "shrink_folio_list_tail", "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due"]

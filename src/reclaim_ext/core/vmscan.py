@@ -27,7 +27,7 @@ from .access import (
 )
 from .counts import (
     K_FILE_WRITES, K_IMMEDIATE, K_PGACTIVATE, K_PGPGOUT, K_PSWPOUT, K_SWAP_OUTS, K_VMSCAN_WRITE, KSWAPD_COUNTS,
-    WB_WRITEBACK, flush_counts, tables,
+    WB_WRITEBACK, flush_counts, reclaim_scalars, set_reclaim_scalars, tables,
 )
 from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
@@ -903,14 +903,12 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     # unmap, dirty folios, their counts, the outcome
     ftab, ptab, _, swtab, _ = tables(sim, lruvec)
     nodev = node_scalars(node)
-    sv = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)  # run_accesses' s
-    wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
+    sv, wb = reclaim_scalars(sim, node)
     kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
     freed, res.keep_ids, res.keep_active, nact, res.nr_pageout = shrink_folio_list_tail(
         ids, out, verdict, fl, ftab, ptab, swtab, sc.kswapd, sc.may_writepage, nodev, sv, wb, census, kc)
-    set_node_scalars(node, nodev)  # the swap slots are in sim.swap.table
-    sim.nr_file_dirty = int(sv[NR_FILE_DIRTY])
-    sim.nr_writeback = int(wb[0])
+    set_node_scalars(node, nodev)
+    set_reclaim_scalars(sim, sv, wb)
     flush_counts(sim, lruvec, kc)
     # 15/16. remove from page cache / swap cache with a shadow entry, free
     if len(freed):

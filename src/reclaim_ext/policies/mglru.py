@@ -19,12 +19,13 @@ from numba import njit
 
 from ..core import lockfree
 from ..core.lockfree import lazy_cost, take_one, update_gen
-from ..core.access import DONE, FREE, NR_FILE_DIRTY, SWAP_TOTAL, SWAP_USED
+from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
     K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, KSWAPD_COUNTS, WAKE_DONE,
     WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts,
-    folio_check_references, set_lists, shrink_folio_list_tail, tables, wake_done, wake_due,
+    folio_check_references, reclaim_scalars, set_lists, set_reclaim_scalars, shrink_folio_list_tail, tables,
+    wake_done, wake_due,
 )
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
@@ -667,7 +668,7 @@ def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, tot
         scanned += delta
         if scanned >= n:
             break
-        if root and (reclaimed >= goal or (kswapd_high >= 0 and free > kswapd_high)):
+        if abort_scan(root, reclaimed, goal, kswapd_high, free):
             break
     return pos, rounds
 
@@ -1902,8 +1903,7 @@ class MGLRU(BatchedEvents):
               f.nid, node.nid if len(sim.nodes) > 1 else -1)  # (core.ptwalk._eligibility's node)
         ftab, ptab, lvt, swtab, _ = tables(sim, lruvec)
         usage = np.array([m.usage for m in sim._memcg_list], dtype=np.int64)
-        s = np.array([sim.swap.used, sim.swap.total, sim.nr_file_dirty, 0, node.free], dtype=np.int64)
-        wb = np.array([sim.nr_writeback, sim.writeback_requested], dtype=np.int64)
+        s, wb = reclaim_scalars(sim, node)
         swap_ctl = np.array([sc.may_swap, vm_swappiness(sim, lruvec, sc)], dtype=np.int64)
         return (tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab, f.lru_gen, f.lru_refs, ptab,
                 lvt, lruvec.table.nr_logical, swtab, lk, row, node.nid, seqs, lg.ctrl, usage, node_scalars(node), s, wb,
@@ -1917,8 +1917,7 @@ class MGLRU(BatchedEvents):
         lg.min_seq[:] = seqs[lruvec.row, 1:].tolist()
         out.apply()  # what _push_lists left
         set_node_scalars(lruvec.node, nodev)
-        sim.nr_file_dirty = int(s[NR_FILE_DIRTY])  # the swap slots are in sim.swap.table
-        sim.nr_writeback = int(wb[0])
+        set_reclaim_scalars(sim, s, wb)
         for m, u in zip(sim._memcg_list, usage.tolist()):
             m.usage = u
         if len(dense) and self.uses("bloom") and self.uses("ptwalk"):  # lru_gen_look_around's update_bloom_filter
@@ -2063,12 +2062,10 @@ class MGLRU(BatchedEvents):
         ids, stamps = tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists)
         lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
         min_seq = np.asarray(lg.min_seq, dtype=np.int64)
-        root = sc.target_memcg is None or sc.target_memcg.parent is None
-        high = node.wmark.high + MIN_LRU_BATCH if sc.kswapd and not sc.order else -1
+        root, goal, high = self._abort_args(sc, node)
         _, verdict, end, rounds = bulk_plan(ids, stamps, lohi, f.stamp, f.flags, f.lru_gen, f.lru_refs, f.pte_head,
                                             table.nr[row], table.nr_logical[row], min_seq, lg.max_seq, lg.ctrl, swp,
-                                            sc.priority, node.free, sc.nr_reclaimed, max(sc.nr_to_reclaim, 2 << sc.order),
-                                            root, high, self.pre_rework)
+                                            sc.priority, node.free, sc.nr_reclaimed, goal, root, high, self.pre_rework)
         if not rounds:
             return False
         pre = self.pre_rework
