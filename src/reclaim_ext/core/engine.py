@@ -1000,8 +1000,12 @@ class Simulator:
                               self.shadows_dropped.tolist())
         if v["pgalloc_normal"] - v["pgfree"] != nres:
             out.append(f"pgalloc_normal {v['pgalloc_normal']} - pgfree {v['pgfree']} != resident {nres}")
-        if not self.swap.keeps_cache and v["pswpout"] - v["pswpin"] != self.swap.used:
-            out.append(f"pswpout {v['pswpout']} - pswpin {v['pswpin']} != swap slots used {self.swap.used}")
+        # zram: a slot holds a page written and not read back, or a folio reclaim gave it to and
+        # kept unwritten (!may_writepage), resident in the swap cache
+        cached = 0 if self.swap.keeps_cache else self.swap_cache_pages()
+        if not self.swap.keeps_cache and v["pswpout"] - v["pswpin"] + cached != self.swap.used:
+            out.append(f"pswpout {v['pswpout']} - pswpin {v['pswpin']} + swap-cache pages {cached} != swap slots "
+                       f"used {self.swap.used}")
         f = self.folios
         cnt = f.count
         shadows = np.bincount(f.type[:cnt][~resident & (f.shadow[:cnt] >= 0)], minlength=2)

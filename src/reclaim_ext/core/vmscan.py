@@ -721,8 +721,9 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
                     dirty_flag, out, census, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_events, swap_type,
                     sw):
     """shrink_folio_list steps 8-12 for each folio, in list order, after the references verdicts:
-    ACTIVATE / KEEP verdicts decide first; an anon folio gets a swap slot (first come, first
-    served, on the device folio_alloc_swap picks; none left: activate), which dirties it; every folio still going is unmapped
+    ACTIVATE / KEEP verdicts decide first; an anon folio not in the swap cache gets a swap slot
+    (first come, first served, on the device folio_alloc_swap picks; none left: activate) and
+    joins the swap cache dirty (add_to_swap: PG_swapcache, PG_dirty); every folio still going is unmapped
     (try_to_unmap, which always succeeds here); a dirty file folio is written only by kswapd on
     a second sighting (PG_reclaim) while the node is flagged dirty, unless the verdict was
     RECLAIM_CLEAN, and is kept under writeback; otherwise it is marked PG_reclaim and activated;
@@ -753,6 +754,10 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
                 grow += swap_used_add(sw, d, 1)
                 swap_memcg[g] = fmemcg[g]
                 swap_type[g] = d
+                # add_to_swap: in the swap cache and dirty (its copy on swap is not written yet),
+                # so a folio kept below (!may_writepage) keeps this slot for its next reclaim
+                fl |= PG_swapcache | PG_dirty
+                flags[g] = fl
                 dirty = True
         unmap_folio(g, pte_head, present, pyoung, nxt_of)  # 10. try_to_unmap
         if not dirty:  # 12. dirty folios
@@ -770,7 +775,8 @@ def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdic
                 out[i] = _KEEP
         elif not may_writepage:
             out[i] = _KEEP
-        else:
+        else:  # pageout: the write cleans it; it leaves the swap cache when freed (__remove_mapping)
+            flags[g] = fl & ~PG_dirty
             census[7] += 1
             sw[swap_type[g], SWP_OUT] += 1
     return got, grow

@@ -1,0 +1,171 @@
+"""shrink_folio_list's tail (core.vmscan.shrink_folio_list_tail, which every reclaim path runs:
+the Python path, the compiled kswapd run, MGLRU's evict_round): its outcome on a hand-built
+batch, and the swap slot add_to_swap gives an anon folio (reference §1.9 step 9: the folio joins
+the swap cache, dirty), which a folio kept unwritten (!may_writepage) keeps for its next
+reclaim instead of taking a second one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import Kind, lruvec, recs, replay, scan_control
+
+from reclaim_ext.core.counts import KSWAPD_COUNTS, reclaim_scalars, tables
+from reclaim_ext.core.engine import SimConfig, Simulator
+from reclaim_ext.core.ops import FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN
+from reclaim_ext.core.vmscan import (
+    N_DIRTY, N_FREE, _NR_CENSUS, _shrink_census, node_scalars, shrink_folio_list_tail, shrink_inactive_list,
+)
+from reclaim_ext.machine.folio import (
+    LRU_ANON, PG_active, PG_dirty, PG_reclaim, PG_resident, PG_swapcache, PG_writeback,
+)
+from reclaim_ext.machine.node import SWP_OUT, SWP_USED
+from reclaim_ext.policies import get_policy
+
+N_ANON = 200
+
+
+def anon_sim(policy: str) -> Simulator:
+    """N_ANON anon pages faulted in (written) on a machine with room to spare, their PTEs old."""
+    sim = Simulator(SimConfig(memory_pages=1024, swap_pages=1024, mode="exact", check=True), get_policy(policy))
+    replay(sim, recs(Kind.ANON, range(N_ANON), write=1))
+    sim.ptes.young[:] = False
+    return sim
+
+
+def slot_holders(sim) -> np.ndarray:
+    """The folios that hold a swap slot (its device recorded)."""
+    return np.flatnonzero(sim.folios.swap_type[: sim.folios.count] >= 0)
+
+
+def reclaim_unwritten(sim) -> None:
+    """Direct reclaim of every anon folio without may_writepage (laptop_mode's first
+    priorities): each gets a swap slot but is not written."""
+    lv, sc = lruvec(sim), scan_control(may_writepage=False)
+    start = sim.vm["pgscan_direct"]
+    if sim.ops.name == "classic":
+        shrink_inactive_list(sim, lv, LRU_ANON, N_ANON, sc, sim.ops)
+    else:
+        ops, lg = sim.ops, sim.ops.lrugen(lv)
+        for _ in range(2):  # the folios out of the two youngest generations
+            ops.inc_max_seq(sim, lv, lg.max_seq, 200)
+        while sim.vm["pgscan_direct"] - start < N_ANON:  # evict_folios' batches (evict_round's)
+            before = sim.vm["pgscan_direct"]
+            ops.evict_folios(sim, lv, sc, N_ANON, 200)
+            assert sim.vm["pgscan_direct"] > before
+    assert sim.vm["pgscan_direct"] - start == N_ANON
+
+
+@pytest.mark.parametrize("policy", ["classic", "mglru"])
+def test_a_folio_kept_unwritten_keeps_its_swap_slot(policy):
+    """add_to_swap puts the folio in the swap cache, dirty; kept because !may_writepage, it stays
+    there with its slot, so meeting it again gives it no second slot: slots used == folios holding
+    one, every one of them a resident swap-cache folio (the conservation check's rule too)."""
+    sim = anon_sim(policy)
+    f = sim.folios
+    seen = set()
+    for _ in range(2):
+        reclaim_unwritten(sim)
+        held = slot_holders(sim)
+        assert len(held) == N_ANON and sim.vm["pswpout"] == 0
+        assert sim.swap.used == len(held)
+        assert (f.flags[held] & (PG_resident | PG_swapcache | PG_dirty) == (PG_resident | PG_swapcache | PG_dirty)).all()
+        assert not sim.ptes.present[f.pte_head[held]].any()  # try_to_unmap ran before the dirty test
+        sim.check_conservation()
+        seen |= set(held.tolist())
+    assert sim.swap.used == len(seen)
+
+
+def test_kept_swap_cache_folio_is_written_to_its_slot_and_freed():
+    """The folio kept with its slot is written to that slot by a later reclaim that may write
+    (a dirty swap-cache folio), then freed: its slot now holds its only copy."""
+    sim = anon_sim("classic")
+    reclaim_unwritten(sim)
+    held = slot_holders(sim)
+    slots = sim.folios.swap_type[held].copy()
+    used = sim.swap.used
+    lv = lruvec(sim)
+    shrink_inactive_list(sim, lv, LRU_ANON, N_ANON, scan_control(), sim.ops)
+    f = sim.folios
+    out = held[(f.flags[held] & PG_resident) == 0]
+    assert len(out) > 0 and sim.vm["pswpout"] == len(out)
+    assert sim.swap.used == used and (f.swap_type[held] == slots).all()
+    assert not (f.flags[out] & (PG_swapcache | PG_dirty)).any()  # __remove_mapping took it out
+    sim.check_conservation()
+
+
+# ---- shrink_folio_list_tail on a hand-built batch -----------------------------------------------
+
+
+def test_shrink_folio_list_tail_outcome():
+    """kswapd's tail over three folios, in order: a clean file folio (RECLAIM) is freed; a dirty
+    file folio met for the first time (no PG_reclaim) is marked PG_reclaim and activated
+    (NR_VMSCAN_IMMEDIATE), not written; an anon folio gets a swap slot (in the swap cache, dirty),
+    is unmapped, written to the slot (pswpout, pgpgout, nr_vmscan_write) and freed."""
+    sim = Simulator(SimConfig(memory_pages=256, swap_pages=64, swap_device="disk", mode="exact", check=True), get_policy("classic"))
+    replay(sim, np.concatenate([recs(Kind.FILE_FD, [0], file=1), recs(Kind.FILE_FD, [1], file=1, write=1),
+                                recs(Kind.ANON, [0], write=1)]))
+    lv, node, f = lruvec(sim), sim.node, sim.folios
+    ids = sim.mm.translate(np.concatenate([recs(Kind.FILE_FD, [0, 1], file=1), recs(Kind.ANON, [0])]))[0]
+    clean, dirty, anon = (int(g) for g in ids)
+    assert f.flags[dirty] & PG_dirty and not f.flags[clean] & PG_dirty and f.type[anon] == LRU_ANON
+    assert sim.ptes.present[f.pte_head[anon]]
+    free0, used0, dirty0 = node.free, sim.swap.used, sim.nr_file_dirty
+
+    fl = f.flags[ids].copy()
+    out = np.zeros(3, dtype=np.int8)
+    census = np.zeros(_NR_CENSUS, dtype=np.int64)
+    assert len(_shrink_census(ids, f.flags, f.type, True, False, out, census)) == 3
+    verdict = np.full(3, FOLIOREF_RECLAIM, dtype=np.int8)
+    ftab, ptab, _, swtab, _ = tables(sim, lv)
+    nodev = node_scalars(node)
+    nodev[N_DIRTY] = 1  # the node flagged dirty: the first sighting still only marks the folio
+    s, wb = reclaim_scalars(sim, node)
+    kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
+    freed, keep, keep_active, nact, nr_pageout = shrink_folio_list_tail(
+        ids, out, verdict, fl, ftab, ptab, swtab, True, True, nodev, s, wb, census, kc)
+
+    assert freed.tolist() == [clean, anon]
+    assert keep.tolist() == [dirty] and keep_active.tolist() == [True]
+    assert nact == 1 and nr_pageout == 1
+    assert f.flags[dirty] & (PG_dirty | PG_reclaim | PG_active) == PG_dirty | PG_reclaim | PG_active
+    assert not f.flags[dirty] & PG_writeback
+    # the anon folio: a slot on the only device, in the swap cache, written (clean), unmapped
+    assert f.swap_type[anon] == 0 and f.swap_memcg[anon] == f.memcg[anon]
+    assert f.flags[anon] & (PG_swapcache | PG_dirty) == PG_swapcache
+    assert not sim.ptes.present[f.pte_head[anon]]
+    assert sim.swap.table[0, SWP_USED] == used0 + 1 and sim.swap.table[0, SWP_OUT] == 1
+    assert s[0] == used0 + 1 and nodev[N_FREE] == free0  # SWAP_USED; a disk's slots take no node memory
+    assert s[2] == dirty0 and wb.tolist() == [0, 0]  # NR_FILE_DIRTY: nothing written from the page cache
+    assert census.tolist() == [1, 1, 0, 0, 0, 1, 0, 1]
+    counts = {KSWAPD_COUNTS[k][1]: int(c) for k, c in enumerate(kc) if c}
+    assert counts == {"pgactivate": 1, "pswpout": 1, "swap_outs": 1, "pgpgout": 4, "nr_vmscan_write": 1,
+                      "nr_vmscan_immediate_reclaim": 1}
+
+
+def test_shrink_folio_list_tail_keeps_reclaim_clean_and_unwritable():
+    """The tail's keep outcomes: kswapd's second sighting of a dirty file folio with the RECLAIM_CLEAN
+    verdict is kept dirty, not written; without may_writepage an anon folio is kept in the swap
+    cache, dirty, with its slot."""
+    sim = Simulator(SimConfig(memory_pages=256, swap_pages=64, swap_device="disk", mode="exact", check=True), get_policy("classic"))
+    replay(sim, np.concatenate([recs(Kind.FILE_FD, [1], file=1, write=1), recs(Kind.ANON, [0], write=1)]))
+    lv, f = lruvec(sim), sim.folios
+    ids = sim.mm.translate(np.concatenate([recs(Kind.FILE_FD, [1], file=1), recs(Kind.ANON, [0])]))[0]
+    dirty, anon = (int(g) for g in ids)
+    f.flags[dirty] |= PG_reclaim
+    fl = f.flags[ids].copy()
+    out = np.zeros(2, dtype=np.int8)
+    census = np.zeros(_NR_CENSUS, dtype=np.int64)
+    verdict = np.array([FOLIOREF_RECLAIM_CLEAN, FOLIOREF_RECLAIM], dtype=np.int8)
+    ftab, ptab, _, swtab, _ = tables(sim, lv)
+    nodev = node_scalars(sim.node)
+    nodev[N_DIRTY] = 1
+    s, wb = reclaim_scalars(sim, sim.node)
+    kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
+    freed, keep, keep_active, nact, nr_pageout = shrink_folio_list_tail(
+        ids, out, verdict, fl, ftab, ptab, swtab, True, False, nodev, s, wb, census, kc)
+    assert freed.tolist() == [] and keep.tolist() == [dirty, anon] and keep_active.tolist() == [False, False]
+    assert nact == 0 and nr_pageout == 0 and not kc.any()
+    assert f.flags[dirty] & (PG_dirty | PG_writeback | PG_active) == PG_dirty
+    assert f.flags[anon] & (PG_swapcache | PG_dirty) == PG_swapcache | PG_dirty and f.swap_type[anon] == 0
+    assert sim.swap.used == 1 and s[0] == 1
