@@ -8,8 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from numba import njit
+
+from reclaim_ext.core import vmscan
 from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
 from reclaim_ext.core.ops import ScanControl
+from reclaim_ext.core.vmscan import _KEEP, shrink_folio_list_tail
+from reclaim_ext.machine.folio import LRU_ANON, NO_LIST, PG_active, PG_mlocked, PG_resident
 from reclaim_ext.machine.memcg import MemcgConfig
 from reclaim_ext.policies import get_policy
 from reclaim_ext.policies import mglru
@@ -273,26 +278,32 @@ def test_evict_round_leaves_the_rest_to_the_python_path(why, monkeypatch):
     assert not evict_compiled(ops, check=why == "check", bulk_reclaim=why != "no bulk")
 
 
-def test_evict_round_retries_the_clean_survivors(monkeypatch):
-    """evict_folios' retry (skip_retry): the survivors of shrink_folio_list that are neither
-    active, mapped, dirty nor under writeback go through it once more, then back on the lists.
-    Here: direct reclaim without may_writepage (laptop_mode's first priorities in
-    do_try_to_free_pages) over clean anon folios with old PTEs; each takes a swap slot but is
-    not written, so it survives clean and unmapped. evict_round leaves what the Python path
-    leaves, and that path did retry every survivor."""
-    sim = run(workload="zipf", params={"accesses": 20_000, "pages": 2500, "kind": "anon"}, memory_pages=3000,
-              swap_pages=6000)
+def old_unmapped_anon(policy="mglru"):
+    """A zipf anon run, then test-only state: its folios out of the two youngest generations and
+    unmapped (every PTE cleared: no rmap walk finds them, folio_mapped is false), clean (zram:
+    none is in the swap cache)."""
+    sim = run(policy, workload="zipf", params={"accesses": 20_000, "pages": 2500, "kind": "anon"},
+              memory_pages=3000, swap_pages=6000)
     ops, lv = sim.ops, sim.root_lruvec(sim.node)
     lg = ops.lrugen(lv)
-    for _ in range(2):  # the folios out of the two youngest generations
+    for _ in range(2):
         ops.inc_max_seq(sim, lv, lg.max_seq, 200)
+    ops.try_to_inc_min_seq(lv, 200)  # past empty generations (6.1-6.13 fault the folios in younger)
     sim.ptes.young[:] = False
-    sc = ScanControl(nr_to_reclaim=32, may_writepage=False)
-    assert ops.evict_compiled(sim, lv, sc)
+    sim.ptes.present[:] = False
+    return sim, ops, lv
+
+
+def evict_both_ways(sim, ops, lv, sc, monkeypatch) -> list:
+    """evict_folios(64) by evict_round and by the Python path from one snapshot (the compiled
+    one first when the policy has it): both leave the same state. Returns the Python path's
+    _putback calls (survivors, skip_retry, folios to retry)."""
+    compiled = ops.evict_compiled(sim, lv, sc)
     before = snapshot(sim, lv, sc)
-    got = ops.evict_folios(sim, lv, sc, 64, 200)
-    compiled, clists = snapshot(sim, lv, sc), list_contents(sim, lv)
-    restore(sim, lv, sc, before)
+    if compiled:
+        got = ops.evict_folios(sim, lv, sc, 64, 200)
+        after, clists = snapshot(sim, lv, sc), list_contents(sim, lv)
+        restore(sim, lv, sc, before)
     putbacks = []
     orig = MGLRU._putback
 
@@ -304,6 +315,63 @@ def test_evict_round_retries_the_clean_survivors(monkeypatch):
     monkeypatch.setattr(MGLRU, "_putback", putback)
     monkeypatch.setattr(MGLRU, "evict_compiled", lambda *a: False)
     want = ops.evict_folios(sim, lv, sc, 64, 200)
+    if compiled:
+        assert got == want
+        assert differences(after, snapshot(sim, lv, sc), sim) == [] and clists == list_contents(sim, lv)
+    return putbacks
+
+
+@njit
+def shrink_folio_list_tail_trylock_fails(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev,
+                                         s, wb, census, kc):
+    """The test's seam: shrink_folio_list with folio_trylock failing on every folio of the batch
+    (someone else holds the folio lock), which the kernel keeps at once, untouched and not
+    activated (reference §1.9 step 1). The model has no folio lock: the tail runs with every
+    outcome KEEP. (The steps the model ran before its tail leave such a folio as it was: an anon
+    folio not under writeback, no PTE to walk; only sc->nr_scanned counts it.)"""
+    out[:] = _KEEP
+    return shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev, s, wb,
+                                  census, kc)
+
+
+def test_evict_round_retries_the_clean_survivors(monkeypatch):
+    """evict_folios' retry (skip_retry): the survivors of shrink_folio_list that are neither
+    active, mapped, dirty nor under writeback go through it once more, then back on the lists.
+    The kernel's case is a folio whose writeback completed during shrink_folio_list (it missed
+    folio_rotate_reclaimable); the model's writes complete inside reclaim (a written folio is
+    freed) and add_to_swap leaves a folio kept unwritten dirty, so its reclaim leaves no such
+    survivor. The test makes them at a seam both paths call: shrink_folio_list_tail with
+    folio_trylock failing (a locked folio is kept clean, and on the retry pass too), over
+    unmapped clean anon folios (old_unmapped_anon). evict_round (compiled afresh with the seam)
+    leaves what the Python path leaves, and that path did retry every survivor, once."""
+    sim, ops, lv = old_unmapped_anon()
+    monkeypatch.setattr(vmscan, "shrink_folio_list_tail", shrink_folio_list_tail_trylock_fails)
+    monkeypatch.setattr(mglru, "shrink_folio_list_tail", shrink_folio_list_tail_trylock_fails)
+    monkeypatch.setattr(mglru, "evict_round", njit(mglru.evict_round.py_func))  # binds the seam
+    sc = ScanControl(nr_to_reclaim=32)
+    assert ops.evict_compiled(sim, lv, sc)
+    vm, used = dict(sim.vm), sim.swap.used
+    putbacks = evict_both_ways(sim, ops, lv, sc, monkeypatch)
     assert putbacks == [(64, False, 64), (64, True, 0)]  # every survivor retried, once
-    assert got == want
-    assert differences(compiled, snapshot(sim, lv, sc), sim) == [] and clists == list_contents(sim, lv)
+    assert sim.vm["pgsteal_direct"] == vm["pgsteal_direct"] and sim.swap.used == used  # locked: untouched
+
+
+@pytest.mark.parametrize("policy", ["mglru", "mglru-6.12"])
+def test_evict_folios_puts_an_unevictable_survivor_back_unretried(policy, monkeypatch):
+    """evict_folios puts a survivor that is not evictable (PG_mlocked here; PG_unevictable too)
+    back before its retry test (folio_putback_lru), as it is: shrink_folio_list activated it
+    without PG_active (an mlocked folio), and unmapped and clean it would otherwise be retried.
+    Test-only state: the isolated folios mlocked (old_unmapped_anon's, so unmapped). Both paths
+    (evict_round and the Python path; 6.1-6.13's rules only on the Python path) put each back
+    once, none retried, none freed, none given PG_active."""
+    sim, ops, lv = old_unmapped_anon(policy)
+    f = sim.folios
+    anon = np.flatnonzero((f.type[: f.count] == LRU_ANON) & ((f.flags[: f.count] & PG_resident) != 0))
+    f.flags[anon] |= PG_mlocked
+    sc = ScanControl(nr_to_reclaim=32)
+    assert ops.evict_compiled(sim, lv, sc) == (policy == "mglru")
+    vm = dict(sim.vm)
+    putbacks = evict_both_ways(sim, ops, lv, sc, monkeypatch)
+    assert putbacks == [(64, False, 0)]
+    assert sim.vm["pgsteal_direct"] == vm["pgsteal_direct"] and sim.vm["pgactivate"] == vm["pgactivate"] + 64
+    assert not (f.flags[anon] & PG_active).any() and (f.lru[anon] != NO_LIST).all()

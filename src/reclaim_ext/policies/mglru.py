@@ -365,15 +365,17 @@ def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, f
 @njit(cache=True)
 def evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock,
                   push, ptab, pre):
-    """evict_folios' survivors of shrink_folio_list, in order: one neither active, mapped (`ptab`:
-    the PTEs' present, exec, next and the folios' rmap heads), dirty nor under writeback is to
-    be retried (unless skip_retry: the retry pass); the others go back (lru_gen_add_folio), a
-    rejected one that would land in the oldest generation of its type with PG_active (LRU_REFS
-    and PG_referenced cleared). Before the rework (`pre`): a dirty or writeback folio with
-    PG_reclaim goes back as it is (PG_referenced restored on a workingset one); any other that
-    is active, referenced, mapped, dirty or under writeback (every one on the retry pass) is
-    rejected: LRU_REFS, PG_referenced and PG_workingset cleared, PG_active set. Returns (the
-    folios to retry, list slots in `push`, folios put back)."""
+    """evict_folios' survivors of shrink_folio_list, in order: an unevictable one (PG_unevictable
+    or PG_mlocked: !folio_evictable) goes back as it is, on either pass (folio_putback_lru; the
+    model has no unevictable list: lru_gen_add_folio); of the others, one neither active, mapped
+    (`ptab`: the PTEs' present, exec, next and the folios' rmap heads), dirty nor under
+    writeback is to be retried (unless skip_retry: the retry pass); the rest go back
+    (lru_gen_add_folio), a rejected one that would land in the oldest generation of its type
+    with PG_active (LRU_REFS and PG_referenced cleared). Before the rework (`pre`): a dirty or
+    writeback folio with PG_reclaim goes back as it is (PG_referenced restored on a workingset
+    one); any other that is active, referenced, mapped, dirty or under writeback (every one on
+    the retry pass) is rejected: LRU_REFS, PG_referenced and PG_workingset cleared, PG_active
+    set. Returns (the folios to retry, list slots in `push`, folios put back)."""
     retry = np.empty(len(keep), dtype=np.int64)
     nretry = npush = 0
     present, pexec, nxt_of, pte_head = ptab
@@ -382,7 +384,9 @@ def evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fst
         fl = flags[g]
         t = np.int64(ftype[g])
         busy = fl & (PG_dirty | PG_writeback)
-        if pre and fl & PG_reclaim and busy:
+        if fl & (PG_unevictable | PG_mlocked):  # !folio_evictable: folio_putback_lru, no retry
+            pass
+        elif pre and fl & PG_reclaim and busy:
             if fl & PG_workingset:
                 flags[g] = fl | PG_referenced
         elif skip_retry or fl & (PG_active | PG_dirty | PG_writeback | (PG_referenced if pre else 0)) or \
