@@ -23,6 +23,7 @@ from reclaim_ext.machine.node import SWP_OUT, SWP_USED
 from reclaim_ext.policies import get_policy
 
 N_ANON = 200
+IN_SWAP_CACHE = PG_resident | PG_swapcache | PG_dirty  # a resident folio in the swap cache, dirty
 
 
 def anon_sim(policy: str) -> Simulator:
@@ -63,17 +64,14 @@ def test_a_folio_kept_unwritten_keeps_its_swap_slot(policy):
     one, every one of them a resident swap-cache folio (the conservation check's rule too)."""
     sim = anon_sim(policy)
     f = sim.folios
-    seen = set()
-    for _ in range(2):
+    for _ in range(2):  # the second meets every folio again
         reclaim_unwritten(sim)
         held = slot_holders(sim)
         assert len(held) == N_ANON and sim.vm["pswpout"] == 0
         assert sim.swap.used == len(held)
-        assert (f.flags[held] & (PG_resident | PG_swapcache | PG_dirty) == (PG_resident | PG_swapcache | PG_dirty)).all()
+        assert (f.flags[held] & IN_SWAP_CACHE == IN_SWAP_CACHE).all()
         assert not sim.ptes.present[f.pte_head[held]].any()  # try_to_unmap ran before the dirty test
         sim.check_conservation()
-        seen |= set(held.tolist())
-    assert sim.swap.used == len(seen)
 
 
 def test_kept_swap_cache_folio_is_written_to_its_slot_and_freed():
@@ -97,46 +95,59 @@ def test_kept_swap_cache_folio_is_written_to_its_slot_and_freed():
 # ---- shrink_folio_list_tail on a hand-built batch -----------------------------------------------
 
 
+def folios_of(*records: np.ndarray):
+    """A small classic machine with disk swap (its slots take no node memory) after the records;
+    the folio ids of the pages they name, in order."""
+    sim = Simulator(SimConfig(memory_pages=256, swap_pages=64, swap_device="disk", mode="exact", check=True),
+                    get_policy("classic"))
+    replay(sim, np.concatenate(records))
+    return sim, sim.mm.translate(np.concatenate(records))[0]
+
+
+def run_tail(sim, ids, verdict, *, kswapd, may_writepage, census=None):
+    """shrink_folio_list_tail over `ids` (all pending, with these verdicts) on a node flagged
+    dirty, as a caller runs it. Returns its result, the scalars `s`, `wb`, `nodev` and `kc`."""
+    fl = sim.folios.flags[ids].copy()
+    out = np.zeros(len(ids), dtype=np.int8)
+    census = np.zeros(_NR_CENSUS, dtype=np.int64) if census is None else census
+    ftab, ptab, _, swtab, _ = tables(sim, lruvec(sim))
+    nodev = node_scalars(sim.node)
+    nodev[N_DIRTY] = 1
+    s, wb = reclaim_scalars(sim, sim.node)
+    kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
+    res = shrink_folio_list_tail(np.asarray(ids, dtype=np.int64), out, np.asarray(verdict, dtype=np.int8), fl, ftab,
+                                 ptab, swtab, kswapd, may_writepage, nodev, s, wb, census, kc)
+    return res, s, wb, nodev, kc
+
+
 def test_shrink_folio_list_tail_outcome():
     """kswapd's tail over three folios, in order: a clean file folio (RECLAIM) is freed; a dirty
     file folio met for the first time (no PG_reclaim) is marked PG_reclaim and activated
-    (NR_VMSCAN_IMMEDIATE), not written; an anon folio gets a swap slot (in the swap cache, dirty),
-    is unmapped, written to the slot (pswpout, pgpgout, nr_vmscan_write) and freed."""
-    sim = Simulator(SimConfig(memory_pages=256, swap_pages=64, swap_device="disk", mode="exact", check=True), get_policy("classic"))
-    replay(sim, np.concatenate([recs(Kind.FILE_FD, [0], file=1), recs(Kind.FILE_FD, [1], file=1, write=1),
-                                recs(Kind.ANON, [0], write=1)]))
-    lv, node, f = lruvec(sim), sim.node, sim.folios
-    ids = sim.mm.translate(np.concatenate([recs(Kind.FILE_FD, [0, 1], file=1), recs(Kind.ANON, [0])]))[0]
+    (NR_VMSCAN_IMMEDIATE), not written, though the node is flagged dirty; an anon folio gets a
+    swap slot (in the swap cache, dirty), is unmapped, written to the slot (pswpout, pgpgout,
+    nr_vmscan_write: the write cleans it) and freed."""
+    sim, ids = folios_of(recs(Kind.FILE_FD, [0], file=1), recs(Kind.FILE_FD, [1], file=1, write=1),
+                         recs(Kind.ANON, [0], write=1))
+    f = sim.folios
     clean, dirty, anon = (int(g) for g in ids)
     assert f.flags[dirty] & PG_dirty and not f.flags[clean] & PG_dirty and f.type[anon] == LRU_ANON
     assert sim.ptes.present[f.pte_head[anon]]
-    free0, used0, dirty0 = node.free, sim.swap.used, sim.nr_file_dirty
-
-    fl = f.flags[ids].copy()
-    out = np.zeros(3, dtype=np.int8)
+    free0, used0, dirty0 = sim.node.free, sim.swap.used, sim.nr_file_dirty
     census = np.zeros(_NR_CENSUS, dtype=np.int64)
-    assert len(_shrink_census(ids, f.flags, f.type, True, False, out, census)) == 3
-    verdict = np.full(3, FOLIOREF_RECLAIM, dtype=np.int8)
-    ftab, ptab, _, swtab, _ = tables(sim, lv)
-    nodev = node_scalars(node)
-    nodev[N_DIRTY] = 1  # the node flagged dirty: the first sighting still only marks the folio
-    s, wb = reclaim_scalars(sim, node)
-    kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
-    freed, keep, keep_active, nact, nr_pageout = shrink_folio_list_tail(
-        ids, out, verdict, fl, ftab, ptab, swtab, True, True, nodev, s, wb, census, kc)
+    assert len(_shrink_census(ids, f.flags, f.type, True, False, np.zeros(3, dtype=np.int8), census)) == 3
+    (freed, keep, keep_active, nact, nr_pageout), s, wb, nodev, kc = run_tail(
+        sim, ids, [FOLIOREF_RECLAIM] * 3, kswapd=True, may_writepage=True, census=census)
 
     assert freed.tolist() == [clean, anon]
     assert keep.tolist() == [dirty] and keep_active.tolist() == [True]
     assert nact == 1 and nr_pageout == 1
-    assert f.flags[dirty] & (PG_dirty | PG_reclaim | PG_active) == PG_dirty | PG_reclaim | PG_active
-    assert not f.flags[dirty] & PG_writeback
-    # the anon folio: a slot on the only device, in the swap cache, written (clean), unmapped
+    assert f.flags[dirty] & (PG_dirty | PG_reclaim | PG_active | PG_writeback) == PG_dirty | PG_reclaim | PG_active
     assert f.swap_type[anon] == 0 and f.swap_memcg[anon] == f.memcg[anon]
-    assert f.flags[anon] & (PG_swapcache | PG_dirty) == PG_swapcache
+    assert f.flags[anon] & IN_SWAP_CACHE == PG_resident | PG_swapcache  # freed by the caller (__remove_mapping)
     assert not sim.ptes.present[f.pte_head[anon]]
     assert sim.swap.table[0, SWP_USED] == used0 + 1 and sim.swap.table[0, SWP_OUT] == 1
-    assert s[0] == used0 + 1 and nodev[N_FREE] == free0  # SWAP_USED; a disk's slots take no node memory
-    assert s[2] == dirty0 and wb.tolist() == [0, 0]  # NR_FILE_DIRTY: nothing written from the page cache
+    assert s[0] == used0 + 1 and nodev[N_FREE] == free0  # SWAP_USED; the node's free pages
+    assert s[2] == dirty0 and wb.tolist() == [0, 0]  # NR_FILE_DIRTY: no page-cache write started
     assert census.tolist() == [1, 1, 0, 0, 0, 1, 0, 1]
     counts = {KSWAPD_COUNTS[k][1]: int(c) for k, c in enumerate(kc) if c}
     assert counts == {"pgactivate": 1, "pswpout": 1, "swap_outs": 1, "pgpgout": 4, "nr_vmscan_write": 1,
@@ -144,28 +155,17 @@ def test_shrink_folio_list_tail_outcome():
 
 
 def test_shrink_folio_list_tail_keeps_reclaim_clean_and_unwritable():
-    """The tail's keep outcomes: kswapd's second sighting of a dirty file folio with the RECLAIM_CLEAN
-    verdict is kept dirty, not written; without may_writepage an anon folio is kept in the swap
-    cache, dirty, with its slot."""
-    sim = Simulator(SimConfig(memory_pages=256, swap_pages=64, swap_device="disk", mode="exact", check=True), get_policy("classic"))
-    replay(sim, np.concatenate([recs(Kind.FILE_FD, [1], file=1, write=1), recs(Kind.ANON, [0], write=1)]))
-    lv, f = lruvec(sim), sim.folios
-    ids = sim.mm.translate(np.concatenate([recs(Kind.FILE_FD, [1], file=1), recs(Kind.ANON, [0])]))[0]
+    """The tail's keep outcomes: kswapd's second sighting (PG_reclaim) of a dirty file folio with
+    the RECLAIM_CLEAN verdict is kept dirty, not written; without may_writepage an anon folio is
+    kept in the swap cache, dirty, with its slot."""
+    sim, ids = folios_of(recs(Kind.FILE_FD, [1], file=1, write=1), recs(Kind.ANON, [0], write=1))
+    f = sim.folios
     dirty, anon = (int(g) for g in ids)
     f.flags[dirty] |= PG_reclaim
-    fl = f.flags[ids].copy()
-    out = np.zeros(2, dtype=np.int8)
-    census = np.zeros(_NR_CENSUS, dtype=np.int64)
-    verdict = np.array([FOLIOREF_RECLAIM_CLEAN, FOLIOREF_RECLAIM], dtype=np.int8)
-    ftab, ptab, _, swtab, _ = tables(sim, lv)
-    nodev = node_scalars(sim.node)
-    nodev[N_DIRTY] = 1
-    s, wb = reclaim_scalars(sim, sim.node)
-    kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
-    freed, keep, keep_active, nact, nr_pageout = shrink_folio_list_tail(
-        ids, out, verdict, fl, ftab, ptab, swtab, True, False, nodev, s, wb, census, kc)
+    (freed, keep, keep_active, nact, nr_pageout), s, _, _, kc = run_tail(
+        sim, ids, [FOLIOREF_RECLAIM_CLEAN, FOLIOREF_RECLAIM], kswapd=True, may_writepage=False)
     assert freed.tolist() == [] and keep.tolist() == [dirty, anon] and keep_active.tolist() == [False, False]
     assert nact == 0 and nr_pageout == 0 and not kc.any()
     assert f.flags[dirty] & (PG_dirty | PG_writeback | PG_active) == PG_dirty
-    assert f.flags[anon] & (PG_swapcache | PG_dirty) == PG_swapcache | PG_dirty and f.swap_type[anon] == 0
+    assert f.flags[anon] & IN_SWAP_CACHE == IN_SWAP_CACHE and f.swap_type[anon] == 0
     assert sim.swap.used == 1 and s[0] == 1
