@@ -92,6 +92,24 @@ def test_kept_swap_cache_folio_is_written_to_its_slot_and_freed():
     sim.check_conservation()
 
 
+def test_kept_swap_cache_folio_faulted_back():
+    """A folio kept in the swap cache is mapped again by a minor fault (do_swap_page finds it
+    there): a read fault leaves it in the swap cache with its slot, dirty; a write fault frees
+    the slot (should_try_to_free_swap). The conservation check (run after the replay) agrees."""
+    sim = anon_sim("classic")
+    reclaim_unwritten(sim)
+    half = N_ANON // 2
+    replay(sim, np.concatenate([recs(Kind.ANON, range(half)), recs(Kind.ANON, range(half, N_ANON), write=1)]))
+    f = sim.folios
+    held = slot_holders(sim)
+    assert len(held) == half == sim.swap.used and sim.vm["pgmajfault"] == 0
+    assert (f.flags[held] & IN_SWAP_CACHE == IN_SWAP_CACHE).all() and sim.ptes.present[f.pte_head[held]].all()
+    sim.ptes.young[:] = False
+    shrink_inactive_list(sim, lruvec(sim), LRU_ANON, N_ANON, scan_control(), sim.ops)
+    assert sim.vm["pswpout"] == N_ANON == sim.swap.used  # the read ones to their slots, the others to new ones
+    sim.check_conservation()
+
+
 # ---- shrink_folio_list_tail on a hand-built batch -----------------------------------------------
 
 
