@@ -236,13 +236,14 @@ def test_evict_round_equals_python_path(case, mechanisms, monkeypatch):
 def test_compiled_loop_equals_python_loop(case, mechanisms, monkeypatch):
     """try_to_shrink_lruvec's loop as one compiled call (shrink_lruvec_loop, the arguments built
     once, aging left to Python) leaves the per-step loop's state, call after call; the runs age
-    in the loop, and some calls need the lists grown between two rounds (LOOP_ROOM)."""
+    in the loop, and with two memcgs' lruvecs some calls need the lists grown between two
+    rounds (LOOP_ROOM)."""
     both = BothLoops(monkeypatch)
-    monkeypatch.setattr(MGLRU, "_bulk_shrink_lruvec", lambda *a: False)
     run(mechanisms=mechanisms, **{k: (dict(v) if isinstance(v, dict) else v) for k, v in CASES[case].items()})
     assert both.compared > 20 and both.aged > 0
-    assert both.reentered > 0 or case == "swap-full"
     assert both.diffs == []
+    if case == "memcg-limits":
+        assert both.reentered > 0
 
 
 class Referencing(MGLRU):

@@ -22,7 +22,7 @@ from ..core.lockfree import lazy_cost, take_one, update_gen
 from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
-    K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, KSWAPD_COUNTS, WAKE_DONE,
+    K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, WAKE_DONE,
     WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts,
     folio_check_references, reclaim_scalars, set_lists, set_reclaim_scalars, shrink_folio_list_tail, tables,
     wake_done, wake_due,
@@ -31,7 +31,7 @@ from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     BatchedEvents, ScanControl,
 )
-from ..core.lru import HookOut, isolate_tail_into, list_add, list_del, tail_valid
+from ..core.lru import HookOut, compact_slots, isolate_tail_into, list_add, list_del, tail_valid
 from ..core.ptwalk import (
     BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, lookaround_clear, pmd_entry_address, pte_index,
     walk_mm,
@@ -45,7 +45,7 @@ from ..core.vmscan import (
 )
 from ..jit import noref
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_swapcache,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_referenced, PG_reclaim, PG_swapcache,
     PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 
@@ -621,62 +621,6 @@ def get_type_to_scan_pre(ctrl, swappiness):
     return t, tier - 1
 
 
-# ---- the bulk try_to_shrink_lruvec pass -------------------------------------------------------
-
-
-@njit(cache=True)
-def bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, total, priority, free, reclaimed, goal,
-                 root, kswapd_high, verdict, pre):
-    """try_to_shrink_lruvec's loop over the oldest file generation, replayed without touching
-    anything: before each evict_folios the PID controller picks the tier (get_tier_idx, on a
-    copy of its counters that the earlier batches' evictions and protections update), scan_step
-    gives the verdicts, and the loop's budget and should_abort_scan decide whether to go on.
-    Every folio isolated must be one shrink_folio_list simply frees (no mapping, evictable), and
-    the oldest generation must outlast the loop. Returns the folios scanned (verdicts in
-    `verdict`) and the number of evict_folios rounds; (-1, 0): the candidates ran out (peek
-    more); (-2, 0): not a bulk pass. kswapd_high: the free-page target that stops kswapd, or -1."""
-    ctrl = (ctrl[0], ctrl[1], ctrl[2], ctrl[3].copy(), ctrl[4].copy())
-    evicted, protected = ctrl[3], ctrl[4]
-    pos = scanned = rounds = 0
-    while True:
-        n = total >> priority
-        if n <= 0:
-            break
-        k = get_tier_idx(ctrl, LRU_FILE, pre)
-        scan_batch = scan_batch_of(n, pre)
-        end, niso = scan_step(cand, pos, scan_batch, lru, LRU_FILE, k, flags, lru_gen, lru_refs, verdict, pre)
-        if end == len(cand) and niso < MIN_LRU_BATCH and end - pos < scan_batch:
-            return (-1 if len(cand) < avail else -2), 0
-        if end >= avail:
-            return -2, 0  # the oldest generation would empty: min_seq moves
-        for i in range(pos, end):
-            g = cand[i]
-            fl = flags[g]
-            if verdict[i] == ISOLATE:
-                if pte_head[g] >= 0 or fl & (PG_unevictable | PG_mlocked):
-                    return -2, 0  # a folio that shrink_folio_list would not simply free
-                if pre:  # isolate_folio: an unreferenced folio loses LRU_REFS and PG_workingset
-                    evicted[LRU_FILE, 0 if not fl & PG_referenced else folio_tier_v(fl, lru_refs[g], True)] += 1
-                else:
-                    evicted[LRU_FILE, folio_tier(fl, lru_refs[g])] += 1
-            elif verdict[i] == SORT_PROTECTED and (pre or not all_ref_bits(fl, lru_refs[g])):
-                protected[LRU_FILE, folio_tier_v(fl, lru_refs[g], pre)] += 1
-        rounds += 1
-        delta = (end - pos) if (niso or end - pos == scan_batch) else 0
-        pos = end
-        total -= niso
-        free += niso
-        reclaimed += niso
-        if not delta:
-            break
-        scanned += delta
-        if scanned >= n:
-            break
-        if abort_scan(root, reclaimed, goal, kswapd_high, free):
-            break
-    return pos, rounds
-
-
 @njit(cache=True)
 def type_evictable(swappiness, t):
     """for_each_evictable_type: file only at 0, anon only at 201 (SWAPPINESS_ANON_ONLY)."""
@@ -800,97 +744,6 @@ def min_seq_candidates(nr, min_seq, max_seq, swappiness, pre):
         elif out[LRU_FILE] > s and out[LRU_ANON] < s:
             out[LRU_FILE] = s
     return out
-
-
-@njit(cache=True)
-def bulk_plan(ids, stamps, lohi, fstamp, flags, lru_gen, lru_refs, pte_head, nr, nl, min_seq, max_seq, ctrl,
-              swappiness, priority, free, reclaimed, goal, root, kswapd_high, pre):
-    """Whether the whole loop of try_to_shrink_lruvec is one bulk pass, and its dry run: every
-    folio it would isolate is a clean, never-mapped file folio of the oldest file generation
-    and that generation outlasts the loop (so min_seq and max_seq stay put and no aging runs).
-    `ids`, `stamps`, `lohi`: the lruvec's lists; `nr`, `nl`: its list sizes, physical and
-    logical; kswapd_high: the free pages that stop kswapd (should_abort_scan), or -1.
-
-    The candidates are the list's tail, peeked in growing steps until bulk_dry_run has enough.
-    Returns (candidates, their verdicts, the folios the loop scans, the evict_folios rounds);
-    0 rounds: not a bulk pass (nothing was changed)."""
-    fail = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), 0, 0)
-    if not type_evictable(swappiness, LRU_FILE):
-        return fail
-    emin = min_seq[LRU_FILE]
-    if type_evictable(swappiness, LRU_ANON):
-        for k in range(MAX_NR_GENS):
-            if nr[LRU_ANON * MAX_NR_GENS + k]:
-                return fail
-        cand_seq = min_seq_candidates(nr, min_seq, max_seq, swappiness, pre)
-        if cand_seq[0] != min_seq[0] or cand_seq[1] != min_seq[1]:
-            return fail
-        emin = min(emin, min_seq[LRU_ANON])
-    if emin + MIN_NR_GENS > max_seq or (emin + MIN_NR_GENS == max_seq and priority != DEF_PRIORITY):
-        return fail  # aging would run (or eviction is impossible): the per-batch path
-    if max_seq - min_seq[LRU_FILE] + 1 == MIN_NR_GENS:
-        return fail
-    lru = LRU_FILE * MAX_NR_GENS + min_seq[LRU_FILE] % MAX_NR_GENS
-    avail = nr[lru]
-    # a first guess of the folios the loop scans: what it must free, plus some sorted
-    need = goal - reclaimed
-    if kswapd_high >= 0:
-        need = min(need, kswapd_high - free + 1)
-    want = min(avail, max(4 * MIN_LRU_BATCH, 2 * need + MIN_LRU_BATCH))
-    total = evictable_size_of(nl, min_seq, max_seq, swappiness)  # should_run_aging's total
-    while True:
-        cand = tail_valid(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, want)[0]
-        if len(cand) < want:
-            return fail
-        verdict = np.empty(len(cand), dtype=np.int8)
-        end, rounds = bulk_dry_run(cand, avail, lru, flags, lru_gen, lru_refs, pte_head, ctrl, total, priority, free,
-                                   reclaimed, goal, root, kswapd_high, verdict, pre)
-        if end != -1:
-            break
-        want = min(avail, 4 * want)
-    if end < 0 or not rounds:
-        return fail
-    return cand, verdict[:end], end, rounds
-
-
-@njit(cache=True)
-def bulk_room(ids, lohi, n, pre):
-    """Whether the file lists have room for n more slots at the head (and before the tail
-    before the rework): what bulk_apply may put there."""
-    for k in range(MAX_NR_GENS):
-        lru = LRU_FILE * MAX_NR_GENS + k
-        if lohi[2 * lru + 1] + n > len(ids[lru]) or (pre and lohi[2 * lru] < n):
-            return False
-    return True
-
-
-@njit(cache=True)
-def bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr, nl, ctrl, clock, usage, parent,
-               nodev, kc, pre, nid):
-    """The folio work of a bulk pass (bulk_plan's verdicts) on the lists `ids`, `stamps`
-    (windows `lohi`, with bulk_room's room): the folios leave the tail of the oldest file
-    generation (isolate_lru_folios), are sorted or isolated in order (sort_and_isolate), the
-    sorted ones go onto the heads of their lists, and the isolated ones are evicted (the
-    shadows carry lru_gen_eviction's tokens) and freed (core.kswapd.evict_free). `ftab`: as
-    core.kswapd.tables; `nid` the lruvec's node. Returns (isolated, file folios waiting for
-    writeback that are dirty, those not under writeback, the folios sorted to the tail of their
-    lists in `tq` before the rework, tq)."""
-    fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
-    lru = LRU_FILE * MAX_NR_GENS + min_seq[LRU_FILE] % MAX_NR_GENS
-    n = len(verdict)
-    census = np.zeros(2, dtype=np.int64)
-    tq = np.empty((2, n if pre else 0), dtype=np.int64)
-    push = (np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64))
-    lohi[2 * lru], iso, npush, ntail = isolate_and_sort(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], verdict,
-                                                        lru, LRU_FILE, min_seq[LRU_FILE], flags, lru_gen, lru_refs,
-                                                        flru, fstamp, nr, nl, row, clock, push, ctrl[4][LRU_FILE],
-                                                        census, pre, tq)
-    for k in range(npush):  # list_add names the list by row * nr_lists + list: this lruvec's lists
-        push[1][k] -= row * nr.shape[1]
-    push_slots(push, npush, ids, stamps, lohi)
-    tokens = eviction_tokens(iso, flags, ftype, lru_refs, min_seq, ctrl[3], pre, nid)
-    evict_free(iso, tokens, row, flags, ftab[5], ftab[6], ftab[7], ftab[8], usage, parent, nodev, kc)
-    return len(iso), census[0], census[1], ntail, tq
 
 
 # ---- evict_folios: rules the Python path and the compiled round share, and the round ----------
@@ -1081,7 +934,7 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
         scanned = 0
     dense = np.empty(0, dtype=np.int64)
     if len(iso) == 0:
-        return scanned, push, npush, dense
+        return scanned, push, _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1]), dense
     ids = iso
     skip_retry = False
     while True:
@@ -1264,30 +1117,79 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
 
 
 @njit(cache=True)
-def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seqs, ctrl, memcg_old, bins, bin_pos,
-                   usage, nodev, s, wb, swp, clock, kc, resume):
-    """A kswapd run under MGLRU compiled, pass by pass while each pass is one bulk pass:
-    balance_pgdat's loop (kswapd_age_node's set_initial_priority, kswapd_shrink_node,
-    balance_priority), lru_gen_shrink_node (set_initial_priority, progress resetting
-    kswapd_failures), shrink_many from a random bin (bin_pos: the next of the memcg LRU's drawn
-    bins) over the node's only lruvec (in the old generation: memcg_old), shrink_one, and
-    try_to_shrink_lruvec as bulk_plan's pass, when that pass leaves the lruvec sizable (shrink_one
-    then rotates nothing). `seqs`: max_seq, min_seq[anon], min_seq[file]; `ctrl`: the PID
-    controller's counters; the rest as core.kswapd.kswapd_balance's. Returns the pages
-    reclaimed; -1 when the first pass is not such a pass (nothing changed); -3 when a later one
-    is not: `resume` then holds (priority, reclaimed) for balance_pgdat to go on from; -2 when a
-    pass did not do what its plan said (a bug)."""
-    nr, parent = lvt[0], lvt[4]
-    high = nodev[N_HIGH]
-    if not memcg_old:
+def loop_bound(nl, nr, min_seq, max_seq, swappiness, priority):
+    """A bound on the folios a try_to_shrink_lruvec loop starting now takes off the lists
+    (nr_to_scan + scan_folios' batch: it stops once it has scanned nr_to_scan), when that loop surely
+    runs to its end in shrink_lruvec_loop with nothing left to Python: no aging (get_nr_to_scan
+    needs none now, and an evictable type at the oldest min_seq keeps its oldest generation:
+    scan_folios runs out of a list only when it empties it) and the lruvec sizable after it
+    (shrink_one rotates nothing); else -1. `nr`, `nl`: the lruvec's physical and logical sizes."""
+    n = nr_to_scan_of(nl, min_seq, max_seq, swappiness, priority, False)
+    if n < 0:
         return -1
-    max_seq, min_seq = seqs[0], seqs[1:3]
+    bound = n + scan_batch_of(n, False)
+    emin = evictable_min_seq_of(min_seq, swappiness)
+    for t in range(2):
+        if type_evictable(swappiness, t) and min_seq[t] == emin \
+                and nr[t * MAX_NR_GENS + min_seq[t] % MAX_NR_GENS] > bound:
+            return bound if (evictable_size_of(nl, min_seq, max_seq, swappiness) - bound) >> priority else -1
+    return -1
+
+
+@njit(cache=True)
+def _list_room(ids, stamps, lohi, k, need, fstamp):
+    """List k's arrays with room for `need` slots past its head (compact_slots, as
+    FolioList.push_head makes it)."""
+    if lohi[2 * k + 1] + need <= len(ids[k]):
+        return ids[k], stamps[k]
+    nids, nst, lohi[2 * k], lohi[2 * k + 1] = compact_slots(ids[k], stamps[k], lohi[2 * k], lohi[2 * k + 1], fstamp,
+                                                            need, 0)
+    return nids, nst
+
+
+@njit(cache=True)
+def lists_room(ids, stamps, lohi, need, fstamp):
+    """The lruvec's eight lists' arrays, each with room for `need` slots past its head."""
+    i0, s0 = _list_room(ids, stamps, lohi, 0, need, fstamp)
+    i1, s1 = _list_room(ids, stamps, lohi, 1, need, fstamp)
+    i2, s2 = _list_room(ids, stamps, lohi, 2, need, fstamp)
+    i3, s3 = _list_room(ids, stamps, lohi, 3, need, fstamp)
+    i4, s4 = _list_room(ids, stamps, lohi, 4, need, fstamp)
+    i5, s5 = _list_room(ids, stamps, lohi, 5, need, fstamp)
+    i6, s6 = _list_room(ids, stamps, lohi, 6, need, fstamp)
+    i7, s7 = _list_room(ids, stamps, lohi, 7, need, fstamp)
+    return (i0, i1, i2, i3, i4, i5, i6, i7), (s0, s1, s2, s3, s4, s5, s6, s7)
+
+
+@njit(cache=True)
+def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, resume, gen):
+    """A kswapd run under MGLRU compiled, pass by pass while each pass's try_to_shrink_lruvec
+    loop surely runs compiled to its end (loop_bound): balance_pgdat's loop (kswapd_age_node's
+    set_initial_priority, kswapd_shrink_node, balance_priority), lru_gen_shrink_node
+    (set_initial_priority, progress counted from zero and resetting kswapd_failures),
+    shrink_many from a random bin (bin_pos: the next of the memcg LRU's drawn bins) over the
+    node's only lruvec (in the old generation: `kswapd_ok`, which also says evict_round applies),
+    shrink_one and try_to_shrink_lruvec (shrink_lruvec_loop, then wakeup_flusher_threads).
+    `gen`: the lruvec's logical sizes, seqs (max_seq, min_seq[anon], min_seq[file]), the PID
+    counters, kswapd_ok, the bins and bin_pos, evict_round's `lk`, `look`, its `push`, the
+    folio fields lru_gen and lru_refs, and a mask of the PMD tables lookaround found dense (for
+    Python's Bloom filter); the rest as core.kswapd.kswapd_balance's. Returns the pages
+    reclaimed (-1 when the first pass does not qualify: nothing changed; -3 when a later one
+    does not: `resume` then holds (priority, reclaimed) for balance_pgdat to go on from; -2 when
+    a loop stopped short of its end: a bug) and the lists' arrays (given room: lists_room)."""
+    nl, seqs, ctrl, kswapd_ok, bins, bin_pos, lk, look, push, lru_gen, lru_refs, dense_mask = gen
+    ftab, ptab, lvt, swtab, row = kt
+    nr = lvt[0]
+    high = nodev[N_HIGH]
+    if not kswapd_ok:
+        return -1, ids, stamps
+    max_seq, min_seq = seqs[row, 0], seqs[row, 1:]
     priority = DEF_PRIORITY
     reclaimed = 0
     nr_to_reclaim = 0
     passes = 0
+    rs = np.zeros(4, dtype=np.int64)
     while nodev[N_FREE] <= high:  # pgdat_balanced
-        free = nodev[N_FREE]
         swap_free = s[SWAP_TOTAL] - s[SWAP_USED]
         reclaimable = inactive_reclaimable(nl[row], min_seq, max_seq, swap_free > 0)  # can_reclaim_anon
         # kswapd_age_node's set_initial_priority (nr_to_reclaim: the last pass's), then
@@ -1297,44 +1199,36 @@ def lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, lru_gen, lru_refs, nl, row, seq
                 priority = initial_priority(reclaimable, goal)
         nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
         swappiness = swp if swap_free >= MIN_LRU_BATCH else 0  # get_swappiness
-        cand, verdict, end, rounds = bulk_plan(ids, stamps, lohi, ftab[0], ftab[2], lru_gen, lru_refs, ftab[4],
-                                               nr[row], nl[row], min_seq, max_seq, ctrl, swappiness, priority, free, 0,
-                                               max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, False)
-        niso = 0
-        for k in range(end):
-            niso += verdict[k] == ISOLATE
-        size = evictable_size_of(nl[row], min_seq, max_seq, swappiness)
-        if (not rounds or (size - niso) >> priority == 0 or not bulk_room(ids, lohi, end, False)
-                or bin_pos[0] >= len(bins)):
-            # not a bulk pass, a rotation of the lruvec, lists to grow or bins to draw: Python
+        bound = loop_bound(nl[row], nr[row], min_seq, max_seq, swappiness, priority)
+        if bound < 0 or bin_pos[0] >= len(bins):  # aging, a rotation of the lruvec or bins to draw: Python
             if not passes:
-                return -1
+                return -1, ids, stamps
             resume[0], resume[1] = priority, reclaimed
-            return -3
-        got, dirty, unqueued, _, _ = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, ftab, lru_gen, lru_refs, nr,
-                                                nl, ctrl, clock, usage, parent, nodev, kc, False, 0)  # (one node)
-        if got != niso or evictable_size_of(nl[row], min_seq, max_seq, swappiness) != size - niso:
-            return -2
+            return -3, ids, stamps
+        ids, stamps = lists_room(ids, stamps, lohi, bound, ftab[0])
         passes += 1
-        bin_pos[0] += 1  # shrink_many's first bin
         kc[K_BULK] += 1
-        kc[K_LOCK_OPS] += rounds  # one isolation per evict_folios
-        kc[K_PGSCAN] += niso  # scan_folios counts the isolated
-        kc[K_PGSCAN_FILE] += niso
-        kc[K_PGREFILL] += end - niso
-        kc[K_SCANNED] += end
-        kc[K_PGSTEAL] += niso
-        kc[K_PGSTEAL_FILE] += niso
-        if unqueued and unqueued == niso + dirty:  # try_to_shrink_lruvec: wakeup_flusher_threads
+        bin_pos[0] += 1  # shrink_many's first bin
+        rs[:] = 0
+        a = (ids, stamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swtab, lk, row, 0, seqs, ctrl, usage, nodev, s,
+             wb, swappiness, np.array([1, swp], dtype=np.int64), True, True)  # (one node)
+        status, _, push, npush, dense = shrink_lruvec_loop(a, look, clock, push, kc, rs, priority, 0,
+                                                           max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, 0)
+        if status != LOOP_DONE or npush:
+            return -2, ids, stamps
+        for d in dense:
+            dense_mask[d] = True
+        if rs[RS_UNQUEUED] and rs[RS_UNQUEUED] == rs[RS_FILE_TAKEN]:  # wakeup_flusher_threads
             wb[WB_REQUESTED] = 1
-        if niso:  # lru_gen_shrink_node: progress resets kswapd_failures
+        got = rs[RS_RECLAIMED]
+        if got:  # lru_gen_shrink_node: progress resets kswapd_failures
             nodev[N_FAILURES] = 0
-        reclaimed += niso
-        priority = balance_priority(priority, niso, nr_to_reclaim, niso)  # nr_scanned: the pass's isolated
+        reclaimed += got
+        priority = balance_priority(priority, rs[RS_SCANNED], nr_to_reclaim, got)
         if priority < 1:
             break
     kswapd_sleep_flags(nodev, reclaimed)
-    return reclaimed
+    return reclaimed, ids, stamps
 
 
 @njit(cache=True)
@@ -1347,8 +1241,6 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
     between two passes (WAKE_PART: `resume` holds where balance_pgdat goes on)."""
     evt, gen = own
     push = evt[15]
-    nl, seqs, ctrl, memcg_old, bins, bin_pos = gen
-    ftab, _, lvt, _, row = kt
     why = DONE
     budget = np.empty(1, dtype=np.int64)  # driver_stretch's allocation budget
     while i < len(head[0]):
@@ -1361,8 +1253,7 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
         if not wake_due(why, bg, s, nodev):
             return i, why, granted, 0, WAKE_NO, ids, stamps
         nodev[N_FREE] = s[FREE]
-        got = lru_gen_kswapd(ids, stamps, lohi, ftab, lvt, evt[4], evt[5], nl, row, seqs[0], ctrl, memcg_old, bins,
-                             bin_pos, usage, nodev, s, wb, swp, clock, kc, resume)
+        got, ids, stamps = lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, resume, gen)
         if got == -1:
             return i, why, granted, 0, WAKE_NO, ids, stamps
         if got == -3:  # counted as a wake here; the engine finishes the run (balance_pgdat's resume)
@@ -1373,6 +1264,27 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
             return i, why, granted, 0, done, ids, stamps
         granted = True
     return i, why, granted, 0, WAKE_NO, ids, stamps
+
+
+def _look_tables(sim, node) -> tuple:
+    """_look_around's `lk` for reclaim on `node`: the PTEs' addresses, the VMAs, the PTE index,
+    the PTEs' folios, the folios' nodes and the node lookaround tests (-1 with one node: any)."""
+    f, p, idx = sim.folios, sim.ptes, pte_index(sim)
+    return (p.vaddr, p.pid, p.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys, idx.pte_order, p.page,
+            f.nid, node.nid if len(sim.nodes) > 1 else -1)  # (core.ptwalk._eligibility's node)
+
+
+class _DriverOut:
+    """The compiled driver's HookOut (engine.drive_compiled sets npush and calls apply), and
+    `after`: what its kswapd runs leave for the policy's Python state."""
+
+    def __init__(self, out: HookOut, after):
+        self.out, self.after, self.npush = out, after, 0
+
+    def apply(self) -> None:
+        self.out.npush = self.npush
+        self.out.apply()
+        self.after()
 
 
 class MemcgLru:
@@ -1615,10 +1527,10 @@ class MGLRU(BatchedEvents):
 
     def segment_driver(self, sim, slots):
         """mglru_segments and its own arguments (ReclaimOps.segment_driver), for MGLRU after the
-        rework (its bulk pass's rules: bulk_apply sorts to list heads only) without min_ttl_ms
-        (lru_gen_age_node's check runs in Python). Without the memcg LRU (-memcg_lru) its kswapd
-        part, lru_gen_kswapd (lru_gen_shrink_node's path), is told the lruvec is not in the old
-        generation, so it runs no wake: each wake goes back to the engine's balance_pgdat."""
+        rework without min_ttl_ms (lru_gen_age_node's check runs in Python). Its kswapd part,
+        lru_gen_kswapd (lru_gen_shrink_node's path), runs a wake only while the lruvec is in the
+        memcg LRU's old generation and try_to_shrink_lruvec's loop is compiled (loop_compiled);
+        else (as without the memcg LRU) each wake goes back to the engine's balance_pgdat."""
         if self.pre_rework or self.min_ttl_ms:
             return None
         f = sim.folios
@@ -1627,16 +1539,28 @@ class MGLRU(BatchedEvents):
         lg = self.lrugen(lv)
         mlru = self.memcg_lru(sim.node)
         out = HookOut.get(sim, _EVENT_COUNTERS, slots)
-        # the seqs and the memcg LRU's generation are Python scalars: taken at each call
+        look = LOOK_UPDATE_GEN if self.uses("lookaround") else LOOK_NONE  # kswapd has a walk struct
+        ksc = ScanControl(nr_to_reclaim=0, kswapd=True)
+        state = {}
+
+        # the seqs, the memcg LRU's generation and the PTE index are Python's: taken at each call
         def own():
-            seqs = np.array([[lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]]], dtype=np.int64)
+            seqs = state["seqs"] = np.array([[lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]]], dtype=np.int64)
+            dense = state["dense"] = np.zeros(sim.mm.pmds.count, dtype=np.bool_)
             evt = (f.flags, f.type, f.lru, f.stamp, f.lru_gen, f.lru_refs, f.memcg, f.shadow_memcg, False, t.nr,
                    t.nr_logical, seqs, lg.refaulted.reshape(1, 2, MAX_NR_TIERS), sim._stamp_clock, out.stat, out.push,
                    False, 0)  # (the compiled driver runs on one node)
-            memcg_old = self.uses("memcg_lru") and lv.priv["memcg_gen"] == mlru.seq % MEMCG_NR_GENS
-            gen = (t.nr_logical, seqs, lg.ctrl, memcg_old, mlru.bins, mlru.bin_pos)
-            return evt, gen
-        return mglru_segments, own, out
+            ok = self.uses("memcg_lru") and lv.priv["memcg_gen"] == mlru.seq % MEMCG_NR_GENS and \
+                self.loop_compiled(sim, lv, ksc)
+            push = tuple(np.empty(2 * MAX_LRU_BATCH, dtype=np.int64) for _ in range(3))
+            return evt, (t.nr_logical, seqs, lg.ctrl, ok, mlru.bins, mlru.bin_pos, _look_tables(sim, sim.node), look,
+                         push, f.lru_gen, f.lru_refs, dense)
+
+        def after():
+            lg.min_seq[:] = state["seqs"][0, 1:].tolist()
+            self._update_bloom(sim, lg, np.flatnonzero(state["dense"]))
+
+        return mglru_segments, own, _DriverOut(out, after)
 
     # ---- access detection through page tables ----------------------------------------------------
 
@@ -1895,22 +1819,19 @@ class MGLRU(BatchedEvents):
     def _round_args(self, sim, lruvec, sc, swappiness: int) -> tuple:
         """evict_round's arguments before nr_to_scan, and its `look`: once per call."""
         lg = self.lrugen(lruvec)
-        f, p, node, row, lists = sim.folios, sim.ptes, lruvec.node, lruvec.row, lruvec.lists
+        f, node, row, lists = sim.folios, lruvec.node, lruvec.row, lruvec.lists
         lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
         seqs = np.empty((row + 1, 3), dtype=np.int64)
         seqs[row] = lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]
         look = LOOK_NONE
         if self.uses("lookaround"):
             look = LOOK_UPDATE_GEN if sc.kswapd or sc.proactive else LOOK_ACTIVATE  # set_mm_walk
-        idx = pte_index(sim)
-        lk = (p.vaddr, p.pid, p.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys, idx.pte_order, p.page,
-              f.nid, node.nid if len(sim.nodes) > 1 else -1)  # (core.ptwalk._eligibility's node)
         ftab, ptab, lvt, swtab, _ = tables(sim, lruvec)
         usage = np.array([m.usage for m in sim._memcg_list], dtype=np.int64)
         s, wb = reclaim_scalars(sim, node)
         swap_ctl = np.array([sc.may_swap, vm_swappiness(sim, lruvec, sc)], dtype=np.int64)
         return (tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab, f.lru_gen, f.lru_refs, ptab,
-                lvt, lruvec.table.nr_logical, swtab, lk, row, node.nid, seqs, lg.ctrl, usage, node_scalars(node), s, wb,
+                lvt, lruvec.table.nr_logical, swtab, _look_tables(sim, node), row, node.nid, seqs, lg.ctrl, usage, node_scalars(node), s, wb,
                 swappiness, swap_ctl, sc.kswapd, sc.may_writepage), look
 
     def _round_end(self, sim, lruvec, sc, a: tuple, out: HookOut, dense: np.ndarray) -> None:
@@ -1924,9 +1845,13 @@ class MGLRU(BatchedEvents):
         set_reclaim_scalars(sim, s, wb)
         for m, u in zip(sim._memcg_list, usage.tolist()):
             m.usage = u
-        if len(dense) and self.uses("bloom") and self.uses("ptwalk"):  # lru_gen_look_around's update_bloom_filter
-            lg.bloom.add(lg.max_seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))
+        self._update_bloom(sim, lg, dense)
         self._flush(sim, lruvec, sc, *self._counts(sim))
+
+    def _update_bloom(self, sim, lg: LruGen, dense: np.ndarray) -> None:
+        """lru_gen_look_around's update_bloom_filter for the PMD tables it found dense."""
+        if len(dense) and self.uses("bloom") and self.uses("ptwalk"):
+            lg.bloom.add(lg.max_seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))
 
     def _evict_round(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
         """evict_folios as one evict_round call."""
@@ -2023,10 +1948,7 @@ class MGLRU(BatchedEvents):
         """try_to_shrink_lruvec: evict in rounds of get_nr_to_scan until the budget is used, no
         progress is made, or the goal is met. Returns whether the lruvec was aged (it is then
         rotated to the young generation of the memcg LRU)."""
-        swp = self.get_swappiness(sim, lruvec, sc)
-        aged = False
-        if not (sim.bulk_on(lruvec.node) and self._bulk_shrink_lruvec(sim, lruvec, sc, swp)):
-            aged = self._shrink_loop(sim, lruvec, sc, swp)  # the bulk path never ages
+        aged = self._shrink_loop(sim, lruvec, sc, self.get_swappiness(sim, lruvec, sc))
         if sc.nr.unqueued_dirty and sc.nr.unqueued_dirty == sc.nr.file_taken:
             sim.writeback_requested = True  # wakeup_flusher_threads(WB_REASON_VMSCAN)
         return aged
@@ -2055,55 +1977,6 @@ class MGLRU(BatchedEvents):
             if scanned >= n or self.should_abort_scan(sim, lruvec, sc):
                 break
         return n < 0
-
-    def _bulk_shrink_lruvec(self, sim, lruvec, sc, swp: int) -> bool:
-        """The whole loop of try_to_shrink_lruvec in one pass when bulk_plan finds it is one: the
-        folio work of all its batches is done at once by bulk_apply, with the steps the
-        per-batch path runs. Returns False, having changed nothing, when the pass does not
-        qualify (tests/test_engine_drivers.py checks both paths leave the same state)."""
-        lg = self.lrugen(lruvec)
-        f, node, lists, table, row = sim.folios, lruvec.node, lruvec.lists, lruvec.table, lruvec.row
-        ids, stamps = tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists)
-        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
-        min_seq = np.asarray(lg.min_seq, dtype=np.int64)
-        root, goal, high = self._abort_args(sc, node)
-        _, verdict, end, rounds = bulk_plan(ids, stamps, lohi, f.stamp, f.flags, f.lru_gen, f.lru_refs, f.pte_head,
-                                            table.nr[row], table.nr_logical[row], min_seq, lg.max_seq, lg.ctrl, swp,
-                                            sc.priority, node.free, sc.nr_reclaimed, goal, root, high, self.pre_rework)
-        if not rounds:
-            return False
-        pre = self.pre_rework
-        if not bulk_room(ids, lohi, end, pre):
-            for fl in lists[LRU_FILE * MAX_NR_GENS:]:
-                fl._compact(f, end, end if pre else 0)
-            ids, stamps = tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists)
-            lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
-        nodev = node_scalars(node)
-        mcs = sim._memcg_list
-        usage = np.array([m.usage for m in mcs], dtype=np.int64)
-        kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
-        niso, dirty, unqueued, ntail, tq = bulk_apply(ids, stamps, lohi, verdict, row, min_seq, tables(sim, lruvec)[0],
-                                                      f.lru_gen, f.lru_refs, table.nr, table.nr_logical, lg.ctrl,
-                                                      sim._stamp_clock, usage, table.parent, nodev, kc, pre,
-                                                      lruvec.node.nid)
-        set_lists(lists, ids, stamps, lohi)
-        set_node_scalars(node, nodev)
-        for m, u in zip(mcs, usage.tolist()):
-            m.usage = u
-        flush_counts(sim, lruvec, kc)  # pgfree
-        if ntail:  # list_move_tail, one after the other: the last is the oldest
-            lockfree.add(sim, lruvec, tq[0, :ntail], tq[1, :ntail], tail=True)
-        sim.bulk_passes += 1
-        sim.cost["lru_lock_ops"] += int(rounds)  # one isolation per evict_folios
-        count_reclaim(sim, lruvec, sc, "pgscan", LRU_FILE, niso)  # scan_folios: PGSCAN_* of the isolated
-        sim.vm["pgrefill"] += end - niso
-        sim.cost["pages_scanned"] += end
-        sc.nr.file_taken += niso + int(dirty)
-        sc.nr.unqueued_dirty += int(unqueued)
-        sc.nr_scanned += niso
-        sc.nr_reclaimed += niso
-        count_reclaim(sim, lruvec, sc, "pgsteal", LRU_FILE, niso)
-        return True
 
     def set_initial_priority(self, sim, node, sc) -> None:
         """set_initial_priority: start where (reclaimable >> priority) meets the goal, in [6, 12]."""
