@@ -1117,17 +1117,21 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
 
 
 @njit(cache=True)
-def loop_bound(nl, nr, min_seq, max_seq, swappiness, priority):
+def loop_bound(nl, nr, min_seq, max_seq, swappiness, priority, swap_free):
     """A bound on the folios a try_to_shrink_lruvec loop starting now takes off the lists
     (nr_to_scan + scan_folios' batch: it stops once it has scanned nr_to_scan), when that loop surely
     runs to its end in shrink_lruvec_loop with nothing left to Python: no aging (get_nr_to_scan
     needs none now, and an evictable type at the oldest min_seq keeps its oldest generation:
     scan_folios runs out of a list only when it empties it) and the lruvec sizable after it
-    (shrink_one rotates nothing); else -1. `nr`, `nl`: the lruvec's physical and logical sizes."""
+    (shrink_one rotates nothing): sizable at the same swappiness, which the swap slots the loop
+    may take (one a folio) leave as it is (get_swappiness: MIN_LRU_BATCH free slots); else -1.
+    `nr`, `nl`: the lruvec's physical and logical sizes; `swap_free`: the free swap slots."""
     n = nr_to_scan_of(nl, min_seq, max_seq, swappiness, priority, False)
     if n < 0:
         return -1
     bound = n + scan_batch_of(n, False)
+    if swappiness and swap_free - bound < MIN_LRU_BATCH:
+        return -1
     emin = evictable_min_seq_of(min_seq, swappiness)
     for t in range(2):
         if type_evictable(swappiness, t) and min_seq[t] == emin \
@@ -1199,7 +1203,7 @@ def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, r
                 priority = initial_priority(reclaimable, goal)
         nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
         swappiness = swp if swap_free >= MIN_LRU_BATCH else 0  # get_swappiness
-        bound = loop_bound(nl[row], nr[row], min_seq, max_seq, swappiness, priority)
+        bound = loop_bound(nl[row], nr[row], min_seq, max_seq, swappiness, priority, swap_free)
         if bound < 0 or bin_pos[0] >= len(bins):  # aging, a rotation of the lruvec or bins to draw: Python
             if not passes:
                 return -1, ids, stamps
