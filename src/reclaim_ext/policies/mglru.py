@@ -45,7 +45,7 @@ from ..core.vmscan import (
 )
 from ..jit import noref
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_referenced, PG_reclaim, PG_swapcache,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_swapcache,
     PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 
