@@ -1835,8 +1835,8 @@ class MGLRU(BatchedEvents):
         s, wb = reclaim_scalars(sim, node)
         swap_ctl = np.array([sc.may_swap, vm_swappiness(sim, lruvec, sc)], dtype=np.int64)
         return (tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab, f.lru_gen, f.lru_refs, ptab,
-                lvt, lruvec.table.nr_logical, swtab, _look_tables(sim, node), row, node.nid, seqs, lg.ctrl, usage, node_scalars(node), s, wb,
-                swappiness, swap_ctl, sc.kswapd, sc.may_writepage), look
+                lvt, lruvec.table.nr_logical, swtab, _look_tables(sim, node), row, node.nid, seqs, lg.ctrl, usage,
+                node_scalars(node), s, wb, swappiness, swap_ctl, sc.kswapd, sc.may_writepage), look
 
     def _round_end(self, sim, lruvec, sc, a: tuple, out: HookOut, dense: np.ndarray) -> None:
         """What evict_round (or shrink_lruvec_loop) changed in its arguments `a`, handed back."""
