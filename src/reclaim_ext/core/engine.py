@@ -799,7 +799,7 @@ class Simulator:
         out.npush = npush  # list slots the lists had no room for: pushed (room made) here
         out.apply()
         if done == kswapd.WAKE_DIVERGED:
-            raise AssertionError(f"compiled kswapd run diverged from its plan (dry run, loop_bound): lists {lv.table.nr[lv.row]}")
+            raise AssertionError(f"compiled kswapd run diverged from its plan: lists {lv.table.nr[lv.row]}")
         if done == kswapd.WAKE_PART:
             return i, why, bool(granted), (int(resume[0]), int(resume[1]))
         return i, why, bool(granted), done == kswapd.WAKE_RAN
