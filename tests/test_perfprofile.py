@@ -3,10 +3,12 @@ process, at their addresses, and reads numba's mangled names back as module.func
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 from numba import njit
 
-from reclaim_ext.bench.perfprofile import short_name, write_perf_map
+from reclaim_ext.bench.perfprofile import compiled_symbols, short_name, write_perf_map
 
 
 @njit  # not cached: compiled in this process, so its symbols are there to name
@@ -37,3 +39,16 @@ def test_short_name_reads_numba_mangling():
     assert short_name("_ZN7cpython11reclaim_ext8policies7classic16classic_segmentsB3v20B38c8tE") \
         == "reclaim_ext.policies.classic.classic_segments"
     assert short_name("NRT_decref") == "NRT_decref"  # not numba's: left as it is
+
+
+def test_compiled_symbols_passes_over_dead_weak_proxies():
+    """gc.get_objects() can hold a weak proxy whose object is gone (isinstance on it raises
+    ReferenceError): compiled_symbols skips it."""
+    class Gone:
+        pass
+
+    obj = Gone()
+    proxy = weakref.proxy(obj)
+    del obj
+    assert isinstance(compiled_symbols(), dict)
+    del proxy

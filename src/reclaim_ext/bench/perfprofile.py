@@ -34,7 +34,7 @@ def compiled_symbols() -> dict[int, str]:
 
     out = {}
     for obj in gc.get_objects():
-        if not isinstance(obj, CPUDispatcher):
+        if not issubclass(type(obj), CPUDispatcher):  # (not isinstance: a dead weak proxy raises)
             continue
         for cres in list(obj.overloads.values()):
             lib = cres.library
