@@ -242,7 +242,7 @@ def test_mglru_compiled_driver_resumes_a_run_in_python(name, monkeypatch):
     """At 500 pages MGLRU's kswapd runs take a second pass at a lower priority: the compiled
     driver runs the passes whose try_to_shrink_lruvec loop surely runs to its end compiled
     (loop_bound), and when a later one may not it hands the run to balance_pgdat to finish from
-    its priority and progress (kswapd.WAKE_PART; on `loop`: there a later pass may need aging).
+    its priority and progress (kswapd.WAKE_PART; at 500 pages that happens on `loop`).
     The state left is the per-batch path's, and the driver ran most runs."""
     from reclaim_ext.core import vmscan
 
