@@ -137,13 +137,22 @@ def scratch():
 
 
 @njit(cache=True)
+def list_room(ids, stamps, lohi, lru, need, fstamp):
+    """List `lru`'s arrays (of the lists' `ids`, `stamps`, windows `lohi`) with room for `need`
+    slots past its head: compacted, as FolioList._compact, when they lack it (lohi updated)."""
+    if lohi[2 * lru + 1] + need <= len(ids[lru]):
+        return ids[lru], stamps[lru]
+    nids, nst, lohi[2 * lru], lohi[2 * lru + 1] = compact_slots(ids[lru], stamps[lru], lohi[2 * lru],
+                                                                lohi[2 * lru + 1], fstamp, need, 0)
+    return nids, nst
+
+
+@njit(cache=True)
 def _room(ids, stamps, lohi, lru, need, fstamp):
-    """The arrays of list `lru` with room for `need` slots past its head (compacted, as
-    FolioList._compact, when they lack it)."""
+    """The four lists' arrays, list `lru`'s with room for `need` slots past its head (list_room)."""
     if lohi[2 * lru + 1] + need <= len(ids[lru]):
         return ids, stamps
-    nids, nst, lo, hi = compact_slots(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, need, 0)
-    lohi[2 * lru], lohi[2 * lru + 1] = lo, hi
+    nids, nst = list_room(ids, stamps, lohi, lru, need, fstamp)
     return _with(ids, lru, nids), _with(stamps, lru, nst)
 
 
@@ -690,5 +699,5 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
 
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",
-           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "scratch", "set_lists",
+           "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "list_room", "scratch", "set_lists",
            "shrink_folio_list_tail", "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due"]

@@ -543,15 +543,26 @@ def look_around_batch(sim, lruvec, targets: np.ndarray, on_young: Callable[[np.n
     order. Returns per target (young, scanned)."""
     if len(targets) == 0:
         return np.ones(0, dtype=np.int64), np.ones(0, dtype=np.int64)
-    ptes = sim.ptes
-    idx = pte_index(sim)
-    young, scanned, pages, walked, dense = lookaround_clear(
-        targets, ptes.vaddr, ptes.pid, ptes.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys,
-        idx.pte_order, *_eligibility(sim, lruvec, anon_ok, file_ok))
+    young, scanned, pages, walked, dense = lookaround_clear(targets, *lookaround_tables(sim),
+                                                           *_eligibility(sim, lruvec, anon_ok, file_ok))
     if walked:
         sim.cost["ptes_walked"] += walked
     if len(pages):
         on_young(pages)
-    if bloom is not None and len(dense):
-        bloom.add(seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))
+    if bloom is not None:
+        add_dense(sim, bloom, seq, dense)
     return young, scanned
+
+
+def lookaround_tables(sim) -> tuple:
+    """lookaround_clear's arguments after the targets, up to the eligibility test: the PTEs'
+    addresses, processes and PMD tables, the VMAs, and the PTE index (pte_index)."""
+    ptes, idx = sim.ptes, pte_index(sim)
+    return (ptes.vaddr, ptes.pid, ptes.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys,
+            idx.pte_order)
+
+
+def add_dense(sim, bloom: BloomFilters, seq: int, dense: np.ndarray) -> None:
+    """update_bloom_filter for the PMD tables (`dense`: their ids) lookaround found dense."""
+    if len(dense):
+        bloom.add(seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))

@@ -23,7 +23,7 @@ from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
     K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, WAKE_DONE,
-    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts,
+    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts, list_room,
     folio_check_references, reclaim_scalars, set_lists, set_reclaim_scalars, shrink_folio_list_tail, tables,
     wake_done, wake_due,
 )
@@ -31,9 +31,9 @@ from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     BatchedEvents, ScanControl,
 )
-from ..core.lru import HookOut, compact_slots, isolate_tail_into, list_add, list_del, tail_valid
+from ..core.lru import HookOut, isolate_tail_into, list_add, list_del, tail_valid
 from ..core.ptwalk import (
-    BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, look_around_batch, lookaround_clear, pmd_entry_address, pte_index,
+    BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, add_dense, look_around_batch, lookaround_clear, lookaround_tables,
     walk_mm,
 )
 from ..core.rmap import folio_mapped, mapped_one, walk_referenced
@@ -1141,27 +1141,17 @@ def loop_bound(nl, nr, min_seq, max_seq, swappiness, priority, swap_free):
 
 
 @njit(cache=True)
-def _list_room(ids, stamps, lohi, k, need, fstamp):
-    """List k's arrays with room for `need` slots past its head (compact_slots, as
-    FolioList.push_head makes it)."""
-    if lohi[2 * k + 1] + need <= len(ids[k]):
-        return ids[k], stamps[k]
-    nids, nst, lohi[2 * k], lohi[2 * k + 1] = compact_slots(ids[k], stamps[k], lohi[2 * k], lohi[2 * k + 1], fstamp,
-                                                            need, 0)
-    return nids, nst
-
-
-@njit(cache=True)
 def lists_room(ids, stamps, lohi, need, fstamp):
-    """The lruvec's eight lists' arrays, each with room for `need` slots past its head."""
-    i0, s0 = _list_room(ids, stamps, lohi, 0, need, fstamp)
-    i1, s1 = _list_room(ids, stamps, lohi, 1, need, fstamp)
-    i2, s2 = _list_room(ids, stamps, lohi, 2, need, fstamp)
-    i3, s3 = _list_room(ids, stamps, lohi, 3, need, fstamp)
-    i4, s4 = _list_room(ids, stamps, lohi, 4, need, fstamp)
-    i5, s5 = _list_room(ids, stamps, lohi, 5, need, fstamp)
-    i6, s6 = _list_room(ids, stamps, lohi, 6, need, fstamp)
-    i7, s7 = _list_room(ids, stamps, lohi, 7, need, fstamp)
+    """The lruvec's eight lists' arrays, each with room for `need` slots past its head
+    (core.kswapd.list_room)."""
+    i0, s0 = list_room(ids, stamps, lohi, 0, need, fstamp)
+    i1, s1 = list_room(ids, stamps, lohi, 1, need, fstamp)
+    i2, s2 = list_room(ids, stamps, lohi, 2, need, fstamp)
+    i3, s3 = list_room(ids, stamps, lohi, 3, need, fstamp)
+    i4, s4 = list_room(ids, stamps, lohi, 4, need, fstamp)
+    i5, s5 = list_room(ids, stamps, lohi, 5, need, fstamp)
+    i6, s6 = list_room(ids, stamps, lohi, 6, need, fstamp)
+    i7, s7 = list_room(ids, stamps, lohi, 7, need, fstamp)
     return (i0, i1, i2, i3, i4, i5, i6, i7), (s0, s1, s2, s3, s4, s5, s6, s7)
 
 
@@ -1193,6 +1183,7 @@ def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, r
     nr_to_reclaim = 0
     passes = 0
     rs = np.zeros(4, dtype=np.int64)
+    swap_ctl = np.array([1, swp], dtype=np.int64)  # evict_round's (may_swap, the memcg's swappiness)
     while nodev[N_FREE] <= high:  # pgdat_balanced
         swap_free = s[SWAP_TOTAL] - s[SWAP_USED]
         reclaimable = inactive_reclaimable(nl[row], min_seq, max_seq, swap_free > 0)  # can_reclaim_anon
@@ -1215,7 +1206,7 @@ def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, r
         bin_pos[0] += 1  # shrink_many's first bin
         rs[:] = 0
         a = (ids, stamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swtab, lk, row, 0, seqs, ctrl, usage, nodev, s,
-             wb, swappiness, np.array([1, swp], dtype=np.int64), True, True)  # (one node)
+             wb, swappiness, swap_ctl, True, True)  # (one node)
         status, _, push, npush, dense = shrink_lruvec_loop(a, look, clock, push, kc, rs, priority, 0,
                                                            max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, 0)
         if status != LOOP_DONE or npush:
@@ -1273,9 +1264,8 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
 def _look_tables(sim, node) -> tuple:
     """_look_around's `lk` for reclaim on `node`: the PTEs' addresses, the VMAs, the PTE index,
     the PTEs' folios, the folios' nodes and the node lookaround tests (-1 with one node: any)."""
-    f, p, idx = sim.folios, sim.ptes, pte_index(sim)
-    return (p.vaddr, p.pid, p.pmd, sim.mm.vma_keys, sim.mm.vma_bounds, idx.rank, idx.pte_keys, idx.pte_order, p.page,
-            f.nid, node.nid if len(sim.nodes) > 1 else -1)  # (core.ptwalk._eligibility's node)
+    return lookaround_tables(sim) + (sim.ptes.page, sim.folios.nid,
+                                     node.nid if len(sim.nodes) > 1 else -1)  # (core.ptwalk._eligibility's node)
 
 
 class _DriverOut:
@@ -1854,8 +1844,8 @@ class MGLRU(BatchedEvents):
 
     def _update_bloom(self, sim, lg: LruGen, dense: np.ndarray) -> None:
         """lru_gen_look_around's update_bloom_filter for the PMD tables it found dense."""
-        if len(dense) and self.uses("bloom") and self.uses("ptwalk"):
-            lg.bloom.add(lg.max_seq, pmd_entry_address(sim.mm.pmds.pid[dense], sim.mm.pmds.index[dense]))
+        if self.uses("bloom") and self.uses("ptwalk"):
+            add_dense(sim, lg.bloom, lg.max_seq, dense)
 
     def _evict_round(self, sim, lruvec, sc, nr_to_scan: int, swappiness: int) -> int:
         """evict_folios as one evict_round call."""
