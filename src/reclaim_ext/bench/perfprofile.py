@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     _, trace = build_trace(args.pages, args.accesses, 1.0, 42)
     cfg = RunConfig(policy=args.policy, workload=None, memory=memory, swap=0)
     print(f"perf_profile: compiling {args.policy}'s hot path afresh (about a minute)", file=sys.stderr)
-    run(cfg, trace=ArrayTrace("warm-up", trace.records[:200_000]))
+    run(cfg, trace=ArrayTrace("warm-up", trace.records[:2_000_000]))  # far enough to reclaim
     path, nsym = write_perf_map()
     data = args.out or os.path.join(tmp, "perf.data")
     rec = subprocess.Popen(["perf", "record", "-F", str(args.freq), "-p", str(os.getpid()), "-o", data],

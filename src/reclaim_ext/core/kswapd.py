@@ -147,6 +147,16 @@ def list_room(ids, stamps, lohi, lru, need, fstamp):
     return nids, nst
 
 
+@noref
+def lists_fit(ids, lohi, need):
+    """Whether each of the lists (`ids`, windows `lohi`) has room for `need` slots past its head
+    (list_room then compacts none)."""
+    for lru in range(len(ids)):
+        if lohi[2 * lru + 1] + need > len(ids[lru]):
+            return False
+    return True
+
+
 @njit(cache=True)
 def _room(ids, stamps, lohi, lru, need, fstamp):
     """The four lists' arrays, list `lru`'s with room for `need` slots past its head (list_room)."""

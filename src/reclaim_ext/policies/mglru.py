@@ -23,7 +23,7 @@ from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
     K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, WAKE_DONE,
-    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts, list_room,
+    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts, list_room, lists_fit,
     folio_check_references, reclaim_scalars, set_lists, set_reclaim_scalars, shrink_folio_list_tail, tables,
     wake_done, wake_due,
 )
@@ -885,9 +885,16 @@ def _look_around(found, look, lk, row, swappiness, seqs, flags, ftype, lru_refs,
     return npush, dense
 
 
+# what evict_round's try_to_shrink_lruvec loop stopped for: its end, try_to_inc_max_seq due
+# (Python ages; the loop ends there), list slots for HookOut.apply (Python makes room, re-enters)
+LOOP_DONE, LOOP_AGE, LOOP_ROOM = range(3)
+# evict_round's `lc` for one evict_folios call (no loop)
+ONE_ROUND = (-1, 0, 0, False, 0, 0)
+
+
 @njit(cache=True)
 def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swtab, lk, row, nid, seqs, ctrl, usage,
-                nodev, s, wb, swappiness, swap_ctl, kswapd, may_writepage, nr_to_scan, look, clock, push, kc, rs):
+                nodev, s, wb, swappiness, swap_ctl, kswapd, may_writepage, nr_to_scan, look, clock, push, kc, rs, lc):
     """evict_folios (after the rework) for the lruvec in `row` of node `nid`, as MGLRU's
     per-batch Python path runs it: isolate_folios (get_type_to_scan, get_tier_idx,
     scan_folios_lv on one type, then the other), try_to_inc_min_seq, then shrink_folio_list
@@ -900,127 +907,130 @@ def evict_round(lids, lstamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swt
     `swap_ctl`: (may_swap, the memcg's swappiness) for get_swappiness at each
     shrink_folio_list; `lk`: _look_around's. List insertions go in `push` (HookOut's slots,
     grown as needed), then onto the lists (_push_lists: `lohi` updated), counters in `kc`
-    (KSWAPD_COUNTS) and `rs` (RS_*). Returns (what evict_folios returns, push, the slots in it
-    left for HookOut.apply, the lookarounds' dense PMD tables)."""
+    (KSWAPD_COUNTS) and `rs` (RS_*).
+
+    `lc`: ONE_ROUND (one evict_folios of `nr_to_scan`), or (priority, reclaimed, goal, root,
+    kswapd_high, scanned) for try_to_shrink_lruvec's loop around it (shrink_lruvec_loop:
+    get_nr_to_scan, evict_folios, should_abort_scan), its rounds in this one call: a call per
+    round would take a reference to each of the ~80 arrays above twice. Returns (LOOP_*, what
+    evict_folios returns or the loop's count of it, push, the slots in it left for
+    HookOut.apply, the lookarounds' dense PMD tables)."""
     fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever, fmemcg = ftab[:10]
     present, pyoung, pexec, nxt_of = ptab
     nr, parent = lvt[0], lvt[4]
     swap_usage, swap_max, mparent = swtab[:3]
+    priority, reclaimed, goal, root, kswapd_high, total = lc
+    loop = priority >= 0
     max_seq = seqs[row, 0]
     min_seq = seqs[row, 1:]
-    kc[K_LOCK_OPS] += 1
-    npush = 0
     census = np.zeros(2, dtype=np.int64)
     no_tail = np.empty((2, 0), dtype=np.int64)
-    # isolate_folios
-    t = get_type_to_scan(ctrl, swappiness)
-    iso = np.empty(0, dtype=np.int64)
-    scanned = 0
-    for _ in range(int(type_evictable(swappiness, LRU_ANON)) + int(type_evictable(swappiness, LRU_FILE))):
-        push = _push_room(push, npush, MAX_LRU_BATCH)
-        census[:] = 0
-        n, scanned, iso, k, _ = scan_folios_lv(lids, lstamps, lohi, t, get_tier_idx(ctrl, t, False), nr_to_scan,
-                                               max_seq, min_seq, flags, lru_gen, lru_refs, flru, fstamp, nr, nl, row,
-                                               clock, _push_from(push, npush), ctrl[4][t], census, False, no_tail)
-        npush += k
-        if n:
-            count_scan(kc, rs, t, n, len(iso), census)
-        if scanned:
-            break
-        t = 1 - t
-    scanned += int(inc_min_seq_to(ctrl, min_seq, min_seq_candidates(nr[row], min_seq, max_seq, swappiness, False),
-                                  swappiness))
-    if evictable_min_seq_of(min_seq, swappiness) + MIN_NR_GENS > max_seq:
-        scanned = 0
     dense = np.empty(0, dtype=np.int64)
-    if len(iso) == 0:
-        return scanned, push, _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1]), dense
-    ids = iso
-    skip_retry = False
     while True:
-        # shrink_folio_list
-        k = len(ids)
-        rs[RS_SCANNED] += k
-        fl = flags[ids]
-        if _clean_unmapped_file(ids, fl, ftype, pte_head):
-            freed, keep = ids, ids[:0]  # no young PTE: set_refs_verdicts' RECLAIM for each
-        else:
-            out = np.zeros(k, dtype=np.int8)
-            c8 = np.zeros(8, dtype=np.int64)
-            pid = _shrink_census(ids, flags, ftype, kswapd, nodev[N_WRITEBACK] != 0, out, c8)
-            verdict = np.full(k, -1, dtype=np.int8)
-            if len(pid):
-                young, vm_exec, walked, checked, found = walk_referenced(pid, pte_head, present, pyoung, pexec, nxt_of)
-                kc[K_RMAP_WALKS] += walked
-                kc[K_PTES_CHECKED] += checked
-                if look != LOOK_NONE and len(found):
-                    swp = lru_gen_swappiness(swap_ctl[0], s[SWAP_TOTAL] - s[SWAP_USED], row, swap_max, swap_usage,
-                                             mparent, swap_ctl[1])
-                    push = _push_room(push, npush, len(found) * MIN_LRU_BATCH)
-                    k2, d = _look_around(found, look, lk, row, swp, seqs, flags, ftype, lru_refs, flru, fstamp,
-                                         lru_gen, fmemcg, nr, nl, present, pyoung, clock, _push_from(push, npush), kc)
-                    npush += k2
-                    if len(d):
-                        dense = np.concatenate((dense, d))
-                _scatter_pending(out, set_refs_verdicts(pid, young, flags, lru_refs), verdict)
-            freed, keep, _, _, _ = shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd,
-                                                          may_writepage, nodev, s, wb, c8, kc)
-            rs[RS_UNQUEUED] += c8[1]
-        nfree = len(freed)
-        if nfree:  # __remove_mapping with lru_gen_eviction's shadows, then free
-            evict_free(freed, eviction_tokens(freed, flags, ftype, lru_refs, min_seq, ctrl[3], False, nid), row,
-                       flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, parent, nodev, kc)
-        rs[RS_RECLAIMED] += nfree
-        retry = keep
-        if len(keep):
-            push = _push_room(push, npush, len(keep))
-            retry, k2, nput = evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fstamp, lru_gen,
-                                            nr, nl, clock, _push_from(push, npush), (present, pexec, nxt_of, pte_head),
-                                            False)
-            npush += k2
-            if nput:
-                kc[K_LOCK_OPS] += 1
-        kc[K_PGSTEAL] += nfree
-        kc[K_PGSTEAL_FILE if t == LRU_FILE else K_PGSTEAL_ANON] += nfree
-        if len(retry) == 0:
-            break
-        ids = retry
-        rs[RS_SCANNED] -= len(ids)
-        skip_retry = True
-    return scanned, push, _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1]), dense
-
-
-# what the compiled try_to_shrink_lruvec loop stopped for: its end, try_to_inc_max_seq due
-# (Python ages; the loop ends there), list slots for HookOut.apply (Python makes room, re-enters)
-LOOP_DONE, LOOP_AGE, LOOP_ROOM = range(3)
+        if loop:  # get_nr_to_scan
+            nr_to_scan = nr_to_scan_of(nl[row], min_seq, max_seq, swappiness, priority, False)
+            if nr_to_scan < 0:
+                return LOOP_AGE, total, push, 0, dense
+            if nr_to_scan == 0:
+                return LOOP_DONE, total, push, 0, dense
+        kc[K_LOCK_OPS] += 1
+        npush = 0
+        # isolate_folios
+        t = get_type_to_scan(ctrl, swappiness)
+        iso = np.empty(0, dtype=np.int64)
+        scanned = 0
+        for _ in range(int(type_evictable(swappiness, LRU_ANON)) + int(type_evictable(swappiness, LRU_FILE))):
+            push = _push_room(push, npush, MAX_LRU_BATCH)
+            census[:] = 0
+            n, scanned, iso, k, _ = scan_folios_lv(lids, lstamps, lohi, t, get_tier_idx(ctrl, t, False), nr_to_scan,
+                                                   max_seq, min_seq, flags, lru_gen, lru_refs, flru, fstamp, nr, nl,
+                                                   row, clock, _push_from(push, npush), ctrl[4][t], census, False,
+                                                   no_tail)
+            npush += k
+            if n:
+                count_scan(kc, rs, t, n, len(iso), census)
+            if scanned:
+                break
+            t = 1 - t
+        scanned += int(inc_min_seq_to(ctrl, min_seq, min_seq_candidates(nr[row], min_seq, max_seq, swappiness, False),
+                                      swappiness))
+        if evictable_min_seq_of(min_seq, swappiness) + MIN_NR_GENS > max_seq:
+            scanned = 0
+        ids = iso
+        skip_retry = False
+        while len(ids):
+            # shrink_folio_list
+            k = len(ids)
+            rs[RS_SCANNED] += k
+            fl = flags[ids]
+            if _clean_unmapped_file(ids, fl, ftype, pte_head):
+                freed, keep = ids, ids[:0]  # no young PTE: set_refs_verdicts' RECLAIM for each
+            else:
+                out = np.zeros(k, dtype=np.int8)
+                c8 = np.zeros(8, dtype=np.int64)
+                pid = _shrink_census(ids, flags, ftype, kswapd, nodev[N_WRITEBACK] != 0, out, c8)
+                verdict = np.full(k, -1, dtype=np.int8)
+                if len(pid):
+                    young, vm_exec, walked, checked, found = walk_referenced(pid, pte_head, present, pyoung, pexec,
+                                                                             nxt_of)
+                    kc[K_RMAP_WALKS] += walked
+                    kc[K_PTES_CHECKED] += checked
+                    if look != LOOK_NONE and len(found):
+                        swp = lru_gen_swappiness(swap_ctl[0], s[SWAP_TOTAL] - s[SWAP_USED], row, swap_max, swap_usage,
+                                                 mparent, swap_ctl[1])
+                        push = _push_room(push, npush, len(found) * MIN_LRU_BATCH)
+                        k2, d = _look_around(found, look, lk, row, swp, seqs, flags, ftype, lru_refs, flru, fstamp,
+                                             lru_gen, fmemcg, nr, nl, present, pyoung, clock, _push_from(push, npush),
+                                             kc)
+                        npush += k2
+                        if len(d):
+                            dense = np.concatenate((dense, d))
+                    _scatter_pending(out, set_refs_verdicts(pid, young, flags, lru_refs), verdict)
+                freed, keep, _, _, _ = shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd,
+                                                              may_writepage, nodev, s, wb, c8, kc)
+                rs[RS_UNQUEUED] += c8[1]
+            nfree = len(freed)
+            if nfree:  # __remove_mapping with lru_gen_eviction's shadows, then free
+                evict_free(freed, eviction_tokens(freed, flags, ftype, lru_refs, min_seq, ctrl[3], False, nid), row,
+                           flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, parent, nodev, kc)
+            rs[RS_RECLAIMED] += nfree
+            retry = keep
+            if len(keep):
+                push = _push_room(push, npush, len(keep))
+                retry, k2, nput = evict_putback(keep, skip_retry, row, seqs, flags, ftype, lru_refs, flru, fstamp,
+                                                lru_gen, nr, nl, clock, _push_from(push, npush),
+                                                (present, pexec, nxt_of, pte_head), False)
+                npush += k2
+                if nput:
+                    kc[K_LOCK_OPS] += 1
+            kc[K_PGSTEAL] += nfree
+            kc[K_PGSTEAL_FILE if t == LRU_FILE else K_PGSTEAL_ANON] += nfree
+            if len(retry) == 0:
+                break
+            ids = retry
+            rs[RS_SCANNED] -= len(ids)
+            skip_retry = True
+        npush = _push_lists(push, npush, lids, lstamps, lohi, row * nr.shape[1])
+        if not loop:
+            return LOOP_DONE, scanned, push, npush, dense
+        total += scanned  # should_abort_scan and the loop's ends
+        if not scanned or total >= nr_to_scan or abort_scan(root, reclaimed + rs[RS_RECLAIMED], goal, kswapd_high,
+                                                           nodev[N_FREE]):
+            return LOOP_DONE, total, push, npush, dense
+        if npush:
+            return LOOP_ROOM, total, push, npush, dense
 
 
 @njit(cache=True)
 def shrink_lruvec_loop(a, look, clock, push, kc, rs, priority, reclaimed, goal, root, kswapd_high, scanned):
     """try_to_shrink_lruvec's loop for one lruvec: get_nr_to_scan (nr_to_scan_of), evict_folios
-    (evict_round) and should_abort_scan (abort_scan) until the budget is used, a round makes no
-    progress or the goal is met. `a`: evict_round's arguments before nr_to_scan, `look` ... `rs`
-    after it; `reclaimed`: sc->nr_reclaimed at the call (evict_round adds to rs[RS_RECLAIMED]);
-    `goal`, `root`, `kswapd_high`: abort_scan's; `scanned`: the loop's count so far (a
-    re-entry). Returns (LOOP_*, scanned, push, its slots left for HookOut.apply, the lookarounds'
-    dense PMD tables)."""
-    nl, row, seqs, nodev, swappiness = a[8], a[11], a[13], a[16], a[19]
-    dense = np.empty(0, dtype=np.int64)
-    while True:
-        n = nr_to_scan_of(nl[row], seqs[row, 1:], seqs[row, 0], swappiness, priority, False)
-        if n < 0:
-            return LOOP_AGE, scanned, push, 0, dense
-        if n == 0:
-            return LOOP_DONE, scanned, push, 0, dense
-        delta, push, npush, d = evict_round(*a, n, look, clock, push, kc, rs)
-        if len(d):
-            dense = np.concatenate((dense, d))
-        scanned += delta
-        if not delta or scanned >= n or abort_scan(root, reclaimed + rs[RS_RECLAIMED], goal, kswapd_high,
-                                                   nodev[N_FREE]):
-            return LOOP_DONE, scanned, push, npush, dense
-        if npush:
-            return LOOP_ROOM, scanned, push, npush, dense
+    and should_abort_scan (abort_scan) until the budget is used, a round makes no progress or the
+    goal is met (evict_round with its loop). `a`: evict_round's arguments before nr_to_scan,
+    `look` ... `rs` after it; `reclaimed`: sc->nr_reclaimed at the call (evict_round adds to
+    rs[RS_RECLAIMED]); `goal`, `root`, `kswapd_high`: abort_scan's; `scanned`: the loop's count
+    so far (a re-entry). Returns (LOOP_*, scanned, push, its slots left for HookOut.apply, the
+    lookarounds' dense PMD tables)."""
+    return evict_round(*a, 0, look, clock, push, kc, rs, (priority, reclaimed, goal, root, kswapd_high, scanned))
 
 
 @noref
@@ -1144,6 +1154,8 @@ def loop_bound(nl, nr, min_seq, max_seq, swappiness, priority, swap_free):
 def lists_room(ids, stamps, lohi, need, fstamp):
     """The lruvec's eight lists' arrays, each with room for `need` slots past its head
     (core.kswapd.list_room)."""
+    if lists_fit(ids, lohi, need):  # no list_room calls: each takes references to its arrays
+        return ids, stamps
     i0, s0 = list_room(ids, stamps, lohi, 0, need, fstamp)
     i1, s1 = list_room(ids, stamps, lohi, 1, need, fstamp)
     i2, s2 = list_room(ids, stamps, lohi, 2, need, fstamp)
@@ -1205,10 +1217,11 @@ def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, r
         kc[K_BULK] += 1
         bin_pos[0] += 1  # shrink_many's first bin
         rs[:] = 0
-        a = (ids, stamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swtab, lk, row, 0, seqs, ctrl, usage, nodev, s,
-             wb, swappiness, swap_ctl, True, True)  # (one node)
-        status, _, push, npush, dense = shrink_lruvec_loop(a, look, clock, push, kc, rs, priority, 0,
-                                                           max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, 0)
+        # shrink_lruvec_loop, its arguments not gathered in a tuple (one reference to each array fewer)
+        status, _, push, npush, dense = evict_round(ids, stamps, lohi, ftab, lru_gen, lru_refs, ptab, lvt, nl, swtab,
+                                                    lk, row, 0, seqs, ctrl, usage, nodev, s, wb, swappiness, swap_ctl,
+                                                    True, True, 0, look, clock, push, kc, rs,
+                                                    (priority, 0, max(nr_to_reclaim, 2), True, high + MIN_LRU_BATCH, 0))
         if status != LOOP_DONE or npush:
             return -2, ids, stamps
         for d in dense:
@@ -1851,8 +1864,8 @@ class MGLRU(BatchedEvents):
         """evict_folios as one evict_round call."""
         a, look = self._round_args(sim, lruvec, sc, swappiness)
         out = HookOut.get(sim, (), 2 * MAX_LRU_BATCH, lruvec.node)
-        scanned, out.push, out.npush, dense = evict_round(*a, nr_to_scan, look, sim._stamp_clock, out.push,
-                                                          *self._counts(sim))
+        _, scanned, out.push, out.npush, dense = evict_round(*a, nr_to_scan, look, sim._stamp_clock, out.push,
+                                                             *self._counts(sim), ONE_ROUND)
         self._round_end(sim, lruvec, sc, a, out, dense)
         return int(scanned)
 
