@@ -12,6 +12,7 @@ from numba import njit
 
 from reclaim_ext.core import vmscan
 from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
+from reclaim_ext.core.kswapd import lists_fit
 from reclaim_ext.core.ops import ScanControl
 from reclaim_ext.core.vmscan import _KEEP, shrink_folio_list_tail
 from reclaim_ext.machine.folio import LRU_ANON, NO_LIST, PG_active, PG_mlocked, PG_resident
@@ -376,3 +377,23 @@ def test_evict_folios_puts_an_unevictable_survivor_back_unretried(policy, monkey
     assert putbacks == [(64, False, 0)]
     assert sim.vm["pgsteal_direct"] == vm["pgsteal_direct"] and sim.vm["pgactivate"] == vm["pgactivate"] + 64
     assert not (f.flags[anon] & PG_active).any() and (f.lru[anon] != NO_LIST).all()
+
+
+def test_lists_room_compacts_only_a_list_short_of_room():
+    """lists_room (the compiled kswapd's room for a pass): with room on every list
+    (core.kswapd.lists_fit) it hands back the lists' own arrays; a list short of room gets
+    arrays with it, holding the same valid slots, and the other lists keep theirs."""
+    fstamp = np.arange(16, dtype=np.int64)  # folio g's stamp is g: every slot below is valid
+    ids = tuple(np.arange(16, dtype=np.int64) for _ in range(8))
+    stamps = tuple(np.arange(16, dtype=np.int64) for _ in range(8))
+    lohi = np.array([4, 8] * 8, dtype=np.int64)
+    assert lists_fit(ids, lohi, 8)
+    got_ids, got_stamps = mglru.lists_room(ids, stamps, lohi, 8, fstamp)
+    assert all(np.shares_memory(a, b) for a, b in zip(got_ids + got_stamps, ids + stamps))
+    lohi[15] = 12  # list 7: slots 4..11, no room for 8 more past its head
+    assert not lists_fit(ids, lohi, 8) and lists_fit(ids, lohi, 4)
+    got_ids, got_stamps = mglru.lists_room(ids, stamps, lohi, 8, fstamp)
+    assert all(np.shares_memory(a, b) for a, b in zip(got_ids[:7] + got_stamps[:7], ids[:7] + stamps[:7]))
+    lo, hi = lohi[14], lohi[15]
+    assert hi + 8 <= len(got_ids[7]) and list(got_ids[7][lo:hi]) == list(range(4, 12))
+    assert list(got_stamps[7][lo:hi]) == list(range(4, 12)) and list(lohi[:14]) == [4, 8] * 7
