@@ -136,11 +136,18 @@ def scratch():
             np.zeros(m, dtype=np.int32), np.zeros(m, dtype=np.bool_), np.zeros(0, dtype=np.bool_))
 
 
+@noref
+def list_fits(ids, lohi, lru, need):
+    """Whether list `lru` (of the lists' `ids`, windows `lohi`) has room for `need` slots past
+    its head."""
+    return lohi[2 * lru + 1] + need <= len(ids[lru])
+
+
 @njit(cache=True)
 def list_room(ids, stamps, lohi, lru, need, fstamp):
     """List `lru`'s arrays (of the lists' `ids`, `stamps`, windows `lohi`) with room for `need`
     slots past its head: compacted, as FolioList._compact, when they lack it (lohi updated)."""
-    if lohi[2 * lru + 1] + need <= len(ids[lru]):
+    if list_fits(ids, lohi, lru, need):
         return ids[lru], stamps[lru]
     nids, nst, lohi[2 * lru], lohi[2 * lru + 1] = compact_slots(ids[lru], stamps[lru], lohi[2 * lru],
                                                                 lohi[2 * lru + 1], fstamp, need, 0)
@@ -152,7 +159,7 @@ def lists_fit(ids, lohi, need):
     """Whether each of the lists (`ids`, windows `lohi`) has room for `need` slots past its head
     (list_room then compacts none)."""
     for lru in range(len(ids)):
-        if lohi[2 * lru + 1] + need > len(ids[lru]):
+        if not list_fits(ids, lohi, lru, need):
             return False
     return True
 
@@ -160,7 +167,7 @@ def lists_fit(ids, lohi, need):
 @njit(cache=True)
 def _room(ids, stamps, lohi, lru, need, fstamp):
     """The four lists' arrays, list `lru`'s with room for `need` slots past its head (list_room)."""
-    if lohi[2 * lru + 1] + need <= len(ids[lru]):
+    if list_fits(ids, lohi, lru, need):
         return ids, stamps
     nids, nst = list_room(ids, stamps, lohi, lru, need, fstamp)
     return _with(ids, lru, nids), _with(stamps, lru, nst)
