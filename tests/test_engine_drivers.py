@@ -385,7 +385,7 @@ def test_drivers_agree_when_memcg_limits_cut_segments():
 def test_mglru_compiled_driver_equals_per_batch_as_swap_runs_out():
     """Anon reclaim until swap runs out (OOM): when a pass's swap slots could take the free
     slots below MIN_LRU_BATCH, get_swappiness after the loop (shrink_one's lruvec_is_sizable)
-    may differ from before it, so the compiled kswapd leaves that pass to Python (loop_bound);
+    may differ from before it, so the compiled kswapd leaves that pass to Python (lru_gen_kswapd's test);
     the run leaves the per-batch path's state, out-of-memory point included."""
     rec = make_workload("zipf", kind="anon").to_array()
     fused, _ = run_bulk(rec, 4096, 4096, True, "mglru", check=False)

@@ -1127,21 +1127,19 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
 
 
 @njit(cache=True)
-def loop_bound(nl, nr, min_seq, max_seq, swappiness, priority, swap_free):
+def loop_bound(nl, nr, min_seq, max_seq, swappiness, priority):
     """A bound on the folios a try_to_shrink_lruvec loop starting now takes off the lists
     (nr_to_scan + scan_folios' batch: it stops once it has scanned nr_to_scan), when that loop surely
     runs to its end in shrink_lruvec_loop with nothing left to Python: no aging (get_nr_to_scan
     needs none now, and an evictable type at the oldest min_seq keeps its oldest generation:
     scan_folios runs out of a list only when it empties it) and the lruvec sizable after it
-    (shrink_one rotates nothing): sizable at the same swappiness, which the swap slots the loop
-    may take (one a folio) leave as it is (get_swappiness: MIN_LRU_BATCH free slots); else -1.
-    `nr`, `nl`: the lruvec's physical and logical sizes; `swap_free`: the free swap slots."""
+    (shrink_one rotates nothing) at the same swappiness (the caller's test: the swap slots the
+    loop may take, one a folio, leave get_swappiness as it is); else -1. `nr`, `nl`: the
+    lruvec's physical and logical sizes."""
     n = nr_to_scan_of(nl, min_seq, max_seq, swappiness, priority, False)
     if n < 0:
         return -1
     bound = n + scan_batch_of(n, False)
-    if swappiness and swap_free - bound < MIN_LRU_BATCH:
-        return -1
     emin = evictable_min_seq_of(min_seq, swappiness)
     for t in range(2):
         if type_evictable(swappiness, t) and min_seq[t] == emin \
@@ -1186,6 +1184,7 @@ def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, r
     nl, seqs, ctrl, kswapd_ok, bins, bin_pos, lk, look, push, lru_gen, lru_refs, dense_mask = gen
     ftab, ptab, lvt, swtab, row = kt
     nr = lvt[0]
+    swap_usage, swap_max, mparent = swtab[:3]
     high = nodev[N_HIGH]
     if not kswapd_ok:
         return -1, ids, stamps
@@ -1205,8 +1204,11 @@ def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, r
             if priority == DEF_PRIORITY and goal >= MIN_LRU_BATCH:
                 priority = initial_priority(reclaimable, goal)
         nr_to_reclaim = max(high, SWAP_CLUSTER_MAX)
-        swappiness = swp if swap_free >= MIN_LRU_BATCH else 0  # get_swappiness
-        bound = loop_bound(nl[row], nr[row], min_seq, max_seq, swappiness, priority, swap_free)
+        swappiness = lru_gen_swappiness(1, swap_free, row, swap_max, swap_usage, mparent, swp)  # get_swappiness
+        bound = loop_bound(nl[row], nr[row], min_seq, max_seq, swappiness, priority)
+        if bound >= 0 and lru_gen_swappiness(1, swap_free - bound, row, swap_max, swap_usage, mparent,
+                                             swp) != swappiness:
+            bound = -1  # the loop's swap slots may change get_swappiness before shrink_one's sizable test
         if bound < 0 or bin_pos[0] >= len(bins):  # aging, a rotation of the lruvec or bins to draw: Python
             if not passes:
                 return -1, ids, stamps
@@ -1549,6 +1551,7 @@ class MGLRU(BatchedEvents):
         look = LOOK_UPDATE_GEN if self.uses("lookaround") else LOOK_NONE  # kswapd has a walk struct
         ksc = ScanControl(nr_to_reclaim=0, kswapd=True)
         state = {}
+        push = tuple(np.empty(2 * MAX_LRU_BATCH, dtype=np.int64) for _ in range(3))  # evict_round's scratch slots
 
         # the seqs, the memcg LRU's generation and the PTE index are Python's: taken at each call
         def own():
@@ -1559,7 +1562,6 @@ class MGLRU(BatchedEvents):
                    False, 0)  # (the compiled driver runs on one node)
             ok = self.uses("memcg_lru") and lv.priv["memcg_gen"] == mlru.seq % MEMCG_NR_GENS and \
                 self.loop_compiled(sim, lv, ksc)
-            push = tuple(np.empty(2 * MAX_LRU_BATCH, dtype=np.int64) for _ in range(3))
             return evt, (t.nr_logical, seqs, lg.ctrl, ok, mlru.bins, mlru.bin_pos, _look_tables(sim, sim.node), look,
                          push, f.lru_gen, f.lru_refs, dense)
 
