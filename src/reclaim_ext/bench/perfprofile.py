@@ -10,6 +10,8 @@ symbol names left to read, so the profile compiles the hot path afresh into a te
 caller's.
 
 Run: python benchmarks/perf_profile.py [--policy classic] [--accesses N] [--top 30]
+     python benchmarks/perf_profile.py --workload mixed [--memory 64MiB]  (a built-in workload, as
+     `reclaim-ext run` replays it: swap as large as memory)
 Needs the `perf` tool (linux-perf) and permission to record this process.
 """
 
@@ -84,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages", type=int, default=1_000_000)
     ap.add_argument("--accesses", type=int, default=10_000_000)
     ap.add_argument("--memory-fraction", type=float, default=0.10)
+    ap.add_argument("--workload", default=None,
+                    help="profile a built-in workload (as `reclaim-ext run --workload`) instead of the Zipf trace")
+    ap.add_argument("--memory", default="64MiB", help="memory for --workload (default 64MiB)")
     ap.add_argument("--freq", type=int, default=2000, help="perf samples per second (default 2000)")
     ap.add_argument("--top", type=int, default=30, help="functions to print (default 30)")
     ap.add_argument("--out", default=None, help="keep perf's data in this file (default: a temporary one)")
@@ -101,14 +106,23 @@ def main(argv: list[str] | None = None) -> int:
     if "numba" in sys.modules:
         sys.modules["numba"].config.CACHE_DIR = tmp
     from ..api import RunConfig, run
+    from ..errors import ReclaimExtError
     from ..trace import ArrayTrace
     from .throughput import build_trace
 
-    memory = int(args.pages * args.memory_fraction)
-    _, trace = build_trace(args.pages, args.accesses, 1.0, 42)
-    cfg = RunConfig(policy=args.policy, workload=None, memory=memory, swap=0)
     print(f"perf_profile: compiling {args.policy}'s hot path afresh (about a minute)", file=sys.stderr)
-    run(cfg, trace=ArrayTrace("warm-up", trace.records[:2_000_000]))  # far enough to reclaim
+    try:
+        if args.workload is not None:  # the workload's own trace, replayed once untimed first
+            trace = warm = None
+            cfg = RunConfig(policy=args.policy, workload=args.workload, memory=args.memory)
+        else:
+            _, trace = build_trace(args.pages, args.accesses, 1.0, 42)
+            cfg = RunConfig(policy=args.policy, workload=None, memory=int(args.pages * args.memory_fraction), swap=0)
+            warm = ArrayTrace("warm-up", trace.records[:2_000_000])  # far enough to reclaim
+        run(cfg, trace=warm)
+    except ReclaimExtError as e:  # a bad --policy, --workload or --memory
+        print(f"perf_profile: error: {e}", file=sys.stderr)
+        return 2
     path, nsym = write_perf_map()
     data = args.out or os.path.join(tmp, "perf.data")
     rec = subprocess.Popen(["perf", "record", "-F", str(args.freq), "-p", str(os.getpid()), "-o", data],
@@ -125,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "sym", "--stdio"],
                             capture_output=True, text=True)
     rows = [line for line in report.stdout.splitlines() if line.strip() and not line.startswith("#")]
-    print(f"{args.policy}: {args.accesses:,} accesses in {wall:.2f} s ({res['accesses_per_second'] / 1e6:.2f} M/s) "
+    print(f"{args.policy}: {res['accesses']:,} accesses in {wall:.2f} s ({res['accesses_per_second'] / 1e6:.2f} M/s) "
           f"under perf; {nsym} compiled functions named in {path}")
     for line in rows[: args.top]:
         print("  " + line.replace("[.] ", "").strip())

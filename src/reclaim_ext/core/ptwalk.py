@@ -224,7 +224,7 @@ def _ranges(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pos, which
 
 
-@njit(cache=True)
+@noref
 def pte_young_eligible(p, present, young, ppage, fflags, flru, ftype, fmemcg, fnid, memcg, nid, anon_ok, file_ok):
     """Whether PTE p is present and young and maps a folio on an LRU list (resident and not
     isolated) of an allowed type, of memcg `memcg` and on node `nid` (-1: any). Kernel:
