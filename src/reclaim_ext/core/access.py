@@ -60,7 +60,7 @@ def alloc_budget(free, low, min_wmark, kswapd_failures, max_retries):
     return 0
 
 
-@njit(cache=True)
+@noref
 def charged_over_high(mc, usage, mhigh, mparent):
     """try_charge_memcg after a successful charge: whether the memcg or an ancestor is now above
     its memory.high (the task then owes reclaim on its return to user space)."""
@@ -72,7 +72,7 @@ def charged_over_high(mc, usage, mhigh, mparent):
     return False
 
 
-@njit(cache=True)
+@noref
 def over_limit(mc, n, usage, mmax, mparent):
     """page_counter_try_charge: the lowest memcg from `mc` up whose memory.max a charge of n
     pages would exceed, or -1."""
@@ -84,7 +84,7 @@ def over_limit(mc, n, usage, mmax, mparent):
     return -1
 
 
-@njit(cache=True)
+@noref
 def swap_slot_free(g, swap_memcg, swap_usage, mparent, swap_type, sw):
     """swap_free of the slot holding page g's data: mem_cgroup_uncharge_swap (the memcg charged
     when the slot was taken and its ancestors; the root's usage is not counted) and the slot's
@@ -100,7 +100,7 @@ def swap_slot_free(g, swap_memcg, swap_usage, mparent, swap_type, sw):
     return swap_used_add(sw, d, -1)
 
 
-@njit(cache=True)
+@noref
 def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparent):
     """mem_cgroup_swap_full: vm_swap_full (fewer than half the slots free), or memcg `mc` or an
     ancestor below the root using at least half its memory.swap.max (cgroup v2)."""
@@ -114,7 +114,7 @@ def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparen
     return False
 
 
-@njit(cache=True)
+@noref
 def zonelist_row(zonelists, pid_zonelist, pid, g, ftype):
     """The row of `zonelists` (machine.numa.zonelists) an allocation of folio g by task `pid`
     uses: the task's own (pid_zonelist[pid, 0]), or for an interleaving task (a row past the 2N

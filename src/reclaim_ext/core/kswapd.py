@@ -67,7 +67,7 @@ def folio_check_references(ids, young, vm_exec, flags, ftype):
     return v
 
 
-@njit(cache=True)
+@noref
 def check_references_into(ids, young, vm_exec, flags, ftype, v):
     """folio_check_references with the verdicts written into `v`."""
     for i in range(len(ids)):
@@ -83,7 +83,7 @@ def check_references_into(ids, young, vm_exec, flags, ftype, v):
             v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
 
 
-@njit(cache=True)
+@noref
 def folio_referenced(ids, pte_head, ptab, kc):
     """walk_referenced on the PTE table `ptab` (present, young, exec, next), its cost (folios
     walked, PTEs checked) counted into `kc` as rmap.count_rmap_walks counts it. Returns (young

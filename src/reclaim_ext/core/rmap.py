@@ -46,7 +46,7 @@ def walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of):
     return young, vm_exec, walked, checked, found[:nfound]
 
 
-@njit(cache=True)
+@noref
 def unmap_folio(g, pte_head, present, pyoung, nxt_of):
     """try_to_unmap for one folio: clear every PTE of its reverse-map chain."""
     c = pte_head[g]
@@ -56,7 +56,7 @@ def unmap_folio(g, pte_head, present, pyoung, nxt_of):
         c = nxt_of[c]
 
 
-@njit(cache=True)
+@noref
 def _unmap(ids, pte_head, present, pyoung, nxt_of):
     for i in range(len(ids)):
         unmap_folio(ids[i], pte_head, present, pyoung, nxt_of)

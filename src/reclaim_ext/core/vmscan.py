@@ -99,7 +99,7 @@ def inactive_is_low(lruvec, lru_type: int, hierarchical: bool = False) -> bool:
     return bool(inactive_low(nr, lru_type * lruvec.nr_classes, lruvec.nr_classes))
 
 
-@njit(cache=True)
+@noref
 def deactivate_flags(nr, nr_classes, refaulted_anon, refaulted_file, force_deactivate, may_deactivate, priority):
     """prepare_scan_control, from the target lruvec's subtree list sizes `nr`: which types may be
     deactivated (refault activations since the last snapshot_refaults, or a low inactive list;
@@ -122,7 +122,7 @@ def deactivate_flags(nr, nr_classes, refaulted_anon, refaulted_file, force_deact
     return may, (nr[LRU_FILE * N] >> priority) != 0 and not may & file_bit
 
 
-@njit(cache=True)
+@noref
 def file_is_tiny(nr, nr_classes, may_deactivate, priority, free, high):
     """prepare_scan_control for root reclaim: file pages plus free pages at or below the high
     watermark while anon may not be deactivated and has inactive pages at this priority."""
@@ -158,7 +158,7 @@ def can_reclaim_anon(sim, sc: ScanControl | None = None, memcg=None) -> bool:
     return nr_swap_pages(sim, memcg) > 0
 
 
-@njit(cache=True)
+@noref
 def swap_try_charge(mc, swap_usage, swap_max, mparent, swap_events):
     """mem_cgroup_try_charge_swap: charge a swap slot to the memcg and its ancestors (not the
     root) unless one is at its memory.swap.max; a refusal counts max and fail in the memcg's
@@ -652,7 +652,7 @@ _NR_CENSUS = 8  # nr_dirty, nr_unqueued_dirty, nr_congested, nr_immediate, nr_wr
 #                 immediate reclaims (dirty file folios marked), file pageouts, swap pageouts
 
 
-@njit(cache=True)
+@noref
 def _clean_unmapped_file(ids, fl, ftype, pte_head):
     """Whether a batch holds only clean, never-mapped file folios with no special state (`fl`:
     their flags)."""
@@ -716,7 +716,7 @@ def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
     return pend
 
 
-@njit(cache=True)
+@noref
 def _shrink_pageout(ids, flags, ftype, pte_head, present, pyoung, nxt_of, verdict, kswapd, may_writepage,
                     dirty_flag, out, census, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_events, swap_type,
                     sw):
@@ -924,7 +924,7 @@ def shrink_folio_list(sim, lruvec, ids: np.ndarray, sc: ScanControl, ops) -> Fol
     return res
 
 
-@njit(cache=True)
+@noref
 def swap_after_pageout(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type, sw, taken,
                        used, total, free):
     """Swap after shrink_folio_list's pageouts (_shrink_pageout; called by shrink_folio_list_tail
@@ -979,7 +979,7 @@ def shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may
     return freed, keep, keep_active, nact, nr_pageout
 
 
-@njit(cache=True)
+@noref
 def _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_max, mparent, swap_type, sw, swap_used,
                         swap_total):
     """shrink_folio_list's activate_locked: an activated folio in the swap cache gives its slot

@@ -24,7 +24,7 @@ def age_nonresident(nonresident_age, parent, row, nr_pages):
         row = parent[row]
 
 
-@njit(cache=True)
+@noref
 def workingset_size_of(ia, aa, if_, af, file, swap_ok):
     """The refault distance threshold of workingset_test_recent (classic), from the eviction
     lruvec's list sizes (inactive_anon, active_anon, inactive_file, active_file) and whether its

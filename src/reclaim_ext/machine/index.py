@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..jit import PREFETCH_AHEAD, prefetch
+from ..jit import PREFETCH_AHEAD, noref, prefetch
 
 _EMPTY = -1
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio (Fibonacci hashing)
@@ -21,7 +21,7 @@ def _home(key, shift, mask):
     return np.int64((np.uint64(key) * _GOLDEN) >> shift) & mask
 
 
-@njit(cache=True)
+@noref
 def _probe(slots, key, shift, mask):
     """The slot holding `key`, or the empty slot where it would go (open addressing, linear
     probing from its home). Slot j is slots[2j] (key bits) and slots[2j + 1] (id): a probe reads
@@ -32,7 +32,7 @@ def _probe(slots, key, shift, mask):
     return j
 
 
-@njit(cache=True)
+@noref
 def hash_get_or_add(slots, key, nxt, shift, mask):
     """One key (int64 bits): its id, or the id `nxt` for an unseen key (added). Returns (id, the
     next free id). The caller guarantees room (KeyIndex.hash_table)."""

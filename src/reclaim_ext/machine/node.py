@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
+from ..jit import noref
 
 
 @njit(cache=True)
@@ -221,7 +222,7 @@ SC_DEV, SC_LEFT, SC_CLOCK = range(3)
 SWAP_BATCH = 64
 
 
-@njit(cache=True)
+@noref
 def swap_used_add(sw, d, n):
     """Device d's used slots change by n (sw: Swap.table). Returns the node pages its zram pool
     takes (negative: gives back) for that."""
@@ -230,7 +231,7 @@ def swap_used_add(sw, d, n):
     return zram_pool_growth(before, before + n, sw[d, SWP_RATIO])
 
 
-@njit(cache=True)
+@noref
 def folio_alloc_swap(sw):
     """The device of a new swap slot for a folio (folio_alloc_swap through the swap slots
     cache, as in 6.12): the cache's device while it has slots left, else get_swap_pages refills

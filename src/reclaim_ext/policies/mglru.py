@@ -134,7 +134,7 @@ def lru_tier_from_refs(refs: np.ndarray, workingset: np.ndarray) -> np.ndarray:
     return _tiers(refs, np.broadcast_to(np.asarray(workingset, dtype=np.bool_), refs.shape))
 
 
-@njit(cache=True)
+@noref
 def folio_seq(max_seq, min_seq, t, fl, reclaiming, pre=False):
     """lru_gen_folio_seq (mm_inline.h): an active folio (a fault, or activated by reclaim) goes
     to the youngest generation (the second youngest with PG_workingset); otherwise a folio
@@ -174,7 +174,7 @@ def folio_seqs(max_seq, min_anon, min_file, t, fl, reclaiming, pre):
     return out
 
 
-@njit(cache=True)
+@noref
 def scan_verdict(fl, gen, lru_refs, lru, t, tier_idx, pre):
     """scan_folios on one folio of the oldest list `lru`: sort_folio keeps a folio promoted
     meanwhile (its generation is not the list's), one in a protected tier (above tier_idx, or
@@ -198,7 +198,7 @@ def scan_batch_of(nr_to_scan, pre):
     return MAX_LRU_BATCH if pre else min(nr_to_scan, MAX_LRU_BATCH)
 
 
-@njit(cache=True)
+@noref
 def scan_step(cand, pos, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs, verdict, pre):
     """One scan_folios from cand[pos] (the oldest list's folios, tail first): verdicts until
     MIN_LRU_BATCH folios are isolated or scan_batch are scanned. Returns (end, isolated); end ==
@@ -215,7 +215,7 @@ def scan_step(cand, pos, scan_batch, lru, t, tier_idx, flags, lru_gen, lru_refs,
     return i, niso
 
 
-@njit(cache=True)
+@noref
 def folio_inc_gen(g, t, min_seq_t, flags, lru_refs, reclaiming, pre):
     """folio_inc_gen for a folio of the oldest generation: to min_seq + 1 with PG_referenced and
     LRU_REFS cleared (PG_reclaim set when reclaiming: for folio_end_writeback); before the rework
@@ -329,7 +329,7 @@ def lru_gen_add_folios(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flr
     return npush
 
 
-@njit(cache=True)
+@noref
 def look_around_activate(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical, clock, push,
                          pre):
     """lru_gen_look_around without a walk struct, for the folio of each young PTE in `ids`, in
@@ -629,7 +629,7 @@ def type_evictable(swappiness, t):
     return swappiness <= MAX_SWAPPINESS
 
 
-@njit(cache=True)
+@noref
 def evictable_size_of(nl, min_seq, max_seq, swappiness):
     """Pages in every live generation of the evictable types (negative sizes as 0); `nl`: the
     lruvec's sizes by logical list (nr_logical)."""
@@ -641,7 +641,7 @@ def evictable_size_of(nl, min_seq, max_seq, swappiness):
     return total
 
 
-@njit(cache=True)
+@noref
 def inactive_size_of(nl, t, min_seq_t, max_seq):
     """The NR_INACTIVE_* compatibility counter of type t: every generation but the two youngest."""
     total = 0
@@ -650,7 +650,7 @@ def inactive_size_of(nl, t, min_seq_t, max_seq):
     return total
 
 
-@njit(cache=True)
+@noref
 def inactive_reclaimable(nl, min_seq, max_seq, can_anon):
     """What set_initial_priority counts as reclaimable on one lruvec: its inactive file pages,
     and its inactive anon pages when anon can be reclaimed (can_reclaim_anon)."""
