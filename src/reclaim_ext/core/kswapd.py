@@ -83,7 +83,7 @@ def check_references_into(ids, young, vm_exec, flags, ftype, v):
             v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
 
 
-@noref
+@njit(cache=True)
 def folio_referenced(ids, pte_head, ptab, kc):
     """walk_referenced on the PTE table `ptab` (present, young, exec, next), its cost (folios
     walked, PTEs checked) counted into `kc` as rmap.count_rmap_walks counts it. Returns (young
