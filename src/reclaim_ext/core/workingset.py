@@ -7,7 +7,6 @@ functions taking a Lruvec call the same compiled code."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..jit import noref
 
