@@ -26,7 +26,10 @@ PREFETCH_AHEAD = 8  # loop iterations between a prefetch and the access it is fo
 # them can pair them up, which fails in a function with several branches: for the allocator's
 # `_alloc` (17 references taken per call) that was a quarter to a third of a Zipf run's time.
 # Such a function must not create arrays (np.empty, a slice it returns), which numba refuses to
-# compile without NRT or which would outlive their owner.
+# compile without NRT or which would outlive their owner, nor call a compiled function that
+# returns one: a callee not compiled yet can be compiled under the caller's flags and then fails
+# to type; this shows only from an empty cache, in some orders
+# (tests/test_jit.py::test_a_first_run_compiles_from_an_empty_cache).
 noref = njit(cache=True, _nrt=False)
 
 
