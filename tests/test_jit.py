@@ -81,8 +81,6 @@ def test_the_hot_path_is_cached_in_that_directory():
 _PROBE = """
 import sys
 from numba import njit
-import pytest
-
 import reclaim_ext.jit as jit
 
 @njit(cache=True)
