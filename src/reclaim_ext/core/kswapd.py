@@ -6,8 +6,8 @@ never mapped, a dry run on scalars decides the run and the folio work is done in
 (bulk_kswapd_wake); kswapd_wake tries that first.
 
 It is the per-batch path of core.vmscan with the policy's hooks written in: it runs the same
-compiled rules (deactivate_flags, scan_balance/scan_targets, budget_next, _shrink_census,
-walk_referenced, folio_check_references, _shrink_pageout, _shrink_finish, _leave_shadows,
+compiled rules (deactivate_flags, scan_balance/scan_targets, budget_next, _shrink_census_into,
+referenced_into, folio_check_references, _shrink_pageout, _shrink_finish_into, _leave_shadows,
 note_cost, shrink_active_list, node_flags, balance_priority, kswapd_sleep_flags) in the
 same order, so its result is the per-batch result (tests/test_engine_drivers.py compares them).
 What Python kept per batch (ScanControl, the counters' dicts) is scalars and a counter array here.
@@ -34,11 +34,12 @@ from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ScanControl,
 )
-from .rmap import walk_referenced
+from .rmap import referenced_into
 from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
     balance_pgdat, bulk_isolate_deactivate, mem_cgroup_swappiness, node_scalars, note_cost_batches,
-    set_node_scalars, _scatter_pending, _shrink_census, budget_next, count_pageout, shrink_folio_list_tail,
+    set_node_scalars, _scatter_pending, _shrink_census_into, budget_next, count_pageout, shrink_folio_list_tail,
+    shrink_folio_list_tail_into,
     deactivate_flags, file_is_tiny, inactive_low, balance_priority,
     kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
 )
@@ -83,16 +84,16 @@ def check_references_into(ids, young, vm_exec, flags, ftype, v):
             v[i] = FOLIOREF_RECLAIM_CLEAN if file and ref else FOLIOREF_RECLAIM
 
 
-@njit(cache=True)
-def folio_referenced(ids, pte_head, ptab, kc):
-    """walk_referenced on the PTE table `ptab` (present, young, exec, next), its cost (folios
-    walked, PTEs checked) counted into `kc` as rmap.count_rmap_walks counts it. Returns (young
-    counts, VM_EXEC seen)."""
-    young, vm_exec, walked, checked, _ = walk_referenced(ids, pte_head, ptab[0], ptab[1], ptab[2], ptab[3])
+@noref
+def folio_referenced_into(ids, pte_head, ptab, kc, young, vm_exec, none):
+    """folio_referenced on the PTE table `ptab` (present, young, exec, next): rmap.referenced_into,
+    the young counts and VM_EXEC flags written into `young` and `vm_exec` (`none`: an empty int64
+    array), its cost (folios walked, PTEs checked) counted into `kc` as rmap.count_rmap_walks
+    counts it."""
+    walked, checked = referenced_into(ids, pte_head, ptab[0], ptab[1], ptab[2], ptab[3], young, vm_exec, none)
     if walked:
         kc[K_RMAP_WALKS] += walked
         kc[K_PTES_CHECKED] += checked
-    return young, vm_exec
 
 
 @noref
@@ -129,11 +130,17 @@ def evict_free(freed, tokens, row, flags, fshadow, fshadow_ws, fshadow_memcg, fe
 def scratch():
     """The buffers of one reclaim batch (at most SWAP_CLUSTER_MAX folios), reused batch after
     batch: folios taken, their flags, the census, verdicts, shadow tokens, rotations, zero
-    young counts and exec flags, and an empty walk_exec (no page-table walk)."""
+    young counts and exec flags, an empty walk_exec (no page-table walk); then for
+    shrink_folio_list: the outcomes, the pending folios, their young counts and exec flags, the
+    folios freed and kept, an empty id array, the kept folios' activations and the pending
+    folios' verdicts."""
     m = SWAP_CLUSTER_MAX
     return (np.empty(m, dtype=np.int64), np.empty(m, dtype=np.uint16), np.zeros(8, dtype=np.int64),
             np.empty(m, dtype=np.int8), np.empty(m, dtype=np.int64), np.zeros(m, dtype=np.bool_),
-            np.zeros(m, dtype=np.int32), np.zeros(m, dtype=np.bool_), np.zeros(0, dtype=np.bool_))
+            np.zeros(m, dtype=np.int32), np.zeros(m, dtype=np.bool_), np.zeros(0, dtype=np.bool_),
+            np.empty(m, dtype=np.int8), np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int32),
+            np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64),
+            np.zeros(0, dtype=np.int64), np.empty(m, dtype=np.bool_), np.empty(m, dtype=np.int8))
 
 
 @noref
@@ -185,22 +192,45 @@ def _with(t, k, a):
     return (t[0], t[1], t[2], a)
 
 
+@noref
+def type_fits(ids, lohi, t, need):
+    """Whether type t's two lists (of the four: `ids`, windows `lohi`) have room for `need`
+    slots past their heads (type_room then compacts neither)."""
+    return list_fits(ids, lohi, 2 * t, need) and list_fits(ids, lohi, 2 * t + 1, need)
+
+
+@njit(cache=True)
+def type_room(ids, stamps, lohi, t, need, fstamp):
+    """The four lists' arrays, type t's two with room for `need` slots past their heads
+    (list_room)."""
+    ids, stamps = _room(ids, stamps, lohi, 2 * t, need, fstamp)
+    return _room(ids, stamps, lohi, 2 * t + 1, need, fstamp)
+
+
 @njit(cache=True)
 def shrink_active_list(ids, stamps, lohi, t, n, walk_exec, ftab, ptab, lvt, row, clock, scr, kc):
-    """shrink_active_lists on type t's lists of the four (`ids`, `stamps`, windows `lohi`), the
-    room made first. `scr`: scratch() buffers. Returns the lists' arrays (ids, stamps)."""
-    a = t * 2 + ACTIVE
-    n = min(n, lvt[0][row, a])
-    if n <= 0:
-        return ids, stamps
-    ids, stamps = _room(ids, stamps, lohi, a, n, ftab[0])
-    ids, stamps = _room(ids, stamps, lohi, a - 1, n, ftab[0])
-    shrink_active_lists(ids[a], stamps[a], ids[a - 1], stamps[a - 1], lohi[2 * a - 2: 2 * a + 2], t, n, walk_exec,
-                        (ftab[0], ftab[1], ftab[2], ftab[4]), ptab, lvt, row, clock, (scr[0], scr[5]), kc)
+    """_shrink_active with the room made first. Returns the lists' arrays (ids, stamps)."""
+    if not type_fits(ids, lohi, t, n):
+        ids, stamps = type_room(ids, stamps, lohi, t, n, ftab[0])
+    _shrink_active(ids, stamps, lohi, t, n, walk_exec, ftab, ptab, lvt, row, clock, scr, kc)
     return ids, stamps
 
 
-@njit(cache=True)
+@noref
+def _shrink_active(ids, stamps, lohi, t, n, walk_exec, ftab, ptab, lvt, row, clock, scr, kc):
+    """shrink_active_lists on type t's lists of the four (`ids`, `stamps`, windows `lohi`; both
+    with room for n slots past their heads), at most as many folios as the active list holds.
+    `scr`: scratch() buffers."""
+    a = t * 2 + ACTIVE
+    n = min(n, lvt[0][row, a])
+    if n <= 0:
+        return
+    shrink_active_lists(ids[a], stamps[a], ids[a - 1], stamps[a - 1], lohi[2 * a - 2: 2 * a + 2], t, n, walk_exec,
+                        (ftab[0], ftab[1], ftab[2], ftab[4]), ptab, lvt, row, clock,
+                        (scr[0], scr[5], scr[11], scr[12], scr[15]), kc)
+
+
+@noref
 def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab, ptab, lvt, row, clock, scr, kc):
     """shrink_active_list over type t's active list (`aids`, `astamps`) and inactive list (`lh`:
     the inactive list's lo and hi, the active list's lo and hi; both have room for n slots past
@@ -210,26 +240,29 @@ def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab,
     others deactivated (PG_active cleared, PG_workingset set) onto the inactive head in order;
     the counters (pgrefill, pgdeactivate, the rmap walk) go to `kc`, the kept folios tick the
     workingset clock and count as rotated in the cost signal. `ftab`: the folios' stamp, list,
-    flags and rmap head; `scr`: buffers for the folios taken and their rotations."""
+    flags and rmap head; `scr`: buffers of at least n slots for the folios taken, their
+    rotations, young counts and VM_EXEC flags, and an empty int64 array. Allocates nothing."""
     fstamp, flru, flags, pte_head = ftab
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     a = t * 2 + ACTIVE
     file = t == LRU_FILE
-    taken = scr[0] if n <= len(scr[0]) else np.empty(n, dtype=np.int64)
-    k, lh[2] = isolate_tail_into(aids, astamps, lh[2], lh[3], fstamp, flru, n, taken)
+    k, lh[2] = isolate_tail_into(aids, astamps, lh[2], lh[3], fstamp, flru, n, scr[0])
     nr[row, a] -= k
-    taken = taken[:k]
-    rotate = scr[1][:k] if k <= len(scr[1]) else np.zeros(k, dtype=np.bool_)
+    taken = scr[0][:k]
+    rotate = scr[1][:k]
     rotate[:] = False
     mapped = False  # a folio never mapped has no rmap to walk
     for i in range(k):
         mapped = mapped or pte_head[taken[i]] >= 0
     if len(walk_exec):
-        rotate[:] = walk_exec[taken] & file
-        walk_exec[taken] = False
+        for i in range(k):
+            rotate[i] = walk_exec[taken[i]] and file
+            walk_exec[taken[i]] = False
     elif mapped:
-        young, vm_exec = folio_referenced(taken, pte_head, ptab, kc)
-        rotate[:] = (young > 0) & vm_exec & file
+        young, vm_exec = scr[2][:k], scr[3][:k]
+        folio_referenced_into(taken, pte_head, ptab, kc, young, vm_exec, scr[4])
+        for i in range(k):
+            rotate[i] = young[i] > 0 and vm_exec[i] and file
     nkeep = 0
     for i in range(k):  # the kept folios first (shrink_active_list puts them back first)
         if rotate[i]:
@@ -251,15 +284,16 @@ def shrink_active_lists(aids, astamps, iids, istamps, lh, t, n, walk_exec, ftab,
         note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, 0, nkeep, 0)
 
 
-@njit(cache=True)
+@noref
 def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, rstat, clock, scr, kc):
     """shrink_inactive_list on type t's inactive list with the two-list hooks: isolate from the
     tail, shrink_folio_list (the core's compiled steps, folio_check_references, the shadows of
     workingset_eviction on this lruvec's clock, the freed pages uncharged), move_folios_to_lru,
     the cost signal and the batch's census. A batch of clean, never-mapped file folios takes
     the Python path's shortcut (vmscan._shrink_clean_unmapped): the references verdict alone
-    decides, and frees every folio. `scr`: scratch() buffers (n at most SWAP_CLUSTER_MAX).
-    Returns (pages reclaimed, pages scanned, lists)."""
+    decides, and frees every folio. `scr`: scratch() buffers (n at most SWAP_CLUSTER_MAX); the
+    inactive and active lists have room for n slots past their heads (list_room). Allocates
+    nothing. Returns (pages reclaimed, pages scanned)."""
     fstamp, flru, flags, ftype, pte_head, fshadow, fshadow_ws, fshadow_memcg, fever = ftab[:9]
     nr, nonres, anon_cost, file_cost, parent, sub_ptr, sub_idx = lvt
     lru = t * 2 + INACTIVE
@@ -267,7 +301,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     taken = scr[0]
     k, lohi[2 * lru] = isolate_tail_into(ids[lru], stamps[lru], lohi[2 * lru], lohi[2 * lru + 1], fstamp, flru, n, taken)
     if k == 0:
-        return 0, 0, ids, stamps
+        return 0, 0
     nr[row, lru] -= k
     batch = taken[:k]
     file = t == LRU_FILE
@@ -279,34 +313,36 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
         fl[i] = flags[batch[i]]
     census = scr[2]
     census[:] = 0
+    freed, keep, keep_active = scr[13], scr[14], scr[16]
     if _clean_unmapped_file(batch, fl, ftype, pte_head):  # every verdict RECLAIM or RECLAIM_CLEAN
         check_references_into(batch, scr[6][:k], scr[7][:k], flags, ftype, scr[3][:k])
-        freed, keep, keep_active, nact, nr_pageout = batch, batch[:0], scr[7][:0], 0, 0
+        freed, nfree, nkeep, nact, nr_pageout = batch, k, 0, 0, 0
     else:  # shrink_folio_list: steps 3-6, the references of the folios still pending, steps 9-12
-        out = np.zeros(k, dtype=np.int8)
-        pid = _shrink_census(batch, flags, ftype, True, nodev[N_WRITEBACK] != 0, out, census)
-        verdict = np.full(k, -1, dtype=np.int8)
-        if len(pid):
-            young, vm_exec = folio_referenced(pid, pte_head, ptab, kc)
-            _scatter_pending(out, folio_check_references(pid, young, vm_exec, flags, ftype), verdict)
-        freed, keep, keep_active, nact, nr_pageout = shrink_folio_list_tail(batch, out, verdict, fl, ftab, ptab, swtab,
-                                                                            True, True, nodev, s, wb, census, kc)
-    nfree = len(freed)
+        out, verdict = scr[9][:k], scr[3][:k]
+        out[:] = 0  # _PENDING
+        verdict[:] = -1
+        npend = _shrink_census_into(batch, flags, ftype, True, nodev[N_WRITEBACK] != 0, out, census, scr[10])
+        if npend:
+            pid = scr[10][:npend]
+            young, vm_exec, v = scr[11][:npend], scr[12][:npend], scr[17][:npend]
+            folio_referenced_into(pid, pte_head, ptab, kc, young, vm_exec, scr[15])
+            check_references_into(pid, young, vm_exec, flags, ftype, v)
+            _scatter_pending(out, v, verdict)
+        nfree, nkeep, nact, nr_pageout = shrink_folio_list_tail_into(batch, out, verdict, fl, ftab, ptab, swtab, True,
+                                                                     True, nodev, s, wb, census, kc, freed, keep,
+                                                                     keep_active)
     if nfree:
-        free_evicted(freed, row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage, nodev,
-                     scr[4][:nfree], kc)
+        free_evicted(freed[:nfree], row, nonres, parent, flags, fshadow, fshadow_ws, fshadow_memcg, fever, usage,
+                     nodev, scr[4], kc)
     # move_folios_to_lru: activated folios to the active head, the others to the inactive head
     kc[K_LOCK_OPS] += 1
-    if len(keep):
-        ids, stamps = _room(ids, stamps, lohi, lru, len(keep), fstamp)
-        ids, stamps = _room(ids, stamps, lohi, lru + 1, len(keep), fstamp)
-        for i in range(len(keep)):
-            to = lru + 1 if keep_active[i] else lru
-            add_at(keep[i], to, ids[to], stamps[to], lohi[2 * to + 1], fstamp, flru, clock)
-            lohi[2 * to + 1] += 1
-            nr[row, to] += 1
-        if nact:
-            age_nonresident(nonres, parent, row, nact)
+    for i in range(nkeep):
+        to = lru + 1 if keep_active[i] else lru
+        add_at(keep[i], to, ids[to], stamps[to], lohi[2 * to + 1], fstamp, flru, clock)
+        lohi[2 * to + 1] += 1
+        nr[row, to] += 1
+    if nact:
+        age_nonresident(nonres, parent, row, nact)
     kc[K_PGSTEAL] += nfree
     kc[K_PGSTEAL_FILE if file else K_PGSTEAL_ANON] += nfree
     note_cost(nr, anon_cost, file_cost, parent, sub_ptr, sub_idx, row, file, nr_pageout, k - nfree, 0)
@@ -321,7 +357,7 @@ def _shrink_inactive(ids, stamps, lohi, t, n, ftab, ptab, lvt, usage, swtab, row
     rstat[R_TAKEN] += k
     if file:
         rstat[R_FILE_TAKEN] += k
-    return nfree, k, ids, stamps
+    return nfree, k
 
 
 @noref
@@ -383,13 +419,14 @@ def kswapd_balance(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev,
             lru, n = budget_next(budget, targets, st, N, may, nr_to_reclaim)
             if lru < 0:
                 break
+            if not type_fits(ids, lohi, lru // N, n):  # room for the folios put back
+                ids, stamps = type_room(ids, stamps, lohi, lru // N, n, ftab[0])
             if lru % N:
                 kc[K_LOCK_OPS] += 2
-                ids, stamps = shrink_active_list(ids, stamps, lohi, lru // N, n, no_walk, ftab, ptab, lvt, row, clock, scr,
-                                                 kc)
+                _shrink_active(ids, stamps, lohi, lru // N, n, no_walk, ftab, ptab, lvt, row, clock, scr, kc)
                 continue
-            got, scanned, ids, stamps = _shrink_inactive(ids, stamps, lohi, lru // N, n, ftab, ptab, lvt, usage, swtab,
-                                                         row, nodev, s, wb, rstat, clock, scr, kc)
+            got, scanned = _shrink_inactive(ids, stamps, lohi, lru // N, n, ftab, ptab, lvt, usage, swtab, row, nodev, s,
+                                            wb, rstat, clock, scr, kc)
             nr_scanned += scanned
             st[1] += got
         reclaimed += st[1]
@@ -690,6 +727,7 @@ def buffers(sim) -> tuple:
 
 
 _NO_WALK = np.zeros(0, dtype=np.bool_)  # shrink_active_on without a page-table walk
+_NO_IDS = np.zeros(0, dtype=np.int64)
 
 
 def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.ndarray | None) -> None:
@@ -707,10 +745,13 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
             fl._compact(f, n, 0)
     lh = np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64)
     taken, rotate, kc = buffers(sim)
+    if n > len(taken):
+        taken, rotate = np.empty(n, dtype=np.int64), np.zeros(n, dtype=np.bool_)
     walk_exec = _NO_WALK if walk_exec is None else walk_exec
     shrink_active_lists(la.ids, la.stamps, li.ids, li.stamps, lh, lru_type, n, walk_exec,
                         (f.stamp, f.lru, f.flags, f.pte_head), (p.present, p.young, p.exec, p.next),
-                        lruvec.table.arrays(), lruvec.row, sim._stamp_clock, (taken, rotate), kc)
+                        lruvec.table.arrays(), lruvec.row, sim._stamp_clock,
+                        (taken, rotate, np.empty(n, dtype=np.int32), np.empty(n, dtype=np.bool_), _NO_IDS), kc)
     li.hi, la.lo, la.hi = int(lh[1]), int(lh[2]), int(lh[3])
     flush_counts(sim, lruvec, kc)
 

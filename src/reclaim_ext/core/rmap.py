@@ -9,38 +9,78 @@ from numba import njit
 from ..jit import noref
 
 
+@noref
+def referenced_from(c, present, pyoung, pexec, nxt_of, found, nfound):
+    """folio_referenced's walk of one folio's reverse-map chain from PTE `c`: its young present
+    PTEs are counted and cleared (test-and-clear), each one's id written to found[nfound] and on
+    (none written when `found` is empty: nfound stays 0). Stops before a young PTE that `found`
+    has no room for, once it has room for some (len(found) > 0). Returns (the PTE it stopped at,
+    -1 at the chain's end; young PTEs, one of them VM_EXEC, a present PTE seen, PTEs checked,
+    nfound)."""
+    young = 0
+    vm_exec = False
+    seen = False
+    checked = 0
+    record = len(found) > 0
+    while c >= 0:
+        if present[c]:
+            if record and pyoung[c] and nfound == len(found):
+                return c, young, vm_exec, seen, checked, nfound
+            seen = True
+            checked += 1
+            if pyoung[c]:
+                young += 1
+                if pexec[c]:
+                    vm_exec = True
+                pyoung[c] = False
+                if record:
+                    found[nfound] = c
+                    nfound += 1
+        c = nxt_of[c]
+    return c, young, vm_exec, seen, checked, nfound
+
+
+@noref
+def referenced_into(ids, pte_head, present, pyoung, pexec, nxt_of, young, vm_exec, none):
+    """walk_referenced without the young PTE ids, its young counts and VM_EXEC flags written
+    into `young` and `vm_exec` (`none`: an empty int64 array). Returns (folios walked, PTEs
+    checked)."""
+    walked = 0
+    checked = 0
+    for i in range(len(ids)):
+        _, young[i], vm_exec[i], seen, chk, _ = referenced_from(pte_head[ids[i]], present, pyoung, pexec, nxt_of,
+                                                                none, 0)
+        walked += seen
+        checked += chk
+    return walked, checked
+
+
 @njit(cache=True)
 def walk_referenced(ids, pte_head, present, pyoung, pexec, nxt_of):
-    """folio_referenced for each folio of the batch, in order: the young present PTEs of its
-    chain are counted and cleared (test-and-clear). Returns young counts, whether one of them is
-    VM_EXEC, the folios walked (those with a present PTE), the PTEs checked, and the young PTE
-    ids in batch order (chain order within a folio)."""
+    """folio_referenced for each folio of the batch, in order (referenced_from). Returns young
+    counts, whether one of them is VM_EXEC, the folios walked (those with a present PTE), the
+    PTEs checked, and the young PTE ids in batch order (chain order within a folio)."""
     n = len(ids)
     young = np.zeros(n, dtype=np.int32)
     vm_exec = np.zeros(n, dtype=np.bool_)
-    found = np.empty(0, dtype=np.int64)
+    found = np.empty(16, dtype=np.int64)
     nfound = 0
     walked = 0
     checked = 0
     for i in range(n):
         c = pte_head[ids[i]]
         seen = False
-        while c >= 0:
-            if present[c]:
-                seen = True
-                checked += 1
-                if pyoung[c]:
-                    young[i] += 1
-                    if pexec[c]:
-                        vm_exec[i] = True
-                    pyoung[c] = False
-                    if nfound == len(found):
-                        grown = np.empty(max(16, 2 * nfound), dtype=np.int64)
-                        grown[:nfound] = found[:nfound]
-                        found = grown
-                    found[nfound] = c
-                    nfound += 1
-            c = nxt_of[c]
+        while True:
+            c, y, x, s, chk, nfound = referenced_from(c, present, pyoung, pexec, nxt_of, found, nfound)
+            young[i] += y
+            vm_exec[i] = vm_exec[i] or x
+            seen = seen or s
+            checked += chk
+            if c < 0:
+                break
+            grown = np.empty(2 * len(found), dtype=np.int64)  # full: room for more
+            grown[:nfound] = found[:nfound]
+            found = grown
         if seen:
             walked += 1
     return young, vm_exec, walked, checked, found[:nfound]

@@ -663,7 +663,7 @@ def _clean_unmapped_file(ids, fl, ftype, pte_head):
     return True
 
 
-@njit(cache=True)
+@noref
 def _scatter_pending(out, v, verdict):
     """The references verdicts `v` of the pending folios, in order, into `verdict` (one per
     folio of the batch)."""
@@ -676,11 +676,20 @@ def _scatter_pending(out, v, verdict):
 
 @njit(cache=True)
 def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
+    """_shrink_census_into. Returns the folios still pending (for the references step), in
+    order."""
+    pend = np.empty(len(ids), dtype=np.int64)
+    return pend[:_shrink_census_into(ids, flags, ftype, kswapd, writeback_flag, out, census, pend)]
+
+
+@noref
+def _shrink_census_into(ids, flags, ftype, kswapd, writeback_flag, out, census, pend):
     """shrink_folio_list steps 3-6 for each isolated folio, in list order: an unevictable or
     mlocked folio is activated (putback culls it); dirty / writeback file folios are counted; a
     folio under writeback is activated after being marked PG_reclaim, unless kswapd meets it
     again (PG_reclaim already set) while the node is flagged for writeback (nr_immediate).
-    Returns the folios still pending (for the references step), in order."""
+    The folios still pending (for the references step) go to `pend`, in order; returns their
+    number."""
     for i in range(len(ids)):
         g = ids[i]
         fl = flags[g]
@@ -703,17 +712,12 @@ def _shrink_census(ids, flags, ftype, kswapd, writeback_flag, out, census):
                 flags[g] = fl | PG_reclaim
                 census[4] += 1
             out[i] = _ACTIVATE
-    npend = 0
-    for i in range(len(ids)):
-        if out[i] == _PENDING:
-            npend += 1
-    pend = np.empty(npend, dtype=np.int64)
     k = 0
     for i in range(len(ids)):
         if out[i] == _PENDING:
             pend[k] = ids[i]
             k += 1
-    return pend
+    return k
 
 
 @noref
@@ -959,13 +963,29 @@ def count_pageout(census, s, wb, kc):
 
 @njit(cache=True)
 def shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev, s, wb, census, kc):
+    """shrink_folio_list_tail_into. Returns (freed, keep, keep_active, activated, pages paged
+    out)."""
+    n = len(ids)
+    freed = np.empty(n, dtype=np.int64)
+    keep = np.empty(n, dtype=np.int64)
+    keep_active = np.empty(n, dtype=np.bool_)
+    nfree, nkeep, nact, nr_pageout = shrink_folio_list_tail_into(ids, out, verdict, fl, ftab, ptab, swtab, kswapd,
+                                                                 may_writepage, nodev, s, wb, census, kc, freed, keep,
+                                                                 keep_active)
+    return freed[:nfree], keep[:nkeep], keep_active[:nkeep], nact, nr_pageout
+
+
+@noref
+def shrink_folio_list_tail_into(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may_writepage, nodev, s, wb, census,
+                                kc, freed, keep, keep_active):
     """shrink_folio_list from its pageouts to its outcome, once for every caller (the Python
     path shrink_folio_list, core.kswapd._shrink_inactive, a policy's compiled eviction), each
     of which has run _shrink_census and put the references verdicts in `verdict`: steps 9-12
     (_shrink_pageout), the swap slots after them (swap_after_pageout), their counts
-    (count_pageout), the outcome (_shrink_finish) and its activations (PGACTIVATE). `fl`: the
-    folios' flags at the start; `ftab`, `ptab`, `swtab`: as tables(); `nodev`, `s`, `wb`, `kc`:
-    as kswapd_balance's. Returns (freed, keep, keep_active, activated, pages paged out)."""
+    (count_pageout), the outcome (_shrink_finish_into, into `freed`, `keep`, `keep_active`)
+    and its activations (PGACTIVATE). `fl`: the folios' flags at the start; `ftab`, `ptab`,
+    `swtab`: as tables(); `nodev`, `s`, `wb`, `kc`: as kswapd_balance's. Returns (folios freed,
+    kept, activated, pages paged out)."""
     flags, ftype, pte_head, fmemcg, fswap_memcg = ftab[2], ftab[3], ftab[4], ftab[9], ftab[10]
     swap_usage, swap_max, mparent, swap_events, swap_type, sw = swtab
     taken = _shrink_pageout(ids, flags, ftype, pte_head, ptab[0], ptab[1], ptab[3], verdict, kswapd, may_writepage,
@@ -974,9 +994,9 @@ def shrink_folio_list_tail(ids, out, verdict, fl, ftab, ptab, swtab, kswapd, may
     s[SWAP_USED], nodev[N_FREE] = swap_after_pageout(ids, out, flags, fmemcg, fswap_memcg, swap_usage, swap_max, mparent,
                                                      swap_type, sw, taken, s[SWAP_USED], s[SWAP_TOTAL], nodev[N_FREE])
     nr_pageout = count_pageout(census, s, wb, kc)
-    freed, keep, keep_active, nact = _shrink_finish(ids, out, fl, flags)
+    nfree, nkeep, nact = _shrink_finish_into(ids, out, fl, flags, freed, keep, keep_active)
     kc[K_PGACTIVATE] += nact
-    return freed, keep, keep_active, nact, nr_pageout
+    return nfree, nkeep, nact, nr_pageout
 
 
 @noref
@@ -1000,28 +1020,19 @@ def _activate_free_swap(ids, out, flags, fmemcg, swap_memcg, swap_usage, swap_ma
     return freed, grow
 
 
-@njit(cache=True)
-def _shrink_finish(ids, out, fl, flags):
-    """The end of shrink_folio_list over the outcomes `out`: the folios to free (in order), the
-    survivors with whether each is activated; activated folios get PG_active unless mlocked
-    (`fl`: their flags at the start). Returns (freed, keep, keep_active, activated)."""
-    n = len(ids)
-    nfree = nact = ngone = 0
-    for i in range(n):
-        if out[i] == _PENDING:
-            nfree += 1
-        elif out[i] == _DEMOTED:  # on another node's list already
-            ngone += 1
-    freed = np.empty(nfree, dtype=np.int64)
-    keep = np.empty(n - nfree - ngone, dtype=np.int64)
-    keep_active = np.empty(n - nfree - ngone, dtype=np.bool_)
-    a = b = 0
-    for i in range(n):
+@noref
+def _shrink_finish_into(ids, out, fl, flags, freed, keep, keep_active):
+    """The end of shrink_folio_list over the outcomes `out`: the folios to free (in order, into
+    `freed`), the survivors (into `keep`) with whether each is activated (`keep_active`);
+    activated folios get PG_active unless mlocked (`fl`: their flags at the start). Returns
+    (folios freed, kept, activated)."""
+    a = b = nact = 0
+    for i in range(len(ids)):
         if out[i] == _PENDING:
             freed[a] = ids[i]
             a += 1
             continue
-        if out[i] == _DEMOTED:
+        if out[i] == _DEMOTED:  # on another node's list already
             continue
         act = out[i] == _ACTIVATE
         keep[b] = ids[i]
@@ -1031,7 +1042,7 @@ def _shrink_finish(ids, out, fl, flags):
             nact += 1
             if not fl[i] & PG_mlocked:
                 flags[ids[i]] |= PG_active
-    return freed, keep, keep_active, nact
+    return a, b, nact
 
 
 _EVICT_CLEAR = ~np.uint16(
