@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Kind, lruvec, recs, replay, scan_control
+from conftest import Kind, ids_of, lruvec, recs, replay, scan_control
 
 from reclaim_ext.core.counts import KSWAPD_COUNTS, reclaim_scalars, tables
 from reclaim_ext.core.engine import SimConfig, Simulator
@@ -17,7 +17,7 @@ from reclaim_ext.core.vmscan import (
     N_DIRTY, N_FREE, _NR_CENSUS, _shrink_census, node_scalars, shrink_folio_list_tail, shrink_inactive_list,
 )
 from reclaim_ext.machine.folio import (
-    LRU_ANON, PG_active, PG_dirty, PG_reclaim, PG_resident, PG_swapcache, PG_writeback,
+    LRU_ANON, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_resident, PG_swapcache, PG_writeback,
 )
 from reclaim_ext.machine.node import SWP_OUT, SWP_USED
 from reclaim_ext.policies import get_policy
@@ -26,9 +26,9 @@ N_ANON = 200
 IN_SWAP_CACHE = PG_resident | PG_swapcache | PG_dirty  # a resident folio in the swap cache, dirty
 
 
-def anon_sim(policy: str) -> Simulator:
+def anon_sim(policy: str, swap_pages: int = 1024, mode: str = "exact") -> Simulator:
     """N_ANON anon pages faulted in (written) on a machine with room to spare, their PTEs old."""
-    sim = Simulator(SimConfig(memory_pages=1024, swap_pages=1024, mode="exact", check=True), get_policy(policy))
+    sim = Simulator(SimConfig(memory_pages=1024, swap_pages=swap_pages, mode=mode, check=True), get_policy(policy))
     replay(sim, recs(Kind.ANON, range(N_ANON), write=1))
     sim.ptes.young[:] = False
     return sim
@@ -108,6 +108,36 @@ def test_kept_swap_cache_folio_faulted_back():
     shrink_inactive_list(sim, lruvec(sim), LRU_ANON, N_ANON, scan_control(), sim.ops)
     assert sim.vm["pswpout"] == N_ANON == sim.swap.used  # the read ones to their slots, the others to new ones
     sim.check_conservation()
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_read_fault_frees_the_slot_while_swap_is_full(mode):
+    """should_try_to_free_swap frees the slot on a read fault too while mem_cgroup_swap_full
+    (vm_swap_full: fewer than half the slots free): with 300 slots and N_ANON = 200 held, read
+    faults on kept swap-cache folios free slots until 150 are used, the next ones keep theirs."""
+    sim = anon_sim("classic", swap_pages=300, mode=mode)
+    reclaim_unwritten(sim)
+    assert sim.swap.used == N_ANON
+    reads = recs(Kind.ANON, range(N_ANON // 2))
+    replay(sim, reads)
+    f = sim.folios
+    ids = ids_of(sim, reads)
+    cached = (f.flags[ids] & PG_swapcache) != 0
+    assert sim.swap.used == 150 == len(slot_holders(sim)) and sim.vm["pgmajfault"] == 0
+    assert not cached[:50].any() and cached[50:].all()  # in fault order: freed while full, then kept
+    sim.check_conservation()
+
+
+def test_read_fault_frees_an_mlocked_folios_slot():
+    """should_try_to_free_swap frees the slot of an mlocked folio on a read fault, swap not full."""
+    sim = anon_sim("classic")
+    reclaim_unwritten(sim)
+    f = sim.folios
+    ids = ids_of(sim, recs(Kind.ANON, range(2)))
+    f.flags[ids[0]] |= PG_mlocked
+    replay(sim, recs(Kind.ANON, range(2)))
+    assert sim.swap.used == N_ANON - 1
+    assert f.flags[ids[0]] & PG_swapcache == 0 and f.flags[ids[1]] & PG_swapcache != 0
 
 
 # ---- shrink_folio_list_tail on a hand-built batch -----------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from ..jit import PREFETCH_AHEAD, noref, prefetch
-from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_resident, PG_swapcache
+from ..machine.folio import LRU_ANON, LRU_FILE, PG_dirty, PG_mlocked, PG_resident, PG_swapcache
 from ..trace.record import Kind
 from ..machine.index import hash_get_or_add
 from ..machine.node import SWP_IN, SWP_SYNC, swap_used_add
@@ -115,6 +115,16 @@ def mem_cgroup_swap_full(mc, swap_used, swap_total, swap_usage, swap_max, mparen
 
 
 @noref
+def should_try_to_free_swap(g, mc, write, flags, s, swap_usage, swap_max, mparent):
+    """should_try_to_free_swap, for a fault (do_swap_page) that maps folio g from the swap cache,
+    charged to memcg `mc`: its slot is freed (folio_free_swap) when the folio is mlocked, when
+    mem_cgroup_swap_full, or on a write fault (the swap cache's reference is then the only
+    other one: the model has no KSM and no other page references)."""
+    return write or (flags[g] & PG_mlocked) != 0 or mem_cgroup_swap_full(mc, s[SWAP_USED], s[SWAP_TOTAL], swap_usage,
+                                                                         swap_max, mparent)
+
+
+@noref
 def zonelist_row(zonelists, pid_zonelist, pid, g, ftype):
     """The row of `zonelists` (machine.numa.zonelists) an allocation of folio g by task `pid`
     uses: the task's own (pid_zonelist[pid, 0]), or for an interleaving task (a row past the 2N
@@ -207,11 +217,10 @@ def _alloc(g, mc, nid, read, fault, write, flags, ftype, fmemcg, fnid, fshadow, 
         if fever[g]:  # swapped out before: do_swap_page reads it back from its slot's device
             d = swap_type[g]
             sw[d, SWP_IN] += 1
-            if not sw[d, SWP_SYNC] and not write and not mem_cgroup_swap_full(mc, s[SWAP_USED], s[SWAP_TOTAL], swap_usage,
-                                                                     swap_max, mparent):
+            if not sw[d, SWP_SYNC] and not should_try_to_free_swap(g, mc, write, flags, s, swap_usage, swap_max,
+                                                                   mparent):
                 # a disk: the folio stays in the swap cache and keeps its slot and the slot's
-                # swap charge (should_try_to_free_swap: not a write fault, swap not full), so a
-                # clean reclaim later drops it without writing
+                # swap charge, so a clean reclaim later drops it without writing
                 flags[g] |= PG_swapcache
             else:  # zram's skip-swapcache path, or folio_free_swap: the slot is released (zram's
                 # pool, on node 0 in the model, gives its pages back)
@@ -348,9 +357,9 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                         cost[MINOR] += 1
                 else:
                     cost[MINOR] += 1
-                    if writes[i] and (flags[g] & PG_swapcache) != 0:
-                        # do_swap_page finds the folio in the swap cache: a write fault frees
-                        # the slot (should_try_to_free_swap)
+                    if (flags[g] & PG_swapcache) != 0 and should_try_to_free_swap(
+                            g, fmemcg[g], writes[i] != 0, flags, s, swap_usage, swap_max, mparent):
+                        # do_swap_page finds the folio in the swap cache
                         flags[g] &= ~PG_swapcache
                         s[FREE] -= swap_slot_free(g, swap_memcg, swap_usage, mparent, swap_type, sw)
                         s[SWAP_USED] -= 1
