@@ -716,13 +716,14 @@ def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, 
 
 def buffers(sim) -> tuple:
     """The buffers a Python caller hands a compiled reclaim step, one set per simulator: the
-    folios taken and their rotations (SWAP_CLUSTER_MAX each), and the counters (KSWAPD_COUNTS,
-    left at zero by flush_counts)."""
+    folios taken and their rotations, the counters (KSWAPD_COUNTS, left at zero by
+    flush_counts), and the folios' young counts and VM_EXEC flags (SWAP_CLUSTER_MAX each)."""
     b = sim.__dict__.get("_reclaim_buffers")
     if b is None:
-        b = sim.__dict__["_reclaim_buffers"] = (np.empty(SWAP_CLUSTER_MAX, dtype=np.int64),
-                                                np.zeros(SWAP_CLUSTER_MAX, dtype=np.bool_),
-                                                np.zeros(len(KSWAPD_COUNTS), dtype=np.int64))
+        m = SWAP_CLUSTER_MAX
+        b = sim.__dict__["_reclaim_buffers"] = (np.empty(m, dtype=np.int64), np.zeros(m, dtype=np.bool_),
+                                                np.zeros(len(KSWAPD_COUNTS), dtype=np.int64),
+                                                np.empty(m, dtype=np.int32), np.empty(m, dtype=np.bool_))
     return b
 
 
@@ -744,14 +745,15 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
         if fl.hi + n > len(fl.ids):
             fl._compact(f, n, 0)
     lh = np.array([li.lo, li.hi, la.lo, la.hi], dtype=np.int64)
-    taken, rotate, kc = buffers(sim)
-    if n > len(taken):
+    taken, rotate, kc, young, vm_exec = buffers(sim)
+    if n > len(taken):  # more than a batch: buffers for this call
         taken, rotate = np.empty(n, dtype=np.int64), np.zeros(n, dtype=np.bool_)
+        young, vm_exec = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.bool_)
     walk_exec = _NO_WALK if walk_exec is None else walk_exec
     shrink_active_lists(la.ids, la.stamps, li.ids, li.stamps, lh, lru_type, n, walk_exec,
                         (f.stamp, f.lru, f.flags, f.pte_head), (p.present, p.young, p.exec, p.next),
-                        lruvec.table.arrays(), lruvec.row, sim._stamp_clock,
-                        (taken, rotate, np.empty(n, dtype=np.int32), np.empty(n, dtype=np.bool_), _NO_IDS), kc)
+                        lruvec.table.arrays(), lruvec.row, sim._stamp_clock, (taken, rotate, young, vm_exec, _NO_IDS),
+                        kc)
     li.hi, la.lo, la.hi = int(lh[1]), int(lh[2]), int(lh[3])
     flush_counts(sim, lruvec, kc)
 
