@@ -17,11 +17,11 @@ KSWAPD_COUNTS = (("vm", "pgrefill"), ("vm", "pgdeactivate"), ("vm", "pgactivate"
                  ("lruvec", "pgscan_kswapd"), ("lruvec", "pgsteal_kswapd"), ("cost", "lru_lock_ops"),
                  ("cost", "pages_scanned"), ("cost", "rmap_walks"), ("cost", "ptes_checked"), ("cost", "file_writes"),
                  ("cost", "swap_outs"), ("vm", "kswapd_wakeups"), ("vm", "pageoutrun"), ("sim", "bulk_passes"),
-                 ("sim", "reclaims"), ("cost", "ptes_walked"), ("cost", "atomic_updates"))
+                 ("sim", "reclaims"), ("cost", "ptes_walked"), ("cost", "atomic_updates"), ("vm", "pgrotated"))
 (K_PGREFILL, K_PGDEACTIVATE, K_PGACTIVATE, K_PGFREE, K_PSWPOUT, K_PGPGOUT, K_VMSCAN_WRITE, K_IMMEDIATE, K_PGSCAN_ANON,
  K_PGSCAN_FILE, K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PGSCAN, K_PGSTEAL, K_LOCK_OPS, K_SCANNED, K_RMAP_WALKS,
  K_PTES_CHECKED, K_FILE_WRITES, K_SWAP_OUTS, K_WAKEUPS, K_PAGEOUTRUN, K_BULK, K_RECLAIMS, K_PTES_WALKED,
- K_ATOMIC_UPDATES) = range(len(KSWAPD_COUNTS))
+ K_ATOMIC_UPDATES, K_PGROTATED) = range(len(KSWAPD_COUNTS))
 # the flusher's scalars a run reads and writes (`wb`): pages under writeback, flushers woken
 WB_WRITEBACK, WB_REQUESTED = range(2)
 

@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ReclaimExtError
 from ..jit import announce_compile
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, NO_LIST, PG_dirty, PG_reclaim, PG_resident, PG_swapcache, PG_writeback, TYPE_NAMES,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_dirty, PG_resident, PG_swapcache, TYPE_NAMES,
     FolioTable, PteTable,
 )
 from ..machine.memcg import MemcgConfig, resolve_memcgs
@@ -547,34 +547,18 @@ class Simulator:
         if not (self.nr_writeback or flush_dirty):
             return
         f = self.folios
-        # one pass over the table finds the folios concerned; the rest works on those alone
-        want = PG_writeback | PG_dirty if flush_dirty else PG_writeback
-        cand = np.flatnonzero((f.flags[: f.count] & want) != 0)
-        cf = f.flags[cand]
-        done = (cf & PG_writeback) != 0  # writeback reclaim started completes
-        cf[done] &= ~np.uint16(PG_writeback)
+        on = np.empty(f.count, dtype=np.int64)  # one compiled pass over the table (end_writeback)
+        nw, k = vmscan.end_writeback(f.flags, f.type, f.lru, f.count, flush_dirty, on)
         if flush_dirty:
-            wr = ((cf & PG_dirty) != 0) & ((cf & PG_resident) != 0) & (f.type[cand] == LRU_FILE)
-            nw = int(wr.sum())
             self.vm["pgpgout"] += 4 * nw
             self.cost["file_writes"] += nw
-            cf[wr] &= ~np.uint16(PG_dirty)
-            done |= wr
             self.nr_file_dirty = 0
-        f.flags[cand] = cf
-        ids = cand[done]
         self.nr_writeback = 0
         self.writeback_requested = False
-        rot = ids[(f.flags[ids] & PG_reclaim) != 0]
-        if len(rot):
-            # folio_end_writeback clears PG_reclaim; folio_rotate_reclaimable moves only clean
-            # folios that are on a list
-            f.flags[rot] &= ~np.uint16(PG_reclaim)
-            on = rot[(f.lru[rot] != NO_LIST) & ((f.flags[rot] & PG_dirty) == 0)]
-            if len(on):
-                self.vm["pgrotated"] += len(on)
-                for lv, part in self.by_lruvec(on):
-                    self.ops.rotate_reclaimable(self, lv, part)
+        if k:  # folio_rotate_reclaimable, by lruvec
+            self.vm["pgrotated"] += k
+            for lv, part in self.by_lruvec(on[:k]):
+                self.ops.rotate_reclaimable(self, lv, part)
 
     # --------------------------------------------------------------------------------------------
     # drivers
@@ -716,7 +700,7 @@ class Simulator:
                 m = mcs[0]
                 usage[0], peak[0], mmax[0] = m.usage, m.peak, min(m.max, 1 << 62)
             kswapd_ran = False  # or the (priority, reclaimed) of a run to finish (balance_pgdat's resume)
-            if fused is not None and not (self.nr_writeback or self.writeback_requested):
+            if fused is not None:  # (its flusher: kswapd.flush_due, driver_writeback)
                 nxt, why, granted, kswapd_ran = self.drive_compiled(fused, head, tail, ev, s, usage, i, granted,
                                                                     skip_used)
                 ne = 0
@@ -764,8 +748,9 @@ class Simulator:
         arguments, list ids, list stamps, lists' lo and hi, kswapd's tables (core.kswapd.tables),
         node scalars, the flusher's scalars, workingset_activate counts, refault snapshot,
         swappiness, stamp clock, the dry run's batch buffer, kswapd counters, kswapd's resume
-        state: priority, reclaimed) with run_accesses' arguments before and after
-        (start, budget, skip_used) in head and tail. It replays stretches, hands their events to
+        state: priority, reclaimed, and a buffer as long as the folio table's used part for the
+        flusher's folios to rotate: core.kswapd.driver_writeback) with run_accesses' arguments
+        before and after (start, budget, skip_used) in head and tail. It replays stretches, hands their events to
         the policy and runs the kswapd wakes it can (core.kswapd.driver_kswapd), and returns (next
         record, why it stopped, granted, list slots left in the HookOut, the last kswapd step's
         answer, list ids, list stamps) at the first stop it leaves to the engine, the events before
@@ -790,7 +775,7 @@ class Simulator:
             head, tail, ev, s, usage, i, granted, skip_used, sampled, self.dirty_background(), own,
             tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, kswapd.tables(self, lv), nodev, wb,
             wa_base, refaults, int(kswapd.swp_of(self, lv)), self._stamp_clock, kswapd.dry_batches(self), kc,
-            resume)
+            resume, np.empty(self.folios.count, dtype=np.int64))
         kswapd.set_lists(lists, ids, stamps, lohi)
         vmscan.set_node_scalars(node, nodev)  # node.free: the caller takes the access path's count (s)
         self.nr_writeback, self.writeback_requested = int(wb[0]), bool(wb[1])

@@ -24,12 +24,12 @@ from ..machine.folio import LRU_ANON, LRU_FILE, PG_referenced
 from .access import FREE, NR_FILE_DIRTY, STOP_WMARK, SWAP_TOTAL, SWAP_USED
 from .counts import (  # the policies import these from here too
     KSWAPD_COUNTS, NODE_EVENTS, K_ATOMIC_UPDATES, K_BULK, K_FILE_WRITES, K_IMMEDIATE, K_LOCK_OPS, K_PAGEOUTRUN,
-    K_PGACTIVATE, K_PGDEACTIVATE, K_PGFREE, K_PGPGOUT, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE,
+    K_PGACTIVATE, K_PGDEACTIVATE, K_PGFREE, K_PGPGOUT, K_PGREFILL, K_PGROTATED, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE,
     K_PGSTEAL, K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PSWPOUT, K_PTES_CHECKED, K_PTES_WALKED, K_RECLAIMS, K_RMAP_WALKS,
     K_SCANNED, K_SWAP_OUTS, K_VMSCAN_WRITE, K_WAKEUPS, WB_REQUESTED, WB_WRITEBACK, flush_counts, reclaim_scalars,
     set_reclaim_scalars, tables,
 )
-from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into
+from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into, move_to_tail
 from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ScanControl,
@@ -37,7 +37,7 @@ from .ops import (
 from .rmap import referenced_into
 from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
-    balance_pgdat, bulk_isolate_deactivate, mem_cgroup_swappiness, node_scalars, note_cost_batches,
+    balance_pgdat, bulk_isolate_deactivate, end_writeback, mem_cgroup_swappiness, node_scalars, note_cost_batches,
     set_node_scalars, _scatter_pending, _shrink_census_into, budget_next, count_pageout, shrink_folio_list_tail,
     shrink_folio_list_tail_into,
     deactivate_flags, file_is_tiny, inactive_low, balance_priority,
@@ -674,44 +674,86 @@ def set_lists(lists, ids, stamps, lohi) -> None:
 
 
 @njit(cache=True)
-def wake_due(why, bg, s, nodev):
-    """Whether engine._make_room, at a stop of run_accesses in a compiled driver, wakes kswapd
-    with all before the wake done: the stop is the watermark's, the flusher has nothing to do,
-    and kswapd is woken (free at or below low, not failed out)."""
-    flush = s[NR_FILE_DIRTY] > 0 and s[NR_FILE_DIRTY] > bg
-    return not (why != STOP_WMARK or flush or s[FREE] > nodev[N_LOW] or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES)
+def flush_due(bg, s, wb):
+    """Whether engine.flush_writeback has work: writeback reclaim started, or dirty file pages
+    above dirty_background_ratio (`bg`) or with a flusher woken by reclaim."""
+    dirty = s[NR_FILE_DIRTY]
+    return wb[WB_WRITEBACK] > 0 or (dirty > 0 and (wb[WB_REQUESTED] != 0 or dirty > bg))
 
 
 @njit(cache=True)
-def wake_done(got, sampled, s, nodev, wb, kc):
+def wake_due(why, s, nodev):
+    """Whether engine._make_room, at a stop of run_accesses in a compiled driver (its flusher
+    done: flush_due false or driver_writeback run), wakes kswapd with all before the wake done:
+    the stop is the watermark's and kswapd is woken (free at or below low, not failed out)."""
+    return not (why != STOP_WMARK or s[FREE] > nodev[N_LOW] or nodev[N_FAILURES] >= MAX_RECLAIM_RETRIES)
+
+
+@njit(cache=True)
+def driver_writeback(bg, s, wb, ids, stamps, lohi, ftab, lvt, row, clock, on, kc):
+    """engine.flush_writeback in a compiled driver whose policy rotates as ReclaimOps' default
+    does (two classes, the four lists `ids`, `stamps`, windows `lohi`): the flusher's pass over
+    the folio table (core.vmscan.end_writeback; `on`: a buffer as long as the table's used part)
+    and folio_rotate_reclaimable of the folios it hands back (core.lru.move_to_tail), anon then
+    file. Returns the lists' arrays."""
+    if not flush_due(bg, s, wb):
+        return ids, stamps
+    fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
+    dirty = s[NR_FILE_DIRTY]
+    flush_dirty = dirty > 0 and (wb[WB_REQUESTED] != 0 or dirty > bg)
+    nw, k = end_writeback(flags, ftype, flru, len(on), flush_dirty, on)
+    if flush_dirty:
+        kc[K_PGPGOUT] += 4 * nw
+        kc[K_FILE_WRITES] += nw
+        s[NR_FILE_DIRTY] = 0
+    wb[WB_WRITEBACK] = 0
+    wb[WB_REQUESTED] = 0
+    if k:
+        kc[K_PGROTATED] += k
+        nr = lvt[0][row]
+        for t in range(2):
+            lru = 2 * t + INACTIVE
+            li, ls, lohi[2 * lru], lohi[2 * lru + 1] = move_to_tail(on[:k], t, lru, ids[lru], stamps[lru], lohi[2 * lru],
+                                                                  lohi[2 * lru + 1], flags, ftype, flru, fstamp, nr,
+                                                                  clock)
+            ids, stamps = _with(ids, lru, li), _with(stamps, lru, ls)
+    return ids, stamps
+
+
+@njit(cache=True)
+def wake_done(got, sampled, s, nodev, kc):
     """The end of a compiled driver's kswapd wake (`got`: pages reclaimed, < 0 when a bulk run
     diverged from its dry run): its counts, and WAKE_DONE when the allocation may then go on
-    (free above min, no writeback started) and the chunk has its sample, else WAKE_RAN: the
-    engine finishes _make_room after the wake (direct reclaim, the chunk's first sample)."""
+    (free above min) and the chunk has its sample, else WAKE_RAN: the engine finishes
+    _make_room after the wake (direct reclaim, the chunk's first sample)."""
     s[FREE] = nodev[N_FREE]
     kc[K_RECLAIMS] += 1
     kc[K_WAKEUPS] += 1
     kc[K_PAGEOUTRUN] += 1
     if got < 0:
         return WAKE_DIVERGED
-    if nodev[N_FREE] <= nodev[N_MIN] or wb[WB_WRITEBACK] or wb[WB_REQUESTED] or not sampled:
+    if nodev[N_FREE] <= nodev[N_MIN] or not sampled:
         return WAKE_RAN
     return WAKE_DONE
 
 
 @njit(cache=True)
 def driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage, refaulted_anon, refaulted_file, swp,
-                  clock, batches, kc):
-    """engine._make_room at a stop of run_accesses, in a compiled driver, when it wakes kswapd
-    (wake_due): kswapd_wake runs, and wake_done answers. WAKE_NO (nothing done) when the wake
-    is not due. Returns (answer, ids, stamps)."""
-    if not wake_due(why, bg, s, nodev):
+                  clock, batches, kc, on):
+    """engine._make_room at a watermark stop of run_accesses, in a compiled driver whose policy
+    rotates as ReclaimOps' default does: the flusher (driver_writeback; `on` its buffer), then,
+    when it wakes kswapd (wake_due), kswapd_wake runs and wake_done answers. WAKE_NO when the
+    wake is not due (the flusher's work, if any, done). Returns (answer, ids, stamps)."""
+    if why != STOP_WMARK:
+        return WAKE_NO, ids, stamps
+    ftab, ptab, lvt, swtab, row = kt
+    ids, stamps = driver_writeback(bg, s, wb, ids, stamps, lohi, ftab, lvt, row, clock, on, kc)
+    if not wake_due(why, s, nodev):
         return WAKE_NO, ids, stamps
     nodev[N_FREE] = s[FREE]
-    ftab, ptab, lvt, swtab, row = kt
     got, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, refaulted_anon,
                                    refaulted_file, swp, clock, batches, kc)
-    return wake_done(got, sampled, s, nodev, wb, kc), ids, stamps
+    return wake_done(got, sampled, s, nodev, kc), ids, stamps
 
 
 def buffers(sim) -> tuple:
@@ -760,4 +802,5 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
 
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",
            "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "list_room", "scratch", "set_lists",
-           "shrink_folio_list_tail", "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due"]
+           "shrink_folio_list_tail", "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due",
+           "flush_due"]

@@ -86,6 +86,33 @@ def compact_slots(ids, stamps, lo, hi, fstamp, need_head, need_tail):
     return nids, nst, start, start + n
 
 
+@njit(cache=True)
+def move_to_tail(ids, t, lru, li, ls, lo, hi, flags, ftype, flru, fstamp, nr, clock):
+    """folio_rotate_reclaimable -> lru_move_tail for a policy of two classes (ReclaimOps'
+    default): each folio of `ids` of type t, in order, has PG_active cleared, leaves its list and
+    goes to the tail of list `lru` (arrays li, ls, window [lo, hi), room made before the tail
+    first as FolioList.push_tail makes it), the last one ending oldest; `nr`: the lruvec's sizes.
+    Returns the list's (ids, stamps, lo, hi)."""
+    n = 0
+    for k in range(len(ids)):
+        n += ftype[ids[k]] == t
+    if n == 0:
+        return li, ls, lo, hi
+    if lo < n:
+        li, ls, lo, hi = compact_slots(li, ls, lo, hi, fstamp, 0, n)
+    for k in range(len(ids)):
+        g = ids[k]
+        if ftype[g] != t:
+            continue
+        flags[g] &= ~PG_active
+        nr[flru[g]] -= 1
+        lo -= 1
+        li[lo] = g
+        ls[lo] = stamp_onto(g, lru, fstamp, flru, clock)
+        nr[lru] += 1
+    return li, ls, lo, hi
+
+
 class FolioList:
     """One LRU list: slot arrays plus the [lo, hi) window in use (lo = tail, hi - 1 = head)."""
 

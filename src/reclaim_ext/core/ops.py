@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..machine.folio import LRU_ANON, LRU_FILE
+from .lru import move_to_tail
 
 # folio_check_references verdicts (enum folio_references)
 FOLIOREF_ACTIVATE = 0
@@ -274,14 +275,14 @@ class ReclaimOps:
     def rotate_reclaimable(self, sim, lruvec, ids: np.ndarray) -> None:
         """folio_rotate_reclaimable: writeback finished on folios reclaim wanted gone; default:
         clear PG_active and move them to the tail of class 0 so the next scan frees them."""
-        from ..machine.folio import PG_active
-
         f = sim.folios
-        f.flags[ids] &= ~np.uint16(PG_active)
+        ids = np.asarray(ids, dtype=np.int64)
         for t in (LRU_ANON, LRU_FILE):
-            sel = ids[f.type[ids] == t]
-            if len(sel):
-                lruvec.move(f, sel, lruvec.list_index(t, 0), tail=True)
+            lru = lruvec.list_index(t, 0)
+            fl = lruvec.lists[lru]
+            fl.ids, fl.stamps, fl.lo, fl.hi = move_to_tail(ids, t, lru, fl.ids, fl.stamps, fl.lo, fl.hi, f.flags,
+                                                           f.type, f.lru, f.stamp, lruvec.table.nr[lruvec.row],
+                                                           sim._stamp_clock)
 
     # --- introspection -------------------------------------------------------------------------
     def lru_sizes(self, lruvec) -> dict[str, int]:

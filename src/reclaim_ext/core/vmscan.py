@@ -13,7 +13,7 @@ from numba import njit
 from ..jit import PREFETCH_AHEAD, noref, prefetch
 
 from ..machine.folio import (
-    LRU_ANON, LRU_FILE, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
+    LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_reclaim, PG_referenced, PG_resident,
     PG_swapcache, PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
 )
 from ..machine.node import SWP_OUT, folio_alloc_swap, swap_used_add
@@ -455,6 +455,34 @@ def bulk_isolate_deactivate(in_ids, in_stamps, in_lo, in_hi, act_ids, act_stamps
     nr[row, inactive] += n_act - t_in
     nr[row, active] -= n_act
     return True, in_lo, in_hi, act_lo
+
+
+@noref
+def end_writeback(flags, ftype, flru, count, flush_dirty, on):
+    """The flusher's pass over folios 0..count-1, in id order: writeback that reclaim started
+    completes (PG_writeback cleared), and with `flush_dirty` each dirty resident file folio is
+    written (PG_dirty cleared; its writeback counted as done at once). A folio whose writeback
+    completed and that reclaim marked PG_reclaim has the flag cleared (folio_end_writeback); the
+    clean ones of those still on a list go to `on`, for folio_rotate_reclaimable. Returns (file
+    folios written, folios in `on`)."""
+    nw = 0
+    k = 0
+    for g in range(count):
+        fl = np.int64(flags[g])
+        done = (fl & PG_writeback) != 0
+        fl &= ~PG_writeback
+        if flush_dirty and (fl & (PG_dirty | PG_resident)) == PG_dirty | PG_resident and ftype[g] == LRU_FILE:
+            fl &= ~PG_dirty
+            nw += 1
+            done = True
+        if done and (fl & PG_reclaim) != 0:
+            fl &= ~PG_reclaim
+            if flru[g] != NO_LIST and (fl & PG_dirty) == 0:
+                on[k] = g
+                k += 1
+        if fl != flags[g]:  # the table's other lines stay clean
+            flags[g] = fl
+    return nw, k
 
 
 @noref

@@ -79,7 +79,7 @@ def classic_events(page, is_add, shadow, shadow_ws, swap_free, flags, ftype, flr
 
 @njit(cache=True)
 def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, evt, ids, stamps, lohi, kt, nodev, wb,
-                     wa_base, refaults, swp, clock, batches, kc, resume):
+                     wa_base, refaults, swp, clock, batches, kc, resume, on):
     """Classic's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
     arguments and the answer): stretches of the chunk (driver_stretch), their events
     (classic_events) and list insertions (push_slots), and each kswapd wake (driver_kswapd:
@@ -98,7 +98,7 @@ def classic_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, b
             continue
         done, ids, stamps = driver_kswapd(why, sampled, bg, s, wb, nodev, ids, stamps, lohi, kt, usage,
                                           wa_base[0] + stat[0, 0] != refaults[0], wa_base[1] + stat[0, 1] != refaults[1],
-                                          swp, clock, batches, kc)
+                                          swp, clock, batches, kc, on)
         if done != WAKE_NO:
             refaults[0] = wa_base[0] + stat[0, 0]  # reclaim_done: snapshot_refaults
             refaults[1] = wa_base[1] + stat[0, 1]

@@ -25,7 +25,7 @@ from ..core.kswapd import (
     K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, WAKE_DONE,
     WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts, list_room, lists_fit,
     folio_check_references, reclaim_scalars, set_lists, set_reclaim_scalars, shrink_folio_list_tail, tables,
-    wake_done, wake_due,
+    flush_due, wake_done, wake_due,
 )
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
@@ -1243,12 +1243,13 @@ def lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, r
 
 @njit(cache=True)
 def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg, own, ids, stamps, lohi, kt, nodev, wb,
-                   wa_base, refaults, swp, clock, batches, kc, resume):
+                   wa_base, refaults, swp, clock, batches, kc, resume, on):
     """MGLRU's compiled driver (ReclaimOps.segment_driver; engine.drive_compiled has the
     arguments and the answer): stretches of the chunk (driver_stretch), their events
     (mglru_events) and list insertions, and each kswapd wake that lru_gen_kswapd can run,
     until a stop it leaves to the engine: a wake it cannot run (WAKE_NO), or one it stopped
-    between two passes (WAKE_PART: `resume` holds where balance_pgdat goes on)."""
+    between two passes (WAKE_PART: `resume` holds where balance_pgdat goes on). A stop with
+    the flusher's work to do goes to the engine (`on`, the flusher's buffer, is not used)."""
     evt, gen = own
     push = evt[15]
     why = DONE
@@ -1260,16 +1261,16 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
             return i, why, granted, npush, WAKE_ROOM, ids, stamps
         if why == DONE:
             continue
-        if not wake_due(why, bg, s, nodev):
+        if flush_due(bg, s, wb) or not wake_due(why, s, nodev):  # the flusher's work: Python's
             return i, why, granted, 0, WAKE_NO, ids, stamps
         nodev[N_FREE] = s[FREE]
         got, ids, stamps = lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, resume, gen)
         if got == -1:
             return i, why, granted, 0, WAKE_NO, ids, stamps
         if got == -3:  # counted as a wake here; the engine finishes the run (balance_pgdat's resume)
-            wake_done(0, sampled, s, nodev, wb, kc)
+            wake_done(0, sampled, s, nodev, kc)
             return i, why, granted, 0, WAKE_PART, ids, stamps
-        done = wake_done(got, sampled, s, nodev, wb, kc)
+        done = wake_done(got, sampled, s, nodev, kc)
         if done != WAKE_DONE:
             return i, why, granted, 0, done, ids, stamps
         granted = True
