@@ -29,7 +29,7 @@ from .counts import (  # the policies import these from here too
     K_SCANNED, K_SWAP_OUTS, K_VMSCAN_WRITE, K_WAKEUPS, WB_REQUESTED, WB_WRITEBACK, flush_counts, reclaim_scalars,
     set_reclaim_scalars, tables,
 )
-from .lru import add_at, compact_slots, folio_deactivate, isolate_tail_into, move_to_tail
+from .lru import add_at, add_tail, compact_slots, folio_deactivate, isolate_tail_into, rotate_dest
 from .ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, MAX_RECLAIM_RETRIES,
     SWAP_CLUSTER_MAX, ScanControl,
@@ -690,15 +690,13 @@ def wake_due(why, s, nodev):
 
 
 @njit(cache=True)
-def driver_writeback(bg, s, wb, ids, stamps, lohi, ftab, lvt, row, clock, on, kc):
-    """engine.flush_writeback in a compiled driver whose policy rotates as ReclaimOps' default
-    does (two classes, the four lists `ids`, `stamps`, windows `lohi`): the flusher's pass over
-    the folio table (core.vmscan.end_writeback; `on`: a buffer as long as the table's used part)
-    and folio_rotate_reclaimable of the folios it hands back (core.lru.move_to_tail), anon then
-    file. Returns the lists' arrays."""
+def driver_flush(bg, s, wb, flags, ftype, flru, on, kc):
+    """engine.flush_writeback's pass in a compiled driver, at a watermark stop, when it has work
+    (flush_due): core.vmscan.end_writeback over the folio table (`on`: a buffer as long as the
+    table's used part) and its counts. Returns how many folios it left in `on` for the policy's
+    folio_rotate_reclaimable (0 when it had no work)."""
     if not flush_due(bg, s, wb):
-        return ids, stamps
-    fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
+        return 0
     dirty = s[NR_FILE_DIRTY]
     flush_dirty = dirty > 0 and (wb[WB_REQUESTED] != 0 or dirty > bg)
     nw, k = end_writeback(flags, ftype, flru, len(on), flush_dirty, on)
@@ -708,14 +706,24 @@ def driver_writeback(bg, s, wb, ids, stamps, lohi, ftab, lvt, row, clock, on, kc
         s[NR_FILE_DIRTY] = 0
     wb[WB_WRITEBACK] = 0
     wb[WB_REQUESTED] = 0
+    kc[K_PGROTATED] += k
+    return k
+
+
+@njit(cache=True)
+def driver_writeback(bg, s, wb, ids, stamps, lohi, ftab, lvt, row, clock, on, kc):
+    """The flusher (driver_flush) in a compiled driver whose policy rotates as ReclaimOps'
+    default does (two classes, the four lists `ids`, `stamps`, windows `lohi`): the folios it
+    hands back go to their inactive lists' tails (core.lru.rotate_dest, add_tail), anon then
+    file. Returns the lists' arrays."""
+    fstamp, flru, flags, ftype = ftab[0], ftab[1], ftab[2], ftab[3]
+    k = driver_flush(bg, s, wb, flags, ftype, flru, on, kc)
     if k:
-        kc[K_PGROTATED] += k
+        dest = rotate_dest(on[:k], flags, ftype, 2)
         nr = lvt[0][row]
-        for t in range(2):
-            lru = 2 * t + INACTIVE
-            li, ls, lohi[2 * lru], lohi[2 * lru + 1] = move_to_tail(on[:k], t, lru, ids[lru], stamps[lru], lohi[2 * lru],
-                                                                  lohi[2 * lru + 1], flags, ftype, flru, fstamp, nr,
-                                                                  clock)
+        for lru in (INACTIVE, 2 + INACTIVE):
+            li, ls, lohi[2 * lru], lohi[2 * lru + 1] = add_tail(on[:k], dest, lru, ids[lru], stamps[lru], lohi[2 * lru],
+                                                              lohi[2 * lru + 1], flru, fstamp, nr, clock)
             ids, stamps = _with(ids, lru, li), _with(stamps, lru, ls)
     return ids, stamps
 
@@ -803,4 +811,4 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",
            "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "list_room", "scratch", "set_lists",
            "shrink_folio_list_tail", "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due",
-           "flush_due"]
+           "driver_flush", "flush_due"]

@@ -87,25 +87,37 @@ def compact_slots(ids, stamps, lo, hi, fstamp, need_head, need_tail):
 
 
 @njit(cache=True)
-def move_to_tail(ids, t, lru, li, ls, lo, hi, flags, ftype, flru, fstamp, nr, clock):
-    """folio_rotate_reclaimable -> lru_move_tail for a policy of two classes (ReclaimOps'
-    default): each folio of `ids` of type t, in order, has PG_active cleared, leaves its list and
-    goes to the tail of list `lru` (arrays li, ls, window [lo, hi), room made before the tail
-    first as FolioList.push_tail makes it), the last one ending oldest; `nr`: the lruvec's sizes.
-    Returns the list's (ids, stamps, lo, hi)."""
+def rotate_dest(ids, flags, ftype, nr_classes):
+    """folio_rotate_reclaimable's target under ReclaimOps' default rule: each folio has
+    PG_active cleared and goes to the tail of its type's first class (the inactive list). Returns
+    the lists (add_tail's `dest`)."""
+    dest = np.empty(len(ids), dtype=np.int64)
+    for k in range(len(ids)):
+        flags[ids[k]] &= ~PG_active
+        dest[k] = np.int64(ftype[ids[k]]) * nr_classes
+    return dest
+
+
+@njit(cache=True)
+def add_tail(ids, dest, lru, li, ls, lo, hi, flru, fstamp, nr, clock):
+    """Lruvec.add at the tail, from compiled code and Python alike: each folio ids[k] with
+    dest[k] == lru, in order, leaves its list if it is on one and goes to the tail of list `lru`
+    (arrays li, ls, window [lo, hi); room made before the tail first), with the next stamp, the
+    last one ending oldest (lru_move_tail, folio by folio); `nr`: the lruvec's sizes. Returns the
+    list's (ids, stamps, lo, hi)."""
     n = 0
     for k in range(len(ids)):
-        n += ftype[ids[k]] == t
+        n += dest[k] == lru
     if n == 0:
         return li, ls, lo, hi
     if lo < n:
         li, ls, lo, hi = compact_slots(li, ls, lo, hi, fstamp, 0, n)
     for k in range(len(ids)):
-        g = ids[k]
-        if ftype[g] != t:
+        if dest[k] != lru:
             continue
-        flags[g] &= ~PG_active
-        nr[flru[g]] -= 1
+        g = ids[k]
+        if flru[g] != NO_LIST:
+            nr[flru[g]] -= 1
         lo -= 1
         li[lo] = g
         ls[lo] = stamp_onto(g, lru, fstamp, flru, clock)
@@ -134,15 +146,6 @@ class FolioList:
         self.ids[self.hi : self.hi + n] = ids
         self.stamps[self.hi : self.hi + n] = stamps
         self.hi += n
-
-    def push_tail(self, folios: FolioTable, ids: np.ndarray, stamps: np.ndarray) -> None:
-        """Add at the tail; ids[0] ends up as the very last (oldest) entry."""
-        n = len(ids)
-        if self.lo < n:
-            self._compact(folios, 0, n)
-        self.ids[self.lo - n : self.lo] = ids[::-1]
-        self.stamps[self.lo - n : self.lo] = stamps[::-1]
-        self.lo -= n
 
     def pop_tail(self, folios: FolioTable, n: int) -> np.ndarray:
         """Remove and return up to n valid folio ids from the tail, oldest first."""
@@ -388,13 +391,16 @@ class Lruvec:
         n = len(ids)
         if n == 0:
             return
+        if tail:
+            fl = self.lists[lru]
+            fl.ids, fl.stamps, fl.lo, fl.hi = add_tail(np.asarray(ids, dtype=np.int64), np.full(n, lru, dtype=np.int64),
+                                                       lru, fl.ids, fl.stamps, fl.lo, fl.hi, folios.lru, folios.stamp,
+                                                       self._nr, self._clock)
+            return
         st = self._stamps(n)
         folios.stamp[ids] = st
         folios.lru[ids] = lru
-        if tail:
-            self.lists[lru].push_tail(folios, ids, st)
-        else:
-            self.lists[lru].push_head(folios, ids, st)
+        self.lists[lru].push_head(folios, ids, st)
         self.nr[lru] += n
 
     def add_events(self, folios: FolioTable, ids: np.ndarray, lrus: np.ndarray, unique: bool = False) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..machine.folio import LRU_ANON, LRU_FILE
-from .lru import move_to_tail
+from .lru import add_tail, rotate_dest
 
 # folio_check_references verdicts (enum folio_references)
 FOLIOREF_ACTIVATE = 0
@@ -277,12 +277,11 @@ class ReclaimOps:
         clear PG_active and move them to the tail of class 0 so the next scan frees them."""
         f = sim.folios
         ids = np.asarray(ids, dtype=np.int64)
-        for t in (LRU_ANON, LRU_FILE):
-            lru = lruvec.list_index(t, 0)
+        dest = rotate_dest(ids, f.flags, f.type, lruvec.nr_classes)
+        for lru in (lruvec.list_index(LRU_ANON, 0), lruvec.list_index(LRU_FILE, 0)):
             fl = lruvec.lists[lru]
-            fl.ids, fl.stamps, fl.lo, fl.hi = move_to_tail(ids, t, lru, fl.ids, fl.stamps, fl.lo, fl.hi, f.flags,
-                                                           f.type, f.lru, f.stamp, lruvec.table.nr[lruvec.row],
-                                                           sim._stamp_clock)
+            fl.ids, fl.stamps, fl.lo, fl.hi = add_tail(ids, dest, lru, fl.ids, fl.stamps, fl.lo, fl.hi, f.lru, f.stamp,
+                                                       lruvec.table.nr[lruvec.row], sim._stamp_clock)
 
     # --- introspection -------------------------------------------------------------------------
     def lru_sizes(self, lruvec) -> dict[str, int]:

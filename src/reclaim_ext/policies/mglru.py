@@ -19,19 +19,19 @@ from numba import njit
 
 from ..core import lockfree
 from ..core.lockfree import lazy_cost, take_one, update_gen
-from ..core.access import DONE, FREE, SWAP_TOTAL, SWAP_USED
+from ..core.access import DONE, FREE, STOP_WMARK, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
     K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, WAKE_DONE,
     WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts, list_room, lists_fit,
     folio_check_references, reclaim_scalars, set_lists, set_reclaim_scalars, shrink_folio_list_tail, tables,
-    flush_due, wake_done, wake_due,
+    driver_flush, wake_done, wake_due,
 )
 from ..core.ops import (
     DEF_PRIORITY, FOLIOREF_ACTIVATE, FOLIOREF_KEEP, FOLIOREF_RECLAIM, ACCESS_MECHANISMS, SWAP_CLUSTER_MAX, AccessEvents,
     BatchedEvents, ScanControl,
 )
-from ..core.lru import HookOut, isolate_tail_into, list_add, list_del, tail_valid
+from ..core.lru import HookOut, add_tail, isolate_tail_into, list_add, list_del, tail_valid
 from ..core.ptwalk import (
     BloomFilters, MAX_LRU_BATCH, MIN_LRU_BATCH, add_dense, look_around_batch, lookaround_clear, lookaround_tables,
     walk_mm,
@@ -327,6 +327,38 @@ def lru_gen_add_folios(ids, row, seqs, flags, ftype, lru_refs, flru, fstamp, flr
         npush = lru_gen_add_folio(ids[i], row, seqs, flags, ftype, lru_refs, flru, fstamp, flru_gen, nr, nr_logical,
                                   clock, push, npush, pre)
     return npush
+
+
+@njit(cache=True)
+def lru_gen_rotate(ids, lids, lstamps, lohi, flags, ftype, flru, fstamp, flru_gen, nr, nl, seqs, row, clock, pre):
+    """folio_rotate_reclaimable -> lru_gen_add_folio(reclaiming) on the lruvec's eight lists
+    (`lids`, `lstamps`, windows `lohi`; `nr`, `nl`: its physical and logical sizes): each folio
+    leaves its generation with PG_active cleared and goes to the tail of the generation
+    lru_gen_folio_seq gives a folio being reclaimed, the last of `ids` first, list by list.
+    Returns the lists' arrays."""
+    rev = ids[::-1]
+    dest = np.empty(len(ids), dtype=np.int64)
+    for k in range(len(rev)):
+        g = rev[k]
+        take_one(g, flru_gen, nl)
+        flags[g] &= ~PG_active
+        t = np.int64(ftype[g])
+        dest[k] = t * MAX_NR_GENS + folio_seq(seqs[row, 0], seqs[row, 1 + t], t, flags[g], True, pre) % MAX_NR_GENS
+    for lru in range(len(lids)):
+        li, ls, lohi[2 * lru], lohi[2 * lru + 1] = add_tail(rev, dest, lru, lids[lru], lstamps[lru], lohi[2 * lru],
+                                                          lohi[2 * lru + 1], flru, fstamp, nr, clock)
+        lids, lstamps = _with8(lids, lru, li), _with8(lstamps, lru, ls)
+    for k in range(len(rev)):
+        flru_gen[rev[k]] = dest[k]
+        nl[dest[k]] += 1
+    return lids, lstamps
+
+
+@njit(cache=True)
+def _with8(t, k, a):
+    """The eight lists' arrays `t` with list k's replaced by `a`."""
+    return (a if k == 0 else t[0], a if k == 1 else t[1], a if k == 2 else t[2], a if k == 3 else t[3],
+            a if k == 4 else t[4], a if k == 5 else t[5], a if k == 6 else t[6], a if k == 7 else t[7])
 
 
 @noref
@@ -1248,9 +1280,11 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
     arguments and the answer): stretches of the chunk (driver_stretch), their events
     (mglru_events) and list insertions, and each kswapd wake that lru_gen_kswapd can run,
     until a stop it leaves to the engine: a wake it cannot run (WAKE_NO), or one it stopped
-    between two passes (WAKE_PART: `resume` holds where balance_pgdat goes on). A stop with
-    the flusher's work to do goes to the engine (`on`, the flusher's buffer, is not used)."""
+    between two passes (WAKE_PART: `resume` holds where balance_pgdat goes on). At a watermark
+    stop the flusher runs first (core.kswapd.driver_flush, `on` its buffer; lru_gen_rotate)."""
     evt, gen = own
+    fstamp, flru, flags, ftype = kt[0][:4]
+    nr, row, nl, seqs, lru_gen = kt[2][0], kt[4], gen[0], gen[1], gen[9]
     push = evt[15]
     why = DONE
     budget = np.empty(1, dtype=np.int64)  # driver_stretch's allocation budget
@@ -1261,7 +1295,13 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
             return i, why, granted, npush, WAKE_ROOM, ids, stamps
         if why == DONE:
             continue
-        if flush_due(bg, s, wb) or not wake_due(why, s, nodev):  # the flusher's work: Python's
+        if why != STOP_WMARK:
+            return i, why, granted, 0, WAKE_NO, ids, stamps
+        k = driver_flush(bg, s, wb, flags, ftype, flru, on, kc)  # engine._make_room's flusher
+        if k:  # MGLRU.rotate_reclaimable
+            ids, stamps = lru_gen_rotate(on[:k], ids, stamps, lohi, flags, ftype, flru, fstamp, lru_gen, nr[row], nl[row],
+                                         seqs, row, clock, False)
+        if not wake_due(why, s, nodev):
             return i, why, granted, 0, WAKE_NO, ids, stamps
         nodev[N_FREE] = s[FREE]
         got, ids, stamps = lru_gen_kswapd(ids, stamps, lohi, kt, usage, nodev, s, wb, swp, clock, kc, resume, gen)
@@ -2113,11 +2153,15 @@ class MGLRU(BatchedEvents):
         lruvec.delete(sim.folios, ids)
 
     def rotate_reclaimable(self, sim, lruvec, ids):
-        """folio_rotate_reclaimable -> lru_gen_add_folio(reclaiming): the oldest generation's tail."""
-        lockfree.take(sim, lruvec, ids)
-        lruvec.delete(sim.folios, ids)
-        sim.folios.flags[ids] &= ~_U16(PG_active)
-        self._add(sim, lruvec, ids, reclaiming=True)
+        """folio_rotate_reclaimable -> lru_gen_add_folio(reclaiming): lru_gen_rotate."""
+        f, lg, lists = sim.folios, self.lrugen(lruvec), lruvec.lists
+        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        seqs = np.array([[lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]]], dtype=np.int64)
+        lids, lstamps = lru_gen_rotate(np.asarray(ids, dtype=np.int64), tuple(fl.ids for fl in lists),
+                                       tuple(fl.stamps for fl in lists), lohi, f.flags, f.type, f.lru, f.stamp,
+                                       f.lru_gen, lruvec.table.nr[lruvec.row], lruvec.table.nr_logical[lruvec.row],
+                                       seqs, 0, sim._stamp_clock, self.pre_rework)
+        set_lists(lists, lids, lstamps, lohi)
 
     # ---- kswapd ----------------------------------------------------------------------------------
 
