@@ -543,7 +543,7 @@ class Simulator:
         PG_reclaim are rotated to the tail of their list (folio_end_writeback ->
         folio_rotate_reclaimable)."""
         bg = self.dirty_background()
-        flush_dirty = self.nr_file_dirty > 0 and (self.writeback_requested or self.nr_file_dirty > bg)
+        flush_dirty = bool(vmscan.writeback_due(self.nr_file_dirty, self.writeback_requested, bg))
         if not (self.nr_writeback or flush_dirty):
             return
         f = self.folios

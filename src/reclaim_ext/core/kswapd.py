@@ -38,7 +38,7 @@ from .rmap import referenced_into
 from .vmscan import (
     N_DIRTY, N_FAILURES, N_FREE, N_HIGH, N_LOW, N_MIN, N_WRITEBACK, _clean_unmapped_file, _leave_shadows,
     balance_pgdat, bulk_isolate_deactivate, end_writeback, mem_cgroup_swappiness, node_scalars, note_cost_batches,
-    set_node_scalars, _scatter_pending, _shrink_census_into, budget_next, count_pageout, shrink_folio_list_tail,
+    set_node_scalars, writeback_due, _scatter_pending, _shrink_census_into, budget_next, count_pageout, shrink_folio_list_tail,
     shrink_folio_list_tail_into,
     deactivate_flags, file_is_tiny, inactive_low, balance_priority,
     kswapd_sleep_flags, node_flags, note_cost, scan_balance, scan_targets,
@@ -675,10 +675,9 @@ def set_lists(lists, ids, stamps, lohi) -> None:
 
 @njit(cache=True)
 def flush_due(bg, s, wb):
-    """Whether engine.flush_writeback has work: writeback reclaim started, or dirty file pages
-    above dirty_background_ratio (`bg`) or with a flusher woken by reclaim."""
-    dirty = s[NR_FILE_DIRTY]
-    return wb[WB_WRITEBACK] > 0 or (dirty > 0 and (wb[WB_REQUESTED] != 0 or dirty > bg))
+    """Whether engine.flush_writeback has work: writeback reclaim started, or dirty file pages to
+    write (core.vmscan.writeback_due)."""
+    return wb[WB_WRITEBACK] > 0 or writeback_due(s[NR_FILE_DIRTY], wb[WB_REQUESTED] != 0, bg)
 
 
 @njit(cache=True)
@@ -697,8 +696,7 @@ def driver_flush(bg, s, wb, flags, ftype, flru, on, kc):
     folio_rotate_reclaimable (0 when it had no work)."""
     if not flush_due(bg, s, wb):
         return 0
-    dirty = s[NR_FILE_DIRTY]
-    flush_dirty = dirty > 0 and (wb[WB_REQUESTED] != 0 or dirty > bg)
+    flush_dirty = writeback_due(s[NR_FILE_DIRTY], wb[WB_REQUESTED] != 0, bg)
     nw, k = end_writeback(flags, ftype, flru, len(on), flush_dirty, on)
     if flush_dirty:
         kc[K_PGPGOUT] += 4 * nw

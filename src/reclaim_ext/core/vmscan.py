@@ -457,6 +457,13 @@ def bulk_isolate_deactivate(in_ids, in_stamps, in_lo, in_hi, act_ids, act_stamps
     return True, in_lo, in_hi, act_lo
 
 
+@njit(cache=True)
+def writeback_due(dirty, requested, bg):
+    """Whether the flusher writes the dirty file pages now: there are some, and reclaim woke it
+    (wakeup_flusher_threads: `requested`) or they exceed dirty_background_ratio (`bg` pages)."""
+    return dirty > 0 and (requested or dirty > bg)
+
+
 @noref
 def end_writeback(flags, ftype, flru, count, flush_dirty, on):
     """The flusher's pass over folios 0..count-1, in id order: writeback that reclaim started

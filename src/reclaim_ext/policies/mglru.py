@@ -1513,22 +1513,10 @@ class MGLRU(BatchedEvents):
         return int(lru_gen_swappiness(sc.may_swap, sim.swap.free, lruvec.memcg.id, sim._swap_max, sim.swap_usage,
                                       sim._mparent, vm_swappiness(sim, lruvec, sc)))
 
-    def _folio_seq(self, lg: LruGen, t: np.ndarray, fl: np.ndarray, reclaiming: bool) -> np.ndarray:
-        """folio_seq over arrays."""
-        return folio_seqs(lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE], np.asarray(t, dtype=np.int64), fl,
-                          reclaiming, self.pre_rework)
-
-    def _add(self, sim, lruvec, ids: np.ndarray, reclaiming: bool = False) -> None:
-        """lru_gen_add_folio for folios on no list, in order: at the list heads
-        (lru_gen_add_folios), or at the tails when reclaiming (folio_rotate_reclaimable's,
-        PG_active cleared already)."""
+    def _add(self, sim, lruvec, ids: np.ndarray) -> None:
+        """lru_gen_add_folio for folios on no list, in order, at the list heads
+        (lru_gen_add_folios; at the tails when reclaiming: lru_gen_rotate)."""
         if len(ids) == 0:
-            return
-        if reclaiming:
-            f = sim.folios
-            t = f.type[ids].astype(np.int64)
-            seq = self._folio_seq(self.lrugen(lruvec), t, f.flags[ids], True)
-            lockfree.add(sim, lruvec, ids[::-1], (t * MAX_NR_GENS + seq % MAX_NR_GENS)[::-1], tail=True)
             return
         out = HookOut.get(sim, (), len(ids), lruvec.node)
         out.npush = lru_gen_add_folios(np.asarray(ids, dtype=np.int64), *self._lists(sim, lruvec), out.push,
