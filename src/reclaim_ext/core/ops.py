@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..machine.folio import LRU_ANON, LRU_FILE
-from .lru import add_tail, rotate_dest
 
 # folio_check_references verdicts (enum folio_references)
 FOLIOREF_ACTIVATE = 0
@@ -275,13 +274,7 @@ class ReclaimOps:
     def rotate_reclaimable(self, sim, lruvec, ids: np.ndarray) -> None:
         """folio_rotate_reclaimable: writeback finished on folios reclaim wanted gone; default:
         clear PG_active and move them to the tail of class 0 so the next scan frees them."""
-        f = sim.folios
-        ids = np.asarray(ids, dtype=np.int64)
-        dest = rotate_dest(ids, f.flags, f.type, lruvec.nr_classes)
-        for lru in (lruvec.list_index(LRU_ANON, 0), lruvec.list_index(LRU_FILE, 0)):
-            fl = lruvec.lists[lru]
-            fl.ids, fl.stamps, fl.lo, fl.hi = add_tail(ids, dest, lru, fl.ids, fl.stamps, fl.lo, fl.hi, f.lru, f.stamp,
-                                                       lruvec.table.nr[lruvec.row], sim._stamp_clock)
+        sim.vmscan.rotate_reclaimable(sim, lruvec, ids)
 
     # --- introspection -------------------------------------------------------------------------
     def lru_sizes(self, lruvec) -> dict[str, int]:

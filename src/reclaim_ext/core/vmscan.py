@@ -29,7 +29,7 @@ from .counts import (
     K_FILE_WRITES, K_IMMEDIATE, K_PGACTIVATE, K_PGPGOUT, K_PSWPOUT, K_SWAP_OUTS, K_VMSCAN_WRITE, KSWAPD_COUNTS,
     WB_WRITEBACK, flush_counts, reclaim_scalars, set_reclaim_scalars, tables,
 )
-from .lru import add_at, folio_deactivate, isolate_tail_into, subtree_total
+from .lru import add_at, add_tail, folio_deactivate, isolate_tail_into, rotate_dest, subtree_total
 from .rmap import folio_referenced, folio_referenced_lookaround, unmap_folio
 
 # shrink_folio_list outcomes
@@ -455,6 +455,19 @@ def bulk_isolate_deactivate(in_ids, in_stamps, in_lo, in_hi, act_ids, act_stamps
     nr[row, inactive] += n_act - t_in
     nr[row, active] -= n_act
     return True, in_lo, in_hi, act_lo
+
+
+def rotate_reclaimable(sim, lruvec, ids: np.ndarray) -> None:
+    """ReclaimOps.rotate_reclaimable's default (folio_rotate_reclaimable -> lru_move_tail):
+    PG_active cleared, each folio to the tail of its type's first class (core.lru.rotate_dest,
+    add_tail; a compiled driver's flusher calls the same two, core.kswapd.driver_writeback)."""
+    f = sim.folios
+    ids = np.asarray(ids, dtype=np.int64)
+    dest = rotate_dest(ids, f.flags, f.type, lruvec.nr_classes)
+    for lru in (lruvec.list_index(LRU_ANON, 0), lruvec.list_index(LRU_FILE, 0)):
+        fl = lruvec.lists[lru]
+        fl.ids, fl.stamps, fl.lo, fl.hi = add_tail(ids, dest, lru, fl.ids, fl.stamps, fl.lo, fl.hi, f.lru, f.stamp,
+                                                   lruvec.table.nr[lruvec.row], sim._stamp_clock)
 
 
 @njit(cache=True)
