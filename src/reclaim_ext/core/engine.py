@@ -542,21 +542,17 @@ class Simulator:
         when reclaim asked for it or they exceed dirty_background_ratio. Folios reclaim marked
         PG_reclaim are rotated to the tail of their list (folio_end_writeback ->
         folio_rotate_reclaimable)."""
-        bg = self.dirty_background()
-        flush_dirty = bool(vmscan.writeback_due(self.nr_file_dirty, self.writeback_requested, bg))
-        if not (self.nr_writeback or flush_dirty):
+        if not (self.nr_writeback or self.nr_file_dirty):  # nothing in flight, nothing dirty
             return
         f = self.folios
-        on = np.empty(f.count, dtype=np.int64)  # one compiled pass over the table (end_writeback)
-        nw, k = vmscan.end_writeback(f.flags, f.type, f.lru, f.count, flush_dirty, on)
-        if flush_dirty:
-            self.vm["pgpgout"] += 4 * nw
-            self.cost["file_writes"] += nw
-            self.nr_file_dirty = 0
-        self.nr_writeback = 0
-        self.writeback_requested = False
+        s, wb = kswapd.reclaim_scalars(self, self.node)
+        kc = np.zeros(len(kswapd.KSWAPD_COUNTS), dtype=np.int64)
+        on = np.empty(f.count, dtype=np.int64)
+        # the pass and its counts as a compiled driver's flusher runs them (nothing when it has no work)
+        k = kswapd.driver_flush(self.dirty_background(), s, wb, f.flags, f.type, f.lru, on, kc)
+        kswapd.set_reclaim_scalars(self, s, wb)
+        kswapd.flush_counts(self, self.root_lruvec(self.node), kc)
         if k:  # folio_rotate_reclaimable, by lruvec
-            self.vm["pgrotated"] += k
             for lv, part in self.by_lruvec(on[:k]):
                 self.ops.rotate_reclaimable(self, lv, part)
 

@@ -690,10 +690,10 @@ def wake_due(why, s, nodev):
 
 @njit(cache=True)
 def driver_flush(bg, s, wb, flags, ftype, flru, on, kc):
-    """engine.flush_writeback's pass in a compiled driver, at a watermark stop, when it has work
-    (flush_due): core.vmscan.end_writeback over the folio table (`on`: a buffer as long as the
-    table's used part) and its counts. Returns how many folios it left in `on` for the policy's
-    folio_rotate_reclaimable (0 when it had no work)."""
+    """The flusher's pass and its counts, when it has work (flush_due), for engine.flush_writeback
+    and a compiled driver's watermark stop alike: core.vmscan.end_writeback over the folio table
+    (`on`: a buffer as long as the table's used part). Returns how many folios it left in `on`
+    for the policy's folio_rotate_reclaimable (0 when it had no work)."""
     if not flush_due(bg, s, wb):
         return 0
     flush_dirty = writeback_due(s[NR_FILE_DIRTY], wb[WB_REQUESTED] != 0, bg)
