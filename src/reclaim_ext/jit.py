@@ -18,7 +18,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 _announced = False
-PREFETCH_AHEAD = 8  # loop iterations between a prefetch and the access it is for
+# loop iterations between a prefetch and the access it is for: far enough ahead for a line that
+# comes from memory, not only from L3, in the short loops of the hot path (translate, the access
+# path, the policy's events). At 8, translate's lookups ran as fast as with no prefetch at all
+# (docs/results.md, seventeenth step: the Zipf benchmark 12-14 % faster at 16, 32 or 64)
+PREFETCH_AHEAD = 32
 
 # A compiled function that allocates nothing and returns no array: numba's reference counting
 # is left out of it (`_nrt=False`). Numba otherwise takes a reference (an atomic increment, and
