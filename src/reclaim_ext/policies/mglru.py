@@ -43,7 +43,7 @@ from ..core.vmscan import (
     kswapd_sleep_flags, mem_cgroup_below_low, mem_cgroup_below_min, mem_cgroup_nr_swap_pages, node_scalars,
     push_slots, set_node_scalars, shrink_folio_list, swappiness as vm_swappiness,
 )
-from ..jit import noref
+from ..jit import PREFETCH_AHEAD, noref, prefetch
 from ..machine.folio import (
     LRU_ANON, LRU_FILE, NO_LIST, PG_active, PG_dirty, PG_mlocked, PG_referenced, PG_reclaim, PG_swapcache,
     PG_unevictable, PG_workingset, PG_writeback, TYPE_NAMES,
@@ -1102,11 +1102,17 @@ def mglru_events(page, is_add, shadow, shadow_ws, fault, flags, ftype, flru, fst
     LRU_REFS."""
     npush = 0
     for j in range(len(page)):
+        if j + PREFETCH_AHEAD < len(page):  # the fields the event ahead reads (an ADD's too: which
+            h = page[j + PREFETCH_AHEAD]     # events are ADDs is random, a branch mispredicted)
+            prefetch(flru_refs, h)
+            prefetch(fmemcg, h)
+            prefetch(ftype, h)
+            prefetch(fstamp, h)
         g = page[j]
-        row = np.int64(fmemcg[g])
-        t = np.int64(ftype[g])
-        max_seq = seqs[row, 0]
         if is_add[j]:
+            row = np.int64(fmemcg[g])  # read here only: an ACCESS needs the flags and refs alone
+            t = np.int64(ftype[g])
+            max_seq = seqs[row, 0]
             token = shadow[j]
             if token >= 0:
                 if (token & NODES_MASK) != nid or (multi and fshadow_memcg[g] != fmemcg[g]):
