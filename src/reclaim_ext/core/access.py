@@ -280,6 +280,7 @@ def run_accesses(pages, ptes, kinds, writes, marks, pids, start, budget, skip_us
                 prefetch(ftype, h)
                 prefetch(fmemcg, h)
                 prefetch(fws, h)
+                prefetch(fnid, h)
             if ptes[i + PREFETCH_AHEAD] >= 0:
                 prefetch(present, ptes[i + PREFETCH_AHEAD])
                 prefetch(pte_pmd, ptes[i + PREFETCH_AHEAD])
