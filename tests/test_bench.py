@@ -43,6 +43,21 @@ def test_bench_command_reports_rates_and_miss_ratio():
     assert np.isclose(out["ratio"], out["ours"]["requests_per_second"] / out["peer"]["requests_per_second"])
 
 
+def test_bench_warm_up_reaches_reclaim():
+    # at the benchmark's own memory (all 20,000 pages here) the warm-up's 20,000 accesses would fit,
+    # and reclaim's compiled code would first load, or compile, inside the first timed replay
+    res = CliRunner().invoke(main, ["bench", "--pages", "20000", "--accesses", "40000", "--memory-fraction", "1",
+                                    "--warmup", "20000", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["memory_pages"] == 20000 and out["warmup"]["memory_pages"] == 2000
+    assert set(out["warmup"]["kswapd_wakeups"]) == {"classic", "mglru"}
+    assert min(out["warmup"]["kswapd_wakeups"].values()) > 0
+    res = CliRunner().invoke(main, ["bench", "--pages", "20000", "--accesses", "40000", "--warmup", "0", "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["warmup"] == {"memory_pages": 0, "kswapd_wakeups": {}}
+
+
 def test_bench_rejects_bad_sizes():
     res = CliRunner().invoke(main, ["bench", "--pages", "0"])
     assert res.exit_code == 2

@@ -5,9 +5,10 @@ permuted onto ids). reclaim-ext replays it with each policy (default classic and
 libcachesim 0.3.5 (the `bench` extra) replays the same ids with LRU at the same capacity, in the
 same process, timed the same way (replay call only). Prints both rates and their ratio.
 
-Each policy first replays the trace's first WARMUP accesses untimed (--warmup; 0: none): that
-loads its compiled code from numba's cache, a once-per-process cost that `reclaim-ext run`
-reports as its start time, not part of the replay rate. libCacheSim has no such step.
+Each policy first replays the trace's first WARMUP accesses untimed (--warmup; 0: none), at a
+memory a tenth of that so that kswapd reclaims in it (warm_up): that loads its compiled code from
+numba's cache, or compiles it on a first run after an install, a once-per-process cost that is
+not part of the replay rate. libCacheSim has no such step.
 
 With --repeat N the policies and libCacheSim replay the trace N times in turn (round r: each
 policy, then libCacheSim), and the rates and ratios reported are the medians over the rounds
@@ -112,6 +113,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def warm_up(policies: list[str], trace: ArrayTrace, memory: int, warm: int) -> dict:
+    """Replay the trace's first `warm` accesses untimed with each policy, so that the timed
+    replays find the compiled code they call loaded, or compiled on a first run after an install.
+    The warm-up's memory is a tenth of its accesses (at most the benchmark's, at least 64 pages),
+    so kswapd reclaims in it as in the timed replays: at the benchmark's own memory a short
+    prefix of the trace fits, and reclaim's code would first load (or compile) inside the first
+    timed replay. Returns the warm-up's memory and each policy's kswapd wakeups in it."""
+    wmem = max(64, min(memory, warm // 10))
+    wakeups = {}
+    if warm:
+        for policy in policies:
+            res = run(RunConfig(policy=policy, workload=None, memory=wmem, swap=0),
+                      trace=ArrayTrace("warm-up", trace.records[:warm]))
+            wakeups[policy] = int(res["vmstat"].get("kswapd_wakeups", 0))
+    return {"memory_pages": wmem if warm else 0, "kswapd_wakeups": wakeups}
+
+
 def _median_run(results: list[dict], algo: str) -> dict:
     """One entry for results of the same replay in several rounds: the median of each rate, time
     and ratio (the miss ratio is the same in every round)."""
@@ -164,10 +182,7 @@ def _main(argv: list[str] | None) -> int:
     except MemoryError:
         raise ConfigError(f"--accesses {args.accesses:,}: not enough host memory for the trace") from None
     warm = min(args.warmup, args.accesses)
-    if warm:
-        for policy in policies:
-            run(RunConfig(policy=policy, workload=None, memory=memory, swap=0),
-                trace=ArrayTrace("warm-up", trace.records[:warm]))
+    warmup = warm_up(policies, trace, memory, warm)
     peer_runs = libcachesim_replays(ids, memory, args.repeat)
     if peer_runs is None:
         print("reclaim-ext: warning: bench: libcachesim is not installed (pip install -e '.[bench]'): "
@@ -186,7 +201,8 @@ def _main(argv: list[str] | None) -> int:
     runs = [_median_run([rd["runs"][k] for rd in rounds], f"reclaim-ext {p} (fast)") for k, p in enumerate(policies)]
     peer = _median_run([rd["peer"] for rd in rounds], "libcachesim LRU") if peer_runs is not None else None
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = {"trace": trace.params, "memory_pages": memory, "warmup_accesses": warm, "repeat": args.repeat, "runs": runs,
+    out = {"trace": trace.params, "memory_pages": memory, "warmup_accesses": warm, "warmup": warmup,
+           "repeat": args.repeat, "runs": runs,
            "ours": runs[0], "peer": peer, "ratio": runs[0]["ratio"], "rounds": rounds, "max_rss_mib": rss_mib}
     if args.json_out == "-":
         print(json.dumps(out, indent=2))
@@ -198,7 +214,8 @@ def _main(argv: list[str] | None) -> int:
         except OSError as e:
             raise ConfigError(f"--json {args.json_out}: {e.strerror or e}") from None
     print(f"trace: Zipf({args.alpha}) {args.accesses:,} reads over {args.pages:,} pages; memory {memory:,} pages"
-          + (f"; each policy first replays {warm:,} of them untimed (warm-up)" if warm else "")
+          + (f"; each policy first replays {warm:,} of them untimed at {warmup['memory_pages']:,} pages (warm-up)"
+             if warm else "")
           + (f"; medians of {args.repeat} rounds" if args.repeat > 1 else ""))
     for r in runs + ([peer] if peer else []):
         print(f"  {r['algo']:28s} {r['requests_per_second'] / 1e6:6.2f} M req/s  "
