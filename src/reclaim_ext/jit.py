@@ -19,9 +19,10 @@ from numba.extending import intrinsic
 
 _announced = False
 # loop iterations between a prefetch and the access it is for: far enough ahead for a line that
-# comes from memory, not only from L3, in the short loops of the hot path (translate, the access
-# path, the policy's events). At 8, translate's lookups ran as fast as with no prefetch at all
-# (docs/results.md, seventeenth step: the Zipf benchmark 12-14 % faster at 16, 32 or 64)
+# comes from memory, not only from L3, in the hot path's loops with small bodies (translate, the
+# access path, the policy's events). At 8, translate's lookups ran as fast as with no prefetch at
+# all (docs/results.md, seventeenth step: the Zipf benchmark 12-14 % faster at 16, 32 or 64). A
+# loop of this many iterations or fewer (a reclaim batch of SWAP_CLUSTER_MAX folios) prefetches nothing.
 PREFETCH_AHEAD = 32
 
 # A compiled function that allocates nothing and returns no array: numba's reference counting
