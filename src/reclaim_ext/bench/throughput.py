@@ -150,7 +150,8 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--memory-fraction", type=float, default=0.10)
     ap.add_argument("--policy", default="classic,mglru", help="comma-separated policies to time")
     ap.add_argument("--warmup", type=int, default=WARMUP,
-                    help=f"accesses each policy replays untimed first, loading its compiled code (default {WARMUP:,})")
+                    help=f"accesses each policy replays untimed first, at a tenth of that in pages so that kswapd runs, "
+                         f"loading its compiled code (default {WARMUP:,})")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of replays, each policy then libCacheSim in turn; the medians are reported (default 1)")
     ap.add_argument("--json", dest="json_out", help="write the results as JSON to this file ('-' = stdout)")
