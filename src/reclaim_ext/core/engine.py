@@ -199,6 +199,7 @@ class Simulator:
         self.reclaims = 0
         self.bulk_passes = 0  # passes / kswapd runs done in bulk or compiled (core.vmscan, core.kswapd: same result)
         self.dry_batches = None  # core.kswapd.kswapd_dry_run's batch buffer
+        self._flush_on = np.empty(0, dtype=np.int64)  # the flusher's folios to rotate (flush_buffer)
         # the (pid, file) streams, and each one's page of its previous read() (core.access.read_marks)
         self._streams = KeyIndex()
         self._slast = np.zeros(0, dtype=np.int64)
@@ -320,6 +321,14 @@ class Simulator:
         for k in np.unique(key).tolist():
             m, nid = divmod(k, len(self.nodes))
             yield self.memcgs[m].lruvecs[nid], ids[key == k]
+
+    def flush_buffer(self) -> np.ndarray:
+        """The flusher's buffer for the folios it hands back to rotate (core.kswapd.driver_flush):
+        as long as the folio table's used part, kept from call to call (grown by doubling)."""
+        n = self.folios.count
+        if len(self._flush_on) < n:
+            self._flush_on = np.empty(max(n, 2 * len(self._flush_on)), dtype=np.int64)
+        return self._flush_on[:n]
 
     def now_ms(self) -> float:
         """The virtual clock (jiffies in ms): the modelled runtime so far. Both drivers reach a
@@ -547,13 +556,13 @@ class Simulator:
         f = self.folios
         s, wb = kswapd.reclaim_scalars(self, self.node)
         kc = np.zeros(len(kswapd.KSWAPD_COUNTS), dtype=np.int64)
-        on = np.empty(f.count, dtype=np.int64)
+        on = self.flush_buffer()
         # the pass and its counts as a compiled driver's flusher runs them (nothing when it has no work)
         k = kswapd.driver_flush(self.dirty_background(), s, wb, f.flags, f.type, f.lru, on, kc)
         kswapd.set_reclaim_scalars(self, s, wb)
         kswapd.flush_counts(self, self.root_lruvec(self.node), kc)
-        if k:  # folio_rotate_reclaimable, by lruvec
-            for lv, part in self.by_lruvec(on[:k]):
+        if k:  # folio_rotate_reclaimable, by lruvec (a copy: the buffer is the next flush's)
+            for lv, part in self.by_lruvec(on[:k].copy()):
                 self.ops.rotate_reclaimable(self, lv, part)
 
     # --------------------------------------------------------------------------------------------
@@ -759,7 +768,7 @@ class Simulator:
         node = self.node
         lv = self.root_lruvec(node)
         lists = lv.lists
-        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        lids, lstamps, lohi = kswapd.get_lists(lists)
         nodev = vmscan.node_scalars(node)
         wb = np.array([self.nr_writeback, self.writeback_requested], dtype=np.int64)
         kc = np.zeros(len(kswapd.KSWAPD_COUNTS), dtype=np.int64)
@@ -769,9 +778,9 @@ class Simulator:
         sampled = bool(self.samples) and self.samples[-1]["accesses"] == self.accesses
         i, why, granted, npush, done, ids, stamps = loop(
             head, tail, ev, s, usage, i, granted, skip_used, sampled, self.dirty_background(), own,
-            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, kswapd.tables(self, lv), nodev, wb,
+            lids, lstamps, lohi, kswapd.tables(self, lv), nodev, wb,
             wa_base, refaults, int(kswapd.swp_of(self, lv)), self._stamp_clock, kswapd.dry_batches(self), kc,
-            resume, np.empty(self.folios.count, dtype=np.int64))
+            resume, self.flush_buffer())
         kswapd.set_lists(lists, ids, stamps, lohi)
         vmscan.set_node_scalars(node, nodev)  # node.free: the caller takes the access path's count (s)
         self.nr_writeback, self.writeback_requested = int(wb[0]), bool(wb[1])

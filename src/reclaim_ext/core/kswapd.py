@@ -632,15 +632,14 @@ def kswapd_run(sim, node, ops) -> int:
     sim.vm["pageoutrun"] += 1
     node.vm["pageoutrun"] += 1
     lists = lv.lists
-    lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+    ids, stamps, lohi = get_lists(lists)
     nodev = node_scalars(node)
     s, wb = reclaim_scalars(sim, node)
     mcs = sim._memcg_list
     usage = np.array([m.usage for m in mcs], dtype=np.int64)
     kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
     ftab, ptab, lvt, swtab, row = tables(sim, lv)
-    reclaimed, ids, stamps = kswapd_wake(tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab,
-                                         ptab, lvt, usage, swtab, row, nodev, s, wb, bool(refaulted[0]),
+    reclaimed, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, bool(refaulted[0]),
                                          bool(refaulted[1]), int(swp_of(sim, lv)), sim._stamp_clock, dry_batches(sim),
                                          kc)
     if reclaimed < 0:
@@ -665,6 +664,13 @@ def dry_batches(sim) -> np.ndarray:
 def swp_of(sim, lv) -> int:
     """mem_cgroup_swappiness of the lruvec's memcg."""
     return mem_cgroup_swappiness(sim, lv.memcg)
+
+
+def get_lists(lists) -> tuple:
+    """The lists' arrays and windows for a compiled call: (ids, stamps, lohi), set_lists's
+    arguments back."""
+    lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+    return tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi
 
 
 def set_lists(lists, ids, stamps, lohi) -> None:
@@ -809,4 +815,4 @@ def shrink_active_on(sim, lruvec, lru_type: int, nr_to_scan: int, walk_exec: np.
 __all__ = ["KSWAPD_COUNTS", "compiled_lruvec", "count_pageout", "driver_kswapd", "flush_counts", "folio_check_references",
            "buffers", "evict_free", "kswapd_balance", "kswapd_run", "kswapd_wake", "list_room", "scratch", "set_lists",
            "shrink_folio_list_tail", "shrink_active_list", "shrink_active_lists", "shrink_active_on", "tables", "wake_done", "wake_due",
-           "driver_flush", "flush_due"]
+           "driver_flush", "flush_due", "get_lists"]

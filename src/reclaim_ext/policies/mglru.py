@@ -23,7 +23,7 @@ from ..core.access import DONE, FREE, STOP_WMARK, SWAP_TOTAL, SWAP_USED
 from ..core.kswapd import (
     K_ATOMIC_UPDATES, K_BULK, K_LOCK_OPS, K_PGACTIVATE, K_PGREFILL, K_PGSCAN, K_PGSCAN_ANON, K_PGSCAN_FILE, K_PGSTEAL,
     K_PGSTEAL_ANON, K_PGSTEAL_FILE, K_PTES_CHECKED, K_PTES_WALKED, K_RMAP_WALKS, K_SCANNED, WAKE_DONE,
-    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts, list_room, lists_fit,
+    WAKE_NO, WAKE_PART, WAKE_ROOM, WB_REQUESTED, buffers, evict_free, flush_counts, get_lists, list_room, lists_fit,
     folio_check_references, reclaim_scalars, set_lists, set_reclaim_scalars, shrink_folio_list_tail, tables,
     driver_flush, wake_done, wake_due,
 )
@@ -1306,7 +1306,7 @@ def mglru_segments(head, tail, ev, s, usage, i, granted, skip_used, sampled, bg,
         k = driver_flush(bg, s, wb, flags, ftype, flru, on, kc)  # engine._make_room's flusher
         if k:  # MGLRU.rotate_reclaimable
             ids, stamps = lru_gen_rotate(on[:k], ids, stamps, lohi, flags, ftype, flru, fstamp, lru_gen, nr[row], nl[row],
-                                         seqs, row, clock, False)
+                                         seqs, row, clock, False)  # pre False: no driver pre-rework (segment_driver)
         if not wake_due(why, s, nodev):
             return i, why, granted, 0, WAKE_NO, ids, stamps
         nodev[N_FREE] = s[FREE]
@@ -1761,12 +1761,12 @@ class MGLRU(BatchedEvents):
         (count_scan). Returns (scanned, isolated ids in isolation order)."""
         lg = self.lrugen(lruvec)
         f, table, lists = sim.folios, lruvec.table, lruvec.lists
-        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        lids, lstamps, lohi = get_lists(lists)
         out = HookOut.get(sim, (), MAX_LRU_BATCH, lruvec.node)
         census = np.zeros(2, dtype=np.int64)
         tailq = np.empty((2, MAX_LRU_BATCH if self.pre_rework else 0), dtype=np.int64)
         n, scanned, iso, out.npush, ntail = scan_folios_lv(
-            tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, t, tier_idx, nr_to_scan,
+            lids, lstamps, lohi, t, tier_idx, nr_to_scan,
             lg.max_seq, np.asarray(lg.min_seq, dtype=np.int64), f.flags, f.lru_gen, f.lru_refs, f.lru, f.stamp,
             table.nr, table.nr_logical, lruvec.row, sim._stamp_clock, out.push, lg.protected[t], census,
             self.pre_rework, tailq)
@@ -1864,7 +1864,7 @@ class MGLRU(BatchedEvents):
         """evict_round's arguments before nr_to_scan, and its `look`: once per call."""
         lg = self.lrugen(lruvec)
         f, node, row, lists = sim.folios, lruvec.node, lruvec.row, lruvec.lists
-        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        lids, lstamps, lohi = get_lists(lists)
         seqs = np.empty((row + 1, 3), dtype=np.int64)
         seqs[row] = lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]
         look = LOOK_NONE
@@ -1874,7 +1874,7 @@ class MGLRU(BatchedEvents):
         usage = np.array([m.usage for m in sim._memcg_list], dtype=np.int64)
         s, wb = reclaim_scalars(sim, node)
         swap_ctl = np.array([sc.may_swap, vm_swappiness(sim, lruvec, sc)], dtype=np.int64)
-        return (tuple(fl.ids for fl in lists), tuple(fl.stamps for fl in lists), lohi, ftab, f.lru_gen, f.lru_refs, ptab,
+        return (lids, lstamps, lohi, ftab, f.lru_gen, f.lru_refs, ptab,
                 lvt, lruvec.table.nr_logical, swtab, _look_tables(sim, node), row, node.nid, seqs, lg.ctrl, usage,
                 node_scalars(node), s, wb, swappiness, swap_ctl, sc.kswapd, sc.may_writepage), look
 
@@ -2149,10 +2149,9 @@ class MGLRU(BatchedEvents):
     def rotate_reclaimable(self, sim, lruvec, ids):
         """folio_rotate_reclaimable -> lru_gen_add_folio(reclaiming): lru_gen_rotate."""
         f, lg, lists = sim.folios, self.lrugen(lruvec), lruvec.lists
-        lohi = np.array([v for fl in lists for v in (fl.lo, fl.hi)], dtype=np.int64)
+        lids, lstamps, lohi = get_lists(lists)
         seqs = np.array([[lg.max_seq, lg.min_seq[LRU_ANON], lg.min_seq[LRU_FILE]]], dtype=np.int64)
-        lids, lstamps = lru_gen_rotate(np.asarray(ids, dtype=np.int64), tuple(fl.ids for fl in lists),
-                                       tuple(fl.stamps for fl in lists), lohi, f.flags, f.type, f.lru, f.stamp,
+        lids, lstamps = lru_gen_rotate(np.asarray(ids, dtype=np.int64), lids, lstamps, lohi, f.flags, f.type, f.lru, f.stamp,
                                        f.lru_gen, lruvec.table.nr[lruvec.row], lruvec.table.nr_logical[lruvec.row],
                                        seqs, 0, sim._stamp_clock, self.pre_rework)
         set_lists(lists, lids, lstamps, lohi)
