@@ -4,6 +4,9 @@ default), all at the same capacity:
 
   * the LRU plug-in (Python, public reclaim_ext API) against libcachesim's Python-hook
     PluginCache LRU;
+  * the SIEVE plug-in (Python; it promises no victims ahead, so the core calls it once per miss:
+    evict, removed, added, and accessed once per run of hits) against the same SIEVE written as
+    PluginCache hooks (`plugin_cache_sieve`);
   * the compiled plug-ins (reclaim_ext.ext.compiled: numba hooks run by the core's compiled
     loop) lru-compiled and s3fifo-compiled against libcachesim's native LRU and S3FIFO.
 
@@ -27,7 +30,6 @@ import tempfile
 import time
 from collections import OrderedDict
 
-import numpy as np
 
 from reclaim_ext.bench.reference import write_oracle_general
 from reclaim_ext.bench.throughput import build_trace
@@ -67,6 +69,77 @@ def plugin_cache_lru(path: str, n: int, capacity: int) -> dict:
     reader = _reader(path)
     cache = lcs.PluginCache(capacity, init_hook, hit_hook, miss_hook, eviction_hook, remove_hook,
                             free_hook, cache_name="Plugin_LRU")
+    t0 = time.perf_counter()
+    mr, _ = cache.process_trace(reader)
+    wall = time.perf_counter() - t0
+    return {"rate": n / wall, "wall_seconds": wall, "miss_ratio": mr}
+
+
+class _SieveData:
+    """SIEVE's state for PluginCache: a doubly linked list (head = newest) in two dicts, the
+    visited set and the hand, as plugins/sieve.py keeps it in an IndexedList."""
+
+    __slots__ = ("prev", "next", "head", "tail", "visited", "hand")
+
+    def __init__(self):
+        self.prev, self.next, self.visited = {}, {}, set()
+        self.head = self.tail = self.hand = None
+
+    def unlink(self, h: int) -> None:
+        p, n = self.prev.pop(h), self.next.pop(h)
+        if p is None:
+            self.head = n
+        else:
+            self.next[p] = n
+        if n is None:
+            self.tail = p
+        else:
+            self.prev[n] = p
+
+
+def plugin_cache_sieve(path: str, n: int, capacity: int) -> dict:
+    """libcachesim's PluginCache run by SIEVE in Python hooks (the rules of plugins/sieve.py)."""
+    import libcachesim as lcs
+
+    def init_hook(params):
+        return _SieveData()
+
+    def hit_hook(d, req):
+        d.visited.add(req.obj_id)
+
+    def miss_hook(d, req):
+        h = req.obj_id
+        d.prev[h], d.next[h] = None, d.head
+        if d.head is not None:
+            d.prev[d.head] = h
+        d.head = h
+        if d.tail is None:
+            d.tail = h
+
+    def eviction_hook(d, req):
+        h = d.tail if d.hand is None else d.hand
+        while h in d.visited:
+            d.visited.discard(h)
+            h = d.prev[h]
+            if h is None:
+                h = d.tail
+        d.hand = d.prev[h]
+        d.unlink(h)
+        return h
+
+    def remove_hook(d, h):
+        if h in d.prev:
+            if h == d.hand:
+                d.hand = d.prev[h]
+            d.unlink(h)
+            d.visited.discard(h)
+
+    def free_hook(d):
+        d.prev.clear()
+
+    reader = _reader(path)
+    cache = lcs.PluginCache(capacity, init_hook, hit_hook, miss_hook, eviction_hook, remove_hook, free_hook,
+                            cache_name="Plugin_SIEVE")
     t0 = time.perf_counter()
     mr, _ = cache.process_trace(reader)
     wall = time.perf_counter() - t0
@@ -117,7 +190,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pages", type=int, default=1_000_000)
     ap.add_argument("--capacity", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3, help="runs per contender; the best rate counts")
-    ap.add_argument("--no-python", action="store_true", help="skip the Python lru plug-in and PluginCache LRU")
+    ap.add_argument("--no-python", action="store_true",
+                    help="skip the Python plug-ins (lru, sieve) and their PluginCache peers")
     args = ap.parse_args(argv)
     ids, trace = build_trace(args.pages, args.accesses, 1.0, 42)
     n = len(ids)
@@ -132,6 +206,11 @@ def main(argv=None) -> int:
             print(line("reclaim_ext lru plug-in (Python)", py))
             print(line("libcachesim PluginCache LRU (Python)", plugin))
             print(f"  ratio (ours / PluginCache): {py['rate'] / plugin['rate']:.2f}x")
+            sv = best(lambda: ours(trace, "sieve", args.capacity), args.repeat)
+            psv = best(lambda: plugin_cache_sieve(path, n, args.capacity), args.repeat)
+            print(line("reclaim_ext sieve plug-in (Python, per miss)", sv))
+            print(line("libcachesim PluginCache SIEVE (Python)", psv))
+            print(f"  ratio (ours / PluginCache): {sv['rate'] / psv['rate']:.2f}x")
         for name, algo in COMPILED:
             cold = first_compile(name)
             t0 = time.perf_counter()

@@ -150,16 +150,17 @@ class CacheSim:
     def exit(self):
         return self.host.exit
 
-    def _evict_one(self) -> None:
-        """One eviction for the miss being served (ctx.incoming is the page coming in)."""
-        victim = int(self._ask_victims(1)[0])
+    def _evict_one(self, call_removed: bool) -> None:
+        """One eviction for the miss being served (ctx.incoming is the page coming in);
+        `call_removed`: whether the policy defines removed()."""
+        victim = self._one_victim()
         if self._by_fallback:
             self.events["fallback_evictions"] += 1
         self.resident[victim] = False
         self.nr_resident -= 1
         self.evictions += 1
         self.ctx.nr_resident = self.nr_resident
-        if self.alive and defines(self.policy, "removed"):
+        if call_removed and self.alive:
             self.ctx.when = np.array([self.ctx.now], dtype=np.int64)
             self.host.call("removed", np.array([victim], dtype=np.int64))
 
@@ -170,15 +171,6 @@ class CacheSim:
             cap = max(n, 2 * len(self.resident))
             self.resident = np.concatenate((self.resident, np.zeros(cap - len(self.resident), bool)))
             self.last = np.concatenate((self.last, np.zeros(cap - len(self.last), np.int64)))
-
-    def _hits(self, hits: list[int], t: int) -> None:
-        """The run of hits that ended just before access t: recency, then one accessed() call."""
-        self.last[hits] = np.arange(t - len(hits), t)
-        self.hits += len(hits)
-        if self.alive and defines(self.policy, "accessed"):
-            self.ctx.now = t - 1
-            self.ctx.when = np.arange(t - len(hits), t, dtype=np.int64)
-            self.host.call("accessed", np.array(hits, dtype=np.int64))
 
     def switch(self, policy: Policy | None, at: int) -> None:
         """Detach the current policy (exit UNREG) and attach `policy` (None: the fallback LRU
@@ -228,40 +220,55 @@ class CacheSim:
 
     def _run_each(self, ids: np.ndarray, t: int) -> int:
         """One access at a time (any policy): returns how many accesses were done (all of them,
-        unless the policy was ejected; the rest then goes to _run_stretches)."""
-        ctx, host = self.ctx, self.host
+        unless the policy was ejected; the rest then goes to _run_stretches). A run of hits is
+        one accessed() call, made when the run ends (at the next miss or the chunk's end)."""
+        ctx, host, policy = self.ctx, self.host, self.policy
         resident, last = self.resident, self.last
-        call_added = defines(self.policy, "added")
-        hits: list[int] = []
-        t0 = t
+        call_added, call_accessed = defines(policy, "added"), defines(policy, "accessed")
+        call_removed = defines(policy, "removed")
+        n = len(ids)
+        when = np.arange(t, t + n, dtype=np.int64)  # each access's position; `when` slices are copies
+        start = -1  # the first access of the run of hits in progress
+        j = 0
         for h in ids.tolist():
             if resident[h]:
-                hits.append(h)
-            else:
-                if hits:
-                    self._hits(hits, t)
-                    hits = []
-                    if not self.alive:
-                        return t - t0
-                ctx.now = t
-                self.misses += 1
-                if self.nr_resident >= self.capacity:
-                    ctx.incoming = h
-                    self._evict_one()
-                    ctx.incoming = None
-                resident[h] = True
-                last[h] = t
-                self.nr_resident += 1
-                ctx.nr_resident = self.nr_resident
-                if self.alive and call_added:
-                    ctx.when = np.array([t], dtype=np.int64)
-                    host.call("added", np.array([h], dtype=np.int64))
-                if not self.alive:
-                    return t + 1 - t0
-            t += 1
-        if hits:
-            self._hits(hits, t)
-        return t - t0
+                last[h] = t + j
+                if start < 0:
+                    start = j
+                j += 1
+                continue
+            if start >= 0:  # the run of hits that ends here
+                self.hits += j - start
+                if call_accessed and host.alive:
+                    ctx.now = t + j - 1
+                    ctx.when = when[start:j].copy()
+                    host.call("accessed", ids[start:j].copy())
+                    if not host.alive:
+                        return j
+                start = -1
+            ctx.now = now = t + j
+            self.misses += 1
+            if self.nr_resident >= self.capacity:
+                ctx.incoming = h
+                self._evict_one(call_removed)
+                ctx.incoming = None
+            resident[h] = True
+            last[h] = now
+            self.nr_resident += 1
+            ctx.nr_resident = self.nr_resident
+            j += 1
+            if call_added and host.alive:
+                ctx.when = when[j - 1 : j].copy()
+                host.call("added", ids[j - 1 : j].copy())
+            if not host.alive:
+                return j
+        if start >= 0:
+            self.hits += j - start
+            if call_accessed and host.alive:
+                ctx.now = t + j - 1
+                ctx.when = when[start:j].copy()
+                host.call("accessed", ids[start:j].copy())
+        return j
 
     # ---- compiled hooks ---------------------------------------------------------------------------
 
@@ -354,27 +361,25 @@ class CacheSim:
         against the contract (R1, R2); the fallback LRU's k oldest pages when the policy defers
         or is gone; when the answer has no usable victim (a shortfall, or the answer that ejected
         the policy), the fallback's oldest page, counted as a top-up (R4)."""
-        host = self.host
-        self._by_fallback = True
         if not self.alive:
+            self._by_fallback = True
             self.events["fallback_requests"] += 1
             return self._fallback_victims(k)
-        answer = host.call("evict", k)
+        return self._victims_of(self.host.call("evict", k), k)
+
+    def _victims_of(self, answer, k: int) -> np.ndarray:
+        """_ask_victims for the policy's `answer` to evict(ctx, k) (None once it was ejected)."""
+        host = self.host
+        self._by_fallback = True
         if host.alive:
             if answer is DEFER:
                 self.events["deferred"] += 1
                 return self._fallback_victims(k)
-            if type(answer) is list and len(answer) == 1 and type(answer[0]) is int \
-                    and 0 <= answer[0] < self.index.count:  # the common one-by-one answer
-                victims = np.array(answer, dtype=np.int64)
-                stale = 0 if self.resident[answer[0]] else 1
-                victims = victims[: 1 - stale]
-            else:
-                try:
-                    victims, stale = check_victims(answer, k, self.resident, self.index.count)
-                except ContractError as e:
-                    host.eject(EXIT_ERROR, str(e), "evict")
-                    victims, stale = None, 0
+            try:
+                victims, stale = check_victims(answer, k, self.resident, self.index.count)
+            except ContractError as e:
+                host.eject(EXIT_ERROR, str(e), "evict")
+                victims, stale = None, 0
             if victims is not None:
                 self.events["stale_handles"] += stale
                 host.answered(len(victims))
@@ -383,6 +388,21 @@ class CacheSim:
                     return victims
         self.events["topped_up"] += 1
         return self._fallback_victims(1)
+
+    def _one_victim(self) -> int:
+        """_ask_victims(1) as a handle; the common answer, one resident handle in a list, is
+        checked here without numpy."""
+        host = self.host
+        if host.alive:
+            answer = host.call("evict", 1)
+            if host.alive and type(answer) is list and len(answer) == 1:
+                v = answer[0]
+                if type(v) is int and 0 <= v < self.index.count and self.resident[v]:
+                    host.answered(1)
+                    self._by_fallback = False
+                    return v
+            return int(self._victims_of(answer, 1)[0])
+        return int(self._ask_victims(1)[0])
 
     def _fallback_victims(self, k: int) -> np.ndarray:
         """The k least recently used resident pages, oldest first (lookahead-valid: LRU)."""

@@ -77,7 +77,7 @@ class IndexedList:
 
     def push_head(self, h: int) -> None:
         """Insert h (not in the list) at the head."""
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("IndexedList.push_head")
         h = int(h)
         if h in self._prev:
@@ -93,7 +93,7 @@ class IndexedList:
 
     def push_tail(self, h: int) -> None:
         """Insert h (not in the list) at the tail."""
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("IndexedList.push_tail")
         h = int(h)
         if h in self._prev:
@@ -109,7 +109,7 @@ class IndexedList:
 
     def remove(self, h: int) -> None:
         """Delete h (KeyError if absent)."""
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("IndexedList.remove")
         h = int(h)
         p = self._prev.pop(h)
@@ -211,7 +211,7 @@ class GhostTable:
 
     def add(self, h: int) -> None:
         """Remember h (moved to the young end if already present)."""
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("GhostTable.add")
         h = int(h)
         if h in self._d:
@@ -223,17 +223,17 @@ class GhostTable:
 
     def remove(self, h: int) -> bool:
         """Forget h; whether it was there."""
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("GhostTable.remove")
         return self._d.pop(int(h), 0) is None
 
     def pop_oldest(self) -> int:
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("GhostTable.pop_oldest")
         return self._d.popitem(last=False)[0]
 
     def resize(self, capacity: int) -> None:
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("GhostTable.resize")
         self.capacity = int(capacity)
         while len(self._d) > self.capacity:
@@ -294,7 +294,7 @@ class ScoreTable:
     def set(self, handles, scores) -> None:
         """Give each handle its score, adding the handles not yet members (for a handle listed
         more than once, its last score counts)."""
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("ScoreTable.set")
         h = np.asarray(handles, dtype=np.int64)
         if len(h) == 0:
@@ -332,7 +332,7 @@ class ScoreTable:
 
     def remove(self, handles) -> None:
         """Drop the handles that are members (others are ignored)."""
-        if _HOOK[0] is not None:
+        if _HOOK[0] in READ_ONLY_HOOKS:  # (_may_change raises)
             _may_change("ScoreTable.remove")
         h = np.asarray(handles, dtype=np.int64)
         if len(h) == 0:
