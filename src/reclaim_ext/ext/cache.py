@@ -227,7 +227,9 @@ class CacheSim:
         call_added, call_accessed = defines(policy, "added"), defines(policy, "accessed")
         call_removed = defines(policy, "removed")
         n = len(ids)
-        when = np.arange(t, t + n, dtype=np.int64)  # each access's position; `when` slices are copies
+        # each access's position. A hook gets views of `ids` and `when` (int64): the core reads
+        # neither again at or before the access being served, so a policy may keep or change them
+        when = np.arange(t, t + n, dtype=np.int64)
         start = -1  # the first access of the run of hits in progress
         j = 0
         for h in ids.tolist():
@@ -238,13 +240,9 @@ class CacheSim:
                 j += 1
                 continue
             if start >= 0:  # the run of hits that ends here
-                self.hits += j - start
-                if call_accessed and host.alive:
-                    ctx.now = t + j - 1
-                    ctx.when = when[start:j].copy()
-                    host.call("accessed", ids[start:j].copy())
-                    if not host.alive:
-                        return j
+                self._hits(ids, when, start, j, call_accessed)
+                if not host.alive:
+                    return j
                 start = -1
             ctx.now = now = t + j
             self.misses += 1
@@ -258,17 +256,22 @@ class CacheSim:
             ctx.nr_resident = self.nr_resident
             j += 1
             if call_added and host.alive:
-                ctx.when = when[j - 1 : j].copy()
-                host.call("added", ids[j - 1 : j].copy())
+                ctx.when = when[j - 1 : j]
+                host.call("added", ids[j - 1 : j])
             if not host.alive:
                 return j
         if start >= 0:
-            self.hits += j - start
-            if call_accessed and host.alive:
-                ctx.now = t + j - 1
-                ctx.when = when[start:j].copy()
-                host.call("accessed", ids[start:j].copy())
+            self._hits(ids, when, start, j, call_accessed)
         return j
+
+    def _hits(self, ids: np.ndarray, when: np.ndarray, start: int, end: int, call_accessed: bool) -> None:
+        """The run of hits ids[start:end] (at positions when[start:end]): counted, then one
+        accessed() call when the policy defines it (their recency is the caller's)."""
+        self.hits += end - start
+        if call_accessed and self.host.alive:
+            self.ctx.now = int(when[end - 1])
+            self.ctx.when = when[start:end]
+            self.host.call("accessed", ids[start:end])
 
     # ---- compiled hooks ---------------------------------------------------------------------------
 
