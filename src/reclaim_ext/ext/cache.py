@@ -150,9 +150,10 @@ class CacheSim:
     def exit(self):
         return self.host.exit
 
-    def _evict_one(self, call_removed: bool) -> None:
+    def _evict_one(self, call_removed: bool, when: np.ndarray, handle: np.ndarray) -> None:
         """One eviction for the miss being served (ctx.incoming is the page coming in);
-        `call_removed`: whether the policy defines removed()."""
+        `call_removed`: whether the policy defines removed(), which gets `when` (the access's
+        position) and `handle` (one slot, for the victim): arrays the core does not read again."""
         victim = self._one_victim()
         if self._by_fallback:
             self.events["fallback_evictions"] += 1
@@ -161,8 +162,9 @@ class CacheSim:
         self.evictions += 1
         self.ctx.nr_resident = self.nr_resident
         if call_removed and self.alive:
-            self.ctx.when = np.array([self.ctx.now], dtype=np.int64)
-            self.host.call("removed", np.array([victim], dtype=np.int64))
+            handle[0] = victim
+            self.ctx.when = when
+            self.host.call("removed", handle)
 
     # ---- the driver ----------------------------------------------------------------------------
 
@@ -227,9 +229,11 @@ class CacheSim:
         call_added, call_accessed = defines(policy, "added"), defines(policy, "accessed")
         call_removed = defines(policy, "removed")
         n = len(ids)
-        # each access's position. A hook gets views of `ids` and `when` (int64): the core reads
-        # neither again at or before the access being served, so a policy may keep or change them
+        # each access's position. A hook gets views of `ids`, `when` and, for removed(), of
+        # `rwhen` and `victims` (int64): the core reads none of them again at or before the access
+        # being served, so a policy may keep or change them
         when = np.arange(t, t + n, dtype=np.int64)
+        rwhen, victims = when.copy(), np.empty(n, dtype=np.int64)
         start = -1  # the first access of the run of hits in progress
         j = 0
         for h in ids.tolist():
@@ -248,7 +252,7 @@ class CacheSim:
             self.misses += 1
             if self.nr_resident >= self.capacity:
                 ctx.incoming = h
-                self._evict_one(call_removed)
+                self._evict_one(call_removed, rwhen[j : j + 1], victims[j : j + 1])
                 ctx.incoming = None
             resident[h] = True
             last[h] = now
