@@ -1,11 +1,11 @@
-"""core.batch: first occurrences (compiled), against a plain Python reference."""
+"""core.batch: first occurrences and membership (compiled), against plain references."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from reclaim_ext.core.batch import first_occurrence, first_occurrence_masked
+from reclaim_ext.core.batch import first_occurrence, first_occurrence_masked, is_member
 
 
 def _reference(ids, mask):
@@ -15,6 +15,24 @@ def _reference(ids, mask):
         if m:
             seen.add(g)
     return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_is_member_matches_numpy_isin(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        ids = rng.integers(0, 60, rng.integers(0, 40))
+        of = rng.integers(0, 60, rng.integers(0, 40))
+        assert is_member(ids, of, 60).tolist() == np.isin(ids, of).tolist()
+        assert is_member(ids, of, 60).tolist() == np.isin(ids, of).tolist()  # the scratch is left clean
+
+
+def test_is_member_refuses_ids_outside_its_size():
+    with pytest.raises(IndexError, match="outside 0..9"):
+        is_member(np.array([10]), np.array([1]), 10)
+    with pytest.raises(IndexError, match="outside 0..9"):
+        is_member(np.array([1]), np.array([-1]), 10)
+    assert is_member(np.array([1, 2]), np.array([2]), 10).tolist() == [False, True]
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -118,6 +118,11 @@ def test_t3_duplicates_and_too_many_handles_are_contract_errors():
     resident[4] = False
     live, stale = check_victims([3, 4], 2, resident, 10)
     assert live.tolist() == [3] and stale == 1
+    # residency as a function of the answer's handles (the reclaim core's form): the same verdict,
+    # asked for those handles only
+    asked = []
+    live, stale = check_victims([3, 4], 2, lambda h: asked.append(h.tolist()) or resident[h], 10)
+    assert live.tolist() == [3] and stale == 1 and asked == [[3, 4]]
 
 
 def test_t5_starving_policy_is_topped_up_then_ejected():

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.batch import is_member
 from ..core.ptwalk import WalkRounds
 from ..core.rmap import folio_referenced
 from ..core.ops import FOLIOREF_ACTIVATE, FOLIOREF_RECLAIM, SWAP_CLUSTER_MAX
@@ -566,8 +567,7 @@ class ExtOps(Classic):
         other = att.events["other_lruvec"]
         if att.alive:
             try:
-                live = (f.flags[: f.count] & PG_resident) != 0
-                got, stale = check_victims(answer, n, live, f.count)
+                got, stale = check_victims(answer, n, lambda h: (f.flags[h] & PG_resident) != 0, f.count)
                 got = self._in_scope(sim, lruvec, att, got)
             except ContractError as e:
                 att.host.eject(EXIT_ERROR, str(e), "evict")
@@ -641,7 +641,7 @@ class ExtOps(Classic):
         sc.nr_reclaimed += res.nr_reclaimed
         note_folio_list_result(sim, sc, res, len(ids))
         if res.nr_reclaimed:  # the folios not kept were freed
-            freed = ids[~np.isin(ids, res.keep_ids)] if len(res.keep_ids) else ids
+            freed = ids[~is_member(ids, res.keep_ids, sim.folios.count)] if len(res.keep_ids) else ids
             count_reclaim_batch(sim, lruvec, sc, "pgsteal", freed)
         self._putback_batch(sim, lruvec, res.keep_ids, res.keep_active)
 

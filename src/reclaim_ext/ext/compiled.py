@@ -65,6 +65,7 @@ from numba import njit, typeof
 from numba import types as nbtypes
 from numba.extending import is_jitted
 
+from ..core.batch import is_member
 from .policy import Context, Policy
 
 HOOKS = ("on_hit", "on_admit", "on_evict", "on_removed")
@@ -407,8 +408,9 @@ class CompiledPolicy(Policy):
     def removed(self, ctx, handles):
         handles = np.asarray(handles, dtype=np.int64)
         if len(self._taken):  # evict() took these out of the policy already
-            gone = np.isin(handles, self._taken)
-            self._taken = self._taken[~np.isin(self._taken, handles)]
+            size = len(self._resident)  # handles issued so far are below it
+            gone = is_member(handles, self._taken, size)
+            self._taken = self._taken[~is_member(self._taken, handles, size)]
             handles = handles[~gone]
         handles = self._apply(OP_REMOVED, ctx, handles)
         self._resident[handles] = False

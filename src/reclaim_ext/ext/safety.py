@@ -53,11 +53,12 @@ class ContractError(Exception):
     """A policy answer broke the contract (exit kind ERROR)."""
 
 
-def check_victims(answer, n: int, resident: np.ndarray, issued: int) -> tuple[np.ndarray, int]:
+def check_victims(answer, n: int, resident, issued: int) -> tuple[np.ndarray, int]:
     """Validate an evict() answer (rule R2): a sequence of at most n distinct int handles, each
     one a handle the core has issued. Returns (victims that are resident now, number of stale
     handles: issued but not resident, ignored and counted as in sched_ext). Raises ContractError
-    for anything else."""
+    for anything else. `resident`: a bool array by handle, or a function giving that mask for
+    an array of handles (so the core need not build a mask over all its handles per answer)."""
     if answer is None:
         raise ContractError("evict() returned None (return a sequence of handles, possibly empty)")
     try:
@@ -83,7 +84,7 @@ def check_victims(answer, n: int, resident: np.ndarray, issued: int) -> tuple[np
         raise ContractError(f"evict() returned handle {bad}, which the core never issued (forged)")
     if not first_occurrence(arr, issued).all():
         raise ContractError("evict() returned the same handle twice")
-    live = resident[arr]
+    live = resident(arr) if callable(resident) else resident[arr]
     return arr[live], int((~live).sum())
 
 
