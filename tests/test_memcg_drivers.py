@@ -15,10 +15,11 @@ from reclaim_ext.trace import ArrayTrace, make_workload
 from test_engine_drivers import assert_same, small_traces
 
 
-def run_both(records: np.ndarray, policy: str, memcgs: list[str], mechanisms: str | None = None, **config) -> dict:
+def run_both(records: np.ndarray, policy: str, memcgs: list[str], mechanisms: str | None = None, check: bool = True,
+             **config) -> dict:
     out = {}
     for mode in ("fast", "exact"):
-        sim = Simulator(SimConfig(mode=mode, check=True, memcgs=memcgs, **config), get_policy(policy, mechanisms))
+        sim = Simulator(SimConfig(mode=mode, check=check, memcgs=memcgs, **config), get_policy(policy, mechanisms))
         oom = None
         try:
             sim.run(ArrayTrace("t", records))
@@ -77,14 +78,26 @@ def test_drivers_agree_with_memcg_limits_classic_mechanisms(rec, memcgs, memory,
     assert_same(run_both(rec, "classic", memcgs, mechanisms, memory_pages=memory, swap_pages=swap))
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rec=small_traces(), memcgs=memcg_specs(), memory=st.integers(64, 400), swap=st.integers(0, 400),
+       swappiness=st.sampled_from([0, 60, 200]), policy=st.sampled_from(["classic", "mglru"]))
+def test_compiled_paths_agree_with_memcg_limits(rec, memcgs, memory, swap, swappiness, policy):
+    """Without the contract checks, where the compiled paths all run (classic's compiled driver;
+    MGLRU's too, with evict_round and the compiled try_to_shrink_lruvec loop, which the checks
+    turn off), under memcg limits."""
+    assert_same(run_both(rec, policy, memcgs, check=False, memory_pages=memory, swap_pages=swap,
+                         swappiness=swappiness))
+
+
 @pytest.mark.parametrize("policy,mechanisms", [("classic", None), ("mglru", None), ("mglru", "-memcg_lru")])
-def test_drivers_agree_on_mixed_workload_with_memcgs(policy, mechanisms):
+@pytest.mark.parametrize("check", [True, False])
+def test_drivers_agree_on_mixed_workload_with_memcgs(policy, mechanisms, check):
     """A larger run (many segments, memcg and global reclaim interleaved) on the mixed workload."""
     tr = make_workload("mixed", seed=3, procs=3, anon_pages=600, files=2, file_pages=800, exec_pages=64,
                        accesses=40_000)
     rec = np.concatenate(list(tr.chunks()))
     out = run_both(rec, policy, ["name=a,pids=0,max=700", "name=b/c,pids=1,max=500", "name=b,max=900"], mechanisms,
-                   memory_pages=2048, swap_pages=2048)
+                   check, memory_pages=2048, swap_pages=2048)
     assert_same(out)
     res = out["fast"]
     ev = {m["name"]: m["memory_events_local"]["max"] for m in res["memcgs"]}
