@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from reclaim_ext.core.engine import OutOfMemory, SimConfig, Simulator
 from reclaim_ext.policies import get_policy
+from reclaim_ext.policies.mglru import MGLRU
 from reclaim_ext.trace import ArrayTrace, make_workload
 from test_engine_drivers import assert_same, small_traces
 
@@ -82,23 +83,39 @@ def test_drivers_agree_with_memcg_limits_classic_mechanisms(rec, memcgs, memory,
 @given(rec=small_traces(), memcgs=memcg_specs(), memory=st.integers(64, 400), swap=st.integers(0, 400),
        swappiness=st.sampled_from([0, 60, 200]), policy=st.sampled_from(["classic", "mglru"]))
 def test_compiled_paths_agree_with_memcg_limits(rec, memcgs, memory, swap, swappiness, policy):
-    """Without the contract checks, where the compiled paths all run (classic's compiled driver;
-    MGLRU's too, with evict_round and the compiled try_to_shrink_lruvec loop, which the checks
-    turn off), under memcg limits."""
+    """Without the contract checks, which turn MGLRU's evict_round and compiled
+    try_to_shrink_lruvec loop off: where a random trace reclaims, the compiled paths may run
+    (test_drivers_agree_on_mixed_workload_with_memcgs asserts that they do), under memcg limits."""
     assert_same(run_both(rec, policy, memcgs, check=False, memory_pages=memory, swap_pages=swap,
                          swappiness=swappiness))
 
 
 @pytest.mark.parametrize("policy,mechanisms", [("classic", None), ("mglru", None), ("mglru", "-memcg_lru")])
 @pytest.mark.parametrize("check", [True, False])
-def test_drivers_agree_on_mixed_workload_with_memcgs(policy, mechanisms, check):
-    """A larger run (many segments, memcg and global reclaim interleaved) on the mixed workload."""
+def test_drivers_agree_on_mixed_workload_with_memcgs(policy, mechanisms, check, monkeypatch):
+    """A larger run (many segments, memcg and global reclaim interleaved) on the mixed workload;
+    without the contract checks, MGLRU's compiled try_to_shrink_lruvec loop really ran in it."""
     tr = make_workload("mixed", seed=3, procs=3, anon_pages=600, files=2, file_pages=800, exec_pages=64,
                        accesses=40_000)
     rec = np.concatenate(list(tr.chunks()))
+    calls = {"driver": 0, "loop": 0}  # compiled calls: the segment driver, MGLRU's shrink loop
+    drive, loop = Simulator.drive_compiled, MGLRU._shrink_compiled
+
+    def counted(key, fn):
+        def wrapper(*a):
+            calls[key] += 1
+            return fn(*a)
+        return wrapper
+
+    monkeypatch.setattr(Simulator, "drive_compiled", counted("driver", drive))
+    monkeypatch.setattr(MGLRU, "_shrink_compiled", counted("loop", loop))
     out = run_both(rec, policy, ["name=a,pids=0,max=700", "name=b/c,pids=1,max=500", "name=b,max=900"], mechanisms,
                    check, memory_pages=2048, swap_pages=2048)
     assert_same(out)
+    if not check:
+        # with memcgs the segment driver stays off (classic keeps its per-batch path); MGLRU's
+        # reclaim takes its compiled loop (evict_round) from the per-batch path
+        assert calls["driver"] == 0 and (calls["loop"] > 0) == (policy == "mglru"), calls
     res = out["fast"]
     ev = {m["name"]: m["memory_events_local"]["max"] for m in res["memcgs"]}
     assert ev["/a"] > 0 and ev["/b/c"] > 0  # both limits were hit: memcg reclaim ran in the comparison

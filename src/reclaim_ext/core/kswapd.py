@@ -639,9 +639,9 @@ def kswapd_run(sim, node, ops) -> int:
     usage = np.array([m.usage for m in mcs], dtype=np.int64)
     kc = np.zeros(len(KSWAPD_COUNTS), dtype=np.int64)
     ftab, ptab, lvt, swtab, row = tables(sim, lv)
-    reclaimed, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb, bool(refaulted[0]),
-                                         bool(refaulted[1]), int(swp_of(sim, lv)), sim._stamp_clock, dry_batches(sim),
-                                         kc)
+    reclaimed, ids, stamps = kswapd_wake(ids, stamps, lohi, ftab, ptab, lvt, usage, swtab, row, nodev, s, wb,
+                                         bool(refaulted[0]), bool(refaulted[1]), int(swp_of(sim, lv)), sim._stamp_clock,
+                                         dry_batches(sim), kc)
     if reclaimed < 0:
         raise AssertionError(f"bulk kswapd run diverged from its dry run: lists {lv.table.nr[lv.row]}")
     set_lists(lists, ids, stamps, lohi)
